@@ -1,0 +1,56 @@
+"""The input base model and the routing configuration of an AgenTool."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["BaseOperationInput", "RoutingConfig", "Transform"]
+
+
+class BaseOperationInput(BaseModel):
+    """Base of every AgenTool input: one JSON object with an `operation` field.
+
+    Unknown fields are rejected (`extra='forbid'`), so a typo never passes silently.
+    Subclasses narrow `operation` to a `Literal[...]` of the operations they route.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    operation: str = Field(description="The operation to perform.")
+
+
+Transform = Callable[[Any], Mapping[str, Any]]
+"""Maps a validated input model to the keyword arguments of a tool function."""
+
+
+def _all_fields(model: BaseModel) -> dict[str, Any]:
+    return {name: getattr(model, name) for name in type(model).model_fields}
+
+
+@dataclass(frozen=True)
+class RoutingConfig:
+    """How an AgenTool routes an input to a tool function.
+
+    `operation_map` maps each operation to `(tool_name, transform)`; `transform` turns the
+    validated input model into the tool's keyword arguments. A `None` transform passes every
+    field of the input model.
+    """
+
+    operation_field: str = "operation"
+    operation_map: Mapping[str, tuple[str, Transform | None]] = field(default_factory=dict)
+
+    @property
+    def operations(self) -> list[str]:
+        """The routed operations, in declaration order."""
+        return list(self.operation_map)
+
+    def route(self, model: BaseModel) -> tuple[str, dict[str, Any]]:
+        """Return `(tool_name, kwargs)` for a validated input model."""
+        operation = getattr(model, self.operation_field)
+        tool_name, transform = self.operation_map[operation]
+        kwargs = dict(transform(model)) if transform is not None else _all_fields(model)
+        return tool_name, kwargs
