@@ -1,0 +1,187 @@
+"""The engine adapter: the only module that imports apscheduler (3.11).
+
+APScheduler keeps jobs in its memory job store; the service's own SQLite tables are the source
+of truth. Every APScheduler job calls one stable module-level function, `dispatch`, with
+JSON-serialisable arguments only. A custom executor passes the due run times to `dispatch`
+so that the service can record missed, coalesced and late runs truthfully.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+import weakref
+from collections.abc import Awaitable, Callable
+from datetime import datetime, tzinfo
+from typing import Any
+
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
+from apscheduler.executors.base import BaseExecutor
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING, STATE_STOPPED
+from apscheduler.triggers.base import BaseTrigger
+
+from .schedules import ParsedSchedule
+
+__all__ = ["Engine", "dispatch", "STATE_STOPPED", "STATE_RUNNING", "STATE_PAUSED"]
+
+logger = logging.getLogger(__name__)
+
+DueHandler = Callable[[str, list[datetime]], Awaitable[None]]
+SkipHandler = Callable[[str, list[datetime]], None]
+
+_ENGINES: weakref.WeakValueDictionary[str, Engine] = weakref.WeakValueDictionary()
+
+
+async def dispatch(engine_key: str, job_id: str, *, run_times: list[datetime] | None = None) -> None:
+    """The function every APScheduler job calls: hand the due run times to the owning service."""
+    if not run_times:
+        return
+    engine = _ENGINES.get(engine_key)
+    if engine is None:
+        logger.warning("Job %s fired for an engine that is gone; ignored", job_id)
+        return
+    await engine.on_due(job_id, run_times)
+
+
+class _ScheduleTrigger(BaseTrigger):
+    """An APScheduler trigger backed by `ParsedSchedule` (the same code as previews)."""
+
+    __slots__ = ("schedule",)
+
+    def __init__(self, schedule: ParsedSchedule) -> None:
+        self.schedule = schedule
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
+        return self.schedule.next_fire_time(previous_fire_time, now)
+
+    def __str__(self) -> str:
+        return f"{self.schedule.schedule_type}[{self.schedule.expression}]"
+
+
+class _DispatchExecutor(BaseExecutor):
+    """Runs `dispatch` as an asyncio task with all the job's due run times (no misfire filtering here)."""
+
+    def start(self, scheduler: Any, alias: str) -> None:
+        super().start(scheduler, alias)
+        self._loop: asyncio.AbstractEventLoop = scheduler._eventloop
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def shutdown(self, wait: bool = True) -> None:
+        for task in self.tasks:
+            task.cancel()
+
+    def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
+        def done(task: asyncio.Task[None]) -> None:
+            self.tasks.discard(task)
+            if task.cancelled():
+                self._run_job_success(job.id, [])
+                return
+            exc = task.exception()
+            if exc is not None:
+                self._run_job_error(job.id, exc, exc.__traceback__)
+            else:
+                self._run_job_success(job.id, [])
+
+        task = self._loop.create_task(job.func(*job.args, run_times=list(run_times)))
+        task.add_done_callback(done)
+        self.tasks.add(task)
+
+
+class Engine:
+    """APScheduler 3 behind a small interface: add, remove, pause and resume jobs; start and stop."""
+
+    def __init__(self, on_due: DueHandler, on_skipped: SkipHandler, timezone: tzinfo) -> None:
+        self.key = uuid.uuid4().hex
+        self.on_due = on_due
+        self._on_skipped = on_skipped
+        self._executor = _DispatchExecutor()
+        self._scheduler = AsyncIOScheduler(
+            timezone=timezone,
+            jobstores={"default": MemoryJobStore()},
+            executors={"default": self._executor},
+        )
+        self._scheduler.add_listener(self._skipped, EVENT_JOB_MAX_INSTANCES)
+        _ENGINES[self.key] = self
+
+    def _skipped(self, event: JobSubmissionEvent) -> None:
+        self._on_skipped(event.job_id, list(event.scheduled_run_times))
+
+    @property
+    def state(self) -> int:
+        """0 stopped, 1 running, 2 paused."""
+        return int(self._scheduler.state)
+
+    def start(self, *, paused: bool = False) -> None:
+        """Start processing jobs (must be called inside the running event loop)."""
+        if self._scheduler.state == STATE_STOPPED:
+            self._scheduler.start(paused=paused)
+        elif not paused:
+            self._scheduler.resume()
+
+    def pause(self) -> None:
+        """Stop processing jobs; jobs stay scheduled and runs due meanwhile are handled on resume."""
+        if self._scheduler.state == STATE_RUNNING:
+            self._scheduler.pause()
+
+    def shutdown(self) -> set[asyncio.Task[None]]:
+        """Stop for good; returns the run tasks that were cancelled (await them to let them record)."""
+        tasks = set(getattr(self._executor, "tasks", set()))
+        if self._scheduler.state != STATE_STOPPED:
+            self._scheduler.shutdown(wait=False)
+        _ENGINES.pop(self.key, None)
+        return tasks
+
+    def add_job(
+        self,
+        job_id: str,
+        schedule: ParsedSchedule,
+        *,
+        max_instances: int,
+        next_run_time: datetime | None = None,
+        paused: bool = False,
+    ) -> None:
+        """Add or replace a job; `next_run_time` resumes a stored schedule (catch-up if in the past)."""
+        extra: dict[str, Any] = {}
+        if paused:
+            extra["next_run_time"] = None
+        elif next_run_time is not None:
+            extra["next_run_time"] = next_run_time
+        self._scheduler.add_job(
+            dispatch,
+            trigger=_ScheduleTrigger(schedule),
+            args=(self.key, job_id),
+            id=job_id,
+            max_instances=max_instances,
+            coalesce=False,
+            misfire_grace_time=None,
+            replace_existing=True,
+            **extra,
+        )
+
+    def remove_job(self, job_id: str) -> None:
+        """Remove a job; a job that already left the engine (a fired one-time job) is fine."""
+        try:
+            self._scheduler.remove_job(job_id)
+        except JobLookupError:
+            pass
+
+    def pause_job(self, job_id: str) -> None:
+        self._scheduler.pause_job(job_id)
+
+    def resume_job(self, job_id: str) -> datetime | None:
+        """Resume a paused job; returns its next fire time (None if its schedule has ended)."""
+        job = self._scheduler.resume_job(job_id)
+        return None if job is None else job.next_run_time
+
+    def next_run_time(self, job_id: str) -> datetime | None:
+        """Next fire time, None when paused, finished or unknown."""
+        job = self._scheduler.get_job(job_id)
+        return None if job is None else job.next_run_time
+
+    def has_job(self, job_id: str) -> bool:
+        return self._scheduler.get_job(job_id) is not None
+

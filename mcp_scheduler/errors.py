@@ -1,0 +1,76 @@
+"""Exceptions raised by the scheduler.
+
+Every error subclasses a builtin so that callers can catch the familiar type
+(`ValueError` for bad input, `LookupError` for unknown ids, `RuntimeError` for
+execution and state failures) as well as `SchedulerError` for all of them.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "SchedulerError",
+    "InvalidScheduleError",
+    "InvalidTimezoneError",
+    "InvalidJobInputError",
+    "JobNotFoundError",
+    "JobExistsError",
+    "JobExecutionError",
+    "LeaseHeldError",
+    "SchedulerStateError",
+]
+
+
+class SchedulerError(Exception):
+    """Base class of every error the scheduler raises on purpose."""
+
+
+class InvalidScheduleError(SchedulerError, ValueError):
+    """A schedule expression could not be parsed, or names a time that cannot run."""
+
+
+class InvalidTimezoneError(SchedulerError, ValueError):
+    """A time zone name is not a known IANA zone."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"Unknown time zone {name!r}: use an IANA name such as 'UTC', 'Europe/Berlin' "
+            "or 'America/New_York'."
+        )
+        self.name = name
+
+
+class InvalidJobInputError(SchedulerError, ValueError):
+    """The request or the job's input_data is not acceptable."""
+
+
+class JobNotFoundError(SchedulerError, LookupError):
+    """No job has the given id."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"Job {job_id!r} not found: use the 'list' operation to see job ids.")
+        self.job_id = job_id
+
+    def __str__(self) -> str:  # LookupError would otherwise repr() the message
+        return str(self.args[0])
+
+
+class JobExistsError(SchedulerError, ValueError):
+    """A job with the requested id already exists."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(
+            f"A job with id {job_id!r} already exists: cancel it first or choose another job_id."
+        )
+        self.job_id = job_id
+
+
+class JobExecutionError(SchedulerError, RuntimeError):
+    """Running a job's AgenTool failed."""
+
+
+class LeaseHeldError(SchedulerError, RuntimeError):
+    """Another process holds the runner lease of this database."""
+
+
+class SchedulerStateError(SchedulerError, RuntimeError):
+    """The operation is not possible in the scheduler's current state."""

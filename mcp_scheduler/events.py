@@ -1,0 +1,77 @@
+"""The in-process event stream of the scheduler (what the MCP server turns into notifications)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .models import RunRecord
+
+__all__ = ["SchedulerEvent", "JobEvent", "RunEvent", "QueueEvent", "EventBus"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class JobEvent:
+    """A job was added, removed, paused, resumed or completed."""
+
+    kind: Literal["added", "removed", "paused", "resumed", "completed"]
+    job_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunEvent:
+    """A run started or finished (`record.status` tells how)."""
+
+    kind: Literal["started", "finished"]
+    record: RunRecord
+
+    @property
+    def job_id(self) -> str:
+        return self.record.job_id
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEvent:
+    """A message landed in a queue."""
+
+    queue_name: str
+    message_id: str
+    message: Any
+    level: Literal["info", "error"] = "info"
+
+
+SchedulerEvent = JobEvent | RunEvent | QueueEvent
+Listener = Callable[[SchedulerEvent], None]
+
+
+class EventBus:
+    """Synchronous fan-out of events to listeners; a failing listener is logged and skipped.
+
+    Listeners must not block: an async consumer should hand events to its own task (for
+    example through an anyio memory object stream).
+    """
+
+    def __init__(self) -> None:
+        self._listeners: list[Listener] = []
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener(event)` for every event; returns a function that unsubscribes."""
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def publish(self, event: SchedulerEvent) -> None:
+        """Deliver `event` to every listener."""
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                logger.exception("Event listener %r failed on %r", listener, event)

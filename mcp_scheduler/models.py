@@ -1,0 +1,245 @@
+"""Pydantic models that cross the scheduler's boundaries (AgenTool face and MCP face).
+
+`SchedulerInput` is the one source of truth for request fields: the AgenTool input schema and
+the MCP tool parameters are both built from its fields and descriptions.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from agentool_bridge import BaseOperationInput
+
+__all__ = [
+    "MAX_INPUT_BYTES",
+    "JOB_ID_PATTERN",
+    "Operation",
+    "OPERATIONS",
+    "REQUIRED_FIELDS",
+    "RunStatus",
+    "RunTrigger",
+    "JobState",
+    "SchedulerInput",
+    "SchedulerOutput",
+    "ErrorInfo",
+    "RunRecord",
+    "JobInfo",
+    "SchedulePreview",
+    "SchedulerStatus",
+]
+
+MAX_INPUT_BYTES = 64 * 1024
+"""Largest accepted `input_data`, measured as compact JSON (64 KiB)."""
+
+JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$"
+
+Operation = Literal[
+    "schedule",
+    "cancel",
+    "pause",
+    "resume",
+    "run_now",
+    "list",
+    "get_job",
+    "get_history",
+    "start",
+    "stop",
+    "status",
+    "preview",
+]
+OPERATIONS: tuple[str, ...] = Operation.__args__  # type: ignore[attr-defined]
+
+RunStatus = Literal["running", "success", "error", "timeout", "missed", "skipped", "cancelled"]
+RunTrigger = Literal["schedule", "run_now", "catch_up"]
+JobState = Literal["scheduled", "paused", "completed"]
+
+REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
+    "schedule": ("schedule_type", "schedule", "agentool_name", "input_data"),
+    "cancel": ("job_id",),
+    "pause": ("job_id",),
+    "resume": ("job_id",),
+    "get_job": ("job_id",),
+    "get_history": ("job_id",),
+    "preview": ("schedule_type", "schedule"),
+}
+
+
+class SchedulerInput(BaseOperationInput):
+    """Input of the `scheduler` AgenTool: one operation and the fields it needs."""
+
+    operation: Operation = Field(description="The scheduler operation to perform.")
+    job_id: str | None = Field(
+        default=None,
+        description="Unique job identifier. For 'schedule' it is generated from job_name (or the "
+        "AgenTool name) when omitted. Letters, digits and . _ : @ - only, at most 128 characters.",
+    )
+    job_name: str | None = Field(default=None, max_length=200, description="Human-readable job name.")
+    schedule_type: Literal["cron", "interval", "once"] | None = Field(
+        default=None,
+        description="Type of schedule: 'cron' (standard 5-field cron, or 6 fields with seconds first), "
+        "'interval' (e.g. '30 seconds', '1h30m', 'every 5 minutes', 'PT15M') or 'once' "
+        "('now', an ISO 8601 datetime, or 'in 10 minutes').",
+    )
+    schedule: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Schedule expression: a cron pattern such as '0 9 * * 1-5' (9:00 Monday to Friday), "
+        "an interval such as '5 minutes', or a datetime such as '2026-12-25T09:00:00'.",
+    )
+    agentool_name: str | None = Field(default=None, description="Name of the AgenTool to execute.")
+    input_data: dict[str, Any] | None = Field(
+        default=None,
+        description="Input passed to the AgenTool; must match its input schema (it is validated when "
+        "the job is scheduled). '!ref:<kind>:<key>' values are passed through for the AgenTool to resolve.",
+    )
+    max_instances: int = Field(default=1, ge=1, le=100, description="Maximum concurrent executions.")
+    misfire_grace_time: int | None = Field(
+        default=30,
+        ge=0,
+        description="Seconds a run may start late and still run; later runs are recorded as missed. "
+        "null = no limit.",
+    )
+    coalesce: bool = Field(
+        default=True, description="Run once instead of several times when several runs were missed."
+    )
+    result_queue: str | None = Field(
+        default=None, max_length=200, description="Queue name to send execution results to."
+    )
+    error_queue: str | None = Field(default=None, max_length=200, description="Queue name to send errors to.")
+    timezone: str | None = Field(
+        default=None,
+        description="IANA time zone of the schedule (e.g. 'Europe/Berlin'). Default: the server's time zone. "
+        "Naive datetimes and cron fields are read in this zone.",
+    )
+    timeout: float | None = Field(
+        default=None, gt=0, description="Seconds a run may take before it is stopped and recorded as timeout."
+    )
+    status: RunStatus | None = Field(
+        default=None, description="get_history: only runs with this status."
+    )
+    limit: int = Field(default=20, ge=1, le=1000, description="get_history / list: maximum records returned.")
+    count: int = Field(default=3, ge=1, le=50, description="preview: how many next fire times to return.")
+
+    @field_validator("job_id")
+    @classmethod
+    def _job_id_shape(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(JOB_ID_PATTERN, value):
+            raise ValueError(
+                "job_id must start with a letter or digit and use only letters, digits and . _ : @ - "
+                "(at most 128 characters)"
+            )
+        return value
+
+    @field_validator("input_data")
+    @classmethod
+    def _input_size(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            size = len(json.dumps(value, separators=(",", ":"), default=str).encode())
+            if size > MAX_INPUT_BYTES:
+                raise ValueError(f"input_data is {size} bytes as JSON; the limit is {MAX_INPUT_BYTES} bytes")
+        return value
+
+    @model_validator(mode="after")
+    def _required_for_operation(self) -> SchedulerInput:
+        missing = [name for name in REQUIRED_FIELDS.get(self.operation, ()) if getattr(self, name) is None]
+        if self.operation == "run_now" and self.job_id is None:
+            missing = [n for n in ("agentool_name", "input_data") if getattr(self, n) is None]
+        if missing:
+            raise ValueError(
+                f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} required for operation "
+                f"{self.operation!r}"
+            )
+        return self
+
+
+class SchedulerOutput(BaseModel):
+    """Result of every `scheduler` operation."""
+
+    success: bool = Field(default=True, description="False only when the operation found nothing to act on.")
+    operation: str = Field(description="The operation that was performed.")
+    message: str = Field(description="Human-readable result message.")
+    data: dict[str, Any] | None = Field(default=None, description="Operation-specific data.")
+
+
+class ErrorInfo(BaseModel):
+    """Why a run failed."""
+
+    type: str = Field(description="Exception type name.")
+    message: str = Field(description="Exception message.")
+    traceback: str | None = Field(default=None, description="Truncated traceback.")
+
+
+class RunRecord(BaseModel):
+    """One execution of a job, whatever its outcome."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str = Field(description="Unique id of this run.")
+    job_id: str = Field(description="The job this run belongs to.")
+    agentool_name: str = Field(description="The AgenTool that was (or would have been) run.")
+    trigger: RunTrigger = Field(
+        description="schedule: a regular fire; run_now: started by hand; catch_up: a run missed while "
+        "the scheduler was down."
+    )
+    status: RunStatus = Field(description="Outcome of the run.")
+    scheduled_time: str | None = Field(default=None, description="When the run was due (ISO 8601).")
+    started_at: str | None = Field(default=None, description="When it started (ISO 8601); null if never.")
+    finished_at: str | None = Field(default=None, description="When it ended (ISO 8601).")
+    duration_ms: float | None = Field(default=None, description="Run time in milliseconds.")
+    result: Any = Field(default=None, description="The AgenTool's output (JSON), on success.")
+    error: ErrorInfo | None = Field(default=None, description="The error, for error and timeout runs.")
+    note: str | None = Field(default=None, description="Why a run was missed, skipped or cancelled.")
+
+
+class JobInfo(BaseModel):
+    """A scheduled job as the scheduler knows it."""
+
+    job_id: str = Field(description="Unique job id.")
+    job_name: str | None = Field(default=None, description="Human-readable name.")
+    agentool_name: str = Field(description="AgenTool the job runs.")
+    input_data: dict[str, Any] = Field(description="Input passed to the AgenTool.")
+    schedule_type: Literal["cron", "interval", "once"] = Field(description="Type of schedule.")
+    schedule: str = Field(description="Schedule expression as given.")
+    timezone: str = Field(description="IANA time zone the schedule is read in.")
+    description: str = Field(description="The schedule in plain words.")
+    state: JobState = Field(description="scheduled, paused, or completed (a one-time job that has run).")
+    next_run: str | None = Field(default=None, description="Next fire time (ISO 8601 with offset).")
+    next_runs: list[str] = Field(default_factory=list, description="The next few fire times.")
+    max_instances: int = Field(description="Maximum concurrent executions.")
+    misfire_grace_time: int | None = Field(description="Seconds a run may start late.")
+    coalesce: bool = Field(description="Whether missed runs are combined into one.")
+    timeout: float | None = Field(default=None, description="Seconds a run may take.")
+    result_queue: str | None = Field(default=None, description="Queue that receives results.")
+    error_queue: str | None = Field(default=None, description="Queue that receives errors.")
+    created_at: str = Field(description="When the job was created (ISO 8601).")
+    last_run_at: str | None = Field(default=None, description="When the job last started.")
+    last_status: RunStatus | None = Field(default=None, description="Outcome of the last run.")
+    running: int = Field(default=0, description="Runs in progress now.")
+
+
+class SchedulePreview(BaseModel):
+    """What a schedule means, without creating a job."""
+
+    schedule_type: Literal["cron", "interval", "once"] = Field(description="Type of schedule.")
+    schedule: str = Field(description="Schedule expression as given.")
+    timezone: str = Field(description="IANA time zone the schedule is read in.")
+    description: str = Field(description="The schedule in plain words.")
+    next_runs: list[str] = Field(description="The next fire times (ISO 8601 with offset).")
+
+
+class SchedulerStatus(BaseModel):
+    """State of the scheduler."""
+
+    running: bool = Field(description="True while jobs are being processed (started, not stopped).")
+    scheduler_state: int = Field(description="0 stopped, 1 running, 2 paused (APScheduler's numbering).")
+    state: Literal["stopped", "running", "paused"] = Field(description="The state in words.")
+    jobs_count: int = Field(description="Jobs that are scheduled or paused.")
+    paused_jobs: int = Field(description="Jobs that are paused.")
+    runs_in_progress: int = Field(description="Runs executing now.")
+    apscheduler_available: bool = Field(default=True, description="Always true: APScheduler is a dependency.")
+    timezone: str = Field(description="Default time zone of the scheduler.")
+    database: str | None = Field(description="SQLite file, or null when state is kept in memory.")
