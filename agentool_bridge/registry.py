@@ -54,11 +54,13 @@ class AgenTool:
     examples: Sequence[dict[str, Any]] = ()
     _agent: Agent[Any, Any] | None = field(default=None, repr=False)
     _tools_by_name: dict[str, ToolFunction] = field(default_factory=dict, repr=False)
+    _needs_agent: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):
             raise AgenToolError("An AgenTool needs a non-empty string name.")
         self._tools_by_name = {t.__name__: t for t in self.tools}
+        self._needs_agent = any(_takes_run_context(t) for t in self.tools)
         missing = sorted(
             {tool for tool, _ in self.routing_config.operation_map.values()} - set(self._tools_by_name)
         )
@@ -87,7 +89,7 @@ class AgenTool:
     @property
     def needs_agent(self) -> bool:
         """True when a tool takes a pydantic-ai `RunContext`, so runs must go through the Agent."""
-        return any(_takes_run_context(t) for t in self.tools)
+        return self._needs_agent
 
     @property
     def agent(self) -> Agent[Any, Any]:
