@@ -47,7 +47,9 @@ class JobNotFoundError(SchedulerError, LookupError):
     """No job has the given id."""
 
     def __init__(self, job_id: str) -> None:
-        super().__init__(f"Job {job_id!r} not found: use the 'list' operation to see job ids.")
+        super().__init__(
+            f"Job {job_id!r} not found: list the jobs (the 'list' operation or the list_jobs tool) to see their ids."
+        )
         self.job_id = job_id
 
     def __str__(self) -> str:  # LookupError would otherwise repr() the message

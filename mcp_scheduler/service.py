@@ -114,6 +114,7 @@ class _Job:
     error_queue: str | None
     created_at: str
     state: str = "scheduled"
+    next_run: str | None = None
     last_run_at: str | None = None
     last_status: str | None = None
 
@@ -150,6 +151,7 @@ class _Job:
             error_queue=d.get("error_queue"),
             created_at=d.get("created_at") or _now().isoformat(),
             state=row.state,
+            next_run=row.next_run_time,
             last_run_at=row.last_run_at,
             last_status=row.last_status,
         )
@@ -254,6 +256,7 @@ class SchedulerService:
         """Stop processing, record interrupted runs as cancelled, flush history and release the lease."""
         if self._engine is None:
             return
+        await self._flush()  # next run times are read from the engine: write them while it is alive
         engine, self._engine = self._engine, None
         tasks = engine.shutdown()
         if tasks:
@@ -267,7 +270,7 @@ class SchedulerService:
                 await self._flusher
             self._flusher = None
         try:
-            await self._flush(engine)
+            await self._flush()
             if self._store is not None:
                 await self._db(self._store.close)
         finally:
@@ -698,10 +701,10 @@ class SchedulerService:
             except Exception:
                 logger.exception("Writing run history failed; will retry with the next batch")
 
-    async def _flush(self, engine: Engine | None = None) -> None:
+    async def _flush(self) -> None:
         """Write buffered run records and job bookkeeping in one transaction."""
-        engine = engine or self._engine
-        if self._store is None or self._flush_lock is None or engine is None:
+        engine = self._engine
+        if self._store is None or self._flush_lock is None:
             return
         async with self._flush_lock:
             if self._flush_needed is not None:
@@ -712,7 +715,7 @@ class SchedulerService:
                 Bookkeeping(
                     job_id,
                     job.state,
-                    _iso(engine.next_run_time(job_id)) if job.state == "scheduled" else None,
+                    self._stored_next_run(job, engine),
                     job.last_run_at,
                     job.last_status,
                 )
@@ -729,6 +732,12 @@ class SchedulerService:
                 raise
 
     # ------------------------------------------------------------------ helpers
+
+    def _stored_next_run(self, job: _Job, engine: Engine | None) -> str | None:
+        """The next run time to persist; after shutdown, the last one read from the engine."""
+        if engine is not None:
+            job.next_run = _iso(engine.next_run_time(job.job_id)) if job.state == "scheduled" else None
+        return job.next_run
 
     def _get(self, job_id: str) -> _Job:
         try:

@@ -1,0 +1,167 @@
+"""The `mcp-scheduler` command: serve over stdio, streamable HTTP or SSE; print jobs and history.
+
+Every flag can also be set with an `MCP_SCHEDULER_<FLAG>` environment variable (flags win).
+This is the only module that reads the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from .settings import Settings, default_database_path, is_loopback
+
+__all__ = ["main", "parse_settings"]
+
+logger = logging.getLogger("mcp_scheduler")
+ENV_PREFIX = "MCP_SCHEDULER_"
+
+
+def _env(name: str, default: Any = None) -> Any:
+    return os.environ.get(ENV_PREFIX + name, default)
+
+
+def _env_list(name: str) -> list[str]:
+    raw = _env(name, "")
+    return [part.strip() for part in raw.replace(",", " ").split() if part.strip()]
+
+
+def _env_bool(name: str) -> bool:
+    return str(_env(name, "")).lower() in ("1", "true", "yes", "on")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mcp-scheduler",
+        description="A persistent job scheduler for LLM agents, served over MCP. "
+        f"Every option can also be set as an environment variable {ENV_PREFIX}<OPTION> (e.g. {ENV_PREFIX}PORT).",
+    )
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "jobs", "history"],
+                        help="serve (default): run the MCP server; jobs: print the jobs table; "
+                        "history JOB_ID: print a job's runs")
+    parser.add_argument("job_id", nargs="?", help="job id, for the history command")
+    parser.add_argument("--transport", choices=["stdio", "http", "sse"], default=_env("TRANSPORT", "stdio"),
+                        help="stdio (default, for Claude Desktop), http (streamable HTTP) or sse")
+    parser.add_argument("--host", default=_env("HOST", "127.0.0.1"), help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=int(_env("PORT", "8765")), help="port (default 8765)")
+    parser.add_argument("--path", default=_env("PATH_PREFIX", "/mcp"), help="streamable HTTP path (default /mcp)")
+    parser.add_argument("--db", default=_env("DB"), help="SQLite database file (default: scheduler.sqlite in the "
+                        "user data directory)")
+    parser.add_argument("--timezone", default=_env("TIMEZONE"),
+                        help="default IANA time zone of schedules (default: the machine's)")
+    parser.add_argument("--toolkit", action="append", default=None, metavar="MODULE:FACTORY",
+                        help="register extra AgenTools by calling this factory (repeatable)")
+    parser.add_argument("--auth-token", action="append", default=None, metavar="TOKEN",
+                        help="accept this bearer token on HTTP/SSE (repeatable; env: comma-separated)")
+    parser.add_argument("--allow-unauthenticated", action="store_true", default=_env_bool("ALLOW_UNAUTHENTICATED"),
+                        help="allow listening on a non-loopback address without --auth-token")
+    parser.add_argument("--log-level", default=_env("LOG_LEVEL", "INFO"),
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], type=str.upper)
+    parser.add_argument("--history-limit", type=int, default=int(_env("HISTORY_LIMIT", "100")),
+                        help="runs kept per job (default 100)")
+    parser.add_argument("--limit", type=int, default=50, help="rows to print for jobs/history (default 50)")
+    return parser
+
+
+def parse_settings(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, Settings]:
+    args = build_parser().parse_args(argv)
+    toolkits = tuple(args.toolkit if args.toolkit is not None else _env_list("TOOLKIT"))
+    tokens = tuple(args.auth_token if args.auth_token is not None else _env_list("AUTH_TOKEN"))
+    settings = Settings(
+        transport=args.transport,
+        host=args.host,
+        port=args.port,
+        path=args.path,
+        database=os.path.abspath(os.path.expanduser(args.db)) if args.db else default_database_path(),
+        timezone=args.timezone,
+        toolkits=toolkits,
+        auth_tokens=tokens,
+        allow_unauthenticated=args.allow_unauthenticated,
+        log_level=args.log_level,
+        history_limit=args.history_limit,
+    )
+    return args, settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `mcp-scheduler` console script."""
+    args, settings = parse_settings(argv)
+    logging.basicConfig(
+        level=settings.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    from .errors import SchedulerError
+
+    try:
+        if args.command == "jobs":
+            from .tables import print_jobs
+
+            return print_jobs(settings.database or "", limit=args.limit)
+        if args.command == "history":
+            if not args.job_id:
+                sys.stderr.write("mcp-scheduler history: give a JOB_ID\n")
+                return 2
+            from .tables import print_history
+
+            return print_history(settings.database or "", args.job_id, limit=args.limit)
+        check_exposure(settings)
+        asyncio.run(serve(settings))
+    except KeyboardInterrupt:
+        return 0
+    except (SchedulerError, ValueError, OSError) as exc:
+        sys.stderr.write(f"mcp-scheduler: {exc}\n")
+        return 1
+    return 0
+
+
+def check_exposure(settings: Settings) -> None:
+    """Refuse to listen beyond loopback without auth unless explicitly allowed."""
+    if settings.transport == "stdio" or is_loopback(settings.host):
+        return
+    if not settings.auth_tokens and not settings.allow_unauthenticated:
+        raise ValueError(
+            f"Refusing to listen on {settings.host} without authentication: pass --auth-token TOKEN "
+            f"(or {ENV_PREFIX}AUTH_TOKEN), or --allow-unauthenticated if a proxy in front does the auth."
+        )
+
+
+async def serve(settings: Settings) -> None:
+    """Run the server on the configured transport until interrupted."""
+    from .server import build_server
+
+    mcp = build_server(settings)
+    app = mcp.scheduler_app  # type: ignore[attr-defined]
+    async with app.use():  # the scheduler lives for the whole process, whatever the transport
+        if settings.transport == "stdio":
+            await mcp.run_stdio_async()
+            return
+        import uvicorn
+        from mcp.server.transport_security import TransportSecuritySettings
+
+        security = None
+        if not is_loopback(settings.host):
+            host = f"[{settings.host}]" if ":" in settings.host else settings.host
+            security = TransportSecuritySettings(
+                allowed_hosts=[host, f"{host}:*", *settings.extra_hosts],
+                allowed_origins=[f"http://{host}:*", f"https://{host}:*"],
+            )
+        if settings.transport == "http":
+            asgi = mcp.streamable_http_app(
+                streamable_http_path=settings.path, transport_security=security, host=settings.host
+            )
+        else:
+            asgi = mcp.sse_app(transport_security=security, host=settings.host)
+        auth = "bearer token required" if settings.auth_tokens else "no auth"
+        logger.info("mcp-scheduler listening on %s (%s); database %s", settings.url, auth, settings.database)
+        logger.info(
+            "Connect: MCP Inspector `npx @modelcontextprotocol/inspector` -> URL %s; "
+            "pydantic-ai: MCPToolset(%r)", settings.url, settings.url,
+        )
+        config = uvicorn.Config(
+            asgi, host=settings.host, port=settings.port, log_config=None, log_level=settings.log_level.lower()
+        )
+        await uvicorn.Server(config).serve()
