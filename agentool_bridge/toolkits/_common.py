@@ -1,0 +1,174 @@
+"""Pieces shared by the built-in toolkits: the output model, name checks, SQLite and lifecycle helpers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import threading
+import unicodedata
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from ..factory import register_agentool
+from ..registry import AgenTool, AgenToolRegistry
+
+__all__ = [
+    "MAX_NAME_LENGTH",
+    "InvalidNameError",
+    "ToolkitOutput",
+    "check_json",
+    "check_name",
+    "field_error",
+    "isoformat",
+    "open_sqlite",
+    "register_owning",
+    "require_fields",
+    "transaction",
+]
+
+logger = logging.getLogger(__name__)
+
+MAX_NAME_LENGTH = 200
+"""Longest queue name, key or logger name the toolkits accept."""
+
+
+class ToolkitOutput(BaseModel):
+    """What every built-in toolkit returns. Failures raise instead of returning `success=False`."""
+
+    success: bool = Field(default=True, description="True when the operation did what was asked.")
+    operation: str = Field(description="The operation that ran.")
+    message: str = Field(description="A one-line, human-readable summary of the result.")
+    data: dict[str, Any] | None = Field(default=None, description="The result of the operation.")
+
+
+class InvalidNameError(ValueError):
+    """A queue name, key or other name is empty, too long or contains control characters."""
+
+
+def check_name(kind: str, value: str, *, max_length: int = MAX_NAME_LENGTH) -> str:
+    """Return `value` if it is a usable name; raise `InvalidNameError` naming `kind` otherwise.
+
+    A name is non-blank, at most `max_length` characters and has no control characters.
+    """
+    if not value or not value.strip():
+        raise InvalidNameError(f"{kind} must not be empty or blank")
+    if len(value) > max_length:
+        raise InvalidNameError(f"{kind} must be at most {max_length} characters (got {len(value)})")
+    for index, char in enumerate(value):
+        if unicodedata.category(char) == "Cc":
+            raise InvalidNameError(f"{kind} must not contain control characters (found {char!r} at {index})")
+    return value
+
+
+def check_json(kind: str, value: Any) -> Any:
+    """Return `value` if it can be stored as strict JSON (no NaN or infinity); raise `ValueError` otherwise."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except ValueError:
+        raise ValueError(f"{kind} must be valid JSON: NaN and Infinity are not allowed") from None
+    return value
+
+
+def field_error(model: BaseModel, field: str, message: str) -> ValidationError:
+    """A `ValidationError` located at `field`; raise it from a validator of `model`.
+
+    Pydantic reports it as an error of that field, so `AgenToolInputError.fields` names it.
+    """
+    error = PydanticCustomError("operation_field", message)
+    return ValidationError.from_exception_data(
+        type(model).__name__, [InitErrorDetails(type=error, loc=(field,), input=getattr(model, field, None))]
+    )
+
+
+def require_fields(model: BaseModel, required: Mapping[str, Sequence[str]]) -> None:
+    """Raise an input error if a field the model's operation needs is missing (None).
+
+    `required` maps an operation to the names of the fields it needs. Call it from a pydantic
+    `model_validator(mode="after")`; the error names the field and the operation.
+    """
+    operation = str(getattr(model, "operation", ""))
+    for name in required.get(operation, ()):
+        if getattr(model, name) is None:
+            raise field_error(model, name, f"{name} is required for operation {operation!r}")
+
+
+def isoformat(timestamp: float) -> str:
+    """A POSIX timestamp as an ISO 8601 UTC string with milliseconds."""
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
+
+
+def open_sqlite(database: str | os.PathLike[str] | None) -> sqlite3.Connection:
+    """Open a SQLite connection usable from any thread (callers serialize access with a lock).
+
+    `None` or `":memory:"` opens a private in-memory database. Files use WAL journaling with
+    `synchronous=NORMAL`. The connection is in autocommit mode: use `transaction()` to write.
+    """
+    path = ":memory:" if database is None else os.fspath(database)
+    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=5.0)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """Run a block in one write transaction: committed on success, rolled back on any error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+# name -> (the registered AgenTool, how to release what it owns)
+_owned: dict[str, tuple[AgenTool, Callable[[], None]]] = {}
+_owned_lock = threading.Lock()
+_listening = False
+
+
+def _on_registry_change(name: str, agentool: AgenTool | None) -> None:
+    with _owned_lock:
+        entry = _owned.get(name)
+        if entry is None or entry[0] is agentool:
+            return
+        del _owned[name]
+    try:
+        entry[1]()
+    except Exception:
+        logger.exception("Closing the resources of AgenTool %r failed", name)
+
+
+def register_owning(close: Callable[[], None], name: str, *args: Any, **kwargs: Any) -> AgenTool:
+    """`register_agentool(name, *args, **kwargs)`, then call `close()` once it is replaced or removed.
+
+    This is how a toolkit factory can be called again (say with another database): registering
+    the new AgenTool closes the connection, files or handlers of the previous one, and so does
+    unregistering it or clearing the registry.
+    """
+    global _listening
+    with _owned_lock:
+        if not _listening:
+            AgenToolRegistry.add_listener(_on_registry_change)
+            _listening = True
+    try:
+        agentool = register_agentool(name, *args, **kwargs)
+    except BaseException:
+        close()
+        raise
+    with _owned_lock:
+        _owned[name] = (agentool, close)
+    return agentool

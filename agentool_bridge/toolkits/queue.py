@@ -1,0 +1,553 @@
+"""The `queue` AgenTool: durable named FIFO queues with acknowledgements and a dead-letter queue.
+
+Messages live in SQLite: a file when a database path is given (table
+`agentool_queue_messages`; other tables of the same file are never touched), otherwise a
+private in-memory database. A queue exists while it holds messages; there is no "create".
+
+A message is *ready*, *in flight* (dequeued with `auto_ack=false`, waiting for `ack`/`nack`)
+or *dead* (in the dead-letter queue of its queue). `nack` counts a failed attempt: once the
+attempts reach the message's `max_retries` it is dead-lettered, otherwise it becomes ready
+again at its original place, i.e. ahead of every message enqueued after it (normally the
+head of the queue), so FIFO order is kept. In-flight messages stay in flight until acked or
+nacked, also across restarts.
+
+`dequeue` with a `timeout` waits for an `enqueue` (or a `nack` that requeues) in this process:
+it sleeps on an event that those operations set, it does not poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import anyio
+import anyio.from_thread
+import anyio.lowlevel
+from pydantic import Field, JsonValue, ValidationInfo, field_validator, model_validator
+
+from ..models import BaseOperationInput, RoutingConfig
+from ..registry import AgenTool
+from ._common import (
+    ToolkitOutput,
+    check_json,
+    check_name,
+    isoformat,
+    open_sqlite,
+    register_owning,
+    require_fields,
+    transaction,
+)
+
+__all__ = [
+    "AGENTOOL_NAME",
+    "MessageNotFoundError",
+    "QueueClosedError",
+    "QueueInput",
+    "QueueMessageEvent",
+    "QueueStore",
+    "add_enqueue_hook",
+    "create_queue_agent",
+]
+
+logger = logging.getLogger(__name__)
+
+AGENTOOL_NAME = "queue"
+_TABLE = "agentool_queue_messages"
+
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "enqueue": ("queue_name", "message"),
+    "dequeue": ("queue_name",),
+    "ack": ("queue_name", "message_id"),
+    "nack": ("queue_name", "message_id"),
+    "peek": ("queue_name",),
+    "size": ("queue_name",),
+    "clear": ("queue_name",),
+    "get_dlq": ("queue_name",),
+}
+
+
+class MessageNotFoundError(LookupError):
+    """No in-flight message with that id in that queue (unknown, already acked/nacked, or not in flight)."""
+
+
+class QueueClosedError(RuntimeError):
+    """The queue store was closed because its AgenTool was replaced or unregistered."""
+
+
+@dataclass(frozen=True)
+class QueueMessageEvent:
+    """What an enqueue hook receives: a message that was just committed to a queue."""
+
+    queue_name: str
+    message_id: str
+    message: Any
+    enqueued_at: datetime
+
+
+_hooks: list[tuple[object, Callable[[QueueMessageEvent], None]]] = []
+_hooks_lock = threading.Lock()
+
+
+def add_enqueue_hook(callback: Callable[[QueueMessageEvent], None]) -> Callable[[], None]:
+    """Call `callback(event)` after every enqueue is committed; return a function that unsubscribes.
+
+    Hooks run synchronously, in the order they were added, in the thread that enqueued. An
+    exception in a hook is logged and does not affect the enqueue or the other hooks.
+    """
+    token = object()
+    with _hooks_lock:
+        _hooks.append((token, callback))
+
+    def unsubscribe() -> None:
+        with _hooks_lock:
+            _hooks[:] = [(t, cb) for t, cb in _hooks if t is not token]
+
+    return unsubscribe
+
+
+def _run_hooks(event: QueueMessageEvent) -> None:
+    with _hooks_lock:
+        callbacks = [cb for _, cb in _hooks]
+    for callback in callbacks:
+        try:
+            callback(event)
+        except Exception:
+            logger.exception("Enqueue hook %r failed for message %s", callback, event.message_id)
+
+
+class QueueInput(BaseOperationInput):
+    """Durable named FIFO queues: enqueue, dequeue (optionally waiting), ack/nack, dead-letter queue."""
+
+    operation: Literal["enqueue", "dequeue", "ack", "nack", "peek", "size", "clear", "list_queues", "get_dlq"] = Field(
+        description="The queue operation to perform."
+    )
+    queue_name: str | None = Field(
+        default=None,
+        description="Name of the queue (1-200 characters, no control characters). "
+        "Required by every operation except list_queues.",
+    )
+    message: JsonValue = Field(default=None, description="enqueue: the message, any JSON value except null.")
+    max_retries: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description="enqueue: failed attempts (nacks) after which the message moves to the dead-letter queue.",
+    )
+    timeout: float | None = Field(
+        default=None,
+        ge=0,
+        description="dequeue: seconds to wait for a message if the queue is empty; null or 0 returns at once.",
+    )
+    auto_ack: bool = Field(
+        default=True,
+        description="dequeue: true removes the message at once; false keeps it in flight until ack or nack.",
+    )
+    message_id: str | None = Field(default=None, description="ack/nack: the message_id returned by dequeue.")
+    error: str | None = Field(
+        default=None, description="nack: why processing failed; shown by get_dlq if the message dead-letters."
+    )
+    count: int = Field(default=1, ge=1, le=100, description="peek: how many messages to show from the head.")
+    limit: int = Field(
+        default=100, ge=1, le=1000, description="get_dlq: the most dead-lettered messages to return, oldest first."
+    )
+
+    @field_validator("queue_name", "message_id")
+    @classmethod
+    def check_names(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Queue names and message ids are non-blank, short and free of control characters."""
+        return None if value is None else check_name(info.field_name or "name", value)
+
+    @field_validator("message")
+    @classmethod
+    def check_message(cls, value: JsonValue) -> JsonValue:
+        """Messages are stored as strict JSON."""
+        return check_json("message", value)
+
+    @model_validator(mode="after")
+    def check_required(self) -> QueueInput:
+        """Each operation names the fields it needs."""
+        require_fields(self, _REQUIRED)
+        return self
+
+
+class _Waiter:
+    """One `dequeue` waiting for a message. `wake()` may be called from any thread."""
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()
+        self._thread = threading.get_ident()
+        self._loop: asyncio.AbstractEventLoop | None
+        try:
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:  # another anyio backend
+            self._loop = None
+            self._token = anyio.lowlevel.current_token()
+
+    def wake(self) -> None:
+        if threading.get_ident() == self._thread:
+            self.event.set()
+            return
+        try:
+            if self._loop is not None:
+                self._loop.call_soon_threadsafe(self.event.set)
+            else:
+                anyio.from_thread.run_sync(self.event.set, token=self._token)
+        except RuntimeError:  # that event loop has finished: nobody is waiting any more
+            pass
+
+
+def _message(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "message_id": row["message_id"],
+        "message": json.loads(row["payload"]),
+        "attempts": row["attempts"],
+        "enqueued_at": isoformat(row["enqueued_at"]),
+    }
+
+
+class QueueStore:
+    """The messages of every queue in one SQLite database. Thread-safe; used by the `queue` AgenTool."""
+
+    def __init__(self, database: str | os.PathLike[str] | None = None) -> None:
+        self._conn = open_sqlite(database)
+        self._conn.row_factory = sqlite3.Row
+        self._lock = threading.Lock()
+        self._waiters: dict[str, set[_Waiter]] = {}
+        self._closed = False
+        with self._lock, transaction(self._conn) as conn:
+            conn.execute(
+                f"""CREATE TABLE IF NOT EXISTS {_TABLE} (
+                    seq INTEGER PRIMARY KEY,
+                    message_id TEXT NOT NULL UNIQUE,
+                    queue_name TEXT NOT NULL,
+                    payload TEXT NOT NULL,
+                    state TEXT NOT NULL CHECK (state IN ('ready', 'in_flight', 'dead')),
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    max_retries INTEGER NOT NULL,
+                    enqueued_at REAL NOT NULL,
+                    updated_at REAL NOT NULL,
+                    last_error TEXT
+                )"""
+            )
+            conn.execute(f"CREATE INDEX IF NOT EXISTS {_TABLE}_by_state ON {_TABLE} (queue_name, state, seq)")
+
+    def close(self) -> None:
+        """Close the database; pending `dequeue` waits end with `QueueClosedError`."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._conn.close()
+            waiters = [w for ws in self._waiters.values() for w in ws]
+        for waiter in waiters:
+            waiter.wake()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise QueueClosedError(
+                f"This queue store is closed: the {AGENTOOL_NAME!r} AgenTool was replaced or unregistered."
+            )
+
+    def _wake(self, queue_name: str) -> None:
+        with self._lock:
+            waiters = list(self._waiters.get(queue_name, ()))
+        for waiter in waiters:
+            waiter.wake()
+
+    def _counts(self, queue_name: str) -> dict[str, int]:
+        rows = self._conn.execute(
+            f"SELECT state, COUNT(*) FROM {_TABLE} WHERE queue_name = ? GROUP BY state", (queue_name,)
+        )
+        counts = dict(rows.fetchall())
+        return {
+            "size": counts.get("ready", 0),
+            "in_flight": counts.get("in_flight", 0),
+            "dead_lettered": counts.get("dead", 0),
+        }
+
+    def _in_flight(self, queue_name: str, message_id: str) -> sqlite3.Row:
+        row = self._conn.execute(
+            f"SELECT * FROM {_TABLE} WHERE message_id = ? AND queue_name = ?", (message_id, queue_name)
+        ).fetchone()
+        if row is None:
+            raise MessageNotFoundError(
+                f"No message {message_id!r} in queue {queue_name!r}: it does not exist, belongs to "
+                "another queue, or was already acked."
+            )
+        if row["state"] != "in_flight":
+            where = "is in the dead-letter queue" if row["state"] == "dead" else "is waiting in the queue"
+            raise MessageNotFoundError(
+                f"Message {message_id!r} in queue {queue_name!r} is not in flight (it {where}); only "
+                "messages dequeued with auto_ack=false can be acked or nacked."
+            )
+        return row
+
+    def enqueue(self, queue_name: str, message: Any, max_retries: int) -> ToolkitOutput:
+        """Append a message to the tail of a queue, then run the enqueue hooks."""
+        payload = json.dumps(message, ensure_ascii=False, allow_nan=False)
+        message_id = uuid.uuid4().hex
+        now = time.time()
+        with self._lock:
+            self._check_open()
+            with transaction(self._conn) as conn:
+                conn.execute(
+                    f"INSERT INTO {_TABLE} (message_id, queue_name, payload, state, max_retries, enqueued_at, "
+                    "updated_at) VALUES (?, ?, ?, 'ready', ?, ?, ?)",
+                    (message_id, queue_name, payload, max_retries, now, now),
+                )
+                size = self._counts(queue_name)["size"]
+        self._wake(queue_name)
+        _run_hooks(QueueMessageEvent(queue_name, message_id, json.loads(payload), datetime.fromtimestamp(now, UTC)))
+        return ToolkitOutput(
+            operation="enqueue",
+            message=f"Enqueued message {message_id} to {queue_name!r} at position {size}.",
+            data={"queue_name": queue_name, "message_id": message_id, "position": size, "size": size},
+        )
+
+    def _take(self, queue_name: str, auto_ack: bool) -> dict[str, Any] | None:
+        with self._lock:
+            self._check_open()
+            with transaction(self._conn) as conn:
+                row = conn.execute(
+                    f"SELECT * FROM {_TABLE} WHERE queue_name = ? AND state = 'ready' ORDER BY seq LIMIT 1",
+                    (queue_name,),
+                ).fetchone()
+                if row is None:
+                    return None
+                if auto_ack:
+                    conn.execute(f"DELETE FROM {_TABLE} WHERE seq = ?", (row["seq"],))
+                else:
+                    conn.execute(
+                        f"UPDATE {_TABLE} SET state = 'in_flight', updated_at = ? WHERE seq = ?",
+                        (time.time(), row["seq"]),
+                    )
+        return _message(row)
+
+    async def dequeue(self, queue_name: str, max_wait: float | None, auto_ack: bool) -> ToolkitOutput:
+        """Take the message at the head of a queue, waiting up to `max_wait` seconds for one."""
+        deadline = anyio.current_time() + max_wait if max_wait else None
+        while True:
+            waiter = _Waiter() if deadline is not None else None
+            if waiter is not None:
+                # Register before looking, so an enqueue between the look and the wait is not missed.
+                with self._lock:
+                    self._waiters.setdefault(queue_name, set()).add(waiter)
+            try:
+                taken = self._take(queue_name, auto_ack)
+                if taken is not None:
+                    state = "removed" if auto_ack else "in flight until ack or nack"
+                    return ToolkitOutput(
+                        operation="dequeue",
+                        message=f"Dequeued message {taken['message_id']} from {queue_name!r} ({state}).",
+                        data={"queue_name": queue_name, **taken, "empty": False},
+                    )
+                remaining = deadline - anyio.current_time() if deadline is not None else 0.0
+                if waiter is None or remaining <= 0:
+                    return ToolkitOutput(
+                        operation="dequeue",
+                        message=f"Queue {queue_name!r} is empty.",
+                        data={"queue_name": queue_name, "message": None, "empty": True},
+                    )
+                with anyio.move_on_after(remaining):
+                    await waiter.event.wait()
+            finally:
+                if waiter is not None:
+                    with self._lock:
+                        waiting = self._waiters.get(queue_name)
+                        if waiting is not None:
+                            waiting.discard(waiter)
+                            if not waiting:
+                                del self._waiters[queue_name]
+
+    def ack(self, queue_name: str, message_id: str) -> ToolkitOutput:
+        """Remove an in-flight message for good: it was processed."""
+        with self._lock:
+            self._check_open()
+            with transaction(self._conn) as conn:
+                row = self._in_flight(queue_name, message_id)
+                conn.execute(f"DELETE FROM {_TABLE} WHERE seq = ?", (row["seq"],))
+        return ToolkitOutput(
+            operation="ack",
+            message=f"Acknowledged message {message_id} of {queue_name!r}.",
+            data={"queue_name": queue_name, "message_id": message_id, "acked": True},
+        )
+
+    def nack(self, queue_name: str, message_id: str, error: str | None) -> ToolkitOutput:
+        """Count a failed attempt: requeue the message at its place, or dead-letter it at `max_retries`."""
+        with self._lock:
+            self._check_open()
+            with transaction(self._conn) as conn:
+                row = self._in_flight(queue_name, message_id)
+                attempts = row["attempts"] + 1
+                dead = attempts >= row["max_retries"]
+                conn.execute(
+                    f"UPDATE {_TABLE} SET state = ?, attempts = ?, last_error = ?, updated_at = ? WHERE seq = ?",
+                    ("dead" if dead else "ready", attempts, error, time.time(), row["seq"]),
+                )
+        if dead:
+            text = f"Message {message_id} failed {attempts} times and moved to the dead-letter queue."
+        else:
+            self._wake(queue_name)
+            text = f"Message {message_id} requeued in {queue_name!r} (attempt {attempts} of {row['max_retries']})."
+        return ToolkitOutput(
+            operation="nack",
+            message=text,
+            data={
+                "queue_name": queue_name,
+                "message_id": message_id,
+                "attempts": attempts,
+                "max_retries": row["max_retries"],
+                "dead_lettered": dead,
+                "requeued": not dead,
+            },
+        )
+
+    def peek(self, queue_name: str, count: int) -> ToolkitOutput:
+        """Show the first `count` ready messages without removing them."""
+        with self._lock:
+            self._check_open()
+            rows = self._conn.execute(
+                f"SELECT * FROM {_TABLE} WHERE queue_name = ? AND state = 'ready' ORDER BY seq LIMIT ?",
+                (queue_name, count),
+            ).fetchall()
+            size = self._counts(queue_name)["size"]
+        return ToolkitOutput(
+            operation="peek",
+            message=f"{len(rows)} of {size} messages at the head of {queue_name!r}.",
+            data={"queue_name": queue_name, "messages": [_message(r) for r in rows], "count": len(rows), "size": size},
+        )
+
+    def size(self, queue_name: str) -> ToolkitOutput:
+        """Count the ready, in-flight and dead-lettered messages of a queue."""
+        with self._lock:
+            self._check_open()
+            counts = self._counts(queue_name)
+        return ToolkitOutput(
+            operation="size",
+            message=f"Queue {queue_name!r} has {counts['size']} ready messages.",
+            data={"queue_name": queue_name, **counts},
+        )
+
+    def clear(self, queue_name: str) -> ToolkitOutput:
+        """Remove every message of a queue: ready, in flight and dead-lettered."""
+        with self._lock:
+            self._check_open()
+            with transaction(self._conn) as conn:
+                removed = conn.execute(f"DELETE FROM {_TABLE} WHERE queue_name = ?", (queue_name,)).rowcount
+        return ToolkitOutput(
+            operation="clear",
+            message=f"Removed {removed} messages from {queue_name!r}.",
+            data={"queue_name": queue_name, "removed": removed},
+        )
+
+    def list_queues(self) -> ToolkitOutput:
+        """Every queue that holds messages, with its counts, sorted by name."""
+        with self._lock:
+            self._check_open()
+            rows = self._conn.execute(
+                f"SELECT queue_name, state, COUNT(*) FROM {_TABLE} GROUP BY queue_name, state ORDER BY queue_name"
+            ).fetchall()
+        queues: dict[str, dict[str, Any]] = {}
+        key = {"ready": "size", "in_flight": "in_flight", "dead": "dead_lettered"}
+        for name, state, count in rows:
+            entry = queues.setdefault(name, {"queue_name": name, "size": 0, "in_flight": 0, "dead_lettered": 0})
+            entry[key[state]] = count
+        return ToolkitOutput(
+            operation="list_queues",
+            message=f"{len(queues)} queues.",
+            data={"queues": list(queues.values()), "count": len(queues)},
+        )
+
+    def get_dlq(self, queue_name: str, limit: int) -> ToolkitOutput:
+        """The dead-lettered messages of a queue, oldest first, with their last error."""
+        with self._lock:
+            self._check_open()
+            rows = self._conn.execute(
+                f"SELECT * FROM {_TABLE} WHERE queue_name = ? AND state = 'dead' ORDER BY updated_at, seq LIMIT ?",
+                (queue_name, limit),
+            ).fetchall()
+            total = self._counts(queue_name)["dead_lettered"]
+        messages = [
+            {**_message(r), "last_error": r["last_error"], "dead_lettered_at": isoformat(r["updated_at"])} for r in rows
+        ]
+        return ToolkitOutput(
+            operation="get_dlq",
+            message=f"{total} dead-lettered messages in {queue_name!r}.",
+            data={"queue_name": queue_name, "messages": messages, "count": len(messages), "total": total},
+        )
+
+
+def create_queue_agent(database: str | os.PathLike[str] | None = None) -> AgenTool:
+    """Register (or replace) the `queue` AgenTool, stored in SQLite file `database` or in memory."""
+    store = QueueStore(database)
+
+    def enqueue(queue_name: str, message: Any, max_retries: int) -> ToolkitOutput:
+        return store.enqueue(queue_name, message, max_retries)
+
+    async def dequeue(queue_name: str, max_wait: float | None, auto_ack: bool) -> ToolkitOutput:
+        return await store.dequeue(queue_name, max_wait, auto_ack)
+
+    def ack(queue_name: str, message_id: str) -> ToolkitOutput:
+        return store.ack(queue_name, message_id)
+
+    def nack(queue_name: str, message_id: str, error: str | None) -> ToolkitOutput:
+        return store.nack(queue_name, message_id, error)
+
+    def peek(queue_name: str, count: int) -> ToolkitOutput:
+        return store.peek(queue_name, count)
+
+    def size(queue_name: str) -> ToolkitOutput:
+        return store.size(queue_name)
+
+    def clear(queue_name: str) -> ToolkitOutput:
+        return store.clear(queue_name)
+
+    def list_queues() -> ToolkitOutput:
+        return store.list_queues()
+
+    def get_dlq(queue_name: str, limit: int) -> ToolkitOutput:
+        return store.get_dlq(queue_name, limit)
+
+    routing = RoutingConfig(
+        operation_map={
+            "enqueue": (
+                "enqueue",
+                lambda m: {"queue_name": m.queue_name, "message": m.message, "max_retries": m.max_retries},
+            ),
+            "dequeue": (
+                "dequeue",
+                lambda m: {"queue_name": m.queue_name, "max_wait": m.timeout, "auto_ack": m.auto_ack},
+            ),
+            "ack": ("ack", lambda m: {"queue_name": m.queue_name, "message_id": m.message_id}),
+            "nack": ("nack", lambda m: {"queue_name": m.queue_name, "message_id": m.message_id, "error": m.error}),
+            "peek": ("peek", lambda m: {"queue_name": m.queue_name, "count": m.count}),
+            "size": ("size", lambda m: {"queue_name": m.queue_name}),
+            "clear": ("clear", lambda m: {"queue_name": m.queue_name}),
+            "list_queues": ("list_queues", lambda m: {}),
+            "get_dlq": ("get_dlq", lambda m: {"queue_name": m.queue_name, "limit": m.limit}),
+        }
+    )
+    return register_owning(
+        store.close,
+        AGENTOOL_NAME,
+        QueueInput,
+        routing,
+        [enqueue, dequeue, ack, nack, peek, size, clear, list_queues, get_dlq],
+        output_type=ToolkitOutput,
+        tags=["builtin", "queue"],
+        examples=[
+            {"operation": "enqueue", "queue_name": "emails", "message": {"to": "ada@example.com"}},
+            {"operation": "dequeue", "queue_name": "emails", "timeout": 5, "auto_ack": False},
+            {"operation": "nack", "queue_name": "emails", "message_id": "<id from dequeue>", "error": "SMTP down"},
+        ],
+    )

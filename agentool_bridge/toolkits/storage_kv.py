@@ -1,0 +1,239 @@
+"""The `storage_kv` AgenTool: a key-value store of JSON values with optional expiry.
+
+Values live in SQLite: a file when a database path is given (table `agentool_kv`; other
+tables of the same file are never touched), otherwise a private in-memory database. A key
+whose time to live has passed is treated as absent everywhere and deleted when next seen.
+It is also what `!ref:storage_kv:<key>` references resolve against (see the injector).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import Field, JsonValue, ValidationInfo, field_validator, model_validator
+
+from ..models import BaseOperationInput, RoutingConfig
+from ..registry import AgenTool
+from ._common import (
+    ToolkitOutput,
+    check_json,
+    check_name,
+    isoformat,
+    open_sqlite,
+    register_owning,
+    require_fields,
+    transaction,
+)
+
+__all__ = ["AGENTOOL_NAME", "KeyNotFoundError", "KVStore", "StorageKVInput", "create_storage_kv_agent"]
+
+AGENTOOL_NAME = "storage_kv"
+_TABLE = "agentool_kv"
+
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "get": ("key",),
+    "set": ("key", "value"),
+    "delete": ("key",),
+    "exists": ("key",),
+}
+
+
+class KeyNotFoundError(LookupError):
+    """The key was never set, was deleted, or has expired."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"Key {key!r} not found in {AGENTOOL_NAME}: it was never set, was deleted, or expired.")
+        self.key = key
+
+
+class StorageKVInput(BaseOperationInput):
+    """A key-value store of JSON values: get, set (with an optional time to live), delete, exists, keys."""
+
+    operation: Literal["get", "set", "delete", "exists", "keys"] = Field(
+        description="The key-value operation to perform."
+    )
+    key: str | None = Field(
+        default=None,
+        description="The key (1-200 characters, no control characters). Required by get, set, delete, exists.",
+    )
+    value: JsonValue = Field(default=None, description="set: the value to store, any JSON value except null.")
+    ttl: float | None = Field(
+        default=None, gt=0, description="set: seconds until the key expires; null keeps it until deleted."
+    )
+    pattern: str = Field(
+        default="*",
+        description="keys: a glob pattern matched case-sensitively against whole keys ('*', '?', '[abc]').",
+    )
+
+    @field_validator("key", "pattern")
+    @classmethod
+    def check_names(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Keys and patterns are non-blank, short and free of control characters."""
+        return None if value is None else check_name(info.field_name or "key", value)
+
+    @field_validator("value")
+    @classmethod
+    def check_value(cls, value: JsonValue) -> JsonValue:
+        """Values are stored as strict JSON."""
+        return check_json("value", value)
+
+    @model_validator(mode="after")
+    def check_required(self) -> StorageKVInput:
+        """Each operation names the fields it needs."""
+        require_fields(self, _REQUIRED)
+        return self
+
+
+class KVStore:
+    """JSON values by key in one SQLite database. Thread-safe; used by the `storage_kv` AgenTool.
+
+    `clock` returns the current POSIX time; tests pass a fake one to expire keys without sleeping.
+    """
+
+    def __init__(
+        self, database: str | os.PathLike[str] | None = None, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._conn = open_sqlite(database)
+        self._lock = threading.Lock()
+        self._clock = clock
+        with self._lock, transaction(self._conn) as conn:
+            conn.execute(
+                f"""CREATE TABLE IF NOT EXISTS {_TABLE} (
+                    key TEXT PRIMARY KEY,
+                    value TEXT NOT NULL,
+                    expires_at REAL,
+                    updated_at REAL NOT NULL
+                )"""
+            )
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._conn.close()
+
+    def _live_row(self, conn: sqlite3.Connection, key: str, now: float) -> tuple[str, float | None] | None:
+        """The (value, expires_at) of a key, deleting it instead if it has expired."""
+        row = conn.execute(f"SELECT value, expires_at FROM {_TABLE} WHERE key = ?", (key,)).fetchone()
+        if row is not None and row[1] is not None and row[1] <= now:
+            conn.execute(f"DELETE FROM {_TABLE} WHERE key = ?", (key,))
+            return None
+        return row
+
+    def get(self, key: str) -> ToolkitOutput:
+        """The value of a key; raises `KeyNotFoundError` if it is missing or expired."""
+        with self._lock, transaction(self._conn) as conn:
+            row = self._live_row(conn, key, self._clock())
+        if row is None:
+            raise KeyNotFoundError(key)
+        expires_at = None if row[1] is None else isoformat(row[1])
+        return ToolkitOutput(
+            operation="get",
+            message=f"Read key {key!r}.",
+            data={"key": key, "value": json.loads(row[0]), "expires_at": expires_at},
+        )
+
+    def set(self, key: str, value: Any, ttl: float | None) -> ToolkitOutput:
+        """Store a value under a key, replacing any previous value and expiry."""
+        payload = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        now = self._clock()
+        expires_at = None if ttl is None else now + ttl
+        with self._lock, transaction(self._conn) as conn:
+            created = self._live_row(conn, key, now) is None
+            conn.execute(
+                f"INSERT INTO {_TABLE} (key, value, expires_at, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at, "
+                "updated_at = excluded.updated_at",
+                (key, payload, expires_at, now),
+            )
+        when = "" if expires_at is None else f", expiring in {ttl:g} s"
+        return ToolkitOutput(
+            operation="set",
+            message=f"{'Created' if created else 'Updated'} key {key!r}{when}.",
+            data={"key": key, "expires_at": None if expires_at is None else isoformat(expires_at), "created": created},
+        )
+
+    def delete(self, key: str) -> ToolkitOutput:
+        """Delete a key. Deleting a missing key is not an error: `deleted` is then false."""
+        with self._lock, transaction(self._conn) as conn:
+            deleted = self._live_row(conn, key, self._clock()) is not None
+            conn.execute(f"DELETE FROM {_TABLE} WHERE key = ?", (key,))
+        return ToolkitOutput(
+            operation="delete",
+            message=f"Deleted key {key!r}." if deleted else f"Key {key!r} did not exist.",
+            data={"key": key, "deleted": deleted},
+        )
+
+    def exists(self, key: str) -> ToolkitOutput:
+        """Whether a key holds an unexpired value."""
+        with self._lock, transaction(self._conn) as conn:
+            found = self._live_row(conn, key, self._clock()) is not None
+        return ToolkitOutput(
+            operation="exists",
+            message=f"Key {key!r} {'exists' if found else 'does not exist'}.",
+            data={"key": key, "exists": found},
+        )
+
+    def keys(self, pattern: str) -> ToolkitOutput:
+        """The unexpired keys matching a glob pattern, sorted."""
+        with self._lock, transaction(self._conn) as conn:
+            conn.execute(f"DELETE FROM {_TABLE} WHERE expires_at IS NOT NULL AND expires_at <= ?", (self._clock(),))
+            names = [row[0] for row in conn.execute(f"SELECT key FROM {_TABLE} ORDER BY key")]
+        matched = [name for name in names if fnmatch.fnmatchcase(name, pattern)]
+        return ToolkitOutput(
+            operation="keys",
+            message=f"{len(matched)} keys match {pattern!r}.",
+            data={"pattern": pattern, "keys": matched, "count": len(matched)},
+        )
+
+
+def create_storage_kv_agent(
+    database: str | os.PathLike[str] | None = None, *, clock: Callable[[], float] = time.time
+) -> AgenTool:
+    """Register (or replace) the `storage_kv` AgenTool, stored in SQLite file `database` or in memory."""
+    store = KVStore(database, clock=clock)
+
+    def get_value(key: str) -> ToolkitOutput:
+        return store.get(key)
+
+    def set_value(key: str, value: Any, ttl: float | None) -> ToolkitOutput:
+        return store.set(key, value, ttl)
+
+    def delete_key(key: str) -> ToolkitOutput:
+        return store.delete(key)
+
+    def key_exists(key: str) -> ToolkitOutput:
+        return store.exists(key)
+
+    def list_keys(pattern: str) -> ToolkitOutput:
+        return store.keys(pattern)
+
+    routing = RoutingConfig(
+        operation_map={
+            "get": ("get_value", lambda m: {"key": m.key}),
+            "set": ("set_value", lambda m: {"key": m.key, "value": m.value, "ttl": m.ttl}),
+            "delete": ("delete_key", lambda m: {"key": m.key}),
+            "exists": ("key_exists", lambda m: {"key": m.key}),
+            "keys": ("list_keys", lambda m: {"pattern": m.pattern}),
+        }
+    )
+    return register_owning(
+        store.close,
+        AGENTOOL_NAME,
+        StorageKVInput,
+        routing,
+        [get_value, set_value, delete_key, key_exists, list_keys],
+        output_type=ToolkitOutput,
+        tags=["builtin", "storage"],
+        examples=[
+            {"operation": "set", "key": "report:last_run", "value": {"ok": True}, "ttl": 3600},
+            {"operation": "get", "key": "report:last_run"},
+            {"operation": "keys", "pattern": "report:*"},
+        ],
+    )
