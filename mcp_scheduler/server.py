@@ -14,6 +14,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from mcp import types
@@ -176,6 +177,8 @@ def _hints(*, destructive: bool = False, idempotent: bool = False, open_world: b
 
 def register_toolkits(settings: Settings) -> list[str]:
     """Register the built-in toolkits (on the scheduler's database), entry points and `--toolkit` references."""
+    if settings.database:
+        Path(settings.database).parent.mkdir(parents=True, exist_ok=True)
     names = register_builtin_toolkits(settings.database)
     if settings.discover_entry_points:
         discover_toolkits()

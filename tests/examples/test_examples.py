@@ -1,0 +1,142 @@
+"""Every example in examples/ runs here, so that none can rot."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import anyio
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+
+
+def load_example(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], attempts: int = 200) -> None:
+    for _ in range(attempts):
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited early: {proc.stderr.read().decode() if proc.stderr else ''}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.1):
+                return
+        except OSError:
+            try:
+                proc.wait(timeout=0.05)
+            except subprocess.TimeoutExpired:
+                pass
+    raise AssertionError(f"port {port} never opened")
+
+
+@pytest.fixture
+def http_server(tmp_path: Path) -> Iterator[tuple[int, str]]:
+    config = json.loads((EXAMPLES / "claude_desktop_config.http.json").read_text())["mcpServers"]["scheduler"]
+    token = config["headers"]["Authorization"].removeprefix("Bearer ")
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mcp_scheduler", "--transport", "http", "--port", str(port),
+         "--db", str(tmp_path / "http.sqlite"), "--auth-token", token],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for_port(port, proc)
+        yield port, token
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+async def test_claude_desktop_stdio_config_starts_a_server_with_its_args(tmp_path: Path) -> None:
+    config = json.loads((EXAMPLES / "claude_desktop_config.json").read_text())["mcpServers"]["scheduler"]
+    assert config["command"].endswith("/.venv/bin/mcp-scheduler")
+    command = str(Path(sys.executable).with_name("mcp-scheduler"))
+    env = {**os.environ, **config["env"], "MCP_SCHEDULER_DB": str(tmp_path / "desktop.sqlite")}
+    async with Client(StdioServerParameters(command=command, args=config["args"], env=env)) as client:
+        status = await client.call_tool("scheduler_status", {})
+    assert status.structured_content["timezone"] == config["args"][config["args"].index("--timezone") + 1]
+    assert (tmp_path / "desktop.sqlite").exists()
+
+
+async def test_claude_desktop_http_config_connects_with_its_bearer_token(http_server: tuple[int, str]) -> None:
+    port, token = http_server
+    config = json.loads((EXAMPLES / "claude_desktop_config.http.json").read_text())["mcpServers"]["scheduler"]
+    url = config["url"].replace("8765", str(port))
+    async with httpx2.AsyncClient(headers=config["headers"]) as http:
+        async with Client(streamable_http_client(url, http_client=http)) as client:
+            tools = await client.list_tools()
+    assert "schedule_job" in {t.name for t in tools.tools}
+    async with httpx2.AsyncClient() as http:
+        response = await http.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+    assert response.status_code == 401
+
+
+async def test_pydantic_ai_agent_example_schedules_inspects_and_cancels(tmp_path: Path) -> None:
+    example = load_example("pydantic_ai_agent")
+    db = tmp_path / "agent.sqlite"
+    output = json.loads(await example.main(["--db", str(db)]))
+    assert output["job_id"] == "standup-reminder"
+    assert output["schedule"].startswith("At 09:00, Monday through Friday")
+    assert output["runs"] == ["success"]
+    jobs = await anyio.run_process([sys.executable, "-m", "mcp_scheduler", "jobs", "--db", str(db)])
+    assert "standup-reminder" not in jobs.stdout.decode()  # cancelled at the end
+    history = await anyio.run_process(
+        [sys.executable, "-m", "mcp_scheduler", "history", "standup-reminder", "--db", str(db)]
+    )
+    assert "run_now" in history.stdout.decode() and "success" in history.stdout.decode()
+
+
+async def test_reactive_example_takes_each_result_after_its_notification(tmp_path: Path) -> None:
+    example = load_example("reactive_queue")
+    received = await example.main(["--db", str(tmp_path / "reactive.sqlite"), "--messages", "2"])
+    assert len(received) >= 2
+    assert {m["job_id"] for m in received} == {"heartbeat"}
+    assert all(m["status"] == "success" and m["result"]["data"]["key"] == "heartbeat" for m in received)
+    assert len({m["run_id"] for m in received}) == len(received)
+
+
+async def test_custom_toolkit_package_is_found_through_its_entry_point_and_scheduled(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    await anyio.run_process(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target",
+         str(site), str(EXAMPLES / "custom_toolkit")],
+    )
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    args = ["-m", "mcp_scheduler", "--db", str(tmp_path / "plugin.sqlite"), "--timezone", "UTC"]
+    async with Client(StdioServerParameters(command=sys.executable, args=args, env=env)) as client:
+        catalog = await client.call_tool("list_agentools", {})
+        names = {a["name"] for a in catalog.structured_content["agentools"]}
+        assert "weather" in names
+        bad = await client.call_tool(
+            "schedule_job",
+            {"schedule_type": "interval", "schedule": "1h", "agentool_name": "weather",
+             "input_data": {"operation": "forecast", "city": ""}},
+        )
+        assert bad.is_error and "city" in bad.content[0].text
+        forecast = {"operation": "forecast", "city": "Berlin", "days": 2}
+        run = await client.call_tool("run_now", {"agentool_name": "weather", "input_data": forecast})
+    assert run.structured_content["status"] == "success"
+    assert [d["day"] for d in run.structured_content["result"]["forecast"]] == [1, 2]
