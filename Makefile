@@ -27,6 +27,12 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
+conformance: $(STAMP)
+	scripts/run-conformance.sh
+
+node-tools:
+	scripts/node-tools.sh
+
 bench: $(STAMP)
 	$(BIN)/python -m bench
 

@@ -7,7 +7,8 @@
 # scripts/node-tools.sh:
 #   0.1.16          --suite all                            (handshake era, up to 2025-11-25)
 #   0.2.0-alpha.12  --suite all --spec-version 2026-07-28  (stateless era)
-# each against its own baseline, scripts/conformance-expected-failures-0.{1,2}.yml.
+#   0.2.0-alpha.12  --suite all --spec-version 2025-11-25  (handshake era again, adds session lifecycle)
+# each against its own baseline, scripts/conformance-expected-failures-<label>.yml.
 # Exits non-zero if either run fails. Set CONFORMANCE_OUTPUT_DIR to keep per-scenario
 # checks.json files (written under $CONFORMANCE_OUTPUT_DIR/{0.1,0.2}).
 set -uo pipefail
@@ -35,5 +36,7 @@ run() { # label package extra-args...
 status=0
 run 0.1 conformance-legacy || { echo "conformance 0.1.16: FAILED" >&2; status=1; }
 run 0.2 conformance-modern --spec-version 2026-07-28 || { echo "conformance 0.2 alpha (2026-07-28): FAILED" >&2; status=1; }
-[ "$status" = 0 ] && echo "conformance: both versions passed (apart from the baselined fixture scenarios)" >&2
+run 0.2-handshake conformance-modern --spec-version 2025-11-25 \
+  || { echo "conformance 0.2 alpha (2025-11-25, session lifecycle): FAILED" >&2; status=1; }
+[ "$status" = 0 ] && echo "conformance: all three runs passed (apart from the baselined fixture scenarios)" >&2
 exit "$status"
