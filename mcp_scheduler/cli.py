@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import logging
 import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -112,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(serve(settings))
     except KeyboardInterrupt:
         return 0
-    except (SchedulerError, ValueError, OSError) as exc:
+    except (SchedulerError, ValueError, OSError, sqlite3.Error) as exc:
         sys.stderr.write(f"mcp-scheduler: {exc}\n")
         return 1
     return 0

@@ -22,7 +22,8 @@ from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
 from mcp.server.subscriptions import InMemorySubscriptionBus
-from mcp.types import Completion, PromptReference, ResourceTemplateReference, ToolAnnotations
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS, Completion, PromptReference, ResourceTemplateReference, ToolAnnotations
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, Field, ValidationError
 
@@ -215,6 +216,8 @@ def build_server(settings: Settings | None = None, *, service: SchedulerService 
         server_kwargs["auth"] = AuthSettings(
             issuer_url=settings.public_url(),  # type: ignore[arg-type]
             resource_server_url=settings.url,  # type: ignore[arg-type]
+            # Static tokens carry no RFC 8707 resource indicator: checking it (the 3.0 default) would refuse them all.
+            validate_token_resource=False,
         )
 
     mcp = MCPServer(
@@ -360,10 +363,10 @@ def _add_tools(mcp: MCPServer, app: SchedulerApp, tz: str) -> None:
         limit: int = 20,
     ) -> JobPage:
         with _tool_errors():
-            try:
-                offset = int(cursor) if cursor else 0
-            except ValueError:
-                raise ToolError(f"Invalid cursor {cursor!r}: pass the next_cursor of a previous page.") from None
+            # Cursors are the offsets we hand out; a negative one would slice from the end and never end.
+            if cursor and not (cursor.isascii() and cursor.isdigit()):
+                raise ToolError(f"Invalid cursor {cursor!r}: pass the next_cursor of a previous page.")
+            offset = int(cursor) if cursor else 0
             jobs, total = svc.list_jobs(state=state, agentool_name=agentool_name, offset=offset, limit=limit)
             end = offset + len(jobs)
             return JobPage(jobs=jobs, total=total, next_cursor=str(end) if end < total else None)
@@ -600,7 +603,9 @@ def _add_prompts(mcp: MCPServer, app: SchedulerApp, tz: str) -> None:
             job, _ = await svc.get_job(job_id)
             runs = await svc.get_history(job_id, None, 10)
         except JobNotFoundError as exc:
-            raise ValueError(str(exc)) from exc
+            # MCPError passes through unchanged; any other exception reaches the client as a bare
+            # "Error rendering prompt" (handshake era) or "Internal server error" (2026-07-28).
+            raise MCPError(INVALID_PARAMS, str(exc), {"job_id": job_id}) from exc
         lines = [
             f"- {r.scheduled_time or r.started_at}: {r.status}"
             + (f" ({r.error.type}: {r.error.message})" if r.error else "")

@@ -7,6 +7,7 @@ import os
 import sqlite3
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TextIO
 
 from .models import RunRecord
@@ -27,7 +28,8 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def _open(database: str) -> sqlite3.Connection:
     if not os.path.exists(database):
         raise FileNotFoundError(f"No scheduler database at {database}: pass --db FILE (the one the server uses).")
-    return sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    # as_uri() percent-encodes the path: a '?', '#' or '%' in it would otherwise end or change the URI.
+    return sqlite3.connect(f"{Path(database).resolve().as_uri()}?mode=ro", uri=True)
 
 
 def _cut(text: str | None, width: int) -> str:

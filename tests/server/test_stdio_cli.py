@@ -1,0 +1,243 @@
+"""`python -m mcp_scheduler` over stdio (a real subprocess), and the human commands `jobs` and `history`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp.client.subscriptions import ResourceUpdated
+
+from mcp_scheduler.cli import parse_settings
+
+from .conftest import LOG_INPUT, WAIT, Inbox, hourly, make_server, next_event, once_now, run_cli, structured, updated
+
+pytestmark = pytest.mark.filterwarnings("ignore::mcp.MCPDeprecationWarning")
+
+
+def stdio(database: str) -> StdioServerParameters:
+    return StdioServerParameters(
+        command=sys.executable, args=["-m", "mcp_scheduler", "--db", database, "--timezone", "UTC"]
+    )
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_a_stdio_session_schedules_a_job_sees_it_run_and_cancels_it(tmp_path: Path, mode: str) -> None:
+    database = str(tmp_path / "stdio.db")
+    history_uri = "scheduler://jobs/stdio-job/history"
+    inbox = Inbox()
+    async with Client(stdio(database), mode=mode, message_handler=inbox.message_handler) as c:
+        tools = {t.name for t in (await c.list_tools()).tools}
+        assert len(tools) == 14 and {"schedule_job", "get_job", "cancel_job"} <= tools
+        structured(await c.call_tool("schedule_job", hourly("stdio-job")))  # fires on run_now only
+
+        if mode == "legacy":
+            assert c.protocol_version != "2026-07-28"
+            await c.subscribe_resource(history_uri)
+            structured(await c.call_tool("schedule_job", once_now("stdio-once")))
+            structured(await c.call_tool("run_now", {"job_id": "stdio-job"}))
+            await inbox.wait_for(updated(history_uri))
+        else:
+            assert c.protocol_version == "2026-07-28"
+            async with c.listen(resource_subscriptions=[history_uri]) as subscription:
+                structured(await c.call_tool("schedule_job", once_now("stdio-once")))
+                structured(await c.call_tool("run_now", {"job_id": "stdio-job"}))
+                await next_event(subscription, lambda e: isinstance(e, ResourceUpdated) and e.uri == history_uri)
+
+        history = structured(await c.call_tool("get_history", {"job_id": "stdio-job"}))
+        assert [(r["status"], r["trigger"]) for r in history["runs"]] == [("success", "run_now")]
+        detail = structured(await c.call_tool("get_job", {"job_id": "stdio-job"}))
+        assert detail["job"]["last_status"] == "success" and detail["recent_history"][0]["status"] == "success"
+
+        cancelled = structured(await c.call_tool("cancel_job", {"job_id": "stdio-job"}))
+        assert cancelled["job_id"] == "stdio-job"
+        remaining = structured(await c.call_tool("list_jobs", {}))
+        assert "stdio-job" not in [j["job_id"] for j in remaining["jobs"]]
+
+
+async def test_stdio_stdout_carries_nothing_but_json_rpc(tmp_path: Path) -> None:
+    """Even while an AgenTool logs, the server writes only JSON-RPC messages to stdout."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "mcp_scheduler", "--db", str(tmp_path / "raw.db"), "--timezone", "UTC",
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdin and process.stdout and process.stderr
+    requests: list[dict[str, Any]] = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+            "name": "run_now", "arguments": {"agentool_name": "logging", "input_data": LOG_INPUT}}},
+        {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+            "name": "schedule_job", "arguments": once_now("raw-once")}},
+    ]
+    lines: list[bytes] = []
+    try:
+        for request in requests:
+            process.stdin.write(json.dumps(request).encode() + b"\n")
+        await process.stdin.drain()
+        answered: set[int] = set()
+        while answered != {1, 2, 3}:
+            line = await asyncio.wait_for(process.stdout.readline(), WAIT)
+            assert line, "stdout closed early"
+            lines.append(line)
+            message = json.loads(line)
+            if "id" in message:
+                answered.add(message["id"])
+        process.stdin.close()
+        rest, stderr = await asyncio.wait_for(process.communicate(), WAIT)
+        lines += rest.splitlines(keepends=True)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+    assert process.returncode == 0
+    for line in lines:
+        message = json.loads(line)
+        assert message["jsonrpc"] == "2.0"
+    responses = {m["id"]: m for m in map(json.loads, lines) if "id" in m}
+    assert responses[2]["result"]["structuredContent"]["status"] == "success"
+    assert responses[3]["result"]["structuredContent"]["job_id"] == "raw-once"
+    assert b"hello from a job" in stderr  # the logging AgenTool wrote its record, to stderr
+
+
+def test_help_exits_zero_and_names_the_commands() -> None:
+    done = run_cli("--help")
+    assert done.returncode == 0
+    assert "serve" in done.stdout and "jobs" in done.stdout and "history" in done.stdout
+    assert "MCP_SCHEDULER_" in done.stdout
+
+
+# ---------------------------------------------------------------------- human commands
+
+
+@pytest.fixture(scope="module")
+def used_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database that a stdio session filled: an hourly job run by hand, and a one-time job that ran."""
+    database = str(tmp_path_factory.mktemp("cli") / "used.db")
+
+    async def session() -> None:
+        inbox = Inbox()
+        async with Client(stdio(database), mode="legacy", message_handler=inbox.message_handler) as c:
+            await c.subscribe_resource("scheduler://jobs/nightly-once/history")
+            structured(await c.call_tool("schedule_job", hourly("hourly-kv", "storage_kv")))
+            structured(await c.call_tool("run_now", {"job_id": "hourly-kv"}))
+            structured(await c.call_tool("schedule_job", once_now("nightly-once")))
+            await inbox.wait_for(updated("scheduler://jobs/nightly-once/history"))
+
+    asyncio.run(session())
+    yield database
+
+
+def test_jobs_prints_a_table_of_the_jobs(used_database: str) -> None:
+    done = run_cli("jobs", "--db", used_database)
+
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].split()[:3] == ["JOB", "ID", "STATE"]
+    rows = {line.split()[0]: line.split() for line in lines[2:-1]}
+    assert rows["hourly-kv"][1:3] == ["scheduled", "storage_kv"]
+    assert rows["nightly-once"][1:3] == ["completed", "logging"]
+    assert rows["nightly-once"][-1] == "success"
+    assert lines[-1] == "2 of 2 job(s)"
+
+
+def test_history_prints_a_table_of_a_jobs_runs(used_database: str) -> None:
+    by_hand = run_cli("history", "hourly-kv", "--db", used_database)
+    scheduled = run_cli("history", "nightly-once", "--db", used_database)
+
+    assert by_hand.returncode == 0 and scheduled.returncode == 0
+    assert by_hand.stdout.splitlines()[0].split()[:3] == ["RUN", "TRIGGER", "STATUS"]
+    assert by_hand.stdout.splitlines()[2].split()[1:3] == ["run_now", "success"]
+    assert scheduled.stdout.splitlines()[2].split()[1:3] == ["schedule", "success"]
+    assert len(scheduled.stdout.splitlines()) == 3  # header, rule, one run
+
+
+def test_history_of_an_unknown_job_exits_1(used_database: str) -> None:
+    done = run_cli("history", "ghost", "--db", used_database)
+
+    assert done.returncode == 1
+    assert "No runs recorded for job 'ghost'" in done.stderr
+    assert done.stdout == ""
+
+
+def test_history_without_a_job_id_exits_2(used_database: str) -> None:
+    done = run_cli("history", "--db", used_database)
+    assert done.returncode == 2 and "JOB_ID" in done.stderr
+
+
+def test_jobs_reads_the_database_named_by_mcp_scheduler_db(used_database: str) -> None:
+    done = run_cli("jobs", env={"MCP_SCHEDULER_DB": used_database})
+
+    assert done.returncode == 0, done.stderr
+    assert "hourly-kv" in done.stdout and "nightly-once" in done.stdout
+
+
+def test_jobs_on_a_missing_or_foreign_database_exits_1_with_a_message(tmp_path: Path) -> None:
+    missing = run_cli("jobs", "--db", str(tmp_path / "nothing.db"))
+    assert missing.returncode == 1 and "No scheduler database" in missing.stderr
+
+    foreign = tmp_path / "foreign.db"
+    foreign.write_bytes(b"")
+    done = run_cli("jobs", "--db", str(foreign))
+    assert done.returncode == 1 and done.stderr.startswith("mcp-scheduler: ") and "Traceback" not in done.stderr
+
+
+async def test_jobs_reads_a_database_whose_path_has_uri_characters(tmp_path: Path) -> None:
+    folder = tmp_path / "odd #1 100%?"
+    folder.mkdir()
+    database = str(folder / "s.db")
+    async with Client(make_server(database)) as c:
+        structured(await c.call_tool("schedule_job", hourly("odd-path-job")))
+
+    done = run_cli("jobs", "--db", database)
+
+    assert done.returncode == 0, done.stderr
+    assert "odd-path-job" in done.stdout
+
+
+def test_parse_settings_reads_mcp_scheduler_environment_variables(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("MCP_SCHEDULER_DB", str(tmp_path / "env.db"))
+    monkeypatch.setenv("MCP_SCHEDULER_TIMEZONE", "Europe/Berlin")
+    monkeypatch.setenv("MCP_SCHEDULER_AUTH_TOKEN", "one, two")
+    monkeypatch.setenv("MCP_SCHEDULER_TRANSPORT", "http")
+    monkeypatch.setenv("MCP_SCHEDULER_PORT", "9123")
+
+    args, settings = parse_settings([])
+
+    assert args.command == "serve"
+    assert settings.database == str(tmp_path / "env.db")
+    assert settings.timezone == "Europe/Berlin"
+    assert settings.auth_tokens == ("one", "two")
+    assert settings.transport == "http" and settings.port == 9123
+
+
+def test_flags_win_over_environment_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MCP_SCHEDULER_DB", str(tmp_path / "env.db"))
+    monkeypatch.setenv("MCP_SCHEDULER_TIMEZONE", "Europe/Berlin")
+    monkeypatch.chdir(tmp_path)
+
+    _, settings = parse_settings(["--db", "flag.db", "--timezone", "Asia/Tokyo"])
+
+    assert settings.database == os.path.join(str(tmp_path), "flag.db")
+    assert settings.timezone == "Asia/Tokyo"
+
+
+def test_without_db_flag_or_variable_the_user_data_directory_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MCP_SCHEDULER_DB", raising=False)
+    monkeypatch.delenv("MCP_SCHEDULER_TIMEZONE", raising=False)
+
+    _, settings = parse_settings(["jobs"])
+
+    assert settings.database is not None
+    assert settings.database.endswith(os.path.join("mcp-scheduler", "scheduler.sqlite"))
+    assert settings.timezone is None
