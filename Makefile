@@ -25,6 +25,7 @@ typecheck: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 conformance: $(STAMP)

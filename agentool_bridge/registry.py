@@ -6,6 +6,7 @@ AgenTool is built the first time somebody asks for it (see `AgenTool.agent`).
 
 from __future__ import annotations
 
+import builtins
 import inspect
 import threading
 from collections.abc import Callable, Sequence
@@ -174,7 +175,7 @@ class AgenToolRegistry:
                 listener(name, None)
 
     @classmethod
-    def catalog(cls) -> list[dict[str, Any]]:
+    def catalog(cls) -> builtins.list[dict[str, Any]]:
         """One entry per AgenTool: description, operations, input and output JSON schemas."""
         return [cls._entries[name].catalog_entry() for name in cls.list()]
 

@@ -6,7 +6,7 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 from pydantic.fields import FieldInfo
 
 from .models import SchedulerInput
@@ -15,7 +15,7 @@ __all__ = ["field_parameter", "with_parameters"]
 
 
 def field_parameter(
-    name: str, *, required: bool = False, description: str | None = None, model: type = SchedulerInput
+    name: str, *, required: bool = False, description: str | None = None, model: type[BaseModel] = SchedulerInput
 ) -> inspect.Parameter:
     """A keyword parameter with the type, constraints, default and description of `model.<name>`."""
     info: FieldInfo = model.model_fields[name]

@@ -171,7 +171,11 @@ def create_scheduler_agent(
     global _service
     db = None if database is None else os.fspath(database)
     if service is None:
-        service = SchedulerService(ServiceConfig(database=db, timezone=timezone, history_limit=history_limit))
+        config = ServiceConfig(database=db, timezone=timezone, history_limit=history_limit)
+        if _service is not None and _service.is_open and _service.config == config:
+            service = _service  # one scheduler per process and database: a second one could not take the lease
+        else:
+            service = SchedulerService(config)
     _service = service
     if not AgenToolRegistry.exists("queue"):
         from agentool_bridge.toolkits import create_queue_agent

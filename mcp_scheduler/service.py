@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import re
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Self, TypeVar
+from typing import Any, Literal, Self, TypeVar
 from zoneinfo import ZoneInfo
 
 import anyio
@@ -58,6 +59,9 @@ _JSON = TypeAdapter(Any)
 MAX_RESULT_BYTES = 64 * 1024
 MIN_GRACE_SECONDS = 1.0
 _STATE_NAMES = {0: "stopped", 1: "running", 2: "paused"}
+_QUEUE_LEVEL: contextvars.ContextVar[Literal["info", "error"]] = contextvars.ContextVar(
+    "mcp_scheduler_queue_level", default="info"
+)
 
 
 def _now() -> datetime:
@@ -216,30 +220,45 @@ class SchedulerService:
         if self._engine is not None:
             return self
         self._lease.acquire()
+        engine: Engine | None = None
         try:
             self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mcp-scheduler-db")
             self._store = await self._db(SQLiteStore, self.config.database)
             rows = await self._db(self._store.load_jobs)
+            self._flush_needed = asyncio.Event()
+            self._flush_lock = asyncio.Lock()
+            self._opened_at = _now()
+            engine = Engine(self._on_due, self._on_skipped, ZoneInfo(self.timezone))
+            for row in rows:
+                try:
+                    job = _Job.from_row(row)
+                except Exception as exc:
+                    exc.add_note(f"while loading job {row.job_id!r} from {self.config.database}")
+                    raise
+                self._jobs[job.job_id] = job
+                if job.state == "completed":
+                    continue
+                stored_next = datetime.fromisoformat(row.next_run_time) if row.next_run_time else None
+                engine.add_job(
+                    job.job_id,
+                    job.schedule,
+                    max_instances=job.max_instances,
+                    next_run_time=stored_next,
+                    paused=job.state == "paused",
+                )
         except BaseException:
+            # A failed open must not keep the lease, the database or its thread (close() would not see them).
+            self._jobs.clear()
+            if engine is not None:
+                engine.shutdown()
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+            if self._db_thread is not None:
+                self._db_thread.shutdown(wait=False)
+                self._db_thread = None
             self._lease.release()
             raise
-        self._flush_needed = asyncio.Event()
-        self._flush_lock = asyncio.Lock()
-        self._opened_at = _now()
-        engine = Engine(self._on_due, self._on_skipped, ZoneInfo(self.timezone))
-        for row in rows:
-            job = _Job.from_row(row)
-            self._jobs[job.job_id] = job
-            if job.state == "completed":
-                continue
-            stored_next = datetime.fromisoformat(row.next_run_time) if row.next_run_time else None
-            engine.add_job(
-                job.job_id,
-                job.schedule,
-                max_instances=job.max_instances,
-                next_run_time=stored_next,
-                paused=job.state == "paused",
-            )
         self._engine = engine
         engine.start(paused=self.config.start_paused)
         self._flusher = asyncio.create_task(self._flush_forever(), name="mcp-scheduler-flush")
@@ -297,8 +316,8 @@ class SchedulerService:
             return
 
         def forward(event: Any) -> None:
-            error_queues = {j.error_queue for j in self._jobs.values() if j.error_queue}
-            level = "error" if event.queue_name in error_queues else "info"
+            # The hook runs inside our own enqueue call, so the context variable tells which kind it was.
+            level = _QUEUE_LEVEL.get()
             self.events.publish(QueueEvent(event.queue_name, event.message_id, event.message, level))
 
         self._unhook = add_enqueue_hook(forward)
@@ -585,7 +604,7 @@ class SchedulerService:
         if job is not None:
             job.last_run_at = started.isoformat()
             job.last_status = "running"
-        base = {
+        base: dict[str, Any] = {
             "run_id": run_id,
             "job_id": job_id,
             "agentool_name": agentool_name,
@@ -658,11 +677,14 @@ class SchedulerService:
             }
         else:
             return
+        token = _QUEUE_LEVEL.set("info" if outcome.status == "success" else "error")
         try:
             await self.injector.run("queue", {"operation": "enqueue", "queue_name": queue, "message": message})
         except Exception as exc:
             logger.warning("Job %s: could not send to queue %r: %s", job_id, queue, exc)
             outcome.notes.append(f"could not send to queue {queue!r}: {exc}")
+        finally:
+            _QUEUE_LEVEL.reset(token)
 
     def _finish(self, job_id: str, base: dict[str, Any], outcome: _Outcome, t0: float) -> RunRecord:
         finished = _now()

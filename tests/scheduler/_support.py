@@ -1,0 +1,208 @@
+"""Stand-in AgenTools and an event recorder shared by the scheduler tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import Field
+
+from agentool_bridge import BaseOperationInput, RoutingConfig, register_agentool
+from mcp_scheduler import EventBus, JobEvent, RunEvent, SchedulerEvent
+
+Predicate = Callable[[SchedulerEvent], bool]
+
+
+class EventRecorder:
+    """Records every event of a bus and lets a test wait (with a timeout) for the ones it expects."""
+
+    def __init__(self, bus: EventBus) -> None:
+        self.events: list[SchedulerEvent] = []
+        self._waiters: list[tuple[Predicate, int, asyncio.Event]] = []
+        self.unsubscribe = bus.subscribe(self._on_event)
+
+    def _on_event(self, event: SchedulerEvent) -> None:
+        self.events.append(event)
+        for predicate, count, ready in self._waiters:
+            if self._count(predicate) >= count:
+                ready.set()
+
+    def _count(self, predicate: Predicate) -> int:
+        return sum(1 for e in self.events if predicate(e))
+
+    def matching(self, predicate: Predicate) -> list[SchedulerEvent]:
+        return [e for e in self.events if predicate(e)]
+
+    async def wait_for(self, predicate: Predicate, count: int = 1, within: float = 5.0) -> list[SchedulerEvent]:
+        """Wait until `count` recorded events match `predicate`; return them all."""
+        ready = asyncio.Event()
+        if self._count(predicate) >= count:
+            ready.set()
+        entry = (predicate, count, ready)
+        self._waiters.append(entry)
+        try:
+            await asyncio.wait_for(ready.wait(), within)
+        finally:
+            self._waiters.remove(entry)
+        return self.matching(predicate)
+
+    def runs(self, job_id: str, kind: str = "finished") -> list[RunEvent]:
+        return [e for e in self.events if isinstance(e, RunEvent) and e.kind == kind and e.job_id == job_id]
+
+    def job_events(self, job_id: str) -> list[str]:
+        return [e.kind for e in self.events if isinstance(e, JobEvent) and e.job_id == job_id]
+
+
+def finished(job_id: str, status: str | None = None) -> Predicate:
+    """Matches a finished run of `job_id` (with `status`, if given)."""
+
+    def predicate(event: SchedulerEvent) -> bool:
+        return (
+            isinstance(event, RunEvent)
+            and event.kind == "finished"
+            and event.job_id == job_id
+            and (status is None or event.record.status == status)
+        )
+
+    return predicate
+
+
+def started(job_id: str) -> Predicate:
+    """Matches a started run of `job_id`."""
+
+    def predicate(event: SchedulerEvent) -> bool:
+        return isinstance(event, RunEvent) and event.kind == "started" and event.job_id == job_id
+
+    return predicate
+
+
+# ----------------------------------------------------------------------------- stand-in AgenTools
+
+
+class EchoInput(BaseOperationInput):
+    """Returns its input."""
+
+    operation: Literal["echo"] = Field(description="Echo the input back.")
+    text: str = Field(description="Text to echo.")
+    count: int = Field(default=1, description="A typed number, to test validation.")
+
+
+class FailInput(BaseOperationInput):
+    """Always raises."""
+
+    operation: Literal["fail"] = Field(description="Raise StandInFailure.")
+    reason: str = Field(default="on purpose", description="Put into the error message.")
+
+
+class SlowInput(BaseOperationInput):
+    """Waits until the test releases it."""
+
+    operation: Literal["wait"] = Field(description="Wait for the release event.")
+    label: str = Field(default="slow", description="Echoed back.")
+
+
+class StandInFailure(RuntimeError):
+    """What the `fail` AgenTool raises."""
+
+
+@dataclass
+class Calls:
+    """Inputs a stand-in AgenTool received, in order."""
+
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+
+
+def register_echo(name: str = "echo") -> Calls:
+    calls = Calls()
+
+    def echo(operation: str, text: str, count: int) -> dict[str, Any]:
+        data = {"operation": operation, "text": text, "count": count}
+        calls.inputs.append(data)
+        return data
+
+    register_agentool(name, EchoInput, RoutingConfig(operation_map={"echo": ("echo", None)}), [echo])
+    return calls
+
+
+def register_fail(name: str = "fail") -> Calls:
+    calls = Calls()
+
+    def fail(operation: str, reason: str) -> dict[str, Any]:
+        calls.inputs.append({"operation": operation, "reason": reason})
+        raise StandInFailure(f"fail AgenTool failed: {reason}")
+
+    register_agentool(name, FailInput, RoutingConfig(operation_map={"fail": ("fail", None)}), [fail])
+    return calls
+
+
+@dataclass
+class Slow:
+    """Control of the `slow` AgenTool: runs block until `release` is set."""
+
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    started: int = 0
+    finished: int = 0
+
+
+def register_slow(name: str = "slow") -> Slow:
+    control = Slow()
+
+    async def wait(operation: str, label: str) -> dict[str, Any]:
+        control.started += 1
+        await control.release.wait()
+        control.finished += 1
+        return {"label": label}
+
+    register_agentool(name, SlowInput, RoutingConfig(operation_map={"wait": ("wait", None)}), [wait])
+    return control
+
+
+def register_recording(name: str, input_schema: type[BaseOperationInput]) -> Calls:
+    """A stand-in for an AgenTool we do not ship (metrics, storage_fs, templates, config): records its input."""
+    calls = Calls()
+
+    def handle(**kwargs: Any) -> dict[str, Any]:
+        calls.inputs.append(kwargs)
+        return {"agentool": name, "received": kwargs}
+
+    operations = input_schema.model_fields["operation"].annotation.__args__  # type: ignore[union-attr]
+    register_agentool(
+        name, input_schema, RoutingConfig(operation_map={op: ("handle", None) for op in operations}), [handle]
+    )
+    return calls
+
+
+# Input schemas matching the seed's examples -------------------------------------------------------
+
+
+class MetricsInput(BaseOperationInput):
+    """Stand-in for the seed's `metrics` AgenTool."""
+
+    operation: Literal["export"] = Field(description="Export metrics.")
+    format: Literal["json", "prometheus"] = Field(description="Export format.")
+
+
+class StorageFsInput(BaseOperationInput):
+    """Stand-in for the seed's `storage_fs` AgenTool."""
+
+    operation: Literal["copy"] = Field(description="Copy a path.")
+    source: str = Field(description="Source path.")
+    destination: str = Field(description="Destination path.")
+
+
+class TemplatesInput(BaseOperationInput):
+    """Stand-in for the seed's `templates` AgenTool."""
+
+    operation: Literal["render"] = Field(description="Render a template.")
+    template_name: str = Field(description="Template to render.")
+    variables: dict[str, Any] = Field(default_factory=dict, description="Template variables.")
+
+
+class ConfigInput(BaseOperationInput):
+    """Stand-in for the seed's `config` AgenTool."""
+
+    operation: Literal["get"] = Field(description="Read a key.")
+    key: str = Field(description="Dotted key.")
+    default: Any = Field(default=None, description="Value when the key is missing.")

@@ -1,0 +1,188 @@
+"""The `scheduler` AgenTool: every operation returns a SchedulerOutput with the seed's data keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agentool_bridge import AgenToolRegistry, get_injector
+from mcp_scheduler import SchedulerOutput, create_scheduler_agent, get_scheduler_service
+from tests.scheduler._support import Calls, EventRecorder, finished
+
+ECHO = {"operation": "echo", "text": "hello"}
+
+
+async def run(data: dict[str, Any]) -> SchedulerOutput:
+    output = await get_injector().run("scheduler", data)
+    assert isinstance(output, SchedulerOutput)
+    assert output.operation == data["operation"]
+    return output
+
+
+async def schedule_echo(job_id: str = "echo-job", schedule: str = "1 hour") -> SchedulerOutput:
+    return await run(
+        {
+            "operation": "schedule",
+            "job_id": job_id,
+            "schedule_type": "interval",
+            "schedule": schedule,
+            "agentool_name": "echo",
+            "input_data": ECHO,
+        }
+    )
+
+
+async def test_create_scheduler_agent_registers_scheduler_with_every_operation(scheduler_agent: EventRecorder) -> None:
+    agentool = AgenToolRegistry.get("scheduler")
+
+    assert set(agentool.operations) == {
+        "schedule", "cancel", "pause", "resume", "run_now", "list", "get_job",
+        "get_history", "start", "stop", "status", "preview",
+    }  # fmt: skip
+    assert agentool.output_type is SchedulerOutput
+
+
+async def test_schedule_returns_job_id_and_next_run(scheduler_agent: EventRecorder, echo: Calls) -> None:
+    output = await schedule_echo()
+
+    assert output.success is True
+    assert output.data is not None
+    assert output.data["job_id"] == "echo-job"
+    assert output.data["next_run"].endswith("+00:00")
+    assert "echo-job" in output.message
+
+
+async def test_cancel_pause_and_resume_return_the_job_id(scheduler_agent: EventRecorder, echo: Calls) -> None:
+    await schedule_echo()
+
+    for operation in ("pause", "resume", "cancel"):
+        output = await run({"operation": operation, "job_id": "echo-job"})
+        assert output.success is True
+        assert output.data is not None and output.data["job_id"] == "echo-job"
+
+    listed = await run({"operation": "list"})
+    assert listed.data == {"jobs": [], "count": 0}
+
+
+async def test_run_now_returns_job_id_and_the_agentools_result(scheduler_agent: EventRecorder, echo: Calls) -> None:
+    output = await run({"operation": "run_now", "agentool_name": "echo", "input_data": ECHO})
+
+    assert output.data is not None
+    assert output.data["job_id"].startswith("run_now-")
+    assert output.data["result"] == {"operation": "echo", "text": "hello", "count": 1}
+    assert echo.inputs == [{"operation": "echo", "text": "hello", "count": 1}]
+
+
+async def test_list_returns_jobs_and_count(scheduler_agent: EventRecorder, echo: Calls) -> None:
+    await schedule_echo("first")
+    await schedule_echo("second")
+
+    output = await run({"operation": "list"})
+
+    assert output.data is not None
+    assert output.data["count"] == 2
+    assert [job["job_id"] for job in output.data["jobs"]] == ["first", "second"]
+
+
+async def test_get_job_returns_the_seed_keys_and_recent_history(scheduler_agent: EventRecorder, echo: Calls) -> None:
+    await run(
+        {
+            "operation": "schedule",
+            "job_id": "echo-job",
+            "job_name": "Echo every hour",
+            "schedule_type": "interval",
+            "schedule": "1 hour",
+            "agentool_name": "echo",
+            "input_data": ECHO,
+        }
+    )
+    await run({"operation": "run_now", "job_id": "echo-job"})
+
+    output = await run({"operation": "get_job", "job_id": "echo-job"})
+
+    assert output.success is True
+    assert output.data is not None
+    assert {"job_id", "job_name", "next_run", "pending", "info", "recent_history"} <= set(output.data)
+    assert output.data["job_name"] == "Echo every hour"
+    assert output.data["pending"] is False
+    assert output.data["info"]["agentool_name"] == "echo"
+    assert [h["trigger"] for h in output.data["recent_history"]] == ["run_now"]
+
+
+async def test_status_returns_the_seed_keys(scheduler_agent: EventRecorder, echo: Calls) -> None:
+    await schedule_echo()
+
+    output = await run({"operation": "status"})
+
+    assert output.data is not None
+    assert output.data["running"] is True
+    assert output.data["jobs_count"] == 1
+    assert output.data["apscheduler_available"] is True
+    assert output.data["scheduler_state"] == 1
+    assert output.data["jobs"] == 1
+
+
+async def test_get_history_returns_runs_newest_first(scheduler_agent: EventRecorder, echo: Calls) -> None:
+    await schedule_echo()
+    first = await run({"operation": "run_now", "job_id": "echo-job"})
+    second = await run({"operation": "run_now", "job_id": "echo-job"})
+
+    output = await run({"operation": "get_history", "job_id": "echo-job"})
+
+    assert output.data is not None
+    assert output.data["count"] == 2
+    assert [h["run_id"] for h in output.data["history"]] == [second.data["run_id"], first.data["run_id"]]  # type: ignore[index]
+    assert all(h["status"] == "success" for h in output.data["history"])
+
+
+async def test_stop_and_start_report_the_scheduler_state(scheduler_agent: EventRecorder, echo: Calls) -> None:
+    stopped = await run({"operation": "stop"})
+    assert stopped.data is not None
+    assert stopped.data["running"] is False
+    assert stopped.data["state"] == "paused"
+
+    started = await run({"operation": "start"})
+    assert started.data is not None
+    assert started.data["running"] is True
+    assert started.data["scheduler_state"] == 1
+
+
+async def test_preview_describes_a_schedule_without_creating_a_job(scheduler_agent: EventRecorder) -> None:
+    output = await run({"operation": "preview", "schedule_type": "cron", "schedule": "*/15 * * * *", "count": 4})
+
+    assert output.data is not None
+    assert len(output.data["next_runs"]) == 4
+    assert output.data["timezone"] == "UTC"
+    assert output.data["description"]
+    assert (await run({"operation": "list"})).data == {"jobs": [], "count": 0}
+
+
+async def test_a_once_now_job_scheduled_through_the_agentool_runs(scheduler_agent: EventRecorder, echo: Calls) -> None:
+    await run(
+        {
+            "operation": "schedule",
+            "job_id": "right-away",
+            "schedule_type": "once",
+            "schedule": "now",
+            "agentool_name": "echo",
+            "input_data": ECHO,
+        }
+    )
+
+    [event] = await scheduler_agent.wait_for(finished("right-away"))
+
+    assert event.record.status == "success"  # type: ignore[union-attr]
+    assert echo.inputs == [{"operation": "echo", "text": "hello", "count": 1}]
+
+
+async def test_creating_the_scheduler_agent_again_keeps_the_running_scheduler_and_its_jobs(
+    scheduler_agent: EventRecorder, echo: Calls, db_path: str
+) -> None:
+    await schedule_echo()
+    service = get_scheduler_service()
+
+    create_scheduler_agent(db_path, timezone="UTC")
+    output = await run({"operation": "list"})
+
+    assert get_scheduler_service() is service
+    assert output.data is not None
+    assert [j["job_id"] for j in output.data["jobs"]] == ["echo-job"]
