@@ -109,9 +109,12 @@ async def test_pydantic_ai_agent_example_schedules_inspects_and_cancels(tmp_path
     assert "run_now" in history.stdout.decode() and "success" in history.stdout.decode()
 
 
-async def test_reactive_example_takes_each_result_after_its_notification(tmp_path: Path) -> None:
+# the handshake era is what the legacy flag asks for; the SDK warns that it is deprecated
+@pytest.mark.filterwarnings("ignore:resources/subscribe is removed")
+@pytest.mark.parametrize("era", [[], ["--legacy"]], ids=["listen-2026-07-28", "subscribe-handshake"])
+async def test_reactive_example_takes_each_result_after_its_notification(tmp_path: Path, era: list[str]) -> None:
     example = load_example("reactive_queue")
-    received = await example.main(["--db", str(tmp_path / "reactive.sqlite"), "--messages", "2"])
+    received = await example.main(["--db", str(tmp_path / "reactive.sqlite"), "--messages", "2", *era])
     assert len(received) >= 2
     assert {m["job_id"] for m in received} == {"heartbeat"}
     assert all(m["status"] == "success" and m["result"]["data"]["key"] == "heartbeat" for m in received)
