@@ -12,21 +12,24 @@ import asyncio
 import logging
 import uuid
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from apscheduler.executors.base import BaseExecutor
+from apscheduler.job import Job
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING, STATE_STOPPED
 from apscheduler.triggers.base import BaseTrigger
+from apscheduler.util import convert_to_datetime
 
 from .schedules import ParsedSchedule
 
-__all__ = ["Engine", "dispatch", "STATE_STOPPED", "STATE_RUNNING", "STATE_PAUSED"]
+__all__ = ["Engine", "EngineJob", "dispatch", "STATE_STOPPED", "STATE_RUNNING", "STATE_PAUSED"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +48,17 @@ async def dispatch(engine_key: str, job_id: str, *, run_times: list[datetime] | 
         logger.warning("Job %s fired for an engine that is gone; ignored", job_id)
         return
     await engine.on_due(job_id, run_times)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineJob:
+    """A job as `Engine.load` takes it (the arguments of `Engine.add_job`)."""
+
+    job_id: str
+    schedule: ParsedSchedule
+    max_instances: int
+    next_run_time: datetime | None = None
+    paused: bool = False
 
 
 class _ScheduleTrigger(BaseTrigger):
@@ -99,9 +113,10 @@ class Engine:
         self.on_due = on_due
         self._on_skipped = on_skipped
         self._executor = _DispatchExecutor()
+        self._store = MemoryJobStore()
         self._scheduler = AsyncIOScheduler(
             timezone=timezone,
-            jobstores={"default": MemoryJobStore()},
+            jobstores={"default": self._store},
             executors={"default": self._executor},
         )
         self._scheduler.add_listener(self._skipped, EVENT_JOB_MAX_INSTANCES)
@@ -161,6 +176,71 @@ class Engine:
             replace_existing=True,
             **extra,
         )
+
+    def load(self, jobs: Iterable[EngineJob]) -> None:
+        """Add many jobs before `start` (a restart): the same jobs as `add_job` gives, in one pass.
+
+        APScheduler's `add_job` checks the callable's signature and does a sorted list insert per
+        job; on a restart with 100,000 jobs that alone takes seconds. All our jobs call `dispatch`
+        with the same argument shape, so one checked prototype serves for all of them, and the
+        memory store's list (ordered by next run time, then id) is sorted once.
+        """
+        specs = list(jobs)
+        if self._scheduler.state != STATE_STOPPED:
+            for spec in specs:
+                self.add_job(
+                    spec.job_id,
+                    spec.schedule,
+                    max_instances=spec.max_instances,
+                    next_run_time=spec.next_run_time,
+                    paused=spec.paused,
+                )
+            return
+        if not specs:
+            return
+        first = specs[0]
+        prototype = Job(
+            self._scheduler,
+            id=first.job_id,
+            func=dispatch,
+            trigger=_ScheduleTrigger(first.schedule),
+            args=(self.key, first.job_id),
+            kwargs={},
+            executor="default",
+            max_instances=first.max_instances,
+            coalesce=False,
+            misfire_grace_time=None,
+            next_run_time=None,
+        )
+        now = datetime.now(self._scheduler.timezone)
+        index = self._store._jobs_index
+        for spec in specs:
+            job = Job.__new__(Job)
+            job._scheduler = self._scheduler
+            job._jobstore_alias = "default"
+            job.id = spec.job_id
+            job.func = prototype.func
+            job.func_ref = prototype.func_ref
+            job.name = prototype.name
+            job.executor = prototype.executor
+            job.trigger = _ScheduleTrigger(spec.schedule)
+            job.args = (self.key, spec.job_id)
+            job.kwargs = {}
+            job.max_instances = spec.max_instances
+            job.coalesce = False
+            job.misfire_grace_time = None
+            if spec.paused:
+                job.next_run_time = None
+            elif spec.next_run_time is not None:
+                job.next_run_time = convert_to_datetime(spec.next_run_time, self._scheduler.timezone, "next_run_time")
+            else:
+                job.next_run_time = job.trigger.get_next_fire_time(None, now)
+            # datetime.timestamp() is several times faster than APScheduler's helper; the two may differ in the
+            # last bit, which is harmless: the list only has to be sorted by the values stored with it.
+            timestamp = None if job.next_run_time is None else job.next_run_time.timestamp()
+            index[job.id] = (job, timestamp)  # a later spec with the same id replaces an earlier one
+        inf = float("inf")
+        self._store._jobs = sorted(index.values(), key=lambda e: (inf if e[1] is None else e[1], e[0].id))
 
     def remove_job(self, job_id: str) -> None:
         """Remove a job; a job that already left the engine (a fired one-time job) is fine."""

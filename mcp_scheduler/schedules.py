@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -465,12 +466,19 @@ def _normalise_cron(expression: str) -> tuple[str, bool]:
     cron = " ".join(normalised)
     has_seconds = len(fields) == 6
     try:
-        croniter.expand(cron, second_at_beginning=has_seconds)
+        _check_cron(cron, has_seconds)
     except CroniterError as exc:  # a second opinion; the field check above should catch everything
         raise _cron_error(expression, str(exc)) from None
     return cron, has_seconds
 
 
+# A hundred thousand jobs share a few hundred expressions: check and describe each one once.
+@lru_cache(maxsize=4096)
+def _check_cron(cron: str, has_seconds: bool) -> None:
+    croniter.expand(cron, second_at_beginning=has_seconds)
+
+
+@lru_cache(maxsize=4096)
 def _describe_cron(cron: str, has_seconds: bool) -> str:
     # cron-descriptor guesses whether a 6-field expression has seconds first or a year last; the
     # 7-field form (seconds first, year last) is never guessed, so always hand it that.
@@ -732,7 +740,7 @@ class ParsedSchedule:
             if not isinstance(cron, str):
                 raise InvalidScheduleError("Stored cron schedule has no cron expression.")
             try:
-                croniter.expand(cron, second_at_beginning=cron_has_seconds)
+                _check_cron(cron, cron_has_seconds)
             except CroniterError as exc:
                 raise InvalidScheduleError(f"Stored cron expression {cron!r} is invalid: {exc}") from None
         elif schedule_type == "interval":
@@ -749,12 +757,13 @@ class ParsedSchedule:
             interval_seconds = float(interval_seconds)
         elif run_at is None:
             raise InvalidScheduleError("Stored one-off schedule has no run_at.")
+        # Many stored jobs share their schedule's strings: keep one copy of each.
         return cls(
-            schedule_type=schedule_type,
-            expression=expression,
+            schedule_type=cast(ScheduleType, sys.intern(schedule_type)),
+            expression=sys.intern(expression),
             timezone=zone.key,
-            description=description,
-            cron=cron if schedule_type == "cron" else None,
+            description=sys.intern(description),
+            cron=sys.intern(cron) if schedule_type == "cron" and isinstance(cron, str) else None,
             cron_has_seconds=cron_has_seconds if schedule_type == "cron" else False,
             interval_seconds=interval_seconds if schedule_type == "interval" else None,
             anchor=anchor if schedule_type == "interval" else None,

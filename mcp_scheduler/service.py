@@ -12,6 +12,7 @@ import contextvars
 import json
 import logging
 import re
+import sys
 import time
 import traceback
 import uuid
@@ -28,7 +29,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from agentool_bridge import AgenToolInjector, AgenToolInputError, AgenToolRegistry, get_injector
 
-from ._engine import STATE_RUNNING, Engine
+from ._engine import STATE_RUNNING, Engine, EngineJob
 from .errors import (
     InvalidJobInputError,
     JobExecutionError,
@@ -59,6 +60,7 @@ _JSON = TypeAdapter(Any)
 MAX_RESULT_BYTES = 64 * 1024
 MIN_GRACE_SECONDS = 1.0
 _STATE_NAMES = {0: "stopped", 1: "running", 2: "paused"}
+_LOAD_PAGE = 5000  # jobs read per query on open: the decoded JSON of all rows at once would double peak memory
 _QUEUE_LEVEL: contextvars.ContextVar[Literal["info", "error"]] = contextvars.ContextVar(
     "mcp_scheduler_queue_level", default="info"
 )
@@ -144,7 +146,7 @@ class _Job:
         return cls(
             job_id=row.job_id,
             job_name=d.get("job_name"),
-            agentool_name=d["agentool_name"],
+            agentool_name=sys.intern(d["agentool_name"]),
             input_data=d.get("input_data") or {},
             schedule=ParsedSchedule.from_dict(d["schedule"]),
             max_instances=d.get("max_instances", 1),
@@ -154,7 +156,7 @@ class _Job:
             result_queue=d.get("result_queue"),
             error_queue=d.get("error_queue"),
             created_at=d.get("created_at") or _now().isoformat(),
-            state=row.state,
+            state=sys.intern(row.state),
             next_run=row.next_run_time,
             last_run_at=row.last_run_at,
             last_status=row.last_status,
@@ -221,39 +223,45 @@ class SchedulerService:
             return self
         self._lease.acquire()
         engine: Engine | None = None
+        page: asyncio.Future[list[JobRow]] | None = None
         try:
             self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mcp-scheduler-db")
             self._store = await self._db(SQLiteStore, self.config.database)
-            rows = await self._db(self._store.load_jobs)
             self._flush_needed = asyncio.Event()
             self._flush_lock = asyncio.Lock()
             self._opened_at = _now()
             engine = Engine(self._on_due, self._on_skipped, ZoneInfo(self.timezone))
-            for row in rows:
-                try:
-                    job = _Job.from_row(row)
-                except Exception as exc:
-                    exc.add_note(f"while loading job {row.job_id!r} from {self.config.database}")
-                    raise
-                self._jobs[job.job_id] = job
-                if job.state == "completed":
-                    continue
-                stored_next = datetime.fromisoformat(row.next_run_time) if row.next_run_time else None
-                engine.add_job(
-                    job.job_id,
-                    job.schedule,
-                    max_instances=job.max_instances,
-                    next_run_time=stored_next,
-                    paused=job.state == "paused",
-                )
+            specs: list[EngineJob] = []
+            page = asyncio.ensure_future(self._db(self._store.load_jobs, 0, _LOAD_PAGE))
+            while rows := await page:
+                # read the next page while this one is turned into jobs
+                page = asyncio.ensure_future(self._db(self._store.load_jobs, rows[-1].seq, _LOAD_PAGE))
+                for row in rows:
+                    try:
+                        job = _Job.from_row(row)
+                    except Exception as exc:
+                        exc.add_note(f"while loading job {row.job_id!r} from {self.config.database}")
+                        raise
+                    self._jobs[job.job_id] = job
+                    if job.state == "completed":
+                        continue
+                    stored_next = datetime.fromisoformat(row.next_run_time) if row.next_run_time else None
+                    paused = job.state == "paused"
+                    specs.append(EngineJob(job.job_id, job.schedule, job.max_instances, stored_next, paused))
+            engine.load(specs)
         except BaseException:
             # A failed open must not keep the lease, the database or its thread (close() would not see them).
+            if page is not None and not page.cancel() and not page.cancelled():
+                page.exception()  # a read-ahead that failed too: the error being raised is the one that counts
             self._jobs.clear()
             if engine is not None:
                 engine.shutdown()
             if self._store is not None:
-                self._store.close()
-                self._store = None
+                store, self._store = self._store, None
+                if self._db_thread is not None:
+                    self._db_thread.submit(store.close)  # after a read-ahead still running on that thread
+                else:
+                    store.close()
             if self._db_thread is not None:
                 self._db_thread.shutdown(wait=False)
                 self._db_thread = None
