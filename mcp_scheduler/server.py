@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field, ValidationError
 from agentool_bridge import AgenToolError, AgenToolRegistry, discover_toolkits, get_injector, load_toolkit
 from agentool_bridge.toolkits import register_builtin_toolkits
 
-from ._params import with_parameters
+from ._params import compact_schema, with_parameters
 from .errors import JobNotFoundError, SchedulerError
 from .models import JobInfo, RunRecord, SchedulePreview, SchedulerInput, SchedulerStatus
 from .notify import HandshakeSessions, Notifier
@@ -239,6 +239,9 @@ def build_server(settings: Settings | None = None, *, service: SchedulerService 
     _advertise_resource_list_changed(mcp)
     _install_handshake_handlers(mcp, sessions)
     _add_tools(mcp, app, tz)
+    for tool in mcp._tool_manager.list_tools():
+        if tool.fn_metadata.output_schema is not None:
+            tool.fn_metadata.output_schema = compact_schema(tool.fn_metadata.output_schema)
     _add_resources(mcp, app)
     _add_prompts(mcp, app, tz)
     _add_completions(mcp, app)

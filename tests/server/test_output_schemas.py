@@ -1,0 +1,151 @@
+"""Output schemas are published compact (no $ref, no nullable anyOf) and accept exactly what pydantic's do."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any, Literal
+
+import pytest
+from jsonschema import Draft202012Validator
+from mcp.server.mcpserver import MCPServer
+from pydantic import BaseModel
+
+from mcp_scheduler._params import compact_schema
+from mcp_scheduler.models import JobInfo, RunRecord
+
+from .conftest import structured
+
+
+def valid(schema: dict[str, Any], instance: Any) -> bool:
+    return Draft202012Validator(schema).is_valid(instance)
+
+
+async def test_every_published_output_schema_is_free_of_references_and_nullable_branches(server: MCPServer) -> None:
+    from mcp import Client
+
+    async with Client(server) as client:
+        tools = (await client.list_tools()).tools
+
+    assert len(tools) == 14
+    for tool in tools:
+        assert tool.output_schema is not None, tool.name
+        text = json.dumps(tool.output_schema)
+        assert "$ref" not in text and "$defs" not in text and "anyOf" not in text, tool.name
+        Draft202012Validator.check_schema(tool.output_schema)
+
+
+async def test_real_results_validate_against_the_published_schemas(server: MCPServer) -> None:
+    from mcp import Client
+
+    job = {
+        "job_id": "compact",
+        "schedule_type": "cron",
+        "schedule": "0 9 * * 1-5",
+        "agentool_name": "storage_kv",
+        "input_data": {"operation": "set", "key": "k", "value": "v"},
+    }
+    async with Client(server) as client:
+        schemas = {t.name: t.output_schema for t in (await client.list_tools()).tools}
+        results = {
+            "schedule_job": structured(await client.call_tool("schedule_job", job)),
+            "run_now": structured(await client.call_tool("run_now", {"job_id": "compact"})),
+            "list_jobs": structured(await client.call_tool("list_jobs", {})),
+            "get_job": structured(await client.call_tool("get_job", {"job_id": "compact"})),
+            "get_history": structured(await client.call_tool("get_history", {"job_id": "compact"})),
+        }
+    for name, result in results.items():
+        assert valid(schemas[name], result), name  # the client validated too; this makes it explicit
+    broken = copy.deepcopy(results["get_job"])
+    broken["job"]["state"] = "sleeping"
+    assert not valid(schemas["get_job"], broken)
+
+
+class _Color(BaseModel):
+    name: Literal["red", "green"]
+    shade: Literal["light", "dark"] | None = None
+
+
+class _Sample(BaseModel):
+    count: int
+    label: str | None = None
+    tags: list[str] | None = None
+    job: JobInfo
+    runs: list[RunRecord]
+    color: _Color | None = None
+    colors: list[_Color] = []
+
+
+def _sample() -> dict[str, Any]:
+    job = {
+        "job_id": "j",
+        "agentool_name": "a",
+        "input_data": {},
+        "schedule_type": "once",
+        "schedule": "now",
+        "timezone": "UTC",
+        "description": "once",
+        "state": "scheduled",
+        "max_instances": 1,
+        "misfire_grace_time": None,
+        "coalesce": True,
+        "created_at": "2026-01-01T00:00:00+00:00",
+    }
+    run = {"run_id": "r", "job_id": "j", "agentool_name": "a", "trigger": "run_now", "status": "success"}
+    return {"count": 1, "label": None, "tags": ["x"], "job": job, "runs": [run], "color": {"name": "red"}}
+
+
+def _variants() -> list[tuple[str, Any]]:
+    base = _sample()
+    cases: list[tuple[str, Any]] = [("as is", base)]
+
+    def change(label: str, path: list[Any], value: Any) -> None:
+        instance = copy.deepcopy(base)
+        target = instance
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+        cases.append((label, instance))
+
+    change("null where optional", ["tags"], None)
+    change("null where required", ["count"], None)
+    change("wrong type where optional", ["label"], 3)
+    change("wrong item type", ["tags"], [1])
+    change("bad enum in a nested model", ["job", "state"], "sleeping")
+    change("null for a required enum", ["job", "state"], None)
+    change("null for an optional enum", ["color", "shade"], None)
+    change("bad optional enum", ["color", "shade"], "pale")
+    change("null for a nested optional model", ["color"], None)
+    change("bad nested optional model", ["color"], {"name": "blue"})
+    change("bad item of a model list", ["runs"], [{"run_id": "r"}])
+    change("null for a nullable number in a list item", ["runs", 0, "duration_ms"], None)
+    change("string for a nullable number in a list item", ["runs", 0, "duration_ms"], "slow")
+    return cases
+
+
+@pytest.mark.parametrize(("label", "instance"), _variants(), ids=[label for label, _ in _variants()])
+def test_compact_schema_accepts_exactly_what_the_original_accepts(label: str, instance: Any) -> None:
+    original = _Sample.model_json_schema(mode="serialization")
+    compact = compact_schema(original)
+
+    assert "$ref" not in json.dumps(compact)
+    assert valid(compact, instance) == valid(original, instance)
+
+
+def test_the_variants_include_both_verdicts() -> None:
+    original = _Sample.model_json_schema(mode="serialization")
+    verdicts = {valid(original, instance) for _, instance in _variants()}
+    assert verdicts == {True, False}
+
+
+class _Node(BaseModel):
+    value: int
+    children: list[_Node] = []
+
+
+def test_a_recursive_model_keeps_its_definitions_and_still_validates() -> None:
+    compact = compact_schema(_Node.model_json_schema())
+
+    assert "$defs" in compact
+    assert valid(compact, {"value": 1, "children": [{"value": 2, "children": []}]})
+    assert not valid(compact, {"value": 1, "children": [{"value": "two"}]})
