@@ -95,6 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        # APScheduler's INFO lines ('Added job "dispatch" to job store "default"') name its internals,
+        # not the user's jobs, and cost a write per schedule, cancel and one-time fire.
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
     from .errors import SchedulerError
 
     try:
