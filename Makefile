@@ -35,6 +35,7 @@ node-tools:
 	scripts/node-tools.sh
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
 	$(BIN)/python -m bench
 
 clean:

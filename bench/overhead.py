@@ -1,0 +1,261 @@
+"""Round trip of list_jobs / get_job / schedule_job vs a no-op tool on a bare `MCPServer`.
+
+Both servers are driven through `mcp.Client`: in memory (`Client(server)`) and over stdio (a
+subprocess each: `python -m mcp_scheduler --db F` and `python -m bench.bare_server`), and over
+stdio by a raw JSON-RPC pipe, which times the servers alone (no client library). Calls are timed
+one by one in interleaved blocks (ours and the baseline alternate) after a warm-up.
+Goal (project issue): ours / no-op <= 1.5 for the median and the p99.
+
+`mcp.Client` validates every structured result against the tool's output schema with
+`jsonschema`; the no-op's schema is one string, ours describe jobs with some twenty fields each.
+The last rows time that validation alone, in process, for the same results.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from ._common import PY, ROOT, Report, Row, StdioRpc, bare_argv, ours_argv, stats, temp_dir
+
+NAME = "overhead"
+GOAL = 1.5
+LOG_INPUT = {"operation": "log", "level": "INFO", "message": "tick"}
+JOBS_PRESENT = 10
+
+
+def _check(result: Any) -> Any:
+    if result.is_error:
+        raise RuntimeError(" ".join(getattr(b, "text", "") for b in result.content))
+    return result
+
+
+class _RawResult:
+    """The parts of a `CallToolResult` that `Ops` reads, from a raw JSON-RPC answer."""
+
+    def __init__(self, result: dict[str, Any]) -> None:
+        self.is_error = bool(result.get("isError"))
+        self.structured_content = result.get("structuredContent")
+        self.content = [type("Text", (), {"text": c.get("text", "")})() for c in result.get("content", [])]
+
+
+class RawClient:
+    """`list_tools` and `call_tool` over a bare JSON-RPC pipe (see `StdioRpc`)."""
+
+    def __init__(self, rpc: StdioRpc) -> None:
+        self.rpc = rpc
+
+    async def list_tools(self) -> Any:
+        return await self.rpc.request("tools/list")
+
+    async def call_tool(self, name: str, arguments: dict[str, Any]) -> _RawResult:
+        return _RawResult(await self.rpc.request("tools/call", {"name": name, "arguments": arguments}))
+
+
+class Ops:
+    """The timed operations on one transport: the baseline no-op and our three tools."""
+
+    def __init__(self, ours: Any, bare: Any) -> None:
+        self.ours, self.bare = ours, bare
+        self.counter = 0
+
+    async def setup(self) -> None:
+        await self.ours.list_tools()
+        await self.bare.list_tools()
+        for i in range(JOBS_PRESENT):
+            _check(await self.ours.call_tool("schedule_job", self._job(f"present-{i}")))
+
+    def _job(self, job_id: str) -> dict[str, Any]:
+        return {
+            "schedule_type": "interval",
+            "schedule": "1 hour",
+            "agentool_name": "logging",
+            "input_data": LOG_INPUT,
+            "job_id": job_id,
+        }
+
+    async def noop(self) -> float:
+        t0 = time.perf_counter()
+        _check(await self.bare.call_tool("noop", {}))
+        return time.perf_counter() - t0
+
+    async def list_jobs(self) -> float:
+        t0 = time.perf_counter()
+        result = _check(await self.ours.call_tool("list_jobs", {}))
+        elapsed = time.perf_counter() - t0
+        assert result.structured_content["total"] == JOBS_PRESENT, result.structured_content["total"]
+        return elapsed
+
+    async def get_job(self) -> float:
+        job_id = f"present-{self.counter % JOBS_PRESENT}"
+        self.counter += 1
+        t0 = time.perf_counter()
+        _check(await self.ours.call_tool("get_job", {"job_id": job_id}))
+        return time.perf_counter() - t0
+
+    async def schedule_job(self) -> float:
+        job_id = f"new-{self.counter}"
+        self.counter += 1
+        t0 = time.perf_counter()
+        _check(await self.ours.call_tool("schedule_job", self._job(job_id)))
+        elapsed = time.perf_counter() - t0
+        _check(await self.ours.call_tool("cancel_job", {"job_id": job_id}))  # untimed: keep 10 jobs present
+        return elapsed
+
+
+async def measure(ops: Ops, rounds: int, block: int, warmup: int) -> dict[str, list[float]]:
+    funcs: dict[str, Callable[[], Awaitable[float]]] = {
+        "noop": ops.noop,
+        "list_jobs": ops.list_jobs,
+        "get_job": ops.get_job,
+        "schedule_job": ops.schedule_job,
+    }
+    for func in funcs.values():
+        for _ in range(warmup):
+            await func()
+    samples: dict[str, list[float]] = {name: [] for name in funcs}
+    names = list(funcs)
+    for r in range(rounds):
+        # rotate the order each round; the baseline sits between our blocks
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for name in order:
+            for _ in range(block):
+                samples[name].append((await funcs[name]()) * 1000)
+    return samples
+
+
+@contextlib.asynccontextmanager
+async def in_memory(tmp: Path) -> Any:
+    from mcp import Client
+
+    from mcp_scheduler.server import build_server
+    from mcp_scheduler.settings import Settings
+
+    from .bare_server import mcp as bare_server
+
+    ours_server = build_server(
+        Settings(database=str(tmp / "memory.sqlite"), timezone="UTC", discover_entry_points=False)
+    )
+    async with Client(ours_server) as ours, Client(bare_server) as bare:
+        yield Ops(ours, bare)
+
+
+@contextlib.asynccontextmanager
+async def over_stdio(tmp: Path) -> Any:
+    from mcp import Client
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+
+    with (tmp / "stderr.log").open("w") as errlog:
+        ours_params = StdioServerParameters(
+            command=PY, args=["-m", "mcp_scheduler", "--db", str(tmp / "stdio.sqlite")], cwd=ROOT
+        )
+        bare_params = StdioServerParameters(command=PY, args=["-m", "bench.bare_server"], cwd=ROOT)
+        async with (
+            Client(stdio_client(ours_params, errlog=errlog)) as ours,
+            Client(stdio_client(bare_params, errlog=errlog)) as bare,
+        ):
+            yield Ops(ours, bare)
+
+
+@contextlib.asynccontextmanager
+async def raw_stdio(tmp: Path) -> Any:
+    ours = await StdioRpc.spawn(ours_argv(tmp / "raw.sqlite"), tmp / "stderr.log")
+    bare = await StdioRpc.spawn(bare_argv(), tmp / "stderr.log")
+    try:
+        await ours.initialize()
+        await bare.initialize()
+        yield Ops(RawClient(ours), RawClient(bare))
+    finally:
+        await ours.close()
+        await bare.close()
+
+
+async def validation_cost(ops: Ops, calls: int = 300) -> dict[str, list[float]]:
+    """ms the client spends validating one result of each tool (the same call `Client.call_tool` makes)."""
+    results = {
+        "list_jobs": await ops.ours.call_tool("list_jobs", {}),
+        "get_job": await ops.ours.call_tool("get_job", {"job_id": "present-0"}),
+        "schedule_job": await ops.ours.call_tool("schedule_job", ops._job("validated")),
+    }
+    await ops.ours.call_tool("cancel_job", {"job_id": "validated"})
+    results["noop"] = await ops.bare.call_tool("noop", {})
+    samples: dict[str, list[float]] = {}
+    for name, result in results.items():
+        client = ops.bare if name == "noop" else ops.ours
+        samples[name] = []
+        for _ in range(calls):
+            t0 = time.perf_counter()
+            await client.session.validate_tool_result(name, result)
+            samples[name].append((time.perf_counter() - t0) * 1000)
+    return samples
+
+
+def _rows(report: Report, transport: str, samples: dict[str, list[float]]) -> None:
+    base = stats(samples["noop"])
+    report.add(Row(f"{transport}: no-op tool (baseline) median", base["median"], "ms", "info", n=base["n"]))
+    for op in ("list_jobs", "get_job", "schedule_job"):
+        s = stats(samples[op])
+        report.add(Row(f"{transport}: {op} median", s["median"], "ms", "ratio", base["median"], GOAL, n=s["n"]))
+        report.add(Row(f"{transport}: {op} p99", s["p99"], "ms", "ratio", base["p99"], GOAL, n=s["n"]))
+
+
+async def run(scale: float = 1.0) -> Report:
+    from ._common import quiet_logging
+
+    quiet_logging()
+    report = Report(NAME, "tool round trip through mcp.Client vs a no-op tool on a bare MCPServer (ms)")
+    plan = {
+        "memory": (20, int(25 * scale), 30),
+        "stdio": (20, int(15 * scale), 20),
+        "stdio raw": (20, int(15 * scale), 20),
+    }
+    with temp_dir(NAME) as tmp:
+        async with in_memory(tmp) as ops:
+            await ops.setup()
+            mem = await measure(ops, *plan["memory"])
+            validation = await validation_cost(ops)
+        async with over_stdio(tmp) as ops:
+            await ops.setup()
+            sio = await measure(ops, *plan["stdio"])
+        async with raw_stdio(tmp) as ops:
+            await ops.setup()
+            raw = await measure(ops, *plan["stdio raw"])
+    _rows(report, "memory", mem)
+    _rows(report, "stdio", sio)
+    _rows(report, "stdio raw JSON-RPC (server only)", raw)
+    base = stats(validation["noop"])["median"]
+    for op in ("list_jobs", "get_job", "schedule_job"):
+        v = stats(validation[op])
+        figure = f"client-side jsonschema validation of a {op} result"
+        report.add(Row(figure, v["median"], "ms", "info", base, n=v["n"]))
+    report.note(
+        f"{JOBS_PRESENT} jobs present; Client mode 'auto' (2026-07-28 era); schedule_job is followed by an "
+        "untimed cancel_job so the job count stays constant"
+    )
+    report.note(
+        "blocks: "
+        + ", ".join(f"{t} {r} rounds x {b} calls per op after {w} warm-up calls" for t, (r, b, w) in plan.items())
+    )
+    report.data = {
+        "samples_ms": {"memory": mem, "stdio": sio, "stdio_raw": raw, "validation": validation},
+        "stats": {
+            t: {op: stats(v) for op, v in s.items()}
+            for t, s in (("memory", mem), ("stdio", sio), ("stdio_raw", raw), ("validation", validation))
+        },
+    }
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    scale = float(argv[0]) if argv else 1.0
+    asyncio.run(run(scale)).finish()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
