@@ -103,7 +103,8 @@ class ServiceConfig:
     `database`: SQLite file, or None to keep everything in memory. `timezone`: default IANA zone
     of schedules (None: the machine's). `history_limit`: runs kept per job. `flush_delay`: how long
     run records are gathered before one batched write. `start_paused`: open without running jobs.
-    `use_lease`: take the runner lease of a database file (one runner per file). `freeze_gc`: once the
+    `use_lease`: take the runner lease of a database file (one runner per file). `close_timeout`: how long
+    `close()` lets runs in progress finish (then they are cancelled and recorded so). `freeze_gc`: once the
     jobs are loaded, move the objects the process holds so far to the garbage collector's permanent
     generation (`gc.freeze()`), so that full collections stop rescanning them; with many jobs those
     scans would otherwise delay fires (1,000 runs due at once finish about a quarter sooner).
@@ -115,6 +116,7 @@ class ServiceConfig:
     flush_delay: float = 0.05
     start_paused: bool = False
     use_lease: bool = True
+    close_timeout: float = 10.0
     freeze_gc: bool = True
 
 
@@ -205,6 +207,8 @@ class SchedulerService:
         self._lease = lease
         self._jobs: dict[str, _Job] = {}
         self._running: Counter[str] = Counter()
+        self._manual_runs: set[asyncio.Task[Any]] = set()  # tasks inside run_now, which close() waits for
+        self._manual_changed = asyncio.Event()
         self._pending_runs: list[RunRecord] = []
         self._dirty: set[str] = set()
         self._store: SQLiteStore | None = None
@@ -302,7 +306,8 @@ class SchedulerService:
         engine, self._engine = self._engine, None
         tasks = engine.shutdown()
         if tasks:
-            await asyncio.wait(tasks, timeout=10)
+            await asyncio.wait(tasks, timeout=self.config.close_timeout)
+        await self._settle_manual_runs()
         if self._unhook is not None:
             self._unhook()
             self._unhook = None
@@ -322,6 +327,30 @@ class SchedulerService:
             self._store = None
             self._jobs.clear()
             self._lease.release()
+
+    async def _settle_manual_runs(self) -> None:
+        """Let run_now calls in progress finish (their records are written by the last flush).
+
+        Runs still going after `close_timeout` are cancelled: each records itself as cancelled and
+        its caller gets CancelledError. A run_now that is closing the service itself is not waited for.
+        """
+        deadline = time.monotonic() + self.config.close_timeout
+        current = asyncio.current_task()
+        cancelled = False
+        while waiting := {t for t in self._manual_runs if t is not current and not t.done()}:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                if cancelled:
+                    logger.warning("%d run_now call(s) did not stop after being cancelled", len(waiting))
+                    return
+                for task in waiting:
+                    task.cancel()
+                cancelled = True
+                deadline = time.monotonic() + 1.0  # time to record themselves as cancelled
+                continue
+            self._manual_changed.clear()  # set whenever a run_now returns
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._manual_changed.wait(), remaining)
 
     def _require_open(self) -> tuple[Engine, SQLiteStore]:
         if self._engine is None or self._store is None:
@@ -444,7 +473,15 @@ class SchedulerService:
             timeout, rq, eq = request.timeout, request.result_queue, request.error_queue
             job_id = request.job_id or f"run_now-{uuid.uuid4().hex[:12]}"
             self.validate_job_input(name, data)
-        record = await self._execute(job_id, name, data, timeout, rq, eq, "run_now", None)
+        task = asyncio.current_task()
+        if task is not None:
+            self._manual_runs.add(task)
+        try:
+            record = await self._execute(job_id, name, data, timeout, rq, eq, "run_now", None)
+        finally:
+            if task is not None:
+                self._manual_runs.discard(task)
+                self._manual_changed.set()
         if record.status != "success":
             err = record.error.message if record.error else record.status
             raise JobExecutionError(f"Failed to execute AgenTool {name!r} (job {job_id!r}, run {record.run_id}): {err}")
