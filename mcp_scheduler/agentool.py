@@ -12,7 +12,7 @@ from typing import Any
 
 from agentool_bridge import AgenTool, AgenToolRegistry, RoutingConfig, register_agentool
 
-from .errors import JobNotFoundError
+from .errors import JobNotFoundError, SchedulerStateError
 from .models import OPERATIONS, SchedulerInput, SchedulerOutput
 from .service import SchedulerService, ServiceConfig
 
@@ -176,6 +176,12 @@ def create_scheduler_agent(
             service = _service  # one scheduler per process and database: a second one could not take the lease
         else:
             service = SchedulerService(config)
+    if _service is not None and _service.is_open and service is not _service:
+        # replacing it would leave it running, unreachable, and holding its database
+        raise SchedulerStateError(
+            f"The scheduler AgenTool already runs a scheduler on {_service.config.database or '(memory)'}: "
+            "await close_scheduler_agent() before creating one with other settings."
+        )
     _service = service
     if not AgenToolRegistry.exists("queue"):
         from agentool_bridge.toolkits import create_queue_agent

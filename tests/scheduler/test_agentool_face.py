@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from agentool_bridge import AgenToolRegistry, get_injector
-from mcp_scheduler import SchedulerOutput, create_scheduler_agent, get_scheduler_service
+from mcp_scheduler import (
+    SchedulerOutput,
+    SchedulerStateError,
+    close_scheduler_agent,
+    create_scheduler_agent,
+    get_scheduler_service,
+)
 from tests.scheduler._support import Calls, EventRecorder, finished
 
 ECHO = {"operation": "echo", "text": "hello"}
@@ -186,3 +194,21 @@ async def test_creating_the_scheduler_agent_again_keeps_the_running_scheduler_an
     assert get_scheduler_service() is service
     assert output.data is not None
     assert [j["job_id"] for j in output.data["jobs"]] == ["echo-job"]
+
+
+async def test_creating_it_with_other_settings_while_one_runs_is_refused_until_closed(
+    scheduler_agent: EventRecorder, echo: Calls, tmp_path: Any
+) -> None:
+    await schedule_echo()
+    other = tmp_path / "other.sqlite"
+
+    with pytest.raises(SchedulerStateError, match="close_scheduler_agent"):
+        create_scheduler_agent(other, timezone="UTC")
+    output = await run({"operation": "list"})  # the running one is untouched
+    assert output.data is not None and output.data["count"] == 1
+
+    await close_scheduler_agent()
+    create_scheduler_agent(other, timezone="UTC")
+    fresh = await run({"operation": "list"})
+    assert fresh.data is not None and fresh.data["count"] == 0
+    assert get_scheduler_service().config.database == str(other)
