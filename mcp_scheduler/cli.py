@@ -13,9 +13,12 @@ import os
 import sqlite3
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .settings import Settings, default_database_path, is_loopback
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
 
 __all__ = ["main", "parse_settings"]
 
@@ -140,33 +143,44 @@ async def serve(settings: Settings) -> None:
 
     mcp = build_server(settings)
     app = mcp.scheduler_app  # type: ignore[attr-defined]
-    async with app.use():  # the scheduler lives for the whole process, whatever the transport
-        if settings.transport == "stdio":
-            await mcp.run_stdio_async()
-            return
-        import uvicorn
-        from mcp.server.transport_security import TransportSecuritySettings
+    try:
+        async with app.use():  # the scheduler lives for the whole process, whatever the transport
+            await _serve_transport(mcp, settings)
+    finally:
+        # Unregistering the AgenTools closes the toolkits' databases, so SQLite checkpoints its
+        # write-ahead log and removes the -wal and -shm files instead of leaving them for the next start.
+        from agentool_bridge import AgenToolRegistry
 
-        security = None
-        if not is_loopback(settings.host):
-            host = f"[{settings.host}]" if ":" in settings.host else settings.host
-            security = TransportSecuritySettings(
-                allowed_hosts=[host, f"{host}:*", *settings.extra_hosts],
-                allowed_origins=[f"http://{host}:*", f"https://{host}:*"],
-            )
-        if settings.transport == "http":
-            asgi = mcp.streamable_http_app(
-                streamable_http_path=settings.path, transport_security=security, host=settings.host
-            )
-        else:
-            asgi = mcp.sse_app(transport_security=security, host=settings.host)
-        auth = "bearer token required" if settings.auth_tokens else "no auth"
-        logger.info("mcp-scheduler listening on %s (%s); database %s", settings.url, auth, settings.database)
-        logger.info(
-            "Connect: MCP Inspector `npx @modelcontextprotocol/inspector` -> URL %s; "
-            "pydantic-ai: MCPToolset(%r)", settings.url, settings.url,
+        AgenToolRegistry.clear()
+
+
+async def _serve_transport(mcp: MCPServer, settings: Settings) -> None:
+    if settings.transport == "stdio":
+        await mcp.run_stdio_async()
+        return
+    import uvicorn
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    security = None
+    if not is_loopback(settings.host):
+        host = f"[{settings.host}]" if ":" in settings.host else settings.host
+        security = TransportSecuritySettings(
+            allowed_hosts=[host, f"{host}:*", *settings.extra_hosts],
+            allowed_origins=[f"http://{host}:*", f"https://{host}:*"],
         )
-        config = uvicorn.Config(
-            asgi, host=settings.host, port=settings.port, log_config=None, log_level=settings.log_level.lower()
+    if settings.transport == "http":
+        asgi = mcp.streamable_http_app(
+            streamable_http_path=settings.path, transport_security=security, host=settings.host
         )
-        await uvicorn.Server(config).serve()
+    else:
+        asgi = mcp.sse_app(transport_security=security, host=settings.host)
+    auth = "bearer token required" if settings.auth_tokens else "no auth"
+    logger.info("mcp-scheduler listening on %s (%s); database %s", settings.url, auth, settings.database)
+    logger.info(
+        "Connect: MCP Inspector `npx @modelcontextprotocol/inspector` -> URL %s; "
+        "pydantic-ai: MCPToolset(%r)", settings.url, settings.url,
+    )
+    config = uvicorn.Config(
+        asgi, host=settings.host, port=settings.port, log_config=None, log_level=settings.log_level.lower()
+    )
+    await uvicorn.Server(config).serve()

@@ -241,3 +241,19 @@ def test_without_db_flag_or_variable_the_user_data_directory_is_used(monkeypatch
     assert settings.database is not None
     assert settings.database.endswith(os.path.join("mcp-scheduler", "scheduler.sqlite"))
     assert settings.timezone is None
+
+
+async def test_a_stdio_server_closes_its_databases_when_the_client_leaves(tmp_path: Path) -> None:
+    database = tmp_path / "tidy.db"
+    kv_set = {"operation": "set", "key": "k", "value": "v"}
+    async with Client(stdio(str(database)), mode="legacy") as c:
+        run = structured(
+            await c.call_tool("run_now", {"agentool_name": "storage_kv", "input_data": kv_set, "result_queue": "out"})
+        )
+        assert run["status"] == "success"
+        assert "tidy.db-wal" in os.listdir(tmp_path)  # the scheduler and the toolkits write through the WAL
+
+    # every connection was closed (the toolkits' too), so SQLite checkpointed and removed its WAL files
+    assert sorted(os.listdir(tmp_path)) == ["tidy.db", "tidy.db.lock"]
+    history = run_cli("history", run["job_id"], "--db", str(database))
+    assert history.returncode == 0 and "success" in history.stdout  # the run's record was written before
