@@ -572,14 +572,14 @@ class ParsedSchedule:
         Returns an aware datetime in the schedule's zone, or ``None`` when the schedule has no
         further fire time.
         """
+        if self.schedule_type == "once" and previous_fire_time is not None:
+            return None  # asked at every fire, so answered first
         _require_aware(now, "now")
         if previous_fire_time is not None:
             _require_aware(previous_fire_time, "previous_fire_time")
         zone = self.zone
         if self.schedule_type == "once":
-            return (
-                None if previous_fire_time is not None or self.run_at is None else _in_zone(self.run_at, zone)
-            )
+            return None if self.run_at is None else _in_zone(self.run_at, zone)
         if self.schedule_type == "interval":
             return self._next_interval_time(previous_fire_time, now, zone)
         if previous_fire_time is not None:
