@@ -185,17 +185,9 @@ class Engine:
         with the same argument shape, so one checked prototype serves for all of them, and the
         memory store's list (ordered by next run time, then id) is sorted once.
         """
-        specs = list(jobs)
         if self._scheduler.state != STATE_STOPPED:
-            for spec in specs:
-                self.add_job(
-                    spec.job_id,
-                    spec.schedule,
-                    max_instances=spec.max_instances,
-                    next_run_time=spec.next_run_time,
-                    paused=spec.paused,
-                )
-            return
+            raise RuntimeError("Engine.load() is for the jobs of a restart, before start(); use add_job() after it")
+        specs = list(jobs)
         if not specs:
             return
         first = specs[0]

@@ -727,31 +727,21 @@ class SchedulerService:
         result_queue: str | None,
         error_queue: str | None,
     ) -> None:
-        if not (result_queue if outcome.status == "success" else error_queue):
+        success = outcome.status == "success"
+        queue = result_queue if success else error_queue
+        if not queue:
             return
-        stamp = _now().isoformat()
-        if outcome.status == "success" and result_queue:
-            queue, message = result_queue, {
-                "job_id": job_id,
-                "run_id": run_id,
-                "agentool_name": agentool_name,
-                "status": "success",
-                "result": outcome.result,
-                "timestamp": stamp,
-            }
-        elif outcome.status != "success" and error_queue:
-            queue, message = error_queue, {
-                "job_id": job_id,
-                "run_id": run_id,
-                "agentool_name": agentool_name,
+        message: dict[str, Any] = {"job_id": job_id, "run_id": run_id, "agentool_name": agentool_name}
+        if success:
+            message |= {"status": "success", "result": outcome.result}
+        else:
+            message |= {
                 "status": outcome.status,
                 "error": outcome.error.message if outcome.error else outcome.status,
                 "error_type": outcome.error.type if outcome.error else None,
-                "timestamp": stamp,
             }
-        else:
-            return
-        token = _QUEUE_LEVEL.set("info" if outcome.status == "success" else "error")
+        message["timestamp"] = _now().isoformat()
+        token = _QUEUE_LEVEL.set("info" if success else "error")
         try:
             await self.injector.run("queue", {"operation": "enqueue", "queue_name": queue, "message": message})
         except Exception as exc:

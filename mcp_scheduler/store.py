@@ -180,4 +180,3 @@ class SQLiteStore:
     def has_history(self, job_id: str) -> bool:
         row = self._conn.execute("SELECT 1 FROM scheduler_runs WHERE job_id = ? LIMIT 1", (job_id,)).fetchone()
         return row is not None
-
