@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 PY = sys.executable
 HANDSHAKE_VERSION = "2025-11-25"
+LOG_INPUT = {"operation": "log", "level": "INFO", "message": "tick"}
+"""The input of the jobs the benchmarks schedule (the built-in `logging` AgenTool)."""
 
 
 # ----------------------------------------------------------------------------- statistics

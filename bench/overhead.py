@@ -21,11 +21,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from ._common import PY, ROOT, Report, Row, StdioRpc, bare_argv, ours_argv, stats, temp_dir
+from ._common import LOG_INPUT, PY, ROOT, Report, Row, StdioRpc, bare_argv, ours_argv, stats, temp_dir
 
 NAME = "overhead"
 GOAL = 1.5
-LOG_INPUT = {"operation": "log", "level": "INFO", "message": "tick"}
 JOBS_PRESENT = 10
 
 

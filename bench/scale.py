@@ -20,13 +20,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ._common import Report, Row, StdioRpc, ours_argv, quiet_logging, rss_mb, stats, temp_dir
+from ._common import LOG_INPUT, Report, Row, StdioRpc, ours_argv, quiet_logging, rss_mb, stats, temp_dir
 
 NAME = "scale"
 TARGET = 100_000
 MCP_JOBS = 2_000
 SERVICE_BUDGET_S = 120.0
-LOG_INPUT = {"operation": "log", "level": "INFO", "message": "tick"}
 INTERVALS = ("1 hour", "2 hours", "90 minutes", "1 day", "6h", "PT3H")
 
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field
 
 from agentool_bridge import BaseOperationInput, RoutingConfig, register_agentool
-from mcp_scheduler import EventBus, JobEvent, RunEvent, SchedulerEvent
+from mcp_scheduler import EventBus, JobEvent, RunEvent, SchedulerEvent, SchedulerInput
 
 Predicate = Callable[[SchedulerEvent], bool]
 
@@ -206,3 +208,37 @@ class ConfigInput(BaseOperationInput):
     operation: Literal["get"] = Field(description="Read a key.")
     key: str = Field(description="Dotted key.")
     default: Any = Field(default=None, description="Value when the key is missing.")
+
+
+ECHO = {"operation": "echo", "text": "hello"}
+"""The input of the `echo` jobs that `request` builds."""
+
+
+def request(
+    job_id: str | None,
+    schedule_type: str = "interval",
+    schedule: str = "1 hour",
+    agentool_name: str = "echo",
+    input_data: dict[str, Any] | None = None,
+    **extra: Any,
+) -> SchedulerInput:
+    """A `schedule` request; by default an hourly `echo` job."""
+    return SchedulerInput(
+        operation="schedule",
+        job_id=job_id,
+        schedule_type=schedule_type,  # type: ignore[arg-type]
+        schedule=schedule,
+        agentool_name=agentool_name,
+        input_data=ECHO if input_data is None else input_data,
+        **extra,
+    )
+
+
+def set_stored_next_run(database: str, job_id: str, when: datetime) -> None:
+    """Edit a closed scheduler's database as if it had been down since before `when`."""
+    with sqlite3.connect(database) as conn:
+        changed = conn.execute(
+            "UPDATE scheduler_jobs SET next_run_time = ? WHERE job_id = ?", (when.isoformat(), job_id)
+        ).rowcount
+    conn.close()
+    assert changed == 1

@@ -14,9 +14,7 @@ from mcp_scheduler import (
     create_scheduler_agent,
     get_scheduler_service,
 )
-from tests.scheduler._support import Calls, EventRecorder, finished
-
-ECHO = {"operation": "echo", "text": "hello"}
+from tests.scheduler._support import ECHO, Calls, EventRecorder, finished
 
 
 async def run(data: dict[str, Any]) -> SchedulerOutput:

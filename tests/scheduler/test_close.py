@@ -7,18 +7,14 @@ from typing import Any
 
 import pytest
 
-from mcp_scheduler import RunEvent, SchedulerInput, SchedulerService
-from tests.scheduler._support import EventRecorder, Slow
+from mcp_scheduler import SchedulerInput, SchedulerService
+from tests.scheduler._support import EventRecorder, Slow, started
 
 WAIT = {"operation": "wait", "label": "late"}
 
 
 def run_now(job_id: str) -> SchedulerInput:
     return SchedulerInput(operation="run_now", job_id=job_id, agentool_name="slow", input_data=WAIT)
-
-
-def started(job_id: str) -> Any:
-    return lambda e: isinstance(e, RunEvent) and e.kind == "started" and e.job_id == job_id
 
 
 async def test_close_waits_for_a_run_now_in_progress_and_keeps_its_record(make_service: Any, slow: Slow) -> None:

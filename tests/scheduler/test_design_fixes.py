@@ -21,32 +21,7 @@ from mcp_scheduler import (
     SchedulerInput,
     SchedulerService,
 )
-from tests.scheduler._support import Calls, EventRecorder, finished, started
-
-ECHO = {"operation": "echo", "text": "hello"}
-
-
-def request(job_id: str, schedule_type: str = "interval", schedule: str = "1 hour", **extra: Any) -> SchedulerInput:
-    return SchedulerInput(
-        operation="schedule",
-        job_id=job_id,
-        schedule_type=schedule_type,  # type: ignore[arg-type]
-        schedule=schedule,
-        agentool_name="echo",
-        input_data=ECHO,
-        **extra,
-    )
-
-
-def set_stored_next_run(database: str, job_id: str, when: datetime) -> None:
-    """Edit a closed scheduler's database as if it had been down since before `when`."""
-    with sqlite3.connect(database) as conn:
-        changed = conn.execute(
-            "UPDATE scheduler_jobs SET next_run_time = ? WHERE job_id = ?", (when.isoformat(), job_id)
-        ).rowcount
-    conn.close()
-    assert changed == 1
-
+from tests.scheduler._support import ECHO, Calls, EventRecorder, finished, request, set_stored_next_run, started
 
 # 1. get_history, start and stop are implemented ---------------------------------------------------
 

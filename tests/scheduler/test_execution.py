@@ -25,29 +25,11 @@ from mcp_scheduler import (
     ServiceConfig,
 )
 from mcp_scheduler.models import MAX_INPUT_BYTES
-from tests.scheduler._support import Calls, EventRecorder, Slow, finished, started
+from tests.scheduler._support import ECHO, Calls, EventRecorder, Slow, finished, request, started
 
-ECHO = {"operation": "echo", "text": "hello"}
 WAIT = {"operation": "wait", "label": "slow"}
 
 
-def request(
-    job_id: str | None,
-    schedule_type: str = "interval",
-    schedule: str = "1 hour",
-    agentool_name: str = "echo",
-    input_data: dict[str, Any] | None = None,
-    **extra: Any,
-) -> SchedulerInput:
-    return SchedulerInput(
-        operation="schedule",
-        job_id=job_id,
-        schedule_type=schedule_type,  # type: ignore[arg-type]
-        schedule=schedule,
-        agentool_name=agentool_name,
-        input_data=ECHO if input_data is None else input_data,
-        **extra,
-    )
 
 
 def stored_rows(database: str) -> tuple[int, int]:

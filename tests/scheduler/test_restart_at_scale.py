@@ -12,34 +12,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mcp_scheduler import SchedulerInput, SchedulerService
+from mcp_scheduler import SchedulerService
 from mcp_scheduler import service as service_module
 from mcp_scheduler._engine import Engine, EngineJob
 from mcp_scheduler.schedules import parse_schedule
 from mcp_scheduler.store import SQLiteStore
-from tests.scheduler._support import Calls, EventRecorder, finished
-
-ECHO = {"operation": "echo", "text": "hello"}
-
-
-def request(job_id: str, schedule_type: str = "interval", schedule: str = "1 hour", **extra: Any) -> SchedulerInput:
-    return SchedulerInput(
-        operation="schedule",
-        job_id=job_id,
-        schedule_type=schedule_type,  # type: ignore[arg-type]
-        schedule=schedule,
-        agentool_name="echo",
-        input_data=ECHO,
-        **extra,
-    )
-
-
-def set_stored_next_run(database: str, job_id: str, when: datetime) -> None:
-    with sqlite3.connect(database) as conn:
-        assert conn.execute(
-            "UPDATE scheduler_jobs SET next_run_time = ? WHERE job_id = ?", (when.isoformat(), job_id)
-        ).rowcount == 1
-    conn.close()
+from tests.scheduler._support import ECHO, Calls, EventRecorder, finished, request, set_stored_next_run
 
 
 async def test_a_restart_reads_the_jobs_page_by_page_and_keeps_all_of_them(

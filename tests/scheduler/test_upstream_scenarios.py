@@ -10,9 +10,7 @@ import pytest
 from agentool_bridge import AgenToolInputError, get_injector
 from agentool_bridge.toolkits import create_logging_agent, create_queue_agent
 from mcp_scheduler import JobExecutionError, QueueEvent, SchedulerOutput, get_scheduler_service
-from tests.scheduler._support import Calls, EventRecorder, finished
-
-ECHO = {"operation": "echo", "text": "hello"}
+from tests.scheduler._support import ECHO, Calls, EventRecorder, finished
 
 
 async def run(data: dict[str, Any]) -> SchedulerOutput:
