@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from croniter import croniter
 
-from mcp_scheduler import schedules
 from mcp_scheduler.errors import InvalidScheduleError, InvalidTimezoneError
 from mcp_scheduler.schedules import (
     ParsedSchedule,
@@ -18,6 +17,7 @@ from mcp_scheduler.schedules import (
     parse_interval,
     parse_schedule,
     resolve_timezone,
+    zones,
 )
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -76,7 +76,7 @@ def test_resolve_timezone_none_uses_the_default() -> None:
 
 
 def test_resolve_timezone_without_default_uses_the_machine_zone(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(schedules.tzlocal, "get_localzone_name", lambda: "America/Sao_Paulo")
+    monkeypatch.setattr(zones.tzlocal, "get_localzone_name", lambda: "America/Sao_Paulo")
     assert local_timezone_name() == "America/Sao_Paulo"
     assert resolve_timezone(None).key == "America/Sao_Paulo"
 
@@ -87,7 +87,7 @@ def _raise_lookup_error() -> str:
 
 @pytest.mark.parametrize("machine_zone", [lambda: None, lambda: "Not/AZone", _raise_lookup_error])
 def test_local_timezone_name_falls_back_to_utc(monkeypatch: pytest.MonkeyPatch, machine_zone: object) -> None:
-    monkeypatch.setattr(schedules.tzlocal, "get_localzone_name", machine_zone)
+    monkeypatch.setattr(zones.tzlocal, "get_localzone_name", machine_zone)
     assert local_timezone_name() == "UTC"
     assert resolve_timezone(None).key == "UTC"
 
@@ -119,7 +119,7 @@ def test_parse_schedule_explicit_timezone_beats_the_default() -> None:
 
 
 def test_parse_schedule_uses_the_machine_zone_without_any_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(schedules.tzlocal, "get_localzone_name", lambda: "Australia/Sydney")
+    monkeypatch.setattr(zones.tzlocal, "get_localzone_name", lambda: "Australia/Sydney")
     assert parse_schedule("interval", "5m", now=NOW).timezone == "Australia/Sydney"
 
 
