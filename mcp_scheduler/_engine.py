@@ -27,7 +27,7 @@ from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING, STATE_STOPP
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.util import convert_to_datetime
 
-from .schedules import ParsedSchedule
+from .schedules import Schedule
 
 __all__ = ["Engine", "EngineJob", "dispatch", "STATE_STOPPED", "STATE_RUNNING", "STATE_PAUSED"]
 
@@ -55,18 +55,18 @@ class EngineJob:
     """A job as `Engine.load` takes it (the arguments of `Engine.add_job`)."""
 
     job_id: str
-    schedule: ParsedSchedule
+    schedule: Schedule
     max_instances: int
     next_run_time: datetime | None = None
     paused: bool = False
 
 
 class _ScheduleTrigger(BaseTrigger):
-    """An APScheduler trigger backed by `ParsedSchedule` (the same code as previews)."""
+    """An APScheduler trigger backed by a `Schedule` (the same code as previews)."""
 
     __slots__ = ("schedule",)
 
-    def __init__(self, schedule: ParsedSchedule) -> None:
+    def __init__(self, schedule: Schedule) -> None:
         self.schedule = schedule
 
     def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
@@ -153,7 +153,7 @@ class Engine:
     def add_job(
         self,
         job_id: str,
-        schedule: ParsedSchedule,
+        schedule: Schedule,
         *,
         max_instances: int,
         next_run_time: datetime | None = None,

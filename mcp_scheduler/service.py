@@ -51,7 +51,7 @@ from .models import (
     SchedulerInput,
     SchedulerStatus,
 )
-from .schedules import ParsedSchedule, local_timezone_name, parse_schedule, resolve_timezone
+from .schedules import Schedule, load_schedule, local_timezone_name, parse_schedule, resolve_timezone
 from .store import Bookkeeping, JobRow, SQLiteStore
 
 __all__ = ["ServiceConfig", "SchedulerService"]
@@ -126,7 +126,7 @@ class _Job:
     job_name: str | None
     agentool_name: str
     input_data: dict[str, Any]
-    schedule: ParsedSchedule
+    schedule: Schedule
     max_instances: int
     misfire_grace_time: int | None
     coalesce: bool
@@ -145,7 +145,7 @@ class _Job:
             "job_name": self.job_name,
             "agentool_name": self.agentool_name,
             "input_data": self.input_data,
-            "schedule": self.schedule.to_dict(),
+            "schedule": self.schedule.model_dump(mode="json"),
             "max_instances": self.max_instances,
             "misfire_grace_time": self.misfire_grace_time,
             "coalesce": self.coalesce,
@@ -163,7 +163,7 @@ class _Job:
             job_name=d.get("job_name"),
             agentool_name=sys.intern(d["agentool_name"]),
             input_data=d.get("input_data") or {},
-            schedule=ParsedSchedule.from_dict(d["schedule"]),
+            schedule=load_schedule(d["schedule"]),
             max_instances=d.get("max_instances", 1),
             misfire_grace_time=d.get("misfire_grace_time", 30),
             coalesce=d.get("coalesce", True),

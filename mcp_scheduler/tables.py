@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .models import RunRecord
-from .schedules import ParsedSchedule
+from .schedules import load_schedule
 
 __all__ = ["print_jobs", "print_history", "format_table"]
 
@@ -50,7 +50,7 @@ def print_jobs(database: str, *, limit: int = 50, out: TextIO | None = None) -> 
     table = []
     for job_id, definition, state, next_run, _last_run, last_status in rows:
         d = json.loads(definition)
-        schedule = ParsedSchedule.from_dict(d["schedule"])
+        schedule = load_schedule(d["schedule"])
         table.append([
             job_id, state, d["agentool_name"], _cut(schedule.description, 48),
             next_run or "-", last_status or "-",

@@ -11,8 +11,10 @@ from croniter import croniter
 
 from mcp_scheduler.errors import InvalidScheduleError, InvalidTimezoneError
 from mcp_scheduler.schedules import (
-    ParsedSchedule,
+    BaseSchedule,
+    OnceSchedule,
     describe_interval,
+    load_schedule,
     local_timezone_name,
     parse_interval,
     parse_schedule,
@@ -44,7 +46,7 @@ def instants(times: list[datetime]) -> list[datetime]:
     return [time.astimezone(UTC) for time in times]
 
 
-def catch_up(schedule: ParsedSchedule, previous: datetime, now: datetime) -> list[datetime]:
+def catch_up(schedule: BaseSchedule, previous: datetime, now: datetime) -> list[datetime]:
     """APScheduler 3's Job._get_run_times: the run times missed since ``previous``, up to ``now``."""
     missed: list[datetime] = []
     following = schedule.next_fire_time(previous, now)
@@ -984,45 +986,43 @@ def test_cron_and_once_descriptions_contain_the_zone(schedule_type: str, express
         ("once", "in 10 minutes", "Asia/Kolkata"),
     ],
 )
-def test_to_dict_is_json_and_round_trips_through_from_dict(
+def test_model_dump_is_json_and_round_trips_through_load_schedule(
     schedule_type: str, expression: str, timezone: str
 ) -> None:
     schedule = parse_schedule(schedule_type, expression, timezone, now=NOW)
-    data = json.loads(json.dumps(schedule.to_dict()))
-    restored = ParsedSchedule.from_dict(data)
+    data = json.loads(json.dumps(schedule.model_dump(mode="json")))
+    restored = load_schedule(data)
     assert restored == schedule
     assert restored.next_fire_times(5, NOW) == schedule.next_fire_times(5, NOW)
     for key in ("anchor", "run_at"):
-        if data[key] is not None:
+        if data.get(key) is not None:
             assert datetime.fromisoformat(data[key]).utcoffset() is not None
 
 
-def test_to_dict_writes_datetimes_as_iso_strings_with_offset() -> None:
+def test_model_dump_writes_datetimes_as_iso_strings_with_offset() -> None:
     schedule = parse_schedule("once", "2026-12-25T09:00", "Europe/Berlin", now=NOW)
-    assert schedule.to_dict() == {
+    assert schedule.model_dump(mode="json") == {
         "schedule_type": "once",
         "expression": "2026-12-25T09:00",
         "timezone": "Europe/Berlin",
         "description": "once at 2026-12-25 09:00:00 CET (Europe/Berlin)",
-        "cron": None,
-        "cron_has_seconds": False,
-        "interval_seconds": None,
-        "anchor": None,
         "run_at": "2026-12-25T09:00:00+01:00",
     }
 
 
 def test_round_trip_keeps_the_second_pass_of_a_repeated_hour() -> None:
     schedule = parse_schedule("once", "2026-10-25T02:30:00+01:00", "Europe/Berlin", now=utc(2026, 10, 1))
-    restored = ParsedSchedule.from_dict(json.loads(json.dumps(schedule.to_dict())))
+    restored = load_schedule(json.loads(json.dumps(schedule.model_dump(mode="json"))))
+    assert isinstance(restored, OnceSchedule)
     assert restored.run_at is not None
     assert restored.run_at.utcoffset() == timedelta(hours=1)
     assert restored.run_at.astimezone(UTC) == utc(2026, 10, 25, 1, 30)
 
 
-def test_from_dict_keeps_the_stored_times_instead_of_re_evaluating_the_expression() -> None:
+def test_load_schedule_keeps_the_stored_times_instead_of_re_evaluating_the_expression() -> None:
     schedule = parse_schedule("once", "in 10 minutes", "UTC", now=NOW)
-    restored = ParsedSchedule.from_dict(schedule.to_dict())
+    restored = load_schedule(schedule.model_dump(mode="json"))
+    assert isinstance(restored, OnceSchedule)
     assert restored.run_at == NOW + timedelta(minutes=10)
 
 
@@ -1035,10 +1035,10 @@ def test_from_dict_keeps_the_stored_times_instead_of_re_evaluating_the_expressio
         ({"expression": 5}, "non-string"),
     ],
 )
-def test_from_dict_rejects_a_broken_cron_record(change: dict[str, object], message: str) -> None:
-    data = parse_schedule("cron", "0 9 * * *", "UTC", now=NOW).to_dict() | change
+def test_load_schedule_rejects_a_broken_cron_record(change: dict[str, object], message: str) -> None:
+    data = parse_schedule("cron", "0 9 * * *", "UTC", now=NOW).model_dump(mode="json") | change
     with pytest.raises(InvalidScheduleError, match=message):
-        ParsedSchedule.from_dict(data)
+        load_schedule(data)
 
 
 @pytest.mark.parametrize(
@@ -1051,26 +1051,27 @@ def test_from_dict_rejects_a_broken_cron_record(change: dict[str, object], messa
         {"anchor": "soon"},
     ],
 )
-def test_from_dict_rejects_a_broken_interval_record(change: dict[str, object]) -> None:
-    data = parse_schedule("interval", "5m", "UTC", now=NOW).to_dict() | change
+def test_load_schedule_rejects_a_broken_interval_record(change: dict[str, object]) -> None:
+    data = parse_schedule("interval", "5m", "UTC", now=NOW).model_dump(mode="json") | change
     with pytest.raises(InvalidScheduleError):
-        ParsedSchedule.from_dict(data)
+        load_schedule(data)
 
 
-def test_from_dict_rejects_a_one_off_record_without_run_at() -> None:
-    data = parse_schedule("once", "now", "UTC", now=NOW).to_dict() | {"run_at": None}
+def test_load_schedule_rejects_a_one_off_record_without_run_at() -> None:
+    data = parse_schedule("once", "now", "UTC", now=NOW).model_dump(mode="json") | {"run_at": None}
     with pytest.raises(InvalidScheduleError, match="run_at"):
-        ParsedSchedule.from_dict(data)
+        load_schedule(data)
 
 
-def test_from_dict_rejects_a_missing_field() -> None:
-    data = parse_schedule("once", "now", "UTC", now=NOW).to_dict()
+def test_load_schedule_rejects_a_missing_field() -> None:
+    data = parse_schedule("once", "now", "UTC", now=NOW).model_dump(mode="json")
     del data["timezone"]
     with pytest.raises(InvalidScheduleError, match="'timezone'"):
-        ParsedSchedule.from_dict(data)
+        load_schedule(data)
 
 
-def test_from_dict_rejects_an_unknown_zone() -> None:
-    data = parse_schedule("once", "now", "UTC", now=NOW).to_dict() | {"timezone": "Gone/Away"}
+def test_load_schedule_rejects_an_unknown_zone() -> None:
+    data = parse_schedule("once", "now", "UTC", now=NOW).model_dump(mode="json") | {"timezone": "Gone/Away"}
     with pytest.raises(InvalidTimezoneError):
-        ParsedSchedule.from_dict(data)
+        load_schedule(data)
+

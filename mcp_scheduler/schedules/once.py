@@ -1,0 +1,113 @@
+"""One-off schedules: a single fire time.
+
+The expression is ``"now"``, an ISO 8601 date-time (naive ones are read in the schedule's zone),
+or a relative time such as ``"in 10 minutes"``. A naive wall-clock time that does not exist in
+the zone is moved forward by the length of the gap (02:30 on a spring-forward day becomes
+03:30), and one that exists twice means its first occurrence.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, Literal, Self
+from zoneinfo import ZoneInfo
+
+from pydantic import ValidationInfo, field_validator
+
+from ..errors import InvalidScheduleError
+from ..timestamps import Timestamp
+from .base import BaseSchedule, _datetime_in_schedule_zone
+from .interval import parse_interval
+from .zones import _in_zone, _require_aware
+
+__all__ = ["ONCE_FORMS", "OnceSchedule"]
+
+ONCE_FORMS: Final = (
+    "use 'now', an ISO 8601 date-time such as '2026-12-25T09:00:00' (read in the job's time zone), "
+    "'2026-12-25 09:00', '2026-12-25T09:00:00+01:00' or '2026-12-25T08:00:00Z', "
+    "or a relative time such as 'in 10 minutes', 'in 2 hours' or 'in 1h30m'"
+)
+"""The accepted one-off forms, quoted in every one-off error message."""
+
+
+def _format_time(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def _once_error(expression: str, reason: str) -> InvalidScheduleError:
+    return InvalidScheduleError(f"Invalid one-off time {expression!r}: {reason}; {ONCE_FORMS}.")
+
+
+def _parse_once_time(expression: str, zone: ZoneInfo, now: datetime) -> datetime:
+    text = expression.strip()
+    lowered = " ".join(text.lower().split())
+    if lowered == "now":
+        return _in_zone(now, zone)
+    if lowered.startswith("in "):
+        try:
+            delay = parse_interval(lowered[3:])
+        except InvalidScheduleError:
+            raise _once_error(expression, f"{lowered[3:]!r} is not a duration") from None
+        return _in_zone(now.astimezone(UTC) + delay, zone)
+    parsed: datetime | None = None
+    for candidate in (text, text.upper()):
+        try:
+            parsed = datetime.fromisoformat(candidate)
+            break
+        except ValueError:
+            continue
+    if parsed is None:
+        raise _once_error(expression, "it is not a date-time this scheduler understands")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=zone)  # fold=0: the first of two repeated wall-clock times
+    return _in_zone(parsed, zone)
+
+
+class OnceSchedule(BaseSchedule):
+    """A single fire time, e.g. ``"2026-12-25T09:00"`` or ``"in 10 minutes"``.
+
+    Attributes:
+        run_at: the one fire time, in the schedule's zone.
+    """
+
+    schedule_type: Literal["once"] = "once"
+    run_at: Timestamp
+
+    @field_validator("run_at", mode="before")
+    @classmethod
+    def _run_at_in_zone(cls, value: Any, info: ValidationInfo) -> Any:
+        return _datetime_in_schedule_zone(value, info)
+
+    @classmethod
+    def from_expression(
+        cls, expression: str, zone: ZoneInfo, now: datetime, *, misfire_grace_time: float | None = 30
+    ) -> Self:
+        """The one-off schedule of ``expression`` in ``zone``; relative times count from ``now``.
+
+        ``misfire_grace_time`` is how many seconds in the past the time may be and still be
+        accepted; ``None`` means no limit.
+
+        Raises:
+            InvalidScheduleError: the expression is not a time this scheduler understands, or the
+                time is too far in the past.
+        """
+        run_at = _parse_once_time(expression, zone, now)
+        if misfire_grace_time is not None and run_at < now - timedelta(seconds=misfire_grace_time):
+            raise InvalidScheduleError(
+                f"The one-off time {expression!r} ({_format_time(run_at)}) is in the past: it is now "
+                f"{_format_time(_in_zone(now, zone))} in the time zone {zone.key}. Give a future "
+                "time, 'now', or a relative time such as 'in 10 minutes'."
+            )
+        return cls(
+            expression=expression,
+            timezone=zone.key,
+            description=f"once at {_format_time(run_at)} ({zone.key})",
+            run_at=run_at,
+        )
+
+    def next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
+        """``run_at`` when there is no previous fire time (even when it is past), else ``None``."""
+        if previous_fire_time is not None:
+            return None  # asked at every fire, so answered first
+        _require_aware(now, "now")
+        return _in_zone(self.run_at, self.zone)
