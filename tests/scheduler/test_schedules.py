@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from croniter import croniter
+from pydantic import TypeAdapter
 
 from mcp_scheduler.errors import InvalidScheduleError, InvalidTimezoneError
 from mcp_scheduler.schedules import (
     BaseSchedule,
+    CronSchedule,
+    IntervalSchedule,
     OnceSchedule,
+    Schedule,
     describe_interval,
     load_schedule,
     local_timezone_name,
@@ -1075,3 +1081,181 @@ def test_load_schedule_rejects_an_unknown_zone() -> None:
     with pytest.raises(InvalidTimezoneError):
         load_schedule(data)
 
+
+# ---------------------------------------------------------------------------------------------
+# One class per kind, the Schedule union and stored rows
+# ---------------------------------------------------------------------------------------------
+
+KINDS = [
+    ("cron", "0 9 * * MON-FRI", "Europe/Berlin", CronSchedule),
+    ("cron", "*/10 * * * * *", "UTC", CronSchedule),
+    ("interval", "1h30m", "Europe/Berlin", IntervalSchedule),
+    ("once", "2026-12-25T09:00", "America/New_York", OnceSchedule),
+]
+
+
+@pytest.mark.parametrize(("schedule_type", "expression", "timezone", "cls"), KINDS)
+def test_parse_schedule_returns_the_class_of_its_type(
+    schedule_type: str, expression: str, timezone: str, cls: type[BaseSchedule]
+) -> None:
+    schedule = parse_schedule(schedule_type, expression, timezone, now=NOW)
+    assert type(schedule) is cls
+    assert schedule.schedule_type == schedule_type
+    assert schedule.zone == ZoneInfo(timezone)
+
+
+@pytest.mark.parametrize(("schedule_type", "expression", "timezone", "cls"), KINDS)
+def test_each_kind_round_trips_through_json_via_the_union(
+    schedule_type: str, expression: str, timezone: str, cls: type[BaseSchedule]
+) -> None:
+    adapter: TypeAdapter[Schedule] = TypeAdapter(Schedule)
+    schedule = parse_schedule(schedule_type, expression, timezone, now=NOW)
+    text = adapter.dump_json(schedule)
+
+    for restored in (adapter.validate_json(text), load_schedule(text), load_schedule(json.loads(text))):
+        assert type(restored) is cls
+        assert restored == schedule
+        assert restored.next_fire_times(3, NOW) == schedule.next_fire_times(3, NOW)
+        for key in ("anchor", "run_at"):
+            value = getattr(restored, key, None)
+            if value is not None:
+                assert value.tzinfo == ZoneInfo(timezone)
+
+
+def test_utc_times_are_stored_with_plus_zero_offset_not_z() -> None:
+    schedule = parse_schedule("interval", "5 minutes", "UTC", now=NOW)
+    assert schedule.model_dump(mode="json")["anchor"] == "2026-06-01T12:05:00+00:00"
+    assert b'"2026-06-01T12:05:00+00:00"' in TypeAdapter(Schedule).dump_json(schedule)
+    assert schedule.model_dump()["anchor"] == NOW + timedelta(minutes=5)  # Python mode keeps the datetime
+
+
+# Rows as the code before the split (ParsedSchedule.to_dict) stored them: every key, nulls for the other kinds.
+OLD_ROWS: list[tuple[dict[str, Any], dict[str, Any]]] = [
+    (
+        {
+            "schedule_type": "cron",
+            "expression": "0 9 * * MON-FRI",
+            "timezone": "Europe/Berlin",
+            "description": "At 09:00, Monday through Friday (Europe/Berlin)",
+            "cron": "0 9 * * 1-5",
+            "cron_has_seconds": False,
+            "interval_seconds": None,
+            "anchor": None,
+            "run_at": None,
+        },
+        {"cron": "0 9 * * 1-5", "cron_has_seconds": False, "first": berlin(2026, 6, 2, 9)},
+    ),
+    (
+        {
+            "schedule_type": "interval",
+            "expression": "1h30m",
+            "timezone": "Europe/Berlin",
+            "description": "every 1 hour 30 minutes",
+            "cron": None,
+            "cron_has_seconds": False,
+            "interval_seconds": 5400.0,
+            "anchor": "2026-06-01T15:30:00+02:00",
+            "run_at": None,
+        },
+        {"interval_seconds": 5400.0, "anchor": berlin(2026, 6, 1, 15, 30), "first": berlin(2026, 6, 1, 15, 30)},
+    ),
+    (
+        {
+            "schedule_type": "once",
+            "expression": "in 10 minutes",
+            "timezone": "Asia/Kolkata",
+            "description": "once at 2026-06-01 17:40:00 IST (Asia/Kolkata)",
+            "cron": None,
+            "cron_has_seconds": False,
+            "interval_seconds": None,
+            "anchor": None,
+            "run_at": "2026-06-01T17:40:00+05:30",
+        },
+        {"run_at": NOW + timedelta(minutes=10), "first": NOW + timedelta(minutes=10)},
+    ),
+]
+
+
+@pytest.mark.parametrize(("row", "expected"), OLD_ROWS, ids=[row["schedule_type"] for row, _ in OLD_ROWS])
+def test_a_row_in_the_old_stored_shape_still_loads(row: dict[str, Any], expected: dict[str, Any]) -> None:
+    for data in (row, json.dumps(row)):
+        schedule = load_schedule(data)
+        assert type(schedule).__name__ == f"{row['schedule_type'].capitalize()}Schedule"
+        for key in ("expression", "timezone", "description"):
+            assert getattr(schedule, key) == row[key]
+        for key, value in expected.items():
+            if key != "first":
+                assert getattr(schedule, key) == value
+        assert schedule.next_fire_times(1, NOW) == [expected["first"]]
+        assert schedule.next_fire_times(1, NOW)[0].tzinfo == ZoneInfo(row["timezone"])
+        # saved again, it has the new shape: only its own kind's keys
+        dumped = schedule.model_dump(mode="json")
+        assert None not in dumped.values()
+        assert {key: row[key] for key in dumped} == dumped
+
+
+def test_an_old_row_keeps_the_second_pass_of_a_repeated_hour_and_reads_a_naive_time_in_its_zone() -> None:
+    row = OLD_ROWS[2][0] | {"timezone": "Europe/Berlin", "run_at": "2026-10-25T02:30:00+01:00"}
+    repeated = load_schedule(row)
+    assert isinstance(repeated, OnceSchedule)
+    run_at = repeated.run_at
+    assert (run_at.utcoffset(), run_at.fold, run_at.tzinfo) == (timedelta(hours=1), 1, BERLIN)
+    naive = load_schedule(row | {"run_at": "2026-12-25T09:00:00"})
+    assert isinstance(naive, OnceSchedule)
+    assert naive.run_at == berlin(2026, 12, 25, 9) and naive.run_at.tzinfo == BERLIN
+
+
+@pytest.mark.parametrize(
+    ("data", "problems"),
+    [
+        ("{not json", ["not valid JSON"]),
+        ("[1, 2]", ["must be a JSON object", "list"]),
+        ({"expression": "5m"}, ["'schedule_type' field is missing"]),
+        (
+            OLD_ROWS[0][0] | {"schedule_type": "hourly"},
+            ["unknown schedule_type 'hourly'", "'cron', 'interval', 'once'"],
+        ),
+        (OLD_ROWS[0][0] | {"cron": None}, ["Stored cron schedule", "cron: no cron expression"]),
+        (OLD_ROWS[0][0] | {"cron": "0 9 * * 8"}, ["Stored cron schedule", "'0 9 * * 8' is invalid"]),
+        (
+            OLD_ROWS[1][0] | {"interval_seconds": -60.0},
+            ["Stored interval schedule", "interval_seconds: -60.0", "greater than 0"],
+        ),
+        (OLD_ROWS[1][0] | {"interval_seconds": "5400"}, ["interval_seconds: '5400' is invalid"]),
+        (OLD_ROWS[1][0] | {"anchor": "soon"}, ["anchor: 'soon' is not an ISO 8601 date-time"]),
+        (OLD_ROWS[2][0] | {"run_at": None}, ["Stored once schedule", "run_at: no one-off time"]),
+        (
+            {"schedule_type": "once", "expression": 5, "timezone": "UTC"},
+            ["expression: non-string value 5", "'description' field is missing", "'run_at' field is missing"],
+        ),
+    ],
+)
+def test_load_schedule_of_a_broken_row_names_the_problem(data: Any, problems: list[str]) -> None:
+    with pytest.raises(InvalidScheduleError) as excinfo:
+        load_schedule(data)
+    for problem in problems:
+        assert problem in str(excinfo.value)
+
+
+def test_load_schedule_of_an_unknown_zone_raises_the_zone_error() -> None:
+    with pytest.raises(InvalidTimezoneError) as excinfo:
+        load_schedule(OLD_ROWS[1][0] | {"timezone": "Nowhere/Special"})
+    assert excinfo.value.name == "Nowhere/Special"
+
+
+def test_loaded_schedules_share_their_strings_and_their_fields_set() -> None:
+    rows = [json.loads(json.dumps(OLD_ROWS[0][0])) for _ in range(2)]
+    first, second = (load_schedule(row) for row in rows)
+    assert rows[0]["expression"] is not rows[1]["expression"]
+    for key in ("expression", "description", "timezone", "cron"):
+        assert getattr(first, key) is getattr(second, key) is sys.intern(rows[0][key])
+    assert first.model_fields_set is second.model_fields_set
+    assert first.model_fields_set == set(CronSchedule.model_fields)
+
+
+def test_a_schedule_is_frozen_and_the_base_class_is_abstract() -> None:
+    schedule = parse_schedule("cron", "0 9 * * *", "UTC", now=NOW)
+    with pytest.raises(ValueError, match="frozen"):
+        schedule.cron = "0 10 * * *"  # type: ignore[misc]
+    with pytest.raises(TypeError, match="abstract"):
+        BaseSchedule(schedule_type="cron", expression="x", timezone="UTC", description="x")  # type: ignore[abstract]
