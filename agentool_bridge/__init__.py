@@ -2,7 +2,8 @@
 
 An AgenTool takes one JSON object with an `operation` field, validates it against a Pydantic
 input schema, routes the operation to a typed tool function and returns its output. Every
-AgenTool is reachable through the process-wide injector: `await get_injector().run(name, data)`.
+AgenTool is reachable through an injector: `await get_injector().run(name, data)` uses the one
+active in this context (`AgenToolInjector.activate`) or the process-default one.
 """
 
 from .errors import (
@@ -13,9 +14,9 @@ from .errors import (
     ToolkitLoadError,
     UnknownOperationError,
 )
-from .factory import create_agentool, register_agentool
+from .factory import AgenToolOptions, create_agentool, register_agentool
 from .injector import REF_PREFIX, AgenToolInjector, get_injector
-from .models import BaseOperationInput, RoutingConfig
+from .models import BaseOperationInput, OperationOutput, RoutingConfig
 from .plugins import ENTRY_POINT_GROUP, discover_toolkits, load_toolkit
 from .registry import AgenTool, AgenToolRegistry
 
@@ -25,8 +26,10 @@ __all__ = [
     "AgenToolInjector",
     "AgenToolInputError",
     "AgenToolNotFoundError",
+    "AgenToolOptions",
     "AgenToolRegistry",
     "BaseOperationInput",
+    "OperationOutput",
     "ENTRY_POINT_GROUP",
     "REF_PREFIX",
     "RefResolutionError",

@@ -3,17 +3,37 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from pydantic import BaseModel
 
+from .injector import get_injector
 from .models import RoutingConfig
 from .registry import AgenTool, AgenToolRegistry
 
 if TYPE_CHECKING:
     from pydantic_ai import Agent
 
-__all__ = ["create_agentool", "register_agentool"]
+__all__ = ["AgenToolOptions", "create_agentool", "register_agentool"]
+
+
+class AgenToolOptions(TypedDict, total=False):
+    """The optional keyword arguments of `register_agentool` and `create_agentool`."""
+
+    description: str | None
+    """What the AgenTool does (default: the first paragraph of the input schema's docstring)."""
+    output_type: type[BaseModel] | None
+    """The model every output is validated as; None passes JSON values through."""
+    dependencies: Sequence[str]
+    """Names of the AgenTools this one calls."""
+    version: str
+    tags: Sequence[str]
+    examples: Sequence[dict[str, Any]]
+    """Example inputs, shown in the catalog that an LLM reads."""
+    on_close: Callable[[], None] | None
+    """Releases what the tools hold; called when the AgenTool is replaced or removed."""
+    registry: AgenToolRegistry | None
+    """Where to register (default: the registry of the active injector, see `get_injector`)."""
 
 
 def register_agentool(
@@ -21,28 +41,24 @@ def register_agentool(
     input_schema: type[BaseModel],
     routing_config: RoutingConfig,
     tools: Sequence[Callable[..., Any]],
-    *,
-    description: str | None = None,
-    output_type: type[BaseModel] | None = None,
-    dependencies: Sequence[str] = (),
-    version: str = "1.0.0",
-    tags: Sequence[str] = (),
-    examples: Sequence[dict[str, Any]] = (),
+    **options: Unpack[AgenToolOptions],
 ) -> AgenTool:
     """Register an AgenTool without importing pydantic-ai; its Agent is built on first use."""
+    registry = options.get("registry") or get_injector().registry
     agentool = AgenTool(
         name=name,
         input_schema=input_schema,
         routing_config=routing_config,
         tools=tuple(tools),
-        description=description or "",
-        output_type=output_type,
-        dependencies=tuple(dependencies),
-        version=version,
-        tags=tuple(tags),
-        examples=tuple(examples),
+        description=options.get("description") or "",
+        output_type=options.get("output_type"),
+        dependencies=tuple(options.get("dependencies", ())),
+        version=options.get("version", "1.0.0"),
+        tags=tuple(options.get("tags", ())),
+        examples=tuple(options.get("examples", ())),
+        on_close=options.get("on_close"),
     )
-    return AgenToolRegistry.register(agentool)
+    return registry.register(agentool)
 
 
 def create_agentool(
@@ -50,13 +66,7 @@ def create_agentool(
     input_schema: type[BaseModel],
     routing_config: RoutingConfig,
     tools: Sequence[Callable[..., Any]],
-    *,
-    description: str | None = None,
-    output_type: type[BaseModel] | None = None,
-    dependencies: Sequence[str] = (),
-    version: str = "1.0.0",
-    tags: Sequence[str] = (),
-    examples: Sequence[dict[str, Any]] = (),
+    **options: Unpack[AgenToolOptions],
 ) -> Agent[Any, Any]:
     """Create and register an AgenTool; return its pydantic-ai `Agent`.
 
@@ -64,16 +74,4 @@ def create_agentool(
     against `input_schema`, routes `operation` through `routing_config` to one of `tools`, and
     returns that tool's output (validated as `output_type` when given). No LLM, no network.
     """
-    agentool = register_agentool(
-        name,
-        input_schema,
-        routing_config,
-        tools,
-        description=description,
-        output_type=output_type,
-        dependencies=dependencies,
-        version=version,
-        tags=tags,
-        examples=examples,
-    )
-    return agentool.agent
+    return register_agentool(name, input_schema, routing_config, tools, **options).agent

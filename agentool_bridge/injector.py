@@ -1,4 +1,10 @@
-"""The process-wide injector: run any registered AgenTool by name."""
+"""The injector: run any registered AgenTool by name.
+
+An injector owns one `AgenToolRegistry`. `get_injector()` returns the injector that is active in
+the current context (see `AgenToolInjector.activate`), or else the process-default one; that is
+how the seed API (`get_injector().run(name, data)`, `create_agentool(...)`) works in a program
+with one runtime, while a program (or a test) can run several runtimes side by side.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import inspect
 import json
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from pydantic import BaseModel
@@ -24,22 +31,36 @@ Override = AgenTool | Callable[[dict[str, Any]], Any | Awaitable[Any]]
 class AgenToolInjector:
     """Runs AgenTools by name: `await injector.run(name, input_data)`.
 
-    The AgenTools themselves live in `AgenToolRegistry`; the injector adds test overrides and
+    The AgenTools themselves live in its `registry`; the injector adds test overrides and
     reference resolution. Tools that take a pydantic-ai `RunContext` run through the AgenTool's
     pydantic-ai Agent; plain tools are called directly after the same validation and routing,
     which skips the Agent's per-run overhead.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, registry: AgenToolRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else AgenToolRegistry()
         self._overrides: dict[str, Override] = {}
 
     def register(self, agentool: AgenTool) -> AgenTool:
-        """Register an AgenTool (same as `AgenToolRegistry.register`)."""
-        return AgenToolRegistry.register(agentool)
+        """Register an AgenTool in this injector's registry."""
+        return self.registry.register(agentool)
 
     def get(self, name: str) -> AgenTool:
         """The registered AgenTool called `name` (raises `AgenToolNotFoundError`)."""
-        return AgenToolRegistry.get(name)
+        return self.registry.get(name)
+
+    @contextmanager
+    def activate(self) -> Iterator[AgenToolInjector]:
+        """Make this injector the one `get_injector()` returns in this context (and in tasks started in it).
+
+        `register_agentool` and `create_agentool` register into the active injector's registry, so
+        toolkit factories that know nothing of runtimes register where the caller wants them.
+        """
+        token = _ACTIVE.set(self)
+        try:
+            yield self
+        finally:
+            _ACTIVE.reset(token)
 
     def validate(self, name: str, input_data: Any) -> BaseModel:
         """Validate `input_data` for AgenTool `name` without running it."""
@@ -100,9 +121,9 @@ class AgenToolInjector:
                     self._overrides[name] = previous
 
     def clear(self) -> None:
-        """Forget every override and every registered AgenTool."""
+        """Forget every override; remove (and close) every registered AgenTool."""
         self._overrides.clear()
-        AgenToolRegistry.clear()
+        self.registry.clear()
 
     async def resolve_refs(self, value: Any) -> Any:
         """Resolve `!ref:<kind>:<key>` strings anywhere in `value` (dicts, lists, strings).
@@ -123,10 +144,10 @@ class AgenToolInjector:
         kind, sep, key = ref[len(REF_PREFIX) :].partition(":")
         if not sep or not kind or not key:
             raise RefResolutionError(f"Malformed reference {ref!r}: expected '!ref:<kind>:<key>'.")
-        if kind not in self._overrides and not AgenToolRegistry.exists(kind):
+        if kind not in self._overrides and not self.registry.exists(kind):
             raise RefResolutionError(
                 f"Cannot resolve {ref!r}: no AgenTool {kind!r} is registered "
-                f"(registered: {', '.join(AgenToolRegistry.list()) or 'none'})."
+                f"(registered: {', '.join(self.registry.names()) or 'none'})."
             )
         try:
             output = await self.run(kind, {"operation": "get", "key": key})
@@ -141,9 +162,10 @@ class AgenToolInjector:
         return data["value"]
 
 
-_INJECTOR = AgenToolInjector()
+_ACTIVE: ContextVar[AgenToolInjector | None] = ContextVar("agentool_bridge_injector", default=None)
+_DEFAULT = AgenToolInjector()
 
 
 def get_injector() -> AgenToolInjector:
-    """The process-wide injector."""
-    return _INJECTOR
+    """The injector active in this context (`AgenToolInjector.activate`), else the process-default one."""
+    return _ACTIVE.get() or _DEFAULT

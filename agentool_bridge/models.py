@@ -1,4 +1,4 @@
-"""The input base model and the routing configuration of an AgenTool."""
+"""The input base model, the common output model and the routing configuration of an AgenTool."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["BaseOperationInput", "RoutingConfig", "Transform"]
+__all__ = ["BaseOperationInput", "OperationOutput", "RoutingConfig", "Transform"]
 
 
 class BaseOperationInput(BaseModel):
@@ -21,6 +21,18 @@ class BaseOperationInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     operation: str = Field(description="The operation to perform.")
+
+
+class OperationOutput(BaseModel):
+    """What an operation-routed AgenTool returns: a success flag, a summary and the data.
+
+    Failures raise; `success=False` only says that the operation found nothing to act on.
+    """
+
+    success: bool = Field(default=True, description="True when the operation did what was asked.")
+    operation: str = Field(description="The operation that ran.")
+    message: str = Field(description="A one-line, human-readable summary of the result.")
+    data: dict[str, Any] | None = Field(default=None, description="The result of the operation.")
 
 
 Transform = Callable[[Any], Mapping[str, Any]]

@@ -1,13 +1,15 @@
-"""The process-wide registry of AgenTools: names, schemas and how to run them.
+"""The registry of AgenTools: names, schemas and how to run them.
 
+A registry is an instance, owned by whoever runs the AgenTools (an injector, a scheduler
+runtime); the process-default one belongs to the default injector (`get_injector()`).
 Registering and listing AgenTools never imports pydantic-ai: the pydantic-ai `Agent` of an
 AgenTool is built the first time somebody asks for it (see `AgenTool.agent`).
 """
 
 from __future__ import annotations
 
-import builtins
 import inspect
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
     from pydantic_ai import Agent
 
 __all__ = ["AgenTool", "AgenToolRegistry"]
+
+logger = logging.getLogger(__name__)
 
 ToolFunction = Callable[..., Any]
 
@@ -40,7 +44,10 @@ class AgenTool:
     """One registered AgenTool: its metadata, input schema, routing and tool functions.
 
     `agent` builds (once) the pydantic-ai `Agent` that runs this AgenTool with a deterministic
-    model; everything else works without importing pydantic-ai.
+    model; everything else works without importing pydantic-ai. `on_close` releases what the
+    AgenTool's tools hold (a database, a file); the registry calls `close()` when it replaces or
+    removes the AgenTool. `backend` is the object whose typed API the tools expose (a store, a
+    client), for Python callers that want that API rather than JSON in and out.
     """
 
     name: str
@@ -53,6 +60,8 @@ class AgenTool:
     version: str = "1.0.0"
     tags: Sequence[str] = ()
     examples: Sequence[dict[str, Any]] = ()
+    on_close: Callable[[], None] | None = field(default=None, repr=False)
+    backend: Any = field(default=None, repr=False)
     _agent: Agent[Any, Any] | None = field(default=None, repr=False)
     _tools_by_name: dict[str, ToolFunction] = field(default_factory=dict, repr=False)
     _needs_agent: bool = field(default=False, repr=False)
@@ -101,6 +110,12 @@ class AgenTool:
             self._agent = build_agent(self)
         return self._agent
 
+    def close(self) -> None:
+        """Release what this AgenTool holds (runs `on_close` once; later calls do nothing)."""
+        on_close, self.on_close = self.on_close, None
+        if on_close is not None:
+            on_close()
+
     def input_json_schema(self) -> dict[str, Any]:
         """The JSON schema of the input."""
         return self.input_schema.model_json_schema()
@@ -121,71 +136,86 @@ class AgenTool:
 
 
 class AgenToolRegistry:
-    """Process-wide name -> `AgenTool` map. All methods are class methods."""
+    """Name -> `AgenTool` map. It owns the AgenTools registered in it: replacing or removing one
+    closes it (`AgenTool.close`), and `clear()` closes them all.
 
-    _entries: dict[str, AgenTool] = {}
-    _lock = threading.Lock()
-    _listeners: list[Callable[[str, AgenTool | None], None]] = []
+    Listeners (`add_listener`) hear every change as `(name, agentool_or_None)`.
+    """
 
-    @classmethod
-    def register(cls, agentool: AgenTool) -> AgenTool:
-        """Register (or replace) an AgenTool under its name and return it."""
-        with cls._lock:
-            cls._entries[agentool.name] = agentool
-        for listener in list(cls._listeners):
-            listener(agentool.name, agentool)
+    def __init__(self) -> None:
+        self._entries: dict[str, AgenTool] = {}
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[str, AgenTool | None], None]] = []
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def register(self, agentool: AgenTool) -> AgenTool:
+        """Register (or replace) an AgenTool under its name and return it; a replaced one is closed."""
+        with self._lock:
+            previous = self._entries.get(agentool.name)
+            self._entries[agentool.name] = agentool
+        if previous is not None and previous is not agentool:
+            _close(previous)
+        self._notify(agentool.name, agentool)
         return agentool
 
-    @classmethod
-    def get(cls, name: str) -> AgenTool:
+    def get(self, name: str) -> AgenTool:
         """The AgenTool called `name`; raises `AgenToolNotFoundError` listing registered names."""
         try:
-            return cls._entries[name]
+            return self._entries[name]
         except KeyError:
-            raise AgenToolNotFoundError(name, cls._entries) from None
+            raise AgenToolNotFoundError(name, self._entries) from None
 
-    @classmethod
-    def exists(cls, name: str) -> bool:
+    def exists(self, name: str) -> bool:
         """True if an AgenTool called `name` is registered."""
-        return name in cls._entries
+        return name in self._entries
 
-    @classmethod
-    def list(cls) -> list[str]:
+    def names(self) -> list[str]:
         """The registered names, sorted."""
-        return sorted(cls._entries)
+        return sorted(self._entries)
 
-    @classmethod
-    def unregister(cls, name: str) -> None:
-        """Remove the AgenTool called `name`; raises `AgenToolNotFoundError` if there is none."""
-        with cls._lock:
-            if name not in cls._entries:
-                raise AgenToolNotFoundError(name, cls._entries)
-            del cls._entries[name]
-        for listener in list(cls._listeners):
-            listener(name, None)
+    def unregister(self, name: str) -> None:
+        """Remove and close the AgenTool called `name`; raises `AgenToolNotFoundError` if there is none."""
+        with self._lock:
+            if name not in self._entries:
+                raise AgenToolNotFoundError(name, self._entries)
+            removed = self._entries.pop(name)
+        _close(removed)
+        self._notify(name, None)
 
-    @classmethod
-    def clear(cls) -> None:
-        """Remove every AgenTool."""
-        with cls._lock:
-            names = list(cls._entries)
-            cls._entries.clear()
-        for name in names:
-            for listener in list(cls._listeners):
-                listener(name, None)
+    def clear(self) -> None:
+        """Remove and close every AgenTool."""
+        with self._lock:
+            removed = list(self._entries.values())
+            self._entries.clear()
+        for agentool in removed:
+            _close(agentool)
+            self._notify(agentool.name, None)
 
-    @classmethod
-    def catalog(cls) -> builtins.list[dict[str, Any]]:
-        """One entry per AgenTool: description, operations, input and output JSON schemas."""
-        return [cls._entries[name].catalog_entry() for name in cls.list()]
+    def catalog(self) -> list[dict[str, Any]]:
+        """One entry per AgenTool, sorted by name: description, operations, input and output JSON schemas."""
+        return [self._entries[name].catalog_entry() for name in self.names()]
 
-    @classmethod
-    def add_listener(cls, listener: Callable[[str, AgenTool | None], None]) -> None:
+    def add_listener(self, listener: Callable[[str, AgenTool | None], None]) -> None:
         """Call `listener(name, agentool_or_None)` whenever an AgenTool is added or removed."""
-        cls._listeners.append(listener)
+        self._listeners.append(listener)
 
-    @classmethod
-    def remove_listener(cls, listener: Callable[[str, AgenTool | None], None]) -> None:
+    def remove_listener(self, listener: Callable[[str, AgenTool | None], None]) -> None:
         """Stop calling `listener`."""
-        if listener in cls._listeners:
-            cls._listeners.remove(listener)
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def _notify(self, name: str, agentool: AgenTool | None) -> None:
+        for listener in list(self._listeners):
+            listener(name, agentool)
+
+
+def _close(agentool: AgenTool) -> None:
+    try:
+        agentool.close()
+    except Exception:
+        logger.exception("Closing AgenTool %r failed", agentool.name)

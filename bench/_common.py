@@ -12,7 +12,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -310,10 +310,11 @@ class StdioRpc:
 # ----------------------------------------------------------------------------- the trivial AgenTool
 
 
-def register_noop(name: str = "noop", *, with_agent: bool = False) -> Any:
+def register_noop(name: str = "noop", *, with_agent: bool = False, registry: Any = None) -> Any:
     """Register a trivial AgenTool `noop` (operation 'noop', one int field); returns its tool function.
 
-    `with_agent` registers it through `create_agentool` (which also builds its pydantic-ai Agent).
+    `with_agent` registers it through `create_agentool` (which also builds its pydantic-ai Agent);
+    `registry` is where (default: the active injector's).
     """
     from pydantic import Field
 
@@ -329,8 +330,14 @@ def register_noop(name: str = "noop", *, with_agent: bool = False) -> Any:
         return {"value": value}
 
     factory = create_agentool if with_agent else register_agentool
-    factory(name, NoopInput, RoutingConfig(operation_map={"noop": ("noop", None)}), [noop])
+    factory(name, NoopInput, RoutingConfig(operation_map={"noop": ("noop", None)}), [noop], registry=registry)
     return noop
+
+
+def bench_main(run: Callable[..., Awaitable[Report]], convert: Callable[[str], Any]) -> None:
+    """Run one benchmark as a program: `python -m bench.NAME [ARG...]` passes the converted ARGs to `run`."""
+    asyncio.run(run(*(convert(arg) for arg in sys.argv[1:]))).finish()
+    sys.exit(0)
 
 
 def quiet_logging() -> None:

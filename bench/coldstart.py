@@ -6,12 +6,10 @@ notifications/initialized, tools/list), so client-side imports are not in the fi
 
 from __future__ import annotations
 
-import asyncio
-import sys
 import time
 from pathlib import Path
 
-from ._common import Report, Row, StdioRpc, bare_argv, ours_argv, stats, temp_dir
+from ._common import Report, Row, StdioRpc, bare_argv, bench_main, ours_argv, stats, temp_dir
 
 NAME = "coldstart"
 GOAL = 1.2
@@ -66,11 +64,5 @@ async def run(runs: int = 12) -> Report:
     return report
 
 
-def main(argv: list[str] | None = None) -> int:
-    runs = int(argv[0]) if argv else 12
-    asyncio.run(run(runs)).finish()
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    bench_main(run, int)

@@ -14,15 +14,15 @@ Goal (project issue): p99 ours / baseline <= 2.
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 import sqlite3
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ._common import Report, Row, quiet_logging, register_noop, stats, temp_dir
+from ._common import Report, Row, bench_main, quiet_logging, register_noop, stats, temp_dir
 
 NAME = "lateness"
 GOAL = 2.0
@@ -89,7 +89,7 @@ async def _stored_job(scheduled: str) -> None:
 
 async def ours(jobs: int, database: Path) -> tuple[list[float], dict[str, Any]]:
     """Lateness (ms) of `jobs` 'once' jobs at one instant on a real SchedulerService with SQLite."""
-    from mcp_scheduler import RunEvent, SchedulerInput, SchedulerService, ServiceConfig
+    from mcp_scheduler import RunEvent, SchedulerInput, SchedulerRuntime, ServiceConfig
 
     records: list[Any] = []
     done = asyncio.Event()
@@ -100,8 +100,11 @@ async def ours(jobs: int, database: Path) -> tuple[list[float], dict[str, Any]]:
             if len(records) >= jobs:
                 done.set()
 
-    service = SchedulerService(ServiceConfig(database=str(database), timezone="UTC", history_limit=100))
-    async with service:
+    runtime = SchedulerRuntime(ServiceConfig(database=str(database), timezone="UTC", history_limit=100))
+    register_noop(registry=runtime.registry)
+    async with runtime:
+        service = runtime.service
+        gc.freeze()  # as the server does once its jobs are loaded
         unsubscribe = service.events.subscribe(on_event)
         # calibrate the lead so that scheduling ends well before the jobs are due
         t0 = time.perf_counter()
@@ -138,7 +141,7 @@ async def ours(jobs: int, database: Path) -> tuple[list[float], dict[str, Any]]:
         all_done = datetime.now(UTC)
         unsubscribe()
     lateness = [
-        (datetime.fromisoformat(r.started_at) - datetime.fromisoformat(r.scheduled_time)).total_seconds() * 1000
+        (r.started_at - r.scheduled_time).total_seconds() * 1000
         for r in records
     ]
     statuses = {r.status for r in records}
@@ -158,7 +161,6 @@ async def ours(jobs: int, database: Path) -> tuple[list[float], dict[str, Any]]:
 
 async def run(rounds: int = 2) -> Report:
     quiet_logging()
-    register_noop()
     report = Report(NAME, f"{JOBS} jobs due at the same second: lateness (ms)")
     bare: list[float] = []
     mine: list[float] = []
@@ -207,11 +209,5 @@ async def run(rounds: int = 2) -> Report:
     return report
 
 
-def main(argv: list[str] | None = None) -> int:
-    rounds = int(argv[0]) if argv else 2
-    asyncio.run(run(rounds)).finish()
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    bench_main(run, int)

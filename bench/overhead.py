@@ -13,15 +13,13 @@ The last rows time that validation alone, in process, for the same results.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from ._common import LOG_INPUT, PY, ROOT, Report, Row, StdioRpc, bare_argv, ours_argv, stats, temp_dir
+from ._common import LOG_INPUT, PY, ROOT, Report, Row, StdioRpc, bare_argv, bench_main, ours_argv, stats, temp_dir
 
 NAME = "overhead"
 GOAL = 1.5
@@ -132,15 +130,16 @@ async def measure(ops: Ops, rounds: int, block: int, warmup: int) -> dict[str, l
 async def in_memory(tmp: Path) -> Any:
     from mcp import Client
 
+    from mcp_scheduler import SchedulerRuntime
     from mcp_scheduler.server import build_server
     from mcp_scheduler.settings import Settings
 
     from .bare_server import mcp as bare_server
 
-    ours_server = build_server(
-        Settings(database=str(tmp / "memory.sqlite"), timezone="UTC", discover_entry_points=False)
-    )
-    async with Client(ours_server) as ours, Client(bare_server) as bare:
+    settings = Settings(database=str(tmp / "memory.sqlite"), timezone="UTC", discover_entry_points=False)
+    runtime = SchedulerRuntime(settings.service_config())
+    ours_server = build_server(runtime, settings)
+    async with runtime, Client(ours_server) as ours, Client(bare_server) as bare:
         yield Ops(ours, bare)
 
 
@@ -250,11 +249,5 @@ async def run(scale: float = 1.0) -> Report:
     return report
 
 
-def main(argv: list[str] | None = None) -> int:
-    scale = float(argv[0]) if argv else 1.0
-    asyncio.run(run(scale)).finish()
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    bench_main(run, float)

@@ -10,13 +10,11 @@ The ratio is how many times slower than the direct call.
 
 from __future__ import annotations
 
-import asyncio
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ._common import Report, Row, quiet_logging, register_noop, stats
+from ._common import Report, Row, bench_main, quiet_logging, register_noop, stats
 
 NAME = "run_now"
 
@@ -129,11 +127,5 @@ async def run(seconds_per_variant: float = 4.0, block_s: float = 0.25) -> Report
     return report
 
 
-def main(argv: list[str] | None = None) -> int:
-    seconds = float(argv[0]) if argv else 4.0
-    asyncio.run(run(seconds)).finish()
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    bench_main(run, float)

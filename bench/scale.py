@@ -14,13 +14,12 @@ Goals (project issue): first page <= 50 ms, restart <= 5 s, RSS <= 300 MB.
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ._common import LOG_INPUT, Report, Row, StdioRpc, ours_argv, quiet_logging, rss_mb, stats, temp_dir
+from ._common import LOG_INPUT, Report, Row, StdioRpc, bench_main, ours_argv, quiet_logging, rss_mb, stats, temp_dir
 
 NAME = "scale"
 TARGET = 100_000
@@ -48,13 +47,12 @@ def job_request(i: int, hour_now: int) -> dict[str, Any]:
 
 
 async def schedule_through_service(database: Path, budget_s: float) -> dict[str, Any]:
-    from agentool_bridge.toolkits import register_builtin_toolkits
-    from mcp_scheduler import SchedulerInput, SchedulerService, ServiceConfig
+    from mcp_scheduler import SchedulerInput, SchedulerRuntime, ServiceConfig
 
-    register_builtin_toolkits(None)
     hour_now = datetime.now(UTC).hour
     marks: list[tuple[int, float]] = []
-    async with SchedulerService(ServiceConfig(database=str(database), timezone="UTC")) as service:
+    async with SchedulerRuntime(ServiceConfig(database=str(database), timezone="UTC")) as runtime:
+        service = runtime.service
         t0 = time.perf_counter()
         i = 0
         while i < TARGET - MCP_JOBS:
@@ -68,39 +66,44 @@ async def schedule_through_service(database: Path, budget_s: float) -> dict[str,
     return {"jobs": i, "seconds": elapsed, "rate": i / elapsed, "marks": marks}
 
 
-def bulk_fill(database: Path, scheduled: int, total: int) -> dict[str, Any]:
+async def bulk_fill(database: Path, scheduled: int, total: int) -> dict[str, Any]:
     """Copy the definitions of the `scheduled` real jobs (new ids) until `total` jobs exist."""
+    from mcp_scheduler import Job
     from mcp_scheduler.store import SQLiteStore
 
     t0 = time.perf_counter()
     store = SQLiteStore(str(database))
+    await store.open()
     try:
-        templates = store.load_jobs()
+        templates = [job async for page in store.load_jobs() for job in page]
         assert len(templates) == scheduled, (len(templates), scheduled)
-        rows = []
+        copies = []
         for i in range(scheduled, total):
             template = templates[i % scheduled]
-            definition = dict(template.definition, job_id=f"job-{i:06d}", job_name=f"benchmark job {i} (copy)")
-            rows.append((f"job-{i:06d}", definition, template.state, template.next_run_time))
-        for start in range(0, len(rows), 10_000):
-            store.insert_jobs(rows[start : start + 10_000])
+            definition = template.definition.model_copy(
+                update={"job_id": f"job-{i:06d}", "job_name": f"benchmark job {i} (copy)"}
+            )
+            copies.append(Job(definition, template.state, template.next_run_time))
+        for start in range(0, len(copies), 10_000):
+            await store.insert_jobs(copies[start : start + 10_000])
     finally:
-        store.close()
+        await store.close()
     return {"jobs": total - scheduled, "seconds": time.perf_counter() - t0}
 
 
 async def through_mcp(database: Path, first_id: int) -> dict[str, Any]:
     from mcp import Client
 
-    from agentool_bridge import get_injector
+    from mcp_scheduler import SchedulerRuntime
     from mcp_scheduler.server import build_server
     from mcp_scheduler.settings import Settings
 
-    get_injector().clear()
-    server = build_server(Settings(database=str(database), timezone="UTC", discover_entry_points=False))
+    settings = Settings(database=str(database), timezone="UTC", discover_entry_points=False)
+    runtime = SchedulerRuntime(settings.service_config())
+    server = build_server(runtime, settings)
     hour_now = datetime.now(UTC).hour
     t_open = time.perf_counter()
-    async with Client(server) as client:
+    async with runtime, Client(server) as client:
         open_s = time.perf_counter() - t_open
         await client.list_tools()
         t0 = time.perf_counter()
@@ -164,7 +167,7 @@ async def run(budget_s: float = SERVICE_BUDGET_S, restarts: int = 2) -> Report:
     with temp_dir(NAME) as tmp:
         db = tmp / "scale.sqlite"
         svc = await schedule_through_service(db, budget_s)
-        bulk = bulk_fill(db, svc["jobs"], TARGET - MCP_JOBS) if svc["jobs"] < TARGET - MCP_JOBS else None
+        bulk = await bulk_fill(db, svc["jobs"], TARGET - MCP_JOBS) if svc["jobs"] < TARGET - MCP_JOBS else None
         mcp = await through_mcp(db, TARGET - MCP_JOBS)
         assert mcp["total"] == TARGET, mcp["total"]
         errlog = tmp / "stderr.log"
@@ -226,11 +229,5 @@ async def run(budget_s: float = SERVICE_BUDGET_S, restarts: int = 2) -> Report:
     return report
 
 
-def main(argv: list[str] | None = None) -> int:
-    budget = float(argv[0]) if argv else SERVICE_BUDGET_S
-    asyncio.run(run(budget)).finish()
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    bench_main(run, float)

@@ -1,6 +1,7 @@
 """mcp-scheduler: a persistent job scheduler for LLM agents, as an MCP server and an AgenTool.
 
-Every job runs an AgenTool through the injector of `agentool_bridge`.
+Every job runs an AgenTool through the injector of `agentool_bridge`. `SchedulerRuntime` owns
+one scheduler and everything it needs; the MCP server, the CLI and the AgenTool face take one.
 """
 
 from .agentool import close_scheduler_agent, create_scheduler_agent, get_scheduler_service
@@ -16,6 +17,7 @@ from .errors import (
     SchedulerStateError,
 )
 from .events import EventBus, JobEvent, QueueEvent, RunEvent, SchedulerEvent
+from .jobs import Job, JobDefinition
 from .models import (
     JobInfo,
     RunRecord,
@@ -24,6 +26,7 @@ from .models import (
     SchedulerOutput,
     SchedulerStatus,
 )
+from .runtime import SchedulerRuntime
 from .service import SchedulerService, ServiceConfig
 
 __all__ = [
@@ -34,6 +37,8 @@ __all__ = [
     "JobEvent",
     "JobExecutionError",
     "JobExistsError",
+    "Job",
+    "JobDefinition",
     "JobInfo",
     "JobNotFoundError",
     "LeaseHeldError",
@@ -45,6 +50,7 @@ __all__ = [
     "SchedulerEvent",
     "SchedulerInput",
     "SchedulerOutput",
+    "SchedulerRuntime",
     "SchedulerService",
     "SchedulerStateError",
     "SchedulerStatus",

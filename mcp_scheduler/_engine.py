@@ -1,58 +1,67 @@
-"""The engine adapter: the only module that imports apscheduler (3.11).
+"""The engine adapter: the only module that imports apscheduler (3.11, pinned `>=3.11,<3.12`).
 
-APScheduler keeps jobs in its memory job store; the service's own SQLite tables are the source
-of truth. Every APScheduler job calls one stable module-level function, `dispatch`, with
-JSON-serialisable arguments only. A custom executor passes the due run times to `dispatch`
-so that the service can record missed, coalesced and late runs truthfully.
+APScheduler decides *when* jobs are due; the scheduler's own store is the source of truth for what
+the jobs are. Every APScheduler job calls one stable module-level function, `dispatch`, whose
+arguments are the engine's due handler and the job id (nothing is pickled: our job store keeps
+the jobs in memory). A custom executor passes all the due run times to the handler, so that the
+service records missed, coalesced and late runs truthfully.
+
+Everything here that relies on APScheduler beyond its documented API is listed in
+`check_apscheduler()`, which a test runs so that an upgrade that changes it fails with a clear
+message instead of misfiring.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
-import uuid
-import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from importlib.metadata import version
 from typing import Any
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from apscheduler.executors.base import BaseExecutor
 from apscheduler.job import Job
-from apscheduler.jobstores.base import JobLookupError
-from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.jobstores.base import BaseJobStore, ConflictingIdError, JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING, STATE_STOPPED
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.util import convert_to_datetime
 
 from .schedules import Schedule
 
-__all__ = ["Engine", "EngineJob", "dispatch", "STATE_STOPPED", "STATE_RUNNING", "STATE_PAUSED"]
+__all__ = [
+    "STATE_PAUSED",
+    "STATE_RUNNING",
+    "STATE_STOPPED",
+    "Engine",
+    "EngineJob",
+    "check_apscheduler",
+    "dispatch",
+]
 
 logger = logging.getLogger(__name__)
 
 DueHandler = Callable[[str, list[datetime]], Awaitable[None]]
 SkipHandler = Callable[[str, list[datetime]], None]
+SUPPORTED = ((3, 11), (3, 12))  # [lowest, first unsupported) minor versions, as pinned in pyproject.toml
+_INF = float("inf")
 
-_ENGINES: weakref.WeakValueDictionary[str, Engine] = weakref.WeakValueDictionary()
+
+async def dispatch(on_due: DueHandler, job_id: str, *, run_times: list[datetime] | None = None) -> None:
+    """The function every APScheduler job calls: hand the due run times to the engine's handler."""
+    if run_times:
+        await on_due(job_id, run_times)
 
 
-async def dispatch(engine_key: str, job_id: str, *, run_times: list[datetime] | None = None) -> None:
-    """The function every APScheduler job calls: hand the due run times to the owning service."""
-    if not run_times:
-        return
-    engine = _ENGINES.get(engine_key)
-    if engine is None:
-        logger.warning("Job %s fired for an engine that is gone; ignored", job_id)
-        return
-    await engine.on_due(job_id, run_times)
+_DISPATCH_REF = f"{dispatch.__module__}:{dispatch.__qualname__}"
 
 
 @dataclass(frozen=True, slots=True)
 class EngineJob:
-    """A job as `Engine.load` takes it (the arguments of `Engine.add_job`)."""
+    """A job as `Engine.load` and `Engine.add_job` take it."""
 
     job_id: str
     schedule: Schedule
@@ -62,7 +71,7 @@ class EngineJob:
 
 
 class _ScheduleTrigger(BaseTrigger):
-    """An APScheduler trigger backed by a `Schedule` (the same code as previews)."""
+    """An APScheduler trigger backed by our schedule classes (the same code as previews)."""
 
     __slots__ = ("schedule",)
 
@@ -76,25 +85,95 @@ class _ScheduleTrigger(BaseTrigger):
         return f"{self.schedule.schedule_type}[{self.schedule.expression}]"
 
 
+class _JobTable(BaseJobStore):
+    """An in-memory job store ordered by next run time, with a bulk `load` for restarts.
+
+    APScheduler's own `MemoryJobStore` inserts one job at a time (a sorted-list insert each); a restart
+    with 100,000 jobs needs them sorted once.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._index: dict[str, tuple[Job, float]] = {}  # id -> (job, sort timestamp; inf when paused)
+        self._order: list[tuple[float, str]] = []
+
+    @staticmethod
+    def _timestamp(job: Job) -> float:
+        return _INF if job.next_run_time is None else job.next_run_time.timestamp()
+
+    def load(self, jobs: Iterable[Job]) -> None:
+        """Replace the contents with `jobs` (a later job with the same id replaces an earlier one)."""
+        self._index = {job.id: (job, self._timestamp(job)) for job in jobs}
+        self._order = sorted((ts, job_id) for job_id, (_, ts) in self._index.items())
+
+    def lookup_job(self, job_id: str) -> Job | None:
+        entry = self._index.get(job_id)
+        return None if entry is None else entry[0]
+
+    def get_due_jobs(self, now: datetime) -> list[Job]:
+        limit = now.timestamp()
+        due = []
+        for ts, job_id in self._order:
+            if ts > limit:
+                break
+            due.append(self._index[job_id][0])
+        return due
+
+    def get_next_run_time(self) -> datetime | None:
+        if not self._order:
+            return None
+        return self._index[self._order[0][1]][0].next_run_time
+
+    def get_all_jobs(self) -> list[Job]:
+        return [self._index[job_id][0] for _, job_id in self._order]
+
+    def add_job(self, job: Job) -> None:
+        if job.id in self._index:
+            raise ConflictingIdError(job.id)
+        ts = self._timestamp(job)
+        self._index[job.id] = (job, ts)
+        bisect.insort(self._order, (ts, job.id))
+
+    def update_job(self, job: Job) -> None:
+        old = self._index.get(job.id)
+        if old is None:
+            raise JobLookupError(job.id)
+        ts = self._timestamp(job)
+        if ts != old[1]:
+            del self._order[bisect.bisect_left(self._order, (old[1], job.id))]
+            bisect.insort(self._order, (ts, job.id))
+        self._index[job.id] = (job, ts)
+
+    def remove_job(self, job_id: str) -> None:
+        old = self._index.pop(job_id, None)
+        if old is None:
+            raise JobLookupError(job_id)
+        del self._order[bisect.bisect_left(self._order, (old[1], job_id))]
+
+    def remove_all_jobs(self) -> None:
+        self._index = {}
+        self._order = []
+
+    def shutdown(self) -> None:
+        self.remove_all_jobs()
+
+
 class _DispatchExecutor(BaseExecutor):
     """Runs `dispatch` as an asyncio task with all the job's due run times (no misfire filtering here)."""
 
     def start(self, scheduler: Any, alias: str) -> None:
         super().start(scheduler, alias)
-        self._loop: asyncio.AbstractEventLoop = scheduler._eventloop
+        self._loop = asyncio.get_running_loop()  # AsyncIOScheduler.start() runs in the event loop
         self.tasks: set[asyncio.Task[None]] = set()
 
     def shutdown(self, wait: bool = True) -> None:
         for task in self.tasks:
             task.cancel()
 
-    def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
+    def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
         def done(task: asyncio.Task[None]) -> None:
             self.tasks.discard(task)
-            if task.cancelled():
-                self._run_job_success(job.id, [])
-                return
-            exc = task.exception()
+            exc = None if task.cancelled() else task.exception()
             if exc is not None:
                 self._run_job_error(job.id, exc, exc.__traceback__)
             else:
@@ -109,18 +188,16 @@ class Engine:
     """APScheduler 3 behind a small interface: add, remove, pause and resume jobs; start and stop."""
 
     def __init__(self, on_due: DueHandler, on_skipped: SkipHandler, timezone: tzinfo) -> None:
-        self.key = uuid.uuid4().hex
-        self.on_due = on_due
+        self._on_due = on_due
         self._on_skipped = on_skipped
         self._executor = _DispatchExecutor()
-        self._store = MemoryJobStore()
+        self._table = _JobTable()
         self._scheduler = AsyncIOScheduler(
             timezone=timezone,
-            jobstores={"default": self._store},
+            jobstores={"default": self._table},
             executors={"default": self._executor},
         )
         self._scheduler.add_listener(self._skipped, EVENT_JOB_MAX_INSTANCES)
-        _ENGINES[self.key] = self
 
     def _skipped(self, event: JobSubmissionEvent) -> None:
         self._on_skipped(event.job_id, list(event.scheduled_run_times))
@@ -147,92 +224,68 @@ class Engine:
         tasks = set(getattr(self._executor, "tasks", set()))
         if self._scheduler.state != STATE_STOPPED:
             self._scheduler.shutdown(wait=False)
-        _ENGINES.pop(self.key, None)
         return tasks
 
-    def add_job(
-        self,
-        job_id: str,
-        schedule: Schedule,
-        *,
-        max_instances: int,
-        next_run_time: datetime | None = None,
-        paused: bool = False,
-    ) -> None:
-        """Add or replace a job; `next_run_time` resumes a stored schedule (catch-up if in the past)."""
+    def add_job(self, spec: EngineJob) -> None:
+        """Add or replace a job; `spec.next_run_time` resumes a stored schedule (catch-up if in the past)."""
         extra: dict[str, Any] = {}
-        if paused:
+        if spec.paused:
             extra["next_run_time"] = None
-        elif next_run_time is not None:
-            extra["next_run_time"] = next_run_time
+        elif spec.next_run_time is not None:
+            extra["next_run_time"] = spec.next_run_time
         self._scheduler.add_job(
             dispatch,
-            trigger=_ScheduleTrigger(schedule),
-            args=(self.key, job_id),
-            id=job_id,
-            max_instances=max_instances,
+            trigger=_ScheduleTrigger(spec.schedule),
+            args=(self._on_due, spec.job_id),
+            id=spec.job_id,
+            max_instances=spec.max_instances,
             coalesce=False,
             misfire_grace_time=None,
             replace_existing=True,
             **extra,
         )
 
-    def load(self, jobs: Iterable[EngineJob]) -> None:
-        """Add many jobs before `start` (a restart): the same jobs as `add_job` gives, in one pass.
+    def load(self, specs: Iterable[EngineJob]) -> None:
+        """Add many jobs before `start` (a restart): the same jobs as `add_job` gives, sorted once.
 
-        APScheduler's `add_job` checks the callable's signature and does a sorted list insert per
-        job; on a restart with 100,000 jobs that alone takes seconds. All our jobs call `dispatch`
-        with the same argument shape, so one checked prototype serves for all of them, and the
-        memory store's list (ordered by next run time, then id) is sorted once.
+        APScheduler's `add_job` checks the callable's signature for every job; our jobs all call
+        `dispatch` with the same arguments, so they are rebuilt the way APScheduler's persistent
+        stores restore jobs (`Job.__setstate__`), which skips that check.
         """
         if self._scheduler.state != STATE_STOPPED:
             raise RuntimeError("Engine.load() is for the jobs of a restart, before start(); use add_job() after it")
-        specs = list(jobs)
-        if not specs:
-            return
-        first = specs[0]
-        prototype = Job(
-            self._scheduler,
-            id=first.job_id,
-            func=dispatch,
-            trigger=_ScheduleTrigger(first.schedule),
-            args=(self.key, first.job_id),
-            kwargs={},
-            executor="default",
-            max_instances=first.max_instances,
-            coalesce=False,
-            misfire_grace_time=None,
-            next_run_time=None,
-        )
         now = datetime.now(self._scheduler.timezone)
-        index = self._store._jobs_index
-        for spec in specs:
-            job = Job.__new__(Job)
-            job._scheduler = self._scheduler
-            job._jobstore_alias = "default"
-            job.id = spec.job_id
-            job.func = prototype.func
-            job.func_ref = prototype.func_ref
-            job.name = prototype.name
-            job.executor = prototype.executor
-            job.trigger = _ScheduleTrigger(spec.schedule)
-            job.args = (self.key, spec.job_id)
-            job.kwargs = {}
-            job.max_instances = spec.max_instances
-            job.coalesce = False
-            job.misfire_grace_time = None
-            if spec.paused:
-                job.next_run_time = None
-            elif spec.next_run_time is not None:
-                job.next_run_time = convert_to_datetime(spec.next_run_time, self._scheduler.timezone, "next_run_time")
-            else:
-                job.next_run_time = job.trigger.get_next_fire_time(None, now)
-            # datetime.timestamp() is several times faster than APScheduler's helper; the two may differ in the
-            # last bit, which is harmless: the list only has to be sorted by the values stored with it.
-            timestamp = None if job.next_run_time is None else job.next_run_time.timestamp()
-            index[job.id] = (job, timestamp)  # a later spec with the same id replaces an earlier one
-        inf = float("inf")
-        self._store._jobs = sorted(index.values(), key=lambda e: (inf if e[1] is None else e[1], e[0].id))
+        self._table.load(self._restore(spec, now) for spec in specs)
+
+    def _restore(self, spec: EngineJob, now: datetime) -> Job:
+        trigger = _ScheduleTrigger(spec.schedule)
+        if spec.paused:
+            next_run_time = None
+        elif spec.next_run_time is not None:
+            next_run_time = spec.next_run_time.astimezone(self._scheduler.timezone)
+        else:
+            next_run_time = trigger.get_next_fire_time(None, now)
+        job = Job.__new__(Job)
+        job.__setstate__(
+            {
+                "version": 1,
+                "id": spec.job_id,
+                "func": _DISPATCH_REF,
+                "trigger": trigger,
+                "executor": "default",
+                "args": (self._on_due, spec.job_id),
+                "kwargs": {},
+                "name": "dispatch",
+                "misfire_grace_time": None,
+                "coalesce": False,
+                "max_instances": spec.max_instances,
+                "next_run_time": next_run_time,
+            }
+        )
+        # What APScheduler's persistent job stores set on a job they restore.
+        job._scheduler = self._scheduler
+        job._jobstore_alias = "default"
+        return job
 
     def remove_job(self, job_id: str) -> None:
         """Remove a job; a job that already left the engine (a fired one-time job) is fine."""
@@ -251,9 +304,45 @@ class Engine:
 
     def next_run_time(self, job_id: str) -> datetime | None:
         """Next fire time, None when paused, finished or unknown."""
-        job = self._scheduler.get_job(job_id)
+        job = self._table.lookup_job(job_id)
         return None if job is None else job.next_run_time
 
     def has_job(self, job_id: str) -> bool:
-        return self._scheduler.get_job(job_id) is not None
+        return self._table.lookup_job(job_id) is not None
 
+
+def check_apscheduler() -> None:
+    """Raise `RuntimeError` naming what changed if the installed APScheduler is not one this adapter knows.
+
+    Checks the version range and the parts of APScheduler used beyond its documented API: restoring
+    a job with `Job.__setstate__` plus the `_scheduler` / `_jobstore_alias` slots that persistent job
+    stores set, and the executor hooks `_do_submit_job`, `_run_job_success`, `_run_job_error`.
+    """
+    installed = version("apscheduler")
+    parts = tuple(int(p) for p in installed.split(".")[:2] if p.isdigit())
+    if not SUPPORTED[0] <= parts < SUPPORTED[1]:
+        raise RuntimeError(
+            f"APScheduler {installed} is installed; mcp-scheduler's engine adapter supports "
+            f">={'.'.join(map(str, SUPPORTED[0]))},<{'.'.join(map(str, SUPPORTED[1]))} (see pyproject.toml)."
+        )
+    missing = [name for name in ("_scheduler", "_jobstore_alias") if name not in Job.__slots__]
+    missing += [
+        f"BaseExecutor.{name}"
+        for name in ("_do_submit_job", "_run_job_success", "_run_job_error")
+        if not callable(getattr(BaseExecutor, name, None))
+    ]
+    if missing:
+        raise RuntimeError(f"APScheduler {installed} changed what the engine adapter relies on: {', '.join(missing)}.")
+    probe = Job.__new__(Job)
+    try:
+        probe.__setstate__(
+            {"version": 1, "id": "probe", "func": _DISPATCH_REF, "trigger": None, "executor": "default",
+             "args": (), "kwargs": {}, "name": "dispatch", "misfire_grace_time": None, "coalesce": False,
+             "max_instances": 1, "next_run_time": None}
+        )
+    except Exception as exc:
+        raise RuntimeError(
+            f"APScheduler {installed} no longer restores jobs from the state the engine adapter writes: {exc}"
+        ) from exc
+    if probe.func is not dispatch:
+        raise RuntimeError(f"APScheduler {installed} restored the job function as {probe.func!r}, not dispatch.")

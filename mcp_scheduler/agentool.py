@@ -1,7 +1,9 @@
 """The AgenTool face: `create_scheduler_agent()` registers the `scheduler` AgenTool.
 
 `await get_injector().run('scheduler', {...})` returns a `SchedulerOutput` with the seed's data
-keys. The service behind it is created on first use and started in the running event loop.
+keys. Given a runtime, the AgenTool is registered in that runtime's registry; without one it uses
+the process-default runtime, which runs on the default injector (the seed's API). The scheduler
+opens on the first operation, in the running event loop.
 """
 
 from __future__ import annotations
@@ -10,57 +12,53 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from agentool_bridge import AgenTool, AgenToolRegistry, RoutingConfig, register_agentool
+from agentool_bridge import AgenTool, RoutingConfig, get_injector, register_agentool
 
 from .errors import JobNotFoundError, SchedulerStateError
-from .models import OPERATIONS, SchedulerInput, SchedulerOutput
+from .models import OPERATIONS, JobInfo, SchedulerInput, SchedulerOutput
+from .runtime import SchedulerRuntime
 from .service import SchedulerService, ServiceConfig
 
-__all__ = ["create_scheduler_agent", "get_scheduler_service", "close_scheduler_agent"]
+__all__ = ["close_scheduler_agent", "create_scheduler_agent", "get_scheduler_service", "scheduler_operation"]
 
-_service: SchedulerService | None = None
+_default: SchedulerRuntime | None = None  # the process-default runtime of the seed API
 
 
 def _dump(model: Any) -> Any:
     return model.model_dump(mode="json")
 
 
+def _job_output(operation: str, message: str, job: JobInfo, *keys: str) -> SchedulerOutput:
+    info = _dump(job)
+    return SchedulerOutput(operation=operation, message=message, data={key: info[key] for key in ("job_id", *keys)})
+
+
 async def _schedule(s: SchedulerService, r: SchedulerInput) -> SchedulerOutput:
     job = await s.schedule(r)
-    when = f"next run {job.next_run}" if job.next_run else "no further runs"
+    info = _dump(job)
+    when = f"next run {info['next_run']}" if job.next_run else "no further runs"
+    data = {key: info[key] for key in ("job_id", "next_run", "next_runs", "timezone", "description")}
     return SchedulerOutput(
         operation="schedule",
         message=f"Scheduled job {job.job_id!r}: {job.description}; {when}.",
-        data={
-            "job_id": job.job_id,
-            "next_run": job.next_run,
-            "next_runs": job.next_runs,
-            "timezone": job.timezone,
-            "description": job.description,
-            "job": _dump(job),
-        },
+        data={**data, "job": info},
     )
 
 
 async def _cancel(s: SchedulerService, r: SchedulerInput) -> SchedulerOutput:
     job = await s.cancel(r.job_id or "")
-    return SchedulerOutput(operation="cancel", message=f"Cancelled job {job.job_id!r}.", data={"job_id": job.job_id})
+    return _job_output("cancel", f"Cancelled job {job.job_id!r}.", job)
 
 
 async def _pause(s: SchedulerService, r: SchedulerInput) -> SchedulerOutput:
     job = await s.pause(r.job_id or "")
-    return SchedulerOutput(
-        operation="pause", message=f"Paused job {job.job_id!r}.", data={"job_id": job.job_id, "state": job.state}
-    )
+    return _job_output("pause", f"Paused job {job.job_id!r}.", job, "state")
 
 
 async def _resume(s: SchedulerService, r: SchedulerInput) -> SchedulerOutput:
     job = await s.resume(r.job_id or "")
-    return SchedulerOutput(
-        operation="resume",
-        message=f"Resumed job {job.job_id!r}; next run {job.next_run}.",
-        data={"job_id": job.job_id, "state": job.state, "next_run": job.next_run, "timezone": job.timezone},
-    )
+    message = f"Resumed job {job.job_id!r}; next run {_dump(job)['next_run']}."
+    return _job_output("resume", message, job, "state", "next_run", "timezone")
 
 
 async def _run_now(s: SchedulerService, r: SchedulerInput) -> SchedulerOutput:
@@ -79,9 +77,11 @@ async def _run_now(s: SchedulerService, r: SchedulerInput) -> SchedulerOutput:
 
 
 async def _list(s: SchedulerService, r: SchedulerInput) -> SchedulerOutput:
-    jobs, total = s.list_jobs()
+    jobs, total = s.list_jobs(limit=r.limit)
     return SchedulerOutput(
-        operation="list", message=f"{total} job(s).", data={"jobs": [_dump(j) for j in jobs], "count": total}
+        operation="list",
+        message=f"{total} job(s)" + (f"; the first {len(jobs)} shown." if len(jobs) < total else "."),
+        data={"jobs": [_dump(j) for j in jobs], "count": total},
     )
 
 
@@ -90,15 +90,16 @@ async def _get_job(s: SchedulerService, r: SchedulerInput) -> SchedulerOutput:
         job, recent = await s.get_job(r.job_id or "")
     except JobNotFoundError as exc:
         return SchedulerOutput(success=False, operation="get_job", message=str(exc), data=None)
+    info = _dump(job)
     return SchedulerOutput(
         operation="get_job",
         message=f"Job {job.job_id!r} is {job.state}.",
         data={
             "job_id": job.job_id,
             "job_name": job.job_name,
-            "next_run": job.next_run,
+            "next_run": info["next_run"],
             "pending": not s.processing,
-            "info": _dump(job),
+            "info": info,
             "recent_history": [_dump(h) for h in recent],
         },
     )
@@ -155,45 +156,41 @@ _HANDLERS: dict[str, Callable[[SchedulerService, SchedulerInput], Awaitable[Sche
 }
 
 
+async def scheduler_operation(runtime: SchedulerRuntime, request: SchedulerInput) -> SchedulerOutput:
+    """Run one `scheduler` operation on `runtime`, opening its scheduler first if needed."""
+    if not runtime.is_open:
+        await runtime.open()
+    return await _HANDLERS[request.operation](runtime.service, request)
+
+
 def create_scheduler_agent(
     database: str | os.PathLike[str] | None = None,
     *,
     timezone: str | None = None,
     history_limit: int = 100,
-    service: SchedulerService | None = None,
+    runtime: SchedulerRuntime | None = None,
 ) -> AgenTool:
     """Register the `scheduler` AgenTool and return it.
 
-    `database=None` keeps jobs and history in memory; a path persists them to SQLite. The
-    service starts on the first operation. If no `queue` AgenTool is registered, one is created
-    on the same database for `result_queue` / `error_queue`. Pass `service` to share an open one.
+    With `runtime`, the AgenTool runs that runtime's scheduler and goes into its registry. Without,
+    it uses the process-default runtime on the default injector: `database=None` keeps jobs and
+    history in memory, a path persists them to SQLite; calling this again with the same settings
+    keeps the running scheduler, with other settings while it runs raises `SchedulerStateError`.
+    The scheduler starts on the first operation.
     """
-    global _service
-    db = None if database is None else os.fspath(database)
-    if service is None:
-        config = ServiceConfig(database=db, timezone=timezone, history_limit=history_limit)
-        if _service is not None and _service.is_open and _service.config == config:
-            service = _service  # one scheduler per process and database: a second one could not take the lease
-        else:
-            service = SchedulerService(config)
-    if _service is not None and _service.is_open and service is not _service:
-        # replacing it would leave it running, unreachable, and holding its database
-        raise SchedulerStateError(
-            f"The scheduler AgenTool already runs a scheduler on {_service.config.database or '(memory)'}: "
-            "await close_scheduler_agent() before creating one with other settings."
+    if runtime is None:
+        runtime = _default_runtime(
+            ServiceConfig(
+                database=None if database is None else os.fspath(database),
+                timezone=timezone,
+                history_limit=history_limit,
+            )
         )
-    _service = service
-    if not AgenToolRegistry.exists("queue"):
-        from agentool_bridge.toolkits import create_queue_agent
-
-        create_queue_agent(db)
-    bound = service
+    bound = runtime
 
     async def manage_scheduler(request: SchedulerInput) -> SchedulerOutput:
         """Run one scheduler operation."""
-        if not bound.is_open:
-            await bound.open()
-        return await _HANDLERS[request.operation](bound, request)
+        return await scheduler_operation(bound, request)
 
     return register_agentool(
         "scheduler",
@@ -217,7 +214,24 @@ def create_scheduler_agent(
                 },
             },
         ),
+        registry=runtime.registry,
     )
+
+
+def _default_runtime(config: ServiceConfig) -> SchedulerRuntime:
+    global _default
+    current = _default
+    if current is not None and not current.closed:
+        if current.config == config:
+            return current  # one scheduler per process and database: a second one could not take the lease
+        if current.is_open:
+            # replacing it would leave it running, unreachable, and holding its database
+            raise SchedulerStateError(
+                f"The scheduler AgenTool already runs a scheduler on {current.config.database or '(memory)'}: "
+                "await close_scheduler_agent() before creating one with other settings."
+            )
+    _default = SchedulerRuntime(config, injector=get_injector())
+    return _default
 
 
 def _as_request(model: SchedulerInput) -> dict[str, Any]:
@@ -225,15 +239,17 @@ def _as_request(model: SchedulerInput) -> dict[str, Any]:
 
 
 def get_scheduler_service() -> SchedulerService:
-    """The service behind the registered `scheduler` AgenTool (raises if none was created)."""
-    if _service is None:
+    """The service of the process-default runtime (raises if `create_scheduler_agent()` was not called)."""
+    if _default is None:
         raise LookupError("No scheduler AgenTool was created: call create_scheduler_agent() first.")
-    return _service
+    return _default.service
 
 
 async def close_scheduler_agent() -> None:
-    """Close the service behind the `scheduler` AgenTool (flushes history, releases the database)."""
-    global _service
-    if _service is not None:
-        await _service.close()
-        _service = None
+    """Close the process-default runtime (flushes history, releases the database) and its AgenTool."""
+    global _default
+    runtime, _default = _default, None
+    if runtime is not None:
+        if runtime.registry.exists("scheduler"):
+            runtime.registry.unregister("scheduler")
+        await runtime.close()

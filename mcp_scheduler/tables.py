@@ -7,6 +7,7 @@ import os
 import sqlite3
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -30,6 +31,10 @@ def _open(database: str) -> sqlite3.Connection:
         raise FileNotFoundError(f"No scheduler database at {database}: pass --db FILE (the one the server uses).")
     # as_uri() percent-encodes the path: a '?', '#' or '%' in it would otherwise end or change the URI.
     return sqlite3.connect(f"{Path(database).resolve().as_uri()}?mode=ro", uri=True)
+
+
+def _when(value: datetime | None) -> str:
+    return "-" if value is None else value.isoformat()
 
 
 def _cut(text: str | None, width: int) -> str:
@@ -75,7 +80,7 @@ def print_history(database: str, job_id: str, *, limit: int = 50, out: TextIO | 
         r = RunRecord.model_validate_json(raw)
         outcome = f"{r.error.type}: {r.error.message}" if r.error else (r.note or json.dumps(r.result)[:60])
         table.append([
-            r.run_id[:12], r.trigger, r.status, r.scheduled_time or "-", r.started_at or "-",
+            r.run_id[:12], r.trigger, r.status, _when(r.scheduled_time), _when(r.started_at),
             "-" if r.duration_ms is None else f"{r.duration_ms:.1f}", _cut(outcome, 60),
         ])
     out.write(format_table(["RUN", "TRIGGER", "STATUS", "SCHEDULED", "STARTED", "MS", "RESULT / ERROR"], table))

@@ -2,27 +2,46 @@
 
 They are also small, complete examples of how to write an AgenTool: an input model derived
 from `BaseOperationInput`, a `RoutingConfig` mapping each operation to a plain tool function,
-and `register_agentool`. Nothing here imports pydantic-ai.
+and a store object that owns its database and builds its AgenTool (`QueueStore.agentool()`).
+Nothing here imports pydantic-ai.
 """
 
 from __future__ import annotations
 
 import os
 
-from ._common import MAX_NAME_LENGTH, InvalidNameError, ToolkitOutput, check_name
-from .logs import LogFileNotConfiguredError, create_logging_agent
-from .queue import MessageNotFoundError, QueueMessageEvent, add_enqueue_hook, create_queue_agent
-from .storage_kv import KeyNotFoundError, create_storage_kv_agent
+from ..injector import get_injector
+from ..registry import AgenToolRegistry
+from ._common import MAX_NAME_LENGTH, Name, ToolkitOutput, check_name
+from .errors import (
+    InvalidNameError,
+    KeyNotFoundError,
+    LogFileNotConfiguredError,
+    MessageNotFoundError,
+    QueueClosedError,
+    ToolkitError,
+)
+from .logs import LogSink, create_logging_agent
+from .queue import QueueCounts, QueueLevel, QueueMessage, QueueMessageEvent, QueueStore, create_queue_agent
+from .storage_kv import KVStore, create_storage_kv_agent
 
 __all__ = [
     "MAX_NAME_LENGTH",
     "InvalidNameError",
+    "KVStore",
     "KeyNotFoundError",
     "LogFileNotConfiguredError",
+    "LogSink",
     "MessageNotFoundError",
+    "Name",
+    "QueueClosedError",
+    "QueueCounts",
+    "QueueLevel",
+    "QueueMessage",
     "QueueMessageEvent",
+    "QueueStore",
+    "ToolkitError",
     "ToolkitOutput",
-    "add_enqueue_hook",
     "check_name",
     "create_logging_agent",
     "create_queue_agent",
@@ -31,11 +50,14 @@ __all__ = [
 ]
 
 
-def register_builtin_toolkits(database: str | os.PathLike[str] | None = None) -> list[str]:
-    """Register `queue`, `logging` and `storage_kv`; return their names.
+def register_builtin_toolkits(
+    database: str | os.PathLike[str] | None = None, *, registry: AgenToolRegistry | None = None
+) -> list[str]:
+    """Register `queue`, `logging` and `storage_kv` into `registry` (default: the active injector's).
 
     `queue` and `storage_kv` keep their data in the SQLite file `database` (in memory if None).
     Calling this again replaces the three AgenTools and closes the previous databases.
     """
-    agentools = [create_queue_agent(database), create_logging_agent(), create_storage_kv_agent(database)]
-    return [agentool.name for agentool in agentools]
+    target = registry or get_injector().registry
+    agentools = [QueueStore(database).agentool(), LogSink().agentool(), KVStore(database).agentool()]
+    return [target.register(agentool).name for agentool in agentools]

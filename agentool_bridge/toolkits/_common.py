@@ -1,55 +1,42 @@
-"""Pieces shared by the built-in toolkits: the output model, name checks, SQLite and lifecycle helpers."""
+"""Pieces shared by the built-in toolkits: the output model, name checks and SQLite helpers."""
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sqlite3
-import threading
 import unicodedata
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ValidationError, ValidationInfo
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from ..factory import register_agentool
-from ..registry import AgenTool, AgenToolRegistry
+from ..models import OperationOutput
+from .errors import InvalidNameError
 
 __all__ = [
     "MAX_NAME_LENGTH",
     "InvalidNameError",
+    "Name",
     "ToolkitOutput",
     "check_json",
     "check_name",
     "field_error",
     "isoformat",
     "open_sqlite",
-    "register_owning",
     "require_fields",
     "transaction",
 ]
-
-logger = logging.getLogger(__name__)
 
 MAX_NAME_LENGTH = 200
 """Longest queue name, key or logger name the toolkits accept."""
 
 
-class ToolkitOutput(BaseModel):
+class ToolkitOutput(OperationOutput):
     """What every built-in toolkit returns. Failures raise instead of returning `success=False`."""
-
-    success: bool = Field(default=True, description="True when the operation did what was asked.")
-    operation: str = Field(description="The operation that ran.")
-    message: str = Field(description="A one-line, human-readable summary of the result.")
-    data: dict[str, Any] | None = Field(default=None, description="The result of the operation.")
-
-
-class InvalidNameError(ValueError):
-    """A queue name, key or other name is empty, too long or contains control characters."""
 
 
 def check_name(kind: str, value: str, *, max_length: int = MAX_NAME_LENGTH) -> str:
@@ -65,6 +52,14 @@ def check_name(kind: str, value: str, *, max_length: int = MAX_NAME_LENGTH) -> s
         if unicodedata.category(char) == "Cc":
             raise InvalidNameError(f"{kind} must not contain control characters (found {char!r} at {index})")
     return value
+
+
+def _check_name_field(value: str, info: ValidationInfo) -> str:
+    return check_name(info.field_name or "name", value)
+
+
+Name = Annotated[str, AfterValidator(_check_name_field)]
+"""A string field checked by `check_name` (non-blank, at most 200 characters, no control characters)."""
 
 
 def check_json(kind: str, value: Any) -> Any:
@@ -132,43 +127,3 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
             conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
-
-
-# name -> (the registered AgenTool, how to release what it owns)
-_owned: dict[str, tuple[AgenTool, Callable[[], None]]] = {}
-_owned_lock = threading.Lock()
-_listening = False
-
-
-def _on_registry_change(name: str, agentool: AgenTool | None) -> None:
-    with _owned_lock:
-        entry = _owned.get(name)
-        if entry is None or entry[0] is agentool:
-            return
-        del _owned[name]
-    try:
-        entry[1]()
-    except Exception:
-        logger.exception("Closing the resources of AgenTool %r failed", name)
-
-
-def register_owning(close: Callable[[], None], name: str, *args: Any, **kwargs: Any) -> AgenTool:
-    """`register_agentool(name, *args, **kwargs)`, then call `close()` once it is replaced or removed.
-
-    This is how a toolkit factory can be called again (say with another database): registering
-    the new AgenTool closes the connection, files or handlers of the previous one, and so does
-    unregistering it or clearing the registry.
-    """
-    global _listening
-    with _owned_lock:
-        if not _listening:
-            AgenToolRegistry.add_listener(_on_registry_change)
-            _listening = True
-    try:
-        agentool = register_agentool(name, *args, **kwargs)
-    except BaseException:
-        close()
-        raise
-    with _owned_lock:
-        _owned[name] = (agentool, close)
-    return agentool

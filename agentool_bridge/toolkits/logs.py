@@ -22,9 +22,11 @@ from typing import Annotated, Any, Literal, TextIO
 
 from pydantic import BeforeValidator, Field, JsonValue, field_validator, model_validator
 
+from ..injector import get_injector
 from ..models import BaseOperationInput, RoutingConfig
-from ..registry import AgenTool
-from ._common import ToolkitOutput, check_name, field_error, isoformat, register_owning, require_fields
+from ..registry import AgenTool, AgenToolRegistry
+from ._common import ToolkitOutput, check_name, field_error, isoformat, require_fields
+from .errors import LogFileNotConfiguredError
 
 __all__ = ["AGENTOOL_NAME", "LogFileNotConfiguredError", "LogSink", "LoggingInput", "create_logging_agent"]
 
@@ -47,10 +49,6 @@ def _upper(value: Any) -> Any:
 
 
 Level = Annotated[LevelName, BeforeValidator(_upper)]
-
-
-class LogFileNotConfiguredError(RuntimeError):
-    """`get_logs` was called without a file_path while no log file is configured."""
 
 
 class LoggingInput(BaseOperationInput):
@@ -289,6 +287,57 @@ class LogSink:
             data={"file_path": str(path), "entries": list(entries), "count": len(entries)},
         )
 
+    def agentool(self) -> AgenTool:
+        """The `logging` AgenTool over this sink (not registered; closing it closes the sink)."""
+
+        def log(level: str, message: str, data: dict[str, Any] | None, logger_name: str) -> ToolkitOutput:
+            return self.log(level, message, data, logger_name)
+
+        def configure(output: str, file_path: str | None, format: str, level: str) -> ToolkitOutput:
+            return self.configure(output, file_path, format, level)
+
+        def get_logs(file_path: str | None, level: str | None, limit: int, logger_name: str | None) -> ToolkitOutput:
+            return self.get_logs(file_path, level, limit, logger_name)
+
+        routing = RoutingConfig(
+            operation_map={
+                "log": (
+                    "log",
+                    lambda m: {
+                        "level": m.level or "INFO",
+                        "message": m.message,
+                        "data": m.data,
+                        "logger_name": m.logger_name or DEFAULT_LOGGER_NAME,
+                    },
+                ),
+                "configure": (
+                    "configure",
+                    lambda m: {"output": m.output, "file_path": m.file_path, "format": m.format,
+                               "level": m.level or "INFO"},
+                ),
+                "get_logs": (
+                    "get_logs",
+                    lambda m: {"file_path": m.file_path, "level": m.level, "limit": m.limit,
+                               "logger_name": m.logger_name},
+                ),
+            }
+        )
+        return AgenTool(
+            name=AGENTOOL_NAME,
+            input_schema=LoggingInput,
+            routing_config=routing,
+            tools=(log, configure, get_logs),
+            output_type=ToolkitOutput,
+            tags=("builtin", "logging"),
+            examples=(
+                {"operation": "log", "level": "WARNING", "message": "Disk almost full", "data": {"free_gb": 2}},
+                {"operation": "configure", "output": "both", "file_path": "agent.log", "format": "json"},
+                {"operation": "get_logs", "level": "WARNING", "limit": 20},
+            ),
+            on_close=self.close,
+            backend=self,
+        )
+
     @staticmethod
     def _read(path: Path) -> Iterator[dict[str, Any]]:
         with path.open(encoding="utf-8", errors="replace") as lines:
@@ -298,56 +347,9 @@ class LogSink:
                     yield entry
 
 
-def create_logging_agent() -> AgenTool:
-    """Register (or replace) the `logging` AgenTool; it starts out logging INFO and above to stderr."""
-    sink = LogSink()
+def create_logging_agent(*, registry: AgenToolRegistry | None = None) -> AgenTool:
+    """Register (or replace) the `logging` AgenTool; it starts out logging INFO and above to stderr.
 
-    def log(level: str, message: str, data: dict[str, Any] | None, logger_name: str) -> ToolkitOutput:
-        return sink.log(level, message, data, logger_name)
-
-    def configure(output: str, file_path: str | None, format: str, level: str) -> ToolkitOutput:
-        return sink.configure(output, file_path, format, level)
-
-    def get_logs(file_path: str | None, level: str | None, limit: int, logger_name: str | None) -> ToolkitOutput:
-        return sink.get_logs(file_path, level, limit, logger_name)
-
-    routing = RoutingConfig(
-        operation_map={
-            "log": (
-                "log",
-                lambda m: {
-                    "level": m.level or "INFO",
-                    "message": m.message,
-                    "data": m.data,
-                    "logger_name": m.logger_name or DEFAULT_LOGGER_NAME,
-                },
-            ),
-            "configure": (
-                "configure",
-                lambda m: {
-                    "output": m.output,
-                    "file_path": m.file_path,
-                    "format": m.format,
-                    "level": m.level or "INFO",
-                },
-            ),
-            "get_logs": (
-                "get_logs",
-                lambda m: {"file_path": m.file_path, "level": m.level, "limit": m.limit, "logger_name": m.logger_name},
-            ),
-        }
-    )
-    return register_owning(
-        sink.close,
-        AGENTOOL_NAME,
-        LoggingInput,
-        routing,
-        [log, configure, get_logs],
-        output_type=ToolkitOutput,
-        tags=["builtin", "logging"],
-        examples=[
-            {"operation": "log", "level": "WARNING", "message": "Disk almost full", "data": {"free_gb": 2}},
-            {"operation": "configure", "output": "both", "file_path": "agent.log", "format": "json"},
-            {"operation": "get_logs", "level": "WARNING", "limit": 20},
-        ],
-    )
+    It goes into `registry` (default: the active injector's); replacing it closes the previous sink's files.
+    """
+    return (registry or get_injector().registry).register(LogSink().agentool())

@@ -33,29 +33,27 @@ from typing import Any, Literal
 import anyio
 import anyio.from_thread
 import anyio.lowlevel
-from pydantic import Field, JsonValue, ValidationInfo, field_validator, model_validator
+from pydantic import Field, JsonValue, field_validator, model_validator
 
+from ..injector import get_injector
 from ..models import BaseOperationInput, RoutingConfig
-from ..registry import AgenTool
-from ._common import (
-    ToolkitOutput,
-    check_json,
-    check_name,
-    isoformat,
-    open_sqlite,
-    register_owning,
-    require_fields,
-    transaction,
-)
+from ..registry import AgenTool, AgenToolRegistry
+from ._common import Name, ToolkitOutput, check_json, check_name, open_sqlite, require_fields, transaction
+from .errors import MessageNotFoundError, QueueClosedError
 
 __all__ = [
     "AGENTOOL_NAME",
+    "DeadLetter",
+    "Enqueued",
     "MessageNotFoundError",
+    "Nacked",
     "QueueClosedError",
+    "QueueCounts",
     "QueueInput",
+    "QueueLevel",
+    "QueueMessage",
     "QueueMessageEvent",
     "QueueStore",
-    "add_enqueue_hook",
     "create_queue_agent",
 ]
 
@@ -76,12 +74,8 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
 }
 
 
-class MessageNotFoundError(LookupError):
-    """No in-flight message with that id in that queue (unknown, already acked/nacked, or not in flight)."""
-
-
-class QueueClosedError(RuntimeError):
-    """The queue store was closed because its AgenTool was replaced or unregistered."""
+QueueLevel = Literal["info", "error"]
+"""How an enqueued message should be announced: a result (`info`) or a failure (`error`)."""
 
 
 @dataclass(frozen=True)
@@ -92,37 +86,81 @@ class QueueMessageEvent:
     message_id: str
     message: Any
     enqueued_at: datetime
+    level: QueueLevel = "info"
 
 
-_hooks: list[tuple[object, Callable[[QueueMessageEvent], None]]] = []
-_hooks_lock = threading.Lock()
+@dataclass(frozen=True)
+class QueueMessage:
+    """A message as a queue holds it."""
+
+    message_id: str
+    message: Any
+    attempts: int
+    enqueued_at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form the `queue` AgenTool returns (`enqueued_at` as ISO 8601)."""
+        return {
+            "message_id": self.message_id,
+            "message": self.message,
+            "attempts": self.attempts,
+            "enqueued_at": self.enqueued_at.isoformat(timespec="milliseconds"),
+        }
 
 
-def add_enqueue_hook(callback: Callable[[QueueMessageEvent], None]) -> Callable[[], None]:
-    """Call `callback(event)` after every enqueue is committed; return a function that unsubscribes.
+@dataclass(frozen=True)
+class DeadLetter(QueueMessage):
+    """A message that failed `max_retries` times, with its last error."""
 
-    Hooks run synchronously, in the order they were added, in the thread that enqueued. An
-    exception in a hook is logged and does not affect the enqueue or the other hooks.
-    """
-    token = object()
-    with _hooks_lock:
-        _hooks.append((token, callback))
+    last_error: str | None
+    dead_lettered_at: datetime
 
-    def unsubscribe() -> None:
-        with _hooks_lock:
-            _hooks[:] = [(t, cb) for t, cb in _hooks if t is not token]
-
-    return unsubscribe
+    def as_dict(self) -> dict[str, Any]:
+        return super().as_dict() | {
+            "last_error": self.last_error,
+            "dead_lettered_at": self.dead_lettered_at.isoformat(timespec="milliseconds"),
+        }
 
 
-def _run_hooks(event: QueueMessageEvent) -> None:
-    with _hooks_lock:
-        callbacks = [cb for _, cb in _hooks]
-    for callback in callbacks:
-        try:
-            callback(event)
-        except Exception:
-            logger.exception("Enqueue hook %r failed for message %s", callback, event.message_id)
+@dataclass(frozen=True)
+class QueueCounts:
+    """How many messages of a queue are ready, in flight and dead-lettered."""
+
+    queue_name: str
+    size: int = 0
+    in_flight: int = 0
+    dead_lettered: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "queue_name": self.queue_name,
+            "size": self.size,
+            "in_flight": self.in_flight,
+            "dead_lettered": self.dead_lettered,
+        }
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    """Where an enqueued message landed."""
+
+    queue_name: str
+    message_id: str
+    position: int
+
+
+@dataclass(frozen=True)
+class Nacked:
+    """What a nack did: requeued the message or dead-lettered it."""
+
+    queue_name: str
+    message_id: str
+    attempts: int
+    max_retries: int
+    dead_lettered: bool
+
+
+EnqueueHook = Callable[[QueueMessageEvent], None]
 
 
 class QueueInput(BaseOperationInput):
@@ -131,7 +169,7 @@ class QueueInput(BaseOperationInput):
     operation: Literal["enqueue", "dequeue", "ack", "nack", "peek", "size", "clear", "list_queues", "get_dlq"] = Field(
         description="The queue operation to perform."
     )
-    queue_name: str | None = Field(
+    queue_name: Name | None = Field(
         default=None,
         description="Name of the queue (1-200 characters, no control characters). "
         "Required by every operation except list_queues.",
@@ -152,7 +190,7 @@ class QueueInput(BaseOperationInput):
         default=True,
         description="dequeue: true removes the message at once; false keeps it in flight until ack or nack.",
     )
-    message_id: str | None = Field(default=None, description="ack/nack: the message_id returned by dequeue.")
+    message_id: Name | None = Field(default=None, description="ack/nack: the message_id returned by dequeue.")
     error: str | None = Field(
         default=None, description="nack: why processing failed; shown by get_dlq if the message dead-letters."
     )
@@ -160,12 +198,6 @@ class QueueInput(BaseOperationInput):
     limit: int = Field(
         default=100, ge=1, le=1000, description="get_dlq: the most dead-lettered messages to return, oldest first."
     )
-
-    @field_validator("queue_name", "message_id")
-    @classmethod
-    def check_names(cls, value: str | None, info: ValidationInfo) -> str | None:
-        """Queue names and message ids are non-blank, short and free of control characters."""
-        return None if value is None else check_name(info.field_name or "name", value)
 
     @field_validator("message")
     @classmethod
@@ -206,23 +238,28 @@ class _Waiter:
             pass
 
 
-def _message(row: sqlite3.Row) -> dict[str, Any]:
-    return {
-        "message_id": row["message_id"],
-        "message": json.loads(row["payload"]),
-        "attempts": row["attempts"],
-        "enqueued_at": isoformat(row["enqueued_at"]),
-    }
+def _timestamp(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+def _message(row: sqlite3.Row) -> QueueMessage:
+    return QueueMessage(row["message_id"], json.loads(row["payload"]), row["attempts"], _timestamp(row["enqueued_at"]))
 
 
 class QueueStore:
-    """The messages of every queue in one SQLite database. Thread-safe; used by the `queue` AgenTool."""
+    """The messages of every queue in one SQLite database: the typed API behind the `queue` AgenTool.
+
+    Thread-safe. Callers in Python (the scheduler, the MCP server) use these methods directly;
+    `agentool()` builds the `queue` AgenTool over the same store. Enqueue hooks
+    (`add_enqueue_hook`) belong to this store and hear every message committed to it.
+    """
 
     def __init__(self, database: str | os.PathLike[str] | None = None) -> None:
         self._conn = open_sqlite(database)
         self._conn.row_factory = sqlite3.Row
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._waiters: dict[str, set[_Waiter]] = {}
+        self._hooks: list[tuple[object, EnqueueHook]] = []
         self._closed = False
         with self._lock, transaction(self._conn) as conn:
             conn.execute(
@@ -252,6 +289,31 @@ class QueueStore:
         for waiter in waiters:
             waiter.wake()
 
+    def add_enqueue_hook(self, callback: EnqueueHook) -> Callable[[], None]:
+        """Call `callback(event)` after every enqueue is committed; return a function that unsubscribes.
+
+        Hooks run synchronously, in the order they were added, in the thread that enqueued. An
+        exception in a hook is logged and does not affect the enqueue or the other hooks.
+        """
+        token = object()
+        with self._lock:
+            self._hooks.append((token, callback))
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._hooks[:] = [(t, cb) for t, cb in self._hooks if t is not token]
+
+        return unsubscribe
+
+    def _run_hooks(self, event: QueueMessageEvent) -> None:
+        with self._lock:
+            callbacks = [cb for _, cb in self._hooks]
+        for callback in callbacks:
+            try:
+                callback(event)
+            except Exception:
+                logger.exception("Enqueue hook %r failed for message %s", callback, event.message_id)
+
     def _check_open(self) -> None:
         if self._closed:
             raise QueueClosedError(
@@ -264,16 +326,12 @@ class QueueStore:
         for waiter in waiters:
             waiter.wake()
 
-    def _counts(self, queue_name: str) -> dict[str, int]:
+    def _counts(self, queue_name: str) -> QueueCounts:
         rows = self._conn.execute(
             f"SELECT state, COUNT(*) FROM {_TABLE} WHERE queue_name = ? GROUP BY state", (queue_name,)
         )
         counts = dict(rows.fetchall())
-        return {
-            "size": counts.get("ready", 0),
-            "in_flight": counts.get("in_flight", 0),
-            "dead_lettered": counts.get("dead", 0),
-        }
+        return QueueCounts(queue_name, counts.get("ready", 0), counts.get("in_flight", 0), counts.get("dead", 0))
 
     def _in_flight(self, queue_name: str, message_id: str) -> sqlite3.Row:
         row = self._conn.execute(
@@ -292,8 +350,9 @@ class QueueStore:
             )
         return row
 
-    def enqueue(self, queue_name: str, message: Any, max_retries: int) -> ToolkitOutput:
-        """Append a message to the tail of a queue, then run the enqueue hooks."""
+    def enqueue(self, queue_name: str, message: Any, *, max_retries: int = 3, level: QueueLevel = "info") -> Enqueued:
+        """Append a message to the tail of a queue, then run the enqueue hooks (which see `level`)."""
+        check_name("queue_name", queue_name)
         payload = json.dumps(message, ensure_ascii=False, allow_nan=False)
         message_id = uuid.uuid4().hex
         now = time.time()
@@ -305,16 +364,13 @@ class QueueStore:
                     "updated_at) VALUES (?, ?, ?, 'ready', ?, ?, ?)",
                     (message_id, queue_name, payload, max_retries, now, now),
                 )
-                size = self._counts(queue_name)["size"]
+                size = self._counts(queue_name).size
         self._wake(queue_name)
-        _run_hooks(QueueMessageEvent(queue_name, message_id, json.loads(payload), datetime.fromtimestamp(now, UTC)))
-        return ToolkitOutput(
-            operation="enqueue",
-            message=f"Enqueued message {message_id} to {queue_name!r} at position {size}.",
-            data={"queue_name": queue_name, "message_id": message_id, "position": size, "size": size},
-        )
+        self._run_hooks(QueueMessageEvent(queue_name, message_id, json.loads(payload), _timestamp(now), level))
+        return Enqueued(queue_name, message_id, size)
 
-    def _take(self, queue_name: str, auto_ack: bool) -> dict[str, Any] | None:
+    def take(self, queue_name: str, *, auto_ack: bool = True) -> QueueMessage | None:
+        """The message at the head of a queue (None if it is empty), removed or left in flight."""
         with self._lock:
             self._check_open()
             with transaction(self._conn) as conn:
@@ -333,9 +389,11 @@ class QueueStore:
                     )
         return _message(row)
 
-    async def dequeue(self, queue_name: str, max_wait: float | None, auto_ack: bool) -> ToolkitOutput:
-        """Take the message at the head of a queue, waiting up to `max_wait` seconds for one."""
-        deadline = anyio.current_time() + max_wait if max_wait else None
+    async def dequeue(
+        self, queue_name: str, *, wait: float | None = None, auto_ack: bool = True
+    ) -> QueueMessage | None:
+        """Take the message at the head of a queue, waiting up to `wait` seconds for one (None or 0: do not wait)."""
+        deadline = anyio.current_time() + wait if wait else None
         while True:
             waiter = _Waiter() if deadline is not None else None
             if waiter is not None:
@@ -343,21 +401,10 @@ class QueueStore:
                 with self._lock:
                     self._waiters.setdefault(queue_name, set()).add(waiter)
             try:
-                taken = self._take(queue_name, auto_ack)
-                if taken is not None:
-                    state = "removed" if auto_ack else "in flight until ack or nack"
-                    return ToolkitOutput(
-                        operation="dequeue",
-                        message=f"Dequeued message {taken['message_id']} from {queue_name!r} ({state}).",
-                        data={"queue_name": queue_name, **taken, "empty": False},
-                    )
+                taken = self.take(queue_name, auto_ack=auto_ack)
                 remaining = deadline - anyio.current_time() if deadline is not None else 0.0
-                if waiter is None or remaining <= 0:
-                    return ToolkitOutput(
-                        operation="dequeue",
-                        message=f"Queue {queue_name!r} is empty.",
-                        data={"queue_name": queue_name, "message": None, "empty": True},
-                    )
+                if taken is not None or waiter is None or remaining <= 0:
+                    return taken
                 with anyio.move_on_after(remaining):
                     await waiter.event.wait()
             finally:
@@ -369,20 +416,15 @@ class QueueStore:
                             if not waiting:
                                 del self._waiters[queue_name]
 
-    def ack(self, queue_name: str, message_id: str) -> ToolkitOutput:
+    def ack(self, queue_name: str, message_id: str) -> None:
         """Remove an in-flight message for good: it was processed."""
         with self._lock:
             self._check_open()
             with transaction(self._conn) as conn:
                 row = self._in_flight(queue_name, message_id)
                 conn.execute(f"DELETE FROM {_TABLE} WHERE seq = ?", (row["seq"],))
-        return ToolkitOutput(
-            operation="ack",
-            message=f"Acknowledged message {message_id} of {queue_name!r}.",
-            data={"queue_name": queue_name, "message_id": message_id, "acked": True},
-        )
 
-    def nack(self, queue_name: str, message_id: str, error: str | None) -> ToolkitOutput:
+    def nack(self, queue_name: str, message_id: str, error: str | None = None) -> Nacked:
         """Count a failed attempt: requeue the message at its place, or dead-letter it at `max_retries`."""
         with self._lock:
             self._check_open()
@@ -394,129 +436,164 @@ class QueueStore:
                     f"UPDATE {_TABLE} SET state = ?, attempts = ?, last_error = ?, updated_at = ? WHERE seq = ?",
                     ("dead" if dead else "ready", attempts, error, time.time(), row["seq"]),
                 )
-        if dead:
-            text = f"Message {message_id} failed {attempts} times and moved to the dead-letter queue."
-        else:
+        if not dead:
             self._wake(queue_name)
-            text = f"Message {message_id} requeued in {queue_name!r} (attempt {attempts} of {row['max_retries']})."
-        return ToolkitOutput(
-            operation="nack",
-            message=text,
-            data={
-                "queue_name": queue_name,
-                "message_id": message_id,
-                "attempts": attempts,
-                "max_retries": row["max_retries"],
-                "dead_lettered": dead,
-                "requeued": not dead,
-            },
-        )
+        return Nacked(queue_name, message_id, attempts, row["max_retries"], dead)
 
-    def peek(self, queue_name: str, count: int) -> ToolkitOutput:
-        """Show the first `count` ready messages without removing them."""
+    def peek(self, queue_name: str, count: int = 1) -> list[QueueMessage]:
+        """The first `count` ready messages, not removed."""
         with self._lock:
             self._check_open()
             rows = self._conn.execute(
                 f"SELECT * FROM {_TABLE} WHERE queue_name = ? AND state = 'ready' ORDER BY seq LIMIT ?",
                 (queue_name, count),
             ).fetchall()
-            size = self._counts(queue_name)["size"]
-        return ToolkitOutput(
-            operation="peek",
-            message=f"{len(rows)} of {size} messages at the head of {queue_name!r}.",
-            data={"queue_name": queue_name, "messages": [_message(r) for r in rows], "count": len(rows), "size": size},
-        )
+        return [_message(r) for r in rows]
 
-    def size(self, queue_name: str) -> ToolkitOutput:
-        """Count the ready, in-flight and dead-lettered messages of a queue."""
+    def counts(self, queue_name: str) -> QueueCounts:
+        """The ready, in-flight and dead-lettered messages of a queue."""
         with self._lock:
             self._check_open()
-            counts = self._counts(queue_name)
-        return ToolkitOutput(
-            operation="size",
-            message=f"Queue {queue_name!r} has {counts['size']} ready messages.",
-            data={"queue_name": queue_name, **counts},
-        )
+            return self._counts(queue_name)
 
-    def clear(self, queue_name: str) -> ToolkitOutput:
-        """Remove every message of a queue: ready, in flight and dead-lettered."""
+    def clear(self, queue_name: str) -> int:
+        """Remove every message of a queue (ready, in flight and dead-lettered); return how many."""
         with self._lock:
             self._check_open()
             with transaction(self._conn) as conn:
-                removed = conn.execute(f"DELETE FROM {_TABLE} WHERE queue_name = ?", (queue_name,)).rowcount
-        return ToolkitOutput(
-            operation="clear",
-            message=f"Removed {removed} messages from {queue_name!r}.",
-            data={"queue_name": queue_name, "removed": removed},
-        )
+                return int(conn.execute(f"DELETE FROM {_TABLE} WHERE queue_name = ?", (queue_name,)).rowcount)
 
-    def list_queues(self) -> ToolkitOutput:
+    def queues(self) -> list[QueueCounts]:
         """Every queue that holds messages, with its counts, sorted by name."""
         with self._lock:
             self._check_open()
             rows = self._conn.execute(
                 f"SELECT queue_name, state, COUNT(*) FROM {_TABLE} GROUP BY queue_name, state ORDER BY queue_name"
             ).fetchall()
-        queues: dict[str, dict[str, Any]] = {}
+        counts: dict[str, dict[str, int]] = {}
         key = {"ready": "size", "in_flight": "in_flight", "dead": "dead_lettered"}
         for name, state, count in rows:
-            entry = queues.setdefault(name, {"queue_name": name, "size": 0, "in_flight": 0, "dead_lettered": 0})
-            entry[key[state]] = count
-        return ToolkitOutput(
-            operation="list_queues",
-            message=f"{len(queues)} queues.",
-            data={"queues": list(queues.values()), "count": len(queues)},
-        )
+            counts.setdefault(name, {})[key[state]] = count
+        return [QueueCounts(name, **c) for name, c in counts.items()]
 
-    def get_dlq(self, queue_name: str, limit: int) -> ToolkitOutput:
-        """The dead-lettered messages of a queue, oldest first, with their last error."""
+    def dead_letters(self, queue_name: str, limit: int = 100) -> tuple[list[DeadLetter], int]:
+        """The dead-lettered messages of a queue, oldest first (at most `limit`), and how many there are."""
         with self._lock:
             self._check_open()
             rows = self._conn.execute(
                 f"SELECT * FROM {_TABLE} WHERE queue_name = ? AND state = 'dead' ORDER BY updated_at, seq LIMIT ?",
                 (queue_name, limit),
             ).fetchall()
-            total = self._counts(queue_name)["dead_lettered"]
-        messages = [
-            {**_message(r), "last_error": r["last_error"], "dead_lettered_at": isoformat(r["updated_at"])} for r in rows
+            total = self._counts(queue_name).dead_lettered
+        letters = [
+            DeadLetter(
+                r["message_id"], json.loads(r["payload"]), r["attempts"], _timestamp(r["enqueued_at"]),
+                r["last_error"], _timestamp(r["updated_at"]),
+            )
+            for r in rows
         ]
+        return letters, total
+
+    def agentool(self) -> AgenTool:
+        """The `queue` AgenTool over this store (not registered; closing it closes the store)."""
+        return _queue_agentool(self)
+
+
+def _queue_agentool(store: QueueStore) -> AgenTool:
+    def enqueue(queue_name: str, message: Any, max_retries: int) -> ToolkitOutput:
+        done = store.enqueue(queue_name, message, max_retries=max_retries)
+        return ToolkitOutput(
+            operation="enqueue",
+            message=f"Enqueued message {done.message_id} to {queue_name!r} at position {done.position}.",
+            data={"queue_name": queue_name, "message_id": done.message_id, "position": done.position,
+                  "size": done.position},
+        )
+
+    async def dequeue(queue_name: str, max_wait: float | None, auto_ack: bool) -> ToolkitOutput:
+        taken = await store.dequeue(queue_name, wait=max_wait, auto_ack=auto_ack)
+        if taken is None:
+            return ToolkitOutput(
+                operation="dequeue",
+                message=f"Queue {queue_name!r} is empty.",
+                data={"queue_name": queue_name, "message": None, "empty": True},
+            )
+        state = "removed" if auto_ack else "in flight until ack or nack"
+        return ToolkitOutput(
+            operation="dequeue",
+            message=f"Dequeued message {taken.message_id} from {queue_name!r} ({state}).",
+            data={"queue_name": queue_name, **taken.as_dict(), "empty": False},
+        )
+
+    def ack(queue_name: str, message_id: str) -> ToolkitOutput:
+        store.ack(queue_name, message_id)
+        return ToolkitOutput(
+            operation="ack",
+            message=f"Acknowledged message {message_id} of {queue_name!r}.",
+            data={"queue_name": queue_name, "message_id": message_id, "acked": True},
+        )
+
+    def nack(queue_name: str, message_id: str, error: str | None) -> ToolkitOutput:
+        done = store.nack(queue_name, message_id, error)
+        if done.dead_lettered:
+            text = f"Message {message_id} failed {done.attempts} times and moved to the dead-letter queue."
+        else:
+            text = f"Message {message_id} requeued in {queue_name!r} (attempt {done.attempts} of {done.max_retries})."
+        return ToolkitOutput(
+            operation="nack",
+            message=text,
+            data={
+                "queue_name": queue_name,
+                "message_id": message_id,
+                "attempts": done.attempts,
+                "max_retries": done.max_retries,
+                "dead_lettered": done.dead_lettered,
+                "requeued": not done.dead_lettered,
+            },
+        )
+
+    def peek(queue_name: str, count: int) -> ToolkitOutput:
+        with store._lock:  # one consistent view of the head and the size
+            messages = store.peek(queue_name, count)
+            size = store.counts(queue_name).size
+        return ToolkitOutput(
+            operation="peek",
+            message=f"{len(messages)} of {size} messages at the head of {queue_name!r}.",
+            data={"queue_name": queue_name, "messages": [m.as_dict() for m in messages], "count": len(messages),
+                  "size": size},
+        )
+
+    def size(queue_name: str) -> ToolkitOutput:
+        counts = store.counts(queue_name)
+        return ToolkitOutput(
+            operation="size",
+            message=f"Queue {queue_name!r} has {counts.size} ready messages.",
+            data=counts.as_dict(),
+        )
+
+    def clear(queue_name: str) -> ToolkitOutput:
+        removed = store.clear(queue_name)
+        return ToolkitOutput(
+            operation="clear",
+            message=f"Removed {removed} messages from {queue_name!r}.",
+            data={"queue_name": queue_name, "removed": removed},
+        )
+
+    def list_queues() -> ToolkitOutput:
+        queues = store.queues()
+        return ToolkitOutput(
+            operation="list_queues",
+            message=f"{len(queues)} queues.",
+            data={"queues": [q.as_dict() for q in queues], "count": len(queues)},
+        )
+
+    def get_dlq(queue_name: str, limit: int) -> ToolkitOutput:
+        letters, total = store.dead_letters(queue_name, limit)
         return ToolkitOutput(
             operation="get_dlq",
             message=f"{total} dead-lettered messages in {queue_name!r}.",
-            data={"queue_name": queue_name, "messages": messages, "count": len(messages), "total": total},
+            data={"queue_name": queue_name, "messages": [m.as_dict() for m in letters], "count": len(letters),
+                  "total": total},
         )
-
-
-def create_queue_agent(database: str | os.PathLike[str] | None = None) -> AgenTool:
-    """Register (or replace) the `queue` AgenTool, stored in SQLite file `database` or in memory."""
-    store = QueueStore(database)
-
-    def enqueue(queue_name: str, message: Any, max_retries: int) -> ToolkitOutput:
-        return store.enqueue(queue_name, message, max_retries)
-
-    async def dequeue(queue_name: str, max_wait: float | None, auto_ack: bool) -> ToolkitOutput:
-        return await store.dequeue(queue_name, max_wait, auto_ack)
-
-    def ack(queue_name: str, message_id: str) -> ToolkitOutput:
-        return store.ack(queue_name, message_id)
-
-    def nack(queue_name: str, message_id: str, error: str | None) -> ToolkitOutput:
-        return store.nack(queue_name, message_id, error)
-
-    def peek(queue_name: str, count: int) -> ToolkitOutput:
-        return store.peek(queue_name, count)
-
-    def size(queue_name: str) -> ToolkitOutput:
-        return store.size(queue_name)
-
-    def clear(queue_name: str) -> ToolkitOutput:
-        return store.clear(queue_name)
-
-    def list_queues() -> ToolkitOutput:
-        return store.list_queues()
-
-    def get_dlq(queue_name: str, limit: int) -> ToolkitOutput:
-        return store.get_dlq(queue_name, limit)
 
     routing = RoutingConfig(
         operation_map={
@@ -537,17 +614,28 @@ def create_queue_agent(database: str | os.PathLike[str] | None = None) -> AgenTo
             "get_dlq": ("get_dlq", lambda m: {"queue_name": m.queue_name, "limit": m.limit}),
         }
     )
-    return register_owning(
-        store.close,
-        AGENTOOL_NAME,
-        QueueInput,
-        routing,
-        [enqueue, dequeue, ack, nack, peek, size, clear, list_queues, get_dlq],
+    return AgenTool(
+        name=AGENTOOL_NAME,
+        input_schema=QueueInput,
+        routing_config=routing,
+        tools=(enqueue, dequeue, ack, nack, peek, size, clear, list_queues, get_dlq),
         output_type=ToolkitOutput,
-        tags=["builtin", "queue"],
-        examples=[
+        tags=("builtin", "queue"),
+        examples=(
             {"operation": "enqueue", "queue_name": "emails", "message": {"to": "ada@example.com"}},
             {"operation": "dequeue", "queue_name": "emails", "timeout": 5, "auto_ack": False},
             {"operation": "nack", "queue_name": "emails", "message_id": "<id from dequeue>", "error": "SMTP down"},
-        ],
+        ),
+        on_close=store.close,
+        backend=store,
     )
+
+
+def create_queue_agent(
+    database: str | os.PathLike[str] | None = None, *, registry: AgenToolRegistry | None = None
+) -> AgenTool:
+    """Register (or replace) the `queue` AgenTool, stored in SQLite file `database` or in memory.
+
+    It goes into `registry` (default: the active injector's); replacing it closes the previous store.
+    """
+    return (registry or get_injector().registry).register(QueueStore(database).agentool())

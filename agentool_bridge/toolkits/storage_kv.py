@@ -17,20 +17,13 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import Field, JsonValue, ValidationInfo, field_validator, model_validator
+from pydantic import Field, JsonValue, field_validator, model_validator
 
+from ..injector import get_injector
 from ..models import BaseOperationInput, RoutingConfig
-from ..registry import AgenTool
-from ._common import (
-    ToolkitOutput,
-    check_json,
-    check_name,
-    isoformat,
-    open_sqlite,
-    register_owning,
-    require_fields,
-    transaction,
-)
+from ..registry import AgenTool, AgenToolRegistry
+from ._common import Name, ToolkitOutput, check_json, isoformat, open_sqlite, require_fields, transaction
+from .errors import KeyNotFoundError
 
 __all__ = ["AGENTOOL_NAME", "KeyNotFoundError", "KVStore", "StorageKVInput", "create_storage_kv_agent"]
 
@@ -45,21 +38,13 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
 }
 
 
-class KeyNotFoundError(LookupError):
-    """The key was never set, was deleted, or has expired."""
-
-    def __init__(self, key: str) -> None:
-        super().__init__(f"Key {key!r} not found in {AGENTOOL_NAME}: it was never set, was deleted, or expired.")
-        self.key = key
-
-
 class StorageKVInput(BaseOperationInput):
     """A key-value store of JSON values: get, set (with an optional time to live), delete, exists, keys."""
 
     operation: Literal["get", "set", "delete", "exists", "keys"] = Field(
         description="The key-value operation to perform."
     )
-    key: str | None = Field(
+    key: Name | None = Field(
         default=None,
         description="The key (1-200 characters, no control characters). Required by get, set, delete, exists.",
     )
@@ -67,16 +52,10 @@ class StorageKVInput(BaseOperationInput):
     ttl: float | None = Field(
         default=None, gt=0, description="set: seconds until the key expires; null keeps it until deleted."
     )
-    pattern: str = Field(
+    pattern: Name = Field(
         default="*",
         description="keys: a glob pattern matched case-sensitively against whole keys ('*', '?', '[abc]').",
     )
-
-    @field_validator("key", "pattern")
-    @classmethod
-    def check_names(cls, value: str | None, info: ValidationInfo) -> str | None:
-        """Keys and patterns are non-blank, short and free of control characters."""
-        return None if value is None else check_name(info.field_name or "key", value)
 
     @field_validator("value")
     @classmethod
@@ -180,6 +159,49 @@ class KVStore:
             data={"key": key, "exists": found},
         )
 
+    def agentool(self) -> AgenTool:
+        """The `storage_kv` AgenTool over this store (not registered; closing it closes the store)."""
+        routing = RoutingConfig(
+            operation_map={
+                "get": ("get_value", lambda m: {"key": m.key}),
+                "set": ("set_value", lambda m: {"key": m.key, "value": m.value, "ttl": m.ttl}),
+                "delete": ("delete_key", lambda m: {"key": m.key}),
+                "exists": ("key_exists", lambda m: {"key": m.key}),
+                "keys": ("list_keys", lambda m: {"pattern": m.pattern}),
+            }
+        )
+
+        def get_value(key: str) -> ToolkitOutput:
+            return self.get(key)
+
+        def set_value(key: str, value: Any, ttl: float | None) -> ToolkitOutput:
+            return self.set(key, value, ttl)
+
+        def delete_key(key: str) -> ToolkitOutput:
+            return self.delete(key)
+
+        def key_exists(key: str) -> ToolkitOutput:
+            return self.exists(key)
+
+        def list_keys(pattern: str) -> ToolkitOutput:
+            return self.keys(pattern)
+
+        return AgenTool(
+            name=AGENTOOL_NAME,
+            input_schema=StorageKVInput,
+            routing_config=routing,
+            tools=(get_value, set_value, delete_key, key_exists, list_keys),
+            output_type=ToolkitOutput,
+            tags=("builtin", "storage"),
+            examples=(
+                {"operation": "set", "key": "report:last_run", "value": {"ok": True}, "ttl": 3600},
+                {"operation": "get", "key": "report:last_run"},
+                {"operation": "keys", "pattern": "report:*"},
+            ),
+            on_close=self.close,
+            backend=self,
+        )
+
     def keys(self, pattern: str) -> ToolkitOutput:
         """The unexpired keys matching a glob pattern, sorted."""
         with self._lock, transaction(self._conn) as conn:
@@ -194,46 +216,13 @@ class KVStore:
 
 
 def create_storage_kv_agent(
-    database: str | os.PathLike[str] | None = None, *, clock: Callable[[], float] = time.time
+    database: str | os.PathLike[str] | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
+    registry: AgenToolRegistry | None = None,
 ) -> AgenTool:
-    """Register (or replace) the `storage_kv` AgenTool, stored in SQLite file `database` or in memory."""
-    store = KVStore(database, clock=clock)
+    """Register (or replace) the `storage_kv` AgenTool, stored in SQLite file `database` or in memory.
 
-    def get_value(key: str) -> ToolkitOutput:
-        return store.get(key)
-
-    def set_value(key: str, value: Any, ttl: float | None) -> ToolkitOutput:
-        return store.set(key, value, ttl)
-
-    def delete_key(key: str) -> ToolkitOutput:
-        return store.delete(key)
-
-    def key_exists(key: str) -> ToolkitOutput:
-        return store.exists(key)
-
-    def list_keys(pattern: str) -> ToolkitOutput:
-        return store.keys(pattern)
-
-    routing = RoutingConfig(
-        operation_map={
-            "get": ("get_value", lambda m: {"key": m.key}),
-            "set": ("set_value", lambda m: {"key": m.key, "value": m.value, "ttl": m.ttl}),
-            "delete": ("delete_key", lambda m: {"key": m.key}),
-            "exists": ("key_exists", lambda m: {"key": m.key}),
-            "keys": ("list_keys", lambda m: {"pattern": m.pattern}),
-        }
-    )
-    return register_owning(
-        store.close,
-        AGENTOOL_NAME,
-        StorageKVInput,
-        routing,
-        [get_value, set_value, delete_key, key_exists, list_keys],
-        output_type=ToolkitOutput,
-        tags=["builtin", "storage"],
-        examples=[
-            {"operation": "set", "key": "report:last_run", "value": {"ok": True}, "ttl": 3600},
-            {"operation": "get", "key": "report:last_run"},
-            {"operation": "keys", "pattern": "report:*"},
-        ],
-    )
+    It goes into `registry` (default: the active injector's); replacing it closes the previous store.
+    """
+    return (registry or get_injector().registry).register(KVStore(database, clock=clock).agentool())

@@ -4,17 +4,18 @@ from collections.abc import Iterator
 
 import pytest
 
-from agentool_bridge import get_injector
+from agentool_bridge import AgenToolInjector
 from tests.bridge import _support
 
 
 @pytest.fixture(autouse=True)
-def clean_injector() -> Iterator[None]:
-    get_injector().clear()
+def injector() -> Iterator[AgenToolInjector]:
+    """Each test runs on an injector of its own, active for the test (what `get_injector()` returns)."""
+    own = AgenToolInjector()
     _support.SEEN_CONTEXTS.clear()
-    yield
-    get_injector().clear()
-    _support.SEEN_CONTEXTS.clear()
+    with own.activate():
+        yield own
+    own.clear()
 
 
 @pytest.fixture(params=_support.PATHS)

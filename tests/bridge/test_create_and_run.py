@@ -14,7 +14,6 @@ from pydantic_ai import RunContext
 from agentool_bridge import (
     AgenTool,
     AgenToolError,
-    AgenToolRegistry,
     BaseOperationInput,
     RoutingConfig,
     create_agentool,
@@ -75,7 +74,7 @@ def test_create_agentool_returns_a_pydantic_ai_agent_named_after_the_agentool() 
 
     assert isinstance(agent, pydantic_ai.Agent)
     assert agent.name == "calc"
-    assert AgenToolRegistry.get("calc").agent is agent
+    assert get_injector().registry.get("calc").agent is agent
 
 
 @pytest.mark.parametrize("path", ["direct", "agent"])
@@ -228,7 +227,7 @@ def test_register_agentool_returns_the_registered_agentool_without_building_an_a
     agentool = register_agentool("lazy", CalcInput, routing, [add])
 
     assert isinstance(agentool, AgenTool)
-    assert AgenToolRegistry.get("lazy") is agentool
+    assert get_injector().registry.get("lazy") is agentool
     assert agentool._agent is None
 
 
@@ -239,7 +238,7 @@ def test_routing_to_a_tool_that_was_not_given_is_rejected_and_nothing_is_registe
 
     with pytest.raises(AgenToolError, match="routes to tools that were not given: missing_echo, missing_fail"):
         create_agentool("broken", CalcInput, routing, [add, echo])
-    assert AgenToolRegistry.list() == []
+    assert get_injector().registry.names() == []
 
 
 class NoOperationInput(BaseModel):
@@ -251,7 +250,7 @@ def test_an_input_schema_without_the_operation_field_is_rejected() -> None:
 
     with pytest.raises(AgenToolError, match="input schema NoOperationInput has no 'operation' field"):
         create_agentool("broken", NoOperationInput, routing, [add])
-    assert AgenToolRegistry.list() == []
+    assert get_injector().registry.names() == []
 
 
 def test_an_input_schema_without_a_custom_operation_field_is_rejected() -> None:

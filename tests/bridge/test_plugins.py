@@ -13,9 +13,9 @@ import pytest
 from agentool_bridge import (
     ENTRY_POINT_GROUP,
     AgenTool,
-    AgenToolRegistry,
     ToolkitLoadError,
     discover_toolkits,
+    get_injector,
     load_toolkit,
 )
 
@@ -102,20 +102,18 @@ def test_the_entry_point_group_is_agentool_bridge_toolkits() -> None:
 
 
 async def test_discover_toolkits_calls_the_entry_point_factory_and_registers_its_agentools(site: Path) -> None:
-    from agentool_bridge import get_injector
-
     loaded = discover_toolkits()
 
     assert "demo" in loaded
-    assert AgenToolRegistry.exists("demo")
-    assert AgenToolRegistry.get("demo").description == "Says hello."
+    assert get_injector().registry.exists("demo")
+    assert get_injector().registry.get("demo").description == "Says hello."
     assert sys.modules["demo_toolkit"].CALLS == ["create"]
     assert await get_injector().run("demo", {"operation": "hello", "name": "bob"}) == {"greeting": "hello bob"}
 
 
 def test_discover_toolkits_of_an_unused_group_loads_nothing(site: Path) -> None:
     assert discover_toolkits("agentool_bridge.no_such_group") == []
-    assert AgenToolRegistry.list() == []
+    assert get_injector().registry.names() == []
 
 
 def test_broken_entry_points_are_skipped_with_a_warning_when_not_strict(
@@ -126,7 +124,7 @@ def test_broken_entry_points_are_skipped_with_a_warning_when_not_strict(
 
     assert "demo" in loaded
     assert not {"missing_module", "missing_factory", "exploding"} & set(loaded)
-    assert AgenToolRegistry.exists("demo")
+    assert get_injector().registry.exists("demo")
     skipped = [r.getMessage() for r in caplog.records if r.name == "agentool_bridge.plugins"]
     for name in ["missing_module", "missing_factory", "exploding"]:
         assert any(f"Skipping toolkit entry point {name}:" in message for message in skipped), skipped
@@ -155,13 +153,13 @@ def test_load_toolkit_imports_the_module_and_returns_what_the_factory_returns(si
 
     assert isinstance(agentool, AgenTool)
     assert agentool.name == "demo"
-    assert AgenToolRegistry.get("demo") is agentool
+    assert get_injector().registry.get("demo") is agentool
 
 
 def test_load_toolkit_also_accepts_a_dotted_reference(site: Path) -> None:
     load_toolkit("demo_toolkit.create")
 
-    assert AgenToolRegistry.list() == ["demo"]
+    assert get_injector().registry.names() == ["demo"]
 
 
 @pytest.mark.parametrize(

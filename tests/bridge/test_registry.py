@@ -10,7 +10,6 @@ import pytest
 from agentool_bridge import (
     AgenTool,
     AgenToolNotFoundError,
-    AgenToolRegistry,
     RoutingConfig,
     get_injector,
     register_agentool,
@@ -28,52 +27,52 @@ def events() -> Iterator[list[Event]]:
     def listener(name: str, agentool: AgenTool | None) -> None:
         seen.append((name, agentool))
 
-    AgenToolRegistry.add_listener(listener)
+    get_injector().registry.add_listener(listener)
     yield seen
-    AgenToolRegistry.remove_listener(listener)
+    get_injector().registry.remove_listener(listener)
 
 
 def test_list_exists_and_get_see_registered_agentools_sorted_by_name() -> None:
     make_calc("direct", "zeta")
     make_calc("direct", "alpha")
 
-    assert AgenToolRegistry.list() == ["alpha", "zeta"]
-    assert AgenToolRegistry.exists("alpha") and not AgenToolRegistry.exists("beta")
-    assert AgenToolRegistry.get("zeta").name == "zeta"
-    assert get_injector().get("alpha") is AgenToolRegistry.get("alpha")
+    assert get_injector().registry.names() == ["alpha", "zeta"]
+    assert get_injector().registry.exists("alpha") and not get_injector().registry.exists("beta")
+    assert get_injector().registry.get("zeta").name == "zeta"
+    assert get_injector().get("alpha") is get_injector().registry.get("alpha")
 
 
 def test_registering_the_same_name_again_replaces_the_agentool() -> None:
     first = make_calc("direct", "calc")
     second = make_calc("agent", "calc")
 
-    assert AgenToolRegistry.list() == ["calc"]
-    assert AgenToolRegistry.get("calc").agent is second is not first
+    assert get_injector().registry.names() == ["calc"]
+    assert get_injector().registry.get("calc").agent is second is not first
 
 
 def test_unregister_removes_one_agentool_and_rejects_unknown_names() -> None:
     make_calc("direct", "a")
     make_calc("direct", "b")
 
-    AgenToolRegistry.unregister("a")
+    get_injector().registry.unregister("a")
 
-    assert AgenToolRegistry.list() == ["b"]
+    assert get_injector().registry.names() == ["b"]
     with pytest.raises(AgenToolNotFoundError, match="AgenTool 'a' is not registered. Registered AgenTools: b."):
-        AgenToolRegistry.unregister("a")
+        get_injector().registry.unregister("a")
     with pytest.raises(AgenToolNotFoundError, match="AgenTool 'a' is not registered"):
-        AgenToolRegistry.get("a")
+        get_injector().registry.get("a")
 
 
 def test_clear_removes_every_agentool_and_injector_clear_also_drops_overrides() -> None:
     make_calc("direct", "a")
     make_calc("direct", "b")
-    AgenToolRegistry.clear()
-    assert AgenToolRegistry.list() == []
+    get_injector().registry.clear()
+    assert get_injector().registry.names() == []
 
     make_calc("direct", "a")
     with get_injector().override(a=lambda data: "fake"):
         get_injector().clear()
-        assert AgenToolRegistry.list() == []
+        assert get_injector().registry.names() == []
         with pytest.raises(AgenToolNotFoundError):
             get_injector().get("a")
         assert get_injector()._overrides == {}
@@ -89,7 +88,7 @@ def test_catalog_entry_describes_name_operations_schemas_and_metadata() -> None:
         examples=[{"input": {"operation": "add", "a": 1, "b": 2}, "output": {"result": 3}}],
     )
 
-    [entry] = AgenToolRegistry.catalog()
+    [entry] = get_injector().registry.catalog()
 
     assert set(entry) == {
         "name", "description", "version", "operations", "input_schema", "output_schema",
@@ -107,7 +106,7 @@ def test_catalog_entry_describes_name_operations_schemas_and_metadata() -> None:
 def test_catalog_input_schema_is_the_json_schema_with_fields_and_descriptions() -> None:
     make_calc("direct")
 
-    schema = AgenToolRegistry.catalog()[0]["input_schema"]
+    schema = get_injector().registry.catalog()[0]["input_schema"]
 
     assert schema["type"] == "object"
     assert schema["required"] == ["operation"]
@@ -125,7 +124,7 @@ def test_catalog_output_schema_is_the_output_model_schema_or_none() -> None:
     make_calc("direct", "typed")
     make_calc("direct", "untyped", typed=False)
 
-    by_name = {entry["name"]: entry for entry in AgenToolRegistry.catalog()}
+    by_name = {entry["name"]: entry for entry in get_injector().registry.catalog()}
 
     output_schema = by_name["typed"]["output_schema"]
     assert output_schema["title"] == "CalcOutput"
@@ -138,7 +137,7 @@ def test_catalog_lists_every_agentool_sorted_by_name() -> None:
     for name in ["c", "a", "b"]:
         make_calc("direct", name)
 
-    assert [entry["name"] for entry in AgenToolRegistry.catalog()] == ["a", "b", "c"]
+    assert [entry["name"] for entry in get_injector().registry.catalog()] == ["a", "b", "c"]
 
 
 class Undocumented(BaseOperationInput):
@@ -150,7 +149,7 @@ def test_description_is_explicit_or_the_schema_docstring_never_an_inherited_one(
     register_agentool("explicit", CalcInput, routing, [add], description="Adds things.")
     register_agentool("undocumented", Undocumented, routing, [add])
 
-    by_name = {entry["name"]: entry for entry in AgenToolRegistry.catalog()}
+    by_name = {entry["name"]: entry for entry in get_injector().registry.catalog()}
 
     assert by_name["explicit"]["description"] == "Adds things."
     assert by_name["undocumented"]["description"] == ""
@@ -158,13 +157,13 @@ def test_description_is_explicit_or_the_schema_docstring_never_an_inherited_one(
 
 def test_listeners_hear_register_replace_unregister_and_clear(events: list[Event]) -> None:
     make_calc("direct", "a")
-    first = AgenToolRegistry.get("a")
+    first = get_injector().registry.get("a")
     make_calc("direct", "a")
-    second = AgenToolRegistry.get("a")
+    second = get_injector().registry.get("a")
     make_calc("direct", "b")
-    b = AgenToolRegistry.get("b")
-    AgenToolRegistry.unregister("a")
-    AgenToolRegistry.clear()
+    b = get_injector().registry.get("b")
+    get_injector().registry.unregister("a")
+    get_injector().registry.clear()
 
     assert events == [("a", first), ("a", second), ("b", b), ("a", None), ("b", None)]
 
@@ -175,9 +174,9 @@ def test_a_removed_listener_hears_nothing(events: list[Event]) -> None:
     def listener(name: str, agentool: AgenTool | None) -> None:
         heard.append(name)
 
-    AgenToolRegistry.add_listener(listener)
-    AgenToolRegistry.remove_listener(listener)
-    AgenToolRegistry.remove_listener(listener)  # removing twice is harmless
+    get_injector().registry.add_listener(listener)
+    get_injector().registry.remove_listener(listener)
+    get_injector().registry.remove_listener(listener)  # removing twice is harmless
 
     make_calc("direct", "a")
 

@@ -32,12 +32,12 @@ SCRIPT = textwrap.dedent(
         "ping", PingInput, ab.RoutingConfig(operation_map={"ping": ("ping", lambda m: {"times": m.times})}), [ping]
     )
     report["after_register"] = "pydantic_ai" in sys.modules
-    report["catalog"] = [entry["name"] for entry in ab.AgenToolRegistry.catalog()]
+    report["catalog"] = [entry["name"] for entry in ab.get_injector().registry.catalog()]
     report["after_catalog"] = "pydantic_ai" in sys.modules
     report["output"] = asyncio.run(ab.get_injector().run("ping", {"operation": "ping", "times": 2}))
     report["after_run"] = "pydantic_ai" in sys.modules
 
-    agent = ab.AgenToolRegistry.get("ping").agent
+    agent = ab.get_injector().registry.get("ping").agent
     report["after_agent"] = "pydantic_ai" in sys.modules
     report["agent_type"] = type(agent).__module__ + "." + type(agent).__name__
     print(json.dumps(report))

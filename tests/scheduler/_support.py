@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from agentool_bridge import BaseOperationInput, RoutingConfig, register_agentool
+from agentool_bridge import AgenToolRegistry, BaseOperationInput, RoutingConfig, register_agentool
 from mcp_scheduler import EventBus, JobEvent, RunEvent, SchedulerEvent, SchedulerInput
 
 Predicate = Callable[[SchedulerEvent], bool]
@@ -116,7 +116,7 @@ class Calls:
     inputs: list[dict[str, Any]] = field(default_factory=list)
 
 
-def register_echo(name: str = "echo") -> Calls:
+def register_echo(name: str = "echo", registry: AgenToolRegistry | None = None) -> Calls:
     calls = Calls()
 
     def echo(operation: str, text: str, count: int) -> dict[str, Any]:
@@ -124,7 +124,7 @@ def register_echo(name: str = "echo") -> Calls:
         calls.inputs.append(data)
         return data
 
-    register_agentool(name, EchoInput, RoutingConfig(operation_map={"echo": ("echo", None)}), [echo])
+    register_agentool(name, EchoInput, RoutingConfig(operation_map={"echo": ("echo", None)}), [echo], registry=registry)
     return calls
 
 

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from agentool_bridge import get_injector
+from agentool_bridge import AgenToolInjector, get_injector
 from mcp_scheduler import (
+    SchedulerRuntime,
     SchedulerService,
     ServiceConfig,
     close_scheduler_agent,
@@ -16,15 +17,17 @@ from mcp_scheduler import (
 )
 from tests.scheduler import _support
 
+RuntimeFactory = Callable[..., Awaitable[SchedulerRuntime]]
 ServiceFactory = Callable[..., Awaitable[SchedulerService]]
 
 
 @pytest.fixture(autouse=True)
-def clean_registry() -> Iterator[None]:
-    """Every test starts and ends with no AgenTools registered."""
-    get_injector().clear()
-    yield
-    get_injector().clear()
+def injector() -> Iterator[AgenToolInjector]:
+    """The test's own injector, active while it runs: the stand-in AgenTools register there, and the
+    runtimes of the test run on it."""
+    own = AgenToolInjector()
+    with own.activate():
+        yield own
 
 
 @pytest.fixture
@@ -50,22 +53,32 @@ def slow() -> Iterator[_support.Slow]:
 
 
 @pytest.fixture
-async def make_service(db_path: str) -> AsyncIterator[ServiceFactory]:
-    """Create (and by default open) services on a real SQLite file; all are closed at teardown."""
-    services: list[SchedulerService] = []
+async def make_runtime(db_path: str, injector: AgenToolInjector) -> AsyncIterator[RuntimeFactory]:
+    """Create (and by default open) runtimes on a real SQLite file; all are closed at teardown."""
+    runtimes: list[SchedulerRuntime] = []
 
-    async def factory(*, open: bool = True, database: str | None = None, **config: Any) -> SchedulerService:
+    async def factory(*, open: bool = True, database: str | None = None, **config: Any) -> SchedulerRuntime:
         config.setdefault("timezone", "UTC")
         config.setdefault("flush_delay", 0.01)
-        service = SchedulerService(ServiceConfig(database=database or db_path, **config))
-        services.append(service)
+        runtime = SchedulerRuntime(ServiceConfig(database=database or db_path, **config), injector=injector)
+        runtimes.append(runtime)
         if open:
-            await service.open()
-        return service
+            await runtime.open()
+        return runtime
 
     yield factory
-    for service in reversed(services):
-        await service.close()
+    for runtime in reversed(runtimes):
+        await runtime.close()
+
+
+@pytest.fixture
+def make_service(make_runtime: RuntimeFactory) -> ServiceFactory:
+    """Like `make_runtime`, returning the runtime's scheduler service."""
+
+    async def factory(**options: Any) -> SchedulerService:
+        return (await make_runtime(**options)).service
+
+    return factory
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from agentool_bridge import AgenToolRegistry, get_injector
+from agentool_bridge import get_injector
 from mcp_scheduler import (
     SchedulerOutput,
     SchedulerStateError,
@@ -38,7 +38,7 @@ async def schedule_echo(job_id: str = "echo-job", schedule: str = "1 hour") -> S
 
 
 async def test_create_scheduler_agent_registers_scheduler_with_every_operation(scheduler_agent: EventRecorder) -> None:
-    agentool = AgenToolRegistry.get("scheduler")
+    agentool = get_injector().get("scheduler")
 
     assert set(agentool.operations) == {
         "schedule", "cancel", "pause", "resume", "run_now", "list", "get_job",

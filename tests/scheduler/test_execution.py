@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from agentool_bridge import AgenToolInputError, get_injector
+from agentool_bridge import AgenToolInjector, AgenToolInputError, get_injector
 from mcp_scheduler import (
     InvalidJobInputError,
     InvalidScheduleError,
@@ -21,6 +21,7 @@ from mcp_scheduler import (
     JobNotFoundError,
     RunEvent,
     SchedulerInput,
+    SchedulerRuntime,
     SchedulerService,
     ServiceConfig,
 )
@@ -115,7 +116,7 @@ async def test_an_unknown_time_zone_is_rejected(service: SchedulerService, echo:
     with pytest.raises(InvalidTimezoneError, match="'Mars/Olympus_Mons'"):
         await service.schedule(request("martian", timezone="Mars/Olympus_Mons"))
     with pytest.raises(InvalidTimezoneError):
-        SchedulerService(ServiceConfig(timezone="Nowhere/Special"))
+        SchedulerRuntime(ServiceConfig(timezone="Nowhere/Special"))
     assert service.list_jobs() == ([], 0)
 
 
@@ -350,8 +351,11 @@ async def test_a_failed_schedule_leaves_no_job_event_or_history(
 # in memory ----------------------------------------------------------------------------------------
 
 
-async def test_a_service_without_a_database_keeps_jobs_and_history_in_memory(echo: Calls) -> None:
-    async with SchedulerService(ServiceConfig(timezone="UTC", flush_delay=0.01)) as service:
+async def test_a_service_without_a_database_keeps_jobs_and_history_in_memory(
+    injector: AgenToolInjector, echo: Calls
+) -> None:
+    async with SchedulerRuntime(ServiceConfig(timezone="UTC", flush_delay=0.01), injector=injector) as runtime:
+        service = runtime.service
         await service.schedule(request("ephemeral"))
         record = await service.run_now(SchedulerInput(operation="run_now", job_id="ephemeral"))
 

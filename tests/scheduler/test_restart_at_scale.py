@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mcp_scheduler import SchedulerService
+from mcp_scheduler import Job, JobDefinition, SchedulerService
 from mcp_scheduler import service as service_module
 from mcp_scheduler._engine import Engine, EngineJob
 from mcp_scheduler.schedules import parse_schedule
@@ -23,7 +23,7 @@ from tests.scheduler._support import ECHO, Calls, EventRecorder, finished, reque
 async def test_a_restart_reads_the_jobs_page_by_page_and_keeps_all_of_them(
     make_service: Any, db_path: str, echo: Calls, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(service_module, "_LOAD_PAGE", 3)  # 11 jobs: four pages, the last one short
+    monkeypatch.setattr(service_module, "LOAD_PAGE", 3)  # 11 jobs: four pages, the last one short
     first = await make_service()
     before = []
     for i in range(11):
@@ -48,7 +48,7 @@ async def test_a_restart_reads_the_jobs_page_by_page_and_keeps_all_of_them(
             assert by_id[job.job_id].next_run == job.next_run
             assert by_id[job.job_id].description == job.description
     [run] = await recorder.wait_for(finished("job-07"))
-    assert run.record.scheduled_time == overdue.isoformat()
+    assert run.record.scheduled_time == overdue
     assert echo.inputs == [{**ECHO, "count": 1}]  # the AgenTool sees its defaults filled in
 
 
@@ -71,19 +71,23 @@ async def test_a_job_row_that_is_not_json_fails_open_naming_the_job(
     assert second.is_open is False
 
 
-def test_the_store_pages_jobs_in_creation_order(tmp_path: Any) -> None:
+async def test_the_store_pages_jobs_in_creation_order(tmp_path: Any) -> None:
     store = SQLiteStore(tmp_path / "paged.sqlite")
+    await store.open()
+    schedule = parse_schedule("interval", "1 hour", "UTC")
+    created = datetime.now(UTC)
     try:
-        store.insert_jobs([(f"j{i}", {"n": i, "tags": ["a", "b"]}, "scheduled", None) for i in range(7)])
-        pages = []
-        after = 0
-        while rows := store.load_jobs(after, 3):
-            pages.append([r.definition["n"] for r in rows])
-            after = rows[-1].seq
+        await store.insert_jobs(
+            [
+                Job(JobDefinition(job_id=f"j{i}", agentool_name="echo", schedule=schedule, created_at=created))
+                for i in range(7)
+            ]
+        )
+        pages = [[job.job_id for job in page] async for page in store.load_jobs(3)]
     finally:
-        store.close()
+        await store.close()
 
-    assert pages == [[0, 1, 2], [3, 4, 5], [6]]
+    assert pages == [["j0", "j1", "j2"], ["j3", "j4", "j5"], ["j6"]]
 
 
 async def test_bulk_loaded_jobs_fire_in_time_order_and_answer_pause_resume_and_remove() -> None:
@@ -128,7 +132,7 @@ async def test_bulk_loaded_jobs_fire_in_time_order_and_answer_pause_resume_and_r
         assert engine.next_run_time("later-001") is None
         engine.remove_job("later-002")
         assert not engine.has_job("later-002")
-        engine.add_job("added", hourly, max_instances=1, next_run_time=now - timedelta(seconds=1))
+        engine.add_job(EngineJob("added", hourly, 1, now - timedelta(seconds=1)))
         await asyncio.wait_for(added_fired.wait(), 5)
     finally:
         engine.shutdown()

@@ -71,7 +71,7 @@ async def test_a_cron_job_fires_on_its_cron_schedule(scheduler_agent: EventRecor
 
     events = await scheduler_agent.wait_for(finished("every-second-cron", "success"))
 
-    assert events[0].record.scheduled_time.endswith("+00:00")  # type: ignore[union-attr]
+    assert events[0].record.scheduled_time.isoformat().endswith("+00:00")  # type: ignore[union-attr]
 
 
 async def test_run_now_executes_immediately_and_returns_the_result(scheduler_agent: EventRecorder, echo: Calls) -> None:

@@ -6,10 +6,8 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +17,10 @@ import pytest
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 
-from agentool_bridge import get_injector
-from mcp_scheduler.server import build_server
+from mcp_scheduler import SchedulerRuntime
+from mcp_scheduler.server import SchedulerServer, build_server
 from mcp_scheduler.settings import Settings
+from tests._net import free_port, wait_until_listening
 
 MODES = ["auto", "legacy"]
 """`auto` ends up on the 2026-07-28 era against this server; `legacy` forces the initialize handshake."""
@@ -32,25 +31,32 @@ WAIT = 10.0
 LOG_INPUT = {"operation": "log", "level": "INFO", "message": "hello from a job"}
 
 
-@pytest.fixture(autouse=True)
-def clean_registry() -> Iterator[None]:
-    """`build_server` registers the built-in AgenTools: every test starts and ends with none."""
-    get_injector().clear()
-    yield
-    get_injector().clear()
-
-
 @pytest.fixture
 def db_file(tmp_path: Path) -> str:
     return str(tmp_path / "s.db")
 
 
-def make_server(database: str) -> MCPServer:
-    return build_server(Settings(database=database, timezone="UTC", discover_entry_points=False))
+ServerFactory = Callable[..., SchedulerServer]
 
 
 @pytest.fixture
-def server(db_file: str) -> MCPServer:
+async def make_server() -> AsyncIterator[ServerFactory]:
+    """Build servers, each over a runtime of its own on `database`; the runtimes are closed at teardown."""
+    runtimes: list[SchedulerRuntime] = []
+
+    def factory(database: str, **options: Any) -> SchedulerServer:
+        settings = Settings(database=database, timezone="UTC", discover_entry_points=False, **options)
+        runtime = SchedulerRuntime(settings.service_config())
+        runtimes.append(runtime)
+        return build_server(runtime, settings)
+
+    yield factory
+    for runtime in reversed(runtimes):
+        await runtime.close()
+
+
+@pytest.fixture
+def server(make_server: ServerFactory, db_file: str) -> MCPServer:
     return make_server(db_file)
 
 
@@ -195,12 +201,6 @@ async def next_event(subscription: Any, predicate: Callable[[Any], bool], within
 # ---------------------------------------------------------------------- subprocesses
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def scheduler_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "mcp_scheduler", *args]
 
@@ -222,19 +222,6 @@ class HttpServer:
         return f"http://127.0.0.1:{self.port}"
 
 
-def wait_until_listening(process: subprocess.Popen[bytes], port: int, attempts: int = 200) -> None:
-    """Readiness polling: try a TCP connect a bounded number of times."""
-    for _ in range(attempts):
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode} before listening")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on port {port}")
-
-
 @contextlib.contextmanager
 def http_server(tmp_dir: Path, *args: str) -> Iterator[HttpServer]:
     """`python -m mcp_scheduler ARGS --port P --db F --timezone UTC` running until the block ends."""
@@ -247,7 +234,7 @@ def http_server(tmp_dir: Path, *args: str) -> Iterator[HttpServer]:
         stderr=log,
     )
     try:
-        wait_until_listening(process, port)
+        wait_until_listening(process, port, log=str(tmp_dir / "server.log"))
         yield HttpServer(port, database, process)
     finally:
         process.terminate()

@@ -15,13 +15,13 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.client.subscriptions import ResourceUpdated
 
-from mcp_scheduler.auth import StaticTokenVerifier
-from mcp_scheduler.server import build_server
+from mcp_scheduler.server.auth import StaticTokenVerifier
 from mcp_scheduler.settings import Settings
 
 from .conftest import (
     HttpServer,
     Inbox,
+    ServerFactory,
     hourly,
     http_server,
     list_changed,
@@ -212,18 +212,19 @@ async def test_the_static_token_verifier_accepts_exactly_the_configured_tokens()
         StaticTokenVerifier([""])
 
 
-def test_http_auth_does_not_check_static_tokens_against_a_resource_indicator(db_file: str) -> None:
-    settings = Settings(transport="http", auth_tokens=TOKENS, database=db_file, timezone="UTC",
-                        discover_entry_points=False)
+def test_http_auth_does_not_check_static_tokens_against_a_resource_indicator(
+    make_server: ServerFactory, db_file: str
+) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error", MCPDeprecationWarning)  # unset, the SDK warns and 3.0 flips it to True
-        server = build_server(settings)
+        server = make_server(db_file, transport="http", auth_tokens=TOKENS)
+    port = Settings().port
 
     assert server.settings.auth is not None
     assert server.settings.auth.validate_token_resource is False
-    assert str(server.settings.auth.resource_server_url) == f"http://127.0.0.1:{settings.port}/mcp"
+    assert str(server.settings.auth.resource_server_url) == f"http://127.0.0.1:{port}/mcp"
 
 
-def test_stdio_ignores_auth_tokens(db_file: str) -> None:
-    server = build_server(Settings(auth_tokens=TOKENS, database=db_file, timezone="UTC", discover_entry_points=False))
+def test_stdio_ignores_auth_tokens(make_server: ServerFactory, db_file: str) -> None:
+    server = make_server(db_file, auth_tokens=TOKENS)
     assert server.settings.auth is None

@@ -11,7 +11,7 @@ from mcp.types import INVALID_PARAMS, PromptReference, ResourceTemplateReference
 
 from mcp_scheduler.models import SchedulerInput
 
-from .conftest import LOG_INPUT, hourly, make_server, resource_json, structured
+from .conftest import LOG_INPUT, ServerFactory, hourly, resource_json, structured
 
 # Queue events become handshake-era log messages, a feature deprecated at 2026-07-28.
 pytestmark = pytest.mark.filterwarnings("ignore::mcp.MCPDeprecationWarning")
@@ -391,7 +391,9 @@ async def test_troubleshoot_job_prompt_for_an_unknown_job_says_not_found(client:
 # ---------------------------------------------------------------------- one process-wide service
 
 
-async def test_sequential_sessions_on_one_file_see_the_same_jobs(db_file: str, mode: str) -> None:
+async def test_sequential_sessions_on_one_file_see_the_same_jobs(
+    make_server: ServerFactory, db_file: str, mode: str
+) -> None:
     server = make_server(db_file)
     async with Client(server, mode=mode) as first:
         structured(await first.call_tool("schedule_job", hourly("kept")))
@@ -417,5 +419,5 @@ async def test_concurrent_in_memory_sessions_share_one_scheduler(server: Any) ->
         for c in (modern, legacy):
             page = structured(await c.call_tool("list_jobs", {}))
             assert [j["job_id"] for j in page["jobs"]] == ["from-modern", "from-legacy"]
-        assert server.scheduler_app.service.is_open
-    assert not server.scheduler_app.service.is_open
+        assert server.runtime.service.is_open
+    assert not server.runtime.service.is_open

@@ -189,7 +189,7 @@ async def test_unsubscribe_stops_updates_for_that_uri_only(server: MCPServer) ->
 
 
 async def test_a_closed_handshake_client_is_dropped_from_the_tracked_sessions(server: MCPServer) -> None:
-    sessions = server.scheduler_app.notifier.sessions  # type: ignore[attr-defined]
+    sessions = server.notifier.sessions
     staying_inbox = Inbox()
     async with legacy(server, staying_inbox) as staying:
         await staying.subscribe_resource("scheduler://jobs/after-close/history")
@@ -207,7 +207,7 @@ async def test_a_closed_handshake_client_is_dropped_from_the_tracked_sessions(se
 
 
 async def test_modern_clients_are_not_tracked_as_handshake_sessions(server: MCPServer) -> None:
-    sessions = server.scheduler_app.notifier.sessions  # type: ignore[attr-defined]
+    sessions = server.notifier.sessions
     async with Client(server) as c:
         structured(await c.call_tool("list_jobs", {}))
         assert c.protocol_version == "2026-07-28"

@@ -11,8 +11,8 @@ from jsonschema import Draft202012Validator
 from mcp.server.mcpserver import MCPServer
 from pydantic import BaseModel
 
-from mcp_scheduler._params import compact_schema
 from mcp_scheduler.models import JobInfo, RunRecord
+from mcp_scheduler.server._params import compact_schema
 
 from .conftest import structured
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import sys
@@ -14,9 +15,22 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.subscriptions import ResourceUpdated
 
+from mcp_scheduler import cli
 from mcp_scheduler.cli import parse_settings
+from mcp_scheduler.settings import Settings
 
-from .conftest import LOG_INPUT, WAIT, Inbox, hourly, make_server, next_event, once_now, run_cli, structured, updated
+from .conftest import (
+    LOG_INPUT,
+    WAIT,
+    Inbox,
+    ServerFactory,
+    hourly,
+    next_event,
+    once_now,
+    run_cli,
+    structured,
+    updated,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::mcp.MCPDeprecationWarning")
 
@@ -190,7 +204,7 @@ def test_jobs_on_a_missing_or_foreign_database_exits_1_with_a_message(tmp_path: 
     assert done.returncode == 1 and done.stderr.startswith("mcp-scheduler: ") and "Traceback" not in done.stderr
 
 
-async def test_jobs_reads_a_database_whose_path_has_uri_characters(tmp_path: Path) -> None:
+async def test_jobs_reads_a_database_whose_path_has_uri_characters(make_server: ServerFactory, tmp_path: Path) -> None:
     folder = tmp_path / "odd #1 100%?"
     folder.mkdir()
     database = str(folder / "s.db")
@@ -257,3 +271,20 @@ async def test_a_stdio_server_closes_its_databases_when_the_client_leaves(tmp_pa
     assert sorted(os.listdir(tmp_path)) == ["tidy.db", "tidy.db.lock"]
     history = run_cli("history", run["job_id"], "--db", str(database))
     assert history.returncode == 0 and "success" in history.stdout  # the run's record was written before
+
+
+async def test_serving_freezes_the_objects_loaded_at_start(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    seen: list[tuple[int, bool]] = []
+
+    async def transport(mcp: Any, settings: Settings) -> None:  # the transport part of serve(), observed
+        seen.append((gc.get_freeze_count(), mcp.runtime.is_open))
+
+    monkeypatch.setattr(cli, "_serve_transport", transport)
+    gc.unfreeze()
+    try:
+        await cli.serve(Settings(database=str(tmp_path / "s.db"), timezone="UTC", discover_entry_points=False))
+    finally:
+        gc.unfreeze()
+
+    [(frozen, was_open)] = seen
+    assert was_open and frozen > 0

@@ -1,4 +1,4 @@
-"""Fixtures of the built-in toolkit tests: a clean AgenTool registry around every test."""
+"""Fixtures of the built-in toolkit tests: an injector of each test's own."""
 
 from __future__ import annotations
 
@@ -6,18 +6,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from agentool_bridge import AgenToolInjector, get_injector
+from agentool_bridge import AgenToolInjector
 
 
 @pytest.fixture(autouse=True)
-def clean_registry() -> Iterator[None]:
-    """Clear the registry (which also closes the toolkits' databases and files) before and after."""
-    get_injector().clear()
-    yield
-    get_injector().clear()
-
-
-@pytest.fixture
-def injector() -> AgenToolInjector:
-    """The process-wide injector."""
-    return get_injector()
+def injector() -> Iterator[AgenToolInjector]:
+    """An injector active for the test; its AgenTools (and their databases and files) are closed after it."""
+    own = AgenToolInjector()
+    with own.activate():
+        yield own
+    own.clear()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import agentool_bridge.toolkits as toolkits
-from agentool_bridge import AgenToolInjector, AgenToolRegistry
+from agentool_bridge import AgenToolError, AgenToolInjector, get_injector
 from agentool_bridge.toolkits import InvalidNameError, check_name, register_builtin_toolkits
 from agentool_bridge.toolkits._common import open_sqlite, transaction
 
@@ -35,8 +35,8 @@ def test_registering_the_builtins_does_not_import_pydantic_ai(tmp_path: Path) ->
 def test_register_builtin_toolkits_registers_three_agentools(tmp_path: Path) -> None:
     names = register_builtin_toolkits(tmp_path / "scheduler.db")
     assert names == ["queue", "logging", "storage_kv"]
-    assert AgenToolRegistry.list() == ["logging", "queue", "storage_kv"]
-    for entry in AgenToolRegistry.catalog():
+    assert get_injector().registry.names() == ["logging", "queue", "storage_kv"]
+    for entry in get_injector().registry.catalog():
         json.dumps(entry)  # the catalog an LLM reads is plain JSON
         assert entry["description"] and entry["examples"]
         properties = entry["input_schema"]["properties"]
@@ -60,7 +60,7 @@ def test_curated_exports() -> None:
         "register_builtin_toolkits",
         "ToolkitOutput",
         "QueueMessageEvent",
-        "add_enqueue_hook",
+        "QueueStore",
         "KeyNotFoundError",
         "MAX_NAME_LENGTH",
     ]:
@@ -68,6 +68,22 @@ def test_curated_exports() -> None:
     assert toolkits.MAX_NAME_LENGTH == 200
     assert issubclass(toolkits.KeyNotFoundError, LookupError)
     assert issubclass(toolkits.MessageNotFoundError, LookupError)
+
+
+@pytest.mark.parametrize(
+    ("error", "builtin"),
+    [
+        (toolkits.InvalidNameError, ValueError),
+        (toolkits.KeyNotFoundError, LookupError),
+        (toolkits.MessageNotFoundError, LookupError),
+        (toolkits.QueueClosedError, RuntimeError),
+        (toolkits.LogFileNotConfiguredError, RuntimeError),
+    ],
+)
+def test_toolkit_errors_join_the_agentool_error_tree(error: type[Exception], builtin: type[Exception]) -> None:
+    assert issubclass(error, toolkits.ToolkitError)
+    assert issubclass(error, AgenToolError)
+    assert issubclass(error, builtin)
 
 
 def test_check_name() -> None:

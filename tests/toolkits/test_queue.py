@@ -18,8 +18,8 @@ from agentool_bridge.toolkits import (
     MAX_NAME_LENGTH,
     MessageNotFoundError,
     QueueMessageEvent,
+    QueueStore,
     ToolkitOutput,
-    add_enqueue_hook,
     create_queue_agent,
 )
 from agentool_bridge.toolkits.queue import QueueClosedError, QueueInput
@@ -275,10 +275,11 @@ async def test_a_pending_dequeue_ends_when_the_store_closes(injector: AgenToolIn
 
 
 async def test_enqueue_hooks_see_committed_messages_and_unsubscribe(injector: AgenToolInjector) -> None:
-    create_queue_agent()
+    store = QueueStore()
+    injector.register(store.agentool())
     seen: list[tuple[str, QueueMessageEvent]] = []
-    unsubscribe_first = add_enqueue_hook(lambda event: seen.append(("first", event)))
-    unsubscribe_second = add_enqueue_hook(lambda event: seen.append(("second", event)))
+    unsubscribe_first = store.add_enqueue_hook(lambda event: seen.append(("first", event)))
+    unsubscribe_second = store.add_enqueue_hook(lambda event: seen.append(("second", event)))
     try:
         out = await enqueue(injector, "q", {"hello": "world"})
         assert [name for name, _ in seen] == ["first", "second"]
@@ -287,6 +288,7 @@ async def test_enqueue_hooks_see_committed_messages_and_unsubscribe(injector: Ag
         assert event.message_id == out.data["message_id"]
         assert event.message == {"hello": "world"}
         assert event.enqueued_at.tzinfo is not None
+        assert event.level == "info"
         with pytest.raises(AttributeError):
             event.queue_name = "other"  # type: ignore[misc]
 
@@ -302,9 +304,10 @@ async def test_enqueue_hooks_see_committed_messages_and_unsubscribe(injector: Ag
 
 
 async def test_a_hook_sees_the_message_already_stored(injector: AgenToolInjector) -> None:
-    agentool = create_queue_agent()
+    store = QueueStore()
+    agentool = injector.register(store.agentool())
     peeked: list[Any] = []
-    unsubscribe = add_enqueue_hook(lambda event: peeked.append(agentool.tool("peek")(queue_name="q", count=5)))
+    unsubscribe = store.add_enqueue_hook(lambda event: peeked.append(agentool.tool("peek")(queue_name="q", count=5)))
     try:
         await enqueue(injector, "q", "visible")
     finally:
@@ -315,14 +318,15 @@ async def test_a_hook_sees_the_message_already_stored(injector: AgenToolInjector
 async def test_a_failing_hook_is_logged_and_does_not_break_enqueue(
     injector: AgenToolInjector, caplog: pytest.LogCaptureFixture, capsys: Any
 ) -> None:
-    create_queue_agent()
+    store = QueueStore()
+    injector.register(store.agentool())
     after: list[str] = []
 
     def broken(event: QueueMessageEvent) -> None:
         raise RuntimeError("hook exploded")
 
-    unsubscribe_broken = add_enqueue_hook(broken)
-    unsubscribe_after = add_enqueue_hook(lambda event: after.append(event.message_id))
+    unsubscribe_broken = store.add_enqueue_hook(broken)
+    unsubscribe_after = store.add_enqueue_hook(lambda event: after.append(event.message_id))
     try:
         with caplog.at_level(logging.ERROR, logger="agentool_bridge.toolkits.queue"):
             out = await enqueue(injector, "q", "survives")
@@ -400,3 +404,22 @@ async def test_non_json_messages_are_input_errors(injector: AgenToolInjector) ->
         await enqueue(injector, "q", {"x": float("nan")})
     assert info.value.fields == ["message"]
     assert (await injector.run("queue", {"operation": "list_queues"})).data["count"] == 0
+
+
+async def test_the_typed_api_enqueues_with_a_level_that_hooks_see(tmp_path: Path) -> None:
+    store = QueueStore(tmp_path / "typed.db")
+    heard: list[QueueMessageEvent] = []
+    store.add_enqueue_hook(heard.append)
+    try:
+        first = store.enqueue("results", {"ok": True})
+        second = store.enqueue("errors", {"ok": False}, level="error")
+        assert (first.position, second.position) == (1, 1)
+        assert [(e.queue_name, e.level) for e in heard] == [("results", "info"), ("errors", "error")]
+        [peeked] = store.peek("results", 5)
+        assert peeked.message == {"ok": True} and peeked.message_id == first.message_id
+        taken = await store.dequeue("errors")
+        assert taken is not None and taken.message == {"ok": False}
+        assert await store.dequeue("errors") is None
+        assert [(q.queue_name, q.size) for q in store.queues()] == [("results", 1)]
+    finally:
+        store.close()

@@ -18,7 +18,7 @@ from typing import Any
 
 from mcp.server.subscriptions import ResourcesListChanged, ResourceUpdated, SubscriptionBus
 
-from .events import EventBus, JobEvent, QueueEvent, RunEvent, SchedulerEvent
+from ..events import EventBus, JobEvent, QueueEvent, RunEvent, SchedulerEvent
 
 __all__ = ["HandshakeSessions", "Notifier", "job_uri", "history_uri", "queue_uri", "LOG_LEVELS"]
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any, cast
 from pydantic import BaseModel, Field
 from pydantic.fields import FieldInfo
 
-from .models import SchedulerInput
+from ..models import SchedulerInput
 
 __all__ = ["compact_schema", "field_parameter", "with_parameters"]
 

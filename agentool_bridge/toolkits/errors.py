@@ -1,0 +1,42 @@
+"""Errors of the built-in toolkits; each is an `AgenToolError` and the builtin its callers expect."""
+
+from __future__ import annotations
+
+from ..errors import AgenToolError
+
+__all__ = [
+    "InvalidNameError",
+    "KeyNotFoundError",
+    "LogFileNotConfiguredError",
+    "MessageNotFoundError",
+    "QueueClosedError",
+    "ToolkitError",
+]
+
+
+class ToolkitError(AgenToolError):
+    """Base class of the errors the built-in toolkits raise on purpose."""
+
+
+class InvalidNameError(ToolkitError, ValueError):
+    """A queue name, key or other name is empty, too long or contains control characters."""
+
+
+class MessageNotFoundError(ToolkitError, LookupError):
+    """No in-flight message with that id in that queue (unknown, already acked/nacked, or not in flight)."""
+
+
+class QueueClosedError(ToolkitError, RuntimeError):
+    """The queue store was closed because its AgenTool was replaced or unregistered."""
+
+
+class KeyNotFoundError(ToolkitError, LookupError):
+    """The key was never set, was deleted, or has expired."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"Key {key!r} not found in storage_kv: it was never set, was deleted, or expired.")
+        self.key = key
+
+
+class LogFileNotConfiguredError(ToolkitError, RuntimeError):
+    """`get_logs` was called without a file_path while no log file is configured."""

@@ -1,0 +1,154 @@
+"""The scheduler runtime: one object that owns everything a scheduler needs.
+
+`SchedulerRuntime` holds the AgenTool injector (and through it the registry), the built-in
+toolkits' stores, the job store, the scheduler service and the event bus. The MCP server, the CLI
+and the AgenTool face are all handed a runtime; nothing of it lives in module globals, so one
+process can run several runtimes side by side (each on its own database).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Self
+
+from agentool_bridge import AgenTool, AgenToolInjector, discover_toolkits, load_toolkit
+from agentool_bridge.toolkits import KVStore, LogSink, QueueMessageEvent, QueueStore
+
+from .errors import SchedulerStateError
+from .events import EventBus, QueueEvent
+from .lease import FileLease, NullLease, RunnerLease
+from .service import SchedulerService, ServiceConfig
+from .store import SchedulerStore, SQLiteStore
+
+__all__ = ["SchedulerRuntime"]
+
+logger = logging.getLogger(__name__)
+
+
+class SchedulerRuntime:
+    """One scheduler and what it owns: `async with SchedulerRuntime(ServiceConfig(database=...)) as rt: ...`.
+
+    On construction it registers the built-in toolkits (`queue`, `logging`, `storage_kv`, the first
+    two on the scheduler's database) and any toolkits given by reference or entry point into its
+    injector's registry. `open()` starts the scheduler; `close()` stops it and closes the toolkits'
+    databases. A closed runtime cannot be opened again.
+
+    `injector`: run on an existing injector (the process-default runtime of the AgenTool face uses
+    the default one); by default the runtime has an injector of its own.
+    """
+
+    def __init__(
+        self,
+        config: ServiceConfig | None = None,
+        *,
+        toolkits: Sequence[str] = (),
+        discover_entry_points: bool = False,
+        injector: AgenToolInjector | None = None,
+        store: SchedulerStore | None = None,
+        lease: RunnerLease | None = None,
+    ) -> None:
+        self.config = config or ServiceConfig()
+        database = self.config.database
+        if database:
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        self.injector = injector or AgenToolInjector()
+        self.registry = self.injector.registry
+        self.events = EventBus()
+        self._queues = QueueStore(database)
+        self._unhook = self._queues.add_enqueue_hook(self._on_enqueue)
+        self.registry.add_listener(self._on_registry_change)
+        self._own: list[AgenTool] = []
+        try:
+            for agentool in (self._queues.agentool(), LogSink().agentool(), KVStore(database).agentool()):
+                self._own.append(self.registry.register(agentool))
+            if discover_entry_points:
+                discover_toolkits(injector=self.injector)
+            for reference in toolkits:
+                load_toolkit(reference, injector=self.injector)
+            if lease is None:
+                lease = FileLease(database) if database and self.config.use_lease else NullLease()
+            self.service = SchedulerService(
+                self.config,
+                injector=self.injector,
+                store=store or SQLiteStore(database),
+                events=self.events,
+                queues=lambda: self._queues,
+                lease=lease,
+            )
+        except BaseException:
+            self._release_toolkits()
+            raise
+        self._closed = False
+
+    @property
+    def queues(self) -> QueueStore:
+        """The store behind the registered `queue` AgenTool: where jobs' result and error queues go.
+
+        It follows the registry: registering another `queue` AgenTool (say on another database) moves
+        the scheduler's queues, and their notifications, there.
+        """
+        return self._queues
+
+    def _on_registry_change(self, name: str, agentool: AgenTool | None) -> None:
+        if name != "queue" or agentool is None or not isinstance(agentool.backend, QueueStore):
+            return
+        if agentool.backend is not self._queues:
+            self._unhook()
+            self._queues = agentool.backend
+            self._unhook = self._queues.add_enqueue_hook(self._on_enqueue)
+
+    def _on_enqueue(self, event: QueueMessageEvent) -> None:
+        self.events.publish(QueueEvent(event.queue_name, event.message_id, event.message, event.level))
+
+    @property
+    def is_open(self) -> bool:
+        """True while the scheduler runs."""
+        return self.service.is_open
+
+    @property
+    def closed(self) -> bool:
+        """True once `close()` has run: the toolkits' databases are closed."""
+        return self._closed
+
+    async def open(self) -> Self:
+        """Open the scheduler: load the jobs and start firing them."""
+        if self._closed:
+            raise SchedulerStateError("This scheduler runtime was closed; create a new one.")
+        await self.service.open()
+        return self
+
+    async def close(self) -> None:
+        """Stop the scheduler (runs in progress get `close_timeout` to finish), then close the toolkits."""
+        if self._closed:
+            return
+        try:
+            await self.service.close()
+        finally:
+            self._closed = True
+            self._release_toolkits()
+
+    def _release_toolkits(self) -> None:
+        # Only what this runtime registered: a runtime on a shared injector leaves the others alone.
+        for agentool in self._own:
+            if self.registry.exists(agentool.name) and self.registry.get(agentool.name) is agentool:
+                self.registry.unregister(agentool.name)
+            else:
+                agentool.close()
+        self._own.clear()
+        self._unhook()
+        self.registry.remove_listener(self._on_registry_change)
+
+    async def __aenter__(self) -> Self:
+        return await self.open()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @contextmanager
+    def activate(self) -> Iterator[Self]:
+        """Make this runtime's injector the one `get_injector()` returns in this context."""
+        with self.injector.activate():
+            yield self

@@ -1,0 +1,147 @@
+"""The MCP face: `build_server(runtime, settings)` returns an MCP server over one scheduler runtime.
+
+- `tools`: one tool per scheduler operation, the AgenTool catalog and queue reading;
+- `resources`: `scheduler://` status, jobs, history, queues and AgenTools;
+- `prompts`: prompts and argument completions;
+- `notifications`: scheduler events as MCP notifications, in both protocol eras;
+- `_sdk`: the one place that uses the MCP SDK beyond its public API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from mcp import types
+from mcp.server.mcpserver import MCPServer
+from mcp.server.subscriptions import InMemorySubscriptionBus
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from ..runtime import SchedulerRuntime
+from ..settings import Settings, package_version
+from . import _sdk
+from ._params import compact_schema
+from .notifications import HandshakeSessions, Notifier
+from .outputs import AgenToolCatalog, AgenToolEntry, HistoryPage, JobDetail, JobPage, QueueMessages
+from .prompts import add_prompts
+from .resources import add_resources
+from .tools import add_tools
+
+__all__ = [
+    "AgenToolCatalog",
+    "AgenToolEntry",
+    "HistoryPage",
+    "JobDetail",
+    "JobPage",
+    "QueueMessages",
+    "SchedulerServer",
+    "build_server",
+]
+
+
+class SchedulerServer(MCPServer):
+    """An `MCPServer` over a scheduler runtime; its lifespan keeps the scheduler open while in use.
+
+    The lifespan runs once per process for stdio and streamable HTTP and once per connection for
+    SSE: the scheduler opens with the first user and closes with the last (`use()`).
+    """
+
+    def __init__(self, runtime: SchedulerRuntime, **kwargs: Any) -> None:
+        self.runtime = runtime
+        self.notifier = Notifier(InMemorySubscriptionBus(), HandshakeSessions())
+        self._users = 0
+        self._users_lock = asyncio.Lock()
+
+        @asynccontextmanager
+        async def lifespan(_: MCPServer) -> AsyncIterator[SchedulerRuntime]:
+            async with self.use():
+                yield runtime
+
+        super().__init__(lifespan=lifespan, subscriptions=self.notifier.bus, **kwargs)
+
+    @asynccontextmanager
+    async def use(self) -> AsyncIterator[SchedulerRuntime]:
+        """Keep the scheduler open (and its notifications flowing) while inside."""
+        async with self._users_lock:
+            if self._users == 0:
+                await self.runtime.open()
+                self.notifier.start(self.runtime.events)
+            self._users += 1
+        try:
+            yield self.runtime
+        finally:
+            async with self._users_lock:
+                self._users -= 1
+                if self._users == 0:
+                    await self.notifier.stop()
+                    await self.runtime.service.close()
+
+
+def build_server(runtime: SchedulerRuntime, settings: Settings | None = None) -> SchedulerServer:
+    """An MCP server over `runtime` (the caller keeps owning the runtime and closes it)."""
+    settings = settings or Settings()
+    server_kwargs: dict[str, Any] = {}
+    if settings.auth_tokens and settings.transport != "stdio":
+        from mcp.server.auth.settings import AuthSettings
+
+        from .auth import StaticTokenVerifier
+
+        server_kwargs["token_verifier"] = StaticTokenVerifier(settings.auth_tokens)
+        server_kwargs["auth"] = AuthSettings(
+            issuer_url=settings.public_url(),  # type: ignore[arg-type]
+            resource_server_url=settings.url,  # type: ignore[arg-type]
+            # Static tokens carry no RFC 8707 resource indicator: checking it (the 3.0 default) would refuse them all.
+            validate_token_resource=False,
+        )
+    tz = runtime.service.timezone
+    mcp = SchedulerServer(
+        runtime,
+        name="mcp-scheduler",
+        title="mcp-scheduler",
+        version=package_version(),
+        instructions=(
+            "A persistent job scheduler. Call list_agentools to see what can be scheduled and the input_data each "
+            "AgenTool takes, preview_schedule to check a schedule in plain words, then schedule_job. Jobs survive "
+            f"restarts. Naive datetimes and cron fields are read in {tz} unless a job gives its own `timezone`. "
+            "Read scheduler://jobs/{job_id}/history (or get_history) to see what each run did."
+        ),
+        log_level=settings.log_level.upper(),
+        **server_kwargs,
+    )
+    _sdk.advertise_resource_list_changed(mcp)
+    _install_handshake_handlers(mcp, mcp.notifier.sessions)
+    add_tools(mcp, runtime)
+    _sdk.map_output_schemas(mcp, compact_schema)
+    add_resources(mcp, runtime)
+    add_prompts(mcp, runtime)
+    return mcp
+
+
+def _install_handshake_handlers(mcp: MCPServer, sessions: HandshakeSessions) -> None:
+    """resources/subscribe, resources/unsubscribe and logging/setLevel for handshake-era clients."""
+
+    async def track(ctx: Any, call_next: Any) -> Any:
+        if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+            with contextlib.suppress(AttributeError):
+                sessions.track(_sdk.connection_of(ctx))
+        return await call_next(ctx)
+
+    async def on_subscribe(ctx: Any, params: types.SubscribeRequestParams) -> types.EmptyResult:
+        sessions.subscribe(_sdk.connection_of(ctx), str(params.uri))
+        return types.EmptyResult()
+
+    async def on_unsubscribe(ctx: Any, params: types.UnsubscribeRequestParams) -> types.EmptyResult:
+        sessions.unsubscribe(_sdk.connection_of(ctx), str(params.uri))
+        return types.EmptyResult()
+
+    async def on_set_level(ctx: Any, params: types.SetLevelRequestParams) -> types.EmptyResult:
+        sessions.set_level(_sdk.connection_of(ctx), params.level)
+        return types.EmptyResult()
+
+    mcp.middleware.append(track)
+    _sdk.add_request_handler(mcp, "resources/subscribe", types.SubscribeRequestParams, on_subscribe)
+    _sdk.add_request_handler(mcp, "resources/unsubscribe", types.UnsubscribeRequestParams, on_unsubscribe)
+    _sdk.add_request_handler(mcp, "logging/setLevel", types.SetLevelRequestParams, on_set_level)

@@ -1,0 +1,59 @@
+"""What the MCP tools return beyond the scheduler's own models (pages, details, catalogs)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from ..models import JobInfo, RunRecord
+
+__all__ = ["AgenToolCatalog", "AgenToolEntry", "HistoryPage", "JobDetail", "JobPage", "QueueMessages"]
+
+
+class JobPage(BaseModel):
+    """One page of jobs."""
+
+    jobs: list[JobInfo] = Field(description="Jobs on this page, in creation order.")
+    total: int = Field(description="Jobs matching the filters, on all pages.")
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` for the next page; null at the end.")
+
+
+class JobDetail(BaseModel):
+    """A job with its latest runs."""
+
+    job: JobInfo = Field(description="The job.")
+    recent_history: list[RunRecord] = Field(description="Its latest runs, newest first.")
+
+
+class HistoryPage(BaseModel):
+    """Runs of one job, newest first."""
+
+    job_id: str = Field(description="The job.")
+    runs: list[RunRecord] = Field(description="Its runs, newest first.")
+    count: int = Field(description="Number of runs returned.")
+
+
+class AgenToolEntry(BaseModel):
+    """What can be scheduled: an AgenTool with its operations and input schema."""
+
+    name: str = Field(description="Use as `agentool_name`.")
+    description: str = Field(description="What it does.")
+    operations: list[str] = Field(description="Values of the `operation` field in `input_data`.")
+    input_schema: dict[str, Any] = Field(description="JSON schema that `input_data` must satisfy.")
+    examples: list[dict[str, Any]] = Field(default_factory=list, description="Example inputs.")
+
+
+class AgenToolCatalog(BaseModel):
+    """Every AgenTool a job can run."""
+
+    agentools: list[AgenToolEntry] = Field(description="The registered AgenTools, by name.")
+
+
+class QueueMessages(BaseModel):
+    """Messages read from a queue."""
+
+    queue_name: str = Field(description="The queue.")
+    mode: Literal["peek", "take"] = Field(description="peek leaves messages in place; take removes them.")
+    messages: list[dict[str, Any]] = Field(description="Messages, oldest first (message_id, message, enqueued_at).")
+    remaining: int = Field(description="Messages still waiting in the queue.")

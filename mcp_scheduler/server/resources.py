@@ -1,0 +1,80 @@
+"""The MCP resources: the scheduler's status, its jobs and their history, queues and AgenTools."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError
+from pydantic import BaseModel
+
+from agentool_bridge import AgenToolError
+
+from ..errors import JobNotFoundError
+from ..runtime import SchedulerRuntime
+from .outputs import HistoryPage, JobDetail
+from .tools import read_queue
+
+__all__ = ["add_resources"]
+
+JSON = "application/json"
+
+
+def _json(value: Any) -> str:
+    if isinstance(value, BaseModel):
+        return value.model_dump_json(indent=2)
+    return json.dumps(value, indent=2, default=str)
+
+
+def add_resources(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
+    """Register the `scheduler://` resources and resource templates on `mcp`."""
+    svc = runtime.service
+
+    @mcp.resource("scheduler://status", name="status", title="Scheduler status", mime_type=JSON)
+    async def status_resource() -> str:
+        """Whether jobs are processed, job counts and the default time zone."""
+        return _json(svc.status())
+
+    @mcp.resource("scheduler://jobs", name="jobs", title="Jobs", mime_type=JSON)
+    async def jobs_resource() -> str:
+        """Scheduled and paused jobs (the first 1000; use the list_jobs tool to page through more)."""
+        jobs, total = svc.list_jobs(limit=1000)
+        return _json({"jobs": [j.model_dump(mode="json") for j in jobs], "total": total})
+
+    @mcp.resource("scheduler://jobs/{job_id}", name="job", title="Job", mime_type=JSON)
+    async def job_resource(job_id: str) -> str:
+        """One job: definition, state, next run times and its latest runs."""
+        try:
+            job, recent = await svc.get_job(job_id)
+        except JobNotFoundError as exc:
+            raise ResourceNotFoundError(str(exc)) from exc
+        return _json(JobDetail(job=job, recent_history=recent))
+
+    @mcp.resource("scheduler://jobs/{job_id}/history", name="job-history", title="Job history", mime_type=JSON)
+    async def history_resource(job_id: str) -> str:
+        """A job's runs, newest first (up to 100)."""
+        try:
+            runs = await svc.get_history(job_id, None, 100)
+        except JobNotFoundError as exc:
+            raise ResourceNotFoundError(str(exc)) from exc
+        return _json(HistoryPage(job_id=job_id, runs=runs, count=len(runs)))
+
+    @mcp.resource("scheduler://queues", name="queues", title="Queues", mime_type=JSON)
+    async def queues_resource() -> str:
+        """Every queue with its size, in-flight and dead-lettered counts."""
+        queues = [q.as_dict() for q in runtime.queues.queues()]
+        return _json({"queues": queues, "count": len(queues)})
+
+    @mcp.resource("scheduler://queues/{queue_name}", name="queue", title="Queue messages", mime_type=JSON)
+    async def queue_resource(queue_name: str) -> str:
+        """The oldest 100 messages waiting in a queue (not removed)."""
+        try:
+            return _json(read_queue(runtime, queue_name, "peek", 100))
+        except AgenToolError as exc:
+            raise ResourceNotFoundError(f"Queue {queue_name!r}: {exc}") from exc
+
+    @mcp.resource("scheduler://agentools", name="agentools", title="AgenTools", mime_type=JSON)
+    async def agentools_resource() -> str:
+        """Every AgenTool a job can run, with its operations and input JSON schema."""
+        return _json([e for e in runtime.registry.catalog() if e["name"] != "scheduler"])
