@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests._net import free_port, wait_until_listening
 
 ROOT = Path(__file__).resolve().parents[2]
 INSPECTOR_PACKAGE = ROOT / "node-tools" / "node_modules" / "@modelcontextprotocol" / "inspector"
@@ -125,34 +126,17 @@ class Server:
         return self.call(inspector, "--method", "resources/read", "--uri", uri)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def http_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("http-server")
-    port = _free_port()
+    port = free_port()
     log = tmp / "server.log"
     argv = [sys.executable, "-m", "mcp_scheduler", "--transport", "http", "--port", str(port),
             "--db", str(tmp / "scheduler.sqlite"), "--timezone", "UTC", "--auth-token", TOKEN]
     with log.open("wb") as sink:
         proc = subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT)
     try:
-        for _ in range(300):  # up to ~30 s: each miss waits on the process, which also catches an early exit
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                try:
-                    code = proc.wait(timeout=0.1)
-                except subprocess.TimeoutExpired:
-                    continue
-                pytest.fail(f"the HTTP server exited with {code} before listening:\n{log.read_text()[-4000:]}")
-        else:
-            pytest.fail(f"the HTTP server never accepted connections on port {port}:\n{log.read_text()[-4000:]}")
+        wait_until_listening(proc, port, log=str(log))
         yield f"http://127.0.0.1:{port}/mcp"
     finally:
         proc.terminate()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,6 +18,8 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
+from tests._net import free_port, wait_until_listening
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 
@@ -31,39 +32,20 @@ def load_example(name: str) -> ModuleType:
     return module
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for_port(port: int, proc: subprocess.Popen[bytes], attempts: int = 200) -> None:
-    for _ in range(attempts):
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited early: {proc.stderr.read().decode() if proc.stderr else ''}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.1):
-                return
-        except OSError:
-            try:
-                proc.wait(timeout=0.05)
-            except subprocess.TimeoutExpired:
-                pass
-    raise AssertionError(f"port {port} never opened")
-
-
 @pytest.fixture
 def http_server(tmp_path: Path) -> Iterator[tuple[int, str]]:
     config = json.loads((EXAMPLES / "claude_desktop_config.http.json").read_text())["mcpServers"]["scheduler"]
     token = config["headers"]["Authorization"].removeprefix("Bearer ")
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mcp_scheduler", "--transport", "http", "--port", str(port),
-         "--db", str(tmp_path / "http.sqlite"), "--auth-token", token],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
+    log = tmp_path / "server.log"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mcp_scheduler", "--transport", "http", "--port", str(port),
+             "--db", str(tmp_path / "http.sqlite"), "--auth-token", token],
+            stdout=subprocess.DEVNULL, stderr=sink,
+        )
     try:
-        wait_for_port(port, proc)
+        wait_until_listening(proc, port, log=str(log))
         yield port, token
     finally:
         proc.terminate()

@@ -1,0 +1,42 @@
+"""Network helpers shared by the tests that start real servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_listening(process: subprocess.Popen[bytes], port: int, *, within: float = 30.0, log: str = "") -> None:
+    """Wait until `process` accepts TCP connections on `port`; raise with `log`'s tail if it exits or never does.
+
+    Each miss waits on the process itself (up to 50 ms), so an early exit is seen at once.
+    """
+    attempts = max(1, int(within / 0.05))
+    for _ in range(attempts):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            try:
+                code = process.wait(timeout=0.05)
+            except subprocess.TimeoutExpired:
+                continue
+            raise RuntimeError(f"the server exited with {code} before listening on port {port}\n{_tail(log)}") from None
+    raise RuntimeError(f"nothing listens on port {port} after {within:.0f} s\n{_tail(log)}")
+
+
+def _tail(path: str) -> str:
+    if not path:
+        return ""
+    try:
+        with open(path, errors="replace") as text:
+            return text.read()[-4000:]
+    except OSError:
+        return ""
