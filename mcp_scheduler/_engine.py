@@ -17,9 +17,8 @@ import asyncio
 import bisect
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
-from importlib.metadata import version
 from typing import Any
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
@@ -30,6 +29,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING, STATE_STOPPED
 from apscheduler.triggers.base import BaseTrigger
 
+from ._versions import require_version
 from .schedules import Schedule
 
 __all__ = [
@@ -89,26 +89,45 @@ class _JobTable(BaseJobStore):
     """An in-memory job store ordered by next run time, with a bulk `load` for restarts.
 
     APScheduler's own `MemoryJobStore` inserts one job at a time (a sorted-list insert each); a restart
-    with 100,000 jobs needs them sorted once.
+    with 100,000 jobs needs them sorted once. Jobs loaded that way stay light `EngineJob` entries until
+    APScheduler needs them as `Job`s (when due, or looked up to pause, resume or remove).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, restore: Callable[[EngineJob], Job]) -> None:
         super().__init__()
-        self._index: dict[str, tuple[Job, float]] = {}  # id -> (job, sort timestamp; inf when paused)
+        self._restore = restore
+        self._index: dict[str, tuple[Job | EngineJob, float]] = {}  # id -> (job, sort timestamp; inf if paused)
         self._order: list[tuple[float, str]] = []
 
     @staticmethod
-    def _timestamp(job: Job) -> float:
-        return _INF if job.next_run_time is None else job.next_run_time.timestamp()
+    def _timestamp(next_run_time: datetime | None) -> float:
+        return _INF if next_run_time is None else next_run_time.timestamp()
 
-    def load(self, jobs: Iterable[Job]) -> None:
-        """Replace the contents with `jobs` (a later job with the same id replaces an earlier one)."""
-        self._index = {job.id: (job, self._timestamp(job)) for job in jobs}
+    def load(self, specs: Iterable[EngineJob]) -> None:
+        """Replace the contents with `specs`, whose `next_run_time` is resolved (None when paused)."""
+        self._index = {spec.job_id: (spec, self._timestamp(spec.next_run_time)) for spec in specs}
         self._order = sorted((ts, job_id) for job_id, (_, ts) in self._index.items())
 
-    def lookup_job(self, job_id: str) -> Job | None:
+    def _job(self, job_id: str) -> Job | None:
         entry = self._index.get(job_id)
-        return None if entry is None else entry[0]
+        if entry is None:
+            return None
+        item, ts = entry
+        if isinstance(item, EngineJob):
+            item = self._restore(item)
+            self._index[job_id] = (item, ts)
+        return item
+
+    def next_run_time(self, job_id: str) -> datetime | None:
+        """A job's next run time without building its `Job`."""
+        entry = self._index.get(job_id)
+        return None if entry is None else entry[0].next_run_time
+
+    def __contains__(self, job_id: object) -> bool:
+        return job_id in self._index
+
+    def lookup_job(self, job_id: str) -> Job | None:
+        return self._job(job_id)
 
     def get_due_jobs(self, now: datetime) -> list[Job]:
         limit = now.timestamp()
@@ -116,7 +135,9 @@ class _JobTable(BaseJobStore):
         for ts, job_id in self._order:
             if ts > limit:
                 break
-            due.append(self._index[job_id][0])
+            job = self._job(job_id)
+            if job is not None:
+                due.append(job)
         return due
 
     def get_next_run_time(self) -> datetime | None:
@@ -125,12 +146,12 @@ class _JobTable(BaseJobStore):
         return self._index[self._order[0][1]][0].next_run_time
 
     def get_all_jobs(self) -> list[Job]:
-        return [self._index[job_id][0] for _, job_id in self._order]
+        return [job for _, job_id in self._order if (job := self._job(job_id)) is not None]
 
     def add_job(self, job: Job) -> None:
         if job.id in self._index:
             raise ConflictingIdError(job.id)
-        ts = self._timestamp(job)
+        ts = self._timestamp(job.next_run_time)
         self._index[job.id] = (job, ts)
         bisect.insort(self._order, (ts, job.id))
 
@@ -138,7 +159,7 @@ class _JobTable(BaseJobStore):
         old = self._index.get(job.id)
         if old is None:
             raise JobLookupError(job.id)
-        ts = self._timestamp(job)
+        ts = self._timestamp(job.next_run_time)
         if ts != old[1]:
             del self._order[bisect.bisect_left(self._order, (old[1], job.id))]
             bisect.insort(self._order, (ts, job.id))
@@ -191,7 +212,7 @@ class Engine:
         self._on_due = on_due
         self._on_skipped = on_skipped
         self._executor = _DispatchExecutor()
-        self._table = _JobTable()
+        self._table = _JobTable(self._restore)
         self._scheduler = AsyncIOScheduler(
             timezone=timezone,
             jobstores={"default": self._table},
@@ -248,30 +269,33 @@ class Engine:
     def load(self, specs: Iterable[EngineJob]) -> None:
         """Add many jobs before `start` (a restart): the same jobs as `add_job` gives, sorted once.
 
-        APScheduler's `add_job` checks the callable's signature for every job; our jobs all call
-        `dispatch` with the same arguments, so they are rebuilt the way APScheduler's persistent
-        stores restore jobs (`Job.__setstate__`), which skips that check.
+        A job without a stored next run time gets its first fire time from its schedule, as with
+        `add_job`; a paused one gets none.
         """
         if self._scheduler.state != STATE_STOPPED:
             raise RuntimeError("Engine.load() is for the jobs of a restart, before start(); use add_job() after it")
         now = datetime.now(self._scheduler.timezone)
-        self._table.load(self._restore(spec, now) for spec in specs)
 
-    def _restore(self, spec: EngineJob, now: datetime) -> Job:
-        trigger = _ScheduleTrigger(spec.schedule)
-        if spec.paused:
-            next_run_time = None
-        elif spec.next_run_time is not None:
-            next_run_time = spec.next_run_time.astimezone(self._scheduler.timezone)
-        else:
-            next_run_time = trigger.get_next_fire_time(None, now)
+        def resolved(spec: EngineJob) -> EngineJob:
+            if spec.paused:
+                return spec if spec.next_run_time is None else replace(spec, next_run_time=None)
+            if spec.next_run_time is None:
+                return replace(spec, next_run_time=spec.schedule.next_fire_time(None, now))
+            return spec
+
+        self._table.load(resolved(spec) for spec in specs)
+
+    def _restore(self, spec: EngineJob) -> Job:
+        """The APScheduler `Job` of a loaded entry, built as APScheduler's persistent stores restore jobs
+        (`Job.__setstate__`), which skips the signature check that `add_job` does for every job."""
+        next_run_time = None if spec.next_run_time is None else spec.next_run_time.astimezone(self._scheduler.timezone)
         job = Job.__new__(Job)
         job.__setstate__(
             {
                 "version": 1,
                 "id": spec.job_id,
                 "func": _DISPATCH_REF,
-                "trigger": trigger,
+                "trigger": _ScheduleTrigger(spec.schedule),
                 "executor": "default",
                 "args": (self._on_due, spec.job_id),
                 "kwargs": {},
@@ -304,11 +328,10 @@ class Engine:
 
     def next_run_time(self, job_id: str) -> datetime | None:
         """Next fire time, None when paused, finished or unknown."""
-        job = self._table.lookup_job(job_id)
-        return None if job is None else job.next_run_time
+        return self._table.next_run_time(job_id)
 
     def has_job(self, job_id: str) -> bool:
-        return self._table.lookup_job(job_id) is not None
+        return job_id in self._table
 
 
 def check_apscheduler() -> None:
@@ -318,13 +341,7 @@ def check_apscheduler() -> None:
     a job with `Job.__setstate__` plus the `_scheduler` / `_jobstore_alias` slots that persistent job
     stores set, and the executor hooks `_do_submit_job`, `_run_job_success`, `_run_job_error`.
     """
-    installed = version("apscheduler")
-    parts = tuple(int(p) for p in installed.split(".")[:2] if p.isdigit())
-    if not SUPPORTED[0] <= parts < SUPPORTED[1]:
-        raise RuntimeError(
-            f"APScheduler {installed} is installed; mcp-scheduler's engine adapter supports "
-            f">={'.'.join(map(str, SUPPORTED[0]))},<{'.'.join(map(str, SUPPORTED[1]))} (see pyproject.toml)."
-        )
+    installed = require_version("apscheduler", SUPPORTED, "mcp-scheduler's engine adapter")
     missing = [name for name in ("_scheduler", "_jobstore_alias") if name not in Job.__slots__]
     missing += [
         f"BaseExecutor.{name}"

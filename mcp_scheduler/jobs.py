@@ -7,12 +7,14 @@ the AgenTool dicts) is derived from a `Job` in one place, `JobInfo.of`.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, Field
 
+from ._frozen import FrozenModel
 from .schedules import Schedule
 from .timestamps import Timestamp
 
@@ -23,17 +25,15 @@ RunStatus = Literal["running", "success", "error", "timeout", "missed", "skipped
 RunTrigger = Literal["schedule", "run_now", "catch_up"]
 
 
-class JobDefinition(BaseModel):
+class JobDefinition(FrozenModel):
     """What a job is: its schedule, the AgenTool it runs with which input, and its limits.
 
     Frozen: changing a job means replacing its definition. Stored as this model's JSON.
     """
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
     job_id: str = Field(description="Unique job id.")
     job_name: str | None = Field(default=None, description="Human-readable name.")
-    agentool_name: str = Field(description="AgenTool the job runs.")
+    agentool_name: Annotated[str, AfterValidator(sys.intern)] = Field(description="AgenTool the job runs.")
     input_data: dict[str, Any] = Field(default_factory=dict, description="Input passed to the AgenTool.")
     schedule: Schedule = Field(description="When the job fires.")
     max_instances: int = Field(default=1, description="Maximum concurrent executions.")

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from agentool_bridge import BaseOperationInput, OperationOutput
 
 from .jobs import Job, JobState, RunStatus, RunTrigger
+from .schedules import ScheduleType
 from .timestamps import Timestamp
 
 __all__ = [
@@ -80,7 +81,7 @@ class SchedulerInput(BaseOperationInput):
         "AgenTool name) when omitted. Letters, digits and . _ : @ - only, at most 128 characters.",
     )
     job_name: str | None = Field(default=None, max_length=200, description="Human-readable job name.")
-    schedule_type: Literal["cron", "interval", "once"] | None = Field(
+    schedule_type: ScheduleType | None = Field(
         default=None,
         description="Type of schedule: 'cron' (standard 5-field cron, or 6 fields with seconds first), "
         "'interval' (e.g. '30 seconds', '1h30m', 'every 5 minutes', 'PT15M') or 'once' "
@@ -199,7 +200,7 @@ class JobInfo(BaseModel):
     job_name: str | None = Field(default=None, description="Human-readable name.")
     agentool_name: str = Field(description="AgenTool the job runs.")
     input_data: dict[str, Any] = Field(description="Input passed to the AgenTool.")
-    schedule_type: Literal["cron", "interval", "once"] = Field(description="Type of schedule.")
+    schedule_type: ScheduleType = Field(description="Type of schedule.")
     schedule: str = Field(description="Schedule expression as given.")
     timezone: str = Field(description="IANA time zone the schedule is read in.")
     description: str = Field(description="The schedule in plain words.")
@@ -252,7 +253,7 @@ class JobInfo(BaseModel):
 class SchedulePreview(BaseModel):
     """What a schedule means, without creating a job."""
 
-    schedule_type: Literal["cron", "interval", "once"] = Field(description="Type of schedule.")
+    schedule_type: ScheduleType = Field(description="Type of schedule.")
     schedule: str = Field(description="Schedule expression as given.")
     timezone: str = Field(description="IANA time zone the schedule is read in.")
     description: str = Field(description="The schedule in plain words.")

@@ -40,3 +40,13 @@ def _tail(path: str) -> str:
             return text.read()[-4000:]
     except OSError:
         return ""
+
+
+def stop(process: subprocess.Popen[bytes], *, within: float = 10.0) -> int:
+    """Terminate `process` (SIGTERM), kill it if it is still there after `within` seconds; return its exit code."""
+    process.terminate()
+    try:
+        return process.wait(timeout=within)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait(timeout=within)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import sys
 from abc import abstractmethod
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Final, Literal, get_args
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic import ValidationInfo, field_validator
 
+from .._frozen import FrozenModel
 from ..timestamps import utcnow
 from .zones import _in_zone, _load_zone, _require_aware
 
@@ -23,7 +23,7 @@ SCHEDULE_TYPES: Final[tuple[ScheduleType, ...]] = get_args(ScheduleType)
 """The valid schedule types, in documentation order."""
 
 
-class BaseSchedule(BaseModel):
+class BaseSchedule(FrozenModel):
     """A validated schedule, ready to compute fire times and to be stored as JSON.
 
     Each kind of schedule is a subclass: `CronSchedule`, `IntervalSchedule` and `OnceSchedule`.
@@ -36,8 +36,6 @@ class BaseSchedule(BaseModel):
         timezone: the IANA name of the zone the schedule runs in.
         description: the schedule in plain words.
     """
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
 
     schedule_type: ScheduleType
     expression: str
@@ -54,14 +52,6 @@ class BaseSchedule(BaseModel):
     @classmethod
     def _canonical_zone_name(cls, value: str) -> str:
         return sys.intern(_load_zone(value).key)
-
-    def model_post_init(self, context: Any, /) -> None:
-        """After validation: share the set of the names of the fields set with other schedules.
-
-        pydantic gives every instance its own set, which takes more memory than all the rest of a
-        schedule (100,000 jobs would hold 70 MB of them); schedules are frozen, so nothing adds to it.
-        """
-        object.__setattr__(self, "__pydantic_fields_set__", _shared_field_names(self.__pydantic_fields_set__))
 
     @property
     def zone(self) -> ZoneInfo:
@@ -103,18 +93,6 @@ class BaseSchedule(BaseModel):
             times.append(following)
             previous = following
         return times
-
-
-_FIELD_NAME_SETS: Final[dict[frozenset[str], set[str]]] = {}
-
-
-def _shared_field_names(names: Iterable[str]) -> set[str]:
-    """One set object for all the schedules whose fields set holds these names."""
-    key = frozenset(names)
-    shared = _FIELD_NAME_SETS.get(key)
-    if shared is None:
-        shared = _FIELD_NAME_SETS[key] = set(key)
-    return shared
 
 
 def _datetime_in_schedule_zone(value: Any, info: ValidationInfo) -> Any:

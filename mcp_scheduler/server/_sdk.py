@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from importlib.metadata import version
 from typing import Any
 
 from mcp import types
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import MCPServer
 from mcp.server.session import ServerSession
+
+from .._versions import require_version
 
 __all__ = [
     "SUPPORTED",
@@ -67,13 +68,7 @@ def map_output_schemas(mcp: MCPServer, transform: Callable[[dict[str, Any]], dic
 
 def check_mcp_sdk() -> None:
     """Raise `RuntimeError` naming what changed if the installed `mcp` lacks what this adapter uses."""
-    installed = version("mcp")
-    parts = tuple(int(p) for p in installed.split(".")[:2] if p.isdigit())
-    if not SUPPORTED[0] <= parts < SUPPORTED[1]:
-        raise RuntimeError(
-            f"mcp {installed} is installed; mcp-scheduler's SDK adapter supports "
-            f">={'.'.join(map(str, SUPPORTED[0]))},<{'.'.join(map(str, SUPPORTED[1]))} (see pyproject.toml)."
-        )
+    installed = require_version("mcp", SUPPORTED, "mcp-scheduler's SDK adapter")
     probe = MCPServer("probe")
 
     @probe.tool()

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests._net import free_port, wait_until_listening
+from tests._net import free_port, stop, wait_until_listening
 
 ROOT = Path(__file__).resolve().parents[2]
 INSPECTOR_PACKAGE = ROOT / "node-tools" / "node_modules" / "@modelcontextprotocol" / "inspector"
@@ -139,12 +139,7 @@ def http_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         wait_until_listening(proc, port, log=str(log))
         yield f"http://127.0.0.1:{port}/mcp"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
+        stop(proc, within=15)
 
 
 @pytest.fixture(params=["stdio", "http"])

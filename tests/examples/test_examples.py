@@ -18,7 +18,7 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from tests._net import free_port, wait_until_listening
+from tests._net import free_port, stop, wait_until_listening
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -48,8 +48,7 @@ def http_server(tmp_path: Path) -> Iterator[tuple[int, str]]:
         wait_until_listening(proc, port, log=str(log))
         yield port, token
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop(proc)
 
 
 async def test_claude_desktop_stdio_config_starts_a_server_with_its_args(tmp_path: Path) -> None:

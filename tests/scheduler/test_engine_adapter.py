@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mcp_scheduler import _engine
+from mcp_scheduler import _engine, _versions
 
 
 def test_the_installed_apscheduler_is_one_the_engine_adapter_knows() -> None:
@@ -12,8 +12,8 @@ def test_the_installed_apscheduler_is_one_the_engine_adapter_knows() -> None:
 
 
 def test_an_apscheduler_outside_the_supported_range_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_engine, "version", lambda name: "4.0.0a6")
-    with pytest.raises(RuntimeError, match=r"APScheduler 4\.0\.0a6 is installed.*>=3\.11,<3\.12"):
+    monkeypatch.setattr(_versions, "version", lambda name: "4.0.0a6")
+    with pytest.raises(RuntimeError, match=r"apscheduler 4\.0\.0a6 is installed.*>=3\.11,<3\.12"):
         _engine.check_apscheduler()
 
 

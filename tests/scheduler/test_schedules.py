@@ -1259,3 +1259,12 @@ def test_a_schedule_is_frozen_and_the_base_class_is_abstract() -> None:
         schedule.cron = "0 10 * * *"  # type: ignore[misc]
     with pytest.raises(TypeError, match="abstract"):
         BaseSchedule(schedule_type="cron", expression="x", timezone="UTC", description="x")  # type: ignore[abstract]
+
+
+def test_loaded_cron_schedules_are_shared_and_interval_schedules_are_not() -> None:
+    cron = parse_schedule("cron", "0 9 * * 1-5", "Europe/Berlin", now=NOW).model_dump(mode="json")
+    interval = parse_schedule("interval", "5m", "UTC", now=NOW).model_dump(mode="json")
+
+    assert load_schedule(dict(cron)) is load_schedule(json.dumps(cron))
+    first, second = load_schedule(interval), load_schedule(interval)
+    assert first == second and first is not second  # an interval keeps its own anchor

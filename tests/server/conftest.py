@@ -20,7 +20,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp_scheduler import SchedulerRuntime
 from mcp_scheduler.server import SchedulerServer, build_server
 from mcp_scheduler.settings import Settings
-from tests._net import free_port, wait_until_listening
+from tests._net import free_port, stop, wait_until_listening
 
 MODES = ["auto", "legacy"]
 """`auto` ends up on the 2026-07-28 era against this server; `legacy` forces the initialize handshake."""
@@ -237,10 +237,5 @@ def http_server(tmp_dir: Path, *args: str) -> Iterator[HttpServer]:
         wait_until_listening(process, port, log=str(tmp_dir / "server.log"))
         yield HttpServer(port, database, process)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         log.close()
