@@ -49,18 +49,14 @@ class AgenToolInjector:
         """The registered AgenTool called `name` (raises `AgenToolNotFoundError`)."""
         return self.registry.get(name)
 
-    @contextmanager
-    def activate(self) -> Iterator[AgenToolInjector]:
-        """Make this injector the one `get_injector()` returns in this context (and in tasks started in it).
+    def activate(self) -> _Activation:
+        """`with injector.activate():` makes this injector the one `get_injector()` returns in this context
+        (and in tasks started in it).
 
         `register_agentool` and `create_agentool` register into the active injector's registry, so
         toolkit factories that know nothing of runtimes register where the caller wants them.
         """
-        token = _ACTIVE.set(self)
-        try:
-            yield self
-        finally:
-            _ACTIVE.reset(token)
+        return _Activation(self)
 
     def validate(self, name: str, input_data: Any) -> BaseModel:
         """Validate `input_data` for AgenTool `name` without running it."""
@@ -160,6 +156,22 @@ class AgenToolInjector:
         if success is False or not isinstance(data, dict) or "value" not in data:
             raise RefResolutionError(f"Cannot resolve {ref!r}: {kind!r} has no value for key {key!r}.")
         return data["value"]
+
+
+class _Activation:
+    """The context manager of `AgenToolInjector.activate` (a class: schedulers enter one per run)."""
+
+    __slots__ = ("_injector", "_token")
+
+    def __init__(self, injector: AgenToolInjector) -> None:
+        self._injector = injector
+
+    def __enter__(self) -> AgenToolInjector:
+        self._token = _ACTIVE.set(self._injector)
+        return self._injector
+
+    def __exit__(self, *exc_info: object) -> None:
+        _ACTIVE.reset(self._token)
 
 
 _ACTIVE: ContextVar[AgenToolInjector | None] = ContextVar("agentool_bridge_injector", default=None)
