@@ -223,15 +223,12 @@ class SQLiteStore:
     async def write_batch(
         self, runs: Iterable[RunRecord], bookkeeping: Iterable[Bookkeeping], history_limit: int
     ) -> None:
-        rows = [(r.run_id, r.job_id, r.status, r.model_dump_json()) for r in runs]
-        books = [
-            (b.state, _iso(b.next_run_time), _iso(b.last_run_at), b.last_status, b.job_id) for b in bookkeeping
-        ]
-        await self._run(self._write_batch, rows, books, history_limit)
+        await self._run(self._write_batch, list(runs), list(bookkeeping), history_limit)
 
-    def _write_batch(
-        self, runs: list[tuple[str, str, str, str]], books: list[tuple[Any, ...]], history_limit: int
-    ) -> None:
+    def _write_batch(self, records: list[RunRecord], bookkeeping: list[Bookkeeping], history_limit: int) -> None:
+        # Serialised here, on the store's thread: the event loop is busy starting runs.
+        runs = [(r.run_id, r.job_id, r.status, r.model_dump_json()) for r in records]
+        books = [(b.state, _iso(b.next_run_time), _iso(b.last_run_at), b.last_status, b.job_id) for b in bookkeeping]
         with self._write() as conn:
             conn.executemany(
                 "INSERT INTO scheduler_runs (run_id, job_id, status, record) VALUES (?, ?, ?, ?) "
