@@ -188,8 +188,7 @@ class _DispatchExecutor(BaseExecutor):
         self.tasks: set[asyncio.Task[None]] = set()
 
     def shutdown(self, wait: bool = True) -> None:
-        for task in self.tasks:
-            task.cancel()
+        pass  # runs in progress are the service's to wait for (and to cancel when that takes too long)
 
     def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
         def done(task: asyncio.Task[None]) -> None:
@@ -241,7 +240,7 @@ class Engine:
             self._scheduler.pause()
 
     def shutdown(self) -> set[asyncio.Task[None]]:
-        """Stop for good; returns the run tasks that were cancelled (await them to let them record)."""
+        """Stop firing for good; returns the runs still in progress (they go on: wait for them or cancel them)."""
         tasks = set(getattr(self._executor, "tasks", set()))
         if self._scheduler.state != STATE_STOPPED:
             self._scheduler.shutdown(wait=False)

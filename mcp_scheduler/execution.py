@@ -172,7 +172,11 @@ class RunExecutor:
     async def execute(self, target: RunTarget, trigger: RunTrigger, scheduled: datetime | None) -> RunRecord:
         """Run `target` once and record it; returns the record (a failed run is a record, not an exception).
 
-        Cancellation (the scheduler shutting down) records the run as cancelled and propagates.
+        The start of the run (and the state of its job: next run time, a one-time job completed) is
+        committed before the AgenTool is called, so that after a crash the run is found `interrupted`
+        instead of run again. The finished record is committed before a run_now returns and before a
+        result or error goes to a queue; otherwise it is written with the next batch. Cancellation
+        (the scheduler shutting down) records the run as cancelled and propagates.
         """
         # This path runs once per fire: when a thousand jobs are due at once, each microsecond here
         # makes the last of them start a millisecond later.
@@ -189,9 +193,18 @@ class RunExecutor:
         if job is not None:
             job.last_run_at = base["started_at"]
             job.last_status = "running"
-        self._events.publish(RunEvent("started", RunRecord(status="running", **base)))
-        self.running[job_id] += 1
+        started = RunRecord(status="running", **base)
         t0 = time.perf_counter()
+        try:
+            await self._history.commit(started, job_id=job_id if job is not None else None)
+        except asyncio.CancelledError:
+            self._finish(base, _Outcome("cancelled", notes=["the scheduler shut down before the run started"]), t0)
+            raise
+        except Exception:
+            # The record stays buffered and is written with a later batch; the run goes ahead.
+            logger.exception("Job %s: could not commit the start of its run", job_id)
+        self._events.publish(RunEvent("started", started))
+        self.running[job_id] += 1
         outcome: _Outcome
         try:
             outcome = await self._call(target)
@@ -213,8 +226,17 @@ class RunExecutor:
                 self._finish(base, _settled(outcome), t0)
                 raise
         outcome = _settled(outcome)
-        self._send_to_queue(target, base["run_id"], outcome)
-        return self._finish(base, outcome, t0)
+        record = self._finish(base, outcome, t0)
+        queue = target.result_queue if outcome.status == "success" else target.error_queue
+        if trigger == "run_now" or queue:
+            # What run_now answers, and a run whose result a queue announces, is committed first.
+            await self._history.commit()
+        if queue:
+            note = self._send_to_queue(target, record, queue)
+            if note is not None:
+                outcome.notes.append(note)
+                record = self._finish(base, outcome, t0, publish=False)
+        return record
 
     async def _call(self, target: RunTarget) -> _Outcome:
         injector = self._injector
@@ -234,30 +256,32 @@ class RunExecutor:
             return _Outcome("error", error=ErrorInfo(type=type(exc).__name__, message=str(exc), traceback=tb))
         return _Outcome("success", result=result)  # made JSON by _settled, after the run has let others start
 
-    def _send_to_queue(self, target: RunTarget, run_id: str, outcome: _Outcome) -> None:
-        success = outcome.status == "success"
-        queue = target.result_queue if success else target.error_queue
-        if not queue:
-            return
-        message: dict[str, Any] = {"job_id": target.job_id, "run_id": run_id, "agentool_name": target.agentool_name}
-        if success:
-            message |= {"status": "success", "result": outcome.result}
+    def _send_to_queue(self, target: RunTarget, record: RunRecord, queue: str) -> str | None:
+        """Send the outcome to `queue`; returns why that failed, or None."""
+        message: dict[str, Any] = {
+            "job_id": target.job_id,
+            "run_id": record.run_id,
+            "agentool_name": target.agentool_name,
+        }
+        if record.status == "success":
+            message |= {"status": "success", "result": record.result}
         else:
             message |= {
-                "status": outcome.status,
-                "error": outcome.error.message if outcome.error else outcome.status,
-                "error_type": outcome.error.type if outcome.error else None,
+                "status": record.status,
+                "error": record.error.message if record.error else record.status,
+                "error_type": record.error.type if record.error else None,
             }
         message["timestamp"] = utcnow().isoformat()
         try:
             if self._queues is None:
                 raise RuntimeError("this scheduler has no queue store")
-            self._queues().enqueue(queue, message, level="info" if success else "error")
+            self._queues().enqueue(queue, message, level="info" if record.status == "success" else "error")
         except Exception as exc:
             logger.warning("Job %s: could not send to queue %r: %s", target.job_id, queue, exc)
-            outcome.notes.append(f"could not send to queue {queue!r}: {exc}")
+            return f"could not send to queue {queue!r}: {exc}"
+        return None
 
-    def _finish(self, base: dict[str, Any], outcome: _Outcome, t0: float) -> RunRecord:
+    def _finish(self, base: dict[str, Any], outcome: _Outcome, t0: float, *, publish: bool = True) -> RunRecord:
         record = RunRecord(
             status=outcome.status,
             finished_at=utcnow(),
@@ -271,5 +295,6 @@ class RunExecutor:
         if job is not None:
             job.last_status = outcome.status
         self._history.record(record, job_known=job is not None)
-        self._events.publish(RunEvent("finished", record))
+        if publish:
+            self._events.publish(RunEvent("finished", record))
         return record

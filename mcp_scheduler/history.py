@@ -1,8 +1,11 @@
 """The batched history writer: run records and job bookkeeping, written in one transaction per batch.
 
-Fires only append to memory; a background task gathers them for `flush_delay` seconds and writes
-the batch through the store, off the event loop. Readers call `flush()` first, so what they read
-includes every run that has finished.
+Most records only append to memory; a background task gathers them for `flush_delay` seconds and
+writes the batch through the store, off the event loop. What must be durable before the caller
+goes on (the start of a run, the record that run_now answers with) goes through `commit()`, which
+writes at once and returns when the batch holding it is committed: the runs due at one instant
+still share one transaction. Readers call `flush()` first, so what they read includes every run
+that has finished.
 """
 
 from __future__ import annotations
@@ -42,8 +45,10 @@ class HistoryWriter:
         self._runs: list[RunRecord] = []
         self._dirty: set[str] = set()
         self._needed = asyncio.Event()
+        self._urgent = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._next_batch: asyncio.Future[None] | None = None  # resolved when the next batch is written
 
     def record(self, run: RunRecord, *, job_known: bool = True) -> None:
         """Buffer a run record (and, for a known job, mark it for bookkeeping)."""
@@ -56,6 +61,25 @@ class HistoryWriter:
         """Mark a job whose state changed, for the next batch."""
         self._dirty.add(job_id)
         self._needed.set()
+
+    async def commit(self, run: RunRecord | None = None, *, job_id: str | None = None) -> None:
+        """Buffer `run` (and the bookkeeping of `job_id`) and return once they are committed.
+
+        Everything buffered before the write starts goes into the same transaction; an error of that
+        write is raised here (the records stay buffered for the next batch).
+        """
+        if run is not None:
+            self.record(run, job_known=job_id is not None)
+        if job_id is not None:
+            self.touch(job_id)
+        if self._next_batch is None:
+            self._next_batch = asyncio.get_running_loop().create_future()
+        batch = self._next_batch
+        if self._task is None:
+            await self.flush()
+        else:
+            self._urgent.set()
+        await asyncio.shield(batch)
 
     def forget(self, job_id: str) -> None:
         """Drop pending bookkeeping of a job that is gone (its run records are still written)."""
@@ -78,7 +102,10 @@ class HistoryWriter:
     async def _write_forever(self) -> None:
         while True:
             await self._needed.wait()
-            await asyncio.sleep(self._flush_delay)  # gather a batch: one write for many runs
+            if not self._urgent.is_set():
+                # gather a batch: one write for many runs (a commit() cuts the wait short)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._urgent.wait(), self._flush_delay)
             try:
                 await self.flush()
             except Exception:
@@ -88,14 +115,20 @@ class HistoryWriter:
         """Write the buffered records and bookkeeping now, in one transaction."""
         async with self._lock:
             self._needed.clear()
+            self._urgent.clear()
+            batch, self._next_batch = self._next_batch, None
             runs, self._runs = self._runs, []
             dirty, self._dirty = self._dirty, set()
-            books = self._bookkeeping(dirty)
-            if not runs and not books:
-                return
             try:
-                await self._store.write_batch(runs, books, self._history_limit)
-            except BaseException:
+                books = self._bookkeeping(dirty)
+                if runs or books:
+                    await self._store.write_batch(runs, books, self._history_limit)
+            except BaseException as exc:
                 self._runs[:0] = runs
                 self._dirty |= dirty
+                if batch is not None and not batch.done():
+                    batch.set_exception(exc if isinstance(exc, Exception) else RuntimeError("history write cancelled"))
+                    batch.exception()  # retrieved: a commit() that stopped waiting must not log it as lost
                 raise
+            if batch is not None and not batch.done():
+                batch.set_result(None)

@@ -21,7 +21,7 @@ from .timestamps import Timestamp
 __all__ = ["Job", "JobDefinition", "JobState", "RunStatus", "RunTrigger"]
 
 JobState = Literal["scheduled", "paused", "completed"]
-RunStatus = Literal["running", "success", "error", "timeout", "missed", "skipped", "cancelled"]
+RunStatus = Literal["running", "success", "error", "timeout", "missed", "skipped", "cancelled", "interrupted"]
 RunTrigger = Literal["schedule", "run_now", "catch_up"]
 
 

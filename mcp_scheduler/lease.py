@@ -36,10 +36,14 @@ class NullLease:
 
 
 class FileLease:
-    """An exclusive `flock` on `<database>.lock`, which also names the holder (pid, host, since)."""
+    """An exclusive `flock` on `<database>.lock`, which also names the holder (pid, host, since).
+
+    The lock sits beside the database's real file: paths that reach it through a symbolic link (or
+    `..`) take the same lock.
+    """
 
     def __init__(self, database: str | os.PathLike[str]) -> None:
-        self.path = Path(f"{os.fspath(database)}.lock")
+        self.path = Path(f"{os.path.realpath(database)}.lock")
         self._file: IO[str] | None = None
 
     def holder(self) -> str:

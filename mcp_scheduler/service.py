@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import re
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ __all__ = ["SchedulerService", "ServiceConfig"]
 
 logger = logging.getLogger(__name__)
 _STATE_NAMES = {0: "stopped", 1: "running", 2: "paused"}
+CANCEL_GRACE_SECONDS = 5.0  # how long cancelled runs get to record themselves when the scheduler closes
 LOAD_PAGE = 5000  # jobs read per query on open: the decoded JSON of all rows at once would double peak memory
 
 
@@ -89,7 +89,6 @@ class SchedulerService:
             injector=injector, queues=queues, history=self._history, events=events, jobs=self._jobs
         )
         self._manual_runs: set[asyncio.Task[Any]] = set()  # tasks inside run_now, which close() waits for
-        self._manual_changed = asyncio.Event()
         self._engine: Engine | None = None
 
     # ------------------------------------------------------------------ life cycle
@@ -113,6 +112,12 @@ class SchedulerService:
         engine: Engine | None = None
         try:
             await self._store.open()
+            interrupted = await self._store.interrupt_unfinished(
+                "the scheduler stopped while the run was in progress (a crash or a kill); it was not run again"
+            )
+            if interrupted:
+                logger.warning("%d run(s) were in progress when the scheduler last stopped: recorded as interrupted",
+                               len(interrupted))
             self._executor.opened_at = utcnow()
             engine = Engine(self._executor.on_due, self._executor.on_skipped, resolve_timezone(self.timezone))
             specs: list[EngineJob] = []
@@ -142,15 +147,15 @@ class SchedulerService:
         return self
 
     async def close(self) -> None:
-        """Stop processing, record interrupted runs as cancelled, flush history and release the lease."""
+        """Stop firing, let runs in progress finish for up to `close_timeout` seconds (then cancel them and
+        record them as cancelled), write the history and release the store and the lease."""
         if self._engine is None:
             return
         await self._history.flush()  # next run times are read from the engine: write them while it is alive
         engine, self._engine = self._engine, None  # from here on, bookkeeping keeps the last next run times read
-        tasks = engine.shutdown()
-        if tasks:
-            await asyncio.wait(tasks, timeout=self.config.close_timeout)
-        await self._settle_manual_runs()
+        runs = engine.shutdown() | self._manual_runs
+        runs.discard(asyncio.current_task())  # a run_now that closes the scheduler itself
+        await self._settle(runs)
         try:
             await self._history.stop()
         finally:
@@ -158,29 +163,18 @@ class SchedulerService:
             self._jobs.clear()
             self._lease.release()
 
-    async def _settle_manual_runs(self) -> None:
-        """Let run_now calls in progress finish (their records are written by the last flush).
-
-        Runs still going after `close_timeout` are cancelled: each records itself as cancelled and
-        its caller gets CancelledError. A run_now that is closing the service itself is not waited for.
-        """
-        deadline = time.monotonic() + self.config.close_timeout
-        current = asyncio.current_task()
-        cancelled = False
-        while waiting := {t for t in self._manual_runs if t is not current and not t.done()}:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                if cancelled:
-                    logger.warning("%d run_now call(s) did not stop after being cancelled", len(waiting))
-                    return
-                for task in waiting:
-                    task.cancel()
-                cancelled = True
-                deadline = time.monotonic() + 1.0  # time to record themselves as cancelled
-                continue
-            self._manual_changed.clear()  # set whenever a run_now returns
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._manual_changed.wait(), remaining)
+    async def _settle(self, runs: set[asyncio.Task[Any]]) -> None:
+        """Wait for `runs` up to `close_timeout`; cancel the rest (each records itself as cancelled)."""
+        pending = {task for task in runs if not task.done()}
+        if pending:
+            _, pending = await asyncio.wait(pending, timeout=self.config.close_timeout)
+        if pending:
+            logger.warning("Cancelling %d run(s) still in progress after %s s", len(pending), self.config.close_timeout)
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=CANCEL_GRACE_SECONDS)
+            if pending:
+                logger.warning("%d run(s) did not stop after being cancelled", len(pending))
 
     def _require_open(self) -> Engine:
         if self._engine is None:
@@ -298,7 +292,6 @@ class SchedulerService:
         finally:
             if task is not None:
                 self._manual_runs.discard(task)
-                self._manual_changed.set()
         if record.status != "success":
             err = record.error.message if record.error else record.status
             raise JobExecutionError(

@@ -67,6 +67,11 @@ class SchedulerStore(Protocol):
         """Write run records (a run_id seen before is replaced) and bookkeeping in one transaction,
         keeping the newest `history_limit` runs of each job."""
 
+    async def interrupt_unfinished(self, note: str) -> list[RunRecord]:
+        """Mark every run still stored as `running` (its scheduler stopped without finishing it) as
+        `interrupted` with `note`; return the changed records."""
+        ...
+
     async def history(self, job_id: str, status: RunStatus | None = None, limit: int = 20) -> list[RunRecord]:
         """A job's runs, newest first."""
         ...

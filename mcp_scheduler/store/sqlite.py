@@ -247,6 +247,23 @@ class SQLiteStore:
                     (job_id, job_id, history_limit),
                 )
 
+    async def interrupt_unfinished(self, note: str) -> list[RunRecord]:
+        return await self._run(self._interrupt_unfinished, note)
+
+    def _interrupt_unfinished(self, note: str) -> list[RunRecord]:
+        with self._write() as conn:
+            rows = conn.execute("SELECT seq, record FROM scheduler_runs WHERE status = 'running'").fetchall()
+            changed = [
+                (seq, RunRecord.model_validate_json(text).model_copy(update={"status": "interrupted", "note": note}))
+                for seq, text in rows
+            ]
+            conn.executemany(
+                "UPDATE scheduler_runs SET status = 'interrupted', record = ? WHERE seq = ?",
+                [(record.model_dump_json(), seq) for seq, record in changed],
+            )
+            conn.execute("UPDATE scheduler_jobs SET last_status = 'interrupted' WHERE last_status = 'running'")
+        return [record for _, record in changed]
+
     async def history(self, job_id: str, status: RunStatus | None = None, limit: int = 20) -> list[RunRecord]:
         rows = await self._run(self._history, job_id, status, limit)
         return [RunRecord.model_validate_json(r[0]) for r in rows]

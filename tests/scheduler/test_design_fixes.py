@@ -230,6 +230,16 @@ async def test_a_second_service_on_the_same_database_is_refused_naming_the_holde
     assert second.status().running is True
 
 
+async def test_a_symbolic_link_to_the_database_does_not_bypass_the_lease(make_service: Any, db_path: str) -> None:
+    await make_service()
+    link = os.path.join(os.path.dirname(db_path), "alias.db")
+    os.symlink(db_path, link)
+    through_link = await make_service(open=False, database=link)
+
+    with pytest.raises(LeaseHeldError, match=f"pid {os.getpid()}"):
+        await through_link.open()
+
+
 async def test_a_job_that_cannot_be_loaded_fails_open_naming_it_and_releases_the_database(
     make_service: Any, db_path: str, echo: Calls
 ) -> None:

@@ -262,7 +262,7 @@ async def test_history_keeps_only_the_last_history_limit_runs_per_job(make_servi
 async def test_a_run_in_progress_at_shutdown_is_recorded_as_cancelled(
     make_service: Any, slow: Slow, echo: Calls
 ) -> None:
-    service = await make_service(open=False)
+    service = await make_service(open=False, close_timeout=0.2)
     recorder = EventRecorder(service.events)
     await service.open()
     await service.schedule(request("long-haul", "once", "now", agentool_name="slow", input_data=WAIT))
@@ -278,6 +278,28 @@ async def test_a_run_in_progress_at_shutdown_is_recorded_as_cancelled(
     assert "shut down" in (record.note or "")
     assert record.finished_at is not None
     assert slow.finished == 0
+
+
+async def test_a_scheduled_run_in_progress_at_shutdown_may_finish_within_the_close_timeout(
+    make_service: Any, slow: Slow
+) -> None:
+    service = await make_service(open=False)
+    recorder = EventRecorder(service.events)
+    await service.open()
+    await service.schedule(request("finishing", "once", "now", agentool_name="slow", input_data=WAIT))
+    await recorder.wait_for(started("finishing"))
+
+    closing = asyncio.create_task(service.close())
+    await asyncio.wait({closing}, timeout=0.3)
+    assert not closing.done()  # the run is waited for, not cancelled at once
+    slow.release.set()
+    await asyncio.wait_for(closing, 5)
+
+    [event] = recorder.runs("finishing")
+    assert event.record.status == "success"
+    reopened = await make_service()
+    [record] = await reopened.get_history("finishing")
+    assert record.status == "success" and slow.finished == 1
 
 
 # events -------------------------------------------------------------------------------------------

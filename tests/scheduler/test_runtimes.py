@@ -67,7 +67,7 @@ async def test_two_runtimes_schedule_and_fire_on_their_own_databases_and_registr
             assert fired.record.result["text"] == f"from {name}"  # type: ignore[union-attr]
             # the AgenTool's own get_injector() call reached its runtime's storage_kv, not the other one
             assert asked.record.result == {"value": name}  # type: ignore[union-attr]
-            queued = [e for e in recorder.events if isinstance(e, QueueEvent)]
+            queued = await recorder.wait_for(lambda e: isinstance(e, QueueEvent))
             assert [(e.queue_name, e.message["job_id"]) for e in queued] == [("results", "same-id")]
 
         for name, rt in runtimes.items():
