@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import logging
 import os
+import signal
 import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .settings import Settings, default_database_path, is_loopback
@@ -69,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
                         choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], type=str.upper)
     parser.add_argument("--history-limit", type=int, default=int(_env("HISTORY_LIMIT", "100")),
                         help="runs kept per job (default 100)")
+    parser.add_argument("--close-timeout", type=float, default=float(_env("CLOSE_TIMEOUT", "10")),
+                        help="seconds that runs in progress get to finish when the server stops (default 10)")
     parser.add_argument("--limit", type=int, default=50, help="rows to print for jobs/history (default 50)")
     return parser
 
@@ -89,6 +93,7 @@ def parse_settings(argv: Sequence[str] | None = None) -> tuple[argparse.Namespac
         allow_unauthenticated=args.allow_unauthenticated,
         log_level=args.log_level,
         history_limit=args.history_limit,
+        close_timeout=args.close_timeout,
     )
     return args, settings
 
@@ -139,30 +144,76 @@ def check_exposure(settings: Settings) -> None:
 
 
 async def serve(settings: Settings) -> None:
-    """Run the server on the configured transport until interrupted."""
+    """Run the server on the configured transport until stdin closes (stdio) or SIGTERM / SIGINT arrives.
+
+    On a signal the scheduler closes cleanly: runs in progress get `close_timeout` to finish and are
+    recorded either way. A second signal exits at once (runs still in progress are found
+    `interrupted` at the next start).
+    """
     from .runtime import SchedulerRuntime
     from .server import build_server
 
     runtime = SchedulerRuntime(
         settings.service_config(), toolkits=settings.toolkits, discover_entry_points=settings.discover_entry_points
     )
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal(sig: signal.Signals) -> None:
+        if stopping.is_set():
+            logger.warning("Received %s again: exiting without waiting for the runs in progress", sig.name)
+            _exit_now(1)
+        logger.info("Received %s: closing the scheduler (runs in progress get up to %s s)", sig.name,
+                    runtime.config.close_timeout)
+        stopping.set()
+
+    handled = [sig for sig in (signal.SIGTERM, signal.SIGINT) if _add_signal_handler(loop, sig, on_signal)]
+    abandoned = False
     try:
         mcp = build_server(runtime, settings)
         async with mcp.use():  # the scheduler lives for the whole process, whatever the transport
             # The jobs are loaded: from here on, full garbage collections need not rescan them (with many jobs
             # those scans would delay fires; 1,000 runs due at once finish about a quarter sooner).
             gc.freeze()
-            await _serve_transport(mcp, settings)
+            abandoned = await _serve_transport(mcp, settings, stopping)
     finally:
         # Closing the toolkits' databases lets SQLite checkpoint its write-ahead log and remove the -wal and
         # -shm files instead of leaving them for the next start.
         await runtime.close()
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+    if abandoned:
+        # The stdio transport still waits in a thread for a line on stdin, which no cancellation can
+        # interrupt; everything else is closed and written.
+        logger.info("Scheduler closed; exiting")
+        _exit_now(0)
 
 
-async def _serve_transport(mcp: MCPServer, settings: Settings) -> None:
+def _add_signal_handler(loop: asyncio.AbstractEventLoop, sig: signal.Signals, handler: Any) -> bool:
+    try:
+        loop.add_signal_handler(sig, handler, sig)
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals here
+        return False
+    return True
+
+
+def _exit_now(code: int) -> None:
+    logging.shutdown()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+async def _serve_transport(mcp: MCPServer, settings: Settings, stopping: asyncio.Event) -> bool:
+    """Serve until the transport ends or `stopping` is set; True if the transport was left running."""
     if settings.transport == "stdio":
-        await mcp.run_stdio_async()
-        return
+        transport = asyncio.ensure_future(mcp.run_stdio_async())
+        stop = asyncio.ensure_future(stopping.wait())
+        await asyncio.wait({transport, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if transport.done():
+            transport.result()  # stdin closed, or the transport failed
+            return False
+        return True
     import uvicorn
     from mcp.server.transport_security import TransportSecuritySettings
 
@@ -188,4 +239,23 @@ async def _serve_transport(mcp: MCPServer, settings: Settings) -> None:
     config = uvicorn.Config(
         asgi, host=settings.host, port=settings.port, log_config=None, log_level=settings.log_level.lower()
     )
-    await uvicorn.Server(config).serve()
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            # serve() handles the signals (uvicorn's own handlers would re-raise them when it stops,
+            # killing the process before the scheduler is closed)
+            yield
+
+    server = Server(config)
+
+    async def stop_when_asked() -> None:
+        await stopping.wait()
+        server.should_exit = True
+
+    watcher = asyncio.ensure_future(stop_when_asked())
+    try:
+        await server.serve()
+    finally:
+        watcher.cancel()
+    return False

@@ -57,6 +57,7 @@ class Settings:
     allow_unauthenticated: bool = False
     log_level: str = "INFO"
     history_limit: int = 100
+    close_timeout: float = 10.0
     discover_entry_points: bool = True
     extra_hosts: tuple[str, ...] = field(default=())
 
@@ -76,4 +77,9 @@ class Settings:
         """The scheduler settings among these."""
         from .service import ServiceConfig
 
-        return ServiceConfig(database=self.database, timezone=self.timezone, history_limit=self.history_limit)
+        return ServiceConfig(
+            database=self.database,
+            timezone=self.timezone,
+            history_limit=self.history_limit,
+            close_timeout=self.close_timeout,
+        )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
+from collections.abc import Callable
 
 
 def free_port() -> int:
@@ -50,3 +52,16 @@ def stop(process: subprocess.Popen[bytes], *, within: float = 10.0) -> int:
     except subprocess.TimeoutExpired:
         process.kill()
         return process.wait(timeout=within)
+
+
+async def eventually(condition: Callable[[], bool], *, within: float = 20.0, what: str = "the condition") -> None:
+    """Wait until `condition()` holds, checking every 20 ms for at most `within` seconds.
+
+    For state that another process writes (a file, a database): there is no event to wait on.
+    """
+    for _ in range(max(1, int(within / 0.02))):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    if not condition():
+        raise AssertionError(f"{what} did not happen within {within} s")

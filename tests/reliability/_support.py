@@ -1,0 +1,81 @@
+"""Helpers of the fault tests: a `sleeper` toolkit for server subprocesses, and reading their databases.
+
+`--toolkit tests.reliability._support:create_sleeper` (from the repository root) gives a server the
+`sleeper` AgenTool: it appends `<token> start` to a file, sleeps, then appends `<token> end`. The
+file tells how many times each run really happened, whatever the server's own records say.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any, Literal
+
+import anyio
+from pydantic import Field
+
+from agentool_bridge import BaseOperationInput, RoutingConfig, register_agentool
+
+
+class SleeperInput(BaseOperationInput):
+    """Sleeps for a while and writes down each start and end in a file."""
+
+    operation: Literal["sleep"] = Field(description="Sleep.")
+    seconds: float = Field(default=0.0, ge=0, le=60, description="How long.")
+    token: str = Field(description="Written to the file at start and end.")
+    path: str = Field(description="The file to append to.")
+
+
+def _mark(path: str, line: str) -> None:
+    with open(path, "a", encoding="utf-8") as marks:
+        marks.write(line + "\n")
+
+
+async def sleep(seconds: float, token: str, path: str) -> dict[str, Any]:
+    _mark(path, f"{token} start")
+    await anyio.sleep(seconds)
+    _mark(path, f"{token} end")
+    return {"token": token, "slept": seconds}
+
+
+def create_sleeper() -> None:
+    """The toolkit factory (`module:factory` for `--toolkit`)."""
+    register_agentool(
+        "sleeper",
+        SleeperInput,
+        RoutingConfig(operation_map={"sleep": ("sleep", lambda m: {"seconds": m.seconds, "token": m.token,
+                                                                  "path": m.path})}),
+        [sleep],
+    )
+
+
+def marks(path: Path) -> list[tuple[str, str]]:
+    """The (token, 'start' | 'end') lines the sleeper wrote, in order."""
+    if not path.exists():
+        return []
+    return [tuple(line.rsplit(" ", 1)) for line in path.read_text(encoding="utf-8").splitlines() if line]  # type: ignore[misc]
+
+
+def runs(database: Path) -> list[dict[str, Any]]:
+    """Every stored run record, oldest first (read with a connection of its own)."""
+    with sqlite3.connect(database) as conn:
+        rows = conn.execute("SELECT record FROM scheduler_runs ORDER BY seq").fetchall()
+    conn.close()
+    return [json.loads(text) for (text,) in rows]
+
+
+def jobs(database: Path) -> dict[str, dict[str, Any]]:
+    """Every stored job by id: its state columns and definition."""
+    with sqlite3.connect(database) as conn:
+        rows = conn.execute(
+            "SELECT job_id, state, next_run_time, last_status, definition FROM scheduler_jobs"
+        ).fetchall()
+    conn.close()
+    return {
+        job_id: {"state": state, "next_run_time": next_run, "last_status": last, "definition": json.loads(text)}
+        for job_id, state, next_run, last, text in rows
+    }
+
+
+Status = Literal["running", "success", "error", "timeout", "missed", "skipped", "cancelled", "interrupted"]

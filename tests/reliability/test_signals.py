@@ -1,0 +1,174 @@
+"""Stopping a real server process: SIGTERM, SIGINT and closing stdin close the scheduler cleanly.
+
+A run in progress gets `--close-timeout` to finish and is recorded either way; the server exits 0
+within the close timeout plus 5 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from tests._net import eventually, free_port, stop, wait_until_listening
+from tests.reliability._support import marks, runs
+
+ROOT = Path(__file__).resolve().parents[2]
+TOOLKIT = "tests.reliability._support:create_sleeper"
+WAIT = 20.0
+
+
+def server_argv(database: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "mcp_scheduler", "--db", str(database), "--timezone", "UTC",
+            "--toolkit", TOOLKIT, *extra]
+
+
+def child_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+
+
+def sleeper_job(job_id: str, seconds: float, path: Path) -> dict[str, Any]:
+    return {
+        "schedule_type": "once",
+        "schedule": "now",
+        "agentool_name": "sleeper",
+        "input_data": {"operation": "sleep", "seconds": seconds, "token": job_id, "path": str(path)},
+        "job_id": job_id,
+    }
+
+
+async def wait_for_start(path: Path, token: str) -> None:
+    await eventually(lambda: (token, "start") in marks(path), within=WAIT, what=f"the start of run {token!r}")
+
+
+async def wait_for_exit(process: subprocess.Popen[bytes], within: float) -> tuple[int, float]:
+    began = time.monotonic()
+    await eventually(lambda: process.poll() is not None, within=within, what="the server's exit")
+    return process.returncode, time.monotonic() - began
+
+
+@contextmanager
+def http_process(tmp_path: Path, *extra: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    port = free_port()
+    log = tmp_path / "server.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            server_argv(tmp_path / "s.db", "--transport", "http", "--port", str(port), *extra),
+            cwd=ROOT, env=child_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=sink,
+        )
+    try:
+        wait_until_listening(process, port, log=str(log))
+        yield process, f"http://127.0.0.1:{port}/mcp"
+    finally:
+        if process.poll() is None:
+            stop(process)
+
+
+@contextmanager
+def stdio_process(tmp_path: Path, *extra: str) -> Iterator[subprocess.Popen[bytes]]:
+    log = (tmp_path / "server.log").open("wb")
+    process = subprocess.Popen(
+        server_argv(tmp_path / "s.db", *extra),
+        cwd=ROOT, env=child_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            stop(process)
+        log.close()
+
+
+async def schedule_over_stdio(process: subprocess.Popen[bytes], job: dict[str, Any]) -> None:
+    """The JSON-RPC exchange that schedules `job`, written straight to the child's pipes."""
+    import json
+
+    assert process.stdin is not None and process.stdout is not None
+    messages = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+         "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "schedule_job", "arguments": job}},
+    ]
+    for message in messages:
+        process.stdin.write(json.dumps(message).encode() + b"\n")
+    process.stdin.flush()
+    loop = asyncio.get_running_loop()
+    for expected in (1, 2):
+        line = await asyncio.wait_for(loop.run_in_executor(None, process.stdout.readline), WAIT)
+        answer = json.loads(line)
+        assert answer["id"] == expected and "error" not in answer, answer
+        assert not answer["result"].get("isError"), answer
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_a_signal_to_a_stdio_server_lets_the_run_in_progress_finish_and_records_it(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    mark_file = tmp_path / "marks"
+    with stdio_process(tmp_path) as process:
+        await schedule_over_stdio(process, sleeper_job("job", 1.0, mark_file))
+        await wait_for_start(mark_file, "job")
+        process.send_signal(sig)
+        code, _ = await wait_for_exit(process, 10 + 5)
+
+    assert code == 0
+    assert marks(mark_file) == [("job", "start"), ("job", "end")]
+    assert [(r["job_id"], r["status"]) for r in runs(tmp_path / "s.db")] == [("job", "success")]
+
+
+async def test_closing_stdin_closes_the_scheduler_the_same_way(tmp_path: Path) -> None:
+    mark_file = tmp_path / "marks"
+    with stdio_process(tmp_path) as process:
+        await schedule_over_stdio(process, sleeper_job("job", 1.0, mark_file))
+        await wait_for_start(mark_file, "job")
+        assert process.stdin is not None
+        process.stdin.close()
+        code, _ = await wait_for_exit(process, 10 + 5)
+
+    assert code == 0
+    assert [(r["job_id"], r["status"]) for r in runs(tmp_path / "s.db")] == [("job", "success")]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_a_signal_to_an_http_server_lets_the_run_in_progress_finish_and_records_it(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    mark_file = tmp_path / "marks"
+    with http_process(tmp_path) as (process, url):
+        async with Client(url) as client:
+            result = await client.call_tool("schedule_job", sleeper_job("job", 1.0, mark_file))
+            assert not result.is_error, result.content
+        await wait_for_start(mark_file, "job")
+        process.send_signal(sig)
+        code, _ = await wait_for_exit(process, 10 + 5)
+
+    assert code == 0
+    assert marks(mark_file) == [("job", "start"), ("job", "end")]
+    assert [(r["job_id"], r["status"]) for r in runs(tmp_path / "s.db")] == [("job", "success")]
+
+
+async def test_a_run_longer_than_the_close_timeout_is_cancelled_and_recorded(tmp_path: Path) -> None:
+    mark_file = tmp_path / "marks"
+    with http_process(tmp_path, "--close-timeout", "0.5") as (process, url):
+        async with Client(url) as client:
+            result = await client.call_tool("schedule_job", sleeper_job("long", 30.0, mark_file))
+            assert not result.is_error, result.content
+        await wait_for_start(mark_file, "long")
+        process.send_signal(signal.SIGTERM)
+        code, took = await wait_for_exit(process, 0.5 + 5)
+
+    assert code == 0 and took < 0.5 + 5
+    assert marks(mark_file) == [("long", "start")]
+    [record] = runs(tmp_path / "s.db")
+    assert record["status"] == "cancelled" and "shut down" in record["note"]
