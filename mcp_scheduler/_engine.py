@@ -44,6 +44,13 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+
+# What APScheduler's scheduler logs, given as its `logger`. Its warnings are one line per skipped fire
+# (max_instances; the service records skips itself and sums them up in its own log) and per missed
+# fire (never: the service decides misfires), and building each line costs more than the skip itself.
+_APSCHEDULER_LOG = logging.getLogger(f"{__name__}.apscheduler")
+_APSCHEDULER_LOG.setLevel(logging.ERROR)
+
 DueHandler = Callable[[str, list[datetime]], Awaitable[None]]
 SkipHandler = Callable[[str, list[datetime]], None]
 SUPPORTED = ((3, 11), (3, 12))  # [lowest, first unsupported) minor versions, as pinned in pyproject.toml
@@ -216,6 +223,7 @@ class Engine:
             timezone=timezone,
             jobstores={"default": self._table},
             executors={"default": self._executor},
+            logger=_APSCHEDULER_LOG,
         )
         self._scheduler.add_listener(self._skipped, EVENT_JOB_MAX_INSTANCES)
 

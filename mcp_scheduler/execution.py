@@ -38,6 +38,11 @@ logger = logging.getLogger(__name__)
 
 MAX_RESULT_BYTES = 64 * 1024
 MIN_GRACE_SECONDS = 1.0
+# Fires of one job that do not run (missed, skipped) are recorded per window of NOT_RUN_WINDOW seconds:
+# the first of a window gets a record of its own, the others share one record, rewritten at most every
+# NOT_RUN_WRITE_EVERY seconds. A job that keeps missing then costs a counter, not a row per fire.
+NOT_RUN_WINDOW = 60.0
+NOT_RUN_WRITE_EVERY = 15.0
 _JSON = TypeAdapter(Any)
 
 
@@ -70,6 +75,51 @@ class AdHocRun:
     error_queue: str | None = None
 
 
+@dataclass(slots=True)
+class _Streak:
+    """Fires of one job in one window that did not run, for one status (missed, or skipped)."""
+
+    agentool_name: str
+    opened: float  # time.monotonic() of the window's first fire
+    count: int = 1
+    run_id: str = ""  # the shared record of the fires after the window's first
+    first: datetime | None = None
+    last: datetime | None = None
+    reason: str = ""
+    pending: bool = False  # changed since its record was last written
+    written: float = float("-inf")  # time.monotonic() of that write
+
+
+class _NotRunLog:
+    """Log lines about fires that did not run: the first at once, then one summary per `every` seconds."""
+
+    def __init__(self, every: float = 60.0) -> None:
+        self._every = every
+        self._counts: Counter[RunStatus] = Counter()
+        self._jobs: dict[RunStatus, set[str]] = {}
+        self._last = -every
+
+    def note(self, job_id: str, status: RunStatus, why: str) -> None:
+        self._counts[status] += 1
+        jobs = self._jobs.setdefault(status, set())
+        if len(jobs) < 10_000:
+            jobs.add(job_id)
+        now = time.monotonic()
+        if now - self._last < self._every:
+            return
+        if sum(self._counts.values()) == 1:
+            logger.warning("Job %s: a fire was %s: %s", job_id, status, why)
+        else:
+            logger.warning(
+                "Fires not run in the last %.0f s: %s (each is in its job's history)",
+                now - self._last if self._last >= 0 else self._every,
+                "; ".join(f"{n} {status} ({len(self._jobs[status])} jobs)" for status, n in self._counts.items()),
+            )
+        self._counts.clear()
+        self._jobs.clear()
+        self._last = now
+
+
 @dataclass
 class _Outcome:
     status: RunStatus
@@ -99,7 +149,13 @@ def _settled(outcome: _Outcome) -> _Outcome:
 
 
 class RunExecutor:
-    """Executes runs through the injector and records each one; the engine calls `on_due` and `on_skipped`."""
+    """Executes runs through the injector and records each one; the engine calls `on_due` and `on_skipped`.
+
+    At most `max_concurrent_runs` scheduled runs go at a time; the fires beyond wait for a slot, and
+    one that cannot start within its job's misfire_grace_time is recorded as missed. The event loop
+    then has room for tool calls however many jobs are due, and memory stays bounded: a fire waits
+    only while its job's previous instance does not (`max_instances` skips the others).
+    """
 
     def __init__(
         self,
@@ -109,12 +165,19 @@ class RunExecutor:
         history: HistoryWriter,
         events: EventBus,
         jobs: Mapping[str, Job],
+        max_concurrent_runs: int = 1000,
     ) -> None:
         self._injector = injector
         self._queues = queues
         self._history = history
         self._events = events
         self._jobs = jobs
+        self._max_concurrent = max_concurrent_runs
+        self._slots = asyncio.Semaphore(max_concurrent_runs)
+        self._waiting: set[asyncio.Task[Any]] = set()
+        self._streaks: dict[tuple[str, RunStatus], _Streak] = {}
+        self._streak_timer: asyncio.TimerHandle | None = None
+        self._not_run_log = _NotRunLog()
         self.running: Counter[str] = Counter()
         self.opened_at = utcnow()
 
@@ -135,15 +198,47 @@ class RunExecutor:
             for missed in run_times[:-1]:
                 self._record_not_run(job, missed, "missed", "coalesced: a later run time replaced it")
             run_times = run_times[-1:]
+        grace = definition.misfire_grace_time
         for run_time in run_times:
-            lateness = (utcnow() - run_time).total_seconds()
-            grace = definition.misfire_grace_time
-            if grace is not None and lateness > max(float(grace), MIN_GRACE_SECONDS):
-                self._record_not_run(
-                    job, run_time, "missed", f"due {lateness:.1f} s ago, beyond misfire_grace_time {grace} s"
-                )
+            if self._late(run_time, grace, job):
                 continue
-            await self.execute(definition, self._trigger(run_time), run_time)
+            if self._slots.locked():
+                task = asyncio.current_task()
+                if task is not None:
+                    self._waiting.add(task)
+                try:
+                    await self._slots.acquire()
+                except asyncio.CancelledError:
+                    self._record_not_run(job, run_time, "missed", "the scheduler shut down before the run could start")
+                    raise
+                finally:
+                    if task is not None:
+                        self._waiting.discard(task)
+                if self._late(run_time, grace, job, waited=True):
+                    self._slots.release()
+                    continue
+            else:
+                await self._slots.acquire()  # free: returns at once, without letting others run first
+            try:
+                await self.execute(definition, self._trigger(run_time), run_time)
+            finally:
+                self._slots.release()
+
+    def _late(self, run_time: datetime, grace: int | None, job: Job, *, waited: bool = False) -> bool:
+        """True (and recorded as missed) if the fire is due longer ago than the job's grace time."""
+        lateness = (utcnow() - run_time).total_seconds()
+        if grace is None or lateness <= max(float(grace), MIN_GRACE_SECONDS):
+            return False
+        why = f"due {lateness:.1f} s ago, beyond misfire_grace_time {grace} s"
+        if waited:
+            why += f" (it waited for one of the {self._max_concurrent} runs the scheduler does at a time)"
+        self._record_not_run(job, run_time, "missed", why)
+        return True
+
+    def cancel_waiting(self) -> None:
+        """Cancel the fires still waiting for a slot (the scheduler is closing); they record themselves as missed."""
+        for task in list(self._waiting):
+            task.cancel()
 
     def on_skipped(self, job_id: str, run_times: list[datetime]) -> None:
         """Record fires that did not start because `max_instances` runs were still going."""
@@ -155,19 +250,78 @@ class RunExecutor:
                 job, run_time, "skipped", f"max_instances ({job.definition.max_instances}) runs were still in progress"
             )
 
+    def forget(self, job_id: str) -> None:
+        """Write and drop the not-run records still gathering for a job (it is gone)."""
+        for status in ("missed", "skipped"):
+            streak = self._streaks.pop((job_id, status), None)
+            if streak is not None and streak.pending:
+                self._write_streak(job_id, status, streak)
+
     def _record_not_run(self, job: Job, scheduled: datetime, status: RunStatus, note: str) -> None:
+        """Record a fire that did not run: see NOT_RUN_WINDOW."""
+        job.last_status = status
+        self._not_run_log.note(job.job_id, status, note)
+        key = (job.job_id, status)
+        now = time.monotonic()
+        streak = self._streaks.get(key)
+        if streak is None or now - streak.opened >= NOT_RUN_WINDOW:
+            if streak is not None and streak.pending:
+                self._write_streak(job.job_id, status, streak)
+            name = job.definition.agentool_name
+            self._streaks[key] = _Streak(agentool_name=name, opened=now)
+            self._publish_not_run(job.job_id, name, secrets.token_hex(16), status, scheduled, note)
+            return
+        streak.count += 1
+        if not streak.run_id:
+            streak.run_id, streak.first = secrets.token_hex(16), scheduled
+        streak.last, streak.reason, streak.pending = scheduled, note, True
+        if now - streak.written >= NOT_RUN_WRITE_EVERY:
+            self._write_streak(job.job_id, status, streak)
+        elif self._streak_timer is None:
+            self._streak_timer = asyncio.get_running_loop().call_later(NOT_RUN_WRITE_EVERY, self._write_due_streaks)
+
+    def _write_due_streaks(self) -> None:
+        """Write the shared records that changed, and drop the windows that have closed."""
+        self._streak_timer = None
+        self.write_streaks()
+        now = time.monotonic()
+        for key in [k for k, streak in self._streaks.items() if now - streak.opened >= NOT_RUN_WINDOW]:
+            del self._streaks[key]
+
+    def _write_streak(self, job_id: str, status: RunStatus, streak: _Streak) -> None:
+        first, last = streak.first or streak.last, streak.last or streak.first
+        assert first is not None and last is not None
+        fires = streak.count - 1
+        note = streak.reason if fires == 1 else (
+            f"{fires} fires {status} from {first.isoformat()} to {last.isoformat()} (one record for all"
+            f"; the last said: {streak.reason})"
+        )
+        streak.pending, streak.written = False, time.monotonic()
+        self._publish_not_run(job_id, streak.agentool_name, streak.run_id, status, first, note)
+
+    def _publish_not_run(
+        self, job_id: str, agentool_name: str, run_id: str, status: RunStatus, scheduled: datetime, note: str
+    ) -> None:
         record = RunRecord(
-            run_id=secrets.token_hex(16),
-            job_id=job.job_id,
-            agentool_name=job.definition.agentool_name,
+            run_id=run_id,
+            job_id=job_id,
+            agentool_name=agentool_name,
             trigger=self._trigger(scheduled),
             status=status,
             scheduled_time=scheduled,
             note=note,
         )
-        job.last_status = status
-        self._history.record(record)
+        self._history.record(record, job_known=job_id in self._jobs)
         self._events.publish(RunEvent("finished", record))
+
+    def write_streaks(self) -> None:
+        """Write the shared not-run records that changed since they were last written (before closing too)."""
+        if self._streak_timer is not None:
+            self._streak_timer.cancel()
+            self._streak_timer = None
+        for (job_id, status), streak in self._streaks.items():
+            if streak.pending:
+                self._write_streak(job_id, status, streak)
 
     async def execute(self, target: RunTarget, trigger: RunTrigger, scheduled: datetime | None) -> RunRecord:
         """Run `target` once and record it; returns the record (a failed run is a record, not an exception).

@@ -42,7 +42,7 @@ class HistoryWriter:
         self._bookkeeping = bookkeeping
         self._history_limit = history_limit
         self._flush_delay = flush_delay
-        self._runs: list[RunRecord] = []
+        self._runs: dict[str, RunRecord] = {}  # by run_id: a later record of a run replaces the earlier one
         self._dirty: set[str] = set()
         self._needed = asyncio.Event()
         self._urgent = asyncio.Event()
@@ -52,7 +52,7 @@ class HistoryWriter:
 
     def record(self, run: RunRecord, *, job_known: bool = True) -> None:
         """Buffer a run record (and, for a known job, mark it for bookkeeping)."""
-        self._runs.append(run)
+        self._runs[run.run_id] = run
         if job_known:
             self._dirty.add(run.job_id)
         self._needed.set()
@@ -91,10 +91,11 @@ class HistoryWriter:
             self._task = asyncio.create_task(self._write_forever(), name="mcp-scheduler-history")
 
     async def stop(self) -> None:
-        """Stop the background writer, then write what is still buffered."""
+        """Stop the background writer (a write in progress is let finish), then write what is still buffered."""
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
+            async with self._lock:  # not in the middle of a write: cancelling it there would fail its commits
+                task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.flush()
@@ -117,14 +118,14 @@ class HistoryWriter:
             self._needed.clear()
             self._urgent.clear()
             batch, self._next_batch = self._next_batch, None
-            runs, self._runs = self._runs, []
+            runs, self._runs = self._runs, {}
             dirty, self._dirty = self._dirty, set()
             try:
                 books = self._bookkeeping(dirty)
                 if runs or books:
-                    await self._store.write_batch(runs, books, self._history_limit)
+                    await self._store.write_batch(runs.values(), books, self._history_limit)
             except BaseException as exc:
-                self._runs[:0] = runs
+                self._runs = runs | self._runs
                 self._dirty |= dirty
                 if batch is not None and not batch.done():
                     batch.set_exception(exc if isinstance(exc, Exception) else RuntimeError("history write cancelled"))

@@ -50,6 +50,8 @@ class ServiceConfig:
     run records are gathered before one batched write. `start_paused`: open without running jobs.
     `use_lease`: take the runner lease of a database file (one runner per file). `close_timeout`: how long
     `close()` lets runs in progress finish (then they are cancelled and recorded so).
+    `max_concurrent_runs`: scheduled runs in progress at a time; more due fires wait for a slot (within
+    their misfire_grace_time), which keeps the server answering however many jobs are due.
     """
 
     database: str | None = None
@@ -59,6 +61,7 @@ class ServiceConfig:
     start_paused: bool = False
     use_lease: bool = True
     close_timeout: float = 10.0
+    max_concurrent_runs: int = 1000
 
 
 class SchedulerService:
@@ -86,7 +89,12 @@ class SchedulerService:
             store, self._bookkeeping, history_limit=config.history_limit, flush_delay=config.flush_delay
         )
         self._executor = RunExecutor(
-            injector=injector, queues=queues, history=self._history, events=events, jobs=self._jobs
+            injector=injector,
+            queues=queues,
+            history=self._history,
+            events=events,
+            jobs=self._jobs,
+            max_concurrent_runs=config.max_concurrent_runs,
         )
         self._manual_runs: set[asyncio.Task[Any]] = set()  # tasks inside run_now, which close() waits for
         self._engine: Engine | None = None
@@ -154,8 +162,10 @@ class SchedulerService:
         await self._history.flush()  # next run times are read from the engine: write them while it is alive
         engine, self._engine = self._engine, None  # from here on, bookkeeping keeps the last next run times read
         runs = engine.shutdown() | self._manual_runs
+        self._executor.cancel_waiting()  # fires that have not started yet: recorded as missed
         runs.discard(asyncio.current_task())  # a run_now that closes the scheduler itself
         await self._settle(runs)
+        self._executor.write_streaks()
         try:
             await self._history.stop()
         finally:
@@ -236,6 +246,7 @@ class SchedulerService:
         engine.remove_job(job_id)
         del self._jobs[job_id]
         self._history.forget(job_id)
+        self._executor.forget(job_id)
         await self._store.delete_job(job_id)
         self.events.publish(JobEvent("removed", job_id))
         return info

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,18 +94,29 @@ class HandshakeSessions:
 
 
 class Notifier:
-    """Forwards scheduler events to both eras from one task (listeners only enqueue; no polling)."""
+    """Forwards scheduler events to both eras from one task; it never falls behind without bound.
+
+    Listeners only note what changed: a resource updated many times before the task gets to it
+    is announced once, the list change once, and queue messages (`notifications/message`) are kept
+    up to `MAX_PENDING_MESSAGES`, the oldest dropped first and counted in a log line.
+    """
+
+    MAX_PENDING_MESSAGES = 1000
 
     def __init__(self, bus: SubscriptionBus, sessions: HandshakeSessions) -> None:
         self.bus = bus
         self.sessions = sessions
-        self._queue: asyncio.Queue[SchedulerEvent] = asyncio.Queue()
+        self._updated: dict[str, None] = {}  # an ordered set of URIs
+        self._list_changed = False
+        self._messages: deque[tuple[str, Any, str]] = deque(maxlen=self.MAX_PENDING_MESSAGES)
+        self._dropped = 0
+        self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe: Any = None
 
     def start(self, events: EventBus) -> None:
-        self._queue = asyncio.Queue()
-        self._unsubscribe = events.subscribe(self._queue.put_nowait)
+        self._wake = asyncio.Event()
+        self._unsubscribe = events.subscribe(self.note)
         self._task = asyncio.create_task(self._run(), name="mcp-scheduler-notify")
 
     async def stop(self) -> None:
@@ -117,30 +129,49 @@ class Notifier:
                 await self._task
             self._task = None
 
-    async def _run(self) -> None:
-        while True:
-            event = await self._queue.get()
-            try:
-                await self.deliver(event)
-            except Exception:
-                logger.exception("Could not deliver notification for %r", event)
-
-    async def updated(self, *uris: str) -> None:
-        for uri in uris:
-            await self.bus.publish(ResourceUpdated(uri=uri))
-            await self.sessions.resource_updated(uri)
-
-    async def deliver(self, event: SchedulerEvent) -> None:
-        """Send the notifications one scheduler event calls for."""
+    def note(self, event: SchedulerEvent) -> None:
+        """Record what `event` changed, for the next delivery (called synchronously by the event bus)."""
         if isinstance(event, RunEvent):
             if event.kind == "finished":
-                await self.updated(job_uri(event.job_id), history_uri(event.job_id))
+                self._updated[job_uri(event.job_id)] = None
+                self._updated[history_uri(event.job_id)] = None
         elif isinstance(event, JobEvent):
             if event.kind in ("added", "removed", "completed"):
-                await self.bus.publish(ResourcesListChanged())
-                await self.sessions.resources_list_changed()
-            await self.updated(JOBS_URI, job_uri(event.job_id))
+                self._list_changed = True
+            self._updated[JOBS_URI] = None
+            self._updated[job_uri(event.job_id)] = None
         elif isinstance(event, QueueEvent):
-            await self.updated(queue_uri(event.queue_name), QUEUES_URI)
+            self._updated[queue_uri(event.queue_name)] = None
+            self._updated[QUEUES_URI] = None
+            if len(self._messages) == self._messages.maxlen:
+                self._dropped += 1
             data = {"queue_name": event.queue_name, "message_id": event.message_id, "message": event.message}
-            await self.sessions.log(event.level, data, f"mcp_scheduler.queue.{event.queue_name}")
+            self._messages.append((event.level, data, f"mcp_scheduler.queue.{event.queue_name}"))
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self.deliver()
+            except Exception:
+                logger.exception("Could not deliver notifications")
+
+    async def deliver(self) -> None:
+        """Send the notifications for everything noted so far."""
+        list_changed, self._list_changed = self._list_changed, False
+        updated, self._updated = self._updated, {}
+        messages = list(self._messages)
+        self._messages.clear()
+        dropped, self._dropped = self._dropped, 0
+        if list_changed:
+            await self.bus.publish(ResourcesListChanged())
+            await self.sessions.resources_list_changed()
+        for uri in updated:
+            await self.bus.publish(ResourceUpdated(uri=uri))
+            await self.sessions.resource_updated(uri)
+        if dropped:
+            logger.warning("%d queue notification(s) dropped: clients could not keep up", dropped)
+        for level, data, name in messages:
+            await self.sessions.log(level, data, name)

@@ -1,0 +1,76 @@
+"""Beyond what the scheduler can run: bounded runs at a time, and fires that do not run share records."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from mcp_scheduler import SchedulerService
+from tests.scheduler._support import Calls, EventRecorder, Slow, finished, request, started
+
+WAIT = {"operation": "wait", "label": "slow"}
+
+
+async def test_a_long_backlog_of_missed_fires_costs_a_few_records_not_one_per_fire(
+    make_service: Any, db_path: str, echo: Calls
+) -> None:
+    first: SchedulerService = await make_service()
+    await first.schedule(request("minutely", "interval", "1 minute", misfire_grace_time=86_400, coalesce=True))
+    await first.close()
+    with sqlite3.connect(db_path) as conn:  # down for 20 minutes: 20 fires were due
+        conn.execute(
+            "UPDATE scheduler_jobs SET next_run_time = ? WHERE job_id = 'minutely'",
+            ((datetime.now(UTC) - timedelta(minutes=19, seconds=30)).isoformat(),),
+        )
+    conn.close()
+
+    second: SchedulerService = await make_service(open=False)
+    recorder = EventRecorder(second.events)
+    await second.open()
+    await recorder.wait_for(finished("minutely", "success"))
+
+    await second.close()  # writes the shared record, which otherwise waits up to NOT_RUN_WRITE_EVERY
+    third: SchedulerService = await make_service()
+    history = await third.get_history("minutely", limit=100)
+    missed = [r for r in history if r.status == "missed"]
+    assert len(missed) == 2  # the first on its own, then one shared by the other 18
+    [shared] = [r for r in missed if "one record for all" in (r.note or "")]
+    assert shared.note is not None and shared.note.startswith("18 fires missed from ")
+    assert "coalesced" in shared.note
+    assert [r.status for r in history].count("success") == 1 and len(echo.inputs) == 1
+
+
+async def test_no_more_runs_go_at_a_time_than_max_concurrent_runs(make_service: Any, slow: Slow) -> None:
+    service: SchedulerService = await make_service(open=False, max_concurrent_runs=2)
+    recorder = EventRecorder(service.events)
+    await service.open()
+    for i in range(4):
+        await service.schedule(request(f"due-{i}", "once", "now", agentool_name="slow", input_data=WAIT))
+
+    await recorder.wait_for(lambda e: getattr(e, "kind", None) == "started", count=2)
+    assert slow.started == 2 and service.status().runs_in_progress == 2
+    slow.release.set()
+    for i in range(4):
+        await recorder.wait_for(finished(f"due-{i}", "success"))
+    assert slow.finished == 4
+
+
+async def test_a_fire_that_waits_for_a_slot_beyond_its_grace_time_is_missed(make_service: Any, slow: Slow) -> None:
+    service: SchedulerService = await make_service(open=False, max_concurrent_runs=1)
+    recorder = EventRecorder(service.events)
+    await service.open()
+    await service.schedule(request("holder", "once", "now", agentool_name="slow", input_data=WAIT))
+    await recorder.wait_for(started("holder"))
+    await service.schedule(
+        request("waiter", "once", "now", agentool_name="slow", input_data=WAIT, misfire_grace_time=0)
+    )
+
+    await asyncio.sleep(1.2)  # time passing is the point: the waiter's grace time (at least 1 s) runs out
+    slow.release.set()
+
+    [missed] = await recorder.wait_for(finished("waiter"))
+    assert missed.record.status == "missed"  # type: ignore[union-attr]
+    assert "runs the scheduler does at a time" in (missed.record.note or "")  # type: ignore[union-attr]
+    assert slow.started == 1
