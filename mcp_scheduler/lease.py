@@ -21,6 +21,14 @@ class RunnerLease(Protocol):
     def acquire(self) -> None:
         """Take the lease or raise `LeaseHeldError` naming the holder."""
 
+    def try_acquire(self) -> bool:
+        """Take the lease if it is free (or held already); False if another process holds it."""
+        ...
+
+    def holder(self) -> str:
+        """Who holds the lease, for messages."""
+        ...
+
     def release(self) -> None:
         """Give the lease back (no-op if not held)."""
 
@@ -30,6 +38,12 @@ class NullLease:
 
     def acquire(self) -> None:
         return None
+
+    def try_acquire(self) -> bool:
+        return True
+
+    def holder(self) -> str:
+        return "this process"
 
     def release(self) -> None:
         return None
@@ -55,24 +69,29 @@ class FileLease:
         return f"pid {info.get('pid')} on {info.get('host')} since {info.get('since')}"
 
     def acquire(self) -> None:
+        if not self.try_acquire():
+            raise LeaseHeldError(
+                f"Another scheduler process ({self.holder()}) is running the jobs of {self.path.stem!r}. "
+                "Stop it first, or use another database file."
+            )
+
+    def try_acquire(self) -> bool:
         if self._file is not None:
-            return
+            return True
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(self.path, "a+")  # noqa: SIM115 - held open for the life of the lease
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             handle.close()
-            raise LeaseHeldError(
-                f"Another scheduler process ({self.holder()}) is running the jobs of {self.path.stem!r}. "
-                "Stop it first, or use another database file."
-            ) from None
+            return False
         handle.seek(0)
         handle.truncate()
         since = datetime.now(UTC).isoformat(timespec="seconds")
         handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": since}))
         handle.flush()
         self._file = handle
+        return True
 
     def release(self) -> None:
         if self._file is None:

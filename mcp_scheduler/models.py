@@ -272,3 +272,9 @@ class SchedulerStatus(BaseModel):
     apscheduler_available: bool = Field(default=True, description="Always true: APScheduler is a dependency.")
     timezone: str = Field(description="Default time zone of the scheduler.")
     database: str | None = Field(description="SQLite file, or null when state is kept in memory.")
+    role: Literal["runner", "standby"] = Field(
+        default="runner",
+        description="'runner' if this server process fires the jobs; 'standby' if another process on the same "
+        "database does (this one serves the same jobs and takes over when that one stops).",
+    )
+    runner: str | None = Field(default=None, description="On a standby: the process that runs the jobs.")

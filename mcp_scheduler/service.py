@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from agentool_bridge.toolkits import QueueStore
 
 from ._engine import STATE_RUNNING, Engine, EngineJob
 from .errors import InvalidJobInputError, JobExecutionError, JobExistsError, JobNotFoundError, SchedulerStateError
-from .events import EventBus, JobEvent
+from .events import EventBus, JobEvent, RunEvent
 from .execution import AdHocRun, RunExecutor, RunTarget
 from .history import HistoryWriter
 from .jobs import Job, JobDefinition, RunStatus
@@ -39,6 +40,9 @@ logger = logging.getLogger(__name__)
 _STATE_NAMES = {0: "stopped", 1: "running", 2: "paused"}
 CANCEL_GRACE_SECONDS = 5.0  # how long cancelled runs get to record themselves when the scheduler closes
 LOAD_PAGE = 5000  # jobs read per query on open: the decoded JSON of all rows at once would double peak memory
+FOLLOW_EVERY = 0.05  # seconds between checks for what other processes on the store wrote
+LEASE_RETRY = 0.5  # seconds between a standby's attempts to take the runner lease
+INTERRUPTED_NOTE = "the scheduler stopped while the run was in progress (a crash or a kill); it was not run again"
 
 
 @dataclass(frozen=True)
@@ -48,8 +52,9 @@ class ServiceConfig:
     `database`: SQLite file, or None to keep everything in memory. `timezone`: default IANA zone
     of schedules (None: the machine's). `history_limit`: runs kept per job. `flush_delay`: how long
     run records are gathered before one batched write. `start_paused`: open without running jobs.
-    `use_lease`: take the runner lease of a database file (one runner per file). `close_timeout`: how long
-    `close()` lets runs in progress finish (then they are cancelled and recorded so).
+    `use_lease`: take part in the runner lease of a database file: of all processes on one file, the
+    lease holder runs the jobs and the others (standbys) serve the same jobs and take over when it stops.
+    `close_timeout`: how long `close()` lets runs in progress finish (then they are cancelled and recorded so).
     `max_concurrent_runs`: scheduled runs in progress at a time; more due fires wait for a slot (within
     their misfire_grace_time), which keeps the server answering however many jobs are due.
     """
@@ -97,7 +102,11 @@ class SchedulerService:
             max_concurrent_runs=config.max_concurrent_runs,
         )
         self._manual_runs: set[asyncio.Task[Any]] = set()  # tasks inside run_now, which close() waits for
-        self._engine: Engine | None = None
+        self._engine: Engine | None = None  # the runner's, None on a standby
+        self._open = False
+        self._runner = False  # holds the lease: fires jobs and writes their bookkeeping
+        self._follower: asyncio.Task[None] | None = None
+        self._positions = (0, 0)  # how far this process has followed the store: (change seq, run seq)
 
     # ------------------------------------------------------------------ life cycle
 
@@ -110,58 +119,88 @@ class SchedulerService:
 
     @property
     def is_open(self) -> bool:
-        return self._engine is not None
+        return self._open
+
+    @property
+    def is_runner(self) -> bool:
+        """True in the process that holds the runner lease and fires the jobs; False on a standby."""
+        return self._runner
 
     async def open(self) -> Self:
-        """Take the runner lease, load the jobs from the store and start processing them."""
-        if self._engine is not None:
+        """Load the jobs from the store and serve them; fire them if this process gets the runner lease
+        (otherwise it is a standby that follows the store and takes over when the runner stops)."""
+        if self._open:
             return self
-        self._lease.acquire()
-        engine: Engine | None = None
         try:
             await self._store.open()
-            interrupted = await self._store.interrupt_unfinished(
-                "the scheduler stopped while the run was in progress (a crash or a kill); it was not run again"
-            )
-            if interrupted:
-                logger.warning("%d run(s) were in progress when the scheduler last stopped: recorded as interrupted",
-                               len(interrupted))
-            self._executor.opened_at = utcnow()
-            engine = Engine(self._executor.on_due, self._executor.on_skipped, resolve_timezone(self.timezone))
-            specs: list[EngineJob] = []
-            async for page in self._store.load_jobs(LOAD_PAGE):
-                for job in page:
-                    self._jobs[job.job_id] = job
-                    if job.state != "completed":
-                        specs.append(self._engine_job(job, job.next_run_time))
-            engine.load(specs)
+            if self._lease.try_acquire():
+                await self._become_runner(paused=self.config.start_paused)
+            else:
+                await self._load_jobs()
+            self._positions = await self._store.positions()
         except BaseException:
             # A failed open must not keep the lease or the database (close() would not see them).
             self._jobs.clear()
-            if engine is not None:
-                engine.shutdown()
+            if self._engine is not None:
+                self._engine.shutdown()
+                self._engine = None
+            self._runner = False
             await self._store.close()
             self._lease.release()
             raise
-        self._engine = engine
-        engine.start(paused=self.config.start_paused)
+        self._open = True
         self._history.start()
+        if self._store.location is not None:
+            self._follower = asyncio.create_task(self._follow(), name="mcp-scheduler-follower")
         logger.info(
-            "Scheduler open: %d jobs, database %s, time zone %s",
+            "Scheduler open: %d jobs, database %s, time zone %s, %s",
             len(self._jobs),
             self._store.location or "(memory)",
             self.timezone,
+            "running them" if self._runner else f"standby (the jobs run in {self._lease.holder()})",
         )
         return self
+
+    async def _load_jobs(self) -> None:
+        """Replace the jobs in memory with the stored ones (the dict stays the same object)."""
+        jobs: dict[str, Job] = {}
+        async for page in self._store.load_jobs(LOAD_PAGE):
+            for job in page:
+                jobs[job.job_id] = job
+        self._jobs.clear()
+        self._jobs.update(jobs)
+
+    async def _become_runner(self, *, paused: bool) -> None:
+        """With the lease held: record the runs the last runner left unfinished, load the jobs, start firing."""
+        interrupted = await self._store.interrupt_unfinished(INTERRUPTED_NOTE)
+        if interrupted:
+            logger.warning("%d run(s) were in progress when the last runner stopped: recorded as interrupted",
+                           len(interrupted))
+        self._executor.opened_at = utcnow()
+        await self._load_jobs()
+        engine = Engine(self._executor.on_due, self._executor.on_skipped, resolve_timezone(self.timezone))
+        engine.load([self._engine_job(j, j.next_run_time) for j in self._jobs.values() if j.state != "completed"])
+        self._engine, self._runner = engine, True
+        engine.start(paused=paused)
+        for record in interrupted:
+            self.events.publish(RunEvent("finished", record))
 
     async def close(self) -> None:
         """Stop firing, let runs in progress finish for up to `close_timeout` seconds (then cancel them and
         record them as cancelled), write the history and release the store and the lease."""
-        if self._engine is None:
+        if not self._open:
             return
-        await self._history.flush()  # next run times are read from the engine: write them while it is alive
-        engine, self._engine = self._engine, None  # from here on, bookkeeping keeps the last next run times read
-        runs = engine.shutdown() | self._manual_runs
+        self._open = False
+        follower, self._follower = self._follower, None
+        if follower is not None:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
+        runs = set(self._manual_runs)
+        if self._engine is not None:
+            await self._history.flush()  # next run times are read from the engine: write them while it is alive
+            engine, self._engine = self._engine, None  # from here on, bookkeeping keeps the last next run times
+            runs |= engine.shutdown()
         self._executor.cancel_waiting()  # fires that have not started yet: recorded as missed
         runs.discard(asyncio.current_task())  # a run_now that closes the scheduler itself
         await self._settle(runs)
@@ -171,7 +210,86 @@ class SchedulerService:
         finally:
             await self._store.close()
             self._jobs.clear()
+            self._runner = False
             self._lease.release()
+
+    # ------------------------------------------------------------------ other processes on the store
+
+    async def _follow(self) -> None:
+        """Apply what other processes wrote to the store; on a standby, take the lease once it is free."""
+        last_try = time.monotonic()
+        while True:
+            await asyncio.sleep(FOLLOW_EVERY)
+            try:
+                if not self._runner and time.monotonic() - last_try >= LEASE_RETRY:
+                    last_try = time.monotonic()
+                    if self._lease.try_acquire():
+                        logger.warning("The runner of %s stopped: this process runs the jobs now", self._store.location)
+                        await self._become_runner(paused=False)
+                        self._positions = await self._store.positions()
+                        continue
+                if await self._store.changed():
+                    await self._apply_changes()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("Following the store failed; trying again")
+
+    async def _apply_changes(self) -> None:
+        change_seq, job_ids = await self._store.changes_since(self._positions[0])
+        if job_ids is None:  # fell too far behind the change feed: compare every job
+            stored: dict[str, Job] = {}
+            async for page in self._store.load_jobs(LOAD_PAGE):
+                stored.update((job.job_id, job) for job in page)
+            for job_id in set(self._jobs) | set(stored):
+                self._reconcile(job_id, stored.get(job_id))
+        else:
+            for job_id in sorted(job_ids):
+                self._reconcile(job_id, await self._store.load_job(job_id))
+        run_seq, records = await self._store.runs_since(self._positions[1])
+        self._positions = (change_seq, run_seq)
+        for record in records:
+            job = self._jobs.get(record.job_id)
+            if job is not None and not self._runner:
+                job.last_run_at, job.last_status = record.started_at or job.last_run_at, record.status
+            self.events.publish(RunEvent("started" if record.status == "running" else "finished", record))
+
+    def _reconcile(self, job_id: str, stored: Job | None) -> None:
+        """Make the job in memory (and in the engine) what another process stored."""
+        current, engine = self._jobs.get(job_id), self._engine
+        if stored is None:
+            if current is not None:
+                if engine is not None and engine.has_job(job_id):
+                    engine.remove_job(job_id)
+                del self._jobs[job_id]
+                self._history.forget(job_id)
+                self._executor.forget(job_id)
+                self.events.publish(JobEvent("removed", job_id))
+            return
+        if current is None:
+            self._jobs[job_id] = stored
+            if engine is not None and stored.state != "completed":
+                engine.add_job(self._engine_job(stored, stored.next_run_time))
+            self.events.publish(JobEvent("added", job_id))
+            return
+        if stored.state != current.state and {stored.state, current.state} == {"paused", "scheduled"}:
+            if stored.state == "paused":
+                if engine is not None:
+                    engine.pause_job(job_id)
+                current.state, current.next_run_time = "paused", None
+                self.events.publish(JobEvent("paused", job_id))
+            else:
+                current.state = "scheduled"
+                current.next_run_time = engine.resume_job(job_id) if engine is not None else stored.next_run_time
+                self.events.publish(JobEvent("resumed", job_id))
+        if not self._runner:  # the runner owns the bookkeeping; a standby shows what it stored
+            self._refresh(current, stored)
+
+    @staticmethod
+    def _refresh(job: Job, stored: Job) -> None:
+        if stored.state == "completed" or stored.state == job.state:
+            job.state, job.next_run_time = stored.state, stored.next_run_time
+        job.last_run_at, job.last_status = stored.last_run_at, stored.last_status
 
     async def _settle(self, runs: set[asyncio.Task[Any]]) -> None:
         """Wait for `runs` up to `close_timeout`; cancel the rest (each records itself as cancelled)."""
@@ -186,16 +304,24 @@ class SchedulerService:
             if pending:
                 logger.warning("%d run(s) did not stop after being cancelled", len(pending))
 
-    def _require_open(self) -> Engine:
-        if self._engine is None:
+    def _require_open(self) -> None:
+        if not self._open:
             raise SchedulerStateError("The scheduler is not open: call open() (or use 'async with') first.")
+
+    def _require_runner(self) -> Engine:
+        self._require_open()
+        if self._engine is None:
+            raise SchedulerStateError(
+                f"This process is a standby: the jobs run in {self._lease.holder()}, which starts and stops them. "
+                "Its jobs can be scheduled, paused, resumed and cancelled from here."
+            )
         return self._engine
 
     # ------------------------------------------------------------------ operations
 
     async def schedule(self, request: SchedulerInput) -> JobInfo:
         """Create a job; validates the schedule, the AgenTool and its input first (nothing is kept on error)."""
-        engine = self._require_open()
+        self._require_open()
         assert request.schedule_type and request.schedule and request.agentool_name
         schedule = parse_schedule(
             request.schedule_type,
@@ -228,10 +354,14 @@ class SchedulerService:
         self._jobs[job_id] = job
         try:
             await self._store.insert_jobs([job])
-            engine.add_job(self._engine_job(job, job.next_run_time))
+            self._jobs[job_id] = job  # again: a takeover during the insert reloads the jobs
+            engine = self._engine  # read after the insert, for the same reason
+            if engine is not None and not engine.has_job(job_id):
+                engine.add_job(self._engine_job(job, job.next_run_time))
         except BaseException:
             self._jobs.pop(job_id, None)
-            engine.remove_job(job_id)
+            if self._engine is not None and self._engine.has_job(job_id):
+                self._engine.remove_job(job_id)
             with contextlib.suppress(Exception):
                 await self._store.delete_job(job_id)
             raise
@@ -240,10 +370,11 @@ class SchedulerService:
 
     async def cancel(self, job_id: str) -> JobInfo:
         """Remove a job for good; its history stays readable until pruned."""
-        engine = self._require_open()
+        self._require_open()
         job = self._get(job_id)
         info = self._job_info(job)
-        engine.remove_job(job_id)
+        if self._engine is not None:
+            self._engine.remove_job(job_id)
         del self._jobs[job_id]
         self._history.forget(job_id)
         self._executor.forget(job_id)
@@ -253,12 +384,13 @@ class SchedulerService:
 
     async def pause(self, job_id: str) -> JobInfo:
         """Stop a job from firing until it is resumed (idempotent)."""
-        engine = self._require_open()
+        self._require_open()
         job = self._get(job_id)
         if job.state == "completed":
             raise SchedulerStateError(f"Job {job_id!r} has completed (a one-time job that ran); nothing to pause.")
         if job.state != "paused":
-            engine.pause_job(job_id)
+            if self._engine is not None:
+                self._engine.pause_job(job_id)
             job.state, job.next_run_time = "paused", None
             await self._store.set_state(job_id, "paused", None)
             self.events.publish(JobEvent("paused", job_id))
@@ -266,12 +398,16 @@ class SchedulerService:
 
     async def resume(self, job_id: str) -> JobInfo:
         """Let a paused job fire again from its next scheduled time (idempotent)."""
-        engine = self._require_open()
+        self._require_open()
         job = self._get(job_id)
         if job.state == "completed":
             raise SchedulerStateError(f"Job {job_id!r} has completed (a one-time job that ran); nothing to resume.")
         if job.state == "paused":
-            job.state, job.next_run_time = "scheduled", engine.resume_job(job_id)
+            if self._engine is not None:
+                next_run = self._engine.resume_job(job_id)
+            else:
+                next_run = job.definition.schedule.next_fire_time(None, utcnow())
+            job.state, job.next_run_time = "scheduled", next_run
             await self._store.set_state(job_id, "scheduled", job.next_run_time)
             self.events.publish(JobEvent("resumed", job_id))
         return self._job_info(job, previews=3)
@@ -343,6 +479,8 @@ class SchedulerService:
         self._require_open()
         job = self._get(job_id)
         await self._history.flush()
+        if not self._runner and (stored := await self._store.load_job(job_id)) is not None:
+            self._refresh(job, stored)
         recent = await self._store.history(job_id, None, history)
         return self._job_info(job, previews=3), recent
 
@@ -357,17 +495,18 @@ class SchedulerService:
 
     async def start(self) -> SchedulerStatus:
         """Start (or restart) processing jobs."""
-        self._require_open().start()
+        self._require_runner().start()
         return self.status()
 
     async def stop(self) -> SchedulerStatus:
         """Stop processing jobs without losing any; runs due while stopped are handled on start."""
-        self._require_open().pause()
+        self._require_runner().pause()
         return self.status()
 
     def status(self) -> SchedulerStatus:
         """The scheduler's state and counts."""
-        state = self._require_open().state
+        self._require_open()
+        state = self._engine.state if self._engine is not None else 0
         active = [j for j in self._jobs.values() if j.state != "completed"]
         return SchedulerStatus(
             running=state == STATE_RUNNING,
@@ -378,6 +517,8 @@ class SchedulerService:
             runs_in_progress=sum(self._executor.running.values()),
             timezone=self.timezone,
             database=self._store.location,
+            role="runner" if self._runner else "standby",
+            runner=None if self._runner else self._lease.holder(),
         )
 
     @property
@@ -420,7 +561,9 @@ class SchedulerService:
 
     def _bookkeeping(self, job_ids: Iterable[str]) -> list[Bookkeeping]:
         """The current state of the given jobs, to persist; next run times come from the engine while it runs."""
-        books = []
+        books: list[Bookkeeping] = []
+        if not self._runner:
+            return books
         for job_id in job_ids:
             job = self._jobs.get(job_id)
             if job is None:
@@ -443,7 +586,12 @@ class SchedulerService:
         return slug if slug not in self._jobs else f"{slug}-{uuid.uuid4().hex[:8]}"
 
     def _job_info(self, job: Job, previews: int = 0) -> JobInfo:
-        next_run = self._engine.next_run_time(job.job_id) if self._engine and job.state == "scheduled" else None
+        if job.state != "scheduled":
+            next_run = None
+        elif self._engine is not None:
+            next_run = self._engine.next_run_time(job.job_id)
+        else:
+            next_run = job.next_run_time
         following: list[datetime] = []
         if previews and next_run is not None:
             following = [next_run]

@@ -2,8 +2,8 @@
 
 The service depends on `SchedulerStore` only. Methods are async so that a store on a network
 database (PostgreSQL) can implement them natively; the SQLite store runs its work on a thread of
-its own. What several processes on one store will add (fire claims, a change feed that tells a
-runner about jobs changed elsewhere) belongs here too, beside the jobs and runs.
+its own. Several processes can share one store: each follows what the others write (a feed of
+changed jobs, and the run records in order); one of them, the lease holder, fires the jobs.
 """
 
 from __future__ import annotations
@@ -78,4 +78,28 @@ class SchedulerStore(Protocol):
 
     async def has_history(self, job_id: str) -> bool:
         """True if any run of `job_id` is stored."""
+        ...
+
+    # What other processes on the same store changed: every process follows these.
+
+    async def changed(self) -> bool:
+        """True if another process may have written since the last call (cheap: polled often)."""
+        ...
+
+    async def positions(self) -> tuple[int, int]:
+        """Where the change feed and the run history end now: (change seq, run seq)."""
+        ...
+
+    async def changes_since(self, seq: int) -> tuple[int, set[str] | None]:
+        """Jobs that other processes inserted, changed or deleted after change `seq`, and the new position;
+        None instead of the set when those changes are no longer kept (reload every job)."""
+        ...
+
+    async def load_job(self, job_id: str) -> Job | None:
+        """One job as stored now, or None."""
+        ...
+
+    async def runs_since(self, seq: int, limit: int = 1000) -> tuple[int, list[RunRecord]]:
+        """Run records that other processes wrote after run `seq` (at most `limit` rows read), and the new
+        position."""
         ...

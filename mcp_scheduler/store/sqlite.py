@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
@@ -43,9 +44,15 @@ CREATE TABLE IF NOT EXISTS scheduler_runs (
     run_id TEXT NOT NULL UNIQUE,
     job_id TEXT NOT NULL,
     status TEXT NOT NULL,
-    record TEXT NOT NULL
+    record TEXT NOT NULL,
+    writer TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS scheduler_runs_by_job ON scheduler_runs (job_id, seq);
+CREATE TABLE IF NOT EXISTS scheduler_changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL,
+    writer TEXT NOT NULL
+);
 CREATE UNIQUE INDEX IF NOT EXISTS scheduler_jobs_by_seq ON scheduler_jobs (created_seq);
 """
 
@@ -61,6 +68,8 @@ def connect(database: str | os.PathLike[str] | None) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout=5000")
     return conn
 
+
+CHANGES_KEPT = 10_000  # job changes kept for processes that follow them; one further behind reloads every job
 
 # Rows per multi-row statement: within the 999 parameters of older SQLite builds. Each statement is one
 # hand-over of the GIL from this thread; one statement per row would wait for the busy event loop's
@@ -100,6 +109,8 @@ class SQLiteStore:
         self._conn: sqlite3.Connection | None = None
         self._thread: ThreadPoolExecutor | None = None
         self._unpruned: Counter[str] = Counter()  # runs written per job since it was last pruned
+        self.writer = secrets.token_hex(8)  # marks this process's rows, which its followers skip
+        self._data_version: int | None = None
 
     @property
     def location(self) -> str | None:
@@ -112,6 +123,7 @@ class SQLiteStore:
         try:
             self._conn = await self._run(connect, self._database)
             await self._run(self._conn.executescript, SCHEMA + ";" + _BOOKS_TABLE)
+            await self._run(self._migrate)
         except BaseException:
             await self.close()
             raise
@@ -146,6 +158,73 @@ class SQLiteStore:
             raise
         conn.execute("COMMIT")
 
+    def _migrate(self) -> None:
+        columns = {row[1] for row in self._db().execute("PRAGMA table_info(scheduler_runs)")}
+        if "writer" not in columns:  # a database of an earlier version
+            self._db().execute("ALTER TABLE scheduler_runs ADD COLUMN writer TEXT NOT NULL DEFAULT ''")
+
+    # ------------------------------------------------------------------ what other processes changed
+
+    async def changed(self) -> bool:
+        return await self._run(self._changed)
+
+    def _changed(self) -> bool:
+        # data_version moves when another connection commits: the cheap check a follower polls.
+        version = int(self._db().execute("PRAGMA data_version").fetchone()[0])
+        moved, self._data_version = version != self._data_version, version
+        return moved
+
+    async def positions(self) -> tuple[int, int]:
+        return await self._run(self._positions)
+
+    def _positions(self) -> tuple[int, int]:
+        conn = self._db()
+        changes = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM scheduler_changes").fetchone()[0]
+        runs = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM scheduler_runs").fetchone()[0]
+        return int(changes), int(runs)
+
+    async def changes_since(self, seq: int) -> tuple[int, set[str] | None]:
+        return await self._run(self._changes_since, seq)
+
+    def _changes_since(self, seq: int) -> tuple[int, set[str] | None]:
+        conn = self._db()
+        rows = conn.execute(
+            "SELECT seq, job_id, writer FROM scheduler_changes WHERE seq > ? ORDER BY seq", (seq,)
+        ).fetchall()
+        if not rows:
+            return seq, set()
+        if rows[0][0] > seq + 1:
+            return rows[-1][0], None  # changes the follower had not read were pruned: it reloads every job
+        return rows[-1][0], {job_id for _, job_id, writer in rows if writer != self.writer}
+
+    async def load_job(self, job_id: str) -> Job | None:
+        return await self._run(self._load_job, job_id)
+
+    def _load_job(self, job_id: str) -> Job | None:
+        rows = self._db().execute(
+            "SELECT job_id, definition, state, next_run_time, last_run_at, last_status, created_seq "
+            "FROM scheduler_jobs WHERE job_id = ?",
+            (job_id,),
+        ).fetchall()
+        return self._jobs_of(rows)[0][1] if rows else None
+
+    async def runs_since(self, seq: int, limit: int = 1000) -> tuple[int, list[RunRecord]]:
+        rows = await self._run(self._runs_since, seq, limit)
+        if not rows:
+            return seq, []
+        return rows[-1][0], [RunRecord.model_validate_json(r[1]) for r in rows if r[2] != self.writer]
+
+    def _runs_since(self, seq: int, limit: int) -> list[tuple[int, str, str]]:
+        return self._db().execute(
+            "SELECT seq, record, writer FROM scheduler_runs WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
+        ).fetchall()
+
+    def _note_changes(self, conn: sqlite3.Connection, job_ids: Sequence[str]) -> None:
+        _execute_rows(conn, "INSERT INTO scheduler_changes (job_id, writer)", [(j, self.writer) for j in job_ids])
+        seq = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+        if seq // 1000 != (seq - len(job_ids)) // 1000:
+            conn.execute("DELETE FROM scheduler_changes WHERE seq <= ?", (seq - CHANGES_KEPT,))
+
     # ------------------------------------------------------------------ jobs
 
     async def load_jobs(self, page_size: int = 5000) -> AsyncIterator[list[Job]]:
@@ -170,6 +249,9 @@ class SQLiteStore:
             "FROM scheduler_jobs WHERE created_seq > ? ORDER BY created_seq LIMIT ?",
             (after_seq, limit),
         ).fetchall()
+        return self._jobs_of(rows)
+
+    def _jobs_of(self, rows: Sequence[tuple[Any, ...]]) -> list[tuple[int, Job]]:
         definitions = self._decode_definitions(rows)
         page = []
         for row, data in zip(rows, definitions, strict=True):
@@ -224,6 +306,7 @@ class SQLiteStore:
                 if taken:
                     raise JobExistsError(min(taken)) from exc
                 raise
+            self._note_changes(conn, [j.job_id for j in jobs])
 
     async def set_state(self, job_id: str, state: JobState, next_run_time: datetime | None) -> None:
         await self._run(self._set_state, job_id, state, _iso(next_run_time))
@@ -234,6 +317,7 @@ class SQLiteStore:
                 "UPDATE scheduler_jobs SET state = ?, next_run_time = ? WHERE job_id = ?",
                 (state, next_run_time, job_id),
             )
+            self._note_changes(conn, [job_id])
 
     async def delete_job(self, job_id: str) -> None:
         await self._run(self._delete_job, job_id)
@@ -241,6 +325,7 @@ class SQLiteStore:
     def _delete_job(self, job_id: str) -> None:
         with self._write() as conn:
             conn.execute("DELETE FROM scheduler_jobs WHERE job_id = ?", (job_id,))
+            self._note_changes(conn, [job_id])
 
     # ------------------------------------------------------------------ runs
 
@@ -251,22 +336,21 @@ class SQLiteStore:
 
     def _write_batch(self, records: list[RunRecord], bookkeeping: list[Bookkeeping], history_limit: int) -> None:
         # Serialised here, on the store's thread: the event loop is busy starting runs.
-        runs = [(r.run_id, r.job_id, r.status, r.model_dump_json()) for r in records]
+        runs = [(r.run_id, r.job_id, r.status, r.model_dump_json(), self.writer) for r in records]
         books = [(b.job_id, b.state, _iso(b.next_run_time), _iso(b.last_run_at), b.last_status) for b in bookkeeping]
         with self._write() as conn:
-            _execute_rows(
-                conn,
-                "INSERT INTO scheduler_runs (run_id, job_id, status, record)",
-                runs,
-                "ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, record = excluded.record",
-            )
+            # REPLACE gives a run's later record a new seq, so that followers see it.
+            _execute_rows(conn, "INSERT OR REPLACE INTO scheduler_runs (run_id, job_id, status, record, writer)", runs)
             if books:
                 conn.execute("DELETE FROM temp.books")
                 _execute_rows(conn, "INSERT OR REPLACE INTO temp.books", books)
+                # Firing never flips paused and scheduled: set_state does, from any process; a batch
+                # written after another process paused a job must not resume it.
                 conn.execute(
                     "UPDATE scheduler_jobs SET (state, next_run_time, last_run_at, last_status) = ("
-                    "SELECT state, next_run_time, last_run_at, last_status FROM temp.books b "
-                    "WHERE b.job_id = scheduler_jobs.job_id) "
+                    "SELECT CASE WHEN b.state = 'completed' THEN 'completed' ELSE scheduler_jobs.state END, "
+                    "CASE WHEN scheduler_jobs.state = 'paused' THEN NULL ELSE b.next_run_time END, "
+                    "b.last_run_at, b.last_status FROM temp.books b WHERE b.job_id = scheduler_jobs.job_id) "
                     "WHERE job_id IN (SELECT job_id FROM temp.books)"
                 )
             # A job is pruned once it has gained a tenth of its limit since it was last pruned: up to 10% more

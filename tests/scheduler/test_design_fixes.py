@@ -17,10 +17,11 @@ from mcp_scheduler import (
     InvalidTimezoneError,
     JobEvent,
     JobNotFoundError,
-    LeaseHeldError,
     SchedulerInput,
     SchedulerService,
+    SchedulerStateError,
 )
+from tests._net import eventually
 from tests.scheduler._support import ECHO, Calls, EventRecorder, finished, request, set_stored_next_run, started
 
 # 1. get_history, start and stop are implemented ---------------------------------------------------
@@ -217,27 +218,29 @@ async def test_a_paused_job_stays_paused_after_a_restart_even_when_it_was_overdu
     assert held.job_id == "held"
 
 
-async def test_a_second_service_on_the_same_database_is_refused_naming_the_holder(make_service: Any) -> None:
+async def test_a_second_service_on_the_same_database_is_a_standby_naming_the_runner(make_service: Any) -> None:
     first = await make_service()
-    second = await make_service(open=False)
+    second = await make_service()
 
-    with pytest.raises(LeaseHeldError, match=f"pid {os.getpid()}"):
-        await second.open()
-    assert second.is_open is False
+    assert first.is_runner and not second.is_runner
+    status = second.status()
+    assert status.role == "standby" and status.running is False
+    assert status.runner is not None and f"pid {os.getpid()}" in status.runner
+    with pytest.raises(SchedulerStateError, match="standby"):
+        await second.stop()
 
     await first.close()
-    await second.open()
-    assert second.status().running is True
+    await eventually(lambda: second.is_runner, within=5, what="the standby taking over")
+    assert second.status().running is True and second.status().role == "runner"
 
 
 async def test_a_symbolic_link_to_the_database_does_not_bypass_the_lease(make_service: Any, db_path: str) -> None:
     await make_service()
     link = os.path.join(os.path.dirname(db_path), "alias.db")
     os.symlink(db_path, link)
-    through_link = await make_service(open=False, database=link)
+    through_link = await make_service(database=link)
 
-    with pytest.raises(LeaseHeldError, match=f"pid {os.getpid()}"):
-        await through_link.open()
+    assert not through_link.is_runner and through_link.status().role == "standby"
 
 
 async def test_a_job_that_cannot_be_loaded_fails_open_naming_it_and_releases_the_database(

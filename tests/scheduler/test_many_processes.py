@@ -1,0 +1,99 @@
+"""Several schedulers on one SQLite file: one runner fires, the standbys serve the same jobs, and
+changes made anywhere take effect everywhere. (Two services in one test process: each has its own
+connection and its own lock file handle, as two processes would; tests/reliability kills real ones.)"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from mcp_scheduler import JobEvent, SchedulerService
+from mcp_scheduler.store import Bookkeeping, SQLiteStore
+from mcp_scheduler.timestamps import utcnow
+from tests._net import eventually
+from tests.scheduler._support import Calls, EventRecorder, finished, request
+
+
+async def _pair(make_service: Any) -> tuple[SchedulerService, SchedulerService]:
+    runner: SchedulerService = await make_service()
+    standby: SchedulerService = await make_service()
+    assert runner.is_runner and not standby.is_runner
+    return runner, standby
+
+
+def _stored_state(db_path: str, job_id: str) -> str | None:
+    with sqlite3.connect(db_path) as conn:
+        row = conn.execute("SELECT state FROM scheduler_jobs WHERE job_id = ?", (job_id,)).fetchone()
+    conn.close()
+    return None if row is None else str(row[0])
+
+
+async def test_a_job_scheduled_on_a_standby_runs_in_the_runner_and_both_hear_of_the_run(
+    make_service: Any, echo: Calls
+) -> None:
+    runner, standby = await _pair(make_service)
+    at_runner, at_standby = EventRecorder(runner.events), EventRecorder(standby.events)
+
+    await standby.schedule(request("from-standby", "once", "now"))
+
+    await at_runner.wait_for(finished("from-standby", "success"))
+    await at_standby.wait_for(finished("from-standby", "success"))  # read back from the store
+    assert len(echo.inputs) == 1
+    assert at_runner.job_events("from-standby") == ["added", "completed"]
+    [record] = await standby.get_history("from-standby")
+    assert record.status == "success"
+
+
+async def test_a_job_scheduled_on_the_runner_appears_on_the_standby(make_service: Any, echo: Calls) -> None:
+    runner, standby = await _pair(make_service)
+    at_standby = EventRecorder(standby.events)
+
+    await runner.schedule(request("hourly"))
+
+    await at_standby.wait_for(lambda e: isinstance(e, JobEvent) and e.job_id == "hourly")
+    [info], total = standby.list_jobs()
+    assert total == 1 and info.job_id == "hourly" and info.next_run is not None
+    job, _ = await standby.get_job("hourly")
+    assert job.next_run == (await runner.get_job("hourly"))[0].next_run
+
+
+async def test_pause_resume_and_cancel_on_a_standby_reach_the_runner(
+    make_service: Any, db_path: str, echo: Calls
+) -> None:
+    runner, standby = await _pair(make_service)
+    at_runner = EventRecorder(runner.events)
+    await runner.schedule(request("every-second", "interval", "1 second"))
+    await at_runner.wait_for(finished("every-second", "success"))
+    await eventually(lambda: "every-second" in standby.job_ids(), within=5, what="the standby seeing the job")
+
+    await standby.pause("every-second")
+    await at_runner.wait_for(lambda e: isinstance(e, JobEvent) and e.kind == "paused")
+    assert runner.list_jobs(state="paused")[1] == 1
+    runs_when_paused = len(at_runner.runs("every-second", "started"))
+    # A batch of the runner written after the pause (it still had the job's last fire to write) keeps it.
+    late = SQLiteStore(db_path)
+    await late.open()
+    await late.write_batch([], [Bookkeeping("every-second", "scheduled", utcnow(), utcnow(), "success")], 100)
+    await late.close()
+    assert _stored_state(db_path, "every-second") == "paused"
+
+    await standby.resume("every-second")
+    await at_runner.wait_for(lambda e: isinstance(e, JobEvent) and e.kind == "resumed")
+    await at_runner.wait_for(finished("every-second", "success"), count=runs_when_paused + 1)
+
+    await standby.cancel("every-second")
+    await at_runner.wait_for(lambda e: isinstance(e, JobEvent) and e.kind == "removed")
+    assert "every-second" not in runner.job_ids()
+    assert _stored_state(db_path, "every-second") is None
+
+
+async def test_when_the_runner_closes_a_standby_takes_over_and_fires(make_service: Any, echo: Calls) -> None:
+    runner, standby = await _pair(make_service)
+    await runner.schedule(request("later", "interval", "1 second"))
+    await eventually(lambda: "later" in standby.job_ids(), within=5, what="the standby seeing the job")
+    await runner.close()
+
+    at_standby = EventRecorder(standby.events)
+    await eventually(lambda: standby.is_runner, within=5, what="the standby taking over")
+    await at_standby.wait_for(finished("later", "success"), within=5)
+    assert standby.status().role == "runner"
