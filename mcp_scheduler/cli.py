@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=int(_env("PORT", "8765")), help="port (default 8765)")
     parser.add_argument("--path", default=_env("PATH", "/mcp"), help="streamable HTTP path (default /mcp)")
     parser.add_argument("--db", default=_env("DB"), help="SQLite database file (default: scheduler.sqlite in the "
-                        "user data directory)")
+                        "user data directory), or a postgresql://user@host/dbname URL")
     parser.add_argument("--timezone", default=_env("TIMEZONE"),
                         help="default IANA time zone of schedules (default: the machine's)")
     parser.add_argument("--toolkit", action="append", default=None, metavar="MODULE:FACTORY",
@@ -86,7 +86,7 @@ def parse_settings(argv: Sequence[str] | None = None) -> tuple[argparse.Namespac
         host=args.host,
         port=args.port,
         path=args.path,
-        database=os.path.abspath(os.path.expanduser(args.db)) if args.db else default_database_path(),
+        database=_database(args.db),
         timezone=args.timezone,
         toolkits=toolkits,
         auth_tokens=tokens,
@@ -96,6 +96,14 @@ def parse_settings(argv: Sequence[str] | None = None) -> tuple[argparse.Namespac
         close_timeout=args.close_timeout,
     )
     return args, settings
+
+
+def _database(db: str | None) -> str:
+    if not db:
+        return default_database_path()
+    if db.startswith(("postgresql://", "postgres://")):
+        return db
+    return os.path.abspath(os.path.expanduser(db))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -111,6 +119,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .errors import SchedulerError
 
     try:
+        if args.command in ("jobs", "history") and settings.database and settings.database.startswith("postgres"):
+            sys.stderr.write(f"mcp-scheduler {args.command}: reads SQLite files only; on PostgreSQL use the "
+                             "list_jobs and get_history tools of a running server\n")
+            return 2
         if args.command == "jobs":
             from .tables import print_jobs
 

@@ -14,7 +14,7 @@ import secrets
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -166,6 +166,7 @@ class RunExecutor:
         events: EventBus,
         jobs: Mapping[str, Job],
         max_concurrent_runs: int = 1000,
+        claim: Callable[[str, datetime], Awaitable[bool]] | None = None,
     ) -> None:
         self._injector = injector
         self._queues = queues
@@ -173,6 +174,7 @@ class RunExecutor:
         self._events = events
         self._jobs = jobs
         self._max_concurrent = max_concurrent_runs
+        self._claim = claim
         self._slots = asyncio.Semaphore(max_concurrent_runs)
         self._waiting: set[asyncio.Task[Any]] = set()
         self._streaks: dict[tuple[str, RunStatus], _Streak] = {}
@@ -220,6 +222,10 @@ class RunExecutor:
             else:
                 await self._slots.acquire()  # free: returns at once, without letting others run first
             try:
+                if self._claim is not None and not await self._claim(job_id, run_time):
+                    logger.warning("Job %s: its fire of %s was claimed elsewhere (or the lease is lost): not run here",
+                                   job_id, run_time.isoformat())
+                    continue
                 await self.execute(definition, self._trigger(run_time), run_time)
             finally:
                 self._slots.release()

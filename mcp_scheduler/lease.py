@@ -16,36 +16,45 @@ __all__ = ["RunnerLease", "FileLease", "NullLease"]
 
 
 class RunnerLease(Protocol):
-    """Held by the one process allowed to run jobs (a PostgreSQL advisory lock can implement it later)."""
+    """Held by the one process allowed to fire jobs: a file lock on SQLite, an advisory lock on PostgreSQL."""
 
-    def acquire(self) -> None:
-        """Take the lease or raise `LeaseHeldError` naming the holder."""
-
-    def try_acquire(self) -> bool:
+    async def try_acquire(self) -> bool:
         """Take the lease if it is free (or held already); False if another process holds it."""
         ...
 
-    def holder(self) -> str:
-        """Who holds the lease, for messages."""
+    async def keep(self) -> bool:
+        """Confirm the lease is still held (the runner calls this every second); False means it is lost
+        and the caller must stop firing at once, before another process can take it."""
         ...
 
-    def release(self) -> None:
+    async def claim(self, job_id: str, scheduled: datetime) -> bool:
+        """Claim one fire through the lease: False if it was claimed before (or the lease is lost)."""
+        ...
+
+    def holder(self) -> str:
+        """Who holds the lease, for messages (as last seen)."""
+        ...
+
+    async def release(self) -> None:
         """Give the lease back (no-op if not held)."""
 
 
 class NullLease:
     """No lease: for in-memory schedulers, which no other process can see."""
 
-    def acquire(self) -> None:
-        return None
+    async def try_acquire(self) -> bool:
+        return True
 
-    def try_acquire(self) -> bool:
+    async def keep(self) -> bool:
+        return True
+
+    async def claim(self, job_id: str, scheduled: datetime) -> bool:
         return True
 
     def holder(self) -> str:
         return "this process"
 
-    def release(self) -> None:
+    async def release(self) -> None:
         return None
 
 
@@ -68,14 +77,30 @@ class FileLease:
             return "an unknown process"
         return f"pid {info.get('pid')} on {info.get('host')} since {info.get('since')}"
 
+    async def try_acquire(self) -> bool:
+        return self.take()
+
+    async def keep(self) -> bool:
+        return self._file is not None  # a lock held by a live process cannot be taken from it
+
+    async def claim(self, job_id: str, scheduled: datetime) -> bool:
+        # The lock fences by itself: only its holder fires, and the fire's start is committed before it
+        # runs, so the next holder never sees it due again.
+        return self._file is not None
+
+    async def release(self) -> None:
+        self.drop()
+
     def acquire(self) -> None:
-        if not self.try_acquire():
+        """Take the lease or raise `LeaseHeldError` naming the holder."""
+        if not self.take():
             raise LeaseHeldError(
                 f"Another scheduler process ({self.holder()}) is running the jobs of {self.path.stem!r}. "
                 "Stop it first, or use another database file."
             )
 
-    def try_acquire(self) -> bool:
+    def take(self) -> bool:
+        """Take the lock if it is free (without waiting); False if another process holds it."""
         if self._file is not None:
             return True
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,7 +118,8 @@ class FileLease:
         self._file = handle
         return True
 
-    def release(self) -> None:
+    def drop(self) -> None:
+        """Give the lock back (no-op if not held)."""
         if self._file is None:
             return
         try:

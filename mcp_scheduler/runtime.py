@@ -23,9 +23,28 @@ from .lease import FileLease, NullLease, RunnerLease
 from .service import SchedulerService, ServiceConfig
 from .store import SchedulerStore, SQLiteStore
 
-__all__ = ["SchedulerRuntime"]
+__all__ = ["SchedulerRuntime", "is_postgres_url"]
 
 logger = logging.getLogger(__name__)
+
+
+def is_postgres_url(database: str | None) -> bool:
+    """True if `database` is a PostgreSQL URL (`postgresql://...`) rather than a SQLite file."""
+    return bool(database) and str(database).startswith(("postgresql://", "postgres://"))
+
+
+def _postgres_store(url: str) -> SchedulerStore:
+    from .store.postgres import PostgresStore  # psycopg is imported only for a PostgreSQL database
+
+    return PostgresStore(url)
+
+
+def _lease(database: str, config: ServiceConfig) -> RunnerLease:
+    if is_postgres_url(database):
+        from .postgres_lease import PostgresLease
+
+        return PostgresLease(database, lease_time=config.lease_time)
+    return FileLease(database)
 
 
 class SchedulerRuntime:
@@ -52,28 +71,35 @@ class SchedulerRuntime:
     ) -> None:
         self.config = config or ServiceConfig()
         database = self.config.database
-        if database:
+        postgres = is_postgres_url(database)
+        if database and not postgres:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+        toolkit_database = None if postgres else database
+        if postgres:
+            logger.warning("With a PostgreSQL database the queue and storage_kv toolkits keep their data in "
+                           "memory in this version (each process its own)")
         self.injector = injector or AgenToolInjector()
         self.registry = self.injector.registry
         self.events = EventBus()
-        self._queues = QueueStore(database)
+        self._queues = QueueStore(toolkit_database)
         self._unhook = self._queues.add_enqueue_hook(self._on_enqueue)
         self.registry.add_listener(self._on_registry_change)
         self._own: list[AgenTool] = []
         try:
-            for agentool in (self._queues.agentool(), LogSink().agentool(), KVStore(database).agentool()):
+            for agentool in (self._queues.agentool(), LogSink().agentool(), KVStore(toolkit_database).agentool()):
                 self._own.append(self.registry.register(agentool))
             if discover_entry_points:
                 discover_toolkits(injector=self.injector)
             for reference in toolkits:
                 load_toolkit(reference, injector=self.injector)
+            if store is None:
+                store = _postgres_store(database) if postgres and database else SQLiteStore(database)
             if lease is None:
-                lease = FileLease(database) if database and self.config.use_lease else NullLease()
+                lease = _lease(database, self.config) if database and self.config.use_lease else NullLease()
             self.service = SchedulerService(
                 self.config,
                 injector=self.injector,
-                store=store or SQLiteStore(database),
+                store=store,
                 events=self.events,
                 queues=lambda: self._queues,
                 lease=lease,

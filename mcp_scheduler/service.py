@@ -42,6 +42,7 @@ CANCEL_GRACE_SECONDS = 5.0  # how long cancelled runs get to record themselves w
 LOAD_PAGE = 5000  # jobs read per query on open: the decoded JSON of all rows at once would double peak memory
 FOLLOW_EVERY = 0.05  # seconds between checks for what other processes on the store wrote
 LEASE_RETRY = 0.5  # seconds between a standby's attempts to take the runner lease
+LEASE_CHECK = 1.0  # seconds between the runner's checks that it still holds the lease
 INTERRUPTED_NOTE = "the scheduler stopped while the run was in progress (a crash or a kill); it was not run again"
 
 
@@ -49,12 +50,13 @@ INTERRUPTED_NOTE = "the scheduler stopped while the run was in progress (a crash
 class ServiceConfig:
     """Settings of a scheduler.
 
-    `database`: SQLite file, or None to keep everything in memory. `timezone`: default IANA zone
+    `database`: SQLite file, a `postgresql://` URL, or None to keep everything in memory. `timezone`: default IANA zone
     of schedules (None: the machine's). `history_limit`: runs kept per job. `flush_delay`: how long
     run records are gathered before one batched write. `start_paused`: open without running jobs.
     `use_lease`: take part in the runner lease of a database file: of all processes on one file, the
     lease holder runs the jobs and the others (standbys) serve the same jobs and take over when it stops.
     `close_timeout`: how long `close()` lets runs in progress finish (then they are cancelled and recorded so).
+    `lease_time` (PostgreSQL): how long the runner lease outlives a runner that died or was cut off.
     `max_concurrent_runs`: scheduled runs in progress at a time; more due fires wait for a slot (within
     their misfire_grace_time), which keeps the server answering however many jobs are due.
     """
@@ -67,6 +69,7 @@ class ServiceConfig:
     use_lease: bool = True
     close_timeout: float = 10.0
     max_concurrent_runs: int = 1000
+    lease_time: float = 10.0
 
 
 class SchedulerService:
@@ -100,12 +103,14 @@ class SchedulerService:
             events=events,
             jobs=self._jobs,
             max_concurrent_runs=config.max_concurrent_runs,
+            claim=self._lease.claim,
         )
         self._manual_runs: set[asyncio.Task[Any]] = set()  # tasks inside run_now, which close() waits for
         self._engine: Engine | None = None  # the runner's, None on a standby
         self._open = False
         self._runner = False  # holds the lease: fires jobs and writes their bookkeeping
         self._follower: asyncio.Task[None] | None = None
+        self._orphaned_runs: set[asyncio.Task[Any]] = set()  # runs going on when the lease was lost
         self._positions = (0, 0)  # how far this process has followed the store: (change seq, run seq)
 
     # ------------------------------------------------------------------ life cycle
@@ -133,7 +138,7 @@ class SchedulerService:
             return self
         try:
             await self._store.open()
-            if self._lease.try_acquire():
+            if await self._lease.try_acquire():
                 await self._become_runner(paused=self.config.start_paused)
             else:
                 await self._load_jobs()
@@ -146,7 +151,7 @@ class SchedulerService:
                 self._engine = None
             self._runner = False
             await self._store.close()
-            self._lease.release()
+            await self._lease.release()
             raise
         self._open = True
         self._history.start()
@@ -196,7 +201,7 @@ class SchedulerService:
             follower.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await follower
-        runs = set(self._manual_runs)
+        runs = self._manual_runs | self._orphaned_runs
         if self._engine is not None:
             await self._history.flush()  # next run times are read from the engine: write them while it is alive
             engine, self._engine = self._engine, None  # from here on, bookkeeping keeps the last next run times
@@ -211,22 +216,31 @@ class SchedulerService:
             await self._store.close()
             self._jobs.clear()
             self._runner = False
-            self._lease.release()
+            await self._lease.release()
 
     # ------------------------------------------------------------------ other processes on the store
 
     async def _follow(self) -> None:
-        """Apply what other processes wrote to the store; on a standby, take the lease once it is free."""
-        last_try = time.monotonic()
+        """Apply what other processes wrote to the store; keep the lease on the runner, and on a standby
+        take it once it is free."""
+        last_try = last_keep = time.monotonic()
         while True:
             await asyncio.sleep(FOLLOW_EVERY)
             try:
-                if not self._runner and time.monotonic() - last_try >= LEASE_RETRY:
-                    last_try = time.monotonic()
-                    if self._lease.try_acquire():
+                now = time.monotonic()
+                if self._runner and now - last_keep >= LEASE_CHECK:
+                    last_keep = now
+                    if not await self._lease.keep():
+                        self._lose_lease()
+                        last_try = time.monotonic()
+                        continue
+                elif not self._runner and now - last_try >= LEASE_RETRY:
+                    last_try = now
+                    if await self._lease.try_acquire():
                         logger.warning("The runner of %s stopped: this process runs the jobs now", self._store.location)
                         await self._become_runner(paused=False)
                         self._positions = await self._store.positions()
+                        last_keep = time.monotonic()
                         continue
                 if await self._store.changed():
                     await self._apply_changes()
@@ -234,6 +248,15 @@ class SchedulerService:
                 raise
             except Exception:
                 logger.exception("Following the store failed; trying again")
+
+    def _lose_lease(self) -> None:
+        """Stop firing at once: the lease could not be confirmed, and another process may take it."""
+        logger.error("Lost the runner lease of %s: stopped firing; this process is a standby now",
+                     self._store.location)
+        engine, self._engine, self._runner = self._engine, None, False
+        if engine is not None:
+            self._orphaned_runs |= engine.shutdown()  # runs in progress finish and are recorded
+        self._executor.cancel_waiting()
 
     async def _apply_changes(self) -> None:
         change_seq, job_ids = await self._store.changes_since(self._positions[0])

@@ -1,0 +1,158 @@
+"""The runner lease on PostgreSQL: a session advisory lock held on a dedicated connection.
+
+The lock lives as long as the session that took it. That session is opened with
+`idle_session_timeout` = the lease time, and the runner pings it every second: when the runner dies
+or is cut off, the server ends the session (and frees the lock) within the lease time. The runner
+stops firing once a ping has not succeeded for half the lease time, before the server can give
+the lock to another process (fencing). Fires are claimed through the same session, so a runner
+whose session is gone cannot claim one. Use a direct connection, not a transaction pooler: a
+pooler would hand the lock's session to others.
+
+psycopg is imported here only; this module is imported only for a `postgresql://` database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import socket
+import time
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+__all__ = ["PostgresLease"]
+
+logger = logging.getLogger(__name__)
+
+CLAIMS = """
+CREATE TABLE IF NOT EXISTS scheduler_claims (
+    job_id TEXT NOT NULL,
+    scheduled_time TIMESTAMPTZ NOT NULL,
+    claimed_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (job_id, scheduled_time)
+)
+"""
+CLAIMS_KEPT = "7 days"  # claims older than this are deleted (a fire that old is never due again)
+
+
+class PostgresLease:
+    """The runner lease of one schema of a PostgreSQL database (see the module docstring)."""
+
+    def __init__(self, url: str, *, lease_time: float = 10.0) -> None:
+        if lease_time < 2:
+            raise ValueError("lease_time must be at least 2 seconds")
+        self._url = url
+        self.lease_time = lease_time
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._key: int | None = None
+        self._confirmed = 0.0  # time.monotonic() of the last successful ping
+        self._holder = "another process"
+        self._lock = asyncio.Lock()  # one statement at a time on the lease's session
+        self._pruned = 0.0
+
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        conn = await psycopg.AsyncConnection.connect(
+            self._url,
+            autocommit=True,
+            application_name=f"mcp-scheduler pid {os.getpid()} on {socket.gethostname()}"[:63],
+            connect_timeout=max(2, int(self.lease_time / 2)),
+            tcp_user_timeout=int(self.lease_time * 1000 / 2),
+            keepalives=1,
+            keepalives_idle=1,
+            keepalives_interval=1,
+            keepalives_count=max(1, int(self.lease_time / 4)),
+        )
+        await conn.execute(f"SET idle_session_timeout = {int(self.lease_time * 1000)}")
+        if self._key is None:
+            cursor = await conn.execute("SELECT current_database() || '.' || current_schema()")
+            row = await cursor.fetchone()
+            where = str(row[0]) if row else ""
+            digest = hashlib.sha256(f"mcp-scheduler runner lease {where}".encode()).digest()
+            self._key = int.from_bytes(digest[:4], "big") & 0x7FFFFFFF  # classid 0, objid = key
+            await conn.execute(CLAIMS)
+        return conn
+
+    async def try_acquire(self) -> bool:
+        if self._conn is not None:
+            return True
+        async with self._lock:
+            conn = await self._connect()
+            try:
+                cursor = await conn.execute("SELECT pg_try_advisory_lock(%s)", (self._key,))
+                row = await cursor.fetchone()
+                if row and row[0]:
+                    self._conn, self._confirmed = conn, time.monotonic()
+                    return True
+                self._holder = await self._find_holder(conn)
+            except BaseException:
+                await conn.close()
+                raise
+            await conn.close()
+            return False
+
+    async def _find_holder(self, conn: psycopg.AsyncConnection[Any]) -> str:
+        cursor = await conn.execute(
+            "SELECT a.application_name, host(a.client_addr), a.backend_start FROM pg_locks l "
+            "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
+            "AND l.classid = 0 AND l.objid = %s AND l.objsubid = 1 "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            (self._key,),
+        )
+        row = await cursor.fetchone()
+        if row is None:
+            return "another process (it just let go)"
+        name, address, since = row
+        return f"{name or 'a session'} from {address or 'a local socket'} since {since:%Y-%m-%dT%H:%M:%S%z}"
+
+    async def keep(self) -> bool:
+        conn = self._conn
+        if conn is None:
+            return False
+        try:
+            async with self._lock:
+                await asyncio.wait_for(conn.execute("SELECT 1"), timeout=self.lease_time / 4)
+            self._confirmed = time.monotonic()
+            if self._confirmed - self._pruned > 3600:
+                self._pruned = self._confirmed
+                async with self._lock:
+                    await conn.execute(f"DELETE FROM scheduler_claims WHERE claimed_at < now() - '{CLAIMS_KEPT}'")
+            return True
+        except (psycopg.Error, TimeoutError, OSError) as exc:
+            if time.monotonic() - self._confirmed < self.lease_time / 2 and not conn.closed:
+                logger.warning("The runner lease did not answer a ping (%s); trying again", exc)
+                return True
+            await self._drop()
+            return False
+
+    async def claim(self, job_id: str, scheduled: datetime) -> bool:
+        conn = self._conn
+        if conn is None or time.monotonic() - self._confirmed >= self.lease_time / 2:
+            return False
+        try:
+            async with self._lock:
+                cursor = await conn.execute(
+                    "INSERT INTO scheduler_claims (job_id, scheduled_time) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                    (job_id, scheduled),
+                )
+            return cursor.rowcount == 1
+        except (psycopg.Error, OSError) as exc:
+            logger.warning("Could not claim the fire of job %s at %s: %s", job_id, scheduled.isoformat(), exc)
+            return False
+
+    def holder(self) -> str:
+        return "this process" if self._conn is not None else self._holder
+
+    async def release(self) -> None:
+        await self._drop()
+
+    async def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.closed:
+            try:
+                await conn.close()  # ends the session: the lock goes with it
+            except (psycopg.Error, OSError):
+                pass
