@@ -1,0 +1,48 @@
+"""Two servers on one database: clients of the standby see the runner's runs as notifications, in
+both protocol eras, and every tool works there."""
+
+from __future__ import annotations
+
+import pytest
+from mcp import Client
+from mcp.client.subscriptions import ResourceUpdated
+
+from .conftest import Inbox, ServerFactory, next_event, once_now, structured, updated
+
+pytestmark = pytest.mark.filterwarnings("ignore::mcp.MCPDeprecationWarning")
+
+
+async def test_a_standby_s_handshake_subscriber_hears_of_a_run_done_by_the_runner(
+    make_server: ServerFactory, db_file: str
+) -> None:
+    runner, standby = make_server(db_file), make_server(db_file)
+    inbox = Inbox()
+    async with Client(runner) as at_runner:
+        assert structured(await at_runner.call_tool("scheduler_status", {}))["role"] == "runner"
+        async with Client(standby, mode="legacy", message_handler=inbox.message_handler) as at_standby:
+            assert structured(await at_standby.call_tool("scheduler_status", {}))["role"] == "standby"
+            await at_standby.subscribe_resource("scheduler://jobs/shared-1/history")
+
+            structured(await at_standby.call_tool("schedule_job", once_now("shared-1")))
+
+            await inbox.wait_for(updated("scheduler://jobs/shared-1/history"))
+            history = structured(await at_standby.call_tool("get_history", {"job_id": "shared-1"}))
+            assert [r["status"] for r in history["runs"]] == ["success"]
+            # it ran in the runner: the runner's client reads the same record
+            at_runner_history = structured(await at_runner.call_tool("get_history", {"job_id": "shared-1"}))
+            assert at_runner_history["runs"] == history["runs"]
+
+
+async def test_a_standby_s_modern_listener_hears_of_a_job_scheduled_and_run_through_the_runner(
+    make_server: ServerFactory, db_file: str
+) -> None:
+    runner, standby = make_server(db_file), make_server(db_file)
+    uri = "scheduler://jobs/shared-2/history"
+    async with Client(runner) as at_runner, Client(standby) as at_standby:
+        async with at_standby.listen(resource_subscriptions=[uri]) as subscription:
+            structured(await at_runner.call_tool("schedule_job", once_now("shared-2")))
+
+            event = await next_event(subscription, lambda e: isinstance(e, ResourceUpdated) and e.uri == uri)
+            assert event.uri == uri
+        job = structured(await at_standby.call_tool("get_job", {"job_id": "shared-2"}))
+        assert job["job"]["state"] == "completed"
