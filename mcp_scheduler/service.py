@@ -20,11 +20,11 @@ from datetime import datetime
 from typing import Any, Self
 
 from agentool_bridge import AgenToolInjector, AgenToolInputError
-from agentool_bridge.toolkits import QueueStore
+from agentool_bridge.toolkits import QueueStore, ToolkitError
 
 from ._engine import STATE_RUNNING, Engine, EngineJob
 from .errors import InvalidJobInputError, JobExecutionError, JobExistsError, JobNotFoundError, SchedulerStateError
-from .events import EventBus, JobEvent, RunEvent
+from .events import EventBus, JobEvent, QueueEvent, RunEvent
 from .execution import AdHocRun, RunExecutor, RunTarget
 from .history import HistoryWriter
 from .jobs import Job, JobDefinition, RunStatus
@@ -112,6 +112,8 @@ class SchedulerService:
         self._follower: asyncio.Task[None] | None = None
         self._orphaned_runs: set[asyncio.Task[Any]] = set()  # runs going on when the lease was lost
         self._positions = (0, 0)  # how far this process has followed the store: (change seq, run seq)
+        self._queues = queues
+        self._queue_position: tuple[QueueStore | None, int] = (None, 0)  # the same for the queue store
 
     # ------------------------------------------------------------------ life cycle
 
@@ -143,6 +145,7 @@ class SchedulerService:
             else:
                 await self._load_jobs()
             self._positions = await self._store.positions()
+            self._follow_queues()  # from the current end of the queues
         except BaseException:
             # A failed open must not keep the lease or the database (close() would not see them).
             self._jobs.clear()
@@ -276,6 +279,24 @@ class SchedulerService:
             if job is not None and not self._runner:
                 job.last_run_at, job.last_status = record.started_at or job.last_run_at, record.status
             self.events.publish(RunEvent("started" if record.status == "running" else "finished", record))
+        self._follow_queues()
+
+    def _follow_queues(self) -> None:
+        """Announce the messages that other processes enqueued (a result queue of the runner, say)."""
+        if self._queues is None:
+            return
+        queues = self._queues()
+        source, position = self._queue_position
+        try:
+            if queues is not source:  # first time, or the queue AgenTool moved to another store
+                self._queue_position = (queues, queues.last_event())
+                return
+            position, messages = queues.events_since(position)
+        except ToolkitError:  # the queue store was closed
+            return
+        self._queue_position = (queues, position)
+        for m in messages:
+            self.events.publish(QueueEvent(m.queue_name, m.message_id, m.message, m.level))
 
     def _reconcile(self, job_id: str, stored: Job | None) -> None:
         """Make the job in memory (and in the engine) what another process stored."""

@@ -61,6 +61,8 @@ logger = logging.getLogger(__name__)
 
 AGENTOOL_NAME = "queue"
 _TABLE = "agentool_queue_messages"
+_EVENTS = "agentool_queue_events"  # every enqueue, in order, for other processes on the same file
+EVENTS_KEPT = 10_000
 
 _REQUIRED: dict[str, tuple[str, ...]] = {
     "enqueue": ("queue_name", "message"),
@@ -277,6 +279,18 @@ class QueueStore:
                 )"""
             )
             conn.execute(f"CREATE INDEX IF NOT EXISTS {_TABLE}_by_state ON {_TABLE} (queue_name, state, seq)")
+            conn.execute(
+                f"""CREATE TABLE IF NOT EXISTS {_EVENTS} (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    queue_name TEXT NOT NULL,
+                    message_id TEXT NOT NULL,
+                    payload TEXT NOT NULL,
+                    level TEXT NOT NULL,
+                    enqueued_at REAL NOT NULL,
+                    writer TEXT NOT NULL
+                )"""
+            )
+        self.writer = uuid.uuid4().hex[:16]  # marks this store's enqueues, which `events_since` leaves out
 
     def close(self) -> None:
         """Close the database; pending `dequeue` waits end with `QueueClosedError`."""
@@ -364,10 +378,44 @@ class QueueStore:
                     "updated_at) VALUES (?, ?, ?, 'ready', ?, ?, ?)",
                     (message_id, queue_name, payload, max_retries, now, now),
                 )
+                cursor = conn.execute(
+                    f"INSERT INTO {_EVENTS} (queue_name, message_id, payload, level, enqueued_at, writer) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (queue_name, message_id, payload, level, now, self.writer),
+                )
+                if cursor.lastrowid is not None and cursor.lastrowid % 1000 == 0:
+                    conn.execute(f"DELETE FROM {_EVENTS} WHERE seq <= ?", (cursor.lastrowid - EVENTS_KEPT,))
                 size = self._counts(queue_name).size
         self._wake(queue_name)
         self._run_hooks(QueueMessageEvent(queue_name, message_id, json.loads(payload), _timestamp(now), level))
         return Enqueued(queue_name, message_id, size)
+
+    def last_event(self) -> int:
+        """The position of the newest enqueue (for `events_since`)."""
+        with self._lock:
+            self._check_open()
+            row = self._conn.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {_EVENTS}").fetchone()
+        return int(row[0])
+
+    def events_since(self, seq: int, limit: int = 1000) -> tuple[int, list[QueueMessageEvent]]:
+        """Enqueues by other processes on the same database after position `seq` (at most `limit` read),
+        and the new position: how a process announces messages that another one enqueued."""
+        with self._lock:
+            self._check_open()
+            rows = self._conn.execute(
+                f"SELECT seq, queue_name, message_id, payload, level, enqueued_at, writer FROM {_EVENTS} "
+                "WHERE seq > ? ORDER BY seq LIMIT ?",
+                (seq, limit),
+            ).fetchall()
+        if not rows:
+            return seq, []
+        events = [
+            QueueMessageEvent(r["queue_name"], r["message_id"], json.loads(r["payload"]), _timestamp(r["enqueued_at"]),
+                              r["level"])
+            for r in rows
+            if r["writer"] != self.writer
+        ]
+        return int(rows[-1]["seq"]), events
 
     def take(self, queue_name: str, *, auto_ack: bool = True) -> QueueMessage | None:
         """The message at the head of a queue (None if it is empty), removed or left in flight."""

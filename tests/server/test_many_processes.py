@@ -46,3 +46,23 @@ async def test_a_standby_s_modern_listener_hears_of_a_job_scheduled_and_run_thro
             assert event.uri == uri
         job = structured(await at_standby.call_tool("get_job", {"job_id": "shared-2"}))
         assert job["job"]["state"] == "completed"
+
+
+async def test_a_message_the_runner_enqueues_is_announced_to_a_standby_s_clients(
+    make_server: ServerFactory, db_file: str
+) -> None:
+    runner, standby = make_server(db_file), make_server(db_file)
+    inbox, logs = Inbox(), Inbox()
+    async with Client(runner) as at_runner:
+        async with Client(
+            standby, mode="legacy", message_handler=inbox.message_handler, logging_callback=logs.logging_callback
+        ) as at_standby:
+            await at_standby.subscribe_resource("scheduler://queues/shared-results")
+
+            structured(await at_runner.call_tool("schedule_job", once_now("reporter", result_queue="shared-results")))
+
+            await inbox.wait_for(updated("scheduler://queues/shared-results"))
+            log = await logs.wait_for(lambda p: p.logger == "mcp_scheduler.queue.shared-results")
+            assert log.level == "info" and log.data["message"]["job_id"] == "reporter"
+            queued = structured(await at_standby.call_tool("read_queue", {"queue_name": "shared-results"}))
+            assert [m["message_id"] for m in queued["messages"]] == [log.data["message_id"]]

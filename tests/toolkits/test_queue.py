@@ -423,3 +423,25 @@ async def test_the_typed_api_enqueues_with_a_level_that_hooks_see(tmp_path: Path
         assert [(q.queue_name, q.size) for q in store.queues()] == [("results", 1)]
     finally:
         store.close()
+
+
+def test_events_since_lists_what_other_stores_on_the_file_enqueued_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    mine, other = QueueStore(path), QueueStore(path)
+    try:
+        start = mine.last_event()
+        mine.enqueue("results", {"n": 0})
+        other.enqueue("results", {"n": 1})
+        other.enqueue("errors", {"n": 2}, level="error")
+
+        position, events = mine.events_since(start)
+        assert [(e.queue_name, e.message, e.level) for e in events] == [
+            ("results", {"n": 1}, "info"),
+            ("errors", {"n": 2}, "error"),
+        ]
+        assert mine.events_since(position) == (position, [])
+        _, seen_by_other = other.events_since(start)
+        assert [e.message for e in seen_by_other] == [{"n": 0}]
+    finally:
+        mine.close()
+        other.close()
