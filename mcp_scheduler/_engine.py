@@ -18,7 +18,7 @@ import bisect
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
@@ -53,6 +53,7 @@ _APSCHEDULER_LOG.setLevel(logging.ERROR)
 
 DueHandler = Callable[[str, list[datetime]], Awaitable[None]]
 SkipHandler = Callable[[str, list[datetime]], None]
+HOLD_RECHECK = 0.05  # seconds between looks at due jobs while the executor has no room
 SUPPORTED = ((3, 11), (3, 12))  # [lowest, first unsupported) minor versions, as pinned in pyproject.toml
 _INF = float("inf")
 
@@ -100,9 +101,11 @@ class _JobTable(BaseJobStore):
     APScheduler needs them as `Job`s (when due, or looked up to pause, resume or remove).
     """
 
-    def __init__(self, restore: Callable[[EngineJob], Job]) -> None:
+    def __init__(self, restore: Callable[[EngineJob], Job], room: Callable[[], int] | None = None) -> None:
         super().__init__()
         self._restore = restore
+        self._room = room
+        self.held = False  # due jobs were left for later: the executor had no room for them
         self._index: dict[str, tuple[Job | EngineJob, float]] = {}  # id -> (job, sort timestamp; inf if paused)
         self._order: list[tuple[float, str]] = []
 
@@ -138,9 +141,14 @@ class _JobTable(BaseJobStore):
 
     def get_due_jobs(self, now: datetime) -> list[Job]:
         limit = now.timestamp()
-        due = []
+        room = None if self._room is None else max(self._room(), 0)
+        due: list[Job] = []
+        self.held = False
         for ts, job_id in self._order:
             if ts > limit:
+                break
+            if room is not None and len(due) >= room:
+                self.held = True  # the earliest due go first; the rest wait in order, not as skipped fires
                 break
             job = self._job(job_id)
             if job is not None:
@@ -150,7 +158,12 @@ class _JobTable(BaseJobStore):
     def get_next_run_time(self) -> datetime | None:
         if not self._order:
             return None
-        return self._index[self._order[0][1]][0].next_run_time
+        next_run_time = self._index[self._order[0][1]][0].next_run_time
+        if self.held and next_run_time is not None:
+            # Jobs are due but the executor is full: it wakes the scheduler when a run ends; until then
+            # look again in a while rather than spin.
+            return max(next_run_time, datetime.now(next_run_time.tzinfo) + timedelta(seconds=HOLD_RECHECK))
+        return next_run_time
 
     def get_all_jobs(self) -> list[Job]:
         return [job for _, job_id in self._order if (job := self._job(job_id)) is not None]
@@ -214,11 +227,14 @@ class _DispatchExecutor(BaseExecutor):
 class Engine:
     """APScheduler 3 behind a small interface: add, remove, pause and resume jobs; start and stop."""
 
-    def __init__(self, on_due: DueHandler, on_skipped: SkipHandler, timezone: tzinfo) -> None:
+    def __init__(
+        self, on_due: DueHandler, on_skipped: SkipHandler, timezone: tzinfo, room: Callable[[], int] | None = None
+    ) -> None:
+        """`room()`: how many more fires the caller can take now; due jobs beyond it wait in order."""
         self._on_due = on_due
         self._on_skipped = on_skipped
         self._executor = _DispatchExecutor()
-        self._table = _JobTable(self._restore)
+        self._table = _JobTable(self._restore, room)
         self._scheduler = AsyncIOScheduler(
             timezone=timezone,
             jobstores={"default": self._table},
@@ -241,6 +257,12 @@ class Engine:
             self._scheduler.start(paused=paused)
         elif not paused:
             self._scheduler.resume()
+
+    def wake_if_held(self) -> None:
+        """Look at due jobs again now if some were left for lack of room (a run just ended)."""
+        if self._table.held and self._scheduler.state == STATE_RUNNING:
+            self._table.held = False
+            self._scheduler.wakeup()
 
     def pause(self) -> None:
         """Stop processing jobs; jobs stay scheduled and runs due meanwhile are handled on resume."""

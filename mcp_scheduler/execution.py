@@ -151,10 +151,11 @@ def _settled(outcome: _Outcome) -> _Outcome:
 class RunExecutor:
     """Executes runs through the injector and records each one; the engine calls `on_due` and `on_skipped`.
 
-    At most `max_concurrent_runs` scheduled runs go at a time; the fires beyond wait for a slot, and
-    one that cannot start within its job's misfire_grace_time is recorded as missed. The event loop
-    then has room for tool calls however many jobs are due, and memory stays bounded: a fire waits
-    only while its job's previous instance does not (`max_instances` skips the others).
+    At most `max_concurrent_runs` scheduled runs go at a time. The engine asks `room()` and hands over
+    no more due jobs than that (the rest stay due, in order, until `on_room` says a run ended); a fire
+    that still has to wait for a slot, or cannot start within its job's misfire_grace_time, is
+    recorded as missed. The event loop then has room for tool calls however many jobs are due, and
+    no fire is skipped or recorded just because the scheduler is busy.
     """
 
     def __init__(
@@ -175,6 +176,9 @@ class RunExecutor:
         self._jobs = jobs
         self._max_concurrent = max_concurrent_runs
         self._claim = claim
+        self._in_use = 0  # slots taken
+        self._full_at = float("-inf")  # time.monotonic() when room() last found no room
+        self.on_room: Callable[[], None] | None = None  # called when a slot frees (the engine may hold fires)
         self._slots = asyncio.Semaphore(max_concurrent_runs)
         self._waiting: set[asyncio.Task[Any]] = set()
         self._streaks: dict[tuple[str, RunStatus], _Streak] = {}
@@ -218,9 +222,12 @@ class RunExecutor:
                         self._waiting.discard(task)
                 if self._late(run_time, grace, job, waited=True):
                     self._slots.release()
+                    if self.on_room is not None:
+                        self.on_room()
                     continue
             else:
                 await self._slots.acquire()  # free: returns at once, without letting others run first
+            self._in_use += 1
             try:
                 if self._claim is not None and not await self._claim(job_id, run_time):
                     logger.warning("Job %s: its fire of %s was claimed elsewhere (or the lease is lost): not run here",
@@ -228,7 +235,10 @@ class RunExecutor:
                     continue
                 await self.execute(definition, self._trigger(run_time), run_time)
             finally:
+                self._in_use -= 1
                 self._slots.release()
+                if self.on_room is not None:
+                    self.on_room()
 
     def _late(self, run_time: datetime, grace: int | None, job: Job, *, waited: bool = False) -> bool:
         """True (and recorded as missed) if the fire is due longer ago than the job's grace time."""
@@ -236,10 +246,17 @@ class RunExecutor:
         if grace is None or lateness <= max(float(grace), MIN_GRACE_SECONDS):
             return False
         why = f"due {lateness:.1f} s ago, beyond misfire_grace_time {grace} s"
-        if waited:
+        if waited or time.monotonic() - self._full_at <= lateness:
             why += f" (it waited for one of the {self._max_concurrent} runs the scheduler does at a time)"
         self._record_not_run(job, run_time, "missed", why)
         return True
+
+    def room(self) -> int:
+        """How many more fires can start now (what the engine hands over at most)."""
+        room = self._max_concurrent - self._in_use - len(self._waiting)
+        if room <= 0:
+            self._full_at = time.monotonic()
+        return room
 
     def cancel_waiting(self) -> None:
         """Cancel the fires still waiting for a slot (the scheduler is closing); they record themselves as missed."""

@@ -186,7 +186,10 @@ class SchedulerService:
                            len(interrupted))
         self._executor.opened_at = utcnow()
         await self._load_jobs()
-        engine = Engine(self._executor.on_due, self._executor.on_skipped, resolve_timezone(self.timezone))
+        engine = Engine(
+            self._executor.on_due, self._executor.on_skipped, resolve_timezone(self.timezone), self._executor.room
+        )
+        self._executor.on_room = engine.wake_if_held
         engine.load([self._engine_job(j, j.next_run_time) for j in self._jobs.values() if j.state != "completed"])
         self._engine, self._runner = engine, True
         engine.start(paused=paused)
@@ -208,6 +211,7 @@ class SchedulerService:
         if self._engine is not None:
             await self._history.flush()  # next run times are read from the engine: write them while it is alive
             engine, self._engine = self._engine, None  # from here on, bookkeeping keeps the last next run times
+            self._executor.on_room = None
             runs |= engine.shutdown()
         self._executor.cancel_waiting()  # fires that have not started yet: recorded as missed
         runs.discard(asyncio.current_task())  # a run_now that closes the scheduler itself
@@ -257,6 +261,7 @@ class SchedulerService:
         logger.error("Lost the runner lease of %s: stopped firing; this process is a standby now",
                      self._store.location)
         engine, self._engine, self._runner = self._engine, None, False
+        self._executor.on_room = None
         if engine is not None:
             self._orphaned_runs |= engine.shutdown()  # runs in progress finish and are recorded
         self._executor.cancel_waiting()

@@ -74,3 +74,29 @@ async def test_a_fire_that_waits_for_a_slot_beyond_its_grace_time_is_missed(make
     assert missed.record.status == "missed"  # type: ignore[union-attr]
     assert "runs the scheduler does at a time" in (missed.record.note or "")  # type: ignore[union-attr]
     assert slow.started == 1
+
+
+async def test_fires_beyond_the_runs_at_a_time_wait_in_due_order_and_none_is_skipped(
+    make_service: Any, slow: Slow, echo: Calls
+) -> None:
+    service: SchedulerService = await make_service(open=False, max_concurrent_runs=1)
+    recorder = EventRecorder(service.events)
+    await service.open()
+    await service.schedule(request("holder", "once", "now", agentool_name="slow", input_data=WAIT))
+    await recorder.wait_for(started("holder"))
+    for i in range(3):
+        await service.schedule(request(f"queued-{i}", "once", "now", misfire_grace_time=3600))
+
+    await asyncio.sleep(0.3)  # what is checked is that nothing happens meanwhile
+    assert service.status().runs_in_progress == 1 and echo.inputs == []
+    # held by the engine, not handed over to wait inside the executor: still scheduled, not completed
+    states = {job.job_id: job.state for job in service.list_jobs()[0]}
+    assert [states[f"queued-{i}"] for i in range(3)] == ["scheduled"] * 3
+    slow.release.set()
+    for i in range(3):
+        await recorder.wait_for(finished(f"queued-{i}", "success"))
+
+    starts = [e.record.job_id for e in recorder.matching(lambda e: getattr(e, "kind", None) == "started")]
+    assert starts == ["holder", "queued-0", "queued-1", "queued-2"]
+    statuses = [e.record.status for e in recorder.matching(lambda e: getattr(e, "kind", None) == "finished")]
+    assert "skipped" not in statuses and "missed" not in statuses
