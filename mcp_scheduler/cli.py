@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="runs kept per job (default 100)")
     parser.add_argument("--close-timeout", type=float, default=float(_env("CLOSE_TIMEOUT", "10")),
                         help="seconds that runs in progress get to finish when the server stops (default 10)")
+    parser.add_argument("--lease-time", type=float, default=float(_env("LEASE_TIME", "10")),
+                        help="PostgreSQL: seconds within which a standby takes over from a runner that died or "
+                        "was cut off (default 10, at least 2)")
     parser.add_argument("--limit", type=int, default=50, help="rows to print for jobs/history (default 50)")
     return parser
 
@@ -94,6 +97,7 @@ def parse_settings(argv: Sequence[str] | None = None) -> tuple[argparse.Namespac
         log_level=args.log_level,
         history_limit=args.history_limit,
         close_timeout=args.close_timeout,
+        lease_time=args.lease_time,
     )
     return args, settings
 

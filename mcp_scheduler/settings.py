@@ -58,6 +58,7 @@ class Settings:
     log_level: str = "INFO"
     history_limit: int = 100
     close_timeout: float = 10.0
+    lease_time: float = 10.0
     discover_entry_points: bool = True
     extra_hosts: tuple[str, ...] = field(default=())
 
@@ -82,4 +83,5 @@ class Settings:
             timezone=self.timezone,
             history_limit=self.history_limit,
             close_timeout=self.close_timeout,
+            lease_time=self.lease_time,
         )
