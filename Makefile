@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench conformance node-tools clean
+.PHONY: run test soak lint typecheck bench conformance node-tools clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
+
+# The longer fault runs (minutes): fuzzing, concurrent HTTP clients, kill -9 x 20; figures in bench/results/reliability.json
+soak: $(STAMP)
+	$(BIN)/python -m pytest -m soak tests/reliability
+	MCP_SCHEDULER_KILL9_CYCLES=20 $(BIN)/python -m pytest tests/reliability/test_kill9.py
 
 conformance: $(STAMP)
 	scripts/run-conformance.sh

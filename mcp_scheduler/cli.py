@@ -18,7 +18,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .settings import Settings, default_database_path, is_loopback
+from .settings import Settings, default_database_path, is_loopback, parse_allowed_host
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -65,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="register extra AgenTools by calling this factory (repeatable)")
     parser.add_argument("--auth-token", action="append", default=None, metavar="TOKEN",
                         help="accept this bearer token on HTTP/SSE (repeatable; env: comma-separated)")
+    parser.add_argument("--allowed-host", action="append", default=None, metavar="HOST[:PORT]", type=_allowed_host,
+                        help="also accept HTTP/SSE requests whose Host (and Origin) is this name, e.g. the name of a "
+                        "reverse proxy or of this machine on the LAN; without a port, any port (repeatable; env: "
+                        "comma-separated). The address listened on, and 127.0.0.1, localhost and [::1] on a "
+                        "loopback or wildcard address, are always accepted; others get 421 (Host) or 403 (Origin)")
     parser.add_argument("--allow-unauthenticated", action="store_true", default=_env_bool("ALLOW_UNAUTHENTICATED"),
                         help="allow listening on a non-loopback address without --auth-token")
     parser.add_argument("--log-level", default=_env("LOG_LEVEL", "INFO"),
@@ -80,10 +85,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _allowed_host(value: str) -> str:
+    try:
+        parse_allowed_host(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
 def parse_settings(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, Settings]:
-    args = build_parser().parse_args(argv)
+    """The parsed command line and the settings it gives (flags, then `MCP_SCHEDULER_*` variables)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
     toolkits = tuple(args.toolkit if args.toolkit is not None else _env_list("TOOLKIT"))
     tokens = tuple(args.auth_token if args.auth_token is not None else _env_list("AUTH_TOKEN"))
+    allowed_hosts = tuple(args.allowed_host if args.allowed_host is not None else _env_list("ALLOWED_HOST"))
+    for value in allowed_hosts:
+        try:
+            _allowed_host(value)
+        except argparse.ArgumentTypeError as exc:
+            parser.error(f"{ENV_PREFIX}ALLOWED_HOST: {exc}")
     settings = Settings(
         transport=args.transport,
         host=args.host,
@@ -93,6 +114,7 @@ def parse_settings(argv: Sequence[str] | None = None) -> tuple[argparse.Namespac
         timezone=args.timezone,
         toolkits=toolkits,
         auth_tokens=tokens,
+        allowed_hosts=allowed_hosts,
         allow_unauthenticated=args.allow_unauthenticated,
         log_level=args.log_level,
         history_limit=args.history_limit,
@@ -231,15 +253,10 @@ async def _serve_transport(mcp: MCPServer, settings: Settings, stopping: asyncio
             return False
         return True
     import uvicorn
-    from mcp.server.transport_security import TransportSecuritySettings
 
-    security = None
-    if not is_loopback(settings.host):
-        host = f"[{settings.host}]" if ":" in settings.host else settings.host
-        security = TransportSecuritySettings(
-            allowed_hosts=[host, f"{host}:*", *settings.extra_hosts],
-            allowed_origins=[f"http://{host}:*", f"https://{host}:*"],
-        )
+    from .server.hosts import transport_security
+
+    security = transport_security(settings)
     if settings.transport == "http":
         asgi = mcp.streamable_http_app(
             streamable_http_path=settings.path, transport_security=security, host=settings.host
@@ -248,6 +265,7 @@ async def _serve_transport(mcp: MCPServer, settings: Settings, stopping: asyncio
         asgi = mcp.sse_app(transport_security=security, host=settings.host)
     auth = "bearer token required" if settings.auth_tokens else "no auth"
     logger.info("mcp-scheduler listening on %s (%s); database %s", settings.url, auth, settings.database)
+    logger.info("Accepted Host headers: %s (add more with --allowed-host)", ", ".join(security.allowed_hosts))
     logger.info(
         "Connect: MCP Inspector `npx @modelcontextprotocol/inspector` -> URL %s; "
         "pydantic-ai: MCPToolset(%r)", settings.url, settings.url,

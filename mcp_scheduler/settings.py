@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from .service import ServiceConfig
 
-__all__ = ["Settings", "default_database_path", "is_loopback", "package_version"]
+__all__ = ["AllowedHost", "Settings", "default_database_path", "is_loopback", "package_version", "parse_allowed_host"]
 
 Transport = Literal["stdio", "http", "sse"]
 
@@ -43,6 +43,68 @@ def is_loopback(host: str) -> bool:
 
 
 @dataclass(frozen=True)
+class AllowedHost:
+    """A `Host` value to accept: a name or address (IPv6 in brackets), with a port or any port (None)."""
+
+    host: str
+    port: int | None = None
+
+    def host_patterns(self) -> list[str]:
+        """The `Host` header values this allows, in the SDK's pattern form (`name:*` = any port)."""
+        if self.port is not None:
+            return [f"{self.host}:{self.port}"]
+        return [self.host, f"{self.host}:*"]
+
+    def origin_patterns(self) -> list[str]:
+        """The `Origin` header values this allows (a page served from this host, http or https)."""
+        return [f"{scheme}://{pattern}" for scheme in ("http", "https") for pattern in self.host_patterns()]
+
+
+def parse_allowed_host(value: str) -> AllowedHost:
+    """`HOST[:PORT]` as given to `--allowed-host` (`example.com`, `10.0.0.5:8765`, `[fe80::1]:80`, `::1`).
+
+    Raises `ValueError` saying what form is expected.
+    """
+    text = value.strip()
+    usage = (
+        f"Invalid --allowed-host {value[:100]!r}: give HOST or HOST:PORT, such as example.com, "
+        "10.0.0.5:8765 or [fe80::1]:8765 (no scheme, no path)."
+    )
+    if not text or any(c in text for c in "/@?#*,\\ \t") or not text.isascii() or not text.isprintable():
+        raise ValueError(usage)
+    host, port_text = text, ""
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise ValueError(usage)
+        host, rest = text[: end + 1], text[end + 1 :]
+        if rest and (not rest.startswith(":") or rest == ":"):
+            raise ValueError(usage)
+        port_text = rest[1:]
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            raise ValueError(usage) from None
+    elif text.count(":") > 1:  # a bare IPv6 address: no port
+        try:
+            host = f"[{ipaddress.IPv6Address(text)}]"
+        except ValueError:
+            raise ValueError(usage) from None
+    elif ":" in text:
+        host, port_text = text.split(":")
+        if not port_text:
+            raise ValueError(usage)
+    port: int | None = None
+    if port_text:
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise ValueError(usage)
+        port = int(port_text)
+    if not host:
+        raise ValueError(usage)
+    return AllowedHost(host.lower(), port)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything `build_server` and the CLI need; no other module reads the environment."""
 
@@ -60,7 +122,8 @@ class Settings:
     close_timeout: float = 10.0
     lease_time: float = 10.0
     discover_entry_points: bool = True
-    extra_hosts: tuple[str, ...] = field(default=())
+    allowed_hosts: tuple[str, ...] = field(default=())
+    """Extra `Host` values (`HOST[:PORT]`) the HTTP transports accept, beyond the address listened on."""
 
     @property
     def url(self) -> str:

@@ -15,15 +15,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until_listening(process: subprocess.Popen[bytes], port: int, *, within: float = 30.0, log: str = "") -> None:
-    """Wait until `process` accepts TCP connections on `port`; raise with `log`'s tail if it exits or never does.
+def wait_until_listening(
+    process: subprocess.Popen[bytes], port: int, *, within: float = 30.0, log: str = "", host: str = "127.0.0.1"
+) -> None:
+    """Wait until `process` accepts TCP connections on `host:port`; raise with `log`'s tail if it exits or never does.
 
     Each miss waits on the process itself (up to 50 ms), so an early exit is seen at once.
     """
     attempts = max(1, int(within / 0.05))
     for _ in range(attempts):
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            with socket.create_connection((host, port), timeout=0.2):
                 return
         except OSError:
             try:

@@ -9,7 +9,8 @@ starts it again. Then:
   `once` job's sleeper started at most once (the sleeper's own file says what really ran);
 - every run the kill cut short is recorded `interrupted`; no run stays `running`.
 
-`make test` runs 3 cycles; `MCP_SCHEDULER_KILL9_CYCLES=20` (`make soak`) runs more and prints the totals.
+`make test` runs 3 cycles; `MCP_SCHEDULER_KILL9_CYCLES=20` (`make soak`) runs more. The totals are the
+`kill9` figure (printed at the end, kept in bench/results/reliability.json).
 """
 
 from __future__ import annotations
@@ -27,10 +28,13 @@ from typing import Any
 from mcp import Client
 
 from tests._net import free_port, stop, wait_until_listening
+from tests.reliability._figures import Figures
 from tests.reliability._support import jobs, marks, runs
 from tests.reliability.test_signals import ROOT, child_env, server_argv
 
 CYCLES = int(os.environ.get("MCP_SCHEDULER_KILL9_CYCLES", "3"))
+FIGURE_KEYS = ("cycles", "acknowledged_jobs", "acknowledged_run_now", "lost_jobs", "lost_records", "double_runs",
+               "interrupted_recorded", "interrupted_unrecorded", "left_running")
 STARTED = {"success", "error", "timeout", "cancelled", "interrupted", "running"}
 
 
@@ -161,15 +165,14 @@ async def one_cycle(cycle: int, tmp: Path, rng: random.Random, totals: Counter[s
         stop(process)
 
 
-async def test_kill_9_at_random_moments_loses_nothing_acknowledged_and_runs_no_fire_twice(tmp_path: Path) -> None:
+async def test_kill_9_at_random_moments_loses_nothing_acknowledged_and_runs_no_fire_twice(
+    tmp_path: Path, figures: Figures
+) -> None:
     rng = random.Random(int(os.environ.get("MCP_SCHEDULER_KILL9_SEED", "9")))
     totals: Counter[str] = Counter()
-    for cycle in range(CYCLES):
-        await one_cycle(cycle, tmp_path, rng, totals)
-
-    print(  # noqa: T201 - the figures of the fault run (make soak prints them)
-        "\nkill -9: {cycles} cycles, {acknowledged_jobs} jobs and {acknowledged_run_now} run_now answered; "
-        "lost jobs {lost_jobs}, lost records {lost_records}, double runs {double_runs}; interrupted runs "
-        "recorded {interrupted_recorded}, unrecorded {interrupted_unrecorded}".format_map(totals)
-    )
+    try:
+        for cycle in range(CYCLES):
+            await one_cycle(cycle, tmp_path, rng, totals)
+    finally:  # the figures so far, also when a cycle fails
+        figures.add("kill9", **{key: totals[key] for key in FIGURE_KEYS})
     assert totals["cycles"] == CYCLES and totals["acknowledged_jobs"] > 0
