@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from .errors import AgenToolInputError, UnknownOperationError
+from .errors import AgenToolInputError, UnknownOperationError, clip, describe_errors
 from .registry import AgenTool
 
 _JSON = TypeAdapter(Any)
@@ -21,7 +21,7 @@ def _loc(loc: tuple[Any, ...]) -> str:
 def input_error_from(agentool: str, operation: Any, exc: ValidationError) -> AgenToolInputError:
     """Turn a pydantic `ValidationError` into an `AgenToolInputError` naming each field."""
     errors = [{"loc": _loc(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
-    details = "; ".join(f"{e['loc'] or '(input)'}: {e['msg']}" for e in errors)
+    details = describe_errors({"loc": e["loc"] or "(input)", "msg": e["msg"]} for e in errors)
     op = f" (operation {operation!r})" if operation is not None else ""
     return AgenToolInputError(f"Invalid input for AgenTool {agentool!r}{op}: {details}", errors)
 
@@ -35,7 +35,7 @@ def to_mapping(agentool: AgenTool, raw: Any) -> dict[str, Any]:
             raw = json.loads(raw)
         except ValueError as exc:
             raise AgenToolInputError(
-                f"Malformed JSON input for AgenTool {agentool.name!r}: {exc}. "
+                f"Malformed JSON input for AgenTool {agentool.name!r}: {clip(str(exc))}. "
                 'Send one JSON object such as {"operation": "..."}.',
                 [{"loc": "", "msg": str(exc), "type": "json_invalid"}],
             ) from exc

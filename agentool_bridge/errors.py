@@ -5,10 +5,14 @@ Errors always raise; nothing in this package returns an error as a string.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 __all__ = [
+    "MAX_ECHO",
+    "clip",
+    "clip_text",
+    "describe_errors",
     "AgenToolError",
     "AgenToolNotFoundError",
     "AgenToolInputError",
@@ -16,6 +20,54 @@ __all__ = [
     "RefResolutionError",
     "ToolkitLoadError",
 ]
+
+
+MAX_ECHO = 200
+"""Most characters of a caller's value that an error message quotes back."""
+
+
+def clip(value: object, limit: int = MAX_ECHO) -> str:
+    """`repr(value)` for an error message, at most about `limit` characters.
+
+    Error messages quote what the caller sent so that they can find it; a 1 MB value must not come
+    back as a 1 MB message (nor fill the log). A longer repr keeps its start and says how long the
+    value was. Lone surrogates and control characters come out escaped, as `repr` writes them.
+    """
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = f"{len(value)} characters" if isinstance(value, str) else f"{len(text)} characters as text"
+    return f"{text[:limit]}... ({size})"
+
+
+MAX_LISTED_ERRORS = 10
+
+
+def describe_errors(errors: Iterable[Mapping[str, Any]], limit: int = MAX_LISTED_ERRORS) -> str:
+    """`loc: msg; loc: msg` for pydantic's `ValidationError.errors()` (or dicts of that shape), clipped.
+
+    At most `limit` problems are listed (then how many more there were); each location and message
+    is clipped, since both can quote what the caller sent.
+    """
+    parts: list[str] = []
+    count = 0
+    for error in errors:
+        count += 1
+        if count > limit:
+            continue
+        loc = error.get("loc", ())
+        where = loc if isinstance(loc, str) else ".".join(str(part) for part in loc)
+        message = str(error.get("msg", "")).removeprefix("Value error, ")
+        where, message = clip_text(where, 100), clip_text(message, 4 * MAX_ECHO)
+        parts.append(f"{where}: {message}" if where else message)
+    if count > limit:
+        parts.append(f"and {count - limit} more problem(s)")
+    return "; ".join(parts)
+
+
+def clip_text(text: str, limit: int = MAX_ECHO) -> str:
+    """`text` itself (not its repr) if at most `limit` characters; else its start and its length."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 class AgenToolError(Exception):
@@ -31,7 +83,7 @@ class AgenToolNotFoundError(AgenToolError, LookupError):
     def __init__(self, name: str, registered: Iterable[str]) -> None:
         names = sorted(registered)
         listing = ", ".join(names) if names else "none"
-        super().__init__(f"AgenTool {name!r} is not registered. Registered AgenTools: {listing}.")
+        super().__init__(f"AgenTool {clip(name)} is not registered. Registered AgenTools: {listing}.")
         self.name = name
         self.registered = names
 
@@ -58,7 +110,7 @@ class UnknownOperationError(AgenToolInputError):
     def __init__(self, agentool: str, operation: Any, valid: Iterable[str]) -> None:
         ops = sorted(valid)
         super().__init__(
-            f"Unknown operation {operation!r} for AgenTool {agentool!r}. "
+            f"Unknown operation {clip(operation)} for AgenTool {agentool!r}. "
             f"Valid operations: {', '.join(ops)}.",
             [{"loc": "operation", "msg": "unknown operation", "type": "unknown_operation"}],
         )

@@ -244,7 +244,9 @@ def _exit_now(code: int) -> None:
 async def _serve_transport(mcp: MCPServer, settings: Settings, stopping: asyncio.Event) -> bool:
     """Serve until the transport ends or `stopping` is set; True if the transport was left running."""
     if settings.transport == "stdio":
-        transport = asyncio.ensure_future(mcp.run_stdio_async())
+        from .server import _sdk
+
+        transport = asyncio.ensure_future(_sdk.run_stdio(mcp))
         stop = asyncio.ensure_future(stopping.wait())
         await asyncio.wait({transport, stop}, return_when=asyncio.FIRST_COMPLETED)
         stop.cancel()

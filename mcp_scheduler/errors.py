@@ -7,6 +7,8 @@ execution and state failures) as well as `SchedulerError` for all of them.
 
 from __future__ import annotations
 
+from agentool_bridge.errors import clip
+
 __all__ = [
     "SchedulerError",
     "InvalidScheduleError",
@@ -33,7 +35,7 @@ class InvalidTimezoneError(SchedulerError, ValueError):
 
     def __init__(self, name: str) -> None:
         super().__init__(
-            f"Unknown time zone {name!r}: use an IANA name such as 'UTC', 'Europe/Berlin' "
+            f"Unknown time zone {clip(name)}: use an IANA name such as 'UTC', 'Europe/Berlin' "
             "or 'America/New_York'."
         )
         self.name = name
@@ -48,7 +50,8 @@ class JobNotFoundError(SchedulerError, LookupError):
 
     def __init__(self, job_id: str) -> None:
         super().__init__(
-            f"Job {job_id!r} not found: list the jobs (the 'list' operation or the list_jobs tool) to see their ids."
+            f"Job {clip(job_id)} not found: list the jobs (the 'list' operation or the list_jobs tool) "
+            "to see their ids."
         )
         self.job_id = job_id
 
@@ -61,7 +64,7 @@ class JobExistsError(SchedulerError, ValueError):
 
     def __init__(self, job_id: str) -> None:
         super().__init__(
-            f"A job with id {job_id!r} already exists: cancel it first or choose another job_id."
+            f"A job with id {clip(job_id)} already exists: cancel it first or choose another job_id."
         )
         self.job_id = job_id
 

@@ -11,11 +11,12 @@ import json
 import re
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from agentool_bridge import BaseOperationInput, OperationOutput
+from agentool_bridge.errors import clip
 
 from .jobs import Job, JobState, RunStatus, RunTrigger
 from .schedules import ScheduleType
@@ -24,6 +25,10 @@ from .timestamps import Timestamp
 __all__ = [
     "MAX_INPUT_BYTES",
     "JOB_ID_PATTERN",
+    "MAX_MISFIRE_GRACE_TIME",
+    "MAX_TIMEOUT",
+    "QUEUE_NAME_PATTERN",
+    "QueueName",
     "Operation",
     "OPERATIONS",
     "REQUIRED_FIELDS",
@@ -43,6 +48,46 @@ MAX_INPUT_BYTES = 64 * 1024
 """Largest accepted `input_data`, measured as compact JSON (64 KiB)."""
 
 JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$"
+
+QUEUE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,199}$"
+"""A job's result_queue / error_queue: 1 to 200 letters, digits and . _ : @ / -, starting with a letter or digit."""
+
+MAX_MISFIRE_GRACE_TIME = 366 * 24 * 3600
+"""Largest misfire_grace_time (one year, in seconds); null means no limit."""
+
+MAX_TIMEOUT = 30 * 24 * 3600
+"""Largest run timeout (30 days, in seconds); null means no limit."""
+
+
+def _whole(pattern: str, value: str) -> bool:
+    # re.match with `$` would let a trailing newline through
+    return re.fullmatch(pattern.removeprefix("^").removesuffix("$"), value) is not None
+
+
+def _check_queue_name(value: str) -> str:
+    if not _whole(QUEUE_NAME_PATTERN, value):
+        raise ValueError(
+            f"{clip(value)} is not a usable queue name: use 1 to 200 letters, digits and . _ : @ / - "
+            "(no spaces or control characters), starting with a letter or digit, e.g. 'results' or 'reports/errors'"
+        )
+    return value
+
+
+def _require_unicode(field: str, text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"{field} contains a lone surrogate ({text[exc.start]!r}): strings must be valid Unicode text"
+        ) from None
+
+
+QueueName = Annotated[
+    str,
+    AfterValidator(_check_queue_name),
+    Field(json_schema_extra={"pattern": QUEUE_NAME_PATTERN, "maxLength": 200, "minLength": 1}),
+]
+"""A queue name as jobs give it (`QUEUE_NAME_PATTERN`): checked, and published in the tool schemas, in one place."""
 
 Operation = Literal[
     "schedule",
@@ -93,7 +138,9 @@ class SchedulerInput(BaseOperationInput):
         description="Schedule expression: a cron pattern such as '0 9 * * 1-5' (9:00 Monday to Friday), "
         "an interval such as '5 minutes', or a datetime such as '2026-12-25T09:00:00'.",
     )
-    agentool_name: str | None = Field(default=None, description="Name of the AgenTool to execute.")
+    agentool_name: str | None = Field(
+        default=None, max_length=200, description="Name of the AgenTool to execute (see list_agentools)."
+    )
     input_data: dict[str, Any] | None = Field(
         default=None,
         description="Input passed to the AgenTool; must match its input schema (it is validated when "
@@ -103,23 +150,33 @@ class SchedulerInput(BaseOperationInput):
     misfire_grace_time: int | None = Field(
         default=30,
         ge=0,
+        le=MAX_MISFIRE_GRACE_TIME,
         description="Seconds a run may start late and still run; later runs are recorded as missed. "
-        "null = no limit.",
+        "At most one year (31622400); null = no limit.",
     )
     coalesce: bool = Field(
         default=True, description="Run once instead of several times when several runs were missed."
     )
-    result_queue: str | None = Field(
-        default=None, max_length=200, description="Queue name to send execution results to."
+    result_queue: QueueName | None = Field(
+        default=None,
+        description="Queue to send each run's result to (read it with read_queue). 1 to 200 letters, digits and "
+        ". _ : @ / -, starting with a letter or digit.",
     )
-    error_queue: str | None = Field(default=None, max_length=200, description="Queue name to send errors to.")
+    error_queue: QueueName | None = Field(
+        default=None, description="Queue to send each failed run's error to; same names as result_queue."
+    )
     timezone: str | None = Field(
         default=None,
+        max_length=100,
         description="IANA time zone of the schedule (e.g. 'Europe/Berlin'). Default: the server's time zone. "
         "Naive datetimes and cron fields are read in this zone.",
     )
     timeout: float | None = Field(
-        default=None, gt=0, description="Seconds a run may take before it is stopped and recorded as timeout."
+        default=None,
+        gt=0,
+        le=MAX_TIMEOUT,
+        description="Seconds a run may take before it is stopped and recorded as timeout. At most 30 days "
+        "(2592000); null = no limit.",
     )
     status: RunStatus | None = Field(
         default=None, description="get_history: only runs with this status."
@@ -130,18 +187,38 @@ class SchedulerInput(BaseOperationInput):
     @field_validator("job_id")
     @classmethod
     def _job_id_shape(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(JOB_ID_PATTERN, value):
+        if value is not None and not _whole(JOB_ID_PATTERN, value):
             raise ValueError(
                 "job_id must start with a letter or digit and use only letters, digits and . _ : @ - "
                 "(at most 128 characters)"
             )
         return value
 
+    @field_validator("schedule", "agentool_name")
+    @classmethod
+    def _not_blank(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and not value.strip():
+            if info.field_name == "schedule":
+                what = "a schedule expression such as '0 9 * * 1-5', '5 minutes' or 'now'"
+            else:
+                what = "the name of an AgenTool (list_agentools shows them)"
+            raise ValueError(f"{info.field_name} must not be empty: give {what}")
+        return value
+
+    @field_validator("job_id", "job_name", "schedule", "agentool_name", "timezone")
+    @classmethod
+    def _valid_unicode(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None:
+            _require_unicode(str(info.field_name), value)
+        return value
+
     @field_validator("input_data")
     @classmethod
     def _input_size(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         if value is not None:
-            size = len(json.dumps(value, separators=(",", ":"), default=str).encode())
+            text = json.dumps(value, separators=(",", ":"), default=str, ensure_ascii=False)
+            _require_unicode("input_data", text)
+            size = len(text.encode())
             if size > MAX_INPUT_BYTES:
                 raise ValueError(f"input_data is {size} bytes as JSON; the limit is {MAX_INPUT_BYTES} bytes")
         return value

@@ -48,6 +48,8 @@ from typing import Annotated, Any, Final, Literal, TypeAlias, overload
 from pydantic import Field, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
+from agentool_bridge.errors import clip
+
 from ..errors import InvalidScheduleError, InvalidTimezoneError
 from ..timestamps import utcnow
 from .base import SCHEDULE_TYPES, BaseSchedule, ScheduleType
@@ -166,7 +168,7 @@ def parse_schedule(
     kind = schedule_type.strip().lower() if isinstance(schedule_type, str) else schedule_type
     if kind not in SCHEDULE_TYPES:
         raise InvalidScheduleError(
-            f"Invalid schedule_type {schedule_type!r}: use one of "
+            f"Invalid schedule_type {clip(schedule_type)}: use one of "
             + ", ".join(repr(name) for name in SCHEDULE_TYPES)
             + "."
         )

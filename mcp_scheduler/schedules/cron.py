@@ -37,6 +37,8 @@ from cron_descriptor import ExpressionDescriptor, Options
 from croniter import CroniterBadDateError, CroniterError, croniter
 from pydantic import ValidationInfo, field_validator
 
+from agentool_bridge.errors import clip
+
 from ..errors import InvalidScheduleError
 from .base import BaseSchedule
 from .zones import _require_aware
@@ -155,7 +157,7 @@ _STANDARD_FIELDS: Final = (
 
 
 def _cron_error(expression: str, reason: str) -> InvalidScheduleError:
-    return InvalidScheduleError(f"Invalid cron expression {expression!r}: {reason}; {CRON_FORMS}.")
+    return InvalidScheduleError(f"Invalid cron expression {clip(expression)}: {reason}; {CRON_FORMS}.")
 
 
 def _normalise_cron(expression: str) -> tuple[str, bool]:

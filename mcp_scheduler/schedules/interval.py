@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, ValidationInfo, field_validator
 
+from agentool_bridge.errors import clip
+
 from ..errors import InvalidScheduleError
 from ..timestamps import Timestamp
 from .base import BaseSchedule, _datetime_in_schedule_zone
@@ -57,7 +59,7 @@ _ISO_CALENDAR_RE: Final = re.compile(rf"P(?:[^T]*(?:{_ISO_NUMBER})[YM])")
 
 
 def _interval_error(expression: str, reason: str) -> InvalidScheduleError:
-    return InvalidScheduleError(f"Invalid interval {expression!r}: {reason}; {INTERVAL_FORMS}.")
+    return InvalidScheduleError(f"Invalid interval {clip(expression)}: {reason}; {INTERVAL_FORMS}.")
 
 
 def _parse_iso_duration(expression: str, text: str) -> float:

@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationInfo, field_validator
 
+from agentool_bridge.errors import clip
+
 from ..errors import InvalidScheduleError
 from ..timestamps import Timestamp
 from .base import BaseSchedule, _datetime_in_schedule_zone
@@ -35,7 +37,7 @@ def _format_time(value: datetime) -> str:
 
 
 def _once_error(expression: str, reason: str) -> InvalidScheduleError:
-    return InvalidScheduleError(f"Invalid one-off time {expression!r}: {reason}; {ONCE_FORMS}.")
+    return InvalidScheduleError(f"Invalid one-off time {clip(expression)}: {reason}; {ONCE_FORMS}.")
 
 
 def _parse_once_time(expression: str, zone: ZoneInfo, now: datetime) -> datetime:

@@ -15,6 +15,9 @@ __all__ = ["resolve_timezone", "local_timezone_name"]
 
 # Keys that ZoneInfo may resolve on some machines but that are not portable IANA zone names.
 _NON_PORTABLE_ZONE_KEYS: Final = frozenset({"localtime", "posixrules"})
+# Variant trees of the system's zone files: right/ counts leap seconds (its clocks are off by ~27 s),
+# posix/ duplicates the plain names; neither is in the tzdata package nor on every machine.
+_NON_PORTABLE_PREFIXES: Final = ("right/", "posix/")
 
 
 @lru_cache(maxsize=1)
@@ -24,7 +27,7 @@ def _zone_names_by_casefold() -> dict[str, str]:
 
 def _load_zone(name: str) -> ZoneInfo:
     key = name.strip()
-    if key and key not in _NON_PORTABLE_ZONE_KEYS:
+    if key and key not in _NON_PORTABLE_ZONE_KEYS and not key.casefold().startswith(_NON_PORTABLE_PREFIXES):
         try:
             return ZoneInfo(key)
         except (ZoneInfoNotFoundError, ValueError, OSError):

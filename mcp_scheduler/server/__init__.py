@@ -114,6 +114,7 @@ def build_server(runtime: SchedulerRuntime, settings: Settings | None = None) ->
     _sdk.advertise_resource_list_changed(mcp)
     _install_handshake_handlers(mcp, mcp.notifier.sessions)
     add_tools(mcp, runtime)
+    _sdk.close_input_schemas(mcp)
     _sdk.map_output_schemas(mcp, compact_schema)
     add_resources(mcp, runtime)
     add_prompts(mcp, runtime)

@@ -9,6 +9,16 @@
   `create_initialization_options` is given `NotificationOptions(resources_changed=True)`.
 - Output schemas published in a compact form: the tool manager's registered tools
   (`MCPServer._tool_manager`, `fn_metadata.output_schema`).
+- Closed input schemas: an unknown argument (a typo such as `timezon`) is refused, not silently
+  dropped; each registered tool's `parameters` gets `additionalProperties: false` and its
+  `fn_metadata.arg_model` (the pydantic model the SDK validates arguments with) a subclass that
+  refuses unknown keys with a message naming them.
+
+- Answering what the stdio transport cannot parse: `mcp.server.stdio.stdio_server` hands a line it
+  cannot parse (bad JSON, JSON nested deeper than pydantic's 200 levels, not a JSON-RPC message) to
+  the server as an exception, which the SDK drops: the client waits forever. `run_stdio` serves the
+  low-level server (`MCPServer._lowlevel_server`) through a stream of its own
+  (`mcp.shared._context_streams`) and answers those lines with a JSON-RPC error.
 
 `check_mcp_sdk()` checks all of these; a test runs it, so that an SDK upgrade that changes them
 fails with a message naming what changed. The supported range is pinned in pyproject.toml.
@@ -16,14 +26,25 @@ fails with a message naming what changed. The supported range is pinned in pypro
 
 from __future__ import annotations
 
+import difflib
 import functools
+import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import anyio
 from mcp import types
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import MCPServer
 from mcp.server.session import ServerSession
+from mcp.server.stdio import stdio_server
+from mcp.shared._context_streams import create_context_streams
+from mcp.shared.message import SessionMessage
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
+
+from agentool_bridge.errors import clip, clip_text
 
 from .._versions import require_version
 
@@ -32,9 +53,14 @@ __all__ = [
     "add_request_handler",
     "advertise_resource_list_changed",
     "check_mcp_sdk",
+    "close_input_schemas",
     "connection_of",
     "map_output_schemas",
+    "run_stdio",
+    "unparsable_message_reply",
 ]
+
+logger = logging.getLogger(__name__)
 
 SUPPORTED = ((2, 3), (3, 0))  # [lowest, first unsupported) versions of `mcp`, as pinned in pyproject.toml
 
@@ -66,6 +92,117 @@ def map_output_schemas(mcp: MCPServer, transform: Callable[[dict[str, Any]], dic
             tool.fn_metadata.output_schema = transform(tool.fn_metadata.output_schema)
 
 
+def close_input_schemas(mcp: MCPServer) -> None:
+    """Make every registered tool refuse arguments it does not take, naming them (and the closest known one)."""
+    for tool in mcp._tool_manager.list_tools():
+        tool.parameters["additionalProperties"] = False
+        tool.fn_metadata.arg_model = _closed(tool.name, tool.fn_metadata.arg_model)
+
+
+def unknown_arguments_message(tool: str, unknown: list[str], known: list[str]) -> str:
+    """What to tell a caller who sent arguments that `tool` does not take."""
+    shown = [clip(name, 60) for name in unknown[:5]]
+    more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+    hints = []
+    for name in unknown[:5]:
+        close = difflib.get_close_matches(name[:100], known, n=1)
+        if close:
+            hints.append(f"{clip(name, 60)} -> {close[0]!r}")
+    hint = f" Did you mean: {', '.join(hints)}?" if hints else ""
+    noun = "argument" if len(unknown) == 1 else "arguments"
+    takes = ", ".join(known) if known else "no arguments"
+    return f"Unknown {noun} {', '.join(shown)}{more} for {tool}.{hint} {tool} takes: {takes}."
+
+
+def _closed(tool: str, model: type[Any]) -> type[Any]:
+    known = sorted(field.alias or name for name, field in model.model_fields.items())
+    accepted = frozenset(known)
+
+    def refuse_unknown(cls: type[Any], data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = [key for key in data if key not in accepted]
+            if unknown:
+                message = unknown_arguments_message(tool, [str(k) for k in unknown], known)
+                raise PydanticCustomError("unknown_argument", "{message}", {"message": message})
+        return data
+
+    namespace = {
+        "__module__": model.__module__,
+        "model_config": ConfigDict(extra="forbid", arbitrary_types_allowed=True),
+        "_refuse_unknown": model_validator(mode="before")(classmethod(refuse_unknown)),  # type: ignore[arg-type]
+    }
+    return type(model.__name__, (model,), namespace)
+
+
+async def run_stdio(mcp: MCPServer) -> None:
+    """Serve `mcp` over stdin/stdout until stdin closes, answering lines it cannot parse with a JSON-RPC error."""
+    low = mcp._lowlevel_server
+    async with stdio_server() as (read_stream, write_stream):
+        forward, parsed = create_context_streams[SessionMessage | Exception](0)
+
+        async def sort_out() -> None:
+            async with forward:
+                async for item in read_stream:
+                    if not isinstance(item, Exception):
+                        await forward.send(item)
+                        continue
+                    reply = unparsable_message_reply(item)
+                    if reply is not None:
+                        await write_stream.send(SessionMessage(reply))
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(sort_out)
+            await low.run(parsed, write_stream, low.create_initialization_options())
+            tasks.cancel_scope.cancel()
+
+
+_LEADING_ID = re.compile(r'\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"id"\s*:\s*(-?\d{1,18}|"(?:[^"\\]|\\.){0,200}")')
+
+
+def unparsable_message_reply(exc: Exception) -> types.JSONRPCError | None:
+    """The JSON-RPC error answering a line the transport could not parse (None for a blank line).
+
+    The request id is read from the start of the line when the JSON itself cannot be parsed (too deep,
+    truncated), from the parsed object otherwise; without one the answer has id null, as JSON-RPC says.
+    """
+    if not isinstance(exc, ValidationError):
+        logger.warning("The stdio transport reported %s: %s", type(exc).__name__, clip(str(exc)))
+        return types.JSONRPCError(
+            jsonrpc="2.0", id=None, error=types.ErrorData(code=types.PARSE_ERROR, message="Parse error")
+        )
+    errors = exc.errors()
+    raw = next((e.get("input") for e in errors if e["type"] == "json_invalid"), None)
+    if isinstance(raw, str | bytes):
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        if not text.strip():
+            return None
+        match = _LEADING_ID.match(text)
+        request_id: Any = None
+        if match:
+            token = match.group(1)
+            request_id = token[1:-1] if token.startswith('"') else int(token)
+        reason = errors[0]["msg"]
+        if "recursion limit" in reason:
+            reason += " (JSON nested deeper than 200 levels is not accepted)"
+        message = f"Parse error: {clip_text(reason)}. Send one JSON-RPC message (a JSON object) per line."
+        logger.warning("Answered a line that is not JSON (%s)", clip_text(reason))
+        return types.JSONRPCError(jsonrpc="2.0", id=request_id, error=types.ErrorData(code=types.PARSE_ERROR,
+                                                                                     message=message))
+    request = next((e.get("input") for e in errors if isinstance(e.get("input"), dict)), None)
+    request_id = request.get("id") if isinstance(request, dict) else None
+    if isinstance(request_id, bool) or not isinstance(request_id, int | str):
+        request_id = None
+    if request_id is None and isinstance(request, dict) and "method" in request:
+        logger.warning("Dropped a malformed notification: %s", clip(str(exc)))
+        return None  # a notification gets no answer, even a malformed one
+    logger.warning("Answered an invalid JSON-RPC message: %s", clip(str(exc)))
+    return types.JSONRPCError(
+        jsonrpc="2.0",
+        id=clip(request_id) if isinstance(request_id, str) and len(request_id) > 200 else request_id,
+        error=types.ErrorData(code=types.INVALID_REQUEST, message="Invalid Request: not a JSON-RPC 2.0 message."),
+    )
+
+
 def check_mcp_sdk() -> None:
     """Raise `RuntimeError` naming what changed if the installed `mcp` lacks what this adapter uses."""
     installed = require_version("mcp", SUPPORTED, "mcp-scheduler's SDK adapter")
@@ -86,6 +223,14 @@ def check_mcp_sdk() -> None:
     tools = manager.list_tools() if manager is not None and hasattr(manager, "list_tools") else []
     if not tools or not hasattr(getattr(tools[0], "fn_metadata", None), "output_schema"):
         problems.append("MCPServer._tool_manager.list_tools()[i].fn_metadata.output_schema")
+    elif not isinstance(getattr(tools[0].fn_metadata, "arg_model", None), type) or not issubclass(
+        tools[0].fn_metadata.arg_model, BaseModel
+    ):
+        problems.append("MCPServer._tool_manager.list_tools()[i].fn_metadata.arg_model")
+    elif not isinstance(getattr(tools[0], "parameters", None), dict):
+        problems.append("MCPServer._tool_manager.list_tools()[i].parameters")
+    if not callable(getattr(low, "run", None)):
+        problems.append("Server.run (the low-level server loop run_stdio drives)")
     if "_connection" not in ServerSession.__init__.__code__.co_names:  # set as self._connection in __init__
         problems.append("ServerSession._connection")
     if problems:

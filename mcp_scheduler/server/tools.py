@@ -18,6 +18,7 @@ from mcp.types import ToolAnnotations
 from pydantic import Field, ValidationError
 
 from agentool_bridge import AgenToolError
+from agentool_bridge.errors import clip, describe_errors
 from agentool_bridge.toolkits import check_name
 
 from ..errors import SchedulerError
@@ -39,15 +40,17 @@ def _hints(*, destructive: bool = False, idempotent: bool = False, open_world: b
     )
 
 
+MAX_ERROR_MESSAGE = 4000
+"""Longest error message a tool answers (the sources clip what they quote; this is the last guard)."""
+
+
 def _describe_error(exc: BaseException) -> str:
     if isinstance(exc, ValidationError):
-        parts = []
-        for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"])
-            msg = err["msg"].removeprefix("Value error, ")
-            parts.append(f"{loc}: {msg}" if loc else msg)
-        return "Invalid arguments: " + "; ".join(parts)
-    return str(exc)
+        return "Invalid arguments: " + describe_errors(exc.errors())
+    message = str(exc)
+    if len(message) > MAX_ERROR_MESSAGE:
+        message = f"{message[:MAX_ERROR_MESSAGE]}... (message clipped)"
+    return message
 
 
 @contextlib.contextmanager
@@ -160,7 +163,7 @@ def add_tools(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
         with tool_errors("list_jobs"):
             # Cursors are the offsets we hand out; a negative one would slice from the end and never end.
             if cursor and not (cursor.isascii() and cursor.isdigit()):
-                raise ToolError(f"Invalid cursor {cursor!r}: pass the next_cursor of a previous page.")
+                raise ToolError(f"Invalid cursor {clip(cursor)}: pass the next_cursor of a previous page.")
             offset = int(cursor) if cursor else 0
             jobs, total = svc.list_jobs(state=state, agentool_name=agentool_name, offset=offset, limit=limit)
             end = offset + len(jobs)
