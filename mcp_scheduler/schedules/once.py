@@ -41,6 +41,13 @@ def _once_error(expression: str, reason: str) -> InvalidScheduleError:
 
 
 def _parse_once_time(expression: str, zone: ZoneInfo, now: datetime) -> datetime:
+    try:
+        return _parse_once_time_in_range(expression, zone, now)
+    except OverflowError:  # e.g. 0001-01-01T00:00+14:00 is before year 1 in UTC
+        raise _once_error(expression, "it is outside the years 1 to 9999 in UTC") from None
+
+
+def _parse_once_time_in_range(expression: str, zone: ZoneInfo, now: datetime) -> datetime:
     text = expression.strip()
     lowered = " ".join(text.lower().split())
     if lowered == "now":
@@ -94,7 +101,11 @@ class OnceSchedule(BaseSchedule):
                 time is too far in the past.
         """
         run_at = _parse_once_time(expression, zone, now)
-        if misfire_grace_time is not None and run_at < now - timedelta(seconds=misfire_grace_time):
+        try:
+            earliest = now - timedelta(seconds=misfire_grace_time) if misfire_grace_time is not None else None
+        except OverflowError:
+            earliest = None  # a grace time reaching before year 1: nothing is too old
+        if earliest is not None and run_at < earliest:
             raise InvalidScheduleError(
                 f"The one-off time {expression!r} ({_format_time(run_at)}) is in the past: it is now "
                 f"{_format_time(_in_zone(now, zone))} in the time zone {zone.key}. Give a future "

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 from mcp import types
 from mcp.server.mcpserver import MCPServer
 from mcp.server.subscriptions import InMemorySubscriptionBus
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from agentool_bridge.errors import clip, clip_text
 
 from ..runtime import SchedulerRuntime
 from ..settings import Settings, package_version
@@ -112,6 +116,7 @@ def build_server(runtime: SchedulerRuntime, settings: Settings | None = None) ->
         **server_kwargs,
     )
     _sdk.advertise_resource_list_changed(mcp)
+    mcp.middleware.append(_bounded_requests)
     _install_handshake_handlers(mcp, mcp.notifier.sessions)
     add_tools(mcp, runtime)
     _sdk.close_input_schemas(mcp)
@@ -119,6 +124,33 @@ def build_server(runtime: SchedulerRuntime, settings: Settings | None = None) ->
     add_resources(mcp, runtime)
     add_prompts(mcp, runtime)
     return mcp
+
+
+MAX_URI_LENGTH = 2048
+"""Longest resource URI read (the SDK would quote a longer one back in full, and log it)."""
+
+MAX_PROTOCOL_ERROR = 2000
+"""Longest protocol-level error message sent back."""
+
+
+async def _bounded_requests(ctx: Any, call_next: Any) -> Any:
+    """Refuse over-long resource URIs up front, and clip protocol error messages that quote what was sent."""
+    params = ctx.params
+    if ctx.method == "resources/read" and isinstance(params, Mapping):
+        uri = params.get("uri")
+        if isinstance(uri, str) and len(uri) > MAX_URI_LENGTH:
+            raise MCPError(
+                INVALID_PARAMS,
+                f"Resource URI of {len(uri)} characters refused: at most {MAX_URI_LENGTH}. Resources are "
+                f"scheduler://status, scheduler://jobs/{{job_id}}, ...: {clip(uri, 100)}",
+            )
+    try:
+        return await call_next(ctx)
+    except MCPError as exc:
+        if len(exc.message) <= MAX_PROTOCOL_ERROR:
+            raise
+        data = exc.data if len(repr(exc.data)) <= MAX_PROTOCOL_ERROR else None
+        raise MCPError(exc.code, clip_text(exc.message, MAX_PROTOCOL_ERROR), data) from exc
 
 
 def _install_handshake_handlers(mcp: MCPServer, sessions: HandshakeSessions) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from mcp import Client
+from mcp.shared.exceptions import MCPError
 from pydantic import ValidationError
 
 from agentool_bridge.errors import clip, describe_errors
@@ -262,3 +263,22 @@ def test_the_readme_scheduler_as_an_agentool_examples_run_as_written(tmp_path: P
     assert data["job_id"] == "hourly_metrics" and data["next_run"]
     assert (tmp_path / "jobs.sqlite").exists() and (tmp_path / "team.sqlite").exists()
 
+
+
+# ---------------------------------------------------------------------- found by tests/reliability/test_fuzz.py
+
+
+async def test_a_one_off_time_before_year_1_in_utc_is_a_clear_error(client: Client) -> None:
+    for tool, extra in (("preview_schedule", {}), ("schedule_job", {"agentool_name": "logging",
+                                                                   "input_data": LOG_INPUT, "job_id": "early"})):
+        await refused(client, tool, {"schedule_type": "once", "schedule": "0001-01-01T00:00:00+14:00", **extra},
+                      "Invalid one-off time", "outside the years 1 to 9999")
+
+
+async def test_an_over_long_resource_uri_is_refused_without_quoting_it_back(client: Client) -> None:
+    for uri in ("scheduler://jobs/" + HUGE[:100_000], "scheduler://" + HUGE[:5000], "scheduler://queues/" + "q" * 3000):
+        with pytest.raises(MCPError) as caught:
+            await client.read_resource(uri)
+        assert len(str(caught.value)) < 2000 and "refused: at most 2048" in str(caught.value)
+    with pytest.raises(MCPError, match="Unknown resource"):
+        await client.read_resource("scheduler://nothing-here")
