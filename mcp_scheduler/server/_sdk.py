@@ -13,7 +13,6 @@
   dropped; each registered tool's `parameters` gets `additionalProperties: false` and its
   `fn_metadata.arg_model` (the pydantic model the SDK validates arguments with) a subclass that
   refuses unknown keys with a message naming them.
-
 - Answering what the stdio transport cannot parse: `mcp.server.stdio.stdio_server` hands a line it
   cannot parse (bad JSON, JSON nested deeper than pydantic's 200 levels, not a JSON-RPC message) to
   the server as an exception, which the SDK drops: the client waits forever. `run_stdio` serves the
