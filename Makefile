@@ -28,10 +28,11 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
-# The longer fault runs (minutes): fuzzing, concurrent HTTP clients, kill -9 x 20; figures in bench/results/reliability.json
+# The longer fault runs (minutes): fuzzing, concurrent HTTP clients, kill -9 x 20, failover x 20; figures in bench/results/reliability.json
 soak: $(STAMP)
 	$(BIN)/python -m pytest -m soak tests/reliability
-	MCP_SCHEDULER_KILL9_CYCLES=20 $(BIN)/python -m pytest tests/reliability/test_kill9.py
+	MCP_SCHEDULER_KILL9_CYCLES=20 MCP_SCHEDULER_FAILOVER_CYCLES=20 $(BIN)/python -m pytest \
+		tests/reliability/test_kill9.py tests/reliability/test_failover.py
 
 conformance: $(STAMP)
 	scripts/run-conformance.sh

@@ -146,6 +146,11 @@ class PostgresLease:
     def holder(self) -> str:
         return "this process" if self._conn is not None else self._holder
 
+    @property
+    def session_pid(self) -> int | None:
+        """The server process of the session holding the lease (for operators: pg_stat_activity), or None."""
+        return None if self._conn is None or self._conn.closed else self._conn.info.backend_pid
+
     async def release(self) -> None:
         await self._drop()
 
