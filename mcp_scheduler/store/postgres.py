@@ -138,7 +138,12 @@ class PostgresStore:
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
         try:
-            conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+            conn = await psycopg.AsyncConnection.connect(
+                self._url,
+                autocommit=True,
+                connect_timeout=CONNECT_TIMEOUT,
+                application_name=f"mcp-scheduler/{self.writer}",  # who is connected, in pg_stat_activity
+            )
         except psycopg.Error as exc:
             where = _where(self._url)
             host, _, rest = where.partition(":")
@@ -220,6 +225,37 @@ class PostgresStore:
                         await conn.close()
                 raise
 
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A transaction on the write connection, held alone. A connection found lost when the transaction
+        begins (nothing is written yet, so this is safe) is replaced and the transaction begun once more."""
+        for attempt in (1, 2):
+            async with self._using(write=True) as conn:
+                stack = contextlib.AsyncExitStack()
+                try:
+                    await stack.enter_async_context(conn.transaction())
+                except psycopg.OperationalError:
+                    if attempt == 2 or not (conn.closed or conn.broken):
+                        raise
+                    continue
+                async with stack:
+                    yield conn
+                return
+
+    async def _fetch(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """The rows of a read; asked again once on a new connection if the read connection was lost
+        (a server restart, an idle connection dropped by a firewall): reading twice is harmless."""
+        for attempt in (1, 2):
+            try:
+                async with self._using(write=False) as conn:
+                    cur = await conn.execute(query, params)
+                    return await cur.fetchall()
+            except psycopg.OperationalError:
+                lost = self._read_conn
+                if attempt == 2 or not (lost is None or lost.closed or lost.broken):
+                    raise
+        raise AssertionError("unreachable")
+
     async def _listen(self) -> None:
         conn = await self._connect()
         try:
@@ -259,21 +295,16 @@ class PostgresStore:
         return moved
 
     async def positions(self) -> tuple[int, int]:
-        async with self._using(write=False) as conn:
-            cur = await conn.execute(
-                "SELECT (SELECT COALESCE(MAX(seq), 0) FROM scheduler_changes), "
-                "(SELECT COALESCE(MAX(seq), 0) FROM scheduler_runs)"
-            )
-            row = await cur.fetchone()
-        assert row is not None
+        [row] = await self._fetch(
+            "SELECT (SELECT COALESCE(MAX(seq), 0) FROM scheduler_changes), "
+            "(SELECT COALESCE(MAX(seq), 0) FROM scheduler_runs)"
+        )
         return int(row[0]), int(row[1])
 
     async def changes_since(self, seq: int) -> tuple[int, set[str] | None]:
-        async with self._using(write=False) as conn:
-            cur = await conn.execute(
-                "SELECT seq, job_id, writer FROM scheduler_changes WHERE seq > %s ORDER BY seq", (seq,)
-            )
-            rows = await cur.fetchall()
+        rows = await self._fetch(
+            "SELECT seq, job_id, writer FROM scheduler_changes WHERE seq > %s ORDER BY seq", (seq,)
+        )
         if not rows:
             return seq, set()
         if rows[0][0] > seq + 1:
@@ -283,17 +314,13 @@ class PostgresStore:
         return rows[-1][0], {job_id for _, job_id, writer in rows if writer != self.writer}
 
     async def load_job(self, job_id: str) -> Job | None:
-        async with self._using(write=False) as conn:
-            cur = await conn.execute(f"SELECT {_JOB_COLUMNS} FROM scheduler_jobs WHERE job_id = %s", (job_id,))
-            rows = await cur.fetchall()
+        rows = await self._fetch(f"SELECT {_JOB_COLUMNS} FROM scheduler_jobs WHERE job_id = %s", (job_id,))
         return self._jobs_of(rows)[0] if rows else None
 
     async def runs_since(self, seq: int, limit: int = 1000) -> tuple[int, list[RunRecord]]:
-        async with self._using(write=False) as conn:
-            cur = await conn.execute(
-                "SELECT seq, record, writer FROM scheduler_runs WHERE seq > %s ORDER BY seq LIMIT %s", (seq, limit)
-            )
-            rows = await cur.fetchall()
+        rows = await self._fetch(
+            "SELECT seq, record, writer FROM scheduler_runs WHERE seq > %s ORDER BY seq LIMIT %s", (seq, limit)
+        )
         if not rows:
             return seq, []
         return rows[-1][0], [RunRecord.model_validate_json(r[1]) for r in rows if r[2] != self.writer]
@@ -316,12 +343,10 @@ class PostgresStore:
     async def load_jobs(self, page_size: int = 5000) -> AsyncIterator[list[Job]]:
         after = 0
         while True:
-            async with self._using(write=False) as conn:
-                cur = await conn.execute(
-                    f"SELECT {_JOB_COLUMNS} FROM scheduler_jobs WHERE created_seq > %s ORDER BY created_seq LIMIT %s",
-                    (after, page_size),
-                )
-                rows = await cur.fetchall()
+            rows = await self._fetch(
+                f"SELECT {_JOB_COLUMNS} FROM scheduler_jobs WHERE created_seq > %s ORDER BY created_seq LIMIT %s",
+                (after, page_size),
+            )
             if not rows:
                 return
             after = rows[-1][6]
@@ -363,7 +388,7 @@ class PostgresStore:
         if not jobs:
             return
         ids = [j.job_id for j in jobs]
-        async with self._using(write=True) as conn, conn.transaction():
+        async with self._transaction() as conn:
             cur = await conn.execute(
                 "INSERT INTO scheduler_jobs (job_id, definition, state, next_run_time) "
                 "SELECT j.id, j.definition, j.state, j.next_run_time FROM unnest("
@@ -384,7 +409,7 @@ class PostgresStore:
             await self._note_changes(conn, ids)
 
     async def set_state(self, job_id: str, state: JobState, next_run_time: datetime | None) -> None:
-        async with self._using(write=True) as conn, conn.transaction():
+        async with self._transaction() as conn:
             await conn.execute(
                 "UPDATE scheduler_jobs SET state = %s, next_run_time = %s WHERE job_id = %s",
                 (state, next_run_time, job_id),
@@ -392,7 +417,7 @@ class PostgresStore:
             await self._note_changes(conn, [job_id])
 
     async def delete_job(self, job_id: str) -> None:
-        async with self._using(write=True) as conn, conn.transaction():
+        async with self._transaction() as conn:
             await conn.execute("DELETE FROM scheduler_jobs WHERE job_id = %s", (job_id,))
             await self._note_changes(conn, [job_id])
 
@@ -406,7 +431,7 @@ class PostgresStore:
         books = {b.job_id: b for b in bookkeeping}
         if not records and not books:
             return
-        async with self._using(write=True) as conn, conn.transaction():
+        async with self._transaction() as conn:
             if records:
                 await conn.execute(_LOCK, (_RUNS_LOCK,))
                 # A run written again gets a new seq (DEFAULT draws from the sequence), so that followers,
@@ -463,7 +488,7 @@ class PostgresStore:
             await self._notify(conn)
 
     async def interrupt_unfinished(self, note: str) -> list[RunRecord]:
-        async with self._using(write=True) as conn, conn.transaction():
+        async with self._transaction() as conn:
             cur = await conn.execute("SELECT seq, record FROM scheduler_runs WHERE status = 'running' FOR UPDATE")
             changed = [
                 (seq, RunRecord.model_validate_json(text).model_copy(update={"status": "interrupted", "note": note}))
@@ -479,20 +504,16 @@ class PostgresStore:
         return [record for _, record in changed]
 
     async def history(self, job_id: str, status: RunStatus | None = None, limit: int = 20) -> list[RunRecord]:
-        async with self._using(write=False) as conn:
-            if status is None:
-                cur = await conn.execute(
-                    "SELECT record FROM scheduler_runs WHERE job_id = %s ORDER BY seq DESC LIMIT %s", (job_id, limit)
-                )
-            else:
-                cur = await conn.execute(
-                    "SELECT record FROM scheduler_runs WHERE job_id = %s AND status = %s ORDER BY seq DESC LIMIT %s",
-                    (job_id, status, limit),
-                )
-            rows = await cur.fetchall()
+        if status is None:
+            rows = await self._fetch(
+                "SELECT record FROM scheduler_runs WHERE job_id = %s ORDER BY seq DESC LIMIT %s", (job_id, limit)
+            )
+        else:
+            rows = await self._fetch(
+                "SELECT record FROM scheduler_runs WHERE job_id = %s AND status = %s ORDER BY seq DESC LIMIT %s",
+                (job_id, status, limit),
+            )
         return [RunRecord.model_validate_json(r[0]) for r in rows]
 
     async def has_history(self, job_id: str) -> bool:
-        async with self._using(write=False) as conn:
-            cur = await conn.execute("SELECT 1 FROM scheduler_runs WHERE job_id = %s LIMIT 1", (job_id,))
-            return await cur.fetchone() is not None
+        return bool(await self._fetch("SELECT 1 FROM scheduler_runs WHERE job_id = %s LIMIT 1", (job_id,)))
