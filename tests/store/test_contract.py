@@ -265,3 +265,61 @@ async def test_a_follower_whose_position_was_pruned_from_the_change_feed_gets_no
     assert changed is None and end == (await one.positions())[0]
     await other.set_state("first", "paused", None)
     assert (await one.changes_since(end))[1] == {"first"}
+
+
+async def test_a_follower_misses_nothing_while_two_stores_write_at_once(open_store: StoreFactory) -> None:
+    # Sequence numbers are drawn before commit: the feeds must still never show a later seq before an
+    # earlier one has committed, or the follower moves past it.
+    first, second, follower = await open_store(), await open_store(), await open_store()
+    changes, runs = await follower.positions()
+    jobs_seen: set[str] = set()
+    runs_seen: list[str] = []
+    writing = True
+
+    async def write(store: Any, prefix: str) -> None:
+        for i in range(100):
+            await store.insert_jobs([job(f"{prefix}{i}")])
+            await store.write_batch([run(f"{prefix}{i}", f"{prefix}{i}")], [], 100)
+
+    async def follow() -> None:
+        nonlocal changes, runs
+        while True:
+            last = not writing
+            changes, changed = await follower.changes_since(changes)
+            assert changed is not None
+            jobs_seen.update(changed)
+            runs, records = await follower.runs_since(runs)
+            runs_seen.extend(ids(records))
+            if last:
+                return
+            await asyncio.sleep(0)  # let the writers go on
+
+    async def both() -> None:
+        nonlocal writing
+        await asyncio.gather(write(first, "a"), write(second, "b"))
+        writing = False
+
+    await asyncio.gather(both(), follow())
+
+    expected = {f"{p}{i}" for p in "ab" for i in range(100)}
+    assert jobs_seen == expected
+    assert sorted(runs_seen) == sorted(expected)  # each once
+
+
+async def test_concurrent_calls_on_one_store_each_complete(store: Any) -> None:
+    await store.insert_jobs([job("j")])
+
+    results = await asyncio.gather(
+        store.write_batch([run(f"r{i:04d}", minute=i) for i in range(2000)], [], 5000),
+        store.insert_jobs([job(f"k{i}") for i in range(50)]),
+        store.set_state("j", "paused", None),
+        store.history("j", limit=5),
+        store.has_history("nothing"),
+        store.positions(),
+        store.load_job("j"),
+    )
+
+    assert results[4] is False and results[6].job_id == "j"
+    assert len(await store.history("j", limit=5000)) == 2000
+    assert len(await stored_ids(store)) == 51
+    assert (await store.load_job("j")).state == "paused"
