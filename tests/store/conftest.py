@@ -71,7 +71,7 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def new_store(database: str) -> SchedulerStore:
     """A store of the backend that `database` names."""
     if database.startswith("postgresql://"):
-        from mcp_scheduler.store.postgres import PostgresStore
+        from mcp_scheduler.store import PostgresStore  # loaded here, on first use
 
         return PostgresStore(database)
     return SQLiteStore(database)

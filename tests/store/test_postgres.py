@@ -88,3 +88,6 @@ def test_importing_the_scheduler_and_its_sqlite_store_does_not_import_psycopg() 
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "[]"
+    import mcp_scheduler.store
+
+    assert mcp_scheduler.store.PostgresStore is PostgresStore  # reached lazily
