@@ -20,6 +20,7 @@ import json
 import logging
 import re
 import secrets
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
@@ -43,6 +44,10 @@ logger = logging.getLogger(__name__)
 
 CHANGES_KEPT = 10_000  # as in the SQLite store: a follower further behind reloads every job
 CONNECT_TIMEOUT = 10  # seconds
+# TCP keepalives: a connection that a router or firewall dropped silently is found out within about a
+# minute (the LISTEN connection is otherwise idle forever, and would wait for notifications in vain).
+KEEPALIVES: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+RECHECK_EVERY = 10.0  # seconds: changed() answers True at least this often, in case a notification was lost
 
 # Definitions and run records are stored as JSON *text*, not jsonb: they are written by pydantic's
 # model_dump_json and read back by model_validate_json, never queried inside; jsonb would parse them on
@@ -125,6 +130,7 @@ class PostgresStore:
         self._listen_conn: psycopg.AsyncConnection[Any] | None = None
         self._listener: asyncio.Task[None] | None = None
         self._notified = True  # the first changed() answers True
+        self._answered = 0.0  # time.monotonic() when changed() last answered True
         self._channel = ""
         self._open = False
         self._unpruned: Counter[str] = Counter()  # runs written per job since it was last pruned
@@ -143,6 +149,7 @@ class PostgresStore:
                 autocommit=True,
                 connect_timeout=CONNECT_TIMEOUT,
                 application_name=f"mcp-scheduler/{self.writer}",  # who is connected, in pg_stat_activity
+                **KEEPALIVES,
             )
         except psycopg.Error as exc:
             where = _where(self._url)
@@ -291,7 +298,10 @@ class PostgresStore:
                 with contextlib.suppress(psycopg.Error):
                     await listen_conn.close()
             await self._listen()
-        moved, self._notified = self._notified, False
+        now = time.monotonic()
+        moved, self._notified = self._notified or now - self._answered >= RECHECK_EVERY, False
+        if moved:
+            self._answered = now
         return moved
 
     async def positions(self) -> tuple[int, int]:

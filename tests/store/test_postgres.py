@@ -91,3 +91,19 @@ def test_importing_the_scheduler_and_its_sqlite_store_does_not_import_psycopg() 
     import mcp_scheduler.store
 
     assert mcp_scheduler.store.PostgresStore is PostgresStore  # reached lazily
+
+
+async def test_changed_answers_true_now_and_then_even_without_a_notification(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A safety net for a notification lost on the way: the follower then reads the feed, which is the truth.
+    from mcp_scheduler.store import postgres
+
+    monkeypatch.setattr(postgres, "RECHECK_EVERY", 0.2)
+    store = PostgresStore(postgres_url)
+    await store.open()
+    try:
+        assert await store.changed() is True and await store.changed() is False
+        await eventually_async(store.changed, within=5, what="changed() without a notification")
+    finally:
+        await store.close()
