@@ -1,6 +1,25 @@
-"""Stores of jobs and run history: the `SchedulerStore` interface and its SQLite implementation."""
+"""Stores of jobs and run history: the `SchedulerStore` interface and its SQLite implementation.
+
+`PostgresStore` (mcp_scheduler.store.postgres) is reached lazily, as `mcp_scheduler.store.PostgresStore`
+or by importing its module: psycopg is loaded only when it is used, never on the SQLite path.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from .base import Bookkeeping, SchedulerStore
 from .sqlite import SQLiteStore
 
+if TYPE_CHECKING:
+    from .postgres import PostgresStore as PostgresStore
+
 __all__ = ["Bookkeeping", "SQLiteStore", "SchedulerStore"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PostgresStore":
+        from .postgres import PostgresStore as PostgresStore
+
+        return PostgresStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -300,9 +300,11 @@ class SQLiteStore:
                     ],
                 )
             except sqlite3.IntegrityError as exc:
-                taken = {j.job_id for j in jobs} & {
-                    r[0] for r in conn.execute("SELECT job_id FROM scheduler_jobs").fetchall()
-                }
+                # Stored before this batch (its own rows have later created_seq), or twice in the batch.
+                ids = [j.job_id for j in jobs]
+                taken = set(ids) & {
+                    r[0] for r in conn.execute("SELECT job_id FROM scheduler_jobs WHERE created_seq <= ?", (seq,))
+                } or {job_id for job_id, n in Counter(ids).items() if n > 1}
                 if taken:
                     raise JobExistsError(min(taken)) from exc
                 raise

@@ -12,11 +12,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mcp_scheduler import Job, JobDefinition, SchedulerService
+from mcp_scheduler import SchedulerService
 from mcp_scheduler import service as service_module
 from mcp_scheduler._engine import Engine, EngineJob
 from mcp_scheduler.schedules import parse_schedule
-from mcp_scheduler.store import SQLiteStore
 from tests.scheduler._support import ECHO, Calls, EventRecorder, finished, request, set_stored_next_run
 
 
@@ -69,25 +68,6 @@ async def test_a_job_row_that_is_not_json_fails_open_naming_the_job(
 
     assert "while loading job 'garbled'" in " ".join(getattr(caught.value, "__notes__", []))
     assert second.is_open is False
-
-
-async def test_the_store_pages_jobs_in_creation_order(tmp_path: Any) -> None:
-    store = SQLiteStore(tmp_path / "paged.sqlite")
-    await store.open()
-    schedule = parse_schedule("interval", "1 hour", "UTC")
-    created = datetime.now(UTC)
-    try:
-        await store.insert_jobs(
-            [
-                Job(JobDefinition(job_id=f"j{i}", agentool_name="echo", schedule=schedule, created_at=created))
-                for i in range(7)
-            ]
-        )
-        pages = [[job.job_id for job in page] async for page in store.load_jobs(3)]
-    finally:
-        await store.close()
-
-    assert pages == [["j0", "j1", "j2"], ["j3", "j4", "j5"], ["j6"]]
 
 
 async def test_bulk_loaded_jobs_fire_in_time_order_and_answer_pause_resume_and_remove() -> None:

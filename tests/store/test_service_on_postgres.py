@@ -1,0 +1,61 @@
+"""A scheduler service on the PostgreSQL store: it schedules, fires and records as it does on SQLite,
+alone (no lease) and as runner and standby (with the PostgreSQL lease of mcp_scheduler.postgres_lease)."""
+
+from __future__ import annotations
+
+from agentool_bridge import AgenToolInjector
+from mcp_scheduler import SchedulerRuntime, ServiceConfig
+from tests.scheduler._support import EventRecorder, finished, register_echo, request
+
+
+async def test_a_service_on_postgres_fires_a_once_job_and_records_its_history(postgres_url: str) -> None:
+    from mcp_scheduler.store.postgres import PostgresStore
+
+    injector = AgenToolInjector()
+    config = ServiceConfig(timezone="UTC", flush_delay=0.01, use_lease=False)
+    with injector.activate():
+        echo = register_echo()
+    async with SchedulerRuntime(config, injector=injector, store=PostgresStore(postgres_url)) as runtime:
+        service = runtime.service
+        recorder = EventRecorder(service.events)
+
+        await service.schedule(request("once-now", "once", "now"))
+        await recorder.wait_for(finished("once-now", "success"))
+        assert len(echo.inputs) == 1
+        info, recent = await service.get_job("once-now")
+        assert info.state == "completed"
+        assert [r.status for r in recent] == ["success"]
+
+    # Written to the database, not only kept in memory: a store opened afresh reads it back.
+    store = PostgresStore(postgres_url)
+    await store.open()
+    try:
+        stored = await store.load_job("once-now")
+        history = await store.history("once-now")
+    finally:
+        await store.close()
+    assert stored is not None and stored.state == "completed" and stored.last_status == "success"
+    assert [(r.status, r.result) for r in history] == [("success", echo.inputs[0])]
+
+
+async def test_two_runtimes_on_one_postgres_database_share_jobs_and_runs(postgres_url: str) -> None:
+    # The whole PostgreSQL path as the CLI builds it: this store, the advisory-lock lease, LISTEN/NOTIFY.
+    injector = AgenToolInjector()
+    with injector.activate():
+        echo = register_echo()
+    config = ServiceConfig(database=postgres_url, timezone="UTC", flush_delay=0.01)
+    async with (
+        SchedulerRuntime(config, injector=injector) as first,
+        SchedulerRuntime(config, injector=injector) as second,
+    ):
+        runner, standby = first.service, second.service  # the first to open takes the lease
+        assert runner.is_runner and not standby.is_runner
+        at_runner, at_standby = EventRecorder(runner.events), EventRecorder(standby.events)
+
+        await standby.schedule(request("from-standby", "once", "now"))
+
+        await at_runner.wait_for(finished("from-standby", "success"))
+        await at_standby.wait_for(finished("from-standby", "success"))  # read back from the store
+        assert len(echo.inputs) == 1
+        [record] = await standby.get_history("from-standby")
+        assert record.status == "success"
