@@ -1,0 +1,63 @@
+"""The PostgreSQL runner lease against a real server: one holder, named to the others; claims; fencing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+
+from mcp_scheduler.postgres_lease import PostgresLease
+
+
+@pytest.fixture
+async def leases(postgres_url: str) -> AsyncIterator[tuple[PostgresLease, PostgresLease]]:
+    first, second = PostgresLease(postgres_url, lease_time=4), PostgresLease(postgres_url, lease_time=4)
+    yield first, second
+    await first.release()
+    await second.release()
+
+
+async def test_one_process_holds_the_lease_and_the_others_are_told_who(
+    leases: tuple[PostgresLease, PostgresLease],
+) -> None:
+    first, second = leases
+    assert await first.try_acquire() is True
+    assert await second.try_acquire() is False
+    assert "mcp-scheduler pid" in second.holder() and "since" in second.holder()
+    assert await first.keep() is True and await second.keep() is False
+
+    await first.release()
+    assert await second.try_acquire() is True and second.holder() == "this process"
+
+
+async def test_a_fire_is_claimed_once_and_only_by_the_holder(leases: tuple[PostgresLease, PostgresLease]) -> None:
+    first, second = leases
+    await first.try_acquire()
+    when = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+    assert await second.claim("job", when) is False  # not the holder
+    assert await first.claim("job", when) is True
+    assert await first.claim("job", when) is False  # claimed before
+    assert await first.claim("job", when.replace(minute=1)) is True
+
+
+async def test_a_runner_whose_session_is_gone_stops_and_cannot_claim(
+    leases: tuple[PostgresLease, PostgresLease], postgres_url: str
+) -> None:
+    first, second = leases
+    await first.try_acquire()
+    pid = first.session_pid
+    assert pid is not None
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as admin:
+        await admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+    assert await first.keep() is False  # the caller stops firing
+    assert await first.claim("job", datetime.now(UTC)) is False
+    assert await second.try_acquire() is True  # the server freed the lock with the session
+
+
+async def test_a_lease_time_under_two_seconds_is_refused(postgres_url: str) -> None:
+    with pytest.raises(ValueError, match="at least 2 seconds"):
+        PostgresLease(postgres_url, lease_time=1)
