@@ -1,37 +1,52 @@
-"""Several schedulers on one SQLite file: one runner fires, the standbys serve the same jobs, and
-changes made anywhere take effect everywhere. (Two services in one test process: each has its own
-connection and its own lock file handle, as two processes would; tests/reliability kills real ones.)"""
+"""Several schedulers on one database (a SQLite file, or PostgreSQL): one runner fires, the standbys
+serve the same jobs, and changes made anywhere take effect everywhere. (Two services in one test
+process: each has its own connections and its own lease, as two processes would; tests/reliability
+kills real ones.)"""
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
+import pytest
+
 from mcp_scheduler import JobEvent, SchedulerService
-from mcp_scheduler.store import Bookkeeping, SQLiteStore
+from mcp_scheduler.store import Bookkeeping, PostgresStore, SchedulerStore, SQLiteStore
 from mcp_scheduler.timestamps import utcnow
 from tests._net import eventually
 from tests.scheduler._support import Calls, EventRecorder, finished, request
 
 
-async def _pair(make_service: Any) -> tuple[SchedulerService, SchedulerService]:
-    runner: SchedulerService = await make_service()
-    standby: SchedulerService = await make_service()
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest, db_path: str) -> str:
+    """The shared database; asked for before make_service, so that its schema outlives the runtimes."""
+    return db_path if request.param == "sqlite" else str(request.getfixturevalue("postgres_url"))
+
+
+async def _pair(make_service: Any, database: str) -> tuple[SchedulerService, SchedulerService]:
+    runner: SchedulerService = await make_service(database=database)
+    standby: SchedulerService = await make_service(database=database)
     assert runner.is_runner and not standby.is_runner
     return runner, standby
 
 
-def _stored_state(db_path: str, job_id: str) -> str | None:
-    with sqlite3.connect(db_path) as conn:
-        row = conn.execute("SELECT state FROM scheduler_jobs WHERE job_id = ?", (job_id,)).fetchone()
-    conn.close()
-    return None if row is None else str(row[0])
+def _store(database: str) -> SchedulerStore:
+    return PostgresStore(database) if database.startswith("postgresql://") else SQLiteStore(database)
+
+
+async def _stored_state(database: str, job_id: str) -> str | None:
+    store = _store(database)
+    await store.open()
+    try:
+        job = await store.load_job(job_id)
+    finally:
+        await store.close()
+    return None if job is None else job.state
 
 
 async def test_a_job_scheduled_on_a_standby_runs_in_the_runner_and_both_hear_of_the_run(
-    make_service: Any, echo: Calls
+    database: str, make_service: Any, echo: Calls
 ) -> None:
-    runner, standby = await _pair(make_service)
+    runner, standby = await _pair(make_service, database)
     at_runner, at_standby = EventRecorder(runner.events), EventRecorder(standby.events)
 
     await standby.schedule(request("from-standby", "once", "now"))
@@ -44,8 +59,10 @@ async def test_a_job_scheduled_on_a_standby_runs_in_the_runner_and_both_hear_of_
     assert record.status == "success"
 
 
-async def test_a_job_scheduled_on_the_runner_appears_on_the_standby(make_service: Any, echo: Calls) -> None:
-    runner, standby = await _pair(make_service)
+async def test_a_job_scheduled_on_the_runner_appears_on_the_standby(
+    database: str, make_service: Any, echo: Calls
+) -> None:
+    runner, standby = await _pair(make_service, database)
     at_standby = EventRecorder(standby.events)
 
     await runner.schedule(request("hourly"))
@@ -58,9 +75,9 @@ async def test_a_job_scheduled_on_the_runner_appears_on_the_standby(make_service
 
 
 async def test_pause_resume_and_cancel_on_a_standby_reach_the_runner(
-    make_service: Any, db_path: str, echo: Calls
+    database: str, make_service: Any, echo: Calls
 ) -> None:
-    runner, standby = await _pair(make_service)
+    runner, standby = await _pair(make_service, database)
     at_runner = EventRecorder(runner.events)
     await runner.schedule(request("every-second", "interval", "1 second"))
     await at_runner.wait_for(finished("every-second", "success"))
@@ -71,11 +88,11 @@ async def test_pause_resume_and_cancel_on_a_standby_reach_the_runner(
     assert runner.list_jobs(state="paused")[1] == 1
     runs_when_paused = len(at_runner.runs("every-second", "started"))
     # A batch of the runner written after the pause (it still had the job's last fire to write) keeps it.
-    late = SQLiteStore(db_path)
+    late = _store(database)
     await late.open()
     await late.write_batch([], [Bookkeeping("every-second", "scheduled", utcnow(), utcnow(), "success")], 100)
     await late.close()
-    assert _stored_state(db_path, "every-second") == "paused"
+    assert await _stored_state(database, "every-second") == "paused"
 
     await standby.resume("every-second")
     await at_runner.wait_for(lambda e: isinstance(e, JobEvent) and e.kind == "resumed")
@@ -84,11 +101,13 @@ async def test_pause_resume_and_cancel_on_a_standby_reach_the_runner(
     await standby.cancel("every-second")
     await at_runner.wait_for(lambda e: isinstance(e, JobEvent) and e.kind == "removed")
     assert "every-second" not in runner.job_ids()
-    assert _stored_state(db_path, "every-second") is None
+    assert await _stored_state(database, "every-second") is None
 
 
-async def test_when_the_runner_closes_a_standby_takes_over_and_fires(make_service: Any, echo: Calls) -> None:
-    runner, standby = await _pair(make_service)
+async def test_when_the_runner_closes_a_standby_takes_over_and_fires(
+    database: str, make_service: Any, echo: Calls
+) -> None:
+    runner, standby = await _pair(make_service, database)
     await runner.schedule(request("later", "interval", "1 second"))
     await eventually(lambda: "later" in standby.job_ids(), within=5, what="the standby seeing the job")
     await runner.close()

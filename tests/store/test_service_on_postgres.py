@@ -36,26 +36,3 @@ async def test_a_service_on_postgres_fires_a_once_job_and_records_its_history(po
         await store.close()
     assert stored is not None and stored.state == "completed" and stored.last_status == "success"
     assert [(r.status, r.result) for r in history] == [("success", echo.inputs[0])]
-
-
-async def test_two_runtimes_on_one_postgres_database_share_jobs_and_runs(postgres_url: str) -> None:
-    # The whole PostgreSQL path as the CLI builds it: this store, the advisory-lock lease, LISTEN/NOTIFY.
-    injector = AgenToolInjector()
-    with injector.activate():
-        echo = register_echo()
-    config = ServiceConfig(database=postgres_url, timezone="UTC", flush_delay=0.01)
-    async with (
-        SchedulerRuntime(config, injector=injector) as first,
-        SchedulerRuntime(config, injector=injector) as second,
-    ):
-        runner, standby = first.service, second.service  # the first to open takes the lease
-        assert runner.is_runner and not standby.is_runner
-        at_runner, at_standby = EventRecorder(runner.events), EventRecorder(standby.events)
-
-        await standby.schedule(request("from-standby", "once", "now"))
-
-        await at_runner.wait_for(finished("from-standby", "success"))
-        await at_standby.wait_for(finished("from-standby", "success"))  # read back from the store
-        assert len(echo.inputs) == 1
-        [record] = await standby.get_history("from-standby")
-        assert record.status == "success"
