@@ -57,8 +57,13 @@ def marks(path: Path) -> list[tuple[str, str]]:
     return [tuple(line.rsplit(" ", 1)) for line in path.read_text(encoding="utf-8").splitlines() if line]  # type: ignore[misc]
 
 
-def runs(database: Path) -> list[dict[str, Any]]:
-    """Every stored run record, oldest first (read with a connection of its own)."""
+def runs(database: Path | str) -> list[dict[str, Any]]:
+    """Every stored run record, oldest first (read with a connection of its own; SQLite or PostgreSQL)."""
+    if str(database).startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(str(database)) as pg:
+            return [json.loads(text) for (text,) in pg.execute("SELECT record FROM scheduler_runs ORDER BY seq")]
     with sqlite3.connect(database) as conn:
         rows = conn.execute("SELECT record FROM scheduler_runs ORDER BY seq").fetchall()
     conn.close()

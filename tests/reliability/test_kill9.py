@@ -47,10 +47,10 @@ class Acknowledged:
     calls: int = 0
 
 
-def start_server(database: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_server(database: Path | str, port: int, log: Path, *extra: str) -> subprocess.Popen[bytes]:
     with log.open("ab") as sink:
         process = subprocess.Popen(
-            server_argv(database, "--transport", "http", "--port", str(port)),
+            server_argv(database, "--transport", "http", "--port", str(port), *extra),
             cwd=ROOT, env=child_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=sink,
         )
     wait_until_listening(process, port, log=str(log))

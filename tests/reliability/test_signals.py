@@ -28,7 +28,7 @@ TOOLKIT = "tests.reliability._support:create_sleeper"
 WAIT = 20.0
 
 
-def server_argv(database: Path, *extra: str) -> list[str]:
+def server_argv(database: Path | str, *extra: str) -> list[str]:
     return [sys.executable, "-m", "mcp_scheduler", "--db", str(database), "--timezone", "UTC",
             "--toolkit", TOOLKIT, *extra]
 
