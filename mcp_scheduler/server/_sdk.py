@@ -133,26 +133,83 @@ def _closed(tool: str, model: type[Any]) -> type[Any]:
     return type(model.__name__, (model,), namespace)
 
 
+STDIN_CLOSED_GRACE = 10.0  # seconds the requests still being handled get to answer once stdin has closed
+
+
+class _Unanswered:
+    """Ids of the requests read from stdin that have no answer yet."""
+
+    def __init__(self) -> None:
+        self.ids: set[Any] = set()
+        self.none_left = anyio.Event()
+        self.none_left.set()
+        self.written = anyio.Event()  # set while no answer is being written to stdout
+        self.written.set()
+
+    def asked(self, message: types.JSONRPCMessage) -> None:
+        if isinstance(message, types.JSONRPCRequest):
+            self.ids.add(message.id)
+            if self.none_left.is_set():
+                self.none_left = anyio.Event()
+
+    def answered(self, message: types.JSONRPCMessage) -> None:
+        if isinstance(message, types.JSONRPCResponse | types.JSONRPCError):
+            self.ids.discard(message.id)
+            if not self.ids:
+                self.none_left.set()
+
+
 async def run_stdio(mcp: MCPServer) -> None:
-    """Serve `mcp` over stdin/stdout until stdin closes, answering lines it cannot parse with a JSON-RPC error."""
+    """Serve `mcp` over stdin/stdout until stdin closes, answering lines it cannot parse with a JSON-RPC error.
+
+    When stdin closes, the requests still being handled get up to STDIN_CLOSED_GRACE seconds to answer
+    (the SDK would cancel them at once): a client that writes its last request and closes its end
+    still gets the answer.
+    """
     low = mcp._lowlevel_server
     async with stdio_server() as (read_stream, write_stream):
         forward, parsed = create_context_streams[SessionMessage | Exception](0)
+        answers, to_stdout = anyio.create_memory_object_stream[SessionMessage](0)
+        unanswered = _Unanswered()
 
         async def sort_out() -> None:
             async with forward:
                 async for item in read_stream:
                     if not isinstance(item, Exception):
+                        unanswered.asked(item.message)
                         await forward.send(item)
                         continue
                     reply = unparsable_message_reply(item)
                     if reply is not None:
                         await write_stream.send(SessionMessage(reply))
+                with anyio.move_on_after(STDIN_CLOSED_GRACE):
+                    await unanswered.none_left.wait()
 
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(sort_out)
-            await low.run(parsed, write_stream, low.create_initialization_options())
-            tasks.cancel_scope.cancel()
+        async def write_out() -> None:
+            async with to_stdout:
+                async for message in to_stdout:
+                    unanswered.written = anyio.Event()
+                    try:
+                        await write_stream.send(message)
+                    finally:
+                        unanswered.written.set()
+                    unanswered.answered(message.message)
+
+        async with anyio.create_task_group() as writing:
+            writing.start_soon(write_out)
+            async with anyio.create_task_group() as reading:
+                reading.start_soon(sort_out)
+                try:
+                    await low.run(parsed, answers, low.create_initialization_options())
+                finally:
+                    await answers.aclose()
+                    reading.cancel_scope.cancel()
+            # Nothing is sent any more (the SDK may keep clones of the stream open, so it never ends by
+            # itself): let the answer being written reach stdout, then stop.
+            with anyio.move_on_after(STDIN_CLOSED_GRACE):
+                await unanswered.written.wait()
+            writing.cancel_scope.cancel()
+        await write_stream.aclose()  # ends the transport's writer
 
 
 _LEADING_ID = re.compile(r'\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"id"\s*:\s*(-?\d{1,18}|"(?:[^"\\]|\\.){0,200}")')

@@ -7,6 +7,7 @@ within the close timeout plus 5 s.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -172,3 +173,26 @@ async def test_a_run_longer_than_the_close_timeout_is_cancelled_and_recorded(tmp
     assert marks(mark_file) == [("long", "start")]
     [record] = runs(tmp_path / "s.db")
     assert record["status"] == "cancelled" and "shut down" in record["note"]
+
+
+def test_a_request_still_running_when_stdin_closes_gets_its_answer(tmp_path: Path) -> None:
+    # A client that writes its last request and closes its end (a script, a pipe) must still be answered;
+    # the SDK alone cancels requests in progress at end of input.
+    marks_file = tmp_path / "marks"
+    lines = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "pipe", "version": "0"}}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "run_now", "arguments": {
+            "agentool_name": "sleeper",
+            "input_data": {"operation": "sleep", "seconds": 1.0, "token": "last", "path": str(marks_file)}}}},
+    ]
+    done = subprocess.run(
+        server_argv(tmp_path / "s.db"), input="".join(json.dumps(line) + "\n" for line in lines).encode(),
+        capture_output=True, timeout=60, cwd=ROOT, env=child_env(),
+    )
+    answers = {a.get("id"): a for a in map(json.loads, done.stdout.decode().splitlines())}
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert 2 in answers, done.stderr.decode()[-2000:]
+    assert answers[2]["result"]["structuredContent"]["status"] == "success"
+    assert marks(marks_file) == [("last", "start"), ("last", "end")]
