@@ -1,7 +1,8 @@
 """The PostgreSQL store: the SQLite store's tables and semantics on a server that several machines share.
 
 Imported only when a PostgreSQL URL is used (`from mcp_scheduler.store.postgres import PostgresStore`):
-psycopg is imported here and nowhere else, so that a scheduler on SQLite does not pay for it.
+psycopg is imported here, in `postgres_lease.py` and in `agentool_bridge.postgres` (the connection helpers
+and wording shared with the toolkits' PostgreSQL database), so that a scheduler on SQLite does not pay for it.
 
 Three connections of the store's own: one for writes (a transaction at a time, under a lock), one for
 reads, and one that LISTENs for what other processes write, so that `changed()` costs no round trip.
@@ -18,19 +19,27 @@ import contextlib
 import hashlib
 import json
 import logging
-import re
 import secrets
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import TransactionStatus
+
+from agentool_bridge.postgres import (
+    ADVISORY_XACT_LOCK,
+    CONNECT_TIMEOUT,
+    KEEPALIVES,
+    SCHEMA_LOCK,
+    cannot_connect,
+    mask_password,
+    no_schema,
+)
+from agentool_bridge.postgres import where as _where
 
 from ..errors import JobExistsError, SchedulerError, SchedulerStateError
 from ..jobs import Job, JobDefinition, JobState, RunStatus
@@ -43,10 +52,6 @@ __all__ = ["PostgresStore", "PostgresUnavailableError"]
 logger = logging.getLogger(__name__)
 
 CHANGES_KEPT = 10_000  # as in the SQLite store: a follower further behind reloads every job
-CONNECT_TIMEOUT = 10  # seconds
-# TCP keepalives: a connection that a router or firewall dropped silently is found out within about a
-# minute (the LISTEN connection is otherwise idle forever, and would wait for notifications in vain).
-KEEPALIVES: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
 RECHECK_EVERY = 10.0  # seconds: changed() answers True at least this often, in case a notification was lost
 
 # Definitions and run records are stored as JSON *text*, not jsonb: they are written by pydantic's
@@ -83,35 +88,15 @@ CREATE TABLE IF NOT EXISTS scheduler_changes (
 # from the one-bigint keys of the runner lease. The feeds are read by seq, and a sequence hands out
 # numbers in the order transactions *start* writing, not the order they commit: without the lock a
 # follower could read seq 11 before seq 10 commits, move past 10 and never see it.
-_SCHEMA_LOCK, _CHANGES_LOCK, _RUNS_LOCK = 0, 1, 2
-_LOCK = "SELECT pg_advisory_xact_lock(hashtext(current_schema()), %s::int)"
+# The keys in use are listed in agentool_bridge.postgres (the queue toolkit's feed takes one too).
+_SCHEMA_LOCK, _CHANGES_LOCK, _RUNS_LOCK = SCHEMA_LOCK, 1, 2
+_LOCK = ADVISORY_XACT_LOCK
 
 _JOB_COLUMNS = "job_id, definition, state, next_run_time, last_run_at, last_status, created_seq"
 
 
 class PostgresUnavailableError(SchedulerError, ConnectionError):
     """The PostgreSQL server of the store cannot be reached or used."""
-
-
-def mask_password(url: str) -> str:
-    """`url` with any password replaced by `***` (URL or key=value connection string)."""
-    masked = re.sub(r"(password=)[^&\s]*", r"\1***", url)
-    parts = urlsplit(masked)
-    if parts.scheme.startswith("postgres") and parts.password is not None:
-        host = parts.netloc.rsplit("@", 1)[1]
-        user = quote(parts.username or "", safe="")
-        masked = urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
-    return masked
-
-
-def _where(url: str) -> str:
-    """host:port/dbname of a connection string, for messages."""
-    try:
-        info = conninfo_to_dict(url)
-    except psycopg.ProgrammingError:
-        return mask_password(url)
-    host = str(info.get("host") or "localhost")
-    return f"{host}:{info.get('port') or 5432}/{info.get('dbname') or info.get('user') or ''}"
 
 
 class PostgresStore:
@@ -152,13 +137,7 @@ class PostgresStore:
                 **KEEPALIVES,
             )
         except psycopg.Error as exc:
-            where = _where(self._url)
-            host, _, rest = where.partition(":")
-            raise PostgresUnavailableError(
-                f"Cannot connect to PostgreSQL at {where}: {str(exc).strip()}. Check that the server runs and "
-                f"accepts connections (`pg_isready -h {host} -p {rest.split('/')[0]}`) and that the URL's user, "
-                "password and database are right."
-            ) from exc
+            raise PostgresUnavailableError(cannot_connect(self._url, exc)) from exc
         try:
             await conn.execute("SET TIME ZONE 'UTC'")
         except BaseException:
@@ -174,10 +153,7 @@ class PostgresStore:
             self._read_conn = await self._connect()
             schema = (await (await self._write_conn.execute("SELECT current_schema()")).fetchone() or [None])[0]
             if schema is None:
-                raise PostgresUnavailableError(
-                    f"No schema of the search_path exists in {_where(self._url)}: create it "
-                    "(CREATE SCHEMA name) or fix the URL's options=-csearch_path=..."
-                )
+                raise PostgresUnavailableError(no_schema(self._url))
             # One channel per schema (at most 63 bytes), so that stores in other schemas do not wake this one.
             self._channel = "mcp_scheduler_" + hashlib.sha1(schema.encode()).hexdigest()[:16]
             async with self._write_conn.transaction():  # several processes may create the tables at once
