@@ -1,4 +1,4 @@
-"""Pieces shared by the built-in toolkits: the output model, name checks and SQLite helpers."""
+"""Pieces shared by the built-in toolkits: the output model, name and text checks and SQLite helpers."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pydantic import AfterValidator, BaseModel, ValidationError, ValidationInfo
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from ..models import OperationOutput
-from .errors import InvalidNameError
+from .errors import InvalidNameError, InvalidTextError
 
 __all__ = [
     "MAX_NAME_LENGTH",
@@ -24,7 +24,9 @@ __all__ = [
     "ToolkitOutput",
     "check_json",
     "check_name",
+    "check_text",
     "field_error",
+    "is_postgres_url",
     "isoformat",
     "open_sqlite",
     "require_fields",
@@ -52,6 +54,25 @@ def check_name(kind: str, value: str, *, max_length: int = MAX_NAME_LENGTH) -> s
         if unicodedata.category(char) == "Cc":
             raise InvalidNameError(f"{kind} must not contain control characters (found {char!r} at {index})")
     return value
+
+
+def check_text(kind: str, value: str) -> str:
+    """Return `value` if it can be stored as text on every database; raise `InvalidTextError` otherwise.
+
+    PostgreSQL text cannot hold NUL characters, so no toolkit stores one, on SQLite either.
+    """
+    index = value.find("\x00")
+    if index >= 0:
+        raise InvalidTextError(
+            f"{kind} must not contain NUL characters (found '\\x00' at {index}): remove them, or put the "
+            "text inside a JSON message, where it is escaped"
+        )
+    return value
+
+
+def is_postgres_url(database: str | os.PathLike[str] | None) -> bool:
+    """True if `database` is a PostgreSQL URL (`postgresql://...`) rather than a SQLite file."""
+    return isinstance(database, str) and database.startswith(("postgresql://", "postgres://"))
 
 
 def _check_name_field(value: str, info: ValidationInfo) -> str:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from ..errors import AgenToolError
 
 __all__ = [
+    "DatabaseUnavailableError",
     "InvalidNameError",
+    "InvalidTextError",
     "KeyNotFoundError",
     "LogFileNotConfiguredError",
     "MessageNotFoundError",
@@ -20,6 +22,14 @@ class ToolkitError(AgenToolError):
 
 class InvalidNameError(ToolkitError, ValueError):
     """A queue name, key or other name is empty, too long or contains control characters."""
+
+
+class InvalidTextError(ToolkitError, ValueError):
+    """A text to store (a nack's error, say) contains a NUL character, which PostgreSQL text cannot hold."""
+
+
+class DatabaseUnavailableError(ToolkitError, ConnectionError):
+    """The PostgreSQL server of a toolkit cannot be reached or used."""
 
 
 class MessageNotFoundError(ToolkitError, LookupError):

@@ -1,8 +1,10 @@
 """The `queue` AgenTool: durable named FIFO queues with acknowledgements and a dead-letter queue.
 
-Messages live in SQLite: a file when a database path is given (table
-`agentool_queue_messages`; other tables of the same file are never touched), otherwise a
-private in-memory database. A queue exists while it holds messages; there is no "create".
+Messages live in SQLite (a file when a database path is given, otherwise a private in-memory
+database) or in PostgreSQL when the database is a `postgresql://` URL; tables
+`agentool_queue_messages` and `agentool_queue_events`, other tables are never touched. A queue
+exists while it holds messages; there is no "create". On PostgreSQL several processes (machines)
+share the queues: a message is taken by one of them only (`FOR UPDATE SKIP LOCKED`).
 
 A message is *ready*, *in flight* (dequeued with `auto_ack=false`, waiting for `ack`/`nack`)
 or *dead* (in the dead-letter queue of its queue). `nack` counts a failed attempt: once the
@@ -12,7 +14,8 @@ head of the queue), so FIFO order is kept. In-flight messages stay in flight unt
 nacked, also across restarts.
 
 `dequeue` with a `timeout` waits for an `enqueue` (or a `nack` that requeues) in this process:
-it sleeps on an event that those operations set, it does not poll.
+it sleeps on an event that those operations set. On PostgreSQL it also looks again every 0.2 s
+(a bounded poll), for messages that other processes enqueued.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ import asyncio
 import json
 import logging
 import os
-import sqlite3
 import threading
 import time
 import uuid
@@ -38,7 +40,8 @@ from pydantic import Field, JsonValue, field_validator, model_validator
 from ..injector import get_injector
 from ..models import BaseOperationInput, RoutingConfig
 from ..registry import AgenTool, AgenToolRegistry
-from ._common import Name, ToolkitOutput, check_json, check_name, open_sqlite, require_fields, transaction
+from ._common import Name, ToolkitOutput, check_json, check_name, check_text, require_fields
+from ._db import open_database
 from .errors import MessageNotFoundError, QueueClosedError
 
 __all__ = [
@@ -61,8 +64,13 @@ logger = logging.getLogger(__name__)
 
 AGENTOOL_NAME = "queue"
 _TABLE = "agentool_queue_messages"
-_EVENTS = "agentool_queue_events"  # every enqueue, in order, for other processes on the same file
+_EVENTS = "agentool_queue_events"  # every enqueue, in order, for other processes on the same database
 EVENTS_KEPT = 10_000
+# Enqueues take this lock (on PostgreSQL a transaction-level advisory lock, see agentool_bridge.postgres)
+# before drawing their numbers: a sequence hands them out in the order transactions *start*, and without
+# the lock a reader of the feed could pass seq 11 before seq 10 commits and never see 10.
+_FEED_LOCK = 3
+_COLUMNS = "seq, message_id, payload, attempts, enqueued_at, state, max_retries, last_error, updated_at"
 
 _REQUIRED: dict[str, tuple[str, ...]] = {
     "enqueue": ("queue_name", "message"),
@@ -207,6 +215,12 @@ class QueueInput(BaseOperationInput):
         """Messages are stored as strict JSON."""
         return check_json("message", value)
 
+    @field_validator("error")
+    @classmethod
+    def check_error(cls, value: str | None) -> str | None:
+        """An error text is stored as text: no NUL characters."""
+        return None if value is None else check_text("error", value)
+
     @model_validator(mode="after")
     def check_required(self) -> QueueInput:
         """Each operation names the fields it needs."""
@@ -244,53 +258,64 @@ def _timestamp(value: float) -> datetime:
     return datetime.fromtimestamp(value, UTC)
 
 
-def _message(row: sqlite3.Row) -> QueueMessage:
-    return QueueMessage(row["message_id"], json.loads(row["payload"]), row["attempts"], _timestamp(row["enqueued_at"]))
+def _message(row: Any) -> QueueMessage:
+    """A row of `_COLUMNS` as a message."""
+    return QueueMessage(row[1], json.loads(row[2]), row[3], _timestamp(row[4]))
+
+
+_SCHEMA = (
+    f"""CREATE TABLE IF NOT EXISTS {_TABLE} (
+        seq {{key}},
+        message_id TEXT NOT NULL UNIQUE,
+        queue_name TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('ready', 'in_flight', 'dead')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        max_retries INTEGER NOT NULL,
+        enqueued_at {{float}} NOT NULL,
+        updated_at {{float}} NOT NULL,
+        last_error TEXT
+    )""",
+    f"CREATE INDEX IF NOT EXISTS {_TABLE}_by_state ON {_TABLE} (queue_name, state, seq)",
+    f"""CREATE TABLE IF NOT EXISTS {_EVENTS} (
+        seq {{serial}},
+        queue_name TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        level TEXT NOT NULL,
+        enqueued_at {{float}} NOT NULL,
+        writer TEXT NOT NULL
+    )""",
+)
 
 
 class QueueStore:
-    """The messages of every queue in one SQLite database: the typed API behind the `queue` AgenTool.
+    """The messages of every queue in one database: the typed API behind the `queue` AgenTool.
 
-    Thread-safe. Callers in Python (the scheduler, the MCP server) use these methods directly;
-    `agentool()` builds the `queue` AgenTool over the same store. Enqueue hooks
-    (`add_enqueue_hook`) belong to this store and hear every message committed to it.
+    `database`: a SQLite file, a `postgresql://` URL (tables in the first schema of its search_path),
+    or None for a private in-memory SQLite database. Thread-safe. Callers in Python (the scheduler,
+    the MCP server) use these methods directly; `agentool()` builds the `queue` AgenTool over the
+    same store. Enqueue hooks (`add_enqueue_hook`) belong to this store and hear every message
+    committed to it.
     """
 
     def __init__(self, database: str | os.PathLike[str] | None = None) -> None:
-        self._conn = open_sqlite(database)
-        self._conn.row_factory = sqlite3.Row
+        self._db = open_database(database, name=AGENTOOL_NAME)
         self._lock = threading.RLock()
         self._waiters: dict[str, set[_Waiter]] = {}
         self._hooks: list[tuple[object, EnqueueHook]] = []
         self._closed = False
-        with self._lock, transaction(self._conn) as conn:
-            conn.execute(
-                f"""CREATE TABLE IF NOT EXISTS {_TABLE} (
-                    seq INTEGER PRIMARY KEY,
-                    message_id TEXT NOT NULL UNIQUE,
-                    queue_name TEXT NOT NULL,
-                    payload TEXT NOT NULL,
-                    state TEXT NOT NULL CHECK (state IN ('ready', 'in_flight', 'dead')),
-                    attempts INTEGER NOT NULL DEFAULT 0,
-                    max_retries INTEGER NOT NULL,
-                    enqueued_at REAL NOT NULL,
-                    updated_at REAL NOT NULL,
-                    last_error TEXT
-                )"""
-            )
-            conn.execute(f"CREATE INDEX IF NOT EXISTS {_TABLE}_by_state ON {_TABLE} (queue_name, state, seq)")
-            conn.execute(
-                f"""CREATE TABLE IF NOT EXISTS {_EVENTS} (
-                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                    queue_name TEXT NOT NULL,
-                    message_id TEXT NOT NULL,
-                    payload TEXT NOT NULL,
-                    level TEXT NOT NULL,
-                    enqueued_at REAL NOT NULL,
-                    writer TEXT NOT NULL
-                )"""
-            )
         self.writer = uuid.uuid4().hex[:16]  # marks this store's enqueues, which `events_since` leaves out
+        try:
+            self._db.create_tables(_SCHEMA)
+        except BaseException:
+            self._db.close()
+            raise
+
+    @property
+    def location(self) -> str:
+        """Where the messages are: a SQLite file, `:memory:`, or a PostgreSQL URL (password masked)."""
+        return self._db.location
 
     def close(self) -> None:
         """Close the database; pending `dequeue` waits end with `QueueClosedError`."""
@@ -298,7 +323,7 @@ class QueueStore:
             if self._closed:
                 return
             self._closed = True
-            self._conn.close()
+            self._db.close()
             waiters = [w for ws in self._waiters.values() for w in ws]
         for waiter in waiters:
             waiter.wake()
@@ -341,23 +366,25 @@ class QueueStore:
             waiter.wake()
 
     def _counts(self, queue_name: str) -> QueueCounts:
-        rows = self._conn.execute(
+        rows = self._db.execute(
             f"SELECT state, COUNT(*) FROM {_TABLE} WHERE queue_name = ? GROUP BY state", (queue_name,)
         )
-        counts = dict(rows.fetchall())
+        counts = {state: int(count) for state, count in rows.fetchall()}
         return QueueCounts(queue_name, counts.get("ready", 0), counts.get("in_flight", 0), counts.get("dead", 0))
 
-    def _in_flight(self, queue_name: str, message_id: str) -> sqlite3.Row:
-        row = self._conn.execute(
-            f"SELECT * FROM {_TABLE} WHERE message_id = ? AND queue_name = ?", (message_id, queue_name)
+    def _in_flight(self, queue_name: str, message_id: str) -> Any:
+        """The row (`_COLUMNS`) of an in-flight message, locked until the transaction ends."""
+        row = self._db.execute(
+            f"SELECT {_COLUMNS} FROM {_TABLE} WHERE message_id = ? AND queue_name = ?{self._db.for_update}",
+            (message_id, queue_name),
         ).fetchone()
         if row is None:
             raise MessageNotFoundError(
                 f"No message {message_id!r} in queue {queue_name!r}: it does not exist, belongs to "
                 "another queue, or was already acked."
             )
-        if row["state"] != "in_flight":
-            where = "is in the dead-letter queue" if row["state"] == "dead" else "is waiting in the queue"
+        if row[5] != "in_flight":
+            where = "is in the dead-letter queue" if row[5] == "dead" else "is waiting in the queue"
             raise MessageNotFoundError(
                 f"Message {message_id!r} in queue {queue_name!r} is not in flight (it {where}); only "
                 "messages dequeued with auto_ack=false can be acked or nacked."
@@ -367,24 +394,25 @@ class QueueStore:
     def enqueue(self, queue_name: str, message: Any, *, max_retries: int = 3, level: QueueLevel = "info") -> Enqueued:
         """Append a message to the tail of a queue, then run the enqueue hooks (which see `level`)."""
         check_name("queue_name", queue_name)
-        payload = json.dumps(message, ensure_ascii=False, allow_nan=False)
+        payload = json.dumps(message, ensure_ascii=False, allow_nan=False)  # NUL is escaped as \u0000
         message_id = uuid.uuid4().hex
         now = time.time()
         with self._lock:
             self._check_open()
-            with transaction(self._conn) as conn:
-                conn.execute(
+            with self._db.transaction():
+                self._db.lock(_FEED_LOCK)  # before any number is drawn: seq order is commit order
+                self._db.execute(
                     f"INSERT INTO {_TABLE} (message_id, queue_name, payload, state, max_retries, enqueued_at, "
                     "updated_at) VALUES (?, ?, ?, 'ready', ?, ?, ?)",
                     (message_id, queue_name, payload, max_retries, now, now),
                 )
-                cursor = conn.execute(
+                [seq] = self._db.execute(
                     f"INSERT INTO {_EVENTS} (queue_name, message_id, payload, level, enqueued_at, writer) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    "VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
                     (queue_name, message_id, payload, level, now, self.writer),
-                )
-                if cursor.lastrowid is not None and cursor.lastrowid % 1000 == 0:
-                    conn.execute(f"DELETE FROM {_EVENTS} WHERE seq <= ?", (cursor.lastrowid - EVENTS_KEPT,))
+                ).fetchone()
+                if seq % 1000 == 0:
+                    self._db.execute(f"DELETE FROM {_EVENTS} WHERE seq <= ?", (seq - EVENTS_KEPT,))
                 size = self._counts(queue_name).size
         self._wake(queue_name)
         self._run_hooks(QueueMessageEvent(queue_name, message_id, json.loads(payload), _timestamp(now), level))
@@ -394,7 +422,7 @@ class QueueStore:
         """The position of the newest enqueue (for `events_since`)."""
         with self._lock:
             self._check_open()
-            row = self._conn.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {_EVENTS}").fetchone()
+            row = self._db.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {_EVENTS}").fetchone()
         return int(row[0])
 
     def events_since(self, seq: int, limit: int = 1000) -> tuple[int, list[QueueMessageEvent]]:
@@ -402,7 +430,7 @@ class QueueStore:
         and the new position: how a process announces messages that another one enqueued."""
         with self._lock:
             self._check_open()
-            rows = self._conn.execute(
+            rows = self._db.execute(
                 f"SELECT seq, queue_name, message_id, payload, level, enqueued_at, writer FROM {_EVENTS} "
                 "WHERE seq > ? ORDER BY seq LIMIT ?",
                 (seq, limit),
@@ -410,38 +438,47 @@ class QueueStore:
         if not rows:
             return seq, []
         events = [
-            QueueMessageEvent(r["queue_name"], r["message_id"], json.loads(r["payload"]), _timestamp(r["enqueued_at"]),
-                              r["level"])
-            for r in rows
-            if r["writer"] != self.writer
+            QueueMessageEvent(queue, message_id, json.loads(payload), _timestamp(enqueued_at), level)
+            for _, queue, message_id, payload, level, enqueued_at, writer in rows
+            if writer != self.writer
         ]
-        return int(rows[-1]["seq"]), events
+        return int(rows[-1][0]), events
 
     def take(self, queue_name: str, *, auto_ack: bool = True) -> QueueMessage | None:
-        """The message at the head of a queue (None if it is empty), removed or left in flight."""
+        """The message at the head of a queue (None if it is empty), removed or left in flight.
+
+        On PostgreSQL, rows that another process is taking are skipped: no message is taken twice.
+        """
+        check_name("queue_name", queue_name)
         with self._lock:
             self._check_open()
-            with transaction(self._conn) as conn:
-                row = conn.execute(
-                    f"SELECT * FROM {_TABLE} WHERE queue_name = ? AND state = 'ready' ORDER BY seq LIMIT 1",
+            with self._db.transaction():
+                row = self._db.execute(
+                    f"SELECT {_COLUMNS} FROM {_TABLE} WHERE queue_name = ? AND state = 'ready' "
+                    f"ORDER BY seq LIMIT 1{self._db.skip_locked}",
                     (queue_name,),
                 ).fetchone()
                 if row is None:
                     return None
                 if auto_ack:
-                    conn.execute(f"DELETE FROM {_TABLE} WHERE seq = ?", (row["seq"],))
+                    self._db.execute(f"DELETE FROM {_TABLE} WHERE seq = ?", (row[0],))
                 else:
-                    conn.execute(
+                    self._db.execute(
                         f"UPDATE {_TABLE} SET state = 'in_flight', updated_at = ? WHERE seq = ?",
-                        (time.time(), row["seq"]),
+                        (time.time(), row[0]),
                     )
         return _message(row)
 
     async def dequeue(
         self, queue_name: str, *, wait: float | None = None, auto_ack: bool = True
     ) -> QueueMessage | None:
-        """Take the message at the head of a queue, waiting up to `wait` seconds for one (None or 0: do not wait)."""
+        """Take the message at the head of a queue, waiting up to `wait` seconds for one (None or 0: do not wait).
+
+        An enqueue in this process wakes the wait at once; on PostgreSQL the queue is also looked at
+        every `poll_interval` seconds, for messages that other processes enqueued.
+        """
         deadline = anyio.current_time() + wait if wait else None
+        poll = self._db.poll_interval
         while True:
             waiter = _Waiter() if deadline is not None else None
             if waiter is not None:
@@ -453,7 +490,7 @@ class QueueStore:
                 remaining = deadline - anyio.current_time() if deadline is not None else 0.0
                 if taken is not None or waiter is None or remaining <= 0:
                     return taken
-                with anyio.move_on_after(remaining):
+                with anyio.move_on_after(remaining if poll is None else min(remaining, poll)):
                     await waiter.event.wait()
             finally:
                 if waiter is not None:
@@ -466,78 +503,89 @@ class QueueStore:
 
     def ack(self, queue_name: str, message_id: str) -> None:
         """Remove an in-flight message for good: it was processed."""
+        check_name("queue_name", queue_name)
+        check_name("message_id", message_id)
         with self._lock:
             self._check_open()
-            with transaction(self._conn) as conn:
+            with self._db.transaction():
                 row = self._in_flight(queue_name, message_id)
-                conn.execute(f"DELETE FROM {_TABLE} WHERE seq = ?", (row["seq"],))
+                self._db.execute(f"DELETE FROM {_TABLE} WHERE seq = ?", (row[0],))
 
     def nack(self, queue_name: str, message_id: str, error: str | None = None) -> Nacked:
-        """Count a failed attempt: requeue the message at its place, or dead-letter it at `max_retries`."""
+        """Count a failed attempt: requeue the message at its place, or dead-letter it at `max_retries`.
+
+        `error` (shown by `dead_letters`) must not contain NUL characters (`InvalidTextError`).
+        """
+        check_name("queue_name", queue_name)
+        check_name("message_id", message_id)
+        if error is not None:
+            check_text("error", error)
         with self._lock:
             self._check_open()
-            with transaction(self._conn) as conn:
+            with self._db.transaction():
                 row = self._in_flight(queue_name, message_id)
-                attempts = row["attempts"] + 1
-                dead = attempts >= row["max_retries"]
-                conn.execute(
+                attempts, max_retries = row[3] + 1, row[6]
+                dead = attempts >= max_retries
+                self._db.execute(
                     f"UPDATE {_TABLE} SET state = ?, attempts = ?, last_error = ?, updated_at = ? WHERE seq = ?",
-                    ("dead" if dead else "ready", attempts, error, time.time(), row["seq"]),
+                    ("dead" if dead else "ready", attempts, error, time.time(), row[0]),
                 )
         if not dead:
             self._wake(queue_name)
-        return Nacked(queue_name, message_id, attempts, row["max_retries"], dead)
+        return Nacked(queue_name, message_id, attempts, max_retries, dead)
 
     def peek(self, queue_name: str, count: int = 1) -> list[QueueMessage]:
         """The first `count` ready messages, not removed."""
+        check_name("queue_name", queue_name)
         with self._lock:
             self._check_open()
-            rows = self._conn.execute(
-                f"SELECT * FROM {_TABLE} WHERE queue_name = ? AND state = 'ready' ORDER BY seq LIMIT ?",
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM {_TABLE} WHERE queue_name = ? AND state = 'ready' ORDER BY seq LIMIT ?",
                 (queue_name, count),
             ).fetchall()
         return [_message(r) for r in rows]
 
     def counts(self, queue_name: str) -> QueueCounts:
         """The ready, in-flight and dead-lettered messages of a queue."""
+        check_name("queue_name", queue_name)
         with self._lock:
             self._check_open()
             return self._counts(queue_name)
 
     def clear(self, queue_name: str) -> int:
         """Remove every message of a queue (ready, in flight and dead-lettered); return how many."""
+        check_name("queue_name", queue_name)
         with self._lock:
             self._check_open()
-            with transaction(self._conn) as conn:
-                return int(conn.execute(f"DELETE FROM {_TABLE} WHERE queue_name = ?", (queue_name,)).rowcount)
+            with self._db.transaction():
+                return int(self._db.execute(f"DELETE FROM {_TABLE} WHERE queue_name = ?", (queue_name,)).rowcount)
 
     def queues(self) -> list[QueueCounts]:
         """Every queue that holds messages, with its counts, sorted by name."""
         with self._lock:
             self._check_open()
-            rows = self._conn.execute(
+            rows = self._db.execute(
                 f"SELECT queue_name, state, COUNT(*) FROM {_TABLE} GROUP BY queue_name, state ORDER BY queue_name"
             ).fetchall()
         counts: dict[str, dict[str, int]] = {}
         key = {"ready": "size", "in_flight": "in_flight", "dead": "dead_lettered"}
         for name, state, count in rows:
-            counts.setdefault(name, {})[key[state]] = count
+            counts.setdefault(name, {})[key[state]] = int(count)
         return [QueueCounts(name, **c) for name, c in counts.items()]
 
     def dead_letters(self, queue_name: str, limit: int = 100) -> tuple[list[DeadLetter], int]:
         """The dead-lettered messages of a queue, oldest first (at most `limit`), and how many there are."""
+        check_name("queue_name", queue_name)
         with self._lock:
             self._check_open()
-            rows = self._conn.execute(
-                f"SELECT * FROM {_TABLE} WHERE queue_name = ? AND state = 'dead' ORDER BY updated_at, seq LIMIT ?",
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM {_TABLE} WHERE queue_name = ? AND state = 'dead' "
+                "ORDER BY updated_at, seq LIMIT ?",
                 (queue_name, limit),
             ).fetchall()
             total = self._counts(queue_name).dead_lettered
         letters = [
-            DeadLetter(
-                r["message_id"], json.loads(r["payload"]), r["attempts"], _timestamp(r["enqueued_at"]),
-                r["last_error"], _timestamp(r["updated_at"]),
-            )
+            DeadLetter(r[1], json.loads(r[2]), r[3], _timestamp(r[4]), r[7], _timestamp(r[8]))
             for r in rows
         ]
         return letters, total
@@ -682,7 +730,7 @@ def _queue_agentool(store: QueueStore) -> AgenTool:
 def create_queue_agent(
     database: str | os.PathLike[str] | None = None, *, registry: AgenToolRegistry | None = None
 ) -> AgenTool:
-    """Register (or replace) the `queue` AgenTool, stored in SQLite file `database` or in memory.
+    """Register (or replace) the `queue` AgenTool, stored in `database` (a SQLite file, a PostgreSQL URL) or in memory.
 
     It goes into `registry` (default: the active injector's); replacing it closes the previous store.
     """

@@ -1,7 +1,8 @@
 """The `storage_kv` AgenTool: a key-value store of JSON values with optional expiry.
 
-Values live in SQLite: a file when a database path is given (table `agentool_kv`; other
-tables of the same file are never touched), otherwise a private in-memory database. A key
+Values live in SQLite (a file when a database path is given, otherwise a private in-memory
+database) or in PostgreSQL when the database is a `postgresql://` URL; table `agentool_kv`,
+other tables are never touched. A key
 whose time to live has passed is treated as absent everywhere and deleted when next seen.
 It is also what `!ref:storage_kv:<key>` references resolve against (see the injector).
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -22,7 +22,8 @@ from pydantic import Field, JsonValue, field_validator, model_validator
 from ..injector import get_injector
 from ..models import BaseOperationInput, RoutingConfig
 from ..registry import AgenTool, AgenToolRegistry
-from ._common import Name, ToolkitOutput, check_json, isoformat, open_sqlite, require_fields, transaction
+from ._common import Name, ToolkitOutput, check_json, check_name, isoformat, require_fields
+from ._db import open_database
 from .errors import KeyNotFoundError
 
 __all__ = ["AGENTOOL_NAME", "KeyNotFoundError", "KVStore", "StorageKVInput", "create_storage_kv_agent"]
@@ -71,7 +72,11 @@ class StorageKVInput(BaseOperationInput):
 
 
 class KVStore:
-    """JSON values by key in one SQLite database. Thread-safe; used by the `storage_kv` AgenTool.
+    """JSON values by key in one database. Thread-safe; used by the `storage_kv` AgenTool.
+
+    `database`: a SQLite file, a `postgresql://` URL (the table goes in the first schema of its
+    search_path), or None for a private in-memory SQLite database. Keys are checked as names
+    (`InvalidNameError`: non-blank, at most 200 characters, no control characters such as NUL).
 
     `clock` returns the current POSIX time; tests pass a fake one to expire keys without sleeping.
     """
@@ -79,36 +84,49 @@ class KVStore:
     def __init__(
         self, database: str | os.PathLike[str] | None = None, *, clock: Callable[[], float] = time.time
     ) -> None:
-        self._conn = open_sqlite(database)
+        self._db = open_database(database, name=AGENTOOL_NAME)
         self._lock = threading.Lock()
         self._clock = clock
-        with self._lock, transaction(self._conn) as conn:
-            conn.execute(
-                f"""CREATE TABLE IF NOT EXISTS {_TABLE} (
-                    key TEXT PRIMARY KEY,
-                    value TEXT NOT NULL,
-                    expires_at REAL,
-                    updated_at REAL NOT NULL
-                )"""
+        try:
+            self._db.create_tables(
+                [
+                    f"""CREATE TABLE IF NOT EXISTS {_TABLE} (
+                        key TEXT PRIMARY KEY,
+                        value TEXT NOT NULL,
+                        expires_at {{float}},
+                        updated_at {{float}} NOT NULL
+                    )"""
+                ]
             )
+        except BaseException:
+            self._db.close()
+            raise
+
+    @property
+    def location(self) -> str:
+        """Where the values are: a SQLite file, `:memory:`, or a PostgreSQL URL (password masked)."""
+        return self._db.location
 
     def close(self) -> None:
         """Close the database."""
         with self._lock:
-            self._conn.close()
+            self._db.close()
 
-    def _live_row(self, conn: sqlite3.Connection, key: str, now: float) -> tuple[str, float | None] | None:
-        """The (value, expires_at) of a key, deleting it instead if it has expired."""
-        row = conn.execute(f"SELECT value, expires_at FROM {_TABLE} WHERE key = ?", (key,)).fetchone()
+    def _live_row(self, key: str, now: float) -> tuple[str, float | None] | None:
+        """In a transaction: the (value, expires_at) of a key, deleting it instead if it has expired."""
+        check_name("key", key)
+        row = self._db.execute(
+            f"SELECT value, expires_at FROM {_TABLE} WHERE key = ?{self._db.for_update}", (key,)
+        ).fetchone()
         if row is not None and row[1] is not None and row[1] <= now:
-            conn.execute(f"DELETE FROM {_TABLE} WHERE key = ?", (key,))
+            self._db.execute(f"DELETE FROM {_TABLE} WHERE key = ?", (key,))
             return None
-        return row
+        return None if row is None else (row[0], row[1])
 
     def get(self, key: str) -> ToolkitOutput:
         """The value of a key; raises `KeyNotFoundError` if it is missing or expired."""
-        with self._lock, transaction(self._conn) as conn:
-            row = self._live_row(conn, key, self._clock())
+        with self._lock, self._db.transaction():
+            row = self._live_row(key, self._clock())
         if row is None:
             raise KeyNotFoundError(key)
         expires_at = None if row[1] is None else isoformat(row[1])
@@ -123,9 +141,9 @@ class KVStore:
         payload = json.dumps(value, ensure_ascii=False, allow_nan=False)
         now = self._clock()
         expires_at = None if ttl is None else now + ttl
-        with self._lock, transaction(self._conn) as conn:
-            created = self._live_row(conn, key, now) is None
-            conn.execute(
+        with self._lock, self._db.transaction():
+            created = self._live_row(key, now) is None
+            self._db.execute(
                 f"INSERT INTO {_TABLE} (key, value, expires_at, updated_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at, "
                 "updated_at = excluded.updated_at",
@@ -140,9 +158,9 @@ class KVStore:
 
     def delete(self, key: str) -> ToolkitOutput:
         """Delete a key. Deleting a missing key is not an error: `deleted` is then false."""
-        with self._lock, transaction(self._conn) as conn:
-            deleted = self._live_row(conn, key, self._clock()) is not None
-            conn.execute(f"DELETE FROM {_TABLE} WHERE key = ?", (key,))
+        with self._lock, self._db.transaction():
+            deleted = self._live_row(key, self._clock()) is not None
+            self._db.execute(f"DELETE FROM {_TABLE} WHERE key = ?", (key,))
         return ToolkitOutput(
             operation="delete",
             message=f"Deleted key {key!r}." if deleted else f"Key {key!r} did not exist.",
@@ -151,8 +169,8 @@ class KVStore:
 
     def exists(self, key: str) -> ToolkitOutput:
         """Whether a key holds an unexpired value."""
-        with self._lock, transaction(self._conn) as conn:
-            found = self._live_row(conn, key, self._clock()) is not None
+        with self._lock, self._db.transaction():
+            found = self._live_row(key, self._clock()) is not None
         return ToolkitOutput(
             operation="exists",
             message=f"Key {key!r} {'exists' if found else 'does not exist'}.",
@@ -204,9 +222,10 @@ class KVStore:
 
     def keys(self, pattern: str) -> ToolkitOutput:
         """The unexpired keys matching a glob pattern, sorted."""
-        with self._lock, transaction(self._conn) as conn:
-            conn.execute(f"DELETE FROM {_TABLE} WHERE expires_at IS NOT NULL AND expires_at <= ?", (self._clock(),))
-            names = [row[0] for row in conn.execute(f"SELECT key FROM {_TABLE} ORDER BY key")]
+        with self._lock, self._db.transaction():
+            self._db.execute(f"DELETE FROM {_TABLE} WHERE expires_at IS NOT NULL AND expires_at <= ?", (self._clock(),))
+            names = [row[0] for row in self._db.execute(f"SELECT key FROM {_TABLE}").fetchall()]
+        names.sort()  # by code point, as Python compares: the same order on every database
         matched = [name for name in names if fnmatch.fnmatchcase(name, pattern)]
         return ToolkitOutput(
             operation="keys",
@@ -221,7 +240,8 @@ def create_storage_kv_agent(
     clock: Callable[[], float] = time.time,
     registry: AgenToolRegistry | None = None,
 ) -> AgenTool:
-    """Register (or replace) the `storage_kv` AgenTool, stored in SQLite file `database` or in memory.
+    """Register (or replace) the `storage_kv` AgenTool, stored in `database` (a SQLite file, a PostgreSQL URL)
+    or in memory.
 
     It goes into `registry` (default: the active injector's); replacing it closes the previous store.
     """
