@@ -16,6 +16,7 @@ from typing import Self
 
 from agentool_bridge import AgenTool, AgenToolInjector, discover_toolkits, load_toolkit
 from agentool_bridge.toolkits import KVStore, LogSink, QueueMessageEvent, QueueStore
+from agentool_bridge.toolkits import is_postgres_url as _is_postgres_url
 
 from .errors import SchedulerStateError
 from .events import EventBus, QueueEvent
@@ -30,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 def is_postgres_url(database: str | None) -> bool:
     """True if `database` is a PostgreSQL URL (`postgresql://...`) rather than a SQLite file."""
-    return bool(database) and str(database).startswith(("postgresql://", "postgres://"))
+    return _is_postgres_url(database)
 
 
 def _postgres_store(url: str) -> SchedulerStore:
@@ -50,8 +51,9 @@ def _lease(database: str, config: ServiceConfig) -> RunnerLease:
 class SchedulerRuntime:
     """One scheduler and what it owns: `async with SchedulerRuntime(ServiceConfig(database=...)) as rt: ...`.
 
-    On construction it registers the built-in toolkits (`queue`, `logging`, `storage_kv`, the first
-    two on the scheduler's database) and any toolkits given by reference or entry point into its
+    On construction it registers the built-in toolkits (`queue`, `logging`, `storage_kv`; `queue` and
+    `storage_kv` on the scheduler's database, a SQLite file or PostgreSQL, so that every process on
+    it sees the same messages and values) and any toolkits given by reference or entry point into its
     injector's registry. `open()` starts the scheduler; `close()` stops it and closes the toolkits'
     databases. A closed runtime cannot be opened again.
 
@@ -74,20 +76,17 @@ class SchedulerRuntime:
         postgres = is_postgres_url(database)
         if database and not postgres:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        toolkit_database = None if postgres else database
-        if postgres:
-            logger.warning("With a PostgreSQL database the queue and storage_kv toolkits keep their data in "
-                           "memory in this version (each process its own)")
         self.injector = injector or AgenToolInjector()
         self.registry = self.injector.registry
         self.events = EventBus()
-        self._queues = QueueStore(toolkit_database)
+        self._queues = QueueStore(database)
         self._unhook = self._queues.add_enqueue_hook(self._on_enqueue)
         self.registry.add_listener(self._on_registry_change)
         self._own: list[AgenTool] = []
         try:
-            for agentool in (self._queues.agentool(), LogSink().agentool(), KVStore(toolkit_database).agentool()):
-                self._own.append(self.registry.register(agentool))
+            self._own.append(self.registry.register(self._queues.agentool()))  # closes the store from now on
+            self._own.append(self.registry.register(LogSink().agentool()))
+            self._own.append(self.registry.register(KVStore(database).agentool()))
             if discover_entry_points:
                 discover_toolkits(injector=self.injector)
             for reference in toolkits:

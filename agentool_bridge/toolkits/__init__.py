@@ -12,9 +12,11 @@ import os
 
 from ..injector import get_injector
 from ..registry import AgenToolRegistry
-from ._common import MAX_NAME_LENGTH, Name, ToolkitOutput, check_name
+from ._common import MAX_NAME_LENGTH, Name, ToolkitOutput, check_name, check_text, is_postgres_url
 from .errors import (
+    DatabaseUnavailableError,
     InvalidNameError,
+    InvalidTextError,
     KeyNotFoundError,
     LogFileNotConfiguredError,
     MessageNotFoundError,
@@ -27,7 +29,9 @@ from .storage_kv import KVStore, create_storage_kv_agent
 
 __all__ = [
     "MAX_NAME_LENGTH",
+    "DatabaseUnavailableError",
     "InvalidNameError",
+    "InvalidTextError",
     "KVStore",
     "KeyNotFoundError",
     "LogFileNotConfiguredError",
@@ -43,9 +47,11 @@ __all__ = [
     "ToolkitError",
     "ToolkitOutput",
     "check_name",
+    "check_text",
     "create_logging_agent",
     "create_queue_agent",
     "create_storage_kv_agent",
+    "is_postgres_url",
     "register_builtin_toolkits",
 ]
 
@@ -55,7 +61,8 @@ def register_builtin_toolkits(
 ) -> list[str]:
     """Register `queue`, `logging` and `storage_kv` into `registry` (default: the active injector's).
 
-    `queue` and `storage_kv` keep their data in the SQLite file `database` (in memory if None).
+    `queue` and `storage_kv` keep their data in `database`: a SQLite file, a `postgresql://` URL, or
+    memory if None.
     Calling this again replaces the three AgenTools and closes the previous databases.
     """
     target = registry or get_injector().registry
