@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
@@ -24,10 +23,7 @@ from agentool_bridge.toolkits import (
 )
 from agentool_bridge.toolkits.queue import QueueClosedError, QueueInput
 
-
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "scheduler.db"
+from ._db import query, tables
 
 
 async def enqueue(injector: AgenToolInjector, queue: str, message: Any, **extra: Any) -> ToolkitOutput:
@@ -38,8 +34,8 @@ async def dequeue(injector: AgenToolInjector, queue: str, **extra: Any) -> Toolk
     return await injector.run("queue", {"operation": "dequeue", "queue_name": queue, **extra})
 
 
-async def test_fifo_order_in_a_sqlite_file(injector: AgenToolInjector, db: Path, capsys: Any) -> None:
-    create_queue_agent(db)
+async def test_fifo_order(injector: AgenToolInjector, database: str, capsys: Any) -> None:
+    create_queue_agent(database)
     for i in range(3):
         out = await enqueue(injector, "jobs", {"n": i})
         assert out.success and out.data is not None
@@ -54,8 +50,8 @@ async def test_fifo_order_in_a_sqlite_file(injector: AgenToolInjector, db: Path,
     assert capsys.readouterr().out == ""
 
 
-async def test_json_string_and_model_inputs(injector: AgenToolInjector) -> None:
-    create_queue_agent()
+async def test_json_string_and_model_inputs(injector: AgenToolInjector, database: str) -> None:
+    create_queue_agent(database)
     out = await injector.run("queue", json.dumps({"operation": "enqueue", "queue_name": "q", "message": [1, 2]}))
     message_id = out.data["message_id"]
     got = await injector.run("queue", QueueInput(operation="dequeue", queue_name="q"))
@@ -66,8 +62,8 @@ async def test_json_string_and_model_inputs(injector: AgenToolInjector) -> None:
     assert got.data["enqueued_at"].endswith("+00:00")
 
 
-async def test_dequeue_waits_for_a_message_enqueued_later(injector: AgenToolInjector) -> None:
-    create_queue_agent()
+async def test_dequeue_waits_for_a_message_enqueued_later(injector: AgenToolInjector, database: str) -> None:
+    create_queue_agent(database)
     results: list[ToolkitOutput] = []
 
     async def consumer() -> None:
@@ -83,8 +79,8 @@ async def test_dequeue_waits_for_a_message_enqueued_later(injector: AgenToolInje
     assert (await injector.run("queue", {"operation": "size", "queue_name": "jobs"})).data["size"] == 0
 
 
-async def test_dequeue_is_woken_by_an_enqueue_in_another_thread(injector: AgenToolInjector, db: Path) -> None:
-    create_queue_agent(db)
+async def test_dequeue_is_woken_by_an_enqueue_in_another_thread(injector: AgenToolInjector, database: str) -> None:
+    create_queue_agent(database)
     results: list[ToolkitOutput] = []
 
     async def consumer() -> None:
@@ -107,8 +103,8 @@ async def test_dequeue_is_woken_by_an_enqueue_in_another_thread(injector: AgenTo
     assert results[0].data["message"] == "from a thread"
 
 
-async def test_a_waiting_consumer_only_wakes_for_its_own_queue(injector: AgenToolInjector) -> None:
-    create_queue_agent()
+async def test_a_waiting_consumer_only_wakes_for_its_own_queue(injector: AgenToolInjector, database: str) -> None:
+    create_queue_agent(database)
     results: list[ToolkitOutput] = []
 
     async def consumer() -> None:
@@ -126,16 +122,16 @@ async def test_a_waiting_consumer_only_wakes_for_its_own_queue(injector: AgenToo
     assert (await dequeue(injector, "theirs")).data["message"] == "not for you"
 
 
-async def test_dequeue_on_an_empty_queue_times_out_empty(injector: AgenToolInjector) -> None:
-    create_queue_agent()
+async def test_dequeue_on_an_empty_queue_times_out_empty(injector: AgenToolInjector, database: str) -> None:
+    create_queue_agent(database)
     for timeout in (None, 0, 0.01):
         out = await dequeue(injector, "nothing", timeout=timeout)
         assert out.success is True
         assert out.data == {"queue_name": "nothing", "message": None, "empty": True}
 
 
-async def test_peek_size_clear_and_list_queues(injector: AgenToolInjector, db: Path) -> None:
-    create_queue_agent(db)
+async def test_peek_size_clear_and_list_queues(injector: AgenToolInjector, database: str) -> None:
+    create_queue_agent(database)
     for i in range(3):
         await enqueue(injector, "a", i)
     await enqueue(injector, "b", "x")
@@ -157,8 +153,8 @@ async def test_peek_size_clear_and_list_queues(injector: AgenToolInjector, db: P
     assert [q["queue_name"] for q in listing.data["queues"]] == ["b"]
 
 
-async def test_ack_nack_and_dead_lettering(injector: AgenToolInjector, db: Path) -> None:
-    create_queue_agent(db)
+async def test_ack_nack_and_dead_lettering(injector: AgenToolInjector, database: str) -> None:
+    create_queue_agent(database)
     first = (await enqueue(injector, "mail", {"to": "ada"}, max_retries=2)).data["message_id"]
     await enqueue(injector, "mail", {"to": "bob"})
 
@@ -198,8 +194,8 @@ async def test_ack_nack_and_dead_lettering(injector: AgenToolInjector, db: Path)
         await injector.run("queue", {"operation": "nack", "queue_name": "mail", "message_id": first})
 
 
-async def test_unknown_or_not_in_flight_message_ids(injector: AgenToolInjector) -> None:
-    create_queue_agent()
+async def test_unknown_or_not_in_flight_message_ids(injector: AgenToolInjector, database: str) -> None:
+    create_queue_agent(database)
     waiting = (await enqueue(injector, "q", 1)).data["message_id"]
     with pytest.raises(LookupError, match="'nope'"):
         await injector.run("queue", {"operation": "ack", "queue_name": "q", "message_id": "nope"})
@@ -210,37 +206,29 @@ async def test_unknown_or_not_in_flight_message_ids(injector: AgenToolInjector) 
     assert (await injector.run("queue", {"operation": "size", "queue_name": "q"})).data["size"] == 1
 
 
-async def test_messages_survive_recreating_the_agentool(injector: AgenToolInjector, db: Path) -> None:
-    create_queue_agent(db)
+async def test_messages_survive_recreating_the_agentool(injector: AgenToolInjector, database: str) -> None:
+    create_queue_agent(database)
     await enqueue(injector, "durable", {"keep": True})
     await enqueue(injector, "durable", "second")
     in_flight = (await dequeue(injector, "durable", auto_ack=False)).data["message_id"]
 
     injector.clear()  # closes the database
-    create_queue_agent(db)
+    create_queue_agent(database)
     size = await injector.run("queue", {"operation": "size", "queue_name": "durable"})
     assert size.data["size"] == 1 and size.data["in_flight"] == 1
     await injector.run("queue", {"operation": "ack", "queue_name": "durable", "message_id": in_flight})
     assert (await dequeue(injector, "durable")).data["message"] == "second"
 
 
-async def test_the_queue_only_touches_its_own_tables(injector: AgenToolInjector, db: Path) -> None:
-    with sqlite3.connect(db) as conn:
-        conn.execute("CREATE TABLE jobs (id TEXT)")
-        conn.execute("INSERT INTO jobs VALUES ('mine')")
-    conn.close()
-    create_queue_agent(db)
+async def test_the_queue_only_touches_its_own_tables(injector: AgenToolInjector, database: str) -> None:
+    query(database, "CREATE TABLE jobs (id TEXT)")
+    query(database, "INSERT INTO jobs VALUES ('mine')")
+    create_queue_agent(database)
     await enqueue(injector, "q", 1)
     await injector.run("queue", {"operation": "clear", "queue_name": "q"})
     injector.clear()
-    conn = sqlite3.connect(db)
-    try:
-        rows = conn.execute("SELECT name FROM sqlite_master WHERE name NOT GLOB 'sqlite_*'")
-        names = {row[0] for row in rows}
-        assert conn.execute("SELECT id FROM jobs").fetchall() == [("mine",)]
-    finally:
-        conn.close()
-    ours = names - {"jobs"}
+    assert query(database, "SELECT id FROM jobs") == [("mine",)]
+    ours = set(tables(database)) - {"jobs"}
     assert ours and all(name.startswith("agentool_queue_") for name in ours)
 
 
@@ -256,8 +244,8 @@ async def test_recreating_the_factory_replaces_and_closes_the_old_store(
         old.tool("size")(queue_name="q")
 
 
-async def test_a_pending_dequeue_ends_when_the_store_closes(injector: AgenToolInjector) -> None:
-    create_queue_agent()
+async def test_a_pending_dequeue_ends_when_the_store_closes(injector: AgenToolInjector, database: str) -> None:
+    create_queue_agent(database)
     errors: list[BaseException] = []
 
     async def consumer() -> None:
@@ -270,12 +258,12 @@ async def test_a_pending_dequeue_ends_when_the_store_closes(injector: AgenToolIn
         async with anyio.create_task_group() as tg:
             tg.start_soon(consumer)
             await anyio.wait_all_tasks_blocked()
-            create_queue_agent()
+            create_queue_agent(database)
     assert len(errors) == 1
 
 
-async def test_enqueue_hooks_see_committed_messages_and_unsubscribe(injector: AgenToolInjector) -> None:
-    store = QueueStore()
+async def test_enqueue_hooks_see_committed_messages_and_unsubscribe(injector: AgenToolInjector, database: str) -> None:
+    store = QueueStore(database)
     injector.register(store.agentool())
     seen: list[tuple[str, QueueMessageEvent]] = []
     unsubscribe_first = store.add_enqueue_hook(lambda event: seen.append(("first", event)))
@@ -303,8 +291,8 @@ async def test_enqueue_hooks_see_committed_messages_and_unsubscribe(injector: Ag
     assert len(seen) == 3
 
 
-async def test_a_hook_sees_the_message_already_stored(injector: AgenToolInjector) -> None:
-    store = QueueStore()
+async def test_a_hook_sees_the_message_already_stored(injector: AgenToolInjector, database: str) -> None:
+    store = QueueStore(database)
     agentool = injector.register(store.agentool())
     peeked: list[Any] = []
     unsubscribe = store.add_enqueue_hook(lambda event: peeked.append(agentool.tool("peek")(queue_name="q", count=5)))
@@ -316,9 +304,9 @@ async def test_a_hook_sees_the_message_already_stored(injector: AgenToolInjector
 
 
 async def test_a_failing_hook_is_logged_and_does_not_break_enqueue(
-    injector: AgenToolInjector, caplog: pytest.LogCaptureFixture, capsys: Any
+    injector: AgenToolInjector, database: str, caplog: pytest.LogCaptureFixture, capsys: Any
 ) -> None:
-    store = QueueStore()
+    store = QueueStore(database)
     injector.register(store.agentool())
     after: list[str] = []
 
@@ -356,8 +344,8 @@ async def test_invalid_queue_names_are_input_errors(injector: AgenToolInjector, 
     assert "queue_name" in str(info.value)
 
 
-async def test_the_longest_allowed_name_works(injector: AgenToolInjector) -> None:
-    create_queue_agent()
+async def test_the_longest_allowed_name_works(injector: AgenToolInjector, database: str) -> None:
+    create_queue_agent(database)
     name = "x" * MAX_NAME_LENGTH
     await enqueue(injector, name, 1)
     assert (await dequeue(injector, name)).data["message"] == 1
@@ -406,8 +394,8 @@ async def test_non_json_messages_are_input_errors(injector: AgenToolInjector) ->
     assert (await injector.run("queue", {"operation": "list_queues"})).data["count"] == 0
 
 
-async def test_the_typed_api_enqueues_with_a_level_that_hooks_see(tmp_path: Path) -> None:
-    store = QueueStore(tmp_path / "typed.db")
+async def test_the_typed_api_enqueues_with_a_level_that_hooks_see(database: str) -> None:
+    store = QueueStore(database)
     heard: list[QueueMessageEvent] = []
     store.add_enqueue_hook(heard.append)
     try:
@@ -425,9 +413,8 @@ async def test_the_typed_api_enqueues_with_a_level_that_hooks_see(tmp_path: Path
         store.close()
 
 
-def test_events_since_lists_what_other_stores_on_the_file_enqueued_in_order(tmp_path: Path) -> None:
-    path = tmp_path / "shared.db"
-    mine, other = QueueStore(path), QueueStore(path)
+def test_events_since_lists_what_other_stores_on_the_database_enqueued_in_order(database: str) -> None:
+    mine, other = QueueStore(database), QueueStore(database)
     try:
         start = mine.last_event()
         mine.enqueue("results", {"n": 0})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,8 @@ import pytest
 from agentool_bridge import AgenToolInjector, AgenToolInputError
 from agentool_bridge.toolkits import KeyNotFoundError, ToolkitOutput, create_queue_agent, create_storage_kv_agent
 from agentool_bridge.toolkits.storage_kv import StorageKVInput
+
+from ._db import query
 
 
 class FakeClock:
@@ -28,8 +29,8 @@ async def kv(injector: AgenToolInjector, operation: str, **fields: Any) -> Toolk
     return await injector.run("storage_kv", {"operation": operation, **fields})
 
 
-async def test_set_get_roundtrip(injector: AgenToolInjector, capsys: Any) -> None:
-    create_storage_kv_agent()
+async def test_set_get_roundtrip(injector: AgenToolInjector, database: str, capsys: Any) -> None:
+    create_storage_kv_agent(database)
     out = await kv(injector, "set", key="config", value={"retries": 3, "tags": ["a"]})
     assert out.data == {"key": "config", "expires_at": None, "created": True}
     got = await kv(injector, "get", key="config")
@@ -40,25 +41,24 @@ async def test_set_get_roundtrip(injector: AgenToolInjector, capsys: Any) -> Non
     assert capsys.readouterr().out == ""
 
 
-async def test_json_string_and_model_inputs(injector: AgenToolInjector) -> None:
-    create_storage_kv_agent()
+async def test_json_string_and_model_inputs(injector: AgenToolInjector, database: str) -> None:
+    create_storage_kv_agent(database)
     await injector.run("storage_kv", json.dumps({"operation": "set", "key": "k", "value": "v"}))
     got = await injector.run("storage_kv", StorageKVInput(operation="get", key="k"))
     assert got.data["value"] == "v"
 
 
-async def test_missing_key_raises_key_not_found(injector: AgenToolInjector) -> None:
-    create_storage_kv_agent()
+async def test_missing_key_raises_key_not_found(injector: AgenToolInjector, database: str) -> None:
+    create_storage_kv_agent(database)
     with pytest.raises(KeyNotFoundError, match="'ghost'") as info:
         await kv(injector, "get", key="ghost")
     assert isinstance(info.value, LookupError)
     assert info.value.key == "ghost"
 
 
-async def test_ttl_expiry_with_an_injected_clock(injector: AgenToolInjector, tmp_path: Path) -> None:
+async def test_ttl_expiry_with_an_injected_clock(injector: AgenToolInjector, database: str) -> None:
     clock = FakeClock()
-    db = tmp_path / "kv.db"
-    create_storage_kv_agent(db, clock=clock)
+    create_storage_kv_agent(database, clock=clock)
     out = await kv(injector, "set", key="session", value="abc", ttl=10)
     assert out.data["expires_at"] == "2023-11-14T22:13:30.000+00:00"
     await kv(injector, "set", key="forever", value=1)
@@ -74,16 +74,12 @@ async def test_ttl_expiry_with_an_injected_clock(injector: AgenToolInjector, tmp
     assert (await kv(injector, "keys")).data["keys"] == ["forever"]
     assert (await kv(injector, "delete", key="session")).data["deleted"] is False
 
-    conn = sqlite3.connect(db)  # purged from the table, not only hidden
-    try:
-        assert conn.execute("SELECT key FROM agentool_kv").fetchall() == [("forever",)]
-    finally:
-        conn.close()
+    assert query(database, "SELECT key FROM agentool_kv") == [("forever",)]  # purged, not only hidden
 
 
-async def test_setting_an_expired_key_creates_it_again(injector: AgenToolInjector) -> None:
+async def test_setting_an_expired_key_creates_it_again(injector: AgenToolInjector, database: str) -> None:
     clock = FakeClock()
-    create_storage_kv_agent(clock=clock)
+    create_storage_kv_agent(database, clock=clock)
     await kv(injector, "set", key="k", value=1, ttl=1)
     clock.now += 5
     out = await kv(injector, "set", key="k", value=2)
@@ -92,11 +88,13 @@ async def test_setting_an_expired_key_creates_it_again(injector: AgenToolInjecto
     assert (await kv(injector, "get", key="k")).data["value"] == 2
 
 
-async def test_keys_glob_patterns(injector: AgenToolInjector) -> None:
-    create_storage_kv_agent()
+async def test_keys_glob_patterns(injector: AgenToolInjector, database: str) -> None:
+    create_storage_kv_agent(database)
     for key in ["user:1", "user:2", "user:10", "admin:1", "User:3"]:
         await kv(injector, "set", key=key, value=key)
-    assert (await kv(injector, "keys")).data["count"] == 5
+    everything = (await kv(injector, "keys")).data
+    assert everything["count"] == 5
+    assert everything["keys"] == ["User:3", "admin:1", "user:1", "user:10", "user:2"]  # by code point, everywhere
     assert (await kv(injector, "keys", pattern="user:?")).data["keys"] == ["user:1", "user:2"]
     assert (await kv(injector, "keys", pattern="user:*")).data["keys"] == ["user:1", "user:10", "user:2"]
     assert (await kv(injector, "keys", pattern="[au]*:1")).data["keys"] == ["admin:1", "user:1"]
@@ -104,16 +102,16 @@ async def test_keys_glob_patterns(injector: AgenToolInjector) -> None:
     assert out.data == {"pattern": "nothing*", "keys": [], "count": 0}
 
 
-async def test_delete_is_idempotent(injector: AgenToolInjector) -> None:
-    create_storage_kv_agent()
+async def test_delete_is_idempotent(injector: AgenToolInjector, database: str) -> None:
+    create_storage_kv_agent(database)
     await kv(injector, "set", key="k", value=True)
     assert (await kv(injector, "delete", key="k")).data == {"key": "k", "deleted": True}
     assert (await kv(injector, "delete", key="k")).data == {"key": "k", "deleted": False}
     assert (await kv(injector, "exists", key="k")).data == {"key": "k", "exists": False}
 
 
-async def test_values_and_messages_survive_recreating_the_agentools(injector: AgenToolInjector, tmp_path: Path) -> None:
-    db = tmp_path / "scheduler.db"  # one file shared by the queue and the key-value store
+async def test_values_and_messages_survive_recreating_the_agentools(injector: AgenToolInjector, database: str) -> None:
+    db = database  # one database shared by the queue and the key-value store
     create_queue_agent(db)
     create_storage_kv_agent(db)
     await injector.run("queue", {"operation": "enqueue", "queue_name": "q", "message": {"n": 1}})
@@ -136,8 +134,8 @@ async def test_recreating_the_factory_switches_database(injector: AgenToolInject
     assert (await kv(injector, "get", key="k")).data["value"] == "one"
 
 
-async def test_references_resolve_against_storage_kv(injector: AgenToolInjector) -> None:
-    create_storage_kv_agent()
+async def test_references_resolve_against_storage_kv(injector: AgenToolInjector, database: str) -> None:
+    create_storage_kv_agent(database)
     await kv(injector, "set", key="api_url", value="https://example.com")
     resolved = await injector.resolve_refs({"url": "!ref:storage_kv:api_url", "n": 1})
     assert resolved == {"url": "https://example.com", "n": 1}
