@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -80,13 +81,21 @@ async def test_a_store_reconnects_after_its_connections_are_cut_and_hears_the_ot
         await other.close()
 
 
-def test_importing_the_scheduler_and_its_sqlite_store_does_not_import_psycopg() -> None:
+def test_importing_the_scheduler_and_its_sqlite_store_does_not_import_psycopg(tmp_path: Path) -> None:
     code = (
         "import sys, mcp_scheduler, mcp_scheduler.store, mcp_scheduler.cli, mcp_scheduler.runtime\n"
+        "import agentool_bridge, agentool_bridge.toolkits\n"
         "from mcp_scheduler.store import SQLiteStore\n"
+        "from agentool_bridge.toolkits import KVStore, QueueStore\n"
+        # the toolkits' stores on a SQLite file and in memory, as a runtime on SQLite builds them
+        "for database in (sys.argv[1], None):\n"
+        "    QueueStore(database).close(); KVStore(database).close()\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'psycopg'))"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "toolkits.db")], capture_output=True, text=True, timeout=60,
+        check=True,
+    )
     assert done.stdout.strip() == "[]"
     import mcp_scheduler.store
 

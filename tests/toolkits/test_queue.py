@@ -15,6 +15,8 @@ import pytest
 from agentool_bridge import AgenToolInjector, AgenToolInputError
 from agentool_bridge.toolkits import (
     MAX_NAME_LENGTH,
+    InvalidNameError,
+    InvalidTextError,
     MessageNotFoundError,
     QueueMessageEvent,
     QueueStore,
@@ -432,3 +434,30 @@ def test_events_since_lists_what_other_stores_on_the_database_enqueued_in_order(
     finally:
         mine.close()
         other.close()
+
+
+async def test_nul_and_lone_surrogates_give_the_same_errors_on_every_database(
+    injector: AgenToolInjector, database: str
+) -> None:
+    store = QueueStore(database)
+    injector.register(store.agentool())
+    # NUL inside a message is JSON-escaped, so it is stored and comes back
+    store.enqueue("q", {"text": "a\x00b"})
+    with pytest.raises(UnicodeEncodeError, match="surrogates not allowed"):
+        store.enqueue("q", "lone \ud800")
+    with pytest.raises(InvalidNameError, match="control characters"):
+        store.peek("q\x00")
+    with pytest.raises(UnicodeEncodeError, match="surrogates not allowed"):
+        store.peek("q\ud800")
+    taken = await store.dequeue("q", auto_ack=False)
+    assert taken is not None and taken.message == {"text": "a\x00b"}
+    with pytest.raises(InvalidTextError, match="NUL"):
+        store.nack("q", taken.message_id, "bad\x00error")
+    with pytest.raises(AgenToolInputError, match="NUL") as info:
+        await injector.run(
+            "queue", {"operation": "nack", "queue_name": "q", "message_id": taken.message_id, "error": "a\x00"}
+        )
+    assert info.value.fields == ["error"]
+    # nothing was left half done: the store goes on working
+    assert store.nack("q", taken.message_id, "readable").attempts == 1
+    assert store.counts("q").size == 1

@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 
 from agentool_bridge import AgenToolInjector, AgenToolInputError
-from agentool_bridge.toolkits import KeyNotFoundError, ToolkitOutput, create_queue_agent, create_storage_kv_agent
+from agentool_bridge.toolkits import (
+    InvalidNameError,
+    KeyNotFoundError,
+    KVStore,
+    ToolkitOutput,
+    create_queue_agent,
+    create_storage_kv_agent,
+)
 from agentool_bridge.toolkits.storage_kv import StorageKVInput
 
 from ._db import query
@@ -162,3 +169,23 @@ async def test_invalid_inputs_name_the_field(
     with pytest.raises(AgenToolInputError, match=fragment) as info:
         await injector.run("storage_kv", fields)
     assert info.value.fields == [field]
+
+
+async def test_nul_and_lone_surrogates_give_the_same_errors_on_every_database(
+    injector: AgenToolInjector, database: str
+) -> None:
+    store = KVStore(database)
+    try:
+        store.set("k", "a\x00b", None)  # inside a JSON value NUL is escaped: stored and read back
+        assert store.get("k").data["value"] == "a\x00b"
+        with pytest.raises(UnicodeEncodeError, match="surrogates not allowed"):
+            store.set("k", "lone \ud800", None)
+        with pytest.raises(InvalidNameError, match="control characters"):
+            store.set("k\x00", 1, None)
+        with pytest.raises(InvalidNameError, match="control characters"):
+            store.get("k\x00")
+        with pytest.raises(UnicodeEncodeError, match="surrogates not allowed"):
+            store.exists("k\ud800")
+        assert store.get("k").data["value"] == "a\x00b"  # the failed writes changed nothing
+    finally:
+        store.close()
