@@ -1,5 +1,5 @@
-"""Two servers on one database: clients of the standby see the runner's runs as notifications, in
-both protocol eras, and every tool works there."""
+"""Two servers on one database (a SQLite file, or PostgreSQL): clients of the standby see the runner's runs
+and queue messages as notifications, in both protocol eras, and every tool works there."""
 
 from __future__ import annotations
 
@@ -12,10 +12,16 @@ from .conftest import Inbox, ServerFactory, next_event, once_now, structured, up
 pytestmark = pytest.mark.filterwarnings("ignore::mcp.MCPDeprecationWarning")
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest, db_file: str) -> str:
+    """The shared database; asked for before make_server, so that its schema outlives the runtimes."""
+    return db_file if request.param == "sqlite" else str(request.getfixturevalue("postgres_url"))
+
+
 async def test_a_standby_s_handshake_subscriber_hears_of_a_run_done_by_the_runner(
-    make_server: ServerFactory, db_file: str
+    database: str, make_server: ServerFactory
 ) -> None:
-    runner, standby = make_server(db_file), make_server(db_file)
+    runner, standby = make_server(database), make_server(database)
     inbox = Inbox()
     async with Client(runner) as at_runner:
         assert structured(await at_runner.call_tool("scheduler_status", {}))["role"] == "runner"
@@ -34,9 +40,9 @@ async def test_a_standby_s_handshake_subscriber_hears_of_a_run_done_by_the_runne
 
 
 async def test_a_standby_s_modern_listener_hears_of_a_job_scheduled_and_run_through_the_runner(
-    make_server: ServerFactory, db_file: str
+    database: str, make_server: ServerFactory
 ) -> None:
-    runner, standby = make_server(db_file), make_server(db_file)
+    runner, standby = make_server(database), make_server(database)
     uri = "scheduler://jobs/shared-2/history"
     async with Client(runner) as at_runner, Client(standby) as at_standby:
         async with at_standby.listen(resource_subscriptions=[uri]) as subscription:
@@ -49,9 +55,9 @@ async def test_a_standby_s_modern_listener_hears_of_a_job_scheduled_and_run_thro
 
 
 async def test_a_message_the_runner_enqueues_is_announced_to_a_standby_s_clients(
-    make_server: ServerFactory, db_file: str
+    database: str, make_server: ServerFactory
 ) -> None:
-    runner, standby = make_server(db_file), make_server(db_file)
+    runner, standby = make_server(database), make_server(database)
     inbox, logs = Inbox(), Inbox()
     async with Client(runner) as at_runner:
         async with Client(
