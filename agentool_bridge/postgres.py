@@ -7,6 +7,7 @@ Imported only when a PostgreSQL URL is used (by the toolkits' PostgreSQL databas
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -20,6 +21,7 @@ __all__ = [
     "KEEPALIVES",
     "SCHEMA_LOCK",
     "cannot_connect",
+    "channel",
     "mask_password",
     "no_schema",
     "where",
@@ -35,6 +37,11 @@ KEEPALIVES: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 30, "keepalive
 # 0 creating tables (any store), 1 scheduler_changes, 2 scheduler_runs, 3 agentool_queue_events.
 SCHEMA_LOCK = 0
 ADVISORY_XACT_LOCK = "SELECT pg_advisory_xact_lock(hashtext(current_schema()), %s::int)"
+
+
+def channel(prefix: str, schema: str) -> str:
+    """The LISTEN/NOTIFY channel of `prefix` for one schema (stores in other schemas are not woken)."""
+    return f"{prefix}_{hashlib.sha1(schema.encode()).hexdigest()[:16]}"  # at most 63 bytes
 
 
 def mask_password(url: str) -> str:

@@ -61,6 +61,14 @@ class Database(ABC):
         SQLite has one writer at a time already; PostgreSQL takes a transaction-level advisory lock.
         """
 
+    @abstractmethod
+    def notify(self, topic: str, payload: str) -> None:
+        """Inside a transaction: tell the listeners of `topic` on this database once it commits.
+
+        PostgreSQL: NOTIFY on the topic's channel of the schema; SQLite: nothing (readers of a file
+        see every commit through `PRAGMA data_version`).
+        """
+
     def create_tables(self, statements: Sequence[str]) -> None:
         """Run CREATE statements (with `{key}`, `{serial}`, `{float}` column types) in one transaction."""
         with self.transaction():
@@ -95,6 +103,9 @@ class SQLiteDatabase(Database):
 
     def lock(self, which: int) -> None:
         pass  # BEGIN IMMEDIATE: this transaction is the only writer until it ends
+
+    def notify(self, topic: str, payload: str) -> None:
+        pass
 
     def close(self) -> None:
         self._conn.close()

@@ -21,6 +21,7 @@ from ..postgres import (
     KEEPALIVES,
     SCHEMA_LOCK,
     cannot_connect,
+    channel,
     mask_password,
     no_schema,
     where,
@@ -60,6 +61,7 @@ class PostgresDatabase(Database):
             row = self._conn.execute("SELECT current_schema()").fetchone()
             if row is None or row[0] is None:
                 raise DatabaseUnavailableError(no_schema(url))
+            self._schema = str(row[0])
         except BaseException:
             self._conn.close()
             raise
@@ -132,6 +134,9 @@ class PostgresDatabase(Database):
 
     def lock(self, which: int) -> None:
         self._conn.execute(ADVISORY_XACT_LOCK, (which,))
+
+    def notify(self, topic: str, payload: str) -> None:
+        self._conn.execute("SELECT pg_notify(%s, %s)", (channel(topic, self._schema), payload))
 
     def create_tables(self, statements: Sequence[str]) -> None:
         with self.transaction():

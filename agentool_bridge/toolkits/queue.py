@@ -70,6 +70,9 @@ EVENTS_KEPT = 10_000
 # before drawing their numbers: a sequence hands them out in the order transactions *start*, and without
 # the lock a reader of the feed could pass seq 11 before seq 10 commits and never see 10.
 _FEED_LOCK = 3
+EVENTS_CHANNEL = "agentool_queue"
+"""On PostgreSQL every enqueue NOTIFYs this channel of its schema (payload: the store's `writer`), so that
+followers of the feed (the scheduler's store LISTENs there too) read `events_since` at once."""
 _COLUMNS = "seq, message_id, payload, attempts, enqueued_at, state, max_retries, last_error, updated_at"
 
 _REQUIRED: dict[str, tuple[str, ...]] = {
@@ -413,6 +416,7 @@ class QueueStore:
                 ).fetchone()
                 if seq % 1000 == 0:
                     self._db.execute(f"DELETE FROM {_EVENTS} WHERE seq <= ?", (seq - EVENTS_KEPT,))
+                self._db.notify(EVENTS_CHANNEL, self.writer)  # delivered when the transaction commits
                 size = self._counts(queue_name).size
         self._wake(queue_name)
         self._run_hooks(QueueMessageEvent(queue_name, message_id, json.loads(payload), _timestamp(now), level))

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
 import secrets
@@ -36,10 +35,12 @@ from agentool_bridge.postgres import (
     KEEPALIVES,
     SCHEMA_LOCK,
     cannot_connect,
+    channel,
     mask_password,
     no_schema,
 )
 from agentool_bridge.postgres import where as _where
+from agentool_bridge.toolkits.queue import EVENTS_CHANNEL as QUEUE_CHANNEL
 
 from ..errors import JobExistsError, SchedulerError, SchedulerStateError
 from ..jobs import Job, JobDefinition, JobState, RunStatus
@@ -117,6 +118,7 @@ class PostgresStore:
         self._notified = True  # the first changed() answers True
         self._answered = 0.0  # time.monotonic() when changed() last answered True
         self._channel = ""
+        self._queue_channel = ""
         self._open = False
         self._unpruned: Counter[str] = Counter()  # runs written per job since it was last pruned
         self.writer = secrets.token_hex(8)  # marks this process's rows, which its followers skip
@@ -155,7 +157,9 @@ class PostgresStore:
             if schema is None:
                 raise PostgresUnavailableError(no_schema(self._url))
             # One channel per schema (at most 63 bytes), so that stores in other schemas do not wake this one.
-            self._channel = "mcp_scheduler_" + hashlib.sha1(schema.encode()).hexdigest()[:16]
+            self._channel = channel("mcp_scheduler", schema)
+            # The queue toolkit's enqueues, on the same schema: their feed is followed with the runs.
+            self._queue_channel = channel(QUEUE_CHANNEL, schema)
             async with self._write_conn.transaction():  # several processes may create the tables at once
                 await self._write_conn.execute(_LOCK, (_SCHEMA_LOCK,))
                 await self._write_conn.execute(SCHEMA)
@@ -243,6 +247,7 @@ class PostgresStore:
         conn = await self._connect()
         try:
             await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
+            await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._queue_channel)))
         except BaseException:
             await conn.close()
             raise

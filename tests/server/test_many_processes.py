@@ -7,6 +7,8 @@ import pytest
 from mcp import Client
 from mcp.client.subscriptions import ResourceUpdated
 
+from agentool_bridge.toolkits import QueueStore
+
 from .conftest import Inbox, ServerFactory, next_event, once_now, structured, updated
 
 pytestmark = pytest.mark.filterwarnings("ignore::mcp.MCPDeprecationWarning")
@@ -72,3 +74,26 @@ async def test_a_message_the_runner_enqueues_is_announced_to_a_standby_s_clients
             assert log.level == "info" and log.data["message"]["job_id"] == "reporter"
             queued = structured(await at_standby.call_tool("read_queue", {"queue_name": "shared-results"}))
             assert [m["message_id"] for m in queued["messages"]] == [log.data["message_id"]]
+
+
+async def test_messages_another_process_enqueues_are_announced_at_once(
+    database: str, make_server: ServerFactory
+) -> None:
+    server = make_server(database)
+    inbox = Inbox()
+    uri = "scheduler://queues/from-outside"
+    async with Client(server, mode="legacy", message_handler=inbox.message_handler) as client:
+        await client.subscribe_resource(uri)
+        elsewhere = QueueStore(database)  # another process's queue store, on the same database
+        try:
+            sent = []
+            # The second message comes after the server's first look at the store: only a notification
+            # (PostgreSQL) or data_version (SQLite) tells it, well within the 10 s after which a PostgreSQL
+            # follower looks again anyway.
+            for n in (1, 2):
+                sent.append(elsewhere.enqueue("from-outside", {"n": n}).message_id)
+                await inbox.wait_for(lambda _, n=n: len(inbox.matching(updated(uri))) >= n, within=3)
+        finally:
+            elsewhere.close()
+        queued = structured(await client.call_tool("read_queue", {"queue_name": "from-outside"}))
+        assert [m["message_id"] for m in queued["messages"]] == sent
