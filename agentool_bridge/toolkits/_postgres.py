@@ -123,14 +123,27 @@ class PostgresDatabase(Database):
         self._in_transaction = True
         try:
             yield
-        except BaseException:
+        except BaseException as exc:
             self._in_transaction = False
             if not conn.closed and not conn.broken:
                 with suppress(psycopg.Error):
                     conn.execute("ROLLBACK")
+            elif isinstance(exc, psycopg.OperationalError):
+                raise DatabaseUnavailableError(
+                    f"The connection of {self._name} to PostgreSQL at {where(self._url)} was lost during a transaction "
+                    f"({str(exc).strip()}); nothing was written. Try again: the next call reconnects."
+                ) from exc
             raise
         self._in_transaction = False
-        conn.execute("COMMIT")
+        try:
+            conn.execute("COMMIT")
+        except psycopg.OperationalError as exc:
+            if not (conn.closed or conn.broken):
+                raise
+            raise DatabaseUnavailableError(
+                f"The connection of {self._name} to PostgreSQL at {where(self._url)} was lost while committing "
+                f"({str(exc).strip()}): the write may or may not have been made. Check before trying again."
+            ) from exc
 
     def lock(self, which: int) -> None:
         self._conn.execute(ADVISORY_XACT_LOCK, (which,))

@@ -163,3 +163,27 @@ def test_stores_reconnect_after_their_connections_are_cut(postgres_url: str) -> 
     finally:
         queue.close()
         kv.close()
+
+
+def test_a_connection_lost_inside_a_transaction_is_named_and_the_next_call_reconnects(postgres_url: str) -> None:
+    import psycopg
+
+    cut_now = False
+
+    def clock() -> float:  # called inside get's transaction: the moment to cut the connection
+        if cut_now:
+            pid = kv._db._conn.info.backend_pid  # type: ignore[attr-defined]
+            with psycopg.connect(postgres_url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        return time.time()
+
+    kv = KVStore(postgres_url, clock=clock)
+    try:
+        kv.set("k", "kept", None)
+        cut_now = True
+        with pytest.raises(DatabaseUnavailableError, match="was lost during a transaction.*Try again"):
+            kv.get("k")
+        cut_now = False
+        assert kv.get("k").data["value"] == "kept"
+    finally:
+        kv.close()
