@@ -289,3 +289,28 @@ async def test_serving_freezes_the_objects_loaded_at_start(monkeypatch: pytest.M
 
     [(frozen, was_open)] = seen
     assert was_open and frozen > 0
+
+
+async def test_two_stdio_servers_on_the_default_database_both_serve_and_a_job_fires_once(tmp_path: Path) -> None:
+    # Claude Desktop and Claude Code side by side: each starts `mcp-scheduler` with no --db.
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "HOME": str(tmp_path)}
+    default = StdioServerParameters(command=sys.executable, args=["-m", "mcp_scheduler", "--timezone", "UTC"], env=env)
+    inbox = Inbox()
+    async with Client(default, mode="legacy") as desktop, Client(
+        default, mode="legacy", message_handler=inbox.message_handler
+    ) as code:
+        assert len((await desktop.list_tools()).tools) == len((await code.list_tools()).tools) > 0
+        roles = {structured(await c.call_tool("scheduler_status", {}))["role"] for c in (desktop, code)}
+        assert roles == {"runner", "standby"}
+        status = structured(await code.call_tool("scheduler_status", {}))
+        assert status["database"] == str(tmp_path / "data" / "mcp-scheduler" / "scheduler.sqlite")
+
+        await code.subscribe_resource("scheduler://jobs/side-by-side/history")
+        structured(await desktop.call_tool("schedule_job", once_now("side-by-side")))
+        seen = structured(await code.call_tool("get_job", {"job_id": "side-by-side"}))
+        assert seen["job"]["agentool_name"] == "logging"
+
+        await inbox.wait_for(updated("scheduler://jobs/side-by-side/history"))
+        runs = structured(await code.call_tool("get_history", {"job_id": "side-by-side"}))["runs"]
+        assert [r["status"] for r in runs] == ["success"]
+        assert structured(await desktop.call_tool("get_history", {"job_id": "side-by-side"}))["runs"] == runs
