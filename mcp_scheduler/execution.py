@@ -168,6 +168,7 @@ class RunExecutor:
         jobs: Mapping[str, Job],
         max_concurrent_runs: int = 1000,
         claim: Callable[[str, datetime], Awaitable[bool]] | None = None,
+        lease_held: Callable[[], bool] | None = None,
     ) -> None:
         self._injector = injector
         self._queues = queues
@@ -176,6 +177,7 @@ class RunExecutor:
         self._jobs = jobs
         self._max_concurrent = max_concurrent_runs
         self._claim = claim
+        self._lease_held = lease_held
         self._in_use = 0  # slots taken
         self._full_at = float("-inf")  # time.monotonic() when room() last found no room
         self.on_room: Callable[[], None] | None = None  # called when a slot frees (the engine may hold fires)
@@ -230,8 +232,14 @@ class RunExecutor:
             self._in_use += 1
             try:
                 if self._claim is not None and not await self._claim(job_id, run_time):
-                    logger.warning("Job %s: its fire of %s was claimed elsewhere (or the lease is lost): not run here",
-                                   job_id, run_time.isoformat())
+                    if self._lease_held is None or self._lease_held():
+                        # Claimed by the runner before this one, which stopped before it recorded the start
+                        # (a run starts only after that): nobody ran it, and running it now could run it twice.
+                        self._record_not_run(job, run_time, "missed", "claimed by the previous runner, which "
+                                             "stopped before it started the run; not run again")
+                    else:
+                        logger.warning("Job %s: the runner lease is lost; the fire of %s is left to the next runner",
+                                       job_id, run_time.isoformat())
                     continue
                 await self.execute(definition, self._trigger(run_time), run_time)
             finally:
@@ -380,6 +388,11 @@ class RunExecutor:
         except Exception:
             # The record stays buffered and is written with a later batch; the run goes ahead.
             logger.exception("Job %s: could not commit the start of its run", job_id)
+        if trigger != "run_now" and self._lease_held is not None and not self._lease_held():
+            # Fencing: the lease went while the start was being written (the process was frozen or cut off);
+            # another runner may own this fire's job by now.
+            return self._finish(base, _Outcome("interrupted", notes=["the runner lease was lost before the run "
+                                                                     "started; not run"]), t0)
         self._events.publish(RunEvent("started", started))
         self.running[job_id] += 1
         outcome: _Outcome

@@ -31,6 +31,10 @@ class RunnerLease(Protocol):
         """Claim one fire through the lease: False if it was claimed before (or the lease is lost)."""
         ...
 
+    def is_held(self) -> bool:
+        """True while the lease is held and was confirmed recently enough to act on (no I/O)."""
+        ...
+
     def holder(self) -> str:
         """Who holds the lease, for messages (as last seen)."""
         ...
@@ -49,6 +53,9 @@ class NullLease:
         return True
 
     async def claim(self, job_id: str, scheduled: datetime) -> bool:
+        return True
+
+    def is_held(self) -> bool:
         return True
 
     def holder(self) -> str:
@@ -86,6 +93,9 @@ class FileLease:
     async def claim(self, job_id: str, scheduled: datetime) -> bool:
         # The lock fences by itself: only its holder fires, and the fire's start is committed before it
         # runs, so the next holder never sees it due again.
+        return self._file is not None
+
+    def is_held(self) -> bool:
         return self._file is not None
 
     async def release(self) -> None:

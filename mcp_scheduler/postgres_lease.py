@@ -128,9 +128,12 @@ class PostgresLease:
             await self._drop()
             return False
 
+    def is_held(self) -> bool:
+        return self._conn is not None and time.monotonic() - self._confirmed < self.lease_time / 2
+
     async def claim(self, job_id: str, scheduled: datetime) -> bool:
         conn = self._conn
-        if conn is None or time.monotonic() - self._confirmed >= self.lease_time / 2:
+        if conn is None or not self.is_held():
             return False
         try:
             async with self._lock:

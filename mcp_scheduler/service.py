@@ -104,6 +104,7 @@ class SchedulerService:
             jobs=self._jobs,
             max_concurrent_runs=config.max_concurrent_runs,
             claim=self._lease.claim,
+            lease_held=self._lease.is_held,
         )
         self._manual_runs: set[asyncio.Task[Any]] = set()  # tasks inside run_now, which close() waits for
         self._engine: Engine | None = None  # the runner's, None on a standby

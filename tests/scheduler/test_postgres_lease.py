@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 import pytest
 
+from mcp_scheduler import SchedulerService
 from mcp_scheduler.postgres_lease import PostgresLease
+from tests.scheduler._support import Calls, EventRecorder, finished, request
 
 
 @pytest.fixture
@@ -61,3 +64,22 @@ async def test_a_runner_whose_session_is_gone_stops_and_cannot_claim(
 async def test_a_lease_time_under_two_seconds_is_refused(postgres_url: str) -> None:
     with pytest.raises(ValueError, match="at least 2 seconds"):
         PostgresLease(postgres_url, lease_time=1)
+
+
+async def test_a_fire_claimed_by_a_runner_that_died_before_starting_it_is_recorded_missed_not_run(
+    postgres_url: str, make_service: Any, echo: Calls
+) -> None:
+    runner: SchedulerService = await make_service(database=postgres_url)
+    recorder = EventRecorder(runner.events)
+    when = (datetime.now(UTC) + timedelta(seconds=2)).replace(microsecond=0)
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
+        # what a runner killed between its claim and the commit of the run's start leaves behind
+        await conn.execute(
+            "INSERT INTO scheduler_claims (job_id, scheduled_time) VALUES (%s, %s)", ("claimed", when)
+        )
+    await runner.schedule(request("claimed", "once", when.isoformat()))
+
+    [event] = await recorder.wait_for(finished("claimed"), within=10)
+    record = event.record  # type: ignore[union-attr]
+    assert record.status == "missed" and "claimed by the previous runner" in (record.note or "")
+    assert echo.inputs == []
