@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="runs kept per job (default 100)")
     parser.add_argument("--close-timeout", type=float, default=float(_env("CLOSE_TIMEOUT", "10")),
                         help="seconds that runs in progress get to finish when the server stops (default 10)")
+    parser.add_argument("--stateless-http", action="store_true", default=_env_bool("STATELESS_HTTP"),
+                        help="streamable HTTP without sessions, for replicas behind a load balancer without sticky "
+                        "sessions (handshake-era clients then get no server-initiated notifications)")
     parser.add_argument("--lease-time", type=float, default=float(_env("LEASE_TIME", "10")),
                         help="PostgreSQL: seconds within which a standby takes over from a runner that died or "
                         "was cut off (default 10, at least 2)")
@@ -120,6 +123,7 @@ def parse_settings(argv: Sequence[str] | None = None) -> tuple[argparse.Namespac
         history_limit=args.history_limit,
         close_timeout=args.close_timeout,
         lease_time=args.lease_time,
+        stateless_http=args.stateless_http,
     )
     return args, settings
 
@@ -261,7 +265,8 @@ async def _serve_transport(mcp: MCPServer, settings: Settings, stopping: asyncio
     security = transport_security(settings)
     if settings.transport == "http":
         asgi = mcp.streamable_http_app(
-            streamable_http_path=settings.path, transport_security=security, host=settings.host
+            streamable_http_path=settings.path, transport_security=security, host=settings.host,
+            stateless_http=settings.stateless_http,
         )
     else:
         asgi = mcp.sse_app(transport_security=security, host=settings.host)

@@ -421,7 +421,7 @@ class SchedulerService:
     async def cancel(self, job_id: str) -> JobInfo:
         """Remove a job for good; its history stays readable until pruned."""
         self._require_open()
-        job = self._get(job_id)
+        job = await self._find(job_id)
         info = self._job_info(job)
         if self._engine is not None:
             self._engine.remove_job(job_id)
@@ -435,7 +435,7 @@ class SchedulerService:
     async def pause(self, job_id: str) -> JobInfo:
         """Stop a job from firing until it is resumed (idempotent)."""
         self._require_open()
-        job = self._get(job_id)
+        job = await self._find(job_id)
         if job.state == "completed":
             raise SchedulerStateError(f"Job {job_id!r} has completed (a one-time job that ran); nothing to pause.")
         if job.state != "paused":
@@ -449,7 +449,7 @@ class SchedulerService:
     async def resume(self, job_id: str) -> JobInfo:
         """Let a paused job fire again from its next scheduled time (idempotent)."""
         self._require_open()
-        job = self._get(job_id)
+        job = await self._find(job_id)
         if job.state == "completed":
             raise SchedulerStateError(f"Job {job_id!r} has completed (a one-time job that ran); nothing to resume.")
         if job.state == "paused":
@@ -465,7 +465,7 @@ class SchedulerService:
     async def run_now(self, request: SchedulerInput) -> RunRecord:
         """Run a job's AgenTool now (schedule unchanged), or a given AgenTool once; raise if it fails."""
         self._require_open()
-        job = self._jobs.get(request.job_id) if request.job_id else None
+        job = await self._lookup(request.job_id) if request.job_id else None
         target: RunTarget
         if job is not None:
             target = job.definition
@@ -527,7 +527,7 @@ class SchedulerService:
     async def get_job(self, job_id: str, history: int = 5) -> tuple[JobInfo, list[RunRecord]]:
         """A job with its next fire times and its latest runs."""
         self._require_open()
-        job = self._get(job_id)
+        job = await self._find(job_id)
         await self._history.flush()
         if not self._runner and (stored := await self._store.load_job(job_id)) is not None:
             self._refresh(job, stored)
@@ -623,11 +623,21 @@ class SchedulerService:
             books.append(Bookkeeping.of(job))
         return books
 
-    def _get(self, job_id: str) -> Job:
-        try:
-            return self._jobs[job_id]
-        except KeyError:
-            raise JobNotFoundError(job_id) from None
+    async def _lookup(self, job_id: str) -> Job | None:
+        """The job, also one another process stored a moment ago (before its change reached this one)."""
+        job = self._jobs.get(job_id)
+        if job is None and self._follower is not None:
+            stored = await self._store.load_job(job_id)
+            if stored is not None:
+                self._reconcile(job_id, stored)
+                job = self._jobs.get(job_id)
+        return job
+
+    async def _find(self, job_id: str) -> Job:
+        job = await self._lookup(job_id)
+        if job is None:
+            raise JobNotFoundError(job_id)
+        return job
 
     def _new_job_id(self, base: str) -> str:
         slug = re.sub(r"[^A-Za-z0-9._:@-]+", "_", base).strip("_.-")[:100] or "job"

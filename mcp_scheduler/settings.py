@@ -121,6 +121,7 @@ class Settings:
     history_limit: int = 100
     close_timeout: float = 10.0
     lease_time: float = 10.0
+    stateless_http: bool = False
     discover_entry_points: bool = True
     allowed_hosts: tuple[str, ...] = field(default=())
     """Extra `Host` values (`HOST[:PORT]`) the HTTP transports accept, beyond the address listened on."""

@@ -116,3 +116,15 @@ async def test_when_the_runner_closes_a_standby_takes_over_and_fires(
     await eventually(lambda: standby.is_runner, within=5, what="the standby taking over")
     await at_standby.wait_for(finished("later", "success"), within=5)
     assert standby.status().role == "runner"
+
+
+async def test_a_job_stored_a_moment_ago_by_another_process_is_found_at_once(
+    database: str, make_service: Any, echo: Calls
+) -> None:
+    runner, standby = await _pair(make_service, database)
+
+    await standby.schedule(request("just-now"))
+    # asked before the runner's follower can have seen the change (it looks every 50 ms)
+    job, _ = await runner.get_job("just-now")
+    assert job.job_id == "just-now"
+    assert (await runner.pause("just-now")).state == "paused"
