@@ -12,7 +12,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -338,6 +338,77 @@ def bench_main(run: Callable[..., Awaitable[Report]], convert: Callable[[str], A
     """Run one benchmark as a program: `python -m bench.NAME [ARG...]` passes the converted ARGs to `run`."""
     asyncio.run(run(*(convert(arg) for arg in sys.argv[1:]))).finish()
     sys.exit(0)
+
+
+@dataclass
+class Postgres:
+    """A fresh schema on the PostgreSQL server that scripts/postgres.sh finds or starts, or why there is none.
+
+    `url` carries the schema as its search_path (`options=-csearch_path%3D<schema>`); `base` is the
+    server's URL without it. Both are None when no server could be had; `reason` says why.
+    """
+
+    url: str | None
+    base: str | None
+    schema: str
+    reason: str = ""
+
+
+@contextlib.asynccontextmanager
+async def postgres_schema(prefix: str = "bench") -> AsyncIterator[Postgres]:
+    """Yield a `Postgres` with a fresh schema (dropped on exit, and a throwaway cluster stopped)."""
+    import secrets
+    import subprocess
+
+    def script(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(ROOT / "scripts" / "postgres.sh"), *args], capture_output=True, text=True, timeout=600, check=False
+        )
+
+    schema = f"{prefix}_{secrets.token_hex(4)}"
+    try:
+        import psycopg
+    except ImportError:
+        yield Postgres(None, None, schema, "psycopg is not installed (pip install -e '.[dev]')")
+        return
+    started = await asyncio.to_thread(script, "start")
+    lines = started.stdout.split()
+    if started.returncode != 0 or not lines:
+        yield Postgres(None, None, schema, f"no PostgreSQL server: {started.stderr.strip()[-500:]}")
+        return
+    base = lines[0]
+    try:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {schema}")
+        try:
+            separator = "&" if "?" in base else "?"
+            yield Postgres(f"{base}{separator}options=-csearch_path%3D{schema}", base, schema)
+        finally:
+            with psycopg.connect(base, autocommit=True) as conn:
+                conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    finally:
+        if len(lines) > 1:
+            await asyncio.to_thread(script, "stop", lines[1])
+
+
+def started_at(database: str | os.PathLike[str], prefix: str = "") -> dict[str, datetime]:
+    """job_id -> `started_at` of its run records in the database (SQLite file or PostgreSQL URL)."""
+    query = "SELECT job_id, record FROM scheduler_runs WHERE job_id LIKE %s"
+    rows: list[tuple[str, str]]
+    if str(database).startswith(("postgresql://", "postgres://")):
+        import psycopg
+
+        with psycopg.connect(str(database)) as conn:
+            rows = conn.execute(query, (f"{prefix}%",)).fetchall()  # type: ignore[arg-type]
+    else:
+        import sqlite3
+
+        conn3 = sqlite3.connect(database)
+        try:
+            rows = conn3.execute(query.replace("%s", "?"), (f"{prefix}%",)).fetchall()
+        finally:
+            conn3.close()
+    return {job_id: datetime.fromisoformat(json.loads(record)["started_at"]) for job_id, record in rows}
 
 
 def quiet_logging() -> None:
