@@ -4,4 +4,4 @@
 some. Every benchmark prints a table and writes `bench/results/<name>.json`. See `bench/README.md`.
 """
 
-BENCHMARKS = ("overhead", "lateness", "scale", "coldstart", "run_now", "overload", "multiprocess")
+BENCHMARKS = ("overhead", "lateness", "scale", "coldstart", "run_now", "overload", "multiprocess", "lateness_pg")

@@ -87,8 +87,30 @@ async def _stored_job(scheduled: str) -> None:
         _STORED["done"].set()
 
 
-async def ours(jobs: int, database: Path) -> tuple[list[float], dict[str, Any]]:
-    """Lateness (ms) of `jobs` 'once' jobs at one instant on a real SchedulerService with SQLite."""
+def _stored_counts(database: str | Path) -> tuple[int, int]:
+    """(run records of the 'late-' jobs, completed jobs) in the database (SQLite file or PostgreSQL URL)."""
+    runs = "SELECT COUNT(*) FROM scheduler_runs WHERE job_id LIKE 'late-%'"
+    completed = "SELECT COUNT(*) FROM scheduler_jobs WHERE state = 'completed'"
+    if str(database).startswith(("postgresql://", "postgres://")):
+        import psycopg
+
+        with psycopg.connect(str(database)) as pg:
+            stored = pg.execute(runs.replace("'late-%'", "%s"), ("late-%",)).fetchone()
+            done = pg.execute(completed).fetchone()
+        assert stored is not None and done is not None
+        return int(stored[0]), int(done[0])
+    with sqlite3.connect(database) as conn:
+        counts = conn.execute(runs).fetchone()[0], conn.execute(completed).fetchone()[0]
+    conn.close()
+    return counts
+
+
+async def ours(jobs: int, database: str | Path) -> tuple[list[float], dict[str, Any]]:
+    """Lateness (ms) of `jobs` 'once' jobs at one instant on a real SchedulerService.
+
+    `database`: a SQLite file, or a PostgreSQL URL (then the runner lease is a `PostgresLease`, which
+    claims every fire through its session).
+    """
     from mcp_scheduler import RunEvent, SchedulerInput, SchedulerRuntime, ServiceConfig
 
     records: list[Any] = []
@@ -145,9 +167,7 @@ async def ours(jobs: int, database: Path) -> tuple[list[float], dict[str, Any]]:
         for r in records
     ]
     statuses = {r.status for r in records}
-    with sqlite3.connect(database) as conn:
-        stored_runs = conn.execute("SELECT COUNT(*) FROM scheduler_runs WHERE job_id LIKE 'late-%'").fetchone()[0]
-        completed = conn.execute("SELECT COUNT(*) FROM scheduler_jobs WHERE state = 'completed'").fetchone()[0]
+    stored_runs, completed = await asyncio.to_thread(_stored_counts, database)
     assert statuses == {"success"}, statuses
     assert stored_runs == jobs, f"history has {stored_runs} runs, expected {jobs}"
     assert completed == jobs, f"{completed} jobs completed in the database, expected {jobs}"
