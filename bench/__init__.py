@@ -4,4 +4,6 @@
 some. Every benchmark prints a table and writes `bench/results/<name>.json`. See `bench/README.md`.
 """
 
-BENCHMARKS = ("overhead", "lateness", "scale", "coldstart", "run_now", "overload", "multiprocess", "lateness_pg")
+BENCHMARKS = (
+    "overhead", "lateness", "scale", "coldstart", "run_now", "overload", "multiprocess", "lateness_pg", "standby_scale",
+)

@@ -9,9 +9,6 @@ Not part of `python -m bench` (it needs a PostgreSQL server).
 
 from __future__ import annotations
 
-import asyncio
-import secrets
-import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,7 +18,7 @@ from mcp_scheduler.models import RunRecord
 from mcp_scheduler.schedules import parse_schedule
 from mcp_scheduler.store import Bookkeeping, SchedulerStore, SQLiteStore
 
-from ._common import ROOT, Report, Row, bench_main, stats, temp_dir
+from ._common import Report, Row, bench_main, postgres_schema, stats, temp_dir
 
 NAME = "store_batch"
 RUNS, JOBS = 10_000, 100
@@ -65,12 +62,6 @@ async def _time(store: SchedulerStore, rounds: int) -> tuple[list[float], list[f
         await store.close()
 
 
-def _postgres_sh(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(ROOT / "scripts" / "postgres.sh"), *args], capture_output=True, text=True, timeout=600, check=False
-    )
-
-
 async def run(rounds: float = 5) -> Report:
     report = Report(NAME, f"write_batch of {RUNS:,} run records of {JOBS} jobs, SQLite vs PostgreSQL")
     n = int(rounds)
@@ -79,30 +70,21 @@ async def run(rounds: float = 5) -> Report:
     report.add(Row("write_batch, new runs: SQLite", stats(sqlite_fresh)["median"], "ms", n=n))
     report.add(Row("write_batch, same runs again: SQLite", stats(sqlite_again)["median"], "ms", n=n))
     data: dict[str, Any] = {"sqlite": {"fresh_ms": sqlite_fresh, "again_ms": sqlite_again}}
-    started = await asyncio.to_thread(_postgres_sh, "start")
-    lines = started.stdout.split()
-    if started.returncode != 0 or not lines:
-        report.note(f"no PostgreSQL: {started.stderr.strip()}")
-    else:
-        import psycopg
+    async with postgres_schema("bench") as server:
+        if server.url is None:
+            report.note(f"no PostgreSQL: {server.reason}")
+        else:
+            from mcp_scheduler.store.postgres import PostgresStore
 
-        from mcp_scheduler.store.postgres import PostgresStore
-
-        schema = f"bench_{secrets.token_hex(4)}"
-        with psycopg.connect(lines[0], autocommit=True) as conn:
-            conn.execute(f"CREATE SCHEMA {schema}")
-        try:
-            pg_fresh, pg_again = await _time(PostgresStore(f"{lines[0]}?options=-csearch_path%3D{schema}"), n)
-        finally:
-            with psycopg.connect(lines[0], autocommit=True) as conn:
-                conn.execute(f"DROP SCHEMA {schema} CASCADE")
-            if len(lines) > 1:
-                await asyncio.to_thread(_postgres_sh, "stop", lines[1])
-        for what, ours, baseline in (("new runs", pg_fresh, sqlite_fresh), ("same runs again", pg_again, sqlite_again)):
-            median, base = stats(ours)["median"], stats(baseline)["median"]
-            report.add(Row(f"write_batch, {what}: PostgreSQL", median, "ms", "ratio", base, n=n))
-        report.note(f"PostgreSQL at {lines[0]} (schema {schema}, dropped after)")
-        data["postgres"] = {"fresh_ms": pg_fresh, "again_ms": pg_again}
+            pg_fresh, pg_again = await _time(PostgresStore(server.url), n)
+            for what, ours, baseline in (
+                ("new runs", pg_fresh, sqlite_fresh),
+                ("same runs again", pg_again, sqlite_again),
+            ):
+                median, base = stats(ours)["median"], stats(baseline)["median"]
+                report.add(Row(f"write_batch, {what}: PostgreSQL", median, "ms", "ratio", base, n=n))
+            report.note(f"PostgreSQL at {server.base} (schema {server.schema}, dropped after)")
+            data["postgres"] = {"fresh_ms": pg_fresh, "again_ms": pg_again}
     report.data = data
     return report
 
