@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+import operator
 import re
 import time
 import uuid
@@ -38,6 +40,7 @@ __all__ = ["SchedulerService", "ServiceConfig"]
 
 logger = logging.getLogger(__name__)
 _STATE_NAMES = {0: "stopped", 1: "running", 2: "paused"}
+_STATE_OF = operator.attrgetter("state")
 CANCEL_GRACE_SECONDS = 5.0  # how long cancelled runs get to record themselves when the scheduler closes
 LOAD_PAGE = 5000  # jobs read per query on open: the decoded JSON of all rows at once would double peak memory
 FOLLOW_EVERY = 0.05  # seconds between checks for what other processes on the store wrote
@@ -509,16 +512,26 @@ class SchedulerService:
         """Jobs in creation order (filtered), one page of them, and the total that match."""
         self._require_open()
 
-        def matches(job: Job) -> bool:
-            if state is not None and job.state != state:
-                return False
-            if state is None and not include_completed and job.state == "completed":
-                return False
-            return agentool_name is None or job.definition.agentool_name == agentool_name
-
-        selected = [j for j in self._jobs.values() if matches(j)]
+        # With 100,000 jobs a Python call per job made the first page ~50 ms: the count runs in C
+        # (map + list.count) and the page stops at its last job.
+        jobs: Iterable[Job] = self._jobs.values()
+        if agentool_name is None and (state is not None or not include_completed):
+            states = list(map(_STATE_OF, self._jobs.values()))
+            total = states.count(state) if state is not None else len(states) - states.count("completed")
+        else:
+            total = -1  # counted below
+        if state is not None:
+            jobs = (j for j in jobs if j.state == state)
+        elif not include_completed:
+            jobs = (j for j in jobs if j.state != "completed")
+        if agentool_name is not None:
+            jobs = (j for j in jobs if j.definition.agentool_name == agentool_name)
+        if total < 0:
+            selected = list(jobs)
+            total, jobs = len(selected), selected
         end = None if limit is None else offset + limit
-        return [self._job_info(j) for j in selected[offset:end]], len(selected)
+        page = list(itertools.islice(jobs, offset, end))
+        return [self._job_info(j) for j in page], total
 
     def job_ids(self) -> list[str]:
         """Every job id (for completions)."""

@@ -156,7 +156,8 @@ async def test_three_processes_kill_9_the_runner_again_and_again_no_fire_lost_or
     ports = [free_port() for _ in range(3)]
     urls = [f"http://127.0.0.1:{p}/mcp" for p in ports]
     logs = [tmp_path / f"{i}.log" for i in range(3)]
-    processes = [start_server(database, ports[i], logs[i]) for i in range(3)]
+    keep_all = ("--history-limit", "100000")  # every record stays for the count (the default keeps 100 a job)
+    processes = [start_server(database, ports[i], logs[i], *keep_all) for i in range(3)]
     jobs = [f"every-{k}" for k in range(20)]
     takeovers: list[float] = []
     try:
@@ -177,7 +178,7 @@ async def test_three_processes_kill_9_the_runner_again_and_again_no_fire_lost_or
             while "runner" not in [await _role(urls[i]) for i in range(3) if i != runner]:
                 assert time.monotonic() - killed_at < 10, "no standby took over within 10 s"
             takeovers.append(time.monotonic() - killed_at)
-            processes[runner] = start_server(database, ports[runner], logs[runner])
+            processes[runner] = start_server(database, ports[runner], logs[runner], *keep_all)
         await asyncio.sleep(1.5)  # fires after the last takeover
     finally:
         for process in processes:

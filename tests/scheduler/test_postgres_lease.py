@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -83,3 +84,30 @@ async def test_a_fire_claimed_by_a_runner_that_died_before_starting_it_is_record
     record = event.record  # type: ignore[union-attr]
     assert record.status == "missed" and "claimed by the previous runner" in (record.note or "")
     assert echo.inputs == []
+
+
+async def test_fires_claimed_together_are_each_granted_once(leases: tuple[PostgresLease, PostgresLease]) -> None:
+    first, _ = leases
+    await first.try_acquire()
+    base = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    fires = [(f"job-{i % 50}", base + timedelta(seconds=i // 50)) for i in range(200)]
+
+    granted = await asyncio.gather(*(first.claim(job_id, when) for job_id, when in fires + fires[:20]))
+
+    assert granted[:200] == [True] * 200 and granted[200:] == [False] * 20
+
+
+async def test_old_claims_are_deleted(leases: tuple[PostgresLease, PostgresLease], postgres_url: str) -> None:
+    first, _ = leases
+    await first.try_acquire()
+    now = datetime.now(UTC)
+    assert await first.claim("recent", now)
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
+        await conn.execute(
+            "INSERT INTO scheduler_claims (job_id, scheduled_time, claimed_at) VALUES (%s, %s, %s)",
+            ("old", now - timedelta(days=30), now - timedelta(days=30)),
+        )
+
+    assert await first.prune_claims() == 1
+    assert await first.claim("old", now - timedelta(days=30)) is True  # its claim is gone
+    assert await first.claim("recent", now) is False
