@@ -175,3 +175,14 @@ def test_launchd_agent_runs_a_command_line_the_cli_accepts(monkeypatch: pytest.M
 def test_cli_parser_rejects_a_command_line_it_does_not_know(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(SystemExit):  # so the two tests above would see a service's bad command line
         serve_args(["/usr/bin/mcp-scheduler", "serve", "--transport", "tcp"], monkeypatch)
+
+
+def test_readme_installs_the_service_examples_by_their_names() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for command in ("cp examples/mcp-scheduler.service ~/.config/systemd/user/",
+                    "systemctl --user enable --now mcp-scheduler",
+                    "cp examples/com.mcp-scheduler.plist ~/Library/LaunchAgents/",
+                    "launchctl load ~/Library/LaunchAgents/com.mcp-scheduler.plist",
+                    "mcp-scheduler status"):
+        assert command in readme, command
+    assert (EXAMPLES / "mcp-scheduler.service").exists() and (EXAMPLES / "com.mcp-scheduler.plist").exists()
