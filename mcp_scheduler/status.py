@@ -2,7 +2,8 @@
 
 It reads what the processes leave for it and starts no scheduler: on SQLite the lease file
 (`<db>.lock`, see `lease.py`) and the registrations in `<db>.procs/` (see `presence.py`); on
-PostgreSQL `pg_locks` and `pg_stat_activity`.
+PostgreSQL `pg_locks` and `pg_stat_activity` (every connection of a scheduler process names the process
+in its application name, `mcp-scheduler... pid PID on HOST`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import sys
 from typing import Any, TextIO
 
@@ -85,24 +87,36 @@ def _print_postgres_status(url: str, out: TextIO) -> int:
             holder = conn.execute(HOLDER_QUERY, (lease_key(str(row[0]) if row else ""),)).fetchone()
             sessions = conn.execute(
                 "SELECT pid, application_name, host(client_addr), backend_start FROM pg_stat_activity "
-                "WHERE datname = current_database() AND application_name LIKE 'mcp-scheduler%%' "
+                "WHERE datname = current_database() AND application_name LIKE 'mcp-scheduler%' "
                 "AND application_name <> 'mcp-scheduler-status' AND pid <> pg_backend_pid() ORDER BY backend_start"
             ).fetchall()
+            where = f"{conn.info.dbname} on {conn.info.host}:{conn.info.port}"
     except psycopg.Error as exc:
         raise ValueError(
             f"Could not read the status of the PostgreSQL database: {exc}. Check the --db URL and that the server runs."
         ) from None
-    out.write(f"database: {conn.info.dbname} on {conn.info.host}:{conn.info.port}\n")
-    if holder is None:
-        out.write(f"runner:   {NOBODY}\n")
-    else:
-        out.write(f"runner:   {_session(holder)}\n")
-    others = [s for s in sessions if holder is None or s[0] != holder[0]]
-    for session in others:
-        out.write(f"session:  {_session(session)}\n")
-    if not others:
-        out.write("session:  none\n")
+    out.write(f"database: {where}\n")
+    out.write(f"runner:   {NOBODY if holder is None else _session(holder)}\n")
+    runner = _process(str(holder[1] or "")) if holder is not None else None
+    # Each process has several sessions (the lease's, the store's): one line per process they name.
+    processes: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
+    for session in sessions:
+        named = _process(str(session[1] or ""))
+        if named is not None and named != runner and (holder is None or session[0] != holder[0]):
+            processes.setdefault(named, []).append(session)
+    for (pid, host), rows in processes.items():
+        _pid, _name, address, since = rows[0]
+        out.write(f"standby:  pid {pid} on {host} since {since:%Y-%m-%dT%H:%M:%S%z} "
+                  f"({len(rows)} session(s) from {address or 'a local socket'})\n")
+    if not processes:
+        out.write("standby:  none\n")
     return 1 if holder is None else 0
+
+
+def _process(application_name: str) -> tuple[str, str] | None:
+    """(pid, host) from an application name `mcp-scheduler... pid PID on HOST`, or None."""
+    found = re.search(r"\bpid (\d+) on (\S+)$", application_name)
+    return (found.group(1), found.group(2)) if found else None
 
 
 def _session(row: tuple[Any, ...]) -> str:
