@@ -48,6 +48,15 @@ class Presence:
         """Write this process's file and hold a shared lock on it (no-op if registered already)."""
         if self._file is not None:
             return
+        for attempt in range(5):
+            try:
+                self._file = self._write()
+                return
+            except FileNotFoundError:  # the last process to leave removed the folder meanwhile: make it again
+                if attempt == 4:
+                    raise
+
+    def _write(self) -> IO[str]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Written and locked under a temporary name, then renamed: a reader never sees it unlocked or half written.
         draft = self.path.with_suffix(".tmp")
@@ -62,7 +71,7 @@ class Presence:
         except BaseException:
             handle.close()
             raise
-        self._file = handle
+        return handle
 
     def unregister(self) -> None:
         """Remove this process's file and let go of its lock (no-op if not registered)."""
@@ -72,6 +81,8 @@ class Presence:
         try:
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
+            with contextlib.suppress(OSError):  # the last one leaves no folder behind (not empty: others serve)
+                self.path.parent.rmdir()
         finally:
             handle.close()
 
