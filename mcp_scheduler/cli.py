@@ -1,4 +1,4 @@
-"""The `mcp-scheduler` command: serve over stdio, streamable HTTP or SSE; print jobs and history.
+"""The `mcp-scheduler` command: serve over stdio, streamable HTTP or SSE; print jobs, history and status.
 
 Every flag can also be set with an `MCP_SCHEDULER_<FLAG>` environment variable (flags win).
 This is the only module that reads the environment.
@@ -48,9 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="A persistent job scheduler for LLM agents, served over MCP. "
         f"Every option can also be set as an environment variable {ENV_PREFIX}<OPTION> (e.g. {ENV_PREFIX}PORT).",
     )
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "jobs", "history"],
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "jobs", "history", "status"],
                         help="serve (default): run the MCP server; jobs: print the jobs table; "
-                        "history JOB_ID: print a job's runs")
+                        "history JOB_ID: print a job's runs; status: print which process runs the jobs "
+                        "(exit code 1 if none does) and which stand by")
     parser.add_argument("job_id", nargs="?", help="job id, for the history command")
     parser.add_argument("--transport", choices=["stdio", "http", "sse"], default=_env("TRANSPORT", "stdio"),
                         help="stdio (default, for Claude Desktop), http (streamable HTTP) or sse")
@@ -164,6 +165,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .tables import print_history
 
             return print_history(settings.database or "", args.job_id, limit=args.limit)
+        if args.command == "status":
+            from .status import print_status
+
+            return print_status(settings.database or "")
         check_exposure(settings)
         asyncio.run(serve(settings))
     except KeyboardInterrupt:
@@ -196,7 +201,8 @@ async def serve(settings: Settings) -> None:
     from .server import build_server
 
     runtime = SchedulerRuntime(
-        settings.service_config(), toolkits=settings.toolkits, discover_entry_points=settings.discover_entry_points
+        settings.service_config(), toolkits=settings.toolkits, discover_entry_points=settings.discover_entry_points,
+        transport=settings.transport,
     )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

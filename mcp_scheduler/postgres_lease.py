@@ -24,7 +24,7 @@ from typing import Any
 
 import psycopg
 
-__all__ = ["PostgresLease"]
+__all__ = ["PostgresLease", "lease_key", "HOLDER_QUERY"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,20 @@ CREATE TABLE IF NOT EXISTS scheduler_claims (
 """
 CLAIMS_KEPT = "7 days"  # claims older than this are deleted (a fire that old is never due again)
 PRUNE_EVERY = 3600.0  # seconds between those deletions
+WHERE = "SELECT current_database() || '.' || current_schema()"
+# The session holding the lease with key %s on this database: (pid, application_name, client address, start).
+HOLDER_QUERY = (
+    "SELECT a.pid, a.application_name, host(a.client_addr), a.backend_start FROM pg_locks l "
+    "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
+    "AND l.classid = 0 AND l.objid = %s AND l.objsubid = 1 "
+    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+
+
+def lease_key(where: str) -> int:
+    """The advisory lock key of the runner lease of `where` (`database.schema`, as `WHERE` gives it)."""
+    digest = hashlib.sha256(f"mcp-scheduler runner lease {where}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF  # classid 0, objid = key
 
 
 class PostgresLease:
@@ -71,11 +85,9 @@ class PostgresLease:
         )
         await conn.execute(f"SET idle_session_timeout = {int(self.lease_time * 1000)}")
         if self._key is None:
-            cursor = await conn.execute("SELECT current_database() || '.' || current_schema()")
+            cursor = await conn.execute(WHERE)
             row = await cursor.fetchone()
-            where = str(row[0]) if row else ""
-            digest = hashlib.sha256(f"mcp-scheduler runner lease {where}".encode()).digest()
-            self._key = int.from_bytes(digest[:4], "big") & 0x7FFFFFFF  # classid 0, objid = key
+            self._key = lease_key(str(row[0]) if row else "")
             await conn.execute(CLAIMS)
         return conn
 
@@ -98,17 +110,11 @@ class PostgresLease:
             return False
 
     async def _find_holder(self, conn: psycopg.AsyncConnection[Any]) -> str:
-        cursor = await conn.execute(
-            "SELECT a.application_name, host(a.client_addr), a.backend_start FROM pg_locks l "
-            "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
-            "AND l.classid = 0 AND l.objid = %s AND l.objsubid = 1 "
-            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-            (self._key,),
-        )
+        cursor = await conn.execute(HOLDER_QUERY, (self._key,))
         row = await cursor.fetchone()
         if row is None:
             return "another process (it just let go)"
-        name, address, since = row
+        _pid, name, address, since = row
         return f"{name or 'a session'} from {address or 'a local socket'} since {since:%Y-%m-%dT%H:%M:%S%z}"
 
     async def keep(self) -> bool:

@@ -21,6 +21,7 @@ from agentool_bridge.toolkits import is_postgres_url as _is_postgres_url
 from .errors import SchedulerStateError
 from .events import EventBus, QueueEvent
 from .lease import FileLease, NullLease, RunnerLease
+from .presence import Presence
 from .service import SchedulerService, ServiceConfig
 from .store import SchedulerStore, SQLiteStore
 
@@ -59,6 +60,9 @@ class SchedulerRuntime:
 
     `injector`: run on an existing injector (the process-default runtime of the AgenTool face uses
     the default one); by default the runtime has an injector of its own.
+
+    `transport`: while open, register this process as a server of its SQLite database under this name
+    (stdio, http, sse), so that `mcp-scheduler status` lists it; None (the default) registers nothing.
     """
 
     def __init__(
@@ -70,10 +74,12 @@ class SchedulerRuntime:
         injector: AgenToolInjector | None = None,
         store: SchedulerStore | None = None,
         lease: RunnerLease | None = None,
+        transport: str | None = None,
     ) -> None:
         self.config = config or ServiceConfig()
         database = self.config.database
         postgres = is_postgres_url(database)
+        self._presence = Presence(database, transport=transport) if transport and database and not postgres else None
         if database and not postgres:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         self.injector = injector or AgenToolInjector()
@@ -143,6 +149,12 @@ class SchedulerRuntime:
         if self._closed:
             raise SchedulerStateError("This scheduler runtime was closed; create a new one.")
         await self.service.open()
+        if self._presence is not None:
+            try:
+                self._presence.register()
+            except BaseException:
+                await self.service.close()
+                raise
         return self
 
     async def close(self) -> None:
@@ -150,6 +162,8 @@ class SchedulerRuntime:
         if self._closed:
             return
         try:
+            if self._presence is not None:
+                self._presence.unregister()
             await self.service.close()
         finally:
             self._closed = True

@@ -18,7 +18,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import secrets
+import socket
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -122,6 +124,8 @@ class PostgresStore:
         self._open = False
         self._unpruned: Counter[str] = Counter()  # runs written per job since it was last pruned
         self.writer = secrets.token_hex(8)  # marks this process's rows, which its followers skip
+        # who is connected, in pg_stat_activity (`mcp-scheduler status` lists the processes by it)
+        self.application_name = f"mcp-scheduler/{self.writer} pid {os.getpid()} on {socket.gethostname()}"[:63]
 
     @property
     def location(self) -> str | None:
@@ -135,7 +139,7 @@ class PostgresStore:
                 self._url,
                 autocommit=True,
                 connect_timeout=CONNECT_TIMEOUT,
-                application_name=f"mcp-scheduler/{self.writer}",  # who is connected, in pg_stat_activity
+                application_name=self.application_name,
                 **KEEPALIVES,
             )
         except psycopg.Error as exc:

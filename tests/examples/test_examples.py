@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
+import configparser
 import importlib.util
 import json
 import os
+import plistlib
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,6 +22,8 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
+from mcp_scheduler.cli import ENV_PREFIX, check_exposure, parse_settings
+from mcp_scheduler.settings import Settings, default_database_path
 from tests._net import free_port, stop, wait_until_listening
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,3 +130,59 @@ async def test_custom_toolkit_package_is_found_through_its_entry_point_and_sched
         run = await client.call_tool("run_now", {"agentool_name": "weather", "input_data": forecast})
     assert run.structured_content["status"] == "success"
     assert [d["day"] for d in run.structured_content["result"]["forecast"]] == [1, 2]
+
+
+def serve_args(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> tuple[argparse.Namespace, Settings]:
+    """What the CLI's own parser makes of a service's command line (it exits on one it rejects)."""
+    assert Path(argv[0]).name == "mcp-scheduler", argv
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIX):  # the service runs without the variables of this test's shell
+            monkeypatch.delenv(name)
+    return parse_settings(argv[1:])
+
+
+def check_background_runner(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    args, settings = serve_args(argv, monkeypatch)
+    assert args.command == "serve" and settings.transport == "http"
+    assert settings.host == "127.0.0.1" and settings.database == default_database_path()
+    check_exposure(settings)  # loopback: no token needed
+
+
+def test_systemd_user_unit_runs_a_command_line_the_cli_accepts(monkeypatch: pytest.MonkeyPatch) -> None:
+    unit = configparser.ConfigParser(interpolation=None, strict=True)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]  # systemd keys are case-sensitive
+    unit.read_string((EXAMPLES / "mcp-scheduler.service").read_text())
+    assert unit.sections() == ["Unit", "Service", "Install"]
+    assert unit["Service"]["Restart"] == "on-failure"
+    assert unit["Install"]["WantedBy"] == "default.target"  # what `systemctl --user enable` hooks it to
+    argv = shlex.split(unit["Service"]["ExecStart"])
+    assert argv[0].startswith(("/", "%h/"))  # systemd wants an absolute path
+    check_background_runner(argv, monkeypatch)
+
+
+def test_launchd_agent_runs_a_command_line_the_cli_accepts(monkeypatch: pytest.MonkeyPatch) -> None:
+    path = EXAMPLES / "com.mcp-scheduler.plist"
+    with path.open("rb") as source:
+        agent = plistlib.load(source)
+    assert agent["Label"] == path.stem  # launchctl finds it by the file name
+    assert agent["RunAtLoad"] is True and agent["KeepAlive"] is True
+    assert agent["StandardErrorPath"].startswith("/")  # the server logs to stderr
+    argv = agent["ProgramArguments"]
+    assert argv[0].startswith("/")  # launchd expands no ~ and has no PATH to search
+    check_background_runner(argv, monkeypatch)
+
+
+def test_cli_parser_rejects_a_command_line_it_does_not_know(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(SystemExit):  # so the two tests above would see a service's bad command line
+        serve_args(["/usr/bin/mcp-scheduler", "serve", "--transport", "tcp"], monkeypatch)
+
+
+def test_readme_installs_the_service_examples_by_their_names() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for command in ("cp examples/mcp-scheduler.service ~/.config/systemd/user/",
+                    "systemctl --user enable --now mcp-scheduler",
+                    "cp examples/com.mcp-scheduler.plist ~/Library/LaunchAgents/",
+                    "launchctl load ~/Library/LaunchAgents/com.mcp-scheduler.plist",
+                    "mcp-scheduler status"):
+        assert command in readme, command
+    assert (EXAMPLES / "mcp-scheduler.service").exists() and (EXAMPLES / "com.mcp-scheduler.plist").exists()

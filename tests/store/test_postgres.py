@@ -65,7 +65,7 @@ async def test_a_store_reconnects_after_its_connections_are_cut_and_hears_the_ot
         with psycopg.connect(postgres_url, autocommit=True) as admin:
             cut = admin.execute(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = %s",
-                (f"mcp-scheduler/{one.writer}",),
+                (one.application_name,),
             ).fetchone()
         assert cut == (3,)  # writes, reads, LISTEN
 

@@ -1,0 +1,115 @@
+"""Which processes serve a SQLite database: each one registers itself while it is open.
+
+A serving process writes `<database>.procs/<pid>.json` (pid, host, since, transport) and holds a
+shared `flock` on it until it closes, when it removes the file. A reader (`mcp-scheduler status`)
+lists the files whose lock is still held: a process that died lost its lock with it, so its file is
+stale, ignored and removed. The runner among them is the one named in the lease file (`lease.py`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+
+__all__ = ["Presence", "ServingProcess", "presence_dir", "serving_processes"]
+
+
+def presence_dir(database: str | os.PathLike[str]) -> Path:
+    """The folder where the processes serving `database` register (beside the database's real file)."""
+    return Path(f"{os.path.realpath(database)}.procs")
+
+
+@dataclass(frozen=True)
+class ServingProcess:
+    """One process that serves a database, as it registered itself."""
+
+    pid: int
+    host: str
+    since: str
+    transport: str
+
+
+class Presence:
+    """This process's registration as a server of `database`: `register()` on open, `unregister()` on close."""
+
+    def __init__(self, database: str | os.PathLike[str], *, transport: str) -> None:
+        self.path = presence_dir(database) / f"{os.getpid()}.json"
+        self.transport = transport
+        self._file: IO[str] | None = None
+
+    def register(self) -> None:
+        """Write this process's file and hold a shared lock on it (no-op if registered already)."""
+        if self._file is not None:
+            return
+        for attempt in range(5):
+            try:
+                self._file = self._write()
+                return
+            except FileNotFoundError:  # the last process to leave removed the folder meanwhile: make it again
+                if attempt == 4:
+                    raise
+
+    def _write(self) -> IO[str]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Written and locked under a temporary name, then renamed: a reader never sees it unlocked or half written.
+        draft = self.path.with_suffix(".tmp")
+        handle = open(draft, "w")  # noqa: SIM115 - held open (and locked) while this process serves
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+            since = datetime.now(UTC).isoformat(timespec="seconds")
+            info = {"pid": os.getpid(), "host": socket.gethostname(), "since": since, "transport": self.transport}
+            handle.write(json.dumps(info))
+            handle.flush()
+            os.replace(draft, self.path)
+        except BaseException:
+            handle.close()
+            raise
+        return handle
+
+    def unregister(self) -> None:
+        """Remove this process's file and let go of its lock (no-op if not registered)."""
+        handle, self._file = self._file, None
+        if handle is None:
+            return
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+            with contextlib.suppress(OSError):  # the last one leaves no folder behind (not empty: others serve)
+                self.path.parent.rmdir()
+        finally:
+            handle.close()
+
+
+def serving_processes(database: str | os.PathLike[str]) -> list[ServingProcess]:
+    """The processes serving `database` now, oldest first; files left by dead processes are removed."""
+    found: list[ServingProcess] = []
+    folder = presence_dir(database)
+    if not folder.is_dir():
+        return found
+    for path in sorted(folder.glob("*.json")):
+        try:
+            handle = open(path)  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            continue  # unregistered meanwhile
+        with handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # a live process holds its shared lock
+                try:
+                    info = json.loads(handle.read() or "{}")
+                    found.append(ServingProcess(int(info["pid"]), str(info["host"]), str(info["since"]),
+                                                str(info["transport"])))
+                except (ValueError, KeyError, TypeError):
+                    continue  # being written: it is listed next time
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                if os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:  # not a new file of a reused pid
+                    path.unlink()  # nobody holds it: its process died without unregistering
+    return sorted(found, key=lambda p: (p.since, p.pid))

@@ -1,0 +1,125 @@
+"""`mcp-scheduler status`: who runs the jobs of a database and which processes stand by.
+
+It reads what the processes leave for it and starts no scheduler: on SQLite the lease file
+(`<db>.lock`, see `lease.py`) and the registrations in `<db>.procs/` (see `presence.py`); on
+PostgreSQL `pg_locks` and `pg_stat_activity` (every connection of a scheduler process names the process
+in its application name, `mcp-scheduler... pid PID on HOST`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import sys
+from typing import Any, TextIO
+
+from .presence import ServingProcess, serving_processes
+
+__all__ = ["print_status", "sqlite_runner"]
+
+NOBODY = "nobody: no scheduler process runs the jobs"
+
+
+def sqlite_runner(database: str) -> dict[str, Any] | None:
+    """The holder of the runner lease of a SQLite database as it wrote itself down (pid, host, since), or None.
+
+    The lease file is only tested: a shared lock is taken and given back at once when the lease is
+    free (a standby trying that instant retries half a second later).
+    """
+    path = f"{os.path.realpath(database)}.lock"
+    try:
+        handle = open(path)  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        return None
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:  # held
+            try:
+                info = json.loads(handle.read() or "{}")
+            except ValueError:
+                info = {}
+            return info if isinstance(info, dict) else {}
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return None
+
+
+def _describe(process: ServingProcess) -> str:
+    return f"pid {process.pid} on {process.host} since {process.since} ({process.transport})"
+
+
+def print_status(database: str, *, out: TextIO | None = None) -> int:
+    """Print who holds the runner lease and which processes stand by; 0 if a runner holds it, 1 if nobody does."""
+    out = out or sys.stdout
+    if database.startswith(("postgresql://", "postgres://")):
+        return _print_postgres_status(database, out)
+    if not os.path.exists(database):
+        raise FileNotFoundError(f"No scheduler database at {database}: pass --db FILE (the one the server uses).")
+    runner = sqlite_runner(database)
+    processes = serving_processes(database)
+    out.write(f"database: {os.path.realpath(database)}\n")
+    if runner is None:
+        out.write(f"runner:   {NOBODY}\n")
+    else:
+        named = next((p for p in processes if p.pid == runner.get("pid") and p.host == runner.get("host")), None)
+        transport = f" ({named.transport})" if named else ""
+        out.write(f"runner:   pid {runner.get('pid', '?')} on {runner.get('host', '?')} "
+                  f"since {runner.get('since', '?')}{transport}\n")
+    standbys = [p for p in processes if runner is None or (p.pid, p.host) != (runner.get("pid"), runner.get("host"))]
+    for process in standbys:
+        out.write(f"standby:  {_describe(process)}\n")
+    if not standbys:
+        out.write("standby:  none\n")
+    return 1 if runner is None else 0
+
+
+def _print_postgres_status(url: str, out: TextIO) -> int:
+    import psycopg  # only for a PostgreSQL database
+
+    from .postgres_lease import HOLDER_QUERY, WHERE, lease_key
+
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=10,
+                             application_name="mcp-scheduler-status") as conn:
+            row = conn.execute(WHERE).fetchone()
+            holder = conn.execute(HOLDER_QUERY, (lease_key(str(row[0]) if row else ""),)).fetchone()
+            sessions = conn.execute(
+                "SELECT pid, application_name, host(client_addr), backend_start FROM pg_stat_activity "
+                "WHERE datname = current_database() AND application_name LIKE 'mcp-scheduler%' "
+                "AND application_name <> 'mcp-scheduler-status' AND pid <> pg_backend_pid() ORDER BY backend_start"
+            ).fetchall()
+            where = f"{conn.info.dbname} on {conn.info.host}:{conn.info.port}"
+    except psycopg.Error as exc:
+        raise ValueError(
+            f"Could not read the status of the PostgreSQL database: {exc}. Check the --db URL and that the server runs."
+        ) from None
+    out.write(f"database: {where}\n")
+    out.write(f"runner:   {NOBODY if holder is None else _session(holder)}\n")
+    runner = _process(str(holder[1] or "")) if holder is not None else None
+    # Each process has several sessions (the lease's, the store's): one line per process they name.
+    processes: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
+    for session in sessions:
+        named = _process(str(session[1] or ""))
+        if named is not None and named != runner and (holder is None or session[0] != holder[0]):
+            processes.setdefault(named, []).append(session)
+    for (pid, host), rows in processes.items():
+        _pid, _name, address, since = rows[0]
+        out.write(f"standby:  pid {pid} on {host} since {since:%Y-%m-%dT%H:%M:%S%z} "
+                  f"({len(rows)} session(s) from {address or 'a local socket'})\n")
+    if not processes:
+        out.write("standby:  none\n")
+    return 1 if holder is None else 0
+
+
+def _process(application_name: str) -> tuple[str, str] | None:
+    """(pid, host) from an application name `mcp-scheduler... pid PID on HOST`, or None."""
+    found = re.search(r"\bpid (\d+) on (\S+)$", application_name)
+    return (found.group(1), found.group(2)) if found else None
+
+
+def _session(row: tuple[Any, ...]) -> str:
+    pid, name, address, since = row
+    return f"{name or 'a session'} from {address or 'a local socket'} since {since:%Y-%m-%dT%H:%M:%S%z} " \
+           f"(server pid {pid})"
