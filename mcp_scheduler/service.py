@@ -529,8 +529,9 @@ class SchedulerService:
         if total < 0:
             selected = list(jobs)
             total, jobs = len(selected), selected
-        end = None if limit is None else offset + limit
-        page = list(itertools.islice(jobs, offset, end))
+        start = min(offset, total)  # a cursor far past the end is an empty page (islice takes no huge ints)
+        end = None if limit is None else min(offset + limit, total)
+        page = list(itertools.islice(jobs, start, end)) if end is None or start < end else []
         return [self._job_info(j) for j in page], total
 
     def job_ids(self) -> list[str]:

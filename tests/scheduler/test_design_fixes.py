@@ -464,3 +464,11 @@ async def test_once_now_runs_immediately(service: SchedulerService, recorder: Ev
     assert job.next_run is not None and job.next_run >= before - timedelta(seconds=1)
     assert event.record.trigger == "schedule"  # type: ignore[union-attr]
     assert isinstance(recorder.events[0], JobEvent)
+
+
+async def test_a_page_far_past_the_last_job_is_empty(service: SchedulerService, echo: Calls) -> None:
+    await service.schedule(request("only"))
+
+    assert service.list_jobs(offset=10**20, limit=5) == ([], 1)
+    assert service.list_jobs(offset=1, limit=5) == ([], 1)
+    assert [j.job_id for j in service.list_jobs(offset=0, limit=10**20)[0]] == ["only"]
