@@ -16,7 +16,8 @@ import operator
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Self
@@ -116,6 +117,8 @@ class SchedulerService:
         self._follower: asyncio.Task[None] | None = None
         self._orphaned_runs: set[asyncio.Task[Any]] = set()  # runs going on when the lease was lost
         self._positions = (0, 0)  # how far this process has followed the store: (change seq, run seq)
+        self._local_writes: Counter[str] = Counter()  # this process's writes per job, newer than a feed read
+        self._writing: Counter[str] = Counter()  # this process's writes per job not yet committed
         self._queues = queues
         self._queue_position: tuple[QueueStore | None, int] = (None, 0)  # the same for the queue store
 
@@ -271,16 +274,21 @@ class SchedulerService:
         self._executor.cancel_waiting()
 
     async def _apply_changes(self) -> None:
+        # A job written here while the feed is being read has a newer state than what was read: skip it.
+        before = self._local_writes.copy()
         change_seq, job_ids = await self._store.changes_since(self._positions[0])
         if job_ids is None:  # fell too far behind the change feed: compare every job
             stored: dict[str, Job] = {}
             async for page in self._store.load_jobs(LOAD_PAGE):
                 stored.update((job.job_id, job) for job in page)
             for job_id in set(self._jobs) | set(stored):
-                self._reconcile(job_id, stored.get(job_id))
+                if self._untouched(job_id, before):
+                    self._reconcile(job_id, stored.get(job_id))
         else:
             for job_id in sorted(job_ids):
-                self._reconcile(job_id, await self._store.load_job(job_id))
+                stored_job = await self._store.load_job(job_id)
+                if self._untouched(job_id, before):
+                    self._reconcile(job_id, stored_job)
         run_seq, records = await self._store.runs_since(self._positions[1])
         self._positions = (change_seq, run_seq)
         for record in records:
@@ -306,6 +314,21 @@ class SchedulerService:
         self._queue_position = (queues, position)
         for m in messages:
             self.events.publish(QueueEvent(m.queue_name, m.message_id, m.message, m.level))
+
+    @contextlib.asynccontextmanager
+    async def _local_write(self, job_id: str) -> AsyncIterator[None]:
+        """Mark a write of this process to a job's stored row, so that the feed does not undo it."""
+        self._writing[job_id] += 1
+        self._local_writes[job_id] += 1
+        try:
+            yield
+        finally:
+            self._writing[job_id] -= 1
+            self._local_writes[job_id] += 1
+
+    def _untouched(self, job_id: str, before: Counter[str]) -> bool:
+        """True if this process did not write the job since `before` (what was read of it is not stale)."""
+        return self._writing[job_id] == 0 and self._local_writes[job_id] == before[job_id]
 
     def _reconcile(self, job_id: str, stored: Job | None) -> None:
         """Make the job in memory (and in the engine) what another process stored."""
@@ -406,7 +429,8 @@ class SchedulerService:
         job = Job(definition, next_run_time=schedule.next_fire_time(None, now))
         self._jobs[job_id] = job
         try:
-            await self._store.insert_jobs([job])
+            async with self._local_write(job_id):
+                await self._store.insert_jobs([job])
             self._jobs[job_id] = job  # again: a takeover during the insert reloads the jobs
             engine = self._engine  # read after the insert, for the same reason
             if engine is not None and not engine.has_job(job_id):
@@ -431,7 +455,8 @@ class SchedulerService:
         del self._jobs[job_id]
         self._history.forget(job_id)
         self._executor.forget(job_id)
-        await self._store.delete_job(job_id)
+        async with self._local_write(job_id):
+            await self._store.delete_job(job_id)
         self.events.publish(JobEvent("removed", job_id))
         return info
 
@@ -445,7 +470,8 @@ class SchedulerService:
             if self._engine is not None:
                 self._engine.pause_job(job_id)
             job.state, job.next_run_time = "paused", None
-            await self._store.set_state(job_id, "paused", None)
+            async with self._local_write(job_id):
+                await self._store.set_state(job_id, "paused", None)
             self.events.publish(JobEvent("paused", job_id))
         return self._job_info(job)
 
@@ -461,7 +487,8 @@ class SchedulerService:
             else:
                 next_run = job.definition.schedule.next_fire_time(None, utcnow())
             job.state, job.next_run_time = "scheduled", next_run
-            await self._store.set_state(job_id, "scheduled", job.next_run_time)
+            async with self._local_write(job_id):
+                await self._store.set_state(job_id, "scheduled", job.next_run_time)
             self.events.publish(JobEvent("resumed", job_id))
         return self._job_info(job, previews=3)
 
