@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from mcp_scheduler import JobEvent, SchedulerService
-from mcp_scheduler.store import Bookkeeping, PostgresStore, SchedulerStore, SQLiteStore
+from mcp_scheduler.store import Bookkeeping
 from mcp_scheduler.timestamps import utcnow
 from tests._net import eventually
+from tests._stores import new_store
 from tests.scheduler._support import Calls, EventRecorder, finished, request
 
 
@@ -29,12 +30,8 @@ async def _pair(make_service: Any, database: str) -> tuple[SchedulerService, Sch
     return runner, standby
 
 
-def _store(database: str) -> SchedulerStore:
-    return PostgresStore(database) if database.startswith("postgresql://") else SQLiteStore(database)
-
-
 async def _stored_state(database: str, job_id: str) -> str | None:
-    store = _store(database)
+    store = new_store(database)
     await store.open()
     try:
         job = await store.load_job(job_id)
@@ -88,7 +85,7 @@ async def test_pause_resume_and_cancel_on_a_standby_reach_the_runner(
     assert runner.list_jobs(state="paused")[1] == 1
     runs_when_paused = len(at_runner.runs("every-second", "started"))
     # A batch of the runner written after the pause (it still had the job's last fire to write) keeps it.
-    late = _store(database)
+    late = new_store(database)
     await late.open()
     await late.write_batch([], [Bookkeeping("every-second", "scheduled", utcnow(), utcnow(), "success")], 100)
     await late.close()

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from mcp_scheduler.store import SchedulerStore, SQLiteStore
+from mcp_scheduler.store import SchedulerStore
+from tests._stores import new_store
 
 StoreFactory = Callable[[], Awaitable[Any]]
 
@@ -21,15 +22,6 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return str(tmp_path / "store.sqlite")
     url: str = request.getfixturevalue("postgres_url")
     return url
-
-
-def new_store(database: str) -> SchedulerStore:
-    """A store of the backend that `database` names."""
-    if database.startswith("postgresql://"):
-        from mcp_scheduler.store import PostgresStore  # loaded here, on first use
-
-        return PostgresStore(database)
-    return SQLiteStore(database)
 
 
 @pytest.fixture
