@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from pydantic import BaseModel
@@ -32,6 +32,8 @@ class AgenToolOptions(TypedDict, total=False):
     """Example inputs, shown in the catalog that an LLM reads."""
     on_close: Callable[[], None] | None
     """Releases what the tools hold; called when the AgenTool is replaced or removed."""
+    check: Callable[[Any], Awaitable[None]] | None
+    """Async check of a validated input, run when a job is scheduled or changed (see `AgenTool.check`)."""
     registry: AgenToolRegistry | None
     """Where to register (default: the registry of the active injector, see `get_injector`)."""
 
@@ -57,6 +59,7 @@ def register_agentool(
         tags=tuple(options.get("tags", ())),
         examples=tuple(options.get("examples", ())),
         on_close=options.get("on_close"),
+        check=options.get("check"),
     )
     return registry.register(agentool)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +47,10 @@ class AgenTool:
     model; everything else works without importing pydantic-ai. `on_close` releases what the
     AgenTool's tools hold (a database, a file); the registry calls `close()` when it replaces or
     removes the AgenTool. `backend` is the object whose typed API the tools expose (a store, a
-    client), for Python callers that want that API rather than JSON in and out.
+    client), for Python callers that want that API rather than JSON in and out. `check` is an
+    optional async check of a validated input that a scheduler runs when a job is created or
+    changed, for what only the AgenTool can know then (a remote tool's argument schema, an allowed
+    executable): it raises `AgenToolInputError` (or another `AgenToolError`) to refuse the job.
     """
 
     name: str
@@ -62,6 +65,7 @@ class AgenTool:
     examples: Sequence[dict[str, Any]] = ()
     on_close: Callable[[], None] | None = field(default=None, repr=False)
     backend: Any = field(default=None, repr=False)
+    check: Callable[[Any], Awaitable[None]] | None = field(default=None, repr=False)
     _agent: Agent[Any, Any] | None = field(default=None, repr=False)
     _tools_by_name: dict[str, ToolFunction] = field(default_factory=dict, repr=False)
     _needs_agent: bool = field(default=False, repr=False)

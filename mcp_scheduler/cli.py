@@ -85,6 +85,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lease-time", type=float, default=float(_env("LEASE_TIME", "10")),
                         help="PostgreSQL: seconds within which a standby takes over from a runner that died or "
                         "was cut off (default 10, at least 2)")
+    parser.add_argument("--http-allow", action="append", default=None, metavar="PATTERN",
+                        help="let http jobs and webhooks reach this private or loopback address, network or host "
+                        "(10.0.0.0/8, 127.0.0.1, *.internal.example, host:port; repeatable; env: comma-separated). "
+                        "Link-local and cloud metadata addresses are never reachable")
+    parser.add_argument("--servers", default=_env("SERVERS"), metavar="FILE",
+                        help="JSON file of MCP servers whose tools jobs may call (mcp and agent jobs), in the "
+                        "mcpServers shape of Claude Desktop's configuration")
+    parser.add_argument("--model", default=_env("MODEL"), metavar="MODEL",
+                        help="default model of agent jobs, such as anthropic:claude-sonnet-4-5 or openai:gpt-5 "
+                        "(API keys come from the environment: ANTHROPIC_API_KEY, OPENAI_API_KEY, ...)")
+    parser.add_argument("--allow-shell", action="append", default=None, metavar="EXECUTABLE",
+                        help="let shell jobs run this program (a name on PATH or an absolute path; repeatable; "
+                        "env: comma-separated). Without it, shell jobs are refused")
     parser.add_argument("--limit", type=int, default=50, help="rows to print for jobs/history (default 50)")
     return parser
 
@@ -104,6 +117,8 @@ def parse_settings(argv: Sequence[str] | None = None) -> tuple[argparse.Namespac
     toolkits = tuple(args.toolkit if args.toolkit is not None else _env_list("TOOLKIT"))
     tokens = tuple(args.auth_token if args.auth_token is not None else _env_list("AUTH_TOKEN"))
     allowed_hosts = tuple(args.allowed_host if args.allowed_host is not None else _env_list("ALLOWED_HOST"))
+    http_allow = tuple(args.http_allow if args.http_allow is not None else _env_list("HTTP_ALLOW"))
+    shell = tuple(args.allow_shell if args.allow_shell is not None else _env_list("ALLOW_SHELL"))
     for value in allowed_hosts:
         try:
             _allowed_host(value)
@@ -125,6 +140,10 @@ def parse_settings(argv: Sequence[str] | None = None) -> tuple[argparse.Namespac
         close_timeout=args.close_timeout,
         lease_time=args.lease_time,
         stateless_http=args.stateless_http,
+        http_allow=http_allow,
+        servers_file=os.path.abspath(os.path.expanduser(args.servers)) if args.servers else None,
+        model=args.model or None,
+        shell_executables=shell,
     )
     return args, settings
 
@@ -202,7 +221,7 @@ async def serve(settings: Settings) -> None:
 
     runtime = SchedulerRuntime(
         settings.service_config(), toolkits=settings.toolkits, discover_entry_points=settings.discover_entry_points,
-        transport=settings.transport,
+        transport=settings.transport, toolkit_config=settings.toolkit_config(),
     )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

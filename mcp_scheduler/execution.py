@@ -24,6 +24,7 @@ import pydantic_core
 from pydantic import BaseModel, TypeAdapter
 
 from agentool_bridge import AgenToolInjector
+from agentool_bridge.secrets import Secrets, redact, resolve_env
 from agentool_bridge.toolkits import QueueStore
 
 from .events import EventBus, JobEvent, RunEvent
@@ -126,6 +127,7 @@ class _Outcome:
     result: Any = None
     error: ErrorInfo | None = None
     notes: list[str] = field(default_factory=list)
+    revealed: Secrets = field(default_factory=dict)  # `!env:` values the run saw: kept out of its record
 
 
 def _jsonable(value: Any) -> Any:
@@ -145,6 +147,8 @@ def _settled(outcome: _Outcome) -> _Outcome:
     """The outcome with its result in JSON form (as history, queues and events carry it)."""
     if outcome.status == "success":
         outcome.result = _jsonable(outcome.result)
+        if outcome.revealed:
+            outcome.result = redact(outcome.result, outcome.revealed)
     return outcome
 
 
@@ -169,8 +173,10 @@ class RunExecutor:
         max_concurrent_runs: int = 1000,
         claim: Callable[[str, datetime], Awaitable[bool]] | None = None,
         lease_held: Callable[[], bool] | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         self._injector = injector
+        self._environ: Mapping[str, str] = environ if environ is not None else {}
         self._queues = queues
         self._history = history
         self._events = events
@@ -430,21 +436,27 @@ class RunExecutor:
 
     async def _call(self, target: RunTarget) -> _Outcome:
         injector = self._injector
+        revealed: Secrets = {}
         try:
+            # `!env:` secrets exist only here, for this run; what the run returns is redacted below.
+            input_data, revealed = resolve_env(target.input_data, self._environ)
             # AgenTools that call others through get_injector() reach this scheduler's injector.
             with injector.activate():
                 if target.timeout is None:
-                    result = await injector.run(target.agentool_name, target.input_data)
+                    result = await injector.run(target.agentool_name, input_data)
                 else:
                     with anyio.move_on_after(target.timeout) as scope:
-                        result = await injector.run(target.agentool_name, target.input_data)
+                        result = await injector.run(target.agentool_name, input_data)
                     if scope.cancelled_caught:
                         message = f"the run took longer than {target.timeout} s"
                         return _Outcome("timeout", error=ErrorInfo(type="TimeoutError", message=message))
         except Exception as exc:
             tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-4000:]
-            return _Outcome("error", error=ErrorInfo(type=type(exc).__name__, message=str(exc), traceback=tb))
-        return _Outcome("success", result=result)  # made JSON by _settled, after the run has let others start
+            error = ErrorInfo(type=type(exc).__name__, message=str(exc), traceback=tb)
+            if revealed:
+                error = ErrorInfo.model_validate(redact(error.model_dump(), revealed))
+            return _Outcome("error", error=error)
+        return _Outcome("success", result=result, revealed=revealed)  # made JSON (and redacted) by _settled
 
     def _send_to_queue(self, target: RunTarget, record: RunRecord, queue: str) -> str | None:
         """Send the outcome to `queue`; returns why that failed, or None."""

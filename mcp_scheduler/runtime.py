@@ -17,6 +17,7 @@ from typing import Self
 from agentool_bridge import AgenTool, AgenToolInjector, discover_toolkits, load_toolkit
 from agentool_bridge.toolkits import KVStore, LogSink, QueueMessageEvent, QueueStore
 from agentool_bridge.toolkits import is_postgres_url as _is_postgres_url
+from agentool_bridge.toolkits.config import ToolkitConfig
 
 from .errors import SchedulerStateError
 from .events import EventBus, QueueEvent
@@ -61,6 +62,9 @@ class SchedulerRuntime:
     `injector`: run on an existing injector (the process-default runtime of the AgenTool face uses
     the default one); by default the runtime has an injector of its own.
 
+    `toolkit_config`: what the job-kind toolkits (http, mcp, agent, shell, notify) may do: which private
+    addresses http may reach, the servers file, the default model, the executables shell may run.
+
     `transport`: while open, register this process as a server of its SQLite database under this name
     (stdio, http, sse), so that `mcp-scheduler status` lists it; None (the default) registers nothing.
     """
@@ -75,8 +79,10 @@ class SchedulerRuntime:
         store: SchedulerStore | None = None,
         lease: RunnerLease | None = None,
         transport: str | None = None,
+        toolkit_config: ToolkitConfig | None = None,
     ) -> None:
         self.config = config or ServiceConfig()
+        self.toolkit_config = toolkit_config or ToolkitConfig()
         database = self.config.database
         postgres = is_postgres_url(database)
         self._presence = Presence(database, transport=transport) if transport and database and not postgres else None
@@ -93,6 +99,8 @@ class SchedulerRuntime:
             self._own.append(self.registry.register(self._queues.agentool()))  # closes the store from now on
             self._own.append(self.registry.register(LogSink().agentool()))
             self._own.append(self.registry.register(KVStore(database).agentool()))
+            for agentool in self._job_kinds():
+                self._own.append(self.registry.register(agentool))
             if discover_entry_points:
                 discover_toolkits(injector=self.injector)
             for reference in toolkits:
@@ -113,6 +121,11 @@ class SchedulerRuntime:
             self._release_toolkits()
             raise
         self._closed = False
+
+    def _job_kinds(self) -> list[AgenTool]:
+        """The AgenTools that reach outside the process: http, mcp, agent, shell, notify (per `toolkit_config`)."""
+        kinds: list[AgenTool] = []
+        return kinds
 
     @property
     def queues(self) -> QueueStore:

@@ -13,16 +13,18 @@ import contextlib
 import itertools
 import logging
 import operator
+import os
 import re
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Self
 
 from agentool_bridge import AgenToolInjector, AgenToolInputError
+from agentool_bridge.secrets import SecretNotSetError, resolve_env
 from agentool_bridge.toolkits import QueueStore, ToolkitError
 
 from ._engine import STATE_RUNNING, Engine, EngineJob
@@ -63,6 +65,7 @@ class ServiceConfig:
     `lease_time` (PostgreSQL): how long the runner lease outlives a runner that died or was cut off.
     `max_concurrent_runs`: scheduled runs in progress at a time; more due fires wait for a slot (within
     their misfire_grace_time), which keeps the server answering however many jobs are due.
+    `environ`: where `!env:NAME` values in jobs' input_data are read from (None: this process's environment).
     """
 
     database: str | None = None
@@ -74,6 +77,7 @@ class ServiceConfig:
     close_timeout: float = 10.0
     max_concurrent_runs: int = 1000
     lease_time: float = 10.0
+    environ: Mapping[str, str] | None = None
 
 
 class SchedulerService:
@@ -94,6 +98,8 @@ class SchedulerService:
         resolve_timezone(self.timezone)
         self.injector = injector
         self.events = events
+        # The process's environment by default: `!env:` secrets are the server's own, read when jobs run.
+        self.environ: Mapping[str, str] = config.environ if config.environ is not None else os.environ
         self._store = store
         self._lease = lease or NullLease()
         self._jobs: dict[str, Job] = {}
@@ -109,6 +115,7 @@ class SchedulerService:
             max_concurrent_runs=config.max_concurrent_runs,
             claim=self._lease.claim,
             lease_held=self._lease.is_held,
+            environ=self.environ,
         )
         self._manual_runs: set[asyncio.Task[Any]] = set()  # tasks inside run_now, which close() waits for
         self._engine: Engine | None = None  # the runner's, None on a standby
@@ -407,7 +414,7 @@ class SchedulerService:
             default_timezone=self.timezone,
         )
         input_data = request.input_data or {}
-        self.validate_job_input(request.agentool_name, input_data)
+        await self.check_job_input(request.agentool_name, input_data)
         job_id = request.job_id or self._new_job_id(request.job_name or request.agentool_name)
         if job_id in self._jobs:
             raise JobExistsError(job_id)
@@ -510,7 +517,7 @@ class SchedulerService:
                 result_queue=request.result_queue,
                 error_queue=request.error_queue,
             )
-            self.validate_job_input(target.agentool_name, target.input_data)
+            await self.check_job_input(target.agentool_name, target.input_data)
         task = asyncio.current_task()
         if task is not None:
             self._manual_runs.add(task)
@@ -630,14 +637,19 @@ class SchedulerService:
             next_runs=parsed.next_fire_times(count),
         )
 
-    def validate_job_input(self, agentool_name: str, input_data: dict[str, Any]) -> None:
-        """Check that the AgenTool exists and `input_data` fits its schema (`!ref:` values excepted)."""
+    async def check_job_input(self, agentool_name: str, input_data: dict[str, Any]) -> None:
+        """Check that the AgenTool exists, that every `!env:NAME` is set, and that `input_data` fits the
+        AgenTool's schema and its own check (`!ref:` values, resolved only when the job runs, excepted)."""
         agentool = self.injector.get(agentool_name)
         try:
-            self.injector.validate(agentool.name, input_data)
+            resolved, _ = resolve_env(input_data, self.environ)
+        except SecretNotSetError as exc:
+            raise InvalidJobInputError(f"input_data of AgenTool {agentool_name!r}: {exc}") from exc
+        try:
+            await self.injector.check(agentool.name, resolved)
         except AgenToolInputError as exc:
             real = [e for e in exc.errors if not _is_ref_error(e, input_data)]
-            if real:
+            if real or not exc.errors:
                 raise InvalidJobInputError(
                     f"input_data does not fit AgenTool {agentool_name!r}: {exc}. "
                     f"Its operations: {', '.join(agentool.operations)}; see its input schema."

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
+    from agentool_bridge.toolkits.config import ToolkitConfig
+
     from .service import ServiceConfig
 
 __all__ = ["AllowedHost", "Settings", "default_database_path", "is_loopback", "package_version", "parse_allowed_host"]
@@ -125,6 +127,10 @@ class Settings:
     discover_entry_points: bool = True
     allowed_hosts: tuple[str, ...] = field(default=())
     """Extra `Host` values (`HOST[:PORT]`) the HTTP transports accept, beyond the address listened on."""
+    http_allow: tuple[str, ...] = ()
+    servers_file: str | None = None
+    model: str | None = None
+    shell_executables: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -137,6 +143,18 @@ class Settings:
         """The server's origin (scheme, host and port)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+    def toolkit_config(self) -> ToolkitConfig:
+        """What the job-kind toolkits (http, mcp, agent, shell, notify) may do."""
+        from agentool_bridge.toolkits.config import ToolkitConfig
+
+        return ToolkitConfig(
+            http_allow=self.http_allow,
+            exposed=self.transport != "stdio" and not is_loopback(self.host),
+            servers_file=self.servers_file,
+            model=self.model,
+            shell_executables=self.shell_executables,
+        )
 
     def service_config(self) -> ServiceConfig:
         """The scheduler settings among these."""

@@ -13,6 +13,7 @@ import os
 from ..injector import get_injector
 from ..registry import AgenToolRegistry
 from ._common import MAX_NAME_LENGTH, Name, ToolkitOutput, check_name, check_text, is_postgres_url
+from .config import ToolkitConfig
 from .errors import (
     DatabaseUnavailableError,
     InvalidNameError,
@@ -44,6 +45,7 @@ __all__ = [
     "QueueMessage",
     "QueueMessageEvent",
     "QueueStore",
+    "ToolkitConfig",
     "ToolkitError",
     "ToolkitOutput",
     "check_name",
