@@ -24,6 +24,7 @@ import pydantic_core
 from pydantic import BaseModel, TypeAdapter
 
 from agentool_bridge import AgenToolInjector
+from agentool_bridge.context import RunInfo, running
 from agentool_bridge.secrets import Secrets, redact, resolve_env
 from agentool_bridge.toolkits import QueueStore
 
@@ -403,7 +404,8 @@ class RunExecutor:
         self.running[job_id] += 1
         outcome: _Outcome
         try:
-            outcome = await self._call(target)
+            with running(RunInfo(job_id, base["run_id"], trigger, scheduled, getattr(target, "job_name", None))):
+                outcome = await self._call(target)
         except asyncio.CancelledError:
             outcome = _Outcome("cancelled", notes=["the scheduler shut down while the run was in progress"])
             self._finish(base, outcome, t0)

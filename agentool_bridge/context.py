@@ -1,0 +1,44 @@
+"""Which scheduled run an AgenTool is executing in, for tools that report back (such as `notify`).
+
+A scheduler sets it around each run (`with running(RunInfo(...))`); `current_run()` returns it inside
+the AgenTool, or None when the AgenTool was called some other way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime
+
+__all__ = ["RunInfo", "current_run", "running"]
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """The run in progress: its job, its run id, what started it and when it was due."""
+
+    job_id: str
+    run_id: str
+    trigger: str
+    scheduled_time: datetime | None = None
+    job_name: str | None = None
+
+
+_CURRENT: ContextVar[RunInfo | None] = ContextVar("agentool_bridge_current_run", default=None)
+
+
+def current_run() -> RunInfo | None:
+    """The run this code executes in, or None outside a scheduled run."""
+    return _CURRENT.get()
+
+
+@contextmanager
+def running(info: RunInfo) -> Iterator[RunInfo]:
+    """Mark the code in this block (and tasks it starts) as executing `info`."""
+    token = _CURRENT.set(info)
+    try:
+        yield info
+    finally:
+        _CURRENT.reset(token)
