@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import clip, describe_errors
 from .errors import ToolkitError
 
-__all__ = ["MCPServerSpec", "ServersFile", "ServersFileError", "UnknownServerError", "load_servers"]
+if TYPE_CHECKING:
+    from mcp.types import CallToolResult, Tool
+
+__all__ = ["MCPConnections", "MCPServerSpec", "ServersFile", "ServersFileError", "UnknownServerError", "load_servers"]
 
 
 class ServersFileError(ToolkitError, ValueError):
@@ -89,6 +92,27 @@ class ServersFile(BaseModel):
                 "servers file given with --servers (the mcpServers shape of Claude Desktop) and restart."
             )
         return spec
+
+
+class MCPConnections(Protocol):
+    """Open connections to the servers of a servers file, shared by the `mcp` and `agent` toolkits.
+
+    A connection is opened on first use, reused by later calls and closed when idle or by `aclose`.
+    """
+
+    servers: ServersFile
+
+    async def list_tools(self, server: str) -> list[Tool]:
+        """The tools of `server` (`UnknownServerError` if it is not declared)."""
+        ...
+
+    async def call_tool(self, server: str, tool: str, arguments: dict[str, Any]) -> CallToolResult:
+        """Call `tool` of `server` with `arguments`; the result as the server sent it (is_error included)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close every connection."""
+        ...
 
 
 def load_servers(path: str | Path | None) -> ServersFile:
