@@ -16,7 +16,45 @@ from typing import Protocol
 from ..jobs import Job, JobState, RunStatus
 from ..models import RunRecord
 
-__all__ = ["Bookkeeping", "SchedulerStore"]
+__all__ = ["Bookkeeping", "RunQuery", "SchedulerStore", "run_time"]
+
+
+def run_time(record: RunRecord) -> float | None:
+    """When a run happened, as a POSIX timestamp: its start, else when it was due, else when it ended.
+
+    Stored beside each record, so that history can be filtered by time across jobs.
+    """
+    moment = record.started_at or record.scheduled_time or record.finished_at
+    return None if moment is None else moment.timestamp()
+
+
+@dataclass(frozen=True, slots=True)
+class RunQuery:
+    """Which runs `SchedulerStore.history` returns: one job's (job_id) or every job's, filtered."""
+
+    job_id: str | None = None
+    status: RunStatus | None = None
+    limit: int = 20
+    since: datetime | None = None
+    until: datetime | None = None
+    agentool_name: str | None = None
+
+    def where(self, mark: str) -> tuple[list[str], list[object]]:
+        """SQL conditions on scheduler_runs (job_id, status, at, agentool) and their parameters; `mark` is
+        the driver's placeholder (`?` or `%s`)."""
+        conditions: list[str] = []
+        params: list[object] = []
+        for column, op, value in (
+            ("job_id", "=", self.job_id),
+            ("status", "=", self.status),
+            ("agentool", "=", self.agentool_name),
+            ("at", ">=", None if self.since is None else self.since.timestamp()),
+            ("at", "<", None if self.until is None else self.until.timestamp()),
+        ):
+            if value is not None:
+                conditions.append(f"{column} {op} {mark}")
+                params.append(value)
+        return conditions, params
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +96,10 @@ class SchedulerStore(Protocol):
     async def set_state(self, job_id: str, state: JobState, next_run_time: datetime | None) -> None:
         """Change a job's state (pause, resume) and the next run time that goes with it."""
 
+    async def update_job(self, job: Job) -> None:
+        """Replace a stored job's definition, state and next run time (its history stays);
+        `JobNotFoundError` if it is not stored."""
+
     async def delete_job(self, job_id: str) -> None:
         """Remove a job; its runs stay until pruned."""
 
@@ -72,8 +114,19 @@ class SchedulerStore(Protocol):
         `interrupted` with `note`; return the changed records."""
         ...
 
-    async def history(self, job_id: str, status: RunStatus | None = None, limit: int = 20) -> list[RunRecord]:
-        """A job's runs, newest first."""
+    async def history(
+        self,
+        job_id: str | None,
+        status: RunStatus | None = None,
+        limit: int = 20,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        agentool_name: str | None = None,
+    ) -> list[RunRecord]:
+        """Runs, newest first: a job's (those since it was created, when a job with that id exists now;
+        otherwise every stored run of that id), or with `job_id` None every job's, newest by run time.
+        `since` and `until` bound the run time (start, else when due); `agentool_name` and `status` filter."""
         ...
 
     async def has_history(self, job_id: str) -> bool:

@@ -44,11 +44,11 @@ from agentool_bridge.postgres import (
 from agentool_bridge.postgres import where as _where
 from agentool_bridge.toolkits.queue import EVENTS_CHANNEL as QUEUE_CHANNEL
 
-from ..errors import JobExistsError, SchedulerError, SchedulerStateError
+from ..errors import JobExistsError, JobNotFoundError, SchedulerError, SchedulerStateError
 from ..jobs import Job, JobDefinition, JobState, RunStatus
 from ..models import RunRecord
 from ..schedules import load_schedule
-from .base import Bookkeeping
+from .base import Bookkeeping, RunQuery, run_time
 
 __all__ = ["PostgresStore", "PostgresUnavailableError"]
 
@@ -80,6 +80,10 @@ CREATE TABLE IF NOT EXISTS scheduler_runs (
 );
 CREATE INDEX IF NOT EXISTS scheduler_runs_by_job ON scheduler_runs (job_id, seq);
 CREATE INDEX IF NOT EXISTS scheduler_runs_running ON scheduler_runs (seq) WHERE status = 'running';
+ALTER TABLE scheduler_runs ADD COLUMN IF NOT EXISTS at DOUBLE PRECISION;
+ALTER TABLE scheduler_runs ADD COLUMN IF NOT EXISTS agentool TEXT;
+CREATE INDEX IF NOT EXISTS scheduler_runs_by_time ON scheduler_runs (at);
+ALTER TABLE scheduler_jobs ADD COLUMN IF NOT EXISTS runs_from BIGINT NOT NULL DEFAULT 0;
 CREATE TABLE IF NOT EXISTS scheduler_changes (
     seq BIGSERIAL PRIMARY KEY,
     job_id TEXT NOT NULL,
@@ -94,6 +98,13 @@ CREATE TABLE IF NOT EXISTS scheduler_changes (
 # The keys in use are listed in agentool_bridge.postgres (the queue toolkit's feed takes one too).
 _SCHEMA_LOCK, _CHANGES_LOCK, _RUNS_LOCK = SCHEMA_LOCK, 1, 2
 _LOCK = ADVISORY_XACT_LOCK
+
+# Runs written by an earlier version have no time or AgenTool column yet: filled in once from the record.
+_BACKFILL = (
+    "UPDATE scheduler_runs SET agentool = record::jsonb->>'agentool_name', at = extract(epoch FROM "
+    "COALESCE(record::jsonb->>'started_at', record::jsonb->>'scheduled_time', record::jsonb->>'finished_at')"
+    "::timestamptz) WHERE agentool IS NULL"
+)
 
 _JOB_COLUMNS = "job_id, definition, state, next_run_time, last_run_at, last_status, created_seq"
 
@@ -167,6 +178,7 @@ class PostgresStore:
             async with self._write_conn.transaction():  # several processes may create the tables at once
                 await self._write_conn.execute(_LOCK, (_SCHEMA_LOCK,))
                 await self._write_conn.execute(SCHEMA)
+                await self._write_conn.execute(_BACKFILL)
             await self._listen()  # before anything is loaded: a write made after the load is never missed
             self._open = True
         except BaseException:
@@ -385,8 +397,10 @@ class PostgresStore:
         ids = [j.job_id for j in jobs]
         async with self._transaction() as conn:
             cur = await conn.execute(
-                "INSERT INTO scheduler_jobs (job_id, definition, state, next_run_time) "
-                "SELECT j.id, j.definition, j.state, j.next_run_time FROM unnest("
+                # A job's history is the runs after this point: an id used before (a cancelled job's) starts afresh.
+                "INSERT INTO scheduler_jobs (job_id, definition, state, next_run_time, runs_from) "
+                "SELECT j.id, j.definition, j.state, j.next_run_time, "
+                "(SELECT COALESCE(MAX(seq), 0) FROM scheduler_runs) FROM unnest("
                 "%b::text[], %b::text[], %b::text[], %b::timestamptz[]) WITH ORDINALITY AS j(id, definition, state, "
                 "next_run_time, n) ORDER BY j.n ON CONFLICT (job_id) DO NOTHING RETURNING job_id",
                 (
@@ -411,6 +425,16 @@ class PostgresStore:
             )
             await self._note_changes(conn, [job_id])
 
+    async def update_job(self, job: Job) -> None:
+        async with self._transaction() as conn:
+            cur = await conn.execute(
+                "UPDATE scheduler_jobs SET definition = %s, state = %s, next_run_time = %s WHERE job_id = %s",
+                (job.definition.model_dump_json(), job.state, job.next_run_time, job.job_id),
+            )
+            if not cur.rowcount:
+                raise JobNotFoundError(job.job_id)
+            await self._note_changes(conn, [job.job_id])
+
     async def delete_job(self, job_id: str) -> None:
         async with self._transaction() as conn:
             await conn.execute("DELETE FROM scheduler_jobs WHERE job_id = %s", (job_id,))
@@ -432,18 +456,21 @@ class PostgresStore:
                 # A run written again gets a new seq (DEFAULT draws from the sequence), so that followers,
                 # who read the runs by seq, see its later record.
                 await conn.execute(
-                    "INSERT INTO scheduler_runs (run_id, job_id, status, record, writer) "
-                    "SELECT r.run_id, r.job_id, r.status, r.record, %s FROM unnest("
-                    "%b::text[], %b::text[], %b::text[], %b::text[]) WITH ORDINALITY AS r(run_id, job_id, status, "
-                    "record, n) ORDER BY r.n ON CONFLICT (run_id) DO UPDATE SET seq = DEFAULT, "
+                    "INSERT INTO scheduler_runs (run_id, job_id, status, record, writer, at, agentool) "
+                    "SELECT r.run_id, r.job_id, r.status, r.record, %s, r.at, r.agentool FROM unnest("
+                    "%b::text[], %b::text[], %b::text[], %b::text[], %b::float8[], %b::text[]) WITH ORDINALITY "
+                    "AS r(run_id, job_id, status, record, at, agentool, n) ORDER BY r.n "
+                    "ON CONFLICT (run_id) DO UPDATE SET seq = DEFAULT, "
                     "job_id = EXCLUDED.job_id, status = EXCLUDED.status, record = EXCLUDED.record, "
-                    "writer = EXCLUDED.writer",
+                    "writer = EXCLUDED.writer, at = EXCLUDED.at, agentool = EXCLUDED.agentool",
                     (
                         self.writer,
                         list(records),
                         [r.job_id for r in records.values()],
                         [r.status for r in records.values()],
                         [r.model_dump_json() for r in records.values()],
+                        [run_time(r) for r in records.values()],
+                        [r.agentool_name for r in records.values()],
                     ),
                 )
             if books:
@@ -498,16 +525,27 @@ class PostgresStore:
             await conn.execute("UPDATE scheduler_jobs SET last_status = 'interrupted' WHERE last_status = 'running'")
         return [record for _, record in changed]
 
-    async def history(self, job_id: str, status: RunStatus | None = None, limit: int = 20) -> list[RunRecord]:
-        if status is None:
-            rows = await self._fetch(
-                "SELECT record FROM scheduler_runs WHERE job_id = %s ORDER BY seq DESC LIMIT %s", (job_id, limit)
-            )
-        else:
-            rows = await self._fetch(
-                "SELECT record FROM scheduler_runs WHERE job_id = %s AND status = %s ORDER BY seq DESC LIMIT %s",
-                (job_id, status, limit),
-            )
+    async def history(
+        self,
+        job_id: str | None,
+        status: RunStatus | None = None,
+        limit: int = 20,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        agentool_name: str | None = None,
+    ) -> list[RunRecord]:
+        query = RunQuery(job_id, status, limit, since, until, agentool_name)
+        where, params = query.where("%s")
+        if job_id is not None:
+            # A job's own runs: those after it was created, not those of an earlier job with its id.
+            where.append("seq > COALESCE((SELECT runs_from FROM scheduler_jobs WHERE job_id = %s), 0)")
+            params.append(job_id)
+        order = "seq DESC" if job_id is not None else "at DESC NULLS LAST, seq DESC"
+        rows = await self._fetch(
+            f"SELECT record FROM scheduler_runs WHERE {' AND '.join(where) or 'true'} ORDER BY {order} LIMIT %s",
+            [*params, limit],
+        )
         return [RunRecord.model_validate_json(r[0]) for r in rows]
 
     async def has_history(self, job_id: str) -> bool:

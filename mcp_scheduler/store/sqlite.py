@@ -19,11 +19,11 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
-from ..errors import JobExistsError, SchedulerStateError
+from ..errors import JobExistsError, JobNotFoundError, SchedulerStateError
 from ..jobs import Job, JobDefinition, JobState, RunStatus
 from ..models import RunRecord
 from ..schedules import load_schedule
-from .base import Bookkeeping
+from .base import Bookkeeping, RunQuery, run_time
 
 __all__ = ["SQLiteStore", "connect"]
 
@@ -159,9 +159,23 @@ class SQLiteStore:
         conn.execute("COMMIT")
 
     def _migrate(self) -> None:
-        columns = {row[1] for row in self._db().execute("PRAGMA table_info(scheduler_runs)")}
+        conn = self._db()
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(scheduler_runs)")}
         if "writer" not in columns:  # a database of an earlier version
-            self._db().execute("ALTER TABLE scheduler_runs ADD COLUMN writer TEXT NOT NULL DEFAULT ''")
+            conn.execute("ALTER TABLE scheduler_runs ADD COLUMN writer TEXT NOT NULL DEFAULT ''")
+        if "at" not in columns:
+            with self._write():
+                conn.execute("ALTER TABLE scheduler_runs ADD COLUMN at REAL")
+                conn.execute("ALTER TABLE scheduler_runs ADD COLUMN agentool TEXT")
+                conn.execute(
+                    "UPDATE scheduler_runs SET agentool = json_extract(record, '$.agentool_name'), "
+                    "at = (julianday(COALESCE(json_extract(record, '$.started_at'), "
+                    "json_extract(record, '$.scheduled_time'), json_extract(record, '$.finished_at'))) "
+                    "- 2440587.5) * 86400.0"
+                )
+        conn.execute("CREATE INDEX IF NOT EXISTS scheduler_runs_by_time ON scheduler_runs (at)")
+        if "runs_from" not in {row[1] for row in conn.execute("PRAGMA table_info(scheduler_jobs)")}:
+            conn.execute("ALTER TABLE scheduler_jobs ADD COLUMN runs_from INTEGER NOT NULL DEFAULT 0")
 
     # ------------------------------------------------------------------ what other processes changed
 
@@ -290,12 +304,15 @@ class SQLiteStore:
     def _insert_jobs(self, jobs: list[Job]) -> None:
         with self._write() as conn:
             seq = conn.execute("SELECT COALESCE(MAX(created_seq), 0) FROM scheduler_jobs").fetchone()[0]
+            # A job's history is the runs after this point: an id used before (a cancelled job's) starts afresh.
+            runs_from = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM scheduler_runs").fetchone()[0]
             try:
                 conn.executemany(
-                    "INSERT INTO scheduler_jobs (job_id, created_seq, definition, state, next_run_time) "
-                    "VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO scheduler_jobs (job_id, created_seq, definition, state, next_run_time, runs_from) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
                     [
-                        (j.job_id, seq + i + 1, j.definition.model_dump_json(), j.state, _iso(j.next_run_time))
+                        (j.job_id, seq + i + 1, j.definition.model_dump_json(), j.state, _iso(j.next_run_time),
+                         runs_from)
                         for i, j in enumerate(jobs)
                     ],
                 )
@@ -321,6 +338,20 @@ class SQLiteStore:
             )
             self._note_changes(conn, [job_id])
 
+    async def update_job(self, job: Job) -> None:
+        await self._run(self._update_job, job.job_id, job.definition.model_dump_json(), job.state,
+                        _iso(job.next_run_time))
+
+    def _update_job(self, job_id: str, definition: str, state: str, next_run_time: str | None) -> None:
+        with self._write() as conn:
+            changed = conn.execute(
+                "UPDATE scheduler_jobs SET definition = ?, state = ?, next_run_time = ? WHERE job_id = ?",
+                (definition, state, next_run_time, job_id),
+            ).rowcount
+            if not changed:
+                raise JobNotFoundError(job_id)
+            self._note_changes(conn, [job_id])
+
     async def delete_job(self, job_id: str) -> None:
         await self._run(self._delete_job, job_id)
 
@@ -338,11 +369,15 @@ class SQLiteStore:
 
     def _write_batch(self, records: list[RunRecord], bookkeeping: list[Bookkeeping], history_limit: int) -> None:
         # Serialised here, on the store's thread: the event loop is busy starting runs.
-        runs = [(r.run_id, r.job_id, r.status, r.model_dump_json(), self.writer) for r in records]
+        runs = [
+            (r.run_id, r.job_id, r.status, r.model_dump_json(), self.writer, run_time(r), r.agentool_name)
+            for r in records
+        ]
         books = [(b.job_id, b.state, _iso(b.next_run_time), _iso(b.last_run_at), b.last_status) for b in bookkeeping]
         with self._write() as conn:
             # REPLACE gives a run's later record a new seq, so that followers see it.
-            _execute_rows(conn, "INSERT OR REPLACE INTO scheduler_runs (run_id, job_id, status, record, writer)", runs)
+            columns = "run_id, job_id, status, record, writer, at, agentool"
+            _execute_rows(conn, f"INSERT OR REPLACE INTO scheduler_runs ({columns})", runs)
             if books:
                 conn.execute("DELETE FROM temp.books")
                 _execute_rows(conn, "INSERT OR REPLACE INTO temp.books", books)
@@ -385,19 +420,29 @@ class SQLiteStore:
             conn.execute("UPDATE scheduler_jobs SET last_status = 'interrupted' WHERE last_status = 'running'")
         return [record for _, record in changed]
 
-    async def history(self, job_id: str, status: RunStatus | None = None, limit: int = 20) -> list[RunRecord]:
-        rows = await self._run(self._history, job_id, status, limit)
+    async def history(
+        self,
+        job_id: str | None,
+        status: RunStatus | None = None,
+        limit: int = 20,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        agentool_name: str | None = None,
+    ) -> list[RunRecord]:
+        query = RunQuery(job_id, status, limit, since, until, agentool_name)
+        rows = await self._run(self._history, query)
         return [RunRecord.model_validate_json(r[0]) for r in rows]
 
-    def _history(self, job_id: str, status: str | None, limit: int) -> list[tuple[str]]:
-        if status is None:
-            return self._db().execute(
-                "SELECT record FROM scheduler_runs WHERE job_id = ? ORDER BY seq DESC LIMIT ?", (job_id, limit)
-            ).fetchall()
-        return self._db().execute(
-            "SELECT record FROM scheduler_runs WHERE job_id = ? AND status = ? ORDER BY seq DESC LIMIT ?",
-            (job_id, status, limit),
-        ).fetchall()
+    def _history(self, query: RunQuery) -> list[tuple[str]]:
+        where, params = query.where("?")
+        if query.job_id is not None:
+            # A job's own runs: those after it was created, not those of an earlier job with its id.
+            where.append("seq > COALESCE((SELECT runs_from FROM scheduler_jobs WHERE job_id = ?), 0)")
+            params.append(query.job_id)
+        order = "seq DESC" if query.job_id is not None else "at DESC, seq DESC"
+        sql = f"SELECT record FROM scheduler_runs WHERE {' AND '.join(where) or '1'} ORDER BY {order} LIMIT ?"
+        return self._db().execute(sql, [*params, query.limit]).fetchall()
 
     async def has_history(self, job_id: str) -> bool:
         return await self._run(self._has_history, job_id)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from mcp_scheduler import Job, JobDefinition, JobExistsError
+from mcp_scheduler import Job, JobDefinition, JobExistsError, JobNotFoundError
 from mcp_scheduler.jobs import JobState, RunStatus
 from mcp_scheduler.models import RunRecord
 from mcp_scheduler.schedules import parse_schedule
@@ -192,6 +192,54 @@ async def test_history_is_newest_first_filtered_by_status_and_limited(store: Any
     assert ids(await store.history("j", "success", limit=2)) == ["r4", "r2"]
     assert ids(await store.history("j", "timeout")) == []
     assert (await store.history("j", limit=1))[0] == run("r4", status="success", minute=4)
+
+
+async def test_history_across_jobs_is_newest_by_run_time_and_filtered_by_time_status_and_agentool(
+    store: Any,
+) -> None:
+    other = run("b1", "b", "error", minute=30).model_copy(update={"agentool_name": "http"})
+    await store.write_batch([run("a2", "a", minute=20), run("a1", "a", minute=10), other], [], 100)
+    await store.write_batch([run("c1", "c", "missed", minute=40)], [], 100)
+
+    assert ids(await store.history(None)) == ["c1", "b1", "a2", "a1"]
+    assert ids(await store.history(None, limit=2)) == ["c1", "b1"]
+    assert ids(await store.history(None, since=T0 + timedelta(minutes=15))) == ["c1", "b1", "a2"]
+    assert ids(await store.history(None, until=T0 + timedelta(minutes=20))) == ["a1"]
+    assert ids(await store.history(None, "error")) == ["b1"]
+    assert ids(await store.history(None, agentool_name="echo", since=T0 + timedelta(minutes=5))) == ["c1", "a2", "a1"]
+    assert ids(await store.history("a", since=T0 + timedelta(minutes=15))) == ["a2"]
+
+
+async def test_a_job_created_with_the_id_of_a_deleted_one_has_only_its_own_history(store: Any) -> None:
+    await store.insert_jobs([job("reused")])
+    await store.write_batch([run("old1", "reused"), run("old2", "reused", minute=1)], [], 100)
+    await store.delete_job("reused")
+    assert ids(await store.history("reused")) == ["old2", "old1"]  # a cancelled job's history stays readable
+
+    await store.insert_jobs([job("reused")])
+    assert await store.history("reused") == []
+    await store.write_batch([run("new1", "reused", minute=2)], [], 100)
+
+    assert ids(await store.history("reused")) == ["new1"]
+    assert ids(await store.history(None)) == ["new1", "old2", "old1"]  # across jobs, every run is there
+
+
+async def test_update_job_replaces_the_definition_and_state_and_keeps_the_history(store: Any) -> None:
+    await store.insert_jobs([job("u")])
+    await store.write_batch([run("r1", "u")], [], 100)
+    changed = JobDefinition(
+        job_id="u", agentool_name="echo", schedule=parse_schedule("cron", "0 9 * * 1-5", "UTC"), created_at=T0,
+        input_data={"x": 1},
+    )
+
+    await store.update_job(Job(changed, "paused", None))
+
+    stored = await store.load_job("u")
+    assert stored is not None
+    assert (stored.definition, stored.state, stored.next_run_time) == (changed, "paused", None)
+    assert ids(await store.history("u")) == ["r1"]
+    with pytest.raises(JobNotFoundError):
+        await store.update_job(job("missing"))
 
 
 async def test_has_history_is_true_once_a_run_of_the_job_is_stored(store: Any) -> None:
