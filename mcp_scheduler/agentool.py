@@ -106,11 +106,25 @@ async def _get_job(s: SchedulerService, r: SchedulerInput) -> SchedulerOutput:
 
 
 async def _get_history(s: SchedulerService, r: SchedulerInput) -> SchedulerOutput:
-    runs = await s.get_history(r.job_id or "", r.status, r.limit)
+    runs = await s.get_history(
+        r.job_id, r.status, r.limit, since=r.since, until=r.until, agentool_name=r.agentool_name
+    )
+    whose = f"of job {r.job_id!r}" if r.job_id else "of all jobs"
     return SchedulerOutput(
         operation="get_history",
-        message=f"{len(runs)} run(s) of job {r.job_id!r}, newest first.",
+        message=f"{len(runs)} run(s) {whose}, newest first.",
         data={"job_id": r.job_id, "history": [_dump(h) for h in runs], "count": len(runs)},
+    )
+
+
+async def _update(s: SchedulerService, r: SchedulerInput) -> SchedulerOutput:
+    job = await s.update(r)
+    info = _dump(job)
+    return SchedulerOutput(
+        operation="update",
+        message=f"Updated job {job.job_id!r}: {job.description}; it is {job.state}.",
+        data={**{key: info[key] for key in ("job_id", "next_run", "next_runs", "timezone", "description")},
+              "job": info},
     )
 
 
@@ -142,6 +156,7 @@ async def _preview(s: SchedulerService, r: SchedulerInput) -> SchedulerOutput:
 
 _HANDLERS: dict[str, Callable[[SchedulerService, SchedulerInput], Awaitable[SchedulerOutput]]] = {
     "schedule": _schedule,
+    "update": _update,
     "cancel": _cancel,
     "pause": _pause,
     "resume": _resume,

@@ -18,9 +18,9 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class JobEvent:
-    """A job was added, removed, paused, resumed or completed."""
+    """A job was added, updated, removed, paused, resumed or completed."""
 
-    kind: Literal["added", "removed", "paused", "resumed", "completed"]
+    kind: Literal["added", "updated", "removed", "paused", "resumed", "completed"]
     job_id: str
 
 

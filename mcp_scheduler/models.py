@@ -91,6 +91,7 @@ QueueName = Annotated[
 
 Operation = Literal[
     "schedule",
+    "update",
     "cancel",
     "pause",
     "resume",
@@ -110,8 +111,8 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "cancel": ("job_id",),
     "pause": ("job_id",),
     "resume": ("job_id",),
+    "update": ("job_id",),
     "get_job": ("job_id",),
-    "get_history": ("job_id",),
     "preview": ("schedule_type", "schedule"),
 }
 
@@ -180,6 +181,17 @@ class SchedulerInput(BaseOperationInput):
     )
     status: RunStatus | None = Field(
         default=None, description="get_history: only runs with this status."
+    )
+    since: str | None = Field(
+        default=None,
+        max_length=100,
+        description="get_history: only runs from this time on: an ISO 8601 time, or how long ago such as '1h' "
+        "or '30 minutes'.",
+    )
+    until: str | None = Field(
+        default=None,
+        max_length=100,
+        description="get_history: only runs before this time (same forms as since).",
     )
     limit: int = Field(default=20, ge=1, le=1000, description="get_history / list: maximum records returned.")
     count: int = Field(default=3, ge=1, le=50, description="preview: how many next fire times to return.")

@@ -35,7 +35,7 @@ from .history import HistoryWriter
 from .jobs import Job, JobDefinition, RunStatus
 from .lease import NullLease, RunnerLease
 from .models import JobInfo, RunRecord, SchedulePreview, SchedulerInput, SchedulerStatus
-from .schedules import local_timezone_name, parse_schedule, resolve_timezone
+from .schedules import local_timezone_name, parse_moment, parse_schedule, resolve_timezone
 from .store import Bookkeeping, SchedulerStore
 from .timestamps import utcnow
 
@@ -355,6 +355,12 @@ class SchedulerService:
                 engine.add_job(self._engine_job(stored, stored.next_run_time))
             self.events.publish(JobEvent("added", job_id))
             return
+        if stored.definition != current.definition:  # updated by another process
+            self._replace(current, stored)
+            self.events.publish(JobEvent("updated", job_id))
+            if not self._runner:
+                self._refresh(current, stored)
+            return
         if stored.state != current.state and {stored.state, current.state} == {"paused", "scheduled"}:
             if stored.state == "paused":
                 if engine is not None:
@@ -451,6 +457,64 @@ class SchedulerService:
             raise
         self.events.publish(JobEvent("added", job_id))
         return self._job_info(job, previews=3)
+
+    async def update(self, request: SchedulerInput) -> JobInfo:
+        """Change a job's schedule, AgenTool input, queues or limits; only the fields given change.
+
+        The job keeps its id, state (a paused job stays paused) and history. A new schedule fires from
+        its next time after now; a one-time job that has run becomes scheduled again with a new schedule.
+        Everything is checked first (as for schedule): on error nothing changes.
+        """
+        self._require_open()
+        job = await self._find(request.job_id or "")
+        given = request.model_fields_set & set(_UPDATABLE)
+        if not given:
+            raise InvalidJobInputError(
+                f"Nothing to change in job {job.job_id!r}: give at least one of {', '.join(_UPDATABLE)}."
+            )
+        current = job.definition
+        changes: dict[str, Any] = {name: getattr(request, name) for name in given & set(_UPDATABLE[3:])}
+        if given & {"schedule_type", "schedule", "timezone"}:
+            if "schedule_type" in given and "schedule" not in given:
+                raise InvalidJobInputError(
+                    f"schedule_type changes what schedule means: give the new schedule with it (job {job.job_id!r})."
+                )
+            changes["schedule"] = parse_schedule(
+                request.schedule_type or current.schedule.schedule_type,
+                request.schedule or current.schedule.expression,
+                request.timezone if "timezone" in given else current.schedule.timezone,
+                misfire_grace_time=changes.get("misfire_grace_time", current.misfire_grace_time),
+                default_timezone=self.timezone,
+            )
+        agentool_name = changes.get("agentool_name", current.agentool_name)
+        if "agentool_name" in changes or "input_data" in changes:
+            changes.setdefault("input_data", current.input_data)
+            if changes["input_data"] is None:
+                raise InvalidJobInputError("input_data cannot be null: give the AgenTool's input as an object.")
+            await self.check_job_input(agentool_name, changes["input_data"])
+        definition = JobDefinition(**{**dict(current), **changes})
+        state, next_run = job.state, job.next_run_time
+        if self._engine is not None and state == "scheduled":
+            next_run = self._engine.next_run_time(job.job_id)
+        if "schedule" in changes:
+            state = "paused" if state == "paused" else "scheduled"
+            next_run = None if state == "paused" else definition.schedule.next_fire_time(None, utcnow())
+        updated = Job(definition, state, next_run, job.last_run_at, job.last_status)
+        async with self._local_write(job.job_id):
+            await self._store.update_job(updated)
+        self._replace(job, updated)
+        self.events.publish(JobEvent("updated", job.job_id))
+        return self._job_info(job, previews=3)
+
+    def _replace(self, job: Job, stored: Job) -> None:
+        """Give `job` (in memory and in the engine) the definition, state and next run time of `stored`."""
+        job.definition, job.state, job.next_run_time = stored.definition, stored.state, stored.next_run_time
+        engine = self._engine
+        if engine is not None:
+            if engine.has_job(job.job_id):
+                engine.remove_job(job.job_id)
+            if job.state != "completed":
+                engine.add_job(self._engine_job(job, job.next_run_time))
 
     async def cancel(self, job_id: str) -> JobInfo:
         """Remove a job for good; its history stays readable until pruned."""
@@ -582,13 +646,29 @@ class SchedulerService:
         recent = await self._store.history(job_id, None, history)
         return self._job_info(job, previews=3), recent
 
-    async def get_history(self, job_id: str, status: RunStatus | None = None, limit: int = 20) -> list[RunRecord]:
-        """A job's runs, newest first (also for cancelled jobs and run_now ids until pruned)."""
+    async def get_history(
+        self,
+        job_id: str | None = None,
+        status: RunStatus | None = None,
+        limit: int = 20,
+        *,
+        since: str | datetime | None = None,
+        until: str | datetime | None = None,
+        agentool_name: str | None = None,
+    ) -> list[RunRecord]:
+        """Runs, newest first: one job's (also cancelled jobs and run_now ids, until pruned), or with no
+        `job_id` those of every job, cancelled and finished ones included. `since` and `until` bound the
+        run time: datetimes, or strings such as '2026-12-01T09:00' or '1h' (that long ago)."""
         self._require_open()
+        start = parse_moment(since, "since", self.timezone) if isinstance(since, str) else since
+        end = parse_moment(until, "until", self.timezone) if isinstance(until, str) else until
         await self._history.flush()
-        records = await self._store.history(job_id, status, limit)
-        if not records and job_id not in self._jobs and not await self._store.has_history(job_id):
-            raise JobNotFoundError(job_id)
+        records = await self._store.history(
+            job_id, status, limit, since=start, until=end, agentool_name=agentool_name
+        )
+        if job_id is not None and not records and await self._lookup(job_id) is None:
+            if not await self._store.has_history(job_id):
+                raise JobNotFoundError(job_id)
         return records
 
     async def start(self) -> SchedulerStatus:
@@ -714,6 +794,13 @@ class SchedulerService:
                     break
                 following.append(nxt)
         return JobInfo.of(job, next_run, following, self._executor.running.get(job.job_id, 0))
+
+
+_UPDATABLE = (
+    "schedule_type", "schedule", "timezone",  # parsed together into the schedule; the rest are copied
+    "job_name", "agentool_name", "input_data", "max_instances", "misfire_grace_time", "coalesce", "timeout",
+    "result_queue", "error_queue",
+)
 
 
 def _is_ref_error(error: dict[str, Any], data: dict[str, Any]) -> bool:

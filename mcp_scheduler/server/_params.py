@@ -15,11 +15,23 @@ __all__ = ["compact_schema", "field_parameter", "with_parameters"]
 
 
 def field_parameter(
-    name: str, *, required: bool = False, description: str | None = None, model: type[BaseModel] = SchedulerInput
+    name: str,
+    *,
+    required: bool = False,
+    description: str | None = None,
+    model: type[BaseModel] = SchedulerInput,
+    optional: bool = False,
 ) -> inspect.Parameter:
-    """A keyword parameter with the type, constraints, default and description of `model.<name>`."""
+    """A keyword parameter with the type, constraints, default and description of `model.<name>`.
+
+    `optional`: default None whatever the field's default is (for tools where leaving it out means "keep").
+    """
     info: FieldInfo = model.model_fields[name]
     annotation: Any = info.annotation
+    if optional:
+        meta = [*info.metadata, Field(description=description or info.description)]
+        kind = inspect.Parameter.KEYWORD_ONLY
+        return inspect.Parameter(name, kind, default=None, annotation=Annotated[annotation | None, *meta])
     if required:
         args = getattr(annotation, "__args__", ())
         if type(None) in args:

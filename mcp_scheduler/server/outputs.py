@@ -8,7 +8,36 @@ from pydantic import BaseModel, Field
 
 from ..models import JobInfo, RunRecord
 
-__all__ = ["AgenToolCatalog", "AgenToolEntry", "HistoryPage", "JobDetail", "JobPage", "QueueMessages"]
+__all__ = [
+    "TRACEBACK_FRAMES",
+    "AgenToolCatalog",
+    "AgenToolEntry",
+    "HistoryPage",
+    "JobDetail",
+    "JobPage",
+    "QueueMessages",
+    "brief_run",
+]
+
+TRACEBACK_FRAMES = 3
+"""Frames of a failed run's traceback that tool answers carry (the history resource has the whole of it)."""
+
+
+def brief_run(record: RunRecord) -> RunRecord:
+    """`record` with its traceback cut to the last frames and the exception: what a tool answer needs."""
+    error = record.error
+    if error is None or not error.traceback:
+        return record
+    lines = error.traceback.splitlines()
+    frames = [i for i, line in enumerate(lines) if line.startswith("  File ")]
+    if len(frames) <= TRACEBACK_FRAMES:
+        return record
+    kept = "\n".join(lines[frames[-TRACEBACK_FRAMES] :])
+    head = (
+        f"Traceback (the last {TRACEBACK_FRAMES} of {len(frames)} frames; the resource "
+        f"scheduler://jobs/{record.job_id}/history has all of them):\n"
+    )
+    return record.model_copy(update={"error": error.model_copy(update={"traceback": head + kept})})
 
 
 class JobPage(BaseModel):
@@ -27,10 +56,10 @@ class JobDetail(BaseModel):
 
 
 class HistoryPage(BaseModel):
-    """Runs of one job, newest first."""
+    """Runs of one job or of every job, newest first."""
 
-    job_id: str = Field(description="The job.")
-    runs: list[RunRecord] = Field(description="Its runs, newest first.")
+    job_id: str | None = Field(description="The job; null for the runs of every job.")
+    runs: list[RunRecord] = Field(description="The runs, newest first.")
     count: int = Field(description="Number of runs returned.")
 
 

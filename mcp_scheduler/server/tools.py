@@ -24,8 +24,8 @@ from agentool_bridge.toolkits import check_name
 from ..errors import SchedulerError
 from ..models import JobInfo, RunRecord, SchedulePreview, SchedulerInput, SchedulerStatus
 from ..runtime import SchedulerRuntime
-from ._params import with_parameters
-from .outputs import AgenToolCatalog, AgenToolEntry, HistoryPage, JobDetail, JobPage, QueueMessages
+from ._params import field_parameter, with_parameters
+from .outputs import AgenToolCatalog, AgenToolEntry, HistoryPage, JobDetail, JobPage, QueueMessages, brief_run
 
 __all__ = ["READ_ONLY", "add_tools", "read_queue", "tool_errors"]
 
@@ -190,7 +190,7 @@ def add_tools(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
     async def get_job(ctx: Context, job_id: str) -> JobDetail:
         with tool_errors("get_job"):
             job, recent = await svc.get_job(_request("get_job", job_id=job_id).job_id or "")
-            return JobDetail(job=job, recent_history=recent)
+            return JobDetail(job=job, recent_history=[brief_run(r) for r in recent])
 
     mcp.add_tool(
         with_parameters(get_job, ["job_id"], required=["job_id"], returns=JobDetail),
@@ -198,17 +198,64 @@ def add_tools(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
         annotations=READ_ONLY,
     )
 
-    async def get_history(ctx: Context, job_id: str, status: str | None = None, limit: int = 20) -> HistoryPage:
+    async def get_history(
+        ctx: Context,
+        job_id: str | None = None,
+        status: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        agentool_name: str | None = None,
+        limit: int = 20,
+    ) -> HistoryPage:
         with tool_errors("get_history"):
-            request = _request("get_history", job_id=job_id, status=status, limit=limit)
-            runs = await svc.get_history(request.job_id or "", request.status, request.limit)
-            return HistoryPage(job_id=job_id, runs=runs, count=len(runs))
+            request = _request(
+                "get_history", job_id=job_id, status=status, since=since, until=until, agentool_name=agentool_name,
+                limit=limit,
+            )
+            runs = await svc.get_history(
+                request.job_id, request.status, request.limit, since=request.since, until=request.until,
+                agentool_name=request.agentool_name,
+            )
+            return HistoryPage(job_id=job_id, runs=[brief_run(r) for r in runs], count=len(runs))
 
     mcp.add_tool(
-        with_parameters(get_history, ["job_id", "status", "limit"], required=["job_id"], returns=HistoryPage),
-        description="A job's runs, newest first: scheduled time, start, end, duration, status (success, error, "
-        "timeout, missed, skipped, cancelled), result or error. Also works for cancelled jobs and run_now ids.",
+        with_parameters(
+            get_history,
+            [
+                field_parameter("job_id", description="Only this job's runs (also a cancelled job's or a run_now "
+                                "id). Omit for the runs of every job."),
+                "status",
+                "since",
+                "until",
+                field_parameter("agentool_name", description="Only runs of this AgenTool."),
+                "limit",
+            ],
+            returns=HistoryPage,
+        ),
+        description="Runs, newest first, of one job or of every job (cancelled and finished ones included): "
+        "scheduled time, start, end, duration, status (success, error, timeout, missed, skipped, cancelled, "
+        "interrupted), result or error. 'What ran in the last hour and what failed?' is since='1h'; add "
+        "status='error' for the failures.",
         annotations=READ_ONLY,
+    )
+
+    async def update_job(ctx: Context, **kw: Any) -> JobInfo:
+        with tool_errors("update_job"):
+            return await svc.update(_request("update", **{k: v for k, v in kw.items() if v is not None}))
+
+    mcp.add_tool(
+        with_parameters(
+            update_job,
+            [field_parameter("job_id", required=True, description="The job to change."),
+             *(field_parameter(name, optional=True) for name in (
+                 "schedule_type", "schedule", "timezone", "agentool_name", "input_data", "job_name", "max_instances",
+                 "misfire_grace_time", "coalesce", "timeout", "result_queue", "error_queue"))],
+            returns=JobInfo,
+        ),
+        description="Change a job: give only what changes (its schedule, input_data, queues or limits). The job "
+        "keeps its id, its state (a paused job stays paused) and its history; input_data is checked as for "
+        "schedule_job. Returns the job with its next 3 run times.",
+        annotations=_hints(idempotent=True),
     )
 
     async def scheduler_status(ctx: Context) -> SchedulerStatus:

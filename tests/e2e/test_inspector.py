@@ -34,6 +34,7 @@ pytestmark = pytest.mark.node
 EXPECTED_TOOLS = {
     "schedule_job", "cancel_job", "pause_job", "resume_job", "run_now", "list_jobs", "get_job", "get_history",
     "scheduler_status", "start_scheduler", "stop_scheduler", "preview_schedule", "list_agentools", "read_queue",
+    "update_job",
 }
 
 
@@ -167,7 +168,7 @@ def _resource_json(outcome: Outcome) -> dict[str, Any]:
 # ---------------------------------------------------------------------- tests
 
 
-def test_tools_list_has_the_14_tools_with_input_schemas(inspector: Inspector, server: Server) -> None:
+def test_tools_list_has_every_tool_with_its_input_schema(inspector: Inspector, server: Server) -> None:
     tools = server.call(inspector, "--method", "tools/list").ok().result["tools"]
     by_name = {t["name"]: t for t in tools}
     assert set(by_name) == EXPECTED_TOOLS
@@ -178,7 +179,8 @@ def test_tools_list_has_the_14_tools_with_input_schemas(inspector: Inspector, se
     schedule = by_name["schedule_job"]["inputSchema"]
     assert set(schedule["required"]) == {"schedule_type", "schedule", "agentool_name", "input_data"}
     assert schedule["properties"]["schedule_type"]["enum"] == ["cron", "interval", "once"]
-    assert by_name["get_history"]["inputSchema"]["required"] == ["job_id"]
+    assert by_name["update_job"]["inputSchema"]["required"] == ["job_id"]
+    assert "required" not in by_name["get_history"]["inputSchema"]  # every job's runs without a job_id
 
 
 def test_once_job_runs_and_run_now_returns_its_result(inspector: Inspector, server: Server) -> None:

@@ -41,7 +41,7 @@ async def test_create_scheduler_agent_registers_scheduler_with_every_operation(s
     agentool = get_injector().get("scheduler")
 
     assert set(agentool.operations) == {
-        "schedule", "cancel", "pause", "resume", "run_now", "list", "get_job",
+        "schedule", "update", "cancel", "pause", "resume", "run_now", "list", "get_job",
         "get_history", "start", "stop", "status", "preview",
     }  # fmt: skip
     assert agentool.output_type is SchedulerOutput

@@ -84,7 +84,7 @@ async def test_get_history_returns_a_jobs_runs_and_filters_by_status(
         ("pause", "job_id is"),
         ("resume", "job_id is"),
         ("get_job", "job_id is"),
-        ("get_history", "job_id is"),
+        ("update", "job_id is"),
         ("schedule", "schedule_type, schedule, agentool_name, input_data are"),
         ("run_now", "agentool_name, input_data are"),
         ("preview", "schedule_type, schedule are"),
