@@ -25,8 +25,10 @@ from pydantic import BaseModel, TypeAdapter
 
 from agentool_bridge import AgenToolInjector
 from agentool_bridge.context import RunInfo, running
+from agentool_bridge.errors import clip_text
 from agentool_bridge.secrets import Secrets, redact, resolve_env
 from agentool_bridge.toolkits import QueueStore
+from agentool_bridge.toolkits.inbox import INBOX_QUEUE, InboxLevel, post_to_inbox
 
 from .events import EventBus, JobEvent, RunEvent
 from .history import HistoryWriter
@@ -129,6 +131,10 @@ class _Outcome:
     error: ErrorInfo | None = None
     notes: list[str] = field(default_factory=list)
     revealed: Secrets = field(default_factory=dict)  # `!env:` values the run saw: kept out of its record
+
+
+INBOX_TEXT_LIMIT = 4000
+"""Most characters of a run's result or error that a message to the inbox carries."""
 
 
 def _jsonable(value: Any) -> Any:
@@ -479,11 +485,29 @@ class RunExecutor:
         try:
             if self._queues is None:
                 raise RuntimeError("this scheduler has no queue store")
-            self._queues().enqueue(queue, message, level="info" if record.status == "success" else "error")
+            if queue == INBOX_QUEUE:  # the human's inbox: a message in its own shape, readable as is
+                self._post_to_inbox(target, record, message)
+            else:
+                self._queues().enqueue(queue, message, level="info" if record.status == "success" else "error")
         except Exception as exc:
             logger.warning("Job %s: could not send to queue %r: %s", target.job_id, queue, exc)
             return f"could not send to queue {queue!r}: {exc}"
         return None
+
+    def _post_to_inbox(self, target: RunTarget, record: RunRecord, message: dict[str, Any]) -> None:
+        assert self._queues is not None
+        name = getattr(target, "job_name", None) or target.job_id
+        level: InboxLevel
+        if record.status == "success":
+            result = record.result
+            text = result if isinstance(result, str) else pydantic_core.to_json(result).decode()
+            title, level, body = f"{name}: done", "info", text
+        else:
+            title, level, body = f"{name}: {record.status}", "error", str(message["error"])
+        post_to_inbox(
+            self._queues(), clip_text(body, INBOX_TEXT_LIMIT), title=title, level=level, source="scheduler",
+            job_id=target.job_id, run_id=record.run_id,
+        )
 
     def _finish(self, base: dict[str, Any], outcome: _Outcome, t0: float, *, publish: bool = True) -> RunRecord:
         record = RunRecord(

@@ -160,11 +160,13 @@ class SchedulerInput(BaseOperationInput):
     )
     result_queue: QueueName | None = Field(
         default=None,
-        description="Queue to send each run's result to (read it with read_queue). 1 to 200 letters, digits and "
-        ". _ : @ / -, starting with a letter or digit.",
+        description="Queue to send each run's result to (read it with read_queue); 'inbox' puts it in the user's "
+        "inbox (read_inbox). 1 to 200 letters, digits and . _ : @ / -, starting with a letter or digit.",
     )
     error_queue: QueueName | None = Field(
-        default=None, description="Queue to send each failed run's error to; same names as result_queue."
+        default=None,
+        description="Queue to send each failed run's error to; 'inbox' tells the user in their inbox (read_inbox). "
+        "Same names as result_queue.",
     )
     timezone: str | None = Field(
         default=None,
