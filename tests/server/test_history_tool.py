@@ -1,0 +1,52 @@
+"""get_history over MCP: every job's runs in one call, and failed runs with the last traceback frames only."""
+
+from __future__ import annotations
+
+import pytest
+from mcp import Client
+from pydantic import Field
+
+from agentool_bridge import BaseOperationInput, RoutingConfig, register_agentool
+from mcp_scheduler.server.outputs import TRACEBACK_FRAMES
+
+from .conftest import LOG_INPUT, ServerFactory, error_text, resource_json, structured
+
+pytestmark = pytest.mark.filterwarnings("ignore::mcp.MCPDeprecationWarning")
+
+
+class DeepInput(BaseOperationInput):
+    """Fails ten calls deep."""
+
+    operation: str = Field(description="Anything.")
+
+
+def deep(operation: str, depth: int = 10) -> None:
+    if depth == 0:
+        raise RuntimeError("broken at the bottom")
+    deep(operation, depth - 1)
+
+
+async def test_what_ran_in_the_last_hour_and_what_failed_takes_one_call_each(
+    make_server: ServerFactory, db_file: str
+) -> None:
+    server = make_server(db_file)
+    register_agentool("deep", DeepInput, RoutingConfig(operation_map={"go": ("deep", None)}), [deep],
+                      registry=server.runtime.registry)
+    async with Client(server) as client:
+        await client.call_tool("run_now", {"job_id": "logger", "agentool_name": "logging", "input_data": LOG_INPUT})
+        failed = await client.call_tool("run_now", {"job_id": "deep-job", "agentool_name": "deep",
+                                                    "input_data": {"operation": "go"}})
+        assert "broken at the bottom" in error_text(failed)
+
+        recent = structured(await client.call_tool("get_history", {"since": "1h"}))
+        failures = structured(await client.call_tool("get_history", {"since": "1h", "status": "error"}))
+        whole = resource_json(await client.read_resource("scheduler://jobs/deep-job/history"))
+
+    assert [r["job_id"] for r in recent["runs"]] == ["deep-job", "logger"] and recent["job_id"] is None
+    (failure,) = failures["runs"]
+    brief = failure["error"]["traceback"]
+    assert brief.count('  File "') == TRACEBACK_FRAMES
+    assert "scheduler://jobs/deep-job/history has all of them" in brief
+    assert "RuntimeError: broken at the bottom" in brief
+    full = whole["runs"][0]["error"]["traceback"] if isinstance(whole, dict) else whole[0]["error"]["traceback"]
+    assert full.count('  File "') > TRACEBACK_FRAMES and "broken at the bottom" in full
