@@ -51,7 +51,7 @@ def _check_schema(schema: dict[str, Any]) -> dict[str, Any]:
 
     if schema.get("type") != "object":
         raise ValueError(
-            'output_schema must describe a JSON object (\'"type": "object"\' at the top); wrap other '
+            'the schema must describe a JSON object (\'"type": "object"\' at the top); wrap other '
             'values, e.g. {"type": "object", "properties": {"items": {"type": "array"}}, "required": ["items"]}'
         )
     try:
@@ -59,7 +59,7 @@ def _check_schema(schema: dict[str, Any]) -> dict[str, Any]:
     except SchemaError as exc:
         where = "/".join(str(part) for part in exc.absolute_path) or "(top level)"
         problem = clip_text(exc.message, 300)
-        raise ValueError(f"output_schema is not a valid JSON schema at {where}: {problem}") from None
+        raise ValueError(f"not a valid JSON schema at {where}: {problem}") from None
     return schema
 
 
@@ -195,7 +195,8 @@ class AgentToolkit:
             try:
                 check_output_schema(request.output_schema)
             except Exception as exc:
-                message = f"output_schema cannot be used for structured output: {clip_text(str(exc), 300)}"
+                reason = clip_text(str(exc).strip().rstrip("."), 300)
+                message = f"output_schema cannot be used for structured output: {reason}"
                 raise AgenToolInputError(
                     f"Invalid input for AgenTool {AGENTOOL_NAME!r}: {message}",
                     [{"loc": "output_schema", "msg": message, "type": "output_schema"}],
