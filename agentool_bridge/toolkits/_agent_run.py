@@ -60,7 +60,15 @@ class ToolCall:
 
 
 def build_model(name: str) -> Model:
-    """The pydantic-ai model for a model name (`anthropic:...`, `openai:...`, `test`); API keys from the environment."""
+    """The pydantic-ai model for a model name (`anthropic:...`, `openai:...`, `test`); API keys from the environment.
+
+    `test` is pydantic-ai's offline TestModel, made to call no tools: by default it would call every tool
+    of the job's servers with made-up arguments, which on a real server could write or delete things.
+    """
+    if name == "test":
+        from pydantic_ai.models.test import TestModel
+
+        return TestModel(call_tools=[])
     try:
         return infer_model(name)
     except (UserError, ImportError, ValueError) as exc:

@@ -72,7 +72,8 @@ class AgentInput(BaseOperationInput):
     model: str | None = Field(
         default=None,
         description="The model, as a pydantic-ai model name: 'anthropic:claude-sonnet-4-5', 'openai:gpt-5', ... "
-        "(its API key comes from the scheduler's environment). Default: the scheduler's --model.",
+        "(its API key comes from the scheduler's environment), or 'test' (offline, free, calls no tools: for "
+        "trying a job out). Default: the scheduler's --model.",
     )
     instructions: str | None = Field(
         default=None, description="System instructions for the model: its role, rules and answer format."

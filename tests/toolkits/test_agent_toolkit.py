@@ -106,6 +106,16 @@ async def test_a_test_model_run_returns_the_output_and_the_token_usage(injector:
     json.dumps(out.model_dump())  # all of it is JSON
 
 
+async def test_the_test_model_calls_no_tool_of_the_servers(injector: AgenToolInjector) -> None:
+    connections = ServerConnections(stdio=False)
+    register(injector, connections=connections)
+
+    out = await injector.run("agent", {"operation": "run", "prompt": "Try.", "model": "test", "servers": ["calc"]})
+
+    assert out.data["tool_calls"] == [] and connections.calls == []
+    assert out.data["output"] == "success (no tool calls)"
+
+
 async def test_the_model_adds_with_a_tool_of_a_real_mcp_server_over_stdio(injector: AgenToolInjector) -> None:
     model, seen = scripted(ToolCallPart("calc__add", {"a": 2, "b": 3}), lambda r: f"The sum is {r.content}.")
     connections = ServerConnections(stdio=True)
