@@ -187,7 +187,8 @@ class MCPServersToolset(AbstractToolset[Any]):
         call.result, call.is_error = _preview(content), bool(result.is_error)
         if result.is_error:
             # Not ModelRetry: the model sees the failure and adapts, without spending its retry budget.
-            raise ToolFailed(content if isinstance(content, str) and content else f"Tool {remote!r} failed.")
+            message = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False, default=str)
+            raise ToolFailed(message or f"Tool {remote!r} failed without saying why.")
         return content
 
 
@@ -203,8 +204,9 @@ class AgentResult:
 
 def _schema_problem(schema: dict[str, Any], value: Any) -> str | None:
     from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
 
-    error = next(iter(sorted(Draft202012Validator(schema).iter_errors(value), key=lambda e: list(e.path))), None)
+    error = best_match(Draft202012Validator(schema).iter_errors(value))
     if error is None:
         return None
     where = "/".join(str(part) for part in error.absolute_path) or "(top level)"
@@ -266,7 +268,7 @@ async def run_agent(
             f"(now {max_requests}) if the task needs more model requests."
         ) from exc
     except UnexpectedModelBehavior as exc:
-        if problems:
+        if problems and "output" in exc.message:
             raise AgentRunError(
                 f"The answer did not match output_schema after {len(problems)} attempt(s); the last problem: "
                 f"{problems[-1]}"
