@@ -64,8 +64,7 @@ def _check_schema(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 class AgentInput(BaseOperationInput):
-    """Run a prompt through an LLM agent that may call tools of the scheduler's MCP servers; returns its answer,
-    token usage and the tool calls it made."""
+    """Ask an LLM to do a task, optionally with tools of MCP servers; returns its answer, usage and tool calls."""
 
     operation: Literal["run"] = Field(description="'run': answer the prompt (calling tools as needed) and stop.")
     prompt: str = Field(min_length=1, description="The task for the model in this run.")
