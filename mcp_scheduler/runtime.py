@@ -17,6 +17,7 @@ from typing import Self
 from agentool_bridge import AgenTool, AgenToolInjector, discover_toolkits, load_toolkit
 from agentool_bridge.toolkits import KVStore, LogSink, QueueMessageEvent, QueueStore
 from agentool_bridge.toolkits import is_postgres_url as _is_postgres_url
+from agentool_bridge.toolkits.agent import AgentToolkit
 from agentool_bridge.toolkits.config import ToolkitConfig
 
 from .errors import SchedulerStateError
@@ -125,6 +126,8 @@ class SchedulerRuntime:
     def _job_kinds(self) -> list[AgenTool]:
         """The AgenTools that reach outside the process: http, mcp, agent, shell, notify (per `toolkit_config`)."""
         kinds: list[AgenTool] = []
+        # connections=None: no MCP servers for agent jobs until the runtime owns an MCPConnections pool.
+        kinds.append(AgentToolkit(self.toolkit_config, connections=None).agentool())
         return kinds
 
     @property

@@ -13,6 +13,7 @@ import os
 from ..injector import get_injector
 from ..registry import AgenToolRegistry
 from ._common import MAX_NAME_LENGTH, Name, ToolkitOutput, check_name, check_text, is_postgres_url
+from .agent import AgentInput, AgentModelError, AgentRunError, AgentToolkit
 from .config import ToolkitConfig
 from .errors import (
     DatabaseUnavailableError,
@@ -30,6 +31,10 @@ from .storage_kv import KVStore, create_storage_kv_agent
 
 __all__ = [
     "MAX_NAME_LENGTH",
+    "AgentInput",
+    "AgentModelError",
+    "AgentRunError",
+    "AgentToolkit",
     "DatabaseUnavailableError",
     "InvalidNameError",
     "InvalidTextError",
