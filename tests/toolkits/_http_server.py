@@ -76,6 +76,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, {"slow": True})
         elif path == "/redirect":
             self._send(int(query.get("code", "302")), b"", "text/plain", {"Location": query["to"]})
+        elif path == "/loop":
+            self._send(302, b"", "text/plain", {"Location": "/loop"})
         elif path.startswith("/status/"):
             code = int(path.rsplit("/", 1)[1])
             self._send(code, f"status {code} body with details".encode(), "text/plain")
