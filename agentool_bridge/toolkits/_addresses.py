@@ -113,12 +113,11 @@ def _parse_pattern(text: str) -> _Pattern:
         host = host.lower().rstrip(".")
         if not host:
             raise ValueError("no address or host name")
-        try:
-            network = ipaddress.ip_network(host, strict=False)
-        except ValueError:
-            network = None
-        if network is not None:
-            return _Pattern(raw, network=network, port=port)
+        if "/" in host:  # a network; its own error says what is wrong with it
+            return _Pattern(raw, network=ipaddress.ip_network(host, strict=False), port=port)
+        address = _address(host)
+        if address is not None:
+            return _Pattern(raw, network=ipaddress.ip_network(address), port=port)
         if host.startswith("*."):
             suffix = host[2:]
             _check_name(suffix)
@@ -254,6 +253,8 @@ class AddressPolicy:
                 f"Looking up host {clip(host)} took longer than {within:g} s: check the URL's host name "
                 "and this machine's DNS."
             ) from None
+        except UnicodeError:
+            raise HostNotFoundError(f"{clip(host)} is not a valid host name: check the URL.") from None
         except OSError as exc:
             raise HostNotFoundError(
                 f"Host {clip(host)} does not resolve ({exc.strerror or exc}): check the URL's host name."

@@ -97,6 +97,8 @@ def check_url(url: str) -> str:
         raise ValueError(f"url must start with http:// or https:// (it has {scheme})")
     if not parts.hostname:
         raise ValueError("url has no host: write it as http://host/path or https://host/path")
+    if parts.port == 0:
+        raise ValueError("url has port 0: give a port from 1 to 65535, or none")
     return url
 
 
@@ -406,6 +408,8 @@ class HttpToolkit:
                     f"{what}: could not connect ({clip_text(str(exc) or type(exc).__name__, 200)}); check that "
                     "the server is up and the URL's host and port are right."
                 ) from None
+            except httpx2.InvalidURL:
+                raise HttpRequestError(f"{what}: the URL (or a redirect's Location) is not a valid URL.") from None
             except httpx2.UnsupportedProtocol:
                 raise HttpRequestError(f"{what} was redirected to a URL that is not http or https.") from None
             except httpx2.HTTPError as exc:
