@@ -39,7 +39,7 @@ __all__ = [
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-RESOLVE_TIMEOUT = 5.0
+RESOLVE_TIMEOUT = 3.0
 """Seconds a host name lookup may take at schedule time."""
 
 _METADATA_NAMES = frozenset({"metadata.google.internal", "metadata", "metadata.goog", "instance-data"})
