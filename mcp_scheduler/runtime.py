@@ -19,6 +19,8 @@ from agentool_bridge.toolkits import KVStore, LogSink, QueueMessageEvent, QueueS
 from agentool_bridge.toolkits import is_postgres_url as _is_postgres_url
 from agentool_bridge.toolkits.agent import AgentToolkit
 from agentool_bridge.toolkits.config import ToolkitConfig
+from agentool_bridge.toolkits.http import HttpToolkit
+from agentool_bridge.toolkits.notify import NotifyToolkit
 
 from .errors import SchedulerStateError
 from .events import EventBus, QueueEvent
@@ -126,6 +128,8 @@ class SchedulerRuntime:
     def _job_kinds(self) -> list[AgenTool]:
         """The AgenTools that reach outside the process: http, mcp, agent, shell, notify (per `toolkit_config`)."""
         kinds: list[AgenTool] = []
+        kinds.append(HttpToolkit(self.toolkit_config).agentool())
+        kinds.append(NotifyToolkit(lambda: self._queues, self.toolkit_config).agentool())
         # connections=None: no MCP servers for agent jobs until the runtime owns an MCPConnections pool.
         kinds.append(AgentToolkit(self.toolkit_config, connections=None).agentool())
         return kinds
