@@ -46,7 +46,7 @@ async def make_server() -> AsyncIterator[ServerFactory]:
 
     def factory(database: str, **options: Any) -> SchedulerServer:
         settings = Settings(database=database, timezone="UTC", discover_entry_points=False, **options)
-        runtime = SchedulerRuntime(settings.service_config())
+        runtime = SchedulerRuntime(settings.service_config(), toolkit_config=settings.toolkit_config())
         runtimes.append(runtime)
         return build_server(runtime, settings)
 
