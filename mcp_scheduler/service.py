@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Self
 
-from agentool_bridge import AgenToolInjector, AgenToolInputError
-from agentool_bridge.secrets import SecretNotSetError, resolve_env
+from agentool_bridge import AgenToolError, AgenToolInjector, AgenToolInputError
+from agentool_bridge.secrets import SecretNotSetError, redact, resolve_env
 from agentool_bridge.toolkits import QueueStore, ToolkitError
 
 from ._engine import STATE_RUNNING, Engine, EngineJob
@@ -722,7 +722,7 @@ class SchedulerService:
         AgenTool's schema and its own check (`!ref:` values, resolved only when the job runs, excepted)."""
         agentool = self.injector.get(agentool_name)
         try:
-            resolved, _ = resolve_env(input_data, self.environ)
+            resolved, revealed = resolve_env(input_data, self.environ)
         except SecretNotSetError as exc:
             raise InvalidJobInputError(f"input_data of AgenTool {agentool_name!r}: {exc}") from exc
         try:
@@ -731,9 +731,14 @@ class SchedulerService:
             real = [e for e in exc.errors if not _is_ref_error(e, input_data)]
             if real or not exc.errors:
                 raise InvalidJobInputError(
-                    f"input_data does not fit AgenTool {agentool_name!r}: {exc}. "
+                    f"input_data does not fit AgenTool {agentool_name!r}: {redact(str(exc), revealed)}. "
                     f"Its operations: {', '.join(agentool.operations)}; see its input schema."
-                ) from exc
+                ) from None
+        except AgenToolError as exc:
+            # The check saw the secrets' values: an error quoting one must not carry it to the caller (or a log).
+            if revealed and (text := str(exc)) != (clean := redact(text, revealed)):
+                raise InvalidJobInputError(clean) from None
+            raise
 
     # ------------------------------------------------------------------ helpers
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import Field
 
-from agentool_bridge import AgenToolInputError, BaseOperationInput, RoutingConfig, register_agentool
+from agentool_bridge import AgenToolError, AgenToolInputError, BaseOperationInput, RoutingConfig, register_agentool
 from agentool_bridge.secrets import SecretNotSetError, check_env, env_names, redact, resolve_env
 from mcp_scheduler import InvalidJobInputError, SchedulerInput
 from tests.scheduler import _support
@@ -135,3 +135,19 @@ async def test_an_agentools_own_check_runs_at_schedule_time_with_secrets_resolve
 
     assert seen == ["forbidden", "fine"]
     assert [j.job_id for j in runtime.service.list_jobs()[0]] == ["accepted"]
+
+
+async def test_a_check_error_quoting_a_secret_is_redacted(make_runtime: RuntimeFactory) -> None:
+    async def check(model: Any) -> None:
+        raise AgenToolError(f"cannot reach {model.target}")
+
+    def go(operation: str, target: str) -> str:
+        return target
+
+    register_agentool("leaky", CheckedInput, RoutingConfig(operation_map={"go": ("go", None)}), [go], check=check)
+    runtime = await make_runtime(environ={"TARGET": SECRET})
+
+    with pytest.raises(InvalidJobInputError) as caught:
+        await runtime.service.schedule(schedule("leaky-job", "leaky", {"operation": "go", "target": "!env:TARGET"}))
+
+    assert str(caught.value) == "cannot reach !env:TARGET"
