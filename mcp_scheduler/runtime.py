@@ -18,6 +18,7 @@ from agentool_bridge import AgenTool, AgenToolInjector, discover_toolkits, load_
 from agentool_bridge.toolkits import KVStore, LogSink, QueueMessageEvent, QueueStore
 from agentool_bridge.toolkits import is_postgres_url as _is_postgres_url
 from agentool_bridge.toolkits.config import ToolkitConfig
+from agentool_bridge.toolkits.shell import ShellRunner
 
 from .errors import SchedulerStateError
 from .events import EventBus, QueueEvent
@@ -125,6 +126,7 @@ class SchedulerRuntime:
     def _job_kinds(self) -> list[AgenTool]:
         """The AgenTools that reach outside the process: http, mcp, agent, shell, notify (per `toolkit_config`)."""
         kinds: list[AgenTool] = []
+        kinds.append(ShellRunner(self.toolkit_config.shell_executables).agentool())
         return kinds
 
     @property

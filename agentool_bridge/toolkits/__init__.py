@@ -26,11 +26,20 @@ from .errors import (
 )
 from .logs import LogSink, create_logging_agent
 from .queue import QueueCounts, QueueLevel, QueueMessage, QueueMessageEvent, QueueStore, create_queue_agent
+from .shell import (
+    ExecutableNotAllowedError,
+    ShellCommandError,
+    ShellDisabledError,
+    ShellRunner,
+    ShellTimeoutError,
+    create_shell_agent,
+)
 from .storage_kv import KVStore, create_storage_kv_agent
 
 __all__ = [
     "MAX_NAME_LENGTH",
     "DatabaseUnavailableError",
+    "ExecutableNotAllowedError",
     "InvalidNameError",
     "InvalidTextError",
     "KVStore",
@@ -45,6 +54,10 @@ __all__ = [
     "QueueMessage",
     "QueueMessageEvent",
     "QueueStore",
+    "ShellCommandError",
+    "ShellDisabledError",
+    "ShellRunner",
+    "ShellTimeoutError",
     "ToolkitConfig",
     "ToolkitError",
     "ToolkitOutput",
@@ -52,6 +65,7 @@ __all__ = [
     "check_text",
     "create_logging_agent",
     "create_queue_agent",
+    "create_shell_agent",
     "create_storage_kv_agent",
     "is_postgres_url",
     "register_builtin_toolkits",
