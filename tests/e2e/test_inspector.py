@@ -34,6 +34,7 @@ pytestmark = pytest.mark.node
 EXPECTED_TOOLS = {
     "schedule_job", "cancel_job", "pause_job", "resume_job", "run_now", "list_jobs", "get_job", "get_history",
     "scheduler_status", "start_scheduler", "stop_scheduler", "preview_schedule", "list_agentools", "read_queue",
+    "read_inbox",
 }
 
 

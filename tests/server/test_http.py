@@ -101,7 +101,7 @@ async def test_http_with_a_good_token_answers_a_raw_initialize(http: HttpServer)
 async def test_both_tokens_work_with_a_real_mcp_client(http: HttpServer, token: str, mode: str) -> None:
     job_id = unique(token)
     async with http_client(http, token, mode=mode) as c:
-        assert len((await c.list_tools()).tools) == 14
+        assert len((await c.list_tools()).tools) == 15
 
         job = structured(await c.call_tool("schedule_job", hourly(job_id)))
         assert job["job_id"] == job_id and job["timezone"] == "UTC"
@@ -117,7 +117,7 @@ async def test_both_tokens_work_with_a_real_mcp_client(http: HttpServer, token: 
 async def test_sse_without_auth_lists_the_tools(sse: HttpServer, mode: str) -> None:
     async with sse_mcp_client(sse, mode=mode) as c:
         tools = {t.name for t in (await c.list_tools()).tools}
-        assert len(tools) == 14 and "schedule_job" in tools
+        assert len(tools) == 15 and "schedule_job" in tools
 
 
 # ---------------------------------------------------------------------- one scheduler per process

@@ -27,7 +27,7 @@ async def test_every_published_output_schema_is_free_of_references_and_nullable_
     async with Client(server) as client:
         tools = (await client.list_tools()).tools
 
-    assert len(tools) == 14
+    assert len(tools) == 15
     for tool in tools:
         assert tool.output_schema is not None, tool.name
         text = json.dumps(tool.output_schema)

@@ -48,7 +48,7 @@ async def test_a_stdio_session_schedules_a_job_sees_it_run_and_cancels_it(tmp_pa
     inbox = Inbox()
     async with Client(stdio(database), mode=mode, message_handler=inbox.message_handler) as c:
         tools = {t.name for t in (await c.list_tools()).tools}
-        assert len(tools) == 14 and {"schedule_job", "get_job", "cancel_job"} <= tools
+        assert len(tools) == 15 and {"schedule_job", "get_job", "cancel_job"} <= tools
         structured(await c.call_tool("schedule_job", hourly("stdio-job")))  # fires on run_now only
 
         if mode == "legacy":
