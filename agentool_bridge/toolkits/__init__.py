@@ -32,6 +32,7 @@ from .shell import (
     ShellDisabledError,
     ShellRunner,
     ShellTimeoutError,
+    WorkingDirectoryError,
     create_shell_agent,
 )
 from .storage_kv import KVStore, create_storage_kv_agent
@@ -61,6 +62,7 @@ __all__ = [
     "ToolkitConfig",
     "ToolkitError",
     "ToolkitOutput",
+    "WorkingDirectoryError",
     "check_name",
     "check_text",
     "create_logging_agent",

@@ -43,6 +43,7 @@ __all__ = [
     "ShellInput",
     "ShellRunner",
     "ShellTimeoutError",
+    "WorkingDirectoryError",
     "create_shell_agent",
 ]
 
@@ -72,6 +73,10 @@ class ShellDisabledError(ToolkitError, PermissionError):
 
 class ExecutableNotAllowedError(ToolkitError, PermissionError):
     """`argv[0]` is not one of the executables the server allows."""
+
+
+class WorkingDirectoryError(ToolkitError, FileNotFoundError):
+    """`cwd` does not exist on the server, or is not a directory."""
 
 
 class ShellCommandError(ToolkitError, RuntimeError):
@@ -267,7 +272,10 @@ class ShellRunner:
             raise ExecutableNotAllowedError(f"argv[0] {clip(program)} {where}. Allowed: {self._listing()}.")
         real, name = os.path.realpath(found), os.path.basename(program)
         for entry in self.executables:
-            if has_separator and not os.path.isabs(entry):
+            entry_is_path = os.sep in entry or (os.altsep is not None and os.altsep in entry)
+            if entry_is_path and not os.path.isabs(entry):
+                continue  # a relative path would depend on the server's working directory: never allowed
+            if has_separator and not entry_is_path:
                 continue  # a path must match an allowed path, not a name that happens to resolve to it
             allowed = shutil.which(entry)
             if allowed is None or os.path.realpath(allowed) != real:
@@ -288,9 +296,9 @@ class ShellRunner:
         if cwd is None:
             return
         if not os.path.exists(cwd):
-            raise FileNotFoundError(f"cwd {clip(cwd)} does not exist on the server: give an existing directory.")
+            raise WorkingDirectoryError(f"cwd {clip(cwd)} does not exist on the server: give an existing directory.")
         if not os.path.isdir(cwd):
-            raise NotADirectoryError(f"cwd {clip(cwd)} is not a directory.")
+            raise WorkingDirectoryError(f"cwd {clip(cwd)} is not a directory: give an existing directory.")
 
     async def check(self, model: ShellInput) -> None:
         """At schedule time: `shell` is on, argv[0] is allowed and cwd exists."""

@@ -22,6 +22,7 @@ from agentool_bridge.toolkits.shell import (
     ShellCommandError,
     ShellDisabledError,
     ShellTimeoutError,
+    WorkingDirectoryError,
     create_shell_agent,
 )
 from mcp_scheduler import JobExecutionError, SchedulerInput, SchedulerRuntime, ServiceConfig
@@ -176,7 +177,7 @@ async def test_a_disallowed_executable_or_missing_cwd_is_refused_at_schedule_tim
 
         with pytest.raises(ExecutableNotAllowedError, match="Allowed: 'echo'"):
             await rt.service.schedule(job(argv=["python3", "-c", "print(1)"]))
-        with pytest.raises(FileNotFoundError, match="does not exist"):
+        with pytest.raises(WorkingDirectoryError, match="does not exist"):
             await rt.service.schedule(job(argv=["echo", "hi"], cwd=str(tmp_path / "nowhere")))
         assert rt.service.list_jobs() == ([], 0)
 
@@ -190,7 +191,7 @@ async def test_paths_and_symlinks_cannot_pass_for_an_allowed_program(tmp_path: P
     other.symlink_to(PYTHON)  # the same file under another name (think busybox: the name picks the program)
     disguised = tmp_path / "echo"
     disguised.symlink_to(PYTHON)  # another program under an allowed name
-    create_shell_agent([str(allowed), "echo"])
+    create_shell_agent([str(allowed), "echo", "./allowed-python"])
 
     assert (await run({"argv": [str(allowed), "-c", "print(1)"]}))["stdout"] == "1\n"
     refused = [str(other), str(disguised), "./allowed-python", "allowed-python", "python3"]
