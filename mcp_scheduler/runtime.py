@@ -21,6 +21,7 @@ from agentool_bridge.toolkits.agent import AgentToolkit
 from agentool_bridge.toolkits.config import ToolkitConfig
 from agentool_bridge.toolkits.http import HttpToolkit
 from agentool_bridge.toolkits.notify import NotifyToolkit
+from agentool_bridge.toolkits.shell import ShellRunner
 
 from .errors import SchedulerStateError
 from .events import EventBus, QueueEvent
@@ -132,6 +133,7 @@ class SchedulerRuntime:
         kinds.append(NotifyToolkit(lambda: self._queues, self.toolkit_config).agentool())
         # connections=None: no MCP servers for agent jobs until the runtime owns an MCPConnections pool.
         kinds.append(AgentToolkit(self.toolkit_config, connections=None).agentool())
+        kinds.append(ShellRunner(self.toolkit_config.shell_executables).agentool())
         return kinds
 
     @property

@@ -27,6 +27,15 @@ from .errors import (
 )
 from .logs import LogSink, create_logging_agent
 from .queue import QueueCounts, QueueLevel, QueueMessage, QueueMessageEvent, QueueStore, create_queue_agent
+from .shell import (
+    ExecutableNotAllowedError,
+    ShellCommandError,
+    ShellDisabledError,
+    ShellRunner,
+    ShellTimeoutError,
+    WorkingDirectoryError,
+    create_shell_agent,
+)
 from .storage_kv import KVStore, create_storage_kv_agent
 
 __all__ = [
@@ -36,6 +45,7 @@ __all__ = [
     "AgentRunError",
     "AgentToolkit",
     "DatabaseUnavailableError",
+    "ExecutableNotAllowedError",
     "InvalidNameError",
     "InvalidTextError",
     "KVStore",
@@ -50,13 +60,19 @@ __all__ = [
     "QueueMessage",
     "QueueMessageEvent",
     "QueueStore",
+    "ShellCommandError",
+    "ShellDisabledError",
+    "ShellRunner",
+    "ShellTimeoutError",
     "ToolkitConfig",
     "ToolkitError",
     "ToolkitOutput",
+    "WorkingDirectoryError",
     "check_name",
     "check_text",
     "create_logging_agent",
     "create_queue_agent",
+    "create_shell_agent",
     "create_storage_kv_agent",
     "is_postgres_url",
     "register_builtin_toolkits",

@@ -27,7 +27,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -73,6 +73,7 @@ _FEED_LOCK = 3
 EVENTS_CHANNEL = "agentool_queue"
 """On PostgreSQL every enqueue NOTIFYs this channel of its schema (payload: the store's `writer`), so that
 followers of the feed (the scheduler's store LISTENs there too) read `events_since` at once."""
+_REMOVE_BATCH = 500  # ids per DELETE: SQLite allows 999 parameters in older builds
 _COLUMNS = "seq, message_id, payload, attempts, enqueued_at, state, max_retries, last_error, updated_at"
 
 _REQUIRED: dict[str, tuple[str, ...]] = {
@@ -563,6 +564,26 @@ class QueueStore:
             self._check_open()
             with self._db.transaction():
                 return int(self._db.execute(f"DELETE FROM {_TABLE} WHERE queue_name = ?", (queue_name,)).rowcount)
+
+    def remove(self, queue_name: str, message_ids: Sequence[str]) -> int:
+        """Remove ready messages of a queue by id, as read by `peek` (acknowledging them); return how many.
+
+        Ids that are unknown, of another queue, in flight or dead-lettered are left alone (and not counted).
+        """
+        check_name("queue_name", queue_name)
+        ids = list(dict.fromkeys(check_name("message_id", m) for m in message_ids))
+        removed = 0
+        with self._lock:
+            self._check_open()
+            with self._db.transaction():
+                for start in range(0, len(ids), _REMOVE_BATCH):
+                    batch = ids[start : start + _REMOVE_BATCH]
+                    marks = ", ".join("?" * len(batch))
+                    removed += int(self._db.execute(
+                        f"DELETE FROM {_TABLE} WHERE queue_name = ? AND state = 'ready' AND message_id IN ({marks})",
+                        (queue_name, *batch),
+                    ).rowcount)
+        return removed
 
     def queues(self) -> list[QueueCounts]:
         """Every queue that holds messages, with its counts, sorted by name."""

@@ -23,6 +23,7 @@ from mcp_types import INVALID_PARAMS
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from agentool_bridge.errors import clip, clip_text
+from agentool_bridge.toolkits.shell import ShellRunner
 
 from ..runtime import SchedulerRuntime
 from ..settings import Settings, package_version
@@ -100,18 +101,12 @@ def build_server(runtime: SchedulerRuntime, settings: Settings | None = None) ->
             # Static tokens carry no RFC 8707 resource indicator: checking it (the 3.0 default) would refuse them all.
             validate_token_resource=False,
         )
-    tz = runtime.service.timezone
     mcp = SchedulerServer(
         runtime,
         name="mcp-scheduler",
         title="mcp-scheduler",
         version=package_version(),
-        instructions=(
-            "A persistent job scheduler. Call list_agentools to see what can be scheduled and the input_data each "
-            "AgenTool takes, preview_schedule to check a schedule in plain words, then schedule_job. Jobs survive "
-            f"restarts. Naive datetimes and cron fields are read in {tz} unless a job gives its own `timezone`. "
-            "Read scheduler://jobs/{job_id}/history (or get_history) to see what each run did."
-        ),
+        instructions=_instructions(runtime),
         log_level=settings.log_level.upper(),
         **server_kwargs,
     )
@@ -124,6 +119,28 @@ def build_server(runtime: SchedulerRuntime, settings: Settings | None = None) ->
     add_resources(mcp, runtime)
     add_prompts(mcp, runtime)
     return mcp
+
+
+def _instructions(runtime: SchedulerRuntime) -> str:
+    """What the model reads first: how to schedule, which job kinds there are, and the inbox."""
+    tz = runtime.service.timezone
+    kinds = []
+    for name in runtime.registry.names():
+        if name == "scheduler":
+            continue
+        backend = runtime.registry.get(name).backend
+        kinds.append(f"{name} (off on this server)" if isinstance(backend, ShellRunner) and not backend.enabled
+                     else name)
+    return (
+        f"A persistent job scheduler. Each job runs an AgenTool; on this server: {', '.join(kinds)}. Call "
+        "list_agentools to see what each does and the input_data it takes, preview_schedule to check a schedule "
+        "in plain words, then schedule_job. Jobs survive restarts. Naive datetimes and cron fields are read in "
+        f"{tz} unless a job gives its own `timezone`. Read scheduler://jobs/{{job_id}}/history (or get_history) "
+        "to see what each run did. The scheduler cannot write into this chat: reminders and messages that jobs "
+        "post for the user (the notify AgenTool) land in the inbox (resource scheduler://inbox, tool read_inbox) "
+        "and stay there until acknowledged. Start a conversation by reading the inbox, tell the user what "
+        "happened since you last talked, then acknowledge what you reported."
+    )
 
 
 MAX_URI_LENGTH = 2048

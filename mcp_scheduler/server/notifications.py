@@ -6,6 +6,10 @@
   subscribed resource URIs and the `logging/setLevel` level, and sends
   `notifications/resources/updated`, `.../list_changed` and `notifications/message` itself.
   A connection is dropped when it closes (through the connection's exit stack).
+
+A message in a queue updates `scheduler://queues/<name>` and is a log message of logger
+`mcp_scheduler.queue.<name>`; a message in the inbox (queue `inbox`) also updates `scheduler://inbox`
+and is logged instead as `mcp_scheduler.inbox`, at its own level (info, warning, error).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from typing import Any
 
 from mcp.server.subscriptions import ResourcesListChanged, ResourceUpdated, SubscriptionBus
 
+from agentool_bridge.toolkits.inbox import INBOX_QUEUE
+
 from ..events import EventBus, JobEvent, QueueEvent, RunEvent, SchedulerEvent
 
 __all__ = ["HandshakeSessions", "Notifier", "job_uri", "history_uri", "queue_uri", "LOG_LEVELS"]
@@ -29,6 +35,8 @@ LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert"
 JOBS_URI = "scheduler://jobs"
 QUEUES_URI = "scheduler://queues"
 STATUS_URI = "scheduler://status"
+INBOX_URI = "scheduler://inbox"
+INBOX_LOGGER = "mcp_scheduler.inbox"
 
 
 def job_uri(job_id: str) -> str:
@@ -93,6 +101,15 @@ class HandshakeSessions:
                 await peer.connection.log(level, data, logger_name)
 
 
+def _inbox_log(event: QueueEvent) -> tuple[str, Any, str]:
+    """An inbox message as a log message: at its own level (info, warning, error), the message as data."""
+    message = event.message if isinstance(event.message, dict) else {"message": event.message}
+    level = message.get("level")
+    if level not in ("info", "warning", "error"):
+        level = event.level
+    return level, {"id": event.message_id, **message}, INBOX_LOGGER
+
+
 class Notifier:
     """Forwards scheduler events to both eras from one task; it never falls behind without bound.
 
@@ -145,8 +162,12 @@ class Notifier:
             self._updated[QUEUES_URI] = None
             if len(self._messages) == self._messages.maxlen:
                 self._dropped += 1
-            data = {"queue_name": event.queue_name, "message_id": event.message_id, "message": event.message}
-            self._messages.append((event.level, data, f"mcp_scheduler.queue.{event.queue_name}"))
+            if event.queue_name == INBOX_QUEUE:
+                self._updated[INBOX_URI] = None
+                self._messages.append(_inbox_log(event))
+            else:
+                data = {"queue_name": event.queue_name, "message_id": event.message_id, "message": event.message}
+                self._messages.append((event.level, data, f"mcp_scheduler.queue.{event.queue_name}"))
         self._wake.set()
 
     async def _run(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -12,11 +13,13 @@ __all__ = [
     "TRACEBACK_FRAMES",
     "AgenToolCatalog",
     "AgenToolEntry",
+    "brief_run",
     "HistoryPage",
+    "InboxEntry",
+    "InboxPage",
     "JobDetail",
     "JobPage",
     "QueueMessages",
-    "brief_run",
 ]
 
 TRACEBACK_FRAMES = 3
@@ -86,3 +89,24 @@ class QueueMessages(BaseModel):
     mode: Literal["peek", "take"] = Field(description="peek leaves messages in place; take removes them.")
     messages: list[dict[str, Any]] = Field(description="Messages, oldest first (message_id, message, enqueued_at).")
     remaining: int = Field(description="Messages still waiting in the queue.")
+
+
+class InboxEntry(BaseModel):
+    """A message for the user, posted by a job (notify) or by the scheduler."""
+
+    id: str = Field(description="The message id; pass it in ack_ids to acknowledge the message.")
+    title: str | None = Field(default=None, description="A short headline.")
+    message: str = Field(description="What to tell the user.")
+    level: Literal["info", "warning", "error"] = Field(description="info, warning or error.")
+    source: str = Field(description="Who posted it: notify (a job) or scheduler.")
+    job_id: str | None = Field(default=None, description="The job that posted it, if any.")
+    run_id: str | None = Field(default=None, description="The run that posted it, if any.")
+    posted_at: datetime = Field(description="When it was posted (UTC).")
+
+
+class InboxPage(BaseModel):
+    """Messages read from the inbox, and what is left unread."""
+
+    messages: list[InboxEntry] = Field(description="Messages, oldest first.")
+    acknowledged: int = Field(description="Messages this call removed from the inbox.")
+    remaining: int = Field(description="Unread messages still in the inbox.")

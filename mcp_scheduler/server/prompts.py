@@ -27,14 +27,20 @@ def add_prompts(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
 
     @mcp.prompt(name="schedule_from_request", title="Schedule a job from a plain-language request")
     async def schedule_from_request(request: str, timezone: str | None = None) -> str:
-        """Turn a request such as 'every weekday at 9 in Berlin, summarise my inbox' into a schedule_job call,
-        checking the schedule with preview_schedule first."""
+        """Turn a request such as 'every weekday at 9 in Berlin, remind me to send the report' into a schedule_job
+        call, checking the schedule with preview_schedule first."""
         zone = timezone or tz
         return (
             f"The user asks: {request!r}\n\n"
             "Schedule it with the mcp-scheduler tools, in this order:\n"
             "1. Call list_agentools and pick the AgenTool that does the work; build input_data from its input "
-            "schema (the `operation` field and the fields that operation needs).\n"
+            "schema (the `operation` field and the fields that operation needs). If none can do it, tell the user "
+            "so instead of scheduling a job that cannot.\n"
+            "   For a reminder, or anything the user should be told, use the notify AgenTool: operation 'inbox' "
+            "leaves a message in the scheduler's inbox (read with read_inbox or scheduler://inbox at the start of "
+            "a later conversation); 'desktop' and 'webhook' reach the user outside this chat, where the server "
+            "allows them. The scheduler itself cannot send a message into this chat: say so, and say where the "
+            "reminder will appear.\n"
             "2. Write the timing as a schedule: schedule_type 'cron' for calendar times (5 fields: minute hour "
             "day-of-month month day-of-week, 0 or 7 = Sunday, 1-5 = Monday to Friday, e.g. '0 9 * * 1-5'), "
             "'interval' for 'every N minutes/hours' (e.g. '30 minutes', '1h30m'), or 'once' for a single time "

@@ -13,6 +13,7 @@ from agentool_bridge import AgenToolError
 
 from ..errors import JobNotFoundError
 from ..runtime import SchedulerRuntime
+from .inbox import INBOX_QUEUE, INBOX_URI, inbox_entry
 from .outputs import HistoryPage, JobDetail
 from .tools import read_queue
 
@@ -73,6 +74,14 @@ def add_resources(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
             return _json(read_queue(runtime, queue_name, "peek", 100))
         except AgenToolError as exc:
             raise ResourceNotFoundError(f"Queue {queue_name!r}: {exc}") from exc
+
+    @mcp.resource(INBOX_URI, name="inbox", title="Inbox", mime_type=JSON)
+    async def inbox_resource() -> str:
+        """Unread messages for the user (reminders, notify messages from jobs), oldest 100; reading does not
+        remove them (the read_inbox tool acknowledges)."""
+        queues = runtime.queues
+        messages = [inbox_entry(m).model_dump(mode="json") for m in queues.peek(INBOX_QUEUE, 100)]
+        return _json({"messages": messages, "count": len(messages), "unread": queues.counts(INBOX_QUEUE).size})
 
     @mcp.resource("scheduler://agentools", name="agentools", title="AgenTools", mime_type=JSON)
     async def agentools_resource() -> str:

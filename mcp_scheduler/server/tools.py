@@ -25,7 +25,17 @@ from ..errors import SchedulerError
 from ..models import JobInfo, RunRecord, SchedulePreview, SchedulerInput, SchedulerStatus
 from ..runtime import SchedulerRuntime
 from ._params import field_parameter, with_parameters
-from .outputs import AgenToolCatalog, AgenToolEntry, HistoryPage, JobDetail, JobPage, QueueMessages, brief_run
+from .inbox import read_inbox
+from .outputs import (
+    AgenToolCatalog,
+    AgenToolEntry,
+    HistoryPage,
+    InboxPage,
+    JobDetail,
+    JobPage,
+    QueueMessages,
+    brief_run,
+)
 
 __all__ = ["READ_ONLY", "add_tools", "read_queue", "tool_errors"]
 
@@ -345,6 +355,35 @@ def add_tools(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
         ),
         name="read_queue",
         description="Read the messages that jobs sent to a result or error queue (peek, or take to remove them).",
+        annotations=_hints(destructive=True),
+    )
+
+    async def read_inbox_tool(
+        ctx: Context, count: int = 20, acknowledge: bool = False, ack_ids: list[str] | None = None
+    ) -> InboxPage:
+        with tool_errors("read_inbox"):
+            return read_inbox(runtime, count, acknowledge=acknowledge, ack_ids=ack_ids)
+
+    mcp.add_tool(
+        with_parameters(
+            read_inbox_tool,
+            [
+                _param("count", Annotated[int, Field(ge=1, le=100, description="Messages to return, oldest first.")],
+                       20),
+                _param("acknowledge", Annotated[bool, Field(
+                    description="false: only look; true: remove the messages returned (once you have told the "
+                    "user about them).")], False),
+                _param("ack_ids", Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]] | None, Field(
+                    max_length=1000, description="Acknowledge (remove) these message ids without reading; count "
+                    "and acknowledge are then ignored.")], None),
+            ],
+            returns=InboxPage,
+        ),
+        name="read_inbox",
+        description="Read the inbox: reminders and messages that jobs posted for the user (notify) while you were "
+        "away, oldest first, with how many remain unread. The scheduler cannot write into the chat, so check the "
+        "inbox at the start of a conversation and tell the user what happened since you last talked; then "
+        "acknowledge what you reported (acknowledge=true, or ack_ids).",
         annotations=_hints(destructive=True),
     )
 

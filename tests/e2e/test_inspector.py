@@ -35,6 +35,7 @@ EXPECTED_TOOLS = {
     "schedule_job", "cancel_job", "pause_job", "resume_job", "run_now", "list_jobs", "get_job", "get_history",
     "scheduler_status", "start_scheduler", "stop_scheduler", "preview_schedule", "list_agentools", "read_queue",
     "update_job",
+    "read_inbox",
 }
 
 

@@ -57,6 +57,11 @@ BAD_CALLS: list[tuple[str, dict[str, Any], list[str]]] = [
     ("read_queue", {"queue_name": "q", "mode": "drain"}, ["mode", "'peek' or 'take'"]),
     ("read_queue", {"queue_name": "q", "count": 0}, ["count", "greater than or equal to 1"]),
     ("read_queue", {"queue_name": "bad\nname"}, ["queue_name"]),
+    ("read_inbox", {"count": 0}, ["count", "greater than or equal to 1"]),
+    ("read_inbox", {"ack_ids": [""]}, ["ack_ids", "at least 1 character"]),
+    ("read_inbox", {"ack_ids": ["bad\nid"]}, ["message_id", "control characters"]),
+    ("run_now", {"agentool_name": "shell", "input_data": {"operation": "run", "argv": ["echo", "hi"]}},
+     ["shell AgenTool is disabled", "--allow-shell"]),
 ]
 
 

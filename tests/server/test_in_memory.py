@@ -41,9 +41,10 @@ TOOL_PARAMETERS: dict[str, tuple[list[str], list[str]]] = {
     "preview_schedule": (["schedule_type", "schedule", "timezone", "count"], ["schedule_type", "schedule"]),
     "list_agentools": ([], []),
     "read_queue": (["queue_name", "mode", "count"], ["queue_name"]),
+    "read_inbox": (["count", "acknowledge", "ack_ids"], []),
 }
 READ_ONLY_TOOLS = {"list_jobs", "get_job", "get_history", "scheduler_status", "preview_schedule", "list_agentools"}
-# Tools whose parameters are all SchedulerInput fields (list_jobs and read_queue have their own).
+# Tools whose parameters are all SchedulerInput fields (list_jobs, read_queue and read_inbox have their own).
 FIELD_TOOLS = ["schedule_job", "cancel_job", "pause_job", "resume_job", "run_now", "get_job", "get_history",
                "preview_schedule"]
 
@@ -62,7 +63,7 @@ async def tools_by_name(client: Client) -> dict[str, Any]:
 # ---------------------------------------------------------------------- listing and schemas
 
 
-async def test_list_tools_has_all_14_tools_with_flat_parameters(client: Client) -> None:
+async def test_list_tools_has_all_15_tools_with_flat_parameters(client: Client) -> None:
     tools = await tools_by_name(client)
 
     assert sorted(tools) == sorted(TOOL_PARAMETERS)
@@ -167,6 +168,8 @@ async def test_every_tool_can_be_called_successfully(client: Client) -> None:
     await call("run_now", {"agentool_name": "logging", "input_data": LOG_INPUT, "result_queue": "done"})
     peeked = await call("read_queue", {"queue_name": "done"})
     assert peeked["remaining"] == 1 and peeked["messages"][0]["message"]["status"] == "success"
+
+    assert await call("read_inbox") == {"messages": [], "acknowledged": 0, "remaining": 0}
 
     cancelled = await call("cancel_job", {"job_id": "kv-job"})
     assert cancelled["job_id"] == "kv-job"
@@ -274,7 +277,8 @@ async def test_resources_and_templates_are_listed(client: Client) -> None:
     resources = {str(r.uri) for r in (await client.list_resources()).resources}
     templates = {t.uri_template for t in (await client.list_resource_templates()).resource_templates}
 
-    assert resources == {"scheduler://status", "scheduler://jobs", "scheduler://queues", "scheduler://agentools"}
+    assert resources == {"scheduler://status", "scheduler://jobs", "scheduler://queues", "scheduler://agentools",
+                         "scheduler://inbox"}
     assert templates == {
         "scheduler://jobs/{job_id}",
         "scheduler://jobs/{job_id}/history",

@@ -461,3 +461,23 @@ async def test_nul_and_lone_surrogates_give_the_same_errors_on_every_database(
     # nothing was left half done: the store goes on working
     assert store.nack("q", taken.message_id, "readable").attempts == 1
     assert store.counts("q").size == 1
+
+
+def test_remove_takes_ready_messages_by_id_and_leaves_the_rest(database: str) -> None:
+    store = QueueStore(database)
+    try:
+        ids = [store.enqueue("inbox", {"n": n}).message_id for n in range(4)]
+        other = store.enqueue("elsewhere", "x").message_id
+        in_flight = store.take("inbox", auto_ack=False)
+        assert in_flight is not None and in_flight.message_id == ids[0]
+
+        removed = store.remove("inbox", [ids[2], ids[0], ids[2], other, "never-enqueued"])
+
+        assert removed == 1  # ids[0] is in flight, `other` is another queue's, the last is unknown
+        assert [m.message for m in store.peek("inbox", 10)] == [{"n": 1}, {"n": 3}]
+        assert store.counts("inbox").in_flight == 1 and store.counts("elsewhere").size == 1
+        assert store.remove("inbox", []) == 0
+        many = [store.enqueue("bulk", n).message_id for n in range(510)]
+        assert store.remove("bulk", many) == 510 and store.counts("bulk").size == 0
+    finally:
+        store.close()
