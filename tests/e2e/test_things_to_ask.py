@@ -136,7 +136,7 @@ async def test_the_five_requests_of_the_readme(world: World) -> None:
         may_fail={"run_now"},
     )
     answer = await world.ask(health, f"Every 10 minutes fetch {health_url} and tell me if it fails.")
-    assert "First check: Health_check: error: " in answer and "503" in answer, answer
+    assert "First check: Health check: error: GET http://127.0.0.1:" in answer and "returned 503" in answer, answer
 
     # 3. "Run this agent prompt every morning."
     morning = scripted(
