@@ -18,6 +18,9 @@ from agentool_bridge import AgenTool, AgenToolInjector, discover_toolkits, load_
 from agentool_bridge.toolkits import KVStore, LogSink, QueueMessageEvent, QueueStore
 from agentool_bridge.toolkits import is_postgres_url as _is_postgres_url
 from agentool_bridge.toolkits.config import ToolkitConfig
+from agentool_bridge.toolkits.mcp_client import MCPConnectionPool
+from agentool_bridge.toolkits.mcp_tools import MCPToolkit
+from agentool_bridge.toolkits.servers import load_servers
 
 from .errors import SchedulerStateError
 from .events import EventBus, QueueEvent
@@ -125,6 +128,9 @@ class SchedulerRuntime:
     def _job_kinds(self) -> list[AgenTool]:
         """The AgenTools that reach outside the process: http, mcp, agent, shell, notify (per `toolkit_config`)."""
         kinds: list[AgenTool] = []
+        servers = load_servers(self.toolkit_config.servers_file)  # ServersFileError: the server does not start
+        self.mcp_connections = MCPConnectionPool(servers, environ=self.config.environ)
+        kinds.append(MCPToolkit(self.mcp_connections).agentool())
         return kinds
 
     @property
@@ -178,6 +184,7 @@ class SchedulerRuntime:
             if self._presence is not None:
                 self._presence.unregister()
             await self.service.close()
+            await self.mcp_connections.aclose()  # awaited, so stdio servers stop before the event loop ends
         finally:
             self._closed = True
             self._release_toolkits()
