@@ -198,6 +198,7 @@ class _Connection:
         self.users = 0
         self.waiters = 0
         self.last_used = time.monotonic()
+        self.http_error: tuple[int, str] | None = None  # the SDK turns most HTTP errors into a bare -32603
         self._stderr: _StderrTail | None = None
         # A context of its own: not the run (or the injector) of whichever job happened to open it.
         self.task = self.loop.create_task(self._run(), name=f"mcp-server-{name}", context=contextvars.Context())
@@ -279,21 +280,37 @@ class _Connection:
                 errlog.close()  # the server holds its own copy; ours would keep the pipe from ever ending
         import httpx2
 
+        async def note_errors(response: httpx2.Response) -> None:
+            if response.status_code >= 400:
+                self.http_error = (response.status_code, response.reason_phrase)
+
+        def http_client(
+            headers: dict[str, str] | None = None,
+            timeout: httpx2.Timeout | None = None,
+            auth: httpx2.Auth | None = None,
+        ) -> httpx2.AsyncClient:
+            return httpx2.AsyncClient(
+                headers=headers,
+                timeout=timeout or httpx2.Timeout(_HTTP_TIMEOUT, read=_HTTP_READ_TIMEOUT),
+                auth=auth,
+                event_hooks={"response": [note_errors]},
+            )
+
         url = spec.url or ""
         if spec.transport == "sse":
             from mcp.client.sse import sse_client
 
             transport: AbstractAsyncContextManager[Any] = sse_client(
-                url, headers=self._resolved.headers or None, timeout=_HTTP_TIMEOUT, sse_read_timeout=_HTTP_READ_TIMEOUT
+                url,
+                headers=self._resolved.headers or None,
+                timeout=_HTTP_TIMEOUT,
+                sse_read_timeout=_HTTP_READ_TIMEOUT,
+                httpx_client_factory=http_client,
             )
         else:
             from mcp.client.streamable_http import streamable_http_client
 
-            http = await stack.enter_async_context(
-                httpx2.AsyncClient(
-                    headers=self._resolved.headers, timeout=httpx2.Timeout(_HTTP_TIMEOUT, read=_HTTP_READ_TIMEOUT)
-                )
-            )
+            http = await stack.enter_async_context(http_client(self._resolved.headers))
             transport = streamable_http_client(url, http_client=http)
         return await stack.enter_async_context(Client(self._watch(transport)))
 
@@ -324,7 +341,10 @@ class _Connection:
 
     def why(self) -> str:
         """Why the connection failed or ended (a sentence), from what the SDK raised and the server's stderr."""
-        reason = _describe(self.failure, self.spec) if self.failure is not None else "the connection was closed"
+        if self.failure is None:
+            reason = "its connections were being closed (the scheduler or its mcp toolkit is closing)"
+        else:
+            reason = _describe(self.failure, self.spec, self.http_error)
         reason = _sentence(reason)
         if self._stderr is not None and self._stderr.lines:
             reason += f" The last lines it wrote to stderr:\n{self._stderr.tail()}"
@@ -339,8 +359,20 @@ def _leaf(exc: BaseException) -> BaseException:
     return exc
 
 
-def _describe(failure: BaseException, spec: MCPServerSpec) -> str:
+def _http_status(url: str | None, status: int, reason: str) -> str:
+    hints = {
+        401: ": check its Authorization header in the servers file",
+        403: ": check its Authorization header in the servers file",
+        404: ": check the URL's path (often /mcp)",
+    }
+    return f"{clip(url)} answered HTTP {status} {reason}".rstrip() + hints.get(status, "")
+
+
+def _describe(failure: BaseException, spec: MCPServerSpec, http_error: tuple[int, str] | None = None) -> str:
     exc = _leaf(failure)
+    if http_error is not None and not isinstance(exc, TimeoutError):
+        return _http_status(spec.url, *http_error)
+
     if isinstance(exc, TimeoutError):
         return str(exc) or "it did not answer in time"
     if spec.transport == "stdio":
@@ -359,9 +391,7 @@ def _describe(failure: BaseException, spec: MCPServerSpec) -> str:
         if isinstance(exc, httpx2.ConnectError):
             return f"connecting to {clip(spec.url)} failed ({exc}): check that the server runs and the URL is right"
         if isinstance(exc, httpx2.HTTPStatusError):
-            status = exc.response.status_code
-            hint = ": check its Authorization header in the servers file" if status in (401, 403) else ""
-            return f"{clip(spec.url)} answered HTTP {status} {exc.response.reason_phrase}{hint}"
+            return _http_status(spec.url, exc.response.status_code, exc.response.reason_phrase)
         if isinstance(exc, httpx2.TimeoutException):
             return f"{clip(spec.url)} did not answer in time ({type(exc).__name__})"
         if isinstance(exc, httpx2.HTTPError):
@@ -516,6 +546,11 @@ class MCPConnectionPool:
 
     async def aclose(self) -> None:
         """Close every connection and wait until they are closed. Later requests open new ones."""
+        await self._close_all()
+        if self._closing:  # closings that `close()` started
+            await asyncio.gather(*list(self._closing), return_exceptions=True)
+
+    async def _close_all(self) -> None:
         connections = list(self._connections.values())
         self._connections.clear()
         loop = asyncio.get_running_loop()
@@ -524,8 +559,6 @@ class MCPConnectionPool:
             conn.stop()
         for conn in mine:
             await conn.done.wait()
-        if self._closing:
-            await asyncio.gather(*list(self._closing), return_exceptions=True)
 
     def close(self) -> None:
         """Start closing every connection without waiting (for synchronous callers such as `AgenTool.on_close`).
@@ -542,7 +575,7 @@ class MCPConnectionPool:
                 ", ".join(sorted(self._connections)),
             )
             return
-        task = loop.create_task(self.aclose(), context=contextvars.Context())
+        task = loop.create_task(self._close_all(), context=contextvars.Context())
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
@@ -623,6 +656,7 @@ class MCPConnectionPool:
             client = conn.client
             assert client is not None
             conn.users += 1
+            conn.http_error = None
             try:
                 with anyio.fail_after(limit + 1.0):  # a backstop: call_tool has its own read timeout
                     return await send(client), conn.secrets
@@ -637,6 +671,8 @@ class MCPConnectionPool:
                     ) from exc
                 if not _connection_lost(exc):
                     message = redact(clip_text(exc.error.message, 2000), conn.secrets)
+                    if conn.http_error is not None:
+                        message += f" ({_http_status(conn.spec.url, *conn.http_error)})"
                     raise MCPToolCallError(
                         f"MCP server {server!r} answered {what} with error {exc.error.code}: {message}"
                     ) from exc

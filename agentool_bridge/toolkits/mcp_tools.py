@@ -153,10 +153,9 @@ def check_arguments(server: str, tool: Tool, arguments: dict[str, Any]) -> None:
     except SchemaError:
         logger.debug("MCP server %r: the input schema of tool %r is not a valid JSON Schema", server, tool.name)
         return
-    errors = sorted(validator_class(schema).iter_errors(arguments), key=lambda e: list(e.absolute_path))
-    if not errors:
+    problems = sorted(_problem(error) for error in validator_class(schema).iter_errors(arguments))
+    if not problems:
         return
-    problems = [_problem(error) for error in errors]
     listing = "; ".join(f"{loc}: {msg}" for loc, msg in problems[:10])
     if len(problems) > 10:
         listing += f"; and {len(problems) - 10} more"
