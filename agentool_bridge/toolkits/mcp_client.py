@@ -281,7 +281,7 @@ class _Connection:
         import httpx2
 
         async def note_errors(response: httpx2.Response) -> None:
-            if response.status_code >= 400:
+            if response.status_code >= 400 and response.request.method == "POST":  # not the optional GET stream
                 self.http_error = (response.status_code, response.reason_phrase)
 
         def http_client(
@@ -363,7 +363,7 @@ def _http_status(url: str | None, status: int, reason: str) -> str:
     hints = {
         401: ": check its Authorization header in the servers file",
         403: ": check its Authorization header in the servers file",
-        404: ": check the URL's path (often /mcp)",
+        404: ": check the URL's path (often /mcp; /sse for SSE)",
     }
     return f"{clip(url)} answered HTTP {status} {reason}".rstrip() + hints.get(status, "")
 
