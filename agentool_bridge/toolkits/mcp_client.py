@@ -46,6 +46,8 @@ if TYPE_CHECKING:
     from mcp import Client
     from mcp.types import CallToolResult, Tool
 
+    from .servers import MCPConnections
+
 __all__ = [
     "DEFAULT_CALL_TIMEOUT",
     "DEFAULT_CONNECT_TIMEOUT",
@@ -195,6 +197,7 @@ class _Connection:
         self.failure: BaseException | None = None
         self.ended = False
         self.stopping = False
+        self.closed_by_pool = False  # by aclose()/close(), as opposed to dropped for being broken or idle
         self.users = 0
         self.waiters = 0
         self.last_used = time.monotonic()
@@ -341,8 +344,12 @@ class _Connection:
 
     def why(self) -> str:
         """Why the connection failed or ended (a sentence), from what the SDK raised and the server's stderr."""
-        if self.failure is None:
+        if self.failure is None and self.closed_by_pool:
             reason = "its connections were being closed (the scheduler or its mcp toolkit is closing)"
+        elif self.failure is None and self.ended:
+            reason = "its process exited (or closed its output)" if self.spec.transport == "stdio" else "it hung up"
+        elif self.failure is None:
+            reason = "the connection was closed"
         else:
             reason = _describe(self.failure, self.spec, self.http_error)
         reason = _sentence(reason)
@@ -498,15 +505,18 @@ class MCPConnectionPool:
         then `call_timeout`); a caller that stops waiting for a connection nobody else waits for closes it.
         """
 
+        limit = self.call_timeout if time_limit is None else time_limit
+
         async def send(client: Client) -> list[Tool]:
             tools: list[Tool] = []
             cursor: str | None = None
-            for _ in range(_MAX_LIST_PAGES):
-                page = await client.list_tools(cursor=cursor)
-                tools.extend(page.tools)
-                cursor = page.next_cursor
-                if cursor is None:
-                    break
+            with anyio.fail_after(limit):
+                for _ in range(_MAX_LIST_PAGES):
+                    page = await client.list_tools(cursor=cursor)
+                    tools.extend(page.tools)
+                    cursor = page.next_cursor
+                    if cursor is None:
+                        break
             return tools
 
         tools, _ = await self._request(
@@ -514,7 +524,7 @@ class MCPConnectionPool:
             "the tool listing (tools/list)",
             send,
             connect_wait=self.connect_timeout if time_limit is None else time_limit,
-            limit=self.call_timeout if time_limit is None else time_limit,
+            limit=limit,
             repeatable=True,
         )
         return tools
@@ -532,7 +542,8 @@ class MCPConnectionPool:
         limit = self.call_timeout if time_limit is None else time_limit
 
         async def send(client: Client) -> CallToolResult:
-            return await client.call_tool(tool, arguments, read_timeout_seconds=limit)
+            with anyio.fail_after(limit + 1.0):  # a backstop: the SDK's read timeout should come first
+                return await client.call_tool(tool, arguments, read_timeout_seconds=limit)
 
         result, secrets = await self._request(
             server, f"the call of tool {tool!r}", send, connect_wait=self.connect_timeout, limit=limit, repeatable=False
@@ -556,6 +567,7 @@ class MCPConnectionPool:
         loop = asyncio.get_running_loop()
         mine = [conn for conn in connections if conn.loop is loop]
         for conn in mine:
+            conn.closed_by_pool = True
             conn.stop()
         for conn in mine:
             await conn.done.wait()
@@ -658,8 +670,7 @@ class MCPConnectionPool:
             conn.users += 1
             conn.http_error = None
             try:
-                with anyio.fail_after(limit + 1.0):  # a backstop: call_tool has its own read timeout
-                    return await send(client), conn.secrets
+                return await send(client), conn.secrets
             except TimeoutError as exc:
                 raise MCPToolTimeoutError(
                     f"MCP server {server!r} did not answer {what} within {limit:g} s."
@@ -684,7 +695,7 @@ class MCPConnectionPool:
             finally:
                 conn.users -= 1
                 conn.last_used = time.monotonic()
-            if conn.stopping and not conn.ended:
+            if conn.closed_by_pool:
                 raise MCPServerUnavailableError(
                     f"The connection to MCP server {server!r} was closed during {what}: the scheduler is closing."
                 ) from lost
@@ -700,3 +711,9 @@ class MCPConnectionPool:
                 f"{conn.why()}{tail}"
             ) from lost
         raise AssertionError("unreachable")
+
+
+if TYPE_CHECKING:
+
+    def _implements_the_protocol(pool: MCPConnectionPool) -> MCPConnections:
+        return pool  # mypy checks here that the pool is an `MCPConnections`
