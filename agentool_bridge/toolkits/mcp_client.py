@@ -198,6 +198,7 @@ class _Connection:
         self.ended = False
         self.stopping = False
         self.closed_by_pool = False  # by aclose()/close(), as opposed to dropped for being broken or idle
+        self.session_lost = False  # an HTTP server forgot the session (it restarted): requests were not run
         self.users = 0
         self.waiters = 0
         self.last_used = time.monotonic()
@@ -346,6 +347,8 @@ class _Connection:
         """Why the connection failed or ended (a sentence), from what the SDK raised and the server's stderr."""
         if self.failure is None and self.closed_by_pool:
             reason = "its connections were being closed (the scheduler or its mcp toolkit is closing)"
+        elif self.failure is None and self.session_lost:
+            reason = "it answered HTTP 404 for the session: it no longer knows it (it restarted?)"
         elif self.failure is None and self.ended:
             reason = "its process exited (or closed its output)" if self.spec.transport == "stdio" else "it hung up"
         elif self.failure is None:
@@ -433,6 +436,8 @@ def _connection_lost(exc: BaseException) -> bool:
 
 def _never_reached(conn: _Connection) -> bool:
     """True when the broken connection's requests cannot have reached the server (the connection was refused)."""
+    if conn.session_lost:
+        return True
     if conn.failure is None or conn.spec.transport == "stdio":
         return False
     import httpx2
@@ -669,6 +674,7 @@ class MCPConnectionPool:
             assert client is not None
             conn.users += 1
             conn.http_error = None
+            lost: Exception
             try:
                 return await send(client), conn.secrets
             except TimeoutError as exc:
@@ -680,14 +686,18 @@ class MCPConnectionPool:
                     raise MCPToolTimeoutError(
                         f"MCP server {server!r} did not answer {what} within {limit:g} s."
                     ) from exc
-                if not _connection_lost(exc):
+                if conn.spec.transport != "stdio" and conn.http_error is not None and conn.http_error[0] == 404:
+                    conn.session_lost = True  # answered 404 for a session it no longer knows: reconnect
+                    lost = exc
+                elif not _connection_lost(exc):
                     message = redact(clip_text(exc.error.message, 2000), conn.secrets)
                     if conn.http_error is not None:
                         message += f" ({_http_status(conn.spec.url, *conn.http_error)})"
                     raise MCPToolCallError(
                         f"MCP server {server!r} answered {what} with error {exc.error.code}: {message}"
                     ) from exc
-                lost: Exception = exc
+                else:
+                    lost = exc
             except Exception as exc:
                 if not _connection_lost(exc):
                     raise

@@ -4,6 +4,7 @@ run as a subprocess over stdio and over streamable HTTP on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import mcp as mcp_sdk
 import pytest
 from mcp.types import ImageContent, TextContent, Tool
 
@@ -181,6 +183,32 @@ async def test_a_connection_is_shared_reused_and_reopened_after_idleness_or_a_cr
     finally:
         await pool.aclose()
     assert not is_running(last)
+
+
+async def test_a_call_after_a_legacy_http_server_restarted_opens_a_new_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The handshake era (most servers of today): a restarted server answers 404 for the old session id.
+    monkeypatch.setattr(mcp_sdk, "Client", functools.partial(mcp_sdk.Client, mode="legacy"))
+    port = free_port()
+
+    def start() -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen([sys.executable, str(SERVER), "--http", str(port)], stderr=subprocess.DEVNULL)
+        wait_until_listening(proc, port)
+        return proc
+
+    proc = start()
+    servers = ServersFile.model_validate({"mcpServers": {"web": {"url": f"http://127.0.0.1:{port}/mcp"}}})
+    pool = MCPConnectionPool(servers, environ={})
+    try:
+        before = await pid_of(pool, "web")
+        stop(proc)
+        proc = start()
+
+        assert await pid_of(pool, "web") == proc.pid != before
+    finally:
+        await pool.aclose()
+        stop(proc)
 
 
 async def test_unreachable_servers_are_errors_naming_the_server_and_why(tmp_path: Path) -> None:
