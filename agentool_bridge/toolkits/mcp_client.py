@@ -492,6 +492,11 @@ class MCPConnectionPool:
         self._connections: dict[str, _Connection] = {}
         self._closing: set[asyncio.Task[None]] = set()
 
+    def check_server(self, server: str) -> None:
+        """Raise `UnknownServerError` if `server` is not declared, `MCPServerConfigError` if its entry cannot be
+        used as written (an `!env:` variable not set, a malformed header). Opens nothing."""
+        self._resolve(server, self.servers.get(server))
+
     def is_connected(self, server: str) -> bool:
         """True while a connection to `server` is open."""
         conn = self._connections.get(server)

@@ -230,9 +230,9 @@ class MCPToolkit:
         )
 
     async def check(self, model: MCPInput) -> None:
-        """At schedule time: the server is declared; for call_tool, if the server answers within
-        `check_timeout`, the tool exists and the arguments fit its input schema."""
-        self.connections.servers.get(model.server)
+        """At schedule time: the server is declared and its entry usable; for call_tool, if the server answers
+        within `check_timeout`, the tool exists and the arguments fit its input schema."""
+        self.connections.check_server(model.server)
         if model.operation != "call_tool" or model.tool is None:
             return
         try:

@@ -74,6 +74,7 @@ def servers_json(http_url: str, **more: dict[str, Any]) -> dict[str, Any]:
             "web": {"url": http_url, "headers": {"Authorization": "!env:MCP_TEST_TOKEN"}},
             "down": {"url": f"http://127.0.0.1:{free_port()}/mcp"},
             "broken": {"url": http_url, "headers": {"X-Key": "!env:MCP_TEST_BROKEN"}},
+            "unset": {"url": http_url, "headers": {"X-Key": "!env:MCP_TEST_UNSET"}},
             **more,
         }
     }
@@ -414,10 +415,13 @@ async def test_schedule_refuses_unknown_servers_and_tools_bad_arguments_and_bad_
         ({"server": "web", "tool": "add", "arguments": {"a": 1}}, InvalidJobInputError, "arguments.b: is required"),
         ({"server": "web"}, InvalidJobInputError, "tool is required for operation 'call_tool'"),
         ({"server": "broken", "tool": "add"}, MCPServerConfigError, "header 'X-Key' is malformed"),
+        ({"server": "unset", "tool": "add"}, MCPServerConfigError, "MCP_TEST_UNSET is not set"),
     ]
     for fields, error, message in refusals:
         with pytest.raises(error, match=message):
             await schedule(runtime, {"operation": "call_tool", **fields})
+    with pytest.raises(MCPServerConfigError, match="MCP_TEST_UNSET is not set"):
+        await schedule(runtime, {"operation": "list_tools", "server": "unset"})
 
     jobs, total = runtime.service.list_jobs()
     assert (jobs, total) == ([], 0)
