@@ -514,7 +514,6 @@ class MCPConnectionPool:
         `time_limit` bounds the wait for the connection and the listing itself (default: `connect_timeout`,
         then `call_timeout`); a caller that stops waiting for a connection nobody else waits for closes it.
         """
-
         limit = self.call_timeout if time_limit is None else time_limit
 
         async def send(client: Client) -> list[Tool]:
@@ -546,9 +545,9 @@ class MCPConnectionPool:
         except that the resolved `!env:` values of the server's entry are replaced by their references.
 
         `time_limit`: seconds the call may take (default `call_timeout`); the wait for a connection is bounded
-        by `connect_timeout`. A call whose connection breaks is not repeated (the tool may have run).
+        by `connect_timeout`. A call whose connection breaks is not sent again (the tool may have run) unless
+        the server cannot have received it (connection refused, session forgotten by a restarted server).
         """
-
         limit = self.call_timeout if time_limit is None else time_limit
 
         async def send(client: Client) -> CallToolResult:
