@@ -20,7 +20,10 @@ from agentool_bridge.toolkits import is_postgres_url as _is_postgres_url
 from agentool_bridge.toolkits.agent import AgentToolkit
 from agentool_bridge.toolkits.config import ToolkitConfig
 from agentool_bridge.toolkits.http import HttpToolkit
+from agentool_bridge.toolkits.mcp_client import MCPConnectionPool
+from agentool_bridge.toolkits.mcp_tools import MCPToolkit
 from agentool_bridge.toolkits.notify import NotifyToolkit
+from agentool_bridge.toolkits.servers import load_servers
 from agentool_bridge.toolkits.shell import ShellRunner
 
 from .errors import SchedulerStateError
@@ -131,8 +134,10 @@ class SchedulerRuntime:
         kinds: list[AgenTool] = []
         kinds.append(HttpToolkit(self.toolkit_config).agentool())
         kinds.append(NotifyToolkit(lambda: self._queues, self.toolkit_config).agentool())
-        # connections=None: no MCP servers for agent jobs until the runtime owns an MCPConnections pool.
-        kinds.append(AgentToolkit(self.toolkit_config, connections=None).agentool())
+        servers = load_servers(self.toolkit_config.servers_file)  # ServersFileError: the server does not start
+        self.mcp_connections = MCPConnectionPool(servers, environ=self.config.environ)
+        kinds.append(MCPToolkit(self.mcp_connections).agentool())
+        kinds.append(AgentToolkit(self.toolkit_config, connections=self.mcp_connections).agentool())
         kinds.append(ShellRunner(self.toolkit_config.shell_executables).agentool())
         return kinds
 
@@ -187,6 +192,7 @@ class SchedulerRuntime:
             if self._presence is not None:
                 self._presence.unregister()
             await self.service.close()
+            await self.mcp_connections.aclose()  # awaited, so stdio servers stop before the event loop ends
         finally:
             self._closed = True
             self._release_toolkits()

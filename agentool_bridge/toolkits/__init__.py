@@ -1,4 +1,5 @@
-"""Built-in AgenTools: `queue` (durable FIFO queues), `logging` and `storage_kv` (key-value store).
+"""Built-in AgenTools: `queue` (durable FIFO queues), `logging`, `storage_kv` (key-value store) and `mcp`
+(tools of other MCP servers, through an `MCPConnectionPool`).
 
 They are also small, complete examples of how to write an AgenTool: an input model derived
 from `BaseOperationInput`, a `RoutingConfig` mapping each operation to a plain tool function,
@@ -26,6 +27,16 @@ from .errors import (
     ToolkitError,
 )
 from .logs import LogSink, create_logging_agent
+from .mcp_client import MCPConnectionPool
+from .mcp_errors import (
+    MCPArgumentsError,
+    MCPServerConfigError,
+    MCPServerUnavailableError,
+    MCPToolCallError,
+    MCPToolNotFoundError,
+    MCPToolTimeoutError,
+)
+from .mcp_tools import MCPInput, MCPToolkit
 from .queue import QueueCounts, QueueLevel, QueueMessage, QueueMessageEvent, QueueStore, create_queue_agent
 from .shell import (
     ExecutableNotAllowedError,
@@ -52,6 +63,15 @@ __all__ = [
     "KeyNotFoundError",
     "LogFileNotConfiguredError",
     "LogSink",
+    "MCPArgumentsError",
+    "MCPConnectionPool",
+    "MCPInput",
+    "MCPServerConfigError",
+    "MCPServerUnavailableError",
+    "MCPToolCallError",
+    "MCPToolNotFoundError",
+    "MCPToolTimeoutError",
+    "MCPToolkit",
     "MessageNotFoundError",
     "Name",
     "QueueClosedError",

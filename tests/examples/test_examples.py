@@ -22,6 +22,8 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
+from agentool_bridge.secrets import env_names
+from agentool_bridge.toolkits.servers import load_servers
 from mcp_scheduler.cli import ENV_PREFIX, check_exposure, parse_settings
 from mcp_scheduler.settings import Settings, default_database_path
 from tests._net import free_port, stop, wait_until_listening
@@ -146,6 +148,15 @@ def check_background_runner(argv: list[str], monkeypatch: pytest.MonkeyPatch) ->
     assert args.command == "serve" and settings.transport == "http"
     assert settings.host == "127.0.0.1" and settings.database == default_database_path()
     check_exposure(settings)  # loopback: no token needed
+
+
+def test_servers_file_example_declares_a_stdio_and_an_http_server_with_a_secret_header() -> None:
+    servers = load_servers(EXAMPLES / "servers.json")
+
+    assert servers.get("files").transport == "stdio"
+    assert servers.get("files").command == "npx"
+    assert servers.get("search").transport == "http"
+    assert env_names(dict(servers.get("search").headers)) == ["SEARCH_MCP_AUTHORIZATION"]
 
 
 def test_systemd_user_unit_runs_a_command_line_the_cli_accepts(monkeypatch: pytest.MonkeyPatch) -> None:
