@@ -297,3 +297,23 @@ def test_building_a_runtime_does_not_import_pydantic_ai(tmp_path: Path) -> None:
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+async def test_agent_and_mcp_jobs_share_the_runtimes_connection_to_a_real_server(tmp_path: Path) -> None:
+    servers = tmp_path / "servers.json"
+    servers.write_text(json.dumps({"mcpServers": {"calc": {"command": sys.executable, "args": [str(SERVER_SCRIPT)]}}}))
+    config = ToolkitConfig(servers_file=str(servers))
+    model, _ = scripted(ToolCallPart("calc__pid", {}), lambda r: f"pid {r.content}")
+    async with SchedulerRuntime(ServiceConfig(database=str(tmp_path / "s.sqlite")), toolkit_config=config) as rt:
+        shared = AgentToolkit(config, connections=rt.mcp_connections, models={"scripted": model})
+        rt.registry.register(shared.agentool())
+        asked = await rt.service.run_now(SchedulerInput(
+            operation="run_now", agentool_name="agent",
+            input_data={"operation": "run", "prompt": "Which pid?", "model": "scripted", "servers": ["calc"]},
+        ))
+        called = await rt.service.run_now(SchedulerInput(
+            operation="run_now", agentool_name="mcp",
+            input_data={"operation": "call_tool", "server": "calc", "tool": "pid"},
+        ))
+
+    assert asked.result["data"]["output"] == f"pid {called.result['data']['text']}"
