@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field
 
 from ._frozen import FrozenModel
+from .policies import RunPolicy
 from .schedules import Schedule
 from .timestamps import Timestamp
 
@@ -22,7 +23,7 @@ __all__ = ["Job", "JobDefinition", "JobState", "RunStatus", "RunTrigger"]
 
 JobState = Literal["scheduled", "paused", "completed"]
 RunStatus = Literal["running", "success", "error", "timeout", "missed", "skipped", "cancelled", "interrupted"]
-RunTrigger = Literal["schedule", "run_now", "catch_up"]
+RunTrigger = Literal["schedule", "run_now", "catch_up", "retry", "backfill"]
 
 
 class JobDefinition(FrozenModel):
@@ -42,6 +43,7 @@ class JobDefinition(FrozenModel):
     timeout: float | None = Field(default=None, description="Seconds a run may take.")
     result_queue: str | None = Field(default=None, description="Queue that receives results.")
     error_queue: str | None = Field(default=None, description="Queue that receives errors.")
+    policy: RunPolicy = Field(default=RunPolicy(), description="Overlap, catch-up, retries, pause on failures, bounds.")
     created_at: Timestamp = Field(description="When the job was created.")
 
 

@@ -19,6 +19,7 @@ from agentool_bridge import BaseOperationInput, OperationOutput
 from agentool_bridge.errors import clip
 
 from .jobs import Job, JobState, RunStatus, RunTrigger
+from .policies import PolicyInput, RunPolicy, describe_policy
 from .schedules import ScheduleType
 from .timestamps import Timestamp
 
@@ -154,6 +155,17 @@ class SchedulerInput(BaseOperationInput):
         le=MAX_MISFIRE_GRACE_TIME,
         description="Seconds a run may start late and still run; later runs are recorded as missed. "
         "At most one year (31622400); null = no limit.",
+    )
+    policy: PolicyInput | None = Field(
+        default=None,
+        description="Run policy (all fields optional): overlap, catchup and catchup_window, retries (max_attempts, "
+        "retry_delay, retry_multiplier, retry_max_delay, retry_on), pause_after_failures, jitter, start_at, end_at, "
+        "max_runs.",
+    )
+    if_exists: Literal["error", "replace", "keep"] = Field(
+        default="error",
+        description="If a job with this job_id exists: error, replace it (keeping its history) or keep it unchanged "
+        "(safe to retry).",
     )
     coalesce: bool = Field(
         default=True, description="Run once instead of several times when several runs were missed."
@@ -308,6 +320,8 @@ class JobInfo(BaseModel):
     last_run_at: Timestamp | None = Field(default=None, description="When the job last started.")
     last_status: RunStatus | None = Field(default=None, description="Outcome of the last run.")
     running: int = Field(default=0, description="Runs in progress now.")
+    policy: RunPolicy = Field(default=RunPolicy(), description="The job's run policy.")
+    policy_description: str = Field(default="", description="The run policy in words.")
 
     @classmethod
     def of(
@@ -338,6 +352,8 @@ class JobInfo(BaseModel):
             last_run_at=job.last_run_at,
             last_status=job.last_status,
             running=running,
+            policy=d.policy,
+            policy_description=describe_policy(d.policy, coalesce=d.coalesce, max_instances=d.max_instances),
         )
 
 

@@ -23,7 +23,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Self
 
+from pydantic import ValidationError
+
 from agentool_bridge import AgenToolError, AgenToolInjector, AgenToolInputError
+from agentool_bridge.errors import clip, describe_errors
 from agentool_bridge.secrets import SecretNotSetError, redact, resolve_env
 from agentool_bridge.toolkits import QueueStore, ToolkitError
 
@@ -34,8 +37,9 @@ from .execution import AdHocRun, RunExecutor, RunTarget
 from .history import HistoryWriter
 from .jobs import Job, JobDefinition, RunStatus
 from .lease import NullLease, RunnerLease
-from .models import JobInfo, RunRecord, SchedulePreview, SchedulerInput, SchedulerStatus
-from .schedules import local_timezone_name, parse_moment, parse_schedule, resolve_timezone
+from .models import MAX_MISFIRE_GRACE_TIME, JobInfo, RunRecord, SchedulePreview, SchedulerInput, SchedulerStatus
+from .policies import PolicyInput, RunPolicy
+from .schedules import local_timezone_name, parse_interval, parse_moment, parse_schedule, resolve_timezone
 from .store import Bookkeeping, SchedulerStore
 from .timestamps import utcnow
 
@@ -421,9 +425,15 @@ class SchedulerService:
         )
         input_data = request.input_data or {}
         await self.check_job_input(request.agentool_name, input_data)
+        policy, grace = self._policy(request.policy, RunPolicy(), schedule.timezone, request.misfire_grace_time)
         job_id = request.job_id or self._new_job_id(request.job_name or request.agentool_name)
-        if job_id in self._jobs:
-            raise JobExistsError(job_id)
+        existing = await self._lookup(job_id) if request.job_id else None
+        if existing is not None:
+            if request.if_exists == "keep":
+                return self._job_info(existing, previews=3)
+            if request.if_exists == "error":
+                raise JobExistsError(job_id)
+            return await self.update(request.model_copy(update={"operation": "update"}), replace=True)
         now = utcnow()
         definition = JobDefinition(
             job_id=job_id,
@@ -432,11 +442,12 @@ class SchedulerService:
             input_data=input_data,
             schedule=schedule,
             max_instances=request.max_instances,
-            misfire_grace_time=request.misfire_grace_time,
+            misfire_grace_time=grace,
             coalesce=request.coalesce,
             timeout=request.timeout,
             result_queue=request.result_queue,
             error_queue=request.error_queue,
+            policy=policy,
             created_at=now,
         )
         job = Job(definition, next_run_time=schedule.next_fire_time(None, now))
@@ -458,7 +469,7 @@ class SchedulerService:
         self.events.publish(JobEvent("added", job_id))
         return self._job_info(job, previews=3)
 
-    async def update(self, request: SchedulerInput) -> JobInfo:
+    async def update(self, request: SchedulerInput, *, replace: bool = False) -> JobInfo:
         """Change a job's schedule, AgenTool input, queues or limits; only the fields given change.
 
         The job keeps its id, state (a paused job stays paused) and history. A new schedule fires from
@@ -467,13 +478,14 @@ class SchedulerService:
         """
         self._require_open()
         job = await self._find(request.job_id or "")
-        given = request.model_fields_set & set(_UPDATABLE)
+        # replace (schedule_job with if_exists='replace'): every field is the request's, defaults included.
+        given = set(_UPDATABLE) if replace else request.model_fields_set & set(_UPDATABLE)
         if not given:
             raise InvalidJobInputError(
                 f"Nothing to change in job {job.job_id!r}: give at least one of {', '.join(_UPDATABLE)}."
             )
         current = job.definition
-        changes: dict[str, Any] = {name: getattr(request, name) for name in given & set(_UPDATABLE[3:])}
+        changes: dict[str, Any] = {name: getattr(request, name) for name in given & set(_UPDATABLE[4:])}
         if given & {"schedule_type", "schedule", "timezone"}:
             if "schedule_type" in given and "schedule" not in given:
                 raise InvalidJobInputError(
@@ -486,6 +498,11 @@ class SchedulerService:
                 misfire_grace_time=changes.get("misfire_grace_time", current.misfire_grace_time),
                 default_timezone=self.timezone,
             )
+        if "policy" in given or "misfire_grace_time" in given:
+            base = RunPolicy() if replace else current.policy
+            zone = changes["schedule"].timezone if "schedule" in changes else current.schedule.timezone
+            grace = changes.get("misfire_grace_time", current.misfire_grace_time)
+            changes["policy"], changes["misfire_grace_time"] = self._policy(request.policy, base, zone, grace)
         agentool_name = changes.get("agentool_name", current.agentool_name)
         if "agentool_name" in changes or "input_data" in changes:
             changes.setdefault("input_data", current.input_data)
@@ -505,6 +522,25 @@ class SchedulerService:
         self._replace(job, updated)
         self.events.publish(JobEvent("updated", job.job_id))
         return self._job_info(job, previews=3)
+
+    @staticmethod
+    def _policy(
+        given: PolicyInput | None, base: RunPolicy, zone: str, grace: int | None
+    ) -> tuple[RunPolicy, int | None]:
+        """`base` with the fields set in `given`, and the misfire grace time (`catchup_window` sets it)."""
+        if given is None:
+            return base, grace
+        fields = given.model_fields_set
+        changes: dict[str, Any] = {name: getattr(given, name) for name in fields if name in RunPolicy.model_fields}
+        for name in ("start_at", "end_at"):
+            if name in fields and changes[name] is not None:
+                changes[name] = _moment(changes[name], f"policy.{name}", zone)
+        if "catchup_window" in fields:
+            grace = _window(given.catchup_window)
+        try:
+            return RunPolicy.model_validate({**base.model_dump(), **changes}), grace
+        except ValidationError as exc:
+            raise InvalidJobInputError(f"Invalid policy: {describe_errors(exc.errors())}") from None
 
     def _replace(self, job: Job, stored: Job) -> None:
         """Give `job` (in memory and in the engine) the definition, state and next run time of `stored`."""
@@ -802,10 +838,35 @@ class SchedulerService:
 
 
 _UPDATABLE = (
-    "schedule_type", "schedule", "timezone",  # parsed together into the schedule; the rest are copied
+    "schedule_type", "schedule", "timezone",  # parsed together into the schedule
+    "policy",  # merged into the job's policy
     "job_name", "agentool_name", "input_data", "max_instances", "misfire_grace_time", "coalesce", "timeout",
     "result_queue", "error_queue",
 )
+
+
+def _moment(text: str, field: str, zone: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidJobInputError(
+            f"{field} {clip(text)} is not an ISO 8601 time: give one such as '2026-12-24T09:00' (read in {zone}) "
+            "or '2026-12-24T09:00:00+01:00'."
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=resolve_timezone(zone))
+
+
+def _window(value: float | str | None) -> int | None:
+    """catchup_window as whole seconds of misfire grace time (None: no limit)."""
+    if value is None:
+        return None
+    seconds = parse_interval(value).total_seconds() if isinstance(value, str) else float(value)
+    if not 0 <= seconds <= MAX_MISFIRE_GRACE_TIME:
+        raise InvalidJobInputError(
+            f"policy.catchup_window must be between 0 s and one year (got {seconds:g} s): give seconds or a duration "
+            "such as '2h'."
+        )
+    return round(seconds)
 
 
 def _is_ref_error(error: dict[str, Any], data: dict[str, Any]) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -116,6 +117,7 @@ def build_server(runtime: SchedulerRuntime, settings: Settings | None = None) ->
     add_tools(mcp, runtime)
     _sdk.close_input_schemas(mcp)
     _sdk.map_output_schemas(mcp, compact_schema)
+    _sdk.map_input_schemas(mcp, functools.partial(compact_schema, nullable=False))  # nested objects inline
     add_resources(mcp, runtime)
     add_prompts(mcp, runtime)
     return mcp

@@ -68,15 +68,15 @@ def with_parameters(
 _TYPE_BOUND = frozenset({"anyOf", "oneOf", "allOf", "not", "$ref", "const", "if"})
 
 
-def compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
+def compact_schema(schema: dict[str, Any], *, nullable: bool = True) -> dict[str, Any]:
     """The same JSON schema in a form that validators check faster.
 
     Pydantic writes nested models as `$ref`s into `$defs` and `X | None` as
     `anyOf: [X, {"type": "null"}]`. Interpreting validators (the Python SDK client validates
     every structured tool result with `jsonschema`) pay for each reference and each `anyOf`
     branch on every item of a list result. Here local references are inlined (unless a model
-    refers to itself) and a nullable simple type becomes `type: [X, "null"]`. Instances that the
-    input schema accepts are exactly the ones the output schema accepts.
+    refers to itself) and, with `nullable`, a nullable simple type becomes `type: [X, "null"]`. Instances
+    that the input schema accepts are exactly the ones the output schema accepts.
     """
     definitions = schema.get("$defs", {})
     recursive = False
@@ -96,7 +96,7 @@ def compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
             siblings = {k: v for k, v in node.items() if k != "$ref"}
             return walk({**definitions[name], **siblings}, (*stack, name))
         out = {k: walk(v, stack) for k, v in node.items() if k != "$defs"}
-        return _collapse_nullable(out)
+        return _collapse_nullable(out) if nullable else out
 
     compact = walk(schema, ())
     if recursive:

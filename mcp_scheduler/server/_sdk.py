@@ -91,6 +91,12 @@ def map_output_schemas(mcp: MCPServer, transform: Callable[[dict[str, Any]], dic
             tool.fn_metadata.output_schema = transform(tool.fn_metadata.output_schema)
 
 
+def map_input_schemas(mcp: MCPServer, transform: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    """Replace each registered tool's input schema (as listed; arguments are still validated by its model)."""
+    for tool in mcp._tool_manager.list_tools():
+        tool.parameters = transform(tool.parameters)
+
+
 def close_input_schemas(mcp: MCPServer) -> None:
     """Make every registered tool refuse arguments it does not take, naming them (and the closest known one)."""
     for tool in mcp._tool_manager.list_tools():

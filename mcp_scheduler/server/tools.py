@@ -118,7 +118,8 @@ def add_tools(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
         with_parameters(
             schedule_job,
             ["schedule_type", "schedule", "agentool_name", "input_data", "job_id", "job_name", "timezone",
-             "max_instances", "misfire_grace_time", "coalesce", "timeout", "result_queue", "error_queue"],
+             "max_instances", "misfire_grace_time", "coalesce", "timeout", "result_queue", "error_queue", "policy",
+             "if_exists"],
             required=["schedule_type", "schedule", "agentool_name", "input_data"],
             returns=JobInfo,
         ),
@@ -259,7 +260,7 @@ def add_tools(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
             [field_parameter("job_id", required=True, description="The job to change."),
              *(field_parameter(name, optional=True) for name in (
                  "schedule_type", "schedule", "timezone", "agentool_name", "input_data", "job_name", "max_instances",
-                 "misfire_grace_time", "coalesce", "timeout", "result_queue", "error_queue"))],
+                 "misfire_grace_time", "coalesce", "timeout", "result_queue", "error_queue", "policy"))],
             returns=JobInfo,
         ),
         description="Change a job: give only what changes (its schedule, input_data, queues or limits). The job "

@@ -10,6 +10,7 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS, PromptReference, ResourceTemplateReference
 
 from mcp_scheduler.models import SchedulerInput
+from mcp_scheduler.server._params import compact_schema
 
 from .conftest import LOG_INPUT, ServerFactory, hourly, resource_json, structured
 
@@ -20,7 +21,8 @@ TOOL_PARAMETERS: dict[str, tuple[list[str], list[str]]] = {
     # tool: (parameters in order, required parameters)
     "schedule_job": (
         ["schedule_type", "schedule", "agentool_name", "input_data", "job_id", "job_name", "timezone",
-         "max_instances", "misfire_grace_time", "coalesce", "timeout", "result_queue", "error_queue"],
+         "max_instances", "misfire_grace_time", "coalesce", "timeout", "result_queue", "error_queue", "policy",
+         "if_exists"],
         ["schedule_type", "schedule", "agentool_name", "input_data"],
     ),
     "cancel_job": (["job_id"], ["job_id"]),
@@ -32,7 +34,7 @@ TOOL_PARAMETERS: dict[str, tuple[list[str], list[str]]] = {
     "get_history": (["job_id", "status", "since", "until", "agentool_name", "limit"], []),
     "update_job": (
         ["job_id", "schedule_type", "schedule", "timezone", "agentool_name", "input_data", "job_name",
-         "max_instances", "misfire_grace_time", "coalesce", "timeout", "result_queue", "error_queue"],
+         "max_instances", "misfire_grace_time", "coalesce", "timeout", "result_queue", "error_queue", "policy"],
         ["job_id"],
     ),
     "scheduler_status": ([], []),
@@ -78,7 +80,7 @@ async def test_list_tools_has_all_15_tools_with_flat_parameters(client: Client) 
 
 @pytest.mark.parametrize("tool_name", FIELD_TOOLS)
 async def test_tool_parameters_equal_the_scheduler_input_fields(client: Client, tool_name: str) -> None:
-    model = SchedulerInput.model_json_schema()["properties"]
+    model = compact_schema(SchedulerInput.model_json_schema(), nullable=False)["properties"]  # nested models inline
     schema = (await tools_by_name(client))[tool_name].input_schema
     required = set(schema.get("required", []))
 

@@ -1,0 +1,154 @@
+"""Run policies: what a job does when runs overlap, after downtime, on failure, and within which bounds.
+
+`RunPolicy` is part of a job's definition (stored with it). It is given as the `policy` object of
+schedule_job / update_job (`PolicyInput`, which also takes `catchup_window`, a duration that sets the
+job's misfire_grace_time). `describe_policy` says a policy in words for `get_job`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from ._frozen import FrozenModel
+from .timestamps import Timestamp
+
+__all__ = [
+    "BUFFER_LIMIT",
+    "Catchup",
+    "Overlap",
+    "PolicyInput",
+    "RetryOn",
+    "RunPolicy",
+    "describe_policy",
+    "retry_delay",
+]
+
+Overlap = Literal["skip", "buffer_one", "buffer_all", "allow_all", "cancel_other"]
+Catchup = Literal["latest", "all", "none"]
+RetryOn = Literal["error", "timeout", "interrupted"]
+
+BUFFER_LIMIT = 100
+"""Most fires `buffer_all` keeps waiting behind a run in progress (and `all` catches up); later ones are skipped."""
+MAX_DELAY = 7 * 86400.0
+
+
+class _PolicyFields(FrozenModel):
+    overlap: Overlap = Field(
+        default="skip",
+        description="When a fire comes while a run is in progress: skip (record it as skipped), buffer_one (run it "
+        "after, keeping at most one waiting), buffer_all (run each after, up to 100 waiting), allow_all (run at once, "
+        "up to max_instances at a time), cancel_other (cancel the run in progress and start the new one).",
+    )
+    catchup: Catchup | None = Field(
+        default=None,
+        description="After downtime, for the fires missed within the catch-up window: latest (run once), all (run "
+        "each, in order, up to 100) or none (run none). Default: latest (all if coalesce is false).",
+    )
+    max_attempts: int = Field(default=1, ge=1, le=100, description="Runs per fire including retries (1 = no retry).")
+    retry_delay: float = Field(default=30.0, gt=0, le=MAX_DELAY, description="Seconds before the first retry.")
+    retry_multiplier: float = Field(default=2.0, ge=1, le=10, description="Each further retry waits this much longer.")
+    retry_max_delay: float = Field(default=3600.0, gt=0, le=MAX_DELAY, description="Longest wait between retries.")
+    retry_on: tuple[RetryOn, ...] = Field(
+        default=("error", "timeout", "interrupted"),
+        description="Which failed outcomes are retried: error, timeout, interrupted (a runner that died mid-run).",
+    )
+    pause_after_failures: int | None = Field(
+        default=None, ge=1, le=1000, description="Pause the job after this many failed runs in a row (null: never)."
+    )
+    jitter: float | None = Field(
+        default=None, ge=0, le=86400,
+        description="Delay each fire by up to this many seconds, the same for a given fire on every replica.",
+    )
+    max_runs: int | None = Field(
+        default=None, ge=1, le=10_000_000, description="Finish the job after this many scheduled runs (null: no limit)."
+    )
+
+    @field_validator("retry_on")
+    @classmethod
+    def _no_repeats(cls, value: tuple[RetryOn, ...]) -> tuple[RetryOn, ...]:
+        return tuple(dict.fromkeys(value))
+
+
+class RunPolicy(_PolicyFields):
+    """A job's run policy, as stored: overlap, catch-up, retries, pause on failures, jitter and bounds."""
+
+    start_at: Timestamp | None = Field(default=None, description="No fire before this time.")
+    end_at: Timestamp | None = Field(default=None, description="No fire after this time; then the job finishes.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RunPolicy:
+        if self.start_at is not None and self.end_at is not None and self.end_at <= self.start_at:
+            raise ValueError("end_at must be later than start_at")
+        return self
+
+
+class PolicyInput(_PolicyFields):
+    """The `policy` object of schedule_job and update_job (every field optional)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")  # a misspelt policy field is refused, not ignored
+
+    catchup_window: float | str | None = Field(
+        default=None,
+        description="How late a missed fire may still run, as seconds or a duration such as '2h' (the same as "
+        "misfire_grace_time; fires missed longer ago are recorded as missed).",
+    )
+    start_at: str | None = Field(
+        default=None, max_length=100,
+        description="No fire before this ISO 8601 time (read in the job's time zone without an offset).",
+    )
+    end_at: str | None = Field(
+        default=None, max_length=100,
+        description="No fire after this ISO 8601 time; then the job finishes and stays readable.",
+    )
+
+
+def _seconds(value: float) -> str:
+    if value >= 3600 and value % 3600 == 0:
+        return f"{value / 3600:g} h"
+    if value >= 60 and value % 60 == 0:
+        return f"{value / 60:g} min"
+    return f"{value:g} s"
+
+
+def retry_delay(policy: RunPolicy, attempt: int) -> float:
+    """Seconds to wait before attempt `attempt + 1`, after attempt `attempt` (1-based) failed."""
+    return min(policy.retry_delay * policy.retry_multiplier ** (attempt - 1), policy.retry_max_delay)
+
+
+def describe_policy(policy: RunPolicy, *, coalesce: bool = True, max_instances: int = 1) -> str:
+    """The policy in words, e.g. "skips a fire while running; retries 3 times, 30 s then 60 s then 120 s"."""
+    overlap = {
+        "skip": "skips a fire while a run is in progress",
+        "buffer_one": "runs a fire that comes during a run right after it (at most one waiting)",
+        "buffer_all": f"runs fires that come during a run one after another (up to {BUFFER_LIMIT} waiting)",
+        "allow_all": f"runs overlapping fires at once (up to {max_instances} at a time)",
+        "cancel_other": "cancels the run in progress when the next fire comes",
+    }[policy.overlap]
+    parts = [overlap]
+    catchup = policy.catchup or ("latest" if coalesce else "all")
+    parts.append({"latest": "catches up once after downtime", "all": "catches up every missed fire after downtime",
+                  "none": "does not catch up after downtime"}[catchup])
+    if policy.max_attempts > 1:
+        retries = policy.max_attempts - 1
+        delays = " then ".join(_seconds(retry_delay(policy, n)) for n in range(1, min(retries, 4) + 1))
+        more = " ..." if retries > 4 else ""
+        on = ", ".join(policy.retry_on)
+        parts.append(f"retries {retries} time{'s' if retries > 1 else ''} on {on}, {delays}{more}")
+    if (failures := policy.pause_after_failures) is not None:
+        parts.append(f"pauses after {failures} failure{'s' if failures > 1 else ''} in a row")
+    if policy.jitter:
+        parts.append(f"starts up to {_seconds(policy.jitter)} late (jitter)")
+    if policy.start_at is not None:
+        parts.append(f"starts at {_when(policy.start_at)}")
+    if policy.end_at is not None:
+        parts.append(f"ends at {_when(policy.end_at)}")
+    if policy.max_runs is not None:
+        parts.append(f"stops after {policy.max_runs} run{'s' if policy.max_runs > 1 else ''}")
+    return "; ".join(parts)
+
+
+def _when(moment: datetime) -> str:
+    return moment.isoformat(timespec="minutes")
