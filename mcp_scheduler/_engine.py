@@ -18,7 +18,7 @@ import bisect
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
@@ -30,6 +30,7 @@ from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING, STATE_STOPP
 from apscheduler.triggers.base import BaseTrigger
 
 from ._versions import require_version
+from .fire_times import jitter_delay, next_fire_time
 from .schedules import Schedule
 
 __all__ = [
@@ -69,25 +70,49 @@ _DISPATCH_REF = f"{dispatch.__module__}:{dispatch.__qualname__}"
 
 @dataclass(frozen=True, slots=True)
 class EngineJob:
-    """A job as `Engine.load` and `Engine.add_job` take it."""
+    """A job as `Engine.load` and `Engine.add_job` take it.
+
+    `start_at` / `end_at`: no fire before / after (then the job leaves the engine, as a fired one-time job
+    does). `jitter`: each fire is due `jitter_delay(job_id, fire time, jitter)` seconds after its fire time;
+    the fire time itself (what the due handler gets, and `next_run_time`) stays the nominal one.
+    """
 
     job_id: str
     schedule: Schedule
     max_instances: int
     next_run_time: datetime | None = None
     paused: bool = False
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+    jitter: float | None = None
 
 
 class _ScheduleTrigger(BaseTrigger):
-    """An APScheduler trigger backed by our schedule classes (the same code as previews)."""
+    """An APScheduler trigger backed by our schedule classes (the same code as previews), within the job's
+    bounds; it also carries the job's jitter for the job table."""
 
-    __slots__ = ("schedule",)
+    __slots__ = ("end_at", "jitter", "schedule", "start_at")
 
-    def __init__(self, schedule: Schedule) -> None:
+    def __init__(
+        self,
+        schedule: Schedule,
+        start_at: datetime | None = None,
+        end_at: datetime | None = None,
+        jitter: float | None = None,
+    ) -> None:
         self.schedule = schedule
+        self.start_at = start_at
+        self.end_at = end_at
+        self.jitter = jitter
+
+    @classmethod
+    def of(cls, spec: EngineJob) -> _ScheduleTrigger:
+        return cls(spec.schedule, spec.start_at, spec.end_at, spec.jitter)
 
     def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
-        return self.schedule.next_fire_time(previous_fire_time, now)
+        if self.start_at is None and self.end_at is None:
+            return self.schedule.next_fire_time(previous_fire_time, now)
+        return next_fire_time(self.schedule, previous_fire_time, now, start_at=self.start_at, end_at=self.end_at)
 
     def __str__(self) -> str:
         return f"{self.schedule.schedule_type}[{self.schedule.expression}]"
@@ -110,12 +135,20 @@ class _JobTable(BaseJobStore):
         self._order: list[tuple[float, str]] = []
 
     @staticmethod
-    def _timestamp(next_run_time: datetime | None) -> float:
-        return _INF if next_run_time is None else next_run_time.timestamp()
+    def _timestamp(item: Job | EngineJob) -> float:
+        """When the job is due: its next run time, plus its jitter delay for that fire (inf when paused)."""
+        next_run_time = item.next_run_time
+        if next_run_time is None:
+            return _INF
+        jitter = item.jitter if isinstance(item, EngineJob) else getattr(item.trigger, "jitter", None)
+        if jitter:
+            return next_run_time.timestamp() + jitter_delay(item.id if isinstance(item, Job) else item.job_id,
+                                                            next_run_time, jitter)
+        return next_run_time.timestamp()
 
     def load(self, specs: Iterable[EngineJob]) -> None:
         """Replace the contents with `specs`, whose `next_run_time` is resolved (None when paused)."""
-        self._index = {spec.job_id: (spec, self._timestamp(spec.next_run_time)) for spec in specs}
+        self._index = {spec.job_id: (spec, self._timestamp(spec)) for spec in specs}
         self._order = sorted((ts, job_id) for job_id, (_, ts) in self._index.items())
 
     def _job(self, job_id: str) -> Job | None:
@@ -156,9 +189,13 @@ class _JobTable(BaseJobStore):
         return due
 
     def get_next_run_time(self) -> datetime | None:
-        if not self._order:
+        """When the scheduler should next look at due jobs: the earliest due time (jitter included)."""
+        if not self._order or self._order[0][0] == _INF:
             return None
-        next_run_time = self._index[self._order[0][1]][0].next_run_time
+        ts, job_id = self._order[0]
+        next_run_time = self._index[job_id][0].next_run_time
+        if next_run_time is None or ts != next_run_time.timestamp():  # delayed by its jitter
+            next_run_time = datetime.fromtimestamp(ts, UTC)
         if self.held and next_run_time is not None:
             # Jobs are due but the executor is full: it wakes the scheduler when a run ends; until then
             # look again in a while rather than spin.
@@ -171,7 +208,7 @@ class _JobTable(BaseJobStore):
     def add_job(self, job: Job) -> None:
         if job.id in self._index:
             raise ConflictingIdError(job.id)
-        ts = self._timestamp(job.next_run_time)
+        ts = self._timestamp(job)
         self._index[job.id] = (job, ts)
         bisect.insort(self._order, (ts, job.id))
 
@@ -179,7 +216,7 @@ class _JobTable(BaseJobStore):
         old = self._index.get(job.id)
         if old is None:
             raise JobLookupError(job.id)
-        ts = self._timestamp(job.next_run_time)
+        ts = self._timestamp(job)
         if ts != old[1]:
             del self._order[bisect.bisect_left(self._order, (old[1], job.id))]
             bisect.insort(self._order, (ts, job.id))
@@ -285,7 +322,7 @@ class Engine:
             extra["next_run_time"] = spec.next_run_time
         self._scheduler.add_job(
             dispatch,
-            trigger=_ScheduleTrigger(spec.schedule),
+            trigger=_ScheduleTrigger.of(spec),
             args=(self._on_due, spec.job_id),
             id=spec.job_id,
             max_instances=spec.max_instances,
@@ -309,7 +346,7 @@ class Engine:
             if spec.paused:
                 return spec if spec.next_run_time is None else replace(spec, next_run_time=None)
             if spec.next_run_time is None:
-                return replace(spec, next_run_time=spec.schedule.next_fire_time(None, now))
+                return replace(spec, next_run_time=_ScheduleTrigger.of(spec).get_next_fire_time(None, now))
             return spec
 
         self._table.load(resolved(spec) for spec in specs)
@@ -324,7 +361,7 @@ class Engine:
                 "version": 1,
                 "id": spec.job_id,
                 "func": _DISPATCH_REF,
-                "trigger": _ScheduleTrigger(spec.schedule),
+                "trigger": _ScheduleTrigger.of(spec),
                 "executor": "default",
                 "args": (self._on_due, spec.job_id),
                 "kwargs": {},

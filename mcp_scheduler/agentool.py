@@ -150,8 +150,20 @@ async def _status(s: SchedulerService, r: SchedulerInput) -> SchedulerOutput:
 
 
 async def _preview(s: SchedulerService, r: SchedulerInput) -> SchedulerOutput:
-    preview = s.preview(r.schedule_type or "", r.schedule or "", r.timezone, r.count)
-    return SchedulerOutput(operation="preview", message=preview.description, data=_dump(preview))
+    preview = s.preview(r.schedule_type or "", r.schedule or "", r.timezone, r.count, r.policy)
+    message = preview.description if preview.note is None else f"{preview.description}; {preview.note}"
+    return SchedulerOutput(operation="preview", message=message, data=_dump(preview))
+
+
+async def _backfill(s: SchedulerService, r: SchedulerInput) -> SchedulerOutput:
+    summary = await s.backfill(r.job_id or "", r.since or "", r.until, r.backfill_overlap)
+    data = _dump(summary)
+    if summary.count:
+        message = (f"Started {summary.count} backfill run(s) of job {summary.job_id!r}, {data['first']} to "
+                   f"{data['last']} ({summary.overlap}); get_history shows them as they finish.")
+    else:
+        message = f"No fire time of job {summary.job_id!r} in that range: nothing to run."
+    return SchedulerOutput(operation="backfill", message=message, data=data)
 
 
 _HANDLERS: dict[str, Callable[[SchedulerService, SchedulerInput], Awaitable[SchedulerOutput]]] = {
@@ -168,6 +180,7 @@ _HANDLERS: dict[str, Callable[[SchedulerService, SchedulerInput], Awaitable[Sche
     "stop": _stop,
     "status": _status,
     "preview": _preview,
+    "backfill": _backfill,
 }
 
 

@@ -31,8 +31,9 @@ from agentool_bridge.toolkits import QueueStore
 from agentool_bridge.toolkits.inbox import INBOX_QUEUE, InboxLevel, post_to_inbox
 
 from .events import EventBus, JobEvent, RunEvent
+from .fire_times import jitter_delay, next_fire_time
 from .history import HistoryWriter
-from .jobs import Job, RunStatus, RunTrigger
+from .jobs import Job, JobDefinition, RunStatus, RunTrigger
 from .models import ErrorInfo, RunRecord
 from .timestamps import utcnow
 
@@ -211,7 +212,7 @@ class RunExecutor:
         if job is None:
             return
         definition = job.definition
-        if definition.schedule.schedule_type == "once" and job.state != "completed":
+        if job.state != "completed" and self._last_fire(definition, run_times[-1]):
             job.state = "completed"
             self._history.touch(job_id)
             self._events.publish(JobEvent("completed", job_id))
@@ -261,9 +262,23 @@ class RunExecutor:
                 if self.on_room is not None:
                     self.on_room()
 
+    @staticmethod
+    def _last_fire(definition: JobDefinition, run_time: datetime) -> bool:
+        """True if the fire at `run_time` is the job's last: a one-time job's, or the last before its end_at."""
+        if definition.schedule.schedule_type == "once":
+            return True
+        policy = definition.policy
+        if policy.end_at is None:
+            return False
+        following = next_fire_time(definition.schedule, run_time, run_time, end_at=policy.end_at)
+        return following is None or following <= run_time
+
     def _late(self, run_time: datetime, grace: int | None, job: Job, *, waited: bool = False) -> bool:
-        """True (and recorded as missed) if the fire is due longer ago than the job's grace time."""
+        """True (and recorded as missed) if the fire is due longer ago than the job's grace time; a fire is due
+        at its fire time plus its jitter delay."""
         lateness = (utcnow() - run_time).total_seconds()
+        if jitter := job.definition.policy.jitter:
+            lateness -= jitter_delay(job.job_id, run_time, jitter)
         if grace is None or lateness <= max(float(grace), MIN_GRACE_SECONDS):
             return False
         why = f"due {lateness:.1f} s ago, beyond misfire_grace_time {grace} s"

@@ -42,6 +42,8 @@ __all__ = [
     "RunRecord",
     "JobInfo",
     "SchedulePreview",
+    "BackfillOverlap",
+    "BackfillSummary",
     "SchedulerStatus",
 ]
 
@@ -104,6 +106,7 @@ Operation = Literal[
     "stop",
     "status",
     "preview",
+    "backfill",
 ]
 OPERATIONS: tuple[str, ...] = Operation.__args__  # type: ignore[attr-defined]
 
@@ -115,7 +118,10 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "update": ("job_id",),
     "get_job": ("job_id",),
     "preview": ("schedule_type", "schedule"),
+    "backfill": ("job_id", "since"),
 }
+
+BackfillOverlap = Literal["buffer_all", "allow_all"]
 
 
 class SchedulerInput(BaseOperationInput):
@@ -160,7 +166,7 @@ class SchedulerInput(BaseOperationInput):
         default=None,
         description="Run policy (all fields optional): overlap, catchup and catchup_window, retries (max_attempts, "
         "retry_delay, retry_multiplier, retry_max_delay, retry_on), pause_after_failures, jitter, start_at, end_at, "
-        "max_runs.",
+        "max_runs. preview: start_at, end_at, max_runs and jitter shape the times shown.",
     )
     if_exists: Literal["error", "replace", "keep"] = Field(
         default="error",
@@ -199,16 +205,22 @@ class SchedulerInput(BaseOperationInput):
     since: str | None = Field(
         default=None,
         max_length=100,
-        description="get_history: only runs from this time on: an ISO 8601 time, or how long ago such as '1h' "
-        "or '30 minutes'.",
+        description="get_history: only runs from this time on; backfill: the start of the past range. An ISO 8601 "
+        "time, or how long ago such as '1h' or '30 minutes'.",
     )
     until: str | None = Field(
         default=None,
         max_length=100,
-        description="get_history: only runs before this time (same forms as since).",
+        description="get_history: only runs before this time; backfill: the end of the range (default: now). Same "
+        "forms as since.",
     )
     limit: int = Field(default=20, ge=1, le=1000, description="get_history / list: maximum records returned.")
     count: int = Field(default=3, ge=1, le=50, description="preview: how many next fire times to return.")
+    backfill_overlap: BackfillOverlap = Field(
+        default="buffer_all",
+        description="backfill: buffer_all runs the past fire times one after another, oldest first; allow_all runs "
+        "up to the job's max_instances of them at once.",
+    )
 
     @field_validator("job_id")
     @classmethod
@@ -284,7 +296,7 @@ class RunRecord(BaseModel):
     agentool_name: str = Field(description="The AgenTool that was (or would have been) run.")
     trigger: RunTrigger = Field(
         description="schedule: a regular fire; run_now: started by hand; catch_up: a run missed while "
-        "the scheduler was down."
+        "the scheduler was down; backfill: a past fire time run by backfill (scheduled_time is that time)."
     )
     status: RunStatus = Field(description="Outcome of the run.")
     scheduled_time: Timestamp | None = Field(default=None, description="When the run was due.")
@@ -365,6 +377,24 @@ class SchedulePreview(BaseModel):
     timezone: str = Field(description="IANA time zone the schedule is read in.")
     description: str = Field(description="The schedule in plain words.")
     next_runs: list[Timestamp] = Field(description="The next fire times, in the schedule's time zone.")
+    note: str | None = Field(
+        default=None, description="How the policy given shapes these times (bounds, max_runs, jitter window)."
+    )
+
+
+class BackfillSummary(BaseModel):
+    """What a backfill started: one run per fire time of the job's schedule in a past range."""
+
+    job_id: str = Field(description="The job backfilled.")
+    count: int = Field(description="Runs started: one per fire time in the range.")
+    first: Timestamp | None = Field(default=None, description="The first fire time run (its scheduled_time).")
+    last: Timestamp | None = Field(default=None, description="The last fire time run.")
+    overlap: BackfillOverlap = Field(description="buffer_all (one after another) or allow_all (several at once).")
+    statuses: dict[str, int] | None = Field(
+        default=None,
+        description="Runs per outcome once they have finished; null while they run (get_history with the job_id "
+        "shows them, trigger 'backfill').",
+    )
 
 
 class SchedulerStatus(BaseModel):

@@ -34,10 +34,20 @@ from ._engine import STATE_RUNNING, Engine, EngineJob
 from .errors import InvalidJobInputError, JobExecutionError, JobExistsError, JobNotFoundError, SchedulerStateError
 from .events import EventBus, JobEvent, QueueEvent, RunEvent
 from .execution import AdHocRun, RunExecutor, RunTarget
+from .fire_times import backfill_times, next_fire_time, preview_fire_times
 from .history import HistoryWriter
 from .jobs import Job, JobDefinition, RunStatus
 from .lease import NullLease, RunnerLease
-from .models import MAX_MISFIRE_GRACE_TIME, JobInfo, RunRecord, SchedulePreview, SchedulerInput, SchedulerStatus
+from .models import (
+    MAX_MISFIRE_GRACE_TIME,
+    BackfillOverlap,
+    BackfillSummary,
+    JobInfo,
+    RunRecord,
+    SchedulePreview,
+    SchedulerInput,
+    SchedulerStatus,
+)
 from .policies import PolicyInput, RunPolicy
 from .schedules import local_timezone_name, parse_interval, parse_moment, parse_schedule, resolve_timezone
 from .store import Bookkeeping, SchedulerStore
@@ -53,6 +63,7 @@ LOAD_PAGE = 5000  # jobs read per query on open: the decoded JSON of all rows at
 FOLLOW_EVERY = 0.05  # seconds between checks for what other processes on the store wrote
 LEASE_RETRY = 0.5  # seconds between a standby's attempts to take the runner lease
 LEASE_CHECK = 1.0  # seconds between the runner's checks that it still holds the lease
+BACKFILL_LIMIT = 1000  # most fire times one backfill runs
 INTERRUPTED_NOTE = "the scheduler stopped while the run was in progress (a crash or a kill); it was not run again"
 
 
@@ -122,6 +133,7 @@ class SchedulerService:
             environ=self.environ,
         )
         self._manual_runs: set[asyncio.Task[Any]] = set()  # tasks inside run_now, which close() waits for
+        self._backfills: set[asyncio.Task[Counter[str]]] = set()  # backfills in progress (close() waits for their run)
         self._engine: Engine | None = None  # the runner's, None on a standby
         self._open = False
         self._runner = False  # holds the lease: fires jobs and writes their bookkeeping
@@ -225,7 +237,7 @@ class SchedulerService:
             follower.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await follower
-        runs = self._manual_runs | self._orphaned_runs
+        runs: set[asyncio.Task[Any]] = self._manual_runs | self._orphaned_runs | self._backfills
         if self._engine is not None:
             await self._history.flush()  # next run times are read from the engine: write them while it is alive
             engine, self._engine = self._engine, None  # from here on, bookkeeping keeps the last next run times
@@ -450,7 +462,12 @@ class SchedulerService:
             policy=policy,
             created_at=now,
         )
-        job = Job(definition, next_run_time=schedule.next_fire_time(None, now))
+        job = Job(definition, next_run_time=_first_fire(definition, now))
+        if job.next_run_time is None and (policy.start_at is not None or policy.end_at is not None):
+            raise InvalidJobInputError(
+                f"Job {job_id!r} would never run: its schedule has no fire time between policy.start_at and "
+                "policy.end_at from now on. Move end_at later (or start_at earlier)."
+            )
         self._jobs[job_id] = job
         try:
             async with self._local_write(job_id):
@@ -513,9 +530,13 @@ class SchedulerService:
         state, next_run = job.state, job.next_run_time
         if self._engine is not None and state == "scheduled":
             next_run = self._engine.next_run_time(job.job_id)
-        if "schedule" in changes:
+        bounds = ("start_at", "end_at")
+        rebound = [getattr(definition.policy, n) for n in bounds] != [getattr(current.policy, n) for n in bounds]
+        if "schedule" in changes or rebound:
             state = "paused" if state == "paused" else "scheduled"
-            next_run = None if state == "paused" else definition.schedule.next_fire_time(None, utcnow())
+            next_run = None if state == "paused" else _first_fire(definition, utcnow())
+            if state == "scheduled" and next_run is None and definition.policy.end_at is not None:
+                state = "completed"  # its new end_at is past: the job finishes, as one that ran to its end
         updated = Job(definition, state, next_run, job.last_run_at, job.last_status)
         async with self._local_write(job.job_id):
             await self._store.update_job(updated)
@@ -587,16 +608,20 @@ class SchedulerService:
         self._require_open()
         job = await self._find(job_id)
         if job.state == "completed":
-            raise SchedulerStateError(f"Job {job_id!r} has completed (a one-time job that ran); nothing to resume.")
+            raise SchedulerStateError(
+                f"Job {job_id!r} has completed (a one-time job that ran, or one past its end_at); nothing to resume."
+            )
         if job.state == "paused":
             if self._engine is not None:
                 next_run = self._engine.resume_job(job_id)
             else:
-                next_run = job.definition.schedule.next_fire_time(None, utcnow())
+                next_run = _first_fire(job.definition, utcnow())
             job.state, job.next_run_time = "scheduled", next_run
+            if next_run is None and job.definition.policy.end_at is not None:
+                job.state = "completed"  # resumed after its end_at: it has nothing left to run
             async with self._local_write(job_id):
-                await self._store.set_state(job_id, "scheduled", job.next_run_time)
-            self.events.publish(JobEvent("resumed", job_id))
+                await self._store.set_state(job_id, job.state, job.next_run_time)
+            self.events.publish(JobEvent("resumed" if job.state == "scheduled" else "completed", job_id))
         return self._job_info(job, previews=3)
 
     async def run_now(self, request: SchedulerInput) -> RunRecord:
@@ -741,17 +766,125 @@ class SchedulerService:
         return self._engine is not None and self._engine.state == STATE_RUNNING
 
     def preview(
-        self, schedule_type: str, schedule: str, timezone: str | None = None, count: int = 3
+        self,
+        schedule_type: str,
+        schedule: str,
+        timezone: str | None = None,
+        count: int = 3,
+        policy: PolicyInput | None = None,
     ) -> SchedulePreview:
-        """Describe a schedule and list its next fire times without creating a job."""
+        """Describe a schedule and list its next fire times without creating a job; with a `policy`, the times
+        a job with it would run: none before start_at, none after end_at, at most max_runs, and a note on
+        the jitter window."""
         parsed = parse_schedule(schedule_type, schedule, timezone, default_timezone=self.timezone)
+        note = None
+        if policy is None:
+            times = parsed.next_fire_times(count)
+        else:
+            bounds, _ = self._policy(policy, RunPolicy(), parsed.timezone, None)
+            times = preview_fire_times(parsed, count, utcnow(), start_at=bounds.start_at, end_at=bounds.end_at,
+                                       max_runs=bounds.max_runs)
+            note = _preview_note(bounds, len(times) < count)
         return SchedulePreview(
             schedule_type=parsed.schedule_type,
             schedule=parsed.expression,
             timezone=parsed.timezone,
             description=parsed.description,
-            next_runs=parsed.next_fire_times(count),
+            next_runs=times,
+            note=note,
         )
+
+    async def backfill(
+        self,
+        job_id: str,
+        since: str | datetime,
+        until: str | datetime | None = None,
+        overlap: BackfillOverlap = "buffer_all",
+        *,
+        wait: bool = False,
+    ) -> BackfillSummary:
+        """Run a job once for every fire time of its schedule in the past range [since, until] (until: now by
+        default), each recorded with trigger 'backfill' and that fire time as its scheduled_time.
+
+        Strings are ISO 8601 times (naive ones in the job's time zone) or how long ago ('30 days'). At most
+        BACKFILL_LIMIT fire times. The runs start at once and go on in the background (buffer_all: one after
+        another; allow_all: up to the job's max_instances at a time); with `wait` this returns once they have
+        all finished, with their outcomes. The job's bounds and jitter do not apply: the range is what it runs.
+        Only the runner runs backfills (it holds the runner lease).
+        """
+        self._require_runner()
+        job = await self._find(job_id)
+        definition = job.definition
+        zone = definition.schedule.timezone
+        now = utcnow()
+        start = parse_moment(since, "since", zone, now) if isinstance(since, str) else since
+        end = now if until is None else parse_moment(until, "until", zone, now) if isinstance(until, str) else until
+        if end > now:
+            raise InvalidJobInputError(
+                f"A backfill runs past fire times only: until {end.isoformat()} is in the future. Give a past time "
+                "(or omit until: now); future fire times run on schedule."
+            )
+        if start >= end:
+            raise InvalidJobInputError(
+                f"since ({start.isoformat()}) must be before until ({end.isoformat()}): give the start of a past range."
+            )
+        times, total = backfill_times(definition.schedule, start, end, BACKFILL_LIMIT)
+        if total > BACKFILL_LIMIT:
+            many = f"more than {total - 1}" if total > BACKFILL_LIMIT * 10 else str(total)
+            raise InvalidJobInputError(
+                f"The range from {start.isoformat()} to {end.isoformat()} holds {many} fire times of job {job_id!r}; "
+                f"a backfill runs at most {BACKFILL_LIMIT}. Split it into smaller ranges."
+            )
+        summary = BackfillSummary(job_id=job_id, count=len(times), first=times[0] if times else None,
+                                  last=times[-1] if times else None, overlap=overlap)
+        if not times:
+            return summary.model_copy(update={"statuses": {}})
+        task = asyncio.create_task(self._backfill(definition, times, overlap), name=f"mcp-scheduler-backfill-{job_id}")
+        self._backfills.add(task)
+        task.add_done_callback(self._backfills.discard)
+        logger.info("Job %s: backfill of %d fire time(s) from %s to %s (%s)", job_id, len(times),
+                    times[0].isoformat(), times[-1].isoformat(), overlap)
+        if not wait:
+            return summary
+        statuses = await asyncio.shield(task)
+        return summary.model_copy(update={"statuses": dict(statuses)})
+
+    async def _backfill(
+        self, definition: JobDefinition, times: list[datetime], overlap: BackfillOverlap
+    ) -> Counter[str]:
+        """Run the backfill's fire times; stops (logging what was left) when the job goes or the scheduler closes."""
+        statuses: Counter[str] = Counter()
+        job_id = definition.job_id
+        slots = asyncio.Semaphore(definition.max_instances if overlap == "allow_all" else 1)
+        left = list(reversed(times))
+
+        async def one(moment: datetime) -> None:
+            try:
+                record = await self._executor.execute(definition, "backfill", moment)
+                statuses[record.status] += 1
+            finally:
+                slots.release()
+
+        runs: set[asyncio.Task[None]] = set()
+        try:
+            while left:
+                await slots.acquire()
+                if not self._open or job_id not in self._jobs or self._engine is None:
+                    slots.release()
+                    logger.warning("Job %s: backfill stopped (the job or this runner went); %d fire time(s) from %s "
+                                   "were not run", job_id, len(left), left[-1].isoformat())
+                    break
+                run = asyncio.create_task(one(left.pop()))
+                runs.add(run)
+                run.add_done_callback(runs.discard)
+            if runs:
+                await asyncio.gather(*runs)
+        except asyncio.CancelledError:
+            for run in runs:
+                run.cancel()
+            await asyncio.gather(*runs, return_exceptions=True)
+            raise
+        return statuses
 
     async def check_job_input(self, agentool_name: str, input_data: dict[str, Any]) -> None:
         """Check that the AgenTool exists, that every `!env:NAME` is set, and that `input_data` fits the
@@ -781,7 +914,9 @@ class SchedulerService:
     @staticmethod
     def _engine_job(job: Job, next_run_time: datetime | None) -> EngineJob:
         d = job.definition
-        return EngineJob(d.job_id, d.schedule, d.max_instances, next_run_time, job.state == "paused")
+        p = d.policy
+        return EngineJob(d.job_id, d.schedule, d.max_instances, next_run_time, job.state == "paused",
+                         p.start_at, p.end_at, p.jitter)
 
     def _bookkeeping(self, job_ids: Iterable[str]) -> list[Bookkeeping]:
         """The current state of the given jobs, to persist; next run times come from the engine while it runs."""
@@ -829,8 +964,10 @@ class SchedulerService:
         following: list[datetime] = []
         if previews and next_run is not None:
             following = [next_run]
+            policy = job.definition.policy
             while len(following) < previews:
-                nxt = job.definition.schedule.next_fire_time(following[-1], following[-1])
+                nxt = next_fire_time(job.definition.schedule, following[-1], following[-1], start_at=policy.start_at,
+                                     end_at=policy.end_at)
                 if nxt is None or nxt <= following[-1]:
                     break
                 following.append(nxt)
@@ -843,6 +980,29 @@ _UPDATABLE = (
     "job_name", "agentool_name", "input_data", "max_instances", "misfire_grace_time", "coalesce", "timeout",
     "result_queue", "error_queue",
 )
+
+
+def _preview_note(policy: RunPolicy, cut: bool) -> str | None:
+    """How a policy shapes a preview's times, in words (None when it does not)."""
+    parts: list[str] = []
+    if policy.start_at is not None:
+        parts.append(f"none before {policy.start_at.isoformat()}")
+    if policy.end_at is not None:
+        parts.append(f"none after {policy.end_at.isoformat()}")
+    if policy.max_runs is not None:
+        parts.append(f"at most {policy.max_runs} run{'s' if policy.max_runs > 1 else ''} in all")
+    if cut and (policy.end_at is not None or policy.max_runs is not None):
+        parts.append("no runs after these")
+    if policy.jitter:
+        parts.append(f"each run starts within {policy.jitter:g} s after the time shown (jitter; the same delay on "
+                     "every replica, different per job and fire)")
+    return "; ".join(parts) or None
+
+
+def _first_fire(definition: JobDefinition, now: datetime) -> datetime | None:
+    """A job's first fire time from `now`, within its policy's bounds."""
+    policy = definition.policy
+    return next_fire_time(definition.schedule, None, now, start_at=policy.start_at, end_at=policy.end_at)
 
 
 def _moment(text: str, field: str, zone: str) -> datetime:

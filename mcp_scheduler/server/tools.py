@@ -22,7 +22,7 @@ from agentool_bridge.errors import clip, describe_errors
 from agentool_bridge.toolkits import check_name
 
 from ..errors import SchedulerError
-from ..models import JobInfo, RunRecord, SchedulePreview, SchedulerInput, SchedulerStatus
+from ..models import BackfillSummary, JobInfo, RunRecord, SchedulePreview, SchedulerInput, SchedulerStatus
 from ..runtime import SchedulerRuntime
 from ._params import field_parameter, with_parameters
 from .inbox import read_inbox
@@ -303,17 +303,43 @@ def add_tools(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
     async def preview_schedule(ctx: Context, **kw: Any) -> SchedulePreview:
         with tool_errors("preview_schedule"):
             request = _request("preview", **kw)
-            return svc.preview(request.schedule_type or "", request.schedule or "", request.timezone, request.count)
+            return svc.preview(request.schedule_type or "", request.schedule or "", request.timezone, request.count,
+                               request.policy)
 
     mcp.add_tool(
         with_parameters(
             preview_schedule,
-            ["schedule_type", "schedule", "timezone", "count"],
+            ["schedule_type", "schedule", "timezone", "count",
+             field_parameter("policy", description="Optional run policy: start_at, end_at, max_runs and jitter shape "
+                             "the times shown (the other fields are checked, not shown).")],
             required=["schedule_type", "schedule"],
             returns=SchedulePreview,
         ),
         description=f"Describe a schedule in plain words and list its next run times, without creating a job. {naive}",
         annotations=READ_ONLY,
+    )
+
+    async def backfill_job(ctx: Context, **kw: Any) -> BackfillSummary:
+        with tool_errors("backfill_job"):
+            request = _request("backfill", **kw)
+            return await svc.backfill(request.job_id or "", request.since or "", request.until,
+                                      request.backfill_overlap)
+
+    mcp.add_tool(
+        with_parameters(
+            backfill_job,
+            [field_parameter("job_id", required=True, description="The job to backfill."),
+             field_parameter("since", required=True, description="Start of the past range: an ISO 8601 time (read in "
+                             "the job's time zone without an offset) or how long ago, such as '30 days'."),
+             field_parameter("until", description="End of the range (default: now); must not be in the future."),
+             "backfill_overlap"],
+            required=["job_id", "since"],
+            returns=BackfillSummary,
+        ),
+        description="Run a job once for every fire time of its schedule in a past range (at most 1000), e.g. after "
+        "an outage or for a new job's past month. Each run is recorded with trigger 'backfill' and its fire time as "
+        "scheduled_time. Answers at once with what it started; get_history(job_id) shows the runs as they finish.",
+        annotations=_hints(open_world=True),
     )
 
     async def list_agentools(ctx: Context) -> AgenToolCatalog:

@@ -40,7 +40,8 @@ TOOL_PARAMETERS: dict[str, tuple[list[str], list[str]]] = {
     "scheduler_status": ([], []),
     "start_scheduler": ([], []),
     "stop_scheduler": ([], []),
-    "preview_schedule": (["schedule_type", "schedule", "timezone", "count"], ["schedule_type", "schedule"]),
+    "preview_schedule": (["schedule_type", "schedule", "timezone", "count", "policy"], ["schedule_type", "schedule"]),
+    "backfill_job": (["job_id", "since", "until", "backfill_overlap"], ["job_id", "since"]),
     "list_agentools": ([], []),
     "read_queue": (["queue_name", "mode", "count"], ["queue_name"]),
     "read_inbox": (["count", "acknowledge", "ack_ids"], []),
@@ -48,7 +49,7 @@ TOOL_PARAMETERS: dict[str, tuple[list[str], list[str]]] = {
 READ_ONLY_TOOLS = {"list_jobs", "get_job", "get_history", "scheduler_status", "preview_schedule", "list_agentools"}
 # Tools whose parameters are all SchedulerInput fields (list_jobs, read_queue and read_inbox have their own).
 FIELD_TOOLS = ["schedule_job", "cancel_job", "pause_job", "resume_job", "run_now", "get_job", "get_history",
-               "preview_schedule"]
+               "preview_schedule", "backfill_job"]
 
 
 def required_form(model_property: dict[str, Any]) -> dict[str, Any]:
@@ -172,6 +173,9 @@ async def test_every_tool_can_be_called_successfully(client: Client) -> None:
     assert peeked["remaining"] == 1 and peeked["messages"][0]["message"]["status"] == "success"
 
     assert await call("read_inbox") == {"messages": [], "acknowledged": 0, "remaining": 0}
+
+    backfill = await call("backfill_job", {"job_id": "kv-job", "since": "7 days"})  # its weekdays at 09:00
+    assert (backfill["count"], backfill["overlap"], backfill["statuses"]) == (5, "buffer_all", None)
 
     cancelled = await call("cancel_job", {"job_id": "kv-job"})
     assert cancelled["job_id"] == "kv-job"
