@@ -14,8 +14,10 @@ import pytest
 
 from agentool_bridge import get_injector
 from mcp_scheduler import InvalidJobInputError, JobEvent, RunEvent, SchedulerInput
+from mcp_scheduler._engine import Engine, EngineJob
 from mcp_scheduler.fire_times import jitter_delay
 from mcp_scheduler.policies import PolicyInput
+from mcp_scheduler.schedules import parse_schedule
 from tests.scheduler._support import Calls, EventRecorder, Slow, finished, started
 from tests.scheduler.conftest import RuntimeFactory
 
@@ -85,6 +87,28 @@ async def test_bounds_that_leave_no_fire_refuse_a_new_job_and_complete_an_update
     assert [j.job_id for j in service.list_jobs()[0]] == []
 
 
+async def test_the_engine_computes_fire_times_within_the_bounds_it_is_given() -> None:
+    async def on_due(job_id: str, run_times: list[datetime]) -> None:
+        raise AssertionError(f"{job_id} fired")
+
+    engine = Engine(on_due, lambda job_id, run_times: None, UTC)
+    minutely = parse_schedule("interval", "1 minute", "UTC")
+    now = datetime.now(UTC)
+    engine.start()
+    try:
+        engine.add_job(EngineJob("later", minutely, 1, start_at=now + timedelta(hours=1)))
+        engine.add_job(EngineJob("over", minutely, 1, end_at=now + timedelta(seconds=30)))
+        engine.add_job(EngineJob("plain", minutely, 1))
+        later, over, plain = (engine.next_run_time(job_id) for job_id in ("later", "over", "plain"))
+        engine.pause_job("later")
+        resumed = engine.resume_job("later")  # the next fire time is computed again, from now
+    finally:
+        engine.shutdown()
+
+    assert later is not None and resumed is not None and later >= now + timedelta(hours=1) and resumed == later
+    assert over is None and plain is not None and plain < now + timedelta(minutes=2)
+
+
 # ---------------------------------------------------------------------- jitter
 
 
@@ -126,7 +150,8 @@ async def test_jittered_fires_start_late_by_their_delay_on_every_replica(
 
     await recorder.wait_for(scheduled_run, within=5)  # run by the first runtime, seen by the standby
     await first.close()  # the standby takes over and fires the next ones
-    await recorder.wait_for(lambda e: scheduled_run(e) and second.service.is_runner, within=5)
+    closed = datetime.now(UTC)
+    await recorder.wait_for(lambda e: scheduled_run(e) and e.record.started_at > closed, within=5)
 
     records = list({e.record.run_id: e.record for e in recorder.runs("jittery")}.values())
     on_time = [r for r in records if r.trigger == "schedule"]  # a catch-up after the takeover is late anyway
@@ -167,8 +192,9 @@ async def test_the_agentool_previews_with_a_policy(scheduler_agent: EventRecorde
         "operation": "preview", "schedule_type": "cron", "schedule": "0 9 * * 1-5", "timezone": "Europe/Berlin",
         "count": 10, "policy": {"start_at": "2030-03-25", "end_at": "2030-04-02", "jitter": 60}})
 
-    assert output.data["next_runs"] == [f"2030-03-{d}T09:00:00+0{1 if d < 31 else 2}:00" for d in (25, 26, 27, 28, 29)] \
-        + ["2030-04-01T09:00:00+02:00"]  # across the change to summer time on 2030-03-31
+    # Monday to Friday, then Monday after the change to summer time on Sunday 2030-03-31
+    assert output.data["next_runs"] == [f"2030-03-{d}T09:00:00+01:00" for d in (25, 26, 27, 28, 29)] + [
+        "2030-04-01T09:00:00+02:00"]
     assert "within 60 s" in output.message
 
 
