@@ -42,7 +42,7 @@ async def test_create_scheduler_agent_registers_scheduler_with_every_operation(s
 
     assert set(agentool.operations) == {
         "schedule", "update", "cancel", "pause", "resume", "run_now", "list", "get_job",
-        "get_history", "start", "stop", "status", "preview",
+        "get_history", "start", "stop", "status", "preview", "backfill",
     }  # fmt: skip
     assert agentool.output_type is SchedulerOutput
 
