@@ -56,7 +56,8 @@ async def test_a_job_does_not_fire_before_its_start_at(make_runtime: RuntimeFact
 
 
 async def test_a_job_stops_at_its_end_at_and_completes_readable(make_runtime: RuntimeFactory, echo: Calls) -> None:
-    service = (await make_runtime()).service
+    runtime = await make_runtime()
+    service = runtime.service
     recorder = EventRecorder(service.events)
     end_at = datetime.fromisoformat(iso_in(2.5))
 
@@ -70,6 +71,9 @@ async def test_a_job_stops_at_its_end_at_and_completes_readable(make_runtime: Ru
     assert len(recent) == 2 and all(r.scheduled_time is not None and r.scheduled_time <= end_at for r in recent)
     assert len(echo.inputs) == 2
     assert [j.job_id for j in service.list_jobs(state="completed")[0]] == ["short"]
+    await runtime.close()
+    again, _ = await (await make_runtime()).service.get_job("short")  # after a restart
+    assert (again.state, again.next_run) == ("completed", None)
 
 
 async def test_bounds_that_leave_no_fire_refuse_a_new_job_and_complete_an_updated_one(
