@@ -36,6 +36,7 @@ EXPECTED_TOOLS = {
     "scheduler_status", "start_scheduler", "stop_scheduler", "preview_schedule", "list_agentools", "read_queue",
     "update_job",
     "read_inbox",
+    "backfill_job",
 }
 
 
