@@ -13,7 +13,7 @@ import logging
 import secrets
 import time
 import traceback
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,11 +32,12 @@ from agentool_bridge.toolkits.inbox import INBOX_QUEUE, InboxLevel, post_to_inbo
 
 from .events import EventBus, JobEvent, RunEvent
 from .history import HistoryWriter
-from .jobs import Job, RunStatus, RunTrigger
+from .jobs import Job, JobDefinition, RunStatus, RunTrigger
 from .models import ErrorInfo, RunRecord
+from .policies import BUFFER_LIMIT
 from .timestamps import utcnow
 
-__all__ = ["AdHocRun", "RunExecutor", "RunTarget"]
+__all__ = ["AdHocRun", "RunExecutor", "RunTarget", "engine_instances"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,16 @@ MIN_GRACE_SECONDS = 1.0
 NOT_RUN_WINDOW = 60.0
 NOT_RUN_WRITE_EVERY = 15.0
 _JSON = TypeAdapter(Any)
+CANCELLED_BY_NEXT = "cancelled by the next fire (overlap: cancel_other)"
+REPLACED_BY_NEXT = "replaced by the next fire before it started (overlap: cancel_other)"
+BUFFERED_LOST = ("it waited behind a run in progress (overlap policy) when the runner stopped; its fire was claimed "
+                 "by that runner, so it is not run again")
+
+
+def engine_instances(definition: JobDefinition) -> int:
+    """How many fires of a job the engine may have in progress: enough that the executor sees each fire and
+    decides by the job's overlap policy (runs beyond max_instances are skipped, buffered or cancel another)."""
+    return definition.max_instances + BUFFER_LIMIT + 1
 
 
 class RunTarget(Protocol):
@@ -77,6 +88,26 @@ class AdHocRun:
     timeout: float | None = None
     result_queue: str | None = None
     error_queue: str | None = None
+
+
+@dataclass(slots=True, eq=False)
+class _Fire:
+    """A fire of a job on its way to a run: admitted (waiting for a slot, claiming, running), or buffered."""
+
+    run_time: datetime
+    task: asyncio.Task[Any] | None
+    turn: asyncio.Future[None] | None = None  # a buffered fire's: resolved when it may go
+    run_id: str | None = None  # a buffered fire's "waiting" record, which its run (or its end) replaces
+    executing: bool = False  # inside execute(), which records how it ends
+    displaced: bool = False  # cancel_other: a later fire took its place
+
+
+@dataclass(slots=True)
+class _Lane:
+    """The fires of one job: admitted ones, oldest first, and those buffered behind them, in order."""
+
+    active: list[_Fire] = field(default_factory=list)
+    waiting: deque[_Fire] = field(default_factory=deque)
 
 
 @dataclass(slots=True)
@@ -201,12 +232,14 @@ class RunExecutor:
         self._not_run_log = _NotRunLog()
         self.running: Counter[str] = Counter()
         self.opened_at = utcnow()
+        self._lanes: dict[str, _Lane] = {}  # jobs with fires admitted or buffered
+        self._cancel_notes: dict[asyncio.Task[Any], str] = {}  # why cancel_other cancelled a task's fire
 
     def _trigger(self, scheduled: datetime) -> RunTrigger:
         return "catch_up" if scheduled < self.opened_at else "schedule"
 
     async def on_due(self, job_id: str, run_times: list[datetime]) -> None:
-        """Run a job for its due times: missed ones are recorded, coalesced ones combined."""
+        """Run a job for its due times, by its catch-up and overlap policies; fires that do not run are recorded."""
         job = self._jobs.get(job_id)
         if job is None:
             return
@@ -215,51 +248,221 @@ class RunExecutor:
             job.state = "completed"
             self._history.touch(job_id)
             self._events.publish(JobEvent("completed", job_id))
-        if definition.coalesce and len(run_times) > 1:
-            for missed in run_times[:-1]:
-                self._record_not_run(job, missed, "missed", "coalesced: a later run time replaced it")
-            run_times = run_times[-1:]
         grace = definition.misfire_grace_time
-        for run_time in run_times:
+        run_times = self._catch_up(job, run_times)
+        for index, run_time in enumerate(run_times):
             if self._late(run_time, grace, job):
                 continue
-            if self._slots.locked():
-                task = asyncio.current_task()
-                if task is not None:
-                    self._waiting.add(task)
-                try:
-                    await self._slots.acquire()
-                except asyncio.CancelledError:
-                    self._record_not_run(job, run_time, "missed", "the scheduler shut down before the run could start")
-                    raise
-                finally:
-                    if task is not None:
-                        self._waiting.discard(task)
-                if self._late(run_time, grace, job, waited=True):
-                    self._slots.release()
-                    if self.on_room is not None:
-                        self.on_room()
-                    continue
-            else:
-                await self._slots.acquire()  # free: returns at once, without letting others run first
-            self._in_use += 1
+            fire = self._admit(job, run_time)
+            if fire is None:
+                continue
             try:
-                if self._claim is not None and not await self._claim(job_id, run_time):
-                    if self._lease_held is None or self._lease_held():
-                        # Claimed by the runner before this one, which stopped before it recorded the start
-                        # (a run starts only after that): nobody ran it, and running it now could run it twice.
-                        self._record_not_run(job, run_time, "missed", "claimed by the previous runner, which "
-                                             "stopped before it started the run; not run again")
-                    else:
-                        logger.warning("Job %s: the runner lease is lost; the fire of %s is left to the next runner",
-                                       job_id, run_time.isoformat())
-                    continue
-                await self.execute(definition, self._trigger(run_time), run_time)
+                await self._go(job, fire, grace)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                note = self._cancel_notes.pop(task, None) if task is not None else None
+                if not fire.displaced or note is None:
+                    if not fire.executing:
+                        why = "the scheduler shut down before the run could start"
+                        self._not_run(job, fire, "missed", why + (" (it was buffered)" if fire.turn else ""))
+                    raise
+                if task is not None:
+                    task.uncancel()  # cancel_other displaced this fire: the task goes on, the later fire runs
+                if not fire.executing:
+                    self._not_run(job, fire, "skipped", REPLACED_BY_NEXT)
+                for older in run_times[index + 1:]:
+                    self._record_not_run(job, older, "skipped", REPLACED_BY_NEXT)
+                return
             finally:
-                self._in_use -= 1
+                self._leave(job_id, fire)
+
+    def _catch_up(self, job: Job, run_times: list[datetime]) -> list[datetime]:
+        """The due times to go on with, by the job's catch-up policy; the missed fires it drops are recorded.
+
+        The engine hands over every time due since the job last fired. The newest is the current fire,
+        unless it came due before this runner opened (then it too was missed while down). For `all` and
+        `none`, missed fires beyond the catch-up window (misfire_grace_time) are left for `_late` to record.
+        """
+        if len(run_times) == 1 and run_times[0] >= self.opened_at:
+            return run_times
+        definition = job.definition
+        catchup = definition.policy.catchup or ("latest" if definition.coalesce else "all")
+        current = run_times[-1:] if run_times[-1] >= self.opened_at else []
+        missed = run_times[: len(run_times) - len(current)]
+        grace = definition.misfire_grace_time
+        now = utcnow()
+        window = float("inf") if grace is None else max(float(grace), MIN_GRACE_SECONDS)
+        split = next((i for i, t in enumerate(missed) if (now - t).total_seconds() <= window), len(missed))
+        beyond, within = missed[:split], missed[split:]
+        if catchup == "latest":  # as coalesce did: the older fires, within the window or not, are coalesced
+            keep = [] if current else missed[-1:]
+            note = "coalesced: a later run time replaced it (catchup: latest)"
+            for dropped in missed[: len(missed) - len(keep)]:
+                self._record_not_run(job, dropped, "missed", note)
+            return keep + current
+        if catchup == "all":
+            keep = within[-BUFFER_LIMIT:]
+            note = f"catchup: all runs the latest {BUFFER_LIMIT} missed fires; this one was older"
+        else:
+            keep, note = [], "catchup: none"
+        for dropped in within[: len(within) - len(keep)]:
+            self._record_not_run(job, dropped, "missed", note)
+        return beyond + keep + current
+
+    def _admit(self, job: Job, run_time: datetime) -> _Fire | None:
+        """Let a fire go, buffer it, or record it as skipped, by the job's overlap policy (None: it does not run).
+
+        Synchronous, so that the fires of one job are decided one at a time, in the order they come.
+        """
+        definition = job.definition
+        overlap, limit = definition.policy.overlap, max(1, definition.max_instances)
+        lane = self._lanes.get(job.job_id)
+        if lane is None:
+            lane = self._lanes[job.job_id] = _Lane()
+        fire = _Fire(run_time, asyncio.current_task())
+        if len(lane.active) < limit and not lane.waiting:
+            lane.active.append(fire)
+            return fire
+        if overlap in ("skip", "allow_all"):
+            why = f"max_instances ({limit}) runs were still in progress (overlap: {overlap})"
+            self._record_not_run(job, run_time, "skipped", why)
+            return None
+        if overlap == "cancel_other":
+            for other in [f for f in lane.waiting if not f.displaced]:
+                self._displace(other, REPLACED_BY_NEXT)
+            going = [f for f in lane.active if not f.displaced]
+            if len(going) >= limit:
+                self._displace(going[0], CANCELLED_BY_NEXT)
+        elif len(lane.waiting) >= (1 if overlap == "buffer_one" else BUFFER_LIMIT):
+            waiting = "a fire was already waiting" if overlap == "buffer_one" else f"{BUFFER_LIMIT} fires were waiting"
+            self._record_not_run(job, run_time, "skipped", f"{waiting} behind the run in progress (overlap: {overlap})")
+            return None
+        fire.turn = asyncio.get_running_loop().create_future()
+        lane.waiting.append(fire)
+        return fire
+
+    def _displace(self, fire: _Fire, note: str) -> None:
+        """cancel_other: cancel a fire of the job (running or not yet started) for the one that just came."""
+        fire.displaced = True
+        if fire.task is not None and fire.task is not asyncio.current_task():
+            self._cancel_notes[fire.task] = note
+            fire.task.cancel()
+
+    def _leave(self, job_id: str, fire: _Fire) -> None:
+        """A fire is done (or will not run): the buffered fires next in line get their turn."""
+        lane = self._lanes.get(job_id)
+        if lane is None:
+            return
+        if fire in lane.active:
+            lane.active.remove(fire)
+        elif fire in lane.waiting:
+            lane.waiting.remove(fire)
+        job = self._jobs.get(job_id)
+        limit = max(1, job.definition.max_instances) if job is not None else 1
+        while lane.waiting and len(lane.active) < limit:
+            turn = lane.waiting.popleft()
+            lane.active.append(turn)
+            if turn.turn is not None and not turn.turn.done():
+                turn.turn.set_result(None)
+        if not lane.active and not lane.waiting:
+            del self._lanes[job_id]
+
+    async def _go(self, job: Job, fire: _Fire, grace: int | None) -> None:
+        """Run an admitted fire: wait for its turn if buffered, then for a slot; claim it; execute it."""
+        job_id, run_time = job.job_id, fire.run_time
+        if fire.turn is not None:
+            if not await self._buffer(job, fire):
+                return
+            current = self._jobs.get(job_id)
+            if current is None or current.state != "scheduled":
+                why = "the job was cancelled" if current is None else f"the job was {current.state}"
+                self._not_run(job, fire, "missed", f"{why} while the fire waited behind a run in progress")
+                return
+            job = current
+        if self._slots.locked():
+            task = asyncio.current_task()
+            if task is not None:
+                self._waiting.add(task)
+            try:
+                await self._slots.acquire()
+            finally:
+                if task is not None:
+                    self._waiting.discard(task)
+            # A buffered fire is late by its policy, not by the scheduler's load: it runs.
+            if fire.turn is None and self._late(run_time, grace, job, waited=True):
                 self._slots.release()
                 if self.on_room is not None:
                     self.on_room()
+                return
+        else:
+            await self._slots.acquire()  # free: returns at once, without letting others run first
+        self._in_use += 1
+        try:
+            if fire.turn is None and self._claim is not None and not await self._claim(job_id, run_time):
+                self._unclaimed(job, fire)
+                return
+            fire.executing = True
+            await self.execute(job.definition, self._trigger(run_time), run_time, run_id=fire.run_id)
+        finally:
+            self._in_use -= 1
+            self._slots.release()
+            if self.on_room is not None:
+                self.on_room()
+
+    async def _buffer(self, job: Job, fire: _Fire) -> bool:
+        """Claim a buffered fire, record it as waiting and wait for its turn; False if it is not to run.
+
+        Claimed when it comes, as any fire: no other runner runs it. Its "waiting" record (status running,
+        never started) is what a runner that takes over after a crash finds and records as missed.
+        """
+        if self._claim is not None and not await self._claim(job.job_id, fire.run_time):
+            self._unclaimed(job, fire)
+            return False
+        fire.run_id = secrets.token_hex(16)
+        overlap = job.definition.policy.overlap
+        self._history.record(RunRecord(
+            run_id=fire.run_id,
+            job_id=job.job_id,
+            agentool_name=job.definition.agentool_name,
+            trigger=self._trigger(fire.run_time),
+            status="running",
+            scheduled_time=fire.run_time,
+            note=f"waiting behind the run in progress (overlap: {overlap})",
+        ))
+        assert fire.turn is not None
+        await fire.turn
+        return True
+
+    def _unclaimed(self, job: Job, fire: _Fire) -> None:
+        """A fire whose claim failed: recorded as missed, or left to the next runner if the lease is lost."""
+        if self._lease_held is None or self._lease_held():
+            # Claimed by the runner before this one, which stopped before it recorded the start
+            # (a run starts only after that): nobody ran it, and running it now could run it twice.
+            self._not_run(job, fire, "missed", "claimed by the previous runner, which stopped before it started "
+                          "the run; not run again")
+        else:
+            logger.warning("Job %s: the runner lease is lost; the fire of %s is left to the next runner",
+                           job.job_id, fire.run_time.isoformat())
+
+    def _not_run(self, job: Job, fire: _Fire, status: RunStatus, note: str) -> None:
+        """Record a fire that did not run; a buffered one replaces its "waiting" record."""
+        if fire.run_id is None:
+            self._record_not_run(job, fire.run_time, status, note)
+            return
+        job.last_status = status
+        self._not_run_log.note(job.job_id, status, note)
+        self._publish_not_run(job.job_id, job.definition.agentool_name, fire.run_id, status, fire.run_time, note)
+
+    def settle_interrupted(self, records: list[RunRecord]) -> list[RunRecord]:
+        """Of the runs a stopped runner left unfinished, record those that never started (buffered fires
+        waiting their turn) as missed; returns the records as they now are."""
+        settled: list[RunRecord] = []
+        for record in records:
+            if record.started_at is None and record.trigger != "run_now":
+                record = record.model_copy(update={"status": "missed", "note": BUFFERED_LOST})
+                self._history.record(record, job_known=False)
+            settled.append(record)
+        return settled
 
     def _late(self, run_time: datetime, grace: int | None, job: Job, *, waited: bool = False) -> bool:
         """True (and recorded as missed) if the fire is due longer ago than the job's grace time."""
@@ -280,8 +483,10 @@ class RunExecutor:
         return room
 
     def cancel_waiting(self) -> None:
-        """Cancel the fires still waiting for a slot (the scheduler is closing); they record themselves as missed."""
-        for task in list(self._waiting):
+        """Cancel the fires still waiting for a slot or buffered behind a run (the scheduler is closing, or the
+        lease is lost); they record themselves as missed."""
+        buffered = [f.task for lane in self._lanes.values() for f in lane.waiting if f.task is not None]
+        for task in [*self._waiting, *buffered]:
             task.cancel()
 
     def on_skipped(self, job_id: str, run_times: list[datetime]) -> None:
@@ -367,20 +572,23 @@ class RunExecutor:
             if streak.pending:
                 self._write_streak(job_id, status, streak)
 
-    async def execute(self, target: RunTarget, trigger: RunTrigger, scheduled: datetime | None) -> RunRecord:
+    async def execute(
+        self, target: RunTarget, trigger: RunTrigger, scheduled: datetime | None, *, run_id: str | None = None
+    ) -> RunRecord:
         """Run `target` once and record it; returns the record (a failed run is a record, not an exception).
 
         The start of the run (and the state of its job: next run time, a one-time job completed) is
         committed before the AgenTool is called, so that after a crash the run is found `interrupted`
         instead of run again. The finished record is committed before a run_now returns and before a
         result or error goes to a queue; otherwise it is written with the next batch. Cancellation
-        (the scheduler shutting down) records the run as cancelled and propagates.
+        (the scheduler shutting down, or cancel_other) records the run as cancelled and propagates.
+        `run_id`: of the record the run replaces (a buffered fire's "waiting" record).
         """
         # This path runs once per fire: when a thousand jobs are due at once, each microsecond here
         # makes the last of them start a millisecond later.
         job_id = target.job_id
         base: dict[str, Any] = {
-            "run_id": secrets.token_hex(16),
+            "run_id": run_id or secrets.token_hex(16),
             "job_id": job_id,
             "agentool_name": target.agentool_name,
             "trigger": trigger,
@@ -396,7 +604,8 @@ class RunExecutor:
         try:
             await self._history.commit(started, job_id=job_id if job is not None else None)
         except asyncio.CancelledError:
-            self._finish(base, _Outcome("cancelled", notes=["the scheduler shut down before the run started"]), t0)
+            why = self._cancel_note("the scheduler shut down before the run started")
+            self._finish(base, _Outcome("cancelled", notes=[why]), t0)
             raise
         except Exception:
             # The record stays buffered and is written with a later batch; the run goes ahead.
@@ -413,7 +622,8 @@ class RunExecutor:
             with running(RunInfo(job_id, base["run_id"], trigger, scheduled, getattr(target, "job_name", None))):
                 outcome = await self._call(target)
         except asyncio.CancelledError:
-            outcome = _Outcome("cancelled", notes=["the scheduler shut down while the run was in progress"])
+            outcome = _Outcome("cancelled", notes=[self._cancel_note("the scheduler shut down while the run was in "
+                                                                      "progress")])
             self._finish(base, outcome, t0)
             raise
         finally:
@@ -441,6 +651,11 @@ class RunExecutor:
                 outcome.notes.append(note)
                 record = self._finish(base, outcome, t0, publish=False)
         return record
+
+    def _cancel_note(self, default: str) -> str:
+        """Why the current task was cancelled: cancel_other's note, else `default` (the scheduler shut down)."""
+        task = asyncio.current_task()
+        return (self._cancel_notes.get(task) if task is not None else None) or default
 
     async def _call(self, target: RunTarget) -> _Outcome:
         injector = self._injector

@@ -33,7 +33,7 @@ from agentool_bridge.toolkits import QueueStore, ToolkitError
 from ._engine import STATE_RUNNING, Engine, EngineJob
 from .errors import InvalidJobInputError, JobExecutionError, JobExistsError, JobNotFoundError, SchedulerStateError
 from .events import EventBus, JobEvent, QueueEvent, RunEvent
-from .execution import AdHocRun, RunExecutor, RunTarget
+from .execution import AdHocRun, RunExecutor, RunTarget, engine_instances
 from .history import HistoryWriter
 from .jobs import Job, JobDefinition, RunStatus
 from .lease import NullLease, RunnerLease
@@ -204,6 +204,7 @@ class SchedulerService:
                            len(interrupted))
         self._executor.opened_at = utcnow()
         await self._load_jobs()
+        interrupted = self._executor.settle_interrupted(interrupted)  # buffered fires that never started: missed
         engine = Engine(
             self._executor.on_due, self._executor.on_skipped, resolve_timezone(self.timezone), self._executor.room
         )
@@ -303,6 +304,8 @@ class SchedulerService:
         run_seq, records = await self._store.runs_since(self._positions[1])
         self._positions = (change_seq, run_seq)
         for record in records:
+            if record.status == "running" and record.started_at is None:
+                continue  # a fire buffered behind a run (overlap policy): announced when it starts
             job = self._jobs.get(record.job_id)
             if job is not None and not self._runner:
                 job.last_run_at, job.last_status = record.started_at or job.last_run_at, record.status
@@ -781,7 +784,8 @@ class SchedulerService:
     @staticmethod
     def _engine_job(job: Job, next_run_time: datetime | None) -> EngineJob:
         d = job.definition
-        return EngineJob(d.job_id, d.schedule, d.max_instances, next_run_time, job.state == "paused")
+        # The executor decides overlaps by the job's policy: the engine hands over every fire.
+        return EngineJob(d.job_id, d.schedule, engine_instances(d), next_run_time, job.state == "paused")
 
     def _bookkeeping(self, job_ids: Iterable[str]) -> list[Bookkeeping]:
         """The current state of the given jobs, to persist; next run times come from the engine while it runs."""
