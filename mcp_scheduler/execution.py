@@ -274,6 +274,8 @@ class RunExecutor:
                     self._record_not_run(job, older, "skipped", REPLACED_BY_NEXT)
                 return
             finally:
+                if fire.displaced and fire.task is not None:
+                    self._cancel_notes.pop(fire.task, None)  # also when the run swallowed the cancellation
                 self._leave(job_id, fire)
 
     def _catch_up(self, job: Job, run_times: list[datetime]) -> list[datetime]:
