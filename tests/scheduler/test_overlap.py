@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from mcp import Client
 
 from mcp_scheduler import SchedulerRuntime, SchedulerService
@@ -28,6 +29,12 @@ from tests.reliability.test_kill9 import sleeper, start_server
 from tests.scheduler._support import EventRecorder, Slow, finished, request, started
 
 WAIT = {"operation": "wait"}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest, db_path: str) -> str:
+    """SQLite, and PostgreSQL, whose runner claims each fire in the database (a buffered fire is claimed once)."""
+    return db_path if request.param == "sqlite" else str(request.getfixturevalue("postgres_url"))
 
 
 async def _job(service: SchedulerService, job_id: str, overlap: str, **extra: Any) -> None:
@@ -92,8 +99,10 @@ async def test_buffer_one_runs_one_waiting_fire_right_after_the_run_and_skips_th
 
 
 async def test_buffer_all_runs_each_waiting_fire_in_order_after_the_run(
-    service: SchedulerService, recorder: EventRecorder, slow: Slow
+    make_service: Any, database: str, slow: Slow
 ) -> None:
+    service: SchedulerService = await make_service(database=database)
+    recorder = EventRecorder(service.events)
     await _job(service, "all", "buffer_all")
     t0 = utcnow()
     times = [t0 + timedelta(seconds=n) for n in range(4)]
@@ -130,8 +139,10 @@ async def test_allow_all_runs_fires_at_once_up_to_max_instances_and_skips_beyond
 
 
 async def test_cancel_other_cancels_the_run_in_progress_and_runs_the_next_fire(
-    service: SchedulerService, recorder: EventRecorder, slow: Slow
+    make_service: Any, database: str, slow: Slow
 ) -> None:
+    service: SchedulerService = await make_service(database=database)
+    recorder = EventRecorder(service.events)
     await _job(service, "newest", "cancel_other")
     t0, t1 = utcnow(), utcnow() + timedelta(seconds=1)
     fires = [_fire(service, "newest", t0)]
