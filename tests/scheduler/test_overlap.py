@@ -21,7 +21,7 @@ from mcp import Client
 from mcp_scheduler import SchedulerRuntime, SchedulerService
 from mcp_scheduler.execution import BUFFERED_LOST, CANCELLED_BY_NEXT
 from mcp_scheduler.models import RunRecord
-from mcp_scheduler.policies import PolicyInput
+from mcp_scheduler.policies import PolicyInput, RunPolicy, describe_policy
 from mcp_scheduler.timestamps import utcnow
 from tests._net import eventually, free_port, stop
 from tests.reliability._support import runs
@@ -220,3 +220,8 @@ async def test_after_a_kill_9_a_buffered_fire_is_recorded_missed_and_never_run(t
     assert after[waiting["run_id"]]["note"] == BUFFERED_LOST
     assert [r["status"] for r in after.values() if r["started_at"] is not None] == ["interrupted"]
     assert marks.read_text().split() == ["slow", "start"]  # only the first fire ever ran
+
+
+def test_the_words_of_skip_name_max_instances_when_it_allows_more_than_one_run() -> None:
+    assert describe_policy(RunPolicy()).startswith("skips a fire while a run is in progress")
+    assert describe_policy(RunPolicy(), max_instances=3).startswith("skips a fire while 3 runs are in progress")
