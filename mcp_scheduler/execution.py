@@ -55,10 +55,18 @@ BUFFERED_LOST = ("it waited behind a run in progress (overlap policy) when the r
                  "by that runner, so it is not run again")
 
 
+def concurrency_limit(definition: JobDefinition) -> int:
+    """Runs of a job that may go at once: max_instances; with overlap allow_all and max_instances left at 1,
+    BUFFER_LIMIT (allow_all means overlapping fires run, so one at a time would be skip by another name)."""
+    if definition.policy.overlap == "allow_all" and definition.max_instances <= 1:
+        return BUFFER_LIMIT
+    return max(1, definition.max_instances)
+
+
 def engine_instances(definition: JobDefinition) -> int:
     """How many fires of a job the engine may have in progress: enough that the executor sees each fire and
     decides by the job's overlap policy (runs beyond max_instances are skipped, buffered or cancel another)."""
-    return definition.max_instances + BUFFER_LIMIT + 1
+    return concurrency_limit(definition) + BUFFER_LIMIT + 1
 
 
 class RunTarget(Protocol):
@@ -317,7 +325,7 @@ class RunExecutor:
         Synchronous, so that the fires of one job are decided one at a time, in the order they come.
         """
         definition = job.definition
-        overlap, limit = definition.policy.overlap, max(1, definition.max_instances)
+        overlap, limit = definition.policy.overlap, concurrency_limit(definition)
         lane = self._lanes.get(job.job_id)
         if lane is None:
             lane = self._lanes[job.job_id] = _Lane()

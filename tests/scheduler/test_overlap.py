@@ -138,6 +138,19 @@ async def test_allow_all_runs_fires_at_once_up_to_max_instances_and_skips_beyond
     assert len(_of(await service.get_history("many"), "success")) == 2
 
 
+async def test_allow_all_with_max_instances_left_at_one_lets_fires_overlap(
+    service: SchedulerService, recorder: EventRecorder, slow: Slow
+) -> None:
+    await _job(service, "overlapping", "allow_all")
+    t0 = utcnow()
+    fires = [_fire(service, "overlapping", t0 + timedelta(seconds=n)) for n in range(3)]
+    await recorder.wait_for(started("overlapping"), count=3)
+    assert slow.started == 3 and slow.finished == 0
+
+    await _settle(slow, fires)
+    assert len(_of(await service.get_history("overlapping"), "success")) == 3
+
+
 async def test_cancel_other_cancels_the_run_in_progress_and_runs_the_next_fire(
     make_service: Any, database: str, slow: Slow
 ) -> None:
