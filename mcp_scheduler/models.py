@@ -294,6 +294,9 @@ class RunRecord(BaseModel):
     result: Any = Field(default=None, description="The AgenTool's output (JSON), on success.")
     error: ErrorInfo | None = Field(default=None, description="The error, for error and timeout runs.")
     note: str | None = Field(default=None, description="Why a run was missed, skipped or cancelled.")
+    attempt: int | None = Field(
+        default=None, description="Which attempt of its fire this run was (1, 2, ...); null if the job has no retries."
+    )
 
 
 class JobInfo(BaseModel):
@@ -322,6 +325,9 @@ class JobInfo(BaseModel):
     running: int = Field(default=0, description="Runs in progress now.")
     policy: RunPolicy = Field(default=RunPolicy(), description="The job's run policy.")
     policy_description: str = Field(default="", description="The run policy in words.")
+    pause_reason: str | None = Field(default=None, description="Why the job paused itself (failures in a row).")
+    runs_remaining: int | None = Field(default=None, description="Scheduled runs left under policy.max_runs.")
+    retry_at: Timestamp | None = Field(default=None, description="When a pending retry of a failed run is due.")
 
     @classmethod
     def of(
@@ -354,6 +360,9 @@ class JobInfo(BaseModel):
             running=running,
             policy=d.policy,
             policy_description=describe_policy(d.policy, coalesce=d.coalesce, max_instances=d.max_instances),
+            pause_reason=job.pause_reason,
+            runs_remaining=None if d.policy.max_runs is None else max(0, d.policy.max_runs - job.runs),
+            retry_at=None if job.retry is None else job.retry.at.astimezone(zone),
         )
 
 
