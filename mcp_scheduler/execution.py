@@ -501,14 +501,16 @@ class RunExecutor:
         return self.plan_retry(job, status, attempt, scheduled, outcome.notes)
 
     def plan_retry(
-        self, job: Job, status: RunStatus, attempt: int | None, nominal: datetime | None, notes: list[str]
+        self, job: Job, status: RunStatus, attempt: int | None, nominal: datetime | None, notes: list[str],
+        *, at_once: bool = False,
     ) -> PendingRetry | None:
-        """After a failed run: set the job's next attempt if its policy retries `status` and attempts are left
-        (and it has no retry pending already); otherwise count a failure. Notes say which."""
+        """After a failed run: set the job's next attempt (after the policy's delay, or `at_once`) if its policy
+        retries `status` and attempts are left (and it has no retry pending already); otherwise count a
+        failure. Notes say which."""
         policy = job.definition.policy
         number = attempt or 1
         if status in policy.retry_on and number < policy.max_attempts and job.retry is None:
-            at = utcnow() + timedelta(seconds=retry_delay(policy, number))
+            at = utcnow() + timedelta(seconds=0 if at_once else retry_delay(policy, number))
             job.retry = PendingRetry(at, number + 1, nominal)
             notes.append(f"attempt {number + 1} at {at.isoformat(timespec='milliseconds')}")
             self._history.touch(job.job_id)

@@ -229,7 +229,9 @@ class SchedulerService:
         if job is None or record.trigger not in ("schedule", "catch_up", "retry"):
             return None
         notes = [record.note] if record.note else []
-        self._executor.plan_retry(job, "interrupted", record.attempt, record.scheduled_time, notes)
+        if (attempts := job.definition.policy.max_attempts) > 1:
+            notes.append(f"attempt {record.attempt or 1} of {attempts}")
+        self._executor.plan_retry(job, "interrupted", record.attempt, record.scheduled_time, notes, at_once=True)
         self._history.record(record.model_copy(update={"note": "; ".join(notes) or None}))
         return job, record
 
