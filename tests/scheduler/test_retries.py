@@ -207,3 +207,23 @@ async def test_a_job_finishes_after_max_runs_scheduled_runs(make_runtime: Runtim
     assert [r.trigger for r in reversed(history)] == ["run_now", "schedule", "schedule"]
     assert len(echo.inputs) == 3
     assert "m" not in {j.job_id for j in runtime.service.list_jobs()[0]}  # finished, like a one-time job that ran
+
+
+async def test_a_retry_pending_when_its_job_is_paused_waits_for_the_resume(
+    make_runtime: RuntimeFactory, fail: Calls
+) -> None:
+    runtime = await make_runtime()
+    recorder = EventRecorder(runtime.service.events)
+    await runtime.service.schedule(
+        request("w", "interval", "0.3 seconds", "fail", FAIL, policy=PolicyInput(max_attempts=2, retry_delay=0.2))
+    )
+    await recorder.wait_for(finished("w", "error"))
+
+    paused = await runtime.service.pause("w")
+    with pytest.raises(TimeoutError):  # due 0.2 s after the failure: it must not come while paused
+        await recorder.wait_for(finished("w"), count=2, within=0.5)
+    resumed = await runtime.service.resume("w")
+    [_, retried] = await recorder.wait_for(finished("w"), count=2)
+
+    assert paused.retry_at is not None and resumed.retry_at == paused.retry_at
+    assert (retried.record.trigger, retried.record.attempt) == ("retry", 2)  # type: ignore[attr-defined]
