@@ -413,9 +413,10 @@ class RunExecutor:
             policy = policed.definition.policy
             if policy.max_attempts > 1:
                 base["attempt"] = attempt = attempt or 1
-            if trigger != "retry":
+            # Counted only under a policy that uses the count: a job without one has no progress to store.
+            if trigger != "retry" and policy.max_runs is not None:
                 policed.runs += 1
-                if policy.max_runs is not None and policed.runs >= policy.max_runs:
+                if policed.runs >= policy.max_runs:
                     self._complete(policed)  # with its last run's start, in the commit below
         started = RunRecord(status="running", **base)
         t0 = time.perf_counter()
@@ -513,10 +514,9 @@ class RunExecutor:
             at = utcnow() + timedelta(seconds=0 if at_once else retry_delay(policy, number))
             job.retry = PendingRetry(at, number + 1, nominal)
             notes.append(f"attempt {number + 1} at {at.isoformat(timespec='milliseconds')}")
-            self._history.touch(job.job_id)
             return job.retry
-        job.failures += 1
-        self._history.touch(job.job_id)
+        if policy.pause_after_failures is not None:
+            job.failures += 1
         return None
 
     async def pause_if_failing(self, job: Job, record: RunRecord) -> None:

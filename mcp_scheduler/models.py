@@ -284,7 +284,7 @@ class RunRecord(BaseModel):
     agentool_name: str = Field(description="The AgenTool that was (or would have been) run.")
     trigger: RunTrigger = Field(
         description="schedule: a regular fire; run_now: started by hand; catch_up: a run missed while "
-        "the scheduler was down."
+        "the scheduler was down; retry: another attempt of a failed fire (policy.max_attempts)."
     )
     status: RunStatus = Field(description="Outcome of the run.")
     scheduled_time: Timestamp | None = Field(default=None, description="When the run was due.")

@@ -228,11 +228,17 @@ class SchedulerService:
         job = self._jobs.get(record.job_id)
         if job is None or record.trigger not in ("schedule", "catch_up", "retry"):
             return None
+        policy = job.definition.policy
+        if policy.max_attempts == 1 and policy.pause_after_failures is None:
+            return None  # nothing to do (most jobs: a runner that died with many runs in progress stays cheap)
         notes = [record.note] if record.note else []
-        if (attempts := job.definition.policy.max_attempts) > 1:
-            notes.append(f"attempt {record.attempt or 1} of {attempts}")
-        self._executor.plan_retry(job, "interrupted", record.attempt, record.scheduled_time, notes, at_once=True)
-        self._history.record(record.model_copy(update={"note": "; ".join(notes) or None}))
+        if policy.max_attempts > 1:
+            notes.append(f"attempt {record.attempt or 1} of {policy.max_attempts}")
+            self._executor.plan_retry(job, "interrupted", record.attempt, record.scheduled_time, notes, at_once=True)
+            self._history.record(record.model_copy(update={"note": "; ".join(notes)}))
+        else:
+            self._executor.plan_retry(job, "interrupted", record.attempt, record.scheduled_time, notes)
+            self._history.touch(job.job_id)
         return job, record
 
     async def close(self) -> None:
