@@ -207,6 +207,7 @@ class RunExecutor:
         self.on_complete: Callable[[str], None] | None = None
         self._retry_timers: dict[str, asyncio.TimerHandle] = {}
         self._retry_runs: set[asyncio.Task[None]] = set()
+        self.hold_retries = False  # the scheduler is stopped: pending retries wait for its start
 
     def _trigger(self, scheduled: datetime) -> RunTrigger:
         return "catch_up" if scheduled < self.opened_at else "schedule"
@@ -535,7 +536,7 @@ class RunExecutor:
         """Start the timer of the job's pending retry (on the runner; a paused job's waits until resumed)."""
         self.disarm_retry(job.job_id)
         retry = job.retry
-        if retry is None or job.state == "paused":
+        if retry is None or job.state == "paused" or self.hold_retries:
             return
         delay = max(0.0, (retry.at - utcnow()).total_seconds())
         loop = asyncio.get_running_loop()
@@ -574,7 +575,7 @@ class RunExecutor:
                     self._record_not_run(job, retry.nominal or retry.at, "missed", "a retry claimed by the previous "
                                          "runner, which stopped before it started the run; not run again")
                 return
-            if job.retry != retry or job.state == "paused":
+            if job.retry != retry or job.state == "paused" or self._jobs.get(job_id) is not job:
                 return
             job.retry = None  # stored with the start of the run
             await self.execute(job.definition, "retry", retry.nominal, attempt=retry.attempt)

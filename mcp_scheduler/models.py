@@ -293,7 +293,9 @@ class RunRecord(BaseModel):
     duration_ms: float | None = Field(default=None, description="Run time in milliseconds.")
     result: Any = Field(default=None, description="The AgenTool's output (JSON), on success.")
     error: ErrorInfo | None = Field(default=None, description="The error, for error and timeout runs.")
-    note: str | None = Field(default=None, description="Why a run was missed, skipped or cancelled.")
+    note: str | None = Field(
+        default=None, description="Why a run was missed, skipped or cancelled; for a job with retries, the attempt."
+    )
     attempt: int | None = Field(
         default=None, description="Which attempt of its fire this run was (1, 2, ...); null if the job has no retries."
     )

@@ -215,9 +215,8 @@ class SchedulerService:
         self._engine, self._runner = engine, True
         engine.start(paused=paused)
         failing = [self._retry_interrupted(record) for record in interrupted]
-        for job in self._jobs.values():
-            if job.retry is not None:
-                self._executor.arm_retry(job)  # one due already runs at once: a retry, not a missed fire
+        self._executor.hold_retries = paused
+        self._arm_retries()
         for record in interrupted:
             self.events.publish(RunEvent("finished", record))
         for job, record in filter(None, failing):
@@ -767,12 +766,21 @@ class SchedulerService:
     async def start(self) -> SchedulerStatus:
         """Start (or restart) processing jobs."""
         self._require_runner().start()
+        self._executor.hold_retries = False
+        self._arm_retries()
         return self.status()
 
     async def stop(self) -> SchedulerStatus:
         """Stop processing jobs without losing any; runs due while stopped are handled on start."""
         self._require_runner().pause()
+        self._executor.hold_retries = True
+        self._executor.stop_retries()  # pending retries wait for the start too
         return self.status()
+
+    def _arm_retries(self) -> None:
+        for job in self._jobs.values():
+            if job.retry is not None:
+                self._executor.arm_retry(job)  # one due already runs at once: a retry, not a missed fire
 
     def status(self) -> SchedulerStatus:
         """The scheduler's state and counts."""

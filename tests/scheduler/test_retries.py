@@ -227,3 +227,20 @@ async def test_a_retry_pending_when_its_job_is_paused_waits_for_the_resume(
 
     assert paused.retry_at is not None and resumed.retry_at == paused.retry_at
     assert (retried.record.trigger, retried.record.attempt) == ("retry", 2)  # type: ignore[attr-defined]
+
+
+async def test_a_retry_pending_when_the_scheduler_is_stopped_waits_for_its_start(
+    make_runtime: RuntimeFactory, fail: Calls
+) -> None:
+    runtime = await make_runtime()
+    recorder = EventRecorder(runtime.service.events)
+    await runtime.service.schedule(soon("s", "fail", FAIL, policy=PolicyInput(max_attempts=2, retry_delay=0.2)))
+    await recorder.wait_for(finished("s", "error"))
+
+    await runtime.service.stop()
+    with pytest.raises(TimeoutError):
+        await recorder.wait_for(finished("s"), count=2, within=0.5)
+    await runtime.service.start()
+    [_, retried] = await recorder.wait_for(finished("s"), count=2)
+
+    assert (retried.record.trigger, retried.record.attempt) == ("retry", 2)  # type: ignore[attr-defined]
