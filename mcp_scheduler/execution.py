@@ -526,7 +526,8 @@ class RunExecutor:
         if limit is None or job.failures < limit or job.state != "scheduled" or self.on_pause is None:
             return
         last = record.error.message if record.error else record.status
-        reason = f"paused after {job.failures} failures in a row; last error: {clip_text(last, 500)}"
+        failures = f"{job.failures} failure{'s' if job.failures > 1 else ''}"
+        reason = f"paused after {failures} in a row; last error: {clip_text(last, 500)}"
         try:
             await self.on_pause(job, reason)
         except Exception:
