@@ -169,6 +169,7 @@ class SchedulerService:
         except BaseException:
             # A failed open must not keep the lease or the database (close() would not see them).
             self._jobs.clear()
+            self._executor.stop_retries()
             if self._engine is not None:
                 self._engine.shutdown()
                 self._engine = None
