@@ -16,7 +16,7 @@ import traceback
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import anyio
@@ -32,9 +32,9 @@ from agentool_bridge.toolkits.inbox import INBOX_QUEUE, InboxLevel, post_to_inbo
 
 from .events import EventBus, JobEvent, RunEvent
 from .history import HistoryWriter
-from .jobs import Job, JobDefinition, RunStatus, RunTrigger
+from .jobs import FAILED, Job, JobDefinition, PendingRetry, RunStatus, RunTrigger
 from .models import ErrorInfo, RunRecord
-from .policies import BUFFER_LIMIT
+from .policies import BUFFER_LIMIT, retry_delay
 from .timestamps import utcnow
 
 __all__ = ["AdHocRun", "RunExecutor", "RunTarget", "engine_instances"]
@@ -242,6 +242,12 @@ class RunExecutor:
         self.opened_at = utcnow()
         self._lanes: dict[str, _Lane] = {}  # jobs with fires admitted or buffered
         self._cancel_notes: dict[asyncio.Task[Any], str] = {}  # why cancel_other cancelled a task's fire
+        # Run policies: the service pauses a job after its failures and drops a finished job from the engine.
+        self.on_pause: Callable[[Job, str], Awaitable[None]] | None = None
+        self.on_complete: Callable[[str], None] | None = None
+        self._retry_timers: dict[str, asyncio.TimerHandle] = {}
+        self._retry_runs: set[asyncio.Task[None]] = set()
+        self.hold_retries = False  # the scheduler is stopped: pending retries wait for its start
 
     def _trigger(self, scheduled: datetime) -> RunTrigger:
         return "catch_up" if scheduled < self.opened_at else "schedule"
@@ -258,7 +264,11 @@ class RunExecutor:
             self._events.publish(JobEvent("completed", job_id))
         grace = definition.misfire_grace_time
         run_times = self._catch_up(job, run_times)
+        max_runs = definition.policy.max_runs
         for index, run_time in enumerate(run_times):
+            if max_runs is not None and job.runs >= max_runs:
+                self._complete(job)  # finished (max_runs lowered by an update): the fires still due do not run
+                break
             if self._late(run_time, grace, job):
                 continue
             fire = self._admit(job, run_time)
@@ -510,7 +520,8 @@ class RunExecutor:
             )
 
     def forget(self, job_id: str) -> None:
-        """Write and drop the not-run records still gathering for a job (it is gone)."""
+        """Write and drop the not-run records still gathering for a job (it is gone), and its retry timer."""
+        self.disarm_retry(job_id)
         for status in ("missed", "skipped"):
             streak = self._streaks.pop((job_id, status), None)
             if streak is not None and streak.pending:
@@ -583,7 +594,8 @@ class RunExecutor:
                 self._write_streak(job_id, status, streak)
 
     async def execute(
-        self, target: RunTarget, trigger: RunTrigger, scheduled: datetime | None, *, run_id: str | None = None
+        self, target: RunTarget, trigger: RunTrigger, scheduled: datetime | None, *, run_id: str | None = None,
+        attempt: int | None = None,
     ) -> RunRecord:
         """Run `target` once and record it; returns the record (a failed run is a record, not an exception).
 
@@ -593,6 +605,10 @@ class RunExecutor:
         result or error goes to a queue; otherwise it is written with the next batch. Cancellation
         (the scheduler shutting down, or cancel_other) records the run as cancelled and propagates.
         `run_id`: of the record the run replaces (a buffered fire's "waiting" record).
+
+        A scheduled run (not run_now) follows its job's run policy: it counts towards max_runs (retries do
+        not), a failure with attempts left schedules the next attempt (`attempt` is this one's number) and
+        keeps the error from the error queue, and failures in a row can pause the job.
         """
         # This path runs once per fire: when a thousand jobs are due at once, each microsecond here
         # makes the last of them start a millisecond later.
@@ -606,9 +622,19 @@ class RunExecutor:
             "started_at": utcnow(),
         }
         job = self._jobs.get(job_id)
+        policed = job if job is not None and trigger in ("schedule", "catch_up", "retry") else None
         if job is not None:
             job.last_run_at = base["started_at"]
             job.last_status = "running"
+        if policed is not None:
+            policy = policed.definition.policy
+            if policy.max_attempts > 1:
+                base["attempt"] = attempt = attempt or 1
+            # Counted only under a policy that uses the count: a job without one has no progress to store.
+            if trigger != "retry" and policy.max_runs is not None:
+                policed.runs += 1
+                if policed.runs >= policy.max_runs:
+                    self._complete(policed)  # with its last run's start, in the commit below
         started = RunRecord(status="running", **base)
         t0 = time.perf_counter()
         try:
@@ -650,22 +676,138 @@ class RunExecutor:
                 self._finish(base, _settled(outcome), t0)
                 raise
         outcome = _settled(outcome)
+        retry = None if policed is None else self._follow_policy(policed, scheduled, attempt, outcome)
         record = self._finish(base, outcome, t0)
-        queue = target.result_queue if outcome.status == "success" else target.error_queue
-        if trigger == "run_now" or queue:
-            # What run_now answers, and a run whose result a queue announces, is committed first.
+        # A failure that is retried goes to no queue: the error queue gets the final failure only.
+        queue = target.result_queue if outcome.status == "success" else None if retry else target.error_queue
+        if trigger == "run_now" or queue or retry:
+            # What run_now answers, a run whose result a queue announces, and a pending retry are committed first.
             await self._history.commit()
         if queue:
             note = self._send_to_queue(target, record, queue)
             if note is not None:
                 outcome.notes.append(note)
                 record = self._finish(base, outcome, t0, publish=False)
+        if policed is not None:
+            if retry is not None and (self._lease_held is None or self._lease_held()):
+                self.arm_retry(policed)
+            await self.pause_if_failing(policed, record)
         return record
 
     def _cancel_note(self, default: str) -> str:
         """Why the current task was cancelled: cancel_other's note, else `default` (the scheduler shut down)."""
         task = asyncio.current_task()
         return (self._cancel_notes.get(task) if task is not None else None) or default
+
+    # ------------------------------------------------------------------ run policies
+
+    def _complete(self, job: Job) -> None:
+        """The job ran its last scheduled run (policy.max_runs): it finishes and stays readable."""
+        if job.state == "completed":
+            return
+        job.state = "completed"
+        self._history.touch(job.job_id)
+        if self.on_complete is not None:
+            self.on_complete(job.job_id)
+        self._events.publish(JobEvent("completed", job.job_id))
+
+    def _follow_policy(
+        self, job: Job, scheduled: datetime | None, attempt: int | None, outcome: _Outcome
+    ) -> PendingRetry | None:
+        """Count the run's outcome for the job; return the retry it schedules (then set on the job), if any."""
+        policy = job.definition.policy
+        status = outcome.status
+        if status == "success":
+            job.failures = 0
+        if policy.max_attempts > 1:
+            outcome.notes.append(f"attempt {attempt or 1} of {policy.max_attempts}")
+        if status not in FAILED:
+            return None  # cancelled (the scheduler closed): neither a failure nor a success
+        return self.plan_retry(job, status, attempt, scheduled, outcome.notes)
+
+    def plan_retry(
+        self, job: Job, status: RunStatus, attempt: int | None, nominal: datetime | None, notes: list[str],
+        *, at_once: bool = False,
+    ) -> PendingRetry | None:
+        """After a failed run: set the job's next attempt (after the policy's delay, or `at_once`) if its policy
+        retries `status` and attempts are left (and it has no retry pending already); otherwise count a
+        failure. Notes say which."""
+        policy = job.definition.policy
+        number = attempt or 1
+        if status in policy.retry_on and number < policy.max_attempts and job.retry is None:
+            at = utcnow() + timedelta(seconds=0 if at_once else retry_delay(policy, number))
+            job.retry = PendingRetry(at, number + 1, nominal)
+            notes.append(f"attempt {number + 1} at {at.isoformat(timespec='milliseconds')}")
+            return job.retry
+        if policy.pause_after_failures is not None:
+            job.failures += 1
+        return None
+
+    async def pause_if_failing(self, job: Job, record: RunRecord) -> None:
+        """Pause the job (through `on_pause`) once it has failed `policy.pause_after_failures` times in a row."""
+        limit = job.definition.policy.pause_after_failures
+        if limit is None or job.failures < limit or job.state != "scheduled" or self.on_pause is None:
+            return
+        last = record.error.message if record.error else record.status
+        failures = f"{job.failures} failure{'s' if job.failures > 1 else ''}"
+        reason = f"paused after {failures} in a row; last error: {clip_text(last, 500)}"
+        try:
+            await self.on_pause(job, reason)
+        except Exception:
+            logger.exception("Job %s: could not pause it after %d failures in a row", job.job_id, job.failures)
+
+    def arm_retry(self, job: Job) -> None:
+        """Start the timer of the job's pending retry (on the runner; a paused job's waits until resumed)."""
+        self.disarm_retry(job.job_id)
+        retry = job.retry
+        if retry is None or job.state == "paused" or self.hold_retries:
+            return
+        delay = max(0.0, (retry.at - utcnow()).total_seconds())
+        loop = asyncio.get_running_loop()
+        self._retry_timers[job.job_id] = loop.call_later(delay, self._retry_due, job.job_id, retry)
+
+    def disarm_retry(self, job_id: str) -> None:
+        handle = self._retry_timers.pop(job_id, None)
+        if handle is not None:
+            handle.cancel()
+
+    def stop_retries(self) -> set[asyncio.Task[None]]:
+        """Cancel every retry timer (the retries stay stored); returns the retries in progress."""
+        for handle in self._retry_timers.values():
+            handle.cancel()
+        self._retry_timers.clear()
+        return set(self._retry_runs)
+
+    def _retry_due(self, job_id: str, retry: PendingRetry) -> None:
+        self._retry_timers.pop(job_id, None)
+        task = asyncio.create_task(self._run_retry(job_id, retry), name=f"mcp-scheduler-retry-{job_id}")
+        self._retry_runs.add(task)
+        task.add_done_callback(self._retry_runs.discard)
+
+    async def _run_retry(self, job_id: str, retry: PendingRetry) -> None:
+        job = self._jobs.get(job_id)
+        if job is None or job.retry != retry or job.state == "paused":
+            return  # gone, changed, or waiting for its job to be resumed
+        await self._slots.acquire()
+        self._in_use += 1
+        try:
+            # Claimed by its own time: a fire's claim is by its scheduled time, this retry's by when it is due.
+            if self._claim is not None and not await self._claim(job_id, retry.at):
+                if self._lease_held is None or self._lease_held():
+                    job.retry = None
+                    self._history.touch(job_id)
+                    self._record_not_run(job, retry.nominal or retry.at, "missed", "a retry claimed by the previous "
+                                         "runner, which stopped before it started the run; not run again")
+                return
+            if job.retry != retry or job.state == "paused" or self._jobs.get(job_id) is not job:
+                return
+            job.retry = None  # stored with the start of the run
+            await self.execute(job.definition, "retry", retry.nominal, attempt=retry.attempt)
+        finally:
+            self._in_use -= 1
+            self._slots.release()
+            if self.on_room is not None:
+                self.on_room()
 
     async def _call(self, target: RunTarget) -> _Outcome:
         injector = self._injector
