@@ -93,7 +93,7 @@ async def _get_job(s: SchedulerService, r: SchedulerInput) -> SchedulerOutput:
     info = _dump(job)
     return SchedulerOutput(
         operation="get_job",
-        message=f"Job {job.job_id!r} is {job.state}.",
+        message=f"Job {job.job_id!r} is {job.state}" + (f": {job.pause_reason}." if job.pause_reason else "."),
         data={
             "job_id": job.job_id,
             "job_name": job.job_name,

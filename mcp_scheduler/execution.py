@@ -13,10 +13,10 @@ import logging
 import secrets
 import time
 import traceback
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import anyio
@@ -33,11 +33,12 @@ from agentool_bridge.toolkits.inbox import INBOX_QUEUE, InboxLevel, post_to_inbo
 from .events import EventBus, JobEvent, RunEvent
 from .fire_times import jitter_delay, next_fire_time
 from .history import HistoryWriter
-from .jobs import Job, JobDefinition, RunStatus, RunTrigger
+from .jobs import FAILED, Job, JobDefinition, PendingRetry, RunStatus, RunTrigger
 from .models import ErrorInfo, RunRecord
+from .policies import BUFFER_LIMIT, retry_delay
 from .timestamps import utcnow
 
-__all__ = ["AdHocRun", "RunExecutor", "RunTarget"]
+__all__ = ["AdHocRun", "RunExecutor", "RunTarget", "engine_instances"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,24 @@ MIN_GRACE_SECONDS = 1.0
 NOT_RUN_WINDOW = 60.0
 NOT_RUN_WRITE_EVERY = 15.0
 _JSON = TypeAdapter(Any)
+CANCELLED_BY_NEXT = "cancelled by the next fire (overlap: cancel_other)"
+REPLACED_BY_NEXT = "replaced by the next fire before it started (overlap: cancel_other)"
+BUFFERED_LOST = ("it waited behind a run in progress (overlap policy) when the runner stopped; its fire was claimed "
+                 "by that runner, so it is not run again")
+
+
+def concurrency_limit(definition: JobDefinition) -> int:
+    """Runs of a job that may go at once: max_instances; with overlap allow_all and max_instances left at 1,
+    BUFFER_LIMIT (allow_all means overlapping fires run, so one at a time would be skip by another name)."""
+    if definition.policy.overlap == "allow_all" and definition.max_instances <= 1:
+        return BUFFER_LIMIT
+    return max(1, definition.max_instances)
+
+
+def engine_instances(definition: JobDefinition) -> int:
+    """How many fires of a job the engine may have in progress: enough that the executor sees each fire and
+    decides by the job's overlap policy (runs beyond max_instances are skipped, buffered or cancel another)."""
+    return concurrency_limit(definition) + BUFFER_LIMIT + 1
 
 
 class RunTarget(Protocol):
@@ -78,6 +97,26 @@ class AdHocRun:
     timeout: float | None = None
     result_queue: str | None = None
     error_queue: str | None = None
+
+
+@dataclass(slots=True, eq=False)
+class _Fire:
+    """A fire of a job on its way to a run: admitted (waiting for a slot, claiming, running), or buffered."""
+
+    run_time: datetime
+    task: asyncio.Task[Any] | None
+    turn: asyncio.Future[None] | None = None  # a buffered fire's: resolved when it may go
+    run_id: str | None = None  # a buffered fire's "waiting" record, which its run (or its end) replaces
+    executing: bool = False  # inside execute(), which records how it ends
+    displaced: bool = False  # cancel_other: a later fire took its place
+
+
+@dataclass(slots=True)
+class _Lane:
+    """The fires of one job: admitted ones, oldest first, and those buffered behind them, in order."""
+
+    active: list[_Fire] = field(default_factory=list)
+    waiting: deque[_Fire] = field(default_factory=deque)
 
 
 @dataclass(slots=True)
@@ -202,12 +241,20 @@ class RunExecutor:
         self._not_run_log = _NotRunLog()
         self.running: Counter[str] = Counter()
         self.opened_at = utcnow()
+        self._lanes: dict[str, _Lane] = {}  # jobs with fires admitted or buffered
+        self._cancel_notes: dict[asyncio.Task[Any], str] = {}  # why cancel_other cancelled a task's fire
+        # Run policies: the service pauses a job after its failures and drops a finished job from the engine.
+        self.on_pause: Callable[[Job, str], Awaitable[None]] | None = None
+        self.on_complete: Callable[[str], None] | None = None
+        self._retry_timers: dict[str, asyncio.TimerHandle] = {}
+        self._retry_runs: set[asyncio.Task[None]] = set()
+        self.hold_retries = False  # the scheduler is stopped: pending retries wait for its start
 
     def _trigger(self, scheduled: datetime) -> RunTrigger:
         return "catch_up" if scheduled < self.opened_at else "schedule"
 
     async def on_due(self, job_id: str, run_times: list[datetime]) -> None:
-        """Run a job for its due times: missed ones are recorded, coalesced ones combined."""
+        """Run a job for its due times, by its catch-up and overlap policies; fires that do not run are recorded."""
         job = self._jobs.get(job_id)
         if job is None:
             return
@@ -216,51 +263,227 @@ class RunExecutor:
             job.state = "completed"
             self._history.touch(job_id)
             self._events.publish(JobEvent("completed", job_id))
-        if definition.coalesce and len(run_times) > 1:
-            for missed in run_times[:-1]:
-                self._record_not_run(job, missed, "missed", "coalesced: a later run time replaced it")
-            run_times = run_times[-1:]
         grace = definition.misfire_grace_time
-        for run_time in run_times:
+        run_times = self._catch_up(job, run_times)
+        max_runs = definition.policy.max_runs
+        for index, run_time in enumerate(run_times):
+            if max_runs is not None and job.runs >= max_runs:
+                self._complete(job)  # finished (max_runs lowered by an update): the fires still due do not run
+                break
             if self._late(run_time, grace, job):
                 continue
-            if self._slots.locked():
-                task = asyncio.current_task()
-                if task is not None:
-                    self._waiting.add(task)
-                try:
-                    await self._slots.acquire()
-                except asyncio.CancelledError:
-                    self._record_not_run(job, run_time, "missed", "the scheduler shut down before the run could start")
-                    raise
-                finally:
-                    if task is not None:
-                        self._waiting.discard(task)
-                if self._late(run_time, grace, job, waited=True):
-                    self._slots.release()
-                    if self.on_room is not None:
-                        self.on_room()
-                    continue
-            else:
-                await self._slots.acquire()  # free: returns at once, without letting others run first
-            self._in_use += 1
+            fire = self._admit(job, run_time)
+            if fire is None:
+                continue
             try:
-                if self._claim is not None and not await self._claim(job_id, run_time):
-                    if self._lease_held is None or self._lease_held():
-                        # Claimed by the runner before this one, which stopped before it recorded the start
-                        # (a run starts only after that): nobody ran it, and running it now could run it twice.
-                        self._record_not_run(job, run_time, "missed", "claimed by the previous runner, which "
-                                             "stopped before it started the run; not run again")
-                    else:
-                        logger.warning("Job %s: the runner lease is lost; the fire of %s is left to the next runner",
-                                       job_id, run_time.isoformat())
-                    continue
-                await self.execute(definition, self._trigger(run_time), run_time)
+                await self._go(job, fire, grace)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                note = self._cancel_notes.pop(task, None) if task is not None else None
+                if not fire.displaced or note is None:
+                    if not fire.executing:
+                        why = "the scheduler shut down before the run could start"
+                        self._not_run(job, fire, "missed", why + (" (it was buffered)" if fire.turn else ""))
+                    raise
+                if task is not None:
+                    task.uncancel()  # cancel_other displaced this fire: the task goes on, the later fire runs
+                if not fire.executing:
+                    self._not_run(job, fire, "skipped", REPLACED_BY_NEXT)
+                for older in run_times[index + 1:]:
+                    self._record_not_run(job, older, "skipped", REPLACED_BY_NEXT)
+                return
             finally:
-                self._in_use -= 1
+                if fire.displaced and fire.task is not None:
+                    self._cancel_notes.pop(fire.task, None)  # also when the run swallowed the cancellation
+                self._leave(job_id, fire)
+
+    def _catch_up(self, job: Job, run_times: list[datetime]) -> list[datetime]:
+        """The due times to go on with, by the job's catch-up policy; the missed fires it drops are recorded.
+
+        The engine hands over every time due since the job last fired. The newest is the current fire,
+        unless it came due before this runner opened (then it too was missed while down). For `all` and
+        `none`, missed fires beyond the catch-up window (misfire_grace_time) are left for `_late` to record.
+        """
+        if len(run_times) == 1 and run_times[0] >= self.opened_at:
+            return run_times
+        definition = job.definition
+        catchup = definition.policy.catchup or ("latest" if definition.coalesce else "all")
+        current = run_times[-1:] if run_times[-1] >= self.opened_at else []
+        missed = run_times[: len(run_times) - len(current)]
+        grace = definition.misfire_grace_time
+        now = utcnow()
+        window = float("inf") if grace is None else max(float(grace), MIN_GRACE_SECONDS)
+        split = next((i for i, t in enumerate(missed) if (now - t).total_seconds() <= window), len(missed))
+        beyond, within = missed[:split], missed[split:]
+        if catchup == "latest":  # as coalesce did: the older fires, within the window or not, are coalesced
+            keep = [] if current else missed[-1:]
+            note = "coalesced: a later run time replaced it (catchup: latest)"
+            for dropped in missed[: len(missed) - len(keep)]:
+                self._record_not_run(job, dropped, "missed", note)
+            return keep + current
+        if catchup == "all":
+            keep = within[-BUFFER_LIMIT:]
+            note = f"catchup: all runs the latest {BUFFER_LIMIT} missed fires; this one was older"
+        else:
+            keep, note = [], "catchup: none"
+        for dropped in within[: len(within) - len(keep)]:
+            self._record_not_run(job, dropped, "missed", note)
+        return beyond + keep + current
+
+    def _admit(self, job: Job, run_time: datetime) -> _Fire | None:
+        """Let a fire go, buffer it, or record it as skipped, by the job's overlap policy (None: it does not run).
+
+        Synchronous, so that the fires of one job are decided one at a time, in the order they come.
+        """
+        definition = job.definition
+        overlap, limit = definition.policy.overlap, concurrency_limit(definition)
+        lane = self._lanes.get(job.job_id)
+        if lane is None:
+            lane = self._lanes[job.job_id] = _Lane()
+        fire = _Fire(run_time, asyncio.current_task())
+        if len(lane.active) < limit and not lane.waiting:
+            lane.active.append(fire)
+            return fire
+        if overlap in ("skip", "allow_all"):
+            why = f"max_instances ({limit}) runs were still in progress (overlap: {overlap})"
+            self._record_not_run(job, run_time, "skipped", why)
+            return None
+        if overlap == "cancel_other":
+            for other in [f for f in lane.waiting if not f.displaced]:
+                self._displace(other, REPLACED_BY_NEXT)
+            going = [f for f in lane.active if not f.displaced]
+            if len(going) >= limit:
+                self._displace(going[0], CANCELLED_BY_NEXT)
+        elif len(lane.waiting) >= (1 if overlap == "buffer_one" else BUFFER_LIMIT):
+            waiting = "a fire was already waiting" if overlap == "buffer_one" else f"{BUFFER_LIMIT} fires were waiting"
+            self._record_not_run(job, run_time, "skipped", f"{waiting} behind the run in progress (overlap: {overlap})")
+            return None
+        fire.turn = asyncio.get_running_loop().create_future()
+        lane.waiting.append(fire)
+        return fire
+
+    def _displace(self, fire: _Fire, note: str) -> None:
+        """cancel_other: cancel a fire of the job (running or not yet started) for the one that just came."""
+        fire.displaced = True
+        if fire.task is not None and fire.task is not asyncio.current_task():
+            self._cancel_notes[fire.task] = note
+            fire.task.cancel()
+
+    def _leave(self, job_id: str, fire: _Fire) -> None:
+        """A fire is done (or will not run): the buffered fires next in line get their turn."""
+        lane = self._lanes.get(job_id)
+        if lane is None:
+            return
+        if fire in lane.active:
+            lane.active.remove(fire)
+        elif fire in lane.waiting:
+            lane.waiting.remove(fire)
+        job = self._jobs.get(job_id)
+        limit = max(1, job.definition.max_instances) if job is not None else 1
+        while lane.waiting and len(lane.active) < limit:
+            turn = lane.waiting.popleft()
+            lane.active.append(turn)
+            if turn.turn is not None and not turn.turn.done():
+                turn.turn.set_result(None)
+        if not lane.active and not lane.waiting:
+            del self._lanes[job_id]
+
+    async def _go(self, job: Job, fire: _Fire, grace: int | None) -> None:
+        """Run an admitted fire: wait for its turn if buffered, then for a slot; claim it; execute it."""
+        job_id, run_time = job.job_id, fire.run_time
+        if fire.turn is not None:
+            if not await self._buffer(job, fire):
+                return
+            current = self._jobs.get(job_id)
+            if current is None or current.state != "scheduled":
+                why = "the job was cancelled" if current is None else f"the job was {current.state}"
+                self._not_run(job, fire, "missed", f"{why} while the fire waited behind a run in progress")
+                return
+            job = current
+        if self._slots.locked():
+            task = asyncio.current_task()
+            if task is not None:
+                self._waiting.add(task)
+            try:
+                await self._slots.acquire()
+            finally:
+                if task is not None:
+                    self._waiting.discard(task)
+            # A buffered fire is late by its policy, not by the scheduler's load: it runs.
+            if fire.turn is None and self._late(run_time, grace, job, waited=True):
                 self._slots.release()
                 if self.on_room is not None:
                     self.on_room()
+                return
+        else:
+            await self._slots.acquire()  # free: returns at once, without letting others run first
+        self._in_use += 1
+        try:
+            if fire.turn is None and self._claim is not None and not await self._claim(job_id, run_time):
+                self._unclaimed(job, fire)
+                return
+            fire.executing = True
+            await self.execute(job.definition, self._trigger(run_time), run_time, run_id=fire.run_id)
+        finally:
+            self._in_use -= 1
+            self._slots.release()
+            if self.on_room is not None:
+                self.on_room()
+
+    async def _buffer(self, job: Job, fire: _Fire) -> bool:
+        """Claim a buffered fire, record it as waiting and wait for its turn; False if it is not to run.
+
+        Claimed when it comes, as any fire: no other runner runs it. Its "waiting" record (status running,
+        never started) is what a runner that takes over after a crash finds and records as missed.
+        """
+        if self._claim is not None and not await self._claim(job.job_id, fire.run_time):
+            self._unclaimed(job, fire)
+            return False
+        fire.run_id = secrets.token_hex(16)
+        overlap = job.definition.policy.overlap
+        self._history.record(RunRecord(
+            run_id=fire.run_id,
+            job_id=job.job_id,
+            agentool_name=job.definition.agentool_name,
+            trigger=self._trigger(fire.run_time),
+            status="running",
+            scheduled_time=fire.run_time,
+            note=f"waiting behind the run in progress (overlap: {overlap})",
+        ))
+        assert fire.turn is not None
+        await fire.turn
+        return True
+
+    def _unclaimed(self, job: Job, fire: _Fire) -> None:
+        """A fire whose claim failed: recorded as missed, or left to the next runner if the lease is lost."""
+        if self._lease_held is None or self._lease_held():
+            # Claimed by the runner before this one, which stopped before it recorded the start
+            # (a run starts only after that): nobody ran it, and running it now could run it twice.
+            self._not_run(job, fire, "missed", "claimed by the previous runner, which stopped before it started "
+                          "the run; not run again")
+        else:
+            logger.warning("Job %s: the runner lease is lost; the fire of %s is left to the next runner",
+                           job.job_id, fire.run_time.isoformat())
+
+    def _not_run(self, job: Job, fire: _Fire, status: RunStatus, note: str) -> None:
+        """Record a fire that did not run; a buffered one replaces its "waiting" record."""
+        if fire.run_id is None:
+            self._record_not_run(job, fire.run_time, status, note)
+            return
+        job.last_status = status
+        self._not_run_log.note(job.job_id, status, note)
+        self._publish_not_run(job.job_id, job.definition.agentool_name, fire.run_id, status, fire.run_time, note)
+
+    def settle_interrupted(self, records: list[RunRecord]) -> list[RunRecord]:
+        """Of the runs a stopped runner left unfinished, record those that never started (buffered fires
+        waiting their turn) as missed; returns the records as they now are."""
+        settled: list[RunRecord] = []
+        for record in records:
+            if record.started_at is None and record.trigger != "run_now":
+                record = record.model_copy(update={"status": "missed", "note": BUFFERED_LOST})
+                self._history.record(record, job_known=False)
+            settled.append(record)
+        return settled
 
     @staticmethod
     def _last_fire(definition: JobDefinition, run_time: datetime) -> bool:
@@ -295,8 +518,10 @@ class RunExecutor:
         return room
 
     def cancel_waiting(self) -> None:
-        """Cancel the fires still waiting for a slot (the scheduler is closing); they record themselves as missed."""
-        for task in list(self._waiting):
+        """Cancel the fires still waiting for a slot or buffered behind a run (the scheduler is closing, or the
+        lease is lost); they record themselves as missed."""
+        buffered = [f.task for lane in self._lanes.values() for f in lane.waiting if f.task is not None]
+        for task in [*self._waiting, *buffered]:
             task.cancel()
 
     def on_skipped(self, job_id: str, run_times: list[datetime]) -> None:
@@ -310,7 +535,8 @@ class RunExecutor:
             )
 
     def forget(self, job_id: str) -> None:
-        """Write and drop the not-run records still gathering for a job (it is gone)."""
+        """Write and drop the not-run records still gathering for a job (it is gone), and its retry timer."""
+        self.disarm_retry(job_id)
         for status in ("missed", "skipped"):
             streak = self._streaks.pop((job_id, status), None)
             if streak is not None and streak.pending:
@@ -382,20 +608,28 @@ class RunExecutor:
             if streak.pending:
                 self._write_streak(job_id, status, streak)
 
-    async def execute(self, target: RunTarget, trigger: RunTrigger, scheduled: datetime | None) -> RunRecord:
+    async def execute(
+        self, target: RunTarget, trigger: RunTrigger, scheduled: datetime | None, *, run_id: str | None = None,
+        attempt: int | None = None,
+    ) -> RunRecord:
         """Run `target` once and record it; returns the record (a failed run is a record, not an exception).
 
         The start of the run (and the state of its job: next run time, a one-time job completed) is
         committed before the AgenTool is called, so that after a crash the run is found `interrupted`
         instead of run again. The finished record is committed before a run_now returns and before a
         result or error goes to a queue; otherwise it is written with the next batch. Cancellation
-        (the scheduler shutting down) records the run as cancelled and propagates.
+        (the scheduler shutting down, or cancel_other) records the run as cancelled and propagates.
+        `run_id`: of the record the run replaces (a buffered fire's "waiting" record).
+
+        A scheduled run (not run_now) follows its job's run policy: it counts towards max_runs (retries do
+        not), a failure with attempts left schedules the next attempt (`attempt` is this one's number) and
+        keeps the error from the error queue, and failures in a row can pause the job.
         """
         # This path runs once per fire: when a thousand jobs are due at once, each microsecond here
         # makes the last of them start a millisecond later.
         job_id = target.job_id
         base: dict[str, Any] = {
-            "run_id": secrets.token_hex(16),
+            "run_id": run_id or secrets.token_hex(16),
             "job_id": job_id,
             "agentool_name": target.agentool_name,
             "trigger": trigger,
@@ -403,15 +637,26 @@ class RunExecutor:
             "started_at": utcnow(),
         }
         job = self._jobs.get(job_id)
+        policed = job if job is not None and trigger in ("schedule", "catch_up", "retry") else None
         if job is not None:
             job.last_run_at = base["started_at"]
             job.last_status = "running"
+        if policed is not None:
+            policy = policed.definition.policy
+            if policy.max_attempts > 1:
+                base["attempt"] = attempt = attempt or 1
+            # Counted only under a policy that uses the count: a job without one has no progress to store.
+            if trigger != "retry" and policy.max_runs is not None:
+                policed.runs += 1
+                if policed.runs >= policy.max_runs:
+                    self._complete(policed)  # with its last run's start, in the commit below
         started = RunRecord(status="running", **base)
         t0 = time.perf_counter()
         try:
             await self._history.commit(started, job_id=job_id if job is not None else None)
         except asyncio.CancelledError:
-            self._finish(base, _Outcome("cancelled", notes=["the scheduler shut down before the run started"]), t0)
+            why = self._cancel_note("the scheduler shut down before the run started")
+            self._finish(base, _Outcome("cancelled", notes=[why]), t0)
             raise
         except Exception:
             # The record stays buffered and is written with a later batch; the run goes ahead.
@@ -428,7 +673,8 @@ class RunExecutor:
             with running(RunInfo(job_id, base["run_id"], trigger, scheduled, getattr(target, "job_name", None))):
                 outcome = await self._call(target)
         except asyncio.CancelledError:
-            outcome = _Outcome("cancelled", notes=["the scheduler shut down while the run was in progress"])
+            outcome = _Outcome("cancelled", notes=[self._cancel_note("the scheduler shut down while the run was in "
+                                                                      "progress")])
             self._finish(base, outcome, t0)
             raise
         finally:
@@ -445,17 +691,138 @@ class RunExecutor:
                 self._finish(base, _settled(outcome), t0)
                 raise
         outcome = _settled(outcome)
+        retry = None if policed is None else self._follow_policy(policed, scheduled, attempt, outcome)
         record = self._finish(base, outcome, t0)
-        queue = target.result_queue if outcome.status == "success" else target.error_queue
-        if trigger == "run_now" or queue:
-            # What run_now answers, and a run whose result a queue announces, is committed first.
+        # A failure that is retried goes to no queue: the error queue gets the final failure only.
+        queue = target.result_queue if outcome.status == "success" else None if retry else target.error_queue
+        if trigger == "run_now" or queue or retry:
+            # What run_now answers, a run whose result a queue announces, and a pending retry are committed first.
             await self._history.commit()
         if queue:
             note = self._send_to_queue(target, record, queue)
             if note is not None:
                 outcome.notes.append(note)
                 record = self._finish(base, outcome, t0, publish=False)
+        if policed is not None:
+            if retry is not None and (self._lease_held is None or self._lease_held()):
+                self.arm_retry(policed)
+            await self.pause_if_failing(policed, record)
         return record
+
+    def _cancel_note(self, default: str) -> str:
+        """Why the current task was cancelled: cancel_other's note, else `default` (the scheduler shut down)."""
+        task = asyncio.current_task()
+        return (self._cancel_notes.get(task) if task is not None else None) or default
+
+    # ------------------------------------------------------------------ run policies
+
+    def _complete(self, job: Job) -> None:
+        """The job ran its last scheduled run (policy.max_runs): it finishes and stays readable."""
+        if job.state == "completed":
+            return
+        job.state = "completed"
+        self._history.touch(job.job_id)
+        if self.on_complete is not None:
+            self.on_complete(job.job_id)
+        self._events.publish(JobEvent("completed", job.job_id))
+
+    def _follow_policy(
+        self, job: Job, scheduled: datetime | None, attempt: int | None, outcome: _Outcome
+    ) -> PendingRetry | None:
+        """Count the run's outcome for the job; return the retry it schedules (then set on the job), if any."""
+        policy = job.definition.policy
+        status = outcome.status
+        if status == "success":
+            job.failures = 0
+        if policy.max_attempts > 1:
+            outcome.notes.append(f"attempt {attempt or 1} of {policy.max_attempts}")
+        if status not in FAILED:
+            return None  # cancelled (the scheduler closed): neither a failure nor a success
+        return self.plan_retry(job, status, attempt, scheduled, outcome.notes)
+
+    def plan_retry(
+        self, job: Job, status: RunStatus, attempt: int | None, nominal: datetime | None, notes: list[str],
+        *, at_once: bool = False,
+    ) -> PendingRetry | None:
+        """After a failed run: set the job's next attempt (after the policy's delay, or `at_once`) if its policy
+        retries `status` and attempts are left (and it has no retry pending already); otherwise count a
+        failure. Notes say which."""
+        policy = job.definition.policy
+        number = attempt or 1
+        if status in policy.retry_on and number < policy.max_attempts and job.retry is None:
+            at = utcnow() + timedelta(seconds=0 if at_once else retry_delay(policy, number))
+            job.retry = PendingRetry(at, number + 1, nominal)
+            notes.append(f"attempt {number + 1} at {at.isoformat(timespec='milliseconds')}")
+            return job.retry
+        if policy.pause_after_failures is not None:
+            job.failures += 1
+        return None
+
+    async def pause_if_failing(self, job: Job, record: RunRecord) -> None:
+        """Pause the job (through `on_pause`) once it has failed `policy.pause_after_failures` times in a row."""
+        limit = job.definition.policy.pause_after_failures
+        if limit is None or job.failures < limit or job.state != "scheduled" or self.on_pause is None:
+            return
+        last = record.error.message if record.error else record.status
+        failures = f"{job.failures} failure{'s' if job.failures > 1 else ''}"
+        reason = f"paused after {failures} in a row; last error: {clip_text(last, 500)}"
+        try:
+            await self.on_pause(job, reason)
+        except Exception:
+            logger.exception("Job %s: could not pause it after %d failures in a row", job.job_id, job.failures)
+
+    def arm_retry(self, job: Job) -> None:
+        """Start the timer of the job's pending retry (on the runner; a paused job's waits until resumed)."""
+        self.disarm_retry(job.job_id)
+        retry = job.retry
+        if retry is None or job.state == "paused" or self.hold_retries:
+            return
+        delay = max(0.0, (retry.at - utcnow()).total_seconds())
+        loop = asyncio.get_running_loop()
+        self._retry_timers[job.job_id] = loop.call_later(delay, self._retry_due, job.job_id, retry)
+
+    def disarm_retry(self, job_id: str) -> None:
+        handle = self._retry_timers.pop(job_id, None)
+        if handle is not None:
+            handle.cancel()
+
+    def stop_retries(self) -> set[asyncio.Task[None]]:
+        """Cancel every retry timer (the retries stay stored); returns the retries in progress."""
+        for handle in self._retry_timers.values():
+            handle.cancel()
+        self._retry_timers.clear()
+        return set(self._retry_runs)
+
+    def _retry_due(self, job_id: str, retry: PendingRetry) -> None:
+        self._retry_timers.pop(job_id, None)
+        task = asyncio.create_task(self._run_retry(job_id, retry), name=f"mcp-scheduler-retry-{job_id}")
+        self._retry_runs.add(task)
+        task.add_done_callback(self._retry_runs.discard)
+
+    async def _run_retry(self, job_id: str, retry: PendingRetry) -> None:
+        job = self._jobs.get(job_id)
+        if job is None or job.retry != retry or job.state == "paused":
+            return  # gone, changed, or waiting for its job to be resumed
+        await self._slots.acquire()
+        self._in_use += 1
+        try:
+            # Claimed by its own time: a fire's claim is by its scheduled time, this retry's by when it is due.
+            if self._claim is not None and not await self._claim(job_id, retry.at):
+                if self._lease_held is None or self._lease_held():
+                    job.retry = None
+                    self._history.touch(job_id)
+                    self._record_not_run(job, retry.nominal or retry.at, "missed", "a retry claimed by the previous "
+                                         "runner, which stopped before it started the run; not run again")
+                return
+            if job.retry != retry or job.state == "paused" or self._jobs.get(job_id) is not job:
+                return
+            job.retry = None  # stored with the start of the run
+            await self.execute(job.definition, "retry", retry.nominal, attempt=retry.attempt)
+        finally:
+            self._in_use -= 1
+            self._slots.release()
+            if self.on_room is not None:
+                self.on_room()
 
     async def _call(self, target: RunTarget) -> _Outcome:
         injector = self._injector

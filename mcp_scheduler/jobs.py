@@ -7,6 +7,7 @@ the AgenTool dicts) is derived from a `Job` in one place, `JobInfo.of`.
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,11 +20,13 @@ from .policies import RunPolicy
 from .schedules import Schedule
 from .timestamps import Timestamp
 
-__all__ = ["Job", "JobDefinition", "JobState", "RunStatus", "RunTrigger"]
+__all__ = ["FAILED", "Job", "JobDefinition", "JobState", "PendingRetry", "RunStatus", "RunTrigger"]
 
 JobState = Literal["scheduled", "paused", "completed"]
 RunStatus = Literal["running", "success", "error", "timeout", "missed", "skipped", "cancelled", "interrupted"]
 RunTrigger = Literal["schedule", "run_now", "catch_up", "retry", "backfill"]
+FAILED: frozenset[RunStatus] = frozenset({"error", "timeout", "interrupted"})
+"""The outcomes that count as a failed run (for retries and pause_after_failures)."""
 
 
 class JobDefinition(FrozenModel):
@@ -47,16 +50,68 @@ class JobDefinition(FrozenModel):
     created_at: Timestamp = Field(description="When the job was created.")
 
 
+@dataclass(frozen=True, slots=True)
+class PendingRetry:
+    """The next attempt of a failed fire: when it runs, its number, and the fire's own (nominal) time."""
+
+    at: datetime
+    attempt: int
+    nominal: datetime | None
+
+
 @dataclass(slots=True, eq=False)
 class Job:
-    """A job as the scheduler tracks it: its definition and the state that its fires change."""
+    """A job as the scheduler tracks it: its definition and the state that its fires change.
+
+    `failures` (failed runs in a row), `runs` (scheduled runs started), `pause_reason` and `retry` are
+    the job's progress under its run policy, stored as one JSON column (`progress_json`).
+    """
 
     definition: JobDefinition
     state: JobState = "scheduled"
     next_run_time: datetime | None = None
     last_run_at: datetime | None = None
     last_status: RunStatus | None = None
+    failures: int = 0
+    runs: int = 0
+    pause_reason: str | None = None
+    retry: PendingRetry | None = None
 
     @property
     def job_id(self) -> str:
         return self.definition.job_id
+
+    def progress_json(self) -> str | None:
+        """The progress as stored: JSON text, or None when there is none yet."""
+        if not (self.failures or self.runs or self.pause_reason or self.retry):
+            return None
+        retry = self.retry
+        return json.dumps({
+            "failures": self.failures,
+            "runs": self.runs,
+            "pause_reason": self.pause_reason,
+            "retry": None if retry is None else {
+                "at": retry.at.isoformat(),
+                "attempt": retry.attempt,
+                "nominal": None if retry.nominal is None else retry.nominal.isoformat(),
+            },
+        })
+
+    def load_progress(self, text: str | None) -> None:
+        """Set the progress from its stored JSON (None: none)."""
+        data = json.loads(text) if text else {}
+        self.failures = int(data.get("failures") or 0)
+        self.runs = int(data.get("runs") or 0)
+        self.pause_reason = data.get("pause_reason")
+        retry = data.get("retry")
+        self.retry = None if not retry else PendingRetry(
+            datetime.fromisoformat(retry["at"]),
+            int(retry["attempt"]),
+            None if retry.get("nominal") is None else datetime.fromisoformat(retry["nominal"]),
+        )
+
+    def copy_progress(self, other: Job) -> None:
+        """Take `other`'s progress (the same job as stored by another process)."""
+        self.failures, self.runs, self.pause_reason, self.retry = (
+            other.failures, other.runs, other.pause_reason, other.retry
+        )

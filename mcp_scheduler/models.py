@@ -296,7 +296,8 @@ class RunRecord(BaseModel):
     agentool_name: str = Field(description="The AgenTool that was (or would have been) run.")
     trigger: RunTrigger = Field(
         description="schedule: a regular fire; run_now: started by hand; catch_up: a run missed while "
-        "the scheduler was down; backfill: a past fire time run by backfill (scheduled_time is that time)."
+        "the scheduler was down; retry: another attempt of a failed fire (policy.max_attempts); backfill: a past "
+        "fire time run by backfill (scheduled_time is that time)."
     )
     status: RunStatus = Field(description="Outcome of the run.")
     scheduled_time: Timestamp | None = Field(default=None, description="When the run was due.")
@@ -305,7 +306,12 @@ class RunRecord(BaseModel):
     duration_ms: float | None = Field(default=None, description="Run time in milliseconds.")
     result: Any = Field(default=None, description="The AgenTool's output (JSON), on success.")
     error: ErrorInfo | None = Field(default=None, description="The error, for error and timeout runs.")
-    note: str | None = Field(default=None, description="Why a run was missed, skipped or cancelled.")
+    note: str | None = Field(
+        default=None, description="Why a run was missed, skipped or cancelled; for a job with retries, the attempt."
+    )
+    attempt: int | None = Field(
+        default=None, description="Which attempt of its fire this run was (1, 2, ...); null if the job has no retries."
+    )
 
 
 class JobInfo(BaseModel):
@@ -334,6 +340,9 @@ class JobInfo(BaseModel):
     running: int = Field(default=0, description="Runs in progress now.")
     policy: RunPolicy = Field(default=RunPolicy(), description="The job's run policy.")
     policy_description: str = Field(default="", description="The run policy in words.")
+    pause_reason: str | None = Field(default=None, description="Why the job paused itself (failures in a row).")
+    runs_remaining: int | None = Field(default=None, description="Scheduled runs left under policy.max_runs.")
+    retry_at: Timestamp | None = Field(default=None, description="When a pending retry of a failed run is due.")
 
     @classmethod
     def of(
@@ -366,6 +375,9 @@ class JobInfo(BaseModel):
             running=running,
             policy=d.policy,
             policy_description=describe_policy(d.policy, coalesce=d.coalesce, max_instances=d.max_instances),
+            pause_reason=job.pause_reason,
+            runs_remaining=None if d.policy.max_runs is None else max(0, d.policy.max_runs - job.runs),
+            retry_at=None if job.retry is None else job.retry.at.astimezone(zone),
         )
 
 

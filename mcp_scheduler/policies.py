@@ -40,7 +40,8 @@ class _PolicyFields(FrozenModel):
         default="skip",
         description="When a fire comes while a run is in progress: skip (record it as skipped), buffer_one (run it "
         "after, keeping at most one waiting), buffer_all (run each after, up to 100 waiting), allow_all (run at once, "
-        "up to max_instances at a time), cancel_other (cancel the run in progress and start the new one).",
+        "up to max_instances at a time, or 100 if max_instances is 1), cancel_other (cancel the run in progress and "
+        "start the new one).",
     )
     catchup: Catchup | None = Field(
         default=None,
@@ -121,10 +122,12 @@ def retry_delay(policy: RunPolicy, attempt: int) -> float:
 def describe_policy(policy: RunPolicy, *, coalesce: bool = True, max_instances: int = 1) -> str:
     """The policy in words, e.g. "skips a fire while running; retries 3 times, 30 s then 60 s then 120 s"."""
     overlap = {
-        "skip": "skips a fire while a run is in progress",
+        "skip": "skips a fire while a run is in progress" if max_instances <= 1
+        else f"skips a fire while {max_instances} runs are in progress",
         "buffer_one": "runs a fire that comes during a run right after it (at most one waiting)",
         "buffer_all": f"runs fires that come during a run one after another (up to {BUFFER_LIMIT} waiting)",
-        "allow_all": f"runs overlapping fires at once (up to {max_instances} at a time)",
+        "allow_all": f"runs overlapping fires at once (up to {max_instances if max_instances > 1 else BUFFER_LIMIT} at "
+        "a time)",
         "cancel_other": "cancels the run in progress when the next fire comes",
     }[policy.overlap]
     parts = [overlap]

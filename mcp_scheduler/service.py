@@ -29,11 +29,12 @@ from agentool_bridge import AgenToolError, AgenToolInjector, AgenToolInputError
 from agentool_bridge.errors import clip, describe_errors
 from agentool_bridge.secrets import SecretNotSetError, redact, resolve_env
 from agentool_bridge.toolkits import QueueStore, ToolkitError
+from agentool_bridge.toolkits.inbox import post_to_inbox
 
 from ._engine import STATE_RUNNING, Engine, EngineJob
 from .errors import InvalidJobInputError, JobExecutionError, JobExistsError, JobNotFoundError, SchedulerStateError
 from .events import EventBus, JobEvent, QueueEvent, RunEvent
-from .execution import AdHocRun, RunExecutor, RunTarget
+from .execution import AdHocRun, RunExecutor, RunTarget, engine_instances
 from .fire_times import backfill_times, next_fire_time, preview_fire_times
 from .history import HistoryWriter
 from .jobs import Job, JobDefinition, RunStatus
@@ -132,6 +133,7 @@ class SchedulerService:
             lease_held=self._lease.is_held,
             environ=self.environ,
         )
+        self._executor.on_pause = self._pause_for_failures
         self._manual_runs: set[asyncio.Task[Any]] = set()  # tasks inside run_now, which close() waits for
         self._backfills: set[asyncio.Task[Counter[str]]] = set()  # backfills in progress (close() waits for their run)
         self._engine: Engine | None = None  # the runner's, None on a standby
@@ -179,6 +181,7 @@ class SchedulerService:
         except BaseException:
             # A failed open must not keep the lease or the database (close() would not see them).
             self._jobs.clear()
+            self._executor.stop_retries()
             if self._engine is not None:
                 self._engine.shutdown()
                 self._engine = None
@@ -216,15 +219,40 @@ class SchedulerService:
                            len(interrupted))
         self._executor.opened_at = utcnow()
         await self._load_jobs()
+        interrupted = self._executor.settle_interrupted(interrupted)  # buffered fires that never started: missed
         engine = Engine(
             self._executor.on_due, self._executor.on_skipped, resolve_timezone(self.timezone), self._executor.room
         )
         self._executor.on_room = engine.wake_if_held
+        self._executor.on_complete = engine.remove_job
         engine.load([self._engine_job(j, j.next_run_time) for j in self._jobs.values() if j.state != "completed"])
         self._engine, self._runner = engine, True
         engine.start(paused=paused)
+        failing = [self._retry_interrupted(record) for record in interrupted]
+        self._executor.hold_retries = paused
+        self._arm_retries()
         for record in interrupted:
             self.events.publish(RunEvent("finished", record))
+        for job, record in filter(None, failing):
+            await self._executor.pause_if_failing(job, record)
+
+    def _retry_interrupted(self, record: RunRecord) -> tuple[Job, RunRecord] | None:
+        """A run the last runner left unfinished is a failed run of its job: retried under the job's policy."""
+        job = self._jobs.get(record.job_id)
+        if job is None or record.status != "interrupted" or record.trigger not in ("schedule", "catch_up", "retry"):
+            return None  # a buffered fire that never started is missed (settle_interrupted), not a failed run
+        policy = job.definition.policy
+        if policy.max_attempts == 1 and policy.pause_after_failures is None:
+            return None  # nothing to do (most jobs: a runner that died with many runs in progress stays cheap)
+        notes = [record.note] if record.note else []
+        if policy.max_attempts > 1:
+            notes.append(f"attempt {record.attempt or 1} of {policy.max_attempts}")
+            self._executor.plan_retry(job, "interrupted", record.attempt, record.scheduled_time, notes, at_once=True)
+            self._history.record(record.model_copy(update={"note": "; ".join(notes)}))
+        else:
+            self._executor.plan_retry(job, "interrupted", record.attempt, record.scheduled_time, notes)
+            self._history.touch(job.job_id)
+        return job, record
 
     async def close(self) -> None:
         """Stop firing, let runs in progress finish for up to `close_timeout` seconds (then cancel them and
@@ -237,11 +265,13 @@ class SchedulerService:
             follower.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await follower
-        runs: set[asyncio.Task[Any]] = self._manual_runs | self._orphaned_runs | self._backfills
+        runs: set[asyncio.Task[Any]] = (
+            self._manual_runs | self._orphaned_runs | self._backfills | self._executor.stop_retries()
+        )
         if self._engine is not None:
             await self._history.flush()  # next run times are read from the engine: write them while it is alive
             engine, self._engine = self._engine, None  # from here on, bookkeeping keeps the last next run times
-            self._executor.on_room = None
+            self._executor.on_room = self._executor.on_complete = None
             runs |= engine.shutdown()
         self._executor.cancel_waiting()  # fires that have not started yet: recorded as missed
         runs.discard(asyncio.current_task())  # a run_now that closes the scheduler itself
@@ -291,9 +321,10 @@ class SchedulerService:
         logger.error("Lost the runner lease of %s: stopped firing; this process is a standby now",
                      self._store.location)
         engine, self._engine, self._runner = self._engine, None, False
-        self._executor.on_room = None
+        self._executor.on_room = self._executor.on_complete = None
         if engine is not None:
             self._orphaned_runs |= engine.shutdown()  # runs in progress finish and are recorded
+        self._orphaned_runs |= self._executor.stop_retries()  # pending retries stay stored for the next runner
         self._executor.cancel_waiting()
 
     async def _apply_changes(self) -> None:
@@ -315,6 +346,8 @@ class SchedulerService:
         run_seq, records = await self._store.runs_since(self._positions[1])
         self._positions = (change_seq, run_seq)
         for record in records:
+            if record.status == "running" and record.started_at is None:
+                continue  # a fire buffered behind a run (overlap policy): announced when it starts
             job = self._jobs.get(record.job_id)
             if job is not None and not self._runner:
                 job.last_run_at, job.last_status = record.started_at or job.last_run_at, record.status
@@ -386,6 +419,9 @@ class SchedulerService:
             else:
                 current.state = "scheduled"
                 current.next_run_time = engine.resume_job(job_id) if engine is not None else stored.next_run_time
+                current.failures, current.pause_reason = 0, None  # as the resuming process stored them
+                if self._runner:
+                    self._executor.arm_retry(current)
                 self.events.publish(JobEvent("resumed", job_id))
         if not self._runner:  # the runner owns the bookkeeping; a standby shows what it stored
             self._refresh(current, stored)
@@ -395,6 +431,7 @@ class SchedulerService:
         if stored.state == "completed" or stored.state == job.state:
             job.state, job.next_run_time = stored.state, stored.next_run_time
         job.last_run_at, job.last_status = stored.last_run_at, stored.last_status
+        job.copy_progress(stored)
 
     async def _settle(self, runs: set[asyncio.Task[Any]]) -> None:
         """Wait for `runs` up to `close_timeout`; cancel the rest (each records itself as cancelled)."""
@@ -612,17 +649,42 @@ class SchedulerService:
                 f"Job {job_id!r} has completed (a one-time job that ran, or one past its end_at); nothing to resume."
             )
         if job.state == "paused":
+            if not self._runner and (stored := await self._store.load_job(job_id)) is not None:
+                job.copy_progress(stored)  # the runner keeps it: keep its count of runs and its pending retry
             if self._engine is not None:
                 next_run = self._engine.resume_job(job_id)
             else:
                 next_run = _first_fire(job.definition, utcnow())
             job.state, job.next_run_time = "scheduled", next_run
+            job.failures, job.pause_reason = 0, None
             if next_run is None and job.definition.policy.end_at is not None:
                 job.state = "completed"  # resumed after its end_at: it has nothing left to run
             async with self._local_write(job_id):
-                await self._store.set_state(job_id, job.state, job.next_run_time)
+                await self._store.set_state(job_id, job.state, job.next_run_time, job.progress_json() or "{}")
+            if self._runner and job.state == "scheduled":
+                self._executor.arm_retry(job)  # a retry that waited for the resume
             self.events.publish(JobEvent("resumed" if job.state == "scheduled" else "completed", job_id))
         return self._job_info(job, previews=3)
+
+    async def _pause_for_failures(self, job: Job, reason: str) -> None:
+        """Pause a job that failed `policy.pause_after_failures` times in a row, and say so in the inbox."""
+        if job.state != "scheduled":
+            return
+        job_id = job.job_id
+        if self._engine is not None:
+            self._engine.pause_job(job_id)
+        job.state, job.next_run_time, job.pause_reason = "paused", None, reason
+        async with self._local_write(job_id):
+            await self._store.set_state(job_id, "paused", None, job.progress_json())
+        logger.warning("Job %s: %s", job_id, reason)
+        self.events.publish(JobEvent("paused", job_id))
+        if self._queues is not None:
+            try:
+                post_to_inbox(self._queues(), f"{reason}. Resume it with resume_job once the cause is fixed.",
+                              title=f"{job.definition.job_name or job_id} paused", level="warning",
+                              source="scheduler", job_id=job_id)
+            except Exception as exc:
+                logger.warning("Job %s: could not post to the inbox: %s", job_id, exc)
 
     async def run_now(self, request: SchedulerInput) -> RunRecord:
         """Run a job's AgenTool now (schedule unchanged), or a given AgenTool once; raise if it fails."""
@@ -735,12 +797,21 @@ class SchedulerService:
     async def start(self) -> SchedulerStatus:
         """Start (or restart) processing jobs."""
         self._require_runner().start()
+        self._executor.hold_retries = False
+        self._arm_retries()
         return self.status()
 
     async def stop(self) -> SchedulerStatus:
         """Stop processing jobs without losing any; runs due while stopped are handled on start."""
         self._require_runner().pause()
+        self._executor.hold_retries = True
+        self._executor.stop_retries()  # pending retries wait for the start too
         return self.status()
+
+    def _arm_retries(self) -> None:
+        for job in self._jobs.values():
+            if job.retry is not None:
+                self._executor.arm_retry(job)  # one due already runs at once: a retry, not a missed fire
 
     def status(self) -> SchedulerStatus:
         """The scheduler's state and counts."""
@@ -915,7 +986,8 @@ class SchedulerService:
     def _engine_job(job: Job, next_run_time: datetime | None) -> EngineJob:
         d = job.definition
         p = d.policy
-        return EngineJob(d.job_id, d.schedule, d.max_instances, next_run_time, job.state == "paused",
+        # The executor decides overlaps by the job's policy: the engine hands over every fire.
+        return EngineJob(d.job_id, d.schedule, engine_instances(d), next_run_time, job.state == "paused",
                          p.start_at, p.end_at, p.jitter)
 
     def _bookkeeping(self, job_ids: Iterable[str]) -> list[Bookkeeping]:

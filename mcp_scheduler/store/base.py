@@ -66,10 +66,11 @@ class Bookkeeping:
     next_run_time: datetime | None
     last_run_at: datetime | None
     last_status: RunStatus | None
+    progress: str | None = None  # Job.progress_json(): failures, runs, pause reason, pending retry
 
     @classmethod
     def of(cls, job: Job) -> Bookkeeping:
-        return cls(job.job_id, job.state, job.next_run_time, job.last_run_at, job.last_status)
+        return cls(job.job_id, job.state, job.next_run_time, job.last_run_at, job.last_status, job.progress_json())
 
 
 class SchedulerStore(Protocol):
@@ -93,8 +94,11 @@ class SchedulerStore(Protocol):
     async def insert_jobs(self, jobs: Sequence[Job]) -> None:
         """Store new jobs in one transaction (a job id that exists already fails the whole batch)."""
 
-    async def set_state(self, job_id: str, state: JobState, next_run_time: datetime | None) -> None:
-        """Change a job's state (pause, resume) and the next run time that goes with it."""
+    async def set_state(
+        self, job_id: str, state: JobState, next_run_time: datetime | None, progress: str | None = None
+    ) -> None:
+        """Change a job's state (pause, resume) and the next run time that goes with it; with `progress`
+        (`Job.progress_json()`, "{}" for none) also the job's progress (None: leave it)."""
 
     async def update_job(self, job: Job) -> None:
         """Replace a stored job's definition, state and next run time (its history stays);

@@ -84,6 +84,7 @@ ALTER TABLE scheduler_runs ADD COLUMN IF NOT EXISTS at DOUBLE PRECISION;
 ALTER TABLE scheduler_runs ADD COLUMN IF NOT EXISTS agentool TEXT;
 CREATE INDEX IF NOT EXISTS scheduler_runs_by_time ON scheduler_runs (at);
 ALTER TABLE scheduler_jobs ADD COLUMN IF NOT EXISTS runs_from BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE scheduler_jobs ADD COLUMN IF NOT EXISTS progress TEXT;
 CREATE TABLE IF NOT EXISTS scheduler_changes (
     seq BIGSERIAL PRIMARY KEY,
     job_id TEXT NOT NULL,
@@ -106,7 +107,7 @@ _BACKFILL = (
     "::timestamptz) WHERE agentool IS NULL"
 )
 
-_JOB_COLUMNS = "job_id, definition, state, next_run_time, last_run_at, last_status, created_seq"
+_JOB_COLUMNS = "job_id, definition, state, next_run_time, last_run_at, last_status, created_seq, progress"
 
 
 class PostgresUnavailableError(SchedulerError, ConnectionError):
@@ -369,7 +370,10 @@ class PostgresStore:
             except Exception as exc:
                 exc.add_note(f"while loading job {row[0]!r} from {self.location}")
                 raise
-            jobs.append(Job(definition, row[2], row[3], row[4], row[5]))
+            job = Job(definition, row[2], row[3], row[4], row[5])
+            if row[7] is not None:
+                job.load_progress(row[7])
+            jobs.append(job)
         return jobs
 
     def _decode_definitions(self, rows: Sequence[tuple[Any, ...]]) -> list[Any]:
@@ -417,11 +421,14 @@ class PostgresStore:
                 raise JobExistsError(min(taken))
             await self._note_changes(conn, ids)
 
-    async def set_state(self, job_id: str, state: JobState, next_run_time: datetime | None) -> None:
+    async def set_state(
+        self, job_id: str, state: JobState, next_run_time: datetime | None, progress: str | None = None
+    ) -> None:
         async with self._transaction() as conn:
             await conn.execute(
-                "UPDATE scheduler_jobs SET state = %s, next_run_time = %s WHERE job_id = %s",
-                (state, next_run_time, job_id),
+                "UPDATE scheduler_jobs SET state = %s, next_run_time = %s, progress = COALESCE(%s, progress) "
+                "WHERE job_id = %s",
+                (state, next_run_time, progress, job_id),
             )
             await self._note_changes(conn, [job_id])
 
@@ -480,15 +487,17 @@ class PostgresStore:
                     "UPDATE scheduler_jobs AS j SET "
                     "state = CASE WHEN b.state = 'completed' THEN 'completed' ELSE j.state END, "
                     "next_run_time = CASE WHEN j.state = 'paused' THEN NULL ELSE b.next_run_time END, "
-                    "last_run_at = b.last_run_at, last_status = b.last_status "
-                    "FROM unnest(%b::text[], %b::text[], %b::timestamptz[], %b::timestamptz[], %b::text[]) "
-                    "AS b(job_id, state, next_run_time, last_run_at, last_status) WHERE j.job_id = b.job_id",
+                    "last_run_at = b.last_run_at, last_status = b.last_status, progress = b.progress "
+                    "FROM unnest(%b::text[], %b::text[], %b::timestamptz[], %b::timestamptz[], %b::text[], "
+                    "%b::text[]) AS b(job_id, state, next_run_time, last_run_at, last_status, progress) "
+                    "WHERE j.job_id = b.job_id",
                     (
                         list(books),
                         [b.state for b in books.values()],
                         [b.next_run_time for b in books.values()],
                         [b.last_run_at for b in books.values()],
                         [b.last_status for b in books.values()],
+                        [b.progress for b in books.values()],
                     ),
                 )
             # A job is pruned once it has gained a tenth of its limit since it was last pruned (as in the

@@ -78,7 +78,7 @@ ROWS_PER_STATEMENT = 150
 
 _BOOKS_TABLE = """
 CREATE TEMP TABLE IF NOT EXISTS books (
-    job_id TEXT PRIMARY KEY, state TEXT, next_run_time TEXT, last_run_at TEXT, last_status TEXT
+    job_id TEXT PRIMARY KEY, state TEXT, next_run_time TEXT, last_run_at TEXT, last_status TEXT, progress TEXT
 )
 """
 
@@ -174,8 +174,11 @@ class SQLiteStore:
                     "- 2440587.5) * 86400.0"
                 )
         conn.execute("CREATE INDEX IF NOT EXISTS scheduler_runs_by_time ON scheduler_runs (at)")
-        if "runs_from" not in {row[1] for row in conn.execute("PRAGMA table_info(scheduler_jobs)")}:
+        job_columns = {row[1] for row in conn.execute("PRAGMA table_info(scheduler_jobs)")}
+        if "runs_from" not in job_columns:
             conn.execute("ALTER TABLE scheduler_jobs ADD COLUMN runs_from INTEGER NOT NULL DEFAULT 0")
+        if "progress" not in job_columns:  # Job.progress_json(): failures, runs, pause reason, pending retry
+            conn.execute("ALTER TABLE scheduler_jobs ADD COLUMN progress TEXT")
 
     # ------------------------------------------------------------------ what other processes changed
 
@@ -216,7 +219,7 @@ class SQLiteStore:
 
     def _load_job(self, job_id: str) -> Job | None:
         rows = self._db().execute(
-            "SELECT job_id, definition, state, next_run_time, last_run_at, last_status, created_seq "
+            "SELECT job_id, definition, state, next_run_time, last_run_at, last_status, created_seq, progress "
             "FROM scheduler_jobs WHERE job_id = ?",
             (job_id,),
         ).fetchall()
@@ -259,7 +262,7 @@ class SQLiteStore:
 
     def _load_page(self, after_seq: int, limit: int) -> list[tuple[int, Job]]:
         rows = self._db().execute(
-            "SELECT job_id, definition, state, next_run_time, last_run_at, last_status, created_seq "
+            "SELECT job_id, definition, state, next_run_time, last_run_at, last_status, created_seq, progress "
             "FROM scheduler_jobs WHERE created_seq > ? ORDER BY created_seq LIMIT ?",
             (after_seq, limit),
         ).fetchall()
@@ -276,6 +279,8 @@ class SQLiteStore:
                 exc.add_note(f"while loading job {row[0]!r} from {self._database or '(memory)'}")
                 raise
             job = Job(definition, row[2], _datetime(row[3]), _datetime(row[4]), row[5])
+            if row[7] is not None:
+                job.load_progress(row[7])
             page.append((row[6], job))
         return page
 
@@ -327,14 +332,17 @@ class SQLiteStore:
                 raise
             self._note_changes(conn, [j.job_id for j in jobs])
 
-    async def set_state(self, job_id: str, state: JobState, next_run_time: datetime | None) -> None:
-        await self._run(self._set_state, job_id, state, _iso(next_run_time))
+    async def set_state(
+        self, job_id: str, state: JobState, next_run_time: datetime | None, progress: str | None = None
+    ) -> None:
+        await self._run(self._set_state, job_id, state, _iso(next_run_time), progress)
 
-    def _set_state(self, job_id: str, state: str, next_run_time: str | None) -> None:
+    def _set_state(self, job_id: str, state: str, next_run_time: str | None, progress: str | None) -> None:
         with self._write() as conn:
             conn.execute(
-                "UPDATE scheduler_jobs SET state = ?, next_run_time = ? WHERE job_id = ?",
-                (state, next_run_time, job_id),
+                "UPDATE scheduler_jobs SET state = ?, next_run_time = ?, progress = COALESCE(?, progress) "
+                "WHERE job_id = ?",
+                (state, next_run_time, progress, job_id),
             )
             self._note_changes(conn, [job_id])
 
@@ -373,7 +381,10 @@ class SQLiteStore:
             (r.run_id, r.job_id, r.status, r.model_dump_json(), self.writer, run_time(r), r.agentool_name)
             for r in records
         ]
-        books = [(b.job_id, b.state, _iso(b.next_run_time), _iso(b.last_run_at), b.last_status) for b in bookkeeping]
+        books = [
+            (b.job_id, b.state, _iso(b.next_run_time), _iso(b.last_run_at), b.last_status, b.progress)
+            for b in bookkeeping
+        ]
         with self._write() as conn:
             # REPLACE gives a run's later record a new seq, so that followers see it.
             columns = "run_id, job_id, status, record, writer, at, agentool"
@@ -384,10 +395,11 @@ class SQLiteStore:
                 # Firing never flips paused and scheduled: set_state does, from any process; a batch
                 # written after another process paused a job must not resume it.
                 conn.execute(
-                    "UPDATE scheduler_jobs SET (state, next_run_time, last_run_at, last_status) = ("
+                    "UPDATE scheduler_jobs SET (state, next_run_time, last_run_at, last_status, progress) = ("
                     "SELECT CASE WHEN b.state = 'completed' THEN 'completed' ELSE scheduler_jobs.state END, "
                     "CASE WHEN scheduler_jobs.state = 'paused' THEN NULL ELSE b.next_run_time END, "
-                    "b.last_run_at, b.last_status FROM temp.books b WHERE b.job_id = scheduler_jobs.job_id) "
+                    "b.last_run_at, b.last_status, b.progress FROM temp.books b "
+                    "WHERE b.job_id = scheduler_jobs.job_id) "
                     "WHERE job_id IN (SELECT job_id FROM temp.books)"
                 )
             # A job is pruned once it has gained a tenth of its limit since it was last pruned: up to 10% more

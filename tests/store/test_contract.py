@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from mcp_scheduler import Job, JobDefinition, JobExistsError, JobNotFoundError
-from mcp_scheduler.jobs import JobState, RunStatus
+from mcp_scheduler.jobs import JobState, PendingRetry, RunStatus
 from mcp_scheduler.models import RunRecord
 from mcp_scheduler.schedules import parse_schedule
 from mcp_scheduler.store import Bookkeeping
@@ -95,6 +95,45 @@ async def test_set_state_changes_the_state_and_the_next_run_time(store: Any) -> 
 
     assert (paused.state, paused.next_run_time) == ("paused", None)
     assert (resumed.state, resumed.next_run_time) == ("scheduled", T0 + timedelta(days=1))
+
+
+def with_progress(job_id: str) -> Job:
+    progressed = job(job_id)
+    progressed.failures, progressed.runs, progressed.pause_reason = 2, 7, "paused after 2 failures in a row"
+    progressed.retry = PendingRetry(T0 + timedelta(seconds=30), 2, T0)
+    return progressed
+
+
+async def test_a_jobs_progress_is_written_with_its_bookkeeping_and_read_by_every_process(
+    open_store: StoreFactory,
+) -> None:
+    runner, standby = await open_store(), await open_store()
+    await runner.insert_jobs([job("j"), job("k")])
+    fresh = await standby.load_job("k")
+    assert (fresh.failures, fresh.runs, fresh.pause_reason, fresh.retry) == (0, 0, None, None)
+
+    await runner.write_batch([], [Bookkeeping.of(with_progress("j"))], 100)
+
+    for loaded in (await standby.load_job("j"), [j async for page in standby.load_jobs() for j in page][0]):
+        assert (loaded.failures, loaded.runs, loaded.pause_reason) == (2, 7, "paused after 2 failures in a row")
+        assert loaded.retry == PendingRetry(T0 + timedelta(seconds=30), 2, T0)
+    await runner.write_batch([], [Bookkeeping.of(job("j"))], 100)  # nothing pending any more
+    assert (await standby.load_job("j")).retry is None
+
+
+async def test_set_state_writes_the_progress_it_is_given_and_keeps_it_otherwise(store: Any) -> None:
+    await store.insert_jobs([job("j")])
+    await store.write_batch([], [Bookkeeping.of(with_progress("j"))], 100)
+
+    await store.set_state("j", "paused", None)
+    kept = await store.load_job("j")
+    await store.set_state("j", "scheduled", T0, "{}")
+    cleared = await store.load_job("j")
+
+    assert (kept.state, kept.failures, kept.retry is not None) == ("paused", 2, True)
+    assert (cleared.state, cleared.failures, cleared.runs, cleared.pause_reason, cleared.retry) == (
+        "scheduled", 0, 0, None, None
+    )
 
 
 async def test_delete_removes_the_job_and_keeps_its_runs(store: Any) -> None:

@@ -36,3 +36,24 @@ async def test_a_service_on_postgres_fires_a_once_job_and_records_its_history(po
         await store.close()
     assert stored is not None and stored.state == "completed" and stored.last_status == "success"
     assert [(r.status, r.result) for r in history] == [("success", echo.inputs[0])]
+
+
+async def test_a_retry_on_postgres_is_claimed_through_the_lease_and_runs(postgres_url: str) -> None:
+    from mcp_scheduler.policies import PolicyInput
+    from tests.scheduler.test_retries import FLAKY, register_flaky
+
+    injector = AgenToolInjector()
+    config = ServiceConfig(database=postgres_url, timezone="UTC", flush_delay=0.01)
+    with injector.activate():
+        flaky = register_flaky(failures=1)
+    async with SchedulerRuntime(config, injector=injector) as runtime:
+        recorder = EventRecorder(runtime.service.events)
+        policy = PolicyInput(max_attempts=2, retry_delay=0.2)
+        await runtime.service.schedule(request("flaky", "once", "now", "flaky", FLAKY, policy=policy))
+
+        [done] = await recorder.wait_for(finished("flaky", "success"))
+        _, recent = await runtime.service.get_job("flaky")
+
+    assert (done.record.trigger, done.record.attempt) == ("retry", 2)  # type: ignore[attr-defined]
+    assert [(r.status, r.attempt) for r in recent] == [("success", 2), ("error", 1)]
+    assert len(flaky.inputs) == 2

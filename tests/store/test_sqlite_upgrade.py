@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from mcp_scheduler import JobDefinition
 from mcp_scheduler.models import RunRecord
+from mcp_scheduler.schedules import parse_schedule
 from mcp_scheduler.store import SQLiteStore
 
 # The round-1 tables, before runs had a time and an AgenTool column and jobs a history start.
@@ -38,5 +40,24 @@ async def test_runs_of_an_earlier_version_get_their_time_and_agentool_on_open(tm
         assert await store.history(None, since=started + timedelta(seconds=1)) == []
         assert [r.run_id for r in await store.history(None, agentool_name="logging")] == ["r-old"]
         assert [r.run_id for r in await store.history("j")] == ["r-old"]
+    finally:
+        await store.close()
+
+
+async def test_jobs_of_an_earlier_version_open_with_no_progress(tmp_path: Path) -> None:
+    database = tmp_path / "old.sqlite"
+    definition = JobDefinition(job_id="j", agentool_name="echo", schedule=parse_schedule("interval", "1 hour", "UTC"),
+                               created_at=datetime(2026, 11, 1, 10, 0, tzinfo=UTC)).model_dump_json()
+    with sqlite3.connect(database) as conn:
+        conn.executescript(OLD_SCHEMA)
+        conn.execute("INSERT INTO scheduler_jobs (job_id, created_seq, definition, state) VALUES ('j', 1, ?, "
+                     "'scheduled')", (definition,))
+    conn.close()
+
+    store = SQLiteStore(str(database))
+    await store.open()
+    try:
+        job = await store.load_job("j")
+        assert job is not None and (job.failures, job.runs, job.pause_reason, job.retry) == (0, 0, None, None)
     finally:
         await store.close()
