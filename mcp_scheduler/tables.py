@@ -6,13 +6,16 @@ while a server runs on it. Tables go to stdout, sized to the terminal; messages 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import sqlite3
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, tzinfo
+from pathlib import Path
 from typing import TextIO
 
 from .errors import JobNotFoundError
@@ -130,9 +133,20 @@ def display_zone(timezone: str | None) -> tuple[str, tzinfo]:
 
 
 def require_database(database: str) -> None:
-    """Raise `FileNotFoundError` if `database` is a SQLite file that does not exist (opening would create it)."""
-    if not is_postgres_url(database) and not os.path.exists(database):
+    """Raise `FileNotFoundError` unless `database` is a PostgreSQL URL or a SQLite file with the scheduler's
+    tables: opening any other file would create them in it."""
+    if is_postgres_url(database):
+        return
+    if not os.path.exists(database):
         raise FileNotFoundError(f"No scheduler database at {database}: pass --db FILE (the one the server uses).")
+    # as_uri() percent-encodes the path: a '?', '#' or '%' in it would otherwise end or change the URI.
+    with contextlib.closing(sqlite3.connect(f"{Path(database).resolve().as_uri()}?mode=ro", uri=True)) as conn:
+        found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'scheduler_jobs'").fetchone()
+    if found is None:
+        raise FileNotFoundError(
+            f"{database} is not a scheduler database (it has no scheduler_jobs table): pass --db FILE, the one "
+            "the server uses."
+        )
 
 
 @asynccontextmanager
