@@ -44,7 +44,7 @@ exit codes:
   0  done (status: a process runs the jobs)
   1  the action failed: the run failed, the job's state refuses it, the database is missing or unreadable
      (status: no process runs the jobs)
-  2  usage error (unknown command or option, missing JOB_ID)
+  2  usage error (unknown command or option, missing JOB_ID, a --since / --until that is no time)
   3  no job with that JOB_ID (history: no job and no runs)
 Tables go to stdout, messages to stderr.
 """
@@ -233,8 +233,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _command(args: argparse.Namespace, settings: Settings) -> int:
     """Run one of the terminal commands (all but serve); messages to stderr, the exit code returned."""
     from .errors import JobNotFoundError, SchedulerError
+    from .schedules import local_timezone_name, parse_moment
 
     database = settings.database or ""
+    for flag, value in (("--since", args.since), ("--until", args.until)):
+        if value is not None:
+            try:
+                parse_moment(value, flag, settings.timezone or local_timezone_name())
+            except ValueError as exc:
+                sys.stderr.write(f"mcp-scheduler {args.command}: {exc}\n")
+                return EXIT_USAGE
     try:
         if args.command == "status":
             from .status import print_status

@@ -121,6 +121,8 @@ async def test_run_prints_the_result_or_fails_with_exit_1_and_history_filters_ac
     assert {row[1] for row in rows(recent.stdout)} >= {"counter", "broken"}
     future = await cli("history", "--since", "2999-01-01T00:00", "--db", server.database)
     assert future.returncode == 0 and rows(future.stdout) == []
+    nonsense = await cli("history", "--since", "last tuesday", "--db", server.database)
+    assert nonsense.returncode == 2 and "--since 'last tuesday' is neither a time nor a duration" in nonsense.stderr
 
     jobs = await cli("jobs", "--db", server.database)
     assert jobs.returncode == 0, jobs.stderr
