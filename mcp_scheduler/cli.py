@@ -28,6 +28,27 @@ __all__ = ["main", "parse_settings"]
 logger = logging.getLogger("mcp_scheduler")
 ENV_PREFIX = "MCP_SCHEDULER_"
 
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_FOUND = 0, 1, 2, 3
+COMMANDS = ("serve", "jobs", "history", "status", "run", "pause", "resume", "cancel")
+JOB_COMMANDS = ("run", "pause", "resume", "cancel")
+RUN_STATUSES = ("running", "success", "error", "timeout", "missed", "skipped", "cancelled", "interrupted")
+EPILOG = """\
+examples:
+  mcp-scheduler --transport http --db jobs.sqlite      serve over streamable HTTP
+  mcp-scheduler jobs --db jobs.sqlite                   the jobs, with their schedules in words
+  mcp-scheduler history --since 1h --status error       every job's failed runs of the last hour
+  mcp-scheduler pause nightly-report                    stop a job firing (a running server follows)
+  mcp-scheduler run nightly-report                      run it now; prints its result (JSON)
+
+exit codes:
+  0  done (status: a process runs the jobs)
+  1  the action failed: the run failed, the job's state refuses it, the database is missing or unreadable
+     (status: no process runs the jobs)
+  2  usage error (unknown command or option, missing JOB_ID, a --since / --until that is no time)
+  3  no job with that JOB_ID (history: no job and no runs)
+Tables go to stdout, messages to stderr.
+"""
+
 
 def _env(name: str, default: Any = None) -> Any:
     return os.environ.get(ENV_PREFIX + name, default)
@@ -47,12 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mcp-scheduler",
         description="A persistent job scheduler for LLM agents, served over MCP. "
         f"Every option can also be set as an environment variable {ENV_PREFIX}<OPTION> (e.g. {ENV_PREFIX}PORT).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "jobs", "history", "status"],
+    parser.add_argument("command", nargs="?", default="serve", choices=COMMANDS, metavar="COMMAND",
                         help="serve (default): run the MCP server; jobs: print the jobs table; "
-                        "history JOB_ID: print a job's runs; status: print which process runs the jobs "
-                        "(exit code 1 if none does) and which stand by")
-    parser.add_argument("job_id", nargs="?", help="job id, for the history command")
+                        "history [JOB_ID]: print runs, newest first (of one job, or of all jobs); "
+                        "status: print which process runs the jobs and which stand by; "
+                        "run JOB_ID: run a job now and print its result; pause / resume / cancel JOB_ID. "
+                        "All but serve work on the database of a running server (--db)")
+    parser.add_argument("job_id", nargs="?", metavar="JOB_ID", help="the job, for history, run, pause, resume, cancel")
     parser.add_argument("--transport", choices=["stdio", "http", "sse"], default=_env("TRANSPORT", "stdio"),
                         help="stdio (default, for Claude Desktop), http (streamable HTTP) or sse")
     parser.add_argument("--host", default=_env("HOST", "127.0.0.1"), help="address to listen on (default 127.0.0.1)")
@@ -98,8 +123,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--allow-shell", action="append", default=None, metavar="EXECUTABLE",
                         help="let shell jobs run this program (a name on PATH or an absolute path; repeatable; "
                         "env: comma-separated). Without it, shell jobs are refused")
-    parser.add_argument("--limit", type=int, default=50, help="rows to print for jobs/history (default 50)")
+    parser.add_argument("--limit", type=_positive, default=50, help="rows to print for jobs/history (default 50)")
+    parser.add_argument("--state", choices=["scheduled", "paused", "completed"], help="jobs: only jobs in this state")
+    parser.add_argument("--status", choices=RUN_STATUSES, help="history: only runs with this outcome")
+    parser.add_argument("--since", metavar="WHEN", help="history: runs at or after WHEN, an ISO time "
+                        "('2026-12-01T09:00', read in --timezone) or a duration ago ('1h', '30 minutes', '2 days')")
+    parser.add_argument("--until", metavar="WHEN", help="history: runs before WHEN (same forms as --since)")
     return parser
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {value!r}")
+    return number
 
 
 def _allowed_host(value: str) -> str:
@@ -159,8 +199,11 @@ def _database(db: str | None) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `mcp-scheduler` console script."""
     args, settings = parse_settings(argv)
+    level = settings.log_level
+    if args.command != "serve" and level == "INFO":
+        level = "WARNING"  # a terminal command's output is its table or result, not the scheduler's life cycle
     logging.basicConfig(
-        level=settings.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
         # APScheduler's INFO lines ('Added job "dispatch" to job store "default"') name its internals,
@@ -168,26 +211,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
     from .errors import SchedulerError
 
+    if args.command in ("jobs", "status") and args.job_id:
+        sys.stderr.write(f"mcp-scheduler {args.command}: takes no JOB_ID (got {args.job_id!r})\n")
+        return EXIT_USAGE
+    if args.command in JOB_COMMANDS and not args.job_id:
+        sys.stderr.write(f"mcp-scheduler {args.command}: give a JOB_ID (mcp-scheduler jobs lists them)\n")
+        return EXIT_USAGE
+    if args.command != "serve":
+        return _command(args, settings)
     try:
-        if args.command in ("jobs", "history") and settings.database and settings.database.startswith("postgres"):
-            sys.stderr.write(f"mcp-scheduler {args.command}: reads SQLite files only; on PostgreSQL use the "
-                             "list_jobs and get_history tools of a running server\n")
-            return 2
-        if args.command == "jobs":
-            from .tables import print_jobs
-
-            return print_jobs(settings.database or "", limit=args.limit)
-        if args.command == "history":
-            if not args.job_id:
-                sys.stderr.write("mcp-scheduler history: give a JOB_ID\n")
-                return 2
-            from .tables import print_history
-
-            return print_history(settings.database or "", args.job_id, limit=args.limit)
-        if args.command == "status":
-            from .status import print_status
-
-            return print_status(settings.database or "")
         check_exposure(settings)
         asyncio.run(serve(settings))
     except KeyboardInterrupt:
@@ -196,6 +228,52 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"mcp-scheduler: {exc}\n")
         return 1
     return 0
+
+
+def _command(args: argparse.Namespace, settings: Settings) -> int:
+    """Run one of the terminal commands (all but serve); messages to stderr, the exit code returned."""
+    from .errors import JobNotFoundError, SchedulerError
+    from .schedules import local_timezone_name, parse_moment
+
+    database = settings.database or ""
+    for flag, value in (("--since", args.since), ("--until", args.until)):
+        if value is not None:
+            try:
+                parse_moment(value, flag, settings.timezone or local_timezone_name())
+            except ValueError as exc:
+                sys.stderr.write(f"mcp-scheduler {args.command}: {exc}\n")
+                return EXIT_USAGE
+    try:
+        if args.command == "status":
+            from .status import print_status
+
+            return print_status(database)
+        if args.command == "jobs":
+            from .tables import print_jobs
+
+            return asyncio.run(print_jobs(database, limit=args.limit, state=args.state, timezone=settings.timezone))
+        if args.command == "history":
+            from .tables import print_history
+
+            return asyncio.run(print_history(
+                database, args.job_id, limit=args.limit, status=args.status, since=args.since, until=args.until,
+                timezone=settings.timezone,
+            ))
+        from .commands import act
+
+        return asyncio.run(act(settings, args.command, args.job_id))
+    except KeyboardInterrupt:
+        return EXIT_FAILED
+    except JobNotFoundError as exc:
+        sys.stderr.write(f"mcp-scheduler {args.command}: no job {exc.job_id!r} in {database} "
+                         "(mcp-scheduler jobs lists the jobs)\n")
+        return EXIT_NOT_FOUND
+    except (SchedulerError, ValueError, OSError, sqlite3.Error) as exc:
+        sys.stderr.write(f"mcp-scheduler {args.command}: {exc}\n")
+        return EXIT_FAILED
+    except Exception as exc:  # a driver's error (psycopg: the server is unreachable), told in one line
+        sys.stderr.write(f"mcp-scheduler {args.command}: {type(exc).__name__}: {exc}\n")
+        return EXIT_FAILED
 
 
 def check_exposure(settings: Settings) -> None:

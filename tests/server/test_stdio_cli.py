@@ -156,12 +156,12 @@ def test_jobs_prints_a_table_of_the_jobs(used_database: str) -> None:
 
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].split()[:3] == ["JOB", "ID", "STATE"]
+    assert lines[0].split()[:3] == ["JOB", "STATE", "AGENTOOL"]
     rows = {line.split()[0]: line.split() for line in lines[2:-1]}
     assert rows["hourly-kv"][1:3] == ["scheduled", "storage_kv"]
     assert rows["nightly-once"][1:3] == ["completed", "logging"]
     assert rows["nightly-once"][-1] == "success"
-    assert lines[-1] == "2 of 2 job(s)"
+    assert lines[-1].startswith("2 of 2 job(s); times in ")
 
 
 def test_history_prints_a_table_of_a_jobs_runs(used_database: str) -> None:
@@ -169,23 +169,27 @@ def test_history_prints_a_table_of_a_jobs_runs(used_database: str) -> None:
     scheduled = run_cli("history", "nightly-once", "--db", used_database)
 
     assert by_hand.returncode == 0 and scheduled.returncode == 0
-    assert by_hand.stdout.splitlines()[0].split()[:3] == ["RUN", "TRIGGER", "STATUS"]
-    assert by_hand.stdout.splitlines()[2].split()[1:3] == ["run_now", "success"]
-    assert scheduled.stdout.splitlines()[2].split()[1:3] == ["schedule", "success"]
-    assert len(scheduled.stdout.splitlines()) == 3  # header, rule, one run
+    assert by_hand.stdout.splitlines()[0].split()[:3] == ["WHEN", "TRIGGER", "STATUS"]
+    assert by_hand.stdout.splitlines()[2].split()[2:4] == ["run_now", "success"]  # WHEN is a date and a time
+    assert scheduled.stdout.splitlines()[2].split()[2:4] == ["schedule", "success"]
+    assert len(scheduled.stdout.splitlines()) == 4  # header, rule, one run, footer
+    assert scheduled.stdout.splitlines()[-1].startswith("1 run(s) of job nightly-once")
 
 
-def test_history_of_an_unknown_job_exits_1(used_database: str) -> None:
+def test_history_of_an_unknown_job_exits_3(used_database: str) -> None:
     done = run_cli("history", "ghost", "--db", used_database)
 
-    assert done.returncode == 1
-    assert "No runs recorded for job 'ghost'" in done.stderr
+    assert done.returncode == 3
+    assert "no job 'ghost'" in done.stderr
     assert done.stdout == ""
 
 
-def test_history_without_a_job_id_exits_2(used_database: str) -> None:
+def test_history_without_a_job_id_lists_the_runs_of_every_job(used_database: str) -> None:
     done = run_cli("history", "--db", used_database)
-    assert done.returncode == 2 and "JOB_ID" in done.stderr
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0].split()[:2] == ["WHEN", "JOB"]
+    assert {line.split()[2] for line in done.stdout.splitlines()[2:-1]} == {"hourly-kv", "nightly-once"}
 
 
 def test_jobs_reads_the_database_named_by_mcp_scheduler_db(used_database: str) -> None:
@@ -202,7 +206,8 @@ def test_jobs_on_a_missing_or_foreign_database_exits_1_with_a_message(tmp_path: 
     foreign = tmp_path / "foreign.db"
     foreign.write_bytes(b"")
     done = run_cli("jobs", "--db", str(foreign))
-    assert done.returncode == 1 and done.stderr.startswith("mcp-scheduler: ") and "Traceback" not in done.stderr
+    assert done.returncode == 1 and "not a scheduler database" in done.stderr and "Traceback" not in done.stderr
+    assert foreign.read_bytes() == b""  # nothing was created in it
 
 
 async def test_jobs_reads_a_database_whose_path_has_uri_characters(make_server: ServerFactory, tmp_path: Path) -> None:
