@@ -5,9 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
-# make inspect-cli: the Inspector's arguments (default: list the tools) and its target (default: a fresh
-# stdio server on a temporary database; TARGET=http://127.0.0.1:8765/mcp for a running HTTP server)
-ARGS ?= --method tools/list
+# make inspect / inspect-cli: the Inspector's options (inspect-cli: --method tools/list unless given) and its
+# target (default: a fresh stdio server on a temporary database; TARGET=http://127.0.0.1:8765/mcp for an HTTP server)
+ARGS ?=
 TARGET ?=
 
 .PHONY: run test soak lint typecheck bench conformance node-tools inspect inspect-cli clean
@@ -52,10 +52,10 @@ node-tools:
 
 # The pinned MCP Inspector (node-tools/) on the project's Node 22: the web UI, or one CLI call.
 inspect: $(RUN_STAMP)
-	scripts/inspector.sh
+	scripts/inspector.sh --web $(ARGS) $(if $(TARGET),-- $(TARGET))
 
 inspect-cli: $(RUN_STAMP)
-	scripts/inspector.sh --cli $(ARGS) $(if $(TARGET),-- $(TARGET))
+	scripts/inspector.sh --cli $(or $(ARGS),--method tools/list) $(if $(TARGET),-- $(TARGET))
 
 bench: $(DEV_STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
