@@ -1,46 +1,63 @@
 # Two commands a new user needs: `make run` and `make test`. Both bootstrap .venv themselves.
+# `make run` installs the runtime dependencies only (`-e .`); the developer targets install `.[dev]`.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
+# make inspect / inspect-cli: the Inspector's options (inspect-cli: --method tools/list unless given) and its
+# target (default: a fresh stdio server on a temporary database; TARGET=http://127.0.0.1:8765/mcp for an HTTP server)
+ARGS ?=
+TARGET ?=
 
-.PHONY: run test soak lint typecheck bench conformance node-tools clean
+.PHONY: run test soak lint typecheck bench conformance node-tools inspect inspect-cli clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	touch $(STAMP)
+$(RUN_STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUN_STAMP)
 
-run: $(STAMP)
+$(DEV_STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(DEV_STAMP)
+
+run: $(RUN_STAMP)
 	$(BIN)/mcp-scheduler --transport http
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 
-typecheck: $(STAMP)
+typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP)
+test: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 # The longer fault runs (minutes): fuzzing, concurrent HTTP clients, kill -9 x 20, failover x 20; figures in bench/results/reliability.json
-soak: $(STAMP)
+soak: $(DEV_STAMP)
 	$(BIN)/python -m pytest -m soak tests/reliability
 	MCP_SCHEDULER_KILL9_CYCLES=20 MCP_SCHEDULER_FAILOVER_CYCLES=20 $(BIN)/python -m pytest \
 		tests/reliability/test_kill9.py tests/reliability/test_failover.py
 
-conformance: $(STAMP)
+conformance: $(DEV_STAMP)
 	scripts/run-conformance.sh
 
 node-tools:
 	scripts/node-tools.sh
 
-bench: $(STAMP)
+# The pinned MCP Inspector (node-tools/) on the project's Node 22: the web UI, or one CLI call.
+inspect: $(RUN_STAMP)
+	scripts/inspector.sh --web $(ARGS) $(if $(TARGET),-- $(TARGET))
+
+inspect-cli: $(RUN_STAMP)
+	scripts/inspector.sh --cli $(or $(ARGS),--method tools/list) $(if $(TARGET),-- $(TARGET))
+
+bench: $(DEV_STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
 	$(BIN)/python -m bench
 
