@@ -1,0 +1,132 @@
+"""Every command the README shows is run here (or by make), or named below with why it cannot run here.
+
+Commands are taken from the README's fenced `bash` blocks and from inline code that starts with a
+command (`make test`, `mcp-scheduler status`, `cp examples/...`). `make` targets are dry-run
+(`make -n`), `mcp-scheduler` command lines are parsed by the real CLI and the read-only ones run
+against a temporary database, `cp` sources must exist, and package extras must be declared.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from mcp_scheduler.cli import parse_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+SCRIPT = Path(sys.executable).with_name("mcp-scheduler")
+
+# Commands that need what this machine has not (another program, a desktop, a user session manager).
+NOT_HERE = {
+    "npx": "a global npx (the README says it needs Node 22); `make inspect-cli` runs the pinned Inspector instead",
+    "pipx": "pipx and the network to a git host; docs say how, tests/examples checks the package installs",
+    "uv": "uv and the network to a git host",
+    "claude": "the Claude Code CLI",
+    "systemctl": "a systemd user session",
+    "journalctl": "a systemd user session",
+    "loginctl": "a systemd user session",
+    "launchctl": "macOS",
+    "code": "VS Code",
+    "python3": "a new virtual environment installed from the package index (about 12 s); tests/examples/"
+    "test_clients.py builds the wheel and checks its dependencies",
+    "inspector.sh": "run by tests/e2e/test_inspector_script.py (the make inspect targets call it)",
+}
+COMMANDS = ("make", "mcp-scheduler", "cp", "pip", *NOT_HERE)
+INLINE = re.compile(r"`((?:" + "|".join(re.escape(c) for c in COMMANDS) + r") [^`]+)`")
+
+
+def _fenced_blocks(text: str) -> list[tuple[str, str]]:
+    """(language, body) of each fenced block, in order."""
+    blocks: list[tuple[str, str]] = []
+    language: str | None = None
+    body: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("```"):
+            if language is None:
+                language, body = line[3:].strip(), []
+            else:
+                blocks.append((language, "\n".join(body)))
+                language = None
+        elif language is not None:
+            body.append(line)
+    return blocks
+
+
+def readme_commands() -> list[str]:
+    text = README.read_text()
+    commands: list[str] = []
+    for language, body in _fenced_blocks(text):
+        if language not in ("bash", "sh", "shell", ""):
+            continue
+        for line in body.replace("\\\n", " ").splitlines():
+            line = line.split(" #", 1)[0].strip()
+            synopsis = "[--" in line or "|" in line  # the usage line shows choices; a pipe adds another program
+            known = line and line.split()[0].rsplit("/", 1)[-1] in COMMANDS
+            # plain blocks (usage, examples) count only lines that start with a known command
+            if line and not line.startswith("#") and not synopsis and (language or known):
+                commands.append(" ".join(line.split()))
+    commands += [" ".join(m.group(1).split()) for m in INLINE.finditer(text) if "[--" not in m.group(1)]
+    return list(dict.fromkeys(commands))
+
+
+def test_the_readme_shows_commands_and_every_one_is_known() -> None:
+    commands = readme_commands()
+    assert any(c.startswith("make run") for c in commands) and any(c.startswith("make test") for c in commands)
+    unknown = [c for c in commands if shlex.split(c)[0].rsplit("/", 1)[-1] not in COMMANDS]
+    assert not unknown, f"README commands this test does not know how to check: {unknown}"
+
+
+@pytest.mark.parametrize("command", [c for c in readme_commands() if c.startswith("make ")])
+def test_make_targets_in_the_readme_exist(command: str) -> None:
+    args = shlex.split(command)[1:]
+    targets = [a for a in args if "=" not in a and not a.startswith("-") and a != "..."]
+    done = subprocess.run(["make", "-n", *targets], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, f"{command}: {done.stderr}"
+
+
+def _scheduler_args(command: str) -> list[str]:
+    words = shlex.split(command.replace('"$TOKEN"', "token"))
+    assert words[0].endswith("mcp-scheduler"), command
+    return words[1:]
+
+
+@pytest.mark.parametrize("command", [c for c in readme_commands() if shlex.split(c)[0].endswith("mcp-scheduler")])
+def test_mcp_scheduler_command_lines_in_the_readme_parse_and_read_only_ones_run(command: str, tmp_path: Path) -> None:
+    args = _scheduler_args(command)
+    if args == ["--help"]:
+        done = subprocess.run([str(SCRIPT), "--help"], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 and "usage: mcp-scheduler" in done.stdout
+        return
+    _, settings = parse_settings(args)  # argparse exits (SystemExit) on a flag that does not exist
+    if args and args[0] in ("jobs", "history", "status"):
+        database = ["--db", str(tmp_path / "s.sqlite")] if "--db" not in args else []
+        done = subprocess.run([str(SCRIPT), *args, *database], capture_output=True, text=True, timeout=60)
+        assert done.returncode in (0, 1), f"{command}: {done.returncode} {done.stderr}"  # status: 1 = no runner
+        assert "Traceback" not in done.stderr
+    else:
+        assert settings.transport in ("stdio", "http", "sse")
+
+
+@pytest.mark.parametrize("command", [c for c in readme_commands() if c.startswith("cp ")])
+def test_files_the_readme_copies_exist(command: str) -> None:
+    source = shlex.split(command)[1]
+    assert (ROOT / source).is_file(), command
+
+
+@pytest.mark.parametrize("command", [c for c in readme_commands() if c.startswith("pip ")])
+def test_packages_the_readme_installs_are_declared(command: str) -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for word in shlex.split(command)[2:]:
+        if word.startswith("-"):
+            continue
+        name, _, extras = word.partition("[")
+        assert name in (".", project["name"]), command
+        for extra in filter(None, extras.rstrip("]").split(",")):
+            assert extra in project["optional-dependencies"], f"{command}: no extra {extra!r}"
