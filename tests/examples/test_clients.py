@@ -112,7 +112,7 @@ def test_the_stdio_client_files_run_one_command_line_and_claude_mcp_add_in_the_d
         assert isinstance(entry, Stdio), path
         lines.add((entry.command, *entry.args))
     assert lines == {("mcp-scheduler", "--timezone", "Europe/Berlin")}
-    (add,) = [line for line in (ROOT / "docs" / "first-hour.md").read_text().splitlines()
+    (add,) = [line for line in (ROOT / "README.md").read_text().splitlines()
               if line.startswith("claude mcp add scheduler -- ")]
     assert tuple(shlex.split(add.split(" -- ", 1)[1])) in lines
 
