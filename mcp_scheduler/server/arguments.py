@@ -93,7 +93,7 @@ def example_of(name: str, schema: Mapping[str, Any]) -> Any:
 
 
 def _shown(value: Any) -> str:
-    return clip_text(json.dumps(value, ensure_ascii=False, default=str), 100)
+    return clip_text(json.dumps(value, default=str), 100)  # escaped: a lone surrogate cannot be sent back
 
 
 def describe_argument_error(error: Mapping[str, Any], schema: Mapping[str, Any]) -> str:
@@ -101,9 +101,11 @@ def describe_argument_error(error: Mapping[str, Any], schema: Mapping[str, Any])
     loc = tuple(part for part in error.get("loc", ()) if part != "__root__")
     kind = str(error.get("type", ""))
     message = str(error.get("msg", "")).removeprefix("Value error, ")
-    if kind in ("unknown_argument", "value_error", "assertion_error") or not loc:
+    if kind == "unknown_argument" or not loc:
         return clip_text(message, 400)
     name = ".".join(str(part) for part in loc)
+    if kind in ("value_error", "assertion_error"):  # our own checks say what to do
+        return clip_text(message if message.startswith(name) else f"{name}: {message}", 400)
     field = next((str(part) for part in reversed(loc) if isinstance(part, str)), name)
     sub = _subschema(schema, loc)
     example = example_of(field, sub)

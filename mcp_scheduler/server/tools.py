@@ -132,7 +132,7 @@ def add_tools(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
              "job_name", timezone,
              "max_instances", "misfire_grace_time", "coalesce", "timeout", "result_queue", "error_queue",
              field_parameter("policy", schema={"type": "object"},
-                             description=f"Run policy; every field is optional. {fields_in_words(PolicyInput)}"),
+                             description=f"Run policy, every field optional: {fields_in_words(PolicyInput)}"),
              "if_exists"],
             required=["schedule_type", "schedule", "agentool_name", "input_data"],
             returns=JobSummary,
@@ -168,10 +168,8 @@ def add_tools(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
     mcp.add_tool(
         with_parameters(
             run_now,
-            [field_parameter("job_id", description="A job to run once (its schedule stays). Alone it is enough; "
-                             "without it give agentool_name and input_data."),
-             field_parameter("agentool_name", description="Without job_id: the AgenTool to run once (list_agentools "
-                             "shows them)."),
+            [field_parameter("job_id", description="A job to run once (its schedule stays); alone it is enough."),
+             field_parameter("agentool_name", description="Without job_id: the AgenTool to run."),
              field_parameter("input_data", description="Without job_id: the AgenTool's input, e.g. "
                              "{\"operation\": \"log\", \"message\": \"hi\"}."),
              "timeout", "result_queue", "error_queue"],
