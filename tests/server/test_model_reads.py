@@ -14,7 +14,9 @@ TOOLS_LIST_BUDGET = 20_000
 """Most characters of the tools/list answer with every tool of the server (project issue 13)."""
 
 # Wording that belongs to another operation or to the Python API, not to the tool it describes.
-FOREIGN_WORDING = re.compile(r"For 'schedule'|get_history /|preview:|'list' operation|backfill:|get_history:|\.\.(?!\.)")
+FOREIGN_WORDING = re.compile(
+    r"For 'schedule'|get_history /|preview:|'list' operation|backfill:|get_history:|[^.]\.\.(?!\.)"  # or a stray ..
+)
 
 
 async def listed(client: Client) -> list[dict[str, Any]]:
@@ -79,6 +81,14 @@ async def test_run_now_without_arguments_says_job_id_alone_would_do(client: Clie
     message = error_text(await client.call_tool("run_now", {}))
 
     assert "job_id alone" in message and "agentool_name and input_data" in message
+
+
+async def test_an_unknown_operation_in_input_data_reads_without_a_stray_full_stop(client: Client) -> None:
+    arguments = {"schedule_type": "cron", "schedule": "0 9 * * *", "agentool_name": "logging",
+                 "input_data": {"operation": "shout"}}
+    message = error_text(await client.call_tool("schedule_job", arguments))
+
+    assert "Unknown operation 'shout'" in message and not FOREIGN_WORDING.search(message), message
 
 
 async def test_a_missing_job_points_to_list_jobs(client: Client) -> None:
