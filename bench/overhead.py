@@ -24,6 +24,15 @@ from ._common import LOG_INPUT, PY, ROOT, Report, Row, StdioRpc, bare_argv, benc
 NAME = "overhead"
 GOAL = 1.5
 JOBS_PRESENT = 10
+TOOLS_LIST_BUDGET = 20_000
+"""Most characters of the tools/list answer (what a model reads before its first call; project issue 13)."""
+
+
+def tools_list_characters(tools: Any) -> int:
+    """Characters of a tools/list answer's tools as the client holds them (by alias, without None)."""
+    import json
+
+    return len(json.dumps([t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tools]))
 
 
 def _check(result: Any) -> Any:
@@ -60,9 +69,10 @@ class Ops:
     def __init__(self, ours: Any, bare: Any) -> None:
         self.ours, self.bare = ours, bare
         self.counter = 0
+        self.listed: list[Any] = []
 
     async def setup(self) -> None:
-        await self.ours.list_tools()
+        self.listed = getattr(await self.ours.list_tools(), "tools", [])  # mcp.Client's (a raw pipe's is a dict)
         await self.bare.list_tools()
         for i in range(JOBS_PRESENT):
             _check(await self.ours.call_tool("schedule_job", self._job(f"present-{i}")))
@@ -216,6 +226,7 @@ async def run(scale: float = 1.0) -> Report:
         async with in_memory(tmp) as ops:
             await ops.setup()
             mem = await measure(ops, *plan["memory"])
+            listed = ops.listed
             validation = await validation_cost(ops)
         async with over_stdio(tmp) as ops:
             await ops.setup()
@@ -223,6 +234,8 @@ async def run(scale: float = 1.0) -> Report:
         async with raw_stdio(tmp) as ops:
             await ops.setup()
             raw = await measure(ops, *plan["stdio raw"])
+    report.add(Row(f"tools/list answer, {len(listed)} tools", tools_list_characters(listed), "chars", "limit",
+                   goal=TOOLS_LIST_BUDGET))
     _rows(report, "memory", mem)
     _rows(report, "stdio", sio)
     _rows(report, "stdio raw JSON-RPC (server only)", raw)

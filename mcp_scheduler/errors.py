@@ -50,7 +50,7 @@ class JobNotFoundError(SchedulerError, LookupError):
 
     def __init__(self, job_id: str) -> None:
         super().__init__(
-            f"Job {clip(job_id)} not found: list the jobs (the 'list' operation or the list_jobs tool) "
+            f"Job {clip(job_id)} not found: list the jobs (list_jobs) "
             "to see their ids."
         )
         self.job_id = job_id

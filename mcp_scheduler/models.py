@@ -13,7 +13,18 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from agentool_bridge import BaseOperationInput, OperationOutput
 from agentool_bridge.errors import clip
@@ -41,6 +52,7 @@ __all__ = [
     "ErrorInfo",
     "RunRecord",
     "JobInfo",
+    "JobSummary",
     "SchedulePreview",
     "BackfillOverlap",
     "BackfillSummary",
@@ -88,7 +100,7 @@ def _require_unicode(field: str, text: str) -> None:
 QueueName = Annotated[
     str,
     AfterValidator(_check_queue_name),
-    Field(json_schema_extra={"pattern": QUEUE_NAME_PATTERN, "maxLength": 200, "minLength": 1}),
+    Field(json_schema_extra={"pattern": QUEUE_NAME_PATTERN}),  # the pattern bounds the length too
 ]
 """A queue name as jobs give it (`QUEUE_NAME_PATTERN`): checked, and published in the tool schemas, in one place."""
 
@@ -130,96 +142,78 @@ class SchedulerInput(BaseOperationInput):
     operation: Operation = Field(description="The scheduler operation to perform.")
     job_id: str | None = Field(
         default=None,
-        description="Unique job identifier. For 'schedule' it is generated from job_name (or the "
-        "AgenTool name) when omitted. Letters, digits and . _ : @ - only, at most 128 characters.",
+        description="The job's id: letters, digits and . _ : @ - (at most 128 characters).",
     )
-    job_name: str | None = Field(default=None, max_length=200, description="Human-readable job name.")
+    job_name: str | None = Field(default=None, max_length=200, description="A name for people to read.")
     schedule_type: ScheduleType | None = Field(
         default=None,
-        description="Type of schedule: 'cron' (standard 5-field cron, or 6 fields with seconds first), "
-        "'interval' (e.g. '30 seconds', '1h30m', 'every 5 minutes', 'PT15M') or 'once' "
-        "('now', an ISO 8601 datetime, or 'in 10 minutes').",
+        description="cron (5 fields, or 6 with seconds first), interval ('30 seconds', '1h30m') or once ('now', an "
+        "ISO 8601 time, 'in 10 minutes').",
     )
     schedule: str | None = Field(
         default=None,
         max_length=200,
-        description="Schedule expression: a cron pattern such as '0 9 * * 1-5' (9:00 Monday to Friday), "
-        "an interval such as '5 minutes', or a datetime such as '2026-12-25T09:00:00'.",
+        description="The expression, e.g. '0 9 * * 1-5' (9:00 on weekdays), '5 minutes' or '2026-12-25T09:00:00'.",
     )
     agentool_name: str | None = Field(
-        default=None, max_length=200, description="Name of the AgenTool to execute (see list_agentools)."
+        default=None, max_length=200, description="The AgenTool to run (list_agentools shows them)."
     )
     input_data: dict[str, Any] | None = Field(
         default=None,
-        description="Input passed to the AgenTool; must match its input schema (it is validated when "
-        "the job is scheduled). '!ref:<kind>:<key>' values are passed through for the AgenTool to resolve.",
+        description="The AgenTool's input, e.g. {\"operation\": \"log\", \"message\": \"hi\"}, checked against its "
+        "input schema now; '!ref:<kind>:<key>' values are left for it to resolve.",
     )
-    max_instances: int = Field(default=1, ge=1, le=100, description="Maximum concurrent executions.")
+    max_instances: int = Field(default=1, ge=1, le=100, description="Most runs of the job at once.")
     misfire_grace_time: int | None = Field(
         default=30,
         ge=0,
         le=MAX_MISFIRE_GRACE_TIME,
-        description="Seconds a run may start late and still run; later runs are recorded as missed. "
-        "At most one year (31622400); null = no limit.",
+        description="Seconds a run may start late and still run (else it is missed); null: no limit.",
     )
     policy: PolicyInput | None = Field(
         default=None,
-        description="Run policy (all fields optional): overlap, catchup and catchup_window, retries (max_attempts, "
-        "retry_delay, retry_multiplier, retry_max_delay, retry_on), pause_after_failures, jitter, start_at, end_at, "
-        "max_runs. preview: start_at, end_at, max_runs and jitter shape the times shown.",
+        description="Run policy: overlap, catch-up, retries, pause after failures, jitter, start and end, max_runs. "
+        "Every field is optional.",
     )
     if_exists: Literal["error", "replace", "keep"] = Field(
         default="error",
-        description="If a job with this job_id exists: error, replace it (keeping its history) or keep it unchanged "
-        "(safe to retry).",
+        description="If job_id is taken: error, replace the job (its history stays) or keep it (safe to retry).",
     )
-    coalesce: bool = Field(
-        default=True, description="Run once instead of several times when several runs were missed."
-    )
+    coalesce: bool = Field(default=True, description="Run once when several runs were missed.")
     result_queue: QueueName | None = Field(
         default=None,
-        description="Queue to send each run's result to (read it with read_queue); 'inbox' puts it in the user's "
-        "inbox (read_inbox). 1 to 200 letters, digits and . _ : @ / -, starting with a letter or digit.",
+        description="Queue for each run's result (read_queue reads it); 'inbox': the user's inbox.",
     )
     error_queue: QueueName | None = Field(
         default=None,
-        description="Queue to send each failed run's error to; 'inbox' tells the user in their inbox (read_inbox). "
-        "Same names as result_queue.",
+        description="Queue for each failed run's error; 'inbox': the user's inbox.",
     )
     timezone: str | None = Field(
         default=None,
         max_length=100,
-        description="IANA time zone of the schedule (e.g. 'Europe/Berlin'). Default: the server's time zone. "
-        "Naive datetimes and cron fields are read in this zone.",
+        description="IANA time zone such as 'Europe/Berlin' that naive times and cron fields are read in. Default: "
+        "the server's.",
     )
     timeout: float | None = Field(
         default=None,
         gt=0,
         le=MAX_TIMEOUT,
-        description="Seconds a run may take before it is stopped and recorded as timeout. At most 30 days "
-        "(2592000); null = no limit.",
+        description="Seconds a run may take before it is stopped (status timeout).",
     )
-    status: RunStatus | None = Field(
-        default=None, description="get_history: only runs with this status."
-    )
+    status: RunStatus | None = Field(default=None, description="Only runs with this outcome.")
     since: str | None = Field(
         default=None,
         max_length=100,
-        description="get_history: only runs from this time on; backfill: the start of the past range. An ISO 8601 "
-        "time, or how long ago such as '1h' or '30 minutes'.",
+        description="Only runs from this time on: an ISO 8601 time, or how long ago such as '1h' or '30 minutes'.",
     )
     until: str | None = Field(
-        default=None,
-        max_length=100,
-        description="get_history: only runs before this time; backfill: the end of the range (default: now). Same "
-        "forms as since.",
+        default=None, max_length=100, description="Only runs before this time (the same forms as since)."
     )
-    limit: int = Field(default=20, ge=1, le=1000, description="get_history / list: maximum records returned.")
-    count: int = Field(default=3, ge=1, le=50, description="preview: how many next fire times to return.")
+    limit: int = Field(default=20, ge=1, le=1000, description="Most items returned.")
+    count: int = Field(default=3, ge=1, le=50, description="How many next run times to list.")
     backfill_overlap: BackfillOverlap = Field(
         default="buffer_all",
-        description="backfill: buffer_all runs the past fire times one after another, oldest first; allow_all runs "
-        "up to the job's max_instances of them at once.",
+        description="buffer_all: one after another, oldest first; allow_all: up to the job's max_instances at once.",
     )
 
     @field_validator("job_id")
@@ -266,6 +260,12 @@ class SchedulerInput(BaseOperationInput):
         missing = [name for name in REQUIRED_FIELDS.get(self.operation, ()) if getattr(self, name) is None]
         if self.operation == "run_now" and self.job_id is None:
             missing = [n for n in ("agentool_name", "input_data") if getattr(self, n) is None]
+            if missing:
+                raise ValueError(
+                    "run_now needs either job_id alone (to run an existing job once, e.g. job_id='daily-report') "
+                    "or agentool_name and input_data (to run an AgenTool once, e.g. agentool_name='logging', "
+                    "input_data={'operation': 'log', 'message': 'hi'})"
+                )
         if missing:
             raise ValueError(
                 f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} required for operation "
@@ -314,6 +314,13 @@ class RunRecord(BaseModel):
     )
 
 
+def _absent_when_null(schema: dict[str, Any]) -> None:
+    """The schema of an optional field that is left out rather than null: its one non-null type."""
+    branches = schema.pop("anyOf", [])
+    schema.update(next(b for b in branches if b != {"type": "null"}))
+    schema.pop("default", None)
+
+
 class JobInfo(BaseModel):
     """A scheduled job as the scheduler knows it."""
 
@@ -338,7 +345,9 @@ class JobInfo(BaseModel):
     last_run_at: Timestamp | None = Field(default=None, description="When the job last started.")
     last_status: RunStatus | None = Field(default=None, description="Outcome of the last run.")
     running: int = Field(default=0, description="Runs in progress now.")
-    policy: RunPolicy = Field(default=RunPolicy(), description="The job's run policy.")
+    policy: Annotated[RunPolicy, WithJsonSchema({"type": "object"})] = Field(
+        default=RunPolicy(), description="The job's run policy (its fields are those of the policy parameter)."
+    )
     policy_description: str = Field(default="", description="The run policy in words.")
     pause_reason: str | None = Field(default=None, description="Why the job paused itself (failures in a row).")
     runs_remaining: int | None = Field(default=None, description="Scheduled runs left under policy.max_runs.")
@@ -378,6 +387,32 @@ class JobInfo(BaseModel):
             pause_reason=job.pause_reason,
             runs_remaining=None if d.policy.max_runs is None else max(0, d.policy.max_runs - job.runs),
             retry_at=None if job.retry is None else job.retry.at.astimezone(zone),
+        )
+
+
+class JobSummary(BaseModel):
+    """A job in a list: what it is, when it runs and how its last run went (get_job has the rest).
+
+    A field that is null is left out (job_name, next_run, last_status): the schema gives each one type.
+    """
+
+    job_id: str
+    job_name: str | None = Field(default=None, json_schema_extra=_absent_when_null)
+    description: str = Field(description="The schedule in plain words.")
+    state: JobState
+    next_run: Timestamp | None = Field(default=None, json_schema_extra=_absent_when_null)
+    last_status: Annotated[RunStatus | None, WithJsonSchema({"type": "string"})] = None  # get_history lists them
+
+    @model_serializer(mode="wrap")
+    def _leave_out_nulls(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return {k: v for k, v in handler(self).items() if v is not None}
+
+    @classmethod
+    def of(cls, job: JobInfo) -> JobSummary:
+        """The summary of `job`."""
+        return cls(
+            job_id=job.job_id, job_name=job.job_name, description=job.description,
+            state=job.state, next_run=job.next_run, last_status=job.last_status,
         )
 
 

@@ -38,33 +38,30 @@ MAX_DELAY = 7 * 86400.0
 class _PolicyFields(FrozenModel):
     overlap: Overlap = Field(
         default="skip",
-        description="When a fire comes while a run is in progress: skip (record it as skipped), buffer_one (run it "
-        "after, keeping at most one waiting), buffer_all (run each after, up to 100 waiting), allow_all (run at once, "
-        "up to max_instances at a time, or 100 if max_instances is 1), cancel_other (cancel the run in progress and "
-        "start the new one).",
+        description="A fire during a run: skip it, buffer_one, buffer_all (up to 100 wait), allow_all (at once, up to "
+        "max_instances) or cancel_other (stop the running one).",
     )
     catchup: Catchup | None = Field(
         default=None,
-        description="After downtime, for the fires missed within the catch-up window: latest (run once), all (run "
-        "each, in order, up to 100) or none (run none). Default: latest (all if coalesce is false).",
+        description="Fires missed while down: run the latest, all or none. Default: latest (all if coalesce is false).",
     )
-    max_attempts: int = Field(default=1, ge=1, le=100, description="Runs per fire including retries (1 = no retry).")
+    max_attempts: int = Field(default=1, ge=1, le=100, description="Runs per fire, retries included.")
     retry_delay: float = Field(default=30.0, gt=0, le=MAX_DELAY, description="Seconds before the first retry.")
-    retry_multiplier: float = Field(default=2.0, ge=1, le=10, description="Each further retry waits this much longer.")
-    retry_max_delay: float = Field(default=3600.0, gt=0, le=MAX_DELAY, description="Longest wait between retries.")
+    retry_multiplier: float = Field(default=2.0, ge=1, le=10, description="Factor for each further wait.")
+    retry_max_delay: float = Field(default=3600.0, gt=0, le=MAX_DELAY, description="Longest wait.")
     retry_on: tuple[RetryOn, ...] = Field(
         default=("error", "timeout", "interrupted"),
-        description="Which failed outcomes are retried: error, timeout, interrupted (a runner that died mid-run).",
+        description="Outcomes retried.",
     )
     pause_after_failures: int | None = Field(
-        default=None, ge=1, le=1000, description="Pause the job after this many failed runs in a row (null: never)."
+        default=None, ge=1, le=1000, description="Failures in a row that pause the job."
     )
     jitter: float | None = Field(
         default=None, ge=0, le=86400,
-        description="Delay each fire by up to this many seconds, the same for a given fire on every replica.",
+        description="Most seconds of random delay per fire.",
     )
     max_runs: int | None = Field(
-        default=None, ge=1, le=10_000_000, description="Finish the job after this many scheduled runs (null: no limit)."
+        default=None, ge=1, le=10_000_000, description="Runs after which the job finishes."
     )
 
     @field_validator("retry_on")
@@ -93,16 +90,15 @@ class PolicyInput(_PolicyFields):
 
     catchup_window: float | str | None = Field(
         default=None,
-        description="How late a missed fire may still run, as seconds or a duration such as '2h' (the same as "
-        "misfire_grace_time; fires missed longer ago are recorded as missed).",
+        description="How late a missed fire may still run: seconds or e.g. '2h'.",
     )
     start_at: str | None = Field(
         default=None, max_length=100,
-        description="No fire before this ISO 8601 time (read in the job's time zone without an offset).",
+        description="No fire before this ISO 8601 time.",
     )
     end_at: str | None = Field(
         default=None, max_length=100,
-        description="No fire after this ISO 8601 time; then the job finishes and stays readable.",
+        description="No fire after this ISO 8601 time.",
     )
 
 

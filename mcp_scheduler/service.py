@@ -971,7 +971,7 @@ class SchedulerService:
             real = [e for e in exc.errors if not _is_ref_error(e, input_data)]
             if real or not exc.errors:
                 raise InvalidJobInputError(
-                    f"input_data does not fit AgenTool {agentool_name!r}: {redact(str(exc), revealed)}. "
+                    f"input_data does not fit AgenTool {agentool_name!r}: {redact(str(exc), revealed).rstrip('.')}. "
                     f"Its operations: {', '.join(agentool.operations)}; see its input schema."
                 ) from None
         except AgenToolError as exc:

@@ -30,6 +30,7 @@ from ..runtime import SchedulerRuntime
 from ..settings import Settings, package_version
 from . import _sdk
 from ._params import compact_schema
+from .arguments import describe_argument_errors
 from .notifications import HandshakeSessions, Notifier
 from .outputs import AgenToolCatalog, AgenToolEntry, HistoryPage, JobDetail, JobPage, QueueMessages
 from .prompts import add_prompts
@@ -115,9 +116,9 @@ def build_server(runtime: SchedulerRuntime, settings: Settings | None = None) ->
     mcp.middleware.append(_bounded_requests)
     _install_handshake_handlers(mcp, mcp.notifier.sessions)
     add_tools(mcp, runtime)
-    _sdk.close_input_schemas(mcp)
+    _sdk.close_input_schemas(mcp, describe_argument_errors)
     _sdk.map_output_schemas(mcp, compact_schema)
-    _sdk.map_input_schemas(mcp, functools.partial(compact_schema, nullable=False))  # nested objects inline
+    _sdk.map_input_schemas(mcp, functools.partial(compact_schema, output=False))  # nested objects inline
     add_resources(mcp, runtime)
     add_prompts(mcp, runtime)
     return mcp

@@ -97,11 +97,16 @@ def map_input_schemas(mcp: MCPServer, transform: Callable[[dict[str, Any]], dict
         tool.parameters = transform(tool.parameters)
 
 
-def close_input_schemas(mcp: MCPServer) -> None:
-    """Make every registered tool refuse arguments it does not take, naming them (and the closest known one)."""
+Describe = Callable[[list[Any], dict[str, Any]], str]
+"""Words a tool's argument errors (pydantic's `errors()`) given its published input schema."""
+
+
+def close_input_schemas(mcp: MCPServer, describe: Describe) -> None:
+    """Make every registered tool refuse arguments it does not take, naming them (and the closest known one),
+    and answer any argument error in the words of `describe` (the SDK would quote pydantic, with its links)."""
     for tool in mcp._tool_manager.list_tools():
         tool.parameters["additionalProperties"] = False
-        tool.fn_metadata.arg_model = _closed(tool.name, tool.fn_metadata.arg_model)
+        tool.fn_metadata.arg_model = _closed(tool, describe)
 
 
 def unknown_arguments_message(tool: str, unknown: list[str], known: list[str]) -> str:
@@ -119,24 +124,44 @@ def unknown_arguments_message(tool: str, unknown: list[str], known: list[str]) -
     return f"Unknown {noun} {', '.join(shown)}{more} for {tool}.{hint} {tool} takes: {takes}."
 
 
-def _closed(tool: str, model: type[Any]) -> type[Any]:
-    known = sorted(field.alias or name for name, field in model.model_fields.items())
+def _closed(tool: Any, describe: Describe) -> type[Any]:
+    """`tool`'s argument model, refusing unknown keys and wording every error with `describe`.
+
+    The SDK answers a `ValidationError` from the argument model with its text, so the worded errors
+    travel as one: a custom error type (no documentation link) without the input echoed.
+    """
+    model: type[Any] = tool.fn_metadata.arg_model
+    name: str = tool.name
+    known = sorted(field.alias or field_name for field_name, field in model.model_fields.items())
     accepted = frozenset(known)
 
-    def refuse_unknown(cls: type[Any], data: Any) -> Any:
-        if isinstance(data, dict):
-            unknown = [key for key in data if key not in accepted]
-            if unknown:
-                message = unknown_arguments_message(tool, [str(k) for k in unknown], known)
-                raise PydanticCustomError("unknown_argument", "{message}", {"message": message})
-        return data
+    class Closed(model):  # type: ignore[valid-type,misc]
+        model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
-    namespace = {
-        "__module__": model.__module__,
-        "model_config": ConfigDict(extra="forbid", arbitrary_types_allowed=True),
-        "_refuse_unknown": model_validator(mode="before")(classmethod(refuse_unknown)),  # type: ignore[arg-type]
-    }
-    return type(model.__name__, (model,), namespace)
+        @model_validator(mode="before")
+        @classmethod
+        def _refuse_unknown(cls, data: Any) -> Any:
+            if isinstance(data, dict):
+                unknown = [key for key in data if key not in accepted]
+                if unknown:
+                    message = unknown_arguments_message(name, [str(k) for k in unknown], known)
+                    raise PydanticCustomError("unknown_argument", "{message}", {"message": message})
+            return data
+
+        @classmethod
+        def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return super().model_validate(obj, *args, **kwargs)
+            except ValidationError as exc:
+                text = describe(exc.errors(), tool.parameters)  # read now: the published schema is final
+                error = PydanticCustomError("invalid_arguments", "{message}", {"message": text})
+                raise ValidationError.from_exception_data(
+                    name, [{"type": error, "loc": (), "input": None}], hide_input=True
+                ) from None
+
+    Closed.__name__ = Closed.__qualname__ = model.__name__
+    Closed.__module__ = model.__module__
+    return Closed
 
 
 STDIN_CLOSED_GRACE = 10.0  # seconds the requests still being handled get to answer once stdin has closed

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from ..models import JobInfo, RunRecord
+from ..models import JobInfo, JobSummary, RunRecord, SchedulerStatus
 
 __all__ = [
     "TRACEBACK_FRAMES",
@@ -20,6 +20,7 @@ __all__ = [
     "JobDetail",
     "JobPage",
     "QueueMessages",
+    "SchedulerState",
 ]
 
 TRACEBACK_FRAMES = 3
@@ -44,11 +45,23 @@ def brief_run(record: RunRecord) -> RunRecord:
 
 
 class JobPage(BaseModel):
-    """One page of jobs."""
+    """One page of jobs, summarised (get_job has a job's details)."""
 
-    jobs: list[JobInfo] = Field(description="Jobs on this page, in creation order.")
+    jobs: list[JobSummary] = Field(description="Jobs on this page, in creation order.")
     total: int = Field(description="Jobs matching the filters, on all pages.")
     next_cursor: str | None = Field(default=None, description="Pass as `cursor` for the next page; null at the end.")
+
+
+class SchedulerState(BaseModel):
+    """Whether jobs are being processed, after start_scheduler or stop_scheduler (scheduler_status has the counts)."""
+
+    running: bool = Field(description="True while jobs are being processed.")
+    state: Literal["stopped", "running", "paused"] = Field(description="The state in words.")
+
+    @classmethod
+    def of(cls, status: SchedulerStatus) -> SchedulerState:
+        """The state part of `status`."""
+        return cls(running=status.running, state=status.state)
 
 
 class JobDetail(BaseModel):

@@ -18,13 +18,15 @@ from mcp.types import ToolAnnotations
 from pydantic import Field, ValidationError
 
 from agentool_bridge import AgenToolError
-from agentool_bridge.errors import clip, describe_errors
+from agentool_bridge.errors import clip
 from agentool_bridge.toolkits import check_name
 
 from ..errors import SchedulerError
-from ..models import BackfillSummary, JobInfo, RunRecord, SchedulePreview, SchedulerInput, SchedulerStatus
+from ..models import BackfillSummary, JobInfo, JobSummary, RunRecord, SchedulePreview, SchedulerInput, SchedulerStatus
+from ..policies import PolicyInput
 from ..runtime import SchedulerRuntime
-from ._params import field_parameter, with_parameters
+from ._params import field_parameter, fields_in_words, with_parameters
+from .arguments import describe_argument_errors
 from .inbox import read_inbox
 from .outputs import (
     AgenToolCatalog,
@@ -34,6 +36,7 @@ from .outputs import (
     JobDetail,
     JobPage,
     QueueMessages,
+    SchedulerState,
     brief_run,
 )
 
@@ -41,12 +44,17 @@ __all__ = ["READ_ONLY", "add_tools", "read_queue", "tool_errors"]
 
 logger = logging.getLogger(__name__)
 
-READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+"""Hints that are the spec's defaults are left out (destructiveHint and idempotentHint only count for a tool that
+is not read-only); the client reads the same hints in fewer characters."""
 
 
 def _hints(*, destructive: bool = False, idempotent: bool = False, open_world: bool = False) -> ToolAnnotations:
+    # Spec defaults: readOnlyHint false, destructiveHint true, idempotentHint false, openWorldHint true.
     return ToolAnnotations(
-        read_only_hint=False, destructive_hint=destructive, idempotent_hint=idempotent, open_world_hint=open_world
+        destructive_hint=None if destructive else False,
+        idempotent_hint=True if idempotent else None,
+        open_world_hint=None if open_world else False,
     )
 
 
@@ -56,7 +64,7 @@ MAX_ERROR_MESSAGE = 4000
 
 def _describe_error(exc: BaseException) -> str:
     if isinstance(exc, ValidationError):
-        return "Invalid arguments: " + describe_errors(exc.errors())
+        return "Invalid arguments: " + describe_argument_errors(exc.errors(), {})
     message = str(exc)
     if len(message) > MAX_ERROR_MESSAGE:
         message = f"{message[:MAX_ERROR_MESSAGE]}... (message clipped)"
@@ -108,37 +116,42 @@ def read_queue(runtime: SchedulerRuntime, queue_name: str, mode: Literal["peek",
 def add_tools(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
     """Register every tool of the scheduler on `mcp`."""
     svc = runtime.service
-    naive = f"Naive datetimes and cron fields are read in {svc.timezone} unless `timezone` is given."
+    timezone = field_parameter("timezone", description="IANA time zone of naive times and cron fields, e.g. "
+                               f"'Europe/Berlin'. Default: {svc.timezone}.")
 
-    async def schedule_job(ctx: Context, **kw: Any) -> JobInfo:
+    async def schedule_job(ctx: Context, **kw: Any) -> JobSummary:
         with tool_errors("schedule_job"):
-            return await svc.schedule(_request("schedule", **kw))
+            return JobSummary.of(await svc.schedule(_request("schedule", **kw)))
 
     mcp.add_tool(
         with_parameters(
             schedule_job,
-            ["schedule_type", "schedule", "agentool_name", "input_data", "job_id", "job_name", "timezone",
-             "max_instances", "misfire_grace_time", "coalesce", "timeout", "result_queue", "error_queue", "policy",
+            ["schedule_type", "schedule", "agentool_name", "input_data",
+             field_parameter("job_id", description="Id for the new job: letters, digits and . _ : @ - (at most 128). "
+                             "Default: made from job_name or agentool_name."),
+             "job_name", timezone,
+             "max_instances", "misfire_grace_time", "coalesce", "timeout", "result_queue", "error_queue",
+             field_parameter("policy", schema={"type": "object"},
+                             description=f"Run policy, every field optional: {fields_in_words(PolicyInput)}"),
              "if_exists"],
             required=["schedule_type", "schedule", "agentool_name", "input_data"],
-            returns=JobInfo,
+            returns=JobSummary,
         ),
-        description="Schedule an AgenTool to run on a cron, interval or one-time schedule. input_data is checked "
-        f"against the AgenTool's input schema now (see list_agentools). {naive} The result states the time zone, "
-        "the schedule in words and the next 3 run times. Tip: call preview_schedule first.",
+        description="Schedule an AgenTool to run on a cron, interval or one-time schedule; input_data is checked now "
+        "against its input schema (see list_agentools). Returns the schedule in words and the next run.",
         annotations=_hints(),
     )
 
     lifecycle: list[tuple[str, Callable[[str], Awaitable[JobInfo]], str, ToolAnnotations]] = [
-        ("cancel_job", svc.cancel, "Cancel a job for good (its history stays readable). Returns the job as it was.",
-         _hints(destructive=True)),
+        ("cancel_job", svc.cancel, "Cancel a job for good (its history stays readable).", _hints(destructive=True)),
         ("pause_job", svc.pause, "Pause a job: it keeps its definition but does not fire until resumed.",
          _hints(idempotent=True)),
         ("resume_job", svc.resume, "Resume a paused job from its next scheduled time.", _hints(idempotent=True)),
     ]
+    job_id = field_parameter("job_id", required=True, description="The job's id.")
     for name, change, description, hints in lifecycle:
         mcp.add_tool(
-            with_parameters(_job_tool(name, change), ["job_id"], required=["job_id"], returns=JobInfo),
+            with_parameters(_job_tool(name, change), [job_id], returns=JobSummary),
             name=name,
             description=description,
             annotations=hints,
@@ -155,12 +168,15 @@ def add_tools(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
     mcp.add_tool(
         with_parameters(
             run_now,
-            ["job_id", "agentool_name", "input_data", "timeout", "result_queue", "error_queue"],
+            [field_parameter("job_id", description="A job to run once (its schedule stays); alone it is enough."),
+             field_parameter("agentool_name", description="Without job_id: the AgenTool to run."),
+             field_parameter("input_data", description="Without job_id: the AgenTool's input, e.g. "
+                             "{\"operation\": \"log\", \"message\": \"hi\"}."),
+             "timeout", "result_queue", "error_queue"],
             returns=RunRecord,
         ),
-        description="Run now, once: either an existing job (give job_id; its schedule does not change) or an "
-        "AgenTool with input_data. Waits for the result; a failed run is an error naming the run. Every run is "
-        "recorded in the job's history. Reports progress when asked.",
+        description="Run once, now: an existing job (job_id alone) or an AgenTool with input_data. Waits for the "
+        "result; a failed run is an error naming the run. The run is recorded in the history.",
         annotations=_hints(open_world=True),
     )
 
@@ -178,23 +194,25 @@ def add_tools(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
             offset = int(cursor) if cursor else 0
             jobs, total = svc.list_jobs(state=state, agentool_name=agentool_name, offset=offset, limit=limit)
             end = offset + len(jobs)
-            return JobPage(jobs=jobs, total=total, next_cursor=str(end) if end < total else None)
+            summaries = [JobSummary.of(job) for job in jobs]
+            return JobPage(jobs=summaries, total=total, next_cursor=str(end) if end < total else None)
 
     mcp.add_tool(
         with_parameters(
             list_jobs,
             [
                 _param("state", Annotated[Literal["scheduled", "paused", "completed"] | None, Field(
-                    description="Only jobs in this state. Default: scheduled and paused jobs.")], None),
+                    description="Only jobs in this state. Default: scheduled and paused.")], None),
                 _param("agentool_name", Annotated[str | None, Field(
                     description="Only jobs that run this AgenTool.")], None),
                 _param("cursor", Annotated[str | None, Field(
-                    description="next_cursor from the previous page; omit for the first page.")], None),
-                "limit",
+                    description="next_cursor of the previous page.")], None),
+                field_parameter("limit", description="Most jobs per page."),
             ],
             returns=JobPage,
         ),
-        description="List jobs (creation order), with filters and cursor pagination.",
+        description="Jobs in creation order, a page at a time: id, name, schedule in words, state, next run and last "
+        "status (get_job has the rest).",
         annotations=READ_ONLY,
     )
 
@@ -204,7 +222,7 @@ def add_tools(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
             return JobDetail(job=job, recent_history=[brief_run(r) for r in recent])
 
     mcp.add_tool(
-        with_parameters(get_job, ["job_id"], required=["job_id"], returns=JobDetail),
+        with_parameters(get_job, [job_id], returns=JobDetail),
         description="A job's definition, state, next 3 run times and its 5 latest runs.",
         annotations=READ_ONLY,
     )
@@ -233,39 +251,36 @@ def add_tools(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
         with_parameters(
             get_history,
             [
-                field_parameter("job_id", description="Only this job's runs (also a cancelled job's or a run_now "
-                                "id). Omit for the runs of every job."),
+                field_parameter("job_id", description="Only this job's runs (a cancelled job's too). Default: every "
+                                "job's."),
                 "status",
                 "since",
                 "until",
                 field_parameter("agentool_name", description="Only runs of this AgenTool."),
-                "limit",
+                field_parameter("limit", description="Most runs returned."),
             ],
             returns=HistoryPage,
         ),
-        description="Runs, newest first, of one job or of every job (cancelled and finished ones included): "
-        "scheduled time, start, end, duration, status (success, error, timeout, missed, skipped, cancelled, "
-        "interrupted), result or error. 'What ran in the last hour and what failed?' is since='1h'; add "
-        "status='error' for the failures.",
+        description="Runs of one job or of every job, newest first: times, status, result or error. 'What failed in "
+        "the last hour?' is since='1h', status='error'.",
         annotations=READ_ONLY,
     )
 
-    async def update_job(ctx: Context, **kw: Any) -> JobInfo:
+    async def update_job(ctx: Context, **kw: Any) -> JobSummary:
         with tool_errors("update_job"):
-            return await svc.update(_request("update", **{k: v for k, v in kw.items() if v is not None}))
+            changes = {k: v for k, v in kw.items() if v is not None}
+            return JobSummary.of(await svc.update(_request("update", **changes)))
 
     mcp.add_tool(
         with_parameters(
             update_job,
             [field_parameter("job_id", required=True, description="The job to change."),
-             *(field_parameter(name, optional=True) for name in (
-                 "schedule_type", "schedule", "timezone", "agentool_name", "input_data", "job_name", "max_instances",
-                 "misfire_grace_time", "coalesce", "timeout", "result_queue", "error_queue", "policy"))],
-            returns=JobInfo,
+             *(field_parameter(name, optional=True, description=f"New {words}.", schema=schema)
+               for name, words, schema in _UPDATES)],
+            returns=JobSummary,
         ),
-        description="Change a job: give only what changes (its schedule, input_data, queues or limits). The job "
-        "keeps its id, its state (a paused job stays paused) and its history; input_data is checked as for "
-        "schedule_job. Returns the job with its next 3 run times.",
+        description="Change a job: give only what changes, each field as in schedule_job (a new schedule needs "
+        "schedule_type and schedule). The job keeps its id, state and history.",
         annotations=_hints(idempotent=True),
     )
 
@@ -279,24 +294,23 @@ def add_tools(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
         annotations=READ_ONLY,
     )
 
-    async def start_scheduler(ctx: Context) -> SchedulerStatus:
+    async def start_scheduler(ctx: Context) -> SchedulerState:
         with tool_errors("start_scheduler"):
-            return await svc.start()
+            return SchedulerState.of(await svc.start())
 
     mcp.add_tool(
-        with_parameters(start_scheduler, [], returns=SchedulerStatus),
-        description="Start processing jobs again after stop_scheduler. Runs missed meanwhile follow each job's "
-        "misfire_grace_time and coalesce settings.",
+        with_parameters(start_scheduler, [], returns=SchedulerState),
+        description="Start processing jobs again after stop_scheduler.",
         annotations=_hints(idempotent=True),
     )
 
-    async def stop_scheduler(ctx: Context) -> SchedulerStatus:
+    async def stop_scheduler(ctx: Context) -> SchedulerState:
         with tool_errors("stop_scheduler"):
-            return await svc.stop()
+            return SchedulerState.of(await svc.stop())
 
     mcp.add_tool(
-        with_parameters(stop_scheduler, [], returns=SchedulerStatus),
-        description="Stop processing jobs (no job is lost; the server keeps answering). Undo with start_scheduler.",
+        with_parameters(stop_scheduler, [], returns=SchedulerState),
+        description="Stop processing jobs; no job is lost. Undo with start_scheduler.",
         annotations=_hints(idempotent=True),
     )
 
@@ -309,13 +323,13 @@ def add_tools(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
     mcp.add_tool(
         with_parameters(
             preview_schedule,
-            ["schedule_type", "schedule", "timezone", "count",
-             field_parameter("policy", description="Optional run policy: start_at, end_at, max_runs and jitter shape "
-                             "the times shown (the other fields are checked, not shown).")],
+            ["schedule_type", "schedule", timezone, "count",
+             field_parameter("policy", description="A run policy: its start_at, end_at, max_runs and jitter shape the "
+                             "times shown.", schema={"type": "object"})],
             required=["schedule_type", "schedule"],
             returns=SchedulePreview,
         ),
-        description=f"Describe a schedule in plain words and list its next run times, without creating a job. {naive}",
+        description="Describe a schedule in plain words and list its next run times, without creating a job.",
         annotations=READ_ONLY,
     )
 
@@ -329,16 +343,15 @@ def add_tools(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
         with_parameters(
             backfill_job,
             [field_parameter("job_id", required=True, description="The job to backfill."),
-             field_parameter("since", required=True, description="Start of the past range: an ISO 8601 time (read in "
-                             "the job's time zone without an offset) or how long ago, such as '30 days'."),
+             field_parameter("since", required=True, description="Start of the past range: an ISO 8601 time (in the "
+                             "job's time zone) or how long ago, e.g. '30 days'."),
              field_parameter("until", description="End of the range (default: now); must not be in the future."),
              "backfill_overlap"],
             required=["job_id", "since"],
             returns=BackfillSummary,
         ),
-        description="Run a job once for every fire time of its schedule in a past range (at most 1000), e.g. after "
-        "an outage or for a new job's past month. Each run is recorded with trigger 'backfill' and its fire time as "
-        "scheduled_time. Answers at once with what it started; get_history(job_id) shows the runs as they finish.",
+        description="Run a job once for each fire time of its schedule in a past range (at most 1000), e.g. after an "
+        "outage. Answers at once; get_history shows the runs as they finish.",
         annotations=_hints(open_world=True),
     )
 
@@ -381,7 +394,7 @@ def add_tools(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
             returns=QueueMessages,
         ),
         name="read_queue",
-        description="Read the messages that jobs sent to a result or error queue (peek, or take to remove them).",
+        description="Read the messages that jobs sent to a result or error queue.",
         annotations=_hints(destructive=True),
     )
 
@@ -398,30 +411,44 @@ def add_tools(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
                 _param("count", Annotated[int, Field(ge=1, le=100, description="Messages to return, oldest first.")],
                        20),
                 _param("acknowledge", Annotated[bool, Field(
-                    description="false: only look; true: remove the messages returned (once you have told the "
-                    "user about them).")], False),
+                    description="true: remove the messages returned (once the user has been told).")], False),
                 _param("ack_ids", Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]] | None, Field(
-                    max_length=1000, description="Acknowledge (remove) these message ids without reading; count "
-                    "and acknowledge are then ignored.")], None),
+                    max_length=1000, description="Remove these message ids without reading.")], None),
             ],
             returns=InboxPage,
         ),
         name="read_inbox",
-        description="Read the inbox: reminders and messages that jobs posted for the user (notify) while you were "
-        "away, oldest first, with how many remain unread. The scheduler cannot write into the chat, so check the "
-        "inbox at the start of a conversation and tell the user what happened since you last talked; then "
-        "acknowledge what you reported (acknowledge=true, or ack_ids).",
+        description="Messages that jobs posted for the user, oldest first. The scheduler cannot write into the chat: "
+        "read the inbox when a conversation starts, tell the user, then acknowledge what you told.",
         annotations=_hints(destructive=True),
     )
 
 
-def _job_tool(name: str, change: Callable[[str], Awaitable[JobInfo]]) -> Callable[..., Awaitable[JobInfo]]:
+_UPDATES: list[tuple[str, str, dict[str, Any] | None]] = [
+    # update_job's parameters: (field, what a new value of it is, the published schema if shorter than the field's)
+    ("schedule_type", "schedule type", None),
+    ("schedule", "schedule expression", None),
+    ("timezone", "IANA time zone", None),
+    ("agentool_name", "AgenTool to run", None),
+    ("input_data", "input for the AgenTool (checked against its input schema)", None),
+    ("job_name", "name", None),
+    ("max_instances", "most runs at once", None),
+    ("misfire_grace_time", "seconds a run may start late", None),
+    ("coalesce", "choice: run once when several runs were missed", None),
+    ("timeout", "seconds a run may take", None),
+    ("result_queue", "queue for results ('inbox': the user's inbox)", {"type": "string"}),
+    ("error_queue", "queue for errors ('inbox': the user's inbox)", {"type": "string"}),
+    ("policy", "run policy, replacing the old one (its fields as in schedule_job)", {"type": "object"}),
+]
+
+
+def _job_tool(name: str, change: Callable[[str], Awaitable[JobInfo]]) -> Callable[..., Awaitable[JobSummary]]:
     """A tool that takes a job_id and applies one lifecycle change (cancel, pause, resume) to the job."""
     operation = name.removesuffix("_job")
 
-    async def tool(ctx: Context, job_id: str) -> JobInfo:
+    async def tool(ctx: Context, job_id: str) -> JobSummary:
         with tool_errors(name):
-            return await change(_request(operation, job_id=job_id).job_id or "")
+            return JobSummary.of(await change(_request(operation, job_id=job_id).job_id or ""))
 
     tool.__name__ = tool.__qualname__ = name
     return tool

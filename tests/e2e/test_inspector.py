@@ -185,6 +185,13 @@ def test_tools_list_has_every_tool_with_its_input_schema(inspector: Inspector, s
     assert "required" not in by_name["get_history"]["inputSchema"]  # every job's runs without a job_id
 
 
+def test_the_inspector_finds_no_schema_portability_problem(inspector: Inspector, server: Server) -> None:
+    outcome = server.call(inspector, "--method", "tools/list", "--strict")
+
+    assert outcome.returncode == 0, outcome.report()  # 6 would be schema_unportable
+    assert "Schema portability" not in outcome.stderr and "Warning: tool" not in outcome.stderr, outcome.report()
+
+
 def test_once_job_runs_and_run_now_returns_its_result(inspector: Inspector, server: Server) -> None:
     job = server.tool(
         inspector, "schedule_job", schedule_type="once", schedule="now", agentool_name="storage_kv",
@@ -192,7 +199,7 @@ def test_once_job_runs_and_run_now_returns_its_result(inspector: Inspector, serv
     ).ok().result
     assert job["isError"] is False
     assert job["structuredContent"]["job_id"] == "e2e-once"
-    assert job["structuredContent"]["schedule_type"] == "once"
+    assert job["structuredContent"]["description"]  # the schedule in words (get_job has the rest)
 
     # Over stdio the job fires in the process that scheduled it, or at start-up of a later one (catch-up);
     # over HTTP in the running server. Either way, poll its history through the Inspector, bounded.

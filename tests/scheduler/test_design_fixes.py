@@ -86,13 +86,17 @@ async def test_get_history_returns_a_jobs_runs_and_filters_by_status(
         ("get_job", "job_id is"),
         ("update", "job_id is"),
         ("schedule", "schedule_type, schedule, agentool_name, input_data are"),
-        ("run_now", "agentool_name, input_data are"),
         ("preview", "schedule_type, schedule are"),
     ],
 )
 def test_a_missing_required_field_raises_naming_the_field_and_the_operation(operation: str, fields: str) -> None:
     with pytest.raises(ValidationError, match=f"{fields} required for operation '{operation}'"):
         SchedulerInput(operation=operation)  # type: ignore[arg-type]
+
+
+def test_run_now_without_arguments_says_job_id_alone_would_do() -> None:
+    with pytest.raises(ValidationError, match="run_now needs either job_id alone .* or agentool_name and input_data"):
+        SchedulerInput(operation="run_now")
 
 
 async def test_the_agentool_raises_for_cancel_without_job_id(scheduler_agent: EventRecorder) -> None:

@@ -62,7 +62,8 @@ async def test_queue_names_that_no_one_could_read_are_refused(client: Client, fi
 
 async def test_queue_names_of_the_grammar_are_accepted(client: Client) -> None:
     for index, name in enumerate(["results", "R2", "team.reports/errors", "a:b@c-d_e", "q" * 200]):
-        job = structured(await client.call_tool("schedule_job", hourly(f"ok{index}", result_queue=name)))
+        structured(await client.call_tool("schedule_job", hourly(f"ok{index}", result_queue=name)))
+        job = structured(await client.call_tool("get_job", {"job_id": f"ok{index}"}))["job"]
         assert job["result_queue"] == name
 
 
@@ -102,8 +103,9 @@ async def test_huge_grace_times_and_timeouts_are_refused_not_overflowed(client: 
                       "timeout", "less than or equal to 2592000")
         await refused(client, "run_now", {"agentool_name": "logging", "input_data": LOG_INPUT, "timeout": value},
                       "timeout")
-    job = structured(await client.call_tool("schedule_job", {**CRON, "job_id": "edge", "misfire_grace_time":
-                                                             366 * 24 * 3600, "timeout": 30 * 24 * 3600}))
+    structured(await client.call_tool("schedule_job", {**CRON, "job_id": "edge", "misfire_grace_time":
+                                                       366 * 24 * 3600, "timeout": 30 * 24 * 3600}))
+    job = structured(await client.call_tool("get_job", {"job_id": "edge"}))["job"]
     assert job["misfire_grace_time"] == 366 * 24 * 3600
 
 

@@ -105,10 +105,10 @@ async def test_both_tokens_work_with_a_real_mcp_client(http: HttpServer, token: 
         assert len((await c.list_tools()).tools) == len(TOOL_PARAMETERS)
 
         job = structured(await c.call_tool("schedule_job", hourly(job_id)))
-        assert job["job_id"] == job_id and job["timezone"] == "UTC"
+        assert job["job_id"] == job_id and job["state"] == "scheduled"
 
         detail = structured(await c.call_tool("get_job", {"job_id": job_id}))
-        assert detail["job"]["state"] == "scheduled"
+        assert detail["job"]["state"] == "scheduled" and detail["job"]["timezone"] == "UTC"
 
 
 # ---------------------------------------------------------------------- SSE
