@@ -163,9 +163,11 @@ def _name(requirement: str) -> str:
 
 def make_dry_run(*targets: str, **variables: str) -> list[str]:
     """The shell lines `make` would run for `targets` on a machine without .venv (-B: nothing is up to date)."""
-    argv = ["make", "-n", "-B", f"VENV={ROOT / 'nowhere' / '.venv'}", *targets,
+    argv = ["make", "-n", "-B", "--no-print-directory", f"VENV={ROOT / 'nowhere' / '.venv'}", *targets,
             *(f"{k}={v}" for k, v in variables.items())]
-    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=True, timeout=30)
+    # Run as a top-level make: under `make test` the inherited MAKEFLAGS/MAKELEVEL would add its own lines.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES")}
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=True, timeout=30, env=env)
     return done.stdout.splitlines()
 
 
