@@ -379,7 +379,7 @@ class RunExecutor:
         elif fire in lane.waiting:
             lane.waiting.remove(fire)
         job = self._jobs.get(job_id)
-        limit = max(1, job.definition.max_instances) if job is not None else 1
+        limit = concurrency_limit(job.definition) if job is not None else 1
         while lane.waiting and len(lane.active) < limit:
             turn = lane.waiting.popleft()
             lane.active.append(turn)
