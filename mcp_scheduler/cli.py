@@ -123,6 +123,34 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--allow-shell", action="append", default=None, metavar="EXECUTABLE",
                         help="let shell jobs run this program (a name on PATH or an absolute path; repeatable; "
                         "env: comma-separated). Without it, shell jobs are refused")
+    parser.add_argument("--shell-env", action="append", default=None, metavar="NAME",
+                        help="let shell jobs set this environment variable, and their programs inherit it from the "
+                        "server (repeatable; env: comma-separated). LANG, LC_*, TZ and a few more are always "
+                        "allowed; loader, interpreter and tool-config variables (LD_*, BASH_*, PYTHON*, GIT_*, ...) "
+                        "never are")
+    parser.add_argument("--max-processes", type=_positive, metavar="N", default=int(_env("MAX_PROCESSES", "16")),
+                        help="shell runs in progress at once; more wait their turn (default 16)")
+    parser.add_argument("--log-dir", default=_env("LOG_DIR"), metavar="DIR",
+                        help="the directory where logging jobs may write log files (and read them back); "
+                        "without it they log to stderr only")
+    parser.add_argument("--secret", action="append", default=None, metavar="NAME",
+                        help="let jobs read this environment variable of the server as '!env:NAME' (repeatable; "
+                        "env: comma-separated). Other names are refused")
+    parser.add_argument("--token-file", default=_env("TOKEN_FILE"), metavar="FILE",
+                        help="HTTP/SSE: the file holding the bearer token the server generates and requires "
+                        "when no --auth-token is given (default: 'token' in the user's config directory)")
+    parser.add_argument("--max-jobs", type=_positive, metavar="N", default=int(_env("MAX_JOBS", "10000")),
+                        help="most jobs the database may hold (default 10000)")
+    parser.add_argument("--min-interval", type=_seconds, metavar="SECONDS", default=float(_env("MIN_INTERVAL", "1")),
+                        help="shortest time in seconds between two fires of a schedule (default 1)")
+    parser.add_argument("--max-runs-per-job", type=_positive, metavar="N", default=int(_env("MAX_RUNS_PER_JOB", "10")),
+                        help="runs of one job in progress at once, whatever its max_instances or overlap policy "
+                        "asks (default 10)")
+    parser.add_argument("--max-concurrent-runs", type=_positive, metavar="N", default=int(_env("MAX_CONCURRENT_RUNS", "1000")),
+                        help="scheduled runs in progress at once; more due fires wait their turn (default 1000)")
+    parser.add_argument("--inbox-limit", type=_positive, metavar="N", default=int(_env("INBOX_LIMIT", "1000")),
+                        help="unread inbox messages kept; further posts are refused until some are read "
+                        "(default 1000)")
     parser.add_argument("--limit", type=_positive, default=50, help="rows to print for jobs/history (default 50)")
     parser.add_argument("--state", choices=["scheduled", "paused", "completed"], help="jobs: only jobs in this state")
     parser.add_argument("--status", choices=RUN_STATUSES, help="history: only runs with this outcome")
@@ -139,6 +167,16 @@ def _positive(value: str) -> int:
         number = 0
     if number < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {value!r}")
+    return number
+
+
+def _seconds(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {value!r}")
     return number
 
 
@@ -159,6 +197,8 @@ def parse_settings(argv: Sequence[str] | None = None) -> tuple[argparse.Namespac
     allowed_hosts = tuple(args.allowed_host if args.allowed_host is not None else _env_list("ALLOWED_HOST"))
     http_allow = tuple(args.http_allow if args.http_allow is not None else _env_list("HTTP_ALLOW"))
     shell = tuple(args.allow_shell if args.allow_shell is not None else _env_list("ALLOW_SHELL"))
+    shell_env = tuple(args.shell_env if args.shell_env is not None else _env_list("SHELL_ENV"))
+    secret_names = tuple(args.secret if args.secret is not None else _env_list("SECRET"))
     for value in allowed_hosts:
         try:
             _allowed_host(value)
@@ -184,6 +224,16 @@ def parse_settings(argv: Sequence[str] | None = None) -> tuple[argparse.Namespac
         servers_file=os.path.abspath(os.path.expanduser(args.servers)) if args.servers else None,
         model=args.model or None,
         shell_executables=shell,
+        shell_env=shell_env,
+        shell_max_processes=args.max_processes,
+        log_dir=os.path.abspath(os.path.expanduser(args.log_dir)) if args.log_dir else None,
+        secrets=secret_names,
+        token_file=os.path.abspath(os.path.expanduser(args.token_file)) if args.token_file else None,
+        max_jobs=args.max_jobs,
+        min_interval=args.min_interval,
+        max_runs_per_job=args.max_runs_per_job,
+        max_concurrent_runs=args.max_concurrent_runs,
+        inbox_limit=args.inbox_limit,
     )
     return args, settings
 

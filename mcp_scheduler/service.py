@@ -82,6 +82,11 @@ class ServiceConfig:
     `max_concurrent_runs`: scheduled runs in progress at a time; more due fires wait for a slot (within
     their misfire_grace_time), which keeps the server answering however many jobs are due.
     `environ`: where `!env:NAME` values in jobs' input_data are read from (None: this process's environment).
+    `secrets`: the variable names that `!env:NAME` may name (the operator's allow-list); any other name
+    is refused, without saying whether it is set.
+    `max_jobs`: jobs a store may hold (scheduled, paused or completed). `min_interval`: the shortest
+    interval (seconds) between two fires of a schedule. `max_runs_per_job`: runs of one job in progress
+    at once, whatever its max_instances or overlap policy asks. `inbox_limit`: unread inbox messages kept.
     """
 
     database: str | None = None
@@ -94,6 +99,11 @@ class ServiceConfig:
     max_concurrent_runs: int = 1000
     lease_time: float = 10.0
     environ: Mapping[str, str] | None = None
+    secrets: tuple[str, ...] = ()
+    max_jobs: int = 10_000
+    min_interval: float = 1.0
+    max_runs_per_job: int = 10
+    inbox_limit: int = 1000
 
 
 class SchedulerService:

@@ -131,6 +131,18 @@ class Settings:
     servers_file: str | None = None
     model: str | None = None
     shell_executables: tuple[str, ...] = ()
+    shell_env: tuple[str, ...] = ()
+    shell_max_processes: int = 16
+    log_dir: str | None = None
+    secrets: tuple[str, ...] = ()
+    """Environment variable names that jobs' `!env:NAME` references may read (the operator's allow-list)."""
+    token_file: str | None = None
+    """Where the HTTP transports keep their generated bearer token (None: the user's config directory)."""
+    max_jobs: int = 10_000
+    min_interval: float = 1.0
+    max_runs_per_job: int = 10
+    max_concurrent_runs: int = 1000
+    inbox_limit: int = 1000
 
     @property
     def url(self) -> str:
@@ -154,6 +166,9 @@ class Settings:
             servers_file=self.servers_file,
             model=self.model,
             shell_executables=self.shell_executables,
+            shell_env=self.shell_env,
+            shell_max_processes=self.shell_max_processes,
+            log_dir=self.log_dir,
         )
 
     def service_config(self) -> ServiceConfig:
@@ -166,4 +181,10 @@ class Settings:
             history_limit=self.history_limit,
             close_timeout=self.close_timeout,
             lease_time=self.lease_time,
+            secrets=self.secrets,
+            max_jobs=self.max_jobs,
+            min_interval=self.min_interval,
+            max_runs_per_job=self.max_runs_per_job,
+            max_concurrent_runs=self.max_concurrent_runs,
+            inbox_limit=self.inbox_limit,
         )

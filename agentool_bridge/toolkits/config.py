@@ -22,6 +22,11 @@ class ToolkitConfig:
     Desktop's `mcpServers` shape, for the `mcp` and `agent` toolkits. `model`: the default model of the
     `agent` toolkit (`anthropic:claude-sonnet-4-5`, `openai:gpt-5`, ...). `shell_executables`: the
     programs `shell` may run (names on PATH or absolute paths); empty means `shell` is off.
+    `shell_env`: environment variable names, beyond a small safe set, that `shell` jobs may set and that
+    their programs inherit from the server; loader, interpreter and tool-config variables are refused
+    whatever this says. `shell_max_processes`: shell runs in progress at once (more wait their turn).
+    `log_dir`: the only directory the `logging` toolkit may write log files to and read them from;
+    None means it logs to stderr only.
     """
 
     http_allow: tuple[str, ...] = ()
@@ -29,3 +34,6 @@ class ToolkitConfig:
     servers_file: str | None = None
     model: str | None = None
     shell_executables: tuple[str, ...] = ()
+    shell_env: tuple[str, ...] = ()
+    shell_max_processes: int = 16
+    log_dir: str | None = None
