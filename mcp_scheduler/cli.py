@@ -146,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-runs-per-job", type=_positive, metavar="N", default=int(_env("MAX_RUNS_PER_JOB", "10")),
                         help="runs of one job in progress at once, whatever its max_instances or overlap policy "
                         "asks (default 10)")
-    parser.add_argument("--max-concurrent-runs", type=_positive, metavar="N", default=int(_env("MAX_CONCURRENT_RUNS", "1000")),
+    parser.add_argument("--max-concurrent-runs", type=_positive, metavar="N",
+                        default=int(_env("MAX_CONCURRENT_RUNS", "1000")),
                         help="scheduled runs in progress at once; more due fires wait their turn (default 1000)")
     parser.add_argument("--inbox-limit", type=_positive, metavar="N", default=int(_env("INBOX_LIMIT", "1000")),
                         help="unread inbox messages kept; further posts are refused until some are read "
