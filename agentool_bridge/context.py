@@ -11,19 +11,29 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .toolkits.config import AddressRules
 
 __all__ = ["RunInfo", "current_run", "running"]
 
 
 @dataclass(frozen=True)
 class RunInfo:
-    """The run in progress: its job, its run id, what started it and when it was due."""
+    """The run in progress: its job, its run id, what started it and when it was due.
+
+    `address_policy`: the address policy the job was accepted under (stored with it); `http` and
+    webhooks obey it on top of their own process's. None: the process's own policy alone (a run of
+    an AgenTool that is no stored job, or a job stored before jobs kept their policy).
+    """
 
     job_id: str
     run_id: str
     trigger: str
     scheduled_time: datetime | None = None
     job_name: str | None = None
+    address_policy: AddressRules | None = None
 
 
 _CURRENT: ContextVar[RunInfo | None] = ContextVar("agentool_bridge_current_run", default=None)

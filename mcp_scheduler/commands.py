@@ -5,7 +5,8 @@ holds the runner lease, that scheduler is a standby: its writes reach the server
 change feed (a pause stops the server's fires within a fraction of a second), and it never takes the
 lease over. When no server runs, it takes the lease but opens paused, so that no other job fires
 while the command runs. `run` executes the job in this process, with this command's toolkit flags
-and environment (give it the server's `--allow-shell`, `--http-allow`, `--servers`, `--model`, `--toolkit`).
+and environment (give it the server's `--allow-shell`, `--http-allow`, `--servers`, `--model`, `--toolkit`);
+an http or webhook job obeys the address policy it was accepted under as well.
 """
 
 from __future__ import annotations

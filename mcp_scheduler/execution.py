@@ -27,7 +27,7 @@ from agentool_bridge import AgenToolInjector
 from agentool_bridge.context import RunInfo, running
 from agentool_bridge.errors import clip_text
 from agentool_bridge.secrets import Secrets, redact, resolve_env
-from agentool_bridge.toolkits import QueueStore
+from agentool_bridge.toolkits import AddressRules, QueueStore
 from agentool_bridge.toolkits.inbox import INBOX_QUEUE, InboxLevel, post_to_inbox
 
 from .events import EventBus, JobEvent, RunEvent
@@ -85,11 +85,13 @@ class RunTarget(Protocol):
     def result_queue(self) -> str | None: ...
     @property
     def error_queue(self) -> str | None: ...
+    @property
+    def address_policy(self) -> AddressRules | None: ...
 
 
 @dataclass(frozen=True, slots=True)
 class AdHocRun:
-    """A run_now of an AgenTool that is not a scheduled job."""
+    """A run_now of an AgenTool that is not a scheduled job (it runs under its process's own address policy)."""
 
     job_id: str
     agentool_name: str
@@ -97,6 +99,7 @@ class AdHocRun:
     timeout: float | None = None
     result_queue: str | None = None
     error_queue: str | None = None
+    address_policy: AddressRules | None = None
 
 
 @dataclass(slots=True, eq=False)
@@ -670,7 +673,10 @@ class RunExecutor:
         self.running[job_id] += 1
         outcome: _Outcome
         try:
-            with running(RunInfo(job_id, base["run_id"], trigger, scheduled, getattr(target, "job_name", None))):
+            # The job's stored address policy goes with the run: http and webhooks obey it as well as this process's.
+            info = RunInfo(job_id, base["run_id"], trigger, scheduled, getattr(target, "job_name", None),
+                           target.address_policy)
+            with running(info):
                 outcome = await self._call(target)
         except asyncio.CancelledError:
             outcome = _Outcome("cancelled", notes=[self._cancel_note("the scheduler shut down while the run was in "

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field
 
+from agentool_bridge.toolkits.config import AddressRules
+
 from ._frozen import FrozenModel
 from .policies import RunPolicy
 from .schedules import Schedule
@@ -27,6 +29,21 @@ RunStatus = Literal["running", "success", "error", "timeout", "missed", "skipped
 RunTrigger = Literal["schedule", "run_now", "catch_up", "retry", "backfill"]
 FAILED: frozenset[RunStatus] = frozenset({"error", "timeout", "interrupted"})
 """The outcomes that count as a failed run (for retries and pause_after_failures)."""
+
+
+_RULES: dict[AddressRules, AddressRules] = {}
+
+
+def _shared_rules(rules: AddressRules | None) -> AddressRules | None:
+    """One object for all the jobs accepted under the same address policy (there are a handful of them)."""
+    if rules is None:
+        return None
+    shared = _RULES.get(rules)
+    if shared is None:
+        if len(_RULES) >= 1000:
+            return rules
+        shared = _RULES[rules] = rules
+    return shared
 
 
 class JobDefinition(FrozenModel):
@@ -48,6 +65,12 @@ class JobDefinition(FrozenModel):
     error_queue: str | None = Field(default=None, description="Queue that receives errors.")
     policy: RunPolicy = Field(default=RunPolicy(), description="Overlap, catch-up, retries, pause on failures, bounds.")
     created_at: Timestamp = Field(description="When the job was created.")
+    address_policy: Annotated[AddressRules | None, AfterValidator(_shared_rules)] = Field(
+        default=None,
+        description="The address policy of the server that accepted the job (scheduled or last updated it): "
+        "its runs obey it as well as their runner's. Set by that server from its settings, never from a "
+        "request; None for jobs stored before jobs kept it (their runner's policy alone applies).",
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from pydantic import (
 
 from agentool_bridge import BaseOperationInput, OperationOutput
 from agentool_bridge.errors import clip
+from agentool_bridge.toolkits import AddressRules
 
 from .jobs import Job, JobState, RunStatus, RunTrigger
 from .policies import PolicyInput, RunPolicy, describe_policy
@@ -352,6 +353,11 @@ class JobInfo(BaseModel):
     pause_reason: str | None = Field(default=None, description="Why the job paused itself (failures in a row).")
     runs_remaining: int | None = Field(default=None, description="Scheduled runs left under policy.max_runs.")
     retry_at: Timestamp | None = Field(default=None, description="When a pending retry of a failed run is due.")
+    address_policy: str | None = Field(
+        default=None,
+        description="Where its http requests and webhooks may go, as set by the server that accepted the job "
+        "(on top of the running server's own limits); null: no limit of its own.",
+    )
 
     @classmethod
     def of(
@@ -387,7 +393,24 @@ class JobInfo(BaseModel):
             pause_reason=job.pause_reason,
             runs_remaining=None if d.policy.max_runs is None else max(0, d.policy.max_runs - job.runs),
             retry_at=None if job.retry is None else job.retry.at.astimezone(zone),
+            address_policy=_describe_rules(d.address_policy),
         )
+
+
+_SHOWN_PATTERNS = 5
+
+
+def _describe_rules(rules: AddressRules | None) -> str | None:
+    """A job's stored address policy in words, when it limits anything (None when it does not)."""
+    if rules is None or not rules.exposed:
+        return None
+    accepted = "accepted by a server that listens beyond loopback"
+    if not rules.http_allow:
+        return f"public addresses only ({accepted})"
+    shown = ", ".join(clip(p, 80) for p in rules.http_allow[:_SHOWN_PATTERNS])
+    more = len(rules.http_allow) - _SHOWN_PATTERNS
+    shown += f" and {more} more" if more > 0 else ""
+    return f"public addresses, and private or loopback ones matching {shown} ({accepted}, with --http-allow)"
 
 
 class JobSummary(BaseModel):

@@ -123,6 +123,7 @@ class SchedulerRuntime:
                 events=self.events,
                 queues=lambda: self._queues,
                 lease=lease,
+                address_rules=self.toolkit_config.address_rules,
             )
         except BaseException:
             self._release_toolkits()

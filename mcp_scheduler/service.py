@@ -26,9 +26,10 @@ from typing import Any, Self
 from pydantic import ValidationError
 
 from agentool_bridge import AgenToolError, AgenToolInjector, AgenToolInputError
+from agentool_bridge.context import current_run
 from agentool_bridge.errors import clip, describe_errors
 from agentool_bridge.secrets import SecretNotSetError, redact, resolve_env
-from agentool_bridge.toolkits import QueueStore, ToolkitError
+from agentool_bridge.toolkits import AddressRules, QueueStore, ToolkitError
 from agentool_bridge.toolkits.inbox import post_to_inbox
 
 from ._engine import STATE_RUNNING, Engine, EngineJob
@@ -107,7 +108,11 @@ class ServiceConfig:
 
 
 class SchedulerService:
-    """A persistent job scheduler that runs AgenTools: `async with service: ...` opens and closes it."""
+    """A persistent job scheduler that runs AgenTools: `async with service: ...` opens and closes it.
+
+    `address_rules`: the settings of this process's address policy (`ToolkitConfig.address_rules`). Every
+    job scheduled or updated here stores them, and its runs obey them in whichever process runs them.
+    """
 
     def __init__(
         self,
@@ -118,8 +123,11 @@ class SchedulerService:
         events: EventBus,
         queues: Callable[[], QueueStore] | None = None,
         lease: RunnerLease | None = None,
+        address_rules: AddressRules | None = None,
     ) -> None:
         self.config = config
+        # What jobs accepted here store of this process's address policy (the http toolkit's settings).
+        self.address_rules = address_rules or AddressRules()
         self.timezone = config.timezone or local_timezone_name()
         resolve_timezone(self.timezone)
         self.injector = injector
@@ -508,6 +516,7 @@ class SchedulerService:
             error_queue=request.error_queue,
             policy=policy,
             created_at=now,
+            address_policy=self._accepted_rules(),
         )
         job = Job(definition, next_run_time=_first_fire(definition, now))
         if job.next_run_time is None and (policy.start_at is not None or policy.end_at is not None):
@@ -573,6 +582,10 @@ class SchedulerService:
             if changes["input_data"] is None:
                 raise InvalidJobInputError("input_data cannot be null: give the AgenTool's input as an object.")
             await self.check_job_input(agentool_name, changes["input_data"])
+        changes["address_policy"] = rules = self._accepted_rules()
+        if rules.exposed and rules != current.address_policy and "input_data" not in changes:
+            # The job now obeys this process's policy: what it reaches must pass it (nothing changes if not).
+            await self.check_job_input(agentool_name, current.input_data)
         definition = JobDefinition(**{**dict(current), **changes})
         state, next_run = job.state, job.next_run_time
         if self._engine is not None and state == "scheduled":
@@ -991,6 +1004,14 @@ class SchedulerService:
             raise
 
     # ------------------------------------------------------------------ helpers
+
+    def _accepted_rules(self) -> AddressRules:
+        """The address policy a job accepted now stores: this process's; no looser than the current run's
+        when a job schedules or updates jobs."""
+        run = current_run()
+        if run is not None and run.address_policy is not None:
+            return self.address_rules.strictest(run.address_policy)
+        return self.address_rules
 
     @staticmethod
     def _engine_job(job: Job, next_run_time: datetime | None) -> EngineJob:

@@ -15,7 +15,7 @@ from ..injector import get_injector
 from ..registry import AgenToolRegistry
 from ._common import MAX_NAME_LENGTH, Name, ToolkitOutput, check_name, check_text, is_postgres_url
 from .agent import AgentInput, AgentModelError, AgentRunError, AgentToolkit
-from .config import ToolkitConfig
+from .config import AddressRules, ToolkitConfig
 from .errors import (
     DatabaseUnavailableError,
     InvalidNameError,
@@ -51,6 +51,7 @@ from .storage_kv import KVStore, create_storage_kv_agent
 
 __all__ = [
     "MAX_NAME_LENGTH",
+    "AddressRules",
     "AgentInput",
     "AgentModelError",
     "AgentRunError",

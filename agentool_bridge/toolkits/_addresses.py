@@ -7,6 +7,10 @@ unspecified, multicast, broadcast and reserved addresses, also in IPv4-mapped or
 100.64/10, fc00::/7, 127/8, ::1, and other non-global ranges) are refused when the server listens
 beyond loopback (`ToolkitConfig.exposed`), unless an `--http-allow` pattern matches.
 
+A job keeps the policy it was accepted under (`AddressRules`, stored with it): its runs obey both that
+and the policy of the process that runs them (`AddressPolicy.under`), so a server that listens beyond
+loopback cannot hand a loopback-only runner on the same store a job it would have refused itself.
+
 The check runs where the connection is made (`PolicyBackend.connect_tcp`): the host name is resolved
 once, every address is checked, and the connection goes to a checked address, so a name that
 resolves differently a moment later (DNS rebinding) cannot slip past.
@@ -15,6 +19,7 @@ resolves differently a moment later (DNS rebinding) cannot slip past.
 from __future__ import annotations
 
 import asyncio
+import copy
 import ipaddress
 import socket
 from collections.abc import Iterable, Sequence
@@ -22,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import clip
+from .config import AddressRules
 from .errors import ToolkitError
 
 if TYPE_CHECKING:
@@ -189,13 +195,67 @@ def normalize_host(host: str) -> str:
     return host.strip("[]").lower().rstrip(".")
 
 
+@dataclass(frozen=True)
+class _Rules:
+    """One server's settings, parsed: whether it listens beyond loopback, and its `--http-allow` patterns."""
+
+    exposed: bool
+    patterns: tuple[_Pattern, ...]
+
+    def permits(self, host: str, address: IPAddress, port: int) -> bool:
+        """Whether these settings let a job reach `address` (one that is not always refused)."""
+        return (not self.exposed or _local(address) is None
+                or any(pattern.matches(host, address, port) for pattern in self.patterns))
+
+
+def _lenient(patterns: Iterable[str]) -> tuple[_Pattern, ...]:
+    """The patterns that parse; one that does not (stored by another version) allows nothing."""
+    parsed: list[_Pattern] = []
+    for text in patterns:
+        try:
+            parsed.append(_parse_pattern(text))
+        except ValueError:
+            continue
+    return tuple(parsed)
+
+
 class AddressPolicy:
     """The addresses `http` and webhooks may reach: built from `--http-allow` patterns and whether the
-    server is exposed beyond loopback. Raises `ValueError` for a malformed pattern."""
+    server is exposed beyond loopback. Raises `ValueError` for a malformed pattern.
+
+    `under(rules)` gives the policy of a run whose job was accepted under `rules` (another server's,
+    or this one's at the time): an address is reachable only if both this server and those rules allow it.
+    """
 
     def __init__(self, allow: Iterable[str] = (), *, exposed: bool = False) -> None:
-        self.patterns = tuple(_parse_pattern(text) for text in allow)
-        self.exposed = exposed
+        self._own = _Rules(exposed, tuple(_parse_pattern(text) for text in allow))
+        self._accepted: _Rules | None = None
+
+    @property
+    def exposed(self) -> bool:
+        """This server listens beyond loopback (private and loopback addresses need a pattern)."""
+        return self._own.exposed
+
+    @property
+    def patterns(self) -> tuple[_Pattern, ...]:
+        """This server's `--http-allow` patterns, parsed."""
+        return self._own.patterns
+
+    @property
+    def rules(self) -> AddressRules:
+        """This server's settings, as a job accepted here stores them."""
+        return AddressRules(self._own.exposed, tuple(p.text for p in self._own.patterns))
+
+    def under(self, accepted: AddressRules | None) -> AddressPolicy:
+        """This policy and the one a job was accepted under, both applied (None: this policy alone).
+
+        A stored pattern that does not parse is left out: it allows nothing.
+        """
+        if accepted is None or not accepted.exposed:
+            return self  # a job accepted on loopback adds no limit beyond those every policy has
+        combined = copy.copy(self)
+        combined._accepted = _Rules(True, _lenient(accepted.http_allow))
+        return combined
 
     def check_name(self, host: str) -> None:
         """Refuse cloud metadata host names before anything is resolved."""
@@ -220,21 +280,28 @@ class AddressPolicy:
                     f"Refusing to connect to {address}{via}: it is {reason}, which jobs may never reach "
                     "(no --http-allow pattern changes that)."
                 )
-        if not self.exposed:
+        own, accepted = self._own, self._accepted
+        if not own.exposed and accepted is None:
             return list(addresses)
-        permitted = [a for a in addresses if _local(a) is None or self._matches(name, a, port)]
+        permitted = [a for a in addresses if own.permits(name, a, port)
+                     and (accepted is None or accepted.permits(name, a, port))]
         if permitted:
             return permitted
         address = addresses[0]
         via = "" if _address(name) == address else f" (the address of {clip(host)})"
+        if own.permits(name, address, port):
+            raise AddressNotAllowedError(
+                f"Refusing to connect to {address}{via} port {port}: it is a {_local(address)} address, and the "
+                "server that accepted this job (scheduled or last updated it) listens beyond loopback without an "
+                "--http-allow pattern that matches it; a job keeps the address policy it was accepted under, "
+                "whichever server runs it. Update the job (update_job) through a server that allows the "
+                f"address: one on loopback or stdio, or one started with --http-allow {address}."
+            )
         raise AddressNotAllowedError(
             f"Refusing to connect to {address}{via} port {port}: it is a {_local(address)} address and this "
             f"server listens beyond loopback. Start the server with --http-allow {address} (or a network, "
             "host name or *.suffix pattern, optionally with :PORT) to allow it."
         )
-
-    def _matches(self, host: str, address: IPAddress, port: int) -> bool:
-        return any(pattern.matches(host, address, port) for pattern in self.patterns)
 
     async def resolve(self, host: str, port: int, within: float = RESOLVE_TIMEOUT) -> list[IPAddress]:
         """The addresses `host` may be reached at on `port`: resolved (all of them) and checked."""

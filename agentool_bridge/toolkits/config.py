@@ -8,7 +8,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ToolkitConfig"]
+__all__ = ["AddressRules", "ToolkitConfig"]
+
+
+@dataclass(frozen=True, slots=True)
+class AddressRules:
+    """The settings an address policy is built from, as a job stores the policy it was accepted under.
+
+    `exposed`: the accepting server listened beyond loopback, so private and loopback addresses are
+    refused unless an `http_allow` pattern matches. `http_allow`: that server's `--http-allow`
+    patterns. Link-local and cloud metadata addresses are refused whatever these say. A run obeys
+    both its runner's policy and the one its job stores: an address is reachable only if both allow it.
+    """
+
+    exposed: bool = False
+    http_allow: tuple[str, ...] = ()
+
+    def strictest(self, other: AddressRules) -> AddressRules:
+        """Rules that allow no address that either of `self` and `other` refuses.
+
+        Exact unless both are exposed with different patterns: then only the patterns both list are
+        kept, which may refuse an address both would allow (never the reverse).
+        """
+        if not other.exposed:
+            return self if self.exposed else AddressRules()
+        if not self.exposed:
+            return other
+        return AddressRules(True, tuple(p for p in self.http_allow if p in other.http_allow))
 
 
 @dataclass(frozen=True)
@@ -37,3 +63,8 @@ class ToolkitConfig:
     shell_env: tuple[str, ...] = ()
     shell_max_processes: int = 16
     log_dir: str | None = None
+
+    @property
+    def address_rules(self) -> AddressRules:
+        """The settings of the address policy of `http` and webhooks (what a job accepted here stores)."""
+        return AddressRules(self.exposed, self.http_allow)

@@ -7,8 +7,10 @@ raises `HttpStatusError`, so the job's error queue and retries apply.
 
 Where a request may go is decided by `AddressPolicy` (see `_addresses`): link-local and cloud
 metadata addresses never; private and loopback ones only when the server listens on loopback or
-stdio, or when `--http-allow` allows them. The policy is applied when each connection is made,
-redirects included. httpx2 is imported only when a request is sent.
+stdio, or when `--http-allow` allows them. A run of a stored job also obeys the policy its job was
+accepted under (`RunInfo.address_policy`), so a job keeps the limits of the server that accepted it
+whichever process runs it. The policy is applied when each connection is made, redirects included.
+httpx2 is imported only when a request is sent.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from urllib.parse import SplitResult, urlsplit
 
 from pydantic import BeforeValidator, ConfigDict, Field, JsonValue, field_validator, model_validator
 
+from ..context import current_run
 from ..errors import clip, clip_text
 from ..models import BaseOperationInput, RoutingConfig
 from ..registry import AgenTool
@@ -304,9 +307,10 @@ def _expected(status: int, expect: Sequence[int] | None) -> bool:
 
 
 class HttpToolkit:
-    """Sends HTTP requests for the `http` AgenTool (and webhooks for `notify`) under one address policy.
+    """Sends HTTP requests for the `http` AgenTool (and webhooks for `notify`) under the address policy.
 
     `config.http_allow` and `config.exposed` give the policy; a malformed pattern raises `ValueError`.
+    Inside a run of a stored job, the policy the job was accepted under applies as well (`run_policy`).
     """
 
     def __init__(self, config: ToolkitConfig | None = None) -> None:
@@ -317,13 +321,19 @@ class HttpToolkit:
     async def check_url(self, url: str) -> None:
         """Refuse, now, a URL the policy refuses: its host must resolve and its addresses be allowed."""
         host, port = host_and_port(check_url(url))
-        await self.policy.resolve(host, port)
+        await self.run_policy().resolve(host, port)
 
     async def check(self, model: HttpInput) -> None:
         """The schedule-time check of an `http` job: the URL's host resolves to allowed addresses."""
         await self.check_url(model.url)
 
-    def _transport(self) -> httpx2.AsyncHTTPTransport:
+    def run_policy(self) -> AddressPolicy:
+        """The policy a request sent now obeys: this toolkit's, and inside a run of a stored job also the
+        policy that job was accepted under (an address is reachable only if both allow it)."""
+        run = current_run()
+        return self.policy if run is None else self.policy.under(run.address_policy)
+
+    def _transport(self, policy: AddressPolicy) -> httpx2.AsyncHTTPTransport:
         import httpcore2
         import httpx2
 
@@ -333,7 +343,7 @@ class HttpToolkit:
         # httpx2 does not take a network backend; the pool it wraps does. Ours resolves the host, checks
         # every address against the policy, and connects to a checked one (no DNS-rebinding window).
         transport._pool = httpcore2.AsyncConnectionPool(
-            ssl_context=self._ssl_context, network_backend=policy_backend(self.policy)
+            ssl_context=self._ssl_context, network_backend=policy_backend(policy)
         )
         return transport
 
@@ -373,7 +383,8 @@ class HttpToolkit:
                 send_headers["Content-Type"] = "text/plain; charset=utf-8"
         given = {name.lower() for name in send_headers}
         hops = 0
-        async with httpx2.AsyncClient(transport=self._transport(), trust_env=False, timeout=time_limit) as client:
+        transport = self._transport(self.run_policy())
+        async with httpx2.AsyncClient(transport=transport, trust_env=False, timeout=time_limit) as client:
             response: httpx2.Response | None = None
             try:
                 async with asyncio.timeout(time_limit):

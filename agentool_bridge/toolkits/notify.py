@@ -3,7 +3,8 @@
 `inbox` only posts to the inbox (a reminder: "remind me every weekday at 9 am"). `desktop` also shows
 a desktop notification (notify-send on Linux, osascript on macOS). `webhook` also POSTs to a URL, in
 a generic JSON shape or the shape Slack, Discord or ntfy expect, under the same address policy as
-`http`. A failed delivery raises (so the job's error queue and retries apply); the inbox copy stays.
+`http` (in a job's run, also the policy the job was accepted under). A failed delivery raises (so the
+job's error queue and retries apply); the inbox copy stays.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""A real HTTP server on 127.0.0.1 for the `http` and `notify` tests: JSON, text, big and slow bodies,
-redirects, any status, and an echo endpoint that records what it received."""
+"""A real HTTP server on 127.0.0.1 (or another loopback address) for the `http` and `notify` tests: JSON,
+text, big and slow bodies, redirects, any status, and an echo endpoint that records what it received."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ class LocalServer:
     url: str
     port: int
     received: list[dict[str, Any]] = field(default_factory=list)
+    redirected: list[str] = field(default_factory=list)  # the Location of every redirect served
     release: threading.Event = field(default_factory=threading.Event)
 
     def received_at(self, path: str) -> list[dict[str, Any]]:
@@ -75,6 +76,7 @@ class _Handler(BaseHTTPRequestHandler):
             state.release.wait(10)
             self._json(200, {"slow": True})
         elif path == "/redirect":
+            state.redirected.append(query["to"])
             self._send(int(query.get("code", "302")), b"", "text/plain", {"Location": query["to"]})
         elif path == "/loop":
             self._send(302, b"", "text/plain", {"Location": "/loop"})
@@ -96,11 +98,12 @@ class _Server(ThreadingHTTPServer):
 
 
 @contextmanager
-def serve_http() -> Iterator[LocalServer]:
-    """Serve on 127.0.0.1 (a free port) in a thread until the block ends."""
-    server = _Server(("127.0.0.1", 0), _Handler)
+def serve_http(host: str = "127.0.0.1") -> Iterator[LocalServer]:
+    """Serve on `host` (a free port) in a thread until the block ends; Linux routes all of 127.0.0.0/8 to
+    loopback, so 127.0.0.2 is a second local address."""
+    server = _Server((host, 0), _Handler)
     port = server.server_address[1]
-    server.state = LocalServer(url=f"http://127.0.0.1:{port}", port=port)
+    server.state = LocalServer(url=f"http://{host}:{port}", port=port)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
