@@ -425,7 +425,7 @@ def add_tools(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
             returns=QueueMessages,
         ),
         name="read_queue",
-        description="Read the messages that jobs sent to a result or error queue (the inbox: read_inbox).",
+        description="Read the messages that jobs sent to a result or error queue.",
         annotations=_hints(destructive=True),
     )
 
