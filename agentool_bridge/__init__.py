@@ -3,7 +3,8 @@
 An AgenTool takes one JSON object with an `operation` field, validates it against a Pydantic
 input schema, routes the operation to a typed tool function and returns its output. Every
 AgenTool is reachable through an injector: `await get_injector().run(name, data)` uses the one
-active in this context (`AgenToolInjector.activate`) or the process-default one.
+active in this context (`AgenToolInjector.activate`) or the process-default one. Outside content in
+results and errors is labelled with `untrusted()` and `quote()` (module `untrusted`).
 """
 
 from .errors import (
@@ -19,6 +20,7 @@ from .injector import REF_PREFIX, AgenToolInjector, get_injector
 from .models import BaseOperationInput, OperationOutput, RoutingConfig
 from .plugins import ENTRY_POINT_GROUP, discover_toolkits, load_toolkit
 from .registry import AgenTool, AgenToolRegistry
+from .untrusted import clip_content, is_untrusted, quote, untrusted
 
 __all__ = [
     "AgenTool",
@@ -36,9 +38,13 @@ __all__ = [
     "RoutingConfig",
     "ToolkitLoadError",
     "UnknownOperationError",
+    "clip_content",
     "create_agentool",
     "discover_toolkits",
     "get_injector",
+    "is_untrusted",
     "load_toolkit",
+    "quote",
     "register_agentool",
+    "untrusted",
 ]

@@ -25,10 +25,10 @@ from pydantic import BaseModel, TypeAdapter
 
 from agentool_bridge import AgenToolInjector
 from agentool_bridge.context import RunInfo, running
-from agentool_bridge.errors import clip_text
 from agentool_bridge.secrets import Secrets, redact, resolve_env
 from agentool_bridge.toolkits import AddressRules, QueueStore
 from agentool_bridge.toolkits.inbox import INBOX_QUEUE, InboxLevel, post_to_inbox
+from agentool_bridge.untrusted import clip_content, untrusted
 
 from .events import EventBus, JobEvent, RunEvent
 from .fire_times import jitter_delay, next_fire_time
@@ -177,7 +177,7 @@ class _Outcome:
 
 
 INBOX_TEXT_LIMIT = 4000
-"""Most characters of a run's result or error that a message to the inbox carries."""
+"""Most characters of a run's result or error (as JSON text) that a message to the inbox carries."""
 
 
 def _jsonable(value: Any) -> Any:
@@ -247,7 +247,7 @@ class RunExecutor:
         self._lanes: dict[str, _Lane] = {}  # jobs with fires admitted or buffered
         self._cancel_notes: dict[asyncio.Task[Any], str] = {}  # why cancel_other cancelled a task's fire
         # Run policies: the service pauses a job after its failures and drops a finished job from the engine.
-        self.on_pause: Callable[[Job, str], Awaitable[None]] | None = None
+        self.on_pause: Callable[[Job, str, str], Awaitable[None]] | None = None  # (job, why, its last error)
         self.on_complete: Callable[[str], None] | None = None
         self._retry_timers: dict[str, asyncio.TimerHandle] = {}
         self._retry_runs: set[asyncio.Task[None]] = set()
@@ -771,9 +771,8 @@ class RunExecutor:
             return
         last = record.error.message if record.error else record.status
         failures = f"{job.failures} failure{'s' if job.failures > 1 else ''}"
-        reason = f"paused after {failures} in a row; last error: {clip_text(last, 500)}"
         try:
-            await self.on_pause(job, reason)
+            await self.on_pause(job, f"paused after {failures} in a row", last)
         except Exception:
             logger.exception("Job %s: could not pause it after %d failures in a row", job.job_id, job.failures)
 
@@ -883,18 +882,24 @@ class RunExecutor:
         return None
 
     def _post_to_inbox(self, target: RunTarget, record: RunRecord, message: dict[str, Any]) -> None:
+        """A run's result or error as an inbox message of source `job`: the title and message are the server's
+        words; what the run returned (or the error it raised) is labelled untrusted, whoever produced it."""
         assert self._queues is not None
-        name = getattr(target, "job_name", None) or target.job_id
+        job_name = getattr(target, "job_name", None)
+        name = job_name or target.job_id
+        origin = f"job {name!r} ({target.agentool_name})"
         level: InboxLevel
         if record.status == "success":
-            result = record.result
-            text = result if isinstance(result, str) else pydantic_core.to_json(result).decode()
-            title, level, body = f"{name}: done", "info", text
+            title, level, content = f"{name}: done", "info", record.result
+            text = f"A run of job {name!r} ({target.agentool_name}) succeeded; its result is in `untrusted`."
         else:
-            title, level, body = f"{name}: {record.status}", "error", str(message["error"])
+            title, level, content = f"{name}: {record.status}", "error", str(message["error"])
+            kind = f" ({record.error.type})" if record.error else ""
+            text = (f"A run of job {name!r} ({target.agentool_name}) ended with status {record.status}{kind}; its "
+                    "error message is in `untrusted`.")
         post_to_inbox(
-            self._queues(), clip_text(body, INBOX_TEXT_LIMIT), title=title, level=level, source="scheduler",
-            job_id=target.job_id, run_id=record.run_id,
+            self._queues(), text, title=title, level=level, source="job", job_id=target.job_id, job_name=job_name,
+            run_id=record.run_id, untrusted=clip_content(untrusted(content, origin), INBOX_TEXT_LIMIT),
         )
 
     def _finish(self, base: dict[str, Any], outcome: _Outcome, t0: float, *, publish: bool = True) -> RunRecord:

@@ -27,10 +27,11 @@ from pydantic import ValidationError
 
 from agentool_bridge import AgenToolError, AgenToolInjector, AgenToolInputError
 from agentool_bridge.context import current_run
-from agentool_bridge.errors import clip, describe_errors
+from agentool_bridge.errors import clip, clip_text, describe_errors
 from agentool_bridge.secrets import SecretNotSetError, redact, resolve_env
 from agentool_bridge.toolkits import AddressRules, QueueStore, ToolkitError
 from agentool_bridge.toolkits.inbox import post_to_inbox
+from agentool_bridge.untrusted import clip_content, untrusted
 
 from ._engine import STATE_RUNNING, Engine, EngineJob
 from .errors import InvalidJobInputError, JobExecutionError, JobExistsError, JobNotFoundError, SchedulerStateError
@@ -689,10 +690,12 @@ class SchedulerService:
             self.events.publish(JobEvent("resumed" if job.state == "scheduled" else "completed", job_id))
         return self._job_info(job, previews=3)
 
-    async def _pause_for_failures(self, job: Job, reason: str) -> None:
-        """Pause a job that failed `policy.pause_after_failures` times in a row, and say so in the inbox."""
+    async def _pause_for_failures(self, job: Job, why: str, last_error: str) -> None:
+        """Pause a job that failed `policy.pause_after_failures` times in a row (`why` says so), and say so in
+        the inbox: the server's words, with the last error (which may quote outside text) labelled untrusted."""
         if job.state != "scheduled":
             return
+        reason = f"{why}; last error: {clip_text(last_error, 500)}"
         job_id = job.job_id
         if self._engine is not None:
             self._engine.pause_job(job_id)
@@ -702,10 +705,13 @@ class SchedulerService:
         logger.warning("Job %s: %s", job_id, reason)
         self.events.publish(JobEvent("paused", job_id))
         if self._queues is not None:
+            name = job.definition.job_name or job_id
             try:
-                post_to_inbox(self._queues(), f"{reason}. Resume it with resume_job once the cause is fixed.",
-                              title=f"{job.definition.job_name or job_id} paused", level="warning",
-                              source="scheduler", job_id=job_id)
+                post_to_inbox(self._queues(), f"Job {name!r} was {why}. Resume it with resume_job once the cause is "
+                              "fixed; its last error is in `untrusted`.",
+                              title=f"{name} paused", level="warning", source="scheduler", job_id=job_id,
+                              job_name=job.definition.job_name,
+                              untrusted=clip_content(untrusted(last_error, f"the last run of job {name!r}"), 1000))
             except Exception as exc:
                 logger.warning("Job %s: could not post to the inbox: %s", job_id, exc)
 

@@ -21,6 +21,7 @@ from pydantic_ai.toolsets import AbstractToolset, ToolsetTool
 from pydantic_core import SchemaValidator, core_schema
 
 from ..errors import clip, clip_text
+from ..untrusted import quote
 from .agent import AgentModelError, AgentRunError
 from .errors import ToolkitError
 from .servers import MCPConnections
@@ -143,13 +144,14 @@ class MCPServersToolset(AbstractToolset[Any]):
             except ToolkitError:
                 raise
             except Exception as exc:
-                raise AgentRunError(f"Cannot list the tools of MCP server {server!r}: {clip_text(str(exc))}") from exc
+                said = quote(str(exc), f"MCP server {server!r}", what="error text")
+                raise AgentRunError(f"Cannot list the tools of MCP server {server!r}; {said}") from exc
             for tool in listed:
                 name = _TOOL_NAME_UNSAFE.sub("_", f"{server}__{tool.name}")[:64]
                 if name in tools:
                     raise AgentRunError(
-                        f"Two MCP tools get the same tool name {name!r} (server {server!r}, tool {tool.name!r}); "
-                        "rename a server in the servers file."
+                        f"Two MCP tools get the same tool name {name!r} (server {server!r}, tool "
+                        f"{clip(tool.name, 100)}); rename a server in the servers file."
                     )
                 schema = dict(tool.input_schema) if tool.input_schema else {"type": "object", "properties": {}}
                 definition = ToolDefinition(
@@ -181,8 +183,8 @@ class MCPServersToolset(AbstractToolset[Any]):
         except ToolkitError:
             raise
         except Exception as exc:
-            reason = clip_text(str(exc))
-            raise AgentRunError(f"Calling tool {remote!r} of MCP server {server!r} failed: {reason}") from exc
+            said = quote(str(exc), f"MCP server {server!r}", what="error text")
+            raise AgentRunError(f"Calling tool {remote!r} of MCP server {server!r} failed; {said}") from exc
         content = _result_content(result)
         call.result, call.is_error = _preview(content), bool(result.is_error)
         if result.is_error:
@@ -209,8 +211,9 @@ def _schema_problem(schema: dict[str, Any], value: Any) -> str | None:
     error = best_match(Draft202012Validator(schema).iter_errors(value))
     if error is None:
         return None
+    # The location holds the answer's own keys and the message quotes its values: the model's words.
     where = "/".join(str(part) for part in error.absolute_path) or "(top level)"
-    return f"{where}: {clip_text(error.message, 300)}"
+    return quote(f"{where}: {error.message}", "the model's answer", what="validation text", limit=300)
 
 
 async def run_agent(
@@ -273,10 +276,12 @@ async def run_agent(
                 f"The answer did not match output_schema after {len(problems)} attempt(s); the last problem: "
                 f"{problems[-1]}"
             ) from exc
-        body = f" Response: {clip_text(exc.body, 300)}" if exc.body else ""
-        raise AgentRunError(f"The model misbehaved: {clip_text(exc.message, 600)}{body}") from exc
+        said = quote(exc.message, "the model run", what="error text", limit=600)
+        body = f" Its {quote(exc.body, 'the model provider', what='response', limit=300)}" if exc.body else ""
+        raise AgentRunError(f"The model misbehaved; {said}.{body}") from exc
     except (PydanticAIRunError, UserError) as exc:
-        raise AgentRunError(f"The agent run failed: {clip_text(str(exc), 600)}") from exc
+        said = quote(str(exc), "the model run", what="error text", limit=600)
+        raise AgentRunError(f"The agent run failed; {said}") from exc
     usage = result.usage
     return AgentResult(
         output=result.output,

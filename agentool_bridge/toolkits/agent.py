@@ -4,7 +4,9 @@ The model is a pydantic-ai model name (`anthropic:claude-sonnet-4-5`, `openai:gp
 job or, by default, from `ToolkitConfig.model` (`--model` / `MCP_SCHEDULER_MODEL`); the provider reads its
 API key from the environment. The tools of the servers a job names (from the servers file) are offered
 to the model as `<server>__<tool>`, called through the host's shared `MCPConnections`. With an
-`output_schema` the answer is a JSON object matching it.
+`output_schema` the answer is a JSON object matching it. The answer and the tool calls are labelled as
+outside content (`{"untrusted": true, "from": "model '...'", "content": ...}`, see `agentool_bridge.untrusted`):
+a model that read a web page or a tool's output may repeat what it was told there.
 
 pydantic-ai is imported only when a job is checked or run (`_agent_run`), never when this module is.
 """
@@ -20,6 +22,7 @@ from pydantic import Field, JsonValue, field_validator
 from ..errors import AgenToolInputError, clip, clip_text
 from ..models import BaseOperationInput, RoutingConfig
 from ..registry import AgenTool
+from ..untrusted import untrusted
 from ._common import Name, ToolkitOutput
 from .config import ToolkitConfig
 from .errors import ToolkitError
@@ -203,7 +206,8 @@ class AgentToolkit:
                 ) from exc
 
     async def run(self, request: AgentInput) -> ToolkitOutput:
-        """Run the prompt to a final answer; the output, the usage and the tool calls as JSON."""
+        """Run the prompt to a final answer; the output, the usage and the tool calls as JSON (the output and the
+        tool calls labelled as untrusted content)."""
         name, model = self.resolve_model(request.model)
         self.check_servers(request.servers)
         from ._agent_run import run_agent
@@ -226,10 +230,10 @@ class AgentToolkit:
             message=f"Model {name} answered after {usage['requests']} request(s) and "
             f"{len(result.tool_calls)} tool call(s).",
             data={
-                "output": result.output,
+                "output": untrusted(result.output, f"model {name!r}"),
                 "model": name,
                 "usage": usage,
-                "tool_calls": result.tool_calls,
+                "tool_calls": untrusted(result.tool_calls, f"model {name!r} and the MCP servers it called"),
                 "messages": result.messages,
             },
         )

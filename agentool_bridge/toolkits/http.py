@@ -2,8 +2,11 @@
 
 A job gives the method, URL, headers, query, a JSON or text body, a timeout, the status codes it
 expects and a cap on the response size. The result holds the status, chosen response headers, the
-body (parsed when JSON, cut at the cap) and the elapsed time. A status outside the expected ones
-raises `HttpStatusError`, so the job's error queue and retries apply.
+body (parsed when JSON, cut at the cap) and the elapsed time. What the server chose (the headers and
+the body) is outside content: each comes labelled, `{"untrusted": true, "from": "<origin>", "content": ...}`
+(see `agentool_bridge.untrusted`), and the reason phrase is the standard one for the status. A status
+outside the expected ones raises `HttpStatusError`, which quotes the start of the body as untrusted text,
+so the job's error queue and retries apply.
 
 Where a request may go is decided by `AddressPolicy` (see `_addresses`): link-local and cloud
 metadata addresses never; private and loopback ones only when the server listens on loopback or
@@ -16,6 +19,7 @@ httpx2 is imported only when a request is sent.
 from __future__ import annotations
 
 import asyncio
+import http
 import json
 import re
 import ssl
@@ -31,6 +35,7 @@ from ..context import current_run
 from ..errors import clip, clip_text
 from ..models import BaseOperationInput, RoutingConfig
 from ..registry import AgenTool
+from ..untrusted import quote, untrusted
 from ._addresses import AddressNotAllowedError, AddressPolicy, HostNotFoundError, HttpRequestError, policy_backend
 from ._common import ToolkitOutput, field_error
 from .config import ToolkitConfig
@@ -73,7 +78,8 @@ QueryValue = str | int | float | bool
 
 
 class HttpStatusError(ToolkitError, RuntimeError):
-    """The server answered with a status the job did not expect (by default: anything but 2xx)."""
+    """The server answered with a status the job did not expect (by default: anything but 2xx); the message
+    quotes the start of the body as untrusted text."""
 
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
@@ -250,7 +256,8 @@ class HttpInput(BaseOperationInput):
 
 @dataclass(frozen=True)
 class HttpResponse:
-    """What one request returned (after redirects)."""
+    """What one request returned (after redirects). `headers` and `body` are as the server sent them;
+    `as_dict` labels them as untrusted content from `origin`."""
 
     method: str
     status: int
@@ -261,15 +268,16 @@ class HttpResponse:
     truncated: bool
     bytes: int
     elapsed_ms: int
+    origin: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        """The output data of the `http` AgenTool."""
+        """The output data of the `http` AgenTool: headers and body labelled as untrusted content."""
         return {
             "status": self.status,
             "reason": self.reason,
             "url": self.url,
-            "headers": self.headers,
-            "body": self.body,
+            "headers": untrusted(self.headers, self.origin),
+            "body": untrusted(self.body, self.origin),
             "truncated": self.truncated,
             "bytes": self.bytes,
             "elapsed_ms": self.elapsed_ms,
@@ -304,6 +312,14 @@ def _body(raw: bytes, content_type: str | None, charset: str | None, truncated: 
 
 def _expected(status: int, expect: Sequence[int] | None) -> bool:
     return 200 <= status < 300 if not expect else status in expect
+
+
+def reason_phrase(status: int) -> str:
+    """The standard reason phrase of a status ("" for an unknown one): the server's own is its text, not ours."""
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return ""
 
 
 class HttpToolkit:
@@ -434,16 +450,17 @@ class HttpToolkit:
         assert response is not None
         content_type = response.headers.get("content-type")
         body = _body(raw, content_type, response.charset_encoding, truncated)
-        reason = response.reason_phrase
+        reason = reason_phrase(response.status_code)
+        origin = origin_of(urlsplit(str(response.url)))
         # The URL as given when nothing changed it, so that a `!env:` URL is recognised (and redacted).
         final_url = url if hops == 0 and not query else str(response.url)
         if not _expected(response.status_code, expect_status):
             expected = "2xx" if not expect_status else ", ".join(str(s) for s in expect_status)
             snippet = " ".join(_decode(raw[: _STATUS_SNIPPET * 4], response.charset_encoding).split())
-            snippet = clip_text(snippet, _STATUS_SNIPPET)
+            said = f"; {quote(snippet, origin, what='response text', limit=_STATUS_SNIPPET)}" if snippet else "."
             raise HttpStatusError(
                 f"{method} {describe_url(str(response.url), show_path=show_path)} returned "
-                f"{response.status_code} {reason} (expected {expected})" + (f": {snippet}" if snippet else "."),
+                f"{response.status_code} {reason}".rstrip() + f" (expected {expected}){said}",
                 response.status_code,
             )
         wanted = {name.lower() for name in response_headers}
@@ -458,6 +475,7 @@ class HttpToolkit:
             truncated=truncated,
             bytes=len(raw),
             elapsed_ms=elapsed_ms,
+            origin=origin,
         )
 
     def agentool(self) -> AgenTool:
@@ -484,7 +502,7 @@ class HttpToolkit:
             cut = ", truncated" if result.truncated else ""
             return ToolkitOutput(
                 operation="request",
-                message=f"{method} {describe_url(result.url)} -> {result.status} {result.reason} in "
+                message=f"{method} {describe_url(result.url)} -> {result.status} {result.reason}".rstrip() + " in "
                 f"{result.elapsed_ms} ms ({result.bytes} bytes{cut}).",
                 data=result.as_dict(),
             )

@@ -10,7 +10,8 @@ A stdio server starts with the SDK's default environment (HOME, LOGNAME, PATH, S
 scheduler's own process, as Claude Desktop passes) plus the entry's `env`, in the entry's `cwd`. Its
 stderr is logged (logger `agentool_bridge.toolkits.mcp_client`, INFO) and its last lines go into the error
 when it exits. `!env:NAME` values of `env` and `headers` are read from `environ` when a connection opens;
-they never appear in results or errors: the pool replaces them by their `!env:NAME` reference.
+they never appear in results or errors: the pool replaces them by their `!env:NAME` reference. Errors quote
+what a server said (its error messages, its stderr) as untrusted text (see `agentool_bridge.untrusted`).
 
 The SDK (`mcp.client`, `httpx2`) is imported only when a first connection opens.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import http
 import logging
 import math
 import os
@@ -34,6 +36,7 @@ import anyio
 
 from ..errors import clip, clip_text
 from ..secrets import SecretNotSetError, Secrets, redact, resolve_env
+from ..untrusted import quote
 from .mcp_errors import (
     MCPServerConfigError,
     MCPServerUnavailableError,
@@ -354,11 +357,13 @@ class _Connection:
         elif self.failure is None:
             reason = "the connection was closed"
         else:
-            reason = _describe(self.failure, self.spec, self.http_error)
-        reason = _sentence(reason)
+            reason = _describe(self.failure, self.spec, self.http_error, self.name)
+        reason = str(redact(_sentence(reason), self.secrets))
         if self._stderr is not None and self._stderr.lines:
-            reason += f" The last lines it wrote to stderr:\n{self._stderr.tail()}"
-        return str(redact(reason, self.secrets))
+            tail = str(redact(self._stderr.tail(), self.secrets))
+            origin = f"MCP server {self.name!r}"
+            reason += f" The last lines it wrote to stderr: {quote(tail, origin, what='stderr', limit=2000, tail=True)}"
+        return reason
 
 
 def _leaf(exc: BaseException) -> BaseException:
@@ -369,7 +374,11 @@ def _leaf(exc: BaseException) -> BaseException:
     return exc
 
 
-def _http_status(url: str | None, status: int, reason: str) -> str:
+def _http_status(url: str | None, status: int) -> str:
+    try:
+        reason = http.HTTPStatus(status).phrase  # the server's own phrase is its text, not ours
+    except ValueError:
+        reason = ""
     hints = {
         401: ": check its Authorization header in the servers file",
         403: ": check its Authorization header in the servers file",
@@ -378,10 +387,13 @@ def _http_status(url: str | None, status: int, reason: str) -> str:
     return f"{clip(url)} answered HTTP {status} {reason}".rstrip() + hints.get(status, "")
 
 
-def _describe(failure: BaseException, spec: MCPServerSpec, http_error: tuple[int, str] | None = None) -> str:
+def _describe(
+    failure: BaseException, spec: MCPServerSpec, http_error: tuple[int, str] | None = None, server: str = "the server"
+) -> str:
     exc = _leaf(failure)
+    origin = f"MCP server {server!r}"
     if http_error is not None and not isinstance(exc, TimeoutError):
-        return _http_status(spec.url, *http_error)
+        return _http_status(spec.url, http_error[0])
 
     if isinstance(exc, TimeoutError):
         return str(exc) or "it did not answer in time"
@@ -401,7 +413,7 @@ def _describe(failure: BaseException, spec: MCPServerSpec, http_error: tuple[int
         if isinstance(exc, httpx2.ConnectError):
             return f"connecting to {clip(spec.url)} failed ({exc}): check that the server runs and the URL is right"
         if isinstance(exc, httpx2.HTTPStatusError):
-            return _http_status(spec.url, exc.response.status_code, exc.response.reason_phrase)
+            return _http_status(spec.url, exc.response.status_code)
         if isinstance(exc, httpx2.TimeoutException):
             return f"{clip(spec.url)} did not answer in time ({type(exc).__name__})"
         if isinstance(exc, httpx2.HTTPError):
@@ -411,8 +423,9 @@ def _describe(failure: BaseException, spec: MCPServerSpec, http_error: tuple[int
     from mcp.shared.exceptions import MCPError
 
     if isinstance(exc, MCPError):
-        return f"it answered with MCP error {exc.error.code}: {clip_text(exc.error.message, 500)}"
-    return f"{type(exc).__name__}: {clip_text(str(exc), 500)}"
+        said = quote(exc.error.message, origin, what="error text", limit=500)
+        return f"it answered with MCP error {exc.error.code}; {said}"
+    return f"{type(exc).__name__}; {quote(str(exc), origin, what='error text', limit=500)}"
 
 
 def _sentence(text: str) -> str:
@@ -694,11 +707,11 @@ class MCPConnectionPool:
                     conn.session_lost = True  # answered 404 for a session it no longer knows: reconnect
                     lost = exc
                 elif not _connection_lost(exc):
-                    message = redact(clip_text(exc.error.message, 2000), conn.secrets)
-                    if conn.http_error is not None:
-                        message += f" ({_http_status(conn.spec.url, *conn.http_error)})"
+                    said = quote(str(redact(exc.error.message, conn.secrets)), f"MCP server {server!r}",
+                                 what="error text", limit=2000)
+                    status = f" ({_http_status(conn.spec.url, conn.http_error[0])})" if conn.http_error else ""
                     raise MCPToolCallError(
-                        f"MCP server {server!r} answered {what} with error {exc.error.code}: {message}"
+                        f"MCP server {server!r} answered {what} with error {exc.error.code}{status}; {said}"
                     ) from exc
                 else:
                     lost = exc

@@ -3,9 +3,12 @@
 The servers file (`--servers FILE`, Claude Desktop's `mcpServers` shape) names the servers; the
 `MCPConnectionPool` holds the connections. `call_tool` checks the arguments against the remote tool's
 input schema (JSON Schema) before calling, and a tool result flagged `isError` raises `MCPToolCallError`,
-so the run is recorded as failed. When a job is scheduled, `check` refuses an undeclared server, and, if
-the server answers within `check_timeout` seconds, an unknown tool or arguments that do not fit; a server
-that does not answer then is accepted (it may be up when the job runs) with a warning in the log.
+so the run is recorded as failed. What the other server says (its tool listing, a tool's output, its error
+text) is outside content: results carry it labelled, `{"untrusted": true, "from": "MCP server 'x'", "content":
+...}`, and errors quote it as untrusted text (see `agentool_bridge.untrusted`). When a job is scheduled,
+`check` refuses an undeclared server, and, if the server answers within `check_timeout` seconds, an unknown
+tool or arguments that do not fit; a server that does not answer then is accepted (it may be up when the job
+runs) with a warning in the log.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pydantic import Field, JsonValue, model_validator
 from ..errors import clip, clip_text
 from ..models import BaseOperationInput, RoutingConfig
 from ..registry import AgenTool
+from ..untrusted import escape, quote, untrusted
 from ._common import Name, ToolkitOutput, require_fields
 from .mcp_client import MCPConnectionPool
 from .mcp_errors import (
@@ -82,11 +86,11 @@ def _find_tool(server: str, tools: list[Tool], name: str) -> Tool:
         if tool.name == name:
             return tool
     names = sorted(t.name for t in tools)
-    listed = ", ".join(names[:_MAX_LISTED_TOOLS]) or "none"
+    listed = ", ".join(escape(clip_text(n, 100)) for n in names[:_MAX_LISTED_TOOLS]) or "none"
     if len(names) > _MAX_LISTED_TOOLS:
         listed += f" and {len(names) - _MAX_LISTED_TOOLS} more"
     raise MCPToolNotFoundError(
-        f"MCP server {server!r} has no tool {clip(name)}. Its tools: {listed}. "
+        f"MCP server {server!r} has no tool {clip(name)}. Its tools (untrusted names): {listed}. "
         "Use operation 'list_tools' to see them with their input schemas."
     )
 
@@ -159,9 +163,11 @@ def check_arguments(server: str, tool: Tool, arguments: dict[str, Any]) -> None:
     listing = "; ".join(f"{loc}: {msg}" for loc, msg in problems[:10])
     if len(problems) > 10:
         listing += f"; and {len(problems) - 10} more"
+    schema_text = quote(json.dumps(schema, ensure_ascii=False), f"MCP server {server!r}", what="input schema",
+                        limit=1000)
     raise MCPArgumentsError(
         f"The arguments do not fit the input schema of tool {tool.name!r} of MCP server {server!r}: {listing}. "
-        f"Its input schema: {clip_text(json.dumps(schema, ensure_ascii=False), 1000)}",
+        f"Its {schema_text}",
         [{"loc": loc, "msg": msg, "type": "mcp_arguments"} for loc, msg in problems],
     )
 
@@ -194,28 +200,32 @@ class MCPToolkit:
         self.check_timeout = check_timeout
 
     async def list_tools(self, server: str) -> ToolkitOutput:
-        """The tools of `server`: name, description and input schema of each."""
+        """The tools of `server`: name, description and input schema of each, labelled as the server's words."""
         tools = await self.connections.list_tools(server)
+        entries = [_tool_entry(tool) for tool in tools]
         return ToolkitOutput(
             operation="list_tools",
             message=f"MCP server {server!r} has {len(tools)} tool(s).",
-            data={"server": server, "tools": [_tool_entry(tool) for tool in tools], "count": len(tools)},
+            data={"server": server, "tools": untrusted(entries, f"MCP server {server!r}"), "count": len(tools)},
         )
 
     async def call_tool(self, server: str, tool: str, arguments: dict[str, Any], time_limit: float) -> ToolkitOutput:
         """Call `tool` of `server` after checking `arguments` against its input schema.
 
-        Raises `MCPToolCallError` with the server's text if the tool reports an error.
+        Its output (`structured_content`, `text`, `content`) is labelled as untrusted content of the server.
+        Raises `MCPToolCallError`, quoting the server's text as untrusted, if the tool reports an error.
         """
         remote = _find_tool(server, await self.connections.list_tools(server), tool)
         check_arguments(server, remote, arguments)
         result = await self.connections.call_tool(server, tool, arguments, time_limit=time_limit)
         text = _text_of(result)
         if result.is_error:
+            said = quote(text, f"MCP server {server!r}", what="error text", limit=_MAX_ERROR_TEXT) if text else ""
             raise MCPToolCallError(
-                f"Tool {tool!r} of MCP server {server!r} reported an error: "
-                f"{clip_text(text, _MAX_ERROR_TEXT) or '(no text)'}"
+                f"Tool {tool!r} of MCP server {server!r} reported an error" + (f"; {said}" if said else " (no text).")
             )
+        origin = f"MCP server {server!r}, tool {tool!r}"
+        structured = result.structured_content
         return ToolkitOutput(
             operation="call_tool",
             message=f"Called tool {tool!r} of MCP server {server!r}.",
@@ -223,9 +233,9 @@ class MCPToolkit:
                 "server": server,
                 "tool": tool,
                 "is_error": False,
-                "structured_content": result.structured_content,
-                "text": text,
-                "content": [_content_json(block) for block in result.content],
+                "structured_content": None if structured is None else untrusted(structured, origin),
+                "text": untrusted(text, origin),
+                "content": untrusted([_content_json(block) for block in result.content], origin),
             },
         )
 

@@ -13,6 +13,10 @@ again at its original place, i.e. ahead of every message enqueued after it (norm
 head of the queue), so FIFO order is kept. In-flight messages stay in flight until acked or
 nacked, also across restarts.
 
+The queue named `inbox` is the user's inbox (see `inbox.py`); it belongs to the scheduler, and the
+`queue` AgenTool refuses every operation on it: jobs post there only through the `notify` AgenTool,
+which says which job posted. (`QueueStore`, the Python API, serves every queue.)
+
 `dequeue` with a `timeout` waits for an `enqueue` (or a `nack` that requeues) in this process:
 it sleeps on an event that those operations set. On PostgreSQL it also looks again every 0.2 s
 (a bounded poll), for messages that other processes enqueued.
@@ -46,6 +50,7 @@ from .errors import MessageNotFoundError, QueueClosedError
 
 __all__ = [
     "AGENTOOL_NAME",
+    "INBOX_QUEUE",
     "DeadLetter",
     "Enqueued",
     "MessageNotFoundError",
@@ -63,6 +68,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 AGENTOOL_NAME = "queue"
+INBOX_QUEUE = "inbox"
+"""The queue that holds the user's inbox: reserved to the scheduler, refused by the `queue` AgenTool."""
 _TABLE = "agentool_queue_messages"
 _EVENTS = "agentool_queue_events"  # every enqueue, in order, for other processes on the same database
 EVENTS_KEPT = 10_000
@@ -185,7 +192,7 @@ class QueueInput(BaseOperationInput):
     )
     queue_name: Name | None = Field(
         default=None,
-        description="Name of the queue (1-200 characters, no control characters). "
+        description="Name of the queue (1-200 characters, no control characters; not 'inbox', the scheduler's). "
         "Required by every operation except list_queues.",
     )
     message: JsonValue = Field(default=None, description="enqueue: the message, any JSON value except null.")
@@ -212,6 +219,17 @@ class QueueInput(BaseOperationInput):
     limit: int = Field(
         default=100, ge=1, le=1000, description="get_dlq: the most dead-lettered messages to return, oldest first."
     )
+
+    @field_validator("queue_name")
+    @classmethod
+    def not_the_inbox(cls, value: str | None) -> str | None:
+        """The inbox belongs to the scheduler: a job could otherwise post in its name, or read or wipe it."""
+        if value == INBOX_QUEUE:
+            raise ValueError(
+                "the queue 'inbox' is reserved: jobs post to the inbox through the notify AgenTool (operation "
+                "'inbox'), which names the job; the user's model reads it with read_inbox"
+            )
+        return value
 
     @field_validator("message")
     @classmethod

@@ -12,6 +12,11 @@ of its own: on a timeout, on cancellation (the job's own timeout, the scheduler 
 it exits leaving children behind, the whole group is stopped (SIGTERM, then SIGKILL), so that no
 process outlives its run. Output is read to the end however long it is; only the first
 `max_output_bytes` of each stream are kept.
+
+What a program prints is labelled as outside content: `stdout` and `stderr` come as
+`{"untrusted": true, "from": "program 'git'", "content": ...}`, and a failure quotes the end of stderr as
+untrusted text (see `agentool_bridge.untrusted`). The operator allowed the program, not what it relays: a
+`git log`, a `curl` or a mail filter prints text that someone outside wrote.
 """
 
 from __future__ import annotations
@@ -28,10 +33,11 @@ from typing import Literal
 import anyio
 from pydantic import Field, field_validator
 
-from ..errors import clip, clip_text
+from ..errors import clip
 from ..injector import get_injector
 from ..models import BaseOperationInput, RoutingConfig
 from ..registry import AgenTool, AgenToolRegistry
+from ..untrusted import quote, untrusted
 from ._common import ToolkitOutput, check_text
 from .errors import ToolkitError
 
@@ -80,7 +86,8 @@ class WorkingDirectoryError(ToolkitError, FileNotFoundError):
 
 
 class ShellCommandError(ToolkitError, RuntimeError):
-    """The command exited with a code that is not in `ok_exit_codes`; the error quotes the end of its stderr."""
+    """The command exited with a code that is not in `ok_exit_codes`; the error quotes the end of its stderr
+    as untrusted text."""
 
     def __init__(self, message: str, *, exit_code: int, stderr: str) -> None:
         super().__init__(message)
@@ -355,21 +362,23 @@ class ShellRunner:
             )
         code = transport.get_returncode()
         assert code is not None
+        origin = f"program {clip(argv[0], 100)}"
         if code not in ok_exit_codes:
-            tail = program.stderr_tail.decode("utf-8", errors="replace")[-STDERR_TAIL:].strip()
+            tail = program.stderr_tail.decode("utf-8", errors="replace").strip()
+            said = quote(tail, origin, what="stderr", limit=STDERR_TAIL, tail=True)
             raise ShellCommandError(
                 f"Command {clip(argv[0])} {_describe_exit(code)} (allowed exit codes: {list(ok_exit_codes)}). "
-                + (f"End of stderr: {tail}" if tail else "It wrote nothing to stderr."),
+                + (f"End of stderr: {said}" if tail else "It wrote nothing to stderr."),
                 exit_code=code,
-                stderr=clip_text(tail, STDERR_TAIL),
+                stderr=tail[-STDERR_TAIL:],
             )
         return ToolkitOutput(
             operation="run",
             message=f"Command {clip(argv[0])} {_describe_exit(code)} after {elapsed_ms} ms.",
             data={
                 "exit_code": code,
-                "stdout": program.text(1),
-                "stderr": program.text(2),
+                "stdout": untrusted(program.text(1), origin),
+                "stderr": untrusted(program.text(2), origin),
                 "stdout_truncated": program.truncated(1),
                 "stderr_truncated": program.truncated(2),
                 "stdout_bytes": program.totals[1],

@@ -1,8 +1,10 @@
-"""The inbox as MCP sees it: messages for the user (reminders, notify messages), read and acknowledged.
+"""The inbox as MCP sees it: messages for the user (reminders, notify messages, runs' results), read and
+acknowledged.
 
 The inbox is the `inbox` queue of the runtime's queue store (see `agentool_bridge.toolkits.inbox`):
-durable, and shared by every process on the scheduler's database. Jobs post to it with the notify
-AgenTool; the `read_inbox` tool and the `scheduler://inbox` resource read it here.
+durable, and shared by every process on the scheduler's database. Only the server posts to it (jobs
+through the notify AgenTool, runs through `result_queue` / `error_queue`); the `read_inbox` tool and
+the `scheduler://inbox` resource read it here, a page of at most `PAGE_BYTES` at a time.
 """
 
 from __future__ import annotations
@@ -12,40 +14,58 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
+from agentool_bridge.errors import clip_text
 from agentool_bridge.toolkits import QueueMessage
 from agentool_bridge.toolkits.inbox import INBOX_QUEUE, InboxMessage
+from agentool_bridge.untrusted import CONTENT_LIMIT, clip_content, untrusted
 
 from ..runtime import SchedulerRuntime
 from .notifications import INBOX_URI
-from .outputs import InboxEntry, InboxPage
+from .outputs import PAGE_BYTES, InboxEntry, InboxPage, within
 
-__all__ = ["INBOX_QUEUE", "INBOX_URI", "inbox_entry", "read_inbox"]
+__all__ = ["INBOX_QUEUE", "INBOX_URI", "MESSAGE_LIMIT", "inbox_entry", "inbox_page", "read_inbox"]
+
+MESSAGE_LIMIT = 10_000
+"""Most characters of an inbox message's own text shown (the notify AgenTool takes no longer one)."""
 
 
 def inbox_entry(item: QueueMessage) -> InboxEntry:
-    """One inbox message as the tool and the resource show it."""
+    """One inbox message as the tool and the resource show it (its untrusted content clipped)."""
     try:
         posted = InboxMessage.model_validate(item.message)
     except ValidationError:
-        # Not posted by post_to_inbox (the queue AgenTool can enqueue anything here): shown as text.
+        # Not posted by the server (written there by an older version, or through the queue store's Python API).
         text = item.message if isinstance(item.message, str) else json.dumps(item.message, ensure_ascii=False)
-        return InboxEntry(id=item.message_id, message=text, level="info", source="queue",
-                          posted_at=item.enqueued_at)
-    return InboxEntry(id=item.message_id, **posted.model_dump())
+        return InboxEntry(
+            id=item.message_id, message="A message that the scheduler did not post; its text is in `untrusted`.",
+            level="info", source="queue", posted_at=item.enqueued_at,
+            untrusted=clip_content(untrusted(text, "the inbox queue"), CONTENT_LIMIT),
+        )
+    fields = posted.model_dump()
+    fields["message"] = clip_text(posted.message, MESSAGE_LIMIT)
+    if posted.untrusted is not None:
+        fields["untrusted"] = clip_content(posted.untrusted, CONTENT_LIMIT)
+    return InboxEntry(id=item.message_id, **fields)
+
+
+def inbox_page(runtime: SchedulerRuntime, count: int) -> tuple[list[InboxEntry], int]:
+    """The oldest unread messages, at most `count` and `PAGE_BYTES`, and how many of `count` were left out."""
+    messages = runtime.queues.peek(INBOX_QUEUE, count)
+    entries = within([inbox_entry(m) for m in messages], PAGE_BYTES)
+    return entries, len(messages) - len(entries)
 
 
 def read_inbox(
     runtime: SchedulerRuntime, count: int = 20, *, acknowledge: bool = False, ack_ids: Sequence[str] | None = None
 ) -> InboxPage:
-    """The oldest `count` unread messages (removed if `acknowledge`), or, given `ack_ids`, only remove those."""
+    """The oldest `count` unread messages that fit in a page (removed if `acknowledge`), or, given `ack_ids`,
+    only remove those."""
     queues = runtime.queues
     if ack_ids is not None:
         removed = queues.remove(INBOX_QUEUE, ack_ids)
         return InboxPage(messages=[], acknowledged=removed, remaining=queues.counts(INBOX_QUEUE).size)
-    messages = queues.peek(INBOX_QUEUE, count)
-    removed = queues.remove(INBOX_QUEUE, [m.message_id for m in messages]) if acknowledge else 0
+    entries, not_shown = inbox_page(runtime, count)
+    removed = queues.remove(INBOX_QUEUE, [e.id for e in entries]) if acknowledge else 0
     return InboxPage(
-        messages=[inbox_entry(m) for m in messages],
-        acknowledged=removed,
-        remaining=queues.counts(INBOX_QUEUE).size,
+        messages=entries, acknowledged=removed, remaining=queues.counts(INBOX_QUEUE).size, not_shown=not_shown
     )

@@ -24,6 +24,7 @@ from typing import Any
 from mcp.server.subscriptions import ResourcesListChanged, ResourceUpdated, SubscriptionBus
 
 from agentool_bridge.toolkits.inbox import INBOX_QUEUE
+from agentool_bridge.untrusted import CONTENT_LIMIT, clip_content
 
 from ..events import EventBus, JobEvent, QueueEvent, RunEvent, SchedulerEvent
 
@@ -107,7 +108,7 @@ def _inbox_log(event: QueueEvent) -> tuple[str, Any, str]:
     level = message.get("level")
     if level not in ("info", "warning", "error"):
         level = event.level
-    return level, {"id": event.message_id, **message}, INBOX_LOGGER
+    return level, clip_content({"id": event.message_id, **message}, CONTENT_LIMIT), INBOX_LOGGER
 
 
 class Notifier:
@@ -166,7 +167,8 @@ class Notifier:
                 self._updated[INBOX_URI] = None
                 self._messages.append(_inbox_log(event))
             else:
-                data = {"queue_name": event.queue_name, "message_id": event.message_id, "message": event.message}
+                data = {"queue_name": event.queue_name, "message_id": event.message_id,
+                        "message": clip_content(event.message, CONTENT_LIMIT)}
                 self._messages.append((event.level, data, f"mcp_scheduler.queue.{event.queue_name}"))
         self._wake.set()
 

@@ -1,4 +1,6 @@
-"""The MCP resources: the scheduler's status, its jobs and their history, queues and AgenTools."""
+"""The MCP resources: the scheduler's status, its jobs and their history, queues and AgenTools.
+
+Run results show labelled outside content clipped (`for_model`), the inbox and queues a page of messages."""
 
 from __future__ import annotations
 
@@ -13,8 +15,8 @@ from agentool_bridge import AgenToolError
 
 from ..errors import JobNotFoundError
 from ..runtime import SchedulerRuntime
-from .inbox import INBOX_QUEUE, INBOX_URI, inbox_entry
-from .outputs import HistoryPage, JobDetail
+from .inbox import INBOX_QUEUE, INBOX_URI, inbox_page
+from .outputs import HistoryPage, JobDetail, for_model
 from .tools import read_queue
 
 __all__ = ["add_resources"]
@@ -50,7 +52,7 @@ def add_resources(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
             job, recent = await svc.get_job(job_id)
         except JobNotFoundError as exc:
             raise ResourceNotFoundError(str(exc)) from exc
-        return _json(JobDetail(job=job, recent_history=recent))
+        return _json(JobDetail(job=job, recent_history=[for_model(r) for r in recent]))
 
     @mcp.resource("scheduler://jobs/{job_id}/history", name="job-history", title="Job history", mime_type=JSON)
     async def history_resource(job_id: str) -> str:
@@ -59,7 +61,7 @@ def add_resources(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
             runs = await svc.get_history(job_id, None, 100)
         except JobNotFoundError as exc:
             raise ResourceNotFoundError(str(exc)) from exc
-        return _json(HistoryPage(job_id=job_id, runs=runs, count=len(runs)))
+        return _json(HistoryPage(job_id=job_id, runs=[for_model(r) for r in runs], count=len(runs)))
 
     @mcp.resource("scheduler://queues", name="queues", title="Queues", mime_type=JSON)
     async def queues_resource() -> str:
@@ -67,9 +69,17 @@ def add_resources(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
         queues = [q.as_dict() for q in runtime.queues.queues()]
         return _json({"queues": queues, "count": len(queues)})
 
+    def inbox_listing() -> str:
+        entries, not_shown = inbox_page(runtime, 100)
+        messages = [entry.model_dump(mode="json") for entry in entries]
+        return _json({"messages": messages, "count": len(messages), "unread": runtime.queues.counts(INBOX_QUEUE).size,
+                      "not_shown": not_shown})
+
     @mcp.resource("scheduler://queues/{queue_name}", name="queue", title="Queue messages", mime_type=JSON)
     async def queue_resource(queue_name: str) -> str:
-        """The oldest 100 messages waiting in a queue (not removed)."""
+        """The oldest messages waiting in a queue (up to 100, and about 30 KB; not removed)."""
+        if queue_name == INBOX_QUEUE:
+            return inbox_listing()  # the inbox as scheduler://inbox shows it
         try:
             return _json(read_queue(runtime, queue_name, "peek", 100))
         except AgenToolError as exc:
@@ -77,11 +87,9 @@ def add_resources(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
 
     @mcp.resource(INBOX_URI, name="inbox", title="Inbox", mime_type=JSON)
     async def inbox_resource() -> str:
-        """Unread messages for the user (reminders, notify messages from jobs), oldest 100; reading does not
-        remove them (the read_inbox tool acknowledges)."""
-        queues = runtime.queues
-        messages = [inbox_entry(m).model_dump(mode="json") for m in queues.peek(INBOX_QUEUE, 100)]
-        return _json({"messages": messages, "count": len(messages), "unread": queues.counts(INBOX_QUEUE).size})
+        """Unread messages for the user (reminders, notify messages, runs' results), oldest first (up to 100, and
+        about 30 KB); reading does not remove them (the read_inbox tool acknowledges)."""
+        return inbox_listing()
 
     @mcp.resource("scheduler://agentools", name="agentools", title="AgenTools", mime_type=JSON)
     async def agentools_resource() -> str:

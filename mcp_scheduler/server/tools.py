@@ -19,7 +19,9 @@ from pydantic import Field, ValidationError
 
 from agentool_bridge import AgenToolError
 from agentool_bridge.errors import clip
-from agentool_bridge.toolkits import check_name
+from agentool_bridge.toolkits import QueueMessage, check_name
+from agentool_bridge.toolkits.inbox import INBOX_QUEUE
+from agentool_bridge.untrusted import CONTENT_LIMIT, clip_content
 
 from ..errors import SchedulerError
 from ..models import BackfillSummary, JobInfo, JobSummary, RunRecord, SchedulePreview, SchedulerInput, SchedulerStatus
@@ -29,6 +31,7 @@ from ._params import field_parameter, fields_in_words, with_parameters
 from .arguments import describe_argument_errors
 from .inbox import read_inbox
 from .outputs import (
+    PAGE_BYTES,
     AgenToolCatalog,
     AgenToolEntry,
     HistoryPage,
@@ -38,6 +41,9 @@ from .outputs import (
     QueueMessages,
     SchedulerState,
     brief_run,
+    for_model,
+    json_size,
+    within,
 )
 
 __all__ = ["READ_ONLY", "add_tools", "read_queue", "tool_errors"]
@@ -97,20 +103,45 @@ def _param(name: str, annotation: Any, default: Any = inspect.Parameter.empty) -
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
 
 
+class InboxIsNotAQueueError(SchedulerError, ValueError):
+    """read_queue was asked for the inbox, which read_inbox reads (labelled, and acknowledged by id)."""
+
+
+def _shown(message: QueueMessage) -> dict[str, Any]:
+    shown = message.as_dict()
+    shown["message"] = clip_content(shown["message"], CONTENT_LIMIT)
+    return shown
+
+
 def read_queue(runtime: SchedulerRuntime, queue_name: str, mode: Literal["peek", "take"], count: int) -> QueueMessages:
-    """Messages of a queue, oldest first: looked at (`peek`) or removed (`take`)."""
+    """Messages of a queue, oldest first, at most `count` and `PAGE_BYTES`: looked at (`peek`) or removed (`take`;
+    only the messages shown are taken). Untrusted content in them is clipped to `CONTENT_LIMIT` characters."""
     check_name("queue_name", queue_name)
+    if queue_name == INBOX_QUEUE:
+        raise InboxIsNotAQueueError("The inbox is read with read_inbox (and the resource scheduler://inbox), not "
+                                    "read_queue: it shows who posted each message and acknowledges them by id.")
     queues = runtime.queues
     if mode == "peek":
-        messages = queues.peek(queue_name, count)
+        peeked = [_shown(m) for m in queues.peek(queue_name, count)]
+        shown = within(peeked, PAGE_BYTES)
+        not_shown = len(peeked) - len(shown)
     else:
-        messages = []
-        while len(messages) < count and (taken := queues.take(queue_name)) is not None:
-            messages.append(taken)
+        shown, used, not_shown = [], 0, 0
+        while len(shown) < count:
+            head = queues.peek(queue_name, 1)
+            if not head:
+                break
+            size = json_size(_shown(head[0]))
+            if shown and used + size > PAGE_BYTES:  # leave it, and the rest of `count`, in the queue
+                not_shown = min(count - len(shown), queues.counts(queue_name).size)
+                break
+            taken = queues.take(queue_name)
+            if taken is None:
+                break
+            shown.append(_shown(taken))
+            used += json_size(shown[-1])
     remaining = queues.counts(queue_name).size
-    return QueueMessages(
-        queue_name=queue_name, mode=mode, messages=[m.as_dict() for m in messages], remaining=remaining
-    )
+    return QueueMessages(queue_name=queue_name, mode=mode, messages=shown, remaining=remaining, not_shown=not_shown)
 
 
 def add_tools(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
@@ -163,7 +194,7 @@ def add_tools(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
             await ctx.report_progress(0, 1, "running")
             record = await svc.run_now(request)
             await ctx.report_progress(1, 1, record.status)
-            return record
+            return for_model(record)
 
     mcp.add_tool(
         with_parameters(
@@ -219,7 +250,7 @@ def add_tools(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
     async def get_job(ctx: Context, job_id: str) -> JobDetail:
         with tool_errors("get_job"):
             job, recent = await svc.get_job(_request("get_job", job_id=job_id).job_id or "")
-            return JobDetail(job=job, recent_history=[brief_run(r) for r in recent])
+            return JobDetail(job=job, recent_history=[brief_run(for_model(r)) for r in recent])
 
     mcp.add_tool(
         with_parameters(get_job, [job_id], returns=JobDetail),
@@ -245,7 +276,7 @@ def add_tools(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
                 request.job_id, request.status, request.limit, since=request.since, until=request.until,
                 agentool_name=request.agentool_name,
             )
-            return HistoryPage(job_id=job_id, runs=[brief_run(r) for r in runs], count=len(runs))
+            return HistoryPage(job_id=job_id, runs=[brief_run(for_model(r)) for r in runs], count=len(runs))
 
     mcp.add_tool(
         with_parameters(

@@ -132,7 +132,7 @@ async def test_the_five_requests_of_the_readme(world: World) -> None:
             ("read_inbox", lambda r: {"acknowledge": True}),
         ],
         lambda r: "Checking every 10 minutes; failures go to your inbox. First check: "
-        + " | ".join(f"{m['title']}: {m['message']}" for m in last(r, "read_inbox")["messages"]),
+        + " | ".join(f"{m['title']}: {m['untrusted']['content']}" for m in last(r, "read_inbox")["messages"]),
         may_fail={"run_now"},
     )
     answer = await world.ask(health, f"Every 10 minutes fetch {health_url} and tell me if it fails.")
@@ -150,7 +150,7 @@ async def test_the_five_requests_of_the_readme(world: World) -> None:
             ("read_inbox", lambda r: {"acknowledge": True}),
         ],
         lambda r: f"Scheduled ({last(r, 'schedule_job')['description']}); today's answer: "
-        + last(r, "run_now")["result"]["data"]["output"],
+        + last(r, "run_now")["result"]["data"]["output"]["content"],
     )
     answer = await world.ask(morning, "Run 'Summarise yesterday's build failures in 3 lines' every morning at 8.")
     assert answer.startswith("Scheduled (At 08:00 (UTC)); today's answer: "), answer

@@ -29,6 +29,24 @@ async def test_results_and_failures_sent_to_the_inbox_are_inbox_messages(
     done, failed = (InboxMessage.model_validate(m.message) for m in runtime.queues.peek(INBOX_QUEUE, 10))
 
     assert (done.title, done.level, done.job_id, done.run_id) == ("greeter: done", "info", "greeter", ok.run_id)
-    assert '"text":"hi"' in done.message and done.source == "scheduler"
-    assert (failed.title, failed.level, failed.job_id) == ("breaker: error", "error", "breaker")
-    assert "fail AgenTool failed: on purpose" in failed.message
+    assert done.source == "job" and "hi" not in done.message
+    assert done.untrusted == {"untrusted": True, "from": "job 'greeter' (echo)",
+                              "content": {"operation": "echo", "text": "hi", "count": 1}}
+    assert (failed.title, failed.level, failed.job_id, failed.source) == ("breaker: error", "error", "breaker", "job")
+    assert "on purpose" not in failed.message and "StandInFailure" in failed.message
+    assert failed.untrusted is not None and "fail AgenTool failed: on purpose" in failed.untrusted["content"]
+
+
+async def test_a_long_result_sent_to_the_inbox_is_clipped_and_says_how_long_it_was(
+    make_runtime: RuntimeFactory, echo: Any
+) -> None:
+    runtime = await make_runtime()
+    await runtime.service.run_now(SchedulerInput(
+        operation="run_now", job_id="long", agentool_name="echo",
+        input_data={"operation": "echo", "text": "x" * 10_000}, result_queue="inbox",
+    ))
+
+    [message] = (InboxMessage.model_validate(m.message) for m in runtime.queues.peek(INBOX_QUEUE, 10))
+
+    assert message.untrusted is not None and message.untrusted["clipped"] is True
+    assert len(message.untrusted["content"]) == 4000 and message.untrusted["length"] > 10_000

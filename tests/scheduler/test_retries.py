@@ -166,7 +166,9 @@ async def test_a_job_pauses_itself_after_failures_in_a_row_and_resume_clears_the
     assert len(recorder.runs("pf")) == 2
     [message] = [InboxMessage.model_validate(m.message) for m in runtime.queues.peek(INBOX_QUEUE, 10)]
     assert (message.title, message.level, message.source, message.job_id) == ("pf paused", "warning", "scheduler", "pf")
-    assert message.message.startswith(job.pause_reason)
+    assert message.message.startswith("Job 'pf' was paused after 2 failures in a row. Resume it with resume_job")
+    assert message.untrusted == {"untrusted": True, "from": "the last run of job 'pf'",
+                                 "content": "fail AgenTool failed: broken"}
 
     resumed = await runtime.service.resume("pf")
     assert resumed.state == "scheduled" and resumed.pause_reason is None

@@ -188,7 +188,7 @@ async def test_every_tool_can_be_called_successfully(client: Client) -> None:
     peeked = await call("read_queue", {"queue_name": "done"})
     assert peeked["remaining"] == 1 and peeked["messages"][0]["message"]["status"] == "success"
 
-    assert await call("read_inbox") == {"messages": [], "acknowledged": 0, "remaining": 0}
+    assert await call("read_inbox") == {"messages": [], "acknowledged": 0, "remaining": 0, "not_shown": 0}
 
     backfill = await call("backfill_job", {"job_id": "kv-job", "since": "7 days"})  # its weekdays at 09:00
     assert (backfill["count"], backfill["overlap"], backfill["statuses"]) == (5, "buffer_all", None)

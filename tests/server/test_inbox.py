@@ -54,7 +54,7 @@ async def test_ack_ids_acknowledge_without_reading(server: MCPServer, client: Cl
 
     acked = structured(await client.call_tool("read_inbox", {"ack_ids": [done, "not-an-id"]}))
 
-    assert acked == {"messages": [], "acknowledged": 1, "remaining": 1}
+    assert acked == {"messages": [], "acknowledged": 1, "remaining": 1, "not_shown": 0}
     left = structured(await client.call_tool("read_inbox", {}))
     assert [m["id"] for m in left["messages"]] == [kept]
 

@@ -1,5 +1,7 @@
 """A real HTTP server on 127.0.0.1 (or another loopback address) for the `http` and `notify` tests: JSON,
-text, big and slow bodies, redirects, any status, and an echo endpoint that records what it received."""
+text, big and slow bodies, redirects, any status, an echo endpoint that records what it received, and
+`/say`, which answers with the text, status, reason phrase and X-Note header it is given (what a hostile
+server might say)."""
 
 from __future__ import annotations
 
@@ -34,8 +36,11 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # keep the test output clean
         pass
 
-    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
+    def _send(
+        self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None,
+        reason: str | None = None,
+    ) -> None:
+        self.send_response(status, reason)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("ETag", '"v1"')
@@ -80,6 +85,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(int(query.get("code", "302")), b"", "text/plain", {"Location": query["to"]})
         elif path == "/loop":
             self._send(302, b"", "text/plain", {"Location": "/loop"})
+        elif path == "/say":  # answers with the text and status it is given: what an untrusted server says
+            self._send(int(query.get("status", "200")), query.get("text", "").encode(), "text/plain; charset=utf-8",
+                       {"X-Note": query["note"]} if "note" in query else None, query.get("reason"))
         elif path.startswith("/status/"):
             code = int(path.rsplit("/", 1)[1])
             self._send(code, f"status {code} body with details".encode(), "text/plain")

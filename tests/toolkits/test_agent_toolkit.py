@@ -96,13 +96,13 @@ async def test_a_test_model_run_returns_the_output_and_the_token_usage(injector:
     out = await injector.run("agent", {"operation": "run", "prompt": "Say hello.", "model": "test"})
 
     data = out.data
-    assert data["output"] == "success (no tool calls)"
+    assert data["output"]["content"] == "success (no tool calls)"
     assert data["model"] == "test"
     usage = data["usage"]
     assert usage["requests"] == 1 and usage["tool_calls"] == 0
     assert usage["input_tokens"] > 0 and usage["output_tokens"] > 0
     assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
-    assert data["tool_calls"] == [] and data["messages"] == 2
+    assert data["tool_calls"]["content"] == [] and data["messages"] == 2
     json.dumps(out.model_dump())  # all of it is JSON
 
 
@@ -112,8 +112,8 @@ async def test_the_test_model_calls_no_tool_of_the_servers(injector: AgenToolInj
 
     out = await injector.run("agent", {"operation": "run", "prompt": "Try.", "model": "test", "servers": ["calc"]})
 
-    assert out.data["tool_calls"] == [] and connections.calls == []
-    assert out.data["output"] == "success (no tool calls)"
+    assert out.data["tool_calls"]["content"] == [] and connections.calls == []
+    assert out.data["output"]["content"] == "success (no tool calls)"
 
 
 async def test_the_model_adds_with_a_tool_of_a_real_mcp_server_over_stdio(injector: AgenToolInjector) -> None:
@@ -125,8 +125,8 @@ async def test_the_model_adds_with_a_tool_of_a_real_mcp_server_over_stdio(inject
                                        "servers": ["calc"], "instructions": "Use the tools."})
 
     data = out.data
-    assert data["output"] == "The sum is 5."
-    assert data["tool_calls"] == [
+    assert data["output"]["content"] == "The sum is 5."
+    assert data["tool_calls"]["content"] == [
         {"tool": "calc__add", "server": "calc", "name": "add", "args": {"a": 2, "b": 3}, "result": "5",
          "is_error": False}
     ]
@@ -149,8 +149,8 @@ async def test_a_remote_tool_error_goes_back_to_the_model(injector: AgenToolInje
         "agent", {"operation": "run", "prompt": "Try it.", "model": "scripted", "servers": ["calc"]}
     )
 
-    assert out.data["output"] == "failed: Error executing tool fail: failed on purpose"
-    [call] = out.data["tool_calls"]
+    assert out.data["output"]["content"] == "failed: Error executing tool fail: failed on purpose"
+    [call] = out.data["tool_calls"]["content"]
     assert call["tool"] == "calc__fail" and call["is_error"] is True
     assert "failed on purpose" in call["result"]
 
@@ -176,7 +176,7 @@ async def test_the_output_is_the_json_object_that_matches_output_schema(injector
     out = await injector.run("agent", {"operation": "run", "prompt": "Add 2 and 3.", "model": "scripted",
                                        "output_schema": TOTAL_SCHEMA})
 
-    assert out.data["output"] == {"total": 5, "note": "2 + 3"}
+    assert out.data["output"]["content"] == {"total": 5, "note": "2 + 3"}
     [retry] = returns(history)
     assert retry.outcome == "retried"
     assert "total: 'five' is not of type 'integer'" in str(retry.content)
@@ -207,7 +207,7 @@ async def test_named_models_win_over_model_names(injector: AgenToolInjector) -> 
 
     out = await injector.run("agent", {"operation": "run", "prompt": "Who are you?", "model": "test"})
 
-    assert out.data["output"] == "mine"
+    assert out.data["output"]["content"] == "mine"
 
 
 @asynccontextmanager
@@ -277,7 +277,7 @@ async def test_a_scheduled_run_with_the_default_model_is_recorded_with_its_usage
 
     assert record.status == "success"
     data = record.result["data"]
-    assert data["model"] == "test" and data["output"] == "success (no tool calls)"
+    assert data["model"] == "test" and data["output"]["content"] == "success (no tool calls)"
     assert data["usage"]["requests"] == 1 and data["usage"]["total_tokens"] > 0
 
 
@@ -316,4 +316,4 @@ async def test_agent_and_mcp_jobs_share_the_runtimes_connection_to_a_real_server
             input_data={"operation": "call_tool", "server": "calc", "tool": "pid"},
         ))
 
-    assert asked.result["data"]["output"] == f"pid {called.result['data']['text']}"
+    assert asked.result["data"]["output"]["content"] == f"pid {called.result['data']['text']['content']}"

@@ -53,8 +53,8 @@ async def test_a_json_response_is_parsed(injector: AgenToolInjector, server: Loc
 
     assert data["status"] == 200
     assert data["reason"] == "OK"
-    assert data["body"] == {"hello": "world", "n": 1}
-    assert data["headers"] == {"content-length": "26", "content-type": "application/json", "etag": '"v1"'}
+    assert data["body"]["content"] == {"hello": "world", "n": 1}
+    assert data["headers"]["content"] == {"content-length": "26", "content-type": "application/json", "etag": '"v1"'}
     assert data["truncated"] is False
     assert data["bytes"] == 26
     assert data["url"] == f"{server.url}/json"
@@ -66,8 +66,8 @@ async def test_a_text_response_is_decoded_with_its_charset(injector: AgenToolInj
 
     data = await request(injector, f"{server.url}/text", response_headers=["Content-Type"])
 
-    assert data["body"] == "café crème"
-    assert data["headers"] == {"content-type": "text/plain; charset=iso-8859-1"}
+    assert data["body"]["content"] == "café crème"
+    assert data["headers"]["content"] == {"content-type": "text/plain; charset=iso-8859-1"}
 
 
 async def test_query_headers_and_json_body_reach_the_server(injector: AgenToolInjector, server: LocalServer) -> None:
@@ -78,7 +78,7 @@ async def test_query_headers_and_json_body_reach_the_server(injector: AgenToolIn
         headers={"X-Custom": "yes"}, json={"name": "nightly", "items": [1, 2]},
     )
 
-    seen = data["body"]
+    seen = data["body"]["content"]
     assert seen["method"] == "POST"
     assert seen["query"] == {"q": "a b", "n": "2"}
     assert seen["headers"]["x-custom"] == "yes"
@@ -91,8 +91,8 @@ async def test_a_text_body_is_sent_as_utf8_text(injector: AgenToolInjector, serv
 
     data = await request(injector, f"{server.url}/echo/text", method="PUT", text="héllo")
 
-    assert data["body"]["body"] == "héllo"
-    assert data["body"]["headers"]["content-type"] == "text/plain; charset=utf-8"
+    assert data["body"]["content"]["body"] == "héllo"
+    assert data["body"]["content"]["headers"]["content-type"] == "text/plain; charset=utf-8"
 
 
 async def test_the_body_is_cut_at_the_cap_and_marked_truncated(injector: AgenToolInjector, server: LocalServer) -> None:
@@ -104,7 +104,7 @@ async def test_the_body_is_cut_at_the_cap_and_marked_truncated(injector: AgenToo
 
     assert data["truncated"] is True
     assert data["bytes"] == 1000
-    assert data["body"] == "x" * 1000  # cut JSON is returned as text, not parsed
+    assert data["body"]["content"] == "x" * 1000  # cut JSON is returned as text, not parsed
 
 
 async def test_a_slow_response_times_out(injector: AgenToolInjector, server: LocalServer) -> None:
@@ -118,7 +118,8 @@ async def test_an_unexpected_status_is_an_error(injector: AgenToolInjector, serv
     use_http(injector)
 
     with pytest.raises(HttpStatusError, match=r"GET http://127\.0\.0\.1:\d+/status/503 returned 503 Service "
-                       r"Unavailable \(expected 2xx\): status 503 body with details") as caught:
+                       r"Unavailable \(expected 2xx\); untrusted response text from http://127\.0\.0\.1:\d+: "
+                       r'"status 503 body with details"') as caught:
         await request(injector, f"{server.url}/status/503?token=hidden")
 
     assert caught.value.status == 503
@@ -152,7 +153,7 @@ async def test_redirects_are_followed_and_the_final_url_reported(
 
     data = await request(injector, f"{server.url}/redirect?to=/json")
 
-    assert data["body"] == {"hello": "world", "n": 1}
+    assert data["body"]["content"] == {"hello": "world", "n": 1}
     assert data["url"] == f"{server.url}/json"
 
 
@@ -162,7 +163,7 @@ async def test_a_redirect_is_returned_when_not_followed(injector: AgenToolInject
     data = await request(injector, f"{server.url}/redirect?to=/json", follow_redirects=False, expect_status=[302])
 
     assert data["status"] == 302
-    assert data["headers"]["location"] == "/json"
+    assert data["headers"]["content"]["location"] == "/json"
 
 
 async def test_a_redirect_loop_stops_after_five_hops(injector: AgenToolInjector, server: LocalServer) -> None:
@@ -189,9 +190,9 @@ async def test_a_redirect_to_another_origin_leaves_the_callers_secret_headers_be
         injector, f"{server.url}/redirect?to={elsewhere}", headers={"X-Api-Key": SECRET, "Accept": "text/plain"}
     )
 
-    assert data["body"]["path"] == "/echo/moved"
-    assert "x-api-key" not in data["body"]["headers"]
-    assert data["body"]["headers"]["accept"] == "text/plain"
+    assert data["body"]["content"]["path"] == "/echo/moved"
+    assert "x-api-key" not in data["body"]["content"]["headers"]
+    assert data["body"]["content"]["headers"]["accept"] == "text/plain"
 
 
 # ---------------------------------------------------------------- the address policy
@@ -383,7 +384,7 @@ async def test_an_env_secret_header_reaches_the_server_but_not_the_run_history(
     assert run.status == "success"
     recorded = json.dumps(run.result)
     assert SECRET not in recorded
-    assert run.result["data"]["body"]["headers"]["x-api-key"] == "!env:API_TOKEN"
+    assert run.result["data"]["body"]["content"]["headers"]["x-api-key"] == "!env:API_TOKEN"
 
 
 def test_http_allow_reaches_the_toolkit_config(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -128,15 +128,15 @@ async def test_list_tools_gives_each_tool_and_call_tool_its_result(mcp: AgenTool
     listing = await run(mcp, {"operation": "list_tools", "server": server})
     data = await run(mcp, {"operation": "call_tool", "server": server, "tool": "add", "arguments": {"a": 2, "b": 3}})
 
-    tools = {tool["name"]: tool for tool in listing["tools"]}
+    tools = {tool["name"]: tool for tool in listing["tools"]["content"]}
     assert set(tools) == TOOLS and listing["count"] == len(TOOLS)
     assert tools["add"]["description"] == "Add two integers."
     assert tools["add"]["input_schema"]["required"] == ["a", "b"]
 
     assert data["is_error"] is False
-    assert data["structured_content"] == {"result": 5}
-    assert data["text"] == "5"
-    assert data["content"] == [{"type": "text", "text": "5"}]
+    assert data["structured_content"]["content"] == {"result": 5}
+    assert data["text"]["content"] == "5"
+    assert data["content"]["content"] == [{"type": "text", "text": "5"}]
 
 
 async def test_arguments_are_checked_against_the_remote_schema_before_the_call(mcp: AgenToolInjector) -> None:
@@ -231,8 +231,8 @@ async def test_unreachable_servers_are_errors_naming_the_server_and_why(tmp_path
     try:
         expected = {
             "missing": "was not found",
-            "crashing": "exited (or closed its output) before answering. The last lines it wrote to stderr:\n"
-            "cannot open the database",
+            "crashing": "exited (or closed its output) before answering. The last lines it wrote to stderr: "
+            "untrusted stderr from MCP server 'crashing': \"cannot open the database\"",
             "refusing": "failed (All connection attempts failed)",
             "silent": "did not complete the MCP handshake within 0.5 s",
         }
@@ -371,7 +371,7 @@ async def test_a_jobs_runs_reuse_one_server_process_which_gets_its_env_and_stops
         await schedule(rt, {"operation": "call_tool", "server": "local", "tool": "pid"})
         first = await run_job(rt)
         second = await run_job(rt)
-        pid = first["data"]["structured_content"]["result"]
+        pid = first["data"]["structured_content"]["content"]["result"]
         environ = await anyio.Path(f"/proc/{pid}/environ").read_bytes()
         env = await rt.service.run_now(
             SchedulerInput(
@@ -383,10 +383,10 @@ async def test_a_jobs_runs_reuse_one_server_process_which_gets_its_env_and_stops
         )
         history = await rt.service.get_history(env.job_id)
 
-    assert second["data"]["structured_content"]["result"] == pid
+    assert second["data"]["structured_content"]["content"]["result"] == pid
     assert not is_running(pid)
     assert f"SERVER_SECRET={SECRET}".encode() in environ
-    assert history[0].result["data"]["text"] == "!env:MCP_TEST_SECRET"
+    assert history[0].result["data"]["text"]["content"] == "!env:MCP_TEST_SECRET"
     assert SECRET not in history[0].model_dump_json()
 
 
@@ -401,8 +401,9 @@ async def test_a_tool_that_reports_an_error_is_a_recorded_run_error(runtime: Sch
     [record] = await runtime.service.get_history("mcp-job")
     assert record.status == "error" and record.error is not None
     assert record.error.type == "MCPToolCallError"
-    assert "Tool 'fail' of MCP server 'web' reported an error: Error executing tool fail: failed on purpose" in (
-        record.error.message
+    assert record.error.message.startswith(
+        "Tool 'fail' of MCP server 'web' reported an error; untrusted error text from MCP server 'web': "
+        '"Error executing tool fail: failed on purpose"'
     )
 
 
@@ -411,7 +412,8 @@ async def test_schedule_refuses_unknown_servers_and_tools_bad_arguments_and_bad_
 ) -> None:
     refusals: list[tuple[dict[str, Any], type[Exception], str]] = [
         ({"server": "nowhere", "tool": "add"}, UnknownServerError, "MCP server 'nowhere' is not declared"),
-        ({"server": "web", "tool": "nope"}, LookupError, "has no tool 'nope'. Its tools: add, echo, env, fail, pid"),
+        ({"server": "web", "tool": "nope"}, LookupError,
+         r"has no tool 'nope'. Its tools \(untrusted names\): \"add\", \"echo\", \"env\", \"fail\", \"pid\""),
         ({"server": "web", "tool": "add", "arguments": {"a": 1}}, InvalidJobInputError, "arguments.b: is required"),
         ({"server": "web"}, InvalidJobInputError, "tool is required for operation 'call_tool'"),
         ({"server": "broken", "tool": "add"}, MCPServerConfigError, "header 'X-Key' is malformed"),

@@ -95,7 +95,7 @@ async def test_a_command_returns_its_exit_code_stdout_and_stderr() -> None:
     data = await run({"argv": [PYTHON, "-c", "import sys; print('out é'); print('err', file=sys.stderr)"]})
 
     assert data["exit_code"] == 0
-    assert data["stdout"] == "out é\n" and data["stderr"] == "err\n"
+    assert data["stdout"]["content"] == "out é\n" and data["stderr"]["content"] == "err\n"
     assert data["stdout_truncated"] is False and data["stderr_truncated"] is False
     assert data["argv"][0] == PYTHON and data["elapsed_ms"] >= 0
 
@@ -106,7 +106,7 @@ async def test_argv_never_goes_through_a_shell() -> None:
 
     data = await run({"argv": ["echo", *tricky]})
 
-    assert data["stdout"] == " ".join(tricky) + "\n"
+    assert data["stdout"]["content"] == " ".join(tricky) + "\n"
 
 
 async def test_env_cwd_and_stdin_reach_the_program(tmp_path: Path) -> None:
@@ -117,7 +117,7 @@ async def test_env_cwd_and_stdin_reach_the_program(tmp_path: Path) -> None:
     data = await run({"argv": [PYTHON, "-c", code], "cwd": str(tmp_path), "env": {"GREETING": "hi"},
                       "stdin": "piped"})
 
-    assert data["stdout"].splitlines() == [str(tmp_path), "hi True", "PIPED"]
+    assert data["stdout"]["content"].splitlines() == [str(tmp_path), "hi True", "PIPED"]
 
 
 async def test_output_beyond_the_cap_is_read_to_the_end_and_marked_truncated() -> None:
@@ -127,7 +127,7 @@ async def test_output_beyond_the_cap_is_read_to_the_end_and_marked_truncated() -
     data = await run({"argv": [PYTHON, "-c", code], "max_output_bytes": 1000, "timeout": 30})
 
     assert data["exit_code"] == 0
-    assert data["stdout"] == "a" * 1000 and data["stderr"] == "b" * 1000
+    assert data["stdout"]["content"] == "a" * 1000 and data["stderr"]["content"] == "b" * 1000
     assert data["stdout_truncated"] is True and data["stderr_truncated"] is True
     assert data["stdout_bytes"] == data["stderr_bytes"] == 5_000_000
 
@@ -139,7 +139,8 @@ async def test_an_exit_code_outside_ok_exit_codes_fails_with_the_end_of_stderr()
     with pytest.raises(ShellCommandError) as caught:
         await run({"argv": [PYTHON, "-c", code]})
     assert caught.value.exit_code == 3
-    assert "exited with code 3" in str(caught.value) and str(caught.value).endswith("disk full")
+    assert "exited with code 3" in str(caught.value) and str(caught.value).endswith(' disk full"')
+    assert "End of stderr: untrusted stderr from program" in str(caught.value)
     assert len(str(caught.value)) < 1000
 
     allowed = await run({"argv": [PYTHON, "-c", code], "ok_exit_codes": [0, 3]})
@@ -193,7 +194,7 @@ async def test_paths_and_symlinks_cannot_pass_for_an_allowed_program(tmp_path: P
     disguised.symlink_to(PYTHON)  # another program under an allowed name
     create_shell_agent([str(allowed), "echo", "./allowed-python"])
 
-    assert (await run({"argv": [str(allowed), "-c", "print(1)"]}))["stdout"] == "1\n"
+    assert (await run({"argv": [str(allowed), "-c", "print(1)"]}))["stdout"]["content"] == "1\n"
     refused = [str(other), str(disguised), "./allowed-python", "allowed-python", "python3"]
     for program in refused:
         with pytest.raises(ExecutableNotAllowedError):
@@ -207,7 +208,7 @@ async def test_a_path_in_env_cannot_swap_the_program(tmp_path: Path) -> None:
 
     data = await run({"argv": ["echo", "real"], "env": {"PATH": str(tmp_path)}})
 
-    assert data["stdout"] == "real\n"
+    assert data["stdout"]["content"] == "real\n"
 
 
 # ---------------------------------------------------------------------- process groups
@@ -237,7 +238,7 @@ async def test_what_a_finished_command_leaves_running_is_stopped() -> None:
         data = await run({"argv": [PYTHON, "-c", report_pids("print('done')"), str(port)], "timeout": 20})
         child, grandchild = reports.get_nowait()
 
-    assert data["stdout"] == "done\n" and data["elapsed_ms"] < 10_000
+    assert data["stdout"]["content"] == "done\n" and data["elapsed_ms"] < 10_000
     assert_reaped(child)
     try:
         pidfd = os.pidfd_open(grandchild)
