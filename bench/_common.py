@@ -24,6 +24,21 @@ PY = sys.executable
 HANDSHAKE_VERSION = "2025-11-25"
 LOG_INPUT = {"operation": "log", "level": "INFO", "message": "tick"}
 """The input of the jobs the benchmarks schedule (the built-in `logging` AgenTool)."""
+HTTP_TOKEN = "bench-local-token"
+"""The `--auth-token` of the HTTP servers the benchmarks start (127.0.0.1, for the run only)."""
+
+
+@contextlib.asynccontextmanager
+async def http_transport(url: str) -> AsyncIterator[Any]:
+    """A streamable HTTP transport to a benchmark's server, sending its token: `Client(http_transport(url))`."""
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
+
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {HTTP_TOKEN}"}, timeout=30) as http,
+        streamable_http_client(url, http_client=http) as streams,
+    ):
+        yield streams
 
 
 # ----------------------------------------------------------------------------- statistics

@@ -25,7 +25,20 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ._common import LOG_INPUT, PY, Report, Row, bench_main, child_env, postgres_schema, started_at, stats, temp_dir
+from ._common import (
+    HTTP_TOKEN,
+    LOG_INPUT,
+    PY,
+    Report,
+    Row,
+    bench_main,
+    child_env,
+    http_transport,
+    postgres_schema,
+    started_at,
+    stats,
+    temp_dir,
+)
 
 NAME = "multiprocess"
 JOBS = 200
@@ -43,7 +56,8 @@ def _start(database: str | os.PathLike[str], port: int, log: Path) -> subprocess
     with log.open("ab") as sink:
         process = subprocess.Popen(
             [PY, "-m", "mcp_scheduler", "--db", os.fspath(database), "--transport", "http", "--port", str(port),
-             "--timezone", "UTC", "--log-level", "WARNING", "--lease-time", str(LEASE_TIME_S)],
+             "--timezone", "UTC", "--log-level", "WARNING", "--lease-time", str(LEASE_TIME_S),
+             "--auth-token", HTTP_TOKEN],
             env=child_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=sink,
         )
     for _ in range(400):
@@ -60,7 +74,7 @@ async def _role(url: str) -> str | None:
     from mcp import Client
 
     try:
-        async with Client(url) as client:
+        async with Client(http_transport(url)) as client:
             result = await client.call_tool("scheduler_status", {})
     except Exception:
         return None
@@ -72,7 +86,7 @@ async def _propagation(url: str, database: str | os.PathLike[str], prefix: str) 
     from mcp import Client
 
     answered: dict[str, datetime] = {}
-    async with Client(url) as client:
+    async with Client(http_transport(url)) as client:
         for i in range(JOBS):
             job_id = f"{prefix}-{i}"
             result = await client.call_tool("schedule_job", {

@@ -21,7 +21,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._common import PY, Report, Row, bench_main, child_env, quiet_logging, rss_mb, stats, temp_dir
+from ._common import (
+    HTTP_TOKEN,
+    PY,
+    Report,
+    Row,
+    bench_main,
+    child_env,
+    http_transport,
+    quiet_logging,
+    rss_mb,
+    stats,
+    temp_dir,
+)
 from .multiprocess import _free_port, _role
 from .scale import bulk_fill, schedule_through_service
 
@@ -36,7 +48,7 @@ def _spawn(database: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as sink:
         return subprocess.Popen(
             [PY, "-m", "mcp_scheduler", "--db", str(database), "--transport", "http", "--port", str(port),
-             "--timezone", "UTC", "--log-level", "WARNING"],
+             "--timezone", "UTC", "--log-level", "WARNING", "--auth-token", HTTP_TOKEN],
             env=child_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=sink,
         )
 
@@ -54,7 +66,7 @@ async def _first_answer(url: str, process: subprocess.Popen[bytes], log: Path, l
         if process.poll() is not None:
             raise RuntimeError(f"server exited: {_tail(log)}")
         try:
-            async with Client(url) as client:
+            async with Client(http_transport(url)) as client:
                 result = await client.call_tool("list_jobs", {})
         except Exception:
             await asyncio.sleep(0.02)
@@ -69,7 +81,7 @@ async def _pages(url: str) -> list[float]:
     from mcp import Client
 
     times: list[float] = []
-    async with Client(url) as client:
+    async with Client(http_transport(url)) as client:
         for k in range(3 + PAGES):
             t = time.perf_counter()
             result = await client.call_tool("list_jobs", {})

@@ -15,6 +15,7 @@ from .errors import (
     LeaseHeldError,
     SchedulerError,
     SchedulerStateError,
+    TokenFileError,
 )
 from .events import EventBus, JobEvent, QueueEvent, RunEvent, SchedulerEvent
 from .jobs import Job, JobDefinition
@@ -55,6 +56,7 @@ __all__ = [
     "SchedulerStateError",
     "SchedulerStatus",
     "ServiceConfig",
+    "TokenFileError",
     "close_scheduler_agent",
     "create_scheduler_agent",
     "get_scheduler_service",

@@ -12,29 +12,32 @@ import contextlib
 import gc
 import logging
 import os
+import shlex
 import signal
 import sqlite3
 import sys
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from .settings import Settings, default_database_path, is_loopback, parse_allowed_host
+from .settings import Settings, default_database_path, default_token_path, is_loopback, parse_allowed_host
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
 
-__all__ = ["main", "parse_settings"]
+__all__ = ["check_exposure", "main", "parse_settings", "with_http_auth"]
 
 logger = logging.getLogger("mcp_scheduler")
 ENV_PREFIX = "MCP_SCHEDULER_"
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_FOUND = 0, 1, 2, 3
-COMMANDS = ("serve", "jobs", "history", "status", "run", "pause", "resume", "cancel")
+COMMANDS = ("serve", "jobs", "history", "status", "run", "pause", "resume", "cancel", "token")
 JOB_COMMANDS = ("run", "pause", "resume", "cancel")
 RUN_STATUSES = ("running", "success", "error", "timeout", "missed", "skipped", "cancelled", "interrupted")
 EPILOG = """\
 examples:
-  mcp-scheduler --transport http --db jobs.sqlite      serve over streamable HTTP
+  mcp-scheduler --transport http --db jobs.sqlite      serve over streamable HTTP (clients send the bearer token)
+  mcp-scheduler token                                   print that token (generated on first use, mode 0600)
   mcp-scheduler jobs --db jobs.sqlite                   the jobs, with their schedules in words
   mcp-scheduler history --since 1h --status error       every job's failed runs of the last hour
   mcp-scheduler pause nightly-report                    stop a job firing (a running server follows)
@@ -42,9 +45,10 @@ examples:
 
 exit codes:
   0  done (status: a process runs the jobs)
-  1  the action failed: the run failed, the job's state refuses it, the database is missing or unreadable
-     (status: no process runs the jobs)
-  2  usage error (unknown command or option, missing JOB_ID, a --since / --until that is no time)
+  1  the action failed: the run failed, the job's state refuses it, the database is missing or unreadable,
+     the token file is readable by others (status: no process runs the jobs)
+  2  usage error (unknown command or option, missing JOB_ID, a --since / --until that is no time,
+     token with --auth-token set)
   3  no job with that JOB_ID (history: no job and no runs)
 Tables go to stdout, messages to stderr.
 """
@@ -75,8 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="serve (default): run the MCP server; jobs: print the jobs table; "
                         "history [JOB_ID]: print runs, newest first (of one job, or of all jobs); "
                         "status: print which process runs the jobs and which stand by; "
-                        "run JOB_ID: run a job now and print its result; pause / resume / cancel JOB_ID. "
-                        "All but serve work on the database of a running server (--db)")
+                        "run JOB_ID: run a job now and print its result; pause / resume / cancel JOB_ID; "
+                        "token: print the bearer token HTTP/SSE clients send (generated into --token-file on "
+                        "first use). jobs, history, status, run, pause, resume and cancel work on the database "
+                        "of a running server (--db)")
     parser.add_argument("job_id", nargs="?", metavar="JOB_ID", help="the job, for history, run, pause, resume, cancel")
     parser.add_argument("--transport", choices=["stdio", "http", "sse"], default=_env("TRANSPORT", "stdio"),
                         help="stdio (default, for Claude Desktop), http (streamable HTTP) or sse")
@@ -90,14 +96,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--toolkit", action="append", default=None, metavar="MODULE:FACTORY",
                         help="register extra AgenTools by calling this factory (repeatable)")
     parser.add_argument("--auth-token", action="append", default=None, metavar="TOKEN",
-                        help="accept this bearer token on HTTP/SSE (repeatable; env: comma-separated)")
+                        help="accept this bearer token on HTTP/SSE instead of the token file's (repeatable; env: "
+                        "comma-separated)")
     parser.add_argument("--allowed-host", action="append", default=None, metavar="HOST[:PORT]", type=_allowed_host,
                         help="also accept HTTP/SSE requests whose Host (and Origin) is this name, e.g. the name of a "
                         "reverse proxy or of this machine on the LAN; without a port, any port (repeatable; env: "
                         "comma-separated). The address listened on, and 127.0.0.1, localhost and [::1] on a "
                         "loopback or wildcard address, are always accepted; others get 421 (Host) or 403 (Origin)")
     parser.add_argument("--allow-unauthenticated", action="store_true", default=_env_bool("ALLOW_UNAUTHENTICATED"),
-                        help="allow listening on a non-loopback address without --auth-token")
+                        help="serve HTTP/SSE without a bearer token. On loopback any local user can then run jobs "
+                        "as you; beyond loopback, only behind a proxy that does the auth")
     parser.add_argument("--log-level", default=_env("LOG_LEVEL", "INFO"),
                         choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], type=str.upper)
     parser.add_argument("--history-limit", type=int, default=int(_env("HISTORY_LIMIT", "100")),
@@ -137,8 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="let jobs read this environment variable of the server as '!env:NAME' (repeatable; "
                         "env: comma-separated). Other names are refused")
     parser.add_argument("--token-file", default=_env("TOKEN_FILE"), metavar="FILE",
-                        help="HTTP/SSE: the file holding the bearer token the server generates and requires "
-                        "when no --auth-token is given (default: 'token' in the user's config directory)")
+                        help="HTTP/SSE: the file holding the bearer token clients must send when no --auth-token "
+                        "is given; generated (mode 0600) if missing, refused if others can read it (default: "
+                        "'token' in the user's config directory, e.g. ~/.config/mcp-scheduler/token). "
+                        "`mcp-scheduler token` prints it")
     parser.add_argument("--max-jobs", type=_positive, metavar="N", default=int(_env("MAX_JOBS", "10000")),
                         help="most jobs the database may hold (default 10000)")
     parser.add_argument("--min-interval", type=_seconds, metavar="SECONDS", default=float(_env("MIN_INTERVAL", "1")),
@@ -262,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
     from .errors import SchedulerError
 
-    if args.command in ("jobs", "status") and args.job_id:
+    if args.command in ("jobs", "status", "token") and args.job_id:
         sys.stderr.write(f"mcp-scheduler {args.command}: takes no JOB_ID (got {args.job_id!r})\n")
         return EXIT_USAGE
     if args.command in JOB_COMMANDS and not args.job_id:
@@ -286,6 +296,8 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
     from .errors import JobNotFoundError, SchedulerError
     from .schedules import local_timezone_name, parse_moment
 
+    if args.command == "token":
+        return _print_token(settings)
     database = settings.database or ""
     for flag, value in (("--since", args.since), ("--until", args.until)):
         if value is not None:
@@ -327,15 +339,112 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_FAILED
 
 
+def _print_token(settings: Settings) -> int:
+    """`mcp-scheduler token`: the token file's token on stdout (the file is generated if missing)."""
+    from .token_file import load_token
+
+    if settings.auth_tokens:
+        sys.stderr.write(
+            f"mcp-scheduler token: --auth-token (or {ENV_PREFIX}AUTH_TOKEN) is set: a server started with it "
+            "accepts those tokens, not the token file's. Send one of those, or unset it to use the token file.\n"
+        )
+        return EXIT_USAGE
+    try:
+        token = load_token(settings.token_file or default_token_path())
+    except OSError as exc:
+        sys.stderr.write(f"mcp-scheduler token: {exc}\n")
+        return EXIT_FAILED
+    if token.created:
+        sys.stderr.write(f"mcp-scheduler token: generated a new token in {token.path} (readable by you only)\n")
+    sys.stdout.write(token.value + "\n")
+    return EXIT_OK
+
+
 def check_exposure(settings: Settings) -> None:
-    """Refuse to listen beyond loopback without auth unless explicitly allowed."""
+    """Refuse to listen beyond loopback without a token the operator chose, unless explicitly allowed."""
     if settings.transport == "stdio" or is_loopback(settings.host):
         return
-    if not settings.auth_tokens and not settings.allow_unauthenticated:
+    if not settings.auth_tokens and not settings.token_file and not settings.allow_unauthenticated:
         raise ValueError(
             f"Refusing to listen on {settings.host} without authentication: pass --auth-token TOKEN "
-            f"(or {ENV_PREFIX}AUTH_TOKEN), or --allow-unauthenticated if a proxy in front does the auth."
+            f"(or {ENV_PREFIX}AUTH_TOKEN) or --token-file FILE, or --allow-unauthenticated if a proxy in front "
+            "does the auth."
         )
+
+
+def with_http_auth(settings: Settings) -> Settings:
+    """`settings` with the bearer tokens HTTP and SSE clients must send: `--auth-token`'s, else the token file's.
+
+    The token file (`--token-file`, default `default_token_path()`) is read, or generated and its token told
+    once on stderr; the returned settings name it in `token_file` (None when `--auth-token` gives the tokens).
+    stdio and `--allow-unauthenticated` take no token. Raises `ValueError` where `check_exposure` refuses,
+    `TokenFileError` for a token file that others can read or that is not the user's.
+    """
+    check_exposure(settings)
+    if settings.transport == "stdio":
+        return settings
+    if settings.auth_tokens:
+        return replace(settings, token_file=None)
+    if settings.allow_unauthenticated:
+        return replace(settings, token_file=None)
+    from .token_file import load_token
+
+    token = load_token(settings.token_file or default_token_path())
+    authenticated = replace(settings, auth_tokens=(token.value,), token_file=token.path)
+    if token.created:
+        command = _token_command(authenticated)
+        sys.stderr.write(
+            f"mcp-scheduler: generated the bearer token that HTTP clients must send, saved in {token.path} "
+            f"(readable by you only):\n\n    {token.value}\n\n"
+            f"Clients send it as the header 'Authorization: Bearer <token>'; `{command}` prints it again, e.g.\n"
+            f"    {_claude_add(authenticated)}\n"
+            "The server prints it this once; later starts only name the file.\n"
+        )
+        sys.stderr.flush()
+    return authenticated
+
+
+def _token_command(settings: Settings) -> str:
+    """The command that prints the token of `settings.token_file`."""
+    path = settings.token_file
+    if path is None or path == default_token_path():
+        return "mcp-scheduler token"
+    return f"mcp-scheduler token --token-file {shlex.quote(path)}"
+
+
+def _claude_add(settings: Settings) -> str:
+    """The Claude Code command line that adds this server (with its token header when it needs one)."""
+    line = f"claude mcp add --transport {settings.transport} scheduler {settings.url}"
+    if settings.token_file is not None:
+        return f'{line} --header "Authorization: Bearer $({_token_command(settings)})"'
+    if settings.auth_tokens:
+        return f'{line} --header "Authorization: Bearer TOKEN"'
+    return line
+
+
+def _log_access(settings: Settings) -> None:
+    """How clients get in, at start: the token's file and the command that prints it, never the token."""
+    if not settings.auth_tokens:
+        if is_loopback(settings.host):
+            logger.warning(
+                "No authentication (--allow-unauthenticated): any local user can run jobs as this user (with its "
+                "files, programs and secrets) through %s. Drop the flag to require the token of the token file.",
+                settings.url,
+            )
+        else:
+            logger.warning(
+                "No authentication (--allow-unauthenticated): whoever reaches %s can run jobs as this user, "
+                "unless a proxy in front does the auth.", settings.url,
+            )
+    elif settings.token_file is not None:
+        logger.info(
+            "Clients must send 'Authorization: Bearer <token>': the token is in %s (readable by you only); "
+            "`%s` prints it", settings.token_file, _token_command(settings),
+        )
+    else:
+        logger.info("Clients must send 'Authorization: Bearer <token>' with a token given by --auth-token")
+    others = "that URL and header" if settings.auth_tokens else "that URL"
+    logger.info("Connect: %s (other clients: %s; README, 'Connect a client')", _claude_add(settings), others)
 
 
 async def serve(settings: Settings) -> None:
@@ -348,6 +457,7 @@ async def serve(settings: Settings) -> None:
     from .runtime import SchedulerRuntime
     from .server import build_server
 
+    settings = with_http_auth(settings)
     runtime = SchedulerRuntime(
         settings.service_config(), toolkits=settings.toolkits, discover_entry_points=settings.discover_entry_points,
         transport=settings.transport, toolkit_config=settings.toolkit_config(),
@@ -426,11 +536,8 @@ async def _serve_transport(mcp: MCPServer, settings: Settings, stopping: asyncio
         asgi = mcp.sse_app(transport_security=security, host=settings.host)
     auth = "bearer token required" if settings.auth_tokens else "no auth"
     logger.info("mcp-scheduler listening on %s (%s); database %s", settings.url, auth, settings.database)
+    _log_access(settings)
     logger.info("Accepted Host headers: %s (add more with --allowed-host)", ", ".join(security.allowed_hosts))
-    logger.info(
-        "Connect: MCP Inspector `npx @modelcontextprotocol/inspector` -> URL %s; "
-        "pydantic-ai: MCPToolset(%r)", settings.url, settings.url,
-    )
     config = uvicorn.Config(
         asgi, host=settings.host, port=settings.port, log_config=None, log_level=settings.log_level.lower()
     )

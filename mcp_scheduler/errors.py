@@ -19,6 +19,7 @@ __all__ = [
     "JobExecutionError",
     "LeaseHeldError",
     "SchedulerStateError",
+    "TokenFileError",
 ]
 
 
@@ -79,3 +80,7 @@ class LeaseHeldError(SchedulerError, RuntimeError):
 
 class SchedulerStateError(SchedulerError, RuntimeError):
     """The operation is not possible in the scheduler's current state."""
+
+
+class TokenFileError(SchedulerError, OSError):
+    """The bearer token file of the HTTP transports cannot be trusted (others may read it) or holds no token."""

@@ -12,7 +12,15 @@ if TYPE_CHECKING:
 
     from .service import ServiceConfig
 
-__all__ = ["AllowedHost", "Settings", "default_database_path", "is_loopback", "package_version", "parse_allowed_host"]
+__all__ = [
+    "AllowedHost",
+    "Settings",
+    "default_database_path",
+    "default_token_path",
+    "is_loopback",
+    "package_version",
+    "parse_allowed_host",
+]
 
 Transport = Literal["stdio", "http", "sse"]
 
@@ -32,6 +40,13 @@ def default_database_path() -> str:
     from platformdirs import user_data_dir
 
     return str(Path(user_data_dir("mcp-scheduler", appauthor=False)) / "scheduler.sqlite")
+
+
+def default_token_path() -> str:
+    """`token` in the user's config directory (e.g. ~/.config/mcp-scheduler): the HTTP transports' bearer token."""
+    from platformdirs import user_config_dir
+
+    return str(Path(user_config_dir("mcp-scheduler", appauthor=False)) / "token")
 
 
 def is_loopback(host: str) -> bool:
@@ -137,7 +152,9 @@ class Settings:
     secrets: tuple[str, ...] = ()
     """Environment variable names that jobs' `!env:NAME` references may read (the operator's allow-list)."""
     token_file: str | None = None
-    """Where the HTTP transports keep their generated bearer token (None: the user's config directory)."""
+    """Where the HTTP transports keep their generated bearer token (None: `default_token_path()`).
+
+    Used when no `auth_tokens` are given: the file is read, or created with a new token (mode 0600)."""
     max_jobs: int = 10_000
     min_interval: float = 1.0
     max_runs_per_job: int = 10

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start mcp-scheduler on streamable HTTP (loopback, a fresh database) and run the official MCP
 # conformance suite against it (scripts/conformance.sh). Used by `make conformance` and by
-# tests/conformance/test_conformance.py (so `make test` runs it).
+# tests/conformance/test_conformance.py (so `make test` runs it). The suite cannot send a header, so
+# this throwaway server takes no token (--allow-unauthenticated, on loopback, for the run only).
 set -uo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,7 +13,7 @@ port="$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0))
 "$root/scripts/node-tools.sh" || exit 1
 
 "$python" -m mcp_scheduler --transport http --host 127.0.0.1 --port "$port" --db "$work/conformance.sqlite" \
-  --timezone UTC --log-level WARNING 2>"$work/server.log" &
+  --timezone UTC --log-level WARNING --allow-unauthenticated 2>"$work/server.log" &
 server=$!
 cleanup() { kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT

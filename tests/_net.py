@@ -3,9 +3,38 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import subprocess
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx2
+from mcp.client.streamable_http import streamable_http_client
+
+TEST_TOKEN = "test-bearer-token-of-local-servers"
+"""The `--auth-token` of servers started by tests that are about something else than auth."""
+
+
+def bearer(token: str = TEST_TOKEN) -> dict[str, str]:
+    """The Authorization header that sends `token`."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+@contextlib.asynccontextmanager
+async def authorized(url: str, token: str = TEST_TOKEN) -> AsyncIterator[Any]:
+    """A streamable HTTP transport to `url` that sends `token` (`Client(authorized(url))`)."""
+    async with (
+        httpx2.AsyncClient(headers=bearer(token), timeout=30) as http,
+        streamable_http_client(url, http_client=http) as streams,
+    ):
+        yield streams
+
+
+def read_token(path: Path | str) -> str:
+    """The token a server wrote to its `--token-file`."""
+    return Path(path).read_text().strip()
 
 
 def free_port() -> int:

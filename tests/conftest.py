@@ -2,6 +2,9 @@
 
 The server is the one scripts/postgres.sh finds (127.0.0.1:5432) or starts (a throwaway cluster);
 tests that need it are skipped, with the script's reason, only when neither works.
+
+Every test runs with XDG_CONFIG_HOME in a temporary folder: an HTTP server started without
+--token-file keeps its token there, never in the user's real config directory.
 """
 
 from __future__ import annotations
@@ -19,6 +22,13 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "postgres.sh"
 class _Server:
     def __init__(self, url: str | None, folder: str | None, reason: str) -> None:
         self.url, self.folder, self.reason = url, folder, reason
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _config_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config-home")))
+        yield
 
 
 @pytest.fixture(scope="session")

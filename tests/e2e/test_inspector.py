@@ -2,9 +2,9 @@
 
 Every call is one Inspector process: over stdio it also spawns a fresh server on the same SQLite file (the
 calls never overlap, so each process takes the runner lease in turn); over HTTP it talks to one server started
-for the module with a bearer token. Outputs are read with `--format json`: the result on stdout, an error
-envelope `{"error": {"code", "message"}}` on stderr. Exit codes: 0 ok, 1 JSON-RPC error, 3 auth_required,
-5 tool_is_error (result still on stdout).
+for the module with its token file, the header carrying what `mcp-scheduler token` prints. Outputs are read
+with `--format json`: the result on stdout, an error envelope `{"error": {"code", "message"}}` on stderr. Exit
+codes: 0 ok, 1 JSON-RPC error, 3 auth_required, 5 tool_is_error (result still on stdout).
 """
 
 from __future__ import annotations
@@ -25,8 +25,6 @@ from tests._net import free_port, stop, wait_until_listening
 
 ROOT = Path(__file__).resolve().parents[2]
 INSPECTOR_PACKAGE = ROOT / "node-tools" / "node_modules" / "@modelcontextprotocol" / "inspector"
-TOKEN = "secret"
-AUTH = f"Authorization: Bearer {TOKEN}"
 MAX_POLLS = 50
 
 pytestmark = pytest.mark.node
@@ -130,17 +128,21 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def http_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def http_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """The URL of a server on its own token file, and the header that `mcp-scheduler token` gives."""
     tmp = tmp_path_factory.mktemp("http-server")
     port = free_port()
     log = tmp / "server.log"
+    token_file = str(tmp / "token")
     argv = [sys.executable, "-m", "mcp_scheduler", "--transport", "http", "--port", str(port),
-            "--db", str(tmp / "scheduler.sqlite"), "--timezone", "UTC", "--auth-token", TOKEN]
+            "--db", str(tmp / "scheduler.sqlite"), "--timezone", "UTC", "--token-file", token_file]
     with log.open("wb") as sink:
         proc = subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT)
     try:
         wait_until_listening(proc, port, log=str(log))
-        yield f"http://127.0.0.1:{port}/mcp"
+        token = subprocess.run([sys.executable, "-m", "mcp_scheduler", "token", "--token-file", token_file],
+                               capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+        yield f"http://127.0.0.1:{port}/mcp", f"Authorization: Bearer {token}"
     finally:
         stop(proc, within=15)
 
@@ -150,8 +152,8 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Server:
     if request.param == "stdio":
         db = tmp_path / "scheduler.sqlite"
         return Server("stdio", [sys.executable, "-m", "mcp_scheduler", "--db", str(db), "--timezone", "UTC"])
-    url = request.getfixturevalue("http_url")
-    return Server("http", [url], ["--header", AUTH])
+    url, header = request.getfixturevalue("http_url")
+    return Server("http", [url], ["--header", header])
 
 
 def _text(outcome: Outcome) -> str:
@@ -284,7 +286,7 @@ def test_unknown_job_resource_is_not_found(inspector: Inspector, server: Server)
 @pytest.mark.parametrize("header", [None, "Authorization: Bearer wrong"], ids=["no-token", "wrong-token"])
 @pytest.mark.parametrize("stored_auth_only", [False, True], ids=["default", "stored-auth-only"])
 def test_http_without_the_token_is_auth_required(
-    inspector: Inspector, http_url: str, header: str | None, stored_auth_only: bool
+    inspector: Inspector, http_url: tuple[str, str], header: str | None, stored_auth_only: bool
 ) -> None:
     """Non-interactively (no TTY) the Inspector does not start an OAuth flow: it exits 3 with auth_required."""
     options = ["--method", "tools/list"]
@@ -292,7 +294,7 @@ def test_http_without_the_token_is_auth_required(
         options += ["--header", header]
     if stored_auth_only:
         options.append("--stored-auth-only")
-    outcome = inspector.run([http_url], *options)
+    outcome = inspector.run([http_url[0]], *options)
     assert outcome.returncode == 3, outcome.report()
     assert outcome.error["code"] == "auth_required"
     assert not outcome.stdout.strip(), outcome.report()

@@ -110,6 +110,12 @@ def test_mcp_scheduler_command_lines_in_the_readme_parse_and_read_only_ones_run(
         done = subprocess.run([str(SCRIPT), *args, *database], capture_output=True, text=True, timeout=60)
         assert done.returncode in (0, 1), f"{command}: {done.returncode} {done.stderr}"  # status: 1 = no runner
         assert "Traceback" not in done.stderr
+    elif args and args[0] == "token":
+        token_file = tmp_path / "config" / "token"  # never the user's own
+        done = subprocess.run([str(SCRIPT), *args, "--token-file", str(token_file)], capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 0, f"{command}: {done.stderr}"
+        assert done.stdout == token_file.read_text()  # the token alone, as `$(mcp-scheduler token)` wants it
     else:
         assert settings.transport in ("stdio", "http", "sse")
 

@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from tests._net import free_port, stop, wait_until_listening
+from tests._net import authorized, free_port, read_token, stop, wait_until_listening
 from tests.reliability._figures import Figures
 
 QUEUE = "load"
@@ -61,7 +61,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "mcp_scheduler", "--transport", "http", "--port", str(port), "--db", str(database),
-             "--timezone", "UTC", "--log-level", "WARNING"],
+             "--timezone", "UTC", "--log-level", "WARNING", "--token-file", str(tmp_path / "token")],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=sink,
         )
     try:
@@ -71,11 +71,11 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]
         stop(process)
 
 
-async def one_client(url: str, index: int, deadline: float, ledger: Ledger) -> None:
+async def one_client(url: str, token: str, index: int, deadline: float, ledger: Ledger) -> None:
     rng = random.Random(index)
     mine: list[str] = []
     mode = "legacy" if index % 2 else "auto"
-    async with Client(url, mode=mode) as client:
+    async with Client(authorized(url, token), mode=mode) as client:
         n = 0
         while time.monotonic() < deadline:
             n += 1
@@ -141,10 +141,11 @@ def stored(database: Path) -> tuple[set[str], set[str], int]:
 async def load(server: tuple[str, Path, subprocess.Popen[bytes]], figures: Figures, clients: int, seconds: float,
                name: str) -> None:
     url, database, process = server
+    token = read_token(database.with_name("token"))  # the token the server generated for itself
     ledger = Ledger()
     deadline = time.monotonic() + seconds
     started = time.monotonic()
-    outcomes = await asyncio.gather(*(one_client(url, i, deadline, ledger) for i in range(clients)),
+    outcomes = await asyncio.gather(*(one_client(url, token, i, deadline, ledger) for i in range(clients)),
                                     return_exceptions=True)
     elapsed = time.monotonic() - started
     ledger.errors += [f"client failed: {type(o).__name__}: {o}" for o in outcomes if isinstance(o, BaseException)]

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from tests._net import eventually, free_port, stop
+from tests._net import authorized, eventually, free_port, stop
 from tests.reliability._figures import Figures
 from tests.reliability._support import marks, runs
 from tests.reliability.test_kill9 import sleeper, start_server
@@ -34,7 +34,7 @@ TAKEOVER_GOAL_S = 2.0
 
 async def _role(url: str) -> str | None:
     try:
-        async with Client(url) as client:
+        async with Client(authorized(url)) as client:
             result = await client.call_tool("scheduler_status", {})
     except Exception:
         return None
@@ -87,7 +87,7 @@ async def test_a_runner_cut_off_past_its_lease_is_replaced_and_fires_nothing_aft
     processes.append(start_server(postgres_url, ports[1], tmp_path / "b.log", *lease))
     try:
         assert [await _role(u) for u in urls] == ["runner", "standby"]
-        async with Client(urls[1]) as client:
+        async with Client(authorized(urls[1])) as client:
             assert not (await client.call_tool("schedule_job", _tick(mark_file))).is_error
         await eventually(lambda: _starts(mark_file) >= 2, within=10, what="the runner firing the job")
 
@@ -162,7 +162,7 @@ async def test_three_processes_kill_9_the_runner_again_and_again_no_fire_lost_or
     takeovers: list[float] = []
     try:
         for k, job_id in enumerate(jobs):  # scheduled through all three processes
-            async with Client(urls[k % 3]) as client:
+            async with Client(authorized(urls[k % 3])) as client:
                 result = await client.call_tool("schedule_job", {
                     "schedule_type": "interval", "schedule": "1 second", "agentool_name": "sleeper",
                     "input_data": sleeper(job_id, 0.3, mark_file), "job_id": job_id,

@@ -27,7 +27,7 @@ from typing import Any
 
 from mcp import Client
 
-from tests._net import free_port, stop, wait_until_listening
+from tests._net import TEST_TOKEN, authorized, free_port, stop, wait_until_listening
 from tests.reliability._figures import Figures
 from tests.reliability._support import jobs, marks, runs
 from tests.reliability.test_signals import ROOT, child_env, server_argv
@@ -50,7 +50,7 @@ class Acknowledged:
 def start_server(database: Path | str, port: int, log: Path, *extra: str) -> subprocess.Popen[bytes]:
     with log.open("ab") as sink:
         process = subprocess.Popen(
-            server_argv(database, "--transport", "http", "--port", str(port), *extra),
+            server_argv(database, "--transport", "http", "--port", str(port), "--auth-token", TEST_TOKEN, *extra),
             cwd=ROOT, env=child_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=sink,
         )
     wait_until_listening(process, port, log=str(log))
@@ -65,7 +65,7 @@ async def keep_busy(url: str, cycle: int, mark_file: Path, acknowledged: Acknowl
     """Schedule and run until the server dies under us."""
     rng = random.Random(cycle)
     try:
-        async with Client(url) as client:
+        async with Client(authorized(url)) as client:
             for k in range(6):  # runs in progress most of the time
                 job_id = f"c{cycle}-every-{k}"
                 args = {"schedule_type": "interval", "schedule": "1 second", "agentool_name": "sleeper",
@@ -112,7 +112,7 @@ async def one_cycle(cycle: int, tmp: Path, rng: random.Random, totals: Counter[s
     port = free_port()
     process = start_server(database, port, log)
     try:
-        async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+        async with Client(authorized(f"http://127.0.0.1:{port}/mcp")) as client:
             await client.call_tool("scheduler_status", {})  # it has opened, so unfinished runs are marked
         stored_jobs = jobs(database)
         stored = runs(database)

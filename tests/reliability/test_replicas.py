@@ -11,10 +11,10 @@ from typing import Any
 import httpx2
 from mcp import Client
 
-from tests._net import free_port, stop
+from tests._net import authorized, bearer, free_port, stop
 from tests.reliability.test_kill9 import start_server
 
-HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json", **bearer()}
 
 
 def _answer(response: httpx2.Response) -> dict[str, Any]:
@@ -54,7 +54,7 @@ async def test_three_stateless_replicas_answer_any_request_of_a_session(postgres
             assert got["result"]["structuredContent"]["job"]["job_id"] == "balanced"
         roles = []
         for url in urls:  # modern-era clients: every request stands alone anyway
-            async with Client(url) as client:
+            async with Client(authorized(url)) as client:
                 status = (await client.call_tool("scheduler_status", {})).structured_content or {}
                 roles.append(status.get("role"))
         assert sorted(roles) == ["runner", "standby", "standby"]

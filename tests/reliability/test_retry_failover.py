@@ -11,7 +11,7 @@ from typing import Any
 
 from mcp import Client
 
-from tests._net import eventually, free_port, stop
+from tests._net import authorized, eventually, free_port, stop
 from tests.reliability._support import marks, runs
 from tests.reliability.test_failover import _role
 from tests.reliability.test_kill9 import sleeper, start_server
@@ -33,7 +33,7 @@ async def test_a_standby_taking_over_from_a_killed_runner_runs_its_pending_retry
     once: dict[str, Any] = {"schedule_type": "once", "schedule": "in 0.1 seconds", "agentool_name": "sleeper"}
     try:
         assert [await _role(u) for u in urls] == ["runner", "standby"]
-        async with Client(urls[0]) as client:
+        async with Client(authorized(urls[0])) as client:
             # times out at once; its retry is due 2 s later, after the kill
             timed_out = {**once, "job_id": "t", "input_data": sleeper("t", 5, mark_file), "timeout": 0.2,
                          "policy": {"max_attempts": 2, "retry_delay": 2.0}}

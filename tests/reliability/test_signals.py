@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from tests._net import eventually, free_port, stop, wait_until_listening
+from tests._net import TEST_TOKEN, authorized, eventually, free_port, stop, wait_until_listening
 from tests.reliability._support import marks, runs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,7 +64,8 @@ def http_process(tmp_path: Path, *extra: str) -> Iterator[tuple[subprocess.Popen
     log = tmp_path / "server.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            server_argv(tmp_path / "s.db", "--transport", "http", "--port", str(port), *extra),
+            server_argv(tmp_path / "s.db", "--transport", "http", "--port", str(port), "--auth-token", TEST_TOKEN,
+                        *extra),
             cwd=ROOT, env=child_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=sink,
         )
     try:
@@ -147,7 +148,7 @@ async def test_a_signal_to_an_http_server_lets_the_run_in_progress_finish_and_re
 ) -> None:
     mark_file = tmp_path / "marks"
     with http_process(tmp_path) as (process, url):
-        async with Client(url) as client:
+        async with Client(authorized(url)) as client:
             result = await client.call_tool("schedule_job", sleeper_job("job", 1.0, mark_file))
             assert not result.is_error, result.content
         await wait_for_start(mark_file, "job")
@@ -162,7 +163,7 @@ async def test_a_signal_to_an_http_server_lets_the_run_in_progress_finish_and_re
 async def test_a_run_longer_than_the_close_timeout_is_cancelled_and_recorded(tmp_path: Path) -> None:
     mark_file = tmp_path / "marks"
     with http_process(tmp_path, "--close-timeout", "0.5") as (process, url):
-        async with Client(url) as client:
+        async with Client(authorized(url)) as client:
             result = await client.call_tool("schedule_job", sleeper_job("long", 30.0, mark_file))
             assert not result.is_error, result.content
         await wait_for_start(mark_file, "long")

@@ -23,7 +23,7 @@ from mcp_scheduler.execution import BUFFERED_LOST, CANCELLED_BY_NEXT
 from mcp_scheduler.models import RunRecord
 from mcp_scheduler.policies import PolicyInput, RunPolicy, describe_policy
 from mcp_scheduler.timestamps import utcnow
-from tests._net import eventually, free_port, stop
+from tests._net import authorized, eventually, free_port, stop
 from tests.reliability._support import runs
 from tests.reliability.test_kill9 import sleeper, start_server
 from tests.scheduler._support import EventRecorder, Slow, finished, request, started
@@ -205,7 +205,7 @@ async def test_after_a_kill_9_a_buffered_fire_is_recorded_missed_and_never_run(t
     port = free_port()
     process = start_server(database, port, log)
     try:
-        async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+        async with Client(authorized(f"http://127.0.0.1:{port}/mcp")) as client:
             result = await client.call_tool("schedule_job", {
                 "job_id": "slow", "schedule_type": "interval", "schedule": "1 second", "agentool_name": "sleeper",
                 "input_data": sleeper("slow", 30, marks), "policy": {"overlap": "buffer_one"}})
@@ -215,7 +215,7 @@ async def test_after_a_kill_9_a_buffered_fire_is_recorded_missed_and_never_run(t
             return any(r["status"] == "running" and r["started_at"] is None for r in runs(database))
 
         await eventually(left_waiting, within=5, what="a fire buffered behind the run")
-        async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+        async with Client(authorized(f"http://127.0.0.1:{port}/mcp")) as client:
             await client.call_tool("pause_job", {"job_id": "slow"})  # no more fires after the restart
     finally:
         process.send_signal(signal.SIGKILL)
@@ -224,7 +224,7 @@ async def test_after_a_kill_9_a_buffered_fire_is_recorded_missed_and_never_run(t
 
     process = start_server(database, port, log)
     try:
-        async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+        async with Client(authorized(f"http://127.0.0.1:{port}/mcp")) as client:
             await client.call_tool("scheduler_status", {})  # opened, so the dead runner's runs are settled
     finally:
         stop(process)

@@ -20,7 +20,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp_scheduler import SchedulerRuntime
 from mcp_scheduler.server import SchedulerServer, build_server
 from mcp_scheduler.settings import Settings
-from tests._net import free_port, stop, wait_until_listening
+from tests._net import free_port, read_token, stop, wait_until_listening
 
 MODES = ["auto", "legacy"]
 """`auto` ends up on the 2026-07-28 era against this server; `legacy` forces the initialize handshake."""
@@ -216,6 +216,8 @@ class HttpServer:
     port: int
     database: str
     process: subprocess.Popen[bytes]
+    token: str
+    """The bearer token the server generated into its --token-file (or the first --auth-token given)."""
 
     @property
     def base(self) -> str:
@@ -224,18 +226,25 @@ class HttpServer:
 
 @contextlib.contextmanager
 def http_server(tmp_dir: Path, *args: str) -> Iterator[HttpServer]:
-    """`python -m mcp_scheduler ARGS --port P --db F --timezone UTC` running until the block ends."""
+    """`python -m mcp_scheduler ARGS --port P --db F --timezone UTC --token-file T` running until the block ends.
+
+    Without --auth-token in ARGS the server generates its token into `tmp_dir/token` (the default path of
+    a real server, in a folder of the test's own).
+    """
     port = free_port()
     database = str(tmp_dir / "server.db")
+    token_file = tmp_dir / "token"
     log = (tmp_dir / "server.log").open("wb")
     process = subprocess.Popen(
-        scheduler_command(*args, "--port", str(port), "--db", database, "--timezone", "UTC"),
+        scheduler_command(*args, "--port", str(port), "--db", database, "--timezone", "UTC",
+                          "--token-file", str(token_file)),
         stdout=subprocess.DEVNULL,
         stderr=log,
     )
     try:
         wait_until_listening(process, port, log=str(tmp_dir / "server.log"))
-        yield HttpServer(port, database, process)
+        token = args[args.index("--auth-token") + 1] if "--auth-token" in args else read_token(token_file)
+        yield HttpServer(port, database, process, token)
     finally:
         stop(process)
         log.close()

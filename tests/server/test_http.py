@@ -1,4 +1,5 @@
-"""Streamable HTTP with bearer tokens and SSE without, as real subprocesses on 127.0.0.1."""
+"""Streamable HTTP with --auth-token bearer tokens and SSE with its generated token file, as real subprocesses on
+127.0.0.1."""
 
 from __future__ import annotations
 
@@ -71,7 +72,7 @@ async def http_client(server: HttpServer, token: str, **options: Any) -> AsyncIt
 
 
 def sse_mcp_client(server: HttpServer, **options: Any) -> Client:
-    return Client(sse_client(f"{server.base}/sse"), **options)
+    return Client(sse_client(f"{server.base}/sse", headers={"Authorization": f"Bearer {server.token}"}), **options)
 
 
 # ---------------------------------------------------------------------- bearer tokens
@@ -114,8 +115,18 @@ async def test_both_tokens_work_with_a_real_mcp_client(http: HttpServer, token: 
 # ---------------------------------------------------------------------- SSE
 
 
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}], ids=["no-token", "wrong-token"])
+async def test_sse_without_the_token_of_its_token_file_is_401(sse: HttpServer, headers: dict[str, str]) -> None:
+    async with httpx2.AsyncClient() as raw:
+        stream = await raw.get(f"{sse.base}/sse", headers=headers)
+        post = await raw.post(f"{sse.base}/messages/?session_id=0" + "0" * 31, json=INITIALIZE, headers=headers)
+
+    assert (stream.status_code, post.status_code) == (401, 401)
+    assert stream.headers["www-authenticate"].startswith("Bearer")
+
+
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
-async def test_sse_without_auth_lists_the_tools(sse: HttpServer, mode: str) -> None:
+async def test_sse_with_the_token_of_its_token_file_lists_the_tools(sse: HttpServer, mode: str) -> None:
     async with sse_mcp_client(sse, mode=mode) as c:
         tools = {t.name for t in (await c.list_tools()).tools}
         assert len(tools) == len(TOOL_PARAMETERS) and "schedule_job" in tools
@@ -195,7 +206,7 @@ def test_listening_beyond_loopback_without_a_token_is_refused() -> None:
     done = run_cli("--transport", "http", "--host", "0.0.0.0", "--port", "1", "--db", "/nonexistent/never.db")
 
     assert done.returncode != 0
-    assert "--auth-token" in done.stderr and "0.0.0.0" in done.stderr
+    assert "--auth-token" in done.stderr and "--token-file" in done.stderr and "0.0.0.0" in done.stderr
 
 
 # ---------------------------------------------------------------------- the token verifier, in process

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 
 from mcp_scheduler import SchedulerRuntime
 from mcp_scheduler.models import SchedulerInput
 from mcp_scheduler.service import ServiceConfig
+from tests._net import authorized
 from tests.server.conftest import WAIT, HttpServer, hosted, hourly, http_server, run_cli, structured
 
 MISSING_KEY = {"operation": "get", "key": "never-set"}
@@ -34,7 +34,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer]:
 
 @pytest.fixture
 async def client(server: HttpServer) -> AsyncIterator[Client]:
-    async with hosted(Client(streamable_http_client(f"{server.base}/mcp"))) as c:
+    async with hosted(Client(authorized(f"{server.base}/mcp", server.token))) as c:
         yield c
 
 
