@@ -89,7 +89,7 @@ async def test_a_secret_across_max_response_bytes_is_not_cut_into_the_body(
 
     data = record.result["data"]
     assert data["truncated"] is True and data["bytes"] == 150
-    assert data["body"].startswith("x" * 100 + "!env:LONG_TOKEN")
+    assert data["body"]["content"].startswith("x" * 100 + "!env:LONG_TOKEN")
     assert_no_piece(LONG, record.model_dump_json())
 
 
@@ -101,7 +101,7 @@ async def test_a_secret_shorter_than_four_characters_is_redacted_too(
         "headers": {"X-Reflect": "!env:SHORT_TOKEN"},
     })
 
-    assert record.result["data"]["body"] == "value=!env:SHORT_TOKEN"
+    assert record.result["data"]["body"]["content"] == "value=!env:SHORT_TOKEN"
 
 
 async def test_a_secret_across_the_cut_of_shell_output_is_not_cut_into_it(runtime: SchedulerRuntime) -> None:
@@ -111,7 +111,7 @@ async def test_a_secret_across_the_cut_of_shell_output_is_not_cut_into_it(runtim
     })
 
     data = record.result["data"]
-    assert data["stdout_truncated"] is True and data["stdout"].startswith("x" * 100 + "!env:LONG_TOKEN")
+    assert data["stdout_truncated"] is True and data["stdout"]["content"].startswith("x" * 100 + "!env:LONG_TOKEN")
     assert_no_piece(LONG, record.model_dump_json())
 
 
