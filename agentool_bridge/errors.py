@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .redaction import scrub_text
+
 __all__ = [
     "MAX_ECHO",
     "clip",
@@ -31,9 +33,11 @@ def clip(value: object, limit: int = MAX_ECHO) -> str:
 
     Error messages quote what the caller sent so that they can find it; a 1 MB value must not come
     back as a 1 MB message (nor fill the log). A longer repr keeps its start and says how long the
-    value was. Lone surrogates and control characters come out escaped, as `repr` writes them.
+    value was. Lone surrogates and control characters come out escaped, as `repr` writes them. Secrets
+    revealed to the run in progress are replaced by their `!env:NAME` reference first, so that the cut
+    never leaves part of one.
     """
-    text = repr(value)
+    text = scrub_text(repr(value))
     if len(text) <= limit:
         return text
     size = f"{len(value)} characters" if isinstance(value, str) else f"{len(text)} characters as text"
@@ -66,7 +70,9 @@ def describe_errors(errors: Iterable[Mapping[str, Any]], limit: int = MAX_LISTED
 
 
 def clip_text(text: str, limit: int = MAX_ECHO) -> str:
-    """`text` itself (not its repr) if at most `limit` characters; else its start and its length."""
+    """`text` itself (not its repr) if at most `limit` characters; else its start and its length. Secrets
+    revealed to the run in progress are replaced by their `!env:NAME` reference before the cut."""
+    text = scrub_text(text)
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 

@@ -2,21 +2,26 @@
 
 A job's `input_data` may hold `"!env:API_TOKEN"` wherever a string goes (a header, a URL, an argument).
 The scheduler stores and shows the reference; the value is read from the server's environment just
-before the AgenTool runs and exists only in that run's memory. `redact` replaces resolved values in
-what a run returns (its result, its error) by their reference again, before anything is written.
+before the AgenTool runs and exists only in that run's memory. Which names a job may read is the
+operator's choice (`allowed`: the scheduler's `--secret NAME`); any other name is refused with the same
+message whether or not the variable exists. `redact` replaces resolved values in what a run returns
+(its result, its error) by their reference again, before anything is written; see `redaction` for the
+forms a value is found in.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from .errors import AgenToolError, clip
+from .redaction import Redactor
 
 __all__ = [
     "ENV_PREFIX",
-    "MIN_REDACTED_LENGTH",
+    "SHORT_SECRET_LENGTH",
+    "SecretNotAllowedError",
     "SecretNotSetError",
     "Secrets",
     "check_env",
@@ -26,8 +31,8 @@ __all__ = [
 ]
 
 ENV_PREFIX = "!env:"
-MIN_REDACTED_LENGTH = 4
-"""Shorter values are not searched for in outputs: replacing every '1' in a result would garble it."""
+SHORT_SECRET_LENGTH = 8
+"""Values shorter than this are still redacted, everywhere they appear: the operator is warned about them."""
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -37,6 +42,23 @@ Secrets = dict[str, str]
 
 class SecretNotSetError(AgenToolError, LookupError):
     """An `!env:NAME` reference names an environment variable that is not set (or is malformed)."""
+
+
+class SecretNotAllowedError(AgenToolError, PermissionError):
+    """An `!env:NAME` reference names a variable that the operator did not allow jobs to read.
+
+    The message is the same whether or not the variable is set: it tells nothing about the environment.
+    """
+
+    def __init__(self, names: Collection[str], allowed: Collection[str]) -> None:
+        refs = ", ".join(clip(ENV_PREFIX + name, 100) for name in names)
+        one = len(names) == 1
+        listing = ", ".join(sorted(allowed)) if allowed else "none"
+        super().__init__(
+            f"{refs} {'is not a secret' if one else 'are not secrets'} this server allows: the operator allows one "
+            f"with --secret NAME (or MCP_SCHEDULER_SECRET). Secrets this server allows: {listing}."
+        )
+        self.names = list(names)
 
 
 def _walk(value: Any, found: list[str]) -> None:
@@ -72,9 +94,13 @@ def env_names(value: Any) -> list[str]:
     return names
 
 
-def check_env(value: Any, environ: Mapping[str, str]) -> list[str]:
-    """The names `value` refers to; raise `SecretNotSetError` naming every one that `environ` lacks."""
+def check_env(value: Any, environ: Mapping[str, str], allowed: Collection[str] | None = None) -> list[str]:
+    """The names `value` refers to; raise `SecretNotAllowedError` naming every one that `allowed` lacks (None:
+    any name may be read, for the operator's own files), then `SecretNotSetError` naming every one that
+    `environ` lacks."""
     names = env_names(value)
+    if allowed is not None and (refused := [name for name in names if name not in allowed]):
+        raise SecretNotAllowedError(refused, allowed)
     missing = [name for name in names if name not in environ]
     if missing:
         listed = ", ".join(missing)
@@ -88,14 +114,17 @@ def check_env(value: Any, environ: Mapping[str, str]) -> list[str]:
     return names
 
 
-def resolve_env(value: Any, environ: Mapping[str, str]) -> tuple[Any, Secrets]:
+def resolve_env(
+    value: Any, environ: Mapping[str, str], allowed: Collection[str] | None = None
+) -> tuple[Any, Secrets]:
     """A copy of `value` with every `!env:NAME` string replaced by the variable's value, and what was resolved.
 
-    Raises `SecretNotSetError` if a variable is not set. `value` itself is left as it is.
+    Raises `SecretNotAllowedError` for a name outside `allowed` (None: any name), `SecretNotSetError` if a
+    variable is not set. `value` itself is left as it is.
     """
     if not env_names(value):
         return value, {}
-    check_env(value, environ)
+    check_env(value, environ, allowed)
     secrets: Secrets = {}
 
     def swap(item: Any) -> Any:
@@ -115,25 +144,7 @@ def resolve_env(value: Any, environ: Mapping[str, str]) -> tuple[Any, Secrets]:
 
 
 def redact(value: Any, secrets: Secrets) -> Any:
-    """A copy of `value` in which every resolved secret (of at least 4 characters) inside a string is
-    replaced by its `!env:NAME` reference; dict keys too."""
-    pairs = sorted(
-        ((secret, ref) for secret, ref in secrets.items() if len(secret) >= MIN_REDACTED_LENGTH),
-        key=lambda pair: -len(pair[0]),
-    )
-    if not pairs:
-        return value
-
-    def scrub(item: Any) -> Any:
-        if isinstance(item, str):
-            for secret, ref in pairs:
-                if secret in item:
-                    item = item.replace(secret, ref)
-            return item
-        if isinstance(item, Mapping):
-            return {scrub(key): scrub(inner) for key, inner in item.items()}
-        if isinstance(item, list | tuple):
-            return [scrub(inner) for inner in item]
-        return item
-
-    return scrub(value)
+    """A copy of `value` in which every resolved secret inside a string (dict keys too), in any of the forms
+    `redaction.forms` lists (raw, URL-encoded, JSON- and repr-escaped) and of any length, is replaced by
+    its `!env:NAME` reference."""
+    return Redactor(secrets).value(value)

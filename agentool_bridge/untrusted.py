@@ -20,6 +20,8 @@ import json
 import re
 from typing import Any
 
+from .redaction import scrub_text
+
 __all__ = [
     "CONTENT_LIMIT",
     "QUOTE_LIMIT",
@@ -78,8 +80,10 @@ def quote(text: str, origin: str, *, what: str = "text", limit: int = QUOTE_LIMI
     """Outside text for an error message: `untrusted {what} from {origin}: "<text, JSON-escaped>"`.
 
     At most `limit` characters of `text` are quoted: its start, or its end with `tail` (where a program's
-    stderr says what went wrong); the label then says which part it is.
+    stderr says what went wrong); the label then says which part it is. Secrets revealed to the run in
+    progress are replaced by their `!env:NAME` reference before the cut, so that it never leaves part of one.
     """
+    text = scrub_text(text)
     if len(text) > limit:
         part = f"last {limit}" if tail else f"first {limit}"
         text = text[-limit:] if tail else text[:limit]

@@ -268,8 +268,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
         # APScheduler's INFO lines ('Added job "dispatch" to job store "default"') name its internals,
-        # not the user's jobs, and cost a write per schedule, cancel and one-time fire.
-        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        # not the user's jobs, and cost a write per schedule, cancel and one-time fire; httpx2 writes one
+        # line per request of a job, with its whole URL.
+        for name in ("apscheduler", "httpx2", "httpcore2"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    _filter_log(settings)
     from .errors import SchedulerError
 
     if args.command in ("jobs", "status", "token") and args.job_id:
@@ -289,6 +292,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"mcp-scheduler: {exc}\n")
         return 1
     return 0
+
+
+def _filter_log(settings: Settings) -> None:
+    """Keep the values of the allowed secrets, and the query strings of libraries' URLs, out of stderr."""
+    from .log_filter import SecretLogFilter
+    from .secret_names import secret_values
+
+    log_filter = SecretLogFilter(secret_values(settings.secrets, os.environ))
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(log_filter)
 
 
 def _command(args: argparse.Namespace, settings: Settings) -> int:

@@ -14,7 +14,7 @@ import secrets
 import time
 import traceback
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -25,6 +25,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from agentool_bridge import AgenToolInjector
 from agentool_bridge.context import RunInfo, running
+from agentool_bridge.redaction import revealing
 from agentool_bridge.secrets import Secrets, redact, resolve_env
 from agentool_bridge.toolkits import AddressRules, QueueStore
 from agentool_bridge.toolkits.inbox import INBOX_QUEUE, InboxLevel, post_to_inbox
@@ -180,13 +181,16 @@ INBOX_TEXT_LIMIT = 4000
 """Most characters of a run's result or error (as JSON text) that a message to the inbox carries."""
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: Any, revealed: Secrets | None = None) -> Any:
+    """`value` in JSON form, its `revealed` secrets redacted (before a too long one is cut to a preview)."""
     if isinstance(value, BaseModel):
         value = value.model_dump(mode="json")
     try:
         value = _JSON.dump_python(value, mode="json")
     except Exception:
         value = repr(value)
+    if revealed:
+        value = redact(value, revealed)
     text = pydantic_core.to_json(value, fallback=str)
     if len(text) > MAX_RESULT_BYTES:
         return {"truncated": True, "bytes": len(text), "preview": text[:4000].decode(errors="replace")}
@@ -196,9 +200,7 @@ def _jsonable(value: Any) -> Any:
 def _settled(outcome: _Outcome) -> _Outcome:
     """The outcome with its result in JSON form (as history, queues and events carry it)."""
     if outcome.status == "success":
-        outcome.result = _jsonable(outcome.result)
-        if outcome.revealed:
-            outcome.result = redact(outcome.result, outcome.revealed)
+        outcome.result = _jsonable(outcome.result, outcome.revealed)
     return outcome
 
 
@@ -224,9 +226,11 @@ class RunExecutor:
         claim: Callable[[str, datetime], Awaitable[bool]] | None = None,
         lease_held: Callable[[], bool] | None = None,
         environ: Mapping[str, str] | None = None,
+        secret_names: Collection[str] = (),
     ) -> None:
         self._injector = injector
         self._environ: Mapping[str, str] = environ if environ is not None else {}
+        self._secret_names = secret_names
         self._queues = queues
         self._history = history
         self._events = events
@@ -833,10 +837,12 @@ class RunExecutor:
         injector = self._injector
         revealed: Secrets = {}
         try:
-            # `!env:` secrets exist only here, for this run; what the run returns is redacted below.
-            input_data, revealed = resolve_env(target.input_data, self._environ)
+            # `!env:` secrets exist only here, for this run, and only those the operator allows; what the run
+            # returns is redacted below, and what it hands to a store or quotes in an error while it runs is
+            # redacted there (they are revealed to this context).
+            input_data, revealed = resolve_env(target.input_data, self._environ, self._secret_names)
             # AgenTools that call others through get_injector() reach this scheduler's injector.
-            with injector.activate():
+            with injector.activate(), revealing(revealed):
                 if target.timeout is None:
                     result = await injector.run(target.agentool_name, input_data)
                 else:
@@ -846,11 +852,11 @@ class RunExecutor:
                         message = f"the run took longer than {target.timeout} s"
                         return _Outcome("timeout", error=ErrorInfo(type="TimeoutError", message=message))
         except Exception as exc:
-            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-4000:]
-            error = ErrorInfo(type=type(exc).__name__, message=str(exc), traceback=tb)
-            if revealed:
-                error = ErrorInfo.model_validate(redact(error.model_dump(), revealed))
-            return _Outcome("error", error=error)
+            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            message = str(exc)
+            if revealed:  # before the traceback is cut to its end, so that the cut leaves no part of one
+                tb, message = redact(tb, revealed), redact(message, revealed)
+            return _Outcome("error", error=ErrorInfo(type=type(exc).__name__, message=message, traceback=tb[-4000:]))
         return _Outcome("success", result=result, revealed=revealed)  # made JSON (and redacted) by _settled
 
     def _send_to_queue(self, target: RunTarget, record: RunRecord, queue: str) -> str | None:

@@ -28,7 +28,8 @@ from pydantic import ValidationError
 from agentool_bridge import AgenToolError, AgenToolInjector, AgenToolInputError
 from agentool_bridge.context import current_run
 from agentool_bridge.errors import clip, clip_text, describe_errors
-from agentool_bridge.secrets import SecretNotSetError, redact, resolve_env
+from agentool_bridge.redaction import revealing, scrub
+from agentool_bridge.secrets import SHORT_SECRET_LENGTH, SecretNotAllowedError, SecretNotSetError, redact, resolve_env
 from agentool_bridge.toolkits import AddressRules, QueueStore, ToolkitError
 from agentool_bridge.toolkits.inbox import post_to_inbox
 from agentool_bridge.untrusted import clip_content, untrusted
@@ -53,6 +54,7 @@ from .models import (
 )
 from .policies import PolicyInput, RunPolicy
 from .schedules import local_timezone_name, parse_interval, parse_moment, parse_schedule, resolve_timezone
+from .secret_names import RESERVED_SECRET_PREFIX, allowed_secret_names
 from .store import Bookkeeping, SchedulerStore
 from .timestamps import utcnow
 
@@ -85,7 +87,8 @@ class ServiceConfig:
     their misfire_grace_time), which keeps the server answering however many jobs are due.
     `environ`: where `!env:NAME` values in jobs' input_data are read from (None: this process's environment).
     `secrets`: the variable names that `!env:NAME` may name (the operator's allow-list); any other name
-    is refused, without saying whether it is set.
+    is refused, without saying whether it is set. Names starting with MCP_SCHEDULER_ (the server's own
+    settings) are refused even when listed.
     `max_jobs`: jobs a store may hold (scheduled, paused or completed). `min_interval`: the shortest
     interval (seconds) between two fires of a schedule. `max_runs_per_job`: runs of one job in progress
     at once, whatever its max_instances or overlap policy asks. `inbox_limit`: unread inbox messages kept.
@@ -135,6 +138,7 @@ class SchedulerService:
         self.events = events
         # The process's environment by default: `!env:` secrets are the server's own, read when jobs run.
         self.environ: Mapping[str, str] = config.environ if config.environ is not None else os.environ
+        self.secret_names = allowed_secret_names(config.secrets)
         self._store = store
         self._lease = lease or NullLease()
         self._jobs: dict[str, Job] = {}
@@ -151,6 +155,7 @@ class SchedulerService:
             claim=self._lease.claim,
             lease_held=self._lease.is_held,
             environ=self.environ,
+            secret_names=self.secret_names,
         )
         self._executor.on_pause = self._pause_for_failures
         self._manual_runs: set[asyncio.Task[Any]] = set()  # tasks inside run_now, which close() waits for
@@ -209,6 +214,7 @@ class SchedulerService:
             await self._lease.release()
             raise
         self._open = True
+        self._warn_about_secrets()
         self._history.start()
         if self._store.location is not None:
             self._follower = asyncio.create_task(self._follow(), name="mcp-scheduler-follower")
@@ -220,6 +226,20 @@ class SchedulerService:
             "running them" if self._runner else f"standby (the jobs run in {self._lease.holder()})",
         )
         return self
+
+    def _warn_about_secrets(self) -> None:
+        """Tell the operator about `--secret` names that cannot work as they expect."""
+        for name in dict.fromkeys(self.config.secrets):
+            if name.startswith(RESERVED_SECRET_PREFIX):
+                logger.warning("--secret %s is ignored: jobs never read the server's own settings (%s*)", name,
+                               RESERVED_SECRET_PREFIX)
+            elif name not in self.environ:
+                logger.warning("--secret %s: the variable is not set in the server's environment; jobs that use "
+                               "'!env:%s' will fail until it is", name, name)
+            elif len(self.environ[name]) < SHORT_SECRET_LENGTH:
+                logger.warning("--secret %s: its value is shorter than %d characters; it will be replaced by "
+                               "'!env:%s' wherever it appears in results, errors, stored values and logs", name,
+                               SHORT_SECRET_LENGTH, name)
 
     async def _load_jobs(self) -> None:
         """Replace the jobs in memory with the stored ones (the dict stays the same object)."""
@@ -491,7 +511,9 @@ class SchedulerService:
             misfire_grace_time=request.misfire_grace_time,
             default_timezone=self.timezone,
         )
-        input_data = request.input_data or {}
+        # Scheduled from inside a run (a job of the `scheduler` AgenTool), a secret the run resolved is stored as
+        # its reference again, and resolved when this job runs.
+        input_data = scrub(request.input_data or {})
         await self.check_job_input(request.agentool_name, input_data)
         policy, grace = self._policy(request.policy, RunPolicy(), schedule.timezone, request.misfire_grace_time)
         job_id = request.job_id or self._new_job_id(request.job_name or request.agentool_name)
@@ -582,6 +604,7 @@ class SchedulerService:
             changes.setdefault("input_data", current.input_data)
             if changes["input_data"] is None:
                 raise InvalidJobInputError("input_data cannot be null: give the AgenTool's input as an object.")
+            changes["input_data"] = scrub(changes["input_data"])
             await self.check_job_input(agentool_name, changes["input_data"])
         changes["address_policy"] = rules = self._accepted_rules()
         if rules.exposed and rules != current.address_policy and "input_data" not in changes:
@@ -987,15 +1010,18 @@ class SchedulerService:
         return statuses
 
     async def check_job_input(self, agentool_name: str, input_data: dict[str, Any]) -> None:
-        """Check that the AgenTool exists, that every `!env:NAME` is set, and that `input_data` fits the
-        AgenTool's schema and its own check (`!ref:` values, resolved only when the job runs, excepted)."""
+        """Check that the AgenTool exists, that every `!env:NAME` is a secret the operator allows and is set,
+        and that `input_data` fits the AgenTool's schema and its own check (`!ref:` values, resolved only
+        when the job runs, excepted)."""
         agentool = self.injector.get(agentool_name)
         try:
-            resolved, revealed = resolve_env(input_data, self.environ)
-        except SecretNotSetError as exc:
+            resolved, revealed = resolve_env(input_data, self.environ, self.secret_names)
+        except (SecretNotAllowedError, SecretNotSetError) as exc:
             raise InvalidJobInputError(f"input_data of AgenTool {agentool_name!r}: {exc}") from exc
         try:
-            await self.injector.check(agentool.name, resolved)
+            # The check sees the secrets' values: what it quotes of them (clip) comes out as the reference.
+            with revealing(revealed):
+                await self.injector.check(agentool.name, resolved)
         except AgenToolInputError as exc:
             real = [e for e in exc.errors if not _is_ref_error(e, input_data)]
             if real or not exc.errors:
@@ -1004,7 +1030,7 @@ class SchedulerService:
                     f"Its operations: {', '.join(agentool.operations)}; see its input schema."
                 ) from None
         except AgenToolError as exc:
-            # The check saw the secrets' values: an error quoting one must not carry it to the caller (or a log).
+            # An error quoting a secret must not carry it to the caller (or a log).
             if revealed and (text := str(exc)) != (clean := redact(text, revealed)):
                 raise InvalidJobInputError(clean) from None
             raise

@@ -34,6 +34,7 @@ from pydantic import BeforeValidator, ConfigDict, Field, JsonValue, field_valida
 from ..context import current_run
 from ..errors import clip, clip_text
 from ..models import BaseOperationInput, RoutingConfig
+from ..redaction import Redactor, active
 from ..registry import AgenTool
 from ..untrusted import quote, untrusted
 from ._addresses import AddressNotAllowedError, AddressPolicy, HostNotFoundError, HttpRequestError, policy_backend
@@ -184,15 +185,19 @@ class HttpInput(BaseOperationInput):
         default="GET", description="The HTTP method: GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS."
     )
     url: str = Field(
-        description="The http:// or https:// URL to request. May be '!env:NAME' to keep a secret URL out of the job."
+        description="The http:// or https:// URL to request. May be '!env:NAME' to keep a secret URL out of the job "
+        "(NAME must be a secret the operator allows with --secret NAME)."
     )
     headers: dict[str, str] | None = Field(
         default=None,
-        description="Request headers, name -> value. Put secrets as '!env:NAME' values (resolved when the job "
-        "runs, never stored). Content-Length and Transfer-Encoding are set automatically.",
+        description="Request headers, name -> value. Put secrets as '!env:NAME' values (NAME must be a secret the "
+        "operator allows with --secret NAME; resolved when the job runs, never stored). Content-Length and "
+        "Transfer-Encoding are set automatically.",
     )
     query: dict[str, QueryValue | list[QueryValue]] | None = Field(
-        default=None, description="Query parameters added to the URL, name -> value or list of values."
+        default=None,
+        description="Query parameters added to the URL, name -> value or list of values; a value may be '!env:NAME' "
+        "(a secret the operator allows with --secret NAME).",
     )
     json_body: JsonValue = Field(
         default=None, alias="json", description="A JSON body (sent as application/json). Not with text."
@@ -300,9 +305,18 @@ def _decode(raw: bytes, charset: str | None) -> str:
         return raw.decode("utf-8", errors="replace")
 
 
-def _body(raw: bytes, content_type: str | None, charset: str | None, truncated: bool) -> Any:
+def _body(
+    raw: bytes, limit: int, truncated: bool, content_type: str | None, charset: str | None, redactor: Redactor
+) -> Any:
+    """The first `limit` bytes of a body read `redactor.margin` bytes further: parsed if it is all JSON, else text.
+
+    A cut body is redacted before it is cut, so that a secret across the cut is replaced whole (the rest of
+    the result is redacted by the scheduler after the run).
+    """
+    if truncated:
+        return redactor.head_bytes(raw, limit, lambda part: _decode(part, charset))
     text = _decode(raw, charset)
-    if _is_json(content_type) and not truncated and text.strip():
+    if _is_json(content_type) and text.strip():
         try:
             return json.loads(text, parse_constant=_reject_constant)
         except ValueError:
@@ -400,6 +414,8 @@ class HttpToolkit:
         given = {name.lower() for name in send_headers}
         hops = 0
         transport = self._transport(self.run_policy())
+        # The body is read a margin past its cap, so that a secret across the cap is redacted whole before the cut.
+        redactor = active()
         async with httpx2.AsyncClient(transport=transport, trust_env=False, timeout=time_limit) as client:
             response: httpx2.Response | None = None
             try:
@@ -425,7 +441,8 @@ class HttpToolkit:
                                 following.headers.pop(name, None)
                         request = following
                     phase = "reading the response body"
-                    raw, truncated = await _read_capped(response, max_response_bytes, method)
+                    raw, unread = await _read_capped(response, max_response_bytes + redactor.margin, method)
+                    truncated = unread or len(raw) > max_response_bytes
             except (AddressNotAllowedError, HttpRequestError):
                 raise
             except (TimeoutError, httpx2.TimeoutException):
@@ -449,14 +466,17 @@ class HttpToolkit:
         elapsed_ms = round((time.monotonic() - started) * 1000)
         assert response is not None
         content_type = response.headers.get("content-type")
-        body = _body(raw, content_type, response.charset_encoding, truncated)
+        body = _body(raw, max_response_bytes, truncated, content_type, response.charset_encoding, redactor)
         reason = reason_phrase(response.status_code)
         origin = origin_of(urlsplit(str(response.url)))
         # The URL as given when nothing changed it, so that a `!env:` URL is recognised (and redacted).
         final_url = url if hops == 0 and not query else str(response.url)
         if not _expected(response.status_code, expect_status):
             expected = "2xx" if not expect_status else ", ".join(str(s) for s in expect_status)
-            snippet = " ".join(_decode(raw[: _STATUS_SNIPPET * 4], response.charset_encoding).split())
+            head = redactor.head_bytes(
+                raw, min(_STATUS_SNIPPET * 4, max_response_bytes), lambda part: _decode(part, response.charset_encoding)
+            )
+            snippet = " ".join(head.split())
             said = f"; {quote(snippet, origin, what='response text', limit=_STATUS_SNIPPET)}" if snippet else "."
             raise HttpStatusError(
                 f"{method} {describe_url(str(response.url), show_path=show_path)} returned "
@@ -473,7 +493,7 @@ class HttpToolkit:
             headers=dict(sorted(chosen.items())),
             body=body,
             truncated=truncated,
-            bytes=len(raw),
+            bytes=min(len(raw), max_response_bytes),
             elapsed_ms=elapsed_ms,
             origin=origin,
         )

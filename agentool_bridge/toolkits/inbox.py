@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..context import current_run
+from ..redaction import scrub, scrub_text
 from .queue import INBOX_QUEUE, QueueLevel, QueueStore
 
 __all__ = ["INBOX_QUEUE", "InboxLevel", "InboxMessage", "InboxSource", "post_to_inbox"]
@@ -66,8 +67,9 @@ def post_to_inbox(
     untrusted: dict[str, Any] | None = None,
 ) -> str:
     """Append a message to the inbox; returns its message id. Inside a scheduled run, the job and run
-    ids (and the job's name) default to that run's. `untrusted`: outside content the message relays, made
-    with `agentool_bridge.untrusted.untrusted()`."""
+    ids (and the job's name) default to that run's, and the secrets revealed to the run are posted as their
+    `!env:NAME` reference, never their value. `untrusted`: outside content the message relays, made with
+    `agentool_bridge.untrusted.untrusted()`."""
     run = current_run()
     if run is not None:
         if job_id in (None, run.job_id):
@@ -75,8 +77,9 @@ def post_to_inbox(
         job_id = job_id or run.job_id
         run_id = run_id or run.run_id
     item = InboxMessage(
-        title=title, message=message, level=level, source=source, job_id=job_id, job_name=job_name,
-        run_id=run_id, posted_at=datetime.now(UTC), untrusted=untrusted,
+        title=None if title is None else scrub_text(title), message=scrub_text(message), level=level,
+        source=source, job_id=job_id, job_name=job_name, run_id=run_id, posted_at=datetime.now(UTC),
+        untrusted=scrub(untrusted),
     )
     queue_level: QueueLevel = "error" if level == "error" else "info"
     return queues.enqueue(INBOX_QUEUE, item.model_dump(mode="json"), level=queue_level).message_id

@@ -24,6 +24,7 @@ from pydantic import BeforeValidator, Field, JsonValue, field_validator, model_v
 
 from ..injector import get_injector
 from ..models import BaseOperationInput, RoutingConfig
+from ..redaction import scrub, scrub_text
 from ..registry import AgenTool, AgenToolRegistry
 from ._common import ToolkitOutput, check_name, field_error, isoformat, require_fields
 from .errors import LogFileNotConfiguredError
@@ -236,12 +237,13 @@ class LogSink:
         )
 
     def log(self, level: str, message: str, data: dict[str, Any] | None, logger_name: str) -> ToolkitOutput:
-        """Write one record, unless its level is below the configured one."""
+        """Write one record, unless its level is below the configured one. Inside a run, the secrets revealed to
+        it are written as their `!env:NAME` reference, never their value."""
         levelno = _LEVELS[level]
         logged = levelno >= self._level and bool(self._outputs)
         if logged:
-            record = logging.LogRecord(logger_name, levelno, "", 0, message, None, None)
-            record.data = data
+            record = logging.LogRecord(logger_name, levelno, "", 0, scrub_text(message), None, None)
+            record.data = scrub(data)
             self._logger.handle(record)
         text = (
             f"Logged {level} record to {' and '.join(self._outputs)}."

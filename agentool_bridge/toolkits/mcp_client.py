@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 import anyio
 
 from ..errors import clip, clip_text
+from ..redaction import revealing
 from ..secrets import SecretNotSetError, Secrets, redact, resolve_env
 from ..untrusted import quote
 from .mcp_errors import (
@@ -357,7 +358,8 @@ class _Connection:
         elif self.failure is None:
             reason = "the connection was closed"
         else:
-            reason = _describe(self.failure, self.spec, self.http_error, self.name)
+            with revealing(self.secrets):  # what _describe quotes of the server's secrets comes out whole as references
+                reason = _describe(self.failure, self.spec, self.http_error, self.name)
         reason = str(redact(_sentence(reason), self.secrets))
         if self._stderr is not None and self._stderr.lines:
             tail = str(redact(self._stderr.tail(), self.secrets))

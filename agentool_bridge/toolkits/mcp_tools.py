@@ -64,7 +64,8 @@ class MCPInput(BaseOperationInput):
     arguments: dict[str, JsonValue] = Field(
         default_factory=dict,
         description="call_tool: the tool's arguments, a JSON object that fits its input_schema. A string "
-        "'!env:NAME' is replaced by that environment variable of the scheduler when the job runs.",
+        "'!env:NAME' is replaced by that environment variable of the scheduler when the job runs (NAME must be a "
+        "secret the operator allows with --secret NAME).",
     )
     timeout: float = Field(
         default=60.0, gt=0, le=86_400, description="call_tool: seconds the tool may take before the run fails."

@@ -79,7 +79,7 @@ class NotifyInput(BaseOperationInput):
         default=None,
         description="webhook: the http(s) URL to POST to (a Slack or Discord incoming-webhook URL, an ntfy topic "
         "URL such as https://ntfy.sh/my-topic, or any endpoint). Webhook URLs embed secrets: give "
-        "'!env:NAME'. Required by webhook.",
+        "'!env:NAME' (a secret the operator allows with --secret NAME). Required by webhook.",
     )
     format: WebhookFormat = Field(
         default="generic",
@@ -89,7 +89,8 @@ class NotifyInput(BaseOperationInput):
     )
     headers: dict[str, str] | None = Field(
         default=None,
-        description="webhook: extra request headers, such as an Authorization header as '!env:NAME'.",
+        description="webhook: extra request headers, such as an Authorization header as '!env:NAME' (a secret the "
+        "operator allows with --secret NAME).",
     )
     timeout: float = Field(
         default=10.0, gt=0, le=60, description="webhook: seconds the request may take (default 10, at most 60)."

@@ -43,6 +43,7 @@ from pydantic import Field, JsonValue, field_validator, model_validator
 
 from ..injector import get_injector
 from ..models import BaseOperationInput, RoutingConfig
+from ..redaction import scrub, scrub_text
 from ..registry import AgenTool, AgenToolRegistry
 from ._common import Name, ToolkitOutput, check_json, check_name, check_text, require_fields
 from ._db import open_database
@@ -414,9 +415,12 @@ class QueueStore:
         return row
 
     def enqueue(self, queue_name: str, message: Any, *, max_retries: int = 3, level: QueueLevel = "info") -> Enqueued:
-        """Append a message to the tail of a queue, then run the enqueue hooks (which see `level`)."""
+        """Append a message to the tail of a queue, then run the enqueue hooks (which see `level`).
+
+        Inside a run, the secrets revealed to it are stored as their `!env:NAME` reference, never their value.
+        """
         check_name("queue_name", queue_name)
-        payload = json.dumps(message, ensure_ascii=False, allow_nan=False)  # NUL is escaped as \u0000
+        payload = json.dumps(scrub(message), ensure_ascii=False, allow_nan=False)  # NUL is escaped as \u0000
         message_id = uuid.uuid4().hex
         now = time.time()
         with self._lock:
@@ -543,6 +547,7 @@ class QueueStore:
         check_name("message_id", message_id)
         if error is not None:
             check_text("error", error)
+            error = scrub_text(error)
         with self._lock:
             self._check_open()
             with self._db.transaction():

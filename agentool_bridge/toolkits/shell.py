@@ -36,6 +36,7 @@ from pydantic import Field, field_validator
 from ..errors import clip
 from ..injector import get_injector
 from ..models import BaseOperationInput, RoutingConfig
+from ..redaction import Redactor, active
 from ..registry import AgenTool, AgenToolRegistry
 from ..untrusted import quote, untrusted
 from ._common import ToolkitOutput, check_text
@@ -116,7 +117,7 @@ class ShellInput(BaseOperationInput):
     env: dict[str, str] | None = Field(
         default=None,
         description="Extra environment variables, added to the server's environment. Use '!env:NAME' values for "
-        "secrets.",
+        "secrets (NAME must be a secret the operator allows with --secret NAME).",
     )
     stdin: str | None = Field(
         default=None, max_length=MAX_STDIN, description="Text to write to the program's standard input; default: none."
@@ -173,11 +174,16 @@ class ShellInput(BaseOperationInput):
 class _Program(asyncio.SubprocessProtocol):
     """A running program's output (the first `limit` bytes of each stream kept, the rest counted) and its end.
 
-    Reading is never paused, so the program never blocks on a full pipe.
+    Reading is never paused, so the program never blocks on a full pipe. The secrets revealed to the run
+    (`redactor`) are replaced before an output is cut: heads and the stderr tail are kept `margin` bytes
+    longer than shown, so that a secret across a cut is replaced whole.
     """
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, redactor: Redactor) -> None:
         self.limit = limit
+        self.redactor = redactor
+        self._keep = limit + redactor.margin
+        self._tail_keep = 4 * STDERR_TAIL + redactor.margin
         self.heads: dict[int, bytearray] = {1: bytearray(), 2: bytearray()}
         self.totals: dict[int, int] = {1: 0, 2: 0}
         self.stderr_tail = b""
@@ -187,10 +193,10 @@ class _Program(asyncio.SubprocessProtocol):
     def pipe_data_received(self, fd: int, data: bytes) -> None:
         self.totals[fd] += len(data)
         head = self.heads[fd]
-        if len(head) < self.limit:
-            head += data[: self.limit - len(head)]
+        if len(head) < self._keep:
+            head += data[: self._keep - len(head)]
         if fd == 2:
-            self.stderr_tail = (self.stderr_tail + data)[-4 * STDERR_TAIL :]
+            self.stderr_tail = (self.stderr_tail + data)[-self._tail_keep :]
 
     def process_exited(self) -> None:
         self.exited.set()
@@ -200,10 +206,21 @@ class _Program(asyncio.SubprocessProtocol):
         self.closed.set()
 
     def text(self, fd: int) -> str:
-        return self.heads[fd].decode("utf-8", errors="replace")
+        """The first `limit` bytes of a stream as text (redacted: a secret across the cut is replaced whole)."""
+        head = bytes(self.heads[fd])
+        if not self.truncated(fd):
+            return self.redactor.text(head.decode("utf-8", errors="replace"))
+        return self.redactor.head_bytes(head, self.limit, lambda part: part.decode("utf-8", errors="replace"))
 
     def truncated(self, fd: int) -> bool:
-        return self.totals[fd] > len(self.heads[fd])
+        return self.totals[fd] > self.limit
+
+    def stderr_end(self) -> str:
+        """The end of stderr that was kept, stripped and redacted. When stderr was longer, its first `margin`
+        characters are left out: a secret cut there by the buffer could not be recognised."""
+        text = self.stderr_tail.decode("utf-8", errors="replace")
+        start = min(len(text), self.redactor.margin) if self.totals[2] > len(self.stderr_tail) else 0
+        return self.redactor.tail(text, start).strip()
 
 
 def _signal_group(pgid: int, sig: int) -> bool:
@@ -331,7 +348,7 @@ class ShellRunner:
         started = time.monotonic()
         loop = asyncio.get_running_loop()
         transport, program = await loop.subprocess_exec(
-            lambda: _Program(max_output_bytes),
+            lambda: _Program(max_output_bytes, active()),
             *argv,
             executable=program_path,
             cwd=cwd,
@@ -364,7 +381,7 @@ class ShellRunner:
         assert code is not None
         origin = f"program {clip(argv[0], 100)}"
         if code not in ok_exit_codes:
-            tail = program.stderr_tail.decode("utf-8", errors="replace").strip()
+            tail = program.stderr_end()
             said = quote(tail, origin, what="stderr", limit=STDERR_TAIL, tail=True)
             raise ShellCommandError(
                 f"Command {clip(argv[0])} {_describe_exit(code)} (allowed exit codes: {list(ok_exit_codes)}). "

@@ -21,6 +21,7 @@ from pydantic import Field, JsonValue, field_validator, model_validator
 
 from ..injector import get_injector
 from ..models import BaseOperationInput, RoutingConfig
+from ..redaction import scrub
 from ..registry import AgenTool, AgenToolRegistry
 from ._common import Name, ToolkitOutput, check_json, check_name, isoformat, require_fields
 from ._db import open_database
@@ -137,8 +138,9 @@ class KVStore:
         )
 
     def set(self, key: str, value: Any, ttl: float | None) -> ToolkitOutput:
-        """Store a value under a key, replacing any previous value and expiry."""
-        payload = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        """Store a value under a key, replacing any previous value and expiry. Inside a run, the secrets revealed
+        to it are stored as their `!env:NAME` reference, never their value."""
+        payload = json.dumps(scrub(value), ensure_ascii=False, allow_nan=False)
         now = self._clock()
         expires_at = None if ttl is None else now + ttl
         with self._lock, self._db.transaction():

@@ -1,7 +1,7 @@
 """A real HTTP server on 127.0.0.1 (or another loopback address) for the `http` and `notify` tests: JSON,
-text, big and slow bodies, redirects, any status, an echo endpoint that records what it received, and
+text, big and slow bodies, redirects, any status, an echo endpoint that records what it received,
 `/say`, which answers with the text, status, reason phrase and X-Note header it is given (what a hostile
-server might say)."""
+server might say), and `/reflect/<status>`, which answers with the X-Reflect header it was sent."""
 
 from __future__ import annotations
 
@@ -88,6 +88,10 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/say":  # answers with the text and status it is given: what an untrusted server says
             self._send(int(query.get("status", "200")), query.get("text", "").encode(), "text/plain; charset=utf-8",
                        {"X-Note": query["note"]} if "note" in query else None, query.get("reason"))
+        elif path.startswith("/reflect/"):  # a server that quotes what it was sent (a token it refuses, say)
+            code = int(path.rsplit("/", 1)[1])
+            reflected = self.headers.get("X-Reflect", "")
+            self._send(code, f"{query.get('prefix', '')}{reflected}{query.get('suffix', '')}".encode(), "text/plain")
         elif path.startswith("/status/"):
             code = int(path.rsplit("/", 1)[1])
             self._send(code, f"status {code} body with details".encode(), "text/plain")

@@ -326,7 +326,7 @@ def test_malformed_input_is_refused_without_echoing_header_values(
 
 @pytest.fixture
 async def runtime(tmp_path: Path) -> Any:
-    config = ServiceConfig(database=str(tmp_path / "s.sqlite"), environ={"API_TOKEN": SECRET})
+    config = ServiceConfig(database=str(tmp_path / "s.sqlite"), environ={"API_TOKEN": SECRET}, secrets=("API_TOKEN",))
     async with SchedulerRuntime(config) as rt:
         yield rt
 
