@@ -643,6 +643,12 @@ class QueueStore:
         return _queue_agentool(self)
 
 
+def _name(queue_name: str | None) -> str:
+    """A queue name as the store keeps it: inside a run, a revealed secret in it becomes its reference."""
+    assert queue_name is not None  # required by every operation that names a queue
+    return scrub_text(queue_name)
+
+
 def _queue_agentool(store: QueueStore) -> AgenTool:
     def enqueue(queue_name: str, message: Any, max_retries: int) -> ToolkitOutput:
         done = store.enqueue(queue_name, message, max_retries=max_retries)
@@ -743,19 +749,22 @@ def _queue_agentool(store: QueueStore) -> AgenTool:
         operation_map={
             "enqueue": (
                 "enqueue",
-                lambda m: {"queue_name": m.queue_name, "message": m.message, "max_retries": m.max_retries},
+                lambda m: {"queue_name": _name(m.queue_name), "message": m.message, "max_retries": m.max_retries},
             ),
             "dequeue": (
                 "dequeue",
-                lambda m: {"queue_name": m.queue_name, "max_wait": m.timeout, "auto_ack": m.auto_ack},
+                lambda m: {"queue_name": _name(m.queue_name), "max_wait": m.timeout, "auto_ack": m.auto_ack},
             ),
-            "ack": ("ack", lambda m: {"queue_name": m.queue_name, "message_id": m.message_id}),
-            "nack": ("nack", lambda m: {"queue_name": m.queue_name, "message_id": m.message_id, "error": m.error}),
-            "peek": ("peek", lambda m: {"queue_name": m.queue_name, "count": m.count}),
-            "size": ("size", lambda m: {"queue_name": m.queue_name}),
-            "clear": ("clear", lambda m: {"queue_name": m.queue_name}),
+            "ack": ("ack", lambda m: {"queue_name": _name(m.queue_name), "message_id": m.message_id}),
+            "nack": (
+                "nack",
+                lambda m: {"queue_name": _name(m.queue_name), "message_id": m.message_id, "error": m.error},
+            ),
+            "peek": ("peek", lambda m: {"queue_name": _name(m.queue_name), "count": m.count}),
+            "size": ("size", lambda m: {"queue_name": _name(m.queue_name)}),
+            "clear": ("clear", lambda m: {"queue_name": _name(m.queue_name)}),
             "list_queues": ("list_queues", lambda m: {}),
-            "get_dlq": ("get_dlq", lambda m: {"queue_name": m.queue_name, "limit": m.limit}),
+            "get_dlq": ("get_dlq", lambda m: {"queue_name": _name(m.queue_name), "limit": m.limit}),
         }
     )
     return AgenTool(

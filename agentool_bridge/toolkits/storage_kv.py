@@ -21,7 +21,7 @@ from pydantic import Field, JsonValue, field_validator, model_validator
 
 from ..injector import get_injector
 from ..models import BaseOperationInput, RoutingConfig
-from ..redaction import scrub
+from ..redaction import scrub, scrub_text
 from ..registry import AgenTool, AgenToolRegistry
 from ._common import Name, ToolkitOutput, check_json, check_name, isoformat, require_fields
 from ._db import open_database
@@ -70,6 +70,12 @@ class StorageKVInput(BaseOperationInput):
         """Each operation names the fields it needs."""
         require_fields(self, _REQUIRED)
         return self
+
+
+def _key(key: str | None) -> str:
+    """A key as the store keeps it: inside a run, a revealed secret in it becomes its reference."""
+    assert key is not None  # required by every operation that names a key
+    return scrub_text(key)
 
 
 class KVStore:
@@ -183,11 +189,11 @@ class KVStore:
         """The `storage_kv` AgenTool over this store (not registered; closing it closes the store)."""
         routing = RoutingConfig(
             operation_map={
-                "get": ("get_value", lambda m: {"key": m.key}),
-                "set": ("set_value", lambda m: {"key": m.key, "value": m.value, "ttl": m.ttl}),
-                "delete": ("delete_key", lambda m: {"key": m.key}),
-                "exists": ("key_exists", lambda m: {"key": m.key}),
-                "keys": ("list_keys", lambda m: {"pattern": m.pattern}),
+                "get": ("get_value", lambda m: {"key": _key(m.key)}),
+                "set": ("set_value", lambda m: {"key": _key(m.key), "value": m.value, "ttl": m.ttl}),
+                "delete": ("delete_key", lambda m: {"key": _key(m.key)}),
+                "exists": ("key_exists", lambda m: {"key": _key(m.key)}),
+                "keys": ("list_keys", lambda m: {"pattern": scrub_text(m.pattern)}),
             }
         )
 

@@ -108,6 +108,23 @@ async def test_a_kv_value_is_stored_as_its_reference(client: Client, db_file: st
     assert_hidden(json.dumps(got), stored(db_file))
 
 
+async def test_a_secret_used_as_a_key_or_a_queue_name_is_stored_and_listed_as_its_reference(
+    client: Client, db_file: str
+) -> None:
+    await run(client, "storage_kv", {"operation": "set", "key": REF, "value": 1})
+    await run(client, "queue", {"operation": "enqueue", "queue_name": REF, "message": {"n": 1}})
+
+    got = await run(client, "storage_kv", {"operation": "get", "key": REF})  # the same reference finds it again
+    keys = await run(client, "storage_kv", {"operation": "keys", "pattern": "*"})
+    queues = await run(client, "queue", {"operation": "list_queues"})
+    listing = resource_json(await client.read_resource("scheduler://queues"))
+
+    assert got["result"]["data"]["value"] == 1
+    assert keys["result"]["data"]["keys"] == [REF]
+    assert REF in json.dumps(queues)
+    assert_hidden(json.dumps(got), json.dumps(keys), json.dumps(queues), json.dumps(listing), stored(db_file))
+
+
 async def test_a_log_record_is_written_with_the_reference(client: Client, capsys: pytest.CaptureFixture[str]) -> None:
     await run(client, "logging", {"operation": "log", "level": "WARNING", "message": REF, "logger_name": "job",
                                   "data": {"token": REF}})
