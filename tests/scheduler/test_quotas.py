@@ -410,16 +410,25 @@ async def test_the_inbox_limit_holds_across_processes_on_one_database(database: 
     assert one.queues.counts(INBOX_QUEUE).size == 2
 
 
-async def test_the_queue_agentool_cannot_fill_the_inbox_past_its_limit_either(make_runtime: Any) -> None:
-    runtime: SchedulerRuntime = await make_runtime(inbox_limit=1)
-    enqueue = SchedulerInput(operation="run_now", agentool_name="queue",
-                             input_data={"operation": "enqueue", "queue_name": "inbox", "message": {"x": 1}})
-    await runtime.service.run_now(enqueue)
+async def test_a_queue_limit_is_counted_in_the_database_for_every_store_on_it(database: str) -> None:
+    from agentool_bridge.toolkits import QueueFullError, QueueStore
 
-    with pytest.raises(JobExecutionError, match=r"Queue 'inbox' holds 1 message, its limit \(--inbox-limit\)"):
-        await runtime.service.run_now(enqueue)
-    await runtime.service.run_now(enqueue.model_copy(update={"input_data": {
-        "operation": "enqueue", "queue_name": "other", "message": {"x": 1}}}))  # other queues have no limit
+    one, two = QueueStore(database), QueueStore(database)
+    try:
+        for store in (one, two):
+            store.set_limit("work", 2, flag="--some-flag", advice="take some first")
+        one.enqueue("work", {"n": 1})
+        two.enqueue("work", {"n": 2})
+
+        with pytest.raises(QueueFullError, match=r"Queue 'work' holds 2 messages, its limit \(--some-flag\): take"):
+            one.enqueue("work", {"n": 3})
+        one.enqueue("elsewhere", {"n": 3})  # other queues have no limit
+        assert two.take("work") is not None
+        two.enqueue("work", {"n": 4})
+        assert one.counts("work").size == 2
+    finally:
+        one.close()
+        two.close()
 
 
 async def test_a_result_for_a_full_inbox_is_noted_on_the_run(make_runtime: Any, echo: Calls) -> None:
