@@ -60,6 +60,10 @@ BUFFERED_LOST = ("it waited behind a run in progress (overlap policy) when the r
                  "by that runner, so it is not run again")
 
 
+def _runs(count: int) -> str:
+    return f"{count} run" if count == 1 else f"{count} runs"
+
+
 def concurrency_limit(definition: JobDefinition, per_job: int = BUFFER_LIMIT) -> int:
     """Scheduled runs of a job that may go at once: max_instances; with overlap allow_all and max_instances left
     at 1, BUFFER_LIMIT (allow_all means overlapping fires run, so one at a time would be skip by another name);
@@ -416,7 +420,8 @@ class RunExecutor:
         """Why a fire found no room, in words (the start of a skipped fire's note)."""
         if len(lane.active) < limit or (limit >= self.per_job and limit != job.definition.max_instances):
             total = len(lane.active) + self._extra.get(job.job_id, 0)
-            return (f"{total} runs of the job were still in progress, the most one job may have "
+            were = "was" if total == 1 else "were"
+            return (f"{_runs(total)} of the job {were} still in progress, the most one job may have "
                     f"({PER_JOB_FLAG} {self.per_job})")
         return f"max_instances ({limit}) runs were still in progress"
 
@@ -996,7 +1001,7 @@ class RunExecutor:
                 )
             if known and not self._job_has_room(job_id, self._lanes.get(job_id)):
                 raise QuotaExceededError(
-                    f"Job {job_id!r} has {self._job_load(job_id)} runs in progress, the most one job may have "
+                    f"Job {job_id!r} has {_runs(self._job_load(job_id))} in progress, the most one job may have "
                     f"({PER_JOB_FLAG} {self.per_job}): wait for them to finish (get_job shows them), stop them "
                     f"with cancel_job, or ask the operator to raise {PER_JOB_FLAG}."
                 )
