@@ -69,6 +69,7 @@ def _rate(times: list[float], seconds: float) -> float:
 async def _runtime(database: Path, jobs: int, **config: Any) -> tuple[Any, list[float], float]:
     from mcp_scheduler import RunEvent, SchedulerInput, SchedulerRuntime, ServiceConfig
 
+    config.setdefault("max_jobs", max(jobs, OVERLOAD_JOBS))  # its own job limit, whatever --max-jobs defaults to
     runtime = SchedulerRuntime(ServiceConfig(database=str(database), timezone="UTC", start_paused=True, **config))
     register_noop(registry=runtime.registry)
     finished: list[float] = []

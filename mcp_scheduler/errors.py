@@ -20,6 +20,8 @@ __all__ = [
     "LeaseHeldError",
     "SchedulerStateError",
     "TokenFileError",
+    "QuotaExceededError",
+    "TooManyJobsError",
 ]
 
 
@@ -84,3 +86,21 @@ class SchedulerStateError(SchedulerError, RuntimeError):
 
 class TokenFileError(SchedulerError, OSError):
     """The bearer token file of the HTTP transports cannot be trusted (others may read it) or holds no token."""
+
+
+class QuotaExceededError(SchedulerError, RuntimeError):
+    """A limit the operator set (a `--max-...` flag) is reached: the request is refused, nothing changed."""
+
+
+class TooManyJobsError(QuotaExceededError):
+    """The database holds as many jobs as `--max-jobs` allows."""
+
+    def __init__(self, count: int, limit: int, adding: int = 1) -> None:
+        more = "" if adding == 1 else f"; these {adding:,} would make {count + adding:,}"
+        super().__init__(
+            f"The scheduler's database holds {count:,} jobs, and its limit is {limit:,} (--max-jobs){more}. "
+            "Cancel jobs that are no longer needed (cancel_job; completed jobs count until they are cancelled), "
+            "or ask the operator to raise --max-jobs."
+        )
+        self.count = count
+        self.limit = limit

@@ -31,6 +31,7 @@ from agentool_bridge.toolkits import AddressRules, QueueStore
 from agentool_bridge.toolkits.inbox import INBOX_QUEUE, InboxLevel, post_to_inbox
 from agentool_bridge.untrusted import clip_content, untrusted
 
+from .errors import QuotaExceededError
 from .events import EventBus, JobEvent, RunEvent
 from .fire_times import jitter_delay, next_fire_time
 from .history import HistoryWriter
@@ -39,7 +40,7 @@ from .models import ErrorInfo, RunRecord
 from .policies import BUFFER_LIMIT, retry_delay
 from .timestamps import utcnow
 
-__all__ = ["AdHocRun", "RunExecutor", "RunTarget", "engine_instances"]
+__all__ = ["AdHocRun", "RunExecutor", "RunTarget", "concurrency_limit", "engine_instances"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,16 +54,23 @@ NOT_RUN_WRITE_EVERY = 15.0
 _JSON = TypeAdapter(Any)
 CANCELLED_BY_NEXT = "cancelled by the next fire (overlap: cancel_other)"
 REPLACED_BY_NEXT = "replaced by the next fire before it started (overlap: cancel_other)"
+PER_JOB_FLAG = "--max-runs-per-job"
+SLOTS_FLAG = "--max-concurrent-runs"
 BUFFERED_LOST = ("it waited behind a run in progress (overlap policy) when the runner stopped; its fire was claimed "
                  "by that runner, so it is not run again")
 
 
-def concurrency_limit(definition: JobDefinition) -> int:
-    """Runs of a job that may go at once: max_instances; with overlap allow_all and max_instances left at 1,
-    BUFFER_LIMIT (allow_all means overlapping fires run, so one at a time would be skip by another name)."""
+def _runs(count: int) -> str:
+    return f"{count} run" if count == 1 else f"{count} runs"
+
+
+def concurrency_limit(definition: JobDefinition, per_job: int = BUFFER_LIMIT) -> int:
+    """Scheduled runs of a job that may go at once: max_instances; with overlap allow_all and max_instances left
+    at 1, BUFFER_LIMIT (allow_all means overlapping fires run, so one at a time would be skip by another name);
+    never more than `per_job`, the operator's limit of runs of one job in flight (--max-runs-per-job)."""
     if definition.policy.overlap == "allow_all" and definition.max_instances <= 1:
-        return BUFFER_LIMIT
-    return max(1, definition.max_instances)
+        return max(1, min(BUFFER_LIMIT, per_job))
+    return max(1, min(definition.max_instances, per_job))
 
 
 def engine_instances(definition: JobDefinition) -> int:
@@ -121,6 +129,18 @@ class _Lane:
 
     active: list[_Fire] = field(default_factory=list)
     waiting: deque[_Fire] = field(default_factory=deque)
+
+
+@dataclass(slots=True, eq=False)
+class _Flight:
+    """A run between the commit of its start and its record: what `stop_runs` cancels (cancel_job, update_job,
+    stop_scheduler), with the note its record gets; `recorded` is resolved once the record is handed over."""
+
+    job_id: str
+    task: asyncio.Task[Any]
+    recorded: asyncio.Future[None] | None = None
+    why: str | None = None  # set when stopped
+    uncancelled: bool = False
 
 
 @dataclass(slots=True)
@@ -207,11 +227,14 @@ def _settled(outcome: _Outcome) -> _Outcome:
 class RunExecutor:
     """Executes runs through the injector and records each one; the engine calls `on_due` and `on_skipped`.
 
-    At most `max_concurrent_runs` scheduled runs go at a time. The engine asks `room()` and hands over
-    no more due jobs than that (the rest stay due, in order, until `on_room` says a run ended); a fire
-    that still has to wait for a slot, or cannot start within its job's misfire_grace_time, is
-    recorded as missed. The event loop then has room for tool calls however many jobs are due, and
-    no fire is skipped or recorded just because the scheduler is busy.
+    At most `max_concurrent_runs` runs go at a time (scheduled ones, retries, backfills and run_now). The
+    engine asks `room()` and hands over no more due jobs than that (the rest stay due, in order, until
+    `on_room` says a run ended); a fire that still has to wait for a slot, or cannot start within its job's
+    misfire_grace_time, is recorded as missed. The event loop then has room for tool calls however many jobs
+    are due, and no fire is skipped or recorded just because the scheduler is busy.
+
+    At most `max_runs_per_job` runs of one job are in flight at a time, whatever its max_instances and
+    overlap policy ask: its scheduled runs (admitted fires) and its run_now, retry and backfill runs together.
     """
 
     def __init__(
@@ -223,6 +246,7 @@ class RunExecutor:
         events: EventBus,
         jobs: Mapping[str, Job],
         max_concurrent_runs: int = 1000,
+        max_runs_per_job: int = BUFFER_LIMIT,
         claim: Callable[[str, datetime], Awaitable[bool]] | None = None,
         lease_held: Callable[[], bool] | None = None,
         environ: Mapping[str, str] | None = None,
@@ -236,6 +260,7 @@ class RunExecutor:
         self._events = events
         self._jobs = jobs
         self._max_concurrent = max_concurrent_runs
+        self.per_job = max_runs_per_job
         self._claim = claim
         self._lease_held = lease_held
         self._in_use = 0  # slots taken
@@ -250,6 +275,10 @@ class RunExecutor:
         self.opened_at = utcnow()
         self._lanes: dict[str, _Lane] = {}  # jobs with fires admitted or buffered
         self._cancel_notes: dict[asyncio.Task[Any], str] = {}  # why cancel_other cancelled a task's fire
+        self._flights: dict[str, set[_Flight]] = {}  # runs in flight, by job (stop_runs cancels them)
+        self._stopped: dict[asyncio.Task[Any], str] = {}  # fires' tasks whose run stop_runs stopped
+        self._extra: Counter[str] = Counter()  # runs of a job in flight outside its lane: run_now, retry, backfill
+        self._job_waiters: dict[str, list[asyncio.Future[None]]] = {}  # runs waiting for room in their job
         # Run policies: the service pauses a job after its failures and drops a finished job from the engine.
         self.on_pause: Callable[[Job, str, str], Awaitable[None]] | None = None  # (job, why, its last error)
         self.on_complete: Callable[[str], None] | None = None
@@ -289,8 +318,9 @@ class RunExecutor:
                 note = self._cancel_notes.pop(task, None) if task is not None else None
                 if not fire.displaced or note is None:
                     if not fire.executing:
-                        why = "the scheduler shut down before the run could start"
-                        self._not_run(job, fire, "missed", why + (" (it was buffered)" if fire.turn else ""))
+                        why = note or "the scheduler shut down before the run could start" + (
+                            " (it was buffered)" if fire.turn else "")
+                        self._not_run(job, fire, "missed", why)
                     raise
                 if task is not None:
                     task.uncancel()  # cancel_other displaced this fire: the task goes on, the later fire runs
@@ -299,6 +329,12 @@ class RunExecutor:
                 for older in run_times[index + 1:]:
                     self._record_not_run(job, older, "skipped", REPLACED_BY_NEXT)
                 return
+            else:
+                if self._stopped and fire.task is not None and (why := self._stopped.pop(fire.task, "")):
+                    for later in run_times[index + 1:]:  # stop_runs stopped this fire's run: not the later ones
+                        self._record_not_run(job, later, "missed", why.replace("while this run was in progress",
+                                                                              "before this fire could run"))
+                    return
             finally:
                 if fire.displaced and fire.task is not None:
                     self._cancel_notes.pop(fire.task, None)  # also when the run swallowed the cancellation
@@ -343,17 +379,16 @@ class RunExecutor:
         Synchronous, so that the fires of one job are decided one at a time, in the order they come.
         """
         definition = job.definition
-        overlap, limit = definition.policy.overlap, concurrency_limit(definition)
+        overlap, limit = definition.policy.overlap, concurrency_limit(definition, self.per_job)
         lane = self._lanes.get(job.job_id)
         if lane is None:
             lane = self._lanes[job.job_id] = _Lane()
         fire = _Fire(run_time, asyncio.current_task())
-        if len(lane.active) < limit and not lane.waiting:
+        if len(lane.active) < limit and not lane.waiting and self._job_has_room(job.job_id, lane):
             lane.active.append(fire)
             return fire
         if overlap in ("skip", "allow_all"):
-            why = f"max_instances ({limit}) runs were still in progress (overlap: {overlap})"
-            self._record_not_run(job, run_time, "skipped", why)
+            self._record_not_run(job, run_time, "skipped", f"{self._busy(job, lane, limit)} (overlap: {overlap})")
             return None
         if overlap == "cancel_other":
             for other in [f for f in lane.waiting if not f.displaced]:
@@ -376,6 +411,20 @@ class RunExecutor:
             self._cancel_notes[fire.task] = note
             fire.task.cancel()
 
+    def _job_has_room(self, job_id: str, lane: _Lane | None) -> bool:
+        """True if the job has fewer runs in flight than `per_job` (admitted fires and runs outside its lane)."""
+        extra = self._extra.get(job_id, 0) if self._extra else 0
+        return (len(lane.active) if lane is not None else 0) + extra < self.per_job
+
+    def _busy(self, job: Job, lane: _Lane, limit: int) -> str:
+        """Why a fire found no room, in words (the start of a skipped fire's note)."""
+        if len(lane.active) < limit or (limit >= self.per_job and limit != job.definition.max_instances):
+            total = len(lane.active) + self._extra.get(job.job_id, 0)
+            were = "was" if total == 1 else "were"
+            return (f"{_runs(total)} of the job {were} still in progress, the most one job may have "
+                    f"({PER_JOB_FLAG} {self.per_job})")
+        return f"max_instances ({limit}) runs were still in progress"
+
     def _leave(self, job_id: str, fire: _Fire) -> None:
         """A fire is done (or will not run): the buffered fires next in line get their turn."""
         lane = self._lanes.get(job_id)
@@ -385,15 +434,21 @@ class RunExecutor:
             lane.active.remove(fire)
         elif fire in lane.waiting:
             lane.waiting.remove(fire)
+        self._promote(job_id, lane)
+
+    def _promote(self, job_id: str, lane: _Lane) -> None:
+        """Give the buffered fires of a job their turn while it has room; wake its runs waiting for room."""
         job = self._jobs.get(job_id)
-        limit = concurrency_limit(job.definition) if job is not None else 1
-        while lane.waiting and len(lane.active) < limit:
+        limit = concurrency_limit(job.definition, self.per_job) if job is not None else 1
+        while lane.waiting and len(lane.active) < limit and self._job_has_room(job_id, lane):
             turn = lane.waiting.popleft()
             lane.active.append(turn)
             if turn.turn is not None and not turn.turn.done():
                 turn.turn.set_result(None)
         if not lane.active and not lane.waiting:
             del self._lanes[job_id]
+        if self._job_waiters:
+            self._wake_job(job_id)
 
     async def _go(self, job: Job, fire: _Fire, grace: int | None) -> None:
         """Run an admitted fire: wait for its turn if buffered, then for a slot; claim it; execute it."""
@@ -426,6 +481,9 @@ class RunExecutor:
             await self._slots.acquire()  # free: returns at once, without letting others run first
         self._in_use += 1
         try:
+            if fire.turn is None and job_id not in self._jobs:
+                self._not_run(job, fire, "missed", "the job was cancelled before the run could start")
+                return
             if fire.turn is None and self._claim is not None and not await self._claim(job_id, run_time):
                 self._unclaimed(job, fire)
                 return
@@ -524,11 +582,13 @@ class RunExecutor:
             self._full_at = time.monotonic()
         return room
 
-    def cancel_waiting(self) -> None:
-        """Cancel the fires still waiting for a slot or buffered behind a run (the scheduler is closing, or the
-        lease is lost); they record themselves as missed."""
+    def cancel_waiting(self, why: str | None = None) -> None:
+        """Cancel the fires still waiting for a slot or buffered behind a run (the scheduler is closing or stopped,
+        or the lease is lost); they record themselves as missed, with `why` as the note if given."""
         buffered = [f.task for lane in self._lanes.values() for f in lane.waiting if f.task is not None]
         for task in [*self._waiting, *buffered]:
+            if why is not None:
+                self._cancel_notes[task] = why
             task.cancel()
 
     def on_skipped(self, job_id: str, run_times: list[datetime]) -> None:
@@ -544,6 +604,7 @@ class RunExecutor:
     def forget(self, job_id: str) -> None:
         """Write and drop the not-run records still gathering for a job (it is gone), and its retry timer."""
         self.disarm_retry(job_id)
+        self._wake_job(job_id)  # runs waiting for room in the job see it gone
         for status in ("missed", "skipped"):
             streak = self._streaks.pop((job_id, status), None)
             if streak is not None and streak.pending:
@@ -659,38 +720,46 @@ class RunExecutor:
                     self._complete(policed)  # with its last run's start, in the commit below
         started = RunRecord(status="running", **base)
         t0 = time.perf_counter()
+        flight = self._take_off(job_id)
         try:
-            await self._history.commit(started, job_id=job_id if job is not None else None)
-        except asyncio.CancelledError:
-            why = self._cancel_note("the scheduler shut down before the run started")
-            self._finish(base, _Outcome("cancelled", notes=[why]), t0)
-            raise
-        except Exception:
-            # The record stays buffered and is written with a later batch; the run goes ahead.
-            logger.exception("Job %s: could not commit the start of its run", job_id)
-        if trigger != "run_now" and self._lease_held is not None and not self._lease_held():
-            # Fencing: the lease went while the start was being written (the process was frozen or cut off);
-            # another runner may own this fire's job by now.
-            return self._finish(base, _Outcome("interrupted", notes=["the runner lease was lost before the run "
-                                                                     "started; not run"]), t0)
-        self._events.publish(RunEvent("started", started))
-        self.running[job_id] += 1
-        outcome: _Outcome
-        try:
-            # The job's stored address policy goes with the run: http and webhooks obey it as well as this process's.
-            info = RunInfo(job_id, base["run_id"], trigger, scheduled, getattr(target, "job_name", None),
-                           target.address_policy)
-            with running(info):
-                outcome = await self._call(target)
-        except asyncio.CancelledError:
-            outcome = _Outcome("cancelled", notes=[self._cancel_note("the scheduler shut down while the run was in "
-                                                                      "progress")])
-            self._finish(base, outcome, t0)
-            raise
+            try:
+                await self._history.commit(started, job_id=job_id if job is not None else None)
+            except asyncio.CancelledError:
+                why = self._cancel_note("the scheduler shut down before the run started", flight)
+                record = self._finish(base, _Outcome("cancelled", notes=[why]), t0)
+                if self._absorbed(flight, trigger):
+                    return record
+                raise
+            except Exception:
+                # The record stays buffered and is written with a later batch; the run goes ahead.
+                logger.exception("Job %s: could not commit the start of its run", job_id)
+            if trigger != "run_now" and self._lease_held is not None and not self._lease_held():
+                # Fencing: the lease went while the start was being written (the process was frozen or cut off);
+                # another runner may own this fire's job by now.
+                return self._finish(base, _Outcome("interrupted", notes=["the runner lease was lost before the run "
+                                                                         "started; not run"]), t0)
+            self._events.publish(RunEvent("started", started))
+            self.running[job_id] += 1
+            outcome: _Outcome
+            try:
+                # The job's stored address policy goes with the run: http and webhooks obey it as well as this
+                # process's.
+                info = RunInfo(job_id, base["run_id"], trigger, scheduled, getattr(target, "job_name", None),
+                               target.address_policy)
+                with running(info):
+                    outcome = await self._call(target)
+            except asyncio.CancelledError:
+                why = self._cancel_note("the scheduler shut down while the run was in progress", flight)
+                record = self._finish(base, _Outcome("cancelled", notes=[why]), t0)
+                if self._absorbed(flight, trigger):
+                    return record
+                raise
+            finally:
+                self.running[job_id] -= 1
+                if self.running[job_id] <= 0:
+                    del self.running[job_id]
         finally:
-            self.running[job_id] -= 1
-            if self.running[job_id] <= 0:
-                del self.running[job_id]
+            self._land(flight)
         if trigger != "run_now":
             # A run that finished without suspending lets the other runs due now start before its
             # bookkeeping (result queue, history record, events): many jobs due at once then start
@@ -719,10 +788,77 @@ class RunExecutor:
             await self.pause_if_failing(policed, record)
         return record
 
-    def _cancel_note(self, default: str) -> str:
-        """Why the current task was cancelled: cancel_other's note, else `default` (the scheduler shut down)."""
+    def _cancel_note(self, default: str, flight: _Flight | None = None) -> str:
+        """Why the current task was cancelled: `stop_runs`'s note, cancel_other's, else `default` (the scheduler
+        shut down)."""
+        if flight is not None and flight.why is not None:
+            return flight.why
         task = asyncio.current_task()
         return (self._cancel_notes.get(task) if task is not None else None) or default
+
+    # ------------------------------------------------------------------ runs in flight, and stopping them
+
+    def _take_off(self, job_id: str) -> _Flight | None:
+        """Note the current task's run of `job_id` as in flight (until `_land`)."""
+        task = asyncio.current_task()
+        if task is None:
+            return None
+        flight = _Flight(job_id, task)
+        flights = self._flights.get(job_id)
+        if flights is None:
+            self._flights[job_id] = {flight}
+        else:
+            flights.add(flight)
+        return flight
+
+    def _land(self, flight: _Flight | None) -> None:
+        """The run is recorded (or on its way out by an exception): it is no longer in flight."""
+        if flight is None:
+            return
+        flights = self._flights.get(flight.job_id)
+        if flights is not None:
+            flights.discard(flight)
+            if not flights:
+                del self._flights[flight.job_id]
+        if flight.why is not None:
+            if not flight.uncancelled:  # the AgenTool swallowed the cancellation and finished
+                flight.uncancelled = True
+                flight.task.uncancel()
+            if flight.recorded is not None and not flight.recorded.done():
+                flight.recorded.set_result(None)
+
+    def _absorbed(self, flight: _Flight | None, trigger: RunTrigger) -> bool:
+        """After a cancellation of a run and its record: True if `stop_runs` asked for it alone (the caller then
+        goes on with the record: a run_now answers with it, a fire's task ends); False to propagate it."""
+        if flight is None or flight.why is None:
+            return False
+        flight.uncancelled = True
+        if flight.task.uncancel() > 0:
+            return False  # cancelled for another reason too (the scheduler closing): that one goes on
+        if trigger in ("schedule", "catch_up"):
+            self._stopped[flight.task] = flight.why
+        return True
+
+    def stop_runs(self, job_id: str | None, reason: str) -> list[asyncio.Future[None]]:
+        """Cancel the runs in flight of `job_id` (None: of every job); each is recorded `cancelled` with the note
+        "<reason> while this run was in progress". Returns futures resolved as each is recorded (to wait for
+        before the record is committed). The current task's own run, if any, is left alone."""
+        if job_id is None:
+            flights = [f for group in self._flights.values() for f in group]
+        else:
+            flights = list(self._flights.get(job_id, ()))
+        current = asyncio.current_task()
+        waits: list[asyncio.Future[None]] = []
+        for flight in flights:
+            if flight.task is current:
+                continue
+            if flight.recorded is None:
+                flight.recorded = asyncio.get_running_loop().create_future()
+            if flight.why is None:
+                flight.why = f"{reason} while this run was in progress"
+                flight.task.cancel()
+            waits.append(flight.recorded)
+        return waits
 
     # ------------------------------------------------------------------ run policies
 
@@ -812,26 +948,121 @@ class RunExecutor:
         job = self._jobs.get(job_id)
         if job is None or job.retry != retry or job.state == "paused":
             return  # gone, changed, or waiting for its job to be resumed
-        await self._slots.acquire()
-        self._in_use += 1
+        if not await self._job_turn(job_id, wait=True):
+            return
         try:
-            # Claimed by its own time: a fire's claim is by its scheduled time, this retry's by when it is due.
-            if self._claim is not None and not await self._claim(job_id, retry.at):
-                if self._lease_held is None or self._lease_held():
-                    job.retry = None
-                    self._history.touch(job_id)
-                    self._record_not_run(job, retry.nominal or retry.at, "missed", "a retry claimed by the previous "
-                                         "runner, which stopped before it started the run; not run again")
-                return
-            if job.retry != retry or job.state == "paused" or self._jobs.get(job_id) is not job:
-                return
-            job.retry = None  # stored with the start of the run
-            await self.execute(job.definition, "retry", retry.nominal, attempt=retry.attempt)
+            await self._slots.acquire()
+            self._in_use += 1
+            try:
+                if self.hold_retries:
+                    return  # the scheduler was stopped while it waited: it waits for the start (still stored)
+                # Claimed by its own time: a fire's claim is by its scheduled time, this retry's by when it is due.
+                if self._claim is not None and not await self._claim(job_id, retry.at):
+                    if self._lease_held is None or self._lease_held():
+                        job.retry = None
+                        self._history.touch(job_id)
+                        self._record_not_run(job, retry.nominal or retry.at, "missed", "a retry claimed by the "
+                                             "previous runner, which stopped before it started the run; not run again")
+                    return
+                if job.retry != retry or job.state == "paused" or self._jobs.get(job_id) is not job:
+                    return
+                job.retry = None  # stored with the start of the run
+                await self.execute(job.definition, "retry", retry.nominal, attempt=retry.attempt)
+            finally:
+                self._in_use -= 1
+                self._slots.release()
+                if self.on_room is not None:
+                    self.on_room()
         finally:
-            self._in_use -= 1
-            self._slots.release()
-            if self.on_room is not None:
-                self.on_room()
+            self._done_extra(job_id)
+
+    # ------------------------------------------------------------------ runs outside the schedule
+
+    async def run_extra(
+        self,
+        target: RunTarget,
+        trigger: RunTrigger,
+        scheduled: datetime | None,
+        *,
+        wait: bool,
+        go: Callable[[], bool] | None = None,
+    ) -> RunRecord | None:
+        """Execute a run that is not a fire (run_now, backfill) in one of the scheduler's slots and within its
+        job's room (`per_job`): `wait` for both, or refuse at once with `QuotaExceededError` naming the flag.
+        Returns None, without running, if the job was cancelled (or `go()` turned false) while it waited."""
+        job_id = target.job_id
+        known = job_id in self._jobs
+        if not wait:
+            if self._slots.locked():
+                raise QuotaExceededError(
+                    f"{self._max_concurrent:,} runs are in progress, the most this scheduler runs at once "
+                    f"({SLOTS_FLAG}): try again once some of them have finished, or ask the operator to raise "
+                    f"{SLOTS_FLAG}."
+                )
+            if known and not self._job_has_room(job_id, self._lanes.get(job_id)):
+                raise QuotaExceededError(
+                    f"Job {job_id!r} has {_runs(self._job_load(job_id))} in progress, the most one job may have "
+                    f"({PER_JOB_FLAG} {self.per_job}): wait for them to finish (get_job shows them), stop them "
+                    f"with cancel_job, or ask the operator to raise {PER_JOB_FLAG}."
+                )
+        if known and not await self._job_turn(job_id, wait=wait):
+            return None
+        try:
+            await self._slots.acquire()
+            self._in_use += 1
+            try:
+                if (known and job_id not in self._jobs) or (go is not None and not go()):
+                    return None
+                return await self.execute(target, trigger, scheduled)
+            finally:
+                self._in_use -= 1
+                self._slots.release()
+                if self.on_room is not None:
+                    self.on_room()
+        finally:
+            if known:
+                self._done_extra(job_id)
+
+    def _job_load(self, job_id: str) -> int:
+        """The job's runs in flight: admitted fires and runs outside its lane."""
+        lane = self._lanes.get(job_id)
+        return (len(lane.active) if lane is not None else 0) + self._extra.get(job_id, 0)
+
+    async def _job_turn(self, job_id: str, *, wait: bool) -> bool:
+        """Take a place among the job's runs in flight, waiting for one if `wait`; False if the job went."""
+        while not self._job_has_room(job_id, self._lanes.get(job_id)):
+            if not wait:
+                return False
+            waiter = asyncio.get_running_loop().create_future()
+            self._job_waiters.setdefault(job_id, []).append(waiter)
+            try:
+                await waiter
+            finally:
+                waiters = self._job_waiters.get(job_id)
+                if waiters is not None:
+                    waiters.remove(waiter)
+                    if not waiters:
+                        del self._job_waiters[job_id]
+            if job_id not in self._jobs:
+                return False
+        self._extra[job_id] += 1
+        return True
+
+    def _done_extra(self, job_id: str) -> None:
+        """A run outside the job's lane ended: its place goes to a buffered fire or a waiting run."""
+        self._extra[job_id] -= 1
+        if self._extra[job_id] <= 0:
+            del self._extra[job_id]
+        lane = self._lanes.get(job_id)
+        if lane is not None:
+            self._promote(job_id, lane)
+        elif self._job_waiters:
+            self._wake_job(job_id)
+
+    def _wake_job(self, job_id: str) -> None:
+        for waiter in self._job_waiters.get(job_id, ()):
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def _call(self, target: RunTarget) -> _Outcome:
         injector = self._injector

@@ -31,7 +31,7 @@ from agentool_bridge.errors import clip
 from agentool_bridge.toolkits import AddressRules
 
 from .jobs import Job, JobState, RunStatus, RunTrigger
-from .policies import PolicyInput, RunPolicy, describe_policy
+from .policies import BUFFER_LIMIT, PolicyInput, RunPolicy, describe_policy
 from .schedules import ScheduleType
 from .timestamps import Timestamp
 
@@ -361,9 +361,11 @@ class JobInfo(BaseModel):
 
     @classmethod
     def of(
-        cls, job: Job, next_run: datetime | None, next_runs: Sequence[datetime] = (), running: int = 0
+        cls, job: Job, next_run: datetime | None, next_runs: Sequence[datetime] = (), running: int = 0,
+        *, runs_per_job: int = BUFFER_LIMIT,
     ) -> JobInfo:
-        """What clients see of `job`, given its next fire time and a preview of the following ones."""
+        """What clients see of `job`, given its next fire time and a preview of the following ones;
+        `runs_per_job` is the server's limit of runs of one job at once (what allow_all runs at most)."""
         d = job.definition
         zone = d.schedule.zone
         return cls(
@@ -389,7 +391,8 @@ class JobInfo(BaseModel):
             last_status=job.last_status,
             running=running,
             policy=d.policy,
-            policy_description=describe_policy(d.policy, coalesce=d.coalesce, max_instances=d.max_instances),
+            policy_description=describe_policy(d.policy, coalesce=d.coalesce, max_instances=d.max_instances,
+                                               runs_per_job=runs_per_job),
             pause_reason=job.pause_reason,
             runs_remaining=None if d.policy.max_runs is None else max(0, d.policy.max_runs - job.runs),
             retry_at=None if job.retry is None else job.retry.at.astimezone(zone),

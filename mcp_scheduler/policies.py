@@ -115,15 +115,18 @@ def retry_delay(policy: RunPolicy, attempt: int) -> float:
     return min(policy.retry_delay * policy.retry_multiplier ** (attempt - 1), policy.retry_max_delay)
 
 
-def describe_policy(policy: RunPolicy, *, coalesce: bool = True, max_instances: int = 1) -> str:
-    """The policy in words, e.g. "skips a fire while running; retries 3 times, 30 s then 60 s then 120 s"."""
+def describe_policy(
+    policy: RunPolicy, *, coalesce: bool = True, max_instances: int = 1, runs_per_job: int = BUFFER_LIMIT
+) -> str:
+    """The policy in words, e.g. "skips a fire while running; retries 3 times, 30 s then 60 s then 120 s";
+    `runs_per_job` is the server's limit of runs of one job at once (--max-runs-per-job)."""
+    wide = min(max_instances if max_instances > 1 else BUFFER_LIMIT, runs_per_job)
     overlap = {
         "skip": "skips a fire while a run is in progress" if max_instances <= 1
         else f"skips a fire while {max_instances} runs are in progress",
         "buffer_one": "runs a fire that comes during a run right after it (at most one waiting)",
         "buffer_all": f"runs fires that come during a run one after another (up to {BUFFER_LIMIT} waiting)",
-        "allow_all": f"runs overlapping fires at once (up to {max_instances if max_instances > 1 else BUFFER_LIMIT} at "
-        "a time)",
+        "allow_all": f"runs overlapping fires at once (up to {wide} at a time)",
         "cancel_other": "cancels the run in progress when the next fire comes",
     }[policy.overlap]
     parts = [overlap]

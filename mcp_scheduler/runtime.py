@@ -20,6 +20,7 @@ from agentool_bridge.toolkits import is_postgres_url as _is_postgres_url
 from agentool_bridge.toolkits.agent import AgentToolkit
 from agentool_bridge.toolkits.config import ToolkitConfig
 from agentool_bridge.toolkits.http import HttpToolkit
+from agentool_bridge.toolkits.inbox import limit_inbox
 from agentool_bridge.toolkits.mcp_client import MCPConnectionPool
 from agentool_bridge.toolkits.mcp_tools import MCPToolkit
 from agentool_bridge.toolkits.notify import NotifyToolkit
@@ -99,6 +100,7 @@ class SchedulerRuntime:
         self.registry = self.injector.registry
         self.events = EventBus()
         self._queues = QueueStore(database)
+        limit_inbox(self._queues, self.config.inbox_limit)
         self._unhook = self._queues.add_enqueue_hook(self._on_enqueue)
         self.registry.add_listener(self._on_registry_change)
         self._own: list[AgenTool] = []
@@ -157,6 +159,7 @@ class SchedulerRuntime:
         if agentool.backend is not self._queues:
             self._unhook()
             self._queues = agentool.backend
+            limit_inbox(self._queues, self.config.inbox_limit)
             self._unhook = self._queues.add_enqueue_hook(self._on_enqueue)
 
     def _on_enqueue(self, event: QueueMessageEvent) -> None:

@@ -35,7 +35,14 @@ from agentool_bridge.toolkits.inbox import post_to_inbox
 from agentool_bridge.untrusted import clip_content, untrusted
 
 from ._engine import STATE_RUNNING, Engine, EngineJob
-from .errors import InvalidJobInputError, JobExecutionError, JobExistsError, JobNotFoundError, SchedulerStateError
+from .errors import (
+    InvalidJobInputError,
+    InvalidScheduleError,
+    JobExecutionError,
+    JobExistsError,
+    JobNotFoundError,
+    SchedulerStateError,
+)
 from .events import EventBus, JobEvent, QueueEvent, RunEvent
 from .execution import AdHocRun, RunExecutor, RunTarget, engine_instances
 from .fire_times import backfill_times, next_fire_time, preview_fire_times
@@ -53,7 +60,14 @@ from .models import (
     SchedulerStatus,
 )
 from .policies import PolicyInput, RunPolicy
-from .schedules import local_timezone_name, parse_interval, parse_moment, parse_schedule, resolve_timezone
+from .schedules import (
+    Schedule,
+    local_timezone_name,
+    parse_interval,
+    parse_moment,
+    parse_schedule,
+    resolve_timezone,
+)
 from .secret_names import RESERVED_SECRET_PREFIX, allowed_secret_names
 from .store import Bookkeeping, SchedulerStore
 from .timestamps import utcnow
@@ -70,6 +84,10 @@ LEASE_RETRY = 0.5  # seconds between a standby's attempts to take the runner lea
 LEASE_CHECK = 1.0  # seconds between the runner's checks that it still holds the lease
 BACKFILL_LIMIT = 1000  # most fire times one backfill runs
 INTERRUPTED_NOTE = "the scheduler stopped while the run was in progress (a crash or a kill); it was not run again"
+# Why stop_runs stops a job's runs in flight: "<reason> while this run was in progress" is the note of each.
+CANCELLED_JOB = "the job was cancelled"
+UPDATED_JOB = "the job was updated"
+STOPPED_SCHEDULER = "the scheduler was stopped (stop_scheduler)"
 
 
 @dataclass(frozen=True)
@@ -83,15 +101,18 @@ class ServiceConfig:
     lease holder runs the jobs and the others (standbys) serve the same jobs and take over when it stops.
     `close_timeout`: how long `close()` lets runs in progress finish (then they are cancelled and recorded so).
     `lease_time` (PostgreSQL): how long the runner lease outlives a runner that died or was cut off.
-    `max_concurrent_runs`: scheduled runs in progress at a time; more due fires wait for a slot (within
-    their misfire_grace_time), which keeps the server answering however many jobs are due.
+    `max_concurrent_runs`: runs in progress at a time in this process (scheduled ones, retries, backfills and
+    run_now); more due fires wait for a slot (within their misfire_grace_time), which keeps the server
+    answering however many jobs are due; a run_now that finds none free is refused.
     `environ`: where `!env:NAME` values in jobs' input_data are read from (None: this process's environment).
     `secrets`: the variable names that `!env:NAME` may name (the operator's allow-list); any other name
     is refused, without saying whether it is set. Names starting with MCP_SCHEDULER_ (the server's own
     settings) are refused even when listed.
-    `max_jobs`: jobs a store may hold (scheduled, paused or completed). `min_interval`: the shortest
-    interval (seconds) between two fires of a schedule. `max_runs_per_job`: runs of one job in progress
-    at once, whatever its max_instances or overlap policy asks. `inbox_limit`: unread inbox messages kept.
+    `max_jobs`: jobs a store may hold (scheduled, paused or completed; counted in the store, so for every
+    process on it). `min_interval`: the shortest time (seconds) between two fires of a schedule, checked when
+    a job is scheduled, updated or previewed. `max_runs_per_job`: runs of one job in progress at once in this
+    process, whatever its max_instances or overlap policy asks (a larger max_instances is refused).
+    `inbox_limit`: unread inbox messages kept; further posts are refused until some are read.
     """
 
     database: str | None = None
@@ -152,6 +173,7 @@ class SchedulerService:
             events=events,
             jobs=self._jobs,
             max_concurrent_runs=config.max_concurrent_runs,
+            max_runs_per_job=config.max_runs_per_job,
             claim=self._lease.claim,
             lease_held=self._lease.is_held,
             environ=self.environ,
@@ -170,6 +192,7 @@ class SchedulerService:
         self._writing: Counter[str] = Counter()  # this process's writes per job not yet committed
         self._queues = queues
         self._queue_position: tuple[QueueStore | None, int] = (None, 0)  # the same for the queue store
+        self._stops = 0  # stop() calls: a backfill started before one ends with it
 
     # ------------------------------------------------------------------ life cycle
 
@@ -435,6 +458,7 @@ class SchedulerService:
                 del self._jobs[job_id]
                 self._history.forget(job_id)
                 self._executor.forget(job_id)
+                self._executor.stop_runs(job_id, CANCELLED_JOB)  # recorded with the next batch
                 self.events.publish(JobEvent("removed", job_id))
             return
         if current is None:
@@ -445,6 +469,7 @@ class SchedulerService:
             return
         if stored.definition != current.definition:  # updated by another process
             self._replace(current, stored)
+            self._executor.stop_runs(job_id, UPDATED_JOB)
             self.events.publish(JobEvent("updated", job_id))
             if not self._runner:
                 self._refresh(current, stored)
@@ -511,6 +536,8 @@ class SchedulerService:
             misfire_grace_time=request.misfire_grace_time,
             default_timezone=self.timezone,
         )
+        self._check_spacing(schedule)
+        self._check_instances(request.max_instances)
         # Scheduled from inside a run (a job of the `scheduler` AgenTool), a secret the run resolved is stored as
         # its reference again, and resolved when this job runs.
         input_data = scrub(request.input_data or {})
@@ -550,7 +577,7 @@ class SchedulerService:
         self._jobs[job_id] = job
         try:
             async with self._local_write(job_id):
-                await self._store.insert_jobs([job])
+                await self._store.insert_jobs([job], max_jobs=self.config.max_jobs)
             self._jobs[job_id] = job  # again: a takeover during the insert reloads the jobs
             engine = self._engine  # read after the insert, for the same reason
             if engine is not None and not engine.has_job(job_id):
@@ -564,6 +591,30 @@ class SchedulerService:
             raise
         self.events.publish(JobEvent("added", job_id))
         return self._job_info(job, previews=3)
+
+    def _check_spacing(self, schedule: Schedule) -> None:
+        """Refuse a schedule whose fires may come closer than `min_interval` (--min-interval)."""
+        gap, least = schedule.shortest_gap(), self.config.min_interval
+        if gap is None or gap >= least:
+            return
+        if schedule.schedule_type == "interval":
+            what = f"The interval {clip(schedule.expression)} is {gap:g} s"
+        else:
+            what = f"Two fires of the cron schedule {clip(schedule.expression)} come {gap:g} s apart"
+        raise InvalidScheduleError(
+            f"{what}, shorter than the {least:g} s this server allows between two fires of a schedule "
+            f"(--min-interval): give one at least {least:g} s apart, or ask the operator to lower --min-interval."
+        )
+
+    def _check_instances(self, max_instances: int) -> None:
+        """Refuse a max_instances above `max_runs_per_job` (--max-runs-per-job)."""
+        most = self.config.max_runs_per_job
+        if max_instances > most:
+            raise InvalidJobInputError(
+                f"max_instances {max_instances} is more than the {most} runs of one job this server lets go at "
+                f"once (--max-runs-per-job): give max_instances {most} or less, or ask the operator to raise "
+                "--max-runs-per-job."
+            )
 
     async def update(self, request: SchedulerInput, *, replace: bool = False) -> JobInfo:
         """Change a job's schedule, AgenTool input, queues or limits; only the fields given change.
@@ -594,6 +645,9 @@ class SchedulerService:
                 misfire_grace_time=changes.get("misfire_grace_time", current.misfire_grace_time),
                 default_timezone=self.timezone,
             )
+            self._check_spacing(changes["schedule"])
+        if "max_instances" in given:
+            self._check_instances(request.max_instances)
         if "policy" in given or "misfire_grace_time" in given:
             base = RunPolicy() if replace else current.policy
             zone = changes["schedule"].timezone if "schedule" in changes else current.schedule.timezone
@@ -625,6 +679,7 @@ class SchedulerService:
         async with self._local_write(job.job_id):
             await self._store.update_job(updated)
         self._replace(job, updated)
+        await self._stop_runs(job.job_id, UPDATED_JOB)  # what they run is not the job any more
         self.events.publish(JobEvent("updated", job.job_id))
         return self._job_info(job, previews=3)
 
@@ -666,11 +721,25 @@ class SchedulerService:
             self._engine.remove_job(job_id)
         del self._jobs[job_id]
         self._history.forget(job_id)
-        self._executor.forget(job_id)
+        self._executor.forget(job_id)  # a pending retry is dropped with the job
         async with self._local_write(job_id):
             await self._store.delete_job(job_id)
+        await self._stop_runs(job_id, CANCELLED_JOB)
         self.events.publish(JobEvent("removed", job_id))
-        return info
+        return info.model_copy(update={"running": self._executor.running.get(job_id, 0)})
+
+    async def _stop_runs(self, job_id: str | None, reason: str) -> None:
+        """Stop the runs in flight in this process of a job (None: of every job) and return once their records
+        (`cancelled`, "<reason> while this run was in progress") are committed. A run that does not stop
+        within CANCEL_GRACE_SECONDS is left going, with a warning."""
+        waits = self._executor.stop_runs(job_id, reason)
+        if not waits:
+            return
+        _, pending = await asyncio.wait(waits, timeout=CANCEL_GRACE_SECONDS)
+        if pending:
+            logger.warning("%d run(s) of %s did not stop within %s s of being cancelled (%s)", len(pending),
+                           f"job {job_id}" if job_id else "the scheduler", CANCEL_GRACE_SECONDS, reason)
+        await self._history.commit()
 
     async def pause(self, job_id: str) -> JobInfo:
         """Stop a job from firing until it is resumed (idempotent)."""
@@ -761,12 +830,15 @@ class SchedulerService:
         if task is not None:
             self._manual_runs.add(task)
         try:
-            record = await self._executor.execute(target, "run_now", None)
+            record = await self._executor.run_extra(target, "run_now", None, wait=False)
         finally:
             if task is not None:
                 self._manual_runs.discard(task)
+        if record is None:
+            raise JobNotFoundError(target.job_id)
         if record.status != "success":
-            err = record.error.message if record.error else record.status
+            err = record.error.message if record.error else f"{record.status}: {record.note}" if record.note \
+                else record.status
             raise JobExecutionError(
                 f"Failed to execute AgenTool {target.agentool_name!r} (job {target.job_id!r}, "
                 f"run {record.run_id}): {err}"
@@ -854,10 +926,15 @@ class SchedulerService:
         return self.status()
 
     async def stop(self) -> SchedulerStatus:
-        """Stop processing jobs without losing any; runs due while stopped are handled on start."""
+        """Stop processing jobs without losing any: runs in progress are stopped (recorded `cancelled`), fires
+        waiting for a slot or behind a run are recorded `missed`, backfills end; fires due while stopped are
+        handled on start (by each job's catch-up policy), and pending retries wait for it."""
         self._require_runner().pause()
         self._executor.hold_retries = True
         self._executor.stop_retries()  # pending retries wait for the start too
+        self._stops += 1
+        self._executor.cancel_waiting(f"{STOPPED_SCHEDULER} before this fire could run")
+        await self._stop_runs(None, STOPPED_SCHEDULER)
         return self.status()
 
     def _arm_retries(self) -> None:
@@ -900,6 +977,7 @@ class SchedulerService:
         a job with it would run: none before start_at, none after end_at, at most max_runs, and a note on
         the jitter window."""
         parsed = parse_schedule(schedule_type, schedule, timezone, default_timezone=self.timezone)
+        self._check_spacing(parsed)
         note = None
         if policy is None:
             times = parsed.next_fire_times(count)
@@ -931,9 +1009,11 @@ class SchedulerService:
 
         Strings are ISO 8601 times (naive ones in the job's time zone) or how long ago ('30 days'). At most
         BACKFILL_LIMIT fire times. The runs start at once and go on in the background (buffer_all: one after
-        another; allow_all: up to the job's max_instances at a time); with `wait` this returns once they have
-        all finished, with their outcomes. The job's bounds and jitter do not apply: the range is what it runs.
-        Only the runner runs backfills (it holds the runner lease).
+        another; allow_all: up to the job's max_instances at a time), each in one of the scheduler's run slots
+        (max_concurrent_runs) and within the job's runs in flight (max_runs_per_job), waiting for room; with
+        `wait` this returns once they have all finished, with their outcomes. The job's bounds and jitter do
+        not apply: the range is what it runs. Only the runner runs backfills (it holds the runner lease);
+        stop_scheduler and cancel_job end them.
         """
         self._require_runner()
         job = await self._find(job_id)
@@ -978,13 +1058,20 @@ class SchedulerService:
         """Run the backfill's fire times; stops (logging what was left) when the job goes or the scheduler closes."""
         statuses: Counter[str] = Counter()
         job_id = definition.job_id
-        slots = asyncio.Semaphore(definition.max_instances if overlap == "allow_all" else 1)
+        wide = min(definition.max_instances, self.config.max_runs_per_job)
+        slots = asyncio.Semaphore(wide if overlap == "allow_all" else 1)
         left = list(reversed(times))
+        stops = self._stops
+
+        def going() -> bool:
+            return self._open and job_id in self._jobs and self._engine is not None and self._stops == stops
 
         async def one(moment: datetime) -> None:
             try:
-                record = await self._executor.execute(definition, "backfill", moment)
-                statuses[record.status] += 1
+                # In a run slot of the scheduler and within the job's runs in flight, as every run.
+                record = await self._executor.run_extra(definition, "backfill", moment, wait=True, go=going)
+                if record is not None:
+                    statuses[record.status] += 1
             finally:
                 slots.release()
 
@@ -992,10 +1079,11 @@ class SchedulerService:
         try:
             while left:
                 await slots.acquire()
-                if not self._open or job_id not in self._jobs or self._engine is None:
+                if not going():
                     slots.release()
-                    logger.warning("Job %s: backfill stopped (the job or this runner went); %d fire time(s) from %s "
-                                   "were not run", job_id, len(left), left[-1].isoformat())
+                    logger.warning("Job %s: backfill stopped (the job or this runner went, or the scheduler was "
+                                   "stopped); %d fire time(s) from %s were not run", job_id, len(left),
+                                   left[-1].isoformat())
                     break
                 run = asyncio.create_task(one(left.pop()))
                 runs.add(run)
@@ -1106,7 +1194,8 @@ class SchedulerService:
                 if nxt is None or nxt <= following[-1]:
                     break
                 following.append(nxt)
-        return JobInfo.of(job, next_run, following, self._executor.running.get(job.job_id, 0))
+        return JobInfo.of(job, next_run, following, self._executor.running.get(job.job_id, 0),
+                          runs_per_job=self.config.max_runs_per_job)
 
 
 _UPDATABLE = (

@@ -24,6 +24,7 @@ from .errors import (
     LogFileNotConfiguredError,
     MessageNotFoundError,
     QueueClosedError,
+    QueueFullError,
     ToolkitError,
 )
 from .logs import LogSink, create_logging_agent
@@ -76,6 +77,7 @@ __all__ = [
     "MessageNotFoundError",
     "Name",
     "QueueClosedError",
+    "QueueFullError",
     "QueueCounts",
     "QueueLevel",
     "QueueMessage",

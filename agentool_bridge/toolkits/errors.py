@@ -12,6 +12,7 @@ __all__ = [
     "LogFileNotConfiguredError",
     "MessageNotFoundError",
     "QueueClosedError",
+    "QueueFullError",
     "ToolkitError",
 ]
 
@@ -38,6 +39,15 @@ class MessageNotFoundError(ToolkitError, LookupError):
 
 class QueueClosedError(ToolkitError, RuntimeError):
     """The queue store was closed because its AgenTool was replaced or unregistered."""
+
+
+class QueueFullError(ToolkitError, RuntimeError):
+    """A queue with a limit (`QueueStore.set_limit`; the inbox: --inbox-limit) holds that many messages."""
+
+    def __init__(self, message: str, *, count: int, limit: int) -> None:
+        super().__init__(message)
+        self.count = count
+        self.limit = limit
 
 
 class KeyNotFoundError(ToolkitError, LookupError):

@@ -20,14 +20,36 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..context import current_run
 from ..redaction import scrub, scrub_text
+from .errors import QueueFullError
 from .queue import INBOX_QUEUE, QueueLevel, QueueStore
 
-__all__ = ["INBOX_QUEUE", "InboxLevel", "InboxMessage", "InboxSource", "post_to_inbox"]
+__all__ = [
+    "INBOX_FULL_ADVICE",
+    "INBOX_QUEUE",
+    "InboxFullError",
+    "InboxLevel",
+    "InboxMessage",
+    "InboxSource",
+    "limit_inbox",
+    "post_to_inbox",
+]
 
 InboxLevel = Literal["info", "warning", "error"]
 
 InboxSource = Literal["scheduler", "notify", "job"]
 """Who posted an inbox message: the scheduler itself, a job's notify message, or a run's result or error."""
+
+INBOX_FULL_ADVICE = "read and acknowledge them (read_inbox with acknowledge) before more can be posted"
+"""What to do when the inbox is full (see `limit_inbox`)."""
+
+
+class InboxFullError(QueueFullError):
+    """The inbox holds as many unread messages as the operator allows (--inbox-limit)."""
+
+
+def limit_inbox(queues: QueueStore, most: int | None) -> None:
+    """Refuse posts to the inbox of `queues` while it holds `most` unread messages (None: no limit)."""
+    queues.set_limit(INBOX_QUEUE, most, flag="--inbox-limit", advice=INBOX_FULL_ADVICE)
 
 
 class InboxMessage(BaseModel):
@@ -69,7 +91,8 @@ def post_to_inbox(
     """Append a message to the inbox; returns its message id. Inside a scheduled run, the job and run
     ids (and the job's name) default to that run's, and the secrets revealed to the run are posted as their
     `!env:NAME` reference, never their value. `untrusted`: outside content the message relays, made with
-    `agentool_bridge.untrusted.untrusted()`."""
+    `agentool_bridge.untrusted.untrusted()`. `InboxFullError` if the inbox holds as many unread messages as its
+    limit (`limit_inbox`)."""
     run = current_run()
     if run is not None:
         if job_id in (None, run.job_id):
@@ -82,4 +105,12 @@ def post_to_inbox(
         untrusted=scrub(untrusted),
     )
     queue_level: QueueLevel = "error" if level == "error" else "info"
-    return queues.enqueue(INBOX_QUEUE, item.model_dump(mode="json"), level=queue_level).message_id
+    try:
+        return queues.enqueue(INBOX_QUEUE, item.model_dump(mode="json"), level=queue_level).message_id
+    except QueueFullError as exc:
+        messages = "message" if exc.count == 1 else "messages"
+        raise InboxFullError(
+            f"The inbox holds {exc.count:,} unread {messages}, its limit (--inbox-limit): {INBOX_FULL_ADVICE}.",
+            count=exc.count,
+            limit=exc.limit,
+        ) from None

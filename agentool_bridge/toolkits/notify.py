@@ -27,7 +27,7 @@ from ._common import ToolkitOutput, check_text, field_error
 from .config import ToolkitConfig
 from .errors import ToolkitError
 from .http import HttpToolkit, check_headers, check_url, describe_url
-from .inbox import InboxLevel, post_to_inbox
+from .inbox import InboxFullError, InboxLevel, post_to_inbox
 from .queue import QueueStore
 
 __all__ = [
@@ -202,8 +202,18 @@ class NotifyToolkit:
         )
 
     def post(self, message: str, title: str | None, level: InboxLevel) -> str:
-        """Post to the inbox; returns the inbox message id."""
+        """Post to the inbox; returns the inbox message id (`InboxFullError` if the inbox is full)."""
         return post_to_inbox(self._queues(), message, title=title, level=level, source="notify")
+
+    def copy(self, message: str, title: str | None, level: InboxLevel) -> tuple[str | None, str]:
+        """The inbox copy of a desktop or webhook notification: its id and how to say where it is. A full
+        inbox keeps no copy, and the notification goes out anyway (a user who reads only Slack never
+        empties the inbox, and must still be alerted)."""
+        try:
+            message_id = self.post(message, title, level)
+        except InboxFullError as exc:
+            return None, f"kept no copy in the inbox ({exc})"
+        return message_id, f"posted to the inbox (message {message_id})"
 
     async def desktop(self, message: str, title: str | None, level: InboxLevel) -> None:
         """Show a desktop notification; raise `NotifierUnavailableError` or `NotificationFailedError`."""
@@ -270,7 +280,7 @@ class NotifyToolkit:
             )
 
         async def desktop(message: str, title: str | None, level: InboxLevel) -> ToolkitOutput:
-            message_id = self.post(message, title, level)
+            message_id, copied = self.copy(message, title, level)
             try:
                 await self.desktop(message, title, level)
             except ToolkitError as exc:
@@ -278,7 +288,7 @@ class NotifyToolkit:
                 raise
             return ToolkitOutput(
                 operation="desktop",
-                message=f"Showed a desktop notification and posted to the inbox (message {message_id}).",
+                message=f"Showed a desktop notification and {copied}.",
                 data={"inbox_message_id": message_id, "delivered": True, "channel": "desktop"},
             )
 
@@ -291,7 +301,7 @@ class NotifyToolkit:
             headers: dict[str, str] | None,
             time_limit: float,
         ) -> ToolkitOutput:
-            message_id = self.post(message, title, level)
+            message_id, copied = self.copy(message, title, level)
             try:
                 status = await self.webhook(url, format, message, title, level, headers, time_limit)
             except ToolkitError as exc:
@@ -300,7 +310,7 @@ class NotifyToolkit:
             return ToolkitOutput(
                 operation="webhook",
                 message=f"Sent a {format} webhook to {describe_url(url, show_path=False)} (status {status}) and "
-                f"posted to the inbox (message {message_id}).",
+                f"{copied}.",
                 data={"inbox_message_id": message_id, "delivered": True, "channel": "webhook", "status": status},
             )
 
@@ -343,6 +353,8 @@ def _default_title() -> str:
     return DEFAULT_TITLE
 
 
-def _note_inbox(exc: ToolkitError, message_id: str) -> None:
-    """Add to `exc`'s message that the message is in the inbox anyway (same exception, re-raised by the caller)."""
-    exc.args = (f"{exc} The message is in the inbox anyway (message {message_id}).", *exc.args[1:])
+def _note_inbox(exc: ToolkitError, message_id: str | None) -> None:
+    """Add to `exc`'s message that the message is in the inbox anyway (same exception, re-raised by the caller),
+    or that it is not (the inbox was full)."""
+    where = f"is in the inbox anyway (message {message_id})" if message_id else "is not in the inbox either (full)"
+    exc.args = (f"{exc} The message {where}.", *exc.args[1:])

@@ -47,7 +47,7 @@ from ..redaction import scrub, scrub_text
 from ..registry import AgenTool, AgenToolRegistry
 from ._common import Name, ToolkitOutput, check_json, check_name, check_text, require_fields
 from ._db import open_database
-from .errors import MessageNotFoundError, QueueClosedError
+from .errors import MessageNotFoundError, QueueClosedError, QueueFullError
 
 __all__ = [
     "AGENTOOL_NAME",
@@ -58,6 +58,7 @@ __all__ = [
     "Nacked",
     "QueueClosedError",
     "QueueCounts",
+    "QueueFullError",
     "QueueInput",
     "QueueLevel",
     "QueueMessage",
@@ -328,6 +329,7 @@ class QueueStore:
         self._waiters: dict[str, set[_Waiter]] = {}
         self._hooks: list[tuple[object, EnqueueHook]] = []
         self._closed = False
+        self._limits: dict[str, tuple[int, str, str]] = {}  # queue name -> (most messages, flag, what to do)
         self.writer = uuid.uuid4().hex[:16]  # marks this store's enqueues, which `events_since` leaves out
         try:
             self._db.create_tables(_SCHEMA)
@@ -414,8 +416,34 @@ class QueueStore:
             )
         return row
 
+    def set_limit(self, queue_name: str, most: int | None, *, flag: str = "", advice: str = "") -> None:
+        """Refuse enqueues to `queue_name` while it holds `most` messages (ready or in flight; None: no limit),
+        with `QueueFullError`, whose message names the `flag` that sets the limit and what to do (`advice`).
+        Counted in the database, inside the enqueue's transaction, so the limit holds for every process on it
+        that sets it."""
+        check_name("queue_name", queue_name)
+        if most is None:
+            self._limits.pop(queue_name, None)
+        else:
+            self._limits[queue_name] = (most, f" ({flag})" if flag else "", advice)
+
+    def _check_room(self, queue_name: str) -> None:
+        """Inside an enqueue's transaction, after the feed lock: raise QueueFullError if the queue is full."""
+        most, flag, advice = self._limits[queue_name]
+        [count] = self._db.execute(
+            f"SELECT COUNT(*) FROM {_TABLE} WHERE queue_name = ? AND state <> 'dead'", (queue_name,)
+        ).fetchone()
+        if count >= most:
+            raise QueueFullError(
+                f"Queue {queue_name!r} holds {count:,} message{'' if count == 1 else 's'}, its limit{flag}: "
+                + (advice or "take some (dequeue) or clear it before enqueueing more") + ".",
+                count=int(count),
+                limit=most,
+            )
+
     def enqueue(self, queue_name: str, message: Any, *, max_retries: int = 3, level: QueueLevel = "info") -> Enqueued:
-        """Append a message to the tail of a queue, then run the enqueue hooks (which see `level`).
+        """Append a message to the tail of a queue, then run the enqueue hooks (which see `level`);
+        `QueueFullError` if the queue has a limit (`set_limit`) and holds that many messages.
 
         Inside a run, the secrets revealed to it are stored as their `!env:NAME` reference, never their value.
         """
@@ -427,6 +455,8 @@ class QueueStore:
             self._check_open()
             with self._db.transaction():
                 self._db.lock(_FEED_LOCK)  # before any number is drawn: seq order is commit order
+                if queue_name in self._limits:
+                    self._check_room(queue_name)  # under the lock: enqueues of every process take turns
                 self._db.execute(
                     f"INSERT INTO {_TABLE} (message_id, queue_name, payload, state, max_retries, enqueued_at, "
                     "updated_at) VALUES (?, ?, ?, 'ready', ?, ?, ?)",

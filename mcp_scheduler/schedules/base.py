@@ -70,6 +70,10 @@ class BaseSchedule(FrozenModel):
             ValueError: ``now`` or ``previous_fire_time`` is naive.
         """
 
+    def shortest_gap(self) -> float | None:
+        """The shortest time in seconds between two fires of this schedule (None: it fires once)."""
+        return None
+
     def next_fire_times(self, count: int, now: datetime | None = None) -> list[datetime]:
         """The next ``count`` fire times from ``now`` (default: the current time), in order.
 

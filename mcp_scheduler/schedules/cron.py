@@ -207,6 +207,36 @@ def _describe_cron(cron: str, has_seconds: bool) -> str:
         return f"cron '{cron}'"
 
 
+@lru_cache(maxsize=4096)
+def _shortest_gap(cron: str, has_seconds: bool) -> int:
+    """The fewest seconds between two fires of `cron`, as if every day matched (so never more than a day).
+
+    The fire times of a day are every hour x minute x second of the expanded fields; in time order, two
+    neighbours differ in the second only, or are the last second of a minute and the first of the next
+    matching minute, and so on up to the last time of a day and the first of the next.
+    """
+    expanded, _ = croniter.expand(cron, second_at_beginning=has_seconds)
+    minutes, hours = _values(expanded[0], 60), _values(expanded[1], 24)
+    seconds = _values(expanded[5], 60) if has_seconds else [0]
+    gaps = [86400 - (hours[-1] - hours[0]) * 3600 - (minutes[-1] - minutes[0]) * 60 - (seconds[-1] - seconds[0])]
+    if len(seconds) > 1:
+        gaps.append(min(b - a for a, b in zip(seconds, seconds[1:], strict=False)))
+    if len(minutes) > 1:
+        step = min(b - a for a, b in zip(minutes, minutes[1:], strict=False))
+        gaps.append(step * 60 - (seconds[-1] - seconds[0]))
+    if len(hours) > 1:
+        step = min(b - a for a, b in zip(hours, hours[1:], strict=False))
+        gaps.append(step * 3600 - (minutes[-1] - minutes[0]) * 60 - (seconds[-1] - seconds[0]))
+    return min(gaps)
+
+
+def _values(field: list[int | str], size: int) -> list[int]:
+    """An expanded cron field as sorted numbers ('*' is every value from 0 to size - 1)."""
+    if field == ["*"]:
+        return list(range(size))
+    return sorted(int(v) for v in field)
+
+
 def _first_transition(start: datetime, end: datetime, zone: ZoneInfo) -> datetime | None:
     """The first whole-second UTC instant in ``(start, end]`` whose UTC offset differs from ``start``'s.
 
@@ -283,6 +313,11 @@ class CronSchedule(BaseSchedule):
         if schedule.next_fire_time(None, now) is None:
             raise _cron_error(expression, "it never fires (no date matches it, e.g. 30 February)")
         return schedule
+
+    def shortest_gap(self) -> float:
+        """The fewest seconds between two fires, reckoned on the second, minute and hour fields as if every
+        day matched (days that do not match only make gaps longer; DST changes are not counted)."""
+        return float(_shortest_gap(self.cron, self.cron_has_seconds))
 
     def next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
         """The first matching time at or after ``min(now, previous_fire_time + 1µs)``, or at or

@@ -224,6 +224,10 @@ class IntervalSchedule(BaseSchedule):
             anchor=first,
         )
 
+    def shortest_gap(self) -> float:
+        """The interval, in seconds."""
+        return self.interval_seconds
+
     def next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
         """``previous_fire_time + interval``; without a previous fire time, the anchor if it is after
         ``now``, else the first ``anchor + k * interval`` at or after ``now``.

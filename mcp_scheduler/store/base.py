@@ -91,8 +91,10 @@ class SchedulerStore(Protocol):
         """Every stored job in creation order, a page at a time."""
         ...
 
-    async def insert_jobs(self, jobs: Sequence[Job]) -> None:
-        """Store new jobs in one transaction (a job id that exists already fails the whole batch)."""
+    async def insert_jobs(self, jobs: Sequence[Job], *, max_jobs: int | None = None) -> None:
+        """Store new jobs in one transaction (a job id that exists already fails the whole batch); with
+        `max_jobs`, `TooManyJobsError` if the store would then hold more jobs than that (counted inside
+        the transaction, so the limit holds for every process on the store)."""
 
     async def set_state(
         self, job_id: str, state: JobState, next_run_time: datetime | None, progress: str | None = None

@@ -44,7 +44,7 @@ from agentool_bridge.postgres import (
 from agentool_bridge.postgres import where as _where
 from agentool_bridge.toolkits.queue import EVENTS_CHANNEL as QUEUE_CHANNEL
 
-from ..errors import JobExistsError, JobNotFoundError, SchedulerError, SchedulerStateError
+from ..errors import JobExistsError, JobNotFoundError, SchedulerError, SchedulerStateError, TooManyJobsError
 from ..jobs import Job, JobDefinition, JobState, RunStatus
 from ..models import RunRecord
 from ..schedules import load_schedule
@@ -97,7 +97,7 @@ CREATE TABLE IF NOT EXISTS scheduler_changes (
 # numbers in the order transactions *start* writing, not the order they commit: without the lock a
 # follower could read seq 11 before seq 10 commits, move past 10 and never see it.
 # The keys in use are listed in agentool_bridge.postgres (the queue toolkit's feed takes one too).
-_SCHEMA_LOCK, _CHANGES_LOCK, _RUNS_LOCK = SCHEMA_LOCK, 1, 2
+_SCHEMA_LOCK, _CHANGES_LOCK, _RUNS_LOCK, _JOBS_LOCK = SCHEMA_LOCK, 1, 2, 4
 _LOCK = ADVISORY_XACT_LOCK
 
 # Runs written by an earlier version have no time or AgenTool column yet: filled in once from the record.
@@ -394,12 +394,15 @@ class PostgresStore:
                 raise
         return definitions
 
-    async def insert_jobs(self, jobs: Sequence[Job]) -> None:
+    async def insert_jobs(self, jobs: Sequence[Job], *, max_jobs: int | None = None) -> None:
         jobs = list(jobs)
         if not jobs:
             return
         ids = [j.job_id for j in jobs]
         async with self._transaction() as conn:
+            if max_jobs is not None:
+                # Inserts under a limit take turns (read committed: each counts what those before it committed).
+                await conn.execute(_LOCK, (_JOBS_LOCK,))
             cur = await conn.execute(
                 # A job's history is the runs after this point: an id used before (a cancelled job's) starts afresh.
                 "INSERT INTO scheduler_jobs (job_id, definition, state, next_run_time, runs_from) "
@@ -419,6 +422,10 @@ class PostgresStore:
                 # Taken before, or twice in this batch: nothing is stored (the transaction rolls back).
                 taken = set(ids) - set(inserted) or {i for i, n in Counter(ids).items() if n > 1}
                 raise JobExistsError(min(taken))
+            if max_jobs is not None:
+                total = (await (await conn.execute("SELECT COUNT(*) FROM scheduler_jobs")).fetchone() or [0])[0]
+                if total > max_jobs:
+                    raise TooManyJobsError(int(total) - len(jobs), max_jobs, len(jobs))
             await self._note_changes(conn, ids)
 
     async def set_state(

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
-from ..errors import JobExistsError, JobNotFoundError, SchedulerStateError
+from ..errors import JobExistsError, JobNotFoundError, SchedulerStateError, TooManyJobsError
 from ..jobs import Job, JobDefinition, JobState, RunStatus
 from ..models import RunRecord
 from ..schedules import load_schedule
@@ -303,10 +303,10 @@ class SQLiteStore:
                 raise
         return definitions
 
-    async def insert_jobs(self, jobs: Sequence[Job]) -> None:
-        await self._run(self._insert_jobs, list(jobs))
+    async def insert_jobs(self, jobs: Sequence[Job], *, max_jobs: int | None = None) -> None:
+        await self._run(self._insert_jobs, list(jobs), max_jobs)
 
-    def _insert_jobs(self, jobs: list[Job]) -> None:
+    def _insert_jobs(self, jobs: list[Job], max_jobs: int | None) -> None:
         with self._write() as conn:
             seq = conn.execute("SELECT COALESCE(MAX(created_seq), 0) FROM scheduler_jobs").fetchone()[0]
             # A job's history is the runs after this point: an id used before (a cancelled job's) starts afresh.
@@ -330,6 +330,12 @@ class SQLiteStore:
                 if taken:
                     raise JobExistsError(min(taken)) from exc
                 raise
+            if max_jobs is not None:
+                # Counted after the insert, in its transaction (BEGIN IMMEDIATE: one writer at a time on the
+                # file), so that the limit holds for every process on it; an id taken says so first.
+                total = conn.execute("SELECT COUNT(*) FROM scheduler_jobs").fetchone()[0]
+                if total > max_jobs:
+                    raise TooManyJobsError(total - len(jobs), max_jobs, len(jobs))
             self._note_changes(conn, [j.job_id for j in jobs])
 
     async def set_state(

@@ -152,7 +152,7 @@ async def test_a_pending_retry_survives_a_restart_and_runs_at_once_when_its_time
 async def test_a_job_pauses_itself_after_failures_in_a_row_and_resume_clears_the_reason(
     make_runtime: RuntimeFactory, fail: Calls
 ) -> None:
-    runtime = await make_runtime()
+    runtime = await make_runtime(min_interval=0.1)  # fires under 1 s apart: below the default minimum
     recorder = EventRecorder(runtime.service.events)
     await runtime.service.schedule(
         request("pf", "interval", "0.2 seconds", "fail", FAIL, policy=PolicyInput(pause_after_failures=2))
@@ -179,7 +179,7 @@ async def test_a_job_pauses_itself_after_failures_in_a_row_and_resume_clears_the
 
 async def test_a_success_resets_the_count_of_failures_in_a_row(make_runtime: RuntimeFactory) -> None:
     flaky = register_flaky(failures=1)
-    runtime = await make_runtime()
+    runtime = await make_runtime(min_interval=0.1)  # fires under 1 s apart: below the default minimum
     recorder = EventRecorder(runtime.service.events)
     await runtime.service.schedule(
         request("ok", "interval", "0.2 seconds", "flaky", FLAKY, policy=PolicyInput(pause_after_failures=2))
@@ -214,7 +214,7 @@ async def test_a_job_finishes_after_max_runs_scheduled_runs(make_runtime: Runtim
 async def test_a_retry_pending_when_its_job_is_paused_waits_for_the_resume(
     make_runtime: RuntimeFactory, fail: Calls
 ) -> None:
-    runtime = await make_runtime()
+    runtime = await make_runtime(min_interval=0.1)  # fires under 1 s apart: below the default minimum
     recorder = EventRecorder(runtime.service.events)
     await runtime.service.schedule(
         request("w", "interval", "0.3 seconds", "fail", FAIL, policy=PolicyInput(max_attempts=2, retry_delay=0.2))
@@ -252,7 +252,7 @@ async def test_the_scheduler_agentool_takes_the_policy_and_says_why_a_job_paused
     scheduler_agent: EventRecorder, fail: Calls
 ) -> None:
     scheduled = await get_injector().run("scheduler", {
-        "operation": "schedule", "job_id": "a", "schedule_type": "interval", "schedule": "0.2 seconds",
+        "operation": "schedule", "job_id": "a", "schedule_type": "interval", "schedule": "1 second",
         "agentool_name": "fail", "input_data": FAIL, "policy": {"pause_after_failures": 1, "max_runs": 5},
     })
     assert scheduled.data["job"]["runs_remaining"] == 5

@@ -204,6 +204,25 @@ async def test_a_generic_webhook_posts_the_inbox_message_as_json(
     assert data["inbox_message_id"] == queues.peek(INBOX_QUEUE)[0].message_id
 
 
+async def test_a_webhook_goes_out_when_the_inbox_is_full_and_says_it_kept_no_copy(
+    injector: AgenToolInjector, queues: QueueStore, server: LocalServer
+) -> None:
+    from agentool_bridge.toolkits.inbox import limit_inbox, post_to_inbox
+
+    use_notify(injector, queues)
+    limit_inbox(queues, 1)
+    post_to_inbox(queues, "unread")
+
+    output = await injector.run("notify", {"operation": "webhook", "url": f"{server.url}/hook/full",
+                                           "message": "Disk at 99%"})
+
+    [received] = server.received_at("/hook/full")
+    assert json.loads(received["body"])["message"] == "Disk at 99%"
+    assert output.data is not None and output.data["inbox_message_id"] is None and output.data["delivered"] is True
+    assert "kept no copy in the inbox" in output.message and "--inbox-limit" in output.message
+    assert [m["message"] for m in inbox(queues)] == ["unread"]
+
+
 async def test_a_slack_webhook_sends_text(injector: AgenToolInjector, queues: QueueStore, server: LocalServer) -> None:
     use_notify(injector, queues)
 
