@@ -40,6 +40,7 @@ from .mcp_errors import (
 from .mcp_tools import MCPInput, MCPToolkit
 from .queue import QueueCounts, QueueLevel, QueueMessage, QueueMessageEvent, QueueStore, create_queue_agent
 from .shell import (
+    EnvironmentNotAllowedError,
     ExecutableNotAllowedError,
     ShellCommandError,
     ShellDisabledError,
@@ -58,6 +59,7 @@ __all__ = [
     "AgentRunError",
     "AgentToolkit",
     "DatabaseUnavailableError",
+    "EnvironmentNotAllowedError",
     "ExecutableNotAllowedError",
     "InvalidNameError",
     "InvalidTextError",
