@@ -107,7 +107,7 @@ class SchedulerRuntime:
         self._own: list[AgenTool] = []
         try:
             self._own.append(self.registry.register(self._queues.agentool()))  # closes the store from now on
-            self._own.append(self.registry.register(LogSink().agentool()))
+            self._own.append(self.registry.register(LogSink(self.toolkit_config.log_dir).agentool()))
             self._own.append(self.registry.register(KVStore(database).agentool()))
             for agentool in self._job_kinds():
                 self._own.append(self.registry.register(agentool))
