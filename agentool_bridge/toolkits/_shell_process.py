@@ -138,6 +138,7 @@ class RunningProgram:
         replaces the run's secrets in what it printed."""
         loop = asyncio.get_running_loop()
         if supervise:
+            # The supervisor's PR_SET_PDEATHSIG fires when this thread (the event loop's) ends, or the server dies.
             ctype = "=" + env["LC_CTYPE"] if "LC_CTYPE" in env else "-"
             command = [sys.executable, "-I", "-S", SUPERVISOR, str(os.getpid()), repr(KILL_GRACE), ctype, path, *argv]
             executable = sys.executable

@@ -84,7 +84,10 @@ Level = Annotated[LevelName, BeforeValidator(_upper)]
 
 
 class LoggingInput(BaseOperationInput):
-    """Write log records to stderr and/or a file (text or JSON lines) and read them back from the file."""
+    """Write log records to stderr and/or a log file (text or JSON lines) and read them back from it.
+
+    Log files exist only in the server's log directory (--log-dir): a server without one logs to stderr only.
+    """
 
     operation: Literal["log", "configure", "get_logs"] = Field(description="The logging operation to perform.")
     level: Level | None = Field(

@@ -318,7 +318,7 @@ class ShellRunner:
                 )
             if is_safe_name(name):
                 if (problem := safe_value_problem(name, value)) is not None:
-                    raise EnvironmentNotAllowedError(f"env: {name} must be {problem}; got {clip(value)}.")
+                    raise EnvironmentNotAllowedError(f"env: {name} must be {problem}; its value is not.")
             elif name not in self.env:
                 allowed = ", ".join(clip(n, 100) for n in self.env) if self.env else "none on this server"
                 raise EnvironmentNotAllowedError(

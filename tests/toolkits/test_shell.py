@@ -529,3 +529,22 @@ async def test_the_scheduler_gives_shell_the_operators_max_processes(tmp_path: P
     async with runtime(tmp_path, "sh", max_processes=3) as rt:
         runner = rt.registry.get("shell").backend
         assert isinstance(runner, ShellRunner) and runner.max_processes == 3
+
+
+async def test_a_run_cancelled_while_waiting_for_its_turn_takes_no_slot(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "gate")
+    runner = use_shell(PYTHON, max_processes=1)
+    first = asyncio.create_task(run({"argv": gated_program(tmp_path, "A"), "timeout": 30}))
+    await eventually((tmp_path / "A.started").exists, within=WAIT, what="the first run's start")
+    second = asyncio.create_task(run({"argv": marking_program(tmp_path, "B"), "timeout": 30}))
+    await eventually(lambda: runner.waiting == 1, within=WAIT, what="the second run waiting")
+
+    second.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    open_gate(tmp_path).join(WAIT)
+    await asyncio.wait_for(first, WAIT)
+    await run({"argv": marking_program(tmp_path, "C"), "timeout": 30})
+
+    assert (tmp_path / "order").read_text() == "A end\nC start\n"
+    assert runner.running == 0 and runner.waiting == 0
