@@ -70,8 +70,9 @@ class SchedulerRuntime:
     `injector`: run on an existing injector (the process-default runtime of the AgenTool face uses
     the default one); by default the runtime has an injector of its own.
 
-    `toolkit_config`: what the job-kind toolkits (http, mcp, agent, shell, notify) may do: which private
-    addresses http may reach, the servers file, the default model, the executables shell may run.
+    `toolkit_config`: what the toolkits may do: which private addresses http may reach, the servers file,
+    the default model, the executables shell may run (and the variables it may set, the runs at once),
+    the directory where logging may keep files.
 
     `transport`: while open, register this process as a server of its SQLite database under this name
     (stdio, http, sse), so that `mcp-scheduler status` lists it; None (the default) registers nothing.
@@ -106,7 +107,7 @@ class SchedulerRuntime:
         self._own: list[AgenTool] = []
         try:
             self._own.append(self.registry.register(self._queues.agentool()))  # closes the store from now on
-            self._own.append(self.registry.register(LogSink().agentool()))
+            self._own.append(self.registry.register(LogSink(self.toolkit_config.log_dir).agentool()))
             self._own.append(self.registry.register(KVStore(database).agentool()))
             for agentool in self._job_kinds():
                 self._own.append(self.registry.register(agentool))
@@ -141,7 +142,15 @@ class SchedulerRuntime:
         self.mcp_connections = MCPConnectionPool(servers, environ=self.config.environ)
         kinds.append(MCPToolkit(self.mcp_connections).agentool())
         kinds.append(AgentToolkit(self.toolkit_config, connections=self.mcp_connections).agentool())
-        kinds.append(ShellRunner(self.toolkit_config.shell_executables).agentool())
+        config = self.toolkit_config
+        kinds.append(
+            ShellRunner(
+                config.shell_executables,
+                env=config.shell_env,
+                max_processes=config.shell_max_processes,
+                environ=self.config.environ,
+            ).agentool()
+        )
         return kinds
 
     @property

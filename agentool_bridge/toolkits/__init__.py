@@ -21,6 +21,7 @@ from .errors import (
     InvalidNameError,
     InvalidTextError,
     KeyNotFoundError,
+    LogFileNotAllowedError,
     LogFileNotConfiguredError,
     MessageNotFoundError,
     QueueClosedError,
@@ -40,6 +41,7 @@ from .mcp_errors import (
 from .mcp_tools import MCPInput, MCPToolkit
 from .queue import QueueCounts, QueueLevel, QueueMessage, QueueMessageEvent, QueueStore, create_queue_agent
 from .shell import (
+    EnvironmentNotAllowedError,
     ExecutableNotAllowedError,
     ShellCommandError,
     ShellDisabledError,
@@ -58,11 +60,13 @@ __all__ = [
     "AgentRunError",
     "AgentToolkit",
     "DatabaseUnavailableError",
+    "EnvironmentNotAllowedError",
     "ExecutableNotAllowedError",
     "InvalidNameError",
     "InvalidTextError",
     "KVStore",
     "KeyNotFoundError",
+    "LogFileNotAllowedError",
     "LogFileNotConfiguredError",
     "LogSink",
     "MCPArgumentsError",

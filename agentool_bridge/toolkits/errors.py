@@ -9,6 +9,7 @@ __all__ = [
     "InvalidNameError",
     "InvalidTextError",
     "KeyNotFoundError",
+    "LogFileNotAllowedError",
     "LogFileNotConfiguredError",
     "MessageNotFoundError",
     "QueueClosedError",
@@ -60,3 +61,9 @@ class KeyNotFoundError(ToolkitError, LookupError):
 
 class LogFileNotConfiguredError(ToolkitError, RuntimeError):
     """`get_logs` was called without a file_path while no log file is configured."""
+
+
+class LogFileNotAllowedError(ToolkitError, PermissionError):
+    """A log file the `logging` toolkit may not write or read: file logging is off (no log directory), or the
+    name is not a plain file name in the log directory, or the file there is a link or not a regular file, or
+    the directory holds as many log files as it may."""

@@ -7,13 +7,23 @@ newlines in the message escaped so every record is one line) or as JSON lines. `
 reads either format back; lines that are not log records are skipped.
 
 Until `configure` is called, records at INFO and above go to stderr as text.
+
+Log files exist only in the directory the host gives (`LogSink(log_dir)`, the CLI's `--log-dir`);
+without one the toolkit logs to stderr only and refuses file output. A `file_path` is a plain file
+name in that directory (never a path), opened without following symbolic links and created 0600;
+`get_logs` reads nothing else. A file is rotated at `MAX_LOG_BYTES` (one older copy, `NAME.1`, is
+kept), and jobs may create at most `MAX_LOG_FILES` log files there, so that they cannot fill the disk.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import logging.handlers
+import os
 import re
+import stat
 import sys
 from collections import deque
 from collections.abc import Iterator
@@ -27,13 +37,34 @@ from ..models import BaseOperationInput, RoutingConfig
 from ..redaction import scrub, scrub_text
 from ..registry import AgenTool, AgenToolRegistry
 from ._common import ToolkitOutput, check_name, field_error, isoformat, require_fields
-from .errors import LogFileNotConfiguredError
+from .errors import LogFileNotAllowedError, LogFileNotConfiguredError
 
-__all__ = ["AGENTOOL_NAME", "LogFileNotConfiguredError", "LogSink", "LoggingInput", "create_logging_agent"]
+__all__ = [
+    "AGENTOOL_NAME",
+    "MAX_LOG_BYTES",
+    "MAX_LOG_FILES",
+    "LogFileNotAllowedError",
+    "LogFileNotConfiguredError",
+    "LogSink",
+    "LoggingInput",
+    "create_logging_agent",
+    "log_file_name_problem",
+]
 
 AGENTOOL_NAME = "logging"
 DEFAULT_LOGGER_NAME = "agentool"
-_MAX_PATH_LENGTH = 4096
+MAX_LOG_BYTES = 10 * 1024 * 1024
+"""Size at which a log file is rotated: it becomes `NAME.1` (replacing the older one) and a new file starts."""
+MAX_LOG_FILES = 16
+"""Log files (rotated copies not counted) that jobs may create in the log directory."""
+ROTATED_SUFFIX = ".1"
+_FILE_NAME = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,254}")
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NO_LOG_DIR = (
+    "Log files are off on this server: the logging AgenTool writes to stderr only. To let jobs keep log files, "
+    "start the server with --log-dir DIR (or MCP_SCHEDULER_LOG_DIR); file_path is then a file name in that "
+    "directory."
+)
 
 LevelName = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 _LEVELS: dict[str, int] = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
@@ -53,7 +84,10 @@ Level = Annotated[LevelName, BeforeValidator(_upper)]
 
 
 class LoggingInput(BaseOperationInput):
-    """Write log records to stderr and/or a file (text or JSON lines) and read them back from the file."""
+    """Write log records to stderr and/or a log file (text or JSON lines) and read them back from it.
+
+    Log files exist only in the server's log directory (--log-dir): a server without one logs to stderr only.
+    """
 
     operation: Literal["log", "configure", "get_logs"] = Field(description="The logging operation to perform.")
     level: Level | None = Field(
@@ -71,12 +105,17 @@ class LoggingInput(BaseOperationInput):
         "get_logs: only records of this logger and its children ('a' matches 'a.b').",
     )
     output: Literal["stderr", "file", "both"] = Field(
-        default="stderr", description="configure: where records go; 'file' and 'both' need file_path."
+        default="stderr",
+        description="configure: where records go; 'file' and 'both' need file_path, and a server started with "
+        "--log-dir (without it, only 'stderr' is possible).",
     )
     file_path: str | None = Field(
         default=None,
-        description="configure: the log file to append to. get_logs: the file to read (default: the "
-        "configured log file).",
+        max_length=255,
+        description="A plain file name (letters, digits, '_', '.', '-'; not starting with '.'; no '/') in the "
+        "server's log directory, such as 'agent.log'; never a path. configure: the log file to append to "
+        f"(created if needed; rotated at {MAX_LOG_BYTES // (1024 * 1024)} MB, keeping one older copy NAME.1). "
+        "get_logs: the log file to read (default: the configured one).",
     )
     format: Literal["text", "json"] = Field(
         default="text", description="configure: 'text' lines or 'json' (one JSON object per line)."
@@ -97,8 +136,10 @@ class LoggingInput(BaseOperationInput):
     @field_validator("file_path")
     @classmethod
     def check_file_path(cls, value: str | None) -> str | None:
-        """File paths are non-blank and free of control characters."""
-        return None if value is None else check_name("file_path", value, max_length=_MAX_PATH_LENGTH)
+        """A log file is named by a plain file name of the log directory, never by a path."""
+        if value is not None and (problem := log_file_name_problem(value)) is not None:
+            raise ValueError(f"file_path {problem}")
+        return value
 
     @model_validator(mode="after")
     def check_required(self) -> LoggingInput:
@@ -111,6 +152,56 @@ class LoggingInput(BaseOperationInput):
         if self.operation == "configure" and self.output == "stderr" and self.file_path is not None:
             raise field_error(self, "file_path", "file_path is only used with output 'file' or 'both'")
         return self
+
+
+def log_file_name_problem(name: str) -> str | None:
+    """What makes `name` unfit as a log file name (None: it is a plain file name of the log directory)."""
+    if _FILE_NAME.fullmatch(name) is None:
+        return (
+            "must be a plain file name in the server's log directory, the one it was started with (--log-dir): "
+            "letters, digits, '_', '.', '-'; not starting with '.'; no '/'; at most 255 characters, such as "
+            f"'agent.log'; got {name[:100]!r}"
+        )
+    return None
+
+
+def _open_log_file(path: Path, *, write: bool) -> int:
+    """A descriptor of the regular file `path` (never through a symbolic link), created 0600 if `write`."""
+    flags = os.O_CLOEXEC | _NOFOLLOW | os.O_NONBLOCK  # non-blocking: a FIFO must not hang the open
+    flags |= os.O_WRONLY | os.O_APPEND | os.O_CREAT if write else os.O_RDONLY
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise LogFileNotAllowedError(
+                f"{path.name!r} in the log directory is a symbolic link; log files are plain files there."
+            ) from None
+        if exc.errno == errno.ENOENT:
+            raise FileNotFoundError(f"Log file {path.name!r} does not exist in the log directory.") from None
+        if exc.errno == errno.ENXIO:
+            raise LogFileNotAllowedError(f"{path.name!r} in the log directory is not a regular file.") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise LogFileNotAllowedError(f"{path.name!r} in the log directory is not a regular file.")
+    os.set_blocking(fd, True)
+    return fd
+
+
+class _LogFileHandler(logging.handlers.RotatingFileHandler):
+    """Appends to a log file opened by `_open_log_file`; rotates it at `max_bytes`, keeping one older copy."""
+
+    def __init__(self, path: Path, max_bytes: int) -> None:
+        super().__init__(path, maxBytes=max_bytes, backupCount=1, encoding="utf-8")
+
+    def _open(self) -> Any:
+        return os.fdopen(_open_log_file(Path(self.baseFilename), write=True), "a", encoding="utf-8")
+
+    def shouldRollover(self, record: logging.LogRecord) -> int:
+        if self.stream is None:
+            self.stream = self._open()
+        size = os.fstat(self.stream.fileno()).st_size
+        return bool(size) and size + len(self.format(record).encode()) + 1 > self.maxBytes
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -186,12 +277,25 @@ def _parse_line(line: str) -> dict[str, Any] | None:
 
 
 class LogSink:
-    """Where the `logging` AgenTool writes: a private `logging.Logger` and its handlers."""
+    """Where the `logging` AgenTool writes: a private `logging.Logger` and its handlers.
 
-    def __init__(self) -> None:
+    `log_dir`: the only directory where it may keep log files (created, 0700, when a file is first
+    configured); None: stderr only. `max_bytes` and `max_files`: see `MAX_LOG_BYTES`, `MAX_LOG_FILES`.
+    """
+
+    def __init__(
+        self,
+        log_dir: str | os.PathLike[str] | None = None,
+        *,
+        max_bytes: int = MAX_LOG_BYTES,
+        max_files: int = MAX_LOG_FILES,
+    ) -> None:
         # Not created through logging.getLogger: it has no parent, so records never reach the
         # application's handlers (or stdout), and two sinks never share handlers.
         self._logger = logging.Logger(f"agentool_bridge.toolkits.logs.{id(self):x}")
+        self.log_dir = Path(log_dir).absolute() if log_dir is not None else None
+        self.max_bytes = max_bytes
+        self.max_files = max_files
         self._level = _LEVELS["INFO"]
         self._outputs: list[str] = []
         self.file_path: Path | None = None
@@ -208,16 +312,42 @@ class LogSink:
         self._close_handlers()
         self._outputs = []
 
+    def _path(self, name: str) -> Path:
+        """The log file `name` in the log directory; raises if there is no directory or `name` is not plain."""
+        if self.log_dir is None:
+            raise LogFileNotAllowedError(_NO_LOG_DIR)
+        if (problem := log_file_name_problem(name)) is not None:
+            raise LogFileNotAllowedError(f"file_path {problem}")
+        return self.log_dir / name
+
+    def _file_handler(self, name: str) -> logging.Handler:
+        path = self._path(name)
+        assert self.log_dir is not None
+        if name.endswith(ROTATED_SUFFIX):
+            raise LogFileNotAllowedError(
+                f"file_path {name!r}: names ending in {ROTATED_SUFFIX!r} are the rotated copies of log files; "
+                "choose another name."
+            )
+        self.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not os.path.lexists(path):
+            files = [e.name for e in os.scandir(self.log_dir)
+                     if e.is_file(follow_symlinks=False) and not e.name.endswith(ROTATED_SUFFIX)]  # fmt: skip
+            if len(files) >= self.max_files:
+                raise LogFileNotAllowedError(
+                    f"The log directory holds {len(files)} log files, the most jobs may create: write to one of "
+                    f"them ({', '.join(sorted(files)[:20])}), or ask the operator to remove old ones."
+                )
+        return _LogFileHandler(path, self.max_bytes)
+
     def configure(self, output: str, file_path: str | None, format: str, level: str) -> ToolkitOutput:
-        """Replace the handlers: stderr, a file, or both, in text or JSON, from `level` up."""
+        """Replace the handlers: stderr, a file of the log directory, or both, in text or JSON, from `level` up."""
         handlers: list[logging.Handler] = []
         path: Path | None = None
         if output in ("file", "both"):
             if file_path is None:
                 raise ValueError(f"file_path is required for output {output!r}")
-            path = Path(file_path).expanduser().absolute()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handlers.append(logging.FileHandler(path, encoding="utf-8"))
+            handlers.append(self._file_handler(file_path))
+            path = self._path(file_path)
         if output in ("stderr", "both"):
             handlers.append(_StderrHandler())
         formatter = _JsonFormatter() if format == "json" else _TextFormatter()
@@ -229,11 +359,12 @@ class LogSink:
         self._level = _LEVELS[level]
         self._outputs = ["file", "stderr"] if output == "both" else [output]
         self.file_path, self.format = path, format
-        where = f"{output} ({path})" if path is not None else output
+        where = f"{output} ({path.name} in the log directory)" if path is not None else output
         return ToolkitOutput(
             operation="configure",
             message=f"Logging {level} and above to {where} as {format}.",
-            data={"output": output, "file_path": None if path is None else str(path), "format": format, "level": level},
+            data={"output": output, "file_path": None if path is None else path.name, "format": format,
+                  "level": level},
         )
 
     def log(self, level: str, message: str, data: dict[str, Any] | None, logger_name: str) -> ToolkitOutput:
@@ -262,9 +393,12 @@ class LogSink:
         )
 
     def get_logs(self, file_path: str | None, level: str | None, limit: int, logger_name: str | None) -> ToolkitOutput:
-        """The last `limit` records of a log file, oldest first, filtered by level and logger."""
+        """The last `limit` records of a log file of the log directory (its rotated copy read first), oldest
+        first, filtered by level and logger."""
+        if self.log_dir is None:
+            raise LogFileNotAllowedError(_NO_LOG_DIR)
         if file_path is not None:
-            path = Path(file_path).expanduser().absolute()
+            path = self._path(file_path)
         elif self.file_path is not None:
             path = self.file_path
         else:
@@ -272,22 +406,35 @@ class LogSink:
                 "No log file to read: configure output 'file' or 'both' with a file_path first, "
                 "or pass file_path to get_logs."
             )
-        if not path.is_file():
-            raise FileNotFoundError(f"Log file {str(path)!r} does not exist.")
+        sources = [_open_log_file(path, write=False)]
+        try:
+            sources.insert(0, _open_log_file(path.with_name(path.name + ROTATED_SUFFIX), write=False))
+        except (FileNotFoundError, LogFileNotAllowedError):
+            pass  # not rotated yet (or not a plain file: not one this toolkit wrote)
+        except BaseException:
+            os.close(sources[0])
+            raise
         minimum = _LEVELS[level] if level is not None else 0
         entries: deque[dict[str, Any]] = deque(maxlen=limit)
-        for entry in self._read(path):
-            if _LEVELS[entry["level"]] < minimum:
-                continue
-            name = entry["logger"] or ""
-            if logger_name is not None and name != logger_name and not name.startswith(logger_name + "."):
-                continue
-            entries.append(entry)
+        for fd in sources:
+            for entry in self._read(fd):
+                if _LEVELS[entry["level"]] < minimum:
+                    continue
+                name = entry["logger"] or ""
+                if logger_name is not None and name != logger_name and not name.startswith(logger_name + "."):
+                    continue
+                entries.append(entry)
         return ToolkitOutput(
             operation="get_logs",
-            message=f"{len(entries)} log records from {path}.",
-            data={"file_path": str(path), "entries": list(entries), "count": len(entries)},
+            message=f"{len(entries)} log records from {path.name} in the log directory.",
+            data={"file_path": path.name, "entries": list(entries), "count": len(entries)},
         )
+
+    async def check(self, model: LoggingInput) -> None:
+        """At schedule time: log files are refused while the server has no log directory."""
+        wants_file = model.operation == "get_logs" or (model.operation == "configure" and model.output != "stderr")
+        if wants_file and self.log_dir is None:
+            raise LogFileNotAllowedError(_NO_LOG_DIR)
 
     def agentool(self) -> AgenTool:
         """The `logging` AgenTool over this sink (not registered; closing it closes the sink)."""
@@ -338,20 +485,24 @@ class LogSink:
             ),
             on_close=self.close,
             backend=self,
+            check=self.check,
         )
 
     @staticmethod
-    def _read(path: Path) -> Iterator[dict[str, Any]]:
-        with path.open(encoding="utf-8", errors="replace") as lines:
+    def _read(fd: int) -> Iterator[dict[str, Any]]:
+        with os.fdopen(fd, encoding="utf-8", errors="replace") as lines:
             for line in lines:
                 entry = _parse_line(line)
                 if entry is not None:
                     yield entry
 
 
-def create_logging_agent(*, registry: AgenToolRegistry | None = None) -> AgenTool:
+def create_logging_agent(
+    *, registry: AgenToolRegistry | None = None, log_dir: str | os.PathLike[str] | None = None
+) -> AgenTool:
     """Register (or replace) the `logging` AgenTool; it starts out logging INFO and above to stderr.
 
-    It goes into `registry` (default: the active injector's); replacing it closes the previous sink's files.
+    `log_dir`: the only directory where it may keep log files (None, the default: stderr only). It goes
+    into `registry` (default: the active injector's); replacing it closes the previous sink's files.
     """
-    return (registry or get_injector().registry).register(LogSink().agentool())
+    return (registry or get_injector().registry).register(LogSink(log_dir).agentool())

@@ -7,10 +7,21 @@ refuses every job and run with `ShellDisabledError`, saying how to switch it on.
 A command is an argv list and never goes through a shell: `;`, `|`, `$VAR` and globs are plain
 characters of an argument. `argv[0]` is looked up on the server's PATH (a path must be absolute) and
 must be the very file an allowed entry names, under the same name (so a symlink, or a multi-call
-binary such as busybox, cannot pass for an allowed program). The program runs in a process group
-of its own: on a timeout, on cancellation (the job's own timeout, the scheduler stopping), and when
-it exits leaving children behind, the whole group is stopped (SIGTERM, then SIGKILL), so that no
-process outlives its run. Output is read to the end however long it is; only the first
+binary such as busybox, cannot pass for an allowed program).
+
+The program does not get the server's environment: only a minimal base of it (PATH, HOME, USER,
+LOGNAME, LANG, LC_*, TZ, TMPDIR, TERM), the server's values of the names the host lists
+(`ToolkitConfig.shell_env`, `--shell-env`), and the job's `env`, which may name only a small safe set
+and the listed names; loader, interpreter and tool-config variables are refused whatever the host
+lists (`_shell_env.py`).
+
+On Linux the program runs under a supervisor (`_shell_supervisor.py`), a child subreaper to which
+everything the program leaves behind is reparented: when the program exits, on a timeout, on
+cancellation (the job's own timeout, the scheduler stopping) and when the server dies, every process
+of the run is stopped, whatever session it moved to. Elsewhere the program runs in a process group of
+its own, which is stopped (SIGTERM, then SIGKILL) in the same cases; a process that starts a session
+of its own escapes that. At most `max_processes` runs are in progress at once; others wait their turn
+within their timeout. Output is read to the end however long it is; only the first
 `max_output_bytes` of each stream are kept.
 
 What a program prints is labelled as outside content: `stdout` and `stderr` come as
@@ -21,13 +32,11 @@ untrusted text (see `agentool_bridge.untrusted`). The operator allowed the progr
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import signal
-import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import anyio
@@ -36,15 +45,21 @@ from pydantic import Field, field_validator
 from ..errors import clip
 from ..injector import get_injector
 from ..models import BaseOperationInput, RoutingConfig
-from ..redaction import Redactor, active
+from ..redaction import active
 from ..registry import AgenTool, AgenToolRegistry
 from ..untrusted import quote, untrusted
 from ._common import ToolkitOutput, check_text
+from ._run_slots import RunSlots
+from ._shell_env import SAFE_NAMES, is_safe_name, never_allowed, program_environment, safe_value_problem
+from ._shell_process import KILL_GRACE, STDERR_TAIL, RunningProgram, can_supervise
 from .errors import ToolkitError
 
 __all__ = [
     "AGENTOOL_NAME",
+    "DEFAULT_MAX_PROCESSES",
+    "EnvironmentNotAllowedError",
     "ExecutableNotAllowedError",
+    "KILL_GRACE",
     "ShellCommandError",
     "ShellDisabledError",
     "ShellInput",
@@ -60,15 +75,13 @@ MAX_TIMEOUT = 3600.0
 DEFAULT_MAX_OUTPUT = 64 * 1024
 MAX_OUTPUT = 1024 * 1024
 MAX_STDIN = 1024 * 1024
-STDERR_TAIL = 500
-"""Characters of stderr that the error of a failed command quotes (its end, where the reason usually is)."""
-KILL_GRACE = 2.0
-"""Seconds between SIGTERM and SIGKILL when a process group is stopped."""
-_CHUNK = 64 * 1024
+DEFAULT_MAX_PROCESSES = 16
+"""Shell runs in progress at once, by default (`--max-processes`)."""
 _HOW_TO_ENABLE = (
     "start the server with --allow-shell EXECUTABLE (repeatable; a program name on PATH or an absolute "
     "path), or set MCP_SCHEDULER_ALLOW_SHELL=a,b"
 )
+_SAFE_LISTING = ", ".join((*SAFE_NAMES[:2], "LC_*", *SAFE_NAMES[2:]))
 
 
 class ShellDisabledError(ToolkitError, PermissionError):
@@ -97,7 +110,11 @@ class ShellCommandError(ToolkitError, RuntimeError):
 
 
 class ShellTimeoutError(ToolkitError, TimeoutError):
-    """The command ran longer than its `timeout`; its process group was killed."""
+    """The command ran longer than its `timeout` (waiting for its turn included); everything it started was killed."""
+
+
+class EnvironmentNotAllowedError(ToolkitError, PermissionError):
+    """A variable in `env` (or in the host's `--shell-env` list) is one a `shell` program may not be given."""
 
 
 class ShellInput(BaseOperationInput):
@@ -116,8 +133,12 @@ class ShellInput(BaseOperationInput):
     )
     env: dict[str, str] | None = Field(
         default=None,
-        description="Extra environment variables, added to the server's environment. Use '!env:NAME' values for "
-        "secrets (NAME must be a secret the operator allows with --secret NAME).",
+        description=f"Environment variables to set for the program. Allowed names: {_SAFE_LISTING}, and the names "
+        "the server allows with --shell-env. Loader, interpreter and tool-config variables (PATH, HOME, LD_*, "
+        "BASH_*, PYTHON*, PERL*, GIT_*, BROWSER, EDITOR, proxies, ...) are always refused. The program does not "
+        "inherit the server's environment: only PATH, HOME, USER, LOGNAME, LANG, LC_*, TZ, TMPDIR, TERM and the "
+        "--shell-env names, with the server's values. Use '!env:NAME' values for secrets (NAME must be a secret "
+        "the operator allows with --secret NAME).",
     )
     stdin: str | None = Field(
         default=None, max_length=MAX_STDIN, description="Text to write to the program's standard input; default: none."
@@ -126,8 +147,9 @@ class ShellInput(BaseOperationInput):
         default=DEFAULT_TIMEOUT,
         gt=0,
         le=MAX_TIMEOUT,
-        description=f"Seconds the program may run (at most {MAX_TIMEOUT:g}); then it and every process it started "
-        "are killed and the run fails.",
+        description=f"Seconds the program may run (at most {MAX_TIMEOUT:g}), counting the wait for its turn when the "
+        "server's limit of shell runs at once is reached; then it and every process it started are killed and the "
+        "run fails.",
     )
     max_output_bytes: int = Field(
         default=DEFAULT_MAX_OUTPUT,
@@ -171,91 +193,6 @@ class ShellInput(BaseOperationInput):
         return value
 
 
-class _Program(asyncio.SubprocessProtocol):
-    """A running program's output (the first `limit` bytes of each stream kept, the rest counted) and its end.
-
-    Reading is never paused, so the program never blocks on a full pipe. The secrets revealed to the run
-    (`redactor`) are replaced before an output is cut: heads and the stderr tail are kept `margin` bytes
-    longer than shown, so that a secret across a cut is replaced whole.
-    """
-
-    def __init__(self, limit: int, redactor: Redactor) -> None:
-        self.limit = limit
-        self.redactor = redactor
-        self._keep = limit + redactor.margin
-        self._tail_keep = 4 * STDERR_TAIL + redactor.margin
-        self.heads: dict[int, bytearray] = {1: bytearray(), 2: bytearray()}
-        self.totals: dict[int, int] = {1: 0, 2: 0}
-        self.stderr_tail = b""
-        self.exited = asyncio.Event()  # the program itself ended
-        self.closed = asyncio.Event()  # ... and every pipe to it is closed
-
-    def pipe_data_received(self, fd: int, data: bytes) -> None:
-        self.totals[fd] += len(data)
-        head = self.heads[fd]
-        if len(head) < self._keep:
-            head += data[: self._keep - len(head)]
-        if fd == 2:
-            self.stderr_tail = (self.stderr_tail + data)[-self._tail_keep :]
-
-    def process_exited(self) -> None:
-        self.exited.set()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.exited.set()
-        self.closed.set()
-
-    def text(self, fd: int) -> str:
-        """The first `limit` bytes of a stream as text (redacted: a secret across the cut is replaced whole)."""
-        head = bytes(self.heads[fd])
-        if not self.truncated(fd):
-            return self.redactor.text(head.decode("utf-8", errors="replace"))
-        return self.redactor.head_bytes(head, self.limit, lambda part: part.decode("utf-8", errors="replace"))
-
-    def truncated(self, fd: int) -> bool:
-        return self.totals[fd] > self.limit
-
-    def stderr_end(self) -> str:
-        """The end of stderr that was kept, stripped and redacted. When stderr was longer, its first `margin`
-        characters are left out: a secret cut there by the buffer could not be recognised."""
-        text = self.stderr_tail.decode("utf-8", errors="replace")
-        start = min(len(text), self.redactor.margin) if self.totals[2] > len(self.stderr_tail) else 0
-        return self.redactor.tail(text, start).strip()
-
-
-def _signal_group(pgid: int, sig: int) -> bool:
-    """Send `sig` to a process group; False if it has no process left."""
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # the group id was reused by someone else's processes: not ours to signal
-        return False
-    return True
-
-
-async def _stop_group(transport: asyncio.SubprocessTransport, program: _Program) -> None:
-    """Stop the program's process group: SIGTERM, up to `KILL_GRACE` s for the program to exit, SIGKILL.
-
-    Runs also while the run is being cancelled: the waits are shielded, and if the task is cancelled
-    natively anyway, SIGKILL goes out at once.
-    """
-    pgid = transport.get_pid()
-    try:
-        if transport.get_returncode() is None and _signal_group(pgid, signal.SIGTERM):
-            with anyio.CancelScope(shield=True):
-                with anyio.move_on_after(KILL_GRACE):
-                    await program.exited.wait()
-                _signal_group(pgid, signal.SIGKILL)
-                await program.exited.wait()
-        _signal_group(pgid, signal.SIGKILL)
-    except asyncio.CancelledError:
-        _signal_group(pgid, signal.SIGKILL)
-        raise
-    finally:
-        transport.close()
-
-
 def _describe_exit(code: int) -> str:
     if code < 0:
         try:
@@ -266,10 +203,56 @@ def _describe_exit(code: int) -> str:
 
 
 class ShellRunner:
-    """Runs the programs `executables` allows (names on PATH or absolute paths); none: `shell` is off."""
+    """Runs the programs `executables` allows (names on PATH or absolute paths); none: `shell` is off.
 
-    def __init__(self, executables: Sequence[str] = ()) -> None:
+    `env`: variable names, beyond the safe set (LANG, LANGUAGE, LC_*, TZ, TERM, NO_COLOR, COLUMNS, LINES),
+    that jobs may set and that programs inherit from `environ`; a loader, interpreter or tool-config name
+    among them raises `EnvironmentNotAllowedError` (the server does not start). `max_processes`: runs in
+    progress at once; more wait their turn. `environ`: the server's environment, where the programs' base
+    variables come from (default: this process's). `supervise`: run programs under the supervisor (default:
+    on Linux); off, each runs in a process group of its own.
+    """
+
+    def __init__(
+        self,
+        executables: Sequence[str] = (),
+        *,
+        env: Sequence[str] = (),
+        max_processes: int = DEFAULT_MAX_PROCESSES,
+        environ: Mapping[str, str] | None = None,
+        supervise: bool | None = None,
+    ) -> None:
         self.executables = tuple(executables)
+        for name in env:
+            if not name or "=" in name or "\x00" in name:
+                raise EnvironmentNotAllowedError(
+                    f"--shell-env {clip(name)}: not an environment variable name (non-empty, no '=' or NUL)."
+                )
+            if (reason := never_allowed(name)) is not None:
+                raise EnvironmentNotAllowedError(
+                    f"--shell-env {clip(name)}: {reason}, so it would let a job run any command. Loader, "
+                    "interpreter and tool-config variables cannot be allowed: remove it from --shell-env "
+                    "(MCP_SCHEDULER_SHELL_ENV)."
+                )
+        self.env = tuple(env)
+        self._environ = environ
+        self._slots = RunSlots(max_processes)
+        self.supervise = can_supervise() if supervise is None else supervise
+
+    @property
+    def max_processes(self) -> int:
+        """Runs in progress at once; more wait their turn."""
+        return self._slots.limit
+
+    @property
+    def running(self) -> int:
+        """Runs in progress now."""
+        return self._slots.held
+
+    @property
+    def waiting(self) -> int:
+        """Runs waiting for their turn now."""
+        return self._slots.waiting
 
     @property
     def enabled(self) -> bool:
@@ -324,10 +307,36 @@ class ShellRunner:
         if not os.path.isdir(cwd):
             raise WorkingDirectoryError(f"cwd {clip(cwd)} is not a directory: give an existing directory.")
 
+    def check_env(self, env: Mapping[str, str] | None) -> None:
+        """Raise `EnvironmentNotAllowedError` for the first variable of `env` a job may not set, saying why."""
+        for name, value in (env or {}).items():
+            if (reason := never_allowed(name)) is not None:
+                raise EnvironmentNotAllowedError(
+                    f"env: {clip(name)} is refused: {reason}, so it could turn the allowed program into any "
+                    "command. Loader, interpreter and tool-config variables are never allowed, not even with the "
+                    "server's --shell-env."
+                )
+            if is_safe_name(name):
+                if (problem := safe_value_problem(name, value)) is not None:
+                    raise EnvironmentNotAllowedError(f"env: {name} must be {problem}; its value is not.")
+            elif name not in self.env:
+                allowed = ", ".join(clip(n, 100) for n in self.env) if self.env else "none on this server"
+                raise EnvironmentNotAllowedError(
+                    f"env: {clip(name)} is not allowed: jobs may set {_SAFE_LISTING} and the names the server "
+                    f"allows with --shell-env ({allowed}). To allow {clip(name)}, restart the server with "
+                    f"--shell-env {clip(name)} (or MCP_SCHEDULER_SHELL_ENV)."
+                )
+
+    def environment(self, env: Mapping[str, str] | None) -> dict[str, str]:
+        """The whole environment a program gets with the job's `env` (checked first)."""
+        self.check_env(env)
+        return program_environment(os.environ if self._environ is None else self._environ, self.env, env)
+
     async def check(self, model: ShellInput) -> None:
-        """At schedule time: `shell` is on, argv[0] is allowed and cwd exists."""
+        """At schedule time: `shell` is on, argv[0] is allowed, cwd exists and `env` names only allowed variables."""
         self.resolve(model.argv[0])
         self._check_cwd(model.cwd)
+        self.check_env(model.env)
 
     async def run(
         self,
@@ -339,49 +348,53 @@ class ShellRunner:
         max_output_bytes: int = DEFAULT_MAX_OUTPUT,
         ok_exit_codes: Sequence[int] = (0,),
     ) -> ToolkitOutput:
-        """Run `argv` and return its exit code and output; raises if it fails, times out or is not allowed."""
+        """Run `argv` and return its exit code and output; raises if it fails, times out or is not allowed.
+
+        The run waits for its turn if `max_processes` runs are in progress; `time_limit` counts from the call.
+        """
         program_path = self.resolve(argv[0])
         self._check_cwd(cwd)
-        # The resolved path is what runs: a PATH in `env` cannot swap in another program.
-        environ = {**os.environ, **env} if env else None
-        data = stdin.encode() if stdin is not None else None
+        # The resolved path is what runs: a PATH in `env` (refused anyway) could not swap in another program.
+        environment = self.environment(env)
         started = time.monotonic()
-        loop = asyncio.get_running_loop()
-        transport, program = await loop.subprocess_exec(
-            lambda: _Program(max_output_bytes, active()),
-            *argv,
-            executable=program_path,
-            cwd=cwd,
-            env=environ,
-            stdin=subprocess.PIPE if data is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        with anyio.move_on_after(time_limit) as waited:
+            await self._slots.acquire()
+        if waited.cancelled_caught:
+            raise ShellTimeoutError(
+                f"Command {clip(argv[0])} timed out after {time_limit:g} s waiting for its turn: "
+                f"{self.max_processes} shell runs were in progress (the server's --max-processes). It never "
+                "started. Give a longer timeout, or run it when fewer commands are running."
+            )
         try:
-            with anyio.move_on_after(time_limit) as scope:
-                if data is not None:
-                    stdin_pipe = transport.get_pipe_transport(0)
-                    assert isinstance(stdin_pipe, asyncio.WriteTransport)
-                    stdin_pipe.write(data)
-                    stdin_pipe.close()  # after the data is written (the program need not read it all)
-                await program.exited.wait()
-                # What the program left running would hold the pipes open, and outlive the run.
-                _signal_group(transport.get_pid(), signal.SIGKILL)
-                await program.closed.wait()
+            program = await RunningProgram.start(
+                program_path,
+                argv,
+                cwd=cwd,
+                env=environment,
+                stdin=stdin.encode() if stdin is not None else None,
+                max_output_bytes=max_output_bytes,
+                redactor=active(),
+                supervise=self.supervise,
+            )
+            try:
+                with anyio.move_on_after(time_limit - (time.monotonic() - started)) as scope:
+                    await program.finish()
+            finally:
+                await program.stop()
         finally:
-            await _stop_group(transport, program)
+            self._slots.release()
         elapsed_ms = round((time.monotonic() - started) * 1000)
         if scope.cancelled_caught:
             raise ShellTimeoutError(
                 f"Command {clip(argv[0])} timed out after {time_limit:g} s; it and the processes it started were "
                 "killed. Give a longer timeout (seconds) if it needs more time."
             )
-        code = transport.get_returncode()
+        code = program.returncode
+        output = program.output
         assert code is not None
         origin = f"program {clip(argv[0], 100)}"
         if code not in ok_exit_codes:
-            tail = program.stderr_end()
+            tail = output.stderr_end()
             said = quote(tail, origin, what="stderr", limit=STDERR_TAIL, tail=True)
             raise ShellCommandError(
                 f"Command {clip(argv[0])} {_describe_exit(code)} (allowed exit codes: {list(ok_exit_codes)}). "
@@ -394,12 +407,12 @@ class ShellRunner:
             message=f"Command {clip(argv[0])} {_describe_exit(code)} after {elapsed_ms} ms.",
             data={
                 "exit_code": code,
-                "stdout": untrusted(program.text(1), origin),
-                "stderr": untrusted(program.text(2), origin),
-                "stdout_truncated": program.truncated(1),
-                "stderr_truncated": program.truncated(2),
-                "stdout_bytes": program.totals[1],
-                "stderr_bytes": program.totals[2],
+                "stdout": untrusted(output.text(1), origin),
+                "stderr": untrusted(output.text(2), origin),
+                "stdout_truncated": output.truncated(1),
+                "stderr_truncated": output.truncated(2),
+                "stdout_bytes": output.totals[1],
+                "stderr_bytes": output.totals[2],
                 "elapsed_ms": elapsed_ms,
                 "argv": list(argv),
             },
@@ -448,7 +461,7 @@ class ShellRunner:
             examples=(
                 {"operation": "run", "argv": ["git", "-C", "/srv/site", "pull", "--ff-only"], "timeout": 120},
                 {"operation": "run", "argv": ["backup.sh", "--quiet"], "cwd": "/srv",
-                 "env": {"BACKUP_TOKEN": "!env:BACKUP_TOKEN"}},
+                 "env": {"LANG": "C.UTF-8", "TZ": "Europe/Paris"}},
             ),
             backend=self,
             check=check,
@@ -456,10 +469,15 @@ class ShellRunner:
 
 
 def create_shell_agent(
-    executables: Sequence[str] = (), *, registry: AgenToolRegistry | None = None
+    executables: Sequence[str] = (),
+    *,
+    registry: AgenToolRegistry | None = None,
+    env: Sequence[str] = (),
+    max_processes: int = DEFAULT_MAX_PROCESSES,
 ) -> AgenTool:
     """Register (or replace) the `shell` AgenTool, allowed to run `executables` (none: it refuses every run).
 
-    It goes into `registry` (default: the active injector's).
+    `env` and `max_processes` are `ShellRunner`'s. It goes into `registry` (default: the active injector's).
     """
-    return (registry or get_injector().registry).register(ShellRunner(executables).agentool())
+    runner = ShellRunner(executables, env=env, max_processes=max_processes)
+    return (registry or get_injector().registry).register(runner.agentool())

@@ -136,10 +136,10 @@ async def test_job_management_lists_gets_pauses_resumes_and_cancels_hourly_metri
 
 
 async def test_immediate_execution_runs_the_logging_agentool(scheduler_agent: EventRecorder, tmp_path: Path) -> None:
-    create_logging_agent()
+    create_logging_agent(log_dir=tmp_path)
     log_file = tmp_path / "manual.log"
     await get_injector().run(
-        "logging", {"operation": "configure", "output": "file", "file_path": str(log_file), "format": "json"}
+        "logging", {"operation": "configure", "output": "file", "file_path": "manual.log", "format": "json"}
     )
 
     result = await run(
@@ -238,9 +238,9 @@ async def test_one_time_scheduling_at_a_future_date_waits_for_that_date(
 async def test_one_time_scheduling_now_runs_the_urgent_task_at_once(
     scheduler_agent: EventRecorder, tmp_path: Path
 ) -> None:
-    create_logging_agent()
+    create_logging_agent(log_dir=tmp_path)
     log_file = tmp_path / "urgent.log"
-    await get_injector().run("logging", {"operation": "configure", "output": "file", "file_path": str(log_file)})
+    await get_injector().run("logging", {"operation": "configure", "output": "file", "file_path": "urgent.log"})
 
     result = await run(
         {

@@ -205,8 +205,8 @@ async def test_a_job_running_the_logging_agentool_writes_to_its_log_file(
     scheduler_agent: EventRecorder, tmp_path: Path
 ) -> None:
     log_file = tmp_path / "logs" / "app.log"
-    create_logging_agent()
-    await get_injector().run("logging", {"operation": "configure", "output": "file", "file_path": str(log_file)})
+    create_logging_agent(log_dir=tmp_path / "logs")
+    await get_injector().run("logging", {"operation": "configure", "output": "file", "file_path": "app.log"})
     await run(
         {
             "operation": "schedule",
@@ -224,7 +224,7 @@ async def test_a_job_running_the_logging_agentool_writes_to_its_log_file(
     text = log_file.read_text()
     assert "WARNING" in text
     assert "written by the scheduler" in text
-    logs = await get_injector().run("logging", {"operation": "get_logs", "file_path": str(log_file)})
+    logs = await get_injector().run("logging", {"operation": "get_logs", "file_path": "app.log"})
     [entry] = logs.data["entries"]
     assert (entry["level"], entry["message"], entry["data"]) == (
         "WARNING",

@@ -1,14 +1,18 @@
-"""The `shell` AgenTool with real processes: allowlist, argv without a shell, output, exit codes, timeouts
-that kill the whole process group, and cancellation by the scheduler's own timeout."""
+"""The `shell` AgenTool with real processes: allowlist, argv without a shell, output, exit codes, timeouts and
+cancellation that leave no process of the run behind (whatever session it moved to), the supervisor that
+makes that so on Linux (and the process-group fallback), and the limit of runs in progress at once."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import select
 import shutil
+import signal
 import sys
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -18,14 +22,17 @@ import pytest
 from agentool_bridge import AgenToolInjector, get_injector
 from agentool_bridge.toolkits.config import ToolkitConfig
 from agentool_bridge.toolkits.shell import (
+    EnvironmentNotAllowedError,
     ExecutableNotAllowedError,
     ShellCommandError,
     ShellDisabledError,
+    ShellRunner,
     ShellTimeoutError,
     WorkingDirectoryError,
     create_shell_agent,
 )
 from mcp_scheduler import JobExecutionError, SchedulerInput, SchedulerRuntime, ServiceConfig
+from tests._net import eventually
 
 PYTHON = sys.executable
 WAIT = 10.0
@@ -38,12 +45,20 @@ async def run(data: dict[str, Any]) -> dict[str, Any]:
     return data_out
 
 
+def use_shell(*executables: str, supervise: bool | None = None, max_processes: int = 16) -> ShellRunner:
+    """Register a `shell` AgenTool over a runner of these settings in the test's injector; return the runner."""
+    runner = ShellRunner(executables, supervise=supervise, max_processes=max_processes)
+    get_injector().registry.register(runner.agentool())
+    return runner
+
+
 @asynccontextmanager
-async def runtime(tmp_path: Path, *executables: str) -> AsyncIterator[SchedulerRuntime]:
-    config = ServiceConfig(database=str(tmp_path / "s.sqlite"), timezone="UTC")
-    async with SchedulerRuntime(
-        config, injector=AgenToolInjector(), toolkit_config=ToolkitConfig(shell_executables=executables)
-    ) as rt:
+async def runtime(
+    tmp_path: Path, *executables: str, close_timeout: float = 10.0, max_processes: int = 16
+) -> AsyncIterator[SchedulerRuntime]:
+    config = ServiceConfig(database=str(tmp_path / "s.sqlite"), timezone="UTC", close_timeout=close_timeout)
+    toolkits = ToolkitConfig(shell_executables=executables, shell_max_processes=max_processes)
+    async with SchedulerRuntime(config, injector=AgenToolInjector(), toolkit_config=toolkits) as rt:
         yield rt
 
 
@@ -110,10 +125,10 @@ async def test_argv_never_goes_through_a_shell() -> None:
 
 
 async def test_env_cwd_and_stdin_reach_the_program(tmp_path: Path) -> None:
-    create_shell_agent([PYTHON])
     code = "import os, sys; print(os.getcwd()); print(os.environ['GREETING'], os.environ['PATH'] != ''); " \
            "print(sys.stdin.read().upper())"
 
+    create_shell_agent([PYTHON], env=["GREETING"])
     data = await run({"argv": [PYTHON, "-c", code], "cwd": str(tmp_path), "env": {"GREETING": "hi"},
                       "stdin": "piped"})
 
@@ -201,21 +216,24 @@ async def test_paths_and_symlinks_cannot_pass_for_an_allowed_program(tmp_path: P
             await run({"argv": [program, "-c", "print(1)"], "cwd": str(tmp_path)})
 
 
-async def test_a_path_in_env_cannot_swap_the_program(tmp_path: Path) -> None:
+async def test_a_path_in_env_is_refused_and_cannot_swap_the_program(tmp_path: Path) -> None:
     (tmp_path / "echo").write_text("#!/bin/sh\necho swapped\n")
     (tmp_path / "echo").chmod(0o755)
     create_shell_agent(["echo"])
 
-    data = await run({"argv": ["echo", "real"], "env": {"PATH": str(tmp_path)}})
+    with pytest.raises(EnvironmentNotAllowedError, match="PATH"):
+        await run({"argv": ["echo", "real"], "env": {"PATH": str(tmp_path)}})
+    data = await run({"argv": ["echo", "real"]})
 
     assert data["stdout"]["content"] == "real\n"
 
 
-# ---------------------------------------------------------------------- process groups
+# ---------------------------------------------------------------------- stopping a run
 
 
-async def test_a_timeout_kills_the_whole_process_group() -> None:
-    create_shell_agent([PYTHON])
+@pytest.mark.parametrize("supervise", [True, False], ids=["supervised", "process group"])
+async def test_a_timeout_kills_the_program_and_its_children(supervise: bool) -> None:
+    use_shell(PYTHON, supervise=supervise)
     async with pid_reports() as (port, reports):
         task = asyncio.create_task(
             run({"argv": [PYTHON, "-c", report_pids("time.sleep(30)"), str(port)], "timeout": 1.5})
@@ -232,8 +250,9 @@ async def test_a_timeout_kills_the_whole_process_group() -> None:
             os.close(pidfd)
 
 
-async def test_what_a_finished_command_leaves_running_is_stopped() -> None:
-    create_shell_agent([PYTHON])
+@pytest.mark.parametrize("supervise", [True, False], ids=["supervised", "process group"])
+async def test_what_a_finished_command_leaves_running_is_stopped(supervise: bool) -> None:
+    use_shell(PYTHON, supervise=supervise)
     async with pid_reports() as (port, reports):
         data = await run({"argv": [PYTHON, "-c", report_pids("print('done')"), str(port)], "timeout": 20})
         child, grandchild = reports.get_nowait()
@@ -281,3 +300,251 @@ async def test_a_failing_command_is_a_recorded_run_error(tmp_path: Path) -> None
         (record,) = await rt.service.get_history("failing")
         assert record.status == "error" and record.error is not None
         assert record.error.type == "ShellCommandError" and "nope" in record.error.message
+
+
+# ---------------------------------------------------------------------- nothing of a run survives it
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the supervisor runs on Linux only")
+
+
+def alive_with(marker: str) -> list[int]:
+    """The processes whose command line holds `marker` (a zombie's is empty: it does not count)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if marker.encode() in cmdline:
+                found.append(int(entry))
+    return found
+
+
+@pytest.fixture
+def escapees(tmp_path: Path) -> Iterator[tuple[str, Path, list[str]]]:
+    """A shell script that starts `sleep`s that leave the run's session (`setsid -f`) and its process tree (a
+    double fork through `sh -c`), then creates the file `ready`; and the unique markers of those sleeps.
+
+    Whatever still runs after the test is killed (an old or broken version would leave them for minutes).
+    """
+    token = f"{secrets.randbelow(10**9):09d}"
+    markers = [f"601.{token}", f"602.{token}"]
+    ready = tmp_path / "ready"
+    script = f"setsid -f sleep {markers[0]}; sh -c 'sleep {markers[1]} &'; touch {ready}"
+    yield script, ready, markers
+    for marker in markers:
+        for pid in alive_with(marker):
+            os.kill(pid, signal.SIGKILL)
+
+
+def assert_none_alive(markers: list[str]) -> None:
+    assert {marker: alive_with(marker) for marker in markers} == {marker: [] for marker in markers}
+
+
+@linux_only
+async def test_nothing_a_finished_run_started_survives_it(escapees: tuple[str, Path, list[str]]) -> None:
+    script, ready, markers = escapees
+    create_shell_agent(["sh"])
+
+    data = await run({"argv": ["sh", "-c", f"{script}; echo done"], "timeout": 30})
+
+    assert data["stdout"]["content"] == "done\n" and ready.exists()
+    assert_none_alive(markers)
+
+
+@linux_only
+async def test_nothing_a_timed_out_run_started_survives_it(escapees: tuple[str, Path, list[str]]) -> None:
+    script, ready, markers = escapees
+    create_shell_agent(["sh"])
+
+    with pytest.raises(ShellTimeoutError):
+        await run({"argv": ["sh", "-c", f"{script}; sleep 60"], "timeout": 3})
+
+    assert ready.exists()  # the escapees were started before the timeout
+    assert_none_alive(markers)
+
+
+@linux_only
+async def test_nothing_a_cancelled_run_started_survives_it(escapees: tuple[str, Path, list[str]]) -> None:
+    script, ready, markers = escapees
+    create_shell_agent(["sh"])
+    task = asyncio.create_task(run({"argv": ["sh", "-c", f"{script}; sleep 60"], "timeout": 60}))
+    await eventually(ready.exists, within=WAIT, what="the escapees' start")
+
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    assert_none_alive(markers)
+
+
+@linux_only
+@pytest.mark.parametrize("how", ["job timeout", "scheduler stopping"])
+async def test_nothing_survives_a_run_the_scheduler_stops(
+    tmp_path: Path, escapees: tuple[str, Path, list[str]], how: str
+) -> None:
+    script, ready, markers = escapees
+    async with runtime(tmp_path, "sh", close_timeout=0.5) as rt:
+        request = SchedulerInput(operation="run_now", agentool_name="shell", timeout=60 if how != "job timeout" else 3,
+                                 input_data={"operation": "run", "argv": ["sh", "-c", f"{script}; sleep 60"]})
+        task = asyncio.create_task(rt.service.run_now(request))
+        await eventually(ready.exists, within=WAIT, what="the escapees' start")
+        if how == "scheduler stopping":
+            await rt.close()
+        outcome = await asyncio.gather(task, return_exceptions=True)
+
+    assert isinstance(outcome[0], JobExecutionError | asyncio.CancelledError)
+    assert_none_alive(markers)
+
+
+_SERVER = """
+import asyncio, sys
+from agentool_bridge.toolkits.shell import ShellRunner
+asyncio.run(ShellRunner(["sh"]).run(["sh", "-c", sys.argv[1]], time_limit=120))
+"""
+
+
+@linux_only
+async def test_nothing_of_a_run_survives_the_server_being_killed(escapees: tuple[str, Path, list[str]]) -> None:
+    script, ready, markers = escapees
+    server = await asyncio.create_subprocess_exec(PYTHON, "-c", _SERVER, f"{script}; sleep 60")
+    try:
+        await eventually(ready.exists, within=WAIT, what="the escapees' start")
+        assert all(alive_with(marker) for marker in markers)
+        server.kill()
+        await asyncio.wait_for(server.wait(), WAIT)
+
+        await eventually(lambda: not any(alive_with(marker) for marker in markers), within=WAIT,
+                         what="the end of the run's processes")
+    finally:
+        if server.returncode is None:
+            server.kill()
+            await server.wait()
+
+
+# ---------------------------------------------------------------------- the supervisor
+
+
+@linux_only
+@pytest.mark.parametrize(
+    ("script", "code"),
+    [("exit 0", 0), ("exit 3", 3), ("exit 255", 255), ("kill -TERM $$", -signal.SIGTERM),
+     ("kill -KILL $$", -signal.SIGKILL), ("kill -HUP $$", -signal.SIGHUP), ("kill -SEGV $$", -signal.SIGSEGV)],
+)  # fmt: skip
+async def test_the_supervisor_reports_the_programs_exit_code_or_signal(tmp_path: Path, script: str, code: int) -> None:
+    runner = use_shell("sh")
+    assert runner.supervise is True
+
+    data = await run({"argv": ["sh", "-c", script], "cwd": str(tmp_path), "ok_exit_codes": [code]})
+
+    assert data["exit_code"] == code
+    if code < 0:
+        with pytest.raises(ShellCommandError, match=f"was killed by signal {signal.Signals(-code).name}"):
+            await run({"argv": ["sh", "-c", script], "cwd": str(tmp_path)})
+
+
+@linux_only
+async def test_the_supervisor_keeps_no_copy_of_the_programs_pipes() -> None:
+    use_shell(PYTHON)
+    # The program looks at its parent's (the supervisor's) descriptors, until none is one of its own pipes.
+    code = (
+        "import os, sys, time\n"
+        "mine = {os.readlink(f'/proc/self/fd/{fd}') for fd in (0, 1, 2)}\n"
+        "deadline = time.monotonic() + 10\n"
+        "while True:\n"
+        "    held = {os.readlink(f'/proc/{os.getppid()}/fd/{fd}') for fd in os.listdir(f'/proc/{os.getppid()}/fd')}\n"
+        "    if not held & mine or time.monotonic() > deadline:\n"
+        "        break\n"
+        "print(sorted(held & mine))\n"
+    )
+
+    data = await run({"argv": [PYTHON, "-c", code], "stdin": "input"})
+
+    assert data["stdout"]["content"] == "[]\n"
+
+
+# ---------------------------------------------------------------------- runs at once
+
+
+def gated_program(tmp_path: Path, name: str) -> list[str]:
+    """A program that creates `<name>.started`, waits until the FIFO `gate` is opened for writing, then appends
+    `<name> end` to `order`."""
+    code = (
+        "import pathlib, sys\n"
+        "d = pathlib.Path(sys.argv[1])\n"
+        f"(d / '{name}.started').touch()\n"
+        "(d / 'gate').read_bytes()\n"
+        f"with open(d / 'order', 'a') as f: f.write('{name} end\\n')\n"
+    )
+    return [PYTHON, "-c", code, str(tmp_path)]
+
+
+def marking_program(tmp_path: Path, name: str) -> list[str]:
+    """A program that appends `<name> start` to `order`."""
+    code = f"import sys; open(sys.argv[1] + '/order', 'a').write('{name} start\\n')"
+    return [PYTHON, "-c", code, str(tmp_path)]
+
+
+def open_gate(tmp_path: Path) -> threading.Thread:
+    """Open the FIFO `gate` for writing (in a thread: the open waits for the reader), then close it."""
+    thread = threading.Thread(target=lambda: (tmp_path / "gate").write_bytes(b""), daemon=True)
+    thread.start()
+    return thread
+
+
+async def test_runs_beyond_max_processes_wait_their_turn(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "gate")
+    runner = use_shell(PYTHON, max_processes=1)
+    first = asyncio.create_task(run({"argv": gated_program(tmp_path, "A"), "timeout": 30}))
+    await eventually((tmp_path / "A.started").exists, within=WAIT, what="the first run's start")
+
+    second = asyncio.create_task(run({"argv": marking_program(tmp_path, "B"), "timeout": 30}))
+    await eventually(lambda: runner.waiting == 1, within=WAIT, what="the second run waiting")
+    assert runner.running == 1 and not (tmp_path / "order").exists()
+
+    open_gate(tmp_path).join(WAIT)
+    await asyncio.wait_for(asyncio.gather(first, second), WAIT)
+
+    assert (tmp_path / "order").read_text() == "A end\nB start\n"
+    assert runner.running == 0 and runner.waiting == 0
+
+
+async def test_a_run_waiting_for_its_turn_still_times_out(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "gate")
+    use_shell(PYTHON, max_processes=1)
+    first = asyncio.create_task(run({"argv": gated_program(tmp_path, "A"), "timeout": 30}))
+    await eventually((tmp_path / "A.started").exists, within=WAIT, what="the first run's start")
+
+    with pytest.raises(ShellTimeoutError, match="waiting for its turn") as caught:
+        await run({"argv": marking_program(tmp_path, "B"), "timeout": 0.5})
+    assert "--max-processes" in str(caught.value) and "never started" in str(caught.value)
+
+    open_gate(tmp_path).join(WAIT)
+    await asyncio.wait_for(first, WAIT)
+    assert (tmp_path / "order").read_text() == "A end\n"
+
+
+async def test_the_scheduler_gives_shell_the_operators_max_processes(tmp_path: Path) -> None:
+    async with runtime(tmp_path, "sh", max_processes=3) as rt:
+        runner = rt.registry.get("shell").backend
+        assert isinstance(runner, ShellRunner) and runner.max_processes == 3
+
+
+async def test_a_run_cancelled_while_waiting_for_its_turn_takes_no_slot(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "gate")
+    runner = use_shell(PYTHON, max_processes=1)
+    first = asyncio.create_task(run({"argv": gated_program(tmp_path, "A"), "timeout": 30}))
+    await eventually((tmp_path / "A.started").exists, within=WAIT, what="the first run's start")
+    second = asyncio.create_task(run({"argv": marking_program(tmp_path, "B"), "timeout": 30}))
+    await eventually(lambda: runner.waiting == 1, within=WAIT, what="the second run waiting")
+
+    second.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    open_gate(tmp_path).join(WAIT)
+    await asyncio.wait_for(first, WAIT)
+    await run({"argv": marking_program(tmp_path, "C"), "timeout": 30})
+
+    assert (tmp_path / "order").read_text() == "A end\nC start\n"
+    assert runner.running == 0 and runner.waiting == 0
