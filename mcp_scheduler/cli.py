@@ -162,6 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--inbox-limit", type=_positive, metavar="N", default=int(_env("INBOX_LIMIT", "1000")),
                         help="unread inbox messages kept; further posts are refused until some are read "
                         "(default 1000)")
+    parser.add_argument("--answer-bytes", type=_positive, metavar="N", default=int(_env("ANSWER_BYTES", "30000")),
+                        help="most bytes of messages in one read_inbox or read_queue answer; the rest are counted "
+                        "in not_shown and shown once those are acknowledged or taken (default 30000)")
+    parser.add_argument("--content-chars", type=_positive, metavar="N", default=int(_env("CONTENT_CHARS", "4000")),
+                        help="most characters of each piece of outside content (an http body, a program's output) "
+                        "and of an error message that an answer shows; the history keeps them whole (default 4000)")
     parser.add_argument("--limit", type=_positive, default=50, help="rows to print for jobs/history (default 50)")
     parser.add_argument("--state", choices=["scheduled", "paused", "completed"], help="jobs: only jobs in this state")
     parser.add_argument("--status", choices=RUN_STATUSES, help="history: only runs with this outcome")
@@ -245,6 +251,8 @@ def parse_settings(argv: Sequence[str] | None = None) -> tuple[argparse.Namespac
         max_runs_per_job=args.max_runs_per_job,
         max_concurrent_runs=args.max_concurrent_runs,
         inbox_limit=args.inbox_limit,
+        answer_bytes=args.answer_bytes,
+        content_chars=args.content_chars,
     )
     return args, settings
 

@@ -160,6 +160,10 @@ class Settings:
     max_runs_per_job: int = 10
     max_concurrent_runs: int = 1000
     inbox_limit: int = 1000
+    answer_bytes: int = 30_000
+    """Most bytes of messages in one read_inbox / read_queue answer (or inbox or queue resource)."""
+    content_chars: int = 4000
+    """Most characters of each labelled outside content, and of a run's error message, in an answer."""
 
     @property
     def url(self) -> str:

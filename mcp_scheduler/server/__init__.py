@@ -32,7 +32,7 @@ from . import _sdk
 from ._params import compact_schema
 from .arguments import describe_argument_errors
 from .notifications import HandshakeSessions, Notifier
-from .outputs import AgenToolCatalog, AgenToolEntry, HistoryPage, JobDetail, JobPage, QueueMessages
+from .outputs import AgenToolCatalog, AgenToolEntry, AnswerLimits, HistoryPage, JobDetail, JobPage, QueueMessages
 from .prompts import add_prompts
 from .resources import add_resources
 from .tools import add_tools
@@ -40,6 +40,7 @@ from .tools import add_tools
 __all__ = [
     "AgenToolCatalog",
     "AgenToolEntry",
+    "AnswerLimits",
     "HistoryPage",
     "JobDetail",
     "JobPage",
@@ -56,9 +57,10 @@ class SchedulerServer(MCPServer):
     SSE: the scheduler opens with the first user and closes with the last (`use()`).
     """
 
-    def __init__(self, runtime: SchedulerRuntime, **kwargs: Any) -> None:
+    def __init__(self, runtime: SchedulerRuntime, *, limits: AnswerLimits | None = None, **kwargs: Any) -> None:
         self.runtime = runtime
-        self.notifier = Notifier(InMemorySubscriptionBus(), HandshakeSessions())
+        self.limits = limits or AnswerLimits()
+        self.notifier = Notifier(InMemorySubscriptionBus(), HandshakeSessions(), self.limits.content_chars)
         self._users = 0
         self._users_lock = asyncio.Lock()
 
@@ -110,16 +112,17 @@ def build_server(runtime: SchedulerRuntime, settings: Settings | None = None) ->
         version=package_version(),
         instructions=_instructions(runtime),
         log_level=settings.log_level.upper(),
+        limits=AnswerLimits(settings.answer_bytes, settings.content_chars),
         **server_kwargs,
     )
     _sdk.advertise_resource_list_changed(mcp)
     mcp.middleware.append(_bounded_requests)
     _install_handshake_handlers(mcp, mcp.notifier.sessions)
-    add_tools(mcp, runtime)
+    add_tools(mcp, runtime, mcp.limits)
     _sdk.close_input_schemas(mcp, describe_argument_errors)
     _sdk.map_output_schemas(mcp, compact_schema)
     _sdk.map_input_schemas(mcp, functools.partial(compact_schema, output=False))  # nested objects inline
-    add_resources(mcp, runtime)
+    add_resources(mcp, runtime, mcp.limits)
     add_prompts(mcp, runtime)
     return mcp
 

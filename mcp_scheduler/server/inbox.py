@@ -4,7 +4,7 @@ acknowledged.
 The inbox is the `inbox` queue of the runtime's queue store (see `agentool_bridge.toolkits.inbox`):
 durable, and shared by every process on the scheduler's database. Only the server posts to it (jobs
 through the notify AgenTool, runs through `result_queue` / `error_queue`); the `read_inbox` tool and
-the `scheduler://inbox` resource read it here, a page of at most `PAGE_BYTES` at a time.
+the `scheduler://inbox` resource read it here, a page at a time (`AnswerLimits`).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from pydantic import ValidationError
 from agentool_bridge.errors import clip_text
 from agentool_bridge.toolkits import QueueMessage
 from agentool_bridge.toolkits.inbox import INBOX_QUEUE, InboxMessage
-from agentool_bridge.untrusted import CONTENT_LIMIT, clip_content, untrusted
+from agentool_bridge.untrusted import untrusted
 
 from ..runtime import SchedulerRuntime
 from .notifications import INBOX_URI
-from .outputs import PAGE_BYTES, InboxEntry, InboxPage, within
+from .outputs import AnswerLimits, InboxEntry, InboxPage
 
 __all__ = ["INBOX_QUEUE", "INBOX_URI", "MESSAGE_LIMIT", "inbox_entry", "inbox_page", "read_inbox"]
 
@@ -29,7 +29,7 @@ MESSAGE_LIMIT = 10_000
 """Most characters of an inbox message's own text shown (the notify AgenTool takes no longer one)."""
 
 
-def inbox_entry(item: QueueMessage) -> InboxEntry:
+def inbox_entry(item: QueueMessage, limits: AnswerLimits) -> InboxEntry:
     """One inbox message as the tool and the resource show it (its untrusted content clipped)."""
     try:
         posted = InboxMessage.model_validate(item.message)
@@ -39,24 +39,29 @@ def inbox_entry(item: QueueMessage) -> InboxEntry:
         return InboxEntry(
             id=item.message_id, message="A message that the scheduler did not post; its text is in `untrusted`.",
             level="info", source="queue", posted_at=item.enqueued_at,
-            untrusted=clip_content(untrusted(text, "the inbox queue"), CONTENT_LIMIT),
+            untrusted=limits.clip(untrusted(text, "the inbox queue")),
         )
     fields = posted.model_dump()
     fields["message"] = clip_text(posted.message, MESSAGE_LIMIT)
     if posted.untrusted is not None:
-        fields["untrusted"] = clip_content(posted.untrusted, CONTENT_LIMIT)
+        fields["untrusted"] = limits.clip(posted.untrusted)
     return InboxEntry(id=item.message_id, **fields)
 
 
-def inbox_page(runtime: SchedulerRuntime, count: int) -> tuple[list[InboxEntry], int]:
-    """The oldest unread messages, at most `count` and `PAGE_BYTES`, and how many of `count` were left out."""
+def inbox_page(runtime: SchedulerRuntime, count: int, limits: AnswerLimits) -> tuple[list[InboxEntry], int]:
+    """The oldest unread messages, at most `count` and a page, and how many of `count` were left out."""
     messages = runtime.queues.peek(INBOX_QUEUE, count)
-    entries = within([inbox_entry(m) for m in messages], PAGE_BYTES)
+    entries = limits.page([inbox_entry(m, limits) for m in messages])
     return entries, len(messages) - len(entries)
 
 
 def read_inbox(
-    runtime: SchedulerRuntime, count: int = 20, *, acknowledge: bool = False, ack_ids: Sequence[str] | None = None
+    runtime: SchedulerRuntime,
+    count: int = 20,
+    *,
+    acknowledge: bool = False,
+    ack_ids: Sequence[str] | None = None,
+    limits: AnswerLimits | None = None,
 ) -> InboxPage:
     """The oldest `count` unread messages that fit in a page (removed if `acknowledge`), or, given `ack_ids`,
     only remove those."""
@@ -64,7 +69,7 @@ def read_inbox(
     if ack_ids is not None:
         removed = queues.remove(INBOX_QUEUE, ack_ids)
         return InboxPage(messages=[], acknowledged=removed, remaining=queues.counts(INBOX_QUEUE).size)
-    entries, not_shown = inbox_page(runtime, count)
+    entries, not_shown = inbox_page(runtime, count, limits or AnswerLimits())
     removed = queues.remove(INBOX_QUEUE, [e.id for e in entries]) if acknowledge else 0
     return InboxPage(
         messages=entries, acknowledged=removed, remaining=queues.counts(INBOX_QUEUE).size, not_shown=not_shown

@@ -102,13 +102,13 @@ class HandshakeSessions:
                 await peer.connection.log(level, data, logger_name)
 
 
-def _inbox_log(event: QueueEvent) -> tuple[str, Any, str]:
+def _inbox_log(event: QueueEvent, content_chars: int) -> tuple[str, Any, str]:
     """An inbox message as a log message: at its own level (info, warning, error), the message as data."""
     message = event.message if isinstance(event.message, dict) else {"message": event.message}
     level = message.get("level")
     if level not in ("info", "warning", "error"):
         level = event.level
-    return level, clip_content({"id": event.message_id, **message}, CONTENT_LIMIT), INBOX_LOGGER
+    return level, clip_content({"id": event.message_id, **message}, content_chars), INBOX_LOGGER
 
 
 class Notifier:
@@ -121,8 +121,9 @@ class Notifier:
 
     MAX_PENDING_MESSAGES = 1000
 
-    def __init__(self, bus: SubscriptionBus, sessions: HandshakeSessions) -> None:
+    def __init__(self, bus: SubscriptionBus, sessions: HandshakeSessions, content_chars: int = CONTENT_LIMIT) -> None:
         self.bus = bus
+        self.content_chars = content_chars  # labelled outside content in a queue message is cut to this
         self.sessions = sessions
         self._updated: dict[str, None] = {}  # an ordered set of URIs
         self._list_changed = False
@@ -165,10 +166,10 @@ class Notifier:
                 self._dropped += 1
             if event.queue_name == INBOX_QUEUE:
                 self._updated[INBOX_URI] = None
-                self._messages.append(_inbox_log(event))
+                self._messages.append(_inbox_log(event, self.content_chars))
             else:
                 data = {"queue_name": event.queue_name, "message_id": event.message_id,
-                        "message": clip_content(event.message, CONTENT_LIMIT)}
+                        "message": clip_content(event.message, self.content_chars)}
                 self._messages.append((event.level, data, f"mcp_scheduler.queue.{event.queue_name}"))
         self._wake.set()
 

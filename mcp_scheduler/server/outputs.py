@@ -1,10 +1,11 @@
 """What the MCP tools return beyond the scheduler's own models (pages, details, catalogs), and the limits of
-what a model reads: labelled outside content clipped to `CONTENT_LIMIT` characters, pages of messages to
-`PAGE_BYTES`."""
+what a model reads (`AnswerLimits`): labelled outside content clipped to a number of characters, pages of
+messages to a number of bytes."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
@@ -18,13 +19,12 @@ from ..models import JobInfo, JobSummary, RunRecord, SchedulerStatus
 
 __all__ = [
     "CONTENT_LIMIT",
-    "ERROR_LIMIT",
     "PAGE_BYTES",
     "TRACEBACK_FRAMES",
     "AgenToolCatalog",
+    "AnswerLimits",
     "AgenToolEntry",
     "brief_run",
-    "for_model",
     "json_size",
     "within",
     "HistoryPage",
@@ -40,12 +40,10 @@ TRACEBACK_FRAMES = 3
 """Frames of a failed run's traceback that tool answers carry (the history resource has the whole of it)."""
 
 PAGE_BYTES = 30_000
-"""Most bytes (as JSON) of the messages in one read_inbox or read_queue answer, or inbox or queue resource: a
-tool answer carries them twice (structured, and as text), so it stays within about 64 KB. Messages beyond
-are not shown (`not_shown` counts them): acknowledging (or taking) what was shown makes room for them."""
-
-ERROR_LIMIT = 4000
-"""Most characters of a run's error message that tool answers and resources show."""
+"""Default most bytes (as JSON) of the messages in one read_inbox or read_queue answer, or inbox or queue
+resource: a tool answer carries them twice (structured, and as text), so it stays within about 64 KB.
+Messages beyond are not shown (`not_shown` counts them): acknowledging (or taking) what was shown makes
+room for them."""
 
 _T = TypeVar("_T")
 
@@ -69,16 +67,38 @@ def within(items: Sequence[_T], budget: int, size: Callable[[_T], int] = json_si
     return kept
 
 
-def for_model(record: RunRecord) -> RunRecord:
-    """`record` as tool answers and resources show it: the content of every untrusted wrapper in its result
-    clipped to `CONTENT_LIMIT` characters (saying how long it was), its error message to `ERROR_LIMIT`. The
-    history keeps the whole record."""
-    update: dict[str, Any] = {}
-    if record.result is not None:
-        update["result"] = clip_content(record.result, CONTENT_LIMIT)
-    if record.error is not None and len(record.error.message) > ERROR_LIMIT:
-        update["error"] = record.error.model_copy(update={"message": clip_text(record.error.message, ERROR_LIMIT)})
-    return record.model_copy(update=update) if update else record
+@dataclass(frozen=True)
+class AnswerLimits:
+    """How much of what jobs stored one answer shows a model (the operator's `--answer-bytes` and
+    `--content-chars`): each labelled outside content and each run's error message is cut to `content_chars`
+    characters (saying how long it was); a page of inbox or queue messages holds at most `page_bytes` bytes
+    of JSON (always at least one message, so that paging goes on). The history keeps everything whole."""
+
+    page_bytes: int = PAGE_BYTES
+    content_chars: int = CONTENT_LIMIT
+
+    def __post_init__(self) -> None:
+        if self.page_bytes < 1 or self.content_chars < 1:
+            raise ValueError("answer limits must be at least 1 (bytes of a page, characters of a content)")
+
+    def clip(self, value: Any) -> Any:
+        """`value` with the content of every untrusted wrapper in it cut to `content_chars`."""
+        return clip_content(value, self.content_chars)
+
+    def page(self, items: Sequence[_T], size: Callable[[_T], int] = json_size) -> list[_T]:
+        """The first `items` that fit in `page_bytes` (at least one)."""
+        return within(items, self.page_bytes, size)
+
+    def run(self, record: RunRecord) -> RunRecord:
+        """`record` as tool answers and resources show it: its result's untrusted content clipped, its error
+        message cut to `content_chars`."""
+        update: dict[str, Any] = {}
+        if record.result is not None:
+            update["result"] = self.clip(record.result)
+        if record.error is not None and len(record.error.message) > self.content_chars:
+            message = clip_text(record.error.message, self.content_chars)
+            update["error"] = record.error.model_copy(update={"message": message})
+        return record.model_copy(update=update) if update else record
 
 
 def brief_run(record: RunRecord) -> RunRecord:

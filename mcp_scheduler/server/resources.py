@@ -1,6 +1,6 @@
 """The MCP resources: the scheduler's status, its jobs and their history, queues and AgenTools.
 
-Run results show labelled outside content clipped (`for_model`), the inbox and queues a page of messages."""
+Run results show labelled outside content clipped, the inbox and queues a page of messages (`AnswerLimits`)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from agentool_bridge import AgenToolError
 from ..errors import JobNotFoundError
 from ..runtime import SchedulerRuntime
 from .inbox import INBOX_QUEUE, INBOX_URI, inbox_page
-from .outputs import HistoryPage, JobDetail, for_model
+from .outputs import AnswerLimits, HistoryPage, JobDetail
 from .tools import read_queue
 
 __all__ = ["add_resources"]
@@ -30,8 +30,9 @@ def _json(value: Any) -> str:
     return json.dumps(value, indent=2, default=str)
 
 
-def add_resources(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
-    """Register the `scheduler://` resources and resource templates on `mcp`."""
+def add_resources(mcp: MCPServer, runtime: SchedulerRuntime, limits: AnswerLimits | None = None) -> None:
+    """Register the `scheduler://` resources and resource templates on `mcp`; `limits` bound what they show."""
+    limits = limits or AnswerLimits()
     svc = runtime.service
 
     @mcp.resource("scheduler://status", name="status", title="Scheduler status", mime_type=JSON)
@@ -52,7 +53,7 @@ def add_resources(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
             job, recent = await svc.get_job(job_id)
         except JobNotFoundError as exc:
             raise ResourceNotFoundError(str(exc)) from exc
-        return _json(JobDetail(job=job, recent_history=[for_model(r) for r in recent]))
+        return _json(JobDetail(job=job, recent_history=[limits.run(r) for r in recent]))
 
     @mcp.resource("scheduler://jobs/{job_id}/history", name="job-history", title="Job history", mime_type=JSON)
     async def history_resource(job_id: str) -> str:
@@ -61,7 +62,7 @@ def add_resources(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
             runs = await svc.get_history(job_id, None, 100)
         except JobNotFoundError as exc:
             raise ResourceNotFoundError(str(exc)) from exc
-        return _json(HistoryPage(job_id=job_id, runs=[for_model(r) for r in runs], count=len(runs)))
+        return _json(HistoryPage(job_id=job_id, runs=[limits.run(r) for r in runs], count=len(runs)))
 
     @mcp.resource("scheduler://queues", name="queues", title="Queues", mime_type=JSON)
     async def queues_resource() -> str:
@@ -70,7 +71,7 @@ def add_resources(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
         return _json({"queues": queues, "count": len(queues)})
 
     def inbox_listing() -> str:
-        entries, not_shown = inbox_page(runtime, 100)
+        entries, not_shown = inbox_page(runtime, 100, limits)
         messages = [entry.model_dump(mode="json") for entry in entries]
         return _json({"messages": messages, "count": len(messages), "unread": runtime.queues.counts(INBOX_QUEUE).size,
                       "not_shown": not_shown})
@@ -81,7 +82,7 @@ def add_resources(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
         if queue_name == INBOX_QUEUE:
             return inbox_listing()  # the inbox as scheduler://inbox shows it
         try:
-            return _json(read_queue(runtime, queue_name, "peek", 100))
+            return _json(read_queue(runtime, queue_name, "peek", 100, limits))
         except AgenToolError as exc:
             raise ResourceNotFoundError(f"Queue {queue_name!r}: {exc}") from exc
 

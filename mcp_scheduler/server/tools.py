@@ -21,7 +21,6 @@ from agentool_bridge import AgenToolError
 from agentool_bridge.errors import clip
 from agentool_bridge.toolkits import QueueMessage, check_name
 from agentool_bridge.toolkits.inbox import INBOX_QUEUE
-from agentool_bridge.untrusted import CONTENT_LIMIT, clip_content
 
 from ..errors import SchedulerError
 from ..models import BackfillSummary, JobInfo, JobSummary, RunRecord, SchedulePreview, SchedulerInput, SchedulerStatus
@@ -31,9 +30,9 @@ from ._params import field_parameter, fields_in_words, with_parameters
 from .arguments import describe_argument_errors
 from .inbox import read_inbox
 from .outputs import (
-    PAGE_BYTES,
     AgenToolCatalog,
     AgenToolEntry,
+    AnswerLimits,
     HistoryPage,
     InboxPage,
     JobDetail,
@@ -41,9 +40,7 @@ from .outputs import (
     QueueMessages,
     SchedulerState,
     brief_run,
-    for_model,
     json_size,
-    within,
 )
 
 __all__ = ["READ_ONLY", "add_tools", "read_queue", "tool_errors"]
@@ -107,23 +104,30 @@ class InboxIsNotAQueueError(SchedulerError, ValueError):
     """read_queue was asked for the inbox, which read_inbox reads (labelled, and acknowledged by id)."""
 
 
-def _shown(message: QueueMessage) -> dict[str, Any]:
+def _shown(message: QueueMessage, limits: AnswerLimits) -> dict[str, Any]:
     shown = message.as_dict()
-    shown["message"] = clip_content(shown["message"], CONTENT_LIMIT)
+    shown["message"] = limits.clip(shown["message"])
     return shown
 
 
-def read_queue(runtime: SchedulerRuntime, queue_name: str, mode: Literal["peek", "take"], count: int) -> QueueMessages:
-    """Messages of a queue, oldest first, at most `count` and `PAGE_BYTES`: looked at (`peek`) or removed (`take`;
-    only the messages shown are taken). Untrusted content in them is clipped to `CONTENT_LIMIT` characters."""
+def read_queue(
+    runtime: SchedulerRuntime,
+    queue_name: str,
+    mode: Literal["peek", "take"],
+    count: int,
+    limits: AnswerLimits | None = None,
+) -> QueueMessages:
+    """Messages of a queue, oldest first, at most `count` and a page of `limits`: looked at (`peek`) or removed
+    (`take`; only the messages shown are taken). Untrusted content in them is clipped to `limits`."""
+    limits = limits or AnswerLimits()
     check_name("queue_name", queue_name)
     if queue_name == INBOX_QUEUE:
         raise InboxIsNotAQueueError("The inbox is read with read_inbox (and the resource scheduler://inbox), not "
                                     "read_queue: it shows who posted each message and acknowledges them by id.")
     queues = runtime.queues
     if mode == "peek":
-        peeked = [_shown(m) for m in queues.peek(queue_name, count)]
-        shown = within(peeked, PAGE_BYTES)
+        peeked = [_shown(m, limits) for m in queues.peek(queue_name, count)]
+        shown = limits.page(peeked)
         not_shown = len(peeked) - len(shown)
     else:
         shown, used, not_shown = [], 0, 0
@@ -131,21 +135,22 @@ def read_queue(runtime: SchedulerRuntime, queue_name: str, mode: Literal["peek",
             head = queues.peek(queue_name, 1)
             if not head:
                 break
-            size = json_size(_shown(head[0]))
-            if shown and used + size > PAGE_BYTES:  # leave it, and the rest of `count`, in the queue
+            size = json_size(_shown(head[0], limits))
+            if shown and used + size > limits.page_bytes:  # leave it, and the rest of `count`, in the queue
                 not_shown = min(count - len(shown), queues.counts(queue_name).size)
                 break
             taken = queues.take(queue_name)
             if taken is None:
                 break
-            shown.append(_shown(taken))
+            shown.append(_shown(taken, limits))
             used += json_size(shown[-1])
     remaining = queues.counts(queue_name).size
     return QueueMessages(queue_name=queue_name, mode=mode, messages=shown, remaining=remaining, not_shown=not_shown)
 
 
-def add_tools(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
-    """Register every tool of the scheduler on `mcp`."""
+def add_tools(mcp: MCPServer, runtime: SchedulerRuntime, limits: AnswerLimits | None = None) -> None:
+    """Register every tool of the scheduler on `mcp`; `limits` bound what run results and pages show."""
+    limits = limits or AnswerLimits()
     svc = runtime.service
     timezone = field_parameter("timezone", description="IANA time zone of naive times and cron fields, e.g. "
                                f"'Europe/Berlin'. Default: {svc.timezone}.")
@@ -194,7 +199,7 @@ def add_tools(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
             await ctx.report_progress(0, 1, "running")
             record = await svc.run_now(request)
             await ctx.report_progress(1, 1, record.status)
-            return for_model(record)
+            return limits.run(record)
 
     mcp.add_tool(
         with_parameters(
@@ -250,7 +255,7 @@ def add_tools(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
     async def get_job(ctx: Context, job_id: str) -> JobDetail:
         with tool_errors("get_job"):
             job, recent = await svc.get_job(_request("get_job", job_id=job_id).job_id or "")
-            return JobDetail(job=job, recent_history=[brief_run(for_model(r)) for r in recent])
+            return JobDetail(job=job, recent_history=[brief_run(limits.run(r)) for r in recent])
 
     mcp.add_tool(
         with_parameters(get_job, [job_id], returns=JobDetail),
@@ -276,7 +281,7 @@ def add_tools(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
                 request.job_id, request.status, request.limit, since=request.since, until=request.until,
                 agentool_name=request.agentool_name,
             )
-            return HistoryPage(job_id=job_id, runs=[brief_run(for_model(r)) for r in runs], count=len(runs))
+            return HistoryPage(job_id=job_id, runs=[brief_run(limits.run(r)) for r in runs], count=len(runs))
 
     mcp.add_tool(
         with_parameters(
@@ -410,7 +415,7 @@ def add_tools(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
         ctx: Context, queue_name: str, mode: Literal["peek", "take"] = "peek", count: int = 10
     ) -> QueueMessages:
         with tool_errors("read_queue"):
-            return read_queue(runtime, queue_name, mode, count)
+            return read_queue(runtime, queue_name, mode, count, limits)
 
     mcp.add_tool(
         with_parameters(
@@ -433,7 +438,7 @@ def add_tools(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
         ctx: Context, count: int = 20, acknowledge: bool = False, ack_ids: list[str] | None = None
     ) -> InboxPage:
         with tool_errors("read_inbox"):
-            return read_inbox(runtime, count, acknowledge=acknowledge, ack_ids=ack_ids)
+            return read_inbox(runtime, count, acknowledge=acknowledge, ack_ids=ack_ids, limits=limits)
 
     mcp.add_tool(
         with_parameters(

@@ -13,10 +13,11 @@ from mcp import Client
 from mcp.server.mcpserver import MCPServer
 
 from agentool_bridge.toolkits.inbox import INBOX_QUEUE, post_to_inbox
+from mcp_scheduler.cli import parse_settings
 from mcp_scheduler.server import SchedulerServer
 from tests.toolkits._http_server import LocalServer, serve_http
 
-from .conftest import error_text, resource_json, structured
+from .conftest import ServerFactory, error_text, resource_json, structured
 
 ANSWER_BUDGET = 64_000
 """Bytes a read_inbox or read_queue answer stays within: its structured content and its text together."""
@@ -222,6 +223,25 @@ async def test_the_inbox_resource_is_bounded_too(server: MCPServer, client: Clie
     assert len(content.text.encode()) <= ANSWER_BUDGET
     listing = json.loads(content.text)
     assert listing["unread"] == 100 and listing["not_shown"] == 100 - listing["count"] > 0
+
+
+async def test_the_operator_sets_the_page_size_and_the_content_cut(
+    make_server: ServerFactory, db_file: str, web: LocalServer
+) -> None:
+    _, settings = parse_settings(["--answer-bytes", "2000", "--content-chars", "100"])
+    server = make_server(db_file, answer_bytes=settings.answer_bytes, content_chars=settings.content_chars)
+    queues = runtime_of(server).queues
+    for n in range(10):
+        post_to_inbox(queues, f"{n:03d} " + "y" * 500)
+    async with Client(server) as client:
+        page = await inbox(client, count=10)
+        record = structured(await client.call_tool("run_now", {
+            "agentool_name": "http", "input_data": {"operation": "request", "url": f"{web.url}/big?n=5000"},
+        }))
+
+    assert 0 < len(page["messages"]) <= 4 and page["not_shown"] == 10 - len(page["messages"])  # ~550 bytes each
+    body = record["result"]["data"]["body"]
+    assert body["clipped"] is True and len(body["content"]) == 100 and body["length"] == 5000
 
 
 # ---------------------------------------------------------------- what the model reads first
