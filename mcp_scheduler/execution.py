@@ -725,8 +725,7 @@ class RunExecutor:
             try:
                 await self._history.commit(started, job_id=job_id if job is not None else None)
             except asyncio.CancelledError:
-                why = self._cancel_note("the scheduler shut down before the run started", flight)
-                record = self._finish(base, _Outcome("cancelled", notes=[why]), t0)
+                record = self._cut_short(base, t0, flight, "the scheduler shut down before the run started")
                 if self._absorbed(flight, trigger):
                     return record
                 raise
@@ -749,8 +748,7 @@ class RunExecutor:
                 with running(info):
                     outcome = await self._call(target)
             except asyncio.CancelledError:
-                why = self._cancel_note("the scheduler shut down while the run was in progress", flight)
-                record = self._finish(base, _Outcome("cancelled", notes=[why]), t0)
+                record = self._cut_short(base, t0, flight, "the scheduler shut down while the run was in progress")
                 if self._absorbed(flight, trigger):
                     return record
                 raise
@@ -787,6 +785,11 @@ class RunExecutor:
                 self.arm_retry(policed)
             await self.pause_if_failing(policed, record)
         return record
+
+    def _cut_short(self, base: dict[str, Any], t0: float, flight: _Flight | None, default: str) -> RunRecord:
+        """Record a run that was cancelled: why (the job was cancelled or updated, the scheduler stopped or
+        shut down: `default`)."""
+        return self._finish(base, _Outcome("cancelled", notes=[self._cancel_note(default, flight)]), t0)
 
     def _cancel_note(self, default: str, flight: _Flight | None = None) -> str:
         """Why the current task was cancelled: `stop_runs`'s note, cancel_other's, else `default` (the scheduler
