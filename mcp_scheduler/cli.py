@@ -31,7 +31,11 @@ logger = logging.getLogger("mcp_scheduler")
 ENV_PREFIX = "MCP_SCHEDULER_"
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_FOUND = 0, 1, 2, 3
-COMMANDS = ("serve", "jobs", "history", "status", "run", "pause", "resume", "cancel", "token")
+COMMANDS = ("serve", "jobs", "history", "status", "run", "pause", "resume", "cancel", "token", "runner", "install",
+            "service")
+CLIENTS = ("claude-desktop", "claude-code", "vscode", "cursor")
+SERVICE_ACTIONS = ("install", "uninstall", "status")
+RUNNER_ACTIONS = ("start", "stop")
 JOB_COMMANDS = ("run", "pause", "resume", "cancel")
 RUN_STATUSES = ("running", "success", "error", "timeout", "missed", "skipped", "cancelled", "interrupted")
 EPILOG = """\
@@ -81,9 +85,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "status: print which process runs the jobs and which stand by; "
                         "run JOB_ID: run a job now and print its result; pause / resume / cancel JOB_ID; "
                         "token: print the bearer token HTTP/SSE clients send (generated into --token-file on "
-                        "first use). jobs, history, status, run, pause, resume and cancel work on the database "
-                        "of a running server (--db)")
-    parser.add_argument("job_id", nargs="?", metavar="JOB_ID", help="the job, for history, run, pause, resume, cancel")
+                        "first use); runner [start|stop]: run the jobs in this process without serving a client "
+                        "(start, the default), or end the store's background runner (stop); install CLIENT: add "
+                        "this server to a client's configuration (claude-desktop, claude-code, vscode, cursor); "
+                        "service install|uninstall|status: a user service that runs the jobs at login. jobs, "
+                        "history, status, run, pause, resume and cancel work on the database of a running server "
+                        "(--db)")
+    parser.add_argument("job_id", nargs="?", metavar="JOB_ID",
+                        help="the job, for history, run, pause, resume, cancel; the client, for install; the action, "
+                        "for runner and service")
     parser.add_argument("--transport", choices=["stdio", "http", "sse"], default=_env("TRANSPORT", "stdio"),
                         help="stdio (default, for Claude Desktop), http (streamable HTTP) or sse")
     parser.add_argument("--host", default=_env("HOST", "127.0.0.1"), help="address to listen on (default 127.0.0.1)")
@@ -168,6 +178,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--content-chars", type=_positive, metavar="N", default=int(_env("CONTENT_CHARS", "4000")),
                         help="most characters of each piece of outside content (an http body, a program's output) "
                         "and of an error message that an answer shows; the history keeps them whole (default 4000)")
+    parser.add_argument("--no-background-runner", action="store_true", default=_env_bool("NO_BACKGROUND_RUNNER"),
+                        help="never start a background runner: jobs run only while a server of the store runs (for "
+                        "containers and service managers)")
+    parser.add_argument("--runner-idle-exit", type=_seconds, metavar="SECONDS",
+                        default=float(_env("RUNNER_IDLE_EXIT", "600")),
+                        help="a background runner exits after this long with no active job and no client "
+                        "(default 600)")
+    parser.add_argument("--catchup-window", metavar="DURATION", default=_env("CATCHUP_WINDOW", "1 day"),
+                        help="how late a run missed while nothing ran (machine off, asleep, no server) may still "
+                        "start at the next start; jobs may set their own (default '1 day')")
+    parser.add_argument("--started-by", choices=["frontend", "service", "manual"], default=_env("STARTED_BY", "manual"),
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--print", dest="print_only", action="store_true",
+                        help="install / service install: print what would be written instead of writing it")
     parser.add_argument("--limit", type=_positive, default=50, help="rows to print for jobs/history (default 50)")
     parser.add_argument("--state", choices=["scheduled", "paused", "completed"], help="jobs: only jobs in this state")
     parser.add_argument("--status", choices=RUN_STATUSES, help="history: only runs with this outcome")
@@ -251,6 +275,10 @@ def parse_settings(argv: Sequence[str] | None = None) -> tuple[argparse.Namespac
         max_runs_per_job=args.max_runs_per_job,
         max_concurrent_runs=args.max_concurrent_runs,
         inbox_limit=args.inbox_limit,
+        background_runner=not args.no_background_runner,
+        runner_idle_exit=args.runner_idle_exit,
+        catchup_window=args.catchup_window,
+        started_by=args.started_by,
         answer_bytes=args.answer_bytes,
         content_chars=args.content_chars,
     )

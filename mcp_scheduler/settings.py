@@ -160,6 +160,14 @@ class Settings:
     max_runs_per_job: int = 10
     max_concurrent_runs: int = 1000
     inbox_limit: int = 1000
+    background_runner: bool = True
+    """Start a detached runner when a server opens a store that no process runs (off: --no-background-runner)."""
+    runner_idle_exit: float = 600.0
+    """Seconds a background runner stays with no active job and no client before it exits."""
+    catchup_window: str = "1 day"
+    """The server's default catch-up window: how late a missed run may still start (a duration)."""
+    started_by: str = "manual"
+    """How this process was started: frontend (a server started it as the background runner), service, manual."""
     answer_bytes: int = 30_000
     """Most bytes of messages in one read_inbox / read_queue answer (or inbox or queue resource)."""
     content_chars: int = 4000
