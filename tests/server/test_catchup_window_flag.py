@@ -17,7 +17,8 @@ def test_a_server_with_a_catch_up_window_that_is_not_a_duration_refuses_to_start
     if how == "flag":
         done = run_cli("--db", database, "--no-background-runner", "--catchup-window", "until tomorrow")
     else:
-        done = run_cli("--db", database, "--no-background-runner", env={"MCP_SCHEDULER_CATCHUP_WINDOW": "until tomorrow"})
+        done = run_cli("--db", database, "--no-background-runner",
+                       env={"MCP_SCHEDULER_CATCHUP_WINDOW": "until tomorrow"})
 
     assert done.returncode == 1, done.stderr
     assert done.stderr.strip().splitlines()[-1] == (
