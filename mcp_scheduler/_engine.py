@@ -301,6 +301,11 @@ class Engine:
             self._table.held = False
             self._scheduler.wakeup()
 
+    def wake(self) -> None:
+        """Look at due jobs now (the clock jumped forward, or the machine woke up: its timer does not know)."""
+        if self._scheduler.state == STATE_RUNNING:
+            self._scheduler.wakeup()
+
     def pause(self) -> None:
         """Stop processing jobs; jobs stay scheduled and runs due meanwhile are handled on resume."""
         if self._scheduler.state == STATE_RUNNING:

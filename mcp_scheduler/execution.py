@@ -31,6 +31,8 @@ from agentool_bridge.toolkits import AddressRules, QueueStore
 from agentool_bridge.toolkits.inbox import INBOX_QUEUE, InboxLevel, post_to_inbox
 from agentool_bridge.untrusted import clip_content, untrusted
 
+from .clocks import CLOCK_CHECK_EVERY, ClockJump, ClockWatch
+from .downtime import DEFAULT_CATCHUP_WINDOW, Downtime, Gap, Window, catchup_window, duration_words, missed_message
 from .errors import QuotaExceededError
 from .events import EventBus, JobEvent, RunEvent
 from .fire_times import jitter_delay, next_fire_time
@@ -235,6 +237,11 @@ class RunExecutor:
 
     At most `max_runs_per_job` runs of one job are in flight at a time, whatever its max_instances and
     overlap policy ask: its scheduled runs (admitted fires) and its run_now, retry and backfill runs together.
+
+    A fire due while nothing ran (`downtime`: before this runner opened, or while the machine slept or the
+    clock jumped forward, as `watch` sees it) is a catch-up fire: it runs late within its job's catch-up window
+    (`catchup_window` is the server's), its record says how late and why, and beyond the window it is recorded
+    missed and the inbox is told, once per job and gap.
     """
 
     def __init__(
@@ -251,6 +258,8 @@ class RunExecutor:
         lease_held: Callable[[], bool] | None = None,
         environ: Mapping[str, str] | None = None,
         secret_names: Collection[str] = (),
+        catchup_window: float = DEFAULT_CATCHUP_WINDOW,
+        watch: ClockWatch | None = None,
     ) -> None:
         self._injector = injector
         self._environ: Mapping[str, str] = environ if environ is not None else {}
@@ -272,7 +281,12 @@ class RunExecutor:
         self._streak_timer: asyncio.TimerHandle | None = None
         self._not_run_log = _NotRunLog()
         self.running: Counter[str] = Counter()
-        self.opened_at = utcnow()
+        self.catchup_window = catchup_window
+        self.downtime = Downtime(utcnow())
+        self._watch = watch or ClockWatch()
+        self._clock_timer: asyncio.TimerHandle | None = None
+        self.on_clock_jump: Callable[[], None] | None = None  # the engine looks at due jobs at once
+        self._told: set[tuple[str, Gap]] = set()  # (job, gap) whose missed fires the inbox was told about
         self._lanes: dict[str, _Lane] = {}  # jobs with fires admitted or buffered
         self._cancel_notes: dict[asyncio.Task[Any], str] = {}  # why cancel_other cancelled a task's fire
         self._flights: dict[str, set[_Flight]] = {}  # runs in flight, by job (stop_runs cancels them)
@@ -287,10 +301,60 @@ class RunExecutor:
         self.hold_retries = False  # the scheduler is stopped: pending retries wait for its start
 
     def _trigger(self, scheduled: datetime) -> RunTrigger:
-        return "catch_up" if scheduled < self.opened_at else "schedule"
+        return "catch_up" if self.downtime.gap_of(scheduled) is not None else "schedule"
+
+    # ------------------------------------------------------------------ downtime: opening, sleep, clock jumps
+
+    def reopen(self) -> None:
+        """This process starts running the jobs (it opened, or took over): what came due before now fell in the
+        downtime before it."""
+        self.downtime = Downtime(utcnow())
+        self._told.clear()
+        self._watch.reset()
+
+    def watch_clocks(self) -> None:
+        """Look at the clocks every CLOCK_CHECK_EVERY seconds (on the runner), to notice sleep and clock jumps."""
+        self.unwatch_clocks()
+        self._watch.reset()
+        self._clock_timer = asyncio.get_running_loop().call_later(CLOCK_CHECK_EVERY, self._clock_tick)
+
+    def unwatch_clocks(self) -> None:
+        if self._clock_timer is not None:
+            self._clock_timer.cancel()
+            self._clock_timer = None
+
+    def _clock_tick(self) -> None:
+        self._clock_timer = asyncio.get_running_loop().call_later(CLOCK_CHECK_EVERY, self._clock_tick)
+        self._look_at_clocks()
+
+    def _look_at_clocks(self) -> None:
+        jump = self._watch.check()
+        if jump is not None:
+            self._clocks_moved(jump)
+
+    def _clocks_moved(self, jump: ClockJump) -> None:
+        """A sleep or a clock set forward becomes a gap, whose fires are caught up; a clock set back is logged."""
+        gap = self.downtime.jumped(jump)
+        if gap is not None:
+            logger.warning(
+                "The wall clock moved %s more than the monotonic clock between %s and %s (the machine was asleep, or "
+                "the clock was set forward): fires due then run late within their jobs' catch-up window",
+                duration_words(jump.seconds), jump.start.isoformat(timespec="seconds"),
+                jump.end.isoformat(timespec="seconds"))
+            if self.on_clock_jump is not None:
+                self.on_clock_jump()
+            return
+        logger.warning(
+            "The clock was set back by %s (to %s): each job waits until the clock reaches its next fire time again; "
+            "no fire that already ran runs again", duration_words(-jump.seconds),
+            jump.end.isoformat(timespec="seconds"))
+
+    def _window(self, job: Job) -> Window:
+        return catchup_window(job.definition, self.catchup_window)
 
     async def on_due(self, job_id: str, run_times: list[datetime]) -> None:
         """Run a job for its due times, by its catch-up and overlap policies; fires that do not run are recorded."""
+        self._look_at_clocks()  # first: fires the machine slept through are told from fires late for lack of room
         job = self._jobs.get(job_id)
         if job is None:
             return
@@ -299,20 +363,19 @@ class RunExecutor:
             job.state = "completed"
             self._history.touch(job_id)
             self._events.publish(JobEvent("completed", job_id))
-        grace = definition.misfire_grace_time
         run_times = self._catch_up(job, run_times)
         max_runs = definition.policy.max_runs
         for index, run_time in enumerate(run_times):
             if max_runs is not None and job.runs >= max_runs:
                 self._complete(job)  # finished (max_runs lowered by an update): the fires still due do not run
                 break
-            if self._late(run_time, grace, job):
+            if self._late(run_time, job):
                 continue
             fire = self._admit(job, run_time)
             if fire is None:
                 continue
             try:
-                await self._go(job, fire, grace)
+                await self._go(job, fire)
             except asyncio.CancelledError:
                 task = asyncio.current_task()
                 note = self._cancel_notes.pop(task, None) if task is not None else None
@@ -343,35 +406,89 @@ class RunExecutor:
     def _catch_up(self, job: Job, run_times: list[datetime]) -> list[datetime]:
         """The due times to go on with, by the job's catch-up policy; the missed fires it drops are recorded.
 
-        The engine hands over every time due since the job last fired. The newest is the current fire,
-        unless it came due before this runner opened (then it too was missed while down). For `all` and
-        `none`, missed fires beyond the catch-up window (misfire_grace_time) are left for `_late` to record.
+        The engine hands over every time due since the job last fired. The newest is the current fire, unless it
+        came due in a gap (before this runner opened, or while the machine slept): then it too was missed. A missed
+        fire of a gap may run within the job's catch-up window; one held back while the scheduler ran (stopped, or
+        without a free slot) within its misfire_grace_time. Missed fires beyond that are recorded missed (and those
+        of a gap told in the inbox) unless a later fire runs in their place (`latest`).
         """
-        if len(run_times) == 1 and run_times[0] >= self.opened_at:
+        gap_of = self.downtime.gap_of
+        if len(run_times) == 1 and gap_of(run_times[0]) is None:
             return run_times
         definition = job.definition
         catchup = definition.policy.catchup or ("latest" if definition.coalesce else "all")
-        current = run_times[-1:] if run_times[-1] >= self.opened_at else []
+        current = run_times[-1:] if gap_of(run_times[-1]) is None else []
         missed = run_times[: len(run_times) - len(current)]
-        grace = definition.misfire_grace_time
         now = utcnow()
-        window = float("inf") if grace is None else max(float(grace), MIN_GRACE_SECONDS)
-        split = next((i for i, t in enumerate(missed) if (now - t).total_seconds() <= window), len(missed))
-        beyond, within = missed[:split], missed[split:]
-        if catchup == "latest":  # as coalesce did: the older fires, within the window or not, are coalesced
-            keep = [] if current else missed[-1:]
+        window, grace = self._window(job), definition.misfire_grace_time
+        within: list[datetime] = []
+        beyond: list[datetime] = []
+        for moment in missed:
+            lateness = (now - moment).total_seconds()
+            if gap_of(moment) is not None:
+                late = not window.covers(lateness, MIN_GRACE_SECONDS)
+            else:
+                late = grace is not None and lateness > max(float(grace), MIN_GRACE_SECONDS)
+            (beyond if late else within).append(moment)
+        if catchup == "latest":
+            if not current and not within:
+                self._overdue(job, beyond, now)  # every missed fire is too old: none runs
+                return []
+            keep = [] if current else within[-1:]  # as coalesce did: the later run replaces the older fires
             note = "coalesced: a later run time replaced it (catchup: latest)"
-            for dropped in missed[: len(missed) - len(keep)]:
-                self._record_not_run(job, dropped, "missed", note)
+            for dropped in missed:
+                if dropped not in keep:
+                    self._record_not_run(job, dropped, "missed", note)
             return keep + current
         if catchup == "all":
+            self._overdue(job, beyond, now)
             keep = within[-BUFFER_LIMIT:]
             note = f"catchup: all runs the latest {BUFFER_LIMIT} missed fires; this one was older"
-        else:
-            keep, note = [], "catchup: none"
-        for dropped in within[: len(within) - len(keep)]:
-            self._record_not_run(job, dropped, "missed", note)
-        return beyond + keep + current
+            for dropped in within[: len(within) - len(keep)]:
+                self._record_not_run(job, dropped, "missed", note)
+            return keep + current
+        for dropped in missed:
+            self._record_not_run(job, dropped, "missed", "catchup: none")
+        return current
+
+    def _overdue(self, job: Job, fires: list[datetime], now: datetime, *, waited: bool = False) -> None:
+        """Record fires too late to run as missed, saying why; tell the inbox about those of a gap, once per
+        job and gap."""
+        by_gap: dict[Gap, list[datetime]] = {}
+        zone = job.definition.schedule.zone
+        for moment in fires:
+            lateness = (now - moment).total_seconds()
+            if jitter := job.definition.policy.jitter:
+                lateness -= jitter_delay(job.job_id, moment, jitter)
+            gap = self.downtime.gap_of(moment)
+            if gap is None:
+                grace = job.definition.misfire_grace_time
+                why = f"due {lateness:.1f} s ago, beyond misfire_grace_time {grace} s"
+                if waited or time.monotonic() - self._full_at <= lateness:
+                    why += f" (it waited for one of the {self._max_concurrent} runs the scheduler does at a time)"
+            else:
+                window = self._window(job)
+                why = (f"due {duration_words(lateness)} ago, longer ago than its catch-up window ({window.words()}): "
+                       f"{gap.why(moment, zone, now)}")
+                by_gap.setdefault(gap, []).append(moment)
+            self._record_not_run(job, moment, "missed", why)
+        for gap, missed in by_gap.items():
+            self._tell(job, gap, missed, now)
+
+    def _tell(self, job: Job, gap: Gap, fires: list[datetime], now: datetime) -> None:
+        """Say in the inbox (source `scheduler`) that fires of `job` due in `gap` will not run; once per job and gap."""
+        key = (job.job_id, gap)
+        if key in self._told or self._queues is None:
+            return
+        self._told.add(key)
+        definition = job.definition
+        title, text = missed_message(definition.job_name or job.job_id, fires, self._window(job), gap,
+                                     definition.schedule.zone, now)
+        try:
+            post_to_inbox(self._queues(), text, title=title, level="warning", source="scheduler", job_id=job.job_id,
+                          job_name=definition.job_name)
+        except Exception as exc:
+            logger.warning("Job %s: could not tell the inbox about its missed runs: %s", job.job_id, exc)
 
     def _admit(self, job: Job, run_time: datetime) -> _Fire | None:
         """Let a fire go, buffer it, or record it as skipped, by the job's overlap policy (None: it does not run).
@@ -450,7 +567,7 @@ class RunExecutor:
         if self._job_waiters:
             self._wake_job(job_id)
 
-    async def _go(self, job: Job, fire: _Fire, grace: int | None) -> None:
+    async def _go(self, job: Job, fire: _Fire) -> None:
         """Run an admitted fire: wait for its turn if buffered, then for a slot; claim it; execute it."""
         job_id, run_time = job.job_id, fire.run_time
         if fire.turn is not None:
@@ -472,7 +589,7 @@ class RunExecutor:
                 if task is not None:
                     self._waiting.discard(task)
             # A buffered fire is late by its policy, not by the scheduler's load: it runs.
-            if fire.turn is None and self._late(run_time, grace, job, waited=True):
+            if fire.turn is None and self._late(run_time, job, waited=True):
                 self._slots.release()
                 if self.on_room is not None:
                     self.on_room()
@@ -488,7 +605,10 @@ class RunExecutor:
                 self._unclaimed(job, fire)
                 return
             fire.executing = True
-            await self.execute(job.definition, self._trigger(run_time), run_time, run_id=fire.run_id)
+            gap = self.downtime.gap_of(run_time)
+            late = None if gap is None else gap.why(run_time, job.definition.schedule.zone, utcnow())
+            await self.execute(job.definition, "schedule" if gap is None else "catch_up", run_time,
+                               run_id=fire.run_id, late=late)
         finally:
             self._in_use -= 1
             self._slots.release()
@@ -561,18 +681,22 @@ class RunExecutor:
         following = next_fire_time(definition.schedule, run_time, run_time, end_at=policy.end_at)
         return following is None or following <= run_time
 
-    def _late(self, run_time: datetime, grace: int | None, job: Job, *, waited: bool = False) -> bool:
-        """True (and recorded as missed) if the fire is due longer ago than the job's grace time; a fire is due
-        at its fire time plus its jitter delay."""
-        lateness = (utcnow() - run_time).total_seconds()
+    def _late(self, run_time: datetime, job: Job, *, waited: bool = False) -> bool:
+        """True (and recorded as missed) if the fire is too late to start: due longer ago than its job's catch-up
+        window (a fire of a gap) or misfire_grace_time (a fire due while the scheduler ran). A fire is due at its fire
+        time plus its jitter delay."""
+        now = utcnow()
+        lateness = (now - run_time).total_seconds()
         if jitter := job.definition.policy.jitter:
             lateness -= jitter_delay(job.job_id, run_time, jitter)
-        if grace is None or lateness <= max(float(grace), MIN_GRACE_SECONDS):
-            return False
-        why = f"due {lateness:.1f} s ago, beyond misfire_grace_time {grace} s"
-        if waited or time.monotonic() - self._full_at <= lateness:
-            why += f" (it waited for one of the {self._max_concurrent} runs the scheduler does at a time)"
-        self._record_not_run(job, run_time, "missed", why)
+        if self.downtime.gap_of(run_time) is not None:
+            if self._window(job).covers(lateness, MIN_GRACE_SECONDS):
+                return False
+        else:
+            grace = job.definition.misfire_grace_time
+            if grace is None or lateness <= max(float(grace), MIN_GRACE_SECONDS):
+                return False
+        self._overdue(job, [run_time], now, waited=waited)
         return True
 
     def room(self) -> int:
@@ -678,7 +802,7 @@ class RunExecutor:
 
     async def execute(
         self, target: RunTarget, trigger: RunTrigger, scheduled: datetime | None, *, run_id: str | None = None,
-        attempt: int | None = None,
+        attempt: int | None = None, late: str | None = None,
     ) -> RunRecord:
         """Run `target` once and record it; returns the record (a failed run is a record, not an exception).
 
@@ -687,7 +811,8 @@ class RunExecutor:
         instead of run again. The finished record is committed before a run_now returns and before a
         result or error goes to a queue; otherwise it is written with the next batch. Cancellation
         (the scheduler shutting down, or cancel_other) records the run as cancelled and propagates.
-        `run_id`: of the record the run replaces (a buffered fire's "waiting" record).
+        `run_id`: of the record the run replaces (a buffered fire's "waiting" record). `late`: why a catch-up fire
+        runs late ("nothing was running at 09:00 UTC"): its record's note says how late, and why.
 
         A scheduled run (not run_now) follows its job's run policy: it counts towards max_runs (retries do
         not), a failure with attempts left schedules the next attempt (`attempt` is this one's number) and
@@ -718,7 +843,10 @@ class RunExecutor:
                 policed.runs += 1
                 if policed.runs >= policy.max_runs:
                     self._complete(policed)  # with its last run's start, in the commit below
-        started = RunRecord(status="running", **base)
+        lead = None
+        if late is not None and scheduled is not None:
+            lead = f"ran {duration_words((base['started_at'] - scheduled).total_seconds())} late: {late}"
+        started = RunRecord(status="running", note=lead, **base)
         t0 = time.perf_counter()
         flight = self._take_off(job_id)
         try:
@@ -747,6 +875,8 @@ class RunExecutor:
                                target.address_policy)
                 with running(info):
                     outcome = await self._call(target)
+                if lead is not None:
+                    outcome.notes.insert(0, lead)
             except asyncio.CancelledError:
                 record = self._cut_short(base, t0, flight, "the scheduler shut down while the run was in progress")
                 if self._absorbed(flight, trigger):

@@ -58,7 +58,10 @@ class JobDefinition(FrozenModel):
     input_data: dict[str, Any] = Field(default_factory=dict, description="Input passed to the AgenTool.")
     schedule: Schedule = Field(description="When the job fires.")
     max_instances: int = Field(default=1, description="Maximum concurrent executions.")
-    misfire_grace_time: int | None = Field(default=30, description="Seconds a run may start late.")
+    misfire_grace_time: int | None = Field(
+        default=30, description="Seconds a due run may wait while the scheduler is busy (a fire due while nothing ran "
+        "has the catch-up window instead).",
+    )
     coalesce: bool = Field(default=True, description="Whether missed runs are combined into one.")
     timeout: float | None = Field(default=None, description="Seconds a run may take.")
     result_queue: str | None = Field(default=None, description="Queue that receives results.")

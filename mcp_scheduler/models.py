@@ -169,7 +169,7 @@ class SchedulerInput(BaseOperationInput):
         default=30,
         ge=0,
         le=MAX_MISFIRE_GRACE_TIME,
-        description="Seconds a run may start late and still run (else it is missed); null: no limit.",
+        description="Seconds a due run may wait while the scheduler is busy, else missed; null: no limit.",
     )
     policy: PolicyInput | None = Field(
         default=None,
@@ -296,9 +296,9 @@ class RunRecord(BaseModel):
     job_id: str = Field(description="The job this run belongs to.")
     agentool_name: str = Field(description="The AgenTool that was (or would have been) run.")
     trigger: RunTrigger = Field(
-        description="schedule: a regular fire; run_now: started by hand; catch_up: a run missed while "
-        "the scheduler was down; retry: another attempt of a failed fire (policy.max_attempts); backfill: a past "
-        "fire time run by backfill (scheduled_time is that time)."
+        description="schedule: a regular fire; run_now: started by hand; catch_up: a fire due while nothing ran "
+        "(no scheduler process, the machine off or asleep), run late or missed; retry: another attempt of a failed "
+        "fire (policy.max_attempts); backfill: a past fire time run by backfill (scheduled_time is that time)."
     )
     status: RunStatus = Field(description="Outcome of the run.")
     scheduled_time: Timestamp | None = Field(default=None, description="When the run was due.")
@@ -308,7 +308,8 @@ class RunRecord(BaseModel):
     result: Any = Field(default=None, description="The AgenTool's output (JSON), on success.")
     error: ErrorInfo | None = Field(default=None, description="The error, for error and timeout runs.")
     note: str | None = Field(
-        default=None, description="Why a run was missed, skipped or cancelled; for a job with retries, the attempt."
+        default=None,
+        description="Why a run was late, missed, skipped or cancelled; for a job with retries, the attempt.",
     )
     attempt: int | None = Field(
         default=None, description="Which attempt of its fire this run was (1, 2, ...); null if the job has no retries."
@@ -337,7 +338,7 @@ class JobInfo(BaseModel):
     next_run: Timestamp | None = Field(default=None, description="Next fire time, in the job's time zone.")
     next_runs: list[Timestamp] = Field(default_factory=list, description="The next few fire times.")
     max_instances: int = Field(description="Maximum concurrent executions.")
-    misfire_grace_time: int | None = Field(description="Seconds a run may start late.")
+    misfire_grace_time: int | None = Field(description="Seconds a due run may wait while the scheduler is busy.")
     coalesce: bool = Field(description="Whether missed runs are combined into one.")
     timeout: float | None = Field(default=None, description="Seconds a run may take.")
     result_queue: str | None = Field(default=None, description="Queue that receives results.")

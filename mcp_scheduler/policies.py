@@ -1,8 +1,8 @@
 """Run policies: what a job does when runs overlap, after downtime, on failure, and within which bounds.
 
 `RunPolicy` is part of a job's definition (stored with it). It is given as the `policy` object of
-schedule_job / update_job (`PolicyInput`, which also takes `catchup_window`, a duration that sets the
-job's misfire_grace_time). `describe_policy` says a policy in words for `get_job`.
+schedule_job / update_job (`PolicyInput`, whose `catchup_window` may also be a duration such as "2h").
+`describe_policy` says a policy in words for `get_job`.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ RetryOn = Literal["error", "timeout", "interrupted"]
 BUFFER_LIMIT = 100
 """Most fires `buffer_all` keeps waiting behind a run in progress (and `all` catches up); later ones are skipped."""
 MAX_DELAY = 7 * 86400.0
+MAX_WINDOW = 366 * 86400
+"""Longest catch-up window (one year, in seconds)."""
 
 
 class _PolicyFields(FrozenModel):
@@ -75,6 +77,12 @@ class RunPolicy(_PolicyFields):
 
     start_at: Timestamp | None = Field(default=None, description="No fire before this time.")
     end_at: Timestamp | None = Field(default=None, description="No fire after this time; then the job finishes.")
+    catchup_window: int | None = Field(
+        default=None, ge=0, le=MAX_WINDOW,
+        description="Seconds a fire due while nothing ran (no scheduler process, the machine off or asleep) may "
+        "still start late; None: the server's window (--catchup-window), or the job's misfire_grace_time if it set "
+        "one other than 30 s.",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> RunPolicy:
@@ -90,7 +98,8 @@ class PolicyInput(_PolicyFields):
 
     catchup_window: float | str | None = Field(
         default=None,
-        description="How late a missed fire may still run: seconds or e.g. '2h'.",
+        description="How late a fire missed while down or asleep may still run: seconds or e.g. '2h'. Default: "
+        "the server's.",
     )
     start_at: str | None = Field(
         default=None, max_length=100,
@@ -131,8 +140,11 @@ def describe_policy(
     }[policy.overlap]
     parts = [overlap]
     catchup = policy.catchup or ("latest" if coalesce else "all")
-    parts.append({"latest": "catches up once after downtime", "all": "catches up every missed fire after downtime",
-                  "none": "does not catch up after downtime"}[catchup])
+    caught = {"latest": "catches up once after downtime", "all": "catches up every missed fire after downtime",
+              "none": "does not catch up after downtime"}[catchup]
+    if policy.catchup_window is not None and catchup != "none":
+        caught += f" (within {_seconds(policy.catchup_window)})"
+    parts.append(caught)
     if policy.max_attempts > 1:
         retries = policy.max_attempts - 1
         delays = " then ".join(_seconds(retry_delay(policy, n)) for n in range(1, min(retries, 4) + 1))

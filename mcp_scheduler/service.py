@@ -35,6 +35,8 @@ from agentool_bridge.toolkits.inbox import post_to_inbox
 from agentool_bridge.untrusted import clip_content, untrusted
 
 from ._engine import STATE_RUNNING, Engine, EngineJob
+from .clocks import CLOCK_JUMP, Clocks, ClockWatch
+from .downtime import DEFAULT_CATCHUP_WINDOW
 from .errors import (
     InvalidJobInputError,
     InvalidScheduleError,
@@ -50,7 +52,6 @@ from .history import HistoryWriter
 from .jobs import Job, JobDefinition, RunStatus
 from .lease import NullLease, RunnerLease
 from .models import (
-    MAX_MISFIRE_GRACE_TIME,
     BackfillOverlap,
     BackfillSummary,
     JobInfo,
@@ -59,7 +60,7 @@ from .models import (
     SchedulerInput,
     SchedulerStatus,
 )
-from .policies import PolicyInput, RunPolicy
+from .policies import MAX_WINDOW, PolicyInput, RunPolicy
 from .schedules import (
     Schedule,
     local_timezone_name,
@@ -113,6 +114,12 @@ class ServiceConfig:
     a job is scheduled, updated or previewed. `max_runs_per_job`: runs of one job in progress at once in this
     process, whatever its max_instances or overlap policy asks (a larger max_instances is refused).
     `inbox_limit`: unread inbox messages kept; further posts are refused until some are read.
+    `catchup_window`: seconds a fire due while nothing ran (no process of the store was running, the machine was
+    off or asleep, its clock jumped forward) may still start late; jobs may set their own (policy.catchup_window).
+    Beyond it the fire is recorded missed and the inbox says so. Lateness while the scheduler runs (a fire waiting
+    for a run slot) is judged by each job's misfire_grace_time instead.
+    `clocks`: the wall and monotonic clocks compared to notice sleep and clock jumps (None: the real ones);
+    `clock_jump`: by how many seconds they may part between two looks before it counts as one.
     """
 
     database: str | None = None
@@ -130,6 +137,9 @@ class ServiceConfig:
     min_interval: float = 1.0
     max_runs_per_job: int = 10
     inbox_limit: int = 1000
+    catchup_window: float = DEFAULT_CATCHUP_WINDOW
+    clocks: Clocks | None = None
+    clock_jump: float = CLOCK_JUMP
 
 
 class SchedulerService:
@@ -178,6 +188,8 @@ class SchedulerService:
             lease_held=self._lease.is_held,
             environ=self.environ,
             secret_names=self.secret_names,
+            catchup_window=config.catchup_window,
+            watch=ClockWatch(config.clocks, config.clock_jump),
         )
         self._executor.on_pause = self._pause_for_failures
         self._manual_runs: set[asyncio.Task[Any]] = set()  # tasks inside run_now, which close() waits for
@@ -229,6 +241,7 @@ class SchedulerService:
             # A failed open must not keep the lease or the database (close() would not see them).
             self._jobs.clear()
             self._executor.stop_retries()
+            self._executor.unwatch_clocks()
             if self._engine is not None:
                 self._engine.shutdown()
                 self._engine = None
@@ -279,7 +292,7 @@ class SchedulerService:
         if interrupted:
             logger.warning("%d run(s) were in progress when the last runner stopped: recorded as interrupted",
                            len(interrupted))
-        self._executor.opened_at = utcnow()
+        self._executor.reopen()  # what came due before now, nothing ran: catch-up fires
         await self._load_jobs()
         interrupted = self._executor.settle_interrupted(interrupted)  # buffered fires that never started: missed
         engine = Engine(
@@ -290,6 +303,8 @@ class SchedulerService:
         engine.load([self._engine_job(j, j.next_run_time) for j in self._jobs.values() if j.state != "completed"])
         self._engine, self._runner = engine, True
         engine.start(paused=paused)
+        self._executor.on_clock_jump = engine.wake
+        self._executor.watch_clocks()
         failing = [self._retry_interrupted(record) for record in interrupted]
         self._executor.hold_retries = paused
         self._arm_retries()
@@ -333,7 +348,8 @@ class SchedulerService:
         if self._engine is not None:
             await self._history.flush()  # next run times are read from the engine: write them while it is alive
             engine, self._engine = self._engine, None  # from here on, bookkeeping keeps the last next run times
-            self._executor.on_room = self._executor.on_complete = None
+            self._executor.on_room = self._executor.on_complete = self._executor.on_clock_jump = None
+            self._executor.unwatch_clocks()
             runs |= engine.shutdown()
         self._executor.cancel_waiting()  # fires that have not started yet: recorded as missed
         runs.discard(asyncio.current_task())  # a run_now that closes the scheduler itself
@@ -383,7 +399,8 @@ class SchedulerService:
         logger.error("Lost the runner lease of %s: stopped firing; this process is a standby now",
                      self._store.location)
         engine, self._engine, self._runner = self._engine, None, False
-        self._executor.on_room = self._executor.on_complete = None
+        self._executor.on_room = self._executor.on_complete = self._executor.on_clock_jump = None
+        self._executor.unwatch_clocks()
         if engine is not None:
             self._orphaned_runs |= engine.shutdown()  # runs in progress finish and are recorded
         self._orphaned_runs |= self._executor.stop_retries()  # pending retries stay stored for the next runner
@@ -542,7 +559,7 @@ class SchedulerService:
         # its reference again, and resolved when this job runs.
         input_data = scrub(request.input_data or {})
         await self.check_job_input(request.agentool_name, input_data)
-        policy, grace = self._policy(request.policy, RunPolicy(), schedule.timezone, request.misfire_grace_time)
+        policy = self._policy(request.policy, RunPolicy(), schedule.timezone)
         job_id = request.job_id or self._new_job_id(request.job_name or request.agentool_name)
         existing = await self._lookup(job_id) if request.job_id else None
         if existing is not None:
@@ -559,7 +576,7 @@ class SchedulerService:
             input_data=input_data,
             schedule=schedule,
             max_instances=request.max_instances,
-            misfire_grace_time=grace,
+            misfire_grace_time=request.misfire_grace_time,
             coalesce=request.coalesce,
             timeout=request.timeout,
             result_queue=request.result_queue,
@@ -648,11 +665,10 @@ class SchedulerService:
             self._check_spacing(changes["schedule"])
         if "max_instances" in given:
             self._check_instances(request.max_instances)
-        if "policy" in given or "misfire_grace_time" in given:
+        if "policy" in given:
             base = RunPolicy() if replace else current.policy
             zone = changes["schedule"].timezone if "schedule" in changes else current.schedule.timezone
-            grace = changes.get("misfire_grace_time", current.misfire_grace_time)
-            changes["policy"], changes["misfire_grace_time"] = self._policy(request.policy, base, zone, grace)
+            changes["policy"] = self._policy(request.policy, base, zone)
         agentool_name = changes.get("agentool_name", current.agentool_name)
         if "agentool_name" in changes or "input_data" in changes:
             changes.setdefault("input_data", current.input_data)
@@ -684,21 +700,19 @@ class SchedulerService:
         return self._job_info(job, previews=3)
 
     @staticmethod
-    def _policy(
-        given: PolicyInput | None, base: RunPolicy, zone: str, grace: int | None
-    ) -> tuple[RunPolicy, int | None]:
-        """`base` with the fields set in `given`, and the misfire grace time (`catchup_window` sets it)."""
+    def _policy(given: PolicyInput | None, base: RunPolicy, zone: str) -> RunPolicy:
+        """`base` with the fields set in `given` (times read in `zone`, `catchup_window` made seconds)."""
         if given is None:
-            return base, grace
+            return base
         fields = given.model_fields_set
         changes: dict[str, Any] = {name: getattr(given, name) for name in fields if name in RunPolicy.model_fields}
         for name in ("start_at", "end_at"):
             if name in fields and changes[name] is not None:
                 changes[name] = _moment(changes[name], f"policy.{name}", zone)
         if "catchup_window" in fields:
-            grace = _window(given.catchup_window)
+            changes["catchup_window"] = _window(given.catchup_window)
         try:
-            return RunPolicy.model_validate({**base.model_dump(), **changes}), grace
+            return RunPolicy.model_validate({**base.model_dump(), **changes})
         except ValidationError as exc:
             raise InvalidJobInputError(f"Invalid policy: {describe_errors(exc.errors())}") from None
 
@@ -982,7 +996,7 @@ class SchedulerService:
         if policy is None:
             times = parsed.next_fire_times(count)
         else:
-            bounds, _ = self._policy(policy, RunPolicy(), parsed.timezone, None)
+            bounds = self._policy(policy, RunPolicy(), parsed.timezone)
             times = preview_fire_times(parsed, count, utcnow(), start_at=bounds.start_at, end_at=bounds.end_at,
                                        max_runs=bounds.max_runs)
             note = _preview_note(bounds, len(times) < count)
@@ -1241,11 +1255,11 @@ def _moment(text: str, field: str, zone: str) -> datetime:
 
 
 def _window(value: float | str | None) -> int | None:
-    """catchup_window as whole seconds of misfire grace time (None: no limit)."""
+    """policy.catchup_window as whole seconds (None: the server's window)."""
     if value is None:
         return None
     seconds = parse_interval(value).total_seconds() if isinstance(value, str) else float(value)
-    if not 0 <= seconds <= MAX_MISFIRE_GRACE_TIME:
+    if not 0 <= seconds <= MAX_WINDOW:
         raise InvalidJobInputError(
             f"policy.catchup_window must be between 0 s and one year (got {seconds:g} s): give seconds or a duration "
             "such as '2h'."

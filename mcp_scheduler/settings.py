@@ -165,7 +165,8 @@ class Settings:
     runner_idle_exit: float = 600.0
     """Seconds a background runner stays with no active job and no client before it exits."""
     catchup_window: str = "1 day"
-    """The server's default catch-up window: how late a missed run may still start (a duration)."""
+    """The server's catch-up window (a duration): how late a fire due while nothing ran (no server, the machine off
+    or asleep) may still start; jobs may set their own (policy.catchup_window)."""
     started_by: str = "manual"
     """How this process was started: frontend (a server started it as the background runner), service, manual."""
     answer_bytes: int = 30_000
@@ -201,7 +202,8 @@ class Settings:
         )
 
     def service_config(self) -> ServiceConfig:
-        """The scheduler settings among these."""
+        """The scheduler settings among these; `ValueError` naming the flag if the catch-up window is not a duration."""
+        from .downtime import parse_catchup_window
         from .service import ServiceConfig
 
         return ServiceConfig(
@@ -216,4 +218,5 @@ class Settings:
             max_runs_per_job=self.max_runs_per_job,
             max_concurrent_runs=self.max_concurrent_runs,
             inbox_limit=self.inbox_limit,
+            catchup_window=parse_catchup_window(self.catchup_window),
         )

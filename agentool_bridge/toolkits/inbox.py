@@ -5,7 +5,8 @@ process on the same database. Each message is an `InboxMessage` as JSON. The MCP
 the resource `scheduler://inbox`, lets a client read and acknowledge it, and announces new messages.
 
 The inbox belongs to the scheduler: the `queue` AgenTool refuses it, and only code of the server posts
-(`post_to_inbox`), which sets `source`. `scheduler`: the server's own words (a job paused after failures).
+(`post_to_inbox`), which sets `source`. `scheduler`: the server's own words (a job paused after failures, runs
+that came due while nothing ran and are too old to run late).
 `notify`: a job's notify message, whose text is what the job's author wrote (the message names the job).
 `job`: a run's result or error sent to the inbox by the job's `result_queue` / `error_queue`; the title
 and message are the server's, the result or error is in `untrusted`, labelled as outside content.

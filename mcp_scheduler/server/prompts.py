@@ -73,10 +73,11 @@ def add_prompts(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
             f"next run {_when(job.next_run)}.\nInput data: {json.dumps(job.input_data)}\n\nLatest runs, newest first:\n"
             + ("\n".join(lines) or "(no runs yet)")
             + "\n\nFind the cause: errors usually mean input_data does not fit the AgenTool (compare with "
-            "list_agentools) or the AgenTool failed; 'missed' means the scheduler was down or busy beyond "
-            "misfire_grace_time; 'skipped' means an earlier run was still going (max_instances); 'timeout' means "
-            "the run took longer than the job's timeout. Propose a fix (for example pause_job, a new input_data "
-            "via cancel_job + schedule_job, or a longer timeout) and use run_now to check it."
+            "list_agentools) or the AgenTool failed; 'missed' means nothing ran it for longer than the catch-up window "
+            "(the note and the inbox say which) or the scheduler was busy beyond misfire_grace_time; 'skipped' means "
+            "an earlier run was still going (max_instances); 'timeout' means the run took longer than the job's "
+            "timeout. Propose a fix (for example pause_job, a new input_data via cancel_job + schedule_job, or a "
+            "longer timeout) and use run_now to check it."
         )
 
     @mcp.completion()

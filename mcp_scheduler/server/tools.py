@@ -173,8 +173,8 @@ def add_tools(mcp: MCPServer, runtime: SchedulerRuntime, limits: AnswerLimits | 
             required=["schedule_type", "schedule", "agentool_name", "input_data"],
             returns=JobSummary,
         ),
-        description="Schedule an AgenTool to run on a cron, interval or one-time schedule; input_data is checked now "
-        "against its input schema (see list_agentools). Returns the schedule in words and the next run.",
+        description="Schedule an AgenTool to run on a cron, interval or one-time schedule (input_data is checked "
+        "now). Returns the schedule in words and the next run.",
         annotations=_hints(),
     )
 
@@ -469,7 +469,7 @@ _UPDATES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("input_data", "input for the AgenTool (checked against its input schema)", None),
     ("job_name", "name", None),
     ("max_instances", "most runs at once", None),
-    ("misfire_grace_time", "seconds a run may start late", None),
+    ("misfire_grace_time", "seconds a due run may wait while busy", None),
     ("coalesce", "choice: run once when several runs were missed", None),
     ("timeout", "seconds a run may take", None),
     ("result_queue", "queue for results ('inbox': the user's inbox)", {"type": "string"}),

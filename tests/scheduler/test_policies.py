@@ -39,10 +39,13 @@ async def test_a_policy_is_stored_shown_and_survives_a_restart(make_runtime: Run
 
     job, _ = await (await make_runtime()).service.get_job("p")
 
-    assert job.misfire_grace_time == 7200 == created.misfire_grace_time
+    # The catch-up window is the policy's own; misfire_grace_time (lateness while the scheduler runs) keeps its own.
+    assert job.policy.catchup_window == 7200 == created.policy.catchup_window
+    assert job.misfire_grace_time == 30 == created.misfire_grace_time
     assert (job.policy.max_attempts, job.policy.catchup) == (3, "all")
     assert job.policy.start_at is not None and job.policy.start_at.isoformat() == "2030-01-01T09:00:00+00:00"
-    assert "retries 2 times" in job.policy_description and "catches up every missed fire" in job.policy_description
+    assert "retries 2 times" in job.policy_description
+    assert "catches up every missed fire after downtime (within 2 h)" in job.policy_description
 
 
 async def test_bad_policies_are_refused(make_runtime: RuntimeFactory, echo: Any) -> None:

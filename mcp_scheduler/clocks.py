@@ -1,0 +1,75 @@
+"""The wall clock against the monotonic clock: how a running scheduler notices sleep and clock jumps.
+
+Fire times are read on the wall clock. The monotonic clock only moves forward, and on Linux and macOS it
+stands still while the machine sleeps. Between two looks, the wall clock moving further than the monotonic
+clock means the machine was asleep (or the clock was set forward); moving less means the clock was set back.
+`ClockWatch` compares the two; `Clocks` is the pair it reads (a test passes its own).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+__all__ = ["CLOCK_CHECK_EVERY", "CLOCK_JUMP", "ClockJump", "ClockWatch", "Clocks"]
+
+CLOCK_JUMP = 5.0
+"""Seconds by which the two clocks may part between two looks before it counts as sleep or a jump."""
+CLOCK_CHECK_EVERY = 2.0
+"""Seconds between the running scheduler's looks at the clocks (it also looks whenever jobs come due)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Clocks:
+    """The clocks a scheduler compares: `wall` (seconds since the epoch, what fire times are read on) and
+    `monotonic` (seconds that never go back; they stand still while the machine sleeps on Linux and macOS)."""
+
+    wall: Callable[[], float] = time.time
+    monotonic: Callable[[], float] = time.monotonic
+
+
+@dataclass(frozen=True, slots=True)
+class ClockJump:
+    """Between two looks at the clocks, the wall clock moved `seconds` more than the monotonic one (less,
+    when negative: it was set back). `start` and `end` are the wall-clock times of the two looks (UTC)."""
+
+    start: datetime
+    end: datetime
+    seconds: float
+
+    @property
+    def forward(self) -> bool:
+        """True for sleep or a clock set forward; False for a clock set back."""
+        return self.seconds > 0
+
+
+class ClockWatch:
+    """Looks at both clocks and reports when they parted by more than `threshold` seconds since the last look."""
+
+    def __init__(self, clocks: Clocks | None = None, threshold: float = CLOCK_JUMP) -> None:
+        self.clocks = clocks or Clocks()
+        self.threshold = threshold
+        self._last = self._read()
+
+    def _read(self) -> tuple[float, float]:
+        return self.clocks.wall(), self.clocks.monotonic()
+
+    def now(self) -> datetime:
+        """The wall clock's time (UTC)."""
+        return datetime.fromtimestamp(self.clocks.wall(), UTC)
+
+    def reset(self) -> None:
+        """Start comparing from now (what came before is not reported)."""
+        self._last = self._read()
+
+    def check(self) -> ClockJump | None:
+        """Look at the clocks: the jump since the last look, if they parted by more than the threshold."""
+        wall, mono = self._read()
+        last_wall, last_mono = self._last
+        self._last = wall, mono
+        parted = (wall - last_wall) - (mono - last_mono)
+        if abs(parted) <= self.threshold:
+            return None
+        return ClockJump(datetime.fromtimestamp(last_wall, UTC), datetime.fromtimestamp(wall, UTC), parted)
