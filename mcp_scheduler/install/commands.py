@@ -91,6 +91,7 @@ def install_client_command(request: InstallRequest, *, out: TextIO, err: TextIO)
                   "(nothing written).\n")
         _client_notes(client, command, request, err)
         return EXIT_OK
+    folder_existed = path.parent.is_dir()
     try:
         result = merge_entry(path, client.servers_key, SERVER_NAME, client_entry(client, command))
     except InstallError as exc:
@@ -104,6 +105,9 @@ def install_client_command(request: InstallRequest, *, out: TextIO, err: TextIO)
         return EXIT_OK
     if result.created:
         err.write(f"Created {path} with the {SERVER_NAME!r} server: {shlex.join(command)}\n")
+        if not folder_existed and not request.client_config:
+            err.write(f"Note: {path.parent} did not exist: is {client.title} installed? It reads the file once it "
+                      "is.\n")
     elif result.replaced is not None:
         err.write(f"Replaced the {SERVER_NAME!r} server in {path} (it was: {_describe(result.replaced)}) with: "
                   f"{shlex.join(command)}\n")

@@ -162,7 +162,7 @@ def _systemd_plan(machine: Machine, name: str, database: str, command: tuple[str
         "UMask=0077",
     ]
     if env_path is not None:
-        lines.append(f"EnvironmentFile=-{systemd_quote(str(env_path))}")
+        lines.append(f"EnvironmentFile=-{_unit_text(str(env_path))}")  # the rest of the line is the path: no quotes
     lines += ["", "[Install]", "WantedBy=default.target", ""]
     env_text = None
     if env_path is not None:
@@ -416,8 +416,6 @@ def service_status(plan: ServicePlan, machine: Machine, *, out: TextIO) -> int:
 
     0 when a service is installed and a runner holds the store's lease, 1 otherwise.
     """
-    from ..status import print_status
-
     marker = read_marker(plan.store)
     unit = Path(marker["unit"]) if marker and isinstance(marker.get("unit"), str) else plan.unit_path
     installed = marker is not None
@@ -430,7 +428,7 @@ def service_status(plan: ServicePlan, machine: Machine, *, out: TextIO) -> int:
         out.write(f"service:  {plan.name}, {state}; unit {where}\n")
         worked, said = _run(machine, plan.status)
         out.write(f"manager:  {_manager_state(plan.manager, worked, said)}\n")
-    runner = _runner_line(plan.store, print_status)
+    runner = _runner_line(plan.store)
     out.write(f"runner:   {runner}\n")
     if installed:
         out.write(f"log:      {plan.log_hint}\n")
@@ -450,12 +448,16 @@ def _manager_state(manager: str, worked: bool, said: str) -> str:
     return (found.group(1) if found else "registered") if worked else f"not registered ({said})"
 
 
-def _runner_line(database: str, print_status: Any) -> str:
+def _runner_line(database: str) -> str:
     import io
 
     buffer = io.StringIO()
     try:
+        from ..status import print_status  # reads lock files with fcntl: not on Windows
+
         print_status(database, out=buffer)
+    except ImportError as exc:
+        return f"unknown: {exc} (mcp-scheduler status reads the store's lease on Linux and macOS)"
     except FileNotFoundError:
         return "nobody: the store has no database yet (it is made at the first start)"
     except Exception as exc:  # PostgreSQL unreachable, a driver missing: the status says so in a line
