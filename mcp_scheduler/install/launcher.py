@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Sequence
 from pathlib import PurePath, PurePosixPath, PureWindowsPath
 
@@ -43,9 +44,9 @@ def ephemeral_reason(machine: Machine) -> str | None:
     """Why this installation may vanish (a `uvx` or `pipx run` cache), or None for one that stays."""
     parts = _pure(machine, machine.executable).parts
     for index, part in enumerate(parts):
-        if part == "uv" and any(p.startswith(("archive-v", "builds-v", "environments-v")) for p in parts[index + 1:]):
+        if re.fullmatch(r"(archive|builds|environments)-v\d+", part):
             return "uv's cache (uvx)"
-        if part == "pipx" and ".cache" in parts[index + 1:]:
+        if part == ".cache" and "pipx" in parts[max(0, index - 1):index + 2]:
             return "pipx's cache (pipx run)"
     return None
 

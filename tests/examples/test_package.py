@@ -13,12 +13,12 @@ import json
 import os
 import re
 import shlex
-import subprocess
 import sys
 import tomllib
 import urllib.request
 from pathlib import Path
 
+import anyio
 import jsonschema
 import pytest
 from mcp import Client, StdioServerParameters
@@ -68,10 +68,15 @@ def _index_reachable() -> str | None:
         return f"the package index {INDEX} is unreachable here ({exc})"
 
 
-def _run(argv: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> str:
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=INSTALL_TIMEOUT, env=env, cwd=cwd)
-    assert done.returncode == 0, f"{shlex.join(argv)}: {done.returncode}\n{done.stdout[-2000:]}{done.stderr[-3000:]}"
-    return done.stdout
+async def _run(argv: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
+               says: str = "") -> str:
+    """Run `argv` to completion; its stdout. It must succeed, and say `says` on stderr when given."""
+    with anyio.fail_after(INSTALL_TIMEOUT):
+        done = await anyio.run_process(argv, check=False, env=env, cwd=cwd)
+    out, err = done.stdout.decode(), done.stderr.decode()
+    assert done.returncode == 0, f"{shlex.join(argv)}: {done.returncode}\n{out[-2000:]}{err[-3000:]}"
+    assert says in err, f"{shlex.join(argv)}: no {says!r} in\n{err[-3000:]}"
+    return out
 
 
 async def _lists_tools(command: Path, home: Path) -> None:
@@ -99,19 +104,19 @@ async def test_the_wheel_and_the_readme_s_pipx_and_uv_lines_serve_stdio_from_emp
     home.mkdir()
 
     # The wheel, built from the repository, into an empty venv; its dependencies come from the index.
-    _run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w",
-          str(tmp_path / "dist"), str(ROOT)])
+    await _run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w",
+                str(tmp_path / "dist"), str(ROOT)])
     (wheel,) = (tmp_path / "dist").glob("mcp_scheduler-*.whl")
     empty = tmp_path / "empty"
-    _run([python, "-m", "venv", str(empty)])
-    assert "mcp" not in _run([str(empty / "bin" / "python"), "-m", "pip", "list", "--format", "freeze"]).lower()
-    _run([str(empty / "bin" / "python"), "-m", "pip", "install", "--quiet", str(wheel)])
+    await _run([python, "-m", "venv", str(empty)])
+    assert "mcp" not in (await _run([str(empty / "bin" / "python"), "-m", "pip", "list", "--format=freeze"])).lower()
+    await _run([str(empty / "bin" / "python"), "-m", "pip", "install", "--quiet", str(wheel)])
     await _lists_tools(empty / "bin" / "mcp-scheduler", home)
 
     # pipx and uv themselves come from the index, into a venv of their own; they install into tmp_path only.
     tools = tmp_path / "tools"
-    _run([python, "-m", "venv", str(tools)])
-    _run([str(tools / "bin" / "python"), "-m", "pip", "install", "--quiet", "pipx", "uv"])
+    await _run([python, "-m", "venv", str(tools)])
+    await _run([str(tools / "bin" / "python"), "-m", "pip", "install", "--quiet", "pipx", "uv"])
     env = {**{k: v for k, v in os.environ.items() if not k.startswith(("PIPX_", "UV_", "MCP_SCHEDULER_"))},
            "PATH": f"{tools / 'bin'}:{os.environ.get('PATH', BARE_PATH)}", "HOME": str(home),
            "PIPX_HOME": str(tmp_path / "pipx"), "PIPX_BIN_DIR": str(tmp_path / "pipx-bin"),
@@ -119,13 +124,21 @@ async def test_the_wheel_and_the_readme_s_pipx_and_uv_lines_serve_stdio_from_emp
            "UV_TOOL_BIN_DIR": str(tmp_path / "uv-bin"), "UV_CACHE_DIR": str(tmp_path / "uv-cache"),
            "UV_PYTHON": python, "UV_NO_CONFIG": "1"}
 
-    _run(_readme_line("pipx install ."), env=env, cwd=ROOT)
+    await _run(_readme_line("pipx install ."), env=env, cwd=ROOT)
     await _lists_tools(tmp_path / "pipx-bin" / "mcp-scheduler", home)
+    printed = await _run([str(tmp_path / "pipx-bin" / "mcp-scheduler"), "install", "cursor", "--print"], env=env)
+    entry = json.loads(printed)
+    command = Path(entry["mcpServers"]["scheduler"]["command"])  # the pipx venv's own, not the link on PATH
+    assert command.is_relative_to(tmp_path / "pipx" / "venvs" / "mcp-scheduler"), command
+    await _lists_tools(command, home)
 
-    _run(_readme_line("uv tool install ."), env=env, cwd=ROOT)
+    assert "usage: mcp-scheduler" in (await _run(_readme_line("uvx --from . mcp-scheduler"), env=env, cwd=ROOT))
+    # warned that the command it would write may vanish with uv's cache
+    await _run(["uvx", "--from", ".", "mcp-scheduler", "install", "cursor", "--print"], env=env, cwd=ROOT,
+               says="runs from uv's cache (uvx)")
+    # After `uv tool install`, uvx would run the installed tool instead: it comes after the uvx lines.
+    await _run(_readme_line("uv tool install ."), env=env, cwd=ROOT)
     await _lists_tools(tmp_path / "uv-bin" / "mcp-scheduler", home)
 
-    assert "usage: mcp-scheduler" in _run(_readme_line("uvx --from . mcp-scheduler"), env=env, cwd=ROOT)
-    status = subprocess.run(["git", "status", "--porcelain", "--ignored", "--", "build", "dist"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=60)
-    assert not status.stdout.strip(), f"the installs left build files in the checkout: {status.stdout}"
+    left = await _run(["git", "status", "--porcelain", "--ignored", "--", "build", "dist"], cwd=ROOT)
+    assert not left.strip(), f"the installs left build files in the checkout: {left}"
