@@ -192,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help=argparse.SUPPRESS)
     parser.add_argument("--print", dest="print_only", action="store_true",
                         help="install / service install: print what would be written instead of writing it")
+    parser.add_argument("--client-config", metavar="FILE",
+                        help="install: merge the server into this file instead of the client's user-level one "
+                        "(e.g. a project's .mcp.json, .vscode/mcp.json or .cursor/mcp.json)")
     parser.add_argument("--limit", type=_positive, default=50, help="rows to print for jobs/history (default 50)")
     parser.add_argument("--state", choices=["scheduled", "paused", "completed"], help="jobs: only jobs in this state")
     parser.add_argument("--status", choices=RUN_STATUSES, help="history: only runs with this outcome")
@@ -317,6 +320,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in JOB_COMMANDS and not args.job_id:
         sys.stderr.write(f"mcp-scheduler {args.command}: give a JOB_ID (mcp-scheduler jobs lists them)\n")
         return EXIT_USAGE
+    if args.command in ("install", "service"):
+        return _install(args, settings, sys.argv[1:] if argv is None else argv)
     if args.command != "serve":
         return _command(args, settings)
     try:
@@ -386,6 +391,19 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
     except Exception as exc:  # a driver's error (psycopg: the server is unreachable), told in one line
         sys.stderr.write(f"mcp-scheduler {args.command}: {type(exc).__name__}: {exc}\n")
         return EXIT_FAILED
+
+
+def _install(args: argparse.Namespace, settings: Settings, argv: Sequence[str]) -> int:
+    """`install CLIENT` and `service install|uninstall|status`, with this machine as the environment describes it."""
+    from .install import InstallRequest, Machine, install_client_command, service_command
+
+    request = InstallRequest(
+        target=args.job_id, settings=settings, argv=list(argv), parser=build_parser(),
+        machine=Machine.current(os.environ), default_database=default_database_path(),
+        print_only=args.print_only, client_config=args.client_config, cwd=os.getcwd(),
+    )
+    run = install_client_command if args.command == "install" else service_command
+    return run(request, out=sys.stdout, err=sys.stderr)
 
 
 def _print_token(settings: Settings) -> int:

@@ -1,15 +1,15 @@
-"""The client configurations in examples/ and the install story: each file has the keys its client reads,
-the command line they share starts the server, and `make run` installs the runtime dependencies only.
+"""The client configurations in examples/ and the install story: each file is what `mcp-scheduler install
+CLIENT --print` makes, has only the keys its client reads, and its command serves with a bare PATH once the
+placeholder folder is the checkout (as the README tells); `make run` installs the runtime dependencies only.
 
-The shapes below are what each client documents (as of 2026):
-- Claude Desktop, claude_desktop_config.json: `mcpServers` > name > `command`, `args`, `env`
-  (modelcontextprotocol.io, "Connect to local MCP servers"); remote servers as `type: "http"`, `url`, `headers`.
-- Claude Code, project `.mcp.json`: `mcpServers` > name > `type` ("stdio" | "http" | "sse"), `command`, `args`,
-  `env`, or `url`, `headers` (docs.anthropic.com, Claude Code "MCP", project scope).
-- VS Code, `.vscode/mcp.json`: top-level `servers` (and optional `inputs`) > name > `type: "stdio"`, `command`,
-  `args`, `env`, `envFile`, or `type: "http"`, `url`, `headers` (code.visualstudio.com, "MCP servers").
-- Cursor, `~/.cursor/mcp.json`: `mcpServers` > name > `command`, `args`, `env`, or `url`, `headers`
-  (docs.cursor.com, "Model Context Protocol").
+The shapes below are what each client documents (as of 2026-12; sources in mcp_scheduler/install/clients.py):
+- Claude Desktop, claude_desktop_config.json: `mcpServers` > name > `command`, `args`, `env` only; remote
+  servers are added under Settings > Connectors, never in this file.
+- Claude Code, `~/.claude.json` (user scope) or a project's `.mcp.json`: `mcpServers` > name > `type`
+  ("stdio" | "http" | "sse"), `command`, `args`, `env`, or `url`, `headers`.
+- VS Code, the user profile's `mcp.json` or `.vscode/mcp.json`: top-level `servers` (and optional `inputs`) >
+  name > `type: "stdio"`, `command`, `args`, `env`, `envFile`, or `type: "http"`, `url`, `headers`.
+- Cursor, `~/.cursor/mcp.json`: `mcpServers` > name > `command`, `args`, `env`, or `url`, `headers`.
 """
 
 from __future__ import annotations
@@ -29,8 +29,11 @@ import pytest
 from mcp import Client, StdioServerParameters
 from pydantic import BaseModel, ConfigDict
 
+from mcp_scheduler.install.examples import CHECKOUT_PLACEHOLDER, EXAMPLE_ARGS, REGENERATE, example_files
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
+BARE_PATH = "/usr/bin:/bin"
 
 # Packages only the developer targets need: none may be a runtime dependency.
 DEV_TOOLS = {"pytest", "pytest-asyncio", "ruff", "mypy", "hypothesis", "hatchling", "psycopg", "sqlalchemy"}
@@ -40,11 +43,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")  # a misspelt key is ignored by the client: fail here instead
 
 
-class Stdio(_Strict):
-    type: Literal["stdio"] | None = None
-    command: str
+class DesktopStdio(_Strict):
+    command: str  # Claude Desktop reads command, args and env, nothing else
     args: list[str] = []
     env: dict[str, str] = {}
+
+
+class Stdio(DesktopStdio):
+    type: Literal["stdio"] | None = None
 
 
 class TypedStdio(Stdio):
@@ -58,7 +64,7 @@ class Remote(_Strict):
 
 
 class ClaudeDesktop(_Strict):
-    mcpServers: dict[str, Stdio | Remote]
+    mcpServers: dict[str, DesktopStdio]
 
 
 class ClaudeCode(_Strict):
@@ -80,17 +86,29 @@ class Cursor(_Strict):
 
 CLIENT_FILES: dict[str, type[_Strict]] = {
     "claude_desktop_config.json": ClaudeDesktop,
-    "claude_desktop_config.http.json": ClaudeDesktop,
     "clients/claude_code.mcp.json": ClaudeCode,
     "clients/vscode.mcp.json": VSCode,
     "clients/cursor.mcp.json": Cursor,
 }
 
 
-def servers(path: str) -> dict[str, Stdio | Remote]:
+def servers(path: str) -> dict[str, DesktopStdio | Remote]:
     loaded = CLIENT_FILES[path].model_validate_json((EXAMPLES / path).read_text())
-    found: dict[str, Stdio | Remote] = getattr(loaded, "servers", None) or loaded.mcpServers  # type: ignore[attr-defined]
+    found: dict[str, DesktopStdio | Remote] = getattr(loaded, "servers", None) or loaded.mcpServers  # type: ignore[attr-defined]
     return found
+
+
+def test_the_example_files_are_what_the_install_code_makes() -> None:
+    expected = example_files()
+    assert set(expected) == set(CLIENT_FILES)
+    stale = [path for path, text in expected.items()
+             if not (EXAMPLES / path).exists() or (EXAMPLES / path).read_text() != text]
+    assert not stale, f"examples/{stale} differ from what the code makes: run `{REGENERATE}`"
+
+
+def test_no_client_example_is_left_that_the_code_does_not_make() -> None:
+    configs = {str(p.relative_to(EXAMPLES)) for p in EXAMPLES.rglob("*.json") if p.name != "servers.json"}
+    assert configs == set(CLIENT_FILES)  # claude_desktop_config.http.json used keys Claude Desktop never reads
 
 
 @pytest.mark.parametrize("path", list(CLIENT_FILES))
@@ -99,29 +117,44 @@ def test_each_client_file_has_only_the_keys_its_client_reads(path: str) -> None:
     assert list(found) == ["scheduler"]
 
 
+def test_claude_desktop_reads_no_remote_server_from_its_file() -> None:
+    with pytest.raises(ValueError, match="url"):
+        ClaudeDesktop.model_validate({"mcpServers": {"s": {"type": "http", "url": "http://127.0.0.1:8765/mcp"}}})
+
+
 def test_vscode_keys_its_servers_under_servers_not_mcp_servers() -> None:
     with pytest.raises(ValueError, match="mcpServers"):
         VSCode.model_validate({"mcpServers": {}, "servers": {}})
     assert "servers" in json.loads((EXAMPLES / "clients" / "vscode.mcp.json").read_text())
 
 
-def test_the_stdio_client_files_run_one_command_line_and_claude_mcp_add_in_the_docs_is_the_same() -> None:
+def test_the_client_files_run_one_command_line_and_claude_mcp_add_in_the_readme_is_the_same() -> None:
     lines = set()
-    for path in ("clients/claude_code.mcp.json", "clients/vscode.mcp.json", "clients/cursor.mcp.json"):
+    for path in CLIENT_FILES:
         entry = servers(path)["scheduler"]
-        assert isinstance(entry, Stdio), path
+        assert isinstance(entry, DesktopStdio), path
         lines.add((entry.command, *entry.args))
-    assert lines == {("mcp-scheduler", "--timezone", "Europe/Berlin")}
-    (add,) = [line for line in (ROOT / "README.md").read_text().splitlines()
-              if line.startswith("claude mcp add scheduler -- ")]
-    assert tuple(shlex.split(add.split(" -- ", 1)[1])) in lines
+    command = f"{CHECKOUT_PLACEHOLDER}/.venv/bin/mcp-scheduler"
+    assert lines == {(command, *EXAMPLE_ARGS)}
+    adds = [line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("claude mcp add ")]
+    stdio = [shlex.split(line.split(" -- ", 1)[1]) for line in adds if " -- " in line]
+    assert stdio, "the README shows no `claude mcp add ... -- COMMAND` line"
+    for words in stdio:  # never a bare `mcp-scheduler`, which a client's PATH lacks (issue 19)
+        absolute = words[0].endswith("/.venv/bin/mcp-scheduler") or words[0] == "$(command -v mcp-scheduler)"
+        assert absolute and tuple(words[1:]) == EXAMPLE_ARGS, words
 
 
-async def test_the_command_in_the_client_files_starts_the_server_and_lists_its_tools(tmp_path: Path) -> None:
-    entry = servers("clients/vscode.mcp.json")["scheduler"]
-    assert isinstance(entry, Stdio)
-    command = str(Path(sys.executable).with_name(entry.command))  # the venv's mcp-scheduler for the bare name
-    env = {**os.environ, **entry.env, "MCP_SCHEDULER_DB": str(tmp_path / "client.sqlite")}
+@pytest.mark.parametrize("path", list(CLIENT_FILES))
+async def test_each_example_s_command_serves_with_a_bare_path_from_this_checkout(path: str, tmp_path: Path) -> None:
+    """The README: put the checkout's folder in place of /path/to/mcp-scheduler (after `make run` made .venv)."""
+    if Path(sys.prefix) != ROOT / ".venv":
+        pytest.skip(f"the tests run from {sys.prefix}, not this checkout's .venv (which the examples start)")
+    entry = servers(path)["scheduler"]
+    assert isinstance(entry, DesktopStdio)
+    command = entry.command.replace(CHECKOUT_PLACEHOLDER, str(ROOT), 1)
+    env = {"PATH": BARE_PATH, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config"),
+           "XDG_STATE_HOME": str(tmp_path / "state"), "MCP_SCHEDULER_DB": str(tmp_path / "client.sqlite"),
+           "MCP_SCHEDULER_NO_BACKGROUND_RUNNER": "1", **entry.env}
     async with Client(StdioServerParameters(command=command, args=entry.args, env=env)) as client:
         tools = {t.name for t in (await client.list_tools()).tools}
         status = await client.call_tool("scheduler_status", {})
