@@ -12,13 +12,14 @@ import contextlib
 import gc
 import logging
 import os
+import re
 import shlex
 import signal
 import sqlite3
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .settings import Settings, default_database_path, default_token_path, is_loopback, parse_allowed_host
 
@@ -71,8 +72,20 @@ def _env_bool(name: str) -> bool:
     return str(_env(name, "")).lower() in ("1", "true", "yes", "on")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, whose message about a bad value also names the environment variable when one is set."""
+
+    def error(self, message: str) -> NoReturn:
+        found = re.match(r"argument (--[a-z][a-z-]*)", message)
+        if found:
+            variable = ENV_PREFIX + found.group(1)[2:].upper().replace("-", "_")
+            if variable in os.environ:
+                message += f" ({variable} is set)"
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mcp-scheduler",
         description="A persistent job scheduler for LLM agents, served over MCP. "
         f"Every option can also be set as an environment variable {ENV_PREFIX}<OPTION> (e.g. {ENV_PREFIX}PORT).",
@@ -97,8 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--transport", choices=["stdio", "http", "sse"], default=_env("TRANSPORT", "stdio"),
                         help="stdio (default, for Claude Desktop), http (streamable HTTP) or sse")
     parser.add_argument("--host", default=_env("HOST", "127.0.0.1"), help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=int(_env("PORT", "8765")), help="port (default 8765)")
-    parser.add_argument("--path", default=_env("PATH", "/mcp"), help="streamable HTTP path (default /mcp)")
+    parser.add_argument("--port", type=_port, default=_env("PORT", "8765"),
+                        help="port (default 8765; 0: any free port, named in the log)")
+    parser.add_argument("--path", type=_http_path, default=_env("PATH", "/mcp"),
+                        help="streamable HTTP path (default /mcp)")
     parser.add_argument("--db", default=_env("DB"), help="SQLite database file (default: scheduler.sqlite in the "
                         "user data directory), or a postgresql://user@host/dbname URL")
     parser.add_argument("--timezone", default=_env("TIMEZONE"),
@@ -118,14 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "as you; beyond loopback, only behind a proxy that does the auth")
     parser.add_argument("--log-level", default=_env("LOG_LEVEL", "INFO"),
                         choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], type=str.upper)
-    parser.add_argument("--history-limit", type=int, default=int(_env("HISTORY_LIMIT", "100")),
+    parser.add_argument("--history-limit", type=int, default=_env("HISTORY_LIMIT", "100"),
                         help="runs kept per job (default 100)")
-    parser.add_argument("--close-timeout", type=float, default=float(_env("CLOSE_TIMEOUT", "10")),
+    parser.add_argument("--close-timeout", type=float, default=_env("CLOSE_TIMEOUT", "10"),
                         help="seconds that runs in progress get to finish when the server stops (default 10)")
     parser.add_argument("--stateless-http", action="store_true", default=_env_bool("STATELESS_HTTP"),
                         help="streamable HTTP without sessions, for replicas behind a load balancer without sticky "
                         "sessions (handshake-era clients then get no server-initiated notifications)")
-    parser.add_argument("--lease-time", type=float, default=float(_env("LEASE_TIME", "10")),
+    parser.add_argument("--lease-time", type=float, default=_env("LEASE_TIME", "10"),
                         help="PostgreSQL: seconds within which a standby takes over from a runner that died or "
                         "was cut off (default 10, at least 2)")
     parser.add_argument("--http-allow", action="append", default=None, metavar="PATTERN",
@@ -146,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "server (repeatable; env: comma-separated). LANG, LC_*, TZ and a few more are always "
                         "allowed; loader, interpreter and tool-config variables (LD_*, BASH_*, PYTHON*, GIT_*, ...) "
                         "never are")
-    parser.add_argument("--max-processes", type=_positive, metavar="N", default=int(_env("MAX_PROCESSES", "16")),
+    parser.add_argument("--max-processes", type=_positive, metavar="N", default=_env("MAX_PROCESSES", "16"),
                         help="shell runs in progress at once; more wait their turn (default 16)")
     parser.add_argument("--log-dir", default=_env("LOG_DIR"), metavar="DIR",
                         help="the directory where logging jobs may write log files (and read them back); "
@@ -159,30 +174,30 @@ def build_parser() -> argparse.ArgumentParser:
                         "is given; generated (mode 0600) if missing, refused if others can read it (default: "
                         "'token' in the user's config directory, e.g. ~/.config/mcp-scheduler/token). "
                         "`mcp-scheduler token` prints it")
-    parser.add_argument("--max-jobs", type=_positive, metavar="N", default=int(_env("MAX_JOBS", "10000")),
+    parser.add_argument("--max-jobs", type=_positive, metavar="N", default=_env("MAX_JOBS", "10000"),
                         help="most jobs the database may hold (default 10000)")
-    parser.add_argument("--min-interval", type=_seconds, metavar="SECONDS", default=float(_env("MIN_INTERVAL", "1")),
+    parser.add_argument("--min-interval", type=_seconds, metavar="SECONDS", default=_env("MIN_INTERVAL", "1"),
                         help="shortest time in seconds between two fires of a schedule (default 1)")
-    parser.add_argument("--max-runs-per-job", type=_positive, metavar="N", default=int(_env("MAX_RUNS_PER_JOB", "10")),
+    parser.add_argument("--max-runs-per-job", type=_positive, metavar="N", default=_env("MAX_RUNS_PER_JOB", "10"),
                         help="runs of one job in progress at once, whatever its max_instances or overlap policy "
                         "asks (default 10)")
     parser.add_argument("--max-concurrent-runs", type=_positive, metavar="N",
-                        default=int(_env("MAX_CONCURRENT_RUNS", "1000")),
+                        default=_env("MAX_CONCURRENT_RUNS", "1000"),
                         help="scheduled runs in progress at once; more due fires wait their turn (default 1000)")
-    parser.add_argument("--inbox-limit", type=_positive, metavar="N", default=int(_env("INBOX_LIMIT", "1000")),
+    parser.add_argument("--inbox-limit", type=_positive, metavar="N", default=_env("INBOX_LIMIT", "1000"),
                         help="unread inbox messages kept; further posts are refused until some are read "
                         "(default 1000)")
-    parser.add_argument("--answer-bytes", type=_positive, metavar="N", default=int(_env("ANSWER_BYTES", "30000")),
+    parser.add_argument("--answer-bytes", type=_positive, metavar="N", default=_env("ANSWER_BYTES", "30000"),
                         help="most bytes of messages in one read_inbox or read_queue answer; the rest are counted "
                         "in not_shown and shown once those are acknowledged or taken (default 30000)")
-    parser.add_argument("--content-chars", type=_positive, metavar="N", default=int(_env("CONTENT_CHARS", "4000")),
+    parser.add_argument("--content-chars", type=_positive, metavar="N", default=_env("CONTENT_CHARS", "4000"),
                         help="most characters of each piece of outside content (an http body, a program's output) "
                         "and of an error message that an answer shows; the history keeps them whole (default 4000)")
     parser.add_argument("--no-background-runner", action="store_true", default=_env_bool("NO_BACKGROUND_RUNNER"),
                         help="never start a background runner: jobs run only while a server of the store runs (for "
                         "containers and service managers)")
     parser.add_argument("--runner-idle-exit", type=_seconds, metavar="SECONDS",
-                        default=float(_env("RUNNER_IDLE_EXIT", "600")),
+                        default=_env("RUNNER_IDLE_EXIT", "600"),
                         help="a background runner exits after this long with no active job and no client "
                         "(default 600)")
     parser.add_argument("--catchup-window", metavar="DURATION", default=_env("CATCHUP_WINDOW", "1 day"),
@@ -219,6 +234,22 @@ def _seconds(value: str) -> float:
     if not number > 0:
         raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {value!r}")
     return number
+
+
+def _port(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number from 1 to 65535 (0: any free port), got {value!r}")
+    return number
+
+
+def _http_path(value: str) -> str:
+    if not value.startswith("/") or any(c in value for c in "?# \t"):
+        raise argparse.ArgumentTypeError(f"expected a URL path that starts with '/', such as /mcp, got {value!r}")
+    return value
 
 
 def _allowed_host(value: str) -> str:
@@ -309,6 +340,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in ("apscheduler", "httpx2", "httpcore2"):
             logging.getLogger(name).setLevel(logging.WARNING)
     _filter_log(settings)
+    from agentool_bridge.errors import AgenToolError
+
     from .errors import SchedulerError
 
     if args.command in ("jobs", "status", "token") and args.job_id:
@@ -324,10 +357,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(serve(settings))
     except KeyboardInterrupt:
         return 0
-    except (SchedulerError, ValueError, OSError, sqlite3.Error) as exc:
-        sys.stderr.write(f"mcp-scheduler: {exc}\n")
+    except (SchedulerError, AgenToolError, ValueError, OSError, sqlite3.Error) as exc:
+        sys.stderr.write(f"mcp-scheduler: {_one_line(exc, settings)}\n")
         return 1
     return 0
+
+
+def _one_line(exc: BaseException, settings: Settings) -> str:
+    """The message of an error a start or a command ends with, with what to do when the error does not say."""
+    from agentool_bridge.errors import ToolkitLoadError
+
+    from .setup_checks import describe_database_error
+
+    if isinstance(exc, sqlite3.Error):
+        return describe_database_error(settings.database, exc)
+    if isinstance(exc, ToolkitLoadError) and isinstance(exc.__cause__, ImportError):
+        return (f"{exc} (--toolkit MODULE:FACTORY: the module must be importable by {sys.executable}; install it "
+                "into that environment, or set PYTHONPATH)")
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _filter_log(settings: Settings) -> None:
@@ -342,6 +389,8 @@ def _filter_log(settings: Settings) -> None:
 
 def _command(args: argparse.Namespace, settings: Settings) -> int:
     """Run one of the terminal commands (all but serve); messages to stderr, the exit code returned."""
+    from agentool_bridge.errors import AgenToolError
+
     from .errors import JobNotFoundError, SchedulerError
     from .schedules import local_timezone_name, parse_moment
 
@@ -380,8 +429,8 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
         sys.stderr.write(f"mcp-scheduler {args.command}: no job {exc.job_id!r} in {database} "
                          "(mcp-scheduler jobs lists the jobs)\n")
         return EXIT_NOT_FOUND
-    except (SchedulerError, ValueError, OSError, sqlite3.Error) as exc:
-        sys.stderr.write(f"mcp-scheduler {args.command}: {exc}\n")
+    except (SchedulerError, AgenToolError, ValueError, OSError, sqlite3.Error) as exc:
+        sys.stderr.write(f"mcp-scheduler {args.command}: {_one_line(exc, settings)}\n")
         return EXIT_FAILED
     except Exception as exc:  # a driver's error (psycopg: the server is unreachable), told in one line
         sys.stderr.write(f"mcp-scheduler {args.command}: {type(exc).__name__}: {exc}\n")
