@@ -15,6 +15,7 @@ import os
 import re
 import shlex
 import signal
+import socket
 import sqlite3
 import sys
 from collections.abc import Iterator, Sequence
@@ -25,6 +26,8 @@ from .settings import Settings, default_database_path, default_token_path, is_lo
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
+
+    from .local_addresses import LocalAddresses
 
 __all__ = ["check_exposure", "main", "parse_settings", "with_http_auth"]
 
@@ -125,9 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "comma-separated)")
     parser.add_argument("--allowed-host", action="append", default=None, metavar="HOST[:PORT]", type=_allowed_host,
                         help="also accept HTTP/SSE requests whose Host (and Origin) is this name, e.g. the name of a "
-                        "reverse proxy or of this machine on the LAN; without a port, any port (repeatable; env: "
+                        "reverse proxy or a DNS alias; without a port, any port (repeatable; env: "
                         "comma-separated). The address listened on, and 127.0.0.1, localhost and [::1] on a "
-                        "loopback or wildcard address, are always accepted; others get 421 (Host) or 403 (Origin)")
+                        "loopback or wildcard address, are always accepted, and on a wildcard address (0.0.0.0, ::) "
+                        "this machine's own names and addresses; others get 421 (Host) or 403 (Origin)")
     parser.add_argument("--allow-unauthenticated", action="store_true", default=_env_bool("ALLOW_UNAUTHENTICATED"),
                         help="serve HTTP/SSE without a bearer token. On loopback any local user can then run jobs "
                         "as you; beyond loopback, only behind a proxy that does the auth")
@@ -512,7 +516,7 @@ def _token_command(settings: Settings) -> str:
 
 def _claude_add(settings: Settings) -> str:
     """The Claude Code command line that adds this server (with its token header when it needs one)."""
-    line = f"claude mcp add --transport {settings.transport} scheduler {settings.url}"
+    line = f"claude mcp add --transport {settings.transport} scheduler {_local_url(settings)}"
     if settings.token_file is not None:
         return f'{line} --header "Authorization: Bearer $({_token_command(settings)})"'
     if settings.auth_tokens:
@@ -531,8 +535,8 @@ def _log_access(settings: Settings) -> None:
             )
         else:
             logger.warning(
-                "No authentication (--allow-unauthenticated): whoever reaches %s can run jobs as this user, "
-                "unless a proxy in front does the auth.", settings.url,
+                "No authentication (--allow-unauthenticated): whoever reaches port %s of %s can run jobs as this "
+                "user, unless a proxy in front does the auth.", settings.port, settings.host,
             )
     elif settings.token_file is not None:
         logger.info(
@@ -555,11 +559,17 @@ async def serve(settings: Settings) -> None:
     from .runtime import SchedulerRuntime
     from .server import build_server
 
-    settings = with_http_auth(settings)
-    runtime = SchedulerRuntime(
-        settings.service_config(), toolkits=settings.toolkits, discover_entry_points=settings.discover_entry_points,
-        transport=settings.transport, toolkit_config=settings.toolkit_config(),
-    )
+    settings, listeners = _listen(settings)  # a port in use ends the start here, before the scheduler opens
+    try:
+        settings = with_http_auth(settings)
+        runtime = SchedulerRuntime(
+            settings.service_config(), toolkits=settings.toolkits,
+            discover_entry_points=settings.discover_entry_points, transport=settings.transport,
+            toolkit_config=settings.toolkit_config(), address=_address(listeners),
+        )
+    except BaseException:
+        _close(listeners)
+        raise
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -579,8 +589,9 @@ async def serve(settings: Settings) -> None:
             # The jobs are loaded: from here on, full garbage collections need not rescan them (with many jobs
             # those scans would delay fires; 1,000 runs due at once finish about a quarter sooner).
             gc.freeze()
-            abandoned = await _serve_transport(mcp, settings, stopping)
+            abandoned = await _serve_transport(mcp, settings, stopping, listeners)
     finally:
+        _close(listeners)
         # Closing the toolkits' databases lets SQLite checkpoint its write-ahead log and remove the -wal and
         # -shm files instead of leaving them for the next start.
         await runtime.close()
@@ -591,6 +602,32 @@ async def serve(settings: Settings) -> None:
         # interrupt; everything else is closed and written.
         logger.info("Scheduler closed; exiting")
         _exit_now(0)
+
+
+def _listen(settings: Settings) -> tuple[Settings, list[socket.socket]]:
+    """The HTTP/SSE listening sockets (none for stdio), and the settings with the port they got (for --port 0).
+
+    Raises `SetupError` (`PortInUseError`) in one line naming --host or --port.
+    """
+    if settings.transport == "stdio":
+        return settings, []
+    from .listen import bind_listeners
+
+    listeners = bind_listeners(settings.host, settings.port, database=settings.database)
+    return replace(settings, port=int(listeners[0].getsockname()[1])), listeners
+
+
+def _address(listeners: Sequence[socket.socket]) -> str | None:
+    """`host:port` of the first listening socket ([v6]:port), for the presence file; None for stdio."""
+    if not listeners:
+        return None
+    host, port = listeners[0].getsockname()[:2]
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
+def _close(listeners: Sequence[socket.socket]) -> None:
+    for sock in listeners:
+        sock.close()
 
 
 def _add_signal_handler(loop: asyncio.AbstractEventLoop, sig: signal.Signals, handler: Any) -> bool:
@@ -607,8 +644,13 @@ def _exit_now(code: int) -> None:
     os._exit(code)
 
 
-async def _serve_transport(mcp: MCPServer, settings: Settings, stopping: asyncio.Event) -> bool:
-    """Serve until the transport ends or `stopping` is set; True if the transport was left running."""
+async def _serve_transport(
+    mcp: MCPServer, settings: Settings, stopping: asyncio.Event, listeners: Sequence[socket.socket] = ()
+) -> bool:
+    """Serve until the transport ends or `stopping` is set; True if the transport was left running.
+
+    HTTP and SSE serve on `listeners` (bound by `_listen`), or bind `settings.host:port` themselves.
+    """
     if settings.transport == "stdio":
         from .server import _sdk
 
@@ -622,9 +664,11 @@ async def _serve_transport(mcp: MCPServer, settings: Settings, stopping: asyncio
         return True
     import uvicorn
 
-    from .server.hosts import transport_security
+    from .local_addresses import local_addresses
+    from .server.hosts import is_wildcard, transport_security
 
-    security = transport_security(settings)
+    local = local_addresses() if is_wildcard(settings.host) else None
+    security = transport_security(settings, local)
     if settings.transport == "http":
         asgi = mcp.streamable_http_app(
             streamable_http_path=settings.path, transport_security=security, host=settings.host,
@@ -633,7 +677,7 @@ async def _serve_transport(mcp: MCPServer, settings: Settings, stopping: asyncio
     else:
         asgi = mcp.sse_app(transport_security=security, host=settings.host)
     auth = "bearer token required" if settings.auth_tokens else "no auth"
-    logger.info("mcp-scheduler listening on %s (%s); database %s", settings.url, auth, settings.database)
+    _log_listening(settings, auth, local)
     _log_access(settings)
     logger.info("Accepted Host headers: %s (add more with --allowed-host)", ", ".join(security.allowed_hosts))
     config = uvicorn.Config(
@@ -655,7 +699,46 @@ async def _serve_transport(mcp: MCPServer, settings: Settings, stopping: asyncio
 
     watcher = asyncio.ensure_future(stop_when_asked())
     try:
-        await server.serve()
+        await _serve_on(server, settings, listeners)
     finally:
         watcher.cancel()
     return False
+
+
+def _log_listening(settings: Settings, auth: str, local: LocalAddresses | None) -> None:
+    """The "listening" line: the URL, or on a wildcard address the URLs of this machine that reach the server."""
+    from .listen import reachable_urls
+
+    if local is None:
+        logger.info("mcp-scheduler listening on %s (%s); database %s", settings.url, auth, settings.database)
+        return
+    urls = reachable_urls(settings.host, settings.port, _url_path(settings), local)
+    every = "every IPv6 address" if ":" in settings.host else "every IPv4 address"
+    logger.info("mcp-scheduler listening on %s port %s, %s of this machine (%s): %s; database %s",
+                settings.host, settings.port, every, auth, ", ".join(urls), settings.database)
+
+
+def _url_path(settings: Settings) -> str:
+    return settings.path if settings.transport == "http" else "/sse"
+
+
+def _local_url(settings: Settings) -> str:
+    """The URL a client on this machine uses (the loopback one for a wildcard address)."""
+    from .listen import reachable_urls
+
+    return reachable_urls(settings.host, settings.port, _url_path(settings))[0]
+
+
+async def _serve_on(server: Any, settings: Settings, listeners: Sequence[socket.socket]) -> None:
+    """uvicorn's `serve` on the bound sockets; a server of the same port that started at the same moment and
+    listened first is told as a port in use (`PortInUseError`)."""
+    import errno
+
+    try:
+        await server.serve(sockets=list(listeners) or None)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE or not listeners:
+            raise
+        from .listen import port_in_use
+
+        raise port_in_use(settings.host, settings.port, settings.database) from None
