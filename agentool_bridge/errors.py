@@ -21,6 +21,7 @@ __all__ = [
     "UnknownOperationError",
     "RefResolutionError",
     "ToolkitLoadError",
+    "MissingExtraError",
 ]
 
 
@@ -131,3 +132,15 @@ class RefResolutionError(AgenToolError, LookupError):
 
 class ToolkitLoadError(AgenToolError, ImportError):
     """A toolkit reference (`module:factory` or an entry point) could not be loaded."""
+
+
+class MissingExtraError(AgenToolError, ImportError):
+    """An optional part of the installation (an extra, such as `postgres`) is missing or cannot be loaded.
+
+    The message names the command that installs it into the running environment. `extra` is the
+    extra's name (`mcp-scheduler[<extra>]`).
+    """
+
+    def __init__(self, message: str, *, extra: str) -> None:
+        super().__init__(message)
+        self.extra = extra

@@ -12,18 +12,22 @@ import contextlib
 import gc
 import logging
 import os
+import re
 import shlex
 import signal
+import socket
 import sqlite3
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .settings import Settings, default_database_path, default_token_path, is_loopback, parse_allowed_host
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
+
+    from .local_addresses import LocalAddresses
 
 __all__ = ["check_exposure", "main", "parse_settings", "with_http_auth"]
 
@@ -71,8 +75,20 @@ def _env_bool(name: str) -> bool:
     return str(_env(name, "")).lower() in ("1", "true", "yes", "on")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, whose message about a bad value also names the environment variable when one is set."""
+
+    def error(self, message: str) -> NoReturn:
+        found = re.match(r"argument (--[a-z][a-z-]*)", message)
+        if found:
+            variable = ENV_PREFIX + found.group(1)[2:].upper().replace("-", "_")
+            if variable in os.environ:
+                message += f" ({variable} is set)"
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mcp-scheduler",
         description="A persistent job scheduler for LLM agents, served over MCP. "
         f"Every option can also be set as an environment variable {ENV_PREFIX}<OPTION> (e.g. {ENV_PREFIX}PORT).",
@@ -97,8 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--transport", choices=["stdio", "http", "sse"], default=_env("TRANSPORT", "stdio"),
                         help="stdio (default, for Claude Desktop), http (streamable HTTP) or sse")
     parser.add_argument("--host", default=_env("HOST", "127.0.0.1"), help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=int(_env("PORT", "8765")), help="port (default 8765)")
-    parser.add_argument("--path", default=_env("PATH", "/mcp"), help="streamable HTTP path (default /mcp)")
+    parser.add_argument("--port", type=_port, default=_env("PORT", "8765"),
+                        help="port (default 8765; 0: any free port, named in the log)")
+    parser.add_argument("--path", type=_http_path, default=_env("PATH", "/mcp"),
+                        help="streamable HTTP path (default /mcp)")
     parser.add_argument("--db", default=_env("DB"), help="SQLite database file (default: scheduler.sqlite in the "
                         "user data directory), or a postgresql://user@host/dbname URL")
     parser.add_argument("--timezone", default=_env("TIMEZONE"),
@@ -110,22 +128,23 @@ def build_parser() -> argparse.ArgumentParser:
                         "comma-separated)")
     parser.add_argument("--allowed-host", action="append", default=None, metavar="HOST[:PORT]", type=_allowed_host,
                         help="also accept HTTP/SSE requests whose Host (and Origin) is this name, e.g. the name of a "
-                        "reverse proxy or of this machine on the LAN; without a port, any port (repeatable; env: "
+                        "reverse proxy or a DNS alias; without a port, any port (repeatable; env: "
                         "comma-separated). The address listened on, and 127.0.0.1, localhost and [::1] on a "
-                        "loopback or wildcard address, are always accepted; others get 421 (Host) or 403 (Origin)")
+                        "loopback or wildcard address, are always accepted, and on a wildcard address (0.0.0.0, ::) "
+                        "this machine's own names and addresses; others get 421 (Host) or 403 (Origin)")
     parser.add_argument("--allow-unauthenticated", action="store_true", default=_env_bool("ALLOW_UNAUTHENTICATED"),
                         help="serve HTTP/SSE without a bearer token. On loopback any local user can then run jobs "
                         "as you; beyond loopback, only behind a proxy that does the auth")
     parser.add_argument("--log-level", default=_env("LOG_LEVEL", "INFO"),
                         choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], type=str.upper)
-    parser.add_argument("--history-limit", type=int, default=int(_env("HISTORY_LIMIT", "100")),
+    parser.add_argument("--history-limit", type=int, default=_env("HISTORY_LIMIT", "100"),
                         help="runs kept per job (default 100)")
-    parser.add_argument("--close-timeout", type=float, default=float(_env("CLOSE_TIMEOUT", "10")),
+    parser.add_argument("--close-timeout", type=float, default=_env("CLOSE_TIMEOUT", "10"),
                         help="seconds that runs in progress get to finish when the server stops (default 10)")
     parser.add_argument("--stateless-http", action="store_true", default=_env_bool("STATELESS_HTTP"),
                         help="streamable HTTP without sessions, for replicas behind a load balancer without sticky "
                         "sessions (handshake-era clients then get no server-initiated notifications)")
-    parser.add_argument("--lease-time", type=float, default=float(_env("LEASE_TIME", "10")),
+    parser.add_argument("--lease-time", type=float, default=_env("LEASE_TIME", "10"),
                         help="PostgreSQL: seconds within which a standby takes over from a runner that died or "
                         "was cut off (default 10, at least 2)")
     parser.add_argument("--http-allow", action="append", default=None, metavar="PATTERN",
@@ -146,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "server (repeatable; env: comma-separated). LANG, LC_*, TZ and a few more are always "
                         "allowed; loader, interpreter and tool-config variables (LD_*, BASH_*, PYTHON*, GIT_*, ...) "
                         "never are")
-    parser.add_argument("--max-processes", type=_positive, metavar="N", default=int(_env("MAX_PROCESSES", "16")),
+    parser.add_argument("--max-processes", type=_positive, metavar="N", default=_env("MAX_PROCESSES", "16"),
                         help="shell runs in progress at once; more wait their turn (default 16)")
     parser.add_argument("--log-dir", default=_env("LOG_DIR"), metavar="DIR",
                         help="the directory where logging jobs may write log files (and read them back); "
@@ -159,30 +178,30 @@ def build_parser() -> argparse.ArgumentParser:
                         "is given; generated (mode 0600) if missing, refused if others can read it (default: "
                         "'token' in the user's config directory, e.g. ~/.config/mcp-scheduler/token). "
                         "`mcp-scheduler token` prints it")
-    parser.add_argument("--max-jobs", type=_positive, metavar="N", default=int(_env("MAX_JOBS", "10000")),
+    parser.add_argument("--max-jobs", type=_positive, metavar="N", default=_env("MAX_JOBS", "10000"),
                         help="most jobs the database may hold (default 10000)")
-    parser.add_argument("--min-interval", type=_seconds, metavar="SECONDS", default=float(_env("MIN_INTERVAL", "1")),
+    parser.add_argument("--min-interval", type=_seconds, metavar="SECONDS", default=_env("MIN_INTERVAL", "1"),
                         help="shortest time in seconds between two fires of a schedule (default 1)")
-    parser.add_argument("--max-runs-per-job", type=_positive, metavar="N", default=int(_env("MAX_RUNS_PER_JOB", "10")),
+    parser.add_argument("--max-runs-per-job", type=_positive, metavar="N", default=_env("MAX_RUNS_PER_JOB", "10"),
                         help="runs of one job in progress at once, whatever its max_instances or overlap policy "
                         "asks (default 10)")
     parser.add_argument("--max-concurrent-runs", type=_positive, metavar="N",
-                        default=int(_env("MAX_CONCURRENT_RUNS", "1000")),
+                        default=_env("MAX_CONCURRENT_RUNS", "1000"),
                         help="scheduled runs in progress at once; more due fires wait their turn (default 1000)")
-    parser.add_argument("--inbox-limit", type=_positive, metavar="N", default=int(_env("INBOX_LIMIT", "1000")),
+    parser.add_argument("--inbox-limit", type=_positive, metavar="N", default=_env("INBOX_LIMIT", "1000"),
                         help="unread inbox messages kept; further posts are refused until some are read "
                         "(default 1000)")
-    parser.add_argument("--answer-bytes", type=_positive, metavar="N", default=int(_env("ANSWER_BYTES", "30000")),
+    parser.add_argument("--answer-bytes", type=_positive, metavar="N", default=_env("ANSWER_BYTES", "30000"),
                         help="most bytes of messages in one read_inbox or read_queue answer; the rest are counted "
                         "in not_shown and shown once those are acknowledged or taken (default 30000)")
-    parser.add_argument("--content-chars", type=_positive, metavar="N", default=int(_env("CONTENT_CHARS", "4000")),
+    parser.add_argument("--content-chars", type=_positive, metavar="N", default=_env("CONTENT_CHARS", "4000"),
                         help="most characters of each piece of outside content (an http body, a program's output) "
                         "and of an error message that an answer shows; the history keeps them whole (default 4000)")
     parser.add_argument("--no-background-runner", action="store_true", default=_env_bool("NO_BACKGROUND_RUNNER"),
                         help="never start a background runner: jobs run only while a server of the store runs (for "
                         "containers and service managers)")
     parser.add_argument("--runner-idle-exit", type=_seconds, metavar="SECONDS",
-                        default=float(_env("RUNNER_IDLE_EXIT", "600")),
+                        default=_env("RUNNER_IDLE_EXIT", "600"),
                         help="a background runner exits after this long with no active job and no client "
                         "(default 600)")
     parser.add_argument("--catchup-window", metavar="DURATION", default=_env("CATCHUP_WINDOW", "1 day"),
@@ -222,6 +241,22 @@ def _seconds(value: str) -> float:
     if not number > 0:
         raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {value!r}")
     return number
+
+
+def _port(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number from 1 to 65535 (0: any free port), got {value!r}")
+    return number
+
+
+def _http_path(value: str) -> str:
+    if not value.startswith("/") or any(c in value for c in "?# \t"):
+        raise argparse.ArgumentTypeError(f"expected a URL path that starts with '/', such as /mcp, got {value!r}")
+    return value
 
 
 def _allowed_host(value: str) -> str:
@@ -312,6 +347,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in ("apscheduler", "httpx2", "httpcore2"):
             logging.getLogger(name).setLevel(logging.WARNING)
     _filter_log(settings)
+    from agentool_bridge.errors import AgenToolError
+
     from .errors import SchedulerError
 
     if args.command in ("jobs", "status", "token") and args.job_id:
@@ -329,10 +366,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(serve(settings))
     except KeyboardInterrupt:
         return 0
-    except (SchedulerError, ValueError, OSError, sqlite3.Error) as exc:
-        sys.stderr.write(f"mcp-scheduler: {exc}\n")
+    except (SchedulerError, AgenToolError, ValueError, OSError, sqlite3.Error) as exc:
+        sys.stderr.write(f"mcp-scheduler: {_one_line(exc, settings)}\n")
         return 1
     return 0
+
+
+def _one_line(exc: BaseException, settings: Settings) -> str:
+    """The message of an error a start or a command ends with, with what to do when the error does not say."""
+    from agentool_bridge.errors import ToolkitLoadError
+
+    from .setup_checks import describe_database_error
+
+    if isinstance(exc, sqlite3.Error):
+        return describe_database_error(settings.database, exc)
+    if isinstance(exc, ToolkitLoadError) and isinstance(exc.__cause__, ImportError):
+        return (f"{exc} (--toolkit MODULE:FACTORY: the module must be importable by {sys.executable}; install it "
+                "into that environment, or set PYTHONPATH)")
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _filter_log(settings: Settings) -> None:
@@ -347,6 +398,8 @@ def _filter_log(settings: Settings) -> None:
 
 def _command(args: argparse.Namespace, settings: Settings) -> int:
     """Run one of the terminal commands (all but serve); messages to stderr, the exit code returned."""
+    from agentool_bridge.errors import AgenToolError
+
     from .errors import JobNotFoundError, SchedulerError
     from .schedules import local_timezone_name, parse_moment
 
@@ -385,8 +438,8 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
         sys.stderr.write(f"mcp-scheduler {args.command}: no job {exc.job_id!r} in {database} "
                          "(mcp-scheduler jobs lists the jobs)\n")
         return EXIT_NOT_FOUND
-    except (SchedulerError, ValueError, OSError, sqlite3.Error) as exc:
-        sys.stderr.write(f"mcp-scheduler {args.command}: {exc}\n")
+    except (SchedulerError, AgenToolError, ValueError, OSError, sqlite3.Error) as exc:
+        sys.stderr.write(f"mcp-scheduler {args.command}: {_one_line(exc, settings)}\n")
         return EXIT_FAILED
     except Exception as exc:  # a driver's error (psycopg: the server is unreachable), told in one line
         sys.stderr.write(f"mcp-scheduler {args.command}: {type(exc).__name__}: {exc}\n")
@@ -481,7 +534,7 @@ def _token_command(settings: Settings) -> str:
 
 def _claude_add(settings: Settings) -> str:
     """The Claude Code command line that adds this server (with its token header when it needs one)."""
-    line = f"claude mcp add --transport {settings.transport} scheduler {settings.url}"
+    line = f"claude mcp add --transport {settings.transport} scheduler {_local_url(settings)}"
     if settings.token_file is not None:
         return f'{line} --header "Authorization: Bearer $({_token_command(settings)})"'
     if settings.auth_tokens:
@@ -500,8 +553,8 @@ def _log_access(settings: Settings) -> None:
             )
         else:
             logger.warning(
-                "No authentication (--allow-unauthenticated): whoever reaches %s can run jobs as this user, "
-                "unless a proxy in front does the auth.", settings.url,
+                "No authentication (--allow-unauthenticated): whoever reaches port %s of %s can run jobs as this "
+                "user, unless a proxy in front does the auth.", settings.port, settings.host,
             )
     elif settings.token_file is not None:
         logger.info(
@@ -524,11 +577,17 @@ async def serve(settings: Settings) -> None:
     from .runtime import SchedulerRuntime
     from .server import build_server
 
-    settings = with_http_auth(settings)
-    runtime = SchedulerRuntime(
-        settings.service_config(), toolkits=settings.toolkits, discover_entry_points=settings.discover_entry_points,
-        transport=settings.transport, toolkit_config=settings.toolkit_config(),
-    )
+    settings, listeners = _listen(settings)  # a port in use ends the start here, before the scheduler opens
+    try:
+        settings = with_http_auth(settings)
+        runtime = SchedulerRuntime(
+            settings.service_config(), toolkits=settings.toolkits,
+            discover_entry_points=settings.discover_entry_points, transport=settings.transport,
+            toolkit_config=settings.toolkit_config(), address=_address(listeners),
+        )
+    except BaseException:
+        _close(listeners)
+        raise
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -548,8 +607,9 @@ async def serve(settings: Settings) -> None:
             # The jobs are loaded: from here on, full garbage collections need not rescan them (with many jobs
             # those scans would delay fires; 1,000 runs due at once finish about a quarter sooner).
             gc.freeze()
-            abandoned = await _serve_transport(mcp, settings, stopping)
+            abandoned = await _serve_transport(mcp, settings, stopping, listeners)
     finally:
+        _close(listeners)
         # Closing the toolkits' databases lets SQLite checkpoint its write-ahead log and remove the -wal and
         # -shm files instead of leaving them for the next start.
         await runtime.close()
@@ -560,6 +620,32 @@ async def serve(settings: Settings) -> None:
         # interrupt; everything else is closed and written.
         logger.info("Scheduler closed; exiting")
         _exit_now(0)
+
+
+def _listen(settings: Settings) -> tuple[Settings, list[socket.socket]]:
+    """The HTTP/SSE listening sockets (none for stdio), and the settings with the port they got (for --port 0).
+
+    Raises `SetupError` (`PortInUseError`) in one line naming --host or --port.
+    """
+    if settings.transport == "stdio":
+        return settings, []
+    from .listen import bind_listeners
+
+    listeners = bind_listeners(settings.host, settings.port, database=settings.database)
+    return replace(settings, port=int(listeners[0].getsockname()[1])), listeners
+
+
+def _address(listeners: Sequence[socket.socket]) -> str | None:
+    """`host:port` of the first listening socket ([v6]:port), for the presence file; None for stdio."""
+    if not listeners:
+        return None
+    host, port = listeners[0].getsockname()[:2]
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
+def _close(listeners: Sequence[socket.socket]) -> None:
+    for sock in listeners:
+        sock.close()
 
 
 def _add_signal_handler(loop: asyncio.AbstractEventLoop, sig: signal.Signals, handler: Any) -> bool:
@@ -576,8 +662,13 @@ def _exit_now(code: int) -> None:
     os._exit(code)
 
 
-async def _serve_transport(mcp: MCPServer, settings: Settings, stopping: asyncio.Event) -> bool:
-    """Serve until the transport ends or `stopping` is set; True if the transport was left running."""
+async def _serve_transport(
+    mcp: MCPServer, settings: Settings, stopping: asyncio.Event, listeners: Sequence[socket.socket] = ()
+) -> bool:
+    """Serve until the transport ends or `stopping` is set; True if the transport was left running.
+
+    HTTP and SSE serve on `listeners` (bound by `_listen`), or bind `settings.host:port` themselves.
+    """
     if settings.transport == "stdio":
         from .server import _sdk
 
@@ -591,9 +682,11 @@ async def _serve_transport(mcp: MCPServer, settings: Settings, stopping: asyncio
         return True
     import uvicorn
 
-    from .server.hosts import transport_security
+    from .local_addresses import local_addresses
+    from .server.hosts import is_wildcard, transport_security
 
-    security = transport_security(settings)
+    local = local_addresses() if is_wildcard(settings.host) else None
+    security = transport_security(settings, local)
     if settings.transport == "http":
         asgi = mcp.streamable_http_app(
             streamable_http_path=settings.path, transport_security=security, host=settings.host,
@@ -602,7 +695,7 @@ async def _serve_transport(mcp: MCPServer, settings: Settings, stopping: asyncio
     else:
         asgi = mcp.sse_app(transport_security=security, host=settings.host)
     auth = "bearer token required" if settings.auth_tokens else "no auth"
-    logger.info("mcp-scheduler listening on %s (%s); database %s", settings.url, auth, settings.database)
+    _log_listening(settings, auth, local)
     _log_access(settings)
     logger.info("Accepted Host headers: %s (add more with --allowed-host)", ", ".join(security.allowed_hosts))
     config = uvicorn.Config(
@@ -624,7 +717,46 @@ async def _serve_transport(mcp: MCPServer, settings: Settings, stopping: asyncio
 
     watcher = asyncio.ensure_future(stop_when_asked())
     try:
-        await server.serve()
+        await _serve_on(server, settings, listeners)
     finally:
         watcher.cancel()
     return False
+
+
+def _log_listening(settings: Settings, auth: str, local: LocalAddresses | None) -> None:
+    """The "listening" line: the URL, or on a wildcard address the URLs of this machine that reach the server."""
+    from .listen import reachable_urls
+
+    if local is None:
+        logger.info("mcp-scheduler listening on %s (%s); database %s", settings.url, auth, settings.database)
+        return
+    urls = reachable_urls(settings.host, settings.port, _url_path(settings), local)
+    every = "every IPv6 address" if ":" in settings.host else "every IPv4 address"
+    logger.info("mcp-scheduler listening on %s port %s, %s of this machine (%s): %s; database %s",
+                settings.host, settings.port, every, auth, ", ".join(urls), settings.database)
+
+
+def _url_path(settings: Settings) -> str:
+    return settings.path if settings.transport == "http" else "/sse"
+
+
+def _local_url(settings: Settings) -> str:
+    """The URL a client on this machine uses (the loopback one for a wildcard address)."""
+    from .listen import reachable_urls
+
+    return reachable_urls(settings.host, settings.port, _url_path(settings))[0]
+
+
+async def _serve_on(server: Any, settings: Settings, listeners: Sequence[socket.socket]) -> None:
+    """uvicorn's `serve` on the bound sockets; a server of the same port that started at the same moment and
+    listened first is told as a port in use (`PortInUseError`)."""
+    import errno
+
+    try:
+        await server.serve(sockets=list(listeners) or None)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE or not listeners:
+            raise
+        from .listen import port_in_use
+
+        raise port_in_use(settings.host, settings.port, settings.database) from None

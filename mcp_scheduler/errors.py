@@ -22,6 +22,8 @@ __all__ = [
     "TokenFileError",
     "QuotaExceededError",
     "TooManyJobsError",
+    "SetupError",
+    "PortInUseError",
 ]
 
 
@@ -104,3 +106,18 @@ class TooManyJobsError(QuotaExceededError):
         )
         self.count = count
         self.limit = limit
+
+
+class SetupError(SchedulerError, OSError):
+    """A setting of the operator names something this process cannot use (a folder, an address, a port).
+
+    The message names the flag and what to do instead; the process does not start.
+    """
+
+
+class PortInUseError(SetupError):
+    """Another process listens on the port the server was asked to listen on (`--port`)."""
+
+    def __init__(self, message: str, *, port: int) -> None:
+        super().__init__(message)
+        self.port = port

@@ -1,6 +1,7 @@
 """Which processes serve a SQLite database: each one registers itself while it is open.
 
-A serving process writes `<database>.procs/<pid>.json` (pid, host, since, transport) and holds a
+A serving process writes `<database>.procs/<pid>.json` (pid, host, since, transport, and for HTTP and
+SSE the address it listens on) and holds a
 shared `flock` on it until it closes, when it removes the file. A reader (`mcp-scheduler status`)
 lists the files whose lock is still held: a process that died lost its lock with it, so its file is
 stale, ignored and removed. The runner among them is the one named in the lease file (`lease.py`).
@@ -34,14 +35,17 @@ class ServingProcess:
     host: str
     since: str
     transport: str
+    address: str = ""
+    """Where it listens (`host:port`, HTTP and SSE), "" for stdio."""
 
 
 class Presence:
     """This process's registration as a server of `database`: `register()` on open, `unregister()` on close."""
 
-    def __init__(self, database: str | os.PathLike[str], *, transport: str) -> None:
+    def __init__(self, database: str | os.PathLike[str], *, transport: str, address: str | None = None) -> None:
         self.path = presence_dir(database) / f"{os.getpid()}.json"
         self.transport = transport
+        self.address = address
         self._file: IO[str] | None = None
 
     def register(self) -> None:
@@ -65,6 +69,8 @@ class Presence:
             fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
             since = datetime.now(UTC).isoformat(timespec="seconds")
             info = {"pid": os.getpid(), "host": socket.gethostname(), "since": since, "transport": self.transport}
+            if self.address:
+                info["address"] = self.address
             handle.write(json.dumps(info))
             handle.flush()
             os.replace(draft, self.path)
@@ -105,7 +111,7 @@ def serving_processes(database: str | os.PathLike[str]) -> list[ServingProcess]:
                 try:
                     info = json.loads(handle.read() or "{}")
                     found.append(ServingProcess(int(info["pid"]), str(info["host"]), str(info["since"]),
-                                                str(info["transport"])))
+                                                str(info["transport"]), str(info.get("address") or "")))
                 except (ValueError, KeyError, TypeError):
                     continue  # being written: it is listed next time
                 continue

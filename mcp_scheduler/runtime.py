@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Self
 
 from agentool_bridge import AgenTool, AgenToolInjector, discover_toolkits, load_toolkit
+from agentool_bridge.extras import POSTGRES, require_extra
 from agentool_bridge.toolkits import KVStore, LogSink, QueueMessageEvent, QueueStore
 from agentool_bridge.toolkits import is_postgres_url as _is_postgres_url
 from agentool_bridge.toolkits.agent import AgentToolkit
@@ -32,6 +32,7 @@ from .events import EventBus, QueueEvent
 from .lease import FileLease, NullLease, RunnerLease
 from .presence import Presence
 from .service import SchedulerService, ServiceConfig
+from .setup_checks import check_log_dir, prepare_database_folder
 from .store import SchedulerStore, SQLiteStore
 
 __all__ = ["SchedulerRuntime", "is_postgres_url"]
@@ -76,6 +77,11 @@ class SchedulerRuntime:
 
     `transport`: while open, register this process as a server of its SQLite database under this name
     (stdio, http, sse), so that `mcp-scheduler status` lists it; None (the default) registers nothing.
+    `address`: where this process listens (`host:port`), registered with it: a server started on the same
+    port names it.
+
+    Raises `MissingExtraError` (naming the install command) for a PostgreSQL URL when psycopg is not
+    installed, and `SetupError` for a database or `--log-dir` folder this user cannot use.
     """
 
     def __init__(
@@ -89,14 +95,22 @@ class SchedulerRuntime:
         lease: RunnerLease | None = None,
         transport: str | None = None,
         toolkit_config: ToolkitConfig | None = None,
+        address: str | None = None,
     ) -> None:
         self.config = config or ServiceConfig()
         self.toolkit_config = toolkit_config or ToolkitConfig()
         database = self.config.database
         postgres = is_postgres_url(database)
-        self._presence = Presence(database, transport=transport) if transport and database and not postgres else None
+        if postgres:
+            require_extra(POSTGRES)  # MissingExtraError: one line naming the install command
+        self._presence = (
+            Presence(database, transport=transport, address=address) if transport and database and not postgres
+            else None
+        )
         if database and not postgres:
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            prepare_database_folder(database)  # SetupError: one line naming --db
+        if self.toolkit_config.log_dir is not None:
+            check_log_dir(self.toolkit_config.log_dir)
         self.injector = injector or AgenToolInjector()
         self.registry = self.injector.registry
         self.events = EventBus()

@@ -57,6 +57,9 @@ def print_status(database: str, *, out: TextIO | None = None) -> int:
         return _print_postgres_status(database, out)
     if not os.path.exists(database):
         raise FileNotFoundError(f"No scheduler database at {database}: pass --db FILE (the one the server uses).")
+    if os.path.isdir(database):
+        raise IsADirectoryError(f"{database} is a folder, not a scheduler database: pass --db FILE (the one the "
+                                "server uses).")
     runner = sqlite_runner(database)
     processes = serving_processes(database)
     out.write(f"database: {os.path.realpath(database)}\n")
@@ -76,6 +79,9 @@ def print_status(database: str, *, out: TextIO | None = None) -> int:
 
 
 def _print_postgres_status(url: str, out: TextIO) -> int:
+    from agentool_bridge.extras import POSTGRES, require_extra
+
+    require_extra(POSTGRES)
     import psycopg  # only for a PostgreSQL database
 
     from .postgres_lease import HOLDER_QUERY, WHERE, lease_key

@@ -18,6 +18,8 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TextIO
 
+from agentool_bridge.extras import POSTGRES, require_extra
+
 from .errors import JobNotFoundError
 from .jobs import Job, RunStatus
 from .models import JobInfo, RunRecord
@@ -134,14 +136,26 @@ def display_zone(timezone: str | None) -> tuple[str, tzinfo]:
 
 def require_database(database: str) -> None:
     """Raise `FileNotFoundError` unless `database` is a PostgreSQL URL or a SQLite file with the scheduler's
-    tables: opening any other file would create them in it."""
+    tables: opening any other file would create them in it (`IsADirectoryError` for a folder). A PostgreSQL
+    URL needs the `postgres` extra: `MissingExtraError` names the command that installs it."""
     if is_postgres_url(database):
+        require_extra(POSTGRES)
         return
+    if os.path.isdir(database):
+        raise IsADirectoryError(f"{database} is a folder, not a scheduler database: pass --db FILE (the one the "
+                                "server uses).")
     if not os.path.exists(database):
         raise FileNotFoundError(f"No scheduler database at {database}: pass --db FILE (the one the server uses).")
     # as_uri() percent-encodes the path: a '?', '#' or '%' in it would otherwise end or change the URI.
-    with contextlib.closing(sqlite3.connect(f"{Path(database).resolve().as_uri()}?mode=ro", uri=True)) as conn:
-        found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'scheduler_jobs'").fetchone()
+    try:
+        with contextlib.closing(sqlite3.connect(f"{Path(database).resolve().as_uri()}?mode=ro", uri=True)) as conn:
+            found = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'scheduler_jobs'"
+            ).fetchone()
+    except sqlite3.DatabaseError as exc:  # not SQLite at all ("file is not a database"), or damaged
+        raise FileNotFoundError(
+            f"{database} is not a scheduler database (SQLite: {exc}): pass --db FILE, the one the server uses."
+        ) from None
     if found is None:
         raise FileNotFoundError(
             f"{database} is not a scheduler database (it has no scheduler_jobs table): pass --db FILE, the one "
@@ -153,12 +167,12 @@ def require_database(database: str) -> None:
 async def read_store(database: str) -> AsyncIterator[SchedulerStore]:
     """The job store of `database` (a SQLite file that must exist, or a PostgreSQL URL), open for the block."""
     store: SchedulerStore
+    require_database(database)
     if is_postgres_url(database):
         from .store.postgres import PostgresStore  # psycopg only for a PostgreSQL database
 
         store = PostgresStore(database)
     else:
-        require_database(database)
         store = SQLiteStore(database)
     await store.open()
     try:

@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass, field
 
 from .errors import TokenFileError
+from .setup_checks import path_problem
 
 __all__ = ["BearerToken", "load_token", "TOKEN_BYTES"]
 
@@ -40,14 +41,30 @@ def load_token(path: str) -> BearerToken:
     """The token in the file at `path`, generated into a new private file if there is none.
 
     Raises `TokenFileError` if the file is readable or writable by others than its owner, is not the
-    user's own, is not a regular file or holds no token; `OSError` if it cannot be read or written.
+    user's own, is not a regular file, holds no token, or cannot be read or created.
     """
     try:
         return BearerToken(_read(path), path, created=False)
     except FileNotFoundError:
         pass
+    except TokenFileError:
+        raise
+    except OSError as exc:  # a file in the way of its folder, no permission
+        raise TokenFileError(
+            f"Cannot read the token file {path} ({path_problem(path, exc)}): give --token-file a file you can "
+            "read, in a folder you can write."
+        ) from None
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    if _create(path, token):
+    try:
+        created = _create(path, token)
+    except OSError as exc:
+        if isinstance(exc, TokenFileError):
+            raise
+        raise TokenFileError(
+            f"Cannot create the token file {path} ({path_problem(path, exc)}): give --token-file a file in a "
+            "folder you can write."
+        ) from None
+    if created:
         return BearerToken(token, path, created=True)
     return BearerToken(_read(path), path, created=False)  # another process created it first: use theirs
 

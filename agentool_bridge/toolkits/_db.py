@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, ClassVar, Protocol
 
+from ..extras import POSTGRES, require_extra
 from ._common import is_postgres_url, open_sqlite, transaction
 
 __all__ = ["Cursor", "Database", "SQLiteDatabase", "open_database"]
@@ -117,6 +118,7 @@ def open_database(database: str | os.PathLike[str] | None, *, name: str) -> Data
     `name` says whose connection it is (shown in PostgreSQL's `pg_stat_activity`).
     """
     if is_postgres_url(database):
+        require_extra(POSTGRES)
         from ._postgres import PostgresDatabase  # psycopg is imported only for a PostgreSQL database
 
         return PostgresDatabase(str(database), name=name)

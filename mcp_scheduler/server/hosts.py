@@ -8,6 +8,9 @@ and coming from no page or a page of such a name (403 otherwise), on every addre
 - the address it listens on;
 - on a loopback address (127.0.0.0/8, ::1, localhost) and on a wildcard address (0.0.0.0, ::),
   also the loopback names `127.0.0.1`, `localhost` and `[::1]` (the MCP SDK's own defaults);
+- on a wildcard address, also this machine's own names and addresses, as clients elsewhere on the
+  network reach it: its host name, its fully qualified name and every address of its interfaces
+  (`local_addresses.py`, read at start); a name the attacker controls is none of these;
 - every `--allowed-host HOST[:PORT]` (without a port: any port).
 
 The checks are the MCP SDK's (`TransportSecurityMiddleware`), given these lists.
@@ -17,9 +20,10 @@ from __future__ import annotations
 
 from mcp.server.transport_security import TransportSecuritySettings
 
+from ..local_addresses import LocalAddresses, local_addresses
 from ..settings import AllowedHost, Settings, is_loopback, parse_allowed_host
 
-__all__ = ["LOOPBACK_NAMES", "transport_security"]
+__all__ = ["LOOPBACK_NAMES", "is_wildcard", "transport_security"]
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 """Host names every loopback or wildcard listener answers to (the SDK's defaults for 127.0.0.1)."""
@@ -31,12 +35,24 @@ def _bracketed(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
-def transport_security(settings: Settings) -> TransportSecuritySettings:
-    """The Host and Origin checks for an HTTP or SSE server with these settings (always on)."""
+def is_wildcard(host: str) -> bool:
+    """True for the addresses that listen on every interface: 0.0.0.0, :: (and an empty host)."""
+    return host.strip() in _WILDCARDS
+
+
+def transport_security(settings: Settings, local: LocalAddresses | None = None) -> TransportSecuritySettings:
+    """The Host and Origin checks for an HTTP or SSE server with these settings (always on).
+
+    `local`: this machine's names and addresses, accepted on a wildcard address (default: read now).
+    """
     allowed: list[AllowedHost] = []
-    if settings.host.strip() in _WILDCARDS or is_loopback(settings.host):
+    wildcard = is_wildcard(settings.host)
+    if wildcard or is_loopback(settings.host):
         allowed += [AllowedHost(name) for name in LOOPBACK_NAMES]
-    if settings.host.strip() not in _WILDCARDS:
+    if wildcard:
+        own = local if local is not None else local_addresses()
+        allowed += [AllowedHost(value) for value in own.host_values()]
+    else:
         allowed.append(AllowedHost(_bracketed(settings.host.strip()).lower()))
     allowed += [parse_allowed_host(value) for value in settings.allowed_hosts]
     hosts: list[str] = []

@@ -4,7 +4,8 @@ Servers on 127.0.0.1, on another loopback address (127.0.0.2) and on 0.0.0.0, ea
 token. Every attempt without the right token is refused with 401 and changes nothing; a request
 with the right token but an evil `Host` is refused with 421 and an evil `Origin` with 403, on
 every address; `--allowed-host` (and `MCP_SCHEDULER_ALLOWED_HOST`) adds names; a server on 0.0.0.0
-accepts the right token sent to 127.0.0.1. The attempts are counted in the `auth` figure.
+accepts the right token sent to 127.0.0.1, and to the machine's own name and addresses, as the README's
+replicas recipe needs. The attempts are counted in the `auth` figure.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import re
+import socket
 import subprocess
 import sys
 from collections import Counter
@@ -50,6 +53,7 @@ class Server:
     address: str  # where the test connects
     port: int
     database: Path
+    log: Path
 
     @property
     def url(self) -> str:
@@ -70,7 +74,7 @@ def running(tmp: Path, name: str, listen: str, connect: str, *extra: str, env: d
         )
     try:
         wait_until_listening(process, port, log=str(log_path), host=connect)
-        yield Server(name, connect, port, database)
+        yield Server(name, connect, port, database, log_path)
     finally:
         stop(process)
 
@@ -243,3 +247,52 @@ async def test_a_wildcard_server_with_a_token_serves_a_real_client_on_127_0_0_1(
     for host in ("localhost", "[::1]"):
         record["attempts"] += 1
         assert await send(server, "POST", bearer(TOKEN) | {"Host": f"{host}:{server.port}"}, INITIALIZE) == 200
+
+
+def udp_source_address() -> str | None:
+    """The address this machine would send from to the outside (a UDP connect sends nothing), if it has one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect(("192.0.2.1", 9))
+        except OSError:
+            return None
+        address = str(sock.getsockname()[0])
+    return None if address in ("0.0.0.0", "127.0.0.1") else address
+
+
+async def test_a_wildcard_server_answers_the_machines_own_name_and_address_and_the_urls_it_logs(
+    servers: dict[str, Server], record: Counter[str]
+) -> None:
+    """The replicas recipe (`--host 0.0.0.0 --auth-token T`, no --allowed-host) serves clients that reach the
+    machine by its name or address; an evil name still gets 421."""
+    server = servers["wildcard"]
+    name = socket.gethostname()
+
+    async def status(host: str, connect: str = "127.0.0.1") -> int | None:
+        record["attempts"] += 1
+        to = Server(server.name, connect, server.port, server.database, server.log)
+        return await send(to, "POST", bearer(TOKEN) | {"Host": host}, INITIALIZE)
+
+    assert await status(f"{name}:{server.port}") == 200
+    assert await status(f"{name}.evil.example:{server.port}") == 421
+    assert await status(f"evil.example:{server.port}") == 421
+    address = udp_source_address()
+    if address is not None:  # connect to the machine's own address for real, with a real MCP client
+        assert await status(f"{address}:{server.port}", connect=address) == 200
+        async with (
+            httpx2.AsyncClient(headers=bearer(TOKEN)) as authorised,
+            Client(streamable_http_client(f"http://{address}:{server.port}/mcp", http_client=authorised)) as client,
+        ):
+            assert not (await client.call_tool("scheduler_status", {})).is_error
+
+    listening = [line for line in server.log.read_text().splitlines() if "listening on" in line]
+    assert len(listening) == 1, listening
+    urls = re.findall(r"http://\S+?/mcp", listening[0])
+    assert urls and urls[0] == f"http://127.0.0.1:{server.port}/mcp", listening[0]
+    assert f"http://{name.lower()}:{server.port}/mcp" in urls
+    if address is not None:
+        assert f"http://{address}:{server.port}/mcp" in urls
+    assert "0.0.0.0:" not in " ".join(urls)
+    for url in urls:  # every URL the log prints is answered (reached on 127.0.0.1, its Host as the URL says)
+        host = url.removeprefix("http://").split("/")[0]
+        assert await status(host) == 200, url

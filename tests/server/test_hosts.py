@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import socket
+from ipaddress import IPv4Address, IPv6Address
+
 import pytest
 from mcp.server.transport_security import TransportSecurityMiddleware
 
 from mcp_scheduler.cli import parse_settings
+from mcp_scheduler.listen import reachable_urls
+from mcp_scheduler.local_addresses import LocalAddresses, local_addresses
 from mcp_scheduler.server.hosts import transport_security
 from mcp_scheduler.settings import AllowedHost, Settings, parse_allowed_host
 
@@ -78,3 +83,66 @@ def test_allowed_host_comes_from_the_flag_or_the_environment(monkeypatch: pytest
     with pytest.raises(SystemExit):
         parse_settings([])
     assert "MCP_SCHEDULER_ALLOWED_HOST" in capsys.readouterr().err
+
+
+OWN = LocalAddresses(("box", "box.lan.example"), (IPv4Address("127.0.0.1"), IPv4Address("10.1.2.3"),
+                                                   IPv6Address("::1"), IPv6Address("fd00::2"), IPv6Address("fe80::1")))
+
+
+@pytest.mark.parametrize("listen", ["0.0.0.0", "::"])
+def test_a_wildcard_listener_accepts_the_machines_own_names_and_addresses_and_no_other_name(listen: str) -> None:
+    middleware = TransportSecurityMiddleware(transport_security(Settings(transport="http", host=listen), OWN))
+    for good in ("box:8765", "box.lan.example:8765", "box.lan.example", "10.1.2.3:8765", "[fd00::2]:8765",
+                 "[fe80::1]:8765", "127.0.0.1:8765", "localhost:8765"):
+        assert middleware._validate_host(good), good
+    for good in ("http://box.lan.example:8765", "https://10.1.2.3:8765", "http://[fd00::2]:8765"):
+        assert middleware._validate_origin(good), good
+    for evil in ("evil.example:8765", "box.evil.example:8765", "box.lan.example.evil.example:8765", "10.1.2.4:8765",
+                 "10.1.2.3.nip.io:8765", "[fd00::3]:8765", "0.0.0.0:8765", "lan.example:8765"):
+        assert not middleware._validate_host(evil), evil
+    for evil in ("http://evil.example", "http://box.evil.example:8765", "null"):
+        assert not middleware._validate_origin(evil), evil
+
+
+def test_a_listener_on_one_address_does_not_accept_the_machines_other_names() -> None:
+    middleware = TransportSecurityMiddleware(transport_security(Settings(transport="http", host="127.0.0.1"), OWN))
+    assert middleware._validate_host("127.0.0.1:8765")
+    assert not middleware._validate_host("box:8765")
+    assert not middleware._validate_host("10.1.2.3:8765")
+
+
+def udp_source_address() -> str | None:
+    """The address this machine would send from to the outside (a UDP connect sends nothing), if it has one."""
+    for target in (("192.0.2.1", 9), ("198.51.100.1", 9)):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            try:
+                sock.connect(target)
+            except OSError:
+                continue
+            address = str(sock.getsockname()[0])
+            if address != "0.0.0.0":
+                return address
+    return None
+
+
+def test_the_machines_own_host_name_and_addresses_are_found() -> None:
+    own = local_addresses()
+    assert socket.gethostname().lower() in own.names
+    assert IPv4Address("127.0.0.1") in own.addresses
+    source = udp_source_address()
+    if source is not None:
+        assert IPv4Address(source) in own.addresses
+    assert "localhost" not in own.names
+
+
+def test_the_urls_of_a_wildcard_listener_are_the_loopback_one_then_the_machines_names_and_addresses() -> None:
+    assert reachable_urls("0.0.0.0", 8765, "/mcp", OWN) == [
+        "http://127.0.0.1:8765/mcp", "http://box:8765/mcp", "http://box.lan.example:8765/mcp",
+        "http://10.1.2.3:8765/mcp",
+    ]
+    assert reachable_urls("::", 9000, "/sse", OWN) == [
+        "http://[::1]:9000/sse", "http://box:9000/sse", "http://box.lan.example:9000/sse", "http://[fd00::2]:9000/sse",
+    ]
+    assert reachable_urls("0.0.0.0", 8765, "/mcp") == ["http://127.0.0.1:8765/mcp"]
+    assert reachable_urls("10.1.2.3", 8765, "/mcp", OWN) == ["http://10.1.2.3:8765/mcp"]
+    assert reachable_urls("fd00::2", 8765, "/mcp", OWN) == ["http://[fd00::2]:8765/mcp"]

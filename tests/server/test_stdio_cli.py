@@ -282,7 +282,7 @@ async def test_a_stdio_server_closes_its_databases_when_the_client_leaves(tmp_pa
 async def test_serving_freezes_the_objects_loaded_at_start(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     seen: list[tuple[int, bool]] = []
 
-    async def transport(mcp: Any, settings: Settings, stopping: Any) -> bool:  # the transport part of serve(), observed
+    async def transport(mcp: Any, settings: Settings, stopping: Any, *listeners: Any) -> bool:  # serve()'s transport
         seen.append((gc.get_freeze_count(), mcp.runtime.is_open))
         return False
 
