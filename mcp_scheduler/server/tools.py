@@ -322,7 +322,7 @@ def add_tools(mcp: MCPServer, runtime: SchedulerRuntime, limits: AnswerLimits | 
 
     async def scheduler_status(ctx: Context) -> SchedulerStatus:
         with tool_errors("scheduler_status"):
-            return svc.status()
+            return runtime.status()
 
     mcp.add_tool(
         with_parameters(scheduler_status, [], returns=SchedulerStatus),
