@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RUNNER_START_WAIT", "Frontend", "pipe", "runner_argv"]
 
-RUNNER_START_WAIT = 15.0
+RUNNER_START_WAIT = 10.0
 """Seconds a front-end waits for a runner it started (or one that is starting) to hold the lease and listen;
 the runner imports the scheduler and loads the jobs first, which takes a few seconds on a busy machine."""
 _POLL = 0.02

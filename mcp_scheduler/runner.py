@@ -346,7 +346,7 @@ def stop_runner(settings: Settings) -> int:
 
 
 def _sqlite_holder(database: str) -> int | None:
-    if "://" in database or not os.path.exists(database):
+    if "://" in database:
         return None
     from .status import sqlite_runner
 

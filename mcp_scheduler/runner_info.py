@@ -93,8 +93,9 @@ def this_host() -> str:
 def settings_fingerprint(settings: Settings, environ: Mapping[str, str]) -> str:
     """A digest of everything that decides what jobs may do: every setting but `FRONT_END_SETTINGS` (database,
     toolkits, secrets' names, quotas, address and shell allowances, time zone, ...), the contents of the
-    servers file, the variables the settings leave to the environment (TZ without --timezone, PATH when
-    shell jobs may run programs by name) and the installation that runs (Python, package folder)."""
+    servers file, the values of the variables jobs may read (--secret, --shell-env), the variables the
+    settings leave to the environment (TZ without --timezone, PATH when shell jobs may run programs by name)
+    and the installation that runs (Python, package folder)."""
     values = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)
               if f.name not in FRONT_END_SETTINGS}
     if settings.servers_file:
@@ -102,6 +103,9 @@ def settings_fingerprint(settings: Settings, environ: Mapping[str, str]) -> str:
             values["servers_file_digest"] = hashlib.sha256(Path(settings.servers_file).read_bytes()).hexdigest()
         except OSError as exc:
             values["servers_file_digest"] = f"unreadable: {type(exc).__name__}"
+    # The values jobs would read (hashed here with the rest): a client that configures another secret gets a
+    # server of its own rather than a runner that holds the first client's.
+    values["env_allowed"] = {name: environ.get(name) for name in (*settings.secrets, *settings.shell_env)}
     if not settings.timezone:
         values["env_TZ"] = environ.get("TZ")
     if settings.shell_executables:
@@ -191,7 +195,8 @@ def remove_runner_info(database: str, pid: int) -> None:
 
 def read_runner_info(database: str) -> RunnerInfo | None:
     """The registration of `database`'s runner, or None if there is none, it is not the user's own or its
-    process is gone (a killed runner leaves its file behind)."""
+    process is gone (a killed runner leaves its file behind; on SQLite the lease file must name the same pid,
+    in case that pid was reused)."""
     path = runner_info_path(database)
     try:
         check_private_folder(path.parent)
@@ -200,6 +205,12 @@ def read_runner_info(database: str) -> RunnerInfo | None:
     info = _read(path)
     if info is None or not process_alive(info.pid):
         return None
+    if "://" not in database:
+        from .status import sqlite_runner
+
+        holder = sqlite_runner(database)
+        if holder is None or holder.get("pid") != info.pid:
+            return None
     return info
 
 
