@@ -152,6 +152,15 @@ class RawClient:
         self.process.stdin.write(json.dumps(message).encode() + b"\n")
         await self.process.stdin.drain()
 
+    async def send_line(self, line: bytes) -> dict[str, Any]:
+        """Send one raw line; the next message that comes back."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(line + b"\n")
+        await self.process.stdin.drain()
+        async with asyncio.timeout(WAIT):
+            answer: dict[str, Any] = json.loads(await self.process.stdout.readline())
+        return answer
+
     async def request(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         """The answer (result or error) to a request."""
         request_id = next(self._ids)

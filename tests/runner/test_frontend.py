@@ -66,6 +66,29 @@ async def test_a_stdio_server_pipes_its_client_to_the_store_runner_and_imports_n
     assert not {m for m in modules if m.split(".")[0] in HEAVY}, "the front-end imported what it must not"
 
 
+async def test_through_the_pipe_lines_that_are_no_json_rpc_get_the_same_answers_as_over_stdio(
+    machine: Machine,
+) -> None:
+    database = str(machine.home / "jobs.db")
+    machine.start("runner", "--db", database)
+    await ready_runner(machine, database)
+    client = await RawClient.start(machine, "--db", database)
+    try:
+        await client.initialize()
+        garbage = await client.send_line(b"this is not json")
+        assert garbage["id"] is None and garbage["error"]["code"] == -32700
+        assert "Send one JSON-RPC message (a JSON object) per line" in garbage["error"]["message"]
+        truncated = await client.send_line(b'{"jsonrpc": "2.0", "id": 41, "method": "tools/list"')
+        assert truncated["id"] == 41 and truncated["error"]["code"] == -32700
+        not_rpc = await client.send_line(b'{"id": 42, "hello": "world"}')
+        assert not_rpc["id"] == 42 and not_rpc["error"]["code"] == -32600
+        assert len((await client.request("tools/list"))["result"]["tools"]) == len(TOOL_PARAMETERS)  # still served
+        assert (await client.close())[0] == 0
+    finally:
+        await client.kill()
+    assert "Serving through the background runner" in client.stderr
+
+
 async def test_a_stdio_server_facing_a_runner_with_other_settings_serves_in_process_as_a_standby(
     machine: Machine,
 ) -> None:
