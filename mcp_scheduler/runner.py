@@ -7,7 +7,8 @@ user's; each connection is one MCP session, exactly as over stdio). It logs to `
 never to a terminal, and registers itself beside its socket (`runner_info`). It exits cleanly on SIGTERM
 or SIGINT (runs in progress get `close_timeout`), and by itself after `runner_idle_exit` seconds with no
 active job (scheduled and not paused, a pending retry, a run in progress) and no client (a connection,
-or another server of the store standing by).
+or another server of the store standing by); the user service's runner (`--started-by service`) stays,
+since its service manager would not start it again.
 
 Started by a front-end (`--started-by frontend`) it detaches: a session of its own, stdin and stdout on
 /dev/null, stderr on its log file, so that nothing waiting for the end of the front-end's pipes waits for it.
@@ -233,14 +234,16 @@ class _Runner:
         inode = os.stat(self.socket_path).st_ino
         try:
             write_runner_info(replace(info, ready=True))
-            logger.info(
-                "Runner of %s (pid %d, started by %s) serving on %s; it exits after %g s with no active job and no "
-                "client", self.database, info.pid, info.started_by, self.socket_path, self.settings.runner_idle_exit)
+            idle = (f"it exits after {self.settings.runner_idle_exit:g} s with no active job and no client"
+                    if self._exits_when_idle else "started by the user service, it stays until stopped")
+            logger.info("Runner of %s (pid %d, started by %s) serving on %s; %s", self.database, info.pid,
+                        info.started_by, self.socket_path, idle)
             _tell(self.settings, f"mcp-scheduler runner: running the jobs of {self.database} (pid {info.pid}); "
                   f"log: {self.log_path}; `mcp-scheduler runner stop` ends it")
             async with anyio.create_task_group() as tg:
                 tg.start_soon(listener.serve, self._handler(mcp))
-                tg.start_soon(self._watch_idle, runtime)
+                if self._exits_when_idle:
+                    tg.start_soon(self._watch_idle, runtime)
                 await self.stopping.wait()
                 self._unpublish(inode, info.pid)  # no new client finds it while it closes
                 tg.cancel_scope.cancel()
@@ -269,6 +272,11 @@ class _Runner:
                 logger.debug("Client left (%d now)", self.connections)
 
         return handle
+
+    @property
+    def _exits_when_idle(self) -> bool:
+        # A service manager restarts a runner that fails, not one that ends well: the user service's runner stays.
+        return self.settings.started_by != "service"
 
     async def _watch_idle(self, runtime: SchedulerRuntime) -> None:
         idle_exit = self.settings.runner_idle_exit

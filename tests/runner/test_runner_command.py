@@ -145,3 +145,16 @@ async def test_an_idle_runner_stays_while_a_client_is_connected_and_leaves_once_
         await client.kill()
     assert runner.wait(timeout=WAIT) == 0
     assert "No active job and no client for 0.5 s: exiting" in machine.log(database)
+
+
+async def test_the_user_service_s_runner_does_not_leave_when_idle(machine: Machine) -> None:
+    # systemd restarts a runner that fails (Restart=on-failure), not one that ends well: an idle exit would leave
+    # the store without a runner while the service marker keeps front-ends from starting their own.
+    database = str(machine.home / "jobs.db")
+    runner = machine.start("runner", "--started-by", "service", "--db", database, "--runner-idle-exit", "0.2")
+    await ready_runner(machine, database)
+    await asyncio.sleep(2.0)  # ten idle periods; nothing to wait for, the point is that nothing happens
+    assert runner.poll() is None
+    assert "started by the user service, it stays until stopped" in machine.log(database)
+    assert machine.run("runner", "stop", "--db", database).returncode == 0
+    assert runner.wait(timeout=WAIT) == 0
