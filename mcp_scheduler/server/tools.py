@@ -326,7 +326,7 @@ def add_tools(mcp: MCPServer, runtime: SchedulerRuntime, limits: AnswerLimits | 
 
     mcp.add_tool(
         with_parameters(scheduler_status, [], returns=SchedulerStatus),
-        description="Whether jobs are being processed, job counts, runs in progress, default time zone.",
+        description="Whether jobs run; job and run counts; time zone; which process runs them.",
         annotations=READ_ONLY,
     )
 
