@@ -6,5 +6,5 @@ some. Every benchmark prints a table and writes `bench/results/<name>.json`. See
 
 BENCHMARKS = (
     "overhead", "lateness", "scale", "coldstart", "run_now", "overload", "multiprocess", "lateness_pg", "standby_scale",
-    "shell_supervisor",
+    "shell_supervisor", "frontend",
 )

@@ -218,7 +218,10 @@ def bare_argv() -> list[str]:
 
 
 def child_env() -> dict[str, str]:
+    """The environment of the servers a benchmark starts: they run the jobs themselves, never a background
+    runner that would outlive the benchmark (bench/frontend.py starts one on purpose, in folders of its own)."""
     env = dict(os.environ)
+    env["MCP_SCHEDULER_NO_BACKGROUND_RUNNER"] = "1"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
     return env
 
@@ -248,7 +251,7 @@ class StdioRpc:
         return self.proc.pid
 
     @classmethod
-    async def spawn(cls, argv: list[str], errlog: Path) -> StdioRpc:
+    async def spawn(cls, argv: list[str], errlog: Path, env: dict[str, str] | None = None) -> StdioRpc:
         with errlog.open("ab") as err:
             proc = await asyncio.create_subprocess_exec(
                 *argv,
@@ -256,7 +259,7 @@ class StdioRpc:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=err,
                 cwd=ROOT,
-                env=child_env(),
+                env=env or child_env(),
                 limit=64 * 1024 * 1024,
             )
         return cls(proc, errlog)

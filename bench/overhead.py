@@ -19,7 +19,20 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from ._common import LOG_INPUT, PY, ROOT, Report, Row, StdioRpc, bare_argv, bench_main, ours_argv, stats, temp_dir
+from ._common import (
+    LOG_INPUT,
+    PY,
+    ROOT,
+    Report,
+    Row,
+    StdioRpc,
+    bare_argv,
+    bench_main,
+    child_env,
+    ours_argv,
+    stats,
+    temp_dir,
+)
 
 NAME = "overhead"
 GOAL = 1.5
@@ -160,7 +173,7 @@ async def over_stdio(tmp: Path) -> Any:
 
     with (tmp / "stderr.log").open("w") as errlog:
         ours_params = StdioServerParameters(
-            command=PY, args=["-m", "mcp_scheduler", "--db", str(tmp / "stdio.sqlite")], cwd=ROOT
+            command=PY, args=["-m", "mcp_scheduler", "--db", str(tmp / "stdio.sqlite")], cwd=ROOT, env=child_env()
         )
         bare_params = StdioServerParameters(command=PY, args=["-m", "bench.bare_server"], cwd=ROOT)
         async with (

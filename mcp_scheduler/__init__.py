@@ -2,33 +2,74 @@
 
 Every job runs an AgenTool through the injector of `agentool_bridge`. `SchedulerRuntime` owns
 one scheduler and everything it needs; the MCP server, the CLI and the AgenTool face take one.
+
+The names below are loaded on first use: `import mcp_scheduler` alone costs nothing, so that the
+`mcp-scheduler` command can pipe a chat client to a running scheduler without loading one itself.
 """
 
-from .agentool import close_scheduler_agent, create_scheduler_agent, get_scheduler_service
-from .errors import (
-    InvalidJobInputError,
-    InvalidScheduleError,
-    InvalidTimezoneError,
-    JobExecutionError,
-    JobExistsError,
-    JobNotFoundError,
-    LeaseHeldError,
-    SchedulerError,
-    SchedulerStateError,
-    TokenFileError,
-)
-from .events import EventBus, JobEvent, QueueEvent, RunEvent, SchedulerEvent
-from .jobs import Job, JobDefinition
-from .models import (
-    JobInfo,
-    RunRecord,
-    SchedulePreview,
-    SchedulerInput,
-    SchedulerOutput,
-    SchedulerStatus,
-)
-from .runtime import SchedulerRuntime
-from .service import SchedulerService, ServiceConfig
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .agentool import close_scheduler_agent, create_scheduler_agent, get_scheduler_service
+    from .errors import (
+        InvalidJobInputError,
+        InvalidScheduleError,
+        InvalidTimezoneError,
+        JobExecutionError,
+        JobExistsError,
+        JobNotFoundError,
+        LeaseHeldError,
+        SchedulerError,
+        SchedulerStateError,
+        TokenFileError,
+    )
+    from .events import EventBus, JobEvent, QueueEvent, RunEvent, SchedulerEvent
+    from .jobs import Job, JobDefinition
+    from .models import (
+        JobInfo,
+        RunRecord,
+        SchedulePreview,
+        SchedulerInput,
+        SchedulerOutput,
+        SchedulerStatus,
+    )
+    from .runtime import SchedulerRuntime
+    from .service import SchedulerService, ServiceConfig
+
+_WHERE = {
+    "close_scheduler_agent": "agentool",
+    "create_scheduler_agent": "agentool",
+    "get_scheduler_service": "agentool",
+    "InvalidJobInputError": "errors",
+    "InvalidScheduleError": "errors",
+    "InvalidTimezoneError": "errors",
+    "JobExecutionError": "errors",
+    "JobExistsError": "errors",
+    "JobNotFoundError": "errors",
+    "LeaseHeldError": "errors",
+    "SchedulerError": "errors",
+    "SchedulerStateError": "errors",
+    "TokenFileError": "errors",
+    "EventBus": "events",
+    "JobEvent": "events",
+    "QueueEvent": "events",
+    "RunEvent": "events",
+    "SchedulerEvent": "events",
+    "Job": "jobs",
+    "JobDefinition": "jobs",
+    "JobInfo": "models",
+    "RunRecord": "models",
+    "SchedulePreview": "models",
+    "SchedulerInput": "models",
+    "SchedulerOutput": "models",
+    "SchedulerStatus": "models",
+    "SchedulerRuntime": "runtime",
+    "SchedulerService": "service",
+    "ServiceConfig": "service",
+}
 
 __all__ = [
     "EventBus",
@@ -61,3 +102,16 @@ __all__ = [
     "create_scheduler_agent",
     "get_scheduler_service",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

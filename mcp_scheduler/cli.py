@@ -7,27 +7,28 @@ This is the only module that reads the environment.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import gc
 import logging
 import os
 import re
-import shlex
-import signal
 import socket
-import sqlite3
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from .settings import Settings, default_database_path, default_token_path, is_loopback, parse_allowed_host
 
 if TYPE_CHECKING:
+    import asyncio
+    import signal
+    from collections.abc import Iterator
+
     from mcp.server.mcpserver import MCPServer
 
     from .local_addresses import LocalAddresses
+
+# Only what `parse_settings` needs is imported here: a stdio front-end that finds the store's background runner
+# pipes its client to it (frontend.py) without loading asyncio, the scheduler or the MCP SDK.
 
 __all__ = ["check_exposure", "main", "parse_settings", "with_http_auth"]
 
@@ -334,8 +335,23 @@ def _database(db: str | None) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `mcp-scheduler` console script."""
     args, settings = parse_settings(argv)
+    frontend = None
+    if args.command == "serve" and settings.background_runner and settings.database:
+        from .frontend import Frontend, pipe
+
+        frontend = Frontend(settings, os.environ)
+        if settings.transport == "stdio":
+            found = frontend.connect()
+            if found is not None:  # the store's runner serves this client: nothing else to load
+                connection, runner = found
+                frontend.say(f"Serving through the background runner of {settings.database} (pid {runner.pid}, "
+                             f"log {runner.log_file})")
+                return pipe(connection, runner)
+    import asyncio
+    import sqlite3
+
     level = settings.log_level
-    if args.command != "serve" and level == "INFO":
+    if args.command not in ("serve", "runner") and level == "INFO":
         level = "WARNING"  # a terminal command's output is its table or result, not the scheduler's life cycle
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -359,10 +375,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     if args.command in ("install", "service"):
         return _install(args, settings, sys.argv[1:] if argv is None else argv)
+    if args.command == "runner":
+        return _runner(args.job_id, settings)
     if args.command != "serve":
         return _command(args, settings)
     try:
         check_exposure(settings)
+        if frontend is not None:
+            if settings.transport != "stdio":
+                frontend.ensure_runner()  # jobs outlive this server; it serves as a standby
+            for note in frontend.notes:
+                logger.info("%s", note)
         asyncio.run(serve(settings))
     except KeyboardInterrupt:
         return 0
@@ -374,6 +397,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _one_line(exc: BaseException, settings: Settings) -> str:
     """The message of an error a start or a command ends with, with what to do when the error does not say."""
+    import sqlite3
+
     from agentool_bridge.errors import ToolkitLoadError
 
     from .setup_checks import describe_database_error
@@ -384,6 +409,20 @@ def _one_line(exc: BaseException, settings: Settings) -> str:
         return (f"{exc} (--toolkit MODULE:FACTORY: the module must be importable by {sys.executable}; install it "
                 "into that environment, or set PYTHONPATH)")
     return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _runner(action: str | None, settings: Settings) -> int:
+    """`mcp-scheduler runner [start|stop]`."""
+    if action not in (None, *RUNNER_ACTIONS):
+        sys.stderr.write(f"mcp-scheduler runner: unknown action {action!r}: start (the default) or stop\n")
+        return EXIT_USAGE
+    if action == "stop":
+        from .runner import stop_runner
+
+        return stop_runner(settings)
+    from .runner import run_runner
+
+    return run_runner(settings, os.environ)
 
 
 def _filter_log(settings: Settings) -> None:
@@ -398,6 +437,9 @@ def _filter_log(settings: Settings) -> None:
 
 def _command(args: argparse.Namespace, settings: Settings) -> int:
     """Run one of the terminal commands (all but serve); messages to stderr, the exit code returned."""
+    import asyncio
+    import sqlite3
+
     from agentool_bridge.errors import AgenToolError
 
     from .errors import JobNotFoundError, SchedulerError
@@ -526,6 +568,8 @@ def with_http_auth(settings: Settings) -> Settings:
 
 def _token_command(settings: Settings) -> str:
     """The command that prints the token of `settings.token_file`."""
+    import shlex
+
     path = settings.token_file
     if path is None or path == default_token_path():
         return "mcp-scheduler token"
@@ -574,6 +618,10 @@ async def serve(settings: Settings) -> None:
     recorded either way. A second signal exits at once (runs still in progress are found
     `interrupted` at the next start).
     """
+    import asyncio
+    import gc
+    import signal
+
     from .runtime import SchedulerRuntime
     from .server import build_server
 
@@ -669,6 +717,9 @@ async def _serve_transport(
 
     HTTP and SSE serve on `listeners` (bound by `_listen`), or bind `settings.host:port` themselves.
     """
+    import asyncio
+    import contextlib
+
     if settings.transport == "stdio":
         from .server import _sdk
 

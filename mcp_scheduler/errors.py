@@ -20,6 +20,7 @@ __all__ = [
     "LeaseHeldError",
     "SchedulerStateError",
     "TokenFileError",
+    "RunnerSocketError",
     "QuotaExceededError",
     "TooManyJobsError",
     "SetupError",
@@ -88,6 +89,10 @@ class SchedulerStateError(SchedulerError, RuntimeError):
 
 class TokenFileError(SchedulerError, OSError):
     """The bearer token file of the HTTP transports cannot be trusted (others may read it) or holds no token."""
+
+
+class RunnerSocketError(SchedulerError, OSError):
+    """The background runner's socket folder cannot be trusted (not the user's, or others may write to it)."""
 
 
 class QuotaExceededError(SchedulerError, RuntimeError):

@@ -57,6 +57,7 @@ __all__ = [
     "SchedulePreview",
     "BackfillOverlap",
     "BackfillSummary",
+    "BackgroundRunner",
     "SchedulerStatus",
 ]
 
@@ -471,6 +472,19 @@ class BackfillSummary(BaseModel):
     )
 
 
+class BackgroundRunner(BaseModel):
+    """The background runner of a database: a headless process that holds the runner lease and fires the jobs."""
+
+    pid: int = Field(description="Its process id.")
+    since: str = Field(description="When it started (ISO 8601, UTC).")
+    started_by: Literal["frontend", "service", "manual"] = Field(
+        description="frontend: a server started it when it found none; service: the user service; manual: "
+        "`mcp-scheduler runner`."
+    )
+    log_file: str = Field(description="Where it logs.")
+    socket: str = Field(description="The Unix socket where it serves clients of this machine.")
+
+
 class SchedulerStatus(BaseModel):
     """State of the scheduler."""
 
@@ -489,3 +503,8 @@ class SchedulerStatus(BaseModel):
         "database does (this one serves the same jobs and takes over when that one stops).",
     )
     runner: str | None = Field(default=None, description="On a standby: the process that runs the jobs.")
+    background_runner: BackgroundRunner | None = Field(
+        default=None,
+        description="The background runner of this database on this machine: the process that fires the jobs "
+        "while no client is connected (null if none runs).",
+    )

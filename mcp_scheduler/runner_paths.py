@@ -12,7 +12,16 @@ import hashlib
 import os
 from pathlib import Path
 
-__all__ = ["MAX_SOCKET_PATH", "runner_log_path", "runner_socket_path", "service_marker_path", "store_key"]
+from .user_dirs import user_dir
+
+__all__ = [
+    "MAX_SOCKET_PATH",
+    "runner_info_path",
+    "runner_log_path",
+    "runner_socket_path",
+    "service_marker_path",
+    "store_key",
+]
 
 MAX_SOCKET_PATH = 100
 """Longest Unix socket path used (the kernel's limit is 107 bytes on Linux, 103 on macOS)."""
@@ -25,14 +34,14 @@ def store_key(database: str) -> str:
 
 
 def _runtime_dir() -> Path:
-    from platformdirs import user_runtime_dir
-
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if runtime and os.path.isdir(runtime):
         return Path(runtime) / "mcp-scheduler"
     # Without XDG_RUNTIME_DIR platformdirs falls back to /tmp/runtime-UID (with a warning); say so ourselves.
     if os.name == "posix" and not runtime:
         return Path(f"/tmp/mcp-scheduler-{os.getuid()}")
+    from platformdirs import user_runtime_dir
+
     return Path(user_runtime_dir("mcp-scheduler", appauthor=False))
 
 
@@ -45,17 +54,20 @@ def runner_socket_path(database: str) -> Path:
     return path
 
 
+def runner_info_path(database: str) -> Path:
+    """The runner's registration beside its socket (`runner-<key>.json`): its pid, start time, log file, socket,
+    how it was started and the fingerprint of its operator settings; written by the runner (0600), removed
+    when it stops."""
+    return runner_socket_path(database).with_suffix(".json")
+
+
 def runner_log_path(database: str) -> Path:
     """The log file of the store's background runner: `runner-<key>.log` in the user's state directory."""
-    from platformdirs import user_state_dir
-
-    return Path(user_state_dir("mcp-scheduler", appauthor=False)) / f"runner-{store_key(database)}.log"
+    return user_dir("state") / f"runner-{store_key(database)}.log"
 
 
 def service_marker_path(database: str) -> Path:
     """The file that says a user service runs this store's jobs (`service-<key>.json` in the user's config
     directory): written by `mcp-scheduler service install`, removed by `uninstall`. While it exists,
     front-ends leave starting the runner to the service."""
-    from platformdirs import user_config_dir
-
-    return Path(user_config_dir("mcp-scheduler", appauthor=False)) / f"service-{store_key(database)}.json"
+    return user_dir("config") / f"service-{store_key(database)}.json"

@@ -30,12 +30,14 @@ from agentool_bridge.toolkits.shell import ShellRunner
 from .errors import SchedulerStateError
 from .events import EventBus, QueueEvent
 from .lease import FileLease, NullLease, RunnerLease
+from .models import BackgroundRunner, SchedulerStatus
 from .presence import Presence
+from .runner_info import read_runner_info
 from .service import SchedulerService, ServiceConfig
 from .setup_checks import check_log_dir, prepare_database_folder
 from .store import SchedulerStore, SQLiteStore
 
-__all__ = ["SchedulerRuntime", "is_postgres_url"]
+__all__ = ["SchedulerRuntime", "is_postgres_url", "make_lease"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +53,8 @@ def _postgres_store(url: str) -> SchedulerStore:
     return PostgresStore(url)
 
 
-def _lease(database: str, config: ServiceConfig) -> RunnerLease:
+def make_lease(database: str, config: ServiceConfig) -> RunnerLease:
+    """The runner lease of `database`: a file lock beside a SQLite file, an advisory lock on PostgreSQL."""
     if is_postgres_url(database):
         from .postgres_lease import PostgresLease
 
@@ -132,7 +135,7 @@ class SchedulerRuntime:
             if store is None:
                 store = _postgres_store(database) if postgres and database else SQLiteStore(database)
             if lease is None:
-                lease = _lease(database, self.config) if database and self.config.use_lease else NullLease()
+                lease = make_lease(database, self.config) if database and self.config.use_lease else NullLease()
             self.service = SchedulerService(
                 self.config,
                 injector=self.injector,
@@ -187,6 +190,17 @@ class SchedulerRuntime:
 
     def _on_enqueue(self, event: QueueMessageEvent) -> None:
         self.events.publish(QueueEvent(event.queue_name, event.message_id, event.message, event.level))
+
+    def status(self) -> SchedulerStatus:
+        """The scheduler's state and counts, with the store's background runner on this machine if one runs."""
+        status = self.service.status()
+        database = self.config.database
+        info = read_runner_info(database) if database else None
+        if info is None:
+            return status
+        runner = BackgroundRunner(pid=info.pid, since=info.since, started_by=info.started_by,  # type: ignore[arg-type]
+                                  log_file=info.log_file, socket=info.socket)
+        return status.model_copy(update={"background_runner": runner})
 
     @property
     def is_open(self) -> bool:

@@ -974,6 +974,14 @@ class SchedulerService:
             runner=None if self._runner else self._lease.holder(),
         )
 
+    def has_active_work(self) -> bool:
+        """True while a job is scheduled (not paused), a retry is pending or a run is in progress: what keeps a
+        background runner running."""
+        return (
+            bool(self._executor.running or self._manual_runs or self._backfills)
+            or any(job.state == "scheduled" or job.retry is not None for job in self._jobs.values())
+        )
+
     @property
     def processing(self) -> bool:
         """True while jobs fire (open and not stopped)."""

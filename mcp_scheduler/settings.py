@@ -37,9 +37,9 @@ def package_version() -> str:
 
 def default_database_path() -> str:
     """`scheduler.sqlite` in the user's data directory (e.g. ~/.local/share/mcp-scheduler)."""
-    from platformdirs import user_data_dir
+    from .user_dirs import user_dir
 
-    return str(Path(user_data_dir("mcp-scheduler", appauthor=False)) / "scheduler.sqlite")
+    return str(user_dir("data") / "scheduler.sqlite")
 
 
 def default_token_path() -> str:

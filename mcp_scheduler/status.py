@@ -16,10 +16,13 @@ import sys
 from typing import Any, TextIO
 
 from .presence import ServingProcess, serving_processes
+from .runner_info import RunnerInfo, read_runner_info
 
 __all__ = ["print_status", "sqlite_runner"]
 
 NOBODY = "nobody: no scheduler process runs the jobs"
+STARTED_BY = {"frontend": "started by a server", "service": "started by the user service",
+              "manual": "started by hand"}
 
 
 def sqlite_runner(database: str) -> dict[str, Any] | None:
@@ -67,9 +70,14 @@ def print_status(database: str, *, out: TextIO | None = None) -> int:
         out.write(f"runner:   {NOBODY}\n")
     else:
         named = next((p for p in processes if p.pid == runner.get("pid") and p.host == runner.get("host")), None)
-        transport = f" ({named.transport})" if named else ""
+        background = read_runner_info(database)
+        if background is not None and background.pid == runner.get("pid"):
+            transport = f" (background runner, {STARTED_BY.get(background.started_by, background.started_by)})"
+        else:
+            transport, background = (f" ({named.transport})" if named else ""), None
         out.write(f"runner:   pid {runner.get('pid', '?')} on {runner.get('host', '?')} "
                   f"since {runner.get('since', '?')}{transport}\n")
+        _write_background(background, out)
     standbys = [p for p in processes if runner is None or (p.pid, p.host) != (runner.get("pid"), runner.get("host"))]
     for process in standbys:
         out.write(f"standby:  {_describe(process)}\n")
@@ -103,6 +111,11 @@ def _print_postgres_status(url: str, out: TextIO) -> int:
         ) from None
     out.write(f"database: {where}\n")
     out.write(f"runner:   {NOBODY if holder is None else _session(holder)}\n")
+    background = read_runner_info(url) if holder is not None else None
+    if background is not None:
+        out.write(f"          the background runner of this machine: pid {background.pid} since {background.since}, "
+                  f"{STARTED_BY.get(background.started_by, background.started_by)}\n")
+        _write_background(background, out)
     runner = _process(str(holder[1] or "")) if holder is not None else None
     # Each process has several sessions (the lease's, the store's): one line per process they name.
     processes: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
@@ -117,6 +130,13 @@ def _print_postgres_status(url: str, out: TextIO) -> int:
     if not processes:
         out.write("standby:  none\n")
     return 1 if holder is None else 0
+
+
+def _write_background(runner: RunnerInfo | None, out: TextIO) -> None:
+    """The log file and socket of a background runner."""
+    if runner is not None:
+        out.write(f"log:      {runner.log_file}\n")
+        out.write(f"socket:   {runner.socket}\n")
 
 
 def _process(application_name: str) -> tuple[str, str] | None:

@@ -3,18 +3,27 @@
 The server is the one scripts/postgres.sh finds (127.0.0.1:5432) or starts (a throwaway cluster);
 tests that need it are skipped, with the script's reason, only when neither works.
 
-Every test runs with XDG_CONFIG_HOME in a temporary folder: an HTTP server started without
---token-file keeps its token there, never in the user's real config directory.
+Every test runs with XDG_CONFIG_HOME, XDG_DATA_HOME, XDG_STATE_HOME and XDG_RUNTIME_DIR in temporary folders
+(an HTTP server started without --token-file keeps its token there, a background runner its log and socket,
+never in the user's real directories) and with MCP_SCHEDULER_NO_BACKGROUND_RUNNER=1: a server that a test
+starts never leaves a background runner behind by accident. The tests of the runner turn it back on for
+their own processes (tests/runner), end every runner they start by its pid, and the session ends by checking
+that no runner started under its folders is left.
 """
 
 from __future__ import annotations
 
 import secrets
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import mcp.client.stdio
 import pytest
+
+from tests._processes import end_runners_under
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "postgres.sh"
 
@@ -24,11 +33,31 @@ class _Server:
         self.url, self.folder, self.reason = url, folder, reason
 
 
+ISOLATION = ("MCP_SCHEDULER_NO_BACKGROUND_RUNNER", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME",
+             "XDG_RUNTIME_DIR")
+"""What the session sets for every process it starts; also passed to the stdio servers that MCP clients start
+(the SDK gives a child only HOME, PATH and a few more unless told otherwise)."""
+
+
 @pytest.fixture(scope="session", autouse=True)
-def _config_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def runtime_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The session's XDG_RUNTIME_DIR is `runtime_root/session`; the runner tests make theirs beside it."""
+    # Short (a socket path has at most ~100 bytes) and private; the runner tests make theirs inside it.
+    runtime_root = Path(tempfile.mkdtemp(prefix="mcps-"))
+    session_runtime = runtime_root / "session"
+    session_runtime.mkdir(mode=0o700)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config-home")))
-        yield
+        patch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("data-home")))
+        patch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state-home")))
+        patch.setenv("XDG_RUNTIME_DIR", str(session_runtime))
+        patch.setenv("MCP_SCHEDULER_NO_BACKGROUND_RUNNER", "1")
+        inherited = list(mcp.client.stdio.DEFAULT_INHERITED_ENV_VARS)
+        patch.setattr(mcp.client.stdio, "DEFAULT_INHERITED_ENV_VARS", [*inherited, *ISOLATION])
+        yield runtime_root
+    left = end_runners_under(runtime_root)
+    shutil.rmtree(runtime_root, ignore_errors=True)
+    assert not left, f"background runners left running after the tests (ended now): {left}"
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,9 @@
   cannot parse (bad JSON, JSON nested deeper than pydantic's 200 levels, not a JSON-RPC message) to
   the server as an exception, which the SDK drops: the client waits forever. `run_stdio` serves the
   low-level server (`MCPServer._lowlevel_server`) through a stream of its own
-  (`mcp.shared._context_streams`) and answers those lines with a JSON-RPC error.
+  (`mcp.shared._context_streams`) and answers those lines with a JSON-RPC error. `run_connection` serves
+  a Unix socket connection (the background runner's) the same way, with a line reader and writer of its own
+  that hand the session the same streams `stdio_server` would.
 
 `check_mcp_sdk()` checks all of these; a test runs it, so that an SDK upgrade that changes them
 fails with a message naming what changed. The supported range is pinned in pyproject.toml.
@@ -29,16 +31,18 @@ import difflib
 import functools
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
+import anyio.abc
 from mcp import types
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import MCPServer
 from mcp.server.session import ServerSession
 from mcp.server.stdio import stdio_server
-from mcp.shared._context_streams import create_context_streams
+from mcp.shared._context_streams import ContextReceiveStream, ContextSendStream, create_context_streams
 from mcp.shared.message import SessionMessage
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
@@ -55,6 +59,7 @@ __all__ = [
     "close_input_schemas",
     "connection_of",
     "map_output_schemas",
+    "run_connection",
     "run_stdio",
     "unparsable_message_reply",
 ]
@@ -197,50 +202,123 @@ async def run_stdio(mcp: MCPServer) -> None:
     (the SDK would cancel them at once): a client that writes its last request and closes its end
     still gets the answer.
     """
-    low = mcp._lowlevel_server
     async with stdio_server() as (read_stream, write_stream):
-        forward, parsed = create_context_streams[SessionMessage | Exception](0)
-        answers, to_stdout = anyio.create_memory_object_stream[SessionMessage](0)
-        unanswered = _Unanswered()
+        await _serve_session(mcp, read_stream, write_stream)
 
-        async def sort_out() -> None:
-            async with forward:
-                async for item in read_stream:
-                    if not isinstance(item, Exception):
-                        unanswered.asked(item.message)
-                        await forward.send(item)
-                        continue
-                    reply = unparsable_message_reply(item)
-                    if reply is not None:
-                        await write_stream.send(SessionMessage(reply))
-                with anyio.move_on_after(STDIN_CLOSED_GRACE):
-                    await unanswered.none_left.wait()
 
-        async def write_out() -> None:
-            async with to_stdout:
-                async for message in to_stdout:
-                    unanswered.written = anyio.Event()
-                    try:
-                        await write_stream.send(message)
-                    finally:
-                        unanswered.written.set()
-                    unanswered.answered(message.message)
+async def run_connection(mcp: MCPServer, stream: anyio.abc.ByteStream) -> None:
+    """Serve one MCP session over a byte stream (a Unix socket connection) exactly as `run_stdio` does over
+    stdin/stdout: newline-delimited JSON-RPC, both protocol eras, lines it cannot parse answered, and up to
+    STDIN_CLOSED_GRACE seconds for the last answers once the other end stops sending (half-close)."""
+    async with stream, _line_streams(stream) as (read_stream, write_stream):
+        await _serve_session(mcp, read_stream, write_stream)
 
-        async with anyio.create_task_group() as writing:
-            writing.start_soon(write_out)
-            async with anyio.create_task_group() as reading:
-                reading.start_soon(sort_out)
+
+@asynccontextmanager
+async def _line_streams(
+    stream: anyio.abc.ByteStream,
+) -> AsyncIterator[tuple[ContextReceiveStream[SessionMessage | Exception], ContextSendStream[SessionMessage]]]:
+    """The message streams of `stdio_server`, over a byte stream: one JSON-RPC message per line, UTF-8 (bytes
+    that are not are replaced, as stdio reads them), a final line without its newline read at the end."""
+    read_writer, read_stream = create_context_streams[SessionMessage | Exception](0)
+    write_stream, write_reader = create_context_streams[SessionMessage](0)
+
+    async def parse(line: bytes) -> None:
+        try:
+            message = types.jsonrpc_message_adapter.validate_json(line.decode("utf-8", "replace"), by_name=False)
+        except Exception as exc:
+            await read_writer.send(exc)
+            return
+        await read_writer.send(SessionMessage(message))
+
+    async def read_lines() -> None:
+        async with read_writer:
+            pending = b""
+            while True:
                 try:
-                    await low.run(parsed, answers, low.create_initialization_options())
-                finally:
-                    await answers.aclose()
-                    reading.cancel_scope.cancel()
-            # Nothing is sent any more (the SDK may keep clones of the stream open, so it never ends by
-            # itself): let the answer being written reach stdout, then stop.
+                    chunk = await stream.receive()
+                except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+                    break
+                *lines, pending = (pending + chunk).split(b"\n")
+                for line in lines:
+                    await parse(line.removesuffix(b"\r"))
+            if pending:
+                await parse(pending)
+
+    written = anyio.Event()
+
+    async def write_lines() -> None:
+        try:
+            async with write_reader:
+                async for message in write_reader:
+                    text = message.message.model_dump_json(by_alias=True, exclude_unset=True)
+                    try:
+                        await stream.send(text.encode() + b"\n")
+                    except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+                        logger.debug("A client went away before its answer was written")
+        finally:
+            written.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(read_lines)
+        tg.start_soon(write_lines)
+        yield read_stream, write_stream
+        # The session closed its write stream: the writer ends once the last answer is sent (a client that
+        # reads nothing more gets the grace time); the reader may still wait for bytes that will not come.
+        with anyio.move_on_after(STDIN_CLOSED_GRACE):
+            await written.wait()
+        tg.cancel_scope.cancel()
+
+
+async def _serve_session(
+    mcp: MCPServer,
+    read_stream: ContextReceiveStream[SessionMessage | Exception],
+    write_stream: ContextSendStream[SessionMessage],
+) -> None:
+    """Serve one session of the low-level server over the message streams of a line transport."""
+    low = mcp._lowlevel_server
+    forward, parsed = create_context_streams[SessionMessage | Exception](0)
+    answers, to_stdout = anyio.create_memory_object_stream[SessionMessage](0)
+    unanswered = _Unanswered()
+
+    async def sort_out() -> None:
+        async with forward:
+            async for item in read_stream:
+                if not isinstance(item, Exception):
+                    unanswered.asked(item.message)
+                    await forward.send(item)
+                    continue
+                reply = unparsable_message_reply(item)
+                if reply is not None:
+                    await write_stream.send(SessionMessage(reply))
             with anyio.move_on_after(STDIN_CLOSED_GRACE):
-                await unanswered.written.wait()
-            writing.cancel_scope.cancel()
-        await write_stream.aclose()  # ends the transport's writer
+                await unanswered.none_left.wait()
+
+    async def write_out() -> None:
+        async with to_stdout:
+            async for message in to_stdout:
+                unanswered.written = anyio.Event()
+                try:
+                    await write_stream.send(message)
+                finally:
+                    unanswered.written.set()
+                unanswered.answered(message.message)
+
+    async with anyio.create_task_group() as writing:
+        writing.start_soon(write_out)
+        async with anyio.create_task_group() as reading:
+            reading.start_soon(sort_out)
+            try:
+                await low.run(parsed, answers, low.create_initialization_options())
+            finally:
+                await answers.aclose()
+                reading.cancel_scope.cancel()
+        # Nothing is sent any more (the SDK may keep clones of the stream open, so it never ends by
+        # itself): let the answer being written reach the client, then stop.
+        with anyio.move_on_after(STDIN_CLOSED_GRACE):
+            await unanswered.written.wait()
+        writing.cancel_scope.cancel()
+    await write_stream.aclose()  # ends the transport's writer
 
 
 _LEADING_ID = re.compile(r'\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"id"\s*:\s*(-?\d{1,18}|"(?:[^"\\]|\\.){0,200}")')

@@ -38,7 +38,7 @@ def add_resources(mcp: MCPServer, runtime: SchedulerRuntime, limits: AnswerLimit
     @mcp.resource("scheduler://status", name="status", title="Scheduler status", mime_type=JSON)
     async def status_resource() -> str:
         """Whether jobs are processed, job counts and the default time zone."""
-        return _json(svc.status())
+        return _json(runtime.status())
 
     @mcp.resource("scheduler://jobs", name="jobs", title="Jobs", mime_type=JSON)
     async def jobs_resource() -> str:

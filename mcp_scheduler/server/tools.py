@@ -322,11 +322,11 @@ def add_tools(mcp: MCPServer, runtime: SchedulerRuntime, limits: AnswerLimits | 
 
     async def scheduler_status(ctx: Context) -> SchedulerStatus:
         with tool_errors("scheduler_status"):
-            return svc.status()
+            return runtime.status()
 
     mcp.add_tool(
         with_parameters(scheduler_status, [], returns=SchedulerStatus),
-        description="Whether jobs are being processed, job counts, runs in progress, default time zone.",
+        description="Whether jobs run; job and run counts; time zone; which process runs them.",
         annotations=READ_ONLY,
     )
 

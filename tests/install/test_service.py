@@ -79,8 +79,6 @@ def test_service_install_print_shows_a_unit_systemd_accepts_and_writes_nothing(u
         assert verified.returncode == 0 and not verified.stderr.strip(), verified.stderr  # warnings too
 
 
-@pytest.mark.xfail(reason="needs `mcp-scheduler runner` (issue 19 item 1, built on another branch): remove this mark "
-                   "once it is merged", strict=False)
 def test_the_printed_service_command_runs_the_store_s_jobs_with_a_bare_path(user: User) -> None:
     database = user.root / "service.sqlite"
     done = user.cli("service", "install", "--print", "--db", str(database), "--timezone", "UTC")
