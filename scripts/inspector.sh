@@ -38,7 +38,8 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 if [ ${#target[@]} -eq 0 ]; then
   [ -x "$python" ] || die "no $python: run 'make run' once (it creates .venv), or set MCP_SCHEDULER_PYTHON"
-  target=("$python" -m mcp_scheduler --db "$tmp/scheduler.sqlite")
+  # A throwaway database gets no background runner: it would outlive the database it runs.
+  target=("$python" -m mcp_scheduler --db "$tmp/scheduler.sqlite" --no-background-runner)
 elif [ ${#target[@]} -eq 1 ] && [[ "${target[0]}" == http://* || "${target[0]}" == https://* ]] &&
   [[ " ${options[*]-} " != *" --header "* && " ${options[*]-} " != *" --config "* ]] && [ -x "$python" ]; then
   # The server's token, as `mcp-scheduler token` prints it (same MCP_SCHEDULER_TOKEN_FILE), goes into a session

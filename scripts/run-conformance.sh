@@ -13,7 +13,7 @@ port="$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0))
 "$root/scripts/node-tools.sh" || exit 1
 
 "$python" -m mcp_scheduler --transport http --host 127.0.0.1 --port "$port" --db "$work/conformance.sqlite" \
-  --timezone UTC --log-level WARNING --allow-unauthenticated 2>"$work/server.log" &
+  --timezone UTC --log-level WARNING --allow-unauthenticated --no-background-runner 2>"$work/server.log" &
 server=$!
 cleanup() { kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT

@@ -55,7 +55,7 @@ def runtime_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         inherited = list(mcp.client.stdio.DEFAULT_INHERITED_ENV_VARS)
         patch.setattr(mcp.client.stdio, "DEFAULT_INHERITED_ENV_VARS", [*inherited, *ISOLATION])
         yield runtime_root
-    left = end_runners_under(runtime_root)
+    left = end_runners_under(runtime_root, databases=tmp_path_factory.getbasetemp())
     shutil.rmtree(runtime_root, ignore_errors=True)
     assert not left, f"background runners left running after the tests (ended now): {left}"
 

@@ -151,7 +151,9 @@ def http_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, st
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Server:
     if request.param == "stdio":
         db = tmp_path / "scheduler.sqlite"
-        return Server("stdio", [sys.executable, "-m", "mcp_scheduler", "--db", str(db), "--timezone", "UTC"])
+        # The Inspector passes its child only a few variables (not MCP_SCHEDULER_NO_BACKGROUND_RUNNER): say it here.
+        return Server("stdio", [sys.executable, "-m", "mcp_scheduler", "--db", str(db), "--timezone", "UTC",
+                                "--no-background-runner"])
     url, header = request.getfixturevalue("http_url")
     return Server("http", [url], ["--header", header])
 
