@@ -20,9 +20,10 @@ $(RUN_STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e .
 	touch $(RUN_STAMP)
 
+# The developer install holds the runtime one: after `make test`, `make run` installs nothing more.
 $(DEV_STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	touch $(DEV_STAMP)
+	touch $(DEV_STAMP) $(RUN_STAMP)
 
 run: $(RUN_STAMP)
 	$(BIN)/mcp-scheduler --transport http

@@ -2,23 +2,28 @@
 
 Commands are taken from the README's fenced `bash` blocks and from inline code that starts with a
 command (`make test`, `mcp-scheduler status`, `cp examples/...`). `make` targets are dry-run
-(`make -n`), `mcp-scheduler` command lines are parsed by the real CLI, the read-only ones run against a
+(`make -n`), and `make run`, the quick start, runs for real; `mcp-scheduler` command lines are parsed by the real CLI, the read-only ones run against a
 temporary database and `install` / `service install` with `--print` for a user of the test's own, `cp`
 sources must exist, and package extras must be declared.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
 import pytest
+from mcp import Client
 
 from mcp_scheduler.cli import parse_settings
+from tests._net import authorized, free_port, wait_until_listening
+from tests._processes import end_runners_under
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -93,6 +98,41 @@ def test_make_targets_in_the_readme_exist(command: str) -> None:
     targets = [a for a in args if "=" not in a and not a.startswith("-") and a != "..."]
     done = subprocess.run(["make", "-n", *targets], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, f"{command}: {done.stderr}"
+
+
+async def test_make_run_serves_the_quick_start_and_leaves_the_jobs_to_a_background_runner(tmp_path: Path) -> None:
+    """The quick start verbatim: `make run` serves streamable HTTP on 127.0.0.1 (here on a free port, through
+    MCP_SCHEDULER_PORT) with the database in the user data directory, clients send the token that
+    `mcp-scheduler token` prints, and after Ctrl-C the store's background runner is left to `runner stop`."""
+    port = free_port()
+    unset = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES", "MCP_SCHEDULER_NO_BACKGROUND_RUNNER")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
+    env |= {"MCP_SCHEDULER_PORT": str(port), "XDG_CONFIG_HOME": str(tmp_path / "config"),
+            "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_STATE_HOME": str(tmp_path / "state")}
+    log = tmp_path / "make-run.log"
+    with log.open("wb") as sink:
+        make = subprocess.Popen(["make", "run"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=sink,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_until_listening(make, port, within=120, log=str(log))
+        token = subprocess.run([str(SCRIPT), "token"], env=env, capture_output=True, text=True, check=True,
+                               timeout=60).stdout.strip()
+        async with Client(authorized(f"http://127.0.0.1:{port}/mcp", token)) as client:
+            tools = {tool.name for tool in (await client.list_tools()).tools}
+            status = (await client.call_tool("scheduler_status", {})).structured_content or {}
+        assert {"schedule_job", "read_inbox"} <= tools
+        database = tmp_path / "data" / "mcp-scheduler" / "scheduler.sqlite"
+        assert status["database"] == str(database) and status["role"] == "standby"  # the runner fires the jobs
+        os.killpg(make.pid, signal.SIGINT)  # Ctrl-C in the terminal
+        assert make.wait(timeout=60) in (0, 2, -signal.SIGINT), log.read_text()[-2000:]
+        stopped = subprocess.run([str(SCRIPT), "runner", "stop"], env=env, capture_output=True, text=True,
+                                 timeout=60)
+        assert stopped.returncode == 0, stopped.stderr
+    finally:
+        if make.poll() is None:
+            os.killpg(make.pid, signal.SIGKILL)
+            make.wait(timeout=30)
+        end_runners_under(env.get("XDG_RUNTIME_DIR", "/nonexistent"), databases=tmp_path)
 
 
 def _scheduler_args(command: str) -> list[str]:
