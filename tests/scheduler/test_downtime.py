@@ -117,8 +117,8 @@ async def test_fires_beyond_the_servers_catch_up_window_are_missed_and_told_in_o
         "scheduler", "warning", "hourly", "Hourly sync")
     assert message.title == "Hourly sync: missed 5 runs"
     # (the date is added to a time that is not today, 4.8 h ago may be yesterday; seconds only when not :00)
-    first = rf"(\d{{4}}-\d\d-\d\d )?{due:%H:%M}(:{due:%S})? UTC"
-    assert re.search(rf"Job 'Hourly sync' missed 5 runs due from {first} to {AT}: nothing was running then",
+    since = rf"(\d{{4}}-\d\d-\d\d )?{due:%H:%M}(:{due:%S})? UTC"
+    assert re.search(rf"Job 'Hourly sync' missed 5 runs due from {since} to {AT}: nothing was running then",
                      message.message), message.message
 
 
