@@ -93,16 +93,7 @@ def _readme_line(prefix: str) -> list[str]:
     return shlex.split(line)
 
 
-async def test_the_wheel_and_the_readme_s_pipx_and_uv_lines_serve_stdio_from_empty_environments(
-    tmp_path: Path,
-) -> None:
-    unreachable = _index_reachable()
-    if unreachable:
-        pytest.skip(unreachable)
-    python = getattr(sys, "_base_executable", sys.executable)  # the interpreter, not this test venv's
-    home = tmp_path / "home"
-    home.mkdir()
-
+async def _the_wheel_into_an_empty_venv(tmp_path: Path, python: str, home: Path) -> None:
     # The wheel, built from the repository, into an empty venv; its dependencies come from the index.
     await _run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w",
                 str(tmp_path / "dist"), str(ROOT)])
@@ -113,6 +104,8 @@ async def test_the_wheel_and_the_readme_s_pipx_and_uv_lines_serve_stdio_from_emp
     await _run([str(empty / "bin" / "python"), "-m", "pip", "install", "--quiet", str(wheel)])
     await _lists_tools(empty / "bin" / "mcp-scheduler", home)
 
+
+async def _the_readme_s_pipx_and_uv_lines(tmp_path: Path, python: str, home: Path) -> None:
     # pipx and uv themselves come from the index, into a venv of their own; they install into tmp_path only.
     tools = tmp_path / "tools"
     await _run([python, "-m", "venv", str(tools)])
@@ -139,6 +132,22 @@ async def test_the_wheel_and_the_readme_s_pipx_and_uv_lines_serve_stdio_from_emp
     # After `uv tool install`, uvx would run the installed tool instead: it comes after the uvx lines.
     await _run(_readme_line("uv tool install ."), env=env, cwd=ROOT)
     await _lists_tools(tmp_path / "uv-bin" / "mcp-scheduler", home)
+
+
+async def test_the_wheel_and_the_readme_s_pipx_and_uv_lines_serve_stdio_from_empty_environments(
+    tmp_path: Path,
+) -> None:
+    unreachable = _index_reachable()
+    if unreachable:
+        pytest.skip(unreachable)
+    python = getattr(sys, "_base_executable", sys.executable)  # the interpreter, not this test venv's
+    home = tmp_path / "home"
+    home.mkdir()
+
+    # The two halves share nothing but the index: they run side by side (about 30 s one after the other).
+    async with anyio.create_task_group() as both:
+        both.start_soon(_the_wheel_into_an_empty_venv, tmp_path, python, home)
+        both.start_soon(_the_readme_s_pipx_and_uv_lines, tmp_path, python, home)
 
     left = await _run(["git", "status", "--porcelain", "--ignored", "--", "build", "dist"], cwd=ROOT)
     assert not left.strip(), f"the installs left build files in the checkout: {left}"

@@ -2,13 +2,15 @@
 
 Commands are taken from the README's fenced `bash` blocks and from inline code that starts with a
 command (`make test`, `mcp-scheduler status`, `cp examples/...`). `make` targets are dry-run
-(`make -n`), and `make run`, the quick start, runs for real; `mcp-scheduler` command lines are parsed by the real CLI, the read-only ones run against a
+(`make -n`) and `make run`, the quick start, runs for real; `mcp-scheduler` command lines are parsed by the
+real CLI, the read-only ones run against a
 temporary database and `install` / `service install` with `--print` for a user of the test's own, `cp`
 sources must exist, and package extras must be declared.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shlex
@@ -17,6 +19,7 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mcp import Client
@@ -100,7 +103,14 @@ def test_make_targets_in_the_readme_exist(command: str) -> None:
     assert done.returncode == 0, f"{command}: {done.stderr}"
 
 
-async def test_make_run_serves_the_quick_start_and_leaves_the_jobs_to_a_background_runner(tmp_path: Path) -> None:
+async def _tools_and_status(url: str, token: str) -> tuple[set[str], dict[str, Any]]:
+    async with Client(authorized(url, token)) as client:
+        tools = {tool.name for tool in (await client.list_tools()).tools}
+        status = (await client.call_tool("scheduler_status", {})).structured_content or {}
+    return tools, status
+
+
+def test_make_run_serves_the_quick_start_and_leaves_the_jobs_to_a_background_runner(tmp_path: Path) -> None:
     """The quick start verbatim: `make run` serves streamable HTTP on 127.0.0.1 (here on a free port, through
     MCP_SCHEDULER_PORT) with the database in the user data directory, clients send the token that
     `mcp-scheduler token` prints, and after Ctrl-C the store's background runner is left to `runner stop`."""
@@ -117,9 +127,7 @@ async def test_make_run_serves_the_quick_start_and_leaves_the_jobs_to_a_backgrou
         wait_until_listening(make, port, within=120, log=str(log))
         token = subprocess.run([str(SCRIPT), "token"], env=env, capture_output=True, text=True, check=True,
                                timeout=60).stdout.strip()
-        async with Client(authorized(f"http://127.0.0.1:{port}/mcp", token)) as client:
-            tools = {tool.name for tool in (await client.list_tools()).tools}
-            status = (await client.call_tool("scheduler_status", {})).structured_content or {}
+        tools, status = asyncio.run(_tools_and_status(f"http://127.0.0.1:{port}/mcp", token))
         assert {"schedule_job", "read_inbox"} <= tools
         database = tmp_path / "data" / "mcp-scheduler" / "scheduler.sqlite"
         assert status["database"] == str(database) and status["role"] == "standby"  # the runner fires the jobs

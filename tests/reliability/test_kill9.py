@@ -9,7 +9,7 @@ starts it again. Then:
   `once` job's sleeper started at most once (the sleeper's own file says what really ran);
 - every run the kill cut short is recorded `interrupted`; no run stays `running`.
 
-`make test` runs 3 cycles; `MCP_SCHEDULER_KILL9_CYCLES=20` (`make soak`) runs more. The totals are the
+`make test` runs 2 cycles; `MCP_SCHEDULER_KILL9_CYCLES=20` (`make soak`) runs more. The totals are the
 `kill9` figure (printed at the end, kept in bench/results/reliability.json).
 """
 
@@ -32,7 +32,7 @@ from tests.reliability._figures import Figures
 from tests.reliability._support import jobs, marks, runs
 from tests.reliability.test_signals import ROOT, child_env, server_argv
 
-CYCLES = int(os.environ.get("MCP_SCHEDULER_KILL9_CYCLES", "3"))
+CYCLES = int(os.environ.get("MCP_SCHEDULER_KILL9_CYCLES", "2"))
 FIGURE_KEYS = ("cycles", "acknowledged_jobs", "acknowledged_run_now", "lost_jobs", "lost_records", "double_runs",
                "interrupted_recorded", "interrupted_unrecorded", "left_running")
 STARTED = {"success", "error", "timeout", "cancelled", "interrupted", "running"}
