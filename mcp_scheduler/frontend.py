@@ -172,6 +172,10 @@ class Frontend:
             return False
         marker = service_marker_path(self.database)
         if marker.exists():
+            if _service_refused(marker):
+                self.notes.append(f"A user service was installed for this database ({marker}) but its manager did "
+                                  "not start it: starting a background runner instead.")
+                return True
             self.notes.append(
                 f"A user service runs the jobs of this database ({marker}), but its runner does not answer: start "
                 "the service (`mcp-scheduler service status` says how). Serving in-process meanwhile.")
@@ -201,6 +205,18 @@ class Frontend:
         self.notes.append(f"Started the background runner of this database (pid {child.pid}; log {log_path}): jobs "
                           "run while no client is connected.")
         return child
+
+
+def _service_refused(marker: Path) -> bool:
+    """True if the service marker says its manager refused the service (`"enabled": false`): then no service
+    runs the jobs, and a front-end starts its own runner."""
+    import json
+
+    try:
+        content = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(content, dict) and content.get("enabled") is False
 
 
 def _private_dirs(folder: Path) -> None:

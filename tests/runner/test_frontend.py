@@ -208,6 +208,17 @@ async def test_with_a_user_service_installed_a_server_starts_no_runner_and_says_
     assert "mcp-scheduler service status" in errlog.read_text()
 
 
+async def test_a_service_its_manager_did_not_start_leaves_the_runner_to_the_front_end(machine: Machine) -> None:
+    database = str(machine.home / "jobs.db")
+    marker = service_marker_path(database)
+    marker.parent.mkdir(parents=True)
+    marker.write_text('{"manager": "systemd", "enabled": false}')  # `service install` where systemctl failed
+    async with Client(server(database, machine.env), mode="legacy") as client:
+        await client.list_tools()
+    info = await ready_runner(machine, database)
+    assert info.started_by == "frontend"
+
+
 async def test_an_http_server_starts_the_runner_first_and_its_jobs_outlive_it(machine: Machine) -> None:
     database = str(machine.home / "jobs.db")
     port = free_port()
