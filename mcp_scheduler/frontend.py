@@ -23,6 +23,7 @@ import threading
 import time
 from pathlib import Path
 
+from .private_files import make_private_dirs
 from .runner_info import RunnerInfo, check_private_folder, process_alive, read_runner_info, settings_fingerprint
 from .runner_paths import runner_log_path, runner_socket_path, service_marker_path
 
@@ -187,7 +188,7 @@ class Frontend:
 
         log_path = runner_log_path(self.database)
         try:
-            _private_dirs(log_path.parent)
+            make_private_dirs(log_path.parent)
             log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
         except OSError as exc:
             self.notes.append(f"Could not open the background runner's log {log_path}: {exc}. Serving in-process.")
@@ -217,18 +218,6 @@ def _service_refused(marker: Path) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(content, dict) and content.get("enabled") is False
-
-
-def _private_dirs(folder: Path) -> None:
-    missing: list[Path] = []
-    while not folder.is_dir() and folder != folder.parent:
-        missing.append(folder)
-        folder = folder.parent
-    for path in reversed(missing):
-        try:
-            os.mkdir(path, 0o700)
-        except FileExistsError:
-            continue
 
 
 def _connect(path: str) -> socket.socket | None:

@@ -32,6 +32,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .private_files import make_private_dirs
 from .runner_info import (
     RunnerInfo,
     make_private_folder,
@@ -104,26 +105,13 @@ def _detach(log_path: Path) -> None:
     os.dup2(null, 0)
     os.dup2(null, 1)
     try:
-        _private_dirs(log_path.parent)
+        make_private_dirs(log_path.parent)
         log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
     except OSError:
         log = null
     os.dup2(log, 2)
     for fd in {null, log}:
         os.close(fd)
-
-
-def _private_dirs(folder: Path) -> None:
-    missing: list[Path] = []
-    while not folder.is_dir() and folder != folder.parent:
-        missing.append(folder)
-        folder = folder.parent
-    for path in reversed(missing):
-        try:
-            os.mkdir(path, 0o700)
-        except FileExistsError:
-            continue
-        os.chmod(path, 0o700)
 
 
 class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
@@ -137,7 +125,7 @@ class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
 def _log_to_file(log_path: Path) -> None:
     """Send the log to `log_path` (rotated at LOG_BYTES) instead of stderr, keeping the stderr handler's filters
     (the secrets' values and libraries' URL queries stay out)."""
-    _private_dirs(log_path.parent)
+    make_private_dirs(log_path.parent)
     handler = _PrivateRotatingFileHandler(log_path, maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8")
     handler.setFormatter(logging.Formatter(FORMAT))
     root = logging.getLogger()

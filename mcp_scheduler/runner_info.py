@@ -25,6 +25,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .private_files import make_private_dirs
 from .runner_paths import runner_info_path
 
 TYPE_CHECKING = False
@@ -147,17 +148,7 @@ def check_private_folder(folder: Path) -> None:
 
 def make_private_folder(folder: Path) -> None:
     """Create `folder` (mode 0700, its missing parents too) if it is missing, then `check_private_folder`."""
-    missing: list[Path] = []
-    current = folder
-    while not os.path.lexists(current) and current != current.parent:
-        missing.append(current)
-        current = current.parent
-    for path in reversed(missing):
-        try:
-            os.mkdir(path, 0o700)
-        except FileExistsError:
-            continue
-        os.chmod(path, 0o700)  # whatever the umask
+    make_private_dirs(folder)
     check_private_folder(folder)
 
 

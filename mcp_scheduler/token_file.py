@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass, field
 
 from .errors import TokenFileError
+from .private_files import make_private_dirs
 from .setup_checks import path_problem
 
 __all__ = ["BearerToken", "load_token", "TOKEN_BYTES"]
@@ -111,7 +112,7 @@ def _check_private(path: str, info: os.stat_result) -> None:
 def _create(path: str, token: str) -> bool:
     """Write `token` to a new file at `path`; False if a file appeared there meanwhile (left as it is)."""
     directory = os.path.dirname(os.path.abspath(path))
-    _make_private_dirs(directory)
+    make_private_dirs(directory)
     fd, temporary = tempfile.mkstemp(prefix=".token-", dir=directory)  # mode 0600, whatever the umask
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
@@ -129,24 +130,6 @@ def _create(path: str, token: str) -> bool:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
-
-
-def _make_private_dirs(directory: str) -> None:
-    """Create `directory` and its missing parents with mode 0700 (the umask cannot widen or narrow it)."""
-    missing: list[str] = []
-    current = directory
-    while not os.path.isdir(current):
-        missing.append(current)
-        parent = os.path.dirname(current)
-        if parent == current:
-            break
-        current = parent
-    for folder in reversed(missing):
-        try:
-            os.mkdir(folder, 0o700)
-        except FileExistsError:
-            continue
-        os.chmod(folder, 0o700)
 
 
 def _sync_directory(directory: str) -> None:

@@ -7,17 +7,15 @@ half-written file; a file that is not a JSON object is refused and left untouche
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..private_files import replace_file
 from .errors import ConfigFileError
 
 __all__ = ["MergeResult", "dump_json", "load_config", "merge_entry"]
@@ -112,21 +110,10 @@ def _backup(path: Path, now: datetime) -> Path:
 
 
 def _replace(path: Path, text: str) -> None:
-    """Write `text` to a temporary file beside `path` and rename it over `path` (keeping the old mode)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write `text` over `path` atomically, keeping the old file's mode (a new one is 0600: a client
+    configuration may come to hold other servers' secrets in their env)."""
     try:
         mode = path.stat().st_mode & 0o777
     except FileNotFoundError:
-        mode = 0o600  # a new client configuration may come to hold other servers' secrets in their env
-    handle, draft = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(draft, mode)
-        os.replace(draft, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(draft)
-        raise
+        mode = 0o600
+    replace_file(path, text.encode("utf-8"), mode)

@@ -28,6 +28,7 @@ from pathlib import Path, PureWindowsPath
 from typing import Any, TextIO
 from xml.sax.saxutils import escape
 
+from ..private_files import replace_file
 from ..runner_paths import runner_log_path, service_marker_path, store_key
 from .errors import InstallError
 from .launcher import launch_command
@@ -283,26 +284,6 @@ def _schtasks_plan(machine: Machine, name: str, database: str, command: tuple[st
 # ------------------------------------------------------------------------------------------------ acting
 
 
-def _write(path: Path, data: bytes, mode: int) -> None:
-    """Replace `path` with `data` (mode `mode` from the first byte on; never through a link)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    draft = path.with_name(f".{path.name}.tmp")
-    with contextlib.suppress(FileNotFoundError):
-        draft.unlink()
-    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
-    try:
-        with os.fdopen(descriptor, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(draft, mode)
-        os.replace(draft, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            draft.unlink()
-        raise
-
-
 def _run(machine: Machine, argv: Sequence[str]) -> tuple[bool, str]:
     """Run a service manager's command: (worked, what it said or why it could not run)."""
     program = machine.which(argv[0])
@@ -328,10 +309,10 @@ def install_service(plan: ServicePlan, machine: Machine, *, err: TextIO) -> bool
     files stay, with the commands to run once the manager is there).
     """
     if plan.env_path is not None and plan.env_text is not None:
-        _write(plan.env_path, plan.env_text.encode(), 0o600)
+        replace_file(plan.env_path, plan.env_text.encode(), 0o600)
         names = ", ".join(plan.secret_names) or "none yet"
         err.write(f"Wrote {plan.env_path} (readable by you only): the values of {names}\n")
-    _write(plan.unit_path, plan.unit_bytes(), plan.unit_mode)
+    replace_file(plan.unit_path, plan.unit_bytes(), plan.unit_mode)
     err.write(f"Wrote {plan.unit_path}\n")
     for note in plan.notes:
         err.write(f"Note: {note}.\n")
@@ -373,7 +354,7 @@ def _write_marker(plan: ServicePlan, enabled: bool) -> None:
         "enabled": enabled, "installed_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "version": package_version(),
     }
-    _write(plan.marker_path, (json.dumps(marker, indent=2) + "\n").encode(), 0o600)
+    replace_file(plan.marker_path, (json.dumps(marker, indent=2) + "\n").encode(), 0o600)
 
 
 def read_marker(database: str) -> dict[str, Any] | None:
