@@ -25,6 +25,8 @@ import pytest
 
 from tests._processes import end_runners_under
 
+pytest_plugins = ["tests._figures_plugin"]
+
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "postgres.sh"
 
 

@@ -207,7 +207,8 @@ def scheduler_command(*args: str) -> list[str]:
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     """Run `python -m mcp_scheduler ARGS` to completion."""
-    full_env = {**os.environ, **(env or {})}
+    # A table is cut to $COLUMNS when set (pytest-xdist's workers have it): these tests read whole cells.
+    full_env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")} | (env or {})
     return subprocess.run(scheduler_command(*args), capture_output=True, text=True, timeout=timeout, env=full_env)
 
 
