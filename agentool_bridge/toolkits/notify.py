@@ -26,7 +26,8 @@ from ..registry import AgenTool
 from ._common import ToolkitOutput, check_text, field_error
 from .config import ToolkitConfig
 from .errors import ToolkitError
-from .http import HttpToolkit, check_headers, check_url, describe_url
+from .http import HttpToolkit, check_headers, check_url
+from .http.urls import describe_url
 from .inbox import InboxFullError, InboxLevel, post_to_inbox
 from .queue import QueueStore
 
