@@ -8,7 +8,7 @@ from pydantic import BeforeValidator, ConfigDict, Field, JsonValue, field_valida
 
 from ...models import BaseOperationInput
 from .._common import field_error
-from .urls import check_headers, check_url
+from .urls import Headers, check_url
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
@@ -50,7 +50,7 @@ class HttpInput(BaseOperationInput):
         description="The http:// or https:// URL to request. May be '!env:NAME' to keep a secret URL out of the job "
         "(NAME must be a secret the operator allows with --secret NAME)."
     )
-    headers: dict[str, str] | None = Field(
+    headers: Headers = Field(
         default=None,
         description="Request headers, name -> value. Put secrets as '!env:NAME' values (NAME must be a secret the "
         "operator allows with --secret NAME; resolved when the job runs, never stored). Content-Length and "
@@ -105,12 +105,6 @@ class HttpInput(BaseOperationInput):
     @classmethod
     def _check_url(cls, value: str) -> str:
         return check_url(value)
-
-    @field_validator("headers")
-    @classmethod
-    def _check_headers(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        check_headers(value)
-        return value
 
     @model_validator(mode="after")
     def _one_body(self) -> HttpInput:

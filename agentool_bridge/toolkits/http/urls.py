@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Annotated
 from urllib.parse import SplitResult, urlsplit
+
+from pydantic import AfterValidator
 
 from ...errors import clip, clip_text
 
-__all__ = ["check_headers", "check_url", "describe_url", "host_and_port", "origin_of"]
+__all__ = ["Headers", "check_headers", "check_url", "describe_url", "host_and_port", "origin_of"]
 
 _MAX_URL_LENGTH = 8192
 _MAX_HEADERS = 100
@@ -101,3 +104,6 @@ def check_headers(headers: Mapping[str, str] | None) -> Mapping[str, str] | None
             raise ValueError(f"header {name!r}: its value must be at most {_MAX_HEADER_VALUE} characters")
     return headers
 
+
+Headers = Annotated[dict[str, str] | None, AfterValidator(check_headers)]
+"""Request headers of an input model, checked by `check_headers`."""
