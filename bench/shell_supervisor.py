@@ -1,6 +1,6 @@
 """What the `shell` supervisor costs per run (Linux): `ShellRunner.run(["true"])` supervised vs in a process group.
 
-Supervised (the default on Linux), a run starts `python -I -S _shell_supervisor.py`, which starts the
+Supervised (the default on Linux), a run starts `python -I -S shell/_supervisor.py`, which starts the
 program; the baseline starts the program directly in a process group of its own (the behaviour
 elsewhere). Both go through the same `ShellRunner.run` (environment, output capture, stop), in
 alternating blocks after a warm-up. No goal: reported (the README of docs/kinds/shell.md quotes it).

@@ -29,7 +29,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING, STATE_STOPPED
 from apscheduler.triggers.base import BaseTrigger
 
-from ._versions import require_version
+from agentool_bridge.versions import require_version
+
 from .fire_times import jitter_delay, next_fire_time
 from .schedules import Schedule
 

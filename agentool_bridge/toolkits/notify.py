@@ -26,7 +26,8 @@ from ..registry import AgenTool
 from ._common import ToolkitOutput, check_text, field_error
 from .config import ToolkitConfig
 from .errors import ToolkitError
-from .http import HttpToolkit, check_headers, check_url, describe_url
+from .http import HttpToolkit, check_url
+from .http.urls import Headers, describe_url
 from .inbox import InboxFullError, InboxLevel, post_to_inbox
 from .queue import QueueStore
 
@@ -87,7 +88,7 @@ class NotifyInput(BaseOperationInput):
         'slack: {"text": ...}; discord: {"content": ...}; ntfy: the message as text with Title and Priority '
         "headers.",
     )
-    headers: dict[str, str] | None = Field(
+    headers: Headers = Field(
         default=None,
         description="webhook: extra request headers, such as an Authorization header as '!env:NAME' (a secret the "
         "operator allows with --secret NAME).",
@@ -105,12 +106,6 @@ class NotifyInput(BaseOperationInput):
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
         return None if value is None else check_url(value)
-
-    @field_validator("headers")
-    @classmethod
-    def _check_headers(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        check_headers(value)
-        return value
 
     @model_validator(mode="after")
     def _webhook_fields(self) -> NotifyInput:

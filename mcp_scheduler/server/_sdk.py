@@ -48,8 +48,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 from agentool_bridge.errors import clip, clip_text
-
-from .._versions import require_version
+from agentool_bridge.versions import require_version
 
 __all__ = [
     "SUPPORTED",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mcp_scheduler import _engine, _versions
+from agentool_bridge import versions
+from mcp_scheduler import _engine
 
 
 def test_the_installed_apscheduler_is_one_the_engine_adapter_knows() -> None:
@@ -12,7 +13,7 @@ def test_the_installed_apscheduler_is_one_the_engine_adapter_knows() -> None:
 
 
 def test_an_apscheduler_outside_the_supported_range_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_versions, "version", lambda name: "4.0.0a6")
+    monkeypatch.setattr(versions, "version", lambda name: "4.0.0a6")
     with pytest.raises(RuntimeError, match=r"apscheduler 4\.0\.0a6 is installed.*>=3\.11,<3\.12"):
         _engine.check_apscheduler()
 

@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 from mcp import Client
 
-from mcp_scheduler import _versions
+from agentool_bridge import versions
 from mcp_scheduler.server import _sdk
 
 from .conftest import ServerFactory, error_text, hourly, structured
@@ -19,7 +19,7 @@ def test_the_installed_mcp_sdk_is_one_the_adapter_knows() -> None:
 
 
 def test_an_sdk_outside_the_supported_range_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_versions, "version", lambda name: "3.1.0")
+    monkeypatch.setattr(versions, "version", lambda name: "3.1.0")
     with pytest.raises(RuntimeError, match=r"mcp 3\.1\.0 is installed.*>=2\.3,<3\.0"):
         _sdk.check_mcp_sdk()
 

@@ -12,9 +12,9 @@ import ipaddress
 
 import pytest
 
-from agentool_bridge.toolkits._addresses import AddressPolicy
 from agentool_bridge.toolkits.config import AddressRules, ToolkitConfig
 from agentool_bridge.toolkits.http import AddressNotAllowedError
+from agentool_bridge.toolkits.http.addresses import AddressPolicy
 
 LOOPBACK = AddressRules()  # a server on loopback or stdio
 EXPOSED = AddressRules(exposed=True)  # on 0.0.0.0 without --http-allow

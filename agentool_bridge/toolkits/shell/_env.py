@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 
 __all__ = [
     "BASE_NAMES",
+    "SAFE_LISTING",
     "SAFE_NAMES",
     "is_safe_name",
     "never_allowed",
@@ -27,6 +28,9 @@ BASE_NAMES = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ", "TMPDIR", "TERM")
 
 SAFE_NAMES = ("LANG", "LANGUAGE", "TZ", "TERM", "NO_COLOR", "COLUMNS", "LINES")
 """Names any job may set (with every `LC_*`), values permitting; the operator's `--shell-env` adds more."""
+
+SAFE_LISTING = ", ".join((*SAFE_NAMES[:2], "LC_*", *SAFE_NAMES[2:]))
+"""`SAFE_NAMES` with `LC_*`, as descriptions and errors list them."""
 
 _LOCALE_CATEGORY = re.compile(r"LC_[A-Z]+")
 

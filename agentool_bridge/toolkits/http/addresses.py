@@ -26,9 +26,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from ..errors import clip
-from .config import AddressRules
-from .errors import ToolkitError
+from ...errors import clip
+from ..config import AddressRules
+from ..errors import ToolkitError
 
 if TYPE_CHECKING:
     from httpcore2 import AsyncNetworkBackend, AsyncNetworkStream

@@ -1,4 +1,5 @@
-"""Version checks of the libraries that the adapters (`_engine.py`, `server/_sdk.py`) use beyond their public API."""
+"""Version checks of the libraries that the adapters use beyond their public API: httpx2 and httpcore2 here
+(`toolkits/http/_httpx.py`), APScheduler and mcp in mcp_scheduler (`_engine.py`, `server/_sdk.py`)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ def require_version(distribution: str, supported: tuple[tuple[int, int], tuple[i
     parts = tuple(int(p) for p in installed.split(".")[:2] if p.isdigit())
     low, high = supported
     if not low <= parts < high:
+        wanted = f">={low[0]}.{low[1]},<{high[0]}.{high[1]}"
         raise RuntimeError(
-            f"{distribution} {installed} is installed; {label} supports >={low[0]}.{low[1]},<{high[0]}.{high[1]} "
-            "(pinned in pyproject.toml)."
+            f"{distribution} {installed} is installed; {label} supports {wanted} (pinned in pyproject.toml): "
+            f"install a supported version (pip install '{distribution}{wanted}')."
         )
     return installed

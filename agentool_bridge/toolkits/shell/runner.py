@@ -1,34 +1,4 @@
-"""The `shell` AgenTool: run one program of an allowlist, with arguments, and capture what it printed.
-
-It is off unless the host allows executables (`ToolkitConfig.shell_executables`, the CLI's
-`--allow-shell EXECUTABLE`); while off it stays registered, so that its schema can be read, and
-refuses every job and run with `ShellDisabledError`, saying how to switch it on.
-
-A command is an argv list and never goes through a shell: `;`, `|`, `$VAR` and globs are plain
-characters of an argument. `argv[0]` is looked up on the server's PATH (a path must be absolute) and
-must be the very file an allowed entry names, under the same name (so a symlink, or a multi-call
-binary such as busybox, cannot pass for an allowed program).
-
-The program does not get the server's environment: only a minimal base of it (PATH, HOME, USER,
-LOGNAME, LANG, LC_*, TZ, TMPDIR, TERM), the server's values of the names the host lists
-(`ToolkitConfig.shell_env`, `--shell-env`), and the job's `env`, which may name only a small safe set
-and the listed names; loader, interpreter and tool-config variables are refused whatever the host
-lists (`_shell_env.py`).
-
-On Linux the program runs under a supervisor (`_shell_supervisor.py`), a child subreaper to which
-everything the program leaves behind is reparented: when the program exits, on a timeout, on
-cancellation (the job's own timeout, the scheduler stopping) and when the server dies, every process
-of the run is stopped, whatever session it moved to. Elsewhere the program runs in a process group of
-its own, which is stopped (SIGTERM, then SIGKILL) in the same cases; a process that starts a session
-of its own escapes that. At most `max_processes` runs are in progress at once; others wait their turn
-within their timeout. Output is read to the end however long it is; only the first
-`max_output_bytes` of each stream are kept.
-
-What a program prints is labelled as outside content: `stdout` and `stderr` come as
-`{"untrusted": true, "from": "program 'git'", "content": ...}`, and a failure quotes the end of stderr as
-untrusted text (see `agentool_bridge.untrusted`). The operator allowed the program, not what it relays: a
-`git log`, a `curl` or a mail filter prints text that someone outside wrote.
-"""
+"""`ShellRunner`: checks a `shell` run against what the host allows, runs it, and builds the `shell` AgenTool."""
 
 from __future__ import annotations
 
@@ -37,160 +7,34 @@ import shutil
 import signal
 import time
 from collections.abc import Mapping, Sequence
-from typing import Literal
 
 import anyio
-from pydantic import Field, field_validator
 
-from ..errors import clip
-from ..injector import get_injector
-from ..models import BaseOperationInput, RoutingConfig
-from ..redaction import active
-from ..registry import AgenTool, AgenToolRegistry
-from ..untrusted import quote, untrusted
-from ._common import ToolkitOutput, check_text
-from ._run_slots import RunSlots
-from ._shell_env import SAFE_NAMES, is_safe_name, never_allowed, program_environment, safe_value_problem
-from ._shell_process import KILL_GRACE, STDERR_TAIL, RunningProgram, can_supervise
-from .errors import ToolkitError
+from ...errors import clip
+from ...injector import get_injector
+from ...models import RoutingConfig
+from ...redaction import active
+from ...registry import AgenTool, AgenToolRegistry
+from ...untrusted import quote, untrusted
+from .._common import ToolkitOutput
+from .._run_slots import RunSlots
+from ._env import SAFE_LISTING, is_safe_name, never_allowed, program_environment, safe_value_problem
+from ._process import STDERR_TAIL, RunningProgram, can_supervise
+from .errors import (
+    EnvironmentNotAllowedError,
+    ExecutableNotAllowedError,
+    ShellCommandError,
+    ShellDisabledError,
+    ShellTimeoutError,
+    WorkingDirectoryError,
+)
+from .inputs import DEFAULT_MAX_OUTPUT, DEFAULT_TIMEOUT, ShellInput
 
-__all__ = [
-    "AGENTOOL_NAME",
-    "DEFAULT_MAX_PROCESSES",
-    "EnvironmentNotAllowedError",
-    "ExecutableNotAllowedError",
-    "KILL_GRACE",
-    "ShellCommandError",
-    "ShellDisabledError",
-    "ShellInput",
-    "ShellRunner",
-    "ShellTimeoutError",
-    "WorkingDirectoryError",
-    "create_shell_agent",
-]
+__all__ = ["AGENTOOL_NAME", "DEFAULT_MAX_PROCESSES", "ShellRunner", "create_shell_agent"]
 
 AGENTOOL_NAME = "shell"
-DEFAULT_TIMEOUT = 60.0
-MAX_TIMEOUT = 3600.0
-DEFAULT_MAX_OUTPUT = 64 * 1024
-MAX_OUTPUT = 1024 * 1024
-MAX_STDIN = 1024 * 1024
 DEFAULT_MAX_PROCESSES = 16
 """Shell runs in progress at once, by default (`--max-processes`)."""
-_HOW_TO_ENABLE = (
-    "start the server with --allow-shell EXECUTABLE (repeatable; a program name on PATH or an absolute "
-    "path), or set MCP_SCHEDULER_ALLOW_SHELL=a,b"
-)
-_SAFE_LISTING = ", ".join((*SAFE_NAMES[:2], "LC_*", *SAFE_NAMES[2:]))
-
-
-class ShellDisabledError(ToolkitError, PermissionError):
-    """`shell` is off: the server was started without any `--allow-shell` executable."""
-
-    def __init__(self) -> None:
-        super().__init__(f"The shell AgenTool is disabled on this server. To enable it, {_HOW_TO_ENABLE}.")
-
-
-class ExecutableNotAllowedError(ToolkitError, PermissionError):
-    """`argv[0]` is not one of the executables the server allows."""
-
-
-class WorkingDirectoryError(ToolkitError, FileNotFoundError):
-    """`cwd` does not exist on the server, or is not a directory."""
-
-
-class ShellCommandError(ToolkitError, RuntimeError):
-    """The command exited with a code that is not in `ok_exit_codes`; the error quotes the end of its stderr
-    as untrusted text."""
-
-    def __init__(self, message: str, *, exit_code: int, stderr: str) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-        self.stderr = stderr
-
-
-class ShellTimeoutError(ToolkitError, TimeoutError):
-    """The command ran longer than its `timeout` (waiting for its turn included); everything it started was killed."""
-
-
-class EnvironmentNotAllowedError(ToolkitError, PermissionError):
-    """A variable in `env` (or in the host's `--shell-env` list) is one a `shell` program may not be given."""
-
-
-class ShellInput(BaseOperationInput):
-    """Run an allowed program with arguments (never through a shell) and return its exit code, stdout and stderr."""
-
-    operation: Literal["run"] = Field(description="The shell operation to perform: run a program.")
-    argv: list[str] = Field(
-        min_length=1,
-        max_length=1000,
-        description="The program and its arguments, e.g. [\"git\", \"-C\", \"/srv/repo\", \"pull\"]. No shell is "
-        "involved: ';', '|', '>', '$VAR' and '*' are passed literally. argv[0] must be a program the server "
-        "allows (a name on the server's PATH, or an absolute path).",
-    )
-    cwd: str | None = Field(
-        default=None, description="Directory to run in (must exist); default: the server's working directory."
-    )
-    env: dict[str, str] | None = Field(
-        default=None,
-        description=f"Environment variables to set for the program. Allowed names: {_SAFE_LISTING}, and the names "
-        "the server allows with --shell-env. Loader, interpreter and tool-config variables (PATH, HOME, LD_*, "
-        "BASH_*, PYTHON*, PERL*, GIT_*, BROWSER, EDITOR, proxies, ...) are always refused. The program does not "
-        "inherit the server's environment: only PATH, HOME, USER, LOGNAME, LANG, LC_*, TZ, TMPDIR, TERM and the "
-        "--shell-env names, with the server's values. Use '!env:NAME' values for secrets (NAME must be a secret "
-        "the operator allows with --secret NAME).",
-    )
-    stdin: str | None = Field(
-        default=None, max_length=MAX_STDIN, description="Text to write to the program's standard input; default: none."
-    )
-    timeout: float = Field(
-        default=DEFAULT_TIMEOUT,
-        gt=0,
-        le=MAX_TIMEOUT,
-        description=f"Seconds the program may run (at most {MAX_TIMEOUT:g}), counting the wait for its turn when the "
-        "server's limit of shell runs at once is reached; then it and every process it started are killed and the "
-        "run fails.",
-    )
-    max_output_bytes: int = Field(
-        default=DEFAULT_MAX_OUTPUT,
-        ge=1,
-        le=MAX_OUTPUT,
-        description="Bytes of stdout and of stderr kept (each; at most 1 MB). Longer output is read to the end but "
-        "cut, and marked as truncated.",
-    )
-    ok_exit_codes: list[int] = Field(
-        default_factory=lambda: [0],
-        min_length=1,
-        max_length=256,
-        description="Exit codes that count as success; any other one fails the run.",
-    )
-
-    @field_validator("argv")
-    @classmethod
-    def check_argv(cls, value: list[str]) -> list[str]:
-        """Arguments are text without NUL characters; the program name is not blank."""
-        for index, argument in enumerate(value):
-            check_text(f"argv[{index}]", argument)
-        if not value[0].strip():
-            raise ValueError("argv[0] must name a program")
-        return value
-
-    @field_validator("cwd")
-    @classmethod
-    def check_cwd(cls, value: str | None) -> str | None:
-        """A directory path is text without NUL characters."""
-        return None if value is None else check_text("cwd", value)
-
-    @field_validator("env")
-    @classmethod
-    def check_env(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        """Variable names are non-empty and have no '='; names and values have no NUL characters."""
-        for name, text in (value or {}).items():
-            if not name or "=" in name:
-                raise ValueError(f"env: invalid variable name {clip(name)} (non-empty, no '=')")
-            check_text(f"env name {clip(name, 50)}", name)
-            check_text(f"env[{clip(name, 50)}]", text)
-        return value
 
 
 def _describe_exit(code: int) -> str:
@@ -322,7 +166,7 @@ class ShellRunner:
             elif name not in self.env:
                 allowed = ", ".join(clip(n, 100) for n in self.env) if self.env else "none on this server"
                 raise EnvironmentNotAllowedError(
-                    f"env: {clip(name)} is not allowed: jobs may set {_SAFE_LISTING} and the names the server "
+                    f"env: {clip(name)} is not allowed: jobs may set {SAFE_LISTING} and the names the server "
                     f"allows with --shell-env ({allowed}). To allow {clip(name)}, restart the server with "
                     f"--shell-env {clip(name)} (or MCP_SCHEDULER_SHELL_ENV)."
                 )

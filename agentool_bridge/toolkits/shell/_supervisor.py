@@ -1,6 +1,6 @@
 """The supervisor of one `shell` run on Linux: whatever the program starts ends with the run.
 
-Run as `python -I -S _shell_supervisor.py SERVER_PID GRACE LC_CTYPE PATH ARGV0 [ARG...]` (standard library
+Run as `python -I -S _supervisor.py SERVER_PID GRACE LC_CTYPE PATH ARGV0 [ARG...]` (standard library
 only, so that it starts fast without site-packages); LC_CTYPE is `-` if the program's environment has
 none, else `=` and its value (Python may set it in its own environment when it starts, PEP 538).
 

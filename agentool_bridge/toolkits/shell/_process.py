@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import anyio
 
-from ..redaction import Redactor
+from ...redaction import Redactor
 
 __all__ = ["KILL_GRACE", "STDERR_TAIL", "RunningProgram", "can_supervise"]
 
@@ -25,7 +25,7 @@ KILL_GRACE = 2.0
 """Seconds between SIGTERM and SIGKILL when a run is stopped."""
 _SUPERVISOR_SLACK = 3.0
 """Seconds the server gives the supervisor beyond KILL_GRACE to stop the run before it kills the supervisor."""
-SUPERVISOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_shell_supervisor.py")
+SUPERVISOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_supervisor.py")
 
 
 def can_supervise() -> bool:
