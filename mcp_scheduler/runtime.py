@@ -21,10 +21,8 @@ from agentool_bridge.toolkits.agent import AgentToolkit
 from agentool_bridge.toolkits.config import ToolkitConfig
 from agentool_bridge.toolkits.http import HttpToolkit
 from agentool_bridge.toolkits.inbox import limit_inbox
-from agentool_bridge.toolkits.mcp_client import MCPConnectionPool
-from agentool_bridge.toolkits.mcp_tools import MCPToolkit
+from agentool_bridge.toolkits.mcp import MCPConnectionPool, MCPToolkit, load_servers
 from agentool_bridge.toolkits.notify import NotifyToolkit
-from agentool_bridge.toolkits.servers import load_servers
 from agentool_bridge.toolkits.shell import ShellRunner
 
 from .errors import SchedulerStateError

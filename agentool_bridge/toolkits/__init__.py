@@ -29,16 +29,17 @@ from .errors import (
     ToolkitError,
 )
 from .logs import LogSink, create_logging_agent
-from .mcp_client import MCPConnectionPool
-from .mcp_errors import (
+from .mcp import (
     MCPArgumentsError,
+    MCPConnectionPool,
+    MCPInput,
     MCPServerConfigError,
     MCPServerUnavailableError,
     MCPToolCallError,
+    MCPToolkit,
     MCPToolNotFoundError,
     MCPToolTimeoutError,
 )
-from .mcp_tools import MCPInput, MCPToolkit
 from .queue import QueueCounts, QueueLevel, QueueMessage, QueueMessageEvent, QueueStore, create_queue_agent
 from .shell import (
     EnvironmentNotAllowedError,

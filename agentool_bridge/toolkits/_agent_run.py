@@ -24,7 +24,7 @@ from ..errors import clip, clip_text
 from ..untrusted import quote
 from .agent import AgentModelError, AgentRunError
 from .errors import ToolkitError
-from .servers import MCPConnections
+from .mcp import MCPConnections
 
 __all__ = ["AgentResult", "MCPServersToolset", "ToolCall", "build_model", "check_output_schema", "run_agent"]
 

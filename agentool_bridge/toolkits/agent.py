@@ -26,7 +26,7 @@ from ..untrusted import untrusted
 from ._common import Name, ToolkitOutput
 from .config import ToolkitConfig
 from .errors import ToolkitError
-from .servers import MCPConnections, UnknownServerError
+from .mcp import MCPConnections, UnknownServerError
 
 if TYPE_CHECKING:
     from pydantic_ai.models import Model

@@ -15,7 +15,7 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
 from agentool_bridge.secrets import env_names
-from agentool_bridge.toolkits.servers import load_servers
+from agentool_bridge.toolkits.mcp import load_servers
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"

@@ -21,7 +21,7 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from agentool_bridge import AgenToolInjector
 from agentool_bridge.toolkits import AgentModelError, AgentRunError, AgentToolkit, ToolkitConfig
-from agentool_bridge.toolkits.servers import ServersFile, UnknownServerError
+from agentool_bridge.toolkits.mcp import ServersFile, UnknownServerError
 from mcp_scheduler import InvalidJobInputError, SchedulerInput, SchedulerRuntime, ServiceConfig
 from tests.toolkits.mcp_test_server import server as test_server
 

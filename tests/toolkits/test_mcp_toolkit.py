@@ -31,8 +31,8 @@ from agentool_bridge.toolkits import (
     ToolkitConfig,
     ToolkitOutput,
 )
-from agentool_bridge.toolkits.mcp_tools import _content_json, check_arguments
-from agentool_bridge.toolkits.servers import ServersFile, ServersFileError, UnknownServerError
+from agentool_bridge.toolkits.mcp import ServersFile, ServersFileError, UnknownServerError
+from agentool_bridge.toolkits.mcp.tools import _content_json, check_arguments
 from mcp_scheduler import SchedulerInput
 from mcp_scheduler.cli import parse_settings
 from mcp_scheduler.errors import InvalidJobInputError, JobExecutionError

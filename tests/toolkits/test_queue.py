@@ -481,3 +481,42 @@ def test_remove_takes_ready_messages_by_id_and_leaves_the_rest(database: str) ->
         assert store.remove("bulk", many) == 510 and store.counts("bulk").size == 0
     finally:
         store.close()
+
+
+def test_head_reads_the_first_messages_and_the_size_together(database: str) -> None:
+    store = QueueStore(database)
+    try:
+        assert store.head("q", 5) == ([], 0)
+        ids = [store.enqueue("q", {"n": n}).message_id for n in range(4)]
+        store.enqueue("other", "x")
+        assert store.take("q", auto_ack=False) is not None  # in flight: neither at the head nor counted
+
+        messages, size = store.head("q", 2)
+
+        assert [m.message_id for m in messages] == ids[1:3] and size == 3
+        assert store.head("q") == (messages[:1], 3)
+    finally:
+        store.close()
+
+
+def test_head_never_counts_a_message_enqueued_between_its_two_reads(database: str) -> None:
+    store = QueueStore(database)
+    enqueued = threading.Event()
+
+    def enqueue_many() -> None:
+        for n in range(60):
+            store.enqueue("busy", n)
+        enqueued.set()
+
+    producer = threading.Thread(target=enqueue_many)
+    producer.start()
+    try:
+        reads = 0
+        while not enqueued.is_set() or reads == 0:
+            messages, size = store.head("busy", 100)
+            assert len(messages) == size  # fewer than 100 ready: the head is the whole queue
+            reads += 1
+    finally:
+        producer.join(timeout=30)
+        store.close()
+    assert not producer.is_alive()

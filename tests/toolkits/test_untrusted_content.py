@@ -21,7 +21,7 @@ from agentool_bridge.toolkits import (
     ShellRunner,
 )
 from agentool_bridge.toolkits.http import HttpStatusError, HttpToolkit
-from agentool_bridge.toolkits.servers import ServersFile
+from agentool_bridge.toolkits.mcp import ServersFile
 from agentool_bridge.untrusted import clip_content, escape, is_untrusted, quote, untrusted
 from tests.toolkits._http_server import LocalServer, serve_http
 

@@ -19,19 +19,19 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, JsonValue, model_validator
 
-from ..errors import clip, clip_text
-from ..models import BaseOperationInput, RoutingConfig
-from ..registry import AgenTool
-from ..untrusted import escape, quote, untrusted
-from ._common import Name, ToolkitOutput, require_fields
-from .mcp_client import MCPConnectionPool
-from .mcp_errors import (
+from ...errors import clip, clip_text
+from ...models import BaseOperationInput, RoutingConfig
+from ...registry import AgenTool
+from ...untrusted import escape, quote, untrusted
+from .._common import Name, ToolkitOutput, require_fields
+from .errors import (
     MCPArgumentsError,
     MCPServerUnavailableError,
     MCPToolCallError,
     MCPToolNotFoundError,
     MCPToolTimeoutError,
 )
+from .pool import MCPConnectionPool
 
 if TYPE_CHECKING:
     from mcp.types import CallToolResult, ContentBlock, Tool

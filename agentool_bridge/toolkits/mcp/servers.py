@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ..errors import clip, describe_errors
-from .errors import ToolkitError
+from ...errors import clip, describe_errors
+from ..errors import ToolkitError
 
 if TYPE_CHECKING:
     from mcp.types import CallToolResult, Tool
