@@ -112,14 +112,25 @@ class SQLiteDatabase(Database):
         self._conn.close()
 
 
-def open_database(database: str | os.PathLike[str] | None, *, name: str) -> Database:
+def open_database(
+    database: str | os.PathLike[str] | None, *, name: str, tables: Sequence[str] = ()
+) -> Database:
     """The database of a toolkit store: a PostgreSQL URL, a SQLite file, or None for memory.
 
-    `name` says whose connection it is (shown in PostgreSQL's `pg_stat_activity`).
+    `name` says whose connection it is (shown in PostgreSQL's `pg_stat_activity`); `tables`: the store's
+    CREATE TABLE statements, run before it is returned (the connection is closed if they fail).
     """
+    opened: Database
     if is_postgres_url(database):
         require_extra(POSTGRES)
         from ._postgres import PostgresDatabase  # psycopg is imported only for a PostgreSQL database
 
-        return PostgresDatabase(str(database), name=name)
-    return SQLiteDatabase(database)
+        opened = PostgresDatabase(str(database), name=name)
+    else:
+        opened = SQLiteDatabase(database)
+    try:
+        opened.create_tables(tables)
+    except BaseException:
+        opened.close()
+        raise
+    return opened

@@ -91,23 +91,16 @@ class KVStore:
     def __init__(
         self, database: str | os.PathLike[str] | None = None, *, clock: Callable[[], float] = time.time
     ) -> None:
-        self._db = open_database(database, name=AGENTOOL_NAME)
+        self._db = open_database(database, name=AGENTOOL_NAME, tables=[
+            f"""CREATE TABLE IF NOT EXISTS {_TABLE} (
+                key TEXT PRIMARY KEY,
+                value TEXT NOT NULL,
+                expires_at {{float}},
+                updated_at {{float}} NOT NULL
+            )"""
+        ])
         self._lock = threading.Lock()
         self._clock = clock
-        try:
-            self._db.create_tables(
-                [
-                    f"""CREATE TABLE IF NOT EXISTS {_TABLE} (
-                        key TEXT PRIMARY KEY,
-                        value TEXT NOT NULL,
-                        expires_at {{float}},
-                        updated_at {{float}} NOT NULL
-                    )"""
-                ]
-            )
-        except BaseException:
-            self._db.close()
-            raise
 
     @property
     def location(self) -> str:

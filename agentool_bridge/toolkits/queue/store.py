@@ -65,7 +65,7 @@ class QueueStore:
     """
 
     def __init__(self, database: str | os.PathLike[str] | None = None) -> None:
-        self._db = open_database(database, name=AGENTOOL_NAME)
+        self._db = open_database(database, name=AGENTOOL_NAME, tables=(*SCHEMA, *FEED_SCHEMA))
         self._lock = threading.RLock()
         self._waiters = Waiters()
         self._hooks: list[tuple[object, EnqueueHook]] = []
@@ -73,11 +73,6 @@ class QueueStore:
         self._limits: dict[str, tuple[int, str, str]] = {}  # queue name -> (most messages, flag, what to do)
         self.writer = uuid.uuid4().hex[:16]  # marks this store's enqueues, which `events_since` leaves out
         self._feed = QueueFeed(self._db, self.writer)
-        try:
-            self._db.create_tables((*SCHEMA, *FEED_SCHEMA))
-        except BaseException:
-            self._db.close()
-            raise
 
     @property
     def location(self) -> str:
