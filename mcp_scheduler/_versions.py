@@ -1,4 +1,5 @@
-"""Version checks of the libraries that the adapters (`_engine.py`, `server/_sdk.py`) use beyond their public API."""
+"""Version checks of the libraries that the adapters (`_engine.py`, `_pydantic.py`, `server/_sdk.py`) use beyond
+their public API."""
 
 from __future__ import annotations
 
