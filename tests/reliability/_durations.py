@@ -3,8 +3,8 @@
 Durations: numbers from zero and 5e-324 up to 1e308 (and 10**30 as an integer), negative ones, and NaN / inf
 spelled out, as "N unit", compact "1h30m", "every N minutes", ISO 8601 "PTnH" / "PnDTnH" / "PnW", and "in N
 units" for one-off times. Times: ISO 8601 dates and date-times of the years 1 to 9999 (with offsets up to
-+-14:00, "Z", or naive), "now", durations ago. Arguments built from them for schedule_job, preview_schedule,
-get_history and backfill_job.
++-14:00, "Z", or naive), "now", durations ago. Arguments built from them for schedule_job, update_job,
+preview_schedule, get_history and backfill_job.
 """
 
 from __future__ import annotations
@@ -104,9 +104,9 @@ def policies(draw: st.DrawFn) -> dict[str, Any]:
 
 @st.composite
 def bounds_calls(draw: st.DrawFn, job_ids: list[str]) -> tuple[str, dict[str, Any]]:
-    """A call of schedule_job, preview_schedule, get_history or backfill_job with durations and times from
-    the strategies above (`job_ids`: jobs that exist, for backfill_job)."""
-    tool = draw(st.sampled_from(["schedule_job", "preview_schedule", "get_history", "backfill_job"]))
+    """A call of schedule_job, update_job, preview_schedule, get_history or backfill_job with durations and
+    times from the strategies above (`job_ids`: jobs that exist, for update_job and backfill_job)."""
+    tool = draw(st.sampled_from(["schedule_job", "update_job", "preview_schedule", "get_history", "backfill_job"]))
     if tool == "get_history":
         arguments = {name: draw(moments) for name in ("since", "until") if draw(st.booleans())}
         return tool, arguments or {"since": draw(moments)}
@@ -123,7 +123,10 @@ def bounds_calls(draw: st.DrawFn, job_ids: list[str]) -> tuple[str, dict[str, An
     if tool == "preview_schedule":
         arguments["count"] = draw(st.sampled_from([1, 50]))
         return tool, arguments
-    arguments.update(agentool_name="logging", input_data=LOG)
+    if tool == "update_job":
+        arguments["job_id"] = draw(st.sampled_from(job_ids))
+    else:
+        arguments.update(agentool_name="logging", input_data=LOG)
     for name in ("misfire_grace_time", "timeout"):
         if draw(st.integers(0, 3)) == 0:
             arguments[name] = draw(seconds)

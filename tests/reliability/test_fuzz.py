@@ -14,9 +14,9 @@ The scheduler is stopped while fuzzing, so no fire of a job the fuzzer scheduled
 between two snapshots (run_now still runs: it is an answered call). `make test` makes about 2,000
 calls (`MCP_SCHEDULER_FUZZ_CALLS`); the soak variant 10,000. The counts are the `fuzz` figure.
 
-A second run (`fuzz_bounds`) gives schedule_job, preview_schedule, get_history and backfill_job durations and
-times at and beyond the scheduler's bounds (tests/reliability/_durations.py): each is answered, accepted or as
-an error in the arguments, never as an internal error.
+A second run (`fuzz_bounds`) gives schedule_job, update_job, preview_schedule, get_history and backfill_job
+durations and times at and beyond the scheduler's bounds (tests/reliability/_durations.py): each is answered,
+accepted or as an error in the arguments, never as an internal error.
 """
 
 from __future__ import annotations
