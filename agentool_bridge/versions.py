@@ -1,5 +1,6 @@
 """Version checks of the libraries that the adapters use beyond their public API: httpx2 and httpcore2 here
-(`toolkits/http/_httpx.py`), APScheduler and mcp in mcp_scheduler (`_engine.py`, `server/_sdk.py`)."""
+(`toolkits/http/_httpx.py`), APScheduler, pydantic and mcp in mcp_scheduler (`_engine.py`, `_pydantic.py`,
+`server/_sdk.py`)."""
 
 from __future__ import annotations
 

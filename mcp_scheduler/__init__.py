@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .agentool import close_scheduler_agent, create_scheduler_agent, get_scheduler_service
     from .errors import (
+        InvalidArgumentError,
         InvalidJobInputError,
         InvalidScheduleError,
         InvalidTimezoneError,
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
         JobExistsError,
         JobNotFoundError,
         LeaseHeldError,
+        OutOfBoundsError,
         SchedulerError,
         SchedulerStateError,
         TokenFileError,
@@ -43,6 +45,7 @@ _WHERE = {
     "close_scheduler_agent": "agentool",
     "create_scheduler_agent": "agentool",
     "get_scheduler_service": "agentool",
+    "InvalidArgumentError": "errors",
     "InvalidJobInputError": "errors",
     "InvalidScheduleError": "errors",
     "InvalidTimezoneError": "errors",
@@ -50,6 +53,7 @@ _WHERE = {
     "JobExistsError": "errors",
     "JobNotFoundError": "errors",
     "LeaseHeldError": "errors",
+    "OutOfBoundsError": "errors",
     "SchedulerError": "errors",
     "SchedulerStateError": "errors",
     "TokenFileError": "errors",
@@ -73,6 +77,7 @@ _WHERE = {
 
 __all__ = [
     "EventBus",
+    "InvalidArgumentError",
     "InvalidJobInputError",
     "InvalidScheduleError",
     "InvalidTimezoneError",
@@ -84,6 +89,7 @@ __all__ = [
     "JobInfo",
     "JobNotFoundError",
     "LeaseHeldError",
+    "OutOfBoundsError",
     "QueueEvent",
     "RunEvent",
     "RunRecord",

@@ -11,9 +11,11 @@ from agentool_bridge.errors import clip
 
 __all__ = [
     "SchedulerError",
+    "InvalidArgumentError",
     "InvalidScheduleError",
     "InvalidTimezoneError",
     "InvalidJobInputError",
+    "OutOfBoundsError",
     "JobNotFoundError",
     "JobExistsError",
     "JobExecutionError",
@@ -32,11 +34,19 @@ class SchedulerError(Exception):
     """Base class of every error the scheduler raises on purpose."""
 
 
-class InvalidScheduleError(SchedulerError, ValueError):
+class InvalidArgumentError(SchedulerError, ValueError):
+    """An argument is not acceptable: the message names it, what is wrong (a form, a limit) and what to give.
+
+    Every parser of arguments raises one of its subclasses; both faces (MCP tools, the `scheduler` AgenTool)
+    answer it as an error in the arguments, never as an internal error.
+    """
+
+
+class InvalidScheduleError(InvalidArgumentError):
     """A schedule expression could not be parsed, or names a time that cannot run."""
 
 
-class InvalidTimezoneError(SchedulerError, ValueError):
+class InvalidTimezoneError(InvalidArgumentError):
     """A time zone name is not a known IANA zone."""
 
     def __init__(self, name: str) -> None:
@@ -47,8 +57,13 @@ class InvalidTimezoneError(SchedulerError, ValueError):
         self.name = name
 
 
-class InvalidJobInputError(SchedulerError, ValueError):
+class InvalidJobInputError(InvalidArgumentError):
     """The request or the job's input_data is not acceptable."""
+
+
+class OutOfBoundsError(InvalidArgumentError):
+    """A duration or a time is beyond what the scheduler accepts (`schedules.bounds`: at most 100 years,
+    the years 1970 to 9000)."""
 
 
 class JobNotFoundError(SchedulerError, LookupError):

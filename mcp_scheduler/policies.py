@@ -12,7 +12,11 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from agentool_bridge.errors import clip
+
 from ._frozen import FrozenModel
+from .errors import InvalidJobInputError
+from .schedules.interval import parse_interval
 from .timestamps import Timestamp
 
 __all__ = [
@@ -22,6 +26,7 @@ __all__ = [
     "PolicyInput",
     "RetryOn",
     "RunPolicy",
+    "catchup_seconds",
     "describe_policy",
     "retry_delay",
 ]
@@ -109,6 +114,26 @@ class PolicyInput(_PolicyFields):
         default=None, max_length=100,
         description="No fire after this ISO 8601 time.",
     )
+
+
+def catchup_seconds(value: float | str | None) -> int | None:
+    """A `PolicyInput.catchup_window` as whole seconds (None: the server's window).
+
+    Raises `InvalidJobInputError` (or `InvalidScheduleError` / `OutOfBoundsError` for a string that is not a
+    duration, or one over 100 years) when it is not from 0 s to a year.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        seconds = parse_interval(value, what=f"policy.catchup_window {clip(value)}").total_seconds()
+    else:
+        seconds = float(value)
+    if not 0 <= seconds <= MAX_WINDOW:
+        raise InvalidJobInputError(
+            f"policy.catchup_window must be between 0 s and one year (got {seconds:g} s): give seconds or a duration "
+            "such as '2h'."
+        )
+    return round(seconds)
 
 
 def _seconds(value: float) -> str:

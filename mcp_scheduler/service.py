@@ -60,13 +60,13 @@ from .models import (
     SchedulerInput,
     SchedulerStatus,
 )
-from .policies import MAX_WINDOW, PolicyInput, RunPolicy
+from .policies import PolicyInput, RunPolicy, catchup_seconds
 from .schedules import (
     Schedule,
     local_timezone_name,
-    parse_interval,
     parse_moment,
     parse_schedule,
+    parse_time,
     resolve_timezone,
 )
 from .secret_names import RESERVED_SECRET_PREFIX, allowed_secret_names
@@ -708,9 +708,9 @@ class SchedulerService:
         changes: dict[str, Any] = {name: getattr(given, name) for name in fields if name in RunPolicy.model_fields}
         for name in ("start_at", "end_at"):
             if name in fields and changes[name] is not None:
-                changes[name] = _moment(changes[name], f"policy.{name}", zone)
+                changes[name] = parse_time(changes[name], f"policy.{name}", zone)
         if "catchup_window" in fields:
-            changes["catchup_window"] = _window(given.catchup_window)
+            changes["catchup_window"] = catchup_seconds(given.catchup_window)
         try:
             return RunPolicy.model_validate({**base.model_dump(), **changes})
         except ValidationError as exc:
@@ -1249,30 +1249,6 @@ def _first_fire(definition: JobDefinition, now: datetime) -> datetime | None:
     """A job's first fire time from `now`, within its policy's bounds."""
     policy = definition.policy
     return next_fire_time(definition.schedule, None, now, start_at=policy.start_at, end_at=policy.end_at)
-
-
-def _moment(text: str, field: str, zone: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise InvalidJobInputError(
-            f"{field} {clip(text)} is not an ISO 8601 time: give one such as '2026-12-24T09:00' (read in {zone}) "
-            "or '2026-12-24T09:00:00+01:00'."
-        ) from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=resolve_timezone(zone))
-
-
-def _window(value: float | str | None) -> int | None:
-    """policy.catchup_window as whole seconds (None: the server's window)."""
-    if value is None:
-        return None
-    seconds = parse_interval(value).total_seconds() if isinstance(value, str) else float(value)
-    if not 0 <= seconds <= MAX_WINDOW:
-        raise InvalidJobInputError(
-            f"policy.catchup_window must be between 0 s and one year (got {seconds:g} s): give seconds or a duration "
-            "such as '2h'."
-        )
-    return round(seconds)
 
 
 def _is_ref_error(error: dict[str, Any], data: dict[str, Any]) -> bool:

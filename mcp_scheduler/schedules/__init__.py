@@ -55,12 +55,13 @@ from ..timestamps import utcnow
 from .base import SCHEDULE_TYPES, BaseSchedule, ScheduleType
 from .cron import CRON_FORMS, CronSchedule
 from .interval import INTERVAL_FORMS, IntervalSchedule, describe_interval, parse_interval
-from .moments import parse_moment
+from .moments import parse_moment, parse_time
 from .once import ONCE_FORMS, OnceSchedule
 from .zones import _require_aware, local_timezone_name, resolve_timezone
 
 __all__ = [
     "parse_moment",
+    "parse_time",
     "ScheduleType",
     "SCHEDULE_TYPES",
     "CRON_FORMS",

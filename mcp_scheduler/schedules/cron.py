@@ -41,6 +41,7 @@ from agentool_bridge.errors import clip
 
 from ..errors import InvalidScheduleError
 from .base import BaseSchedule
+from .bounds import LATEST
 from .zones import _require_aware
 
 __all__ = ["CRON_FORMS", "CronSchedule"]
@@ -324,7 +325,7 @@ class CronSchedule(BaseSchedule):
         after ``now`` when there is no previous fire time.
 
         Returns an aware datetime in the schedule's zone (see the DST rules of this module), or
-        ``None`` when no time matches within croniter's 50-year horizon.
+        ``None`` when no time matches within croniter's 50-year horizon or before :data:`~.bounds.LATEST`.
         """
         _require_aware(now, "now")
         if previous_fire_time is not None:
@@ -335,7 +336,10 @@ class CronSchedule(BaseSchedule):
                 bound += _ONE_MICROSECOND
         else:
             bound = now.astimezone(UTC)
-        return self._first_cron_time_from(bound, self.zone)
+        if bound > LATEST:
+            return None
+        moment = self._first_cron_time_from(bound, self.zone)
+        return None if moment is None or moment > LATEST else moment
 
     def _first_cron_time_from(self, bound: datetime, zone: ZoneInfo) -> datetime | None:
         """The first cron fire time at or after the aware instant ``bound``.

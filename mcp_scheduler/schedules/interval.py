@@ -19,6 +19,7 @@ from agentool_bridge.errors import clip
 from ..errors import InvalidScheduleError
 from ..timestamps import Timestamp
 from .base import BaseSchedule, _datetime_in_schedule_zone
+from .bounds import LATEST, bounded_duration
 from .zones import _in_zone, _require_aware
 
 __all__ = ["INTERVAL_FORMS", "IntervalSchedule", "parse_interval", "describe_interval"]
@@ -106,7 +107,7 @@ def _parse_human_duration(expression: str, text: str) -> float:
     return total
 
 
-def parse_interval(expression: str) -> timedelta:
+def parse_interval(expression: str, *, what: str | None = None) -> timedelta:
     """Parse a duration such as ``"1h30m"`` into a positive :class:`~datetime.timedelta`.
 
     Accepted forms (case-insensitive, an optional leading ``every``):
@@ -125,6 +126,8 @@ def parse_interval(expression: str) -> timedelta:
         InvalidScheduleError: the text is not a duration, is zero or negative, or uses months or
             years (which have no fixed length; use a cron schedule). The message lists the
             accepted forms.
+        OutOfBoundsError: the duration is longer than 100 years or shorter than one microsecond
+            (see :mod:`.bounds`); ``what`` names it in the message (default: "The interval '...'").
     """
     if not isinstance(expression, str):
         raise _interval_error(repr(expression), "the interval must be a string")
@@ -141,15 +144,9 @@ def parse_interval(expression: str) -> timedelta:
         if text.startswith("p")
         else (_parse_human_duration(expression, text))
     )
-    if not math.isfinite(seconds):
-        raise _interval_error(expression, "the interval is too long")
-    try:
-        duration = timedelta(seconds=seconds)
-    except OverflowError:
-        raise _interval_error(expression, "the interval is too long") from None
-    if duration <= timedelta(0):
+    if seconds <= 0:
         raise _interval_error(expression, "the interval must be greater than zero")
-    return duration
+    return bounded_duration(seconds, what or f"The interval {clip(expression)}")
 
 
 def describe_interval(seconds: float) -> str:
@@ -230,7 +227,8 @@ class IntervalSchedule(BaseSchedule):
 
     def next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
         """``previous_fire_time + interval``; without a previous fire time, the anchor if it is after
-        ``now``, else the first ``anchor + k * interval`` at or after ``now``.
+        ``now``, else the first ``anchor + k * interval`` at or after ``now``; ``None`` after
+        :data:`~.bounds.LATEST`.
 
         Returns an aware datetime in the schedule's zone.
         """
@@ -239,13 +237,18 @@ class IntervalSchedule(BaseSchedule):
             _require_aware(previous_fire_time, "previous_fire_time")
         zone = self.zone
         interval = timedelta(seconds=self.interval_seconds)
-        if previous_fire_time is not None:
-            return _in_zone(previous_fire_time.astimezone(UTC) + interval, zone)
         anchor = self.anchor.astimezone(UTC)
         current = now.astimezone(UTC)
-        if anchor > current:
-            return _in_zone(anchor, zone)
-        elapsed = (current - anchor) // _ONE_MICROSECOND
-        period = interval // _ONE_MICROSECOND
-        periods = -(-elapsed // period)  # ceil division on exact integers
-        return _in_zone(anchor + periods * interval, zone)
+        try:
+            if previous_fire_time is not None:
+                following = previous_fire_time.astimezone(UTC) + interval
+            elif anchor > current:
+                following = anchor
+            else:
+                elapsed = (current - anchor) // _ONE_MICROSECOND
+                period = interval // _ONE_MICROSECOND
+                periods = -(-elapsed // period)  # ceil division on exact integers
+                following = anchor + periods * interval
+        except OverflowError:  # past year 9999: no fire time
+            return None
+        return None if following > LATEST else _in_zone(following, zone)

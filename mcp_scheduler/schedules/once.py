@@ -19,6 +19,7 @@ from agentool_bridge.errors import clip
 from ..errors import InvalidScheduleError
 from ..timestamps import Timestamp
 from .base import BaseSchedule, _datetime_in_schedule_zone
+from .bounds import bounded_time
 from .interval import parse_interval
 from .zones import _in_zone, _require_aware
 
@@ -41,35 +42,29 @@ def _once_error(expression: str, reason: str) -> InvalidScheduleError:
 
 
 def _parse_once_time(expression: str, zone: ZoneInfo, now: datetime) -> datetime:
-    try:
-        return _parse_once_time_in_range(expression, zone, now)
-    except OverflowError:  # e.g. 0001-01-01T00:00+14:00 is before year 1 in UTC
-        raise _once_error(expression, "it is outside the years 1 to 9999 in UTC") from None
-
-
-def _parse_once_time_in_range(expression: str, zone: ZoneInfo, now: datetime) -> datetime:
     text = expression.strip()
     lowered = " ".join(text.lower().split())
     if lowered == "now":
         return _in_zone(now, zone)
     if lowered.startswith("in "):
         try:
-            delay = parse_interval(lowered[3:])
+            delay = parse_interval(lowered[3:], what=f"The delay of the one-off time {clip(expression)}")
         except InvalidScheduleError:
             raise _once_error(expression, f"{lowered[3:]!r} is not a duration") from None
-        return _in_zone(now.astimezone(UTC) + delay, zone)
-    parsed: datetime | None = None
-    for candidate in (text, text.upper()):
-        try:
-            parsed = datetime.fromisoformat(candidate)
-            break
-        except ValueError:
-            continue
-    if parsed is None:
-        raise _once_error(expression, "it is not a date-time this scheduler understands")
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=zone)  # fold=0: the first of two repeated wall-clock times
-    return _in_zone(parsed, zone)
+        moment = now.astimezone(UTC) + delay
+    else:
+        parsed: datetime | None = None
+        for candidate in (text, text.upper()):
+            try:
+                parsed = datetime.fromisoformat(candidate)
+                break
+            except ValueError:
+                continue
+        if parsed is None:
+            raise _once_error(expression, "it is not a date-time this scheduler understands")
+        # fold=0: the first of two repeated wall-clock times
+        moment = parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=zone)
+    return _in_zone(bounded_time(moment, f"The one-off time {clip(expression)}"), zone)
 
 
 class OnceSchedule(BaseSchedule):
@@ -99,6 +94,7 @@ class OnceSchedule(BaseSchedule):
         Raises:
             InvalidScheduleError: the expression is not a time this scheduler understands, or the
                 time is too far in the past.
+            OutOfBoundsError: the time is outside the years 1970 to 9000 (see :mod:`.bounds`).
         """
         run_at = _parse_once_time(expression, zone, now)
         try:

@@ -13,6 +13,10 @@ extreme numbers, unknown argument names. Resource URIs likewise. For every call:
 The scheduler is stopped while fuzzing, so no fire of a job the fuzzer scheduled changes the state
 between two snapshots (run_now still runs: it is an answered call). `make test` makes about 2,000
 calls (`MCP_SCHEDULER_FUZZ_CALLS`); the soak variant 10,000. The counts are the `fuzz` figure.
+
+A second run (`fuzz_bounds`) gives schedule_job, update_job, preview_schedule, get_history and backfill_job
+durations and times at and beyond the scheduler's bounds (tests/reliability/_durations.py): each is answered,
+accepted or as an error in the arguments, never as an internal error.
 """
 
 from __future__ import annotations
@@ -37,11 +41,14 @@ from mcp.shared.exceptions import MCPError
 from mcp_scheduler import SchedulerRuntime
 from mcp_scheduler.server import SchedulerServer, build_server
 from mcp_scheduler.settings import Settings
+from tests.reliability._durations import LOG, bounds_calls
 from tests.reliability._figures import Figures
 
 T = TypeVar("T")
 CALLS = int(os.environ.get("MCP_SCHEDULER_FUZZ_CALLS", "2000"))
 SOAK_CALLS = int(os.environ.get("MCP_SCHEDULER_FUZZ_SOAK_CALLS", "10000"))
+BOUNDS_CALLS = int(os.environ.get("MCP_SCHEDULER_FUZZ_BOUNDS_CALLS", "500"))
+BOUNDS_SOAK_CALLS = int(os.environ.get("MCP_SCHEDULER_FUZZ_BOUNDS_SOAK_CALLS", "5000"))
 
 # ---------------------------------------------------------------------- values
 
@@ -413,3 +420,61 @@ def test_fuzzed_calls_never_crash_leak_or_change_state_when_rejected(harness: Ha
 def test_fuzzed_calls_soak(harness: Harness, figures: Figures) -> None:
     run_and_report(harness, figures, SOAK_CALLS, "fuzz_soak")
 
+
+
+# ---------------------------------------------------------------------- durations and times at every bound
+
+BOUNDS_JOBS = {"every-minute": ("cron", "* * * * *"), "hourly": ("interval", "1h"), "yearly": ("cron", "0 0 1 1 *")}
+
+
+def fuzz_bounds(harness: Harness, tally: Tally, calls: int) -> None:
+    client = harness.client
+    assert client is not None
+    for job_id, (kind, expression) in BOUNDS_JOBS.items():  # what backfill_job ranges run over
+        created = harness.run(client.call_tool("schedule_job", {
+            "job_id": job_id, "schedule_type": kind, "schedule": expression, "agentool_name": "logging",
+            "input_data": LOG}))
+        assert not created.is_error, created
+
+    @settings(max_examples=calls, deadline=None, database=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck), print_blob=True)
+    @given(bounds_calls(sorted(BOUNDS_JOBS)))
+    def one(step: tuple[str, dict[str, Any]]) -> None:
+        name, arguments = step
+        tally["tool_calls"] += 1
+        try:
+            result = harness.run(client.call_tool(name, arguments))
+        except MCPError as exc:
+            tally["protocol_errors"] += 1
+            check_text(tally, f"{name}({describe(arguments)})", str(exc))
+            return
+        text = " ".join(getattr(block, "text", "") for block in result.content)
+        check_text(tally, f"{name}({describe(arguments)})", text, error=result.is_error)
+        if result.is_error and text.strip() == f"Error executing tool {name}":
+            tally.problem("internal_errors", f"{name}({describe(arguments)}): bare SDK error")
+        tally["rejected" if result.is_error else "accepted"] += 1
+
+    one()
+
+
+def run_bounds_and_report(harness: Harness, figures: Figures, calls: int, name: str) -> None:
+    tally = Tally()
+    try:
+        fuzz_bounds(harness, tally, calls)
+    finally:
+        figures.add(name, tool_calls=tally["tool_calls"], accepted=tally["accepted"], rejected=tally["rejected"],
+                    protocol_errors=tally["protocol_errors"], internal_errors=tally["internal_errors"],
+                    traceback_leaks=tally["tracebacks"])
+    assert not tally.problems, "\n".join(tally.problems)
+    assert tally["accepted"] > 0 and tally["rejected"] > 0
+
+
+def test_durations_and_times_at_every_bound_are_answered_never_an_internal_error(
+    harness: Harness, figures: Figures
+) -> None:
+    run_bounds_and_report(harness, figures, BOUNDS_CALLS, "fuzz_bounds")
+
+
+@pytest.mark.soak
+def test_durations_and_times_at_every_bound_soak(harness: Harness, figures: Figures) -> None:
+    run_bounds_and_report(harness, figures, BOUNDS_SOAK_CALLS, "fuzz_bounds_soak")
