@@ -117,3 +117,15 @@ async def test_changed_answers_true_now_and_then_even_without_a_notification(
         await eventually_async(store.changed, within=5, what="changed() without a notification")
     finally:
         await store.close()
+
+
+def test_store_for_names_the_backend_of_a_database_string(tmp_path: Path) -> None:
+    from mcp_scheduler.store import SQLiteStore, store_for
+
+    for url in ("postgresql://sched:s3cret@db.example/jobs", "postgres://db.example/jobs"):
+        store = store_for(url)
+        assert isinstance(store, PostgresStore) and "s3cret" not in (store.location or "")
+    on_file = store_for(str(tmp_path / "jobs.sqlite"))
+    assert isinstance(on_file, SQLiteStore) and on_file.location == str(tmp_path / "jobs.sqlite")
+    in_memory = store_for(None)
+    assert isinstance(in_memory, SQLiteStore) and in_memory.location is None
