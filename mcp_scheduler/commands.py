@@ -22,13 +22,13 @@ from .lease import FileLease, RunnerLease
 from .models import JobInfo, SchedulerInput
 from .runtime import SchedulerRuntime, is_postgres_url
 from .settings import Settings
+from .store import require_database
 from .tables import (
     JOB_FLEX,
     JOB_HEADERS,
     display_zone,
     format_table,
     job_rows,
-    require_database,
     run_outcome,
     terminal_width,
 )

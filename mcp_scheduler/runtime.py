@@ -33,7 +33,7 @@ from .presence import Presence
 from .runner_info import read_runner_info
 from .service import SchedulerService, ServiceConfig
 from .setup_checks import check_log_dir, prepare_database_folder
-from .store import SchedulerStore, SQLiteStore
+from .store import SchedulerStore, store_for
 
 __all__ = ["SchedulerRuntime", "is_postgres_url", "make_lease"]
 
@@ -43,12 +43,6 @@ logger = logging.getLogger(__name__)
 def is_postgres_url(database: str | None) -> bool:
     """True if `database` is a PostgreSQL URL (`postgresql://...`) rather than a SQLite file."""
     return _is_postgres_url(database)
-
-
-def _postgres_store(url: str) -> SchedulerStore:
-    from .store.postgres import PostgresStore  # psycopg is imported only for a PostgreSQL database
-
-    return PostgresStore(url)
 
 
 def make_lease(database: str, config: ServiceConfig) -> RunnerLease:
@@ -131,7 +125,7 @@ class SchedulerRuntime:
             for reference in toolkits:
                 load_toolkit(reference, injector=self.injector)
             if store is None:
-                store = _postgres_store(database) if postgres and database else SQLiteStore(database)
+                store = store_for(database)
             if lease is None:
                 lease = make_lease(database, self.config) if database and self.config.use_lease else NullLease()
             self.service = SchedulerService(

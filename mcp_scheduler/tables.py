@@ -1,33 +1,26 @@
 """Human-readable tables of jobs and runs for `mcp-scheduler jobs` / `history`, read through the job store.
 
-They read a SQLite file or a PostgreSQL database directly (no scheduler is started), so they work
-while a server runs on it. Tables go to stdout, sized to the terminal; messages go to stderr.
+They read a SQLite file or a PostgreSQL database directly (`store.read_store`: no scheduler is started), so
+they work while a server runs on it. Tables go to stdout, sized to the terminal; messages go to stderr.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import sqlite3
 import sys
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from datetime import datetime, tzinfo
-from pathlib import Path
 from typing import TextIO
-
-from agentool_bridge.extras import POSTGRES, require_extra
 
 from .errors import JobNotFoundError
 from .jobs import Job, RunStatus
 from .models import JobInfo, RunRecord
-from .runtime import is_postgres_url
 from .schedules import local_timezone_name, parse_moment, resolve_timezone
-from .store import SchedulerStore, SQLiteStore
+from .store import read_store
 
-__all__ = ["format_table", "job_rows", "print_history", "print_jobs", "read_store", "require_database", "run_outcome"]
+__all__ = ["format_table", "job_rows", "print_history", "print_jobs", "run_outcome"]
 
 JOB_HEADERS = ("JOB", "STATE", "AGENTOOL", "SCHEDULE", "NEXT RUN", "LAST RUN", "LAST STATUS")
 JOB_FLEX = (3, 0)  # the schedule in words, then the job id, give way first on a narrow terminal
@@ -132,53 +125,6 @@ def job_rows(jobs: Sequence[Job | JobInfo], zone: tzinfo) -> list[list[str]]:
 def display_zone(timezone: str | None) -> tuple[str, tzinfo]:
     name = timezone or local_timezone_name()
     return name, resolve_timezone(name)
-
-
-def require_database(database: str) -> None:
-    """Raise `FileNotFoundError` unless `database` is a PostgreSQL URL or a SQLite file with the scheduler's
-    tables: opening any other file would create them in it (`IsADirectoryError` for a folder). A PostgreSQL
-    URL needs the `postgres` extra: `MissingExtraError` names the command that installs it."""
-    if is_postgres_url(database):
-        require_extra(POSTGRES)
-        return
-    if os.path.isdir(database):
-        raise IsADirectoryError(f"{database} is a folder, not a scheduler database: pass --db FILE (the one the "
-                                "server uses).")
-    if not os.path.exists(database):
-        raise FileNotFoundError(f"No scheduler database at {database}: pass --db FILE (the one the server uses).")
-    # as_uri() percent-encodes the path: a '?', '#' or '%' in it would otherwise end or change the URI.
-    try:
-        with contextlib.closing(sqlite3.connect(f"{Path(database).resolve().as_uri()}?mode=ro", uri=True)) as conn:
-            found = conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'scheduler_jobs'"
-            ).fetchone()
-    except sqlite3.DatabaseError as exc:  # not SQLite at all ("file is not a database"), or damaged
-        raise FileNotFoundError(
-            f"{database} is not a scheduler database (SQLite: {exc}): pass --db FILE, the one the server uses."
-        ) from None
-    if found is None:
-        raise FileNotFoundError(
-            f"{database} is not a scheduler database (it has no scheduler_jobs table): pass --db FILE, the one "
-            "the server uses."
-        )
-
-
-@asynccontextmanager
-async def read_store(database: str) -> AsyncIterator[SchedulerStore]:
-    """The job store of `database` (a SQLite file that must exist, or a PostgreSQL URL), open for the block."""
-    store: SchedulerStore
-    require_database(database)
-    if is_postgres_url(database):
-        from .store.postgres import PostgresStore  # psycopg only for a PostgreSQL database
-
-        store = PostgresStore(database)
-    else:
-        store = SQLiteStore(database)
-    await store.open()
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 async def print_jobs(

@@ -1,4 +1,5 @@
-"""Stores of jobs and run history: the `SchedulerStore` interface and its SQLite implementation.
+"""Stores of jobs and run history: the `SchedulerStore` interface, its SQLite implementation, and the store
+a database string names (`store_for`; `read_store` opens an existing one).
 
 `PostgresStore` (mcp_scheduler.store.postgres) is reached lazily, as `mcp_scheduler.store.PostgresStore`
 or by importing its module: psycopg is loaded only when it is used, never on the SQLite path.
@@ -8,13 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .backend import read_store, require_database, store_for
 from .base import Bookkeeping, SchedulerStore
 from .sqlite import SQLiteStore
 
 if TYPE_CHECKING:
     from .postgres import PostgresStore as PostgresStore
 
-__all__ = ["Bookkeeping", "SQLiteStore", "SchedulerStore"]
+__all__ = ["Bookkeeping", "SQLiteStore", "SchedulerStore", "read_store", "require_database", "store_for"]
 
 
 def __getattr__(name: str) -> Any:

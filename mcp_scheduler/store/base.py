@@ -16,16 +16,7 @@ from typing import Protocol
 from ..jobs import Job, JobState, RunStatus
 from ..models import RunRecord
 
-__all__ = ["Bookkeeping", "RunQuery", "SchedulerStore", "run_time"]
-
-
-def run_time(record: RunRecord) -> float | None:
-    """When a run happened, as a POSIX timestamp: its start, else when it was due, else when it ended.
-
-    Stored beside each record, so that history can be filtered by time across jobs.
-    """
-    moment = record.started_at or record.scheduled_time or record.finished_at
-    return None if moment is None else moment.timestamp()
+__all__ = ["Bookkeeping", "RunQuery", "SchedulerStore"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +30,12 @@ class RunQuery:
     until: datetime | None = None
     agentool_name: str | None = None
 
-    def where(self, mark: str) -> tuple[list[str], list[object]]:
-        """SQL conditions on scheduler_runs (job_id, status, at, agentool) and their parameters; `mark` is
-        the driver's placeholder (`?` or `%s`)."""
-        conditions: list[str] = []
+    def statement(self, mark: str, *, nulls_last: str = "") -> tuple[str, list[object]]:
+        """The SELECT of the runs' records (newest first, at most `limit`) and its parameters; `mark` is the
+        driver's placeholder (`?` or `%s`). Runs without a time come last across jobs: `nulls_last` is what
+        says so after DESC (PostgreSQL's " NULLS LAST"; SQLite puts NULLs last there already, and before 3.30
+        cannot parse it)."""
+        where: list[str] = []
         params: list[object] = []
         for column, op, value in (
             ("job_id", "=", self.job_id),
@@ -52,9 +45,15 @@ class RunQuery:
             ("at", "<", None if self.until is None else self.until.timestamp()),
         ):
             if value is not None:
-                conditions.append(f"{column} {op} {mark}")
+                where.append(f"{column} {op} {mark}")
                 params.append(value)
-        return conditions, params
+        if self.job_id is not None:
+            # A job's own runs: those after it was created, not those of an earlier job with its id.
+            where.append(f"seq > COALESCE((SELECT runs_from FROM scheduler_jobs WHERE job_id = {mark}), 0)")
+            params.append(self.job_id)
+        order = "seq DESC" if self.job_id is not None else f"at DESC{nulls_last}, seq DESC"
+        sql = f"SELECT record FROM scheduler_runs WHERE {' AND '.join(where) or '1 = 1'} ORDER BY {order} LIMIT {mark}"
+        return sql, [*params, self.limit]
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,6 @@ at once with "database is locked" when another connection writes the same file).
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import secrets
 import sqlite3
@@ -20,10 +19,11 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from ..errors import JobExistsError, JobNotFoundError, SchedulerStateError, TooManyJobsError
-from ..jobs import Job, JobDefinition, JobState, RunStatus
+from ..jobs import Job, JobState, RunStatus
 from ..models import RunRecord
-from ..schedules import load_schedule
-from .base import Bookkeeping, RunQuery, run_time
+from .base import Bookkeeping, RunQuery
+from .codec import JOB_COLUMNS, TextTimes, interrupted, read_run, run_row, run_text
+from .feeds import HistoryPruning, changes_after, changes_pruned_to, runs_after
 
 __all__ = ["SQLiteStore", "connect"]
 
@@ -69,8 +69,6 @@ def connect(database: str | os.PathLike[str] | None) -> sqlite3.Connection:
     return conn
 
 
-CHANGES_KEPT = 10_000  # job changes kept for processes that follow them; one further behind reloads every job
-
 # Rows per multi-row statement: within the 999 parameters of older SQLite builds. Each statement is one
 # hand-over of the GIL from this thread; one statement per row would wait for the busy event loop's
 # switch interval once per row (a 20,000-row batch then took 13 s instead of a fraction of one).
@@ -93,12 +91,7 @@ def _execute_rows(conn: sqlite3.Connection, head: str, rows: Sequence[tuple[Any,
         conn.execute(f"{head} VALUES {', '.join([one] * len(chunk))} {tail}", [v for row in chunk for v in row])
 
 
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def _datetime(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
+_CODEC = TextTimes()  # SQLite has no time type: times are ISO 8601 text
 
 
 class SQLiteStore:
@@ -108,7 +101,7 @@ class SQLiteStore:
         self._database = None if database is None else os.fspath(database)
         self._conn: sqlite3.Connection | None = None
         self._thread: ThreadPoolExecutor | None = None
-        self._unpruned: Counter[str] = Counter()  # runs written per job since it was last pruned
+        self._pruning = HistoryPruning()
         self.writer = secrets.token_hex(8)  # marks this process's rows, which its followers skip
         self._data_version: int | None = None
 
@@ -204,32 +197,20 @@ class SQLiteStore:
         return await self._run(self._changes_since, seq)
 
     def _changes_since(self, seq: int) -> tuple[int, set[str] | None]:
-        conn = self._db()
-        rows = conn.execute(
+        rows = self._db().execute(
             "SELECT seq, job_id, writer FROM scheduler_changes WHERE seq > ? ORDER BY seq", (seq,)
         ).fetchall()
-        if not rows:
-            return seq, set()
-        if rows[0][0] > seq + 1:
-            return rows[-1][0], None  # changes the follower had not read were pruned: it reloads every job
-        return rows[-1][0], {job_id for _, job_id, writer in rows if writer != self.writer}
+        return changes_after(rows, seq, self.writer)
 
     async def load_job(self, job_id: str) -> Job | None:
         return await self._run(self._load_job, job_id)
 
     def _load_job(self, job_id: str) -> Job | None:
-        rows = self._db().execute(
-            "SELECT job_id, definition, state, next_run_time, last_run_at, last_status, created_seq, progress "
-            "FROM scheduler_jobs WHERE job_id = ?",
-            (job_id,),
-        ).fetchall()
-        return self._jobs_of(rows)[0][1] if rows else None
+        rows = self._db().execute(f"SELECT {JOB_COLUMNS} FROM scheduler_jobs WHERE job_id = ?", (job_id,)).fetchall()
+        return _CODEC.jobs(rows, self._source())[0] if rows else None
 
     async def runs_since(self, seq: int, limit: int = 1000) -> tuple[int, list[RunRecord]]:
-        rows = await self._run(self._runs_since, seq, limit)
-        if not rows:
-            return seq, []
-        return rows[-1][0], [RunRecord.model_validate_json(r[1]) for r in rows if r[2] != self.writer]
+        return runs_after(await self._run(self._runs_since, seq, limit), seq, self.writer)
 
     def _runs_since(self, seq: int, limit: int) -> list[tuple[int, str, str]]:
         return self._db().execute(
@@ -238,9 +219,9 @@ class SQLiteStore:
 
     def _note_changes(self, conn: sqlite3.Connection, job_ids: Sequence[str]) -> None:
         _execute_rows(conn, "INSERT INTO scheduler_changes (job_id, writer)", [(j, self.writer) for j in job_ids])
-        seq = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
-        if seq // 1000 != (seq - len(job_ids)) // 1000:
-            conn.execute("DELETE FROM scheduler_changes WHERE seq <= ?", (seq - CHANGES_KEPT,))
+        pruned_to = changes_pruned_to(conn.execute("SELECT last_insert_rowid()").fetchone()[0], len(job_ids))
+        if pruned_to is not None:
+            conn.execute("DELETE FROM scheduler_changes WHERE seq <= ?", (pruned_to,))
 
     # ------------------------------------------------------------------ jobs
 
@@ -249,59 +230,27 @@ class SQLiteStore:
         page = asyncio.ensure_future(self._run(self._load_page, 0, page_size))
         try:
             while True:
-                rows = await page
-                if not rows:
+                last, jobs = await page
+                if not jobs:
                     return
-                page = asyncio.ensure_future(self._run(self._load_page, rows[-1][0], page_size))
-                yield [job for _, job in rows]
+                page = asyncio.ensure_future(self._run(self._load_page, last, page_size))
+                yield jobs
         finally:
             if not page.done():
                 page.cancel()
             elif not page.cancelled():
                 page.exception()  # a read-ahead that failed after the caller stopped: nothing to report
 
-    def _load_page(self, after_seq: int, limit: int) -> list[tuple[int, Job]]:
+    def _load_page(self, after_seq: int, limit: int) -> tuple[int, list[Job]]:
+        """The jobs created after `after_seq` (at most `limit`), and the created_seq of the last of them."""
         rows = self._db().execute(
-            "SELECT job_id, definition, state, next_run_time, last_run_at, last_status, created_seq, progress "
-            "FROM scheduler_jobs WHERE created_seq > ? ORDER BY created_seq LIMIT ?",
+            f"SELECT {JOB_COLUMNS} FROM scheduler_jobs WHERE created_seq > ? ORDER BY created_seq LIMIT ?",
             (after_seq, limit),
         ).fetchall()
-        return self._jobs_of(rows)
+        return (rows[-1][6] if rows else after_seq), _CODEC.jobs(rows, self._source())
 
-    def _jobs_of(self, rows: Sequence[tuple[Any, ...]]) -> list[tuple[int, Job]]:
-        definitions = self._decode_definitions(rows)
-        page = []
-        for row, data in zip(rows, definitions, strict=True):
-            try:
-                # The schedule first: its loader names what is wrong with a stored schedule.
-                definition = JobDefinition.model_validate({**data, "schedule": load_schedule(data["schedule"])})
-            except Exception as exc:
-                exc.add_note(f"while loading job {row[0]!r} from {self._database or '(memory)'}")
-                raise
-            job = Job(definition, row[2], _datetime(row[3]), _datetime(row[4]), row[5])
-            if row[7] is not None:
-                job.load_progress(row[7])
-            page.append((row[6], job))
-        return page
-
-    def _decode_definitions(self, rows: Sequence[tuple[Any, ...]]) -> list[Any]:
-        # One decode call for the whole page lets the decoder share equal keys between rows: loading
-        # 100,000 jobs is about twice as fast, and each key is kept once instead of once per job.
-        texts = [r[1] for r in rows]
-        try:
-            decoded: list[Any] = json.loads("[" + ",".join(texts) + "]")
-            if len(decoded) == len(texts):
-                return decoded
-        except json.JSONDecodeError:
-            pass
-        definitions = []
-        for job_id, text, *_ in rows:
-            try:
-                definitions.append(json.loads(text))
-            except json.JSONDecodeError as exc:
-                exc.add_note(f"while loading job {job_id!r} from {self._database or '(memory)'}")
-                raise
-        return definitions
+    def _source(self) -> str:
+        return self._database or "(memory)"
 
     async def insert_jobs(self, jobs: Sequence[Job], *, max_jobs: int | None = None) -> None:
         await self._run(self._insert_jobs, list(jobs), max_jobs)
@@ -313,13 +262,9 @@ class SQLiteStore:
             runs_from = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM scheduler_runs").fetchone()[0]
             try:
                 conn.executemany(
-                    "INSERT INTO scheduler_jobs (job_id, created_seq, definition, state, next_run_time, runs_from) "
+                    "INSERT INTO scheduler_jobs (job_id, definition, state, next_run_time, created_seq, runs_from) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
-                    [
-                        (j.job_id, seq + i + 1, j.definition.model_dump_json(), j.state, _iso(j.next_run_time),
-                         runs_from)
-                        for i, j in enumerate(jobs)
-                    ],
+                    [(*_CODEC.new_job(j), seq + i + 1, runs_from) for i, j in enumerate(jobs)],
                 )
             except sqlite3.IntegrityError as exc:
                 # Stored before this batch (its own rows have later created_seq), or twice in the batch.
@@ -341,7 +286,7 @@ class SQLiteStore:
     async def set_state(
         self, job_id: str, state: JobState, next_run_time: datetime | None, progress: str | None = None
     ) -> None:
-        await self._run(self._set_state, job_id, state, _iso(next_run_time), progress)
+        await self._run(self._set_state, job_id, state, _CODEC.time(next_run_time), progress)
 
     def _set_state(self, job_id: str, state: str, next_run_time: str | None, progress: str | None) -> None:
         with self._write() as conn:
@@ -353,14 +298,13 @@ class SQLiteStore:
             self._note_changes(conn, [job_id])
 
     async def update_job(self, job: Job) -> None:
-        await self._run(self._update_job, job.job_id, job.definition.model_dump_json(), job.state,
-                        _iso(job.next_run_time))
+        await self._run(self._update_job, _CODEC.changed_job(job))
 
-    def _update_job(self, job_id: str, definition: str, state: str, next_run_time: str | None) -> None:
+    def _update_job(self, row: tuple[str, str, str | None, str]) -> None:
+        job_id = row[-1]
         with self._write() as conn:
             changed = conn.execute(
-                "UPDATE scheduler_jobs SET definition = ?, state = ?, next_run_time = ? WHERE job_id = ?",
-                (definition, state, next_run_time, job_id),
+                "UPDATE scheduler_jobs SET definition = ?, state = ?, next_run_time = ? WHERE job_id = ?", row
             ).rowcount
             if not changed:
                 raise JobNotFoundError(job_id)
@@ -383,17 +327,11 @@ class SQLiteStore:
 
     def _write_batch(self, records: list[RunRecord], bookkeeping: list[Bookkeeping], history_limit: int) -> None:
         # Serialised here, on the store's thread: the event loop is busy starting runs.
-        runs = [
-            (r.run_id, r.job_id, r.status, r.model_dump_json(), self.writer, run_time(r), r.agentool_name)
-            for r in records
-        ]
-        books = [
-            (b.job_id, b.state, _iso(b.next_run_time), _iso(b.last_run_at), b.last_status, b.progress)
-            for b in bookkeeping
-        ]
+        runs = [(*run_row(r), self.writer) for r in records]
+        books = [_CODEC.books(b) for b in bookkeeping]
         with self._write() as conn:
             # REPLACE gives a run's later record a new seq, so that followers see it.
-            columns = "run_id, job_id, status, record, writer, at, agentool"
+            columns = "run_id, job_id, status, record, at, agentool, writer"
             _execute_rows(conn, f"INSERT OR REPLACE INTO scheduler_runs ({columns})", runs)
             if books:
                 conn.execute("DELETE FROM temp.books")
@@ -408,18 +346,12 @@ class SQLiteStore:
                     "WHERE b.job_id = scheduler_jobs.job_id) "
                     "WHERE job_id IN (SELECT job_id FROM temp.books)"
                 )
-            # A job is pruned once it has gained a tenth of its limit since it was last pruned: up to 10% more
-            # runs stay until then, and a batch of many jobs does not cost one DELETE per job.
-            slack = max(1, history_limit // 10)
-            for job_id, added in Counter(r[1] for r in runs).items():
-                self._unpruned[job_id] += added
-                if self._unpruned[job_id] >= slack:
-                    del self._unpruned[job_id]
-                    conn.execute(
-                        "DELETE FROM scheduler_runs WHERE job_id = ? AND seq <= ("
-                        "SELECT seq FROM scheduler_runs WHERE job_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)",
-                        (job_id, job_id, history_limit),
-                    )
+            for job_id in self._pruning.due((r.job_id for r in records), history_limit):
+                conn.execute(
+                    "DELETE FROM scheduler_runs WHERE job_id = ? AND seq <= ("
+                    "SELECT seq FROM scheduler_runs WHERE job_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)",
+                    (job_id, job_id, history_limit),
+                )
 
     async def interrupt_unfinished(self, note: str) -> list[RunRecord]:
         return await self._run(self._interrupt_unfinished, note)
@@ -427,13 +359,10 @@ class SQLiteStore:
     def _interrupt_unfinished(self, note: str) -> list[RunRecord]:
         with self._write() as conn:
             rows = conn.execute("SELECT seq, record FROM scheduler_runs WHERE status = 'running'").fetchall()
-            changed = [
-                (seq, RunRecord.model_validate_json(text).model_copy(update={"status": "interrupted", "note": note}))
-                for seq, text in rows
-            ]
+            changed = [(seq, interrupted(text, note)) for seq, text in rows]
             conn.executemany(
                 "UPDATE scheduler_runs SET status = 'interrupted', record = ? WHERE seq = ?",
-                [(record.model_dump_json(), seq) for seq, record in changed],
+                [(run_text(record), seq) for seq, record in changed],
             )
             conn.execute("UPDATE scheduler_jobs SET last_status = 'interrupted' WHERE last_status = 'running'")
         return [record for _, record in changed]
@@ -448,19 +377,12 @@ class SQLiteStore:
         until: datetime | None = None,
         agentool_name: str | None = None,
     ) -> list[RunRecord]:
-        query = RunQuery(job_id, status, limit, since, until, agentool_name)
-        rows = await self._run(self._history, query)
-        return [RunRecord.model_validate_json(r[0]) for r in rows]
+        statement = RunQuery(job_id, status, limit, since, until, agentool_name).statement("?")
+        rows = await self._run(self._history, *statement)
+        return [read_run(r[0]) for r in rows]
 
-    def _history(self, query: RunQuery) -> list[tuple[str]]:
-        where, params = query.where("?")
-        if query.job_id is not None:
-            # A job's own runs: those after it was created, not those of an earlier job with its id.
-            where.append("seq > COALESCE((SELECT runs_from FROM scheduler_jobs WHERE job_id = ?), 0)")
-            params.append(query.job_id)
-        order = "seq DESC" if query.job_id is not None else "at DESC, seq DESC"
-        sql = f"SELECT record FROM scheduler_runs WHERE {' AND '.join(where) or '1'} ORDER BY {order} LIMIT ?"
-        return self._db().execute(sql, [*params, query.limit]).fetchall()
+    def _history(self, sql: str, params: list[object]) -> list[tuple[str]]:
+        return self._db().execute(sql, params).fetchall()
 
     async def has_history(self, job_id: str) -> bool:
         return await self._run(self._has_history, job_id)

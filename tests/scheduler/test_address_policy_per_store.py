@@ -33,8 +33,8 @@ from mcp_scheduler import (
 )
 from mcp_scheduler.models import RunRecord, SchedulerInput
 from mcp_scheduler.policies import PolicyInput
+from mcp_scheduler.store import store_for
 from mcp_scheduler.timestamps import utcnow
-from tests._stores import new_store
 from tests.scheduler._support import EventRecorder, finished, request, set_stored_next_run
 from tests.toolkits._http_server import LocalServer, serve_http
 
@@ -187,7 +187,7 @@ async def test_the_stored_policy_is_the_accepting_process_s_and_no_request_field
     await front.schedule(request("stamped-front", "interval", "1 hour", "http", fetch(hop.url)))
     await runner.schedule(request("stamped-runner", "interval", "1 hour", "http", fetch(hop.url)))
 
-    store = new_store(database)
+    store = store_for(database)
     await store.open()
     try:
         stored = {job_id: await store.load_job(job_id) for job_id in ("stamped-front", "stamped-runner")}

@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 
 from mcp_scheduler import JobEvent, SchedulerService
-from mcp_scheduler.store import Bookkeeping
+from mcp_scheduler.store import Bookkeeping, store_for
 from mcp_scheduler.timestamps import utcnow
 from tests._net import eventually
-from tests._stores import new_store
 from tests.scheduler._support import Calls, EventRecorder, finished, request
 
 
@@ -31,7 +30,7 @@ async def _pair(make_service: Any, database: str) -> tuple[SchedulerService, Sch
 
 
 async def _stored_state(database: str, job_id: str) -> str | None:
-    store = new_store(database)
+    store = store_for(database)
     await store.open()
     try:
         job = await store.load_job(job_id)
@@ -85,7 +84,7 @@ async def test_pause_resume_and_cancel_on_a_standby_reach_the_runner(
     assert runner.list_jobs(state="paused")[1] == 1
     runs_when_paused = len(at_runner.runs("every-second", "started"))
     # A batch of the runner written after the pause (it still had the job's last fire to write) keeps it.
-    late = new_store(database)
+    late = store_for(database)
     await late.open()
     await late.write_batch([], [Bookkeeping("every-second", "scheduled", utcnow(), utcnow(), "success")], 100)
     await late.close()

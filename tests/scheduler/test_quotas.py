@@ -168,10 +168,10 @@ async def test_inserts_racing_from_two_stores_never_pass_the_limit(database: str
     from mcp_scheduler.errors import QuotaExceededError
     from mcp_scheduler.jobs import Job, JobDefinition
     from mcp_scheduler.schedules import parse_schedule
-    from tests._stores import new_store
+    from mcp_scheduler.store import store_for
 
     schedule = parse_schedule("interval", "1 hour", "UTC")
-    stores = [new_store(database), new_store(database)]
+    stores = [store_for(database), store_for(database)]
     for store in stores:
         await store.open()
     try:

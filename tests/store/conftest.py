@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from mcp_scheduler.store import SchedulerStore
-from tests._stores import new_store
+from mcp_scheduler.store import SchedulerStore, store_for
 
 StoreFactory = Callable[[], Awaitable[Any]]
 
@@ -30,7 +29,7 @@ async def open_store(database: str) -> AsyncIterator[StoreFactory]:
     stores: list[SchedulerStore] = []
 
     async def factory() -> Any:
-        store = new_store(database)
+        store = store_for(database)
         stores.append(store)
         await store.open()
         return store

@@ -14,7 +14,8 @@ from tests.store.test_contract import eventually_async, job
 
 pytest.importorskip("psycopg", reason="psycopg is not installed: pip install -e '.[dev]' (or '.[postgres]')")
 
-from mcp_scheduler.store.postgres import PostgresStore, PostgresUnavailableError  # noqa: E402
+from mcp_scheduler.store.postgres import PostgresStore  # noqa: E402
+from mcp_scheduler.store.postgres_connections import PostgresUnavailableError  # noqa: E402
 
 
 def test_the_location_shows_the_url_without_its_password() -> None:
@@ -106,9 +107,9 @@ async def test_changed_answers_true_now_and_then_even_without_a_notification(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A safety net for a notification lost on the way: the follower then reads the feed, which is the truth.
-    from mcp_scheduler.store import postgres
+    from mcp_scheduler.store import postgres_connections
 
-    monkeypatch.setattr(postgres, "RECHECK_EVERY", 0.2)
+    monkeypatch.setattr(postgres_connections, "RECHECK_EVERY", 0.2)
     store = PostgresStore(postgres_url)
     await store.open()
     try:
@@ -116,3 +117,15 @@ async def test_changed_answers_true_now_and_then_even_without_a_notification(
         await eventually_async(store.changed, within=5, what="changed() without a notification")
     finally:
         await store.close()
+
+
+def test_store_for_names_the_backend_of_a_database_string(tmp_path: Path) -> None:
+    from mcp_scheduler.store import SQLiteStore, store_for
+
+    for url in ("postgresql://sched:s3cret@db.example/jobs", "postgres://db.example/jobs"):
+        store = store_for(url)
+        assert isinstance(store, PostgresStore) and "s3cret" not in (store.location or "")
+    on_file = store_for(str(tmp_path / "jobs.sqlite"))
+    assert isinstance(on_file, SQLiteStore) and on_file.location == str(tmp_path / "jobs.sqlite")
+    in_memory = store_for(None)
+    assert isinstance(in_memory, SQLiteStore) and in_memory.location is None
