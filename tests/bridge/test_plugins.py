@@ -119,8 +119,7 @@ def test_discover_toolkits_of_an_unused_group_loads_nothing(injector: AgenToolIn
 
 
 def test_broken_entry_points_are_skipped_with_a_warning_when_not_strict(
-    injector: AgenToolInjector,
-    broken_site: Path, caplog: pytest.LogCaptureFixture
+    injector: AgenToolInjector, broken_site: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="agentool_bridge.plugins"):
         loaded = discover_toolkits(strict=False)

@@ -121,8 +121,7 @@ async def test_an_unknown_operation_raises_listing_the_valid_operations(
 
 
 async def test_an_invalid_cron_expression_raises_showing_the_accepted_forms(
-    injector: AgenToolInjector,
-    scheduler_agent: EventRecorder, echo: Calls
+    injector: AgenToolInjector, scheduler_agent: EventRecorder, echo: Calls
 ) -> None:
     with pytest.raises(InvalidScheduleError, match="expected 5 fields"):
         await injector.run(
@@ -437,8 +436,7 @@ async def test_a_naive_datetime_is_read_in_the_servers_time_zone(make_service: A
 
 
 async def test_a_naive_datetime_is_read_in_the_jobs_own_time_zone_and_the_response_says_so(
-    injector: AgenToolInjector,
-    scheduler_agent: EventRecorder, echo: Calls
+    injector: AgenToolInjector, scheduler_agent: EventRecorder, echo: Calls
 ) -> None:
     output = await injector.run(
         "scheduler",

@@ -249,8 +249,7 @@ async def test_a_retry_pending_when_the_scheduler_is_stopped_waits_for_its_start
 
 
 async def test_the_scheduler_agentool_takes_the_policy_and_says_why_a_job_paused(
-    injector: AgenToolInjector,
-    scheduler_agent: EventRecorder, fail: Calls
+    injector: AgenToolInjector, scheduler_agent: EventRecorder, fail: Calls
 ) -> None:
     scheduled = await injector.run("scheduler", {
         "operation": "schedule", "job_id": "a", "schedule_type": "interval", "schedule": "1 second",

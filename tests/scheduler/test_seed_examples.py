@@ -75,8 +75,7 @@ async def test_basic_job_scheduling_creates_an_hourly_job_and_a_daily_cron_job(
 
 
 async def test_queue_integration_example_keeps_queues_and_the_ref_value(
-    injector: AgenToolInjector,
-    scheduler_agent: EventRecorder, stand_ins: dict[str, _support.Calls]
+    injector: AgenToolInjector, scheduler_agent: EventRecorder, stand_ins: dict[str, _support.Calls]
 ) -> None:
     result = await run(
         {
@@ -239,8 +238,7 @@ async def test_one_time_scheduling_at_a_future_date_waits_for_that_date(
 
 
 async def test_one_time_scheduling_now_runs_the_urgent_task_at_once(
-    injector: AgenToolInjector,
-    scheduler_agent: EventRecorder, tmp_path: Path
+    injector: AgenToolInjector, scheduler_agent: EventRecorder, tmp_path: Path
 ) -> None:
     create_logging_agent(log_dir=tmp_path)
     log_file = tmp_path / "urgent.log"

@@ -133,8 +133,7 @@ async def test_an_env_trick_never_runs_its_command(injector: AgenToolInjector, t
 
 @pytest.mark.parametrize("name", list(TRICKS))
 async def test_an_env_trick_in_the_servers_environment_is_not_inherited(
-    injector: AgenToolInjector,
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+    injector: AgenToolInjector, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
     allowed, argv, env, marker = trick(name).arm(tmp_path)
     for variable, value in env.items():
@@ -153,8 +152,7 @@ async def test_an_env_trick_in_the_servers_environment_is_not_inherited(
      "XDG_CONFIG_HOME", "JAVA_TOOL_OPTIONS", "GLIBC_TUNABLES", "TMPDIR", "MCP_SCHEDULER_AUTH_TOKEN"],
 )  # fmt: skip
 async def test_loader_interpreter_and_tool_config_variables_are_refused_even_if_the_operator_lists_them(
-    injector: AgenToolInjector,
-    tmp_path: Path, name: str
+    injector: AgenToolInjector, tmp_path: Path, name: str
 ) -> None:
     with pytest.raises(EnvironmentNotAllowedError, match="--shell-env") as caught:
         ShellRunner(["echo"], env=[name])
