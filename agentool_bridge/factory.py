@@ -36,6 +36,8 @@ class AgenToolOptions(TypedDict, total=False):
     """Async check of a validated input, run when a job is scheduled or changed (see `AgenTool.check`)."""
     registry: AgenToolRegistry | None
     """Where to register (default: the registry of the active injector, see `get_injector`)."""
+    backend: Any
+    """The object whose typed API the tools expose, for Python callers (see `AgenTool.backend`)."""
 
 
 def register_agentool(
@@ -46,7 +48,9 @@ def register_agentool(
     **options: Unpack[AgenToolOptions],
 ) -> AgenTool:
     """Register an AgenTool without importing pydantic-ai; its Agent is built on first use."""
-    registry = options.get("registry") or get_injector().registry
+    registry = options.get("registry")
+    if registry is None:  # not `or`: an empty registry is falsy (it has a length)
+        registry = get_injector().registry
     agentool = AgenTool(
         name=name,
         input_schema=input_schema,
@@ -60,6 +64,7 @@ def register_agentool(
         examples=tuple(options.get("examples", ())),
         on_close=options.get("on_close"),
         check=options.get("check"),
+        backend=options.get("backend"),
     )
     return registry.register(agentool)
 

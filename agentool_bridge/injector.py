@@ -188,6 +188,12 @@ class _Activation:
 
 _ACTIVE: ContextVar[AgenToolInjector | None] = ContextVar("agentool_bridge_injector", default=None)
 _DEFAULT = AgenToolInjector()
+"""The process-default injector: the one module-global default of both packages, kept because the seed API
+(`get_injector().run(...)`, `register_agentool(...)`, `create_scheduler_agent()` without a runtime) works in
+a program that makes and activates no injector. The seed's scheduler runtime hangs off this instance (as the
+backend of its `scheduler` AgenTool), not off a global of its own. The server, the CLI, the runner, the
+benchmarks and the tests make injectors of their own (each `SchedulerRuntime` has one) and pass them in or
+activate them; nothing of theirs reaches this one."""
 
 
 def get_injector() -> AgenToolInjector:

@@ -2,9 +2,10 @@
 
 Three ways to run the same `noop` tool function, in alternating timed blocks:
   direct      `await noop(operation='noop', value=i)` (the tool function itself);
-  injector    `await get_injector().run('noop', {...})` (validation, routing, output coercion);
-  run_now     `await get_injector().run('scheduler', {'operation': 'run_now', 'agentool_name': 'noop',
+  injector    `await injector.run('noop', {...})` (validation, routing, output coercion);
+  run_now     `await injector.run('scheduler', {'operation': 'run_now', 'agentool_name': 'noop',
               'input_data': {...}})` with `create_scheduler_agent(None)` (in-memory SQLite history, events).
+The injector is the benchmark's own, activated while the seed's `create_scheduler_agent` makes its scheduler.
 The ratio is how many times slower than the direct call.
 """
 
@@ -21,14 +22,14 @@ NAME = "run_now"
 
 async def run(seconds_per_variant: float = 4.0, block_s: float = 0.25) -> Report:
     quiet_logging()
-    from agentool_bridge import get_injector
+    from agentool_bridge import AgenToolInjector
     from mcp_scheduler import close_scheduler_agent, create_scheduler_agent
 
     report = Report(NAME, "runs/s of a trivial AgenTool: direct call vs injector vs the scheduler's run_now")
-    injector = get_injector()
-    injector.clear()
-    noop = register_noop(with_agent=True)
-    create_scheduler_agent(None)
+    injector = AgenToolInjector()
+    noop = register_noop(with_agent=True, registry=injector.registry)
+    with injector.activate():
+        create_scheduler_agent(None)
     counter = [0]
 
     async def direct() -> Any:
@@ -79,7 +80,8 @@ async def run(seconds_per_variant: float = 4.0, block_s: float = 0.25) -> Report
             calls[name] += n
             spent[name] += time.perf_counter() - t0
     rate = {name: calls[name] / spent[name] for name in variants}
-    await close_scheduler_agent()
+    with injector.activate():
+        await close_scheduler_agent()
     injector.clear()
     report.add(Row("direct call of the tool function", rate["direct"], "runs/s", n=calls["direct"]))
     report.add(

@@ -1,9 +1,12 @@
 """The AgenTool face: `create_scheduler_agent()` registers the `scheduler` AgenTool.
 
 `await get_injector().run('scheduler', {...})` returns a `SchedulerOutput` with the seed's data
-keys. Given a runtime, the AgenTool is registered in that runtime's registry; without one it uses
-the process-default runtime, which runs on the default injector (the seed's API). The scheduler
-opens on the first operation, in the running event loop.
+keys. Given a runtime, the AgenTool is registered in that runtime's registry. Without one (the
+seed's API) it makes a runtime on the injector active at the call (`get_injector()`: in a program
+that activates none, the process-default injector) and keeps it as the AgenTool's `backend`: the
+seed's scheduler lives on that injector instance, not in a module global of its own, so the one
+process default there is stays the injector's. The scheduler opens on the first operation, in the
+running event loop.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from agentool_bridge import AgenTool, RoutingConfig, get_injector, register_agentool
+from agentool_bridge import AgenTool, AgenToolInjector, RoutingConfig, get_injector, register_agentool
 
 from .errors import JobNotFoundError, SchedulerStateError
 from .models import OPERATIONS, JobInfo, SchedulerInput, SchedulerOutput
@@ -20,9 +23,6 @@ from .runtime import SchedulerRuntime
 from .service import SchedulerService, ServiceConfig
 
 __all__ = ["close_scheduler_agent", "create_scheduler_agent", "get_scheduler_service", "scheduler_operation"]
-
-_default: SchedulerRuntime | None = None  # the process-default runtime of the seed API
-
 
 def _dump(model: Any) -> Any:
     return model.model_dump(mode="json")
@@ -201,18 +201,20 @@ def create_scheduler_agent(
     """Register the `scheduler` AgenTool and return it.
 
     With `runtime`, the AgenTool runs that runtime's scheduler and goes into its registry. Without,
-    it uses the process-default runtime on the default injector: `database=None` keeps jobs and
-    history in memory, a path persists them to SQLite; calling this again with the same settings
-    keeps the running scheduler, with other settings while it runs raises `SchedulerStateError`.
-    The scheduler starts on the first operation.
+    it runs the seed's scheduler of the active injector (`get_injector()`), made here on first call:
+    `database=None` keeps jobs and history in memory, a path persists them to SQLite; calling this
+    again with the same settings keeps the running scheduler, with other settings while it runs raises
+    `SchedulerStateError`. The scheduler starts on the first operation.
     """
+    seed = runtime is None
     if runtime is None:
-        runtime = _default_runtime(
+        runtime = _seed_runtime(
+            get_injector(),
             ServiceConfig(
                 database=None if database is None else os.fspath(database),
                 timezone=timezone,
                 history_limit=history_limit,
-            )
+            ),
         )
     bound = runtime
 
@@ -243,23 +245,30 @@ def create_scheduler_agent(
             },
         ),
         registry=runtime.registry,
+        backend=runtime if seed else None,  # marks the runtime this module made (and closes)
     )
 
 
-def _default_runtime(config: ServiceConfig) -> SchedulerRuntime:
-    global _default
-    current = _default
+def _seed_of(injector: AgenToolInjector) -> SchedulerRuntime | None:
+    """The runtime that `create_scheduler_agent()` made on `injector`, if its AgenTool is still registered."""
+    if not injector.registry.exists("scheduler"):
+        return None
+    backend = injector.registry.get("scheduler").backend
+    return backend if isinstance(backend, SchedulerRuntime) else None
+
+
+def _seed_runtime(injector: AgenToolInjector, config: ServiceConfig) -> SchedulerRuntime:
+    current = _seed_of(injector)
     if current is not None and not current.closed:
         if current.config == config:
-            return current  # one scheduler per process and database: a second one could not take the lease
+            return current  # one scheduler per injector and database: a second one could not take the lease
         if current.is_open:
             # replacing it would leave it running, unreachable, and holding its database
             raise SchedulerStateError(
                 f"The scheduler AgenTool already runs a scheduler on {current.config.database or '(memory)'}: "
                 "await close_scheduler_agent() before creating one with other settings."
             )
-    _default = SchedulerRuntime(config, injector=get_injector())
-    return _default
+    return SchedulerRuntime(config, injector=injector)
 
 
 def _as_request(model: SchedulerInput) -> dict[str, Any]:
@@ -267,17 +276,19 @@ def _as_request(model: SchedulerInput) -> dict[str, Any]:
 
 
 def get_scheduler_service() -> SchedulerService:
-    """The service of the process-default runtime (raises if `create_scheduler_agent()` was not called)."""
-    if _default is None:
+    """The service of the scheduler that `create_scheduler_agent()` made on the active injector (raises
+    `LookupError` if it made none)."""
+    runtime = _seed_of(get_injector())
+    if runtime is None:
         raise LookupError("No scheduler AgenTool was created: call create_scheduler_agent() first.")
-    return _default.service
+    return runtime.service
 
 
 async def close_scheduler_agent() -> None:
-    """Close the process-default runtime (flushes history, releases the database) and its AgenTool."""
-    global _default
-    runtime, _default = _default, None
+    """Close the scheduler that `create_scheduler_agent()` made on the active injector (flushes history,
+    releases the database) and remove its AgenTool."""
+    injector = get_injector()
+    runtime = _seed_of(injector)
     if runtime is not None:
-        if runtime.registry.exists("scheduler"):
-            runtime.registry.unregister("scheduler")
+        injector.registry.unregister("scheduler")
         await runtime.close()

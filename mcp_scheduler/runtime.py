@@ -63,8 +63,8 @@ class SchedulerRuntime:
     injector's registry. `open()` starts the scheduler; `close()` stops it and closes the toolkits'
     databases. A closed runtime cannot be opened again.
 
-    `injector`: run on an existing injector (the process-default runtime of the AgenTool face uses
-    the default one); by default the runtime has an injector of its own.
+    `injector`: run on an existing injector (the seed's scheduler of `create_scheduler_agent()` runs on
+    the injector active where it is made); by default the runtime has an injector of its own.
 
     `toolkit_config`: what the toolkits may do: which private addresses http may reach, the servers file,
     the default model, the executables shell may run (and the variables it may set, the runs at once),

@@ -8,7 +8,8 @@ Every test runs with XDG_CONFIG_HOME, XDG_DATA_HOME, XDG_STATE_HOME and XDG_RUNT
 never in the user's real directories) and with MCP_SCHEDULER_NO_BACKGROUND_RUNNER=1: a server that a test
 starts never leaves a background runner behind by accident. The tests of the runner turn it back on for
 their own processes (tests/runner), end every runner they start by its pid, and the session ends by checking
-that no runner started under its folders is left.
+that no runner started under its folders is left, and that no test registered an AgenTool into the process-default
+injector (a test that needs an injector names one: the `injector` fixture of its folder, or a runtime's).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 import mcp.client.stdio
 import pytest
 
+from agentool_bridge import get_injector
 from tests._processes import end_runners_under
 
 pytest_plugins = ["tests._figures_plugin"]
@@ -43,7 +45,10 @@ ISOLATION = ("MCP_SCHEDULER_NO_BACKGROUND_RUNNER", "XDG_CONFIG_HOME", "XDG_DATA_
 
 @pytest.fixture(scope="session", autouse=True)
 def runtime_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The session's XDG_RUNTIME_DIR is `runtime_root/session`; the runner tests make theirs beside it."""
+    """The session's XDG_RUNTIME_DIR is `runtime_root/session`; the runner tests make theirs beside it.
+
+    The one autouse fixture of the suite: it sets what every process of the session needs, and checks what no
+    test may leave behind (background runners; AgenTools in the process-default injector)."""
     # Short (a socket path has at most ~100 bytes) and private; the runner tests make theirs inside it.
     runtime_root = Path(tempfile.mkdtemp(prefix="mcps-"))
     session_runtime = runtime_root / "session"
@@ -59,7 +64,11 @@ def runtime_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield runtime_root
     left = end_runners_under(runtime_root, databases=tmp_path_factory.getbasetemp())
     shutil.rmtree(runtime_root, ignore_errors=True)
+    default = get_injector()  # no injector is active here: this is the process default
+    in_default = default.registry.names()
+    default.clear()
     assert not left, f"background runners left running after the tests (ended now): {left}"
+    assert not in_default, f"tests registered into the process-default injector (name a fixture): {in_default}"
 
 
 @pytest.fixture(scope="session")

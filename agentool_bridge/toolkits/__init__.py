@@ -116,6 +116,6 @@ def register_builtin_toolkits(
     memory if None.
     Calling this again replaces the three AgenTools and closes the previous databases.
     """
-    target = registry or get_injector().registry
+    target = registry if registry is not None else get_injector().registry
     agentools = [QueueStore(database).agentool(), LogSink().agentool(), KVStore(database).agentool()]
     return [target.register(agentool).name for agentool in agentools]

@@ -246,4 +246,5 @@ def create_storage_kv_agent(
 
     It goes into `registry` (default: the active injector's); replacing it closes the previous store.
     """
-    return (registry or get_injector().registry).register(KVStore(database, clock=clock).agentool())
+    target = registry if registry is not None else get_injector().registry
+    return target.register(KVStore(database, clock=clock).agentool())

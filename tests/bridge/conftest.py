@@ -8,9 +8,10 @@ from agentool_bridge import AgenToolInjector
 from tests.bridge import _support
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def injector() -> Iterator[AgenToolInjector]:
-    """Each test runs on an injector of its own, active for the test (what `get_injector()` returns)."""
+    """The test's own injector, active while it runs (what `get_injector()` returns, so that `register_agentool`
+    and `create_agentool` register there); its AgenTools are closed after the test."""
     own = AgenToolInjector()
     _support.SEEN_CONTEXTS.clear()
     with own.activate():
@@ -19,7 +20,7 @@ def injector() -> Iterator[AgenToolInjector]:
 
 
 @pytest.fixture(params=_support.PATHS)
-def calc(request: pytest.FixtureRequest) -> str:
+def calc(request: pytest.FixtureRequest, injector: AgenToolInjector) -> str:
     """The name of a registered calculator AgenTool, once on each execution path."""
     _support.make_calc(request.param)
     return "calc"

@@ -13,9 +13,9 @@ import pytest
 from agentool_bridge import (
     ENTRY_POINT_GROUP,
     AgenTool,
+    AgenToolInjector,
     ToolkitLoadError,
     discover_toolkits,
-    get_injector,
     load_toolkit,
 )
 
@@ -101,30 +101,32 @@ def test_the_entry_point_group_is_agentool_bridge_toolkits() -> None:
     assert ENTRY_POINT_GROUP == "agentool_bridge.toolkits"
 
 
-async def test_discover_toolkits_calls_the_entry_point_factory_and_registers_its_agentools(site: Path) -> None:
+async def test_discover_toolkits_calls_the_entry_point_factory_and_registers_its_agentools(
+    injector: AgenToolInjector, site: Path
+) -> None:
     loaded = discover_toolkits()
 
     assert "demo" in loaded
-    assert get_injector().registry.exists("demo")
-    assert get_injector().registry.get("demo").description == "Says hello."
+    assert injector.registry.exists("demo")
+    assert injector.registry.get("demo").description == "Says hello."
     assert sys.modules["demo_toolkit"].CALLS == ["create"]
-    assert await get_injector().run("demo", {"operation": "hello", "name": "bob"}) == {"greeting": "hello bob"}
+    assert await injector.run("demo", {"operation": "hello", "name": "bob"}) == {"greeting": "hello bob"}
 
 
-def test_discover_toolkits_of_an_unused_group_loads_nothing(site: Path) -> None:
+def test_discover_toolkits_of_an_unused_group_loads_nothing(injector: AgenToolInjector, site: Path) -> None:
     assert discover_toolkits("agentool_bridge.no_such_group") == []
-    assert get_injector().registry.names() == []
+    assert injector.registry.names() == []
 
 
 def test_broken_entry_points_are_skipped_with_a_warning_when_not_strict(
-    broken_site: Path, caplog: pytest.LogCaptureFixture
+    injector: AgenToolInjector, broken_site: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="agentool_bridge.plugins"):
         loaded = discover_toolkits(strict=False)
 
     assert "demo" in loaded
     assert not {"missing_module", "missing_factory", "exploding"} & set(loaded)
-    assert get_injector().registry.exists("demo")
+    assert injector.registry.exists("demo")
     skipped = [r.getMessage() for r in caplog.records if r.name == "agentool_bridge.plugins"]
     for name in ["missing_module", "missing_factory", "exploding"]:
         assert any(f"Skipping toolkit entry point {name}:" in message for message in skipped), skipped
@@ -139,7 +141,9 @@ def test_broken_entry_points_are_skipped_with_a_warning_when_not_strict(
         ("demo_toolkit:NOT_CALLABLE", "Toolkit 'demo_toolkit:NOT_CALLABLE' is not callable"),
     ],
 )
-def test_a_broken_entry_point_raises_toolkit_load_error_when_strict(site: Path, value: str, message: str) -> None:
+def test_a_broken_entry_point_raises_toolkit_load_error_when_strict(
+    injector: AgenToolInjector, site: Path, value: str, message: str
+) -> None:
     write_distribution(site, "broken_toolkit", {"broken": value}, {"broken_toolkit": ""})
 
     with pytest.raises(ToolkitLoadError, match=message) as info:
@@ -148,18 +152,20 @@ def test_a_broken_entry_point_raises_toolkit_load_error_when_strict(site: Path, 
     assert isinstance(info.value, ImportError)
 
 
-def test_load_toolkit_imports_the_module_and_returns_what_the_factory_returns(site: Path) -> None:
+def test_load_toolkit_imports_the_module_and_returns_what_the_factory_returns(
+    injector: AgenToolInjector, site: Path
+) -> None:
     agentool = load_toolkit("demo_toolkit:create")
 
     assert isinstance(agentool, AgenTool)
     assert agentool.name == "demo"
-    assert get_injector().registry.get("demo") is agentool
+    assert injector.registry.get("demo") is agentool
 
 
-def test_load_toolkit_also_accepts_a_dotted_reference(site: Path) -> None:
+def test_load_toolkit_also_accepts_a_dotted_reference(injector: AgenToolInjector, site: Path) -> None:
     load_toolkit("demo_toolkit.create")
 
-    assert get_injector().registry.names() == ["demo"]
+    assert injector.registry.names() == ["demo"]
 
 
 @pytest.mark.parametrize(
@@ -174,12 +180,14 @@ def test_load_toolkit_also_accepts_a_dotted_reference(site: Path) -> None:
         ("demo_toolkit:explode", r"Toolkit factory 'demo_toolkit:explode' failed: factory exploded"),
     ],
 )
-def test_load_toolkit_rejects_bad_references_with_toolkit_load_error(site: Path, reference: str, message: str) -> None:
+def test_load_toolkit_rejects_bad_references_with_toolkit_load_error(
+    injector: AgenToolInjector, site: Path, reference: str, message: str
+) -> None:
     with pytest.raises(ToolkitLoadError, match=message):
         load_toolkit(reference)
 
 
-def test_load_toolkit_wraps_any_error_raised_while_importing_the_module(site: Path) -> None:
+def test_load_toolkit_wraps_any_error_raised_while_importing_the_module(injector: AgenToolInjector, site: Path) -> None:
     (site / "explodes_on_import.py").write_text("raise RuntimeError('bad module')\n")
 
     with pytest.raises(ToolkitLoadError, match="Cannot import toolkit module 'explodes_on_import': bad module"):

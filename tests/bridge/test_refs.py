@@ -10,11 +10,11 @@ from pydantic import BaseModel
 
 from agentool_bridge import (
     REF_PREFIX,
+    AgenToolInjector,
     AgenToolNotFoundError,
     BaseOperationInput,
     RefResolutionError,
     RoutingConfig,
-    get_injector,
     register_agentool,
 )
 
@@ -60,8 +60,10 @@ def config_get_untyped(key: str) -> dict[str, Any]:
     return config_get(key).model_dump()
 
 
-@pytest.fixture(autouse=True)
-async def stand_ins() -> None:
+@pytest.fixture
+async def injector(injector: AgenToolInjector) -> AgenToolInjector:
+    """The test's injector (tests/bridge/conftest.py) with the stand-in `storage_kv` and `config` registered
+    and two values stored."""
     STORE.clear()
     register_agentool(
         "storage_kv",
@@ -82,17 +84,20 @@ async def stand_ins() -> None:
         [config_get],
         output_type=KVOutput,
     )
-    await get_injector().run("storage_kv", {"operation": "set", "key": "token", "value": "s3cret"})
-    await get_injector().run("storage_kv", {"operation": "set", "key": "a:b", "value": {"nested": [1, 2]}})
+    await injector.run("storage_kv", {"operation": "set", "key": "token", "value": "s3cret"})
+    await injector.run("storage_kv", {"operation": "set", "key": "a:b", "value": {"nested": [1, 2]}})
+    return injector
 
 
-async def test_a_ref_string_resolves_to_the_value_stored_under_its_key() -> None:
+async def test_a_ref_string_resolves_to_the_value_stored_under_its_key(injector: AgenToolInjector) -> None:
     assert REF_PREFIX == "!ref:"
-    assert await get_injector().resolve_refs("!ref:storage_kv:token") == "s3cret"
-    assert await get_injector().resolve_refs("!ref:config:retries") == 3
+    assert await injector.resolve_refs("!ref:storage_kv:token") == "s3cret"
+    assert await injector.resolve_refs("!ref:config:retries") == 3
 
 
-async def test_refs_inside_nested_dicts_and_lists_are_resolved_without_mutating_the_input() -> None:
+async def test_refs_inside_nested_dicts_and_lists_are_resolved_without_mutating_the_input(
+    injector: AgenToolInjector
+) -> None:
     value = {
         "auth": "!ref:storage_kv:token",
         "targets": ["plain", "!ref:config:region", {"limits": "!ref:config:limits"}],
@@ -101,7 +106,7 @@ async def test_refs_inside_nested_dicts_and_lists_are_resolved_without_mutating_
     }
     before = copy.deepcopy(value)
 
-    resolved = await get_injector().resolve_refs(value)
+    resolved = await injector.resolve_refs(value)
 
     assert resolved == {
         "auth": "s3cret",
@@ -126,48 +131,48 @@ async def test_refs_inside_nested_dicts_and_lists_are_resolved_without_mutating_
         True,
     ],
 )
-async def test_values_that_are_not_refs_are_returned_unchanged(value: Any) -> None:
-    assert await get_injector().resolve_refs(value) == value
-    assert await get_injector().resolve_refs({"k": [value]}) == {"k": [value]}
+async def test_values_that_are_not_refs_are_returned_unchanged(injector: AgenToolInjector, value: Any) -> None:
+    assert await injector.resolve_refs(value) == value
+    assert await injector.resolve_refs({"k": [value]}) == {"k": [value]}
 
 
-async def test_everything_after_the_kind_is_the_key_even_with_colons() -> None:
-    assert await get_injector().resolve_refs("!ref:storage_kv:a:b") == {"nested": [1, 2]}
+async def test_everything_after_the_kind_is_the_key_even_with_colons(injector: AgenToolInjector) -> None:
+    assert await injector.resolve_refs("!ref:storage_kv:a:b") == {"nested": [1, 2]}
 
 
 @pytest.mark.parametrize("ref", ["!ref:", "!ref:storage_kv", "!ref::token", "!ref:storage_kv:"])
-async def test_a_malformed_ref_raises_with_the_expected_shape(ref: str) -> None:
+async def test_a_malformed_ref_raises_with_the_expected_shape(injector: AgenToolInjector, ref: str) -> None:
     with pytest.raises(RefResolutionError) as info:
-        await get_injector().resolve_refs({"x": ref})
+        await injector.resolve_refs({"x": ref})
 
     assert str(info.value) == f"Malformed reference {ref!r}: expected '!ref:<kind>:<key>'."
     assert isinstance(info.value, LookupError)
 
 
-async def test_an_unknown_kind_raises_and_lists_the_registered_agentools() -> None:
+async def test_an_unknown_kind_raises_and_lists_the_registered_agentools(injector: AgenToolInjector) -> None:
     with pytest.raises(RefResolutionError) as info:
-        await get_injector().resolve_refs(["!ref:vault:token"])
+        await injector.resolve_refs(["!ref:vault:token"])
 
     assert str(info.value) == (
         "Cannot resolve '!ref:vault:token': no AgenTool 'vault' is registered (registered: config, storage_kv)."
     )
 
 
-async def test_a_missing_key_whose_tool_raises_names_the_ref_and_chains_the_cause() -> None:
+async def test_a_missing_key_whose_tool_raises_names_the_ref_and_chains_the_cause(injector: AgenToolInjector) -> None:
     with pytest.raises(RefResolutionError, match=r"Cannot resolve '!ref:storage_kv:nope': 'nope'") as info:
-        await get_injector().resolve_refs("!ref:storage_kv:nope")
+        await injector.resolve_refs("!ref:storage_kv:nope")
 
     assert isinstance(info.value.__cause__, KeyError)
 
 
-async def test_a_missing_key_reported_as_unsuccessful_names_the_kind_and_key() -> None:
+async def test_a_missing_key_reported_as_unsuccessful_names_the_kind_and_key(injector: AgenToolInjector) -> None:
     with pytest.raises(RefResolutionError) as info:
-        await get_injector().resolve_refs("!ref:config:nope")
+        await injector.resolve_refs("!ref:config:nope")
 
     assert str(info.value) == "Cannot resolve '!ref:config:nope': 'config' has no value for key 'nope'."
 
 
-async def test_an_agentool_without_output_type_resolves_through_data_value() -> None:
+async def test_an_agentool_without_output_type_resolves_through_data_value(injector: AgenToolInjector) -> None:
     register_agentool(
         "config",
         ConfigInput,
@@ -175,32 +180,34 @@ async def test_an_agentool_without_output_type_resolves_through_data_value() -> 
         [config_get_untyped],
     )
 
-    assert await get_injector().resolve_refs("!ref:config:region") == "eu-west-1"
+    assert await injector.resolve_refs("!ref:config:region") == "eu-west-1"
     with pytest.raises(RefResolutionError, match="'config' has no value for key 'nope'"):
-        await get_injector().resolve_refs("!ref:config:nope")
+        await injector.resolve_refs("!ref:config:nope")
 
 
-async def test_refs_resolve_through_an_overridden_kind_even_when_it_is_not_registered() -> None:
-    get_injector().clear()
+async def test_refs_resolve_through_an_overridden_kind_even_when_it_is_not_registered(
+    injector: AgenToolInjector
+) -> None:
+    injector.clear()
 
     def fake_vault(data: dict[str, Any]) -> dict[str, Any]:
         return {"success": True, "data": {"value": f"fake-{data['key']}"}}
 
-    with get_injector().override(vault=fake_vault):
-        assert await get_injector().resolve_refs({"pw": "!ref:vault:db"}) == {"pw": "fake-db"}
+    with injector.override(vault=fake_vault):
+        assert await injector.resolve_refs({"pw": "!ref:vault:db"}) == {"pw": "fake-db"}
 
     with pytest.raises(RefResolutionError, match="no AgenTool 'vault' is registered"):
-        await get_injector().resolve_refs("!ref:vault:db")
+        await injector.resolve_refs("!ref:vault:db")
 
 
-async def test_an_output_without_a_value_is_not_resolvable() -> None:
-    with get_injector().override(config=lambda data: {"success": True, "data": {"other": 1}}):
+async def test_an_output_without_a_value_is_not_resolvable(injector: AgenToolInjector) -> None:
+    with injector.override(config=lambda data: {"success": True, "data": {"other": 1}}):
         with pytest.raises(RefResolutionError, match="'config' has no value for key 'region'"):
-            await get_injector().resolve_refs("!ref:config:region")
+            await injector.resolve_refs("!ref:config:region")
 
 
-async def test_resolution_errors_are_not_agentool_not_found_errors() -> None:
+async def test_resolution_errors_are_not_agentool_not_found_errors(injector: AgenToolInjector) -> None:
     with pytest.raises(RefResolutionError) as info:
-        await get_injector().resolve_refs("!ref:vault:x")
+        await injector.resolve_refs("!ref:vault:x")
 
     assert not isinstance(info.value, AgenToolNotFoundError)

@@ -21,7 +21,7 @@ RuntimeFactory = Callable[..., Awaitable[SchedulerRuntime]]
 ServiceFactory = Callable[..., Awaitable[SchedulerService]]
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def injector() -> Iterator[AgenToolInjector]:
     """The test's own injector, active while it runs: the stand-in AgenTools register there, and the
     runtimes of the test run on it."""
@@ -36,17 +36,17 @@ def db_path(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def echo() -> _support.Calls:
+def echo(injector: AgenToolInjector) -> _support.Calls:
     return _support.register_echo()
 
 
 @pytest.fixture
-def fail() -> _support.Calls:
+def fail(injector: AgenToolInjector) -> _support.Calls:
     return _support.register_fail()
 
 
 @pytest.fixture
-def slow() -> Iterator[_support.Slow]:
+def slow(injector: AgenToolInjector) -> Iterator[_support.Slow]:
     control = _support.register_slow()
     yield control
     control.release.set()
@@ -92,7 +92,7 @@ def recorder(service: SchedulerService) -> _support.EventRecorder:
 
 
 @pytest.fixture
-async def scheduler_agent(db_path: str) -> AsyncIterator[_support.EventRecorder]:
+async def scheduler_agent(db_path: str, injector: AgenToolInjector) -> AsyncIterator[_support.EventRecorder]:
     """The `scheduler` AgenTool on a SQLite file, opened; yields a recorder of its events."""
     create_scheduler_agent(db_path, timezone="UTC")
     await get_injector().run("scheduler", {"operation": "status"})  # opens the service

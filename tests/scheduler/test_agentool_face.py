@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from agentool_bridge import get_injector
+from agentool_bridge import AgenToolInjector, get_injector
 from mcp_scheduler import (
     SchedulerOutput,
+    SchedulerRuntime,
     SchedulerStateError,
     close_scheduler_agent,
     create_scheduler_agent,
     get_scheduler_service,
 )
+from mcp_scheduler import agentool as agentool_module
 from tests.scheduler._support import ECHO, Calls, EventRecorder, finished
+from tests.scheduler.conftest import RuntimeFactory
 
 
 async def run(data: dict[str, Any]) -> SchedulerOutput:
@@ -37,7 +41,9 @@ async def schedule_echo(job_id: str = "echo-job", schedule: str = "1 hour") -> S
     )
 
 
-async def test_create_scheduler_agent_registers_scheduler_with_every_operation(scheduler_agent: EventRecorder) -> None:
+async def test_create_scheduler_agent_registers_scheduler_with_every_operation(
+    injector: AgenToolInjector, scheduler_agent: EventRecorder
+) -> None:
     agentool = get_injector().get("scheduler")
 
     assert set(agentool.operations) == {
@@ -210,3 +216,42 @@ async def test_creating_it_with_other_settings_while_one_runs_is_refused_until_c
     fresh = await run({"operation": "list"})
     assert fresh.data is not None and fresh.data["count"] == 0
     assert get_scheduler_service().config.database == str(other)
+
+
+async def test_the_seed_scheduler_lives_on_the_injector_it_was_made_on(tmp_path: Path) -> None:
+    first, second = AgenToolInjector(), AgenToolInjector()
+    try:
+        with first.activate():
+            made = create_scheduler_agent(tmp_path / "first.sqlite", timezone="UTC")
+            service = get_scheduler_service()
+        with second.activate():
+            with pytest.raises(LookupError, match="create_scheduler_agent"):
+                get_scheduler_service()  # nothing of the first injector's is reachable from here
+            create_scheduler_agent(tmp_path / "second.sqlite", timezone="UTC")
+            await second.run("scheduler", {"operation": "status"})
+            other = second.get("scheduler").backend
+            assert isinstance(other, SchedulerRuntime) and other.is_open
+            await close_scheduler_agent()
+
+        assert not second.registry.exists("scheduler") and other.closed
+        assert isinstance(made.backend, SchedulerRuntime) and made.backend.service is service
+        assert made.backend.injector is first and not made.backend.closed  # closing the other left it alone
+        assert not [name for name, value in vars(agentool_module).items() if isinstance(value, SchedulerRuntime)]
+    finally:
+        for injector in (first, second):
+            with injector.activate():
+                await close_scheduler_agent()
+            injector.clear()
+
+
+async def test_closing_the_seed_scheduler_leaves_a_runtime_that_was_given_open(
+    injector: AgenToolInjector, make_runtime: RuntimeFactory
+) -> None:
+    runtime = await make_runtime()
+    agentool = create_scheduler_agent(runtime=runtime)
+
+    with pytest.raises(LookupError, match="create_scheduler_agent"):
+        get_scheduler_service()  # that is the seed's scheduler; this one belongs to its caller
+    await close_scheduler_agent()
+
+    assert runtime.is_open and injector.get("scheduler") is agentool

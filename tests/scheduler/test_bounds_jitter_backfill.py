@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from agentool_bridge import get_injector
+from agentool_bridge import AgenToolInjector
 from mcp_scheduler import InvalidJobInputError, JobEvent, RunEvent, SchedulerInput
 from mcp_scheduler._engine import Engine, EngineJob
 from mcp_scheduler.fire_times import jitter_delay
@@ -191,8 +191,8 @@ async def test_a_preview_with_a_policy_keeps_within_its_bounds_and_runs(make_run
     assert len(jittered.next_runs) == 2 and "within 30 s after the time shown" in (jittered.note or "")
 
 
-async def test_the_agentool_previews_with_a_policy(scheduler_agent: EventRecorder) -> None:
-    output = await get_injector().run("scheduler", {
+async def test_the_agentool_previews_with_a_policy(injector: AgenToolInjector, scheduler_agent: EventRecorder) -> None:
+    output = await injector.run("scheduler", {
         "operation": "preview", "schedule_type": "cron", "schedule": "0 9 * * 1-5", "timezone": "Europe/Berlin",
         "count": 10, "policy": {"start_at": "2030-03-25", "end_at": "2030-04-02", "jitter": 60}})
 
@@ -270,8 +270,10 @@ async def test_a_backfill_refuses_a_future_or_too_large_range(make_runtime: Runt
     assert await service.get_history("minutely") == []
 
 
-async def test_the_agentool_backfills_and_answers_at_once(scheduler_agent: EventRecorder, echo: Calls) -> None:
-    run = get_injector().run
+async def test_the_agentool_backfills_and_answers_at_once(
+    injector: AgenToolInjector, scheduler_agent: EventRecorder, echo: Calls
+) -> None:
+    run = injector.run
     await run("scheduler", {"operation": "schedule", "job_id": "hourly", "schedule_type": "interval",
                             "schedule": "1 hour", "agentool_name": "echo", "input_data": ECHO})
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from agentool_bridge import AgenToolInputError, UnknownOperationError, get_injector
+from agentool_bridge import AgenToolInjector, AgenToolInputError, UnknownOperationError
 from mcp_scheduler import (
     InvalidScheduleError,
     InvalidTimezoneError,
@@ -99,17 +99,21 @@ def test_run_now_without_arguments_says_job_id_alone_would_do() -> None:
         SchedulerInput(operation="run_now")
 
 
-async def test_the_agentool_raises_for_cancel_without_job_id(scheduler_agent: EventRecorder) -> None:
+async def test_the_agentool_raises_for_cancel_without_job_id(
+    injector: AgenToolInjector, scheduler_agent: EventRecorder
+) -> None:
     with pytest.raises(AgenToolInputError, match="job_id is required for operation 'cancel'"):
-        await get_injector().run("scheduler", {"operation": "cancel"})
+        await injector.run("scheduler", {"operation": "cancel"})
 
 
 # 3. validation failures and unknown operations raise (never returned as strings) --------------------
 
 
-async def test_an_unknown_operation_raises_listing_the_valid_operations(scheduler_agent: EventRecorder) -> None:
+async def test_an_unknown_operation_raises_listing_the_valid_operations(
+    injector: AgenToolInjector, scheduler_agent: EventRecorder
+) -> None:
     with pytest.raises(UnknownOperationError) as caught:
-        await get_injector().run("scheduler", {"operation": "explode"})
+        await injector.run("scheduler", {"operation": "explode"})
 
     assert isinstance(caught.value, ValueError)
     assert "get_history" in str(caught.value)
@@ -117,19 +121,21 @@ async def test_an_unknown_operation_raises_listing_the_valid_operations(schedule
 
 
 async def test_an_invalid_cron_expression_raises_showing_the_accepted_forms(
-    scheduler_agent: EventRecorder, echo: Calls
+    injector: AgenToolInjector, scheduler_agent: EventRecorder, echo: Calls
 ) -> None:
     with pytest.raises(InvalidScheduleError, match="expected 5 fields"):
-        await get_injector().run(
+        await injector.run(
             "scheduler",
             {"operation": "schedule", "schedule_type": "cron", "schedule": "every monday", "agentool_name": "echo",
              "input_data": ECHO},
         )  # fmt: skip
 
 
-async def test_cancelling_an_unknown_job_raises_a_lookup_error(scheduler_agent: EventRecorder) -> None:
+async def test_cancelling_an_unknown_job_raises_a_lookup_error(
+    injector: AgenToolInjector, scheduler_agent: EventRecorder
+) -> None:
     with pytest.raises(LookupError, match="'ghost' not found") as caught:
-        await get_injector().run("scheduler", {"operation": "cancel", "job_id": "ghost"})
+        await injector.run("scheduler", {"operation": "cancel", "job_id": "ghost"})
 
     assert isinstance(caught.value, JobNotFoundError)
 
@@ -430,9 +436,9 @@ async def test_a_naive_datetime_is_read_in_the_servers_time_zone(make_service: A
 
 
 async def test_a_naive_datetime_is_read_in_the_jobs_own_time_zone_and_the_response_says_so(
-    scheduler_agent: EventRecorder, echo: Calls
+    injector: AgenToolInjector, scheduler_agent: EventRecorder, echo: Calls
 ) -> None:
-    output = await get_injector().run(
+    output = await injector.run(
         "scheduler",
         {
             "operation": "schedule",

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from agentool_bridge import AgenToolInjector, AgenToolInputError, get_injector
+from agentool_bridge import AgenToolInjector, AgenToolInputError
 from mcp_scheduler import (
     InvalidJobInputError,
     InvalidScheduleError,
@@ -98,13 +98,15 @@ async def test_ref_values_pass_schedule_validation_and_reach_the_agentool_unchan
     assert echo.inputs[-1]["text"] == "!ref:storage_kv:greeting"
 
 
-async def test_oversized_input_data_is_rejected(scheduler_agent: EventRecorder, echo: Calls) -> None:
+async def test_oversized_input_data_is_rejected(
+    injector: AgenToolInjector, scheduler_agent: EventRecorder, echo: Calls
+) -> None:
     huge = {"operation": "echo", "text": "x" * (MAX_INPUT_BYTES + 1)}
 
     with pytest.raises(ValidationError, match="the limit is 65536 bytes"):
         request("huge", input_data=huge)
     with pytest.raises(AgenToolInputError) as caught:
-        await get_injector().run(
+        await injector.run(
             "scheduler",
             {"operation": "schedule", "job_id": "huge", "schedule_type": "interval", "schedule": "1 hour",
              "agentool_name": "echo", "input_data": huge},

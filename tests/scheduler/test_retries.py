@@ -11,7 +11,7 @@ from typing import Any, Literal
 import pytest
 from pydantic import Field
 
-from agentool_bridge import BaseOperationInput, RoutingConfig, get_injector, register_agentool
+from agentool_bridge import AgenToolInjector, BaseOperationInput, RoutingConfig, register_agentool
 from agentool_bridge.toolkits.inbox import INBOX_QUEUE, InboxMessage
 from mcp_scheduler import JobEvent, JobExecutionError, QueueEvent, SchedulerEvent, SchedulerInput
 from mcp_scheduler.policies import PolicyInput
@@ -249,16 +249,16 @@ async def test_a_retry_pending_when_the_scheduler_is_stopped_waits_for_its_start
 
 
 async def test_the_scheduler_agentool_takes_the_policy_and_says_why_a_job_paused(
-    scheduler_agent: EventRecorder, fail: Calls
+    injector: AgenToolInjector, scheduler_agent: EventRecorder, fail: Calls
 ) -> None:
-    scheduled = await get_injector().run("scheduler", {
+    scheduled = await injector.run("scheduler", {
         "operation": "schedule", "job_id": "a", "schedule_type": "interval", "schedule": "1 second",
         "agentool_name": "fail", "input_data": FAIL, "policy": {"pause_after_failures": 1, "max_runs": 5},
     })
     assert scheduled.data["job"]["runs_remaining"] == 5
 
     await scheduler_agent.wait_for(lambda e: isinstance(e, JobEvent) and e.job_id == "a" and e.kind == "paused")
-    output = await get_injector().run("scheduler", {"operation": "get_job", "job_id": "a"})
+    output = await injector.run("scheduler", {"operation": "get_job", "job_id": "a"})
 
     assert output.message == (
         "Job 'a' is paused: paused after 1 failure in a row; last error: fail AgenTool failed: broken."

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import pytest
 from pydantic import Field
 
-from agentool_bridge import BaseOperationInput, RoutingConfig, get_injector, register_agentool
+from agentool_bridge import AgenToolInjector, BaseOperationInput, RoutingConfig, get_injector, register_agentool
 from mcp_scheduler import QueueEvent, SchedulerInput, SchedulerRuntime, SchedulerStateError, ServiceConfig
 from tests.scheduler._support import EventRecorder, finished, register_echo, request
 
@@ -39,7 +39,9 @@ def stored_job_ids(database: Path) -> list[str]:
     return ids
 
 
-async def test_two_runtimes_schedule_and_fire_on_their_own_databases_and_registries(tmp_path: Path) -> None:
+async def test_two_runtimes_schedule_and_fire_on_their_own_databases_and_registries(
+    injector: AgenToolInjector, tmp_path: Path
+) -> None:
     paths = {name: tmp_path / f"{name}.sqlite" for name in ("a", "b")}
     runtimes = {
         name: SchedulerRuntime(ServiceConfig(database=str(path), timezone="UTC", flush_delay=0.01))

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from agentool_bridge import get_injector
+from agentool_bridge import AgenToolInjector, get_injector
 from agentool_bridge.toolkits import create_logging_agent
 from mcp_scheduler import InvalidScheduleError, SchedulerOutput
 from tests.scheduler import _support
@@ -75,7 +75,7 @@ async def test_basic_job_scheduling_creates_an_hourly_job_and_a_daily_cron_job(
 
 
 async def test_queue_integration_example_keeps_queues_and_the_ref_value(
-    scheduler_agent: EventRecorder, stand_ins: dict[str, _support.Calls]
+    injector: AgenToolInjector, scheduler_agent: EventRecorder, stand_ins: dict[str, _support.Calls]
 ) -> None:
     result = await run(
         {
@@ -135,7 +135,9 @@ async def test_job_management_lists_gets_pauses_resumes_and_cancels_hourly_metri
     assert (gone.success, gone.data) == (False, None)
 
 
-async def test_immediate_execution_runs_the_logging_agentool(scheduler_agent: EventRecorder, tmp_path: Path) -> None:
+async def test_immediate_execution_runs_the_logging_agentool(
+    injector: AgenToolInjector, scheduler_agent: EventRecorder, tmp_path: Path
+) -> None:
     create_logging_agent(log_dir=tmp_path)
     log_file = tmp_path / "manual.log"
     await get_injector().run(
@@ -236,7 +238,7 @@ async def test_one_time_scheduling_at_a_future_date_waits_for_that_date(
 
 
 async def test_one_time_scheduling_now_runs_the_urgent_task_at_once(
-    scheduler_agent: EventRecorder, tmp_path: Path
+    injector: AgenToolInjector, scheduler_agent: EventRecorder, tmp_path: Path
 ) -> None:
     create_logging_agent(log_dir=tmp_path)
     log_file = tmp_path / "urgent.log"

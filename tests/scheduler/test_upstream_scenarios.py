@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from agentool_bridge import AgenToolInputError, get_injector
+from agentool_bridge import AgenToolInjector, AgenToolInputError, get_injector
 from agentool_bridge.toolkits import create_logging_agent, create_queue_agent
 from mcp_scheduler import JobExecutionError, QueueEvent, SchedulerOutput, get_scheduler_service
 from tests.scheduler._support import ECHO, Calls, EventRecorder, finished
@@ -136,7 +136,7 @@ async def test_an_invalid_schedule_type_raises_a_validation_error_naming_schedul
 
 
 async def test_results_and_errors_are_sent_to_their_queues(
-    scheduler_agent: EventRecorder, echo: Calls, fail: Calls, tmp_path: Path
+    injector: AgenToolInjector, scheduler_agent: EventRecorder, echo: Calls, fail: Calls, tmp_path: Path
 ) -> None:
     create_queue_agent(tmp_path / "queues.db")
     await run(
@@ -202,7 +202,7 @@ async def test_get_job_of_an_unknown_id_is_unsuccessful_with_no_data(scheduler_a
 
 
 async def test_a_job_running_the_logging_agentool_writes_to_its_log_file(
-    scheduler_agent: EventRecorder, tmp_path: Path
+    injector: AgenToolInjector, scheduler_agent: EventRecorder, tmp_path: Path
 ) -> None:
     log_file = tmp_path / "logs" / "app.log"
     create_logging_agent(log_dir=tmp_path / "logs")

@@ -8,6 +8,8 @@ from typing import Any
 
 from mcp import Client
 
+from mcp_scheduler.server.tools import TOOL_ORDER
+
 from .conftest import error_text
 
 TOOLS_LIST_BUDGET = 20_000
@@ -45,6 +47,13 @@ async def test_the_tools_list_answer_fits_the_budget(client: Client) -> None:
 
     assert len(tools) == 17
     assert size <= TOOLS_LIST_BUDGET, f"tools/list is {size} characters; the budget is {TOOLS_LIST_BUDGET}"
+
+
+async def test_tools_are_listed_scheduling_first_in_the_declared_order(client: Client) -> None:
+    names = [tool["name"] for tool in await listed(client)]
+
+    assert names == list(TOOL_ORDER)
+    assert names[0] == "schedule_job"
 
 
 async def test_no_schema_repeats_a_title(client: Client) -> None:

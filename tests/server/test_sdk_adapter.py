@@ -32,12 +32,12 @@ async def test_an_unexpected_failure_is_an_internal_error_with_its_traceback_in_
         with sqlite3.connect(db_file) as conn:  # the database loses a table under the running server
             conn.execute("DROP TABLE scheduler_jobs")
         conn.close()
-        with caplog.at_level(logging.ERROR, logger="mcp_scheduler.server.tools"):
+        with caplog.at_level(logging.ERROR, logger="mcp_scheduler.server.tooling"):
             text = error_text(await client.call_tool("schedule_job", hourly("second")))
 
     assert "Internal error in schedule_job (OperationalError)" in text
     assert "not a problem with the arguments" in text
-    [record] = [r for r in caplog.records if r.name == "mcp_scheduler.server.tools"]
+    [record] = [r for r in caplog.records if r.name == "mcp_scheduler.server.tooling"]
     assert record.exc_info is not None and "no such table" in str(record.exc_info[1])
 
 

@@ -11,7 +11,7 @@ import pytest
 from agentool_bridge import AgenToolInjector
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def injector() -> Iterator[AgenToolInjector]:
     """An injector active for the test; its AgenTools (and their databases and files) are closed after it."""
     own = AgenToolInjector()

@@ -12,8 +12,16 @@ from pathlib import Path
 import pytest
 
 import agentool_bridge.toolkits as toolkits
-from agentool_bridge import AgenToolError, AgenToolInjector, get_injector
-from agentool_bridge.toolkits import InvalidNameError, check_name, register_builtin_toolkits
+from agentool_bridge import AgenToolError, AgenToolInjector, AgenToolRegistry
+from agentool_bridge.toolkits import (
+    InvalidNameError,
+    check_name,
+    create_logging_agent,
+    create_queue_agent,
+    create_shell_agent,
+    create_storage_kv_agent,
+    register_builtin_toolkits,
+)
 from agentool_bridge.toolkits._common import open_sqlite, transaction
 
 
@@ -32,11 +40,28 @@ def test_registering_the_builtins_does_not_import_pydantic_ai(tmp_path: Path) ->
     assert result.stdout == ""
 
 
-def test_register_builtin_toolkits_registers_three_agentools(tmp_path: Path) -> None:
+def test_the_toolkit_factories_register_into_the_registry_given_even_an_empty_one(
+    injector: AgenToolInjector, tmp_path: Path
+) -> None:
+    for make in (
+        lambda own: register_builtin_toolkits(tmp_path / "a.db", registry=own),
+        lambda own: create_queue_agent(tmp_path / "q.db", registry=own),
+        lambda own: create_storage_kv_agent(tmp_path / "kv.db", registry=own),
+        lambda own: create_logging_agent(registry=own),
+        lambda own: create_shell_agent(registry=own),
+    ):
+        own = AgenToolRegistry()  # empty, so falsy: `registry or default` would have skipped it
+        make(own)
+        assert own.names(), make
+        own.clear()
+    assert injector.registry.names() == []
+
+
+def test_register_builtin_toolkits_registers_three_agentools(injector: AgenToolInjector, tmp_path: Path) -> None:
     names = register_builtin_toolkits(tmp_path / "scheduler.db")
     assert names == ["queue", "logging", "storage_kv"]
-    assert get_injector().registry.names() == ["logging", "queue", "storage_kv"]
-    for entry in get_injector().registry.catalog():
+    assert injector.registry.names() == ["logging", "queue", "storage_kv"]
+    for entry in injector.registry.catalog():
         json.dumps(entry)  # the catalog an LLM reads is plain JSON
         assert entry["description"] and entry["examples"]
         properties = entry["input_schema"]["properties"]

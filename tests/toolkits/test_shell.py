@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from agentool_bridge import AgenToolInjector, get_injector
+from agentool_bridge import AgenToolInjector
 from agentool_bridge.toolkits.config import ToolkitConfig
 from agentool_bridge.toolkits.shell import (
     EnvironmentNotAllowedError,
@@ -38,17 +38,19 @@ PYTHON = sys.executable
 WAIT = 10.0
 
 
-async def run(data: dict[str, Any]) -> dict[str, Any]:
-    output = await get_injector().run("shell", {"operation": "run", **data})
+async def run(injector: AgenToolInjector, data: dict[str, Any]) -> dict[str, Any]:
+    output = await injector.run("shell", {"operation": "run", **data})
     assert output.success is True
     data_out: dict[str, Any] = output.data
     return data_out
 
 
-def use_shell(*executables: str, supervise: bool | None = None, max_processes: int = 16) -> ShellRunner:
-    """Register a `shell` AgenTool over a runner of these settings in the test's injector; return the runner."""
+def use_shell(
+    injector: AgenToolInjector, *executables: str, supervise: bool | None = None, max_processes: int = 16
+) -> ShellRunner:
+    """Register a `shell` AgenTool over a runner of these settings in `injector`; return the runner."""
     runner = ShellRunner(executables, supervise=supervise, max_processes=max_processes)
-    get_injector().registry.register(runner.agentool())
+    injector.registry.register(runner.agentool())
     return runner
 
 
@@ -104,10 +106,10 @@ def assert_reaped(pid: int) -> None:
 # ---------------------------------------------------------------------- running
 
 
-async def test_a_command_returns_its_exit_code_stdout_and_stderr() -> None:
+async def test_a_command_returns_its_exit_code_stdout_and_stderr(injector: AgenToolInjector) -> None:
     create_shell_agent([PYTHON])
 
-    data = await run({"argv": [PYTHON, "-c", "import sys; print('out é'); print('err', file=sys.stderr)"]})
+    data = await run(injector, {"argv": [PYTHON, "-c", "import sys; print('out é'); print('err', file=sys.stderr)"]})
 
     assert data["exit_code"] == 0
     assert data["stdout"]["content"] == "out é\n" and data["stderr"]["content"] == "err\n"
@@ -115,31 +117,31 @@ async def test_a_command_returns_its_exit_code_stdout_and_stderr() -> None:
     assert data["argv"][0] == PYTHON and data["elapsed_ms"] >= 0
 
 
-async def test_argv_never_goes_through_a_shell() -> None:
+async def test_argv_never_goes_through_a_shell(injector: AgenToolInjector) -> None:
     create_shell_agent(["echo"])
     tricky = ["; rm -rf x", "$HOME", "*", "a | b", "`id`"]
 
-    data = await run({"argv": ["echo", *tricky]})
+    data = await run(injector, {"argv": ["echo", *tricky]})
 
     assert data["stdout"]["content"] == " ".join(tricky) + "\n"
 
 
-async def test_env_cwd_and_stdin_reach_the_program(tmp_path: Path) -> None:
+async def test_env_cwd_and_stdin_reach_the_program(injector: AgenToolInjector, tmp_path: Path) -> None:
     code = "import os, sys; print(os.getcwd()); print(os.environ['GREETING'], os.environ['PATH'] != ''); " \
            "print(sys.stdin.read().upper())"
 
     create_shell_agent([PYTHON], env=["GREETING"])
-    data = await run({"argv": [PYTHON, "-c", code], "cwd": str(tmp_path), "env": {"GREETING": "hi"},
+    data = await run(injector, {"argv": [PYTHON, "-c", code], "cwd": str(tmp_path), "env": {"GREETING": "hi"},
                       "stdin": "piped"})
 
     assert data["stdout"]["content"].splitlines() == [str(tmp_path), "hi True", "PIPED"]
 
 
-async def test_output_beyond_the_cap_is_read_to_the_end_and_marked_truncated() -> None:
+async def test_output_beyond_the_cap_is_read_to_the_end_and_marked_truncated(injector: AgenToolInjector) -> None:
     create_shell_agent([PYTHON])
     code = "import sys; sys.stdout.write('a' * 5_000_000); sys.stderr.write('b' * 5_000_000)"
 
-    data = await run({"argv": [PYTHON, "-c", code], "max_output_bytes": 1000, "timeout": 30})
+    data = await run(injector, {"argv": [PYTHON, "-c", code], "max_output_bytes": 1000, "timeout": 30})
 
     assert data["exit_code"] == 0
     assert data["stdout"]["content"] == "a" * 1000 and data["stderr"]["content"] == "b" * 1000
@@ -147,29 +149,29 @@ async def test_output_beyond_the_cap_is_read_to_the_end_and_marked_truncated() -
     assert data["stdout_bytes"] == data["stderr_bytes"] == 5_000_000
 
 
-async def test_an_exit_code_outside_ok_exit_codes_fails_with_the_end_of_stderr() -> None:
+async def test_an_exit_code_outside_ok_exit_codes_fails_with_the_end_of_stderr(injector: AgenToolInjector) -> None:
     create_shell_agent([PYTHON])
     code = "import sys; sys.stderr.write('x' * 10000 + ' disk full'); sys.exit(3)"
 
     with pytest.raises(ShellCommandError) as caught:
-        await run({"argv": [PYTHON, "-c", code]})
+        await run(injector, {"argv": [PYTHON, "-c", code]})
     assert caught.value.exit_code == 3
     assert "exited with code 3" in str(caught.value) and str(caught.value).endswith(' disk full"')
     assert "End of stderr: untrusted stderr from program" in str(caught.value)
     assert len(str(caught.value)) < 1000
 
-    allowed = await run({"argv": [PYTHON, "-c", code], "ok_exit_codes": [0, 3]})
+    allowed = await run(injector, {"argv": [PYTHON, "-c", code], "ok_exit_codes": [0, 3]})
     assert allowed["exit_code"] == 3
 
 
 # ---------------------------------------------------------------------- the allowlist
 
 
-async def test_a_disabled_shell_refuses_runs_saying_how_to_enable_it() -> None:
+async def test_a_disabled_shell_refuses_runs_saying_how_to_enable_it(injector: AgenToolInjector) -> None:
     create_shell_agent([])
 
     with pytest.raises(ShellDisabledError) as caught:
-        await run({"argv": ["echo", "hi"]})
+        await run(injector, {"argv": ["echo", "hi"]})
     assert "--allow-shell" in str(caught.value) and "MCP_SCHEDULER_ALLOW_SHELL" in str(caught.value)
 
 
@@ -201,7 +203,9 @@ async def test_a_disallowed_executable_or_missing_cwd_is_refused_at_schedule_tim
         assert rt.service.list_jobs()[1] == 1
 
 
-async def test_paths_and_symlinks_cannot_pass_for_an_allowed_program(tmp_path: Path) -> None:
+async def test_paths_and_symlinks_cannot_pass_for_an_allowed_program(
+    injector: AgenToolInjector, tmp_path: Path
+) -> None:
     allowed, other = tmp_path / "allowed-python", tmp_path / "other-name"
     allowed.symlink_to(PYTHON)
     other.symlink_to(PYTHON)  # the same file under another name (think busybox: the name picks the program)
@@ -209,21 +213,21 @@ async def test_paths_and_symlinks_cannot_pass_for_an_allowed_program(tmp_path: P
     disguised.symlink_to(PYTHON)  # another program under an allowed name
     create_shell_agent([str(allowed), "echo", "./allowed-python"])
 
-    assert (await run({"argv": [str(allowed), "-c", "print(1)"]}))["stdout"]["content"] == "1\n"
+    assert (await run(injector, {"argv": [str(allowed), "-c", "print(1)"]}))["stdout"]["content"] == "1\n"
     refused = [str(other), str(disguised), "./allowed-python", "allowed-python", "python3"]
     for program in refused:
         with pytest.raises(ExecutableNotAllowedError):
-            await run({"argv": [program, "-c", "print(1)"], "cwd": str(tmp_path)})
+            await run(injector, {"argv": [program, "-c", "print(1)"], "cwd": str(tmp_path)})
 
 
-async def test_a_path_in_env_is_refused_and_cannot_swap_the_program(tmp_path: Path) -> None:
+async def test_a_path_in_env_is_refused_and_cannot_swap_the_program(injector: AgenToolInjector, tmp_path: Path) -> None:
     (tmp_path / "echo").write_text("#!/bin/sh\necho swapped\n")
     (tmp_path / "echo").chmod(0o755)
     create_shell_agent(["echo"])
 
     with pytest.raises(EnvironmentNotAllowedError, match="PATH"):
-        await run({"argv": ["echo", "real"], "env": {"PATH": str(tmp_path)}})
-    data = await run({"argv": ["echo", "real"]})
+        await run(injector, {"argv": ["echo", "real"], "env": {"PATH": str(tmp_path)}})
+    data = await run(injector, {"argv": ["echo", "real"]})
 
     assert data["stdout"]["content"] == "real\n"
 
@@ -232,11 +236,11 @@ async def test_a_path_in_env_is_refused_and_cannot_swap_the_program(tmp_path: Pa
 
 
 @pytest.mark.parametrize("supervise", [True, False], ids=["supervised", "process group"])
-async def test_a_timeout_kills_the_program_and_its_children(supervise: bool) -> None:
-    use_shell(PYTHON, supervise=supervise)
+async def test_a_timeout_kills_the_program_and_its_children(injector: AgenToolInjector, supervise: bool) -> None:
+    use_shell(injector, PYTHON, supervise=supervise)
     async with pid_reports() as (port, reports):
         task = asyncio.create_task(
-            run({"argv": [PYTHON, "-c", report_pids("time.sleep(30)"), str(port)], "timeout": 1.5})
+            run(injector, {"argv": [PYTHON, "-c", report_pids("time.sleep(30)"), str(port)], "timeout": 1.5})
         )
         child, grandchild = await asyncio.wait_for(reports.get(), WAIT)
         pidfd = os.pidfd_open(grandchild)
@@ -251,10 +255,10 @@ async def test_a_timeout_kills_the_program_and_its_children(supervise: bool) -> 
 
 
 @pytest.mark.parametrize("supervise", [True, False], ids=["supervised", "process group"])
-async def test_what_a_finished_command_leaves_running_is_stopped(supervise: bool) -> None:
-    use_shell(PYTHON, supervise=supervise)
+async def test_what_a_finished_command_leaves_running_is_stopped(injector: AgenToolInjector, supervise: bool) -> None:
+    use_shell(injector, PYTHON, supervise=supervise)
     async with pid_reports() as (port, reports):
-        data = await run({"argv": [PYTHON, "-c", report_pids("print('done')"), str(port)], "timeout": 20})
+        data = await run(injector, {"argv": [PYTHON, "-c", report_pids("print('done')"), str(port)], "timeout": 20})
         child, grandchild = reports.get_nowait()
 
     assert data["stdout"]["content"] == "done\n" and data["elapsed_ms"] < 10_000
@@ -343,33 +347,39 @@ def assert_none_alive(markers: list[str]) -> None:
 
 
 @linux_only
-async def test_nothing_a_finished_run_started_survives_it(escapees: tuple[str, Path, list[str]]) -> None:
+async def test_nothing_a_finished_run_started_survives_it(
+    injector: AgenToolInjector, escapees: tuple[str, Path, list[str]]
+) -> None:
     script, ready, markers = escapees
     create_shell_agent(["sh"])
 
-    data = await run({"argv": ["sh", "-c", f"{script}; echo done"], "timeout": 30})
+    data = await run(injector, {"argv": ["sh", "-c", f"{script}; echo done"], "timeout": 30})
 
     assert data["stdout"]["content"] == "done\n" and ready.exists()
     assert_none_alive(markers)
 
 
 @linux_only
-async def test_nothing_a_timed_out_run_started_survives_it(escapees: tuple[str, Path, list[str]]) -> None:
+async def test_nothing_a_timed_out_run_started_survives_it(
+    injector: AgenToolInjector, escapees: tuple[str, Path, list[str]]
+) -> None:
     script, ready, markers = escapees
     create_shell_agent(["sh"])
 
     with pytest.raises(ShellTimeoutError):
-        await run({"argv": ["sh", "-c", f"{script}; sleep 60"], "timeout": 3})
+        await run(injector, {"argv": ["sh", "-c", f"{script}; sleep 60"], "timeout": 3})
 
     assert ready.exists()  # the escapees were started before the timeout
     assert_none_alive(markers)
 
 
 @linux_only
-async def test_nothing_a_cancelled_run_started_survives_it(escapees: tuple[str, Path, list[str]]) -> None:
+async def test_nothing_a_cancelled_run_started_survives_it(
+    injector: AgenToolInjector, escapees: tuple[str, Path, list[str]]
+) -> None:
     script, ready, markers = escapees
     create_shell_agent(["sh"])
-    task = asyncio.create_task(run({"argv": ["sh", "-c", f"{script}; sleep 60"], "timeout": 60}))
+    task = asyncio.create_task(run(injector, {"argv": ["sh", "-c", f"{script}; sleep 60"], "timeout": 60}))
     await eventually(ready.exists, within=WAIT, what="the escapees' start")
 
     task.cancel()
@@ -432,21 +442,23 @@ async def test_nothing_of_a_run_survives_the_server_being_killed(escapees: tuple
     [("exit 0", 0), ("exit 3", 3), ("exit 255", 255), ("kill -TERM $$", -signal.SIGTERM),
      ("kill -KILL $$", -signal.SIGKILL), ("kill -HUP $$", -signal.SIGHUP), ("kill -SEGV $$", -signal.SIGSEGV)],
 )  # fmt: skip
-async def test_the_supervisor_reports_the_programs_exit_code_or_signal(tmp_path: Path, script: str, code: int) -> None:
-    runner = use_shell("sh")
+async def test_the_supervisor_reports_the_programs_exit_code_or_signal(
+    injector: AgenToolInjector, tmp_path: Path, script: str, code: int
+) -> None:
+    runner = use_shell(injector, "sh")
     assert runner.supervise is True
 
-    data = await run({"argv": ["sh", "-c", script], "cwd": str(tmp_path), "ok_exit_codes": [code]})
+    data = await run(injector, {"argv": ["sh", "-c", script], "cwd": str(tmp_path), "ok_exit_codes": [code]})
 
     assert data["exit_code"] == code
     if code < 0:
         with pytest.raises(ShellCommandError, match=f"was killed by signal {signal.Signals(-code).name}"):
-            await run({"argv": ["sh", "-c", script], "cwd": str(tmp_path)})
+            await run(injector, {"argv": ["sh", "-c", script], "cwd": str(tmp_path)})
 
 
 @linux_only
-async def test_the_supervisor_keeps_no_copy_of_the_programs_pipes() -> None:
-    use_shell(PYTHON)
+async def test_the_supervisor_keeps_no_copy_of_the_programs_pipes(injector: AgenToolInjector) -> None:
+    use_shell(injector, PYTHON)
     # The program looks at its parent's (the supervisor's) descriptors, until none is one of its own pipes.
     code = (
         "import os, sys, time\n"
@@ -459,7 +471,7 @@ async def test_the_supervisor_keeps_no_copy_of_the_programs_pipes() -> None:
         "print(sorted(held & mine))\n"
     )
 
-    data = await run({"argv": [PYTHON, "-c", code], "stdin": "input"})
+    data = await run(injector, {"argv": [PYTHON, "-c", code], "stdin": "input"})
 
     assert data["stdout"]["content"] == "[]\n"
 
@@ -493,13 +505,13 @@ def open_gate(tmp_path: Path) -> threading.Thread:
     return thread
 
 
-async def test_runs_beyond_max_processes_wait_their_turn(tmp_path: Path) -> None:
+async def test_runs_beyond_max_processes_wait_their_turn(injector: AgenToolInjector, tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "gate")
-    runner = use_shell(PYTHON, max_processes=1)
-    first = asyncio.create_task(run({"argv": gated_program(tmp_path, "A"), "timeout": 30}))
+    runner = use_shell(injector, PYTHON, max_processes=1)
+    first = asyncio.create_task(run(injector, {"argv": gated_program(tmp_path, "A"), "timeout": 30}))
     await eventually((tmp_path / "A.started").exists, within=WAIT, what="the first run's start")
 
-    second = asyncio.create_task(run({"argv": marking_program(tmp_path, "B"), "timeout": 30}))
+    second = asyncio.create_task(run(injector, {"argv": marking_program(tmp_path, "B"), "timeout": 30}))
     await eventually(lambda: runner.waiting == 1, within=WAIT, what="the second run waiting")
     assert runner.running == 1 and not (tmp_path / "order").exists()
 
@@ -510,14 +522,14 @@ async def test_runs_beyond_max_processes_wait_their_turn(tmp_path: Path) -> None
     assert runner.running == 0 and runner.waiting == 0
 
 
-async def test_a_run_waiting_for_its_turn_still_times_out(tmp_path: Path) -> None:
+async def test_a_run_waiting_for_its_turn_still_times_out(injector: AgenToolInjector, tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "gate")
-    use_shell(PYTHON, max_processes=1)
-    first = asyncio.create_task(run({"argv": gated_program(tmp_path, "A"), "timeout": 30}))
+    use_shell(injector, PYTHON, max_processes=1)
+    first = asyncio.create_task(run(injector, {"argv": gated_program(tmp_path, "A"), "timeout": 30}))
     await eventually((tmp_path / "A.started").exists, within=WAIT, what="the first run's start")
 
     with pytest.raises(ShellTimeoutError, match="waiting for its turn") as caught:
-        await run({"argv": marking_program(tmp_path, "B"), "timeout": 0.5})
+        await run(injector, {"argv": marking_program(tmp_path, "B"), "timeout": 0.5})
     assert "--max-processes" in str(caught.value) and "never started" in str(caught.value)
 
     open_gate(tmp_path).join(WAIT)
@@ -531,12 +543,14 @@ async def test_the_scheduler_gives_shell_the_operators_max_processes(tmp_path: P
         assert isinstance(runner, ShellRunner) and runner.max_processes == 3
 
 
-async def test_a_run_cancelled_while_waiting_for_its_turn_takes_no_slot(tmp_path: Path) -> None:
+async def test_a_run_cancelled_while_waiting_for_its_turn_takes_no_slot(
+    injector: AgenToolInjector, tmp_path: Path
+) -> None:
     os.mkfifo(tmp_path / "gate")
-    runner = use_shell(PYTHON, max_processes=1)
-    first = asyncio.create_task(run({"argv": gated_program(tmp_path, "A"), "timeout": 30}))
+    runner = use_shell(injector, PYTHON, max_processes=1)
+    first = asyncio.create_task(run(injector, {"argv": gated_program(tmp_path, "A"), "timeout": 30}))
     await eventually((tmp_path / "A.started").exists, within=WAIT, what="the first run's start")
-    second = asyncio.create_task(run({"argv": marking_program(tmp_path, "B"), "timeout": 30}))
+    second = asyncio.create_task(run(injector, {"argv": marking_program(tmp_path, "B"), "timeout": 30}))
     await eventually(lambda: runner.waiting == 1, within=WAIT, what="the second run waiting")
 
     second.cancel()
@@ -544,7 +558,7 @@ async def test_a_run_cancelled_while_waiting_for_its_turn_takes_no_slot(tmp_path
         await second
     open_gate(tmp_path).join(WAIT)
     await asyncio.wait_for(first, WAIT)
-    await run({"argv": marking_program(tmp_path, "C"), "timeout": 30})
+    await run(injector, {"argv": marking_program(tmp_path, "C"), "timeout": 30})
 
     assert (tmp_path / "order").read_text() == "A end\nC start\n"
     assert runner.running == 0 and runner.waiting == 0

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from agentool_bridge import AgenToolInjector, get_injector
+from agentool_bridge import AgenToolInjector
 from agentool_bridge.toolkits.config import ToolkitConfig
 from agentool_bridge.toolkits.shell import EnvironmentNotAllowedError, ShellRunner, create_shell_agent
 from mcp_scheduler import SchedulerInput, SchedulerRuntime, ServiceConfig
@@ -90,8 +90,8 @@ async def runtime(tmp_path: Path, config: ToolkitConfig) -> AsyncIterator[Schedu
         yield rt
 
 
-async def run(data: dict[str, Any]) -> dict[str, Any]:
-    output = await get_injector().run("shell", {"operation": "run", **data})
+async def run(injector: AgenToolInjector, data: dict[str, Any]) -> dict[str, Any]:
+    output = await injector.run("shell", {"operation": "run", **data})
     assert output.success is True
     result: dict[str, Any] = output.data
     return result
@@ -121,26 +121,26 @@ async def test_an_env_trick_is_refused_when_the_job_is_scheduled(tmp_path: Path,
 
 
 @pytest.mark.parametrize("name", list(TRICKS))
-async def test_an_env_trick_never_runs_its_command(tmp_path: Path, name: str) -> None:
+async def test_an_env_trick_never_runs_its_command(injector: AgenToolInjector, tmp_path: Path, name: str) -> None:
     allowed, argv, env, marker = trick(name).arm(tmp_path)
     create_shell_agent(allowed)
 
     with pytest.raises(EnvironmentNotAllowedError, match="is refused"):
-        await run({"argv": argv, "env": env, "cwd": str(tmp_path), "ok_exit_codes": EVERY_EXIT_CODE})
+        await run(injector, {"argv": argv, "env": env, "cwd": str(tmp_path), "ok_exit_codes": EVERY_EXIT_CODE})
 
     assert not marker.exists()
 
 
 @pytest.mark.parametrize("name", list(TRICKS))
 async def test_an_env_trick_in_the_servers_environment_is_not_inherited(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+    injector: AgenToolInjector, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
     allowed, argv, env, marker = trick(name).arm(tmp_path)
     for variable, value in env.items():
         monkeypatch.setenv(variable, value)
     create_shell_agent(allowed)
 
-    await run({"argv": argv, "cwd": str(tmp_path), "ok_exit_codes": EVERY_EXIT_CODE})
+    await run(injector, {"argv": argv, "cwd": str(tmp_path), "ok_exit_codes": EVERY_EXIT_CODE})
 
     assert not marker.exists()
 
@@ -152,7 +152,7 @@ async def test_an_env_trick_in_the_servers_environment_is_not_inherited(
      "XDG_CONFIG_HOME", "JAVA_TOOL_OPTIONS", "GLIBC_TUNABLES", "TMPDIR", "MCP_SCHEDULER_AUTH_TOKEN"],
 )  # fmt: skip
 async def test_loader_interpreter_and_tool_config_variables_are_refused_even_if_the_operator_lists_them(
-    tmp_path: Path, name: str
+    injector: AgenToolInjector, tmp_path: Path, name: str
 ) -> None:
     with pytest.raises(EnvironmentNotAllowedError, match="--shell-env") as caught:
         ShellRunner(["echo"], env=[name])
@@ -164,7 +164,7 @@ async def test_loader_interpreter_and_tool_config_variables_are_refused_even_if_
 
     create_shell_agent(["echo"])
     with pytest.raises(EnvironmentNotAllowedError, match="never allowed") as refused:
-        await run({"argv": ["echo"], "env": {name: "x"}})
+        await run(injector, {"argv": ["echo"], "env": {name: "x"}})
     assert name in str(refused.value)
 
 
@@ -172,6 +172,7 @@ async def test_loader_interpreter_and_tool_config_variables_are_refused_even_if_
 
 
 async def test_a_program_gets_the_base_environment_the_operators_names_and_its_env_only(
+    injector: AgenToolInjector,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     for secret in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "MCP_SCHEDULER_AUTH_TOKEN", "UNLISTED_SETTING"):
@@ -181,7 +182,7 @@ async def test_a_program_gets_the_base_environment_the_operators_names_and_its_e
     monkeypatch.setenv("HOME", "/home/server")
     create_shell_agent(["env"], env=["BACKUP_TARGET", "REGION"])
 
-    data = await run({"argv": ["env"], "env": {"LANG": "C.UTF-8", "REGION": "eu-west-1", "NO_COLOR": "1"}})
+    data = await run(injector, {"argv": ["env"], "env": {"LANG": "C.UTF-8", "REGION": "eu-west-1", "NO_COLOR": "1"}})
 
     got = program_env(data["stdout"]["content"])
     assert "secret-" not in data["stdout"]["content"]
@@ -193,7 +194,9 @@ async def test_a_program_gets_the_base_environment_the_operators_names_and_its_e
     assert extra == {"BACKUP_TARGET", "REGION", "NO_COLOR"}
 
 
-async def test_a_program_gets_lc_ctype_only_if_the_server_has_it(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_program_gets_lc_ctype_only_if_the_server_has_it(
+    injector: AgenToolInjector, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Under a C locale Python sets LC_CTYPE in its own environment when it starts (PEP 538): the supervisor,
     # a Python program, must not hand that to the program.
     monkeypatch.delenv("LC_ALL", raising=False)
@@ -201,23 +204,23 @@ async def test_a_program_gets_lc_ctype_only_if_the_server_has_it(monkeypatch: py
     monkeypatch.setenv("LANG", "C")
     create_shell_agent(["env"])
 
-    without = program_env((await run({"argv": ["env"]}))["stdout"]["content"])
+    without = program_env((await run(injector, {"argv": ["env"]}))["stdout"]["content"])
     monkeypatch.setenv("LC_CTYPE", "POSIX")
-    with_it = program_env((await run({"argv": ["env"]}))["stdout"]["content"])
+    with_it = program_env((await run(injector, {"argv": ["env"]}))["stdout"]["content"])
 
     assert "LC_CTYPE" not in without and without["LANG"] == "C"
     assert with_it["LC_CTYPE"] == "POSIX"
 
 
-async def test_a_name_beyond_the_safe_set_needs_the_operators_allowance() -> None:
+async def test_a_name_beyond_the_safe_set_needs_the_operators_allowance(injector: AgenToolInjector) -> None:
     create_shell_agent(["env"])
     with pytest.raises(EnvironmentNotAllowedError, match="is not allowed") as caught:
-        await run({"argv": ["env"], "env": {"GREETING": "hi"}})
+        await run(injector, {"argv": ["env"], "env": {"GREETING": "hi"}})
     message = str(caught.value)
     assert "GREETING" in message and "--shell-env" in message and "none on this server" in message
 
     create_shell_agent(["env"], env=["GREETING"])
-    data = await run({"argv": ["env"], "env": {"GREETING": "hi"}})
+    data = await run(injector, {"argv": ["env"], "env": {"GREETING": "hi"}})
     assert "GREETING=hi" in data["stdout"]["content"].splitlines()
 
 
@@ -226,17 +229,19 @@ async def test_a_name_beyond_the_safe_set_needs_the_operators_allowance() -> Non
     [("LANG", "../../tmp/evil"), ("LC_ALL", "/tmp/locale"), ("TZ", "/etc/shadow"), ("TZ", ":/etc/shadow"),
      ("TZ", "../../../etc/shadow"), ("TERM", "../x"), ("COLUMNS", "wide")],
 )  # fmt: skip
-async def test_safe_names_take_only_values_that_are_not_paths(name: str, value: str) -> None:
+async def test_safe_names_take_only_values_that_are_not_paths(
+    injector: AgenToolInjector, name: str, value: str
+) -> None:
     create_shell_agent(["env"])
     with pytest.raises(EnvironmentNotAllowedError, match=f"env: {name} must be"):
-        await run({"argv": ["env"], "env": {name: value}})
+        await run(injector, {"argv": ["env"], "env": {name: value}})
 
 
-async def test_safe_names_with_ordinary_values_reach_the_program() -> None:
+async def test_safe_names_with_ordinary_values_reach_the_program(injector: AgenToolInjector) -> None:
     create_shell_agent(["env"])
     env = {"LANG": "en_US.UTF-8", "LANGUAGE": "en_US:en", "LC_ALL": "C.UTF-8", "TZ": "Europe/Paris",
            "TERM": "xterm-256color", "NO_COLOR": "1", "COLUMNS": "120", "LINES": "40"}  # fmt: skip
 
-    got = program_env((await run({"argv": ["env"], "env": env}))["stdout"]["content"])
+    got = program_env((await run(injector, {"argv": ["env"], "env": env}))["stdout"]["content"])
 
     assert {name: got[name] for name in env} == env

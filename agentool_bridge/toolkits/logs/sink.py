@@ -262,4 +262,4 @@ def create_logging_agent(
     `log_dir`: the only directory where it may keep log files (None, the default: stderr only). It goes
     into `registry` (default: the active injector's); replacing it closes the previous sink's files.
     """
-    return (registry or get_injector().registry).register(LogSink(log_dir).agentool())
+    return (registry if registry is not None else get_injector().registry).register(LogSink(log_dir).agentool())

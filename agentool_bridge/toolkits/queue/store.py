@@ -382,4 +382,4 @@ def create_queue_agent(
 
     It goes into `registry` (default: the active injector's); replacing it closes the previous store.
     """
-    return (registry or get_injector().registry).register(QueueStore(database).agentool())
+    return (registry if registry is not None else get_injector().registry).register(QueueStore(database).agentool())

@@ -324,4 +324,4 @@ def create_shell_agent(
     `env` and `max_processes` are `ShellRunner`'s. It goes into `registry` (default: the active injector's).
     """
     runner = ShellRunner(executables, env=env, max_processes=max_processes)
-    return (registry or get_injector().registry).register(runner.agentool())
+    return (registry if registry is not None else get_injector().registry).register(runner.agentool())

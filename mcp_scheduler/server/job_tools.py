@@ -1,0 +1,210 @@
+"""The tools about jobs: schedule, cancel, pause, resume, list, read, update, preview a schedule, backfill.
+
+Tool parameters are generated from `SchedulerInput`'s fields (`with_parameters`), so the MCP schemas and the
+AgenTool input model never drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Literal
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from agentool_bridge.errors import clip
+
+from ..models import BackfillSummary, JobInfo, JobSummary, SchedulePreview
+from ..policies import PolicyInput
+from ..runtime import SchedulerRuntime
+from ._params import field_parameter, fields_in_words, with_parameters
+from .outputs import AnswerLimits, JobDetail, JobPage, brief_run
+from .tooling import READ_ONLY, Tool, hints, keyword, scheduler_input, tool_errors
+
+__all__ = ["job_tools"]
+
+
+def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
+    """The job tools on `runtime`'s scheduler; `limits` bound the runs that get_job shows."""
+    svc = runtime.service
+    tools: list[Tool] = []
+    timezone = field_parameter("timezone", description="IANA time zone of naive times and cron fields, e.g. "
+                               f"'Europe/Berlin'. Default: {svc.timezone}.")
+
+    async def schedule_job(ctx: Context, **kw: Any) -> JobSummary:
+        with tool_errors("schedule_job"):
+            return JobSummary.of(await svc.schedule(scheduler_input("schedule", **kw)))
+
+    tools.append(Tool(
+        with_parameters(
+            schedule_job,
+            ["schedule_type", "schedule", "agentool_name", "input_data",
+             field_parameter("job_id", description="Id for the new job: letters, digits and . _ : @ - (at most 128). "
+                             "Default: made from job_name or agentool_name."),
+             "job_name", timezone,
+             "max_instances", "misfire_grace_time", "coalesce", "timeout", "result_queue", "error_queue",
+             field_parameter("policy", schema={"type": "object"},
+                             description=f"Run policy, every field optional: {fields_in_words(PolicyInput)}"),
+             "if_exists"],
+            required=["schedule_type", "schedule", "agentool_name", "input_data"],
+            returns=JobSummary,
+        ),
+        description="Schedule an AgenTool to run on a cron, interval or one-time schedule (input_data is checked "
+        "now). Returns the schedule in words and the next run.",
+        annotations=hints(),
+    ))
+
+    lifecycle: list[tuple[str, Callable[[str], Awaitable[JobInfo]], str, ToolAnnotations]] = [
+        ("cancel_job", svc.cancel, "Cancel a job for good (its history stays readable).", hints(destructive=True)),
+        ("pause_job", svc.pause, "Pause a job: it keeps its definition but does not fire until resumed.",
+         hints(idempotent=True)),
+        ("resume_job", svc.resume, "Resume a paused job from its next scheduled time.", hints(idempotent=True)),
+    ]
+    job_id = field_parameter("job_id", required=True, description="The job's id.")
+    for name, change, description, tool_hints in lifecycle:
+        tools.append(Tool(
+            with_parameters(_job_tool(name, change), [job_id], returns=JobSummary),
+            name=name,
+            description=description,
+            annotations=tool_hints,
+        ))
+
+    async def list_jobs(
+        ctx: Context,
+        state: Literal["scheduled", "paused", "completed"] | None = None,
+        agentool_name: str | None = None,
+        cursor: str | None = None,
+        limit: int = 20,
+    ) -> JobPage:
+        with tool_errors("list_jobs"):
+            # Cursors are the offsets we hand out; a negative one would slice from the end and never end.
+            if cursor and not (cursor.isascii() and cursor.isdigit()):
+                raise ToolError(f"Invalid cursor {clip(cursor)}: pass the next_cursor of a previous page.")
+            offset = int(cursor) if cursor else 0
+            jobs, total = svc.list_jobs(state=state, agentool_name=agentool_name, offset=offset, limit=limit)
+            end = offset + len(jobs)
+            summaries = [JobSummary.of(job) for job in jobs]
+            return JobPage(jobs=summaries, total=total, next_cursor=str(end) if end < total else None)
+
+    tools.append(Tool(
+        with_parameters(
+            list_jobs,
+            [
+                keyword("state", Annotated[Literal["scheduled", "paused", "completed"] | None, Field(
+                    description="Only jobs in this state. Default: scheduled and paused.")], None),
+                keyword("agentool_name", Annotated[str | None, Field(
+                    description="Only jobs that run this AgenTool.")], None),
+                keyword("cursor", Annotated[str | None, Field(
+                    description="next_cursor of the previous page.")], None),
+                field_parameter("limit", description="Most jobs per page."),
+            ],
+            returns=JobPage,
+        ),
+        description="Jobs in creation order, a page at a time: id, name, schedule in words, state, next run and last "
+        "status (get_job has the rest).",
+        annotations=READ_ONLY,
+    ))
+
+    async def get_job(ctx: Context, job_id: str) -> JobDetail:
+        with tool_errors("get_job"):
+            job, recent = await svc.get_job(scheduler_input("get_job", job_id=job_id).job_id or "")
+            return JobDetail(job=job, recent_history=[brief_run(limits.run(r)) for r in recent])
+
+    tools.append(Tool(
+        with_parameters(get_job, [job_id], returns=JobDetail),
+        description="A job's definition, state, next 3 run times and its 5 latest runs.",
+        annotations=READ_ONLY,
+    ))
+
+    async def update_job(ctx: Context, **kw: Any) -> JobSummary:
+        with tool_errors("update_job"):
+            changes = {k: v for k, v in kw.items() if v is not None}
+            return JobSummary.of(await svc.update(scheduler_input("update", **changes)))
+
+    tools.append(Tool(
+        with_parameters(
+            update_job,
+            [field_parameter("job_id", required=True, description="The job to change."),
+             *(field_parameter(name, optional=True, description=f"New {words}.", schema=schema)
+               for name, words, schema in _UPDATES)],
+            returns=JobSummary,
+        ),
+        description="Change a job: give only what changes, each field as in schedule_job (a new schedule needs "
+        "schedule_type and schedule). The job keeps its id, state and history.",
+        annotations=hints(idempotent=True),
+    ))
+
+    async def preview_schedule(ctx: Context, **kw: Any) -> SchedulePreview:
+        with tool_errors("preview_schedule"):
+            request = scheduler_input("preview", **kw)
+            return svc.preview(request.schedule_type or "", request.schedule or "", request.timezone, request.count,
+                               request.policy)
+
+    tools.append(Tool(
+        with_parameters(
+            preview_schedule,
+            ["schedule_type", "schedule", timezone, "count",
+             field_parameter("policy", description="A run policy: its start_at, end_at, max_runs and jitter shape the "
+                             "times shown.", schema={"type": "object"})],
+            required=["schedule_type", "schedule"],
+            returns=SchedulePreview,
+        ),
+        description="Describe a schedule in plain words and list its next run times, without creating a job.",
+        annotations=READ_ONLY,
+    ))
+
+    async def backfill_job(ctx: Context, **kw: Any) -> BackfillSummary:
+        with tool_errors("backfill_job"):
+            request = scheduler_input("backfill", **kw)
+            return await svc.backfill(request.job_id or "", request.since or "", request.until,
+                                      request.backfill_overlap)
+
+    tools.append(Tool(
+        with_parameters(
+            backfill_job,
+            [field_parameter("job_id", required=True, description="The job to backfill."),
+             field_parameter("since", required=True, description="Start of the past range: an ISO 8601 time (in the "
+                             "job's time zone) or how long ago, e.g. '30 days'."),
+             field_parameter("until", description="End of the range (default: now); must not be in the future."),
+             "backfill_overlap"],
+            required=["job_id", "since"],
+            returns=BackfillSummary,
+        ),
+        description="Run a job once for each fire time of its schedule in a past range (at most 1000), e.g. after an "
+        "outage. Answers at once; get_history shows the runs as they finish.",
+        annotations=hints(open_world=True),
+    ))
+    return tools
+
+
+_UPDATES: list[tuple[str, str, dict[str, Any] | None]] = [
+    # update_job's parameters: (field, what a new value of it is, the published schema if shorter than the field's)
+    ("schedule_type", "schedule type", None),
+    ("schedule", "schedule expression", None),
+    ("timezone", "IANA time zone", None),
+    ("agentool_name", "AgenTool to run", None),
+    ("input_data", "input for the AgenTool (checked against its input schema)", None),
+    ("job_name", "name", None),
+    ("max_instances", "most runs at once", None),
+    ("misfire_grace_time", "seconds a due run may wait while busy", None),
+    ("coalesce", "choice: run once when several runs were missed", None),
+    ("timeout", "seconds a run may take", None),
+    ("result_queue", "queue for results ('inbox': the user's inbox)", {"type": "string"}),
+    ("error_queue", "queue for errors ('inbox': the user's inbox)", {"type": "string"}),
+    ("policy", "run policy, replacing the old one (its fields as in schedule_job)", {"type": "object"}),
+]
+
+
+def _job_tool(name: str, change: Callable[[str], Awaitable[JobInfo]]) -> Callable[..., Awaitable[JobSummary]]:
+    """A tool that takes a job_id and applies one lifecycle change (cancel, pause, resume) to the job."""
+    operation = name.removesuffix("_job")
+
+    async def tool(ctx: Context, job_id: str) -> JobSummary:
+        with tool_errors(name):
+            return JobSummary.of(await change(scheduler_input(operation, job_id=job_id).job_id or ""))
+
+    tool.__name__ = tool.__qualname__ = name
+    return tool
+
