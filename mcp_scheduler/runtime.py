@@ -33,7 +33,7 @@ from .lease import FileLease, NullLease, RunnerLease
 from .models import BackgroundRunner, SchedulerStatus
 from .presence import Presence
 from .runner_info import read_runner_info
-from .service import SchedulerService, ServiceConfig
+from .scheduler import SchedulerService, ServiceConfig
 from .setup_checks import check_log_dir, prepare_database_folder
 from .store import SchedulerStore, SQLiteStore
 
