@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 LOAD_PAGE = 5000  # jobs read per query on open: the decoded JSON of all rows at once would double peak memory
 FOLLOW_EVERY = 0.05  # seconds between checks for what other processes on the store wrote
-FOLLOW_BACKOFF_CAP = 5.0  # most seconds between checks while they fail (the database is down)
+BACKOFF_CAP = 5.0  # most seconds between checks of the store, or attempts at the lease, while they fail
 LEASE_RETRY = 0.5  # seconds between a standby's attempts to take the runner lease
 LEASE_CHECK = 1.0  # seconds between the runner's checks that it still holds the lease
 
@@ -73,7 +73,9 @@ class Replication:
         self.orphaned_runs: set[asyncio.Task[Any]] = set()  # runs going on when the lease was lost
         self.positions = (0, 0)  # how far this process has followed the store: (change seq, run seq)
         self._queue_position: tuple[QueueStore | None, int] = (None, 0)  # the same for the queue store
-        self.backoff = Backoff("Following the store", logger, clock, base=FOLLOW_EVERY, cap=FOLLOW_BACKOFF_CAP)
+        self.backoff = Backoff("Following the store", logger, clock, base=FOLLOW_EVERY, cap=BACKOFF_CAP)
+        self.lease_backoff = Backoff("Keeping or taking the runner lease", logger, clock, base=LEASE_RETRY,
+                                     cap=BACKOFF_CAP)
 
     # ------------------------------------------------------------------ runner or standby
 
@@ -160,12 +162,16 @@ class Replication:
 
     async def _follow(self) -> None:
         """Apply what other processes wrote to the store; keep the lease on the runner, and on a standby take it
-        once it is free. A failure (the database is down) backs off, with jitter, up to FOLLOW_BACKOFF_CAP."""
+        once it is free. Failures (the database or the lease's file is out of reach) back off with jitter, the
+        store's and the lease's each on its own."""
         self._last_try = self._last_keep = self._clock.monotonic()
         while True:
             await asyncio.sleep(self.backoff.delay())
             try:
-                await self._follow_once()
+                if await self._lease_turn():
+                    continue
+                if await self._store.changed():
+                    await self._apply_changes()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -173,24 +179,37 @@ class Replication:
             else:
                 self.backoff.succeeded()
 
-    async def _follow_once(self) -> None:
+    async def _lease_turn(self) -> bool:
+        """Confirm the lease (runner) or try to take it (standby) when that is due; True if the role changed."""
         now = self._clock.monotonic()
-        if self._engine.runner and now - self._last_keep >= LEASE_CHECK:
-            self._last_keep = now
-            if not await self._lease.keep():
-                self._lose_lease()
-                self._last_try = self._clock.monotonic()
-                return
-        elif not self._engine.runner and now - self._last_try >= LEASE_RETRY:
-            self._last_try = now
-            if await self._lease.try_acquire():
-                logger.warning("The runner of %s stopped: this process runs the jobs now", self._store.location)
-                await self.become_runner(paused=False)
-                self.positions = await self._store.positions()
-                self._last_keep = self._clock.monotonic()
-                return
-        if await self._store.changed():
-            await self._apply_changes()
+        lease = self.lease_backoff
+        try:
+            if self._engine.runner:
+                if now - self._last_keep < (LEASE_CHECK if not lease.failures else lease.delay()):
+                    return False
+                self._last_keep = now
+                if not await self._lease.keep():
+                    self._lose_lease()
+                    self._last_try = self._clock.monotonic()
+                    return True
+            else:
+                if now - self._last_try < lease.delay():
+                    return False
+                self._last_try = now
+                if await self._lease.try_acquire():
+                    logger.warning("The runner of %s stopped: this process runs the jobs now", self._store.location)
+                    await self.become_runner(paused=False)
+                    self.positions = await self._store.positions()
+                    self._last_keep = self._clock.monotonic()
+                    lease.succeeded()
+                    return True
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            lease.failed(exc)
+            return False
+        lease.succeeded()
+        return False
 
     async def _apply_changes(self) -> None:
         # A job written here while the feed is being read has a newer state than what was read: skip it.
