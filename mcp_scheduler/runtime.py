@@ -27,6 +27,7 @@ from agentool_bridge.toolkits.notify import NotifyToolkit
 from agentool_bridge.toolkits.servers import load_servers
 from agentool_bridge.toolkits.shell import ShellRunner
 
+from .clocks import Clock
 from .errors import SchedulerStateError
 from .events import EventBus, QueueEvent
 from .lease import FileLease, NullLease, RunnerLease
@@ -81,7 +82,7 @@ class SchedulerRuntime:
     `transport`: while open, register this process as a server of its SQLite database under this name
     (stdio, http, sse), so that `mcp-scheduler status` lists it; None (the default) registers nothing.
     `address`: where this process listens (`host:port`), registered with it: a server started on the same
-    port names it.
+    port names it. `clock`: the time the scheduler reads (None: the real one; a virtual one in tests).
 
     Raises `MissingExtraError` (naming the install command) for a PostgreSQL URL when psycopg is not
     installed, and `SetupError` for a database or `--log-dir` folder this user cannot use.
@@ -99,6 +100,7 @@ class SchedulerRuntime:
         transport: str | None = None,
         toolkit_config: ToolkitConfig | None = None,
         address: str | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.config = config or ServiceConfig()
         self.toolkit_config = toolkit_config or ToolkitConfig()
@@ -144,6 +146,7 @@ class SchedulerRuntime:
                 queues=lambda: self._queues,
                 lease=lease,
                 address_rules=self.toolkit_config.address_rules,
+                clock=clock,
             )
         except BaseException:
             self._release_toolkits()

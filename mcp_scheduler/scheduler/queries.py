@@ -121,8 +121,9 @@ class JobQueries:
         """Runs, newest first: one job's (also cancelled jobs and run_now ids, until pruned), or with no
         `job_id` those of every job, cancelled and finished ones included. `since` and `until` bound the
         run time: datetimes, or strings such as '2026-12-01T09:00' or '1h' (that long ago)."""
-        start = parse_moment(since, "since", self._timezone) if isinstance(since, str) else since
-        end = parse_moment(until, "until", self._timezone) if isinstance(until, str) else until
+        now = self._clock.now()
+        start = parse_moment(since, "since", self._timezone, now) if isinstance(since, str) else since
+        end = parse_moment(until, "until", self._timezone, now) if isinstance(until, str) else until
         await self._history.flush()
         records = await self._store.history(
             job_id, status, limit, since=start, until=end, agentool_name=agentool_name

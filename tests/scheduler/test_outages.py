@@ -7,7 +7,7 @@ import logging
 import os
 import random
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,28 +17,10 @@ from mcp_scheduler.backoff import Backoff
 from mcp_scheduler.lease import FileLease
 from mcp_scheduler.runs import START_NOT_WRITTEN
 from tests._net import eventually
-from tests.scheduler._support import Calls, request
+from tests.scheduler._support import Calls, VirtualClock, request
 
 WITHIN = 20.0
 NOT_WRITTEN = START_NOT_WRITTEN.split(" ({error})")[0]  # "the store could not be written when the run was to start"
-
-
-class VirtualClock:
-    """A clock that moves only when told: `advance(seconds)`."""
-
-    def __init__(self) -> None:
-        self._now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-        self._mono = 1000.0
-
-    def now(self) -> datetime:
-        return self._now
-
-    def monotonic(self) -> float:
-        return self._mono
-
-    def advance(self, seconds: float) -> None:
-        self._now += timedelta(seconds=seconds)
-        self._mono += seconds
 
 
 def _lines(caplog: pytest.LogCaptureFixture, what: str) -> list[logging.LogRecord]:
