@@ -26,6 +26,7 @@ from ..errors import SchedulerError
 from ..models import BackfillSummary, JobInfo, JobSummary, RunRecord, SchedulePreview, SchedulerInput, SchedulerStatus
 from ..policies import PolicyInput
 from ..runtime import SchedulerRuntime
+from ..scheduler.views import job_summary
 from ._params import field_parameter, fields_in_words, with_parameters
 from .arguments import describe_argument_errors
 from .inbox import read_inbox
@@ -157,7 +158,7 @@ def add_tools(mcp: MCPServer, runtime: SchedulerRuntime, limits: AnswerLimits | 
 
     async def schedule_job(ctx: Context, **kw: Any) -> JobSummary:
         with tool_errors("schedule_job"):
-            return JobSummary.of(await svc.schedule(_request("schedule", **kw)))
+            return job_summary(await svc.schedule(_request("schedule", **kw)))
 
     mcp.add_tool(
         with_parameters(
@@ -230,7 +231,7 @@ def add_tools(mcp: MCPServer, runtime: SchedulerRuntime, limits: AnswerLimits | 
             offset = int(cursor) if cursor else 0
             jobs, total = svc.list_jobs(state=state, agentool_name=agentool_name, offset=offset, limit=limit)
             end = offset + len(jobs)
-            summaries = [JobSummary.of(job) for job in jobs]
+            summaries = [job_summary(job) for job in jobs]
             return JobPage(jobs=summaries, total=total, next_cursor=str(end) if end < total else None)
 
     mcp.add_tool(
@@ -305,7 +306,7 @@ def add_tools(mcp: MCPServer, runtime: SchedulerRuntime, limits: AnswerLimits | 
     async def update_job(ctx: Context, **kw: Any) -> JobSummary:
         with tool_errors("update_job"):
             changes = {k: v for k, v in kw.items() if v is not None}
-            return JobSummary.of(await svc.update(_request("update", **changes)))
+            return job_summary(await svc.update(_request("update", **changes)))
 
     mcp.add_tool(
         with_parameters(
@@ -484,7 +485,7 @@ def _job_tool(name: str, change: Callable[[str], Awaitable[JobInfo]]) -> Callabl
 
     async def tool(ctx: Context, job_id: str) -> JobSummary:
         with tool_errors(name):
-            return JobSummary.of(await change(_request(operation, job_id=job_id).job_id or ""))
+            return job_summary(await change(_request(operation, job_id=job_id).job_id or ""))
 
     tool.__name__ = tool.__qualname__ = name
     return tool
