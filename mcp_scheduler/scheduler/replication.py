@@ -71,7 +71,7 @@ class Replication:
         self._task: asyncio.Task[None] | None = None
         self._last_try = self._last_keep = 0.0  # monotonic(): the last lease attempt (standby), check (runner)
         self.orphaned_runs: set[asyncio.Task[Any]] = set()  # runs going on when the lease was lost
-        self.positions = (0, 0)  # how far this process has followed the store: (change seq, run seq)
+        self._positions = (0, 0)  # how far this process has followed the store: (change seq, run seq)
         self._queue_position: tuple[QueueStore | None, int] = (None, 0)  # the same for the queue store
         self.backoff = Backoff("Following the store", logger, clock, base=FOLLOW_EVERY, cap=BACKOFF_CAP)
         self.lease_backoff = Backoff("Keeping or taking the runner lease", logger, clock, base=LEASE_RETRY,
@@ -85,6 +85,16 @@ class Replication:
         async for page in self._store.load_jobs(LOAD_PAGE):
             jobs.extend(page)
         self._table.loaded(jobs)
+
+    async def join(self, *, paused: bool) -> None:
+        """Take part in the store (just opened): as its runner if the lease is free, else as a standby; follow
+        what others write from now on."""
+        if await self._lease.try_acquire():
+            await self.become_runner(paused=paused)
+        else:
+            await self.load_jobs()
+        self._positions = await self._store.positions()
+        self.follow_queues()  # from the current end of the queues
 
     async def become_runner(self, *, paused: bool) -> None:
         """With the lease held: record the runs the last runner left unfinished, load the jobs, start firing."""
@@ -199,7 +209,7 @@ class Replication:
                 if await self._lease.try_acquire():
                     logger.warning("The runner of %s stopped: this process runs the jobs now", self._store.location)
                     await self.become_runner(paused=False)
-                    self.positions = await self._store.positions()
+                    self._positions = await self._store.positions()
                     self._last_keep = self._clock.monotonic()
                     lease.succeeded()
                     return True
@@ -214,7 +224,7 @@ class Replication:
     async def _apply_changes(self) -> None:
         # A job written here while the feed is being read has a newer state than what was read: skip it.
         before = self._writes.snapshot()
-        change_seq, job_ids = await self._store.changes_since(self.positions[0])
+        change_seq, job_ids = await self._store.changes_since(self._positions[0])
         if job_ids is None:  # fell too far behind the change feed: compare every job
             stored: dict[str, Job] = {}
             async for page in self._store.load_jobs(LOAD_PAGE):
@@ -227,8 +237,8 @@ class Replication:
                 stored_job = await self._store.load_job(job_id)
                 if self._writes.untouched(job_id, before):
                     self.reconcile(job_id, stored_job)
-        run_seq, records = await self._store.runs_since(self.positions[1])
-        self.positions = (change_seq, run_seq)
+        run_seq, records = await self._store.runs_since(self._positions[1])
+        self._positions = (change_seq, run_seq)
         for record in records:
             if record.status == "running" and record.started_at is None:
                 continue  # a fire buffered behind a run (overlap policy): announced when it starts

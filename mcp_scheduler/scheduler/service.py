@@ -156,12 +156,7 @@ class SchedulerService:
         replication = self._replication
         try:
             await self._store.open()
-            if await self._lease.try_acquire():
-                await replication.become_runner(paused=self.config.start_paused)
-            else:
-                await replication.load_jobs()
-            replication.positions = await self._store.positions()
-            replication.follow_queues()  # from the current end of the queues
+            await replication.join(paused=self.config.start_paused)
         except BaseException:
             # A failed open must not keep the lease or the database (close() would not see them).
             self._table.cleared()
