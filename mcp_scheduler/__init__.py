@@ -39,7 +39,7 @@ if TYPE_CHECKING:
         SchedulerStatus,
     )
     from .runtime import SchedulerRuntime
-    from .service import SchedulerService, ServiceConfig
+    from .scheduler import SchedulerService, ServiceConfig
 
 _WHERE = {
     "close_scheduler_agent": "agentool",
@@ -71,8 +71,8 @@ _WHERE = {
     "SchedulerOutput": "models",
     "SchedulerStatus": "models",
     "SchedulerRuntime": "runtime",
-    "SchedulerService": "service",
-    "ServiceConfig": "service",
+    "SchedulerService": "scheduler",
+    "ServiceConfig": "scheduler",
 }
 
 __all__ = [

@@ -20,7 +20,7 @@ from agentool_bridge import AgenTool, AgenToolInjector, RoutingConfig, get_injec
 from .errors import JobNotFoundError, SchedulerStateError
 from .models import OPERATIONS, JobInfo, SchedulerInput, SchedulerOutput
 from .runtime import SchedulerRuntime
-from .service import SchedulerService, ServiceConfig
+from .scheduler import SchedulerService, ServiceConfig
 
 __all__ = ["close_scheduler_agent", "create_scheduler_agent", "get_scheduler_service", "scheduler_operation"]
 

@@ -4,6 +4,9 @@ Fire times are read on the wall clock. The monotonic clock only moves forward, a
 stands still while the machine sleeps. Between two looks, the wall clock moving further than the monotonic
 clock means the machine was asleep (or the clock was set forward); moving less means the clock was set back.
 `ClockWatch` compares the two; `Clocks` is the pair it reads (a test passes its own).
+
+`Clock` is the time the scheduler's own code reads (the service, the job table, the run path, retries and
+catch-up): `SystemClock` by default, a virtual clock in tests. The engine (APScheduler) keeps wall time.
 """
 
 from __future__ import annotations
@@ -12,13 +15,33 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
-__all__ = ["CLOCK_CHECK_EVERY", "CLOCK_JUMP", "ClockJump", "ClockWatch", "Clocks"]
+__all__ = ["CLOCK_CHECK_EVERY", "CLOCK_JUMP", "Clock", "ClockJump", "ClockWatch", "Clocks", "SystemClock"]
 
 CLOCK_JUMP = 5.0
 """Seconds by which the two clocks may part between two looks before it counts as sleep or a jump."""
 CLOCK_CHECK_EVERY = 2.0
 """Seconds between the running scheduler's looks at the clocks (it also looks whenever jobs come due)."""
+
+
+class Clock(Protocol):
+    """The time the scheduler reads: `now()` (aware, UTC) for what is recorded and compared with fire times,
+    `monotonic()` (seconds that never go back) for intervals and rate limits."""
+
+    def now(self) -> datetime: ...
+
+    def monotonic(self) -> float: ...
+
+
+class SystemClock:
+    """The real clock: the system's wall clock in UTC and `time.monotonic()`."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +51,11 @@ class Clocks:
 
     wall: Callable[[], float] = time.time
     monotonic: Callable[[], float] = time.monotonic
+
+    @classmethod
+    def of(cls, clock: Clock) -> Clocks:
+        """The pair read from a `Clock` (a virtual one in tests)."""
+        return cls(wall=lambda: clock.now().timestamp(), monotonic=clock.monotonic)
 
 
 @dataclass(frozen=True, slots=True)

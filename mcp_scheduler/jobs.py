@@ -2,7 +2,7 @@
 
 `JobDefinition` is stored as its JSON; `Job` is what the scheduler tracks in memory and in the
 store's columns: the definition plus the state that firing changes. What clients see (`JobInfo`,
-the AgenTool dicts) is derived from a `Job` in one place, `JobInfo.of`.
+the AgenTool dicts) is derived from a `Job` in one place, `mcp_scheduler.scheduler.views`.
 """
 
 from __future__ import annotations

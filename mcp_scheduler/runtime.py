@@ -25,13 +25,14 @@ from agentool_bridge.toolkits.mcp import MCPConnectionPool, MCPToolkit, load_ser
 from agentool_bridge.toolkits.notify import NotifyToolkit
 from agentool_bridge.toolkits.shell import ShellRunner
 
+from .clocks import Clock
 from .errors import SchedulerStateError
 from .events import EventBus, QueueEvent
 from .lease import FileLease, NullLease, RunnerLease
 from .models import BackgroundRunner, SchedulerStatus
 from .presence import Presence
 from .runner_info import read_runner_info
-from .service import SchedulerService, ServiceConfig
+from .scheduler import SchedulerService, ServiceConfig
 from .setup_checks import check_log_dir, prepare_database_folder
 from .store import SchedulerStore, store_for
 
@@ -73,7 +74,7 @@ class SchedulerRuntime:
     `transport`: while open, register this process as a server of its SQLite database under this name
     (stdio, http, sse), so that `mcp-scheduler status` lists it; None (the default) registers nothing.
     `address`: where this process listens (`host:port`), registered with it: a server started on the same
-    port names it.
+    port names it. `clock`: the time the scheduler reads (None: the real one; a virtual one in tests).
 
     Raises `MissingExtraError` (naming the install command) for a PostgreSQL URL when psycopg is not
     installed, and `SetupError` for a database or `--log-dir` folder this user cannot use.
@@ -91,6 +92,7 @@ class SchedulerRuntime:
         transport: str | None = None,
         toolkit_config: ToolkitConfig | None = None,
         address: str | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.config = config or ServiceConfig()
         self.toolkit_config = toolkit_config or ToolkitConfig()
@@ -136,6 +138,7 @@ class SchedulerRuntime:
                 queues=lambda: self._queues,
                 lease=lease,
                 address_rules=self.toolkit_config.address_rules,
+                clock=clock,
             )
         except BaseException:
             self._release_toolkits()

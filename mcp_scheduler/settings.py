@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from agentool_bridge.toolkits.config import ToolkitConfig
 
-    from .service import ServiceConfig
+    from .scheduler import ServiceConfig
 
 __all__ = [
     "AllowedHost",
@@ -204,7 +204,7 @@ class Settings:
     def service_config(self) -> ServiceConfig:
         """The scheduler settings among these; `ValueError` naming the flag if the catch-up window is not a duration."""
         from .downtime import parse_catchup_window
-        from .service import ServiceConfig
+        from .scheduler import ServiceConfig
 
         return ServiceConfig(
             database=self.database,

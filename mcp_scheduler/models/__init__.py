@@ -2,8 +2,8 @@
 
 `request.py`: `SchedulerInput`, the one source of truth for request fields (the AgenTool input schema and the
 MCP tool parameters are both built from its fields and descriptions), `SchedulerOutput` and the limits of a
-request. `views.py`: what the scheduler shows of jobs and runs; `JobInfo.of` is the one place where a tracked
-`Job` becomes what clients see.
+request. `views.py`: what the scheduler shows of jobs and runs (`mcp_scheduler.scheduler.views` is the one place
+where a tracked `Job` becomes what clients see).
 """
 
 from __future__ import annotations

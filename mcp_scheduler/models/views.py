@@ -1,19 +1,15 @@
-"""What the scheduler shows of its jobs and runs: `RunRecord`, `JobInfo` (derived from a tracked `Job` in one
-place: `JobInfo.of`), `JobSummary`, `SchedulePreview`, `BackfillSummary` and `SchedulerStatus`."""
+"""What the scheduler shows of its jobs and runs: `RunRecord`, `JobInfo`, `JobSummary`, `SchedulePreview`,
+`BackfillSummary` and `SchedulerStatus` (`mcp_scheduler.scheduler.views` is the one place where a tracked `Job`
+becomes a `JobInfo` or a `JobSummary`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, WithJsonSchema, model_serializer
 
-from agentool_bridge.errors import clip
-from agentool_bridge.toolkits import AddressRules
-
-from ..jobs import Job, JobState, RunStatus, RunTrigger
-from ..policies import BUFFER_LIMIT, RunPolicy, describe_policy
+from ..jobs import JobState, RunStatus, RunTrigger
+from ..policies import RunPolicy
 from ..schedules import ScheduleType
 from ..timestamps import Timestamp
 from .request import BackfillOverlap
@@ -111,62 +107,6 @@ class JobInfo(BaseModel):
         "(on top of the running server's own limits); null: no limit of its own.",
     )
 
-    @classmethod
-    def of(
-        cls, job: Job, next_run: datetime | None, next_runs: Sequence[datetime] = (), running: int = 0,
-        *, runs_per_job: int = BUFFER_LIMIT,
-    ) -> JobInfo:
-        """What clients see of `job`, given its next fire time and a preview of the following ones;
-        `runs_per_job` is the server's limit of runs of one job at once (what allow_all runs at most)."""
-        d = job.definition
-        zone = d.schedule.zone
-        return cls(
-            job_id=d.job_id,
-            job_name=d.job_name,
-            agentool_name=d.agentool_name,
-            input_data=d.input_data,
-            schedule_type=d.schedule.schedule_type,
-            schedule=d.schedule.expression,
-            timezone=d.schedule.timezone,
-            description=d.schedule.description,
-            state=job.state,
-            next_run=None if next_run is None else next_run.astimezone(zone),
-            next_runs=[t.astimezone(zone) for t in next_runs],
-            max_instances=d.max_instances,
-            misfire_grace_time=d.misfire_grace_time,
-            coalesce=d.coalesce,
-            timeout=d.timeout,
-            result_queue=d.result_queue,
-            error_queue=d.error_queue,
-            created_at=d.created_at,
-            last_run_at=job.last_run_at,
-            last_status=job.last_status,
-            running=running,
-            policy=d.policy,
-            policy_description=describe_policy(d.policy, coalesce=d.coalesce, max_instances=d.max_instances,
-                                               runs_per_job=runs_per_job),
-            pause_reason=job.pause_reason,
-            runs_remaining=None if d.policy.max_runs is None else max(0, d.policy.max_runs - job.runs),
-            retry_at=None if job.retry is None else job.retry.at.astimezone(zone),
-            address_policy=_describe_rules(d.address_policy),
-        )
-
-
-_SHOWN_PATTERNS = 5
-
-
-def _describe_rules(rules: AddressRules | None) -> str | None:
-    """A job's stored address policy in words, when it limits anything (None when it does not)."""
-    if rules is None or not rules.exposed:
-        return None
-    accepted = "accepted by a server that listens beyond loopback"
-    if not rules.http_allow:
-        return f"public addresses only ({accepted})"
-    shown = ", ".join(clip(p, 80) for p in rules.http_allow[:_SHOWN_PATTERNS])
-    more = len(rules.http_allow) - _SHOWN_PATTERNS
-    shown += f" and {more} more" if more > 0 else ""
-    return f"public addresses, and private or loopback ones matching {shown} ({accepted}, with --http-allow)"
-
 
 class JobSummary(BaseModel):
     """A job in a list: what it is, when it runs and how its last run went (get_job has the rest).
@@ -184,14 +124,6 @@ class JobSummary(BaseModel):
     @model_serializer(mode="wrap")
     def _leave_out_nulls(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         return {k: v for k, v in handler(self).items() if v is not None}
-
-    @classmethod
-    def of(cls, job: JobInfo) -> JobSummary:
-        """The summary of `job`."""
-        return cls(
-            job_id=job.job_id, job_name=job.job_name, description=job.description,
-            state=job.state, next_run=job.next_run, last_status=job.last_status,
-        )
 
 
 class SchedulePreview(BaseModel):

@@ -19,6 +19,7 @@ from agentool_bridge.errors import clip
 from ..models import BackfillSummary, JobInfo, JobSummary, SchedulePreview
 from ..policies import PolicyInput
 from ..runtime import SchedulerRuntime
+from ..scheduler.views import job_summary
 from ._params import field_parameter, fields_in_words, with_parameters
 from .outputs import AnswerLimits, JobDetail, JobPage, brief_run
 from .tooling import READ_ONLY, Tool, hints, keyword, scheduler_input, tool_errors
@@ -35,7 +36,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
 
     async def schedule_job(ctx: Context, **kw: Any) -> JobSummary:
         with tool_errors("schedule_job"):
-            return JobSummary.of(await svc.schedule(scheduler_input("schedule", **kw)))
+            return job_summary(await svc.schedule(scheduler_input("schedule", **kw)))
 
     tools.append(Tool(
         with_parameters(
@@ -85,7 +86,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
             offset = int(cursor) if cursor else 0
             jobs, total = svc.list_jobs(state=state, agentool_name=agentool_name, offset=offset, limit=limit)
             end = offset + len(jobs)
-            summaries = [JobSummary.of(job) for job in jobs]
+            summaries = [job_summary(job) for job in jobs]
             return JobPage(jobs=summaries, total=total, next_cursor=str(end) if end < total else None)
 
     tools.append(Tool(
@@ -121,7 +122,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
     async def update_job(ctx: Context, **kw: Any) -> JobSummary:
         with tool_errors("update_job"):
             changes = {k: v for k, v in kw.items() if v is not None}
-            return JobSummary.of(await svc.update(scheduler_input("update", **changes)))
+            return job_summary(await svc.update(scheduler_input("update", **changes)))
 
     tools.append(Tool(
         with_parameters(
@@ -203,7 +204,7 @@ def _job_tool(name: str, change: Callable[[str], Awaitable[JobInfo]]) -> Callabl
 
     async def tool(ctx: Context, job_id: str) -> JobSummary:
         with tool_errors(name):
-            return JobSummary.of(await change(scheduler_input(operation, job_id=job_id).job_id or ""))
+            return job_summary(await change(scheduler_input(operation, job_id=job_id).job_id or ""))
 
     tool.__name__ = tool.__qualname__ = name
     return tool

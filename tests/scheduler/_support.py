@@ -6,7 +6,7 @@ import asyncio
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import Field
@@ -242,3 +242,22 @@ def set_stored_next_run(database: str, job_id: str, when: datetime) -> None:
         ).rowcount
     conn.close()
     assert changed == 1
+
+
+class VirtualClock:
+    """A clock (`mcp_scheduler.clocks.Clock`) that moves only when told (`advance`); it starts at the real time,
+    so that the engine, which keeps wall time, fires nothing the test did not ask for."""
+
+    def __init__(self) -> None:
+        self._now = datetime.now(UTC)
+        self._mono = 1000.0
+
+    def now(self) -> datetime:
+        return self._now
+
+    def monotonic(self) -> float:
+        return self._mono
+
+    def advance(self, seconds: float) -> None:
+        self._now += timedelta(seconds=seconds)
+        self._mono += seconds

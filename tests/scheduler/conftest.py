@@ -15,6 +15,7 @@ from mcp_scheduler import (
     create_scheduler_agent,
     get_scheduler_service,
 )
+from mcp_scheduler.clocks import Clock
 from tests.scheduler import _support
 
 RuntimeFactory = Callable[..., Awaitable[SchedulerRuntime]]
@@ -57,10 +58,13 @@ async def make_runtime(db_path: str, injector: AgenToolInjector) -> AsyncIterato
     """Create (and by default open) runtimes on a real SQLite file; all are closed at teardown."""
     runtimes: list[SchedulerRuntime] = []
 
-    async def factory(*, open: bool = True, database: str | None = None, **config: Any) -> SchedulerRuntime:
+    async def factory(
+        *, open: bool = True, database: str | None = None, clock: Clock | None = None, **config: Any
+    ) -> SchedulerRuntime:
         config.setdefault("timezone", "UTC")
         config.setdefault("flush_delay", 0.01)
-        runtime = SchedulerRuntime(ServiceConfig(database=database or db_path, **config), injector=injector)
+        runtime = SchedulerRuntime(ServiceConfig(database=database or db_path, **config), injector=injector,
+                                   clock=clock)
         runtimes.append(runtime)
         if open:
             await runtime.open()

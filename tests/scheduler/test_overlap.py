@@ -19,9 +19,9 @@ import pytest
 from mcp import Client
 
 from mcp_scheduler import SchedulerRuntime, SchedulerService
-from mcp_scheduler.execution import BUFFERED_LOST, CANCELLED_BY_NEXT
 from mcp_scheduler.models import RunRecord
 from mcp_scheduler.policies import PolicyInput, RunPolicy, describe_policy
+from mcp_scheduler.runs import BUFFERED_LOST, CANCELLED_BY_NEXT
 from mcp_scheduler.timestamps import utcnow
 from tests._net import authorized, eventually, free_port, stop
 from tests.reliability._support import runs
@@ -44,7 +44,7 @@ async def _job(service: SchedulerService, job_id: str, overlap: str, **extra: An
 
 def _fire(service: SchedulerService, job_id: str, when: datetime) -> asyncio.Task[None]:
     """A fire of `job_id` due at `when`, handed over as the engine's dispatch does."""
-    return asyncio.create_task(service._executor.on_due(job_id, [when]))
+    return asyncio.create_task(service._runs.admission.on_due(job_id, [when]))
 
 
 async def _settle(slow: Slow, fires: list[asyncio.Task[None]]) -> None:
@@ -109,7 +109,7 @@ async def test_buffer_all_runs_each_waiting_fire_in_order_after_the_run(
     fires = [_fire(service, "all", times[0])]
     await recorder.wait_for(started("all"))
     fires += [_fire(service, "all", when) for when in times[1:]]
-    await eventually(lambda: service._executor._lanes["all"].waiting.__len__() == 3, within=3, what="3 waiting")
+    await eventually(lambda: service._runs.lanes.lanes["all"].waiting.__len__() == 3, within=3, what="3 waiting")
     waiting = await service.get_history("all", "running")
     assert sorted(r.scheduled_time for r in waiting if r.started_at is None) == times[1:]  # type: ignore[type-var]
     assert all("waiting behind the run in progress" in (r.note or "") for r in waiting if r.started_at is None)
@@ -180,7 +180,7 @@ async def test_buffered_fires_are_recorded_missed_when_the_scheduler_closes_and_
                                          policy=PolicyInput(overlap="buffer_all")))
     await recorder.wait_for(started("kept"), within=3)
 
-    lanes = first.service._executor._lanes
+    lanes = first.service._runs.lanes.lanes
     await eventually(lambda: "kept" in lanes and len(lanes["kept"].waiting) == 2, within=4, what="2 fires waiting")
     buffered = [r for r in await first.service.get_history("kept", "running") if r.started_at is None]
     assert len(buffered) == 2

@@ -87,7 +87,7 @@ def forever_job(job_id: str, **extra: Any) -> SchedulerInput:
 
 def fire(service: SchedulerService, job_id: str, when: datetime | None = None) -> asyncio.Task[None]:
     """A fire of `job_id`, handed to the executor as the engine's dispatch does."""
-    return asyncio.create_task(service._executor.on_due(job_id, [when or utcnow()]))
+    return asyncio.create_task(service._runs.admission.on_due(job_id, [when or utcnow()]))
 
 
 def stored_runs(database: str, job_id: str) -> list[tuple[str, str | None]]:
@@ -285,7 +285,7 @@ async def test_allow_all_runs_no_more_of_a_job_at_once_than_the_per_job_limit(
     await forever.wait_started(3)
     await recorder.wait_for(started("pile"), count=3)
 
-    assert forever.runs == 3 and service._executor.running["pile"] == 3
+    assert forever.runs == 3 and service._runs.running["pile"] == 3
     note = skipped[0].record.note or ""  # type: ignore[union-attr]
     assert "3 runs" in note and "--max-runs-per-job" in note
     info, _ = await service.get_job("pile")
@@ -519,7 +519,7 @@ async def test_cancel_job_drops_the_fires_waiting_behind_its_run(
     t0 = utcnow()
     fires = [fire(service, "queued", t0), fire(service, "queued", t0 + timedelta(seconds=1))]
     await forever.wait_started()
-    await eventually(lambda: len(getattr(service._executor._lanes.get("queued"), "waiting", ())) == 1, within=WAIT)
+    await eventually(lambda: len(getattr(service._runs.lanes.lanes.get("queued"), "waiting", ())) == 1, within=WAIT)
 
     await asyncio.wait_for(service.cancel("queued"), WAIT)
     await asyncio.wait_for(asyncio.gather(*fires), WAIT)

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from mcp_scheduler import SchedulerService
-from mcp_scheduler import service as service_module
 from mcp_scheduler._engine import Engine, EngineJob
+from mcp_scheduler.scheduler import replication
 from mcp_scheduler.schedules import parse_schedule
 from tests.scheduler._support import ECHO, Calls, EventRecorder, finished, request, set_stored_next_run
 
@@ -22,7 +22,7 @@ from tests.scheduler._support import ECHO, Calls, EventRecorder, finished, reque
 async def test_a_restart_reads_the_jobs_page_by_page_and_keeps_all_of_them(
     make_service: Any, db_path: str, echo: Calls, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(service_module, "LOAD_PAGE", 3)  # 11 jobs: four pages, the last one short
+    monkeypatch.setattr(replication, "LOAD_PAGE", 3)  # 11 jobs: four pages, the last one short
     first = await make_service()
     before = []
     for i in range(11):

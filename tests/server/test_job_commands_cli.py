@@ -17,9 +17,8 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
-from mcp_scheduler import SchedulerRuntime
+from mcp_scheduler import SchedulerRuntime, ServiceConfig
 from mcp_scheduler.models import SchedulerInput
-from mcp_scheduler.service import ServiceConfig
 from tests._net import authorized
 from tests.server.conftest import WAIT, HttpServer, hosted, hourly, http_server, run_cli, structured
 

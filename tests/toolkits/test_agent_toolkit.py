@@ -285,7 +285,7 @@ def test_building_a_runtime_does_not_import_pydantic_ai(tmp_path: Path) -> None:
     code = (
         "import sys\n"
         "from mcp_scheduler.runtime import SchedulerRuntime\n"
-        "from mcp_scheduler.service import ServiceConfig\n"
+        "from mcp_scheduler import ServiceConfig\n"
         "from agentool_bridge.toolkits import ToolkitConfig\n"
         f"rt = SchedulerRuntime(ServiceConfig(database={str(tmp_path / 's.sqlite')!r}), "
         "toolkit_config=ToolkitConfig(model='test'))\n"

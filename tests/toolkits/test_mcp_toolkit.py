@@ -33,11 +33,10 @@ from agentool_bridge.toolkits import (
 )
 from agentool_bridge.toolkits.mcp import ServersFile, ServersFileError, UnknownServerError
 from agentool_bridge.toolkits.mcp.tools import _content_json, check_arguments
-from mcp_scheduler import SchedulerInput
+from mcp_scheduler import SchedulerInput, ServiceConfig
 from mcp_scheduler.cli import parse_settings
 from mcp_scheduler.errors import InvalidJobInputError, JobExecutionError
 from mcp_scheduler.runtime import SchedulerRuntime
-from mcp_scheduler.service import ServiceConfig
 from tests._net import free_port, stop, wait_until_listening
 
 SERVER = Path(__file__).with_name("mcp_test_server.py")

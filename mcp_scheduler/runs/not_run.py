@@ -1,0 +1,172 @@
+"""Records of fires that did not run (missed, skipped): one per window and job, and a quiet log.
+
+Fires of one job that do not run are recorded per window of NOT_RUN_WINDOW seconds: the first of a window gets a
+record of its own, the others share one record, rewritten at most every NOT_RUN_WRITE_EVERY seconds. A job that
+keeps missing then costs a counter, not a row per fire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from ..clocks import Clock
+from ..events import EventBus, RunEvent
+from ..history import HistoryWriter
+from ..jobs import Job, RunStatus
+from ..models import RunRecord
+from .gaps import Gaps
+
+if TYPE_CHECKING:
+    from ..scheduler.table import JobTable
+
+__all__ = ["NOT_RUN_WINDOW", "NOT_RUN_WRITE_EVERY", "NotRunRecords"]
+
+logger = logging.getLogger(__name__)
+
+NOT_RUN_WINDOW = 60.0
+NOT_RUN_WRITE_EVERY = 15.0
+
+
+@dataclass(slots=True)
+class _Streak:
+    """Fires of one job in one window that did not run, for one status (missed, or skipped)."""
+
+    agentool_name: str
+    opened: float  # the clock's monotonic() at the window's first fire
+    count: int = 1
+    run_id: str = ""  # the shared record of the fires after the window's first
+    first: datetime | None = None
+    last: datetime | None = None
+    reason: str = ""
+    pending: bool = False  # changed since its record was last written
+    written: float = float("-inf")  # monotonic() of that write
+
+
+class _NotRunLog:
+    """Log lines about fires that did not run: the first at once, then one summary per `every` seconds."""
+
+    def __init__(self, clock: Clock, every: float = 60.0) -> None:
+        self._clock = clock
+        self._every = every
+        self._counts: Counter[RunStatus] = Counter()
+        self._jobs: dict[RunStatus, set[str]] = {}
+        self._last = -every
+
+    def note(self, job_id: str, status: RunStatus, why: str) -> None:
+        self._counts[status] += 1
+        jobs = self._jobs.setdefault(status, set())
+        if len(jobs) < 10_000:
+            jobs.add(job_id)
+        now = self._clock.monotonic()
+        if now - self._last < self._every:
+            return
+        if sum(self._counts.values()) == 1:
+            logger.warning("Job %s: a fire was %s: %s", job_id, status, why)
+        else:
+            logger.warning(
+                "Fires not run in the last %.0f s: %s (each is in its job's history)",
+                now - self._last if self._last >= 0 else self._every,
+                "; ".join(f"{n} {status} ({len(self._jobs[status])} jobs)" for status, n in self._counts.items()),
+            )
+        self._counts.clear()
+        self._jobs.clear()
+        self._last = now
+
+
+class NotRunRecords:
+    """Records fires that did not run, in the job's history and as `RunEvent("finished")`."""
+
+    def __init__(self, table: JobTable, history: HistoryWriter, events: EventBus, gaps: Gaps, clock: Clock) -> None:
+        self._table = table
+        self._history = history
+        self._events = events
+        self._gaps = gaps
+        self._clock = clock
+        self._streaks: dict[tuple[str, RunStatus], _Streak] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._log = _NotRunLog(clock)
+
+    def record(self, job: Job, scheduled: datetime, status: RunStatus, note: str) -> None:
+        """Record a fire that did not run: see NOT_RUN_WINDOW."""
+        self._table.ended(job, status)
+        self._log.note(job.job_id, status, note)
+        key = (job.job_id, status)
+        now = self._clock.monotonic()
+        streak = self._streaks.get(key)
+        if streak is None or now - streak.opened >= NOT_RUN_WINDOW:
+            if streak is not None and streak.pending:
+                self._write(job.job_id, status, streak)
+            name = job.definition.agentool_name
+            self._streaks[key] = _Streak(agentool_name=name, opened=now)
+            self.publish(job.job_id, name, secrets.token_hex(16), status, scheduled, note)
+            return
+        streak.count += 1
+        if not streak.run_id:
+            streak.run_id, streak.first = secrets.token_hex(16), scheduled
+        streak.last, streak.reason, streak.pending = scheduled, note, True
+        if now - streak.written >= NOT_RUN_WRITE_EVERY:
+            self._write(job.job_id, status, streak)
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(NOT_RUN_WRITE_EVERY, self._write_due)
+
+    def replace(self, job: Job, run_id: str, scheduled: datetime, status: RunStatus, note: str) -> None:
+        """Record a buffered fire that did not run, in place of its "waiting" record `run_id`."""
+        self._table.ended(job, status)
+        self._log.note(job.job_id, status, note)
+        self.publish(job.job_id, job.definition.agentool_name, run_id, status, scheduled, note)
+
+    def _write_due(self) -> None:
+        """Write the shared records that changed, and drop the windows that have closed."""
+        self._timer = None
+        self.write_all()
+        now = self._clock.monotonic()
+        for key in [k for k, streak in self._streaks.items() if now - streak.opened >= NOT_RUN_WINDOW]:
+            del self._streaks[key]
+
+    def _write(self, job_id: str, status: RunStatus, streak: _Streak) -> None:
+        first, last = streak.first or streak.last, streak.last or streak.first
+        assert first is not None and last is not None
+        fires = streak.count - 1
+        note = streak.reason if fires == 1 else (
+            f"{fires} fires {status} from {first.isoformat()} to {last.isoformat()} (one record for all"
+            f"; the last said: {streak.reason})"
+        )
+        streak.pending, streak.written = False, self._clock.monotonic()
+        self.publish(job_id, streak.agentool_name, streak.run_id, status, first, note)
+
+    def publish(
+        self, job_id: str, agentool_name: str, run_id: str, status: RunStatus, scheduled: datetime, note: str
+    ) -> None:
+        record = RunRecord(
+            run_id=run_id,
+            job_id=job_id,
+            agentool_name=agentool_name,
+            trigger=self._gaps.trigger(scheduled),
+            status=status,
+            scheduled_time=scheduled,
+            note=note,
+        )
+        self._history.record(record, job_known=job_id in self._table)
+        self._events.publish(RunEvent("finished", record))
+
+    def forget(self, job_id: str) -> None:
+        """Write and drop the records still gathering for a job that is gone."""
+        for status in ("missed", "skipped"):
+            streak = self._streaks.pop((job_id, status), None)
+            if streak is not None and streak.pending:
+                self._write(job_id, status, streak)
+
+    def write_all(self) -> None:
+        """Write the shared records that changed since they were last written (before closing too)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for (job_id, status), streak in self._streaks.items():
+            if streak.pending:
+                self._write(job_id, status, streak)

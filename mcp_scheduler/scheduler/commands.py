@@ -1,0 +1,273 @@
+"""The commands that change jobs: schedule, update, cancel, pause and resume.
+
+Each checks its request first (nothing changes on error), commits the change to the store, then changes the job
+in memory (through the job table) and in the engine, and publishes a `JobEvent`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import uuid
+from typing import Any
+
+from agentool_bridge.redaction import scrub
+
+from ..clocks import Clock
+from ..errors import InvalidJobInputError, JobExistsError, SchedulerStateError
+from ..events import EventBus, JobEvent
+from ..history import HistoryWriter
+from ..jobs import Job, JobDefinition
+from ..models import JobInfo, SchedulerInput
+from ..policies import RunPolicy
+from ..runs import RunPath
+from ..schedules import parse_schedule
+from ..store import SchedulerStore
+from .config import CANCEL_GRACE_SECONDS, CANCELLED_JOB, UPDATED_JOB, ServiceConfig
+from .engine import EngineHandle, engine_job
+from .inputs import UPDATABLE, RequestChecks, first_fire, policy_of
+from .local_writes import LocalWrites
+from .replication import Replication
+from .table import JobTable
+from .views import JobViews
+
+__all__ = ["JobCommands"]
+
+logger = logging.getLogger(__name__)
+
+
+class JobCommands:
+    """Schedule, update, cancel, pause and resume jobs (the service checks that it is open first)."""
+
+    def __init__(
+        self,
+        config: ServiceConfig,
+        *,
+        timezone: str,
+        table: JobTable,
+        engine: EngineHandle,
+        store: SchedulerStore,
+        writes: LocalWrites,
+        history: HistoryWriter,
+        runs: RunPath,
+        events: EventBus,
+        checks: RequestChecks,
+        replication: Replication,
+        views: JobViews,
+        clock: Clock,
+    ) -> None:
+        self._config = config
+        self._timezone = timezone
+        self._table = table
+        self._engine = engine
+        self._store = store
+        self._writes = writes
+        self._history = history
+        self._runs = runs
+        self._events = events
+        self._checks = checks
+        self._replication = replication
+        self._views = views
+        self._clock = clock
+
+    async def schedule(self, request: SchedulerInput) -> JobInfo:
+        """Create a job; validates the schedule, the AgenTool and its input first (nothing is kept on error)."""
+        assert request.schedule_type and request.schedule and request.agentool_name
+        schedule = parse_schedule(
+            request.schedule_type,
+            request.schedule,
+            request.timezone,
+            misfire_grace_time=request.misfire_grace_time,
+            default_timezone=self._timezone,
+        )
+        self._checks.check_spacing(schedule)
+        self._checks.check_instances(request.max_instances)
+        # Scheduled from inside a run (a job of the `scheduler` AgenTool), a secret the run resolved is stored as
+        # its reference again, and resolved when this job runs.
+        input_data = scrub(request.input_data or {})
+        await self._checks.check_job_input(request.agentool_name, input_data)
+        policy = policy_of(request.policy, RunPolicy(), schedule.timezone)
+        job_id = request.job_id or self._new_job_id(request.job_name or request.agentool_name)
+        existing = await self._replication.lookup(job_id) if request.job_id else None
+        if existing is not None:
+            if request.if_exists == "keep":
+                return self._views.info(existing, previews=3)
+            if request.if_exists == "error":
+                raise JobExistsError(job_id)
+            return await self.update(request.model_copy(update={"operation": "update"}), replace=True)
+        now = self._clock.now()
+        definition = JobDefinition(
+            job_id=job_id,
+            job_name=request.job_name,
+            agentool_name=request.agentool_name,
+            input_data=input_data,
+            schedule=schedule,
+            max_instances=request.max_instances,
+            misfire_grace_time=request.misfire_grace_time,
+            coalesce=request.coalesce,
+            timeout=request.timeout,
+            result_queue=request.result_queue,
+            error_queue=request.error_queue,
+            policy=policy,
+            created_at=now,
+            address_policy=self._checks.accepted_rules(),
+        )
+        job = Job(definition, next_run_time=first_fire(definition, now))
+        if job.next_run_time is None and (policy.start_at is not None or policy.end_at is not None):
+            raise InvalidJobInputError(
+                f"Job {job_id!r} would never run: its schedule has no fire time between policy.start_at and "
+                "policy.end_at from now on. Move end_at later (or start_at earlier)."
+            )
+        self._table.added(job)
+        try:
+            async with self._writes.write(job_id):
+                await self._store.insert_jobs([job], max_jobs=self._config.max_jobs)
+            self._table.added(job)  # again: a takeover during the insert reloads the jobs
+            engine = self._engine.engine  # read after the insert, for the same reason
+            if engine is not None and not engine.has_job(job_id):
+                engine.add_job(engine_job(job, job.next_run_time))
+        except BaseException:
+            self._table.removed(job_id)
+            self._engine.drop(job_id)
+            with contextlib.suppress(Exception):
+                await self._store.delete_job(job_id)
+            raise
+        self._events.publish(JobEvent("added", job_id))
+        return self._views.info(job, previews=3)
+
+    async def update(self, request: SchedulerInput, *, replace: bool = False) -> JobInfo:
+        """Change a job's schedule, AgenTool input, queues or limits; only the fields given change.
+
+        The job keeps its id, state (a paused job stays paused) and history. A new schedule fires from
+        its next time after now; a one-time job that has run becomes scheduled again with a new schedule.
+        Everything is checked first (as for schedule): on error nothing changes.
+        """
+        job = await self._replication.find(request.job_id or "")
+        # replace (schedule_job with if_exists='replace'): every field is the request's, defaults included.
+        given = set(UPDATABLE) if replace else request.model_fields_set & set(UPDATABLE)
+        if not given:
+            raise InvalidJobInputError(
+                f"Nothing to change in job {job.job_id!r}: give at least one of {', '.join(UPDATABLE)}."
+            )
+        current = job.definition
+        changes: dict[str, Any] = {name: getattr(request, name) for name in given & set(UPDATABLE[4:])}
+        if given & {"schedule_type", "schedule", "timezone"}:
+            if "schedule_type" in given and "schedule" not in given:
+                raise InvalidJobInputError(
+                    f"schedule_type changes what schedule means: give the new schedule with it (job {job.job_id!r})."
+                )
+            changes["schedule"] = parse_schedule(
+                request.schedule_type or current.schedule.schedule_type,
+                request.schedule or current.schedule.expression,
+                request.timezone if "timezone" in given else current.schedule.timezone,
+                misfire_grace_time=changes.get("misfire_grace_time", current.misfire_grace_time),
+                default_timezone=self._timezone,
+            )
+            self._checks.check_spacing(changes["schedule"])
+        if "max_instances" in given:
+            self._checks.check_instances(request.max_instances)
+        if "policy" in given:
+            base = RunPolicy() if replace else current.policy
+            zone = changes["schedule"].timezone if "schedule" in changes else current.schedule.timezone
+            changes["policy"] = policy_of(request.policy, base, zone)
+        agentool_name = changes.get("agentool_name", current.agentool_name)
+        if "agentool_name" in changes or "input_data" in changes:
+            changes.setdefault("input_data", current.input_data)
+            if changes["input_data"] is None:
+                raise InvalidJobInputError("input_data cannot be null: give the AgenTool's input as an object.")
+            changes["input_data"] = scrub(changes["input_data"])
+            await self._checks.check_job_input(agentool_name, changes["input_data"])
+        changes["address_policy"] = rules = self._checks.accepted_rules()
+        if rules.exposed and rules != current.address_policy and "input_data" not in changes:
+            # The job now obeys this process's policy: what it reaches must pass it (nothing changes if not).
+            await self._checks.check_job_input(agentool_name, current.input_data)
+        definition = JobDefinition(**{**dict(current), **changes})
+        state, next_run = job.state, job.next_run_time
+        if self._engine.engine is not None and state == "scheduled":
+            next_run = self._engine.engine.next_run_time(job.job_id)
+        bounds = ("start_at", "end_at")
+        rebound = [getattr(definition.policy, n) for n in bounds] != [getattr(current.policy, n) for n in bounds]
+        if "schedule" in changes or rebound:
+            state = "paused" if state == "paused" else "scheduled"
+            next_run = None if state == "paused" else first_fire(definition, self._clock.now())
+            if state == "scheduled" and next_run is None and definition.policy.end_at is not None:
+                state = "completed"  # its new end_at is past: the job finishes, as one that ran to its end
+        updated = Job(definition, state, next_run, job.last_run_at, job.last_status)
+        async with self._writes.write(job.job_id):
+            await self._store.update_job(updated)
+        self._table.replaced(job, updated)
+        self._engine.put(job)
+        await self.stop_runs(job.job_id, UPDATED_JOB)  # what they run is not the job any more
+        self._events.publish(JobEvent("updated", job.job_id))
+        return self._views.info(job, previews=3)
+
+    async def cancel(self, job_id: str) -> JobInfo:
+        """Remove a job for good; its history stays readable until pruned."""
+        job = await self._replication.find(job_id)
+        info = self._views.info(job)
+        self._engine.remove_job(job_id)
+        self._table.removed(job_id)
+        self._history.forget(job_id)
+        self._runs.forget(job_id)  # a pending retry is dropped with the job
+        async with self._writes.write(job_id):
+            await self._store.delete_job(job_id)
+        await self.stop_runs(job_id, CANCELLED_JOB)
+        self._events.publish(JobEvent("removed", job_id))
+        return info.model_copy(update={"running": self._runs.running.get(job_id, 0)})
+
+    async def stop_runs(self, job_id: str | None, reason: str) -> None:
+        """Stop the runs in flight in this process of a job (None: of every job) and return once their records
+        (`cancelled`, "<reason> while this run was in progress") are committed. A run that does not stop
+        within CANCEL_GRACE_SECONDS is left going, with a warning."""
+        waits = self._runs.stop_runs(job_id, reason)
+        if not waits:
+            return
+        _, pending = await asyncio.wait(waits, timeout=CANCEL_GRACE_SECONDS)
+        if pending:
+            logger.warning("%d run(s) of %s did not stop within %s s of being cancelled (%s)", len(pending),
+                           f"job {job_id}" if job_id else "the scheduler", CANCEL_GRACE_SECONDS, reason)
+        await self._history.commit()
+
+    async def pause(self, job_id: str) -> JobInfo:
+        """Stop a job from firing until it is resumed (idempotent)."""
+        job = await self._replication.find(job_id)
+        if job.state == "completed":
+            raise SchedulerStateError(f"Job {job_id!r} has completed (a one-time job that ran); nothing to pause.")
+        if job.state != "paused":
+            if self._engine.engine is not None:
+                self._engine.engine.pause_job(job_id)
+            self._table.paused(job)
+            async with self._writes.write(job_id):
+                await self._store.set_state(job_id, "paused", None)
+            self._events.publish(JobEvent("paused", job_id))
+        return self._views.info(job)
+
+    async def resume(self, job_id: str) -> JobInfo:
+        """Let a paused job fire again from its next scheduled time (idempotent)."""
+        job = await self._replication.find(job_id)
+        if job.state == "completed":
+            raise SchedulerStateError(
+                f"Job {job_id!r} has completed (a one-time job that ran, or one past its end_at); nothing to resume."
+            )
+        if job.state == "paused":
+            if not self._engine.runner and (stored := await self._store.load_job(job_id)) is not None:
+                self._table.progress_copied(job, stored)  # the runner keeps them: its count of runs, its pending retry
+            if self._engine.engine is not None:
+                next_run = self._engine.engine.resume_job(job_id)
+            else:
+                next_run = first_fire(job.definition, self._clock.now())
+            self._table.resumed(job, next_run)  # completed if resumed after its end_at: nothing left to run
+            async with self._writes.write(job_id):
+                await self._store.set_state(job_id, job.state, job.next_run_time, job.progress_json() or "{}")
+            if self._engine.runner and job.state == "scheduled":
+                self._runs.retries.arm(job)  # a retry that waited for the resume
+            self._events.publish(JobEvent("resumed" if job.state == "scheduled" else "completed", job_id))
+        return self._views.info(job, previews=3)
+
+    def _new_job_id(self, base: str) -> str:
+        slug = re.sub(r"[^A-Za-z0-9._:@-]+", "_", base).strip("_.-")[:100] or "job"
+        if not slug[0].isalnum():
+            slug = f"job{slug}"
+        return slug if slug not in self._table else f"{slug}-{uuid.uuid4().hex[:8]}"

@@ -1,0 +1,204 @@
+"""Runs outside the schedule: run_now (a job's, or an AgenTool's once) and backfills of past fire times."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from ..clocks import Clock
+from ..errors import InvalidJobInputError, JobExecutionError, JobNotFoundError
+from ..fire_times import backfill_times
+from ..jobs import JobDefinition
+from ..models import BackfillOverlap, BackfillSummary, RunRecord, SchedulerInput
+from ..runs import AdHocRun, RunPath, RunTarget
+from ..schedules import parse_moment
+from .engine import EngineHandle
+from .inputs import RequestChecks
+from .replication import Replication
+from .table import JobTable
+
+__all__ = ["BACKFILL_LIMIT", "ExtraRuns"]
+
+logger = logging.getLogger(__name__)
+
+BACKFILL_LIMIT = 1000  # most fire times one backfill runs
+
+
+class ExtraRuns:
+    """run_now and backfills, and the tasks of those in progress (which `close()` waits for). A backfill ends when
+    its job goes, when this process stops being the runner, or when the scheduler is stopped (`stopped()`) or
+    closed (`closed()`)."""
+
+    def __init__(
+        self,
+        *,
+        table: JobTable,
+        engine: EngineHandle,
+        runs: RunPath,
+        checks: RequestChecks,
+        replication: Replication,
+        per_job: int,
+        clock: Clock,
+    ) -> None:
+        self._table = table
+        self._engine = engine
+        self._runs = runs
+        self._checks = checks
+        self._replication = replication
+        self._per_job = per_job
+        self._clock = clock
+        self.manual_runs: set[asyncio.Task[Any]] = set()  # tasks inside run_now
+        self.backfills: set[asyncio.Task[Counter[str]]] = set()  # backfills in progress
+        self._open = False
+        self._stops = 0  # stop() calls: a backfill started before one ends with it
+
+    def opened(self) -> None:
+        self._open = True
+
+    def closed(self) -> None:
+        self._open = False
+
+    def stopped(self) -> None:
+        self._stops += 1
+
+    async def run_now(self, request: SchedulerInput) -> RunRecord:
+        """Run a job's AgenTool now (schedule unchanged), or a given AgenTool once; raise if it fails."""
+        job = await self._replication.lookup(request.job_id) if request.job_id else None
+        target: RunTarget
+        if job is not None:
+            target = job.definition
+        else:
+            if request.agentool_name is None:
+                raise JobNotFoundError(request.job_id or "")
+            target = AdHocRun(
+                job_id=request.job_id or f"run_now-{uuid.uuid4().hex[:12]}",
+                agentool_name=request.agentool_name,
+                input_data=request.input_data or {},
+                timeout=request.timeout,
+                result_queue=request.result_queue,
+                error_queue=request.error_queue,
+            )
+            await self._checks.check_job_input(target.agentool_name, target.input_data)
+        task = asyncio.current_task()
+        if task is not None:
+            self.manual_runs.add(task)
+        try:
+            record = await self._runs.admission.run_extra(target, "run_now", None, wait=False)
+        finally:
+            if task is not None:
+                self.manual_runs.discard(task)
+        if record is None:
+            raise JobNotFoundError(target.job_id)
+        if record.status != "success":
+            err = record.error.message if record.error else f"{record.status}: {record.note}" if record.note \
+                else record.status
+            raise JobExecutionError(
+                f"Failed to execute AgenTool {target.agentool_name!r} (job {target.job_id!r}, "
+                f"run {record.run_id}): {err}"
+            )
+        return record
+
+    async def backfill(
+        self,
+        job_id: str,
+        since: str | datetime,
+        until: str | datetime | None = None,
+        overlap: BackfillOverlap = "buffer_all",
+        *,
+        wait: bool = False,
+    ) -> BackfillSummary:
+        """Run a job once for every fire time of its schedule in the past range [since, until] (until: now by
+        default), each recorded with trigger 'backfill' and that fire time as its scheduled_time.
+
+        Strings are ISO 8601 times (naive ones in the job's time zone) or how long ago ('30 days'). At most
+        BACKFILL_LIMIT fire times. The runs start at once and go on in the background (buffer_all: one after
+        another; allow_all: up to the job's max_instances at a time), each in one of the scheduler's run slots
+        (max_concurrent_runs) and within the job's runs in flight (max_runs_per_job), waiting for room; with
+        `wait` this returns once they have all finished, with their outcomes. The job's bounds and jitter do
+        not apply: the range is what it runs. Only the runner runs backfills (it holds the runner lease);
+        stop_scheduler and cancel_job end them.
+        """
+        job = await self._replication.find(job_id)
+        definition = job.definition
+        zone = definition.schedule.timezone
+        now = self._clock.now()
+        start = parse_moment(since, "since", zone, now) if isinstance(since, str) else since
+        end = now if until is None else parse_moment(until, "until", zone, now) if isinstance(until, str) else until
+        if end > now:
+            raise InvalidJobInputError(
+                f"A backfill runs past fire times only: until {end.isoformat()} is in the future. Give a past time "
+                "(or omit until: now); future fire times run on schedule."
+            )
+        if start >= end:
+            raise InvalidJobInputError(
+                f"since ({start.isoformat()}) must be before until ({end.isoformat()}): give the start of a past range."
+            )
+        times, total = backfill_times(definition.schedule, start, end, BACKFILL_LIMIT)
+        if total > BACKFILL_LIMIT:
+            many = f"more than {total - 1}" if total > BACKFILL_LIMIT * 10 else str(total)
+            raise InvalidJobInputError(
+                f"The range from {start.isoformat()} to {end.isoformat()} holds {many} fire times of job {job_id!r}; "
+                f"a backfill runs at most {BACKFILL_LIMIT}. Split it into smaller ranges."
+            )
+        summary = BackfillSummary(job_id=job_id, count=len(times), first=times[0] if times else None,
+                                  last=times[-1] if times else None, overlap=overlap)
+        if not times:
+            return summary.model_copy(update={"statuses": {}})
+        task = asyncio.create_task(self._backfill(definition, times, overlap), name=f"mcp-scheduler-backfill-{job_id}")
+        self.backfills.add(task)
+        task.add_done_callback(self.backfills.discard)
+        logger.info("Job %s: backfill of %d fire time(s) from %s to %s (%s)", job_id, len(times),
+                    times[0].isoformat(), times[-1].isoformat(), overlap)
+        if not wait:
+            return summary
+        statuses = await asyncio.shield(task)
+        return summary.model_copy(update={"statuses": dict(statuses)})
+
+    async def _backfill(
+        self, definition: JobDefinition, times: list[datetime], overlap: BackfillOverlap
+    ) -> Counter[str]:
+        """Run the backfill's fire times; stops (logging what was left) when the job goes or the scheduler closes."""
+        statuses: Counter[str] = Counter()
+        job_id = definition.job_id
+        wide = min(definition.max_instances, self._per_job)
+        slots = asyncio.Semaphore(wide if overlap == "allow_all" else 1)
+        left = list(reversed(times))
+        stops = self._stops
+
+        def going() -> bool:
+            return self._open and job_id in self._table and self._engine.engine is not None and self._stops == stops
+
+        async def one(moment: datetime) -> None:
+            try:
+                # In a run slot of the scheduler and within the job's runs in flight, as every run.
+                record = await self._runs.admission.run_extra(definition, "backfill", moment, wait=True, go=going)
+                if record is not None:
+                    statuses[record.status] += 1
+            finally:
+                slots.release()
+
+        runs: set[asyncio.Task[None]] = set()
+        try:
+            while left:
+                await slots.acquire()
+                if not going():
+                    slots.release()
+                    logger.warning("Job %s: backfill stopped (the job or this runner went, or the scheduler was "
+                                   "stopped); %d fire time(s) from %s were not run", job_id, len(left),
+                                   left[-1].isoformat())
+                    break
+                run = asyncio.create_task(one(left.pop()))
+                runs.add(run)
+                run.add_done_callback(runs.discard)
+            if runs:
+                await asyncio.gather(*runs)
+        except asyncio.CancelledError:
+            for run in runs:
+                run.cancel()
+            await asyncio.gather(*runs, return_exceptions=True)
+            raise
+        return statuses

@@ -1,0 +1,323 @@
+"""Several processes on one store: follow what the others write, reconcile memory and engine with it, and take
+the runner lease over when the runner stops (or give it up when it cannot be confirmed)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from agentool_bridge.toolkits import QueueStore, ToolkitError
+
+from .._engine import Engine
+from ..backoff import Backoff
+from ..clocks import Clock
+from ..errors import JobNotFoundError
+from ..events import EventBus, JobEvent, QueueEvent, RunEvent
+from ..history import HistoryWriter
+from ..jobs import Job
+from ..lease import RunnerLease
+from ..models import RunRecord
+from ..runs import RunPath
+from ..schedules import resolve_timezone
+from ..store import SchedulerStore
+from .config import CANCELLED_JOB, INTERRUPTED_NOTE, UPDATED_JOB
+from .engine import EngineHandle, engine_job
+from .local_writes import LocalWrites
+from .table import JobTable
+
+__all__ = ["Replication"]
+
+logger = logging.getLogger(__name__)
+
+LOAD_PAGE = 5000  # jobs read per query on open: the decoded JSON of all rows at once would double peak memory
+FOLLOW_EVERY = 0.05  # seconds between checks for what other processes on the store wrote
+BACKOFF_CAP = 5.0  # most seconds between checks of the store, or attempts at the lease, while they fail
+LEASE_RETRY = 0.5  # seconds between a standby's attempts to take the runner lease
+LEASE_CHECK = 1.0  # seconds between the runner's checks that it still holds the lease
+
+
+class Replication:
+    """Follows the store (`start`/`stop` its task), reconciles, and makes this process the runner or a standby."""
+
+    def __init__(
+        self,
+        *,
+        store: SchedulerStore,
+        lease: RunnerLease,
+        table: JobTable,
+        engine: EngineHandle,
+        runs: RunPath,
+        history: HistoryWriter,
+        events: EventBus,
+        writes: LocalWrites,
+        queues: Callable[[], QueueStore] | None,
+        timezone: str,
+        clock: Clock,
+    ) -> None:
+        self._store = store
+        self._lease = lease
+        self._table = table
+        self._engine = engine
+        self._runs = runs
+        self._history = history
+        self._events = events
+        self._writes = writes
+        self._queues = queues
+        self._timezone = timezone
+        self._clock = clock
+        self._task: asyncio.Task[None] | None = None
+        self._last_try = self._last_keep = 0.0  # monotonic(): the last lease attempt (standby), check (runner)
+        self.orphaned_runs: set[asyncio.Task[Any]] = set()  # runs going on when the lease was lost
+        self._positions = (0, 0)  # how far this process has followed the store: (change seq, run seq)
+        self._queue_position: tuple[QueueStore | None, int] = (None, 0)  # the same for the queue store
+        self.backoff = Backoff("Following the store", logger, clock, base=FOLLOW_EVERY, cap=BACKOFF_CAP)
+        self.lease_backoff = Backoff("Keeping or taking the runner lease", logger, clock, base=LEASE_RETRY,
+                                     cap=BACKOFF_CAP)
+
+    # ------------------------------------------------------------------ runner or standby
+
+    async def load_jobs(self) -> None:
+        """Replace the jobs in memory with the stored ones."""
+        jobs: list[Job] = []
+        async for page in self._store.load_jobs(LOAD_PAGE):
+            jobs.extend(page)
+        self._table.loaded(jobs)
+
+    async def join(self, *, paused: bool) -> None:
+        """Take part in the store (just opened): as its runner if the lease is free, else as a standby; follow
+        what others write from now on."""
+        if await self._lease.try_acquire():
+            await self.become_runner(paused=paused)
+        else:
+            await self.load_jobs()
+        self._positions = await self._store.positions()
+        self.follow_queues()  # from the current end of the queues
+
+    async def become_runner(self, *, paused: bool) -> None:
+        """With the lease held: record the runs the last runner left unfinished, load the jobs, start firing."""
+        interrupted = await self._store.interrupt_unfinished(INTERRUPTED_NOTE)
+        if interrupted:
+            logger.warning("%d run(s) were in progress when the last runner stopped: recorded as interrupted",
+                           len(interrupted))
+        runs = self._runs
+        runs.gaps.reopen()  # what came due before now, nothing ran: catch-up fires
+        await self.load_jobs()
+        interrupted = runs.admission.settle_interrupted(interrupted)  # buffered fires that never started: missed
+        engine = Engine(runs.admission.on_due, runs.admission.on_skipped, resolve_timezone(self._timezone),
+                        runs.slots.room)
+        engine.load([engine_job(j, j.next_run_time) for j in self._table.jobs() if j.state != "completed"])
+        self._engine.attach(engine)
+        engine.start(paused=paused)
+        runs.gaps.watch_clocks()
+        failing = [self._retry_interrupted(record) for record in interrupted]
+        runs.retries.hold = paused
+        runs.retries.arm_all()
+        for record in interrupted:
+            self._events.publish(RunEvent("finished", record))
+        for job, record in filter(None, failing):
+            await runs.retries.pause_if_failing(job, record)
+
+    def _retry_interrupted(self, record: RunRecord) -> tuple[Job, RunRecord] | None:
+        """A run the last runner left unfinished is a failed run of its job: retried under the job's policy."""
+        job = self._table.get(record.job_id)
+        if job is None or record.status != "interrupted" or record.trigger not in ("schedule", "catch_up", "retry"):
+            return None  # a buffered fire that never started is missed (settle_interrupted), not a failed run
+        policy = job.definition.policy
+        if policy.max_attempts == 1 and policy.pause_after_failures is None:
+            return None  # nothing to do (most jobs: a runner that died with many runs in progress stays cheap)
+        notes = [record.note] if record.note else []
+        if policy.max_attempts > 1:
+            notes.append(f"attempt {record.attempt or 1} of {policy.max_attempts}")
+            self._runs.policy.plan(job, "interrupted", record.attempt, record.scheduled_time, notes, at_once=True)
+            self._history.record(record.model_copy(update={"note": "; ".join(notes)}))
+        else:
+            self._runs.policy.plan(job, "interrupted", record.attempt, record.scheduled_time, notes)
+            self._history.touch(job.job_id)
+        return job, record
+
+    def stop_firing(self) -> Engine | None:
+        """Stop the engine's side of the run path (clocks, retry timers); returns the engine to shut down."""
+        self._runs.gaps.unwatch_clocks()
+        return self._engine.detach()
+
+    def _lose_lease(self) -> None:
+        """Stop firing at once: the lease could not be confirmed, and another process may take it."""
+        logger.error("Lost the runner lease of %s: stopped firing; this process is a standby now",
+                     self._store.location)
+        engine = self.stop_firing()
+        self._engine.runner = False
+        if engine is not None:
+            self.orphaned_runs |= engine.shutdown()  # runs in progress finish and are recorded
+        self.orphaned_runs |= self._runs.retries.stop()  # pending retries stay stored for the next runner
+        self._runs.admission.cancel_waiting()
+
+    # ------------------------------------------------------------------ following the store
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._follow(), name="mcp-scheduler-follower")
+
+    @property
+    def following(self) -> bool:
+        return self._task is not None
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _follow(self) -> None:
+        """Apply what other processes wrote to the store; keep the lease on the runner, and on a standby take it
+        once it is free. Failures (the database or the lease's file is out of reach) back off with jitter, the
+        store's and the lease's each on its own."""
+        self._last_try = self._last_keep = self._clock.monotonic()
+        while True:
+            await asyncio.sleep(self.backoff.delay())
+            try:
+                if await self._lease_turn():
+                    continue
+                if await self._store.changed():
+                    await self._apply_changes()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.backoff.failed(exc)
+            else:
+                self.backoff.succeeded()
+
+    async def _lease_turn(self) -> bool:
+        """Confirm the lease (runner) or try to take it (standby) when that is due; True if the role changed."""
+        now = self._clock.monotonic()
+        lease = self.lease_backoff
+        try:
+            if self._engine.runner:
+                if now - self._last_keep < (LEASE_CHECK if not lease.failures else lease.delay()):
+                    return False
+                self._last_keep = now
+                if not await self._lease.keep():
+                    self._lose_lease()
+                    self._last_try = self._clock.monotonic()
+                    return True
+            else:
+                if now - self._last_try < lease.delay():
+                    return False
+                self._last_try = now
+                if await self._lease.try_acquire():
+                    logger.warning("The runner of %s stopped: this process runs the jobs now", self._store.location)
+                    await self.become_runner(paused=False)
+                    self._positions = await self._store.positions()
+                    self._last_keep = self._clock.monotonic()
+                    lease.succeeded()
+                    return True
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            lease.failed(exc)
+            return False
+        lease.succeeded()
+        return False
+
+    async def _apply_changes(self) -> None:
+        # A job written here while the feed is being read has a newer state than what was read: skip it.
+        before = self._writes.snapshot()
+        change_seq, job_ids = await self._store.changes_since(self._positions[0])
+        if job_ids is None:  # fell too far behind the change feed: compare every job
+            stored: dict[str, Job] = {}
+            async for page in self._store.load_jobs(LOAD_PAGE):
+                stored.update((job.job_id, job) for job in page)
+            for job_id in set(self._table) | set(stored):
+                if self._writes.untouched(job_id, before):
+                    self.reconcile(job_id, stored.get(job_id))
+        else:
+            for job_id in sorted(job_ids):
+                stored_job = await self._store.load_job(job_id)
+                if self._writes.untouched(job_id, before):
+                    self.reconcile(job_id, stored_job)
+        run_seq, records = await self._store.runs_since(self._positions[1])
+        self._positions = (change_seq, run_seq)
+        for record in records:
+            if record.status == "running" and record.started_at is None:
+                continue  # a fire buffered behind a run (overlap policy): announced when it starts
+            job = self._table.get(record.job_id)
+            if job is not None and not self._engine.runner:
+                self._table.seen_run(job, record.started_at, record.status)
+            self._events.publish(RunEvent("started" if record.status == "running" else "finished", record))
+        self.follow_queues()
+
+    def follow_queues(self) -> None:
+        """Announce the messages that other processes enqueued (a result queue of the runner, say)."""
+        if self._queues is None:
+            return
+        queues = self._queues()
+        source, position = self._queue_position
+        try:
+            if queues is not source:  # first time, or the queue AgenTool moved to another store
+                self._queue_position = (queues, queues.last_event())
+                return
+            position, messages = queues.events_since(position)
+        except ToolkitError:  # the queue store was closed
+            return
+        self._queue_position = (queues, position)
+        for m in messages:
+            self._events.publish(QueueEvent(m.queue_name, m.message_id, m.message, m.level))
+
+    def reconcile(self, job_id: str, stored: Job | None) -> None:
+        """Make the job in memory (and in the engine) what another process stored."""
+        current, engine = self._table.get(job_id), self._engine.engine
+        if stored is None:
+            if current is not None:
+                self._engine.drop(job_id)
+                self._table.removed(job_id)
+                self._history.forget(job_id)
+                self._runs.forget(job_id)
+                self._runs.stop_runs(job_id, CANCELLED_JOB)  # recorded with the next batch
+                self._events.publish(JobEvent("removed", job_id))
+            return
+        if current is None:
+            self._table.added(stored)
+            if engine is not None and stored.state != "completed":
+                engine.add_job(engine_job(stored, stored.next_run_time))
+            self._events.publish(JobEvent("added", job_id))
+            return
+        if stored.definition != current.definition:  # updated by another process
+            self._table.replaced(current, stored)
+            self._engine.put(current)
+            self._runs.stop_runs(job_id, UPDATED_JOB)
+            self._events.publish(JobEvent("updated", job_id))
+            if not self._engine.runner:
+                self._table.refreshed(current, stored)
+            return
+        if stored.state != current.state and {stored.state, current.state} == {"paused", "scheduled"}:
+            if stored.state == "paused":
+                if engine is not None:
+                    engine.pause_job(job_id)
+                self._table.paused(current)
+                self._events.publish(JobEvent("paused", job_id))
+            else:
+                next_run = engine.resume_job(job_id) if engine is not None else stored.next_run_time
+                self._table.resumed(current, next_run, may_complete=False)  # as the resuming process stored it
+                if self._engine.runner:
+                    self._runs.retries.arm(current)
+                self._events.publish(JobEvent("resumed", job_id))
+        if not self._engine.runner:  # the runner owns the bookkeeping; a standby shows what it stored
+            self._table.refreshed(current, stored)
+
+    async def lookup(self, job_id: str) -> Job | None:
+        """The job, also one another process stored a moment ago (before its change reached this one)."""
+        job = self._table.get(job_id)
+        if job is None and self._task is not None:
+            stored = await self._store.load_job(job_id)
+            if stored is not None:
+                self.reconcile(job_id, stored)
+                job = self._table.get(job_id)
+        return job
+
+    async def find(self, job_id: str) -> Job:
+        job = await self.lookup(job_id)
+        if job is None:
+            raise JobNotFoundError(job_id)
+        return job

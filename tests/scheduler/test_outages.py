@@ -1,0 +1,123 @@
+"""When the store or the lease cannot be reached: loops back off with jitter and log quietly, and a run whose
+start cannot be committed does not start (it is recorded once the store takes writes again)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import sqlite3
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from mcp_scheduler import JobExecutionError, SchedulerInput, SchedulerService
+from mcp_scheduler.backoff import Backoff
+from mcp_scheduler.lease import FileLease
+from mcp_scheduler.runs import START_NOT_WRITTEN
+from tests._net import eventually
+from tests.scheduler._support import Calls, VirtualClock, request
+
+WITHIN = 20.0
+NOT_WRITTEN = START_NOT_WRITTEN.split(" ({error})")[0]  # "the store could not be written when the run was to start"
+
+
+def _lines(caplog: pytest.LogCaptureFixture, what: str) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.getMessage().startswith(what)]
+
+
+def test_backoff_doubles_with_jitter_up_to_its_cap_and_logs_one_traceback_then_a_line_per_30_s(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = VirtualClock()
+    log = logging.getLogger("tests.backoff")
+    backoff = Backoff("Reading the store", log, clock, base=0.05, cap=5.0, rng=random.Random(7))
+    assert backoff.delay() == 0.05
+
+    delays = []
+    with caplog.at_level(logging.WARNING, logger="tests.backoff"):
+        for _ in range(40):  # about 3 minutes of failures, in virtual time
+            delays.append(backoff.failed(OSError("database is down")))
+            clock.advance(delays[-1])
+        backoff.succeeded()
+
+    for number, delay in enumerate(delays, start=1):
+        ceiling = min(5.0, 0.05 * 2**number)
+        assert ceiling / 2 <= delay <= ceiling
+    assert len(set(delays[-10:])) == 10  # jittered: processes failing together do not retry in step
+    first, *later = _lines(caplog, "Reading the store")
+    assert first.exc_info is not None and "failed" in first.getMessage()
+    quiet = [r for r in later if "still fails" in r.getMessage()]
+    assert all(r.exc_info is None for r in later)
+    assert 3 <= len(quiet) <= 1 + sum(delays) / 30  # one short line per 30 s at most
+    assert later[-1].getMessage() == "Reading the store works again after 40 failure(s) in a row"
+    assert backoff.failures == 0 and backoff.delay() == 0.05
+
+
+async def test_a_standby_backs_off_while_the_lease_file_is_out_of_reach_and_takes_over_once_it_is_back(
+    make_service: Any, db_path: str, echo: Calls, caplog: pytest.LogCaptureFixture
+) -> None:
+    runner: SchedulerService = await make_service()
+    standby: SchedulerService = await make_service()
+    assert runner.is_runner and not standby.is_runner
+    lock = FileLease(db_path).path
+    held = lock.with_suffix(".held")
+    os.rename(lock, held)  # the runner keeps its lock (its open file); a standby's open() of the path now fails
+    lock.mkdir()
+    backoff = standby._replication.lease_backoff
+    with caplog.at_level(logging.WARNING, logger="mcp_scheduler"):
+        await eventually(lambda: backoff.failures >= 3, within=WITHIN, what="three failed attempts at the lease")
+        tracebacks = [r for r in _lines(caplog, "Keeping or taking the runner lease") if r.exc_info]
+        assert len(tracebacks) == 1  # every 0.5 s before: a traceback each time
+        assert isinstance(tracebacks[0].exc_info[1], IsADirectoryError)  # type: ignore[index]
+
+        lock.rmdir()
+        os.rename(held, lock)
+        await runner.close()
+        await eventually(lambda: standby.is_runner, within=WITHIN, what="the standby taking over")
+    assert backoff.failures == 0
+    await standby.schedule(request("after", "once", "now"))
+    await eventually(lambda: len(echo.inputs) == 1, within=WITHIN, what="the new runner running a job")
+
+
+async def test_following_a_store_that_fails_backs_off_and_goes_on_once_it_is_back(
+    make_service: Any, echo: Calls, caplog: pytest.LogCaptureFixture
+) -> None:
+    runner: SchedulerService = await make_service()
+    standby: SchedulerService = await make_service()
+    backoff = standby._replication.backoff
+    with caplog.at_level(logging.WARNING, logger="mcp_scheduler"):
+        await standby._store.close()  # every read of the follower fails until it is opened again
+        await eventually(lambda: backoff.failures >= 4, within=WITHIN, what="four failed reads of the store")
+        assert backoff.delay() > 0.2  # no longer every 50 ms
+        tracebacks = [r for r in _lines(caplog, "Following the store") if r.exc_info]
+        assert len(tracebacks) == 1
+        await standby._store.open()
+        await eventually(lambda: backoff.failures == 0, within=WITHIN, what="the follower reading the store again")
+    await runner.schedule(request("seen"))
+    await eventually(lambda: "seen" in standby.job_ids(), within=WITHIN, what="the standby hearing of the new job")
+
+
+async def test_a_run_whose_start_cannot_be_committed_does_not_start_and_is_recorded_once_the_store_is_back(
+    make_service: Any, db_path: str, echo: Calls
+) -> None:
+    service: SchedulerService = await make_service()
+    await service.schedule(request("hourly"))
+    blocker = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")  # another connection holds the write lock: commits fail (busy)
+        await service._runs.admission.on_due("hourly", [datetime.now(UTC)])
+        with pytest.raises(JobExecutionError, match=NOT_WRITTEN):
+            await service.run_now(SchedulerInput(operation="run_now", job_id="hourly"))
+        assert echo.inputs == []  # neither run called the AgenTool
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+
+    history = await service.get_history("hourly")
+    assert [(r.trigger, r.status) for r in history] == [("run_now", "skipped"), ("schedule", "skipped")]
+    assert all(r.note and r.note.startswith(NOT_WRITTEN) and "locked" in r.note for r in history)
+    assert all(r.started_at is None for r in history)
+    [job], _ = service.list_jobs()
+    assert job.last_status == "skipped"
