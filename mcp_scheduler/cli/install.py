@@ -9,25 +9,25 @@ import sys
 from typing import Any
 
 from ..settings import Settings, default_database_path
+from . import options
 from .console import configure_logging
-from .options import FlagSets, Parser, add_command
+from .options import add_command
 
 __all__ = ["add_commands", "run_install"]
+
 
 CLIENTS = "claude-desktop, claude-code, vscode, cursor"
 
 
-def add_commands(commands: argparse._SubParsersAction[Any], flags: FlagSets) -> None:
+def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
     """`install` (the flags of a stdio server) and `service` (the flags of a background runner)."""
-    printing = Parser(add_help=False)
-    printing.add_argument("--print", dest="print_only", action="store_true",
-                          help="print what would be written instead of writing it")
     install = add_command(
         commands, "install", run_install,
         summary=f"add this server to a client's configuration ({CLIENTS})",
         description="Add this server to a client's configuration, started by its absolute command with the "
         "server flags given here (the client starts it over stdio).",
-        parents=[printing, flags.store, flags.timezone, flags.log, flags.scheduler, flags.frontend, flags.runner],
+        flags=(_print, options.db, options.timezone, options.log_level, options.scheduler, options.no_background_runner,
+               options.runner_idle_exit),
     )
     install.add_argument("client", nargs="?", metavar="CLIENT", help=CLIENTS)
     install.add_argument("--client-config", metavar="FILE",
@@ -39,10 +39,15 @@ def add_commands(commands: argparse._SubParsersAction[Any], flags: FlagSets) -> 
         summary="install|uninstall|status: a user service that runs the jobs at login",
         description="A user service (systemd, launchd, Task Scheduler) that runs the store's background runner "
         "from login on, with the flags given here.",
-        parents=[printing, flags.store, flags.timezone, flags.log, flags.scheduler, flags.runner],
+        flags=(_print, options.db, options.timezone, options.log_level, options.scheduler, options.runner_idle_exit),
     )
     service.add_argument("client", nargs="?", metavar="install|uninstall|status", help="the action")
     service.set_defaults(client_config=None, own_parser=service)
+
+
+def _print(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--print", dest="print_only", action="store_true",
+                        help="print what would be written instead of writing it")
 
 
 def run_install(args: argparse.Namespace, settings: Settings) -> int:

@@ -12,8 +12,9 @@ import sys
 from typing import Any
 
 from ..settings import Settings
+from . import options
 from .console import EXIT_USAGE, configure_logging, run_reported
-from .options import RUN_STATUSES, FlagSets, Parser, add_command, positive
+from .options import RUN_STATUSES, add_command, positive
 
 __all__ = ["ACTIONS", "add_commands", "run_job_command"]
 
@@ -25,20 +26,18 @@ ACTIONS = {
 }
 
 
-def add_commands(commands: argparse._SubParsersAction[Any], flags: FlagSets) -> None:
+def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
     """`jobs`, `history` and the actions on one job."""
-    limit = Parser(add_help=False)
-    limit.add_argument("--limit", type=positive, default=50, help="rows to print (default 50)")
     jobs = add_command(
         commands, "jobs", run_job_command, summary="print the jobs, with their schedules in words",
         description="Print the jobs of the store (--db), with their schedules in words, next and last runs.",
-        parents=[flags.store, flags.timezone, flags.log, limit],
+        flags=(options.db, options.timezone, options.log_level, _limit),
     )
     jobs.add_argument("--state", choices=["scheduled", "paused", "completed"], help="only jobs in this state")
     history = add_command(
         commands, "history", run_job_command, summary="print runs, newest first (of one job, or of all jobs)",
         description="Print the runs of one job, or of all jobs, newest first.",
-        parents=[flags.store, flags.timezone, flags.log, limit],
+        flags=(options.db, options.timezone, options.log_level, _limit),
     )
     history.add_argument("job_id", nargs="?", metavar="JOB_ID", help="the job (default: every job)")
     history.add_argument("--status", choices=RUN_STATUSES, help="only runs with this outcome")
@@ -51,9 +50,13 @@ def add_commands(commands: argparse._SubParsersAction[Any], flags: FlagSets) -> 
             description=f"{summary[0].upper()}{summary[1:]}. The scheduler's flags concern the scheduler this "
             "command opens for the moment of the action; `run` calls the job here, so give it the server's "
             "--allow-shell, --http-allow, --servers, --model and --toolkit.",
-            parents=[flags.store, flags.timezone, flags.log, flags.scheduler],
+            flags=(options.db, options.timezone, options.log_level, options.scheduler),
         )
         parser.add_argument("job_id", metavar="JOB_ID", help="the job (mcp-scheduler jobs lists them)")
+
+
+def _limit(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--limit", type=positive, default=50, help="rows to print (default 50)")
 
 
 def run_job_command(args: argparse.Namespace, settings: Settings) -> int:

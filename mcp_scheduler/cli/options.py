@@ -1,4 +1,4 @@
-"""The flags of `mcp-scheduler`, each defined once in a parent parser and attached to the commands that use it.
+"""The flags of `mcp-scheduler`, each defined once in a set of flags that the commands using it add.
 
 Every flag's default is its `MCP_SCHEDULER_<FLAG>` environment variable when set (flags win). Only what
 parsing needs is imported here: a stdio front-end that finds the store's background runner pipes its
@@ -11,22 +11,31 @@ import argparse
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from ..settings import parse_allowed_host
 
 __all__ = [
     "ENV_PREFIX",
-    "FlagSets",
+    "FLAG_SETS",
+    "FlagSet",
     "Parser",
     "add_command",
     "allowed_host",
+    "db",
     "env_bool",
     "env_list",
     "env_value",
+    "http",
+    "log_level",
+    "no_background_runner",
     "option_actions",
     "positive",
+    "runner_idle_exit",
+    "scheduler",
+    "started_by",
+    "timezone",
+    "token_file",
 ]
 
 ENV_PREFIX = "MCP_SCHEDULER_"
@@ -105,81 +114,77 @@ def allowed_host(value: str) -> str:
     return value
 
 
-@dataclass(frozen=True)
-class FlagSets:
-    """The parent parsers: each set of flags defined once, given to every command that uses it."""
+FlagSet = Callable[[argparse.ArgumentParser], None]
+"""A set of flags, defined once: adds them to the parser of each command that uses them (defaults read from the
+environment then)."""
 
-    store: argparse.ArgumentParser
+
+def _group(parser: argparse.ArgumentParser, title: str | None) -> Any:
+    """The parser's help group of that title (made on first use), or the parser itself for None."""
+    if title is None:
+        return parser
+    for existing in parser._action_groups:
+        if existing.title == title:
+            return existing
+    return parser.add_argument_group(title)
+
+
+def db(parser: argparse.ArgumentParser) -> None:
     """--db: the store every command but `token` works on."""
-    timezone: argparse.ArgumentParser
+    _group(parser, "store").add_argument(
+        "--db", default=env_value("DB"),
+        help="SQLite database file (default: scheduler.sqlite in the user data directory), or a "
+        "postgresql://user@host/dbname URL")
+
+
+def timezone(parser: argparse.ArgumentParser) -> None:
     """--timezone: the zone of schedules, and of the times tables show."""
-    log: argparse.ArgumentParser
+    _group(parser, "store").add_argument(
+        "--timezone", default=env_value("TIMEZONE"),
+        help="default IANA time zone of schedules, and of the times shown (default: the machine's)")
+
+
+def log_level(parser: argparse.ArgumentParser) -> None:
     """--log-level."""
-    scheduler: argparse.ArgumentParser
-    """The operator's settings of a scheduler: what jobs may do, limits, closing (serve, runner, job actions,
-    and install / service, which pass them on)."""
-    http: argparse.ArgumentParser
-    """The HTTP and SSE transports (serve only)."""
-    token_file: argparse.ArgumentParser
+    parser.add_argument("--log-level", default=env_value("LOG_LEVEL", "INFO"), type=str.upper,
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+                        help="what the stderr log shows (default INFO)")
+
+
+def token_file(parser: argparse.ArgumentParser) -> None:
     """--token-file: where the HTTP transports' bearer token is kept (serve, token)."""
-    runner: argparse.ArgumentParser
+    _group(parser, "HTTP and SSE").add_argument(
+        "--token-file", default=env_value("TOKEN_FILE"), metavar="FILE",
+        help="the file holding the bearer token HTTP/SSE clients must send when no --auth-token is given; "
+        "generated (mode 0600) if missing, refused if others can read it (default: 'token' in the user's "
+        "config directory, e.g. ~/.config/mcp-scheduler/token). `mcp-scheduler token` prints it")
+
+
+def runner_idle_exit(parser: argparse.ArgumentParser) -> None:
     """--runner-idle-exit: for a background runner, and for the servers that start one."""
-    frontend: argparse.ArgumentParser
+    _group(parser, "background runner").add_argument(
+        "--runner-idle-exit", type=_seconds, metavar="SECONDS", default=env_value("RUNNER_IDLE_EXIT", "600"),
+        help="a background runner exits after this long with no active job and no client (default 600)")
+
+
+def no_background_runner(parser: argparse.ArgumentParser) -> None:
     """--no-background-runner: for a server (and the client entries that start one)."""
-    started_by: argparse.ArgumentParser
+    _group(parser, "background runner").add_argument(
+        "--no-background-runner", action="store_true", default=env_bool("NO_BACKGROUND_RUNNER"),
+        help="never start a background runner: jobs run only while a server of the store runs (for containers "
+        "and service managers)")
+
+
+def started_by(parser: argparse.ArgumentParser) -> None:
     """--started-by (hidden): how a background runner was started."""
-
-    @classmethod
-    def build(cls) -> FlagSets:
-        """The parent parsers, with defaults read from the environment now."""
-        return cls(
-            store=_one_flag("store", "--db", default=env_value("DB"), help="SQLite database file (default: "
-                            "scheduler.sqlite in the user data directory), or a postgresql://user@host/dbname URL"),
-            timezone=_one_flag("store", "--timezone", default=env_value("TIMEZONE"), help="default IANA time zone "
-                               "of schedules, and of the times shown (default: the machine's)"),
-            log=_one_flag(None, "--log-level", default=env_value("LOG_LEVEL", "INFO"), type=str.upper,
-                          choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
-                          help="what the stderr log shows (default INFO)"),
-            scheduler=_scheduler(),
-            http=_http(),
-            token_file=_one_flag(
-                "HTTP and SSE", "--token-file", default=env_value("TOKEN_FILE"), metavar="FILE",
-                help="the file holding the bearer token HTTP/SSE clients must send when no --auth-token is given; "
-                "generated (mode 0600) if missing, refused if others can read it (default: 'token' in the user's "
-                "config directory, e.g. ~/.config/mcp-scheduler/token). `mcp-scheduler token` prints it"),
-            runner=_one_flag(
-                "background runner", "--runner-idle-exit", type=_seconds, metavar="SECONDS",
-                default=env_value("RUNNER_IDLE_EXIT", "600"),
-                help="a background runner exits after this long with no active job and no client (default 600)"),
-            frontend=_one_flag(
-                "background runner", "--no-background-runner", action="store_true",
-                default=env_bool("NO_BACKGROUND_RUNNER"),
-                help="never start a background runner: jobs run only while a server of the store runs (for "
-                "containers and service managers)"),
-            started_by=_one_flag(None, "--started-by", choices=["frontend", "service", "manual"],
-                                 default=env_value("STARTED_BY", "manual"), help=argparse.SUPPRESS),
-        )
-
-    def all(self) -> list[argparse.ArgumentParser]:
-        """Every parent parser (the settings of a command come from these flags, or their variables)."""
-        return [self.store, self.timezone, self.log, self.scheduler, self.http, self.token_file, self.runner,
-                self.frontend, self.started_by]
+    parser.add_argument("--started-by", choices=["frontend", "service", "manual"],
+                        default=env_value("STARTED_BY", "manual"), help=argparse.SUPPRESS)
 
 
-def _parent() -> argparse.ArgumentParser:
-    return Parser(add_help=False)
-
-
-def _one_flag(group: str | None, flag: str, **options: Any) -> argparse.ArgumentParser:
-    """A parent parser of one flag, in the help group of that title (None: the command's own options)."""
-    parser = _parent()
-    (parser.add_argument_group(group) if group else parser).add_argument(flag, **options)
-    return parser
-
-
-def _scheduler() -> argparse.ArgumentParser:
-    parser = _parent()
-    jobs = parser.add_argument_group("what jobs may do")
+def scheduler(parser: argparse.ArgumentParser) -> None:
+    """The operator's settings of a scheduler: what jobs may do, limits, closing (serve, runner, the job actions,
+    and install / service, which pass them on)."""
+    jobs = _group(parser, "what jobs may do")
     jobs.add_argument("--toolkit", action="append", default=None, metavar="MODULE:FACTORY",
                       help="register extra AgenTools by calling this factory (repeatable)")
     jobs.add_argument("--http-allow", action="append", default=None, metavar="PATTERN",
@@ -208,7 +213,7 @@ def _scheduler() -> argparse.ArgumentParser:
     jobs.add_argument("--secret", action="append", default=None, metavar="NAME",
                       help="let jobs read this environment variable of the server as '!env:NAME' (repeatable; "
                       "env: comma-separated). Other names are refused")
-    limits = parser.add_argument_group("limits")
+    limits = _group(parser, "limits")
     limits.add_argument("--history-limit", type=int, metavar="N", default=env_value("HISTORY_LIMIT", "100"),
                         help="runs kept per job (default 100)")
     limits.add_argument("--close-timeout", type=float, metavar="SECONDS", default=env_value("CLOSE_TIMEOUT", "10"),
@@ -238,12 +243,11 @@ def _scheduler() -> argparse.ArgumentParser:
     limits.add_argument("--catchup-window", metavar="DURATION", default=env_value("CATCHUP_WINDOW", "1 day"),
                         help="how late a run missed while nothing ran (machine off, asleep, no server) may still "
                         "start at the next start; jobs may set their own (default '1 day')")
-    return parser
 
 
-def _http() -> argparse.ArgumentParser:
-    parser = _parent()
-    http = parser.add_argument_group("HTTP and SSE")
+def http(parser: argparse.ArgumentParser) -> None:
+    """The HTTP and SSE transports (serve only)."""
+    http = _group(parser, "HTTP and SSE")
     http.add_argument("--transport", choices=["stdio", "http", "sse"], default=env_value("TRANSPORT", "stdio"),
                       help="stdio (default, for Claude Desktop), http (streamable HTTP) or sse")
     http.add_argument("--host", default=env_value("HOST", "127.0.0.1"), help="address to listen on (default 127.0.0.1)")
@@ -265,15 +269,21 @@ def _http() -> argparse.ArgumentParser:
     http.add_argument("--stateless-http", action="store_true", default=env_bool("STATELESS_HTTP"),
                       help="streamable HTTP without sessions, for replicas behind a load balancer without sticky "
                       "sessions (handshake-era clients then get no server-initiated notifications)")
-    return parser
+
+
+FLAG_SETS: tuple[FlagSet, ...] = (db, timezone, log_level, scheduler, http, token_file, runner_idle_exit,
+                                  no_background_runner, started_by)
+"""Every set of flags (a setting comes from its command's flag, else from its variable, else its default)."""
 
 
 def add_command(commands: argparse._SubParsersAction[Any], name: str, handler: Callable[..., int], *, summary: str,
-                description: str, parents: Sequence[argparse.ArgumentParser]) -> argparse.ArgumentParser:
-    """Add command `name`, run by `handler(args, settings)`; `summary` is its line in `mcp-scheduler --help`."""
-    parser: argparse.ArgumentParser = commands.add_parser(name, help=summary, description=description,
-                                                          parents=list(parents))
-    parser.set_defaults(handler=handler)
+                description: str, flags: Sequence[FlagSet]) -> argparse.ArgumentParser:
+    """Add command `name` with these sets of flags, run by `handler(args, settings)`; `summary` is its line in
+    `mcp-scheduler --help`."""
+    parser: argparse.ArgumentParser = commands.add_parser(name, help=summary, description=description)
+    for add in flags:
+        add(parser)
+    parser.set_defaults(handler=handler, flag_sets=tuple(flags))
     return parser
 
 

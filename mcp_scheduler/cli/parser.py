@@ -12,10 +12,10 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from importlib import import_module
 
 from ..settings import Settings, default_database_path
-from . import install, jobs, runner, serve, status, token
-from .options import ENV_PREFIX, FlagSets, Parser, allowed_host, env_list, option_actions
+from .options import ENV_PREFIX, FLAG_SETS, Parser, allowed_host, env_list, option_actions
 
 __all__ = ["build_parser", "command_parser", "parse_settings"]
 
@@ -43,8 +43,23 @@ Tables go to stdout, messages to stderr.
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The whole command line: the commands, each with its own flags (defaults read from the environment now)."""
+MODULES = {
+    "serve": ("serve",),
+    "jobs": ("jobs", "history", "run", "pause", "resume", "cancel"),
+    "status": ("status",),
+    "token": ("token",),
+    "runner": ("runner",),
+    "install": ("install", "service"),
+}
+"""The modules of this package that add commands, and the commands each adds, in the order --help lists them."""
+COMMANDS = frozenset(name for names in MODULES.values() for name in names)
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line: the commands, each with its own flags (defaults read from the environment now).
+
+    `only`: the parser of that command's module alone (a server starts sooner without the other parsers).
+    """
     parser = Parser(
         prog="mcp-scheduler",
         description="A persistent job scheduler for LLM agents, served over MCP. Every flag can also be set as an "
@@ -54,10 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands", parser_class=Parser,
                                      help=f"one of these ({DEFAULT_COMMAND} when none is given)")
-    flags = FlagSets.build()
-    for module in (serve, jobs, status, token, runner, install):
-        module.add_commands(commands, flags)
-    parser.set_defaults(flag_sets=flags)
+    for module, names in MODULES.items():
+        if only is None or only in names:  # a module is imported only when its commands are needed
+            import_module(f"{__package__}.{module}").add_commands(commands)
     return parser
 
 
@@ -115,16 +129,24 @@ def _owners(words: Sequence[str], commands: dict[str, argparse.ArgumentParser]) 
 
 def parse_settings(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, Settings]:
     """The parsed command line (`args.command` always set) and the settings it gives."""
-    parser = build_parser()
-    words = command_first(sys.argv[1:] if argv is None else argv, parser)
+    words = list(sys.argv[1:] if argv is None else argv)
+    if not words or words[0].startswith("-") and words[0] not in ("-h", "--help") and COMMANDS.isdisjoint(words):
+        words.insert(0, DEFAULT_COMMAND)  # no word can be a command: serve (what every client entry runs)
+    if words[0] in COMMANDS:
+        parser = build_parser(only=words[0])
+    else:
+        parser = build_parser()
+        words = command_first(words, parser)
     args, unknown = parser.parse_known_args(words)
     if unknown:
-        commands = _commands(parser)
+        commands = _commands(build_parser())
         commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}{_owners(unknown, commands)}")
     args.argv = words
-    flags: FlagSets = args.flag_sets
-    every = Parser(prog=parser.prog, usage=argparse.SUPPRESS, add_help=False, parents=flags.all()).parse_args([])
-    values = {**vars(every), **vars(args)}  # the command's flags; the variables (or defaults) of the others
+    others = Parser(prog=parser.prog, usage=argparse.SUPPRESS, add_help=False)
+    for add in FLAG_SETS:
+        if add not in args.flag_sets:
+            add(others)
+    values = {**vars(others.parse_args([])), **vars(args)}  # the command's flags; the others' variables or defaults
     return args, _settings(values, parser)
 
 

@@ -8,13 +8,14 @@ import os
 from typing import Any
 
 from ..settings import Settings
+from . import options
 from .console import configure_logging
-from .options import FlagSets, add_command
+from .options import add_command
 
 __all__ = ["add_commands", "run_runner_command"]
 
 
-def add_commands(commands: argparse._SubParsersAction[Any], flags: FlagSets) -> None:
+def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
     """`runner`, with the scheduler's flags (a front-end or the user service passes its own on)."""
     parser = add_command(
         commands, "runner", run_runner_command,
@@ -23,7 +24,8 @@ def add_commands(commands: argparse._SubParsersAction[Any], flags: FlagSets) -> 
         description="start (the default): take the store's runner lease and run its jobs, serving MCP to this "
         "machine's clients on a Unix socket; exit 0 at once if another process runs them. stop: end the store's "
         "background runner and wait until it let go of the store.",
-        parents=[flags.store, flags.timezone, flags.log, flags.scheduler, flags.runner, flags.started_by],
+        flags=(options.db, options.timezone, options.log_level, options.scheduler, options.runner_idle_exit,
+               options.started_by),
     )
     parser.add_argument("action", nargs="?", choices=("start", "stop"), default="start", metavar="start|stop",
                         help="start (default) or stop")

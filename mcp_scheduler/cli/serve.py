@@ -17,9 +17,10 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..settings import Settings
+from . import options
 from .access import check_exposure, log_access, url_path, with_http_auth
 from .console import EXIT_FAILED, EXIT_OK, configure_logging, describe_error
-from .options import FlagSets, add_command
+from .options import add_command
 
 if TYPE_CHECKING:
     import asyncio
@@ -32,18 +33,19 @@ if TYPE_CHECKING:
 
 __all__ = ["add_commands", "run_serve", "serve"]
 
+
 logger = logging.getLogger("mcp_scheduler")
 
 
-def add_commands(commands: argparse._SubParsersAction[Any], flags: FlagSets) -> None:
+def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
     """`serve`, with the flags of the server (the scheduler's, the transports', the background runner's)."""
     add_command(
         commands, "serve", run_serve,
         summary="run the MCP server (the default command): stdio, or --transport http / sse",
         description="Run the MCP server over stdio (for a client that starts it), or streamable HTTP or SSE "
         "(--transport). `mcp-scheduler` without a command does the same.",
-        parents=[flags.store, flags.timezone, flags.log, flags.http, flags.token_file, flags.scheduler,
-                 flags.frontend, flags.runner],
+        flags=(options.db, options.timezone, options.log_level, options.http, options.token_file, options.scheduler,
+               options.no_background_runner, options.runner_idle_exit),
     )
 
 

@@ -6,19 +6,20 @@ import argparse
 from typing import Any
 
 from ..settings import Settings
+from . import options
 from .console import configure_logging, run_reported
-from .options import FlagSets, add_command
+from .options import add_command
 
 __all__ = ["add_commands", "run_status"]
 
 
-def add_commands(commands: argparse._SubParsersAction[Any], flags: FlagSets) -> None:
+def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
     """`status`: the store is its only flag."""
     add_command(
         commands, "status", run_status, summary="print which process runs the jobs and which stand by",
         description="Print which process runs the jobs of the store (--db) and which stand by; exit 0 when a "
         "process runs them, 1 when none does.",
-        parents=[flags.store, flags.log],
+        flags=(options.db, options.log_level),
     )
 
 

@@ -7,20 +7,21 @@ import sys
 from typing import Any
 
 from ..settings import Settings, default_token_path
+from . import options
 from .console import EXIT_FAILED, EXIT_OK, EXIT_USAGE, configure_logging
-from .options import ENV_PREFIX, FlagSets, add_command
+from .options import ENV_PREFIX, add_command
 
 __all__ = ["add_commands", "print_token"]
 
 
-def add_commands(commands: argparse._SubParsersAction[Any], flags: FlagSets) -> None:
+def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
     """`token`: the token file is its only flag."""
     add_command(
         commands, "token", print_token,
         summary="print the bearer token HTTP/SSE clients send (generated into --token-file on first use)",
         description="Print the bearer token that clients of an HTTP or SSE server send, from the token file "
         "(generated, mode 0600, if missing).",
-        parents=[flags.token_file],
+        flags=(options.token_file,),
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 from pathlib import Path
@@ -116,12 +115,12 @@ def test_a_setting_without_a_flag_in_the_command_still_takes_its_environment_var
     assert settings.transport == "sse" and settings.secrets == ("API_KEY",)
 
 
-def test_every_command_is_a_subcommand_with_a_handler() -> None:
+def test_every_command_is_a_subcommand_with_a_handler_also_when_only_its_own_parser_is_built() -> None:
     parser = build_parser()
     for command in COMMANDS:
-        own = command_parser(parser, command)
-        assert isinstance(own, argparse.ArgumentParser)
-        assert callable(own.get_default("handler")), command
+        alone = command_parser(build_parser(only=command), command)
+        assert callable(command_parser(parser, command).get_default("handler")), command
+        assert alone.format_help() == command_parser(parser, command).format_help()
 
 
 @pytest.mark.parametrize(("setter", "started"), [("install", "serve"), ("service", "runner")])
