@@ -49,13 +49,9 @@ class InstallRequest:
 def _usage_checks(request: InstallRequest, what: str, err: TextIO) -> bool:
     settings = request.settings
     if settings.transport != "stdio":
-        err.write(f"{what}: --transport {settings.transport} has no place here: clients start the server over "
-                  "stdio, and the service runs the jobs without serving clients. To serve HTTP clients, run "
-                  "`mcp-scheduler --transport http` (README, 'Connect a client').\n")
-        return False
-    if settings.auth_tokens and any(word.startswith("--auth-token") for word in request.argv):
-        err.write(f"{what}: --auth-token would be written in clear into a file others may read; HTTP tokens belong "
-                  "in --token-file (mode 0600), and the stdio server needs none. Leave it out.\n")
+        err.write(f"{what}: {ENV_PREFIX}TRANSPORT={settings.transport} has no place here: clients start the "
+                  "server over stdio, and the service runs the jobs without serving clients. To serve HTTP clients, "
+                  "run `mcp-scheduler --transport http` (README, 'Connect a client').\n")
         return False
     return True
 

@@ -18,10 +18,8 @@ from .machine import Machine
 
 __all__ = ["INSTALL_ONLY", "ephemeral_reason", "launch_command", "server_flags"]
 
-INSTALL_ONLY = frozenset({
-    "print_only", "client_config", "limit", "state", "status", "since", "until", "started_by", "help",
-})
-"""Destinations of flags that concern the install command itself (or the table commands), never the server."""
+INSTALL_ONLY = frozenset({"print_only", "client_config", "help"})
+"""Destinations of flags that concern the install or service command itself, never the server."""
 
 # Flags whose value is a path: written absolute, since a client or a service starts in another folder.
 _PATH_FLAGS = frozenset({"db", "servers", "log_dir", "token_file"})

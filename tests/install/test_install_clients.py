@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from mcp_scheduler.cli import build_parser
+from mcp_scheduler.cli.parser import command_parser
 from mcp_scheduler.install import CLIENTS, Machine, launch_command, server_flags
 
 from ._support import BARE_PATH, User, make_user, tool_names
@@ -225,11 +226,10 @@ def test_the_command_is_the_console_script_beside_the_interpreter_or_python_m(tm
 
 def test_server_flags_keep_the_server_s_flags_in_full_and_absolute(tmp_path: Path) -> None:
     argv = ["--time", "UTC", "install", "claude-code", "--print", "--db=rel.sqlite", "--allow-shell", "cp",
-            "--client-config", "x.json", "--allow-unauthenticated", "--limit", "5", "--servers", "~/s.json",
-            "--db", "postgresql://u@h/d"]
-    flags = server_flags(argv, build_parser(), cwd=str(tmp_path))
+            "--client-config", "x.json", "--no-background", "--servers", "~/s.json", "--db", "postgresql://u@h/d"]
+    flags = server_flags(argv, command_parser(build_parser(), "install"), cwd=str(tmp_path))
     assert flags == ["--timezone", "UTC", "--db", str(tmp_path / "rel.sqlite"), "--allow-shell", "cp",
-                     "--allow-unauthenticated", "--servers", os.path.expanduser("~/s.json"),
+                     "--no-background-runner", "--servers", os.path.expanduser("~/s.json"),
                      "--db", "postgresql://u@h/d"]
 
 

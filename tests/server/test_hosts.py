@@ -9,7 +9,7 @@ import pytest
 from mcp.server.transport_security import TransportSecurityMiddleware
 
 from mcp_scheduler.cli import parse_settings
-from mcp_scheduler.listen import reachable_urls
+from mcp_scheduler.cli.listen import reachable_urls
 from mcp_scheduler.local_addresses import LocalAddresses, local_addresses
 from mcp_scheduler.server.hosts import transport_security
 from mcp_scheduler.settings import AllowedHost, Settings, parse_allowed_host

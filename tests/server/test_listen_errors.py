@@ -109,9 +109,9 @@ async def test_a_server_of_the_same_port_that_listened_first_while_this_one_star
 ) -> None:
     import uvicorn
 
-    from mcp_scheduler.cli import _serve_on
+    from mcp_scheduler.cli.listen import bind_listeners
+    from mcp_scheduler.cli.serve import _serve_on
     from mcp_scheduler.errors import PortInUseError
-    from mcp_scheduler.listen import bind_listeners
     from mcp_scheduler.settings import Settings
 
     async def app(scope: object, receive: object, send: object) -> None:

@@ -20,7 +20,7 @@ from urllib.parse import quote_plus
 import httpx2
 import pytest
 
-from mcp_scheduler.log_filter import SecretLogFilter, drop_queries
+from mcp_scheduler.cli.log_filter import SecretLogFilter, drop_queries
 from tests.toolkits._http_server import LocalServer, serve_http
 
 from .conftest import WAIT, http_server

@@ -15,8 +15,8 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.subscriptions import ResourceUpdated
 
-from mcp_scheduler import cli
 from mcp_scheduler.cli import parse_settings
+from mcp_scheduler.cli import serve as serving
 from mcp_scheduler.settings import Settings
 
 from .conftest import (
@@ -286,10 +286,10 @@ async def test_serving_freezes_the_objects_loaded_at_start(monkeypatch: pytest.M
         seen.append((gc.get_freeze_count(), mcp.runtime.is_open))
         return False
 
-    monkeypatch.setattr(cli, "_serve_transport", transport)
+    monkeypatch.setattr(serving, "_serve_transport", transport)
     gc.unfreeze()
     try:
-        await cli.serve(Settings(database=str(tmp_path / "s.db"), timezone="UTC", discover_entry_points=False))
+        await serving.serve(Settings(database=str(tmp_path / "s.db"), timezone="UTC", discover_entry_points=False))
     finally:
         gc.unfreeze()
 

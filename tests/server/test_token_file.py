@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from mcp_scheduler.cli.token_file import load_token
 from mcp_scheduler.errors import TokenFileError
-from mcp_scheduler.token_file import load_token
 
 from .conftest import scheduler_command
 

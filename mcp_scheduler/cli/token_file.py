@@ -15,9 +15,9 @@ import stat
 import tempfile
 from dataclasses import dataclass, field
 
-from .errors import TokenFileError
-from .private_files import make_private_dirs
-from .setup_checks import path_problem
+from ..errors import TokenFileError
+from ..private_files import make_private_dirs
+from ..setup_checks import path_problem
 
 __all__ = ["BearerToken", "load_token", "TOKEN_BYTES"]
 

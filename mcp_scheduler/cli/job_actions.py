@@ -17,12 +17,12 @@ import sys
 from datetime import datetime
 from typing import TextIO
 
-from .errors import JobExecutionError
-from .lease import FileLease, RunnerLease
-from .models import JobInfo, SchedulerInput
-from .runtime import SchedulerRuntime, is_postgres_url
-from .settings import Settings
-from .store import require_database
+from ..errors import JobExecutionError
+from ..lease import FileLease, RunnerLease
+from ..models import JobInfo, SchedulerInput
+from ..runtime import SchedulerRuntime, is_postgres_url
+from ..settings import Settings
+from ..store import require_database
 from .tables import (
     JOB_FLEX,
     JOB_HEADERS,
@@ -74,7 +74,7 @@ class FirstTryLease:
 def _lease(settings: Settings) -> RunnerLease:
     database = settings.database or ""
     if is_postgres_url(database):
-        from .postgres_lease import PostgresLease
+        from ..postgres_lease import PostgresLease
 
         return FirstTryLease(PostgresLease(database, lease_time=settings.lease_time))
     return FirstTryLease(FileLease(database))

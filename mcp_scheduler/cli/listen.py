@@ -19,9 +19,9 @@ import socket
 import sys
 from collections.abc import Sequence
 
-from .errors import PortInUseError, SetupError
-from .local_addresses import LocalAddresses
-from .presence import ServingProcess, serving_processes
+from ..errors import PortInUseError, SetupError
+from ..local_addresses import LocalAddresses
+from ..presence import ServingProcess, serving_processes
 
 __all__ = ["bind_listeners", "port_in_use", "reachable_urls"]
 

@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from datetime import datetime, tzinfo
 from typing import TextIO
 
-from .errors import JobNotFoundError
-from .jobs import Job, RunStatus
-from .models import JobInfo, RunRecord
-from .schedules import local_timezone_name, parse_moment, resolve_timezone
-from .store import read_store
+from ..errors import JobNotFoundError
+from ..jobs import Job, RunStatus
+from ..models import JobInfo, RunRecord
+from ..schedules import local_timezone_name, parse_moment, resolve_timezone
+from ..store import read_store
 
 __all__ = ["format_table", "job_rows", "print_history", "print_jobs", "run_outcome"]
 
