@@ -16,9 +16,11 @@ class BaseOperationInput(BaseModel):
 
     Unknown fields are rejected (`extra='forbid'`), so a typo never passes silently.
     Subclasses narrow `operation` to a `Literal[...]` of the operations they route.
+    Each input model is built (validator, schema) when it is first used, not when its module is imported:
+    a server registers every built-in AgenTool at start and most of them never run.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     operation: str = Field(description="The operation to perform.")
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from mcp.server.mcpserver import MCPServer
 
+    from ..frontend import Frontend
     from ..local_addresses import LocalAddresses
 
 __all__ = ["add_commands", "run_serve", "serve"]
@@ -63,6 +64,18 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
                 frontend.say(f"Serving through the background runner of {settings.database} (pid {runner.pid}, "
                              f"log {runner.log_file})")
                 return pipe(connection, runner)
+    import gc
+
+    # No garbage collection while the server starts: its imports and tool schemas allocate so many objects that
+    # the collector would scan them about 250 times; serve() freezes what is left once the scheduler is open.
+    gc.disable()
+    try:
+        return _start_and_serve(settings, frontend)
+    finally:
+        gc.enable()
+
+
+def _start_and_serve(settings: Settings, frontend: Frontend | None) -> int:
     import asyncio
     import sqlite3
 
@@ -131,6 +144,7 @@ async def serve(settings: Settings) -> None:
             # The jobs are loaded: from here on, full garbage collections need not rescan them (with many jobs
             # those scans would delay fires; 1,000 runs due at once finish about a quarter sooner).
             gc.freeze()
+            gc.enable()  # disabled while the server started (run_serve)
             abandoned = await _serve_transport(mcp, settings, stopping, listeners)
     finally:
         _close(listeners)

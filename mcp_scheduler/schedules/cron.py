@@ -33,8 +33,6 @@ from functools import lru_cache
 from typing import Final, Literal, Self, cast
 from zoneinfo import ZoneInfo
 
-from cron_descriptor import ExpressionDescriptor, Options
-from croniter import CroniterBadDateError, CroniterError, croniter
 from pydantic import ValidationInfo, field_validator
 
 from agentool_bridge.errors import clip
@@ -184,21 +182,31 @@ def _normalise_cron(expression: str) -> tuple[str, bool]:
     has_seconds = len(fields) == 6
     try:
         _check_cron(cron, has_seconds)
-    except CroniterError as exc:  # a second opinion; the field check above should catch everything
+    except ValueError as exc:  # a second opinion; the field check above should catch everything
         raise _cron_error(expression, str(exc)) from None
     return cron, has_seconds
 
 
+# croniter and cron-descriptor are imported by the functions that use them: a server that has no cron job yet
+# starts without loading them.
 # A hundred thousand jobs share a few hundred expressions: check and describe each one once.
 @lru_cache(maxsize=4096)
 def _check_cron(cron: str, has_seconds: bool) -> None:
-    croniter.expand(cron, second_at_beginning=has_seconds)
+    """Raises ValueError (croniter's words) if croniter refuses `cron`."""
+    from croniter import CroniterError, croniter
+
+    try:
+        croniter.expand(cron, second_at_beginning=has_seconds)
+    except CroniterError as exc:
+        raise ValueError(str(exc)) from None
 
 
 @lru_cache(maxsize=4096)
 def _describe_cron(cron: str, has_seconds: bool) -> str:
     # cron-descriptor guesses whether a 6-field expression has seconds first or a year last; the
     # 7-field form (seconds first, year last) is never guessed, so always hand it that.
+    from cron_descriptor import ExpressionDescriptor, Options
+
     fields = cron.split(" ")
     seven = [*(fields if has_seconds else ["0", *fields]), "*"]
     options = Options(locale_code="en_US", use_24hour_time_format=True)
@@ -216,6 +224,8 @@ def _shortest_gap(cron: str, has_seconds: bool) -> int:
     neighbours differ in the second only, or are the last second of a minute and the first of the next
     matching minute, and so on up to the last time of a day and the first of the next.
     """
+    from croniter import croniter
+
     expanded, _ = croniter.expand(cron, second_at_beginning=has_seconds)
     minutes, hours = _values(expanded[0], 60), _values(expanded[1], 24)
     seconds = _values(expanded[5], 60) if has_seconds else [0]
@@ -291,7 +301,7 @@ class CronSchedule(BaseSchedule):
         if has_seconds is not None:
             try:
                 _check_cron(value, has_seconds)
-            except CroniterError as exc:
+            except ValueError as exc:
                 raise ValueError(f"{value!r} is invalid: {exc}") from None
         return sys.intern(value)
 
@@ -386,6 +396,8 @@ class CronSchedule(BaseSchedule):
 
     def _first_wall_clock_match(self, wall_clock: datetime) -> datetime | None:
         """The first naive wall-clock time at or after the whole-second ``wall_clock`` that matches."""
+        from croniter import CroniterBadDateError, croniter
+
         # croniter returns the first match strictly after its start time.
         iterator = croniter(self.cron, wall_clock - _ONE_SECOND, second_at_beginning=self.cron_has_seconds)
         try:

@@ -140,7 +140,8 @@ def _closed(tool: Any, describe: Describe) -> type[Any]:
     accepted = frozenset(known)
 
     class Closed(model):  # type: ignore[valid-type,misc]
-        model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+        # Built at the tool's first call: building 17 validators up front would delay the first tools/list.
+        model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, defer_build=True)
 
         @model_validator(mode="before")
         @classmethod

@@ -1,0 +1,56 @@
+"""What a server loads before its first answers: the cold start a client waits for (`make bench`'s coldstart)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+LATER = ("croniter", "cron_descriptor", "dateutil", "pydantic_ai")
+"""Loaded when a cron schedule (croniter, cron-descriptor and the dateutil they use) or an agent is first used."""
+
+SCRIPT = textwrap.dedent(
+    """
+    import asyncio, json, sys
+    from mcp_scheduler.runtime import SchedulerRuntime
+    from mcp_scheduler.scheduler import ServiceConfig
+    from mcp_scheduler.server import build_server
+    from agentool_bridge.toolkits.http.inputs import HttpInput
+
+    async def main(database, later):
+        async with SchedulerRuntime(ServiceConfig(database=database)) as runtime:
+            server = build_server(runtime)
+            tools = await server.list_tools()
+            report = {"tools": len(tools), "loaded": sorted(m for m in later if m in sys.modules),
+                      "http_input_built": HttpInput.__pydantic_complete__}
+            preview = runtime.service.preview("cron", "0 9 * * 1-5", None, 1, None)
+            report["preview"] = preview.description
+            report["loaded_after_cron"] = sorted(m for m in later if m in sys.modules)
+            report["http_schema"] = "url" in HttpInput.model_json_schema()["properties"]
+        print(json.dumps(report))
+
+    asyncio.run(main(sys.argv[1], sys.argv[2:]))
+    """
+)
+
+
+def test_a_server_answers_tools_list_before_loading_cron_libraries_or_building_agentool_inputs(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path / "jobs.db"), *LATER],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["tools"] == 17
+    assert report["loaded"] == [], "loaded before the first answers: " + ", ".join(report["loaded"])
+    assert report["http_input_built"] is False  # an AgenTool's input model is built when first used
+    assert "09:00" in report["preview"] and "Monday through Friday" in report["preview"]  # croniter, cron-descriptor
+    assert report["loaded_after_cron"] == ["cron_descriptor", "croniter", "dateutil"]
+    assert report["http_schema"] is True
