@@ -238,28 +238,31 @@ class _JobTable(BaseJobStore):
 
 
 class _DispatchExecutor(BaseExecutor):
-    """Runs `dispatch` as an asyncio task with all the job's due run times (no misfire filtering here)."""
+    """Runs the due handler `dispatch` would call as an asyncio task with all the job's due run times (no misfire
+    filtering here)."""
 
     def start(self, scheduler: Any, alias: str) -> None:
         super().start(scheduler, alias)
         self._loop = asyncio.get_running_loop()  # AsyncIOScheduler.start() runs in the event loop
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.tasks: dict[asyncio.Task[None], str] = {}  # runs in progress -> their job's id
 
     def shutdown(self, wait: bool = True) -> None:
         pass  # runs in progress are the service's to wait for (and to cancel when that takes too long)
 
     def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
-        def done(task: asyncio.Task[None]) -> None:
-            self.tasks.discard(task)
-            exc = None if task.cancelled() else task.exception()
-            if exc is not None:
-                self._run_job_error(job.id, exc, exc.__traceback__)
-            else:
-                self._run_job_success(job.id, [])
+        # What `dispatch` does, called here directly: one coroutine less on the path of every fire.
+        on_due, job_id = job.args
+        task = self._loop.create_task(on_due(job_id, list(run_times)))
+        task.add_done_callback(self._done)
+        self.tasks[task] = job.id
 
-        task = self._loop.create_task(job.func(*job.args, run_times=list(run_times)))
-        task.add_done_callback(done)
-        self.tasks.add(task)
+    def _done(self, task: asyncio.Task[None]) -> None:
+        job_id = self.tasks.pop(task)
+        exc = None if task.cancelled() else task.exception()
+        if exc is not None:
+            self._run_job_error(job_id, exc, exc.__traceback__)
+        else:
+            self._run_job_success(job_id, [])
 
 
 class Engine:
