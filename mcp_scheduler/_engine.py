@@ -1,10 +1,11 @@
 """The engine adapter: the only module that imports apscheduler (3.11, pinned `>=3.11,<3.12`).
 
 APScheduler decides *when* jobs are due; the scheduler's own store is the source of truth for what
-the jobs are. Every APScheduler job calls one stable module-level function, `dispatch`, whose
+the jobs are. Every APScheduler job's function is one stable module-level function, `dispatch`, whose
 arguments are the engine's due handler and the job id (nothing is pickled: our job store keeps
-the jobs in memory). A custom executor passes all the due run times to the handler, so that the
-service records missed, coalesced and late runs truthfully.
+the jobs in memory). A custom executor passes all the due run times to the handler (calling it
+directly, as `dispatch` would: one coroutine less per fire), so that the service records missed,
+coalesced and late runs truthfully.
 
 Everything here that relies on APScheduler beyond its documented API is listed in
 `check_apscheduler()`, which a test runs so that an upgrade that changes it fails with a clear
