@@ -8,7 +8,7 @@ event bus once all 1,000 have finished; history is then checked in the database)
 Baseline, same run: bare APScheduler 3.11 `AsyncIOScheduler` + `MemoryJobStore`, 1,000 date jobs
 at one instant calling a no-op coroutine function that measures `datetime.now() - scheduled`.
 Rounds alternate (baseline, ours, baseline, ours) and the samples are pooled.
-Goal (project issue): p99 ours / baseline <= 2.
+Goal (project issue 20): p99 ours / baseline <= 1.5.
 
 With run policies: the same 1,000 jobs, each with retries (3 attempts), overlap buffer_all, pause after
 5 failures and jitter 0 set, in the same run; goal: p99 within 2x of ours without policies.
@@ -28,7 +28,8 @@ from typing import Any
 from ._common import Report, Row, bench_main, quiet_logging, register_noop, stats, temp_dir
 
 NAME = "lateness"
-GOAL = 2.0
+GOAL = 1.5
+POLICY_GOAL = 2.0  # with run policies: p99 within 2x of ours without
 JOBS = 1000
 LEAD_S = 3.0
 
@@ -221,7 +222,8 @@ async def run(rounds: int = 2) -> Report:
     report.add(Row("lateness p99", o["p99"], "ms", "ratio", b["p99"], GOAL, n=o["n"]))
     report.add(Row("lateness max", o["max"], "ms", "info", b["max"], n=o["n"]))
     p = stats(policed)
-    report.add(Row("p99 with run policies (vs ours without)", p["p99"], "ms", "ratio", o["p99"], GOAL, n=p["n"]))
+    report.add(Row("p99 with run policies (vs ours without)", p["p99"], "ms", "ratio", o["p99"], POLICY_GOAL,
+                   n=p["n"]))
     if sqla is not None:
         s = stats(sqla)
         report.add(Row("context: APScheduler SQLAlchemyJobStore p99", s["p99"], "ms", "info", b["p99"], n=s["n"]))

@@ -18,9 +18,10 @@ import asyncio
 from typing import Any
 
 from ._common import Report, Row, bench_main, postgres_schema, quiet_logging, stats, temp_dir
-from .lateness import GOAL, JOBS, ours
+from .lateness import JOBS, ours
 
 NAME = "lateness_pg"
+GOAL = 2.0  # p99 on PostgreSQL (every fire claimed) / on SQLite
 
 
 async def claims_alone(url: str, jobs: int) -> list[float]:

@@ -1,10 +1,11 @@
 """The engine adapter: the only module that imports apscheduler (3.11, pinned `>=3.11,<3.12`).
 
 APScheduler decides *when* jobs are due; the scheduler's own store is the source of truth for what
-the jobs are. Every APScheduler job calls one stable module-level function, `dispatch`, whose
+the jobs are. Every APScheduler job's function is one stable module-level function, `dispatch`, whose
 arguments are the engine's due handler and the job id (nothing is pickled: our job store keeps
-the jobs in memory). A custom executor passes all the due run times to the handler, so that the
-service records missed, coalesced and late runs truthfully.
+the jobs in memory). A custom executor passes all the due run times to the handler (calling it
+directly, as `dispatch` would: one coroutine less per fire), so that the service records missed,
+coalesced and late runs truthfully.
 
 Everything here that relies on APScheduler beyond its documented API is listed in
 `check_apscheduler()`, which a test runs so that an upgrade that changes it fails with a clear
@@ -238,28 +239,31 @@ class _JobTable(BaseJobStore):
 
 
 class _DispatchExecutor(BaseExecutor):
-    """Runs `dispatch` as an asyncio task with all the job's due run times (no misfire filtering here)."""
+    """Runs the due handler `dispatch` would call as an asyncio task with all the job's due run times (no misfire
+    filtering here)."""
 
     def start(self, scheduler: Any, alias: str) -> None:
         super().start(scheduler, alias)
         self._loop = asyncio.get_running_loop()  # AsyncIOScheduler.start() runs in the event loop
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.tasks: dict[asyncio.Task[None], str] = {}  # runs in progress -> their job's id
 
     def shutdown(self, wait: bool = True) -> None:
         pass  # runs in progress are the service's to wait for (and to cancel when that takes too long)
 
     def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
-        def done(task: asyncio.Task[None]) -> None:
-            self.tasks.discard(task)
-            exc = None if task.cancelled() else task.exception()
-            if exc is not None:
-                self._run_job_error(job.id, exc, exc.__traceback__)
-            else:
-                self._run_job_success(job.id, [])
+        # What `dispatch` does, called here directly: one coroutine less on the path of every fire.
+        on_due, job_id = job.args
+        task = self._loop.create_task(on_due(job_id, list(run_times)))
+        task.add_done_callback(self._done)
+        self.tasks[task] = job.id
 
-        task = self._loop.create_task(job.func(*job.args, run_times=list(run_times)))
-        task.add_done_callback(done)
-        self.tasks.add(task)
+    def _done(self, task: asyncio.Task[None]) -> None:
+        job_id = self.tasks.pop(task)
+        exc = None if task.cancelled() else task.exception()
+        if exc is not None:
+            self._run_job_error(job_id, exc, exc.__traceback__)
+        else:
+            self._run_job_success(job_id, [])
 
 
 class Engine:

@@ -14,13 +14,18 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable
+from typing import TypeAlias
 
 from .models import RunRecord
 from .store import Bookkeeping, SchedulerStore
 
-__all__ = ["HistoryWriter"]
+__all__ = ["HistoryWriter", "PendingRecord"]
 
 logger = logging.getLogger(__name__)
+
+PendingRecord: TypeAlias = RunRecord | Callable[[], RunRecord]
+"""A run record, or what builds it when its batch is written: a run's start, whose record is built off the path
+that a thousand fires due at once take one after another (the builder must return the same record each time)."""
 
 
 class HistoryWriter:
@@ -42,13 +47,14 @@ class HistoryWriter:
         self._bookkeeping = bookkeeping
         self._history_limit = history_limit
         self._flush_delay = flush_delay
-        self._runs: dict[str, RunRecord] = {}  # by run_id: a later record of a run replaces the earlier one
+        self._runs: dict[str, PendingRecord] = {}  # by run_id: a later record of a run replaces the earlier one
         self._dirty: set[str] = set()
         self._needed = asyncio.Event()
         self._urgent = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
-        self._next_batch: asyncio.Future[None] | None = None  # resolved when the next batch is written
+        # One future per commit() waiting for the next batch (cheaper per fire than shielding a shared one).
+        self._waiters: list[asyncio.Future[None]] = []
 
     def record(self, run: RunRecord, *, job_known: bool = True) -> None:
         """Buffer a run record (and, for a known job, mark it for bookkeeping)."""
@@ -62,24 +68,30 @@ class HistoryWriter:
         self._dirty.add(job_id)
         self._needed.set()
 
-    async def commit(self, run: RunRecord | None = None, *, job_id: str | None = None) -> None:
-        """Buffer `run` (and the bookkeeping of `job_id`) and return once they are committed.
+    async def commit(
+        self, run: RunRecord | None = None, *, job_id: str | None = None, run_id: str | None = None,
+        build: Callable[[], RunRecord] | None = None,
+    ) -> None:
+        """Buffer `run` (or the record of `run_id` that `build` makes when the batch is written), and the
+        bookkeeping of `job_id`, and return once they are committed.
 
         Everything buffered before the write starts goes into the same transaction; an error of that
         write is raised here (the records stay buffered for the next batch).
         """
         if run is not None:
             self.record(run, job_known=job_id is not None)
+        elif build is not None and run_id is not None:
+            self._runs[run_id] = build
+            self._needed.set()
         if job_id is not None:
             self.touch(job_id)
-        if self._next_batch is None:
-            self._next_batch = asyncio.get_running_loop().create_future()
-        batch = self._next_batch
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
         if self._task is None:
             await self.flush()
         else:
             self._urgent.set()
-        await asyncio.shield(batch)
+        await waiter
 
     def forget(self, job_id: str) -> None:
         """Drop pending bookkeeping of a job that is gone (its run records are still written)."""
@@ -117,19 +129,22 @@ class HistoryWriter:
         async with self._lock:
             self._needed.clear()
             self._urgent.clear()
-            batch, self._next_batch = self._next_batch, None
+            waiters, self._waiters = self._waiters, []
             runs, self._runs = self._runs, {}
             dirty, self._dirty = self._dirty, set()
             try:
                 books = self._bookkeeping(dirty)
                 if runs or books:
-                    await self._store.write_batch(runs.values(), books, self._history_limit)
+                    records = [run if isinstance(run, RunRecord) else run() for run in runs.values()]
+                    await self._store.write_batch(records, books, self._history_limit)
             except BaseException as exc:
                 self._runs = runs | self._runs
                 self._dirty |= dirty
-                if batch is not None and not batch.done():
-                    batch.set_exception(exc if isinstance(exc, Exception) else RuntimeError("history write cancelled"))
-                    batch.exception()  # retrieved: a commit() that stopped waiting must not log it as lost
+                error = exc if isinstance(exc, Exception) else RuntimeError("history write cancelled")
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_exception(error)
                 raise
-            if batch is not None and not batch.done():
-                batch.set_result(None)
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)

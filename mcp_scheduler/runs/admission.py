@@ -176,8 +176,9 @@ class Admission:
                 self._fire_not_run(job, fire, "missed", f"{why} while the fire waited behind a run in progress")
                 return
             job = current
-        waited = self._slots.locked()
-        await self._slots.take(queued=True)
+        waited = not self._slots.take_free()
+        if waited:
+            await self._slots.take(queued=True)
         try:
             # A buffered fire is late by its policy, not by the scheduler's load: it runs.
             if waited and fire.turn is None and self._catch_up.late(run_time, job, waited=True):

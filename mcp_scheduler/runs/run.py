@@ -56,6 +56,22 @@ class Ran:
     retry: PendingRetry | None = None
 
 
+class _Start:
+    """The record of a run's start, built when first needed (by the batch that commits it, or for the "started"
+    event after that commit) rather than before the other fires due at the same moment have started."""
+
+    __slots__ = ("_fields", "_record")
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self._fields = fields
+        self._record: RunRecord | None = None
+
+    def __call__(self) -> RunRecord:
+        if self._record is None:
+            self._record = RunRecord(**self._fields)
+        return self._record
+
+
 class Execution:
     """Executes one run through the injector and records it (`execute`); counts the runs in progress per job."""
 
@@ -145,12 +161,13 @@ class Execution:
         lead = None
         if late is not None and scheduled is not None:
             lead = f"ran {duration_words((base['started_at'] - scheduled).total_seconds())} late: {late}"
-        started = RunRecord(status="running", note=lead, **base)
+        started = _Start({**base, "status": "running", "note": lead})
         t0 = time.perf_counter()
         flight = self._flights.take_off(job_id)
         try:
             try:
-                await self._history.commit(started, job_id=job_id if job is not None else None)
+                await self._history.commit(run_id=base["run_id"], build=started,
+                                           job_id=job_id if job is not None else None)
             except asyncio.CancelledError:
                 record = self._cut_short(base, t0, flight, "the scheduler shut down before the run started")
                 if self._flights.absorbed(flight, trigger):
@@ -168,7 +185,7 @@ class Execution:
                 # another runner may own this fire's job by now.
                 return Ran(self._finish(base, Outcome("interrupted", notes=["the runner lease was lost before the "
                                                                             "run started; not run"]), t0))
-            self._events.publish(RunEvent("started", started))
+            self._events.publish(RunEvent("started", started()))
             self.running[job_id] += 1
             outcome: Outcome
             try:

@@ -42,6 +42,14 @@ class RunSlots:
         """Whether a `take` now would wait."""
         return self._free <= 0
 
+    def take_free(self) -> bool:
+        """Take a free slot if there is one, without waiting (False: none, `take` waits for one)."""
+        if self._free <= 0:
+            return False
+        self._free -= 1
+        self._in_use += 1
+        return True
+
     async def take(self, *, queued: bool = False) -> None:
         """Take a slot, waiting for one; `queued`: the current task counts as waiting meanwhile (a fire)."""
         if self._free > 0:
