@@ -224,6 +224,14 @@ class _JobTable(BaseJobStore):
             bisect.insort(self._order, (ts, job.id))
         self._index[job.id] = (job, ts)
 
+    def put(self, spec: EngineJob) -> None:
+        """Add or replace one job as a light entry (its `Job` is built when APScheduler needs it)."""
+        if spec.job_id in self._index:
+            self.remove_job(spec.job_id)
+        ts = self._timestamp(spec)
+        self._index[spec.job_id] = (spec, ts)
+        bisect.insort(self._order, (ts, spec.job_id))
+
     def remove_job(self, job_id: str) -> None:
         old = self._index.pop(job_id, None)
         if old is None:
@@ -324,23 +332,11 @@ class Engine:
         return tasks
 
     def add_job(self, spec: EngineJob) -> None:
-        """Add or replace a job; `spec.next_run_time` resumes a stored schedule (catch-up if in the past)."""
-        extra: dict[str, Any] = {}
-        if spec.paused:
-            extra["next_run_time"] = None
-        elif spec.next_run_time is not None:
-            extra["next_run_time"] = spec.next_run_time
-        self._scheduler.add_job(
-            dispatch,
-            trigger=_ScheduleTrigger.of(spec),
-            args=(self._on_due, spec.job_id),
-            id=spec.job_id,
-            max_instances=spec.max_instances,
-            coalesce=False,
-            misfire_grace_time=None,
-            replace_existing=True,
-            **extra,
-        )
+        """Add or replace a job; `spec.next_run_time` resumes a stored schedule (catch-up if in the past).
+        Entered as `load` enters jobs, not through APScheduler's `add_job` (it checks the function's signature
+        on every call, most of the cost of scheduling a job)."""
+        self._table.put(self._resolved(spec, datetime.now(self._scheduler.timezone)))
+        self.wake()
 
     def load(self, specs: Iterable[EngineJob]) -> None:
         """Add many jobs before `start` (a restart): the same jobs as `add_job` gives, sorted once.
@@ -351,15 +347,16 @@ class Engine:
         if self._scheduler.state != STATE_STOPPED:
             raise RuntimeError("Engine.load() is for the jobs of a restart, before start(); use add_job() after it")
         now = datetime.now(self._scheduler.timezone)
+        self._table.load(self._resolved(spec, now) for spec in specs)
 
-        def resolved(spec: EngineJob) -> EngineJob:
-            if spec.paused:
-                return spec if spec.next_run_time is None else replace(spec, next_run_time=None)
-            if spec.next_run_time is None:
-                return replace(spec, next_run_time=_ScheduleTrigger.of(spec).get_next_fire_time(None, now))
-            return spec
-
-        self._table.load(resolved(spec) for spec in specs)
+    @staticmethod
+    def _resolved(spec: EngineJob, now: datetime) -> EngineJob:
+        """`spec` with its next run time: none when paused, else the stored one or the first from `now`."""
+        if spec.paused:
+            return spec if spec.next_run_time is None else replace(spec, next_run_time=None)
+        if spec.next_run_time is None:
+            return replace(spec, next_run_time=_ScheduleTrigger.of(spec).get_next_fire_time(None, now))
+        return spec
 
     def _restore(self, spec: EngineJob) -> Job:
         """The APScheduler `Job` of a loaded entry, built as APScheduler's persistent stores restore jobs

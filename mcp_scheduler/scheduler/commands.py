@@ -90,13 +90,8 @@ class JobCommands:
         await self._checks.check_job_input(request.agentool_name, input_data)
         policy = policy_of(request.policy, RunPolicy(), schedule.timezone)
         job_id = request.job_id or self._new_job_id(request.job_name or request.agentool_name)
-        existing = await self._replication.lookup(job_id) if request.job_id else None
-        if existing is not None:
-            if request.if_exists == "keep":
-                return self._views.info(existing, previews=3)
-            if request.if_exists == "error":
-                raise JobExistsError(job_id)
-            return await self.update(request.model_copy(update={"operation": "update"}), replace=True)
+        if request.job_id and (existing := self._table.get(job_id)) is not None:
+            return await self._exists(request, existing)
         now = self._clock.now()
         definition = JobDefinition(
             job_id=job_id,
@@ -128,6 +123,14 @@ class JobCommands:
             engine = self._engine.engine  # read after the insert, for the same reason
             if engine is not None and not engine.has_job(job_id):
                 engine.add_job(engine_job(job, job.next_run_time))
+        except JobExistsError:
+            # Another process stored this id first (this one had not heard of it yet): its job stays.
+            if self._table.get(job_id) is job:
+                self._table.removed(job_id)
+            existing = await self._replication.lookup(job_id) if request.job_id else None
+            if existing is None:
+                raise
+            return await self._exists(request, existing)
         except BaseException:
             self._table.removed(job_id)
             self._engine.drop(job_id)
@@ -136,6 +139,14 @@ class JobCommands:
             raise
         self._events.publish(JobEvent("added", job_id))
         return self._views.info(job, previews=3)
+
+    async def _exists(self, request: SchedulerInput, existing: Job) -> JobInfo:
+        """schedule_job of an id taken: keep the job, refuse, or replace it, as `if_exists` says."""
+        if request.if_exists == "keep":
+            return self._views.info(existing, previews=3)
+        if request.if_exists == "error":
+            raise JobExistsError(existing.job_id)
+        return await self.update(request.model_copy(update={"operation": "update"}), replace=True)
 
     async def update(self, request: SchedulerInput, *, replace: bool = False) -> JobInfo:
         """Change a job's schedule, AgenTool input, queues or limits; only the fields given change.

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from mcp_scheduler import JobEvent, SchedulerService
+from mcp_scheduler import JobEvent, JobExistsError, SchedulerService
+from mcp_scheduler.jobs import Job
 from mcp_scheduler.store import Bookkeeping, store_for
 from mcp_scheduler.timestamps import utcnow
 from tests._net import eventually
@@ -29,13 +30,17 @@ async def _pair(make_service: Any, database: str) -> tuple[SchedulerService, Sch
     return runner, standby
 
 
-async def _stored_state(database: str, job_id: str) -> str | None:
+async def _stored(database: str, job_id: str) -> Job | None:
     store = store_for(database)
     await store.open()
     try:
-        job = await store.load_job(job_id)
+        return await store.load_job(job_id)
     finally:
         await store.close()
+
+
+async def _stored_state(database: str, job_id: str) -> str | None:
+    job = await _stored(database, job_id)
     return None if job is None else job.state
 
 
@@ -124,3 +129,23 @@ async def test_a_job_stored_a_moment_ago_by_another_process_is_found_at_once(
     job, _ = await runner.get_job("just-now")
     assert job.job_id == "just-now"
     assert (await runner.pause("just-now")).state == "paused"
+
+
+async def test_an_id_another_process_stored_a_moment_ago_is_kept_refused_or_replaced_never_deleted(
+    database: str, make_service: Any, echo: Calls
+) -> None:
+    runner, standby = await _pair(make_service, database)
+    await standby.schedule(request("taken", input_data={"operation": "echo", "text": "first"}))
+
+    # asked before the runner's follower can have seen the change: the store's insert finds the id taken
+    kept = await runner.schedule(request("taken", input_data={"operation": "echo", "text": "second"}, if_exists="keep"))
+    assert kept.input_data == {"operation": "echo", "text": "first"}
+    with pytest.raises(JobExistsError):
+        await runner.schedule(request("taken", input_data={"operation": "echo", "text": "third"}))
+    assert await _stored_state(database, "taken") == "scheduled"  # the other process's job stays stored
+
+    await runner.schedule(request("taken", input_data={"operation": "echo", "text": "fourth"}, if_exists="replace"))
+    job, _ = await runner.get_job("taken")
+    assert job.input_data == {"operation": "echo", "text": "fourth"}
+    stored = await _stored(database, "taken")
+    assert stored is not None and stored.definition.input_data == {"operation": "echo", "text": "fourth"}
