@@ -12,7 +12,7 @@ import pydantic_core
 from pydantic import BaseModel, Field
 
 from agentool_bridge.errors import clip_text
-from agentool_bridge.toolkits.inbox import InboxFields, InboxSource
+from agentool_bridge.toolkits.inbox import InboxFields
 from agentool_bridge.untrusted import CONTENT_LIMIT, clip_content
 
 from ..models import JobInfo, JobSummary, RunRecord, SchedulerStatus
@@ -182,13 +182,9 @@ class QueueMessages(BaseModel):
 
 
 class InboxEntry(InboxFields):
-    """A message for the user, posted by the scheduler or a job."""
+    """A message for the user, posted by the scheduler or a job, with the id that acknowledges it."""
 
     id: str = Field(description="The message id; pass it in ack_ids to acknowledge the message.")
-    source: Literal[InboxSource, "queue"] = Field(
-        description="Who posted it: scheduler (its own words), notify (a job's notify message, as its author wrote "
-        "it), job (a run's result or error, in `untrusted`), queue (not posted by the scheduler: in `untrusted`)."
-    )
 
 
 class InboxPage(BaseModel):
