@@ -17,6 +17,18 @@ TEST_TOKEN = "test-bearer-token-of-local-servers"
 """The `--auth-token` of servers started by tests that are about something else than auth."""
 
 
+MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+"""The headers of a raw streamable HTTP request (what an MCP client sends)."""
+
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}},
+}
+"""A raw client's `initialize` request (the first message of a session)."""
+
+
 def bearer(token: str = TEST_TOKEN) -> dict[str, str]:
     """The Authorization header that sends `token`."""
     return {"Authorization": f"Bearer {token}"}

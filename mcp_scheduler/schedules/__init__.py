@@ -43,7 +43,7 @@ import json
 from collections.abc import Mapping
 from datetime import datetime
 from functools import lru_cache
-from typing import Annotated, Any, Final, Literal, TypeAlias, overload
+from typing import Annotated, Any, Final, Literal, TypeAlias, TypedDict, Unpack, overload
 
 from pydantic import Field, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
@@ -75,6 +75,7 @@ __all__ = [
     "resolve_timezone",
     "local_timezone_name",
     "parse_schedule",
+    "ParseOptions",
     "load_schedule",
     "parse_interval",
     "describe_interval",
@@ -86,55 +87,30 @@ Schedule: TypeAlias = Annotated[CronSchedule | IntervalSchedule | OnceSchedule, 
 _SCHEDULE: Final[TypeAdapter[Schedule]] = TypeAdapter(Schedule)
 
 
+class ParseOptions(TypedDict, total=False):
+    """The keyword arguments of :func:`parse_schedule` (see there)."""
+
+    now: datetime | None
+    misfire_grace_time: float | None
+    default_timezone: str | None
+    anchor: datetime | None
+
+
 @overload
 def parse_schedule(
-    schedule_type: Literal["cron"],
-    expression: str,
-    timezone: str | None = ...,
-    *,
-    now: datetime | None = ...,
-    misfire_grace_time: float | None = ...,
-    default_timezone: str | None = ...,
-    anchor: datetime | None = ...,
+    schedule_type: Literal["cron"], expression: str, timezone: str | None = ..., **options: Unpack[ParseOptions]
 ) -> CronSchedule: ...
-
-
 @overload
 def parse_schedule(
-    schedule_type: Literal["interval"],
-    expression: str,
-    timezone: str | None = ...,
-    *,
-    now: datetime | None = ...,
-    misfire_grace_time: float | None = ...,
-    default_timezone: str | None = ...,
-    anchor: datetime | None = ...,
+    schedule_type: Literal["interval"], expression: str, timezone: str | None = ..., **options: Unpack[ParseOptions]
 ) -> IntervalSchedule: ...
-
-
 @overload
 def parse_schedule(
-    schedule_type: Literal["once"],
-    expression: str,
-    timezone: str | None = ...,
-    *,
-    now: datetime | None = ...,
-    misfire_grace_time: float | None = ...,
-    default_timezone: str | None = ...,
-    anchor: datetime | None = ...,
+    schedule_type: Literal["once"], expression: str, timezone: str | None = ..., **options: Unpack[ParseOptions]
 ) -> OnceSchedule: ...
-
-
 @overload
 def parse_schedule(
-    schedule_type: str,
-    expression: str,
-    timezone: str | None = ...,
-    *,
-    now: datetime | None = ...,
-    misfire_grace_time: float | None = ...,
-    default_timezone: str | None = ...,
-    anchor: datetime | None = ...,
+    schedule_type: str, expression: str, timezone: str | None = ..., **options: Unpack[ParseOptions]
 ) -> Schedule: ...
 
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 import sys
 from abc import abstractmethod
 from datetime import datetime
-from typing import Any, Final, Literal, get_args
+from typing import Annotated, Any, Final, Literal, TypeAlias, get_args
 from zoneinfo import ZoneInfo
 
-from pydantic import ValidationInfo, field_validator
+from pydantic import BeforeValidator, ValidationInfo, field_validator
 
 from .._frozen import FrozenModel
-from ..timestamps import utcnow
+from ..timestamps import Timestamp, utcnow
 from .zones import _in_zone, _load_zone, _require_aware
 
-__all__ = ["ScheduleType", "SCHEDULE_TYPES", "BaseSchedule"]
+__all__ = ["ScheduleType", "SCHEDULE_TYPES", "BaseSchedule", "ScheduleTime"]
 
 ScheduleType = Literal["cron", "interval", "once"]
 """The kinds of schedule a job can have."""
@@ -116,3 +116,8 @@ def _datetime_in_schedule_zone(value: Any, info: ValidationInfo) -> Any:
     if value.tzinfo is None:
         value = value.replace(tzinfo=zone)
     return _in_zone(value, zone)
+
+
+ScheduleTime: TypeAlias = Annotated[Timestamp, BeforeValidator(_datetime_in_schedule_zone)]
+"""A time field of a schedule (an interval's anchor, a one-off time): an aware datetime in the schedule's zone,
+given as one or as ISO 8601 text (a naive one is read in that zone). Declare it after ``timezone``."""

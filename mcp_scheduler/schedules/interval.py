@@ -9,16 +9,15 @@ from __future__ import annotations
 import math
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Final, Literal, Self
+from typing import Annotated, Final, Literal, Self
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field
 
 from agentool_bridge.errors import clip
 
 from ..errors import InvalidScheduleError
-from ..timestamps import Timestamp
-from .base import BaseSchedule, _datetime_in_schedule_zone
+from .base import BaseSchedule, ScheduleTime
 from .bounds import LATEST, bounded_duration
 from .zones import _in_zone, _require_aware
 
@@ -188,12 +187,7 @@ class IntervalSchedule(BaseSchedule):
 
     schedule_type: Literal["interval"] = "interval"
     interval_seconds: Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
-    anchor: Timestamp
-
-    @field_validator("anchor", mode="before")
-    @classmethod
-    def _anchor_in_zone(cls, value: Any, info: ValidationInfo) -> Any:
-        return _datetime_in_schedule_zone(value, info)
+    anchor: ScheduleTime
 
     @classmethod
     def from_expression(

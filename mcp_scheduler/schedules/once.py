@@ -9,16 +9,13 @@ the zone is moved forward by the length of the gap (02:30 on a spring-forward da
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Literal, Self
+from typing import Final, Literal, Self
 from zoneinfo import ZoneInfo
-
-from pydantic import ValidationInfo, field_validator
 
 from agentool_bridge.errors import clip
 
 from ..errors import InvalidScheduleError
-from ..timestamps import Timestamp
-from .base import BaseSchedule, _datetime_in_schedule_zone
+from .base import BaseSchedule, ScheduleTime
 from .bounds import bounded_time
 from .interval import parse_interval
 from .zones import _in_zone, _require_aware
@@ -75,12 +72,7 @@ class OnceSchedule(BaseSchedule):
     """
 
     schedule_type: Literal["once"] = "once"
-    run_at: Timestamp
-
-    @field_validator("run_at", mode="before")
-    @classmethod
-    def _run_at_in_zone(cls, value: Any, info: ValidationInfo) -> Any:
-        return _datetime_in_schedule_zone(value, info)
+    run_at: ScheduleTime
 
     @classmethod
     def from_expression(

@@ -28,19 +28,12 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests._net import free_port, stop, wait_until_listening
+from tests._net import INITIALIZE, MCP_HEADERS, free_port, stop, wait_until_listening
 from tests.reliability._figures import Figures
 
 TOKEN = "s3cret-Token_42"
 ALLOWED_WITH_PORT = "proxy.example:8443"
 ALLOWED_ANY_PORT = "lan.example"
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}},
-}
-MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 attempts: Counter[str] = Counter()
 

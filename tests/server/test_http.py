@@ -18,6 +18,7 @@ from mcp.client.subscriptions import ResourceUpdated
 
 from mcp_scheduler.server.auth import StaticTokenVerifier
 from mcp_scheduler.settings import Settings
+from tests._net import INITIALIZE, MCP_HEADERS
 
 from .conftest import (
     HttpServer,
@@ -37,13 +38,6 @@ from .test_in_memory import TOOL_PARAMETERS
 pytestmark = pytest.mark.filterwarnings("ignore::mcp.MCPDeprecationWarning")
 
 TOKENS = ("secret1", "secret2")
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}},
-}
-MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
 @pytest.fixture(scope="module")

@@ -23,11 +23,10 @@ import httpx2
 import pytest
 from mcp import Client
 
-from tests._net import authorized, free_port, read_token, stop, wait_until_listening
+from tests._net import INITIALIZE, MCP_HEADERS, authorized, free_port, read_token, stop, wait_until_listening
 
 from .conftest import run_cli, scheduler_command, structured
 
-MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 WARNING = "any local user can run jobs as this user"
 NOBODY = 65534
 
@@ -63,12 +62,6 @@ def serving(tmp_path: Path, *args: str, env: dict[str, str] | None = None, name:
         stop(process)
 
 
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}},
-}
 
 
 async def call_tool(url: str, job_id: str, headers: dict[str, str] | None = None) -> httpx2.Response:
