@@ -10,7 +10,9 @@ import asyncio
 import json
 import sqlite3
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
+
+import pytest
 
 from agentool_bridge.toolkits.inbox import INBOX_QUEUE, InboxMessage
 from mcp_scheduler import JobEvent, RunEvent, SchedulerInput, SchedulerRuntime, SchedulerService
@@ -21,6 +23,21 @@ from tests.scheduler.test_retries import FAIL, FLAKY, queued, register_flaky
 
 HOUR = 3600.0
 RETRY_TASK = "mcp-scheduler-retry-"
+
+
+class Virtual(NamedTuple):
+    """An open runtime on a virtual clock, and a recorder of its events."""
+
+    clock: VirtualClock
+    runtime: SchedulerRuntime
+    recorder: EventRecorder
+
+
+@pytest.fixture
+async def virtual(make_runtime: RuntimeFactory) -> Virtual:
+    clock = VirtualClock()
+    runtime = await make_runtime(clock=clock)
+    return Virtual(clock, runtime, EventRecorder(runtime.service.events))
 
 
 def retry_tasks() -> list[asyncio.Task[Any]]:
@@ -50,11 +67,9 @@ def paused(job_id: str) -> Any:
 
 
 async def test_each_attempt_starts_exactly_after_its_backoff_delay_and_the_last_one_ends_the_retries(
-    make_runtime: RuntimeFactory, fail: Calls
+    virtual: Virtual, fail: Calls
 ) -> None:
-    clock = VirtualClock()
-    runtime = await make_runtime(clock=clock)
-    recorder = EventRecorder(runtime.service.events)
+    clock, runtime, recorder = virtual
     t0 = clock.now()
     policy = PolicyInput(max_attempts=4, retry_delay=10, retry_multiplier=3, retry_max_delay=60)
     await runtime.service.schedule(failing_now("r", policy, error_queue="errors"))
@@ -83,10 +98,8 @@ async def test_each_attempt_starts_exactly_after_its_backoff_delay_and_the_last_
     assert retry_tasks() == [] and len(fail.inputs) == 4  # no fifth attempt
 
 
-async def test_a_run_is_retried_only_for_the_outcomes_in_retry_on(make_runtime: RuntimeFactory, fail: Calls) -> None:
-    clock = VirtualClock()
-    runtime = await make_runtime(clock=clock)
-    recorder = EventRecorder(runtime.service.events)
+async def test_a_run_is_retried_only_for_the_outcomes_in_retry_on(virtual: Virtual, fail: Calls) -> None:
+    clock, runtime, recorder = virtual
     await runtime.service.schedule(failing_now("on-timeout", PolicyInput(max_attempts=3, retry_on=["timeout"])))
     await runtime.service.schedule(failing_now("on-error", PolicyInput(max_attempts=3, retry_on=["error"])))
     await recorder.wait_for(finished("on-timeout", "error"))
@@ -104,11 +117,9 @@ async def test_a_run_is_retried_only_for_the_outcomes_in_retry_on(make_runtime: 
 
 
 async def test_a_pending_retry_is_armed_after_a_restart_for_its_stored_time_not_a_fresh_delay(
-    make_runtime: RuntimeFactory, db_path: str, fail: Calls
+    make_runtime: RuntimeFactory, virtual: Virtual, db_path: str, fail: Calls
 ) -> None:
-    clock = VirtualClock()
-    runtime = await make_runtime(clock=clock)
-    recorder = EventRecorder(runtime.service.events)
+    clock, runtime, recorder = virtual
     t0 = clock.now()
     await runtime.service.schedule(failing_now("p", PolicyInput(max_attempts=2, retry_delay=HOUR)))
     await recorder.wait_for(finished("p", "error"))
@@ -133,11 +144,9 @@ async def test_a_pending_retry_is_armed_after_a_restart_for_its_stored_time_not_
 
 
 async def test_a_retry_due_while_its_job_is_paused_runs_only_after_the_resume(
-    make_runtime: RuntimeFactory, fail: Calls
+    virtual: Virtual, fail: Calls
 ) -> None:
-    clock = VirtualClock()
-    runtime = await make_runtime(clock=clock)
-    recorder = EventRecorder(runtime.service.events)
+    clock, runtime, recorder = virtual
     first = await _hourly(runtime, "w", "fail", FAIL, PolicyInput(max_attempts=2, retry_delay=10))
     clock.advance(HOUR)
     await fire(runtime.service, "w", first)
@@ -155,11 +164,9 @@ async def test_a_retry_due_while_its_job_is_paused_runs_only_after_the_resume(
 
 
 async def test_a_retry_due_while_the_scheduler_is_stopped_runs_at_its_start(
-    make_runtime: RuntimeFactory, fail: Calls
+    virtual: Virtual, fail: Calls
 ) -> None:
-    clock = VirtualClock()
-    runtime = await make_runtime(clock=clock)
-    recorder = EventRecorder(runtime.service.events)
+    clock, runtime, recorder = virtual
     await runtime.service.schedule(failing_now("s", PolicyInput(max_attempts=2, retry_delay=10)))
     await recorder.wait_for(finished("s", "error"))
 
@@ -174,11 +181,9 @@ async def test_a_retry_due_while_the_scheduler_is_stopped_runs_at_its_start(
 
 
 async def test_a_job_pauses_itself_after_failures_in_a_row_and_resume_clears_the_reason(
-    make_runtime: RuntimeFactory, fail: Calls
+    virtual: Virtual, fail: Calls
 ) -> None:
-    clock = VirtualClock()
-    runtime = await make_runtime(clock=clock)
-    recorder = EventRecorder(runtime.service.events)
+    clock, runtime, recorder = virtual
     first = await _hourly(runtime, "pf", "fail", FAIL, PolicyInput(pause_after_failures=2))
 
     clock.advance(HOUR)
@@ -208,11 +213,9 @@ async def test_a_job_pauses_itself_after_failures_in_a_row_and_resume_clears_the
 
 
 async def test_a_failure_counts_toward_the_pause_only_once_its_retries_are_spent(
-    make_runtime: RuntimeFactory, fail: Calls
+    virtual: Virtual, fail: Calls
 ) -> None:
-    clock = VirtualClock()
-    runtime = await make_runtime(clock=clock)
-    recorder = EventRecorder(runtime.service.events)
+    clock, runtime, recorder = virtual
     first = await _hourly(runtime, "pr", "fail", FAIL, PolicyInput(pause_after_failures=1, max_attempts=2,
                                                                     retry_delay=60))
 
@@ -228,10 +231,9 @@ async def test_a_failure_counts_toward_the_pause_only_once_its_retries_are_spent
     assert [(r.trigger, r.attempt) for r in reversed(history)] == [("schedule", 1), ("retry", 2)]
 
 
-async def test_a_success_resets_the_count_of_failures_in_a_row(make_runtime: RuntimeFactory) -> None:
+async def test_a_success_resets_the_count_of_failures_in_a_row(virtual: Virtual) -> None:
     flaky = register_flaky(failures=1)
-    clock = VirtualClock()
-    runtime = await make_runtime(clock=clock)
+    clock, runtime, _ = virtual
     first = await _hourly(runtime, "ok", "flaky", FLAKY, PolicyInput(pause_after_failures=2))
 
     for hours in range(4):  # fail, succeed, succeed, succeed: never two failures in a row
@@ -244,10 +246,8 @@ async def test_a_success_resets_the_count_of_failures_in_a_row(make_runtime: Run
     assert len(flaky.inputs) == 4
 
 
-async def test_a_job_finishes_after_max_runs_scheduled_runs(make_runtime: RuntimeFactory, echo: Calls) -> None:
-    clock = VirtualClock()
-    runtime = await make_runtime(clock=clock)
-    recorder = EventRecorder(runtime.service.events)
+async def test_a_job_finishes_after_max_runs_scheduled_runs(virtual: Virtual, echo: Calls) -> None:
+    clock, runtime, recorder = virtual
     created = await runtime.service.schedule(request("m", "interval", "1 hour", policy=PolicyInput(max_runs=2)))
     assert created.runs_remaining == 2 and created.next_run is not None
     await runtime.service.run_now(SchedulerInput(operation="run_now", job_id="m"))  # does not count

@@ -51,11 +51,20 @@ START = datetime(2030, 1, 1, 8, 59, 30, tzinfo=UTC)
 the scheduler computes (and the engine, on wall time, fires none of it)."""
 
 
-async def test_next_runs_and_relative_times_count_from_the_clock_of_the_scheduler(
-    make_service: Any, echo: Calls
-) -> None:
+In2030 = tuple[VirtualClock, SchedulerService]
+
+
+@pytest.fixture
+async def in_2030(make_service: Any) -> In2030:
+    """A scheduler whose virtual clock starts at START."""
     clock = VirtualClock(START)
-    service: SchedulerService = await make_service(clock=clock)
+    return clock, await make_service(clock=clock)
+
+
+async def test_next_runs_and_relative_times_count_from_the_clock_of_the_scheduler(
+    in_2030: In2030, echo: Calls
+) -> None:
+    clock, service = in_2030
 
     cron = await service.schedule(request("cron", "cron", "0 9 * * *"))
     interval = await service.schedule(request("interval", "interval", "10 minutes"))
@@ -71,9 +80,8 @@ async def test_next_runs_and_relative_times_count_from_the_clock_of_the_schedule
     assert moved.next_run == START + timedelta(seconds=100, minutes=5)  # from the update's now, a new phase
 
 
-async def test_a_preview_lists_the_fire_times_after_the_clock_of_the_scheduler(make_service: Any) -> None:
-    clock = VirtualClock(START)
-    service: SchedulerService = await make_service(clock=clock)
+async def test_a_preview_lists_the_fire_times_after_the_clock_of_the_scheduler(in_2030: In2030) -> None:
+    clock, service = in_2030
 
     hourly = service.preview("interval", "1 hour", count=2)
     weekdays = service.preview("cron", "0 9 * * 1-5", "Europe/Berlin", 3)  # 2030-01-01 is a Tuesday
@@ -86,10 +94,9 @@ async def test_a_preview_lists_the_fire_times_after_the_clock_of_the_scheduler(m
 
 
 async def test_an_interval_job_fires_at_its_start_instants_and_each_run_starts_then(
-    make_service: Any, echo: Calls
+    in_2030: In2030, echo: Calls
 ) -> None:
-    clock = VirtualClock(START)
-    service: SchedulerService = await make_service(clock=clock)
+    clock, service = in_2030
     created = await service.schedule(request("grid", "interval", "15 minutes"))
 
     for fire_time in created.next_runs:
@@ -158,9 +165,8 @@ async def test_two_engines_hold_each_jittered_fire_due_at_the_same_instant_withi
     assert len({round(d, 3) for d in delays}) == len(delays)  # spread: each job and fire its own delay
 
 
-async def test_a_jittered_fire_is_late_by_its_due_instant_not_its_nominal_time(make_service: Any, echo: Calls) -> None:
-    clock = VirtualClock(START)
-    service: SchedulerService = await make_service(clock=clock)
+async def test_a_jittered_fire_is_late_by_its_due_instant_not_its_nominal_time(in_2030: In2030, echo: Calls) -> None:
+    clock, service = in_2030
     created = await service.schedule(request("jit", "interval", "1 hour", policy=PolicyInput(jitter=3600)))
     first, second = created.next_runs[:2]
     delays = [jitter_delay("jit", t, 3600) for t in (first, second)]
