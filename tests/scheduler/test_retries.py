@@ -1,12 +1,9 @@
-"""Run policies on failure, in real time: a success at a retry reaches the result queue, run_now is not retried,
-a retry long past its time runs at once after a restart, and the AgenTool face's policy. The delays, the
-pauses after failures and max_runs are tested in virtual time (test_retries_in_virtual_time.py)."""
+"""Run policies on failure, in real time: a success at a retry reaches the result queue, run_now is not retried
+and the AgenTool face's policy. The delays, retries across a restart, the pauses after failures and max_runs are
+tested in virtual time (test_retries_in_virtual_time.py)."""
 
 from __future__ import annotations
 
-import json
-import sqlite3
-from datetime import timedelta
 from typing import Any, Literal
 
 import pytest
@@ -15,7 +12,6 @@ from pydantic import Field
 from agentool_bridge import AgenToolInjector, BaseOperationInput, RoutingConfig, register_agentool
 from mcp_scheduler import JobEvent, JobExecutionError, QueueEvent, SchedulerEvent, SchedulerInput
 from mcp_scheduler.policies import PolicyInput
-from mcp_scheduler.timestamps import utcnow
 from tests.scheduler._support import Calls, EventRecorder, Predicate, finished, request
 from tests.scheduler.conftest import RuntimeFactory
 
@@ -88,39 +84,6 @@ async def test_run_now_is_not_retried(make_runtime: RuntimeFactory, fail: Calls)
     job, history = await service.get_job("n")
     assert job.retry_at is None
     assert [(r.trigger, r.attempt) for r in history] == [("run_now", None)]
-
-
-async def test_a_pending_retry_survives_a_restart_and_runs_at_once_when_its_time_is_long_past(
-    make_runtime: RuntimeFactory, db_path: str, fail: Calls
-) -> None:
-    runtime = await make_runtime()
-    recorder = EventRecorder(runtime.service.events)
-    await runtime.service.schedule(
-        soon("p", "fail", FAIL, policy=PolicyInput(max_attempts=2, retry_delay=3600), error_queue="errors")
-    )
-    await recorder.wait_for(finished("p", "error"))
-    job, _ = await runtime.service.get_job("p")
-    assert job.retry_at is not None and job.retry_at > utcnow() + timedelta(minutes=59)
-    await runtime.close()
-    # as if the scheduler had been down for two hours since: the retry is due long ago
-    with sqlite3.connect(db_path) as conn:
-        [(text,)] = conn.execute("SELECT progress FROM scheduler_jobs WHERE job_id = 'p'").fetchall()
-        progress = json.loads(text)
-        progress["retry"]["at"] = (utcnow() - timedelta(hours=1)).isoformat()
-        conn.execute("UPDATE scheduler_jobs SET progress = ? WHERE job_id = 'p'", (json.dumps(progress),))
-    conn.close()
-
-    reopened = await make_runtime()
-    recorder = EventRecorder(reopened.service.events)
-    [retried] = await recorder.wait_for(finished("p", "error"))
-    await recorder.wait_for(queued("errors"))
-
-    record = retried.record  # type: ignore[attr-defined]
-    assert (record.trigger, record.attempt, record.note) == ("retry", 2, "attempt 2 of 2")
-    assert len(fail.inputs) == 2
-    assert [m.message["run_id"] for m in reopened.queues.peek("errors", 10)] == [record.run_id]
-    job, _ = await reopened.service.get_job("p")
-    assert job.retry_at is None
 
 
 async def test_the_scheduler_agentool_takes_the_policy_and_says_why_a_job_paused(

@@ -143,6 +143,30 @@ async def test_a_pending_retry_is_armed_after_a_restart_for_its_stored_time_not_
     assert len(fail.inputs) == 2
 
 
+async def test_a_pending_retry_long_past_its_time_after_a_restart_runs_at_once_and_reaches_the_error_queue(
+    make_runtime: RuntimeFactory, virtual: Virtual, fail: Calls
+) -> None:
+    clock, runtime, recorder = virtual
+    policy = PolicyInput(max_attempts=2, retry_delay=HOUR)
+    await runtime.service.schedule(failing_now("p", policy, error_queue="errors"))
+    await recorder.wait_for(finished("p", "error"))
+    await runtime.close()
+
+    clock.advance(3 * HOUR)  # down for three hours: the retry was due two hours ago
+    reopened = await make_runtime(clock=clock)
+    recorder = EventRecorder(reopened.service.events)
+    [retried] = await recorder.wait_for(finished("p", "error"))
+    await recorder.wait_for(queued("errors"))
+
+    assert isinstance(retried, RunEvent)
+    assert (retried.record.trigger, retried.record.attempt, retried.record.note) == ("retry", 2, "attempt 2 of 2")
+    assert retried.record.started_at == clock.now()  # at once, not an hour after the restart
+    assert len(fail.inputs) == 2
+    assert [m.message["run_id"] for m in reopened.queues.peek("errors", 10)] == [retried.record.run_id]
+    job, _ = await reopened.service.get_job("p")
+    assert job.retry_at is None
+
+
 async def test_a_retry_due_while_its_job_is_paused_runs_only_after_the_resume(
     virtual: Virtual, fail: Calls
 ) -> None:
