@@ -5,8 +5,15 @@ stands still while the machine sleeps. Between two looks, the wall clock moving 
 clock means the machine was asleep (or the clock was set forward); moving less means the clock was set back.
 `ClockWatch` compares the two; `Clocks` is the pair it reads (a test passes its own).
 
-`Clock` is the time the scheduler's own code reads (the service, the job table, the run path, retries and
-catch-up): `SystemClock` by default, a virtual clock in tests. The engine (APScheduler) keeps wall time.
+`Clock` is the time the scheduler's own code reads and waits on (the service, the job table, the run path,
+catch-up, schedule parsing and previews; the timers of retries and of the clock watch): `SystemClock` by
+default, a virtual clock in tests, which moves only when the test says and then fires the timers that came due.
+
+The engine (APScheduler 3, `_engine.py`) keeps wall time: APScheduler reads `datetime.now()` itself (in
+`BaseScheduler._process_jobs`, `_real_add_job`, `resume_job`) and arms its own loop timer, so driving it from a
+`Clock` would mean rewriting its private `_process_jobs` or patching its module's `datetime`. Tests in virtual
+time hand due fire times to the run path as the engine does (`Admission.on_due`) and read when the engine holds
+a jittered fire due from `Engine.due_at`.
 """
 
 from __future__ import annotations
