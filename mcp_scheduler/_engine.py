@@ -168,6 +168,11 @@ class _JobTable(BaseJobStore):
         entry = self._index.get(job_id)
         return None if entry is None else entry[0].next_run_time
 
+    def due_at(self, job_id: str) -> datetime | None:
+        """When the job's next fire is due: its next run time plus that fire's jitter delay."""
+        entry = self._index.get(job_id)
+        return None if entry is None or entry[1] == _INF else datetime.fromtimestamp(entry[1], UTC)
+
     def __contains__(self, job_id: object) -> bool:
         return job_id in self._index
 
@@ -402,6 +407,10 @@ class Engine:
     def next_run_time(self, job_id: str) -> datetime | None:
         """Next fire time, None when paused, finished or unknown."""
         return self._table.next_run_time(job_id)
+
+    def due_at(self, job_id: str) -> datetime | None:
+        """When the job's next fire is handed over: `next_run_time` plus its jitter delay (None: not due)."""
+        return self._table.due_at(job_id)
 
     def has_job(self, job_id: str) -> bool:
         return job_id in self._table

@@ -5,19 +5,36 @@ stands still while the machine sleeps. Between two looks, the wall clock moving 
 clock means the machine was asleep (or the clock was set forward); moving less means the clock was set back.
 `ClockWatch` compares the two; `Clocks` is the pair it reads (a test passes its own).
 
-`Clock` is the time the scheduler's own code reads (the service, the job table, the run path, retries and
-catch-up): `SystemClock` by default, a virtual clock in tests. The engine (APScheduler) keeps wall time.
+`Clock` is the time the scheduler's own code reads and waits on (the service, the job table, the run path,
+catch-up, schedule parsing and previews; the timers of retries and of the clock watch): `SystemClock` by
+default, a virtual clock in tests, which moves only when the test says and then fires the timers that came due.
+
+The engine (APScheduler 3, `_engine.py`) keeps wall time: APScheduler reads `datetime.now()` itself (in
+`BaseScheduler._process_jobs`, `_real_add_job`, `resume_job`) and arms its own loop timer, so driving it from a
+`Clock` would mean rewriting its private `_process_jobs` or patching its module's `datetime`. Tests in virtual
+time hand due fire times to the run path as the engine does (`Admission.on_due`) and read when the engine holds
+a jittered fire due from `Engine.due_at`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-__all__ = ["CLOCK_CHECK_EVERY", "CLOCK_JUMP", "Clock", "ClockJump", "ClockWatch", "Clocks", "SystemClock"]
+__all__ = [
+    "CLOCK_CHECK_EVERY",
+    "CLOCK_JUMP",
+    "Clock",
+    "ClockJump",
+    "ClockWatch",
+    "Clocks",
+    "SystemClock",
+    "Timer",
+]
 
 CLOCK_JUMP = 5.0
 """Seconds by which the two clocks may part between two looks before it counts as sleep or a jump."""
@@ -25,23 +42,36 @@ CLOCK_CHECK_EVERY = 2.0
 """Seconds between the running scheduler's looks at the clocks (it also looks whenever jobs come due)."""
 
 
+class Timer(Protocol):
+    """A callback waiting for its time (`Clock.call_later`); `cancel()` before then and it never runs."""
+
+    def cancel(self) -> None: ...
+
+
 class Clock(Protocol):
     """The time the scheduler reads: `now()` (aware, UTC) for what is recorded and compared with fire times,
-    `monotonic()` (seconds that never go back) for intervals and rate limits."""
+    `monotonic()` (seconds that never go back) for intervals and rate limits, and `call_later` for what it waits
+    on (called in the running event loop; the callback runs there too)."""
 
     def now(self) -> datetime: ...
 
     def monotonic(self) -> float: ...
 
+    def call_later(self, delay: float, callback: Callable[[], object]) -> Timer: ...
+
 
 class SystemClock:
-    """The real clock: the system's wall clock in UTC and `time.monotonic()`."""
+    """The real clock: the system's wall clock in UTC, `time.monotonic()`, and the running loop's timers."""
 
     def now(self) -> datetime:
         return datetime.now(UTC)
 
     def monotonic(self) -> float:
         return time.monotonic()
+
+    def call_later(self, delay: float, callback: Callable[[], object]) -> Timer:
+        """Call `callback` in the running event loop after `delay` seconds (of its monotonic clock)."""
+        return asyncio.get_running_loop().call_later(delay, callback)
 
 
 @dataclass(frozen=True, slots=True)

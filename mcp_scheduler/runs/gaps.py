@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime
 
-from ..clocks import CLOCK_CHECK_EVERY, Clock, ClockJump, ClockWatch
+from ..clocks import CLOCK_CHECK_EVERY, Clock, ClockJump, ClockWatch, Timer
 from ..downtime import Downtime, Gap, duration_words
 from ..jobs import RunTrigger
 from .ports import EnginePort
@@ -25,7 +24,7 @@ class Gaps:
         self._engine = engine
         self._clock = clock
         self.downtime = Downtime(clock.now())
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: Timer | None = None
         self.told: set[tuple[str, Gap]] = set()  # (job, gap) whose missed fires the inbox was told about
 
     def gap_of(self, moment: datetime) -> Gap | None:
@@ -44,7 +43,7 @@ class Gaps:
     def watch_clocks(self) -> None:
         self.unwatch_clocks()
         self._watch.reset()
-        self._timer = asyncio.get_running_loop().call_later(CLOCK_CHECK_EVERY, self._tick)
+        self._timer = self._clock.call_later(CLOCK_CHECK_EVERY, self._tick)
 
     def unwatch_clocks(self) -> None:
         if self._timer is not None:
@@ -52,7 +51,7 @@ class Gaps:
             self._timer = None
 
     def _tick(self) -> None:
-        self._timer = asyncio.get_running_loop().call_later(CLOCK_CHECK_EVERY, self._tick)
+        self._timer = self._clock.call_later(CLOCK_CHECK_EVERY, self._tick)
         self.look()
 
     def look(self) -> None:

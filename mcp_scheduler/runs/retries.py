@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ..clocks import Clock
+from ..clocks import Clock, Timer
 from ..history import HistoryWriter
 from ..jobs import Job, PendingRetry
 from ..models import RunRecord
@@ -52,7 +53,7 @@ class Retries:
         self._pauser = pauser
         self._claim = claim
         self._clock = clock
-        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._timers: dict[str, Timer] = {}
         self._runs: set[asyncio.Task[None]] = set()
         self.hold = False  # the scheduler is stopped: pending retries wait for its start
 
@@ -78,14 +79,14 @@ class Retries:
             logger.exception("Job %s: could not pause it after %d failures in a row", job.job_id, job.failures)
 
     def arm(self, job: Job) -> None:
-        """Start the timer of the job's pending retry (on the runner; a paused job's waits until resumed)."""
+        """Start the timer of the job's pending retry on the clock (on the runner; a paused job's waits until
+        resumed)."""
         self.disarm(job.job_id)
         retry = job.retry
         if retry is None or job.state == "paused" or self.hold:
             return
         delay = max(0.0, (retry.at - self._clock.now()).total_seconds())
-        loop = asyncio.get_running_loop()
-        self._timers[job.job_id] = loop.call_later(delay, self._due, job.job_id, retry)
+        self._timers[job.job_id] = self._clock.call_later(delay, functools.partial(self._due, job.job_id, retry))
 
     def arm_all(self) -> None:
         for job in self._table.jobs():

@@ -75,10 +75,12 @@ class JobCommands:
     async def schedule(self, request: SchedulerInput) -> JobInfo:
         """Create a job; validates the schedule, the AgenTool and its input first (nothing is kept on error)."""
         assert request.schedule_type and request.schedule and request.agentool_name
+        now = self._clock.now()
         schedule = parse_schedule(
             request.schedule_type,
             request.schedule,
             request.timezone,
+            now=now,
             misfire_grace_time=request.misfire_grace_time,
             default_timezone=self._timezone,
         )
@@ -92,7 +94,6 @@ class JobCommands:
         job_id = request.job_id or self._new_job_id(request.job_name or request.agentool_name)
         if request.job_id and (existing := self._table.get(job_id)) is not None:
             return await self._exists(request, existing)
-        now = self._clock.now()
         definition = JobDefinition(
             job_id=job_id,
             job_name=request.job_name,
@@ -173,6 +174,7 @@ class JobCommands:
                 request.schedule_type or current.schedule.schedule_type,
                 request.schedule or current.schedule.expression,
                 request.timezone if "timezone" in given else current.schedule.timezone,
+                now=self._clock.now(),
                 misfire_grace_time=changes.get("misfire_grace_time", current.misfire_grace_time),
                 default_timezone=self._timezone,
             )

@@ -161,14 +161,15 @@ class JobQueries:
         """Describe a schedule and list its next fire times without creating a job; with a `policy`, the times
         a job with it would run: none before start_at, none after end_at, at most max_runs, and a note on
         the jitter window."""
-        parsed = parse_schedule(schedule_type, schedule, timezone, default_timezone=self._timezone)
+        now = self._clock.now()
+        parsed = parse_schedule(schedule_type, schedule, timezone, now=now, default_timezone=self._timezone)
         self._checks.check_spacing(parsed)
         note = None
         if policy is None:
-            times = parsed.next_fire_times(count)
+            times = parsed.next_fire_times(count, now)
         else:
             bounds = policy_of(policy, RunPolicy(), parsed.timezone)
-            times = preview_fire_times(parsed, count, self._clock.now(), start_at=bounds.start_at, end_at=bounds.end_at,
+            times = preview_fire_times(parsed, count, now, start_at=bounds.start_at, end_at=bounds.end_at,
                                        max_runs=bounds.max_runs)
             note = preview_note(bounds, len(times) < count)
         return SchedulePreview(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -244,13 +246,31 @@ def set_stored_next_run(database: str, job_id: str, when: datetime) -> None:
     assert changed == 1
 
 
-class VirtualClock:
-    """A clock (`mcp_scheduler.clocks.Clock`) that moves only when told (`advance`); it starts at the real time,
-    so that the engine, which keeps wall time, fires nothing the test did not ask for."""
+class _VirtualTimer:
+    """A callback of a `VirtualClock`, due at `due` on its monotonic clock."""
 
-    def __init__(self) -> None:
-        self._now = datetime.now(UTC)
+    __slots__ = ("callback", "cancelled", "due")
+
+    def __init__(self, due: float, callback: Callable[[], object]) -> None:
+        self.due = due
+        self.callback = callback
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class VirtualClock:
+    """A clock (`mcp_scheduler.clocks.Clock`) that moves only when told (`advance`), firing the timers that come
+    due on the way in order, each with the clock at its own time. It starts at the real time (or `start`), so
+    that the engine, which keeps wall time, fires nothing the test did not ask for. A timer due at once
+    (`delay <= 0`) runs soon in the event loop, as the system clock's would, without an `advance`."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime.now(UTC)
         self._mono = 1000.0
+        self._timers: list[tuple[float, int, _VirtualTimer]] = []
+        self._order = itertools.count()
 
     def now(self) -> datetime:
         return self._now
@@ -258,6 +278,28 @@ class VirtualClock:
     def monotonic(self) -> float:
         return self._mono
 
+    def call_later(self, delay: float, callback: Callable[[], object]) -> _VirtualTimer | asyncio.Handle:
+        if delay <= 0:
+            return asyncio.get_running_loop().call_soon(callback)
+        timer = _VirtualTimer(self._mono + delay, callback)
+        heapq.heappush(self._timers, (timer.due, next(self._order), timer))
+        return timer
+
+    def pending(self) -> list[float]:
+        """Seconds from now until each timer that is still armed, soonest first."""
+        return sorted(t.due - self._mono for _, _, t in self._timers if not t.cancelled)
+
     def advance(self, seconds: float) -> None:
+        """Move both clocks `seconds` forward, calling each timer due by then at its time (the callbacks run
+        now; tasks they start run when the test next awaits)."""
+        end = self._mono + seconds
+        while self._timers and self._timers[0][0] <= end:
+            due, _, timer = heapq.heappop(self._timers)
+            if not timer.cancelled:
+                self._move(due - self._mono)
+                timer.callback()
+        self._move(end - self._mono)
+
+    def _move(self, seconds: float) -> None:
         self._now += timedelta(seconds=seconds)
         self._mono += seconds
