@@ -57,8 +57,10 @@ class _PolicyFields(FrozenModel):
     retry_multiplier: float = Field(default=2.0, ge=1, le=10, description="Factor for each further wait.")
     retry_max_delay: float = Field(default=3600.0, gt=0, le=MAX_DELAY, description="Longest wait.")
     retry_on: tuple[RetryOn, ...] = Field(
-        default=("error", "timeout", "interrupted"),
-        description="Outcomes retried.",
+        default=("error", "timeout"),
+        description="Outcomes retried. Add 'interrupted' (a run cut short by a runner that died or lost its lease) "
+        "only for idempotent work: its side effect may have happened already, so the fire may then run twice "
+        "(at least once instead of the default at most once).",
     )
     pause_after_failures: int | None = Field(
         default=None, ge=1, le=1000, description="Failures in a row that pause the job."

@@ -16,6 +16,7 @@ INTERRUPTED_NOTE = "the scheduler stopped while the run was in progress (a crash
 CANCELLED_JOB = "the job was cancelled"
 UPDATED_JOB = "the job was updated"
 STOPPED_SCHEDULER = "the scheduler was stopped (stop_scheduler)"
+LEASE_LOST = "the runner lease was lost (lease lost: another process may run the jobs now)"
 
 
 @dataclass(frozen=True)
