@@ -45,8 +45,8 @@ MAX_WINDOW = 366 * 86400
 class _PolicyFields(FrozenModel):
     overlap: Overlap = Field(
         default="skip",
-        description="A fire during a run: skip it, buffer_one, buffer_all (up to 100 wait), allow_all (at once, up to "
-        "max_instances) or cancel_other (stop the running one).",
+        description="A fire during a run: skip it, buffer_one, buffer_all (up to 100), allow_all (up to max_instances) "
+        "or cancel_other (stops the run).",
     )
     catchup: Catchup | None = Field(
         default=None,
@@ -58,9 +58,7 @@ class _PolicyFields(FrozenModel):
     retry_max_delay: float = Field(default=3600.0, gt=0, le=MAX_DELAY, description="Longest wait.")
     retry_on: tuple[RetryOn, ...] = Field(
         default=("error", "timeout"),
-        description="Outcomes retried. Add 'interrupted' (a run cut short by a runner that died or lost its lease) "
-        "only for idempotent work: its side effect may have happened already, so the fire may then run twice "
-        "(at least once instead of the default at most once).",
+        description="Outcomes retried; 'interrupted' only if idempotent.",
     )
     pause_after_failures: int | None = Field(
         default=None, ge=1, le=1000, description="Failures in a row that pause the job."
