@@ -91,7 +91,7 @@ class PostgresLease:
         # monotonic() when the last successful ping was sent: the session was alive then (not later than when
         # the server could free the lock), so the runs stop by _confirmed + lease_time / 2 (+ STOP_MARGIN)
         self._confirmed = 0.0
-        self.token: int | None = None  # the fencing token last drawn (kept after the lease is lost)
+        self.token: int | None = None  # the fencing token last drawn
         self._takeover_wait = 0.0
         self._holder = "another process"
         self._lock = asyncio.Lock()  # one statement at a time on the lease's session
@@ -165,8 +165,13 @@ class PostgresLease:
         return self._takeover_wait
 
     def fencing_token(self) -> int | None:
-        """The fencing token this process last drew (None: it never held the lease); the store's writes check it."""
-        return self.token
+        """The fencing token the store's writes of the runner check: the one drawn with the lease while it is
+        held; 0, which no holder draws, once it is lost or given back (the runs it cut short stay `running` in
+        the store for the next holder to record `interrupted`, and to retry if their job asks for it); None if
+        this process never held the lease."""
+        if self.token is None:
+            return None
+        return self.token if self._conn is not None else 0
 
     async def _find_holder(self, conn: psycopg.AsyncConnection[Any]) -> str:
         cursor = await conn.execute(HOLDER_QUERY, (self._key,))

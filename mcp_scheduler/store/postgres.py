@@ -117,9 +117,10 @@ class PostgresStore:
         self._fence: Callable[[], int | None] = lambda: None
 
     def fence_with(self, token: Callable[[], int | None]) -> None:
-        """Check `token()` (the runner lease's fencing token this process last drew, None if it never held the
-        lease) in the transaction of every batch of run records and bookkeeping: once another process has drawn
-        a newer one, this process's records of fires and retries and its bookkeeping are not written."""
+        """Check `token()` (`RunnerLease.fencing_token`: the token of the lease this process holds, 0 once it lost
+        it, None if it never held it) in the transaction of every batch of run records and bookkeeping: unless it
+        is the newest one drawn, this process's records of fires and retries and its bookkeeping are not written
+        (the next runner records the runs it cut short `interrupted`)."""
         self._fence = token
 
     @property
@@ -314,7 +315,7 @@ class PostgresStore:
         kept = {run_id: r for run_id, r in records.items() if r.trigger not in _RUNNER_TRIGGERS}
         logger.warning(
             "Not written: %d run record(s) and the bookkeeping of %d job(s) of this process's time as the runner "
-            "(fencing token %d): another process holds the runner lease now and has recorded those runs",
+            "(fencing token %d): it no longer holds the runner lease; the next holder records those runs",
             len(records) - len(kept), len(books), token,
         )
         return kept, {}
