@@ -23,7 +23,7 @@ from ..models import RunRecord
 from ..runs import RunPath
 from ..schedules import resolve_timezone
 from ..store import SchedulerStore
-from .config import CANCELLED_JOB, INTERRUPTED_NOTE, LEASE_LOST, UPDATED_JOB
+from .config import CANCELLED_JOB, INTERRUPTED_NOTE, INTERRUPTED_RETRIED_NOTE, LEASE_LOST, UPDATED_JOB
 from .engine import EngineHandle, engine_job
 from .local_writes import LocalWrites
 from .table import JobTable
@@ -129,7 +129,7 @@ class Replication:
         its retry_on has `interrupted`), not before `wait` seconds from now, when the last runner's runs are
         known stopped."""
         job = self._table.get(record.job_id)
-        if job is None or record.status != "interrupted" or record.trigger not in ("schedule", "catch_up", "retry"):
+        if job is None or record.status != "interrupted" or record.trigger not in RUNNER_TRIGGERS:
             return None  # a buffered fire that never started is missed (settle_interrupted), not a failed run
         policy = job.definition.policy
         if policy.max_attempts == 1 and policy.pause_after_failures is None:
@@ -137,8 +137,10 @@ class Replication:
         notes = [record.note] if record.note else []
         if policy.max_attempts > 1:
             notes.append(f"attempt {record.attempt or 1} of {policy.max_attempts}")
-            self._runs.policy.plan(job, "interrupted", record.attempt, record.scheduled_time, notes, wait=wait,
-                                   why=_held_retry(wait))
+            retry = self._runs.policy.plan(job, "interrupted", record.attempt, record.scheduled_time, notes,
+                                           wait=wait, why=_held_retry(wait))
+            if retry is not None and notes[0] == INTERRUPTED_NOTE:
+                notes[0] = INTERRUPTED_RETRIED_NOTE
             self._history.record(record.model_copy(update={"note": "; ".join(notes)}))
         else:
             self._runs.policy.plan(job, "interrupted", record.attempt, record.scheduled_time, notes)

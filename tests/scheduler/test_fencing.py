@@ -132,10 +132,12 @@ async def test_a_run_left_interrupted_is_retried_only_by_a_job_that_opts_in_and_
     slow.release.set()
     await later.wait_for(finished("opted-in", "success"), within=10)
 
-    default = [(r.trigger, r.status) for r in await successor.get_history("default")]
+    default = await successor.get_history("default")
     opted = await successor.get_history("opted-in")
     await dead.stop()  # the "dead" one must not write over the successor's records from here on
-    assert default == [("schedule", "interrupted")]
+    assert [(r.trigger, r.status) for r in default] == [("schedule", "interrupted")]
+    assert "it was not run again" in (default[0].note or "")
     assert [(r.trigger, r.status) for r in opted] == [("retry", "success"), ("schedule", "interrupted")]
+    assert "retried, as its job's retry_on has interrupted" in (opted[1].note or "")
     assert "a retry of a run the last runner left interrupted" in (opted[0].note or "")
     assert slow.started == 3
