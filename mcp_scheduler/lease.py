@@ -47,8 +47,9 @@ class RunnerLease(Protocol):
         ...
 
     def fencing_token(self) -> int | None:
-        """The token this process drew when it last took the lease, which the store's writes of the runner
-        check (None: no token, as with a file lock, which only a stopped process lets go of)."""
+        """The token the store checks with each write of the runner: the one drawn with the lease while this
+        process holds it, one no holder draws once it lost it (None: no token, as with a file lock, which only
+        a stopped process lets go of)."""
         ...
 
     async def release(self) -> None:

@@ -10,7 +10,7 @@ pooler would hand the lock's session to others.
 
 Each holder also draws a fencing token when it takes the lock: `scheduler_lease.epoch`, raised by one, with
 the holder's lease time beside it. The store checks the token in the transaction of each of the runner's
-writes (`PostgresStore.fence_with`), so a runner that lost the lease writes nothing once another took it; and
+writes (`PostgresStore.fence_with`), so a runner that lost the lease writes nothing more as the runner; and
 the new holder reads its predecessor's lease time, which tells it when that one's runs are known stopped
 (`takeover_wait`).
 

@@ -20,7 +20,7 @@ INTERRUPTED_RETRIED_NOTE = ("the scheduler stopped while the run was in progress
 CANCELLED_JOB = "the job was cancelled"
 UPDATED_JOB = "the job was updated"
 STOPPED_SCHEDULER = "the scheduler was stopped (stop_scheduler)"
-LEASE_LOST = "the runner lease was lost (lease lost: another process may run the jobs now)"
+LEASE_LOST = "lease lost (this process could no longer confirm the runner lease; another may run the jobs now)"
 
 
 @dataclass(frozen=True)

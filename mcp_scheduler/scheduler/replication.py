@@ -154,8 +154,9 @@ class Replication:
 
     async def _lose_lease(self) -> None:
         """Stop acting at once: the lease could not be confirmed, and another process may take it (fencing).
-        The fires and retries in progress are cancelled (recorded `cancelled`, "lease lost", unless the next
-        runner drew a newer fencing token first: it records them `interrupted`), and the lease is let go."""
+        The fires and retries in progress are cancelled (`cancelled`, "lease lost", in this process's events; the
+        store's fence keeps their records out, so the next runner records them `interrupted`), and the lease is
+        let go."""
         if not self._engine.runner:
             return
         logger.error("Lost the runner lease of %s: stopped firing and cancelled the runs in progress; this process "
