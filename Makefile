@@ -46,6 +46,7 @@ soak: $(DEV_STAMP)
 	$(BIN)/python -m pytest -m soak tests/reliability
 	MCP_SCHEDULER_KILL9_CYCLES=20 MCP_SCHEDULER_FAILOVER_CYCLES=20 $(BIN)/python -m pytest \
 		tests/reliability/test_kill9.py tests/reliability/test_failover.py
+	MCP_SCHEDULER_LEASE_LOSSES=10 $(BIN)/python -m pytest tests/reliability/test_lease_loss.py
 
 conformance: $(DEV_STAMP)
 	scripts/run-conformance.sh

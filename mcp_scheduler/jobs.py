@@ -78,11 +78,13 @@ class JobDefinition(FrozenModel):
 
 @dataclass(frozen=True, slots=True)
 class PendingRetry:
-    """The next attempt of a failed fire: when it runs, its number, and the fire's own (nominal) time."""
+    """The next attempt of a failed fire: when it runs, its number, the fire's own (nominal) time, and what its
+    record's note says about why it waited (a retry of an interrupted run, held until the old runs stopped)."""
 
     at: datetime
     attempt: int
     nominal: datetime | None
+    note: str | None = None
 
 
 @dataclass(slots=True, eq=False)
@@ -120,6 +122,7 @@ class Job:
                 "at": retry.at.isoformat(),
                 "attempt": retry.attempt,
                 "nominal": None if retry.nominal is None else retry.nominal.isoformat(),
+                **({} if retry.note is None else {"note": retry.note}),
             },
         })
 
@@ -134,6 +137,7 @@ class Job:
             datetime.fromisoformat(retry["at"]),
             int(retry["attempt"]),
             None if retry.get("nominal") is None else datetime.fromisoformat(retry["nominal"]),
+            retry.get("note"),
         )
 
     def copy_progress(self, other: Job) -> None:

@@ -39,6 +39,19 @@ class RunnerLease(Protocol):
         """Who holds the lease, for messages (as last seen)."""
         ...
 
+    def takeover_wait(self) -> float:
+        """Seconds from when this process took the lease until the runs of the holder before it are known
+        stopped: a holder that loses the lease cancels its runs within that time; 0 where only a stopped
+        process lets go of the lease (a file lock). A run the last holder left interrupted is not retried
+        before then."""
+        ...
+
+    def fencing_token(self) -> int | None:
+        """The token the store checks with each write of the runner: the one drawn with the lease while this
+        process holds it, one no holder draws once it lost it (None: no token, as with a file lock, which only
+        a stopped process lets go of)."""
+        ...
+
     async def release(self) -> None:
         """Give the lease back (no-op if not held)."""
 
@@ -60,6 +73,12 @@ class NullLease:
 
     def holder(self) -> str:
         return "this process"
+
+    def takeover_wait(self) -> float:
+        return 0.0
+
+    def fencing_token(self) -> int | None:
+        return None
 
     async def release(self) -> None:
         return None
@@ -97,6 +116,13 @@ class FileLease:
 
     def is_held(self) -> bool:
         return self._file is not None
+
+    def takeover_wait(self) -> float:
+        # The kernel frees the lock only when its holder let go (after its runs ended) or died with them.
+        return 0.0
+
+    def fencing_token(self) -> int | None:
+        return None
 
     async def release(self) -> None:
         self.drop()

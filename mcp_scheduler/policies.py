@@ -45,8 +45,8 @@ MAX_WINDOW = 366 * 86400
 class _PolicyFields(FrozenModel):
     overlap: Overlap = Field(
         default="skip",
-        description="A fire during a run: skip it, buffer_one, buffer_all (up to 100 wait), allow_all (at once, up to "
-        "max_instances) or cancel_other (stop the running one).",
+        description="A fire during a run: skip it, buffer_one, buffer_all (up to 100), allow_all (up to max_instances) "
+        "or cancel_other (stops the run).",
     )
     catchup: Catchup | None = Field(
         default=None,
@@ -57,8 +57,8 @@ class _PolicyFields(FrozenModel):
     retry_multiplier: float = Field(default=2.0, ge=1, le=10, description="Factor for each further wait.")
     retry_max_delay: float = Field(default=3600.0, gt=0, le=MAX_DELAY, description="Longest wait.")
     retry_on: tuple[RetryOn, ...] = Field(
-        default=("error", "timeout", "interrupted"),
-        description="Outcomes retried.",
+        default=("error", "timeout"),
+        description="Outcomes retried; 'interrupted' only if idempotent.",
     )
     pause_after_failures: int | None = Field(
         default=None, ge=1, le=1000, description="Failures in a row that pause the job."

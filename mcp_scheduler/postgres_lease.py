@@ -8,6 +8,12 @@ the lock to another process (fencing). Fires are claimed through the same sessio
 whose session is gone cannot claim one. Use a direct connection, not a transaction pooler: a
 pooler would hand the lock's session to others.
 
+Each holder also draws a fencing token when it takes the lock: `scheduler_lease.epoch`, raised by one, with
+the holder's lease time beside it. The store checks the token in the transaction of each of the runner's
+writes (`PostgresStore.fence_with`), so a runner that lost the lease writes nothing more as the runner; and
+the new holder reads its predecessor's lease time, which tells it when that one's runs are known stopped
+(`takeover_wait`).
+
 psycopg is imported here only; this module is imported only for a `postgresql://` database.
 """
 
@@ -18,13 +24,14 @@ import hashlib
 import logging
 import os
 import socket
-import time
 from datetime import datetime
 from typing import Any
 
 import psycopg
 
-__all__ = ["PostgresLease", "lease_key", "HOLDER_QUERY"]
+from .clocks import Clock, SystemClock
+
+__all__ = ["PostgresLease", "lease_key", "HOLDER_QUERY", "STOP_MARGIN"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +43,22 @@ CREATE TABLE IF NOT EXISTS scheduler_claims (
     PRIMARY KEY (job_id, scheduled_time)
 )
 """
+FENCE = """
+CREATE TABLE IF NOT EXISTS scheduler_lease (
+    id INT PRIMARY KEY,
+    epoch BIGINT NOT NULL,
+    lease_time DOUBLE PRECISION NOT NULL
+)
+"""
+# The next fencing token, and the lease time of the holder before (None: there was none).
+ADVANCE = (
+    "WITH previous AS (SELECT lease_time FROM scheduler_lease WHERE id = 1) "
+    "INSERT INTO scheduler_lease (id, epoch, lease_time) VALUES (1, 1, %s) ON CONFLICT (id) DO UPDATE "
+    "SET epoch = scheduler_lease.epoch + 1, lease_time = EXCLUDED.lease_time "
+    "RETURNING epoch, (SELECT lease_time FROM previous)"
+)
+STOP_MARGIN = 1.0
+"""Seconds a runner that lost its lease may take, beyond half its lease time, to notice and cancel its runs."""
 CLAIMS_KEPT = "7 days"  # claims older than this are deleted (a fire that old is never due again)
 PRUNE_EVERY = 3600.0  # seconds between those deletions
 WHERE = "SELECT current_database() || '.' || current_schema()"
@@ -57,14 +80,19 @@ def lease_key(where: str) -> int:
 class PostgresLease:
     """The runner lease of one schema of a PostgreSQL database (see the module docstring)."""
 
-    def __init__(self, url: str, *, lease_time: float = 10.0) -> None:
+    def __init__(self, url: str, *, lease_time: float = 10.0, clock: Clock | None = None) -> None:
         if lease_time < 2:
             raise ValueError("lease_time must be at least 2 seconds")
         self._url = url
         self.lease_time = lease_time
+        self._clock = clock or SystemClock()
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._key: int | None = None
-        self._confirmed = 0.0  # time.monotonic() of the last successful ping
+        # monotonic() when the last successful ping was sent: the session was alive then (not later than when
+        # the server could free the lock), so the runs stop by _confirmed + lease_time / 2 (+ STOP_MARGIN)
+        self._confirmed = 0.0
+        self.token: int | None = None  # the fencing token last drawn
+        self._takeover_wait = 0.0
         self._holder = "another process"
         self._lock = asyncio.Lock()  # one statement at a time on the lease's session
         self._pruned = float("-inf")
@@ -84,11 +112,14 @@ class PostgresLease:
             keepalives_count=max(1, int(self.lease_time / 4)),
         )
         await conn.execute(f"SET idle_session_timeout = {int(self.lease_time * 1000)}")
+        # Raising the token waits for the writes that checked the old one (they hold its row): not for long.
+        await conn.execute(f"SET lock_timeout = {int(self.lease_time * 1000 / 2)}")
         if self._key is None:
             cursor = await conn.execute(WHERE)
             row = await cursor.fetchone()
             self._key = lease_key(str(row[0]) if row else "")
             await conn.execute(CLAIMS)
+            await conn.execute(FENCE)
         return conn
 
     async def try_acquire(self) -> bool:
@@ -97,17 +128,50 @@ class PostgresLease:
         async with self._lock:
             conn = await self._connect()
             try:
+                sent = self._clock.monotonic()
                 cursor = await conn.execute("SELECT pg_try_advisory_lock(%s)", (self._key,))
                 row = await cursor.fetchone()
                 if row and row[0]:
-                    self._conn, self._confirmed = conn, time.monotonic()
-                    return True
-                self._holder = await self._find_holder(conn)
+                    if await self._advance(conn):
+                        self._conn, self._confirmed = conn, sent
+                        return True
+                else:
+                    self._holder = await self._find_holder(conn)
             except BaseException:
                 await conn.close()
                 raise
             await conn.close()
             return False
+
+    async def _advance(self, conn: psycopg.AsyncConnection[Any]) -> bool:
+        """Draw the next fencing token; False if a write of the last holder still holds the old one (a process
+        frozen in the middle of a transaction): the lock is then given back and taken again later."""
+        try:
+            cursor = await conn.execute(ADVANCE, (self.lease_time,))
+        except psycopg.errors.LockNotAvailable:
+            self._holder = "another process (frozen in the middle of a write)"
+            logger.warning("A write of the last runner still holds the fencing token: trying again later")
+            return False
+        row = await cursor.fetchone()
+        assert row is not None
+        self.token, previous = int(row[0]), row[1]
+        # The last holder cancels its runs within half its lease time of its last ping, which came before
+        # the server freed the lock: before now.
+        self._takeover_wait = 0.0 if previous is None else float(previous) / 2 + STOP_MARGIN
+        return True
+
+    def takeover_wait(self) -> float:
+        """Seconds from when this process took the lease until the last holder's runs are known stopped."""
+        return self._takeover_wait
+
+    def fencing_token(self) -> int | None:
+        """The fencing token the store's writes of the runner check: the one drawn with the lease while it is
+        held; 0, which no holder draws, once it is lost or given back (the runs it cut short stay `running` in
+        the store for the next holder to record `interrupted`, and to retry if their job asks for it); None if
+        this process never held the lease."""
+        if self.token is None:
+            return None
+        return self.token if self._conn is not None else 0
 
     async def _find_holder(self, conn: psycopg.AsyncConnection[Any]) -> str:
         cursor = await conn.execute(HOLDER_QUERY, (self._key,))
@@ -123,10 +187,11 @@ class PostgresLease:
             return False
         try:
             async with self._lock:
+                sent = self._clock.monotonic()
                 await asyncio.wait_for(conn.execute("SELECT 1"), timeout=self.lease_time / 4)
-            self._confirmed = time.monotonic()
+            self._confirmed = sent
         except (psycopg.Error, TimeoutError, OSError) as exc:
-            if time.monotonic() - self._confirmed < self.lease_time / 2 and not conn.closed:
+            if self.is_held() and not conn.closed:
                 logger.warning("The runner lease did not answer a ping (%s); trying again", exc)
                 return True
             await self._drop()
@@ -152,7 +217,7 @@ class PostgresLease:
         return cursor.rowcount
 
     def is_held(self) -> bool:
-        return self._conn is not None and time.monotonic() - self._confirmed < self.lease_time / 2
+        return self._conn is not None and self._clock.monotonic() - self._confirmed < self.lease_time / 2
 
     async def claim(self, job_id: str, scheduled: datetime) -> bool:
         # The fires due together are claimed together: one statement (one round trip on the lease's

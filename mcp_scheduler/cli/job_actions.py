@@ -67,6 +67,12 @@ class FirstTryLease:
     def holder(self) -> str:
         return self._lease.holder()
 
+    def takeover_wait(self) -> float:
+        return self._lease.takeover_wait()
+
+    def fencing_token(self) -> int | None:
+        return self._lease.fencing_token()
+
     async def release(self) -> None:
         await self._lease.release()
 

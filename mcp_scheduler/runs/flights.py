@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ class Flight:
 
     job_id: str
     task: asyncio.Task[Any]
+    trigger: RunTrigger | None = None
     recorded: asyncio.Future[None] | None = None
     why: str | None = None  # set when stopped
     uncancelled: bool = False
@@ -37,12 +39,12 @@ class Flights:
             self.cancel_notes[task] = note
         task.cancel()
 
-    def take_off(self, job_id: str) -> Flight | None:
+    def take_off(self, job_id: str, trigger: RunTrigger | None = None) -> Flight | None:
         """Note the current task's run of `job_id` as in flight (until `land`)."""
         task = asyncio.current_task()
         if task is None:
             return None
-        flight = Flight(job_id, task)
+        flight = Flight(job_id, task, trigger)
         flights = self._flights.get(job_id)
         if flights is None:
             self._flights[job_id] = {flight}
@@ -86,14 +88,19 @@ class Flights:
         task = asyncio.current_task()
         return (self.cancel_notes.get(task) if task is not None else None) or default
 
-    def stop(self, job_id: str | None, reason: str) -> list[asyncio.Future[None]]:
-        """Cancel the runs in flight of `job_id` (None: of every job); each is recorded `cancelled` with the note
-        "<reason> while this run was in progress". Returns futures resolved as each is recorded (to wait for
-        before the record is committed). The current task's own run, if any, is left alone."""
+    def stop(
+        self, job_id: str | None, reason: str, triggers: Collection[RunTrigger] | None = None
+    ) -> list[asyncio.Future[None]]:
+        """Cancel the runs in flight of `job_id` (None: of every job; `triggers`: only those runs); each is
+        recorded `cancelled` with the note "<reason> while this run was in progress". Returns futures resolved as
+        each is recorded (to wait for before the record is committed). The current task's own run, if any, is
+        left alone."""
         if job_id is None:
             flights = [f for group in self._flights.values() for f in group]
         else:
             flights = list(self._flights.get(job_id, ()))
+        if triggers is not None:
+            flights = [f for f in flights if f.trigger in triggers]
         current = asyncio.current_task()
         waits: list[asyncio.Future[None]] = []
         for flight in flights:

@@ -15,6 +15,7 @@ from agentool_bridge.toolkits import QueueStore
 from ..clocks import Clock, ClockWatch
 from ..events import EventBus
 from ..history import HistoryWriter
+from ..jobs import RunTrigger
 from .admission import Admission
 from .catchup import CatchUp
 from .delivery import Delivery
@@ -104,6 +105,8 @@ class RunPath:
         self.lanes.wake(job_id)
         self.not_run.forget(job_id)
 
-    def stop_runs(self, job_id: str | None, reason: str) -> list[asyncio.Future[None]]:
+    def stop_runs(
+        self, job_id: str | None, reason: str, triggers: Collection[RunTrigger] | None = None
+    ) -> list[asyncio.Future[None]]:
         """See `Flights.stop`."""
-        return self.flights.stop(job_id, reason)
+        return self.flights.stop(job_id, reason, triggers)

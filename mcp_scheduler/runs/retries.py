@@ -133,7 +133,8 @@ class Retries:
                 if job.retry != retry or job.state == "paused" or self._table.get(job_id) is not job:
                     return
                 self._table.retry_taken(job)  # stored with the start of the run
-                ran = await self._execution.execute(job.definition, "retry", retry.nominal, attempt=retry.attempt)
+                ran = await self._execution.execute(job.definition, "retry", retry.nominal, attempt=retry.attempt,
+                                                    note=retry.note)
                 await self.after(ran)
             finally:
                 self._slots.give_back()

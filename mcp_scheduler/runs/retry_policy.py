@@ -40,16 +40,16 @@ class RetryPolicy:
 
     def plan(
         self, job: Job, status: RunStatus, attempt: int | None, nominal: datetime | None, notes: list[str],
-        *, at_once: bool = False,
+        *, wait: float | None = None, why: str | None = None,
     ) -> PendingRetry | None:
-        """After a failed run: set the job's next attempt (after the policy's delay, or `at_once`) if its policy
-        retries `status` and attempts are left (and it has no retry pending already); otherwise count a
-        failure. Notes say which."""
+        """After a failed run: set the job's next attempt (after the policy's delay, or `wait` seconds) if its
+        policy retries `status` and attempts are left (and it has no retry pending already); otherwise count a
+        failure. Notes say which; `why` goes into the note of the retry's record."""
         policy = job.definition.policy
         number = attempt or 1
         if status in policy.retry_on and number < policy.max_attempts and job.retry is None:
-            at = self._clock.now() + timedelta(seconds=0 if at_once else retry_delay(policy, number))
-            retry = PendingRetry(at, number + 1, nominal)
+            at = self._clock.now() + timedelta(seconds=retry_delay(policy, number) if wait is None else wait)
+            retry = PendingRetry(at, number + 1, nominal, why)
             self._table.retry_planned(job, retry)
             notes.append(f"attempt {number + 1} at {at.isoformat(timespec='milliseconds')}")
             return retry

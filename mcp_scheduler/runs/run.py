@@ -120,7 +120,7 @@ class Execution:
 
     async def execute(
         self, target: RunTarget, trigger: RunTrigger, scheduled: datetime | None, *, run_id: str | None = None,
-        attempt: int | None = None, late: str | None = None,
+        attempt: int | None = None, late: str | None = None, note: str | None = None,
     ) -> Ran:
         """Run `target` once and record it; returns the record (a failed run is a record, not an exception).
 
@@ -131,6 +131,7 @@ class Execution:
         queue; otherwise it is written with the next batch. Cancellation (the scheduler shutting down, or
         cancel_other) records the run as cancelled and propagates. `run_id`: of the record the run replaces (a
         buffered fire's "waiting" record). `late`: why a catch-up fire runs late: its record's note says how late.
+        `note`: what else the record's note says first (why a retry waited).
 
         A scheduled run (not run_now) follows its job's run policy: it counts towards max_runs (retries do not),
         a failure with attempts left plans the next attempt (`attempt` is this one's number; the caller arms it,
@@ -161,9 +162,11 @@ class Execution:
         lead = None
         if late is not None and scheduled is not None:
             lead = f"ran {duration_words((base['started_at'] - scheduled).total_seconds())} late: {late}"
+        if note is not None:
+            lead = note if lead is None else f"{note}; {lead}"
         started = _Start({**base, "status": "running", "note": lead})
         t0 = time.perf_counter()
-        flight = self._flights.take_off(job_id)
+        flight = self._flights.take_off(job_id, trigger)
         try:
             try:
                 await self._history.commit(run_id=base["run_id"], build=started,

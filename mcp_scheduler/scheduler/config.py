@@ -11,11 +11,16 @@ from ..downtime import DEFAULT_CATCHUP_WINDOW
 __all__ = ["ServiceConfig"]
 
 CANCEL_GRACE_SECONDS = 5.0  # how long cancelled runs get to record themselves when the scheduler closes
-INTERRUPTED_NOTE = "the scheduler stopped while the run was in progress (a crash or a kill); it was not run again"
+INTERRUPTED_NOTE = ("the scheduler stopped while the run was in progress (a crash, a kill or a lost runner lease); "
+                    "it was not run again")
+# The same, of a run that is retried: its job's retry_on has `interrupted` (at least once).
+INTERRUPTED_RETRIED_NOTE = ("the scheduler stopped while the run was in progress (a crash, a kill or a lost runner "
+                            "lease); retried, as its job's retry_on has interrupted")
 # Why stop_runs stops a job's runs in flight: "<reason> while this run was in progress" is the note of each.
 CANCELLED_JOB = "the job was cancelled"
 UPDATED_JOB = "the job was updated"
 STOPPED_SCHEDULER = "the scheduler was stopped (stop_scheduler)"
+LEASE_LOST = "lease lost (this process could no longer confirm the runner lease; another may run the jobs now)"
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,13 @@ from ..clocks import Clock
 from ..errors import JobNotFoundError
 from ..events import EventBus, JobEvent, QueueEvent, RunEvent
 from ..history import HistoryWriter
-from ..jobs import Job
+from ..jobs import Job, RunTrigger
 from ..lease import RunnerLease
 from ..models import RunRecord
 from ..runs import RunPath
 from ..schedules import resolve_timezone
 from ..store import SchedulerStore
-from .config import CANCELLED_JOB, INTERRUPTED_NOTE, UPDATED_JOB
+from .config import CANCELLED_JOB, INTERRUPTED_NOTE, INTERRUPTED_RETRIED_NOTE, LEASE_LOST, UPDATED_JOB
 from .engine import EngineHandle, engine_job
 from .local_writes import LocalWrites
 from .table import JobTable
@@ -37,6 +37,8 @@ FOLLOW_EVERY = 0.05  # seconds between checks for what other processes on the st
 BACKOFF_CAP = 5.0  # most seconds between checks of the store, or attempts at the lease, while they fail
 LEASE_RETRY = 0.5  # seconds between a standby's attempts to take the runner lease
 LEASE_CHECK = 1.0  # seconds between the runner's checks that it still holds the lease
+WATCH_EVERY = 0.1  # seconds between the runner's looks at whether its lease is still confirmed (no I/O)
+RUNNER_TRIGGERS: tuple[RunTrigger, ...] = ("schedule", "catch_up", "retry")  # the runs only the runner starts
 
 
 class Replication:
@@ -69,6 +71,7 @@ class Replication:
         self._timezone = timezone
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
+        self._watch: asyncio.Task[None] | None = None
         self._last_try = self._last_keep = 0.0  # monotonic(): the last lease attempt (standby), check (runner)
         self.orphaned_runs: set[asyncio.Task[Any]] = set()  # runs going on when the lease was lost
         self._positions = (0, 0)  # how far this process has followed the store: (change seq, run seq)
@@ -112,7 +115,8 @@ class Replication:
         self._engine.attach(engine)
         engine.start(paused=paused)
         runs.gaps.watch_clocks()
-        failing = [self._retry_interrupted(record) for record in interrupted]
+        wait = self._lease.takeover_wait()
+        failing = [self._retry_interrupted(record, wait) for record in interrupted]
         runs.retries.hold = paused
         runs.retries.arm_all()
         for record in interrupted:
@@ -120,10 +124,12 @@ class Replication:
         for job, record in filter(None, failing):
             await runs.retries.pause_if_failing(job, record)
 
-    def _retry_interrupted(self, record: RunRecord) -> tuple[Job, RunRecord] | None:
-        """A run the last runner left unfinished is a failed run of its job: retried under the job's policy."""
+    def _retry_interrupted(self, record: RunRecord, wait: float) -> tuple[Job, RunRecord] | None:
+        """A run the last runner left unfinished is a failed run of its job: retried under the job's policy (if
+        its retry_on has `interrupted`), not before `wait` seconds from now, when the last runner's runs are
+        known stopped."""
         job = self._table.get(record.job_id)
-        if job is None or record.status != "interrupted" or record.trigger not in ("schedule", "catch_up", "retry"):
+        if job is None or record.status != "interrupted" or record.trigger not in RUNNER_TRIGGERS:
             return None  # a buffered fire that never started is missed (settle_interrupted), not a failed run
         policy = job.definition.policy
         if policy.max_attempts == 1 and policy.pause_after_failures is None:
@@ -131,7 +137,10 @@ class Replication:
         notes = [record.note] if record.note else []
         if policy.max_attempts > 1:
             notes.append(f"attempt {record.attempt or 1} of {policy.max_attempts}")
-            self._runs.policy.plan(job, "interrupted", record.attempt, record.scheduled_time, notes, at_once=True)
+            retry = self._runs.policy.plan(job, "interrupted", record.attempt, record.scheduled_time, notes,
+                                           wait=wait, why=_held_retry(wait))
+            if retry is not None and notes[0] == INTERRUPTED_NOTE:
+                notes[0] = INTERRUPTED_RETRIED_NOTE
             self._history.record(record.model_copy(update={"note": "; ".join(notes)}))
         else:
             self._runs.policy.plan(job, "interrupted", record.attempt, record.scheduled_time, notes)
@@ -143,32 +152,50 @@ class Replication:
         self._runs.gaps.unwatch_clocks()
         return self._engine.detach()
 
-    def _lose_lease(self) -> None:
-        """Stop firing at once: the lease could not be confirmed, and another process may take it."""
-        logger.error("Lost the runner lease of %s: stopped firing; this process is a standby now",
-                     self._store.location)
+    async def _lose_lease(self) -> None:
+        """Stop acting at once: the lease could not be confirmed, and another process may take it (fencing).
+        The fires and retries in progress are cancelled (`cancelled`, "lease lost", in this process's events; the
+        store's fence keeps their records out, so the next runner records them `interrupted`), and the lease is
+        let go."""
+        if not self._engine.runner:
+            return
+        logger.error("Lost the runner lease of %s: stopped firing and cancelled the runs in progress; this process "
+                     "is a standby now", self._store.location)
         engine = self.stop_firing()
         self._engine.runner = False
+        self._runs.stop_runs(None, LEASE_LOST, RUNNER_TRIGGERS)
         if engine is not None:
-            self.orphaned_runs |= engine.shutdown()  # runs in progress finish and are recorded
+            self.orphaned_runs |= engine.shutdown()  # the fires' tasks, which end as their runs are recorded
         self.orphaned_runs |= self._runs.retries.stop()  # pending retries stay stored for the next runner
         self._runs.admission.cancel_waiting()
+        await self._lease.release()
+
+    async def _watch_lease(self) -> None:
+        """On the runner: lose the lease as soon as it is no longer confirmed (half the lease time after the last
+        successful check), whatever the follower is waiting for (a slow store, a ping that does not answer)."""
+        while True:
+            await asyncio.sleep(WATCH_EVERY)
+            if self._engine.runner and not self._lease.is_held():
+                await self._lose_lease()
+                self._last_try = self._clock.monotonic()
 
     # ------------------------------------------------------------------ following the store
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._follow(), name="mcp-scheduler-follower")
+        self._watch = asyncio.create_task(self._watch_lease(), name="mcp-scheduler-lease-watch")
 
     @property
     def following(self) -> bool:
         return self._task is not None
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for task in (self._watch, self._task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._watch = None
 
     async def _follow(self) -> None:
         """Apply what other processes wrote to the store; keep the lease on the runner, and on a standby take it
@@ -199,7 +226,7 @@ class Replication:
                     return False
                 self._last_keep = now
                 if not await self._lease.keep():
-                    self._lose_lease()
+                    await self._lose_lease()
                     self._last_try = self._clock.monotonic()
                     return True
             else:
@@ -321,3 +348,12 @@ class Replication:
         if job is None:
             raise JobNotFoundError(job_id)
         return job
+
+
+def _held_retry(wait: float) -> str:
+    """The note of a retry of a run the last runner left interrupted: when it could start, and why."""
+    if wait <= 0:
+        return "a retry of a run the last runner left interrupted (that runner had stopped: it let go of the lease)"
+    return (f"a retry of a run the last runner left interrupted, held {wait:g} s after the takeover until that "
+            "runner's runs were known stopped (a runner that loses its lease cancels them within half its lease "
+            "time)")

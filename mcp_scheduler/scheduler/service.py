@@ -40,7 +40,7 @@ from ..policies import PolicyInput
 from ..runs import RunLimits, RunPath
 from ..schedules import local_timezone_name, resolve_timezone
 from ..secret_names import RESERVED_SECRET_PREFIX, allowed_secret_names
-from ..store import Bookkeeping, SchedulerStore
+from ..store import Bookkeeping, FencedStore, SchedulerStore
 from .commands import JobCommands
 from .config import CANCEL_GRACE_SECONDS, STOPPED_SCHEDULER, ServiceConfig
 from .engine import EngineHandle
@@ -90,6 +90,8 @@ class SchedulerService:
         self.clock = clock = clock or SystemClock()
         self._store = store
         self._lease = lease or NullLease()
+        if isinstance(store, FencedStore):
+            store.fence_with(self._lease.fencing_token)
         self._table = table = JobTable()
         self._engine = engine = EngineHandle()
         self._writes = writes = LocalWrites()

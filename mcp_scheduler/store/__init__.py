@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .backend import read_store, require_database, store_for
-from .base import Bookkeeping, SchedulerStore
+from .base import Bookkeeping, FencedStore, SchedulerStore
 from .sqlite import SQLiteStore
 
 if TYPE_CHECKING:
     from .postgres import PostgresStore as PostgresStore
 
-__all__ = ["Bookkeeping", "SQLiteStore", "SchedulerStore", "read_store", "require_database", "store_for"]
+__all__ = ["Bookkeeping", "FencedStore", "SQLiteStore", "SchedulerStore", "read_store", "require_database", "store_for"]
 
 
 def __getattr__(name: str) -> Any:

@@ -8,15 +8,15 @@ changed jobs, and the run records in order); one of them, the lease holder, fire
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from ..jobs import Job, JobState, RunStatus
 from ..models import RunRecord
 
-__all__ = ["Bookkeeping", "RunQuery", "SchedulerStore"]
+__all__ = ["Bookkeeping", "FencedStore", "RunQuery", "SchedulerStore"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,3 +161,12 @@ class SchedulerStore(Protocol):
         """Run records that other processes wrote after run `seq` (at most `limit` rows read), and the new
         position."""
         ...
+
+
+@runtime_checkable
+class FencedStore(Protocol):
+    """A store on which a runner that lost its lease could still write (PostgreSQL: a network database): it
+    checks the runner lease's fencing token with each write of the runner (a file lock needs no token)."""
+
+    def fence_with(self, token: Callable[[], int | None]) -> None:
+        """Check `token()` (see `RunnerLease.fencing_token`) with every batch of run records and bookkeeping."""

@@ -11,9 +11,10 @@ quote of the JSON escaped), so a batch of 10,000 runs is a handful of round trip
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +31,14 @@ from .feeds import HistoryPruning, changes_after, changes_pruned_to, runs_after
 from .postgres_connections import PostgresConnections
 
 __all__ = ["PostgresStore"]
+
+logger = logging.getLogger(__name__)
+
+# The records a runner writes as the runner (fires, retries, and fires not run), which a stale fencing token
+# keeps out; run_now and backfill runs are anyone's.
+_RUNNER_TRIGGERS = frozenset({"schedule", "catch_up", "retry"})
+# Holds the token's row until commit: the next runner cannot raise the token between the check and the commit.
+_FENCE = "SELECT 1 FROM scheduler_lease WHERE id = 1 AND epoch = %s FOR SHARE"
 
 # Definitions and run records are stored as JSON *text*, not jsonb: they are written by pydantic's
 # model_dump_json and read back by model_validate_json, never queried inside; jsonb would parse them on
@@ -105,6 +114,14 @@ class PostgresStore:
         self.writer = secrets.token_hex(8)  # marks this process's rows, which its followers skip
         self._db = PostgresConnections(url, self.writer)
         self._pruning = HistoryPruning()
+        self._fence: Callable[[], int | None] = lambda: None
+
+    def fence_with(self, token: Callable[[], int | None]) -> None:
+        """Check `token()` (`RunnerLease.fencing_token`: the token of the lease this process holds, 0 once it lost
+        it, None if it never held it) in the transaction of every batch of run records and bookkeeping: unless it
+        is the newest one drawn, this process's records of fires and retries and its bookkeeping are not written
+        (the next runner records the runs it cut short `interrupted`)."""
+        self._fence = token
 
     @property
     def location(self) -> str | None:
@@ -248,6 +265,11 @@ class PostgresStore:
         if not records and not books:
             return
         async with self._db.transaction() as conn:
+            token = self._fence()
+            if token is not None and not await (await conn.execute(_FENCE, (token,))).fetchone():
+                records, books = self._fenced(records, books, token)
+                if not records and not books:
+                    return
             if records:
                 await conn.execute(_LOCK, (_RUNS_LOCK,))
                 # A run written again gets a new seq (DEFAULT draws from the sequence), so that followers,
@@ -284,6 +306,19 @@ class PostgresStore:
                     (due, history_limit),
                 )
             await self._db.notify(conn)
+
+    @staticmethod
+    def _fenced(
+        records: dict[str, RunRecord], books: dict[str, tuple[Any, ...]], token: int
+    ) -> tuple[dict[str, RunRecord], dict[str, tuple[Any, ...]]]:
+        """What a process whose fencing token is stale may still write: records of runs outside the schedule."""
+        kept = {run_id: r for run_id, r in records.items() if r.trigger not in _RUNNER_TRIGGERS}
+        logger.warning(
+            "Not written: %d run record(s) and the bookkeeping of %d job(s) of this process's time as the runner "
+            "(fencing token %d): it no longer holds the runner lease; the next holder records those runs",
+            len(records) - len(kept), len(books), token,
+        )
+        return kept, {}
 
     async def interrupt_unfinished(self, note: str) -> list[RunRecord]:
         async with self._db.transaction() as conn:

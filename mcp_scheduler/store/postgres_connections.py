@@ -32,6 +32,7 @@ __all__ = ["PostgresConnections", "PostgresUnavailableError", "RECHECK_EVERY"]
 
 logger = logging.getLogger(__name__)
 
+IDLE_IN_WRITE_MS = 10_000  # a transaction left idle this long (its process frozen) is ended by the server
 RECHECK_EVERY = 10.0  # seconds: changed() answers True at least this often, in case a notification was lost
 
 Connection = psycopg.AsyncConnection[Any]
@@ -74,6 +75,9 @@ class PostgresConnections:
             raise PostgresUnavailableError(cannot_connect(self._url, exc)) from exc
         try:
             await conn.execute("SET TIME ZONE 'UTC'")
+            # A process frozen in the middle of a write (SIGSTOP) would hold the runner lease's fencing token, and
+            # with it the next runner's takeover, for as long as it is frozen.
+            await conn.execute(f"SET idle_in_transaction_session_timeout = {IDLE_IN_WRITE_MS}")
         except BaseException:
             await conn.close()
             raise

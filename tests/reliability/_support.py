@@ -1,8 +1,9 @@
 """Helpers of the fault tests: a `sleeper` toolkit for server subprocesses, and reading their databases.
 
 `--toolkit tests.reliability._support:create_sleeper` (from the repository root) gives a server the
-`sleeper` AgenTool: it appends `<token> start` to a file, sleeps, then appends `<token> end`. The
-file tells how many times each run really happened, whatever the server's own records say.
+`sleeper` AgenTool: it appends `<token> start` to a file, sleeps, then appends `<token> end` (with `mark_cut`,
+`<token> cut` when the run is cancelled while it sleeps). The file tells how many times each run really happened,
+whatever the server's own records say.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class SleeperInput(BaseOperationInput):
     seconds: float = Field(default=0.0, ge=0, le=60, description="How long.")
     token: str = Field(description="Written to the file at start and end.")
     path: str = Field(description="The file to append to.")
+    mark_cut: bool = Field(default=False, description="Also write down a run cancelled while it sleeps.")
 
 
 def _mark(path: str, line: str) -> None:
@@ -32,9 +34,14 @@ def _mark(path: str, line: str) -> None:
         marks.write(line + "\n")
 
 
-async def sleep(seconds: float, token: str, path: str) -> dict[str, Any]:
+async def sleep(seconds: float, token: str, path: str, mark_cut: bool = False) -> dict[str, Any]:
     _mark(path, f"{token} start")
-    await anyio.sleep(seconds)
+    try:
+        await anyio.sleep(seconds)
+    except BaseException:
+        if mark_cut:
+            _mark(path, f"{token} cut")
+        raise
     _mark(path, f"{token} end")
     return {"token": token, "slept": seconds}
 
@@ -45,13 +52,13 @@ def create_sleeper() -> None:
         "sleeper",
         SleeperInput,
         RoutingConfig(operation_map={"sleep": ("sleep", lambda m: {"seconds": m.seconds, "token": m.token,
-                                                                  "path": m.path})}),
+                                                                  "path": m.path, "mark_cut": m.mark_cut})}),
         [sleep],
     )
 
 
 def marks(path: Path) -> list[tuple[str, str]]:
-    """The (token, 'start' | 'end') lines the sleeper wrote, in order."""
+    """The (token, 'start' | 'end' | 'cut') lines the sleeper wrote, in order."""
     if not path.exists():
         return []
     return [tuple(line.rsplit(" ", 1)) for line in path.read_text(encoding="utf-8").splitlines() if line]  # type: ignore[misc]

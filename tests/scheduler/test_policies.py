@@ -23,7 +23,7 @@ def test_a_policy_in_words() -> None:
 
     assert describe_policy(policy) == (
         "runs a fire that comes during a run right after it (at most one waiting); catches up once after downtime; "
-        "retries 3 times on error, timeout, interrupted, 30 s then 1 min then 2 min; pauses after 5 failures in a "
+        "retries 3 times on error, timeout, 30 s then 1 min then 2 min; pauses after 5 failures in a "
         "row; stops after 10 runs"
     )
     assert [retry_delay(RunPolicy(retry_delay=10, retry_multiplier=3, retry_max_delay=60), n) for n in (1, 2, 3)] == [

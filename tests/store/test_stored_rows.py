@@ -25,7 +25,7 @@ DEFINITION = (
     '"At 09:00 (Europe/Berlin)","cron_has_seconds":false,"cron":"0 9 * * *"},"max_instances":1,'
     '"misfire_grace_time":30,"coalesce":true,"timeout":null,"result_queue":null,"error_queue":null,"policy":'
     '{"overlap":"skip","catchup":null,"max_attempts":1,"retry_delay":30.0,"retry_multiplier":2.0,'
-    '"retry_max_delay":3600.0,"retry_on":["error","timeout","interrupted"],"pause_after_failures":null,'
+    '"retry_max_delay":3600.0,"retry_on":["error","timeout"],"pause_after_failures":null,'
     '"jitter":null,"max_runs":null,"start_at":null,"end_at":null,"catchup_window":null},'
     '"created_at":"2026-12-01T09:00:00+00:00","address_policy":null}'
 )
