@@ -122,7 +122,8 @@ class SchedulerService:
             runs=runs, checks=checks, replication=replication, views=views, clock=clock,
         )
         self._extra = ExtraRuns(table=table, engine=engine, runs=runs, checks=checks, replication=replication,
-                                per_job=config.max_runs_per_job, clock=clock)
+                                history=history, per_job=config.max_runs_per_job, clock=clock)
+        replication.on_run_request = self._extra.take_request
         self._open = False
 
     @property
