@@ -92,11 +92,14 @@ class Replication:
     async def join(self, *, paused: bool) -> None:
         """Take part in the store (just opened): as its runner if the lease is free, else as a standby; follow
         what others write from now on."""
+        # Where the feeds end before the jobs are read: what others write meanwhile (a run asked of the runner,
+        # say) is then read by the follower, not skipped.
+        positions = await self._store.positions()
         if await self._lease.try_acquire():
             await self.become_runner(paused=paused)
         else:
             await self.load_jobs()
-        self._positions = await self._store.positions()
+        self._positions = positions
         self.follow_queues()  # from the current end of the queues
 
     async def become_runner(self, *, paused: bool) -> None:
@@ -211,8 +214,9 @@ class Replication:
                 self._last_try = now
                 if await self._lease.try_acquire():
                     logger.warning("The runner of %s stopped: this process runs the jobs now", self._store.location)
+                    positions = await self._store.positions()
                     await self.become_runner(paused=False)
-                    self._positions = await self._store.positions()
+                    self._positions = positions
                     self._last_keep = self._clock.monotonic()
                     lease.succeeded()
                     return True
