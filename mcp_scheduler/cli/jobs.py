@@ -54,6 +54,8 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
         flags=(options.db, options.log_level, _json),
     )
     run.add_argument("job_id", metavar="JOB_ID", help="the job (mcp-scheduler jobs lists them)")
+    run.add_argument("--start-within", type=options.seconds, default=10.0, metavar="SECONDS",
+                     help="how long the runner has to start the run before the request is withdrawn (default 10)")
     for action, summary in ACTIONS.items():
         if action == "run":
             continue
@@ -107,7 +109,7 @@ def run_job_command(args: argparse.Namespace, settings: Settings) -> int:
         if args.command == "run":
             from .run_job import run_job
 
-            return asyncio.run(run_job(settings, args.job_id, as_json=args.json))
+            return asyncio.run(run_job(settings, args.job_id, as_json=args.json, start_within=args.start_within))
         from .job_actions import act
 
         return asyncio.run(act(settings, args.command, args.job_id, as_json=args.json))

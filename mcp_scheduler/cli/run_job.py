@@ -23,9 +23,7 @@ from ..store import read_store
 from .console import EXIT_FAILED, EXIT_OK
 from .tables import RUN_HEADERS, format_table, run_json, run_outcome, run_row, terminal_width, write_json
 
-__all__ = ["START_WITHIN", "NoRunnerError", "run_job"]
-
-START_WITHIN = 10.0  # seconds the runner has to start the run (its follower reads the store every 50 ms)
+__all__ = ["NoRunnerError", "run_job"]
 
 
 class NoRunnerError(SchedulerError, RuntimeError):
@@ -40,9 +38,10 @@ class NoRunnerError(SchedulerError, RuntimeError):
         )
 
 
-async def run_job(settings: Settings, job_id: str, *, as_json: bool = False, out: TextIO | None = None,
-                  err: TextIO | None = None) -> int:
-    """Have the runner run `job_id` now and print its run (0), or its failure (1).
+async def run_job(settings: Settings, job_id: str, *, as_json: bool = False, start_within: float = 10.0,
+                  out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Have the runner run `job_id` now and print its run (0), or its failure (1). The runner's follower reads
+    the store every 50 ms: the request is withdrawn if the run has not started within `start_within` seconds.
 
     Raises `JobNotFoundError` for an unknown job and `NoRunnerError` when no process runs the jobs.
     """
@@ -66,7 +65,7 @@ async def run_job(settings: Settings, job_id: str, *, as_json: bool = False, out
             err.write(f"Run {record.run_id} of job {job_id}: started by the runner ({runner})\n")
             err.flush()
 
-        record = await request.wait(start_within=START_WITHIN, runner_alive=runner_alive, started=started)
+        record = await request.wait(start_within=start_within, runner_alive=runner_alive, started=started)
     zone = job.definition.schedule.timezone
     if as_json:
         write_json(run_json(record, zone), out)
