@@ -24,7 +24,7 @@ __all__ = ["NOT_TAKEN", "RUNNER_GONE", "RunRequest", "is_run_request"]
 
 POLL = 0.05  # seconds between reads of the store while waiting (the runner's follower polls as often)
 RUNNER_CHECK = 1.0  # seconds between checks, while the run goes on, that the runner still runs
-NOT_TAKEN = "not taken: no runner took the request within {within:g} s"
+NOT_TAKEN = "not taken: no runner started the run within {within:g} s (one that is stopped, paused or hung takes none)"
 RUNNER_GONE = "the runner stopped during the run; the next runner records it as interrupted"
 
 
