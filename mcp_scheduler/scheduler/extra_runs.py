@@ -113,8 +113,8 @@ class ExtraRuns:
         task.add_done_callback(self.manual_runs.discard)
 
     async def _requested(self, request: RunRecord) -> None:
-        job = self._table.get(request.job_id)
         try:
+            job = await self._replication.lookup(request.job_id)
             if job is None:
                 raise JobNotFoundError(request.job_id)
             record = await self._runs.admission.run_extra(job.definition, "run_now", None, wait=False,
@@ -128,6 +128,8 @@ class ExtraRuns:
             await self._history.commit(request.model_copy(
                 update={"status": "skipped", "finished_at": now, "note": f"not run: {why}"}
             ))
+        except Exception:  # the store out of reach, say: the asking process withdraws the request in time
+            logger.exception("Job %s: the run asked for by another process could not be started", request.job_id)
 
     async def backfill(
         self,
