@@ -8,17 +8,19 @@ in its application name, `mcp-scheduler... pid PID on HOST`).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
 import re
 import sys
+from collections.abc import Iterator
 from typing import Any, TextIO
 
 from .presence import ServingProcess, serving_processes
 from .runner_info import RunnerInfo, read_runner_info
 
-__all__ = ["print_status", "sqlite_runner"]
+__all__ = ["print_status", "runner_of", "sqlite_runner"]
 
 NOBODY = "nobody: no scheduler process runs the jobs"
 STARTED_BY = {"frontend": "started by a server", "service": "started by the user service",
@@ -47,6 +49,16 @@ def sqlite_runner(database: str) -> dict[str, Any] | None:
             return info if isinstance(info, dict) else {}
         fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
         return None
+
+
+def runner_of(database: str) -> str | None:
+    """Who runs the jobs of `database` now, in words ("pid 123 on host"), or None when no process does."""
+    if database.startswith(("postgresql://", "postgres://")):
+        with _postgres(database, "mcp-scheduler-status") as conn:
+            holder = _postgres_holder(conn)
+        return None if holder is None else _session(holder)
+    runner = sqlite_runner(database)
+    return None if runner is None else f"pid {runner.get('pid', '?')} on {runner.get('host', '?')}"
 
 
 def _describe(process: ServingProcess) -> str:
@@ -87,28 +99,14 @@ def print_status(database: str, *, out: TextIO | None = None) -> int:
 
 
 def _print_postgres_status(url: str, out: TextIO) -> int:
-    from agentool_bridge.extras import POSTGRES, require_extra
-
-    require_extra(POSTGRES)
-    import psycopg  # only for a PostgreSQL database
-
-    from .postgres_lease import HOLDER_QUERY, WHERE, lease_key
-
-    try:
-        with psycopg.connect(url, autocommit=True, connect_timeout=10,
-                             application_name="mcp-scheduler-status") as conn:
-            row = conn.execute(WHERE).fetchone()
-            holder = conn.execute(HOLDER_QUERY, (lease_key(str(row[0]) if row else ""),)).fetchone()
-            sessions = conn.execute(
-                "SELECT pid, application_name, host(client_addr), backend_start FROM pg_stat_activity "
-                "WHERE datname = current_database() AND application_name LIKE 'mcp-scheduler%' "
-                "AND application_name <> 'mcp-scheduler-status' AND pid <> pg_backend_pid() ORDER BY backend_start"
-            ).fetchall()
-            where = f"{conn.info.dbname} on {conn.info.host}:{conn.info.port}"
-    except psycopg.Error as exc:
-        raise ValueError(
-            f"Could not read the status of the PostgreSQL database: {exc}. Check the --db URL and that the server runs."
-        ) from None
+    with _postgres(url, "mcp-scheduler-status") as conn:
+        holder = _postgres_holder(conn)
+        sessions = conn.execute(
+            "SELECT pid, application_name, host(client_addr), backend_start FROM pg_stat_activity "
+            "WHERE datname = current_database() AND application_name LIKE 'mcp-scheduler%' "
+            "AND application_name <> 'mcp-scheduler-status' AND pid <> pg_backend_pid() ORDER BY backend_start"
+        ).fetchall()
+        where = f"{conn.info.dbname} on {conn.info.host}:{conn.info.port}"
     out.write(f"database: {where}\n")
     out.write(f"runner:   {NOBODY if holder is None else _session(holder)}\n")
     background = read_runner_info(url) if holder is not None else None
@@ -130,6 +128,32 @@ def _print_postgres_status(url: str, out: TextIO) -> int:
     if not processes:
         out.write("standby:  none\n")
     return 1 if holder is None else 0
+
+
+@contextlib.contextmanager
+def _postgres(url: str, application_name: str) -> Iterator[Any]:
+    """A connection to the PostgreSQL database `url` for reading its status; its errors told as ValueError."""
+    from agentool_bridge.extras import POSTGRES, require_extra
+
+    require_extra(POSTGRES)
+    import psycopg  # only for a PostgreSQL database
+
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=10, application_name=application_name) as conn:
+            yield conn
+    except psycopg.Error as exc:
+        raise ValueError(
+            f"Could not read the status of the PostgreSQL database: {exc}. Check the --db URL and that the server runs."
+        ) from None
+
+
+def _postgres_holder(conn: Any) -> tuple[Any, ...] | None:
+    """The session holding the runner lease of the connection's database and schema, or None."""
+    from .postgres_lease import HOLDER_QUERY, WHERE, lease_key
+
+    row = conn.execute(WHERE).fetchone()
+    holder: tuple[Any, ...] | None = conn.execute(HOLDER_QUERY, (lease_key(str(row[0]) if row else ""),)).fetchone()
+    return holder
 
 
 def _write_background(runner: RunnerInfo | None, out: TextIO) -> None:

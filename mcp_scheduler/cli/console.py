@@ -9,10 +9,11 @@ from collections.abc import Callable
 
 from ..settings import Settings
 
-__all__ = ["EXIT_FAILED", "EXIT_NOT_FOUND", "EXIT_OK", "EXIT_USAGE", "configure_logging", "describe_error",
-           "run_reported"]
+__all__ = ["EXIT_FAILED", "EXIT_NOT_FOUND", "EXIT_OK", "EXIT_PIPE", "EXIT_USAGE", "configure_logging",
+           "describe_error", "run_reported"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_FOUND = 0, 1, 2, 3
+EXIT_PIPE = 141  # 128 + SIGPIPE: what `cat` or `ls` end with when the reader of their output went away
 
 
 def configure_logging(settings: Settings, *, quiet: bool) -> None:
@@ -62,6 +63,15 @@ def describe_error(exc: BaseException, settings: Settings) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+def _stdout_closed() -> int:
+    """The reader of stdout went away (`mcp-scheduler jobs | head`): end quietly, as Python's documentation
+    recommends: what is still buffered goes to /dev/null instead of failing again at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_PIPE
+
+
 def run_reported(command: str, settings: Settings, action: Callable[[], int]) -> int:
     """`action()`'s exit code; an error it raises told on stderr in one line, as `mcp-scheduler COMMAND: ...`."""
     import sqlite3
@@ -72,7 +82,11 @@ def run_reported(command: str, settings: Settings, action: Callable[[], int]) ->
 
     database = settings.database or ""
     try:
-        return action()
+        code = action()
+        sys.stdout.flush()  # here, not at exit: a closed pipe is then told below, not as a traceback
+        return code
+    except BrokenPipeError:
+        return _stdout_closed()
     except KeyboardInterrupt:
         return EXIT_FAILED
     except JobNotFoundError as exc:

@@ -1,41 +1,37 @@
-"""`mcp-scheduler run | pause | resume | cancel JOB_ID`: act on a job of a database a server may be running.
+"""`mcp-scheduler pause | resume | cancel JOB_ID`: act on a job of a database a server may be running.
 
 The command opens a scheduler of its own on the database for the moment of the action. When a server
 holds the runner lease, that scheduler is a standby: its writes reach the server through the store's
 change feed (a pause stops the server's fires within a fraction of a second), and it never takes the
 lease over. When no server runs, it takes the lease but opens paused, so that no other job fires
-while the command runs. `run` executes the job in this process, with this command's toolkit flags
-and environment (give it the server's `--allow-shell`, `--http-allow`, `--servers`, `--model`, `--toolkit`);
-an http or webhook job obeys the address policy it was accepted under as well.
+while the command runs. (`run` asks the runner instead: `run_job.py`.)
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 from datetime import datetime
 from typing import TextIO
 
-from ..errors import JobExecutionError
 from ..lease import FileLease, RunnerLease
-from ..models import JobInfo, SchedulerInput
+from ..models import JobInfo
 from ..runtime import SchedulerRuntime, is_postgres_url
 from ..settings import Settings
 from ..store import require_database
 from .tables import (
     JOB_FLEX,
     JOB_HEADERS,
-    display_zone,
     format_table,
+    job_json,
     job_rows,
-    run_outcome,
     terminal_width,
+    write_json,
 )
 
 __all__ = ["ACTIONS", "act"]
 
-ACTIONS = ("run", "pause", "resume", "cancel")
+ACTIONS = ("pause", "resume", "cancel")
 
 
 class FirstTryLease:
@@ -86,9 +82,10 @@ def _lease(settings: Settings) -> RunnerLease:
     return FirstTryLease(FileLease(database))
 
 
-async def act(settings: Settings, action: str, job_id: str, *, out: TextIO | None = None,
+async def act(settings: Settings, action: str, job_id: str, *, as_json: bool = False, out: TextIO | None = None,
               err: TextIO | None = None) -> int:
-    """Do `action` (one of ACTIONS) on job `job_id`; returns the process exit code (0, or 1 for a failed run).
+    """Do `action` (one of ACTIONS) on job `job_id` and print the job as it is then (its row, or with `as_json`
+    its JSON); returns the process exit code.
 
     Raises `JobNotFoundError` for an unknown job and `SchedulerError` for an action the job's state refuses.
     """
@@ -101,22 +98,8 @@ async def act(settings: Settings, action: str, job_id: str, *, out: TextIO | Non
         config, toolkits=settings.toolkits, discover_entry_points=settings.discover_entry_points,
         toolkit_config=settings.toolkit_config(), lease=lease,
     )
-    zone_name, zone = display_zone(settings.timezone)
     async with runtime:
         service = runtime.service
-        if action == "run":
-            try:
-                record = await service.run_now(SchedulerInput(operation="run_now", job_id=job_id))
-            except JobExecutionError:
-                latest = await service.get_history(job_id, limit=1)
-                if not latest or latest[0].trigger != "run_now":
-                    raise
-                failed = latest[0]
-                err.write(f"Run {failed.run_id} of job {job_id}: {failed.status}: {run_outcome(failed)}\n")
-                return 1
-            err.write(f"Run {record.run_id} of job {job_id}: {record.status} in {record.duration_ms or 0:.0f} ms\n")
-            out.write(json.dumps(record.result, default=str, ensure_ascii=False, indent=2) + "\n")
-            return 0
         info: JobInfo
         if action == "pause":
             info = await service.pause(job_id)
@@ -126,10 +109,13 @@ async def act(settings: Settings, action: str, job_id: str, *, out: TextIO | Non
             info = (await service.cancel(job_id)).model_copy(update={"next_run": None})
         else:
             raise ValueError(f"Unknown action {action!r}: use one of {', '.join(ACTIONS)}.")
-        rows = job_rows([info], zone)
-        if action == "cancel":
-            rows[0][1] = "cancelled"
-        out.write(format_table(JOB_HEADERS, rows, width=terminal_width(out), flex=JOB_FLEX))
+        state = "cancelled" if action == "cancel" else info.state
+        if as_json:
+            write_json({**job_json(info), "state": state}, out)
+        else:
+            rows = job_rows([info])
+            rows[0][1] = state
+            out.write(format_table(JOB_HEADERS, rows, width=terminal_width(out), flex=JOB_FLEX))
         where = "" if service.is_runner else f" (the server running the jobs, {lease.holder()}, follows)"
-        err.write(f"Job {job_id}: {'cancelled' if action == 'cancel' else info.state}{where}; times in {zone_name}\n")
+        err.write(f"Job {job_id}: {state}{where}; times in the job's time zone\n")
     return 0

@@ -1,8 +1,9 @@
 """`mcp-scheduler jobs`, `history [JOB_ID]`, and `run | pause | resume | cancel JOB_ID`: the jobs of a store.
 
-`jobs` and `history` read the store (no scheduler starts: they work while a server runs on it); the actions
-open a scheduler of their own for the moment of the action (`job_actions.py`). Tables go to stdout, messages
-to stderr.
+`jobs` and `history` read the store (no scheduler starts: they work while a server runs on it); `run` asks the
+process that runs the jobs to run one now (`run_job.py`); pause, resume and cancel open a scheduler of their
+own for the moment of the action (`job_actions.py`). Tables (or, with --json, their rows as JSON) go to
+stdout, messages to stderr; times are in each job's time zone.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from .options import RUN_STATUSES, add_command, positive
 __all__ = ["ACTIONS", "add_commands", "run_job_command"]
 
 ACTIONS = {
-    "run": "run a job now, in this process, and print its result (JSON)",
+    "run": "have the process that runs the jobs run a job now, and print its run",
     "pause": "stop a job firing (a running server follows)",
     "resume": "let a paused job fire again",
     "cancel": "delete a job",
@@ -31,32 +32,49 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
     jobs = add_command(
         commands, "jobs", run_job_command, summary="print the jobs, with their schedules in words",
         description="Print the jobs of the store (--db), with their schedules in words, next and last runs.",
-        flags=(options.db, options.timezone, options.log_level, _limit),
+        flags=(options.db, options.log_level, _limit, _json),
     )
     jobs.add_argument("--state", choices=["scheduled", "paused", "completed"], help="only jobs in this state")
     history = add_command(
         commands, "history", run_job_command, summary="print runs, newest first (of one job, or of all jobs)",
         description="Print the runs of one job, or of all jobs, newest first.",
-        flags=(options.db, options.timezone, options.log_level, _limit),
+        flags=(options.db, options.timezone, options.log_level, _limit, _json),
     )
     history.add_argument("job_id", nargs="?", metavar="JOB_ID", help="the job (default: every job)")
     history.add_argument("--status", choices=RUN_STATUSES, help="only runs with this outcome")
     history.add_argument("--since", metavar="WHEN", help="runs at or after WHEN, an ISO time ('2026-12-01T09:00', "
                          "read in --timezone) or a duration ago ('1h', '30 minutes', '2 days')")
     history.add_argument("--until", metavar="WHEN", help="runs before WHEN (same forms as --since)")
+    run = add_command(
+        commands, "run", run_job_command, summary=f"{ACTIONS['run']}: run JOB_ID",
+        description="Have the process that runs the jobs of the store (a server, or the background runner) run a "
+        "job now, with that process's flags (--allow-shell, --http-allow, ...), and wait for the run's record: "
+        "its row on stdout (with --json: the run as JSON, result included), `Run RUN_ID of job JOB_ID: ...` on "
+        "stderr. Exit 1 if the run failed, or if no process runs the jobs (nothing is run then).",
+        flags=(options.db, options.log_level, _json),
+    )
+    run.add_argument("job_id", metavar="JOB_ID", help="the job (mcp-scheduler jobs lists them)")
+    run.add_argument("--start-within", type=options.seconds, default=10.0, metavar="SECONDS",
+                     help="how long the runner has to start the run before the request is withdrawn (default 10)")
     for action, summary in ACTIONS.items():
+        if action == "run":
+            continue
         parser = add_command(
             commands, action, run_job_command, summary=f"{summary}: {action} JOB_ID",
             description=f"{summary[0].upper()}{summary[1:]}. The scheduler's flags concern the scheduler this "
-            "command opens for the moment of the action; `run` calls the job here, so give it the server's "
-            "--allow-shell, --http-allow, --servers, --model and --toolkit.",
-            flags=(options.db, options.timezone, options.log_level, options.scheduler),
+            "command opens for the moment of the action.",
+            flags=(options.db, options.timezone, options.log_level, options.scheduler, _json),
         )
         parser.add_argument("job_id", metavar="JOB_ID", help="the job (mcp-scheduler jobs lists them)")
 
 
 def _limit(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=positive, default=50, help="rows to print (default 50)")
+
+
+def _json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true",
+                        help="print JSON for scripts (the table's rows, unclipped) instead of the table")
 
 
 def run_job_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -80,16 +98,20 @@ def run_job_command(args: argparse.Namespace, settings: Settings) -> int:
         if args.command == "jobs":
             from .tables import print_jobs
 
-            return asyncio.run(print_jobs(database, limit=args.limit, state=args.state, timezone=settings.timezone))
+            return asyncio.run(print_jobs(database, limit=args.limit, state=args.state, as_json=args.json))
         if args.command == "history":
             from .tables import print_history
 
             return asyncio.run(print_history(
                 database, args.job_id, limit=args.limit, status=args.status, since=args.since, until=args.until,
-                timezone=settings.timezone,
+                timezone=settings.timezone, as_json=args.json,
             ))
+        if args.command == "run":
+            from .run_job import run_job
+
+            return asyncio.run(run_job(settings, args.job_id, as_json=args.json, start_within=args.start_within))
         from .job_actions import act
 
-        return asyncio.run(act(settings, args.command, args.job_id))
+        return asyncio.run(act(settings, args.command, args.job_id, as_json=args.json))
 
     return run_reported(args.command, settings, command)

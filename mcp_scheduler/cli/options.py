@@ -33,6 +33,7 @@ __all__ = [
     "positive",
     "runner_idle_exit",
     "scheduler",
+    "seconds",
     "started_by",
     "timezone",
     "token_file",
@@ -89,7 +90,8 @@ def positive(value: str) -> int:
     return number
 
 
-def _seconds(value: str) -> float:
+def seconds(value: str) -> float:
+    """A number of seconds above 0 (argparse type)."""
     number: float = _checked(value, float, lambda n: n > 0, "a number of seconds above 0")
     return number
 
@@ -163,7 +165,7 @@ def token_file(parser: argparse.ArgumentParser) -> None:
 def runner_idle_exit(parser: argparse.ArgumentParser) -> None:
     """--runner-idle-exit: for a background runner, and for the servers that start one."""
     _group(parser, "background runner").add_argument(
-        "--runner-idle-exit", type=_seconds, metavar="SECONDS", default=env_value("RUNNER_IDLE_EXIT", "600"),
+        "--runner-idle-exit", type=seconds, metavar="SECONDS", default=env_value("RUNNER_IDLE_EXIT", "600"),
         help="a background runner exits after this long with no active job and no client (default 600)")
 
 
@@ -223,7 +225,7 @@ def scheduler(parser: argparse.ArgumentParser) -> None:
                         "was cut off (default 10, at least 2)")
     limits.add_argument("--max-jobs", type=positive, metavar="N", default=env_value("MAX_JOBS", "10000"),
                         help="most jobs the database may hold (default 10000)")
-    limits.add_argument("--min-interval", type=_seconds, metavar="SECONDS", default=env_value("MIN_INTERVAL", "1"),
+    limits.add_argument("--min-interval", type=seconds, metavar="SECONDS", default=env_value("MIN_INTERVAL", "1"),
                         help="shortest time in seconds between two fires of a schedule (default 1)")
     limits.add_argument("--max-runs-per-job", type=positive, metavar="N", default=env_value("MAX_RUNS_PER_JOB", "10"),
                         help="runs of one job in progress at once, whatever its max_instances or overlap policy "

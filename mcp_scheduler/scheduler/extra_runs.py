@@ -10,8 +10,9 @@ from datetime import datetime
 from typing import Any
 
 from ..clocks import Clock
-from ..errors import InvalidJobInputError, JobExecutionError, JobNotFoundError
+from ..errors import InvalidJobInputError, JobExecutionError, JobNotFoundError, QuotaExceededError
 from ..fire_times import backfill_times
+from ..history import HistoryWriter
 from ..jobs import JobDefinition
 from ..models import BackfillOverlap, BackfillSummary, RunRecord, SchedulerInput
 from ..runs import AdHocRun, RunPath, RunTarget
@@ -41,17 +42,19 @@ class ExtraRuns:
         runs: RunPath,
         checks: RequestChecks,
         replication: Replication,
+        history: HistoryWriter,
         per_job: int,
         clock: Clock,
     ) -> None:
         self._table = table
+        self._history = history
         self._engine = engine
         self._runs = runs
         self._checks = checks
         self._replication = replication
         self._per_job = per_job
         self._clock = clock
-        self.manual_runs: set[asyncio.Task[Any]] = set()  # tasks inside run_now
+        self.manual_runs: set[asyncio.Task[Any]] = set()  # tasks inside run_now, and runs asked for (take_request)
         self.backfills: set[asyncio.Task[Counter[str]]] = set()  # backfills in progress
         self._open = False
         self._stops = 0  # stop() calls: a backfill started before one ends with it
@@ -101,6 +104,32 @@ class ExtraRuns:
                 f"run {record.run_id}): {err}"
             )
         return record
+
+    def take_request(self, request: RunRecord) -> None:
+        """Run a run_now that another process asked for through the store (`run_requests.py`), under the
+        request's run id, with this runner's flags; a request that cannot run is recorded `skipped`, saying why."""
+        task = asyncio.create_task(self._requested(request), name=f"mcp-scheduler-requested-{request.job_id}")
+        self.manual_runs.add(task)
+        task.add_done_callback(self.manual_runs.discard)
+
+    async def _requested(self, request: RunRecord) -> None:
+        try:
+            job = await self._replication.lookup(request.job_id)
+            if job is None:
+                raise JobNotFoundError(request.job_id)
+            record = await self._runs.admission.run_extra(job.definition, "run_now", None, wait=False,
+                                                          run_id=request.run_id)
+            if record is None:
+                raise JobNotFoundError(request.job_id)
+        except (JobNotFoundError, QuotaExceededError) as exc:
+            why = "the job was cancelled" if isinstance(exc, JobNotFoundError) else str(exc)
+            logger.warning("Job %s: the run asked for by another process was not run: %s", request.job_id, why)
+            now = self._clock.now()
+            await self._history.commit(request.model_copy(
+                update={"status": "skipped", "finished_at": now, "note": f"not run: {why}"}
+            ))
+        except Exception:  # the store out of reach, say: the asking process withdraws the request in time
+            logger.exception("Job %s: the run asked for by another process could not be started", request.job_id)
 
     async def backfill(
         self,

@@ -26,6 +26,7 @@ from ..store import SchedulerStore
 from .config import CANCELLED_JOB, INTERRUPTED_NOTE, INTERRUPTED_RETRIED_NOTE, LEASE_LOST, UPDATED_JOB
 from .engine import EngineHandle, engine_job
 from .local_writes import LocalWrites
+from .run_requests import is_run_request
 from .table import JobTable
 
 __all__ = ["Replication"]
@@ -74,6 +75,8 @@ class Replication:
         self._watch: asyncio.Task[None] | None = None
         self._last_try = self._last_keep = 0.0  # monotonic(): the last lease attempt (standby), check (runner)
         self.orphaned_runs: set[asyncio.Task[Any]] = set()  # runs going on when the lease was lost
+        # The runner's taker of runs that other processes ask for through the store (ExtraRuns.take_request).
+        self.on_run_request: Callable[[RunRecord], None] | None = None
         self._positions = (0, 0)  # how far this process has followed the store: (change seq, run seq)
         self._queue_position: tuple[QueueStore | None, int] = (None, 0)  # the same for the queue store
         self.backoff = Backoff("Following the store", logger, clock, base=FOLLOW_EVERY, cap=BACKOFF_CAP)
@@ -92,11 +95,14 @@ class Replication:
     async def join(self, *, paused: bool) -> None:
         """Take part in the store (just opened): as its runner if the lease is free, else as a standby; follow
         what others write from now on."""
+        # Where the feeds end before the jobs are read: what others write meanwhile (a run asked of the runner,
+        # say) is then read by the follower, not skipped.
+        positions = await self._store.positions()
         if await self._lease.try_acquire():
             await self.become_runner(paused=paused)
         else:
             await self.load_jobs()
-        self._positions = await self._store.positions()
+        self._positions = positions
         self.follow_queues()  # from the current end of the queues
 
     async def become_runner(self, *, paused: bool) -> None:
@@ -235,8 +241,9 @@ class Replication:
                 self._last_try = now
                 if await self._lease.try_acquire():
                     logger.warning("The runner of %s stopped: this process runs the jobs now", self._store.location)
+                    positions = await self._store.positions()
                     await self.become_runner(paused=False)
-                    self._positions = await self._store.positions()
+                    self._positions = positions
                     self._last_keep = self._clock.monotonic()
                     lease.succeeded()
                     return True
@@ -267,6 +274,9 @@ class Replication:
         run_seq, records = await self._store.runs_since(self._positions[1])
         self._positions = (change_seq, run_seq)
         for record in records:
+            if is_run_request(record) and self._engine.runner and self.on_run_request is not None:
+                self.on_run_request(record)
+                continue
             if record.status == "running" and record.started_at is None:
                 continue  # a fire buffered behind a run (overlap policy): announced when it starts
             job = self._table.get(record.job_id)

@@ -124,7 +124,8 @@ class SchedulerService:
             runs=runs, checks=checks, replication=replication, views=views, clock=clock,
         )
         self._extra = ExtraRuns(table=table, engine=engine, runs=runs, checks=checks, replication=replication,
-                                per_job=config.max_runs_per_job, clock=clock)
+                                history=history, per_job=config.max_runs_per_job, clock=clock)
+        replication.on_run_request = self._take_request
         self._open = False
 
     @property
@@ -401,6 +402,15 @@ class SchedulerService:
     ) -> SchedulePreview:
         """Describe a schedule and list its next fire times without creating a job (see `JobQueries.preview`)."""
         return self._queries.preview(schedule_type, schedule, timezone, count, policy)
+
+    def _take_request(self, request: RunRecord) -> None:
+        """Run what another process asked for through the store, while this runner processes jobs: one opened
+        paused (a command's, for a moment) or stopped leaves the request to the runner that processes them."""
+        if self.processing:
+            self._extra.take_request(request)
+        else:
+            logger.info("Job %s: a run asked for by another process is left to a runner that processes jobs "
+                        "(this one is paused or stopped)", request.job_id)
 
     def has_active_work(self) -> bool:
         """True while a job is scheduled (not paused), a retry is pending or a run is in progress: what keeps a

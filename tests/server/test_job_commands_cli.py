@@ -95,7 +95,7 @@ async def test_pause_resume_and_cancel_reach_the_running_server(server: HttpServ
     assert again.returncode == 3 and "no job 'tick'" in again.stderr and again.stdout == ""
 
 
-async def test_run_prints_the_result_or_fails_with_exit_1_and_history_filters_across_jobs(
+async def test_run_is_done_by_the_server_and_prints_its_run_or_fails_with_exit_1_and_history_filters_across_jobs(
     server: HttpServer, client: Client
 ) -> None:
     structured(await client.call_tool("schedule_job", hourly("counter", "storage_kv")))
@@ -103,12 +103,25 @@ async def test_run_prints_the_result_or_fails_with_exit_1_and_history_filters_ac
 
     ok = await cli("run", "counter", "--db", server.database)
     assert ok.returncode == 0, ok.stderr
-    assert json.loads(ok.stdout)["success"] is True
+    [run] = rows(ok.stdout)
+    assert run[1:4] == ["counter", "run_now", "success"]
+    assert run[-1] == "Created key 'counter'."  # the result's summary, not its JSON
     assert "success" in ok.stderr
+    as_json = await cli("run", "counter", "--db", server.database, "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    record = json.loads(as_json.stdout)
+    assert record["status"] == "success" and record["result"]["success"] is True  # the raw result, for scripts
+
+    async def server_saw_the_run() -> bool:  # the server ran it: its own bookkeeping has the run
+        job = structured(await client.call_tool("get_job", {"job_id": "counter"}))["job"]
+        return bool(job.get("last_status") == "success" and job.get("last_run_at"))
+
+    await until(server_saw_the_run, "the server's bookkeeping of the run")
 
     failed = await cli("run", "broken", "--db", server.database)
     assert failed.returncode == 1
     assert "error" in failed.stderr and "never-set" in failed.stderr and failed.stdout == ""
+    assert "…" not in failed.stderr  # the whole error, also when stderr is not a terminal
 
     errors = await cli("history", "--status", "error", "--since", "1h", "--db", server.database)
     assert errors.returncode == 0, errors.stderr
@@ -133,7 +146,9 @@ async def test_run_prints_the_result_or_fails_with_exit_1_and_history_filters_ac
     assert missing.returncode == 3 and "no job 'ghost'" in missing.stderr
 
 
-async def test_a_command_without_a_server_fires_no_other_job(tmp_path: Path) -> None:
+async def test_without_a_server_run_runs_nothing_and_says_how_to_start_one_and_pause_fires_no_other_job(
+    tmp_path: Path,
+) -> None:
     database = str(tmp_path / "idle.db")
     config = ServiceConfig(database=database, timezone="UTC", start_paused=True)
     async with SchedulerRuntime(config) as runtime:  # leaves a job due now, unfired
@@ -147,14 +162,17 @@ async def test_a_command_without_a_server_fires_no_other_job(tmp_path: Path) -> 
         ))
 
     ran = await cli("run", "other", "--db", database)
-    assert ran.returncode == 0, ran.stderr
-    assert "fired" not in ran.stderr  # the due job's logging record would show here
+    assert ran.returncode == 1 and ran.stdout == ""
+    assert "no process runs the jobs of" in ran.stderr and "mcp-scheduler runner --db" in ran.stderr
+    paused = await cli("pause", "other", "--db", database)
+    assert paused.returncode == 0, paused.stderr
+    assert "fired" not in paused.stderr  # the due job's logging record would show here
 
     history = await cli("history", "--db", database)
-    assert [row[1] for row in rows(history.stdout)] == ["other"]
+    assert rows(history.stdout) == []  # nothing ran, and no request was left behind
     jobs = table((await cli("jobs", "--db", database)).stdout)
     assert jobs["due"][1] == "scheduled" and jobs["due"][-1] == "-"
-    assert jobs["other"][-1] == "success"  # with no server, the command's scheduler kept the job's bookkeeping
+    assert jobs["other"][1] == "paused" and jobs["other"][-1] == "-"
 
 
 async def test_jobs_and_history_read_a_postgres_database(postgres_url: str) -> None:
@@ -175,6 +193,11 @@ async def test_jobs_and_history_read_a_postgres_database(postgres_url: str) -> N
         history = await cli("history", "pg-job", "--db", postgres_url, "--status", "success")
         assert history.returncode == 0, history.stderr
         assert [r[1:3] for r in rows(history.stdout)] == [["run_now", "success"]]
+
+        ran = await cli("run", "pg-job", "--db", postgres_url)  # the runtime above runs it, asked through the store
+        assert ran.returncode == 0, ran.stderr
+        assert [r[1:4] for r in rows(ran.stdout)] == [["pg-job", "run_now", "success"]]
+        assert len(await service.get_history("pg-job", limit=10)) == 2
 
         paused = await cli("pause", "pg-job", "--db", postgres_url)
         assert paused.returncode == 0, paused.stderr

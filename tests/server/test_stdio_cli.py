@@ -6,6 +6,7 @@ import asyncio
 import gc
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -170,8 +171,9 @@ def test_history_prints_a_table_of_a_jobs_runs(used_database: str) -> None:
 
     assert by_hand.returncode == 0 and scheduled.returncode == 0
     assert by_hand.stdout.splitlines()[0].split()[:3] == ["WHEN", "TRIGGER", "STATUS"]
-    assert by_hand.stdout.splitlines()[2].split()[2:4] == ["run_now", "success"]  # WHEN is a date and a time
-    assert scheduled.stdout.splitlines()[2].split()[2:4] == ["schedule", "success"]
+    # WHEN is a date, a time and the job's zone: cells are apart by two spaces or more
+    assert re.split(r"\s{2,}", by_hand.stdout.splitlines()[2])[1:3] == ["run_now", "success"]
+    assert re.split(r"\s{2,}", scheduled.stdout.splitlines()[2])[1:3] == ["schedule", "success"]
     assert len(scheduled.stdout.splitlines()) == 4  # header, rule, one run, footer
     assert scheduled.stdout.splitlines()[-1].startswith("1 run(s) of job nightly-once")
 
@@ -189,7 +191,7 @@ def test_history_without_a_job_id_lists_the_runs_of_every_job(used_database: str
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0].split()[:2] == ["WHEN", "JOB"]
-    assert {line.split()[2] for line in done.stdout.splitlines()[2:-1]} == {"hourly-kv", "nightly-once"}
+    assert {re.split(r"\s{2,}", line)[1] for line in done.stdout.splitlines()[2:-1]} == {"hourly-kv", "nightly-once"}
 
 
 def test_jobs_reads_the_database_named_by_mcp_scheduler_db(used_database: str) -> None:

@@ -20,11 +20,14 @@ COMMANDS = ("serve", "jobs", "history", "run", "pause", "resume", "cancel", "sta
 OWN_AND_FOREIGN = {
     "serve": ({"--transport", "--port", "--allow-shell", "--token-file", "--no-background-runner"},
               {"--limit", "--state", "--since", "--print", "--client-config"}),
-    "jobs": ({"--db", "--timezone", "--limit", "--state"},
-             {"--transport", "--allow-shell", "--status", "--since", "--token-file", "--print"}),
-    "history": ({"--db", "--limit", "--status", "--since", "--until"},
+    "jobs": ({"--db", "--limit", "--state", "--json"},
+             {"--transport", "--allow-shell", "--status", "--since", "--token-file", "--print", "--timezone"}),
+    "history": ({"--db", "--limit", "--status", "--since", "--until", "--json"},
                 {"--state", "--transport", "--allow-shell", "--runner-idle-exit"}),
-    "run": ({"--db", "--allow-shell", "--servers", "--toolkit"}, {"--transport", "--limit", "--since", "--print"}),
+    # run: the runner runs the job with its own flags, so run has none of the toolkits' flags
+    "run": ({"--db", "--json", "--start-within"},
+            {"--allow-shell", "--servers", "--toolkit", "--transport", "--limit", "--since", "--print"}),
+    "pause": ({"--db", "--json"}, {"--transport", "--limit", "--since", "--print", "--start-within"}),
     "status": ({"--db"}, {"--timezone", "--limit", "--transport", "--allow-shell", "--token-file"}),
     "token": ({"--token-file"}, {"--db", "--transport", "--auth-token", "--limit"}),
     "runner": ({"--db", "--allow-shell", "--runner-idle-exit"},

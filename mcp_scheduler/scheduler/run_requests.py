@@ -1,0 +1,115 @@
+"""Runs asked of the runner through the store: `mcp-scheduler run JOB` writes a request, the runner runs it.
+
+A request is a run record of the job (trigger `run_now`, status `running`, never started) written by a process
+that does not run the jobs. The runner's follower reads it with the other processes' records
+(`Replication`) and runs it as a run_now under the request's run id (`ExtraRuns.take_request`), with the
+runner's own toolkit flags and environment; its start and finished records replace the request, which is what
+the asking process waits for (`RunRequest.wait`). A request nobody takes in time is withdrawn (recorded
+`cancelled`); one still waiting when a new runner takes the lease is recorded `interrupted` like any run its
+predecessor left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from ..jobs import Job
+from ..models import RunRecord
+from ..store import SchedulerStore
+
+__all__ = ["NOT_TAKEN", "RUNNER_GONE", "RunRequest", "is_run_request"]
+
+POLL = 0.05  # seconds between reads of the store while waiting (the runner's follower polls as often)
+RUNNER_CHECK = 1.0  # seconds between checks, while the run goes on, that the runner still runs
+NOT_TAKEN = "not taken: no runner started the run within {within:g} s (one that is stopped, paused or hung takes none)"
+RUNNER_GONE = "the runner stopped during the run; the next runner records it as interrupted"
+
+
+def is_run_request(record: RunRecord) -> bool:
+    """True for a run another process asked the runner for and that has not started yet.
+
+    Buffered fires are never-started `running` records too, but of the schedule's triggers; a run_now of the
+    runner itself commits its start before its first record.
+    """
+    return record.trigger == "run_now" and record.status == "running" and record.started_at is None
+
+
+class RunRequest:
+    """One request for a run of `job`, written to `store` by a process that is not the runner, and its outcome."""
+
+    def __init__(self, store: SchedulerStore, job: Job, *, history_limit: int, asked_by: str) -> None:
+        self._store = store
+        self._history_limit = history_limit
+        self.record = RunRecord(
+            run_id=secrets.token_hex(16), job_id=job.job_id, agentool_name=job.definition.agentool_name,
+            trigger="run_now", status="running", note=f"asked for by {asked_by}; waiting for the runner",
+        )
+        self._position = 0
+
+    @property
+    def run_id(self) -> str:
+        return self.record.run_id
+
+    async def send(self) -> None:
+        """Write the request (committed when this returns); the runner's follower finds it within a moment."""
+        self._position = (await self._store.positions())[1]
+        await self._store.write_batch([self.record], [], self._history_limit)
+
+    async def wait(
+        self, *, start_within: float, runner_alive: Callable[[], Awaitable[bool]],
+        started: Callable[[RunRecord], None] | None = None,
+    ) -> RunRecord:
+        """The run's finished record, once the runner wrote it.
+
+        If no runner started the run within `start_within` seconds, the request is withdrawn and its record
+        (status `cancelled`, NOT_TAKEN) returned; if `runner_alive()` turns false while the run goes on, the
+        last record seen is returned with RUNNER_GONE as its note (still `running`). `started(record)` is
+        called once the runner has started it. Cancelled (Ctrl-C) before the start, the request is withdrawn.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + start_within
+        next_check = loop.time() + RUNNER_CHECK
+        current: RunRecord | None = None  # the runner's latest record of the run
+        try:
+            while True:
+                current = await self._read() or current
+                if current is not None and current.status != "running":
+                    return current
+                if current is not None and current.started_at is not None:
+                    if started is not None:
+                        started(current)
+                        started = None
+                    if loop.time() >= next_check:
+                        next_check = loop.time() + RUNNER_CHECK
+                        if not await runner_alive():
+                            return current.model_copy(update={"note": RUNNER_GONE})
+                elif loop.time() >= deadline:
+                    return await self._withdraw(NOT_TAKEN.format(within=start_within))
+                await asyncio.sleep(POLL)
+        except asyncio.CancelledError:
+            if current is None or current.started_at is None:
+                await asyncio.shield(self._withdraw("withdrawn: the command asking for it was interrupted"))
+            raise
+
+    async def _read(self) -> RunRecord | None:
+        """The newest record of this run that another process (the runner) wrote since the last read."""
+        found: RunRecord | None = None
+        while True:
+            position, records = await self._store.runs_since(self._position)
+            if position == self._position:
+                return found
+            self._position = position
+            found = next((r for r in reversed(records) if r.run_id == self.run_id), found)
+
+    async def _withdraw(self, note: str) -> RunRecord:
+        """Record the request as not run, unless the runner took it meanwhile (then its record is returned)."""
+        taken = await self._read()
+        if taken is not None:
+            return taken
+        withdrawn = self.record.model_copy(update={"status": "cancelled", "finished_at": datetime.now(UTC),
+                                                   "note": note})
+        await self._store.write_batch([withdrawn], [], self._history_limit)
+        return withdrawn
