@@ -12,7 +12,10 @@ from typing import IO, Protocol
 
 from .errors import LeaseHeldError
 
-__all__ = ["RunnerLease", "FileLease", "NullLease"]
+__all__ = ["KEEP_EVERY", "RunnerLease", "FileLease", "NullLease"]
+
+KEEP_EVERY = 1.0
+"""Seconds between a runner's confirmations of its lease (at most: a short lease is confirmed more often)."""
 
 
 class RunnerLease(Protocol):
@@ -23,8 +26,12 @@ class RunnerLease(Protocol):
         ...
 
     async def keep(self) -> bool:
-        """Confirm the lease is still held (the runner calls this every second); False means it is lost
-        and the caller must stop firing at once, before another process can take it."""
+        """Confirm the lease is still held (the runner calls this every `keep_every()` seconds); False means
+        it is lost and the caller must stop firing at once, before another process can take it."""
+        ...
+
+    def keep_every(self) -> float:
+        """Seconds between the runner's confirmations: often enough that a late one does not lose the lease."""
         ...
 
     async def claim(self, job_id: str, scheduled: datetime) -> bool:
@@ -64,6 +71,9 @@ class NullLease:
 
     async def keep(self) -> bool:
         return True
+
+    def keep_every(self) -> float:
+        return KEEP_EVERY
 
     async def claim(self, job_id: str, scheduled: datetime) -> bool:
         return True
@@ -108,6 +118,9 @@ class FileLease:
 
     async def keep(self) -> bool:
         return self._file is not None  # a lock held by a live process cannot be taken from it
+
+    def keep_every(self) -> float:
+        return KEEP_EVERY
 
     async def claim(self, job_id: str, scheduled: datetime) -> bool:
         # The lock fences by itself: only its holder fires, and the fire's start is committed before it

@@ -1,7 +1,8 @@
 """The runner lease on PostgreSQL: a session advisory lock held on a dedicated connection.
 
 The lock lives as long as the session that took it. That session is opened with
-`idle_session_timeout` = the lease time, and the runner pings it every second: when the runner dies
+`idle_session_timeout` = the lease time, and the runner pings it every second (every sixth of a short
+lease time, so that one late ping does not cost the lease): when the runner dies
 or is cut off, the server ends the session (and frees the lock) within the lease time. The runner
 stops firing once a ping has not succeeded for half the lease time, before the server can give
 the lock to another process (fencing). Fires are claimed through the same session, so a runner
@@ -30,6 +31,7 @@ from typing import Any
 import psycopg
 
 from .clocks import Clock, SystemClock
+from .lease import KEEP_EVERY
 
 __all__ = ["PostgresLease", "lease_key", "HOLDER_QUERY", "STOP_MARGIN"]
 
@@ -180,6 +182,9 @@ class PostgresLease:
             return "another process (it just let go)"
         _pid, name, address, since = row
         return f"{name or 'a session'} from {address or 'a local socket'} since {since:%Y-%m-%dT%H:%M:%S%z}"
+
+    def keep_every(self) -> float:
+        return min(KEEP_EVERY, self.lease_time / 6)
 
     async def keep(self) -> bool:
         conn = self._conn

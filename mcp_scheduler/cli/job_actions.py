@@ -54,6 +54,9 @@ class FirstTryLease:
     async def keep(self) -> bool:
         return await self._lease.keep()
 
+    def keep_every(self) -> float:
+        return self._lease.keep_every()
+
     async def claim(self, job_id: str, scheduled: datetime) -> bool:
         return await self._lease.claim(job_id, scheduled)
 

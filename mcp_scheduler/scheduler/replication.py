@@ -37,7 +37,6 @@ LOAD_PAGE = 5000  # jobs read per query on open: the decoded JSON of all rows at
 FOLLOW_EVERY = 0.05  # seconds between checks for what other processes on the store wrote
 BACKOFF_CAP = 5.0  # most seconds between checks of the store, or attempts at the lease, while they fail
 LEASE_RETRY = 0.5  # seconds between a standby's attempts to take the runner lease
-LEASE_CHECK = 1.0  # seconds between the runner's checks that it still holds the lease
 WATCH_EVERY = 0.1  # seconds between the runner's looks at whether its lease is still confirmed (no I/O)
 RUNNER_TRIGGERS: tuple[RunTrigger, ...] = ("schedule", "catch_up", "retry")  # the runs only the runner starts
 
@@ -228,7 +227,7 @@ class Replication:
         lease = self.lease_backoff
         try:
             if self._engine.runner:
-                if now - self._last_keep < (LEASE_CHECK if not lease.failures else lease.delay()):
+                if now - self._last_keep < (self._lease.keep_every() if not lease.failures else lease.delay()):
                     return False
                 self._last_keep = now
                 if not await self._lease.keep():
