@@ -37,6 +37,10 @@ __all__ = ["add_commands", "run_serve", "serve"]
 
 logger = logging.getLogger("mcp_scheduler")
 
+ANSWER_GRACE = 1.0
+"""Seconds a stopping server gives the answers of the calls in flight to be written once its scheduler is closed,
+and HTTP requests still open (streams a client keeps) before they are cancelled."""
+
 
 def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
     """`serve`, with the flags of the server (the scheduler's, the transports', the background runner's)."""
@@ -212,14 +216,22 @@ async def _serve_transport(
 
     if settings.transport == "stdio":
         from ..server import _sdk
+        from ..server.answering import Answering
 
-        transport = asyncio.ensure_future(_sdk.run_stdio(mcp))
+        answering = Answering()
+        transport = asyncio.ensure_future(_sdk.run_stdio(mcp, answering))
         stop = asyncio.ensure_future(stopping.wait())
         await asyncio.wait({transport, stop}, return_when=asyncio.FIRST_COMPLETED)
         stop.cancel()
         if transport.done():
             transport.result()  # stdin closed, or the transport failed
             return False
+        # Stopped by a signal: the calls in flight are answered (their result, or cancelled after close_timeout)
+        # and the answers written before the process ends the transport.
+        await _close_scheduler(mcp)
+        if not await answering.settled(ANSWER_GRACE):
+            logger.warning("%d call(s) in flight were not answered within %s s of the scheduler closing",
+                           answering.owed, ANSWER_GRACE)
         return True
     import uvicorn
 
@@ -239,8 +251,10 @@ async def _serve_transport(
     _log_listening(settings, auth, local)
     log_access(settings)
     logger.info("Accepted Host headers: %s (add more with --allowed-host)", ", ".join(security.allowed_hosts))
+    # Once the scheduler is closed the calls in flight are answered: what is left are streams kept open by clients.
     config = uvicorn.Config(
-        asgi, host=settings.host, port=settings.port, log_config=None, log_level=settings.log_level.lower()
+        asgi, host=settings.host, port=settings.port, log_config=None, log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=ANSWER_GRACE,  # type: ignore[arg-type]
     )
 
     class Server(uvicorn.Server):
@@ -254,7 +268,12 @@ async def _serve_transport(
 
     async def stop_when_asked() -> None:
         await stopping.wait()
-        server.should_exit = True
+        try:
+            # While the server still listens: the calls in flight are answered (their result, or cancelled after
+            # close_timeout), and a client's follow-up request (such as tools/list) still reaches it.
+            await _close_scheduler(mcp)
+        finally:
+            server.should_exit = True
 
     watcher = asyncio.ensure_future(stop_when_asked())
     try:
@@ -262,6 +281,19 @@ async def _serve_transport(
     finally:
         watcher.cancel()
     return False
+
+
+async def _close_scheduler(mcp: MCPServer) -> None:
+    """Close the scheduler of `mcp` (runs in progress get close_timeout), logging rather than raising a failure:
+    the transport must stop either way."""
+    from ..server import SchedulerServer
+
+    if not isinstance(mcp, SchedulerServer):
+        return
+    try:
+        await mcp.runtime.service.close()
+    except Exception:
+        logger.exception("Closing the scheduler failed")
 
 
 def _log_listening(settings: Settings, auth: str, local: LocalAddresses | None) -> None:

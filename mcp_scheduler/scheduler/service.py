@@ -42,7 +42,7 @@ from ..schedules import local_timezone_name, resolve_timezone
 from ..secret_names import RESERVED_SECRET_PREFIX, allowed_secret_names
 from ..store import Bookkeeping, FencedStore, SchedulerStore
 from .commands import JobCommands
-from .config import CANCEL_GRACE_SECONDS, STOPPED_SCHEDULER, ServiceConfig
+from .config import CANCEL_GRACE_SECONDS, SHUT_DOWN, STOPPED_SCHEDULER, ServiceConfig
 from .engine import EngineHandle
 from .extra_runs import ExtraRuns
 from .failures import FailurePause
@@ -126,6 +126,7 @@ class SchedulerService:
         self._extra = ExtraRuns(table=table, engine=engine, runs=runs, checks=checks, replication=replication,
                                 per_job=config.max_runs_per_job, clock=clock)
         self._open = False
+        self._closing = False  # between the start and the end of close(): new work is refused as such
 
     @property
     def address_rules(self) -> AddressRules:
@@ -205,6 +206,7 @@ class SchedulerService:
         if not self._open:
             return
         self._open = False
+        self._closing = True
         self._extra.closed()
         await self._replication.stop()
         extra = self._extra
@@ -226,23 +228,33 @@ class SchedulerService:
             await self._store.close()
             self._table.cleared()
             self._engine.runner = False
+            self._closing = False
             await self._lease.release()
 
     async def _settle(self, runs: set[asyncio.Task[Any]]) -> None:
-        """Wait for `runs` up to `close_timeout`; cancel the rest (each records itself as cancelled)."""
+        """Wait for `runs` up to `close_timeout`; cancel the rest (each records itself as cancelled). A run_now
+        is stopped rather than its caller cancelled, so that the caller answers with the cancelled record."""
         pending = {task for task in runs if not task.done()}
         if pending:
             _, pending = await asyncio.wait(pending, timeout=self.config.close_timeout)
         if pending:
             logger.warning("Cancelling %d run(s) still in progress after %s s", len(pending), self.config.close_timeout)
+            why = SHUT_DOWN.format(seconds=self.config.close_timeout)
+            self._runs.flights.stop(None, why, triggers=("run_now",))  # the runs of the pending run_now calls
             for task in pending:
-                task.cancel()
+                if not task.cancelling():  # not a run_now stopped just above
+                    task.cancel()
             _, pending = await asyncio.wait(pending, timeout=CANCEL_GRACE_SECONDS)
             if pending:
                 logger.warning("%d run(s) did not stop after being cancelled", len(pending))
 
     def _require_open(self) -> None:
         if not self._open:
+            if self._closing:
+                raise SchedulerStateError(
+                    "The server is shutting down: it takes no new work. Try again once it has restarted (runs "
+                    "started before the shutdown are answered and recorded; get_history shows them)."
+                )
             raise SchedulerStateError("The scheduler is not open: call open() (or use 'async with') first.")
 
     def _require_runner(self) -> Engine:
