@@ -27,19 +27,14 @@ if TYPE_CHECKING:
     import signal
     from collections.abc import Iterator
 
-    from mcp.server.mcpserver import MCPServer
-
     from ..frontend import Frontend
     from ..local_addresses import LocalAddresses
+    from ..server import SchedulerServer
 
 __all__ = ["add_commands", "run_serve", "serve"]
 
 
 logger = logging.getLogger("mcp_scheduler")
-
-ANSWER_GRACE = 1.0
-"""Seconds a stopping server gives the answers of the calls in flight to be written once its scheduler is closed,
-and HTTP requests still open (streams a client keeps) before they are cancelled."""
 
 
 def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
@@ -67,7 +62,7 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
                 connection, runner = found
                 frontend.say(f"Serving through the background runner of {settings.database} (pid {runner.pid}, "
                              f"log {runner.log_file})")
-                return pipe(connection, runner)
+                return pipe(connection, runner, stop_wait=settings.close_timeout + 1)
     import gc
 
     # No garbage collection while the server starts: its imports and tool schemas allocate so many objects that
@@ -205,7 +200,7 @@ def _exit_now(code: int) -> None:
 
 
 async def _serve_transport(
-    mcp: MCPServer, settings: Settings, stopping: asyncio.Event, listeners: Sequence[socket.socket] = ()
+    mcp: SchedulerServer, settings: Settings, stopping: asyncio.Event, listeners: Sequence[socket.socket] = ()
 ) -> bool:
     """Serve until the transport ends or `stopping` is set; True if the transport was left running.
 
@@ -216,7 +211,7 @@ async def _serve_transport(
 
     if settings.transport == "stdio":
         from ..server import _sdk
-        from ..server.answering import Answering
+        from ..server.answering import ANSWER_GRACE, Answering
 
         answering = Answering()
         transport = asyncio.ensure_future(_sdk.run_stdio(mcp, answering))
@@ -228,7 +223,7 @@ async def _serve_transport(
             return False
         # Stopped by a signal: the calls in flight are answered (their result, or cancelled after close_timeout)
         # and the answers written before the process ends the transport.
-        await _close_scheduler(mcp)
+        await mcp.shut_down()
         if not await answering.settled(ANSWER_GRACE):
             logger.warning("%d call(s) in flight were not answered within %s s of the scheduler closing",
                            answering.owed, ANSWER_GRACE)
@@ -236,6 +231,7 @@ async def _serve_transport(
     import uvicorn
 
     from ..local_addresses import local_addresses
+    from ..server.answering import ANSWER_GRACE
     from ..server.hosts import is_wildcard, transport_security
 
     local = local_addresses() if is_wildcard(settings.host) else None
@@ -271,7 +267,7 @@ async def _serve_transport(
         try:
             # While the server still listens: the calls in flight are answered (their result, or cancelled after
             # close_timeout), and a client's follow-up request (such as tools/list) still reaches it.
-            await _close_scheduler(mcp)
+            await mcp.shut_down()
         finally:
             server.should_exit = True
 
@@ -281,19 +277,6 @@ async def _serve_transport(
     finally:
         watcher.cancel()
     return False
-
-
-async def _close_scheduler(mcp: MCPServer) -> None:
-    """Close the scheduler of `mcp` (runs in progress get close_timeout), logging rather than raising a failure:
-    the transport must stop either way."""
-    from ..server import SchedulerServer
-
-    if not isinstance(mcp, SchedulerServer):
-        return
-    try:
-        await mcp.runtime.service.close()
-    except Exception:
-        logger.exception("Closing the scheduler failed")
 
 
 def _log_listening(settings: Settings, auth: str, local: LocalAddresses | None) -> None:

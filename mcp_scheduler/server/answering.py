@@ -17,7 +17,11 @@ from typing import Any, BinaryIO
 import anyio
 from mcp import types
 
-__all__ = ["Answering", "Owed", "StdoutFile", "claimed_stdout"]
+__all__ = ["ANSWER_GRACE", "Answering", "Owed", "StdoutFile", "claimed_stdout"]
+
+ANSWER_GRACE = 1.0
+"""Seconds a stopping server gives the answers of the calls in flight to be written once its scheduler is closed
+(and HTTP gives requests still open, such as streams a client keeps, before they are cancelled)."""
 
 LONG_LIVED = frozenset({"subscriptions/listen"})
 """Requests that stay open until the client ends them: no answer is owed at shutdown."""
