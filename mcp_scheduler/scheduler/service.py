@@ -126,7 +126,7 @@ class SchedulerService:
         self._extra = ExtraRuns(table=table, engine=engine, runs=runs, checks=checks, replication=replication,
                                 per_job=config.max_runs_per_job, clock=clock)
         self._open = False
-        self._closing = False  # between the start and the end of close(): new work is refused as such
+        self._closing = False  # from the start of close() to the next open(): new work is refused as such
 
     @property
     def address_rules(self) -> AddressRules:
@@ -156,6 +156,7 @@ class SchedulerService:
         (otherwise it is a standby that follows the store and takes over when the runner stops)."""
         if self._open:
             return self
+        self._closing = False
         replication = self._replication
         try:
             await self._store.open()
@@ -228,7 +229,6 @@ class SchedulerService:
             await self._store.close()
             self._table.cleared()
             self._engine.runner = False
-            self._closing = False
             await self._lease.release()
 
     async def _settle(self, runs: set[asyncio.Task[Any]]) -> None:
@@ -252,8 +252,8 @@ class SchedulerService:
         if not self._open:
             if self._closing:
                 raise SchedulerStateError(
-                    "The server is shutting down: it takes no new work. Try again once it has restarted (runs "
-                    "started before the shutdown are answered and recorded; get_history shows them)."
+                    "The scheduler was closed (the server is shutting down): it takes no new work. Try again once "
+                    "the server has restarted (runs started before are answered and recorded; get_history shows them)."
                 )
             raise SchedulerStateError("The scheduler is not open: call open() (or use 'async with') first.")
 
