@@ -19,7 +19,9 @@
   low-level server (`MCPServer._lowlevel_server`) through a stream of its own
   (`mcp.shared._context_streams`) and answers those lines with a JSON-RPC error. `run_connection` serves
   a Unix socket connection (the background runner's) the same way, with a line reader and writer of its own
-  that hand the session the same streams `stdio_server` would.
+  that hand the session the same streams `stdio_server` would. Both tell `answering.Answering` what their
+  session still owes its client; stdio writes through a stdout of its own (`answering.StdoutFile`), so that a
+  stopping server knows when the last answer is flushed.
 
 `check_mcp_sdk()` checks all of these; a test runs it, so that an SDK upgrade that changes them
 fails with a message naming what changed. The supported range is pinned in pyproject.toml.
