@@ -25,7 +25,7 @@ from ..clocks import Clock, Clocks, ClockWatch, SystemClock
 from ..errors import SchedulerStateError
 from ..events import EventBus
 from ..history import HistoryWriter
-from ..jobs import RunStatus
+from ..jobs import RunStatus, RunTrigger
 from ..lease import NullLease, RunnerLease
 from ..models import (
     BackfillOverlap,
@@ -56,6 +56,8 @@ from .views import JobViews
 __all__ = ["SchedulerService"]
 
 logger = logging.getLogger(__name__)
+
+_RUN_NOW: tuple[RunTrigger, ...] = ("run_now",)
 
 
 class SchedulerService:
@@ -240,7 +242,7 @@ class SchedulerService:
         if pending:
             logger.warning("Cancelling %d run(s) still in progress after %s s", len(pending), self.config.close_timeout)
             why = SHUT_DOWN.format(seconds=self.config.close_timeout)
-            self._runs.flights.stop(None, why, triggers=("run_now",))  # the runs of the pending run_now calls
+            self._runs.flights.stop(None, why, _RUN_NOW)  # the runs of the pending run_now calls
             for task in pending:
                 if not task.cancelling():  # not a run_now stopped just above
                     task.cancel()
