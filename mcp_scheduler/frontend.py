@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from .settings import Settings
 
-__all__ = ["RUNNER_START_WAIT", "Frontend", "pipe", "runner_argv"]
+__all__ = ["LAST_ANSWERS_WAIT", "RUNNER_START_WAIT", "Frontend", "pipe", "runner_argv"]
 
 RUNNER_START_WAIT = 10.0
 """Seconds a front-end waits for a runner it started (or one that is starting) to hold the lease and listen;
@@ -237,15 +237,105 @@ def _connect(path: str) -> socket.socket | None:
     return connection
 
 
-def pipe(connection: socket.socket, runner: RunnerInfo) -> int:
-    """Copy stdin to the runner and its answers to stdout, until stdin closes (then the runner's last answers
-    still come back: 0) or the runner goes away first (a line on stderr: 1, and the client starts a new one)."""
+LAST_ANSWERS_WAIT = 10.0
+"""Seconds a front-end whose client closed stdin waits for the runner's answers to the calls in flight (as an
+in-process stdio server does); the runs themselves go on in the runner whatever happens here."""
+
+
+class _Stop(Exception):
+    """SIGTERM reached the front-end."""
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise _Stop
+
+
+class _Calls:
+    """The requests the client sent through the pipe that the runner has not answered yet (read from the lines
+    going both ways), and stdout, written a whole line at a time."""
+
+    def __init__(self) -> None:
+        self.owed: dict[str, str] = {}  # the JSON of each id -> its method
+        self.lock = threading.Lock()
+        self.closed = False  # set when the front-end answers for the runner: no more of its lines go out
+        self._sent = b""
+        self._received = b""
+
+    def sent(self, chunk: bytes) -> None:
+        *lines, self._sent = (self._sent + chunk).split(b"\n")
+        for line in lines:
+            message = _json_object(line)
+            if message is None:
+                continue
+            method = message.get("method")
+            if "id" in message and isinstance(method, str):
+                with self.lock:
+                    self.owed[_key(message["id"])] = method
+            elif method == "notifications/cancelled" and isinstance(params := message.get("params"), dict):
+                with self.lock:
+                    self.owed.pop(_key(params.get("requestId")), None)
+
+    def received(self, chunk: bytes) -> None:
+        *lines, self._received = (self._received + chunk).split(b"\n")
+        for line in lines:
+            message = _json_object(line)
+            with self.lock:
+                if self.closed:
+                    return
+                if message is not None and ("result" in message or "error" in message):
+                    self.owed.pop(_key(message.get("id")), None)
+                _write_all(1, line + b"\n")
+
+    def answer_for_runner(self, runner: RunnerInfo) -> None:
+        """Answer what the runner has not: the calls go on there, and their outcome is in the history."""
+        import json
+
+        with self.lock:
+            self.closed = True
+            for key, method in self.owed.items():
+                message = (f"mcp-scheduler stopped before the background runner (pid {runner.pid}) answered this "
+                           f"{method}. It was not cancelled: it goes on in the runner, and a run's outcome is "
+                           "recorded in the history (get_history); check there before running it again.")
+                error = {"jsonrpc": "2.0", "id": json.loads(key), "error": {"code": -32000, "message": message}}
+                try:
+                    _write_all(1, json.dumps(error).encode() + b"\n")
+                except OSError:
+                    return  # the client reads no more
+
+
+def _json_object(line: bytes) -> dict[str, object] | None:
+    import json
+
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return None
+    return message if isinstance(message, dict) else None
+
+
+def _key(request_id: object) -> str:
+    import json
+
+    return json.dumps(request_id)  # 1 and "1" are different ids
+
+
+def pipe(connection: socket.socket, runner: RunnerInfo, *, stop_wait: float = 10.0) -> int:
+    """Copy stdin to the runner and its answers to stdout, until stdin closes (0) or the runner goes away first
+    (a line on stderr: 1, and the client starts a new one).
+
+    When stdin closes, or SIGTERM or SIGINT arrives, the front-end half-closes the connection and copies the
+    runner's answers to the calls in flight for up to LAST_ANSWERS_WAIT seconds (`stop_wait` after a signal); a
+    call still unanswered then gets an error saying that it goes on in the runner (the runner never cancels a
+    call because its client left: the run ends and is recorded as it would have been)."""
+    import signal
+
     stdin_closed = threading.Event()
+    calls = _Calls()
 
     def answers() -> None:
         try:
             while chunk := connection.recv(_CHUNK):
-                _write_all(1, chunk)
+                calls.received(chunk)
         except OSError:
             pass  # reset by the runner, or stdout closed by the client
         if not stdin_closed.is_set():
@@ -257,23 +347,30 @@ def pipe(connection: socket.socket, runner: RunnerInfo) -> int:
 
     reader = threading.Thread(target=answers, name="runner-answers", daemon=True)
     reader.start()
+    wait = LAST_ANSWERS_WAIT
+    previous = signal.signal(signal.SIGTERM, _stop)
     try:
         while chunk := os.read(0, _CHUNK):
+            calls.sent(chunk)
             connection.sendall(chunk)
-    except KeyboardInterrupt:
-        pass
+    except (KeyboardInterrupt, _Stop):
+        wait = stop_wait
     except OSError as exc:  # the runner went away while we wrote: the reader says so and exits
         if not reader.is_alive():
             return 1
         sys.stderr.write(f"mcp-scheduler: could not write to the background runner (pid {runner.pid}): {exc}\n")
         reader.join(timeout=5)
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     stdin_closed.set()
     try:
         connection.shutdown(socket.SHUT_WR)  # the runner answers what it was sent, then closes its end
     except OSError:
         return 0
-    reader.join()
+    reader.join(timeout=wait)
+    if reader.is_alive():
+        calls.answer_for_runner(runner)
     connection.close()
     return 0
 

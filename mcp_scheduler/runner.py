@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from .lease import RunnerLease
     from .runtime import SchedulerRuntime
     from .server import SchedulerServer
+    from .server.answering import Answering
     from .settings import Settings
 
 __all__ = ["LOG_BACKUPS", "LOG_BYTES", "run_runner", "stop_runner"]
@@ -217,6 +218,8 @@ class _Runner:
     async def _listen(self, mcp: SchedulerServer, runtime: SchedulerRuntime, info: RunnerInfo) -> None:
         import anyio
 
+        from .server.answering import ANSWER_GRACE, Answering
+
         _remove_stale_socket(self.socket_path)
         listener = await anyio.create_unix_listener(self.socket_path, mode=0o600)
         inode = os.stat(self.socket_path).st_ino
@@ -228,13 +231,22 @@ class _Runner:
                         info.started_by, self.socket_path, idle)
             _tell(self.settings, f"mcp-scheduler runner: running the jobs of {self.database} (pid {info.pid}); "
                   f"log: {self.log_path}; `mcp-scheduler runner stop` ends it")
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(listener.serve, self._handler(mcp))
-                if self._exits_when_idle:
-                    tg.start_soon(self._watch_idle, runtime)
-                await self.stopping.wait()
-                self._unpublish(inode, info.pid)  # no new client finds it while it closes
-                tg.cancel_scope.cancel()
+            answering = Answering()
+            async with anyio.create_task_group() as connections:
+                async with anyio.create_task_group() as accepting:
+                    accepting.start_soon(listener.serve, self._handler(mcp, answering), connections)
+                    if self._exits_when_idle:
+                        accepting.start_soon(self._watch_idle, runtime)
+                    await self.stopping.wait()
+                    self._unpublish(inode, info.pid)  # no new client finds it while it closes
+                    accepting.cancel_scope.cancel()
+                # The clients connected still get the answers of their calls in flight (their result, or cancelled
+                # after close_timeout) before their connections close.
+                await mcp.shut_down()
+                if not await answering.settled(ANSWER_GRACE):
+                    logger.warning("%d call(s) in flight were not answered within %s s of the scheduler closing",
+                                   answering.owed, ANSWER_GRACE)
+                connections.cancel_scope.cancel()
         finally:
             self._unpublish(inode, info.pid)
             await listener.aclose()
@@ -245,14 +257,14 @@ class _Runner:
             if os.lstat(self.socket_path).st_ino == inode:
                 os.unlink(self.socket_path)
 
-    def _handler(self, mcp: SchedulerServer) -> Any:
+    def _handler(self, mcp: SchedulerServer, answering: Answering) -> Any:
         from .server import _sdk
 
         async def handle(stream: anyio.abc.SocketStream) -> None:
             self.connections += 1
             logger.debug("Client connected (%d now)", self.connections)
             try:
-                await _sdk.run_connection(mcp, stream)
+                await _sdk.run_connection(mcp, stream, answering)
             except Exception:
                 logger.exception("A client's connection failed")
             finally:

@@ -27,10 +27,9 @@ if TYPE_CHECKING:
     import signal
     from collections.abc import Iterator
 
-    from mcp.server.mcpserver import MCPServer
-
     from ..frontend import Frontend
     from ..local_addresses import LocalAddresses
+    from ..server import SchedulerServer
 
 __all__ = ["add_commands", "run_serve", "serve"]
 
@@ -63,7 +62,7 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
                 connection, runner = found
                 frontend.say(f"Serving through the background runner of {settings.database} (pid {runner.pid}, "
                              f"log {runner.log_file})")
-                return pipe(connection, runner)
+                return pipe(connection, runner, stop_wait=settings.close_timeout + 1)
     import gc
 
     # No garbage collection while the server starts: its imports and tool schemas allocate so many objects that
@@ -201,7 +200,7 @@ def _exit_now(code: int) -> None:
 
 
 async def _serve_transport(
-    mcp: MCPServer, settings: Settings, stopping: asyncio.Event, listeners: Sequence[socket.socket] = ()
+    mcp: SchedulerServer, settings: Settings, stopping: asyncio.Event, listeners: Sequence[socket.socket] = ()
 ) -> bool:
     """Serve until the transport ends or `stopping` is set; True if the transport was left running.
 
@@ -212,18 +211,27 @@ async def _serve_transport(
 
     if settings.transport == "stdio":
         from ..server import _sdk
+        from ..server.answering import ANSWER_GRACE, Answering
 
-        transport = asyncio.ensure_future(_sdk.run_stdio(mcp))
+        answering = Answering()
+        transport = asyncio.ensure_future(_sdk.run_stdio(mcp, answering))
         stop = asyncio.ensure_future(stopping.wait())
         await asyncio.wait({transport, stop}, return_when=asyncio.FIRST_COMPLETED)
         stop.cancel()
         if transport.done():
             transport.result()  # stdin closed, or the transport failed
             return False
+        # Stopped by a signal: the calls in flight are answered (their result, or cancelled after close_timeout)
+        # and the answers written before the process ends the transport.
+        await mcp.shut_down()
+        if not await answering.settled(ANSWER_GRACE):
+            logger.warning("%d call(s) in flight were not answered within %s s of the scheduler closing",
+                           answering.owed, ANSWER_GRACE)
         return True
     import uvicorn
 
     from ..local_addresses import local_addresses
+    from ..server.answering import ANSWER_GRACE
     from ..server.hosts import is_wildcard, transport_security
 
     local = local_addresses() if is_wildcard(settings.host) else None
@@ -239,8 +247,10 @@ async def _serve_transport(
     _log_listening(settings, auth, local)
     log_access(settings)
     logger.info("Accepted Host headers: %s (add more with --allowed-host)", ", ".join(security.allowed_hosts))
+    # Once the scheduler is closed the calls in flight are answered: what is left are streams kept open by clients.
     config = uvicorn.Config(
-        asgi, host=settings.host, port=settings.port, log_config=None, log_level=settings.log_level.lower()
+        asgi, host=settings.host, port=settings.port, log_config=None, log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=ANSWER_GRACE,  # type: ignore[arg-type]
     )
 
     class Server(uvicorn.Server):
@@ -254,7 +264,12 @@ async def _serve_transport(
 
     async def stop_when_asked() -> None:
         await stopping.wait()
-        server.should_exit = True
+        try:
+            # While the server still listens: the calls in flight are answered (their result, or cancelled after
+            # close_timeout), and a client's follow-up request (such as tools/list) still reaches it.
+            await mcp.shut_down()
+        finally:
+            server.should_exit = True
 
     watcher = asyncio.ensure_future(stop_when_asked())
     try:

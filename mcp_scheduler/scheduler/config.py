@@ -21,6 +21,7 @@ CANCELLED_JOB = "the job was cancelled"
 UPDATED_JOB = "the job was updated"
 STOPPED_SCHEDULER = "the scheduler was stopped (stop_scheduler)"
 LEASE_LOST = "lease lost (this process could no longer confirm the runner lease; another may run the jobs now)"
+SHUT_DOWN = "the server shut down and its close timeout ({seconds:g} s) ran out"
 
 
 @dataclass(frozen=True)

@@ -99,6 +99,9 @@ class ExtraRuns:
         if record.status != "success":
             err = record.error.message if record.error else f"{record.status}: {record.note}" if record.note \
                 else record.status
+            if record.status == "cancelled":  # stopped midway: the caller must not take it as not run
+                err += (". The run was stopped before it finished and is recorded 'cancelled'; it may have done part "
+                        "of its work: check what it did before running it again")
             raise JobExecutionError(
                 f"Failed to execute AgenTool {target.agentool_name!r} (job {target.job_id!r}, "
                 f"run {record.run_id}): {err}"

@@ -25,7 +25,7 @@ from ..clocks import Clock, Clocks, ClockWatch, SystemClock
 from ..errors import SchedulerStateError
 from ..events import EventBus
 from ..history import HistoryWriter
-from ..jobs import RunStatus
+from ..jobs import RunStatus, RunTrigger
 from ..lease import NullLease, RunnerLease
 from ..models import (
     BackfillOverlap,
@@ -42,7 +42,7 @@ from ..schedules import local_timezone_name, resolve_timezone
 from ..secret_names import RESERVED_SECRET_PREFIX, allowed_secret_names
 from ..store import Bookkeeping, FencedStore, SchedulerStore
 from .commands import JobCommands
-from .config import CANCEL_GRACE_SECONDS, STOPPED_SCHEDULER, ServiceConfig
+from .config import CANCEL_GRACE_SECONDS, SHUT_DOWN, STOPPED_SCHEDULER, ServiceConfig
 from .engine import EngineHandle
 from .extra_runs import ExtraRuns
 from .failures import FailurePause
@@ -56,6 +56,8 @@ from .views import JobViews
 __all__ = ["SchedulerService"]
 
 logger = logging.getLogger(__name__)
+
+_RUN_NOW: tuple[RunTrigger, ...] = ("run_now",)
 
 
 class SchedulerService:
@@ -127,6 +129,7 @@ class SchedulerService:
                                 history=history, per_job=config.max_runs_per_job, clock=clock)
         replication.on_run_request = self._take_request
         self._open = False
+        self._closing = False  # from the start of close() to the next open(): new work is refused as such
 
     @property
     def address_rules(self) -> AddressRules:
@@ -156,6 +159,7 @@ class SchedulerService:
         (otherwise it is a standby that follows the store and takes over when the runner stops)."""
         if self._open:
             return self
+        self._closing = False
         replication = self._replication
         try:
             await self._store.open()
@@ -206,6 +210,7 @@ class SchedulerService:
         if not self._open:
             return
         self._open = False
+        self._closing = True
         self._extra.closed()
         await self._replication.stop()
         extra = self._extra
@@ -230,20 +235,29 @@ class SchedulerService:
             await self._lease.release()
 
     async def _settle(self, runs: set[asyncio.Task[Any]]) -> None:
-        """Wait for `runs` up to `close_timeout`; cancel the rest (each records itself as cancelled)."""
+        """Wait for `runs` up to `close_timeout`; cancel the rest (each records itself as cancelled). A run_now
+        is stopped rather than its caller cancelled, so that the caller answers with the cancelled record."""
         pending = {task for task in runs if not task.done()}
         if pending:
             _, pending = await asyncio.wait(pending, timeout=self.config.close_timeout)
         if pending:
             logger.warning("Cancelling %d run(s) still in progress after %s s", len(pending), self.config.close_timeout)
+            why = SHUT_DOWN.format(seconds=self.config.close_timeout)
+            self._runs.flights.stop(None, why, _RUN_NOW)  # the runs of the pending run_now calls
             for task in pending:
-                task.cancel()
+                if not task.cancelling():  # not a run_now stopped just above
+                    task.cancel()
             _, pending = await asyncio.wait(pending, timeout=CANCEL_GRACE_SECONDS)
             if pending:
                 logger.warning("%d run(s) did not stop after being cancelled", len(pending))
 
     def _require_open(self) -> None:
         if not self._open:
+            if self._closing:
+                raise SchedulerStateError(
+                    "The scheduler was closed (the server is shutting down): it takes no new work. Try again once "
+                    "the server has restarted (runs started before are answered and recorded; get_history shows them)."
+                )
             raise SchedulerStateError("The scheduler is not open: call open() (or use 'async with') first.")
 
     def _require_runner(self) -> Engine:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -48,6 +49,9 @@ __all__ = [
     "SchedulerServer",
     "build_server",
 ]
+
+
+logger = logging.getLogger(__name__)
 
 
 class SchedulerServer(MCPServer):
@@ -87,6 +91,16 @@ class SchedulerServer(MCPServer):
                 if self._users == 0:
                     await self.notifier.stop()
                     await self.runtime.service.close()
+
+
+    async def shut_down(self) -> None:
+        """Close the scheduler while the transports still serve: runs in progress get `close_timeout`, so the calls
+        in flight are answered (their result, or cancelled) before the transports stop. A failure is logged: the
+        transports must stop either way."""
+        try:
+            await self.runtime.service.close()
+        except Exception:
+            logger.exception("Closing the scheduler failed")
 
 
 def build_server(runtime: SchedulerRuntime, settings: Settings | None = None) -> SchedulerServer:

@@ -19,7 +19,9 @@
   low-level server (`MCPServer._lowlevel_server`) through a stream of its own
   (`mcp.shared._context_streams`) and answers those lines with a JSON-RPC error. `run_connection` serves
   a Unix socket connection (the background runner's) the same way, with a line reader and writer of its own
-  that hand the session the same streams `stdio_server` would.
+  that hand the session the same streams `stdio_server` would. Both tell `answering.Answering` what their
+  session still owes its client; stdio writes through a stdout of its own (`answering.StdoutFile`), so that a
+  stopping server knows when the last answer is flushed.
 
 `check_mcp_sdk()` checks all of these; a test runs it, so that an SDK upgrade that changes them
 fails with a message naming what changed. The supported range is pinned in pyproject.toml.
@@ -30,6 +32,7 @@ from __future__ import annotations
 import difflib
 import functools
 import logging
+import math
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -49,6 +52,8 @@ from pydantic_core import PydanticCustomError
 
 from agentool_bridge.errors import clip, clip_text
 from agentool_bridge.versions import require_version
+
+from .answering import Answering, Owed, StdoutFile, claimed_stdout
 
 __all__ = [
     "SUPPORTED",
@@ -172,51 +177,31 @@ def _closed(tool: Any, describe: Describe) -> type[Any]:
 STDIN_CLOSED_GRACE = 10.0  # seconds the requests still being handled get to answer once stdin has closed
 
 
-class _Unanswered:
-    """Ids of the requests read from stdin that have no answer yet."""
-
-    def __init__(self) -> None:
-        self.ids: set[Any] = set()
-        self.none_left = anyio.Event()
-        self.none_left.set()
-        self.written = anyio.Event()  # set while no answer is being written to stdout
-        self.written.set()
-
-    def asked(self, message: types.JSONRPCMessage) -> None:
-        if isinstance(message, types.JSONRPCRequest):
-            self.ids.add(message.id)
-            if self.none_left.is_set():
-                self.none_left = anyio.Event()
-
-    def answered(self, message: types.JSONRPCMessage) -> None:
-        if isinstance(message, types.JSONRPCResponse | types.JSONRPCError):
-            self.ids.discard(message.id)
-            if not self.ids:
-                self.none_left.set()
-
-
-async def run_stdio(mcp: MCPServer) -> None:
+async def run_stdio(mcp: MCPServer, answering: Answering | None = None) -> None:
     """Serve `mcp` over stdin/stdout until stdin closes, answering lines it cannot parse with a JSON-RPC error.
 
     When stdin closes, the requests still being handled get up to STDIN_CLOSED_GRACE seconds to answer
     (the SDK would cancel them at once): a client that writes its last request and closes its end
-    still gets the answer.
+    still gets the answer. `answering`: where the session tells what it still owes its client (for shutdown).
     """
-    async with stdio_server() as (read_stream, write_stream):
-        await _serve_session(mcp, read_stream, write_stream)
+    with (answering or Answering()).session() as owed, claimed_stdout() as stdout:
+        async with stdio_server(stdout=StdoutFile(stdout, owed)) as (read_stream, write_stream):  # type: ignore[arg-type]
+            await _serve_session(mcp, read_stream, write_stream, owed, STDIN_CLOSED_GRACE)
 
 
-async def run_connection(mcp: MCPServer, stream: anyio.abc.ByteStream) -> None:
-    """Serve one MCP session over a byte stream (a Unix socket connection) exactly as `run_stdio` does over
-    stdin/stdout: newline-delimited JSON-RPC, both protocol eras, lines it cannot parse answered, and up to
-    STDIN_CLOSED_GRACE seconds for the last answers once the other end stops sending (half-close)."""
-    async with stream, _line_streams(stream) as (read_stream, write_stream):
-        await _serve_session(mcp, read_stream, write_stream)
+async def run_connection(mcp: MCPServer, stream: anyio.abc.ByteStream, answering: Answering | None = None) -> None:
+    """Serve one MCP session over a byte stream (a Unix socket connection) as `run_stdio` does over stdin/stdout:
+    newline-delimited JSON-RPC, both protocol eras, lines it cannot parse answered. Once the other end stops
+    sending (half-close, or gone) the calls in flight go on to their end (their runs are not lost) and are
+    answered if the other end still reads; the session then ends."""
+    with (answering or Answering()).session() as owed:
+        async with stream, _line_streams(stream, owed) as (read_stream, write_stream):
+            await _serve_session(mcp, read_stream, write_stream, owed, None)
 
 
 @asynccontextmanager
 async def _line_streams(
-    stream: anyio.abc.ByteStream,
+    stream: anyio.abc.ByteStream, owed: Owed
 ) -> AsyncIterator[tuple[ContextReceiveStream[SessionMessage | Exception], ContextSendStream[SessionMessage]]]:
     """The message streams of `stdio_server`, over a byte stream: one JSON-RPC message per line, UTF-8 (bytes
     that are not are replaced, as stdio reads them), a final line without its newline read at the end."""
@@ -256,6 +241,8 @@ async def _line_streams(
                         await stream.send(text.encode() + b"\n")
                     except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
                         logger.debug("A client went away before its answer was written")
+                    finally:
+                        owed.wrote()
         finally:
             written.set()
 
@@ -274,35 +261,35 @@ async def _serve_session(
     mcp: MCPServer,
     read_stream: ContextReceiveStream[SessionMessage | Exception],
     write_stream: ContextSendStream[SessionMessage],
+    owed: Owed,
+    grace: float | None,
 ) -> None:
-    """Serve one session of the low-level server over the message streams of a line transport."""
+    """Serve one session of the low-level server over the message streams of a line transport; once the input
+    ends, the requests in flight get `grace` seconds (None: all the time they take) to be answered."""
     low = mcp._lowlevel_server
     forward, parsed = create_context_streams[SessionMessage | Exception](0)
     answers, to_stdout = anyio.create_memory_object_stream[SessionMessage](0)
-    unanswered = _Unanswered()
 
     async def sort_out() -> None:
         async with forward:
             async for item in read_stream:
                 if not isinstance(item, Exception):
-                    unanswered.asked(item.message)
+                    owed.asked(item.message)
                     await forward.send(item)
                     continue
                 reply = unparsable_message_reply(item)
                 if reply is not None:
+                    owed.handing()
                     await write_stream.send(SessionMessage(reply))
-            with anyio.move_on_after(STDIN_CLOSED_GRACE):
-                await unanswered.none_left.wait()
+            with anyio.move_on_after(grace if grace is not None else math.inf):
+                await owed.until(lambda: not owed.ids)
 
     async def write_out() -> None:
         async with to_stdout:
             async for message in to_stdout:
-                unanswered.written = anyio.Event()
-                try:
-                    await write_stream.send(message)
-                finally:
-                    unanswered.written.set()
-                unanswered.answered(message.message)
+                owed.handing()
+                await write_stream.send(message)
+                owed.answered(message.message)
 
     async with anyio.create_task_group() as writing:
         writing.start_soon(write_out)
@@ -314,9 +301,9 @@ async def _serve_session(
                 await answers.aclose()
                 reading.cancel_scope.cancel()
         # Nothing is sent any more (the SDK may keep clones of the stream open, so it never ends by
-        # itself): let the answer being written reach the client, then stop.
+        # itself): let the answers handed over reach the client, then stop.
         with anyio.move_on_after(STDIN_CLOSED_GRACE):
-            await unanswered.written.wait()
+            await owed.until(lambda: not owed.writing)
         writing.cancel_scope.cancel()
     await write_stream.aclose()  # ends the transport's writer
 

@@ -197,3 +197,105 @@ def test_a_request_still_running_when_stdin_closes_gets_its_answer(tmp_path: Pat
     assert 2 in answers, done.stderr.decode()[-2000:]
     assert answers[2]["result"]["structuredContent"]["status"] == "success"
     assert marks(marks_file) == [("last", "start"), ("last", "end")]
+
+
+# Calls in flight when the server stops: each is answered within --close-timeout + 1 s, with its result if its run
+# ends within the close timeout, else with an error that says the run was cancelled and is recorded so.
+
+CLOSE_TIMEOUT = 2.0
+SHORT, LONG = (0.3, 1.0), (30.0, 30.0)  # runs that end within the close timeout, and runs that do not
+CANCELLED_WORDS = ("cancelled: the server shut down and its close timeout (2 s) ran out",
+                   "recorded 'cancelled'", "check what it did before running it again")
+
+
+def run_now_call(token: str, seconds: float, path: Path) -> dict[str, Any]:
+    return {"agentool_name": "sleeper",
+            "input_data": {"operation": "sleep", "seconds": seconds, "token": token, "path": str(path)}}
+
+
+def check_answers(answers: dict[str, tuple[bool, str, float]], tmp_path: Path) -> float:
+    """Every call answered within the close timeout + 1 s: the short runs with their result, the long ones with
+    the cancellation in words; each run recorded as it was answered. Returns the slowest answer's delay."""
+    assert sorted(answers) == ["long-0", "long-1", "short-0", "short-1"], answers
+    for token, (is_error, text, _) in answers.items():
+        if token.startswith("short"):
+            assert not is_error and '"status": "success"' in text, (token, text)
+        else:
+            assert is_error and all(words in text for words in CANCELLED_WORDS), (token, text)
+    slowest = max(delay for _, _, delay in answers.values())
+    assert slowest <= CLOSE_TIMEOUT + 1, answers
+    recorded = sorted(r["status"] for r in runs(tmp_path / "s.db"))
+    assert recorded == ["cancelled", "cancelled", "success", "success"], recorded
+    return slowest
+
+
+def tokens() -> list[tuple[str, float]]:
+    return [(f"short-{i}", s) for i, s in enumerate(SHORT)] + [(f"long-{i}", s) for i, s in enumerate(LONG)]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_calls_in_flight_over_stdio_are_answered_within_the_close_timeout_when_a_signal_stops_the_server(
+    tmp_path: Path, sig: signal.Signals, figures: Any
+) -> None:
+    mark_file = tmp_path / "marks"
+    loop = asyncio.get_running_loop()
+    with stdio_process(tmp_path, "--close-timeout", str(CLOSE_TIMEOUT)) as process:
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write(json.dumps({"jsonrpc": "2.0", "id": "init", "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}}).encode()
+            + b"\n" + json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}).encode() + b"\n")
+        for token, seconds in tokens():
+            process.stdin.write(json.dumps({"jsonrpc": "2.0", "id": token, "method": "tools/call", "params": {
+                "name": "run_now", "arguments": run_now_call(token, seconds, mark_file)}}).encode() + b"\n")
+        process.stdin.flush()
+        for token, _ in tokens():
+            await wait_for_start(mark_file, token)
+        signalled = time.monotonic()
+        process.send_signal(sig)
+        answers: dict[str, tuple[bool, str, float]] = {}
+        while line := await asyncio.wait_for(loop.run_in_executor(None, process.stdout.readline), WAIT):
+            answer = json.loads(line)
+            if answer.get("id") != "init":
+                result = answer["result"]
+                answers[answer["id"]] = (bool(result.get("isError")), json.dumps(result["content"][0]["text"]),
+                                         time.monotonic() - signalled)
+        code, _ = await wait_for_exit(process, WAIT)
+        exit_after = time.monotonic() - signalled
+
+    assert code == 0
+    slowest = check_answers({k: (e, json.loads(t), d) for k, (e, t, d) in answers.items()}, tmp_path)
+    figures.add(f"shutdown_stdio_{sig.name}", calls=4, answered=len(answers), close_timeout_s=CLOSE_TIMEOUT,
+                slowest_answer_s=round(slowest, 2), exit_after_s=round(exit_after, 2))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_calls_in_flight_over_http_are_answered_within_the_close_timeout_when_a_signal_stops_the_server(
+    tmp_path: Path, sig: signal.Signals, figures: Any
+) -> None:
+    # Two protocol eras: "legacy" clients hold a session (and its GET stream), "auto" ones speak 2026-07-28.
+    mark_file = tmp_path / "marks"
+    answers: dict[str, tuple[bool, str, float]] = {}
+    signalled: list[float] = []
+
+    async def call(url: str, token: str, seconds: float, mode: str) -> None:
+        async with Client(authorized(url), mode=mode) as client:  # type: ignore[arg-type]
+            result = await client.call_tool("run_now", run_now_call(token, seconds, mark_file))
+            text = " ".join(getattr(block, "text", "") for block in result.content)
+            answers[token] = (result.is_error, text, time.monotonic() - signalled[0])
+
+    with http_process(tmp_path, "--close-timeout", str(CLOSE_TIMEOUT)) as (process, url):
+        calls = [asyncio.ensure_future(call(url, token, seconds, ("legacy", "auto")[i % 2]))
+                 for i, (token, seconds) in enumerate(tokens())]
+        for token, _ in tokens():
+            await wait_for_start(mark_file, token)
+        signalled.append(time.monotonic())
+        process.send_signal(sig)
+        await asyncio.wait_for(asyncio.gather(*calls), WAIT)
+        code, _ = await wait_for_exit(process, WAIT)
+        exit_after = time.monotonic() - signalled[0]
+
+    assert code == 0
+    slowest = check_answers(answers, tmp_path)
+    assert exit_after <= CLOSE_TIMEOUT + 3, exit_after  # not the 30 s the cancelled runs would have taken
+    figures.add(f"shutdown_http_{sig.name}", calls=4, answered=len(answers), close_timeout_s=CLOSE_TIMEOUT,
+                slowest_answer_s=round(slowest, 2), exit_after_s=round(exit_after, 2))
