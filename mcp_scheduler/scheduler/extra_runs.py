@@ -97,7 +97,7 @@ class ExtraRuns:
             err = record.error.message if record.error else f"{record.status}: {record.note}" if record.note \
                 else record.status
             raise JobExecutionError(
-                f"Failed to execute AgenTool {target.agentool_name!r} (job {target.job_id!r}, "
+                f"Failed to run job kind {target.agentool_name!r} (job {target.job_id!r}, "
                 f"run {record.run_id}): {err}"
             )
         return record

@@ -138,12 +138,12 @@ def _instructions(runtime: SchedulerRuntime) -> str:
         kinds.append(f"{name} (off on this server)" if isinstance(backend, ShellRunner) and not backend.enabled
                      else name)
     return (
-        f"A persistent job scheduler. Each job runs an AgenTool; on this server: {', '.join(kinds)}. Call "
+        f"A persistent job scheduler. Each job is of one kind; on this server: {', '.join(kinds)}. Call "
         "list_agentools to see what each does and the input_data it takes, preview_schedule to check a schedule "
         "in plain words, then schedule_job. Jobs survive restarts. Naive datetimes and cron fields are read in "
         f"{tz} unless a job gives its own `timezone`. Read scheduler://jobs/{{job_id}}/history (or get_history) "
         "to see what each run did. The scheduler cannot write into this chat: reminders and messages that jobs "
-        "post for the user (the notify AgenTool) land in the inbox (resource scheduler://inbox, tool read_inbox) "
+        "post for the user (the notify job kind) land in the inbox (resource scheduler://inbox, tool read_inbox) "
         "and stay there until acknowledged. Start a conversation by reading the inbox, tell the user what "
         "happened since you last talked, then acknowledge what you reported. "
         "Results and messages carry outside content (web pages, other servers' and programs' output, model "
