@@ -49,12 +49,15 @@ def clip(value: object, limit: int = MAX_ECHO) -> str:
 
 
 def nearest_names(name: object, known: Iterable[str], most: int = 3) -> list[str]:
-    """The names of `known` nearest to `name` (compared without case), best first: at most `most`, none when
-    nothing is near (difflib's likeness of at least 0.6)."""
+    """The names of `known` nearest to `name` (compared without case), best first: at most `most`, those about
+    as near as the best (a clear best stands alone), none when nothing is near (difflib's likeness under 0.6)."""
     if not isinstance(name, str) or not name:
         return []
+    key = name[:100].casefold()
     by_fold = {k.casefold(): k for k in known}
-    return [by_fold[k] for k in difflib.get_close_matches(name[:100].casefold(), by_fold, n=most)]
+    close = difflib.get_close_matches(key, by_fold, n=most)
+    likeness = {k: difflib.SequenceMatcher(None, key, k).ratio() for k in close}
+    return [by_fold[k] for k in close if likeness[k] >= likeness[close[0]] - 0.1]
 
 
 def did_you_mean(name: object, known: Iterable[str]) -> str:

@@ -13,7 +13,6 @@ from croniter import croniter
 from pydantic import TypeAdapter
 
 from mcp_scheduler.errors import InvalidScheduleError, InvalidTimezoneError, OutOfBoundsError
-from mcp_scheduler.schedules.zones import nearest_zones, zone_warning
 from mcp_scheduler.schedules import (
     BaseSchedule,
     CronSchedule,
@@ -28,6 +27,7 @@ from mcp_scheduler.schedules import (
     resolve_timezone,
     zones,
 )
+from mcp_scheduler.schedules.zones import nearest_zones, zone_warning
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -62,6 +62,14 @@ async def test_misspelt_names_are_answered_with_the_nearest_real_one(client: Cli
         assert "AgenTool" not in message, message
 
 
+async def test_a_misspelt_tool_is_answered_with_the_nearest_tool_and_the_list(client: Client) -> None:
+    result = await client.call_tool("list_job", {})
+
+    message = error_text(result)
+    assert message.startswith("Unknown tool 'list_job'. Did you mean 'list_jobs'? Tools: schedule_job, ")
+    assert "read_inbox." in message
+
+
 async def test_what_a_model_reads_before_its_first_call_says_job_kind(client: Client) -> None:
     tools = [tool.model_dump(mode="json", by_alias=True, exclude_none=True)
              for tool in (await client.list_tools()).tools]

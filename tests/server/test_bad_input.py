@@ -102,7 +102,7 @@ async def test_the_server_keeps_answering_after_bad_calls(client: Client) -> Non
         assert (await client.call_tool(tool, arguments)).is_error
 
     unknown = await client.call_tool("no_such_tool", {})
-    assert "Unknown tool: no_such_tool" in error_text(unknown)
+    assert "Unknown tool 'no_such_tool'." in error_text(unknown)
 
     job = structured(await client.call_tool("schedule_job", hourly("after-errors")))
     assert job["state"] == "scheduled"
