@@ -148,7 +148,9 @@ class SchedulePreview(BaseModel):
     description: str = Field(description="The schedule in plain words.")
     next_runs: list[Timestamp] = Field(description="The next fire times, in the schedule's time zone.")
     note: str | None = Field(
-        default=None, description="How the policy given shapes these times (bounds, max_runs, jitter window)."
+        default=None,
+        description="How the policy given shapes these times (bounds, max_runs, jitter window); what a fixed-offset "
+        "zone means.",
     )
 
 

@@ -26,6 +26,13 @@ async def test_a_fixed_offset_zone_is_accepted_with_a_warning_that_it_has_no_day
     assert "warnings" not in plain
 
 
+async def test_a_preview_in_a_fixed_offset_zone_says_so_in_its_note(client: Client) -> None:
+    preview = structured(await client.call_tool("preview_schedule", {"schedule_type": "cron", "schedule": "0 9 * * *",
+                                                                     "timezone": "Etc/GMT+5"}))
+
+    assert "'Etc/GMT+5' is a fixed UTC-05:00 all year" in preview["note"]
+
+
 async def test_update_job_warns_about_the_zone_it_was_given(client: Client) -> None:
     structured(await client.call_tool("schedule_job", hourly("h")))
 
