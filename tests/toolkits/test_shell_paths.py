@@ -102,3 +102,15 @@ async def test_other_arguments_give_no_warning(home: Path) -> None:
     injector.register(ShellRunner(["cat"]).agentool())
 
     assert await injector.check("shell", {"operation": "run", "argv": ["cat", "--", "a/b", "HEAD~1"]}) == []
+
+
+async def test_a_secret_home_path_is_not_spelt_out_in_the_answer(tmp_path: Path, home: Path) -> None:
+    config = ServiceConfig(database=str(tmp_path / "secret.sqlite"), timezone="UTC",
+                           environ={"NOTES_PATH": "~/notes.txt"}, secrets=("NOTES_PATH",))
+    toolkits = ToolkitConfig(shell_executables=("cat",))
+    async with SchedulerRuntime(config, injector=AgenToolInjector(), toolkit_config=toolkits) as rt:
+        job = await rt.service.schedule(cat("secret", "!env:NOTES_PATH"))
+
+    (warning,) = job.warnings
+    assert "argv[1] (a secret) in that folder" in warning
+    assert "notes.txt" not in warning

@@ -8,6 +8,7 @@ import os
 from collections.abc import Sequence
 
 from ...errors import clip
+from ...redaction import scrub_text
 from .errors import PathNotUsableError
 
 __all__ = ["check_paths", "expand_home"]
@@ -48,7 +49,10 @@ def check_paths(argv: Sequence[str], cwd: str | None) -> list[str]:
                 f"{where} {clip(text)}: {clip(user)} is no user of the server, so it would be passed literally. "
                 f"Give an absolute path such as {_example(text)!r}."
             )
-        read_as.append(f"{where} {clip(text)} as {clip(full)}")
+        if scrub_text(text) != text:  # a secret's value: what it expands to would show part of it
+            read_as.append(f"{where} (a secret) in that folder")
+        else:
+            read_as.append(f"{where} {clip(text)} as {clip(full)}")
     if cwd is not None and not os.path.isabs(expand_home(cwd)):
         raise PathNotUsableError(
             f"cwd {clip(cwd)} is a relative path, read from the server's working directory (which depends on how "
