@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from .errors import AgenToolInputError, UnknownOperationError, clip, describe_errors
+from .errors import AgenToolInputError, UnknownOperationError, clip, describe_errors, did_you_mean
 from .registry import AgenTool
 
 _JSON = TypeAdapter(Any)
@@ -18,12 +18,20 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc)
 
 
-def input_error_from(agentool: str, operation: Any, exc: ValidationError) -> AgenToolInputError:
-    """Turn a pydantic `ValidationError` into an `AgenToolInputError` naming each field."""
+def input_error_from(
+    agentool: str, operation: Any, exc: ValidationError, schema: type[BaseModel] | None = None
+) -> AgenToolInputError:
+    """Turn a pydantic `ValidationError` into an `AgenToolInputError` naming each field; a field `schema` does
+    not have gets the nearest one it has."""
     errors = [{"loc": _loc(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+    known = [] if schema is None else [f.alias or name for name, f in schema.model_fields.items()]
+    for error in errors:
+        if error["type"] == "extra_forbidden" and "." not in error["loc"]:
+            error["msg"] = f"{error['msg']}.{did_you_mean(error['loc'], known)}".rstrip(".")
     details = describe_errors({"loc": e["loc"] or "(input)", "msg": e["msg"]} for e in errors)
     op = f" (operation {operation!r})" if operation is not None else ""
-    return AgenToolInputError(f"Invalid input for AgenTool {agentool!r}{op}: {details}", errors)
+    return AgenToolInputError(f"Invalid input for AgenTool {agentool!r}{op}: {details}", errors,
+                              reason=f"Invalid input{op}: {details}")
 
 
 def to_mapping(agentool: AgenTool, raw: Any) -> dict[str, Any]:
@@ -66,16 +74,17 @@ def validate_input(agentool: AgenTool, raw: Any) -> BaseModel:
     operation = data.get(field)
     if not _is_routed(agentool, operation):
         if field not in data:
+            required = f"{field}: Field required (one of: {', '.join(agentool.operations)})."
             raise AgenToolInputError(
-                f"Invalid input for AgenTool {agentool.name!r}: {field}: Field required "
-                f"(one of: {', '.join(agentool.operations)}).",
+                f"Invalid input for AgenTool {agentool.name!r}: {required}",
                 [{"loc": field, "msg": "Field required", "type": "missing"}],
+                reason=f"Invalid input: {required}",
             )
         raise UnknownOperationError(agentool.name, operation, agentool.operations)
     try:
         return agentool.input_schema.model_validate(data)
     except ValidationError as exc:
-        raise input_error_from(agentool.name, operation, exc) from exc
+        raise input_error_from(agentool.name, operation, exc, agentool.input_schema) from exc
 
 
 def coerce_output(agentool: AgenTool, result: Any) -> Any:

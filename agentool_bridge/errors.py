@@ -5,6 +5,7 @@ Errors always raise; nothing in this package returns an error as a string.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -15,6 +16,8 @@ __all__ = [
     "clip",
     "clip_text",
     "describe_errors",
+    "nearest_names",
+    "did_you_mean",
     "AgenToolError",
     "AgenToolNotFoundError",
     "AgenToolInputError",
@@ -43,6 +46,26 @@ def clip(value: object, limit: int = MAX_ECHO) -> str:
         return text
     size = f"{len(value)} characters" if isinstance(value, str) else f"{len(text)} characters as text"
     return f"{text[:limit]}... ({size})"
+
+
+def nearest_names(name: object, known: Iterable[str], most: int = 3) -> list[str]:
+    """The names of `known` nearest to `name` (compared without case), best first: at most `most`, those about
+    as near as the best (a clear best stands alone), none when nothing is near (difflib's likeness under 0.6)."""
+    if not isinstance(name, str) or not name:
+        return []
+    key = name[:100].casefold()
+    by_fold = {k.casefold(): k for k in known}
+    close = difflib.get_close_matches(key, by_fold, n=most)
+    likeness = {k: difflib.SequenceMatcher(None, key, k).ratio() for k in close}
+    return [by_fold[k] for k in close if likeness[k] >= likeness[close[0]] - 0.1]
+
+
+def did_you_mean(name: object, known: Iterable[str]) -> str:
+    """' Did you mean 'x'?' (or ''x' or 'y'') for a misspelt `name`, '' when no known name is near."""
+    close = [repr(k) for k in nearest_names(name, known)]
+    if not close:
+        return ""
+    return f" Did you mean {close[0] if len(close) == 1 else ', '.join(close[:-1]) + ' or ' + close[-1]}?"
 
 
 MAX_LISTED_ERRORS = 10
@@ -90,7 +113,9 @@ class AgenToolNotFoundError(AgenToolError, LookupError):
     def __init__(self, name: str, registered: Iterable[str]) -> None:
         names = sorted(registered)
         listing = ", ".join(names) if names else "none"
-        super().__init__(f"AgenTool {clip(name)} is not registered. Registered AgenTools: {listing}.")
+        super().__init__(
+            f"AgenTool {clip(name)} is not registered.{did_you_mean(name, names)} Registered AgenTools: {listing}."
+        )
         self.name = name
         self.registered = names
 
@@ -98,12 +123,14 @@ class AgenToolNotFoundError(AgenToolError, LookupError):
 class AgenToolInputError(AgenToolError, ValueError):
     """The input of an AgenTool is malformed or fails its input schema.
 
-    `errors` holds one entry per problem: `{"loc": "field.path", "msg": "...", "type": "..."}`.
+    `errors` holds one entry per problem: `{"loc": "field.path", "msg": "...", "type": "..."}`. `reason` is
+    the message without the AgenTool's name, for callers that name it in their own words.
     """
 
-    def __init__(self, message: str, errors: list[dict[str, Any]] | None = None) -> None:
+    def __init__(self, message: str, errors: list[dict[str, Any]] | None = None, *, reason: str | None = None) -> None:
         super().__init__(message)
         self.errors = errors or []
+        self.reason = message if reason is None else reason
 
     @property
     def fields(self) -> list[str]:
@@ -116,10 +143,12 @@ class UnknownOperationError(AgenToolInputError):
 
     def __init__(self, agentool: str, operation: Any, valid: Iterable[str]) -> None:
         ops = sorted(valid)
+        unknown = f"Unknown operation {clip(operation)}"
+        valid_ones = f"{did_you_mean(operation, ops)} Valid operations: {', '.join(ops)}."
         super().__init__(
-            f"Unknown operation {clip(operation)} for AgenTool {agentool!r}. "
-            f"Valid operations: {', '.join(ops)}.",
+            f"{unknown} for AgenTool {agentool!r}.{valid_ones}",
             [{"loc": "operation", "msg": "unknown operation", "type": "unknown_operation"}],
+            reason=f"{unknown}.{valid_ones}",
         )
         self.agentool = agentool
         self.operation = operation

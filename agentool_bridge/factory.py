@@ -32,8 +32,9 @@ class AgenToolOptions(TypedDict, total=False):
     """Example inputs, shown in the catalog that an LLM reads."""
     on_close: Callable[[], None] | None
     """Releases what the tools hold; called when the AgenTool is replaced or removed."""
-    check: Callable[[Any], Awaitable[None]] | None
-    """Async check of a validated input, run when a job is scheduled or changed (see `AgenTool.check`)."""
+    check: Callable[[Any], Awaitable[Sequence[str] | None]] | None
+    """Async check of a validated input, run when a job is scheduled or changed; may return warnings (see
+    `AgenTool.check`)."""
     registry: AgenToolRegistry | None
     """Where to register (default: the registry of the active injector, see `get_injector`)."""
     backend: Any

@@ -62,17 +62,18 @@ class AgenToolInjector:
         """Validate `input_data` for AgenTool `name` without running it."""
         return validate_input(self.get(name), input_data)
 
-    async def check(self, name: str, input_data: Any) -> BaseModel:
-        """Validate `input_data` for AgenTool `name`, then run the AgenTool's own `check` on it, if it has one.
+    async def check(self, name: str, input_data: Any) -> list[str]:
+        """Validate `input_data` for AgenTool `name`, then run the AgenTool's own `check` on it, if it has one;
+        return the check's warnings (what is accepted but may not work as meant).
 
         A scheduler calls this when a job is created or changed, so that what can be known then (an
         unknown remote tool, a disallowed executable) is refused then, not at the first run.
         """
         agentool = self.get(name)
         model = validate_input(agentool, input_data)
-        if agentool.check is not None:
-            await agentool.check(model)
-        return model
+        if agentool.check is None:
+            return []
+        return list(await agentool.check(model) or ())
 
     async def run(self, name: str, input_data: Any) -> Any:
         """Run AgenTool `name` on `input_data` (a dict, a pydantic model or a JSON string).

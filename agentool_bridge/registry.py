@@ -50,7 +50,9 @@ class AgenTool:
     client), for Python callers that want that API rather than JSON in and out. `check` is an
     optional async check of a validated input that a scheduler runs when a job is created or
     changed, for what only the AgenTool can know then (a remote tool's argument schema, an allowed
-    executable): it raises `AgenToolInputError` (or another `AgenToolError`) to refuse the job.
+    executable): it raises `AgenToolInputError` (or another `AgenToolError`) to refuse the job, and may
+    return warnings (sentences for the user) about what is accepted but may not work as meant (a host name
+    that does not resolve now, a path read differently than written).
     """
 
     name: str
@@ -65,7 +67,7 @@ class AgenTool:
     examples: Sequence[dict[str, Any]] = ()
     on_close: Callable[[], None] | None = field(default=None, repr=False)
     backend: Any = field(default=None, repr=False)
-    check: Callable[[Any], Awaitable[None]] | None = field(default=None, repr=False)
+    check: Callable[[Any], Awaitable[Sequence[str] | None]] | None = field(default=None, repr=False)
     _agent: Agent[Any, Any] | None = field(default=None, repr=False)
     _tools_by_name: dict[str, ToolFunction] = field(default_factory=dict, repr=False)
     _needs_agent: bool = field(default=False, repr=False)

@@ -40,9 +40,14 @@ async def _schedule(s: SchedulerService, r: SchedulerInput) -> SchedulerOutput:
     data = {key: info[key] for key in ("job_id", "next_run", "next_runs", "timezone", "description")}
     return SchedulerOutput(
         operation="schedule",
-        message=f"Scheduled job {job.job_id!r}: {job.description}; {when}.",
-        data={**data, "job": info},
+        message=f"Scheduled job {job.job_id!r}: {job.description}; {when}.{_warned(job)}",
+        data={**data, "warnings": job.warnings, "job": info},
     )
+
+
+def _warned(job: JobInfo) -> str:
+    """The warnings of a schedule or an update, for its message ('' when none)."""
+    return "".join(f" Warning: {warning}" for warning in job.warnings)
 
 
 async def _cancel(s: SchedulerService, r: SchedulerInput) -> SchedulerOutput:
@@ -122,9 +127,9 @@ async def _update(s: SchedulerService, r: SchedulerInput) -> SchedulerOutput:
     info = _dump(job)
     return SchedulerOutput(
         operation="update",
-        message=f"Updated job {job.job_id!r}: {job.description}; it is {job.state}.",
+        message=f"Updated job {job.job_id!r}: {job.description}; it is {job.state}.{_warned(job)}",
         data={**{key: info[key] for key in ("job_id", "next_run", "next_runs", "timezone", "description")},
-              "job": info},
+              "warnings": job.warnings, "job": info},
     )
 
 

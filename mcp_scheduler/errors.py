@@ -7,7 +7,9 @@ execution and state failures) as well as `SchedulerError` for all of them.
 
 from __future__ import annotations
 
-from agentool_bridge.errors import clip
+from collections.abc import Sequence
+
+from agentool_bridge.errors import clip, did_you_mean
 
 __all__ = [
     "SchedulerError",
@@ -15,6 +17,7 @@ __all__ = [
     "InvalidScheduleError",
     "InvalidTimezoneError",
     "InvalidJobInputError",
+    "UnknownJobKindError",
     "OutOfBoundsError",
     "JobNotFoundError",
     "JobExistsError",
@@ -49,16 +52,32 @@ class InvalidScheduleError(InvalidArgumentError):
 class InvalidTimezoneError(InvalidArgumentError):
     """A time zone name is not a known IANA zone."""
 
-    def __init__(self, name: str) -> None:
-        super().__init__(
-            f"Unknown time zone {clip(name)}: use an IANA name such as 'UTC', 'Europe/Berlin' "
-            "or 'America/New_York'."
-        )
+    def __init__(self, name: str, suggestions: Sequence[str] = ()) -> None:
+        if suggestions:
+            quoted = [repr(s) for s in suggestions]
+            choice = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+            fix = f"did you mean {choice}?"
+        else:
+            fix = "use an IANA name such as 'UTC', 'Europe/Berlin' or 'America/New_York'."
+        super().__init__(f"Unknown time zone {clip(name)} (not an IANA name): {fix}")
         self.name = name
+        self.suggestions = list(suggestions)
 
 
 class InvalidJobInputError(InvalidArgumentError):
     """The request or the job's input_data is not acceptable."""
+
+
+class UnknownJobKindError(InvalidJobInputError, LookupError):
+    """A job's `agentool_name` is no job kind (AgenTool) registered here; the message names the nearest ones."""
+
+    def __init__(self, name: str, registered: Sequence[str]) -> None:
+        super().__init__(
+            f"Unknown job kind {clip(name)} (agentool_name).{did_you_mean(name, registered)} Job kinds on this "
+            f"server: {', '.join(registered) or 'none'} (list_agentools describes them)."
+        )
+        self.name = name
+        self.registered = list(registered)
 
 
 class OutOfBoundsError(InvalidArgumentError):

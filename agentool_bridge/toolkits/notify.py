@@ -182,12 +182,14 @@ class NotifyToolkit:
         osascript = shutil.which("osascript", path=self._path)
         return [osascript] if osascript is not None else None
 
-    async def check(self, model: NotifyInput) -> None:
-        """The schedule-time check: a webhook's URL is allowed; a desktop notifier is installed."""
-        if model.operation == "webhook" and model.url is not None:
-            await self._http.check_url(model.url)
+    async def check(self, model: NotifyInput) -> list[str]:
+        """The schedule-time check: a webhook's URL is allowed (a host that does not resolve now is a warning);
+        a desktop notifier is installed."""
         if model.operation == "desktop" and self._notifier() is None:
             raise NotifierUnavailableError(self._unavailable() + " Use operation 'inbox' or 'webhook' instead.")
+        if model.operation == "webhook" and model.url is not None:
+            return await self._http.check_url(model.url)
+        return []
 
     @staticmethod
     def _unavailable() -> str:

@@ -188,7 +188,7 @@ def scheduler(parser: argparse.ArgumentParser) -> None:
     and install / service, which pass them on)."""
     jobs = _group(parser, "what jobs may do")
     jobs.add_argument("--toolkit", action="append", default=None, metavar="MODULE:FACTORY",
-                      help="register extra AgenTools by calling this factory (repeatable)")
+                      help="register extra job kinds (AgenTools) by calling this factory (repeatable)")
     jobs.add_argument("--http-allow", action="append", default=None, metavar="PATTERN",
                       help="let http jobs and webhooks reach this private or loopback address, network or host "
                       "(10.0.0.0/8, 127.0.0.1, *.internal.example, host:port; repeatable; env: comma-separated). "

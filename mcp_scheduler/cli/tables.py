@@ -25,7 +25,7 @@ __all__ = [
     "run_outcome", "run_row", "when", "write_json",
 ]
 
-JOB_HEADERS = ("JOB", "STATE", "AGENTOOL", "SCHEDULE", "NEXT RUN", "LAST RUN", "LAST STATUS")
+JOB_HEADERS = ("JOB", "STATE", "KIND", "SCHEDULE", "NEXT RUN", "LAST RUN", "LAST STATUS")
 JOB_FLEX = (3, 0)  # the schedule in words, then the job id, give way first on a narrow terminal
 RUN_HEADERS = ("WHEN", "JOB", "TRIGGER", "STATUS", "DURATION", "RUN", "RESULT / ERROR / NOTE")
 OUTCOME_MAX = 120  # an outcome is clipped to this even when the output is not a terminal

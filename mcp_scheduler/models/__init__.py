@@ -24,6 +24,7 @@ from .request import (
     SchedulerOutput,
 )
 from .views import (
+    AcceptedJob,
     BackfillSummary,
     BackgroundRunner,
     ErrorInfo,
@@ -53,6 +54,7 @@ __all__ = [
     "RunRecord",
     "JobInfo",
     "JobSummary",
+    "AcceptedJob",
     "SchedulePreview",
     "BackfillOverlap",
     "BackfillSummary",

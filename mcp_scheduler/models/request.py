@@ -120,8 +120,8 @@ class SchedulerInput(BaseOperationInput):
     job_name: str | None = Field(default=None, max_length=200, description="A name for people to read.")
     schedule_type: ScheduleType | None = Field(
         default=None,
-        description="cron (5 fields, or 6 with seconds first), interval ('30 seconds', '1h30m') or once ('now', an "
-        "ISO 8601 time, 'in 10 minutes').",
+        description="cron (5 fields, or 6 with seconds first), interval ('30 seconds', '1h30m') or once ('now', ISO "
+        "8601, 'in 10 minutes').",
     )
     schedule: str | None = Field(
         default=None,
@@ -129,12 +129,12 @@ class SchedulerInput(BaseOperationInput):
         description="The expression, e.g. '0 9 * * 1-5' (9:00 on weekdays), '5 minutes' or '2026-12-25T09:00:00'.",
     )
     agentool_name: str | None = Field(
-        default=None, max_length=200, description="The AgenTool to run (list_agentools shows them)."
+        default=None, max_length=200, description="The job kind to run (list_agentools shows them)."
     )
     input_data: dict[str, Any] | None = Field(
         default=None,
-        description="The AgenTool's input, e.g. {\"operation\": \"log\", \"message\": \"hi\"}, checked against its "
-        "input schema now; '!ref:<kind>:<key>' values are left for it to resolve.",
+        description="The job kind's input, e.g. {\"operation\": \"log\", \"message\": \"hi\"}, checked against its "
+        "schema now; '!ref:<kind>:<key>' values are resolved when it runs.",
     )
     max_instances: int = Field(default=1, ge=1, le=100, description="Most runs of the job at once.")
     misfire_grace_time: int | None = Field(
@@ -206,7 +206,7 @@ class SchedulerInput(BaseOperationInput):
             if info.field_name == "schedule":
                 what = "a schedule expression such as '0 9 * * 1-5', '5 minutes' or 'now'"
             else:
-                what = "the name of an AgenTool (list_agentools shows them)"
+                what = "a job kind (list_agentools shows them)"
             raise ValueError(f"{info.field_name} must not be empty: give {what}")
         return value
 
@@ -236,7 +236,7 @@ class SchedulerInput(BaseOperationInput):
             if missing:
                 raise ValueError(
                     "run_now needs either job_id alone (to run an existing job once, e.g. job_id='daily-report') "
-                    "or agentool_name and input_data (to run an AgenTool once, e.g. agentool_name='logging', "
+                    "or agentool_name and input_data (to run a job kind once, e.g. agentool_name='logging', "
                     "input_data={'operation': 'log', 'message': 'hi'})"
                 )
         if missing:

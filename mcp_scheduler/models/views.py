@@ -1,6 +1,6 @@
-"""What the scheduler shows of its jobs and runs: `RunRecord`, `JobInfo`, `JobSummary`, `SchedulePreview`,
-`BackfillSummary` and `SchedulerStatus` (`mcp_scheduler.scheduler.views` is the one place where a tracked `Job`
-becomes a `JobInfo` or a `JobSummary`)."""
+"""What the scheduler shows of its jobs and runs: `RunRecord`, `JobInfo`, `JobSummary`, `AcceptedJob`,
+`SchedulePreview`, `BackfillSummary` and `SchedulerStatus` (`mcp_scheduler.scheduler.views` is the one place where a
+tracked `Job` becomes a `JobInfo`, a `JobSummary` or an `AcceptedJob`)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ __all__ = [
     "RunRecord",
     "JobInfo",
     "JobSummary",
+    "AcceptedJob",
     "SchedulePreview",
     "BackfillSummary",
     "BackgroundRunner",
@@ -41,7 +42,7 @@ class RunRecord(BaseModel):
 
     run_id: str = Field(description="Unique id of this run.")
     job_id: str = Field(description="The job this run belongs to.")
-    agentool_name: str = Field(description="The AgenTool that was (or would have been) run.")
+    agentool_name: str = Field(description="The job kind that was (or would have been) run.")
     trigger: RunTrigger = Field(
         description="schedule: a regular fire; run_now: started by hand; catch_up: a fire due while nothing ran "
         "(no scheduler process, the machine off or asleep), run late or missed; retry: another attempt of a failed "
@@ -52,7 +53,7 @@ class RunRecord(BaseModel):
     started_at: Timestamp | None = Field(default=None, description="When it started; null if never.")
     finished_at: Timestamp | None = Field(default=None, description="When it ended.")
     duration_ms: float | None = Field(default=None, description="Run time in milliseconds.")
-    result: Any = Field(default=None, description="The AgenTool's output (JSON), on success.")
+    result: Any = Field(default=None, description="The job kind's output (JSON), on success.")
     error: ErrorInfo | None = Field(default=None, description="The error, for error and timeout runs.")
     note: str | None = Field(
         default=None,
@@ -75,8 +76,8 @@ class JobInfo(BaseModel):
 
     job_id: str = Field(description="Unique job id.")
     job_name: str | None = Field(default=None, description="Human-readable name.")
-    agentool_name: str = Field(description="AgenTool the job runs.")
-    input_data: dict[str, Any] = Field(description="Input passed to the AgenTool.")
+    agentool_name: str = Field(description="The job's kind.")
+    input_data: dict[str, Any] = Field(description="The input the job kind is given.")
     schedule_type: ScheduleType = Field(description="Type of schedule.")
     schedule: str = Field(description="Schedule expression as given.")
     timezone: str = Field(description="IANA time zone the schedule is read in.")
@@ -106,6 +107,11 @@ class JobInfo(BaseModel):
         description="Where its http requests and webhooks may go, as set by the server that accepted the job "
         "(on top of the running server's own limits); null: no limit of its own.",
     )
+    warnings: list[str] = Field(
+        default_factory=list,
+        exclude_if=lambda warnings: not warnings,
+        description="What schedule or update found may not work as meant (accepted anyway); left out when none.",
+    )
 
 
 class JobSummary(BaseModel):
@@ -126,6 +132,13 @@ class JobSummary(BaseModel):
         return {k: v for k, v in handler(self).items() if v is not None}
 
 
+class AcceptedJob(JobSummary):
+    """What schedule_job and update_job answer: the job's summary, and what may not work as meant (left out
+    when nothing)."""
+
+    warnings: list[str] | None = Field(default=None, json_schema_extra=_absent_when_null)
+
+
 class SchedulePreview(BaseModel):
     """What a schedule means, without creating a job."""
 
@@ -135,7 +148,9 @@ class SchedulePreview(BaseModel):
     description: str = Field(description="The schedule in plain words.")
     next_runs: list[Timestamp] = Field(description="The next fire times, in the schedule's time zone.")
     note: str | None = Field(
-        default=None, description="How the policy given shapes these times (bounds, max_runs, jitter window)."
+        default=None,
+        description="How the policy given shapes these times (bounds, max_runs, jitter window); what a fixed-offset "
+        "zone means.",
     )
 
 

@@ -23,7 +23,8 @@ from ..jobs import Job, JobDefinition
 from ..models import JobInfo, SchedulerInput
 from ..policies import RunPolicy
 from ..runs import RunPath
-from ..schedules import parse_schedule
+from ..schedules import Schedule, parse_schedule
+from ..schedules.zones import zone_warning
 from ..store import SchedulerStore
 from .config import CANCEL_GRACE_SECONDS, CANCELLED_JOB, UPDATED_JOB, ServiceConfig
 from .engine import EngineHandle, engine_job
@@ -89,7 +90,7 @@ class JobCommands:
         # Scheduled from inside a run (a job of the `scheduler` AgenTool), a secret the run resolved is stored as
         # its reference again, and resolved when this job runs.
         input_data = scrub(request.input_data or {})
-        await self._checks.check_job_input(request.agentool_name, input_data)
+        warnings = _zone_warnings(schedule) + await self._checks.check_job_input(request.agentool_name, input_data)
         policy = policy_of(request.policy, RunPolicy(), schedule.timezone)
         job_id = request.job_id or self._new_job_id(request.job_name or request.agentool_name)
         if request.job_id and (existing := self._table.get(job_id)) is not None:
@@ -139,7 +140,7 @@ class JobCommands:
                 await self._store.delete_job(job_id)
             raise
         self._events.publish(JobEvent("added", job_id))
-        return self._views.info(job, previews=3)
+        return self._views.info(job, previews=3).model_copy(update={"warnings": warnings})
 
     async def _exists(self, request: SchedulerInput, existing: Job) -> JobInfo:
         """schedule_job of an id taken: keep the job, refuse, or replace it, as `if_exists` says."""
@@ -164,6 +165,7 @@ class JobCommands:
                 f"Nothing to change in job {job.job_id!r}: give at least one of {', '.join(UPDATABLE)}."
             )
         current = job.definition
+        warnings: list[str] = []
         changes: dict[str, Any] = {name: getattr(request, name) for name in given & set(UPDATABLE[4:])}
         if given & {"schedule_type", "schedule", "timezone"}:
             if "schedule_type" in given and "schedule" not in given:
@@ -179,6 +181,7 @@ class JobCommands:
                 default_timezone=self._timezone,
             )
             self._checks.check_spacing(changes["schedule"])
+            warnings += _zone_warnings(changes["schedule"])
         if "max_instances" in given:
             self._checks.check_instances(request.max_instances)
         if "policy" in given:
@@ -191,11 +194,11 @@ class JobCommands:
             if changes["input_data"] is None:
                 raise InvalidJobInputError("input_data cannot be null: give the AgenTool's input as an object.")
             changes["input_data"] = scrub(changes["input_data"])
-            await self._checks.check_job_input(agentool_name, changes["input_data"])
+            warnings += await self._checks.check_job_input(agentool_name, changes["input_data"])
         changes["address_policy"] = rules = self._checks.accepted_rules()
         if rules.exposed and rules != current.address_policy and "input_data" not in changes:
             # The job now obeys this process's policy: what it reaches must pass it (nothing changes if not).
-            await self._checks.check_job_input(agentool_name, current.input_data)
+            warnings += await self._checks.check_job_input(agentool_name, current.input_data)
         definition = JobDefinition(**{**dict(current), **changes})
         state, next_run = job.state, job.next_run_time
         if self._engine.engine is not None and state == "scheduled":
@@ -214,7 +217,7 @@ class JobCommands:
         self._engine.put(job)
         await self.stop_runs(job.job_id, UPDATED_JOB)  # what they run is not the job any more
         self._events.publish(JobEvent("updated", job.job_id))
-        return self._views.info(job, previews=3)
+        return self._views.info(job, previews=3).model_copy(update={"warnings": warnings})
 
     async def cancel(self, job_id: str) -> JobInfo:
         """Remove a job for good; its history stays readable until pruned."""
@@ -284,3 +287,9 @@ class JobCommands:
         if not slug[0].isalnum():
             slug = f"job{slug}"
         return slug if slug not in self._table else f"{slug}-{uuid.uuid4().hex[:8]}"
+
+
+def _zone_warnings(schedule: Schedule) -> list[str]:
+    """What to know about the zone a schedule is read in (a fixed offset without daylight saving time)."""
+    warning = zone_warning(schedule.zone)
+    return [] if warning is None else [warning]

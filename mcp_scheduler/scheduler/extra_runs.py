@@ -103,7 +103,7 @@ class ExtraRuns:
                 err += (". The run was stopped before it finished and is recorded 'cancelled'; it may have done part "
                         "of its work: check what it did before running it again")
             raise JobExecutionError(
-                f"Failed to execute AgenTool {target.agentool_name!r} (job {target.job_id!r}, "
+                f"Failed to run job kind {target.agentool_name!r} (job {target.job_id!r}, "
                 f"run {record.run_id}): {err}"
             )
         return record

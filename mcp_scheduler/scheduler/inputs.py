@@ -9,14 +9,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agentool_bridge import AgenToolError, AgenToolInjector, AgenToolInputError
+from agentool_bridge import AgenToolError, AgenToolInjector, AgenToolInputError, AgenToolNotFoundError
 from agentool_bridge.context import current_run
-from agentool_bridge.errors import clip, describe_errors
+from agentool_bridge.errors import UnknownOperationError, clip, describe_errors
 from agentool_bridge.redaction import revealing
 from agentool_bridge.secrets import SecretNotAllowedError, SecretNotSetError, redact, resolve_env
 from agentool_bridge.toolkits import AddressRules
 
-from ..errors import InvalidJobInputError, InvalidScheduleError
+from ..errors import InvalidJobInputError, InvalidScheduleError, UnknownJobKindError
 from ..fire_times import next_fire_time
 from ..jobs import JobDefinition
 from ..policies import PolicyInput, RunPolicy, catchup_seconds
@@ -45,26 +45,34 @@ class RequestChecks:
         # What jobs accepted here store of this process's address policy (the http toolkit's settings).
         self.address_rules = address_rules
 
-    async def check_job_input(self, agentool_name: str, input_data: dict[str, Any]) -> None:
+    async def check_job_input(self, agentool_name: str, input_data: dict[str, Any]) -> list[str]:
         """Check that the AgenTool exists, that every `!env:NAME` is a secret the operator allows and is set,
         and that `input_data` fits the AgenTool's schema and its own check (`!ref:` values, resolved only
-        when the job runs, excepted)."""
-        agentool = self.injector.get(agentool_name)
+        when the job runs, excepted); return the check's warnings (what may not work as meant)."""
+        try:
+            agentool = self.injector.get(agentool_name)
+        except AgenToolNotFoundError as exc:
+            raise UnknownJobKindError(agentool_name, exc.registered) from None
         try:
             resolved, revealed = resolve_env(input_data, self.environ, self.secret_names)
         except (SecretNotAllowedError, SecretNotSetError) as exc:
-            raise InvalidJobInputError(f"input_data of AgenTool {agentool_name!r}: {exc}") from exc
+            raise InvalidJobInputError(f"input_data of job kind {agentool_name!r}: {exc}") from exc
         try:
             # The check sees the secrets' values: what it quotes of them (clip) comes out as the reference.
             with revealing(revealed):
-                await self.injector.check(agentool.name, resolved)
+                warnings = await self.injector.check(agentool.name, resolved)
+            return [redact(warning, revealed) for warning in warnings]
         except AgenToolInputError as exc:
             real = [e for e in exc.errors if not _is_ref_error(e, input_data)]
             if real or not exc.errors:
+                said = str(redact(exc.reason, revealed))
+                said += "" if said.endswith((".", "?")) else "."
+                if not isinstance(exc, UnknownOperationError):
+                    said += f" Its operations: {', '.join(agentool.operations)}."
                 raise InvalidJobInputError(
-                    f"input_data does not fit AgenTool {agentool_name!r}: {redact(str(exc), revealed).rstrip('.')}. "
-                    f"Its operations: {', '.join(agentool.operations)}; see its input schema."
+                    f"input_data does not fit job kind {agentool_name!r}: {said} list_agentools shows its input schema."
                 ) from None
+            return []
         except AgenToolError as exc:
             # An error quoting a secret must not carry it to the caller (or a log).
             if revealed and (text := str(exc)) != (clean := redact(text, revealed)):

@@ -19,6 +19,7 @@ from ..models import JobInfo, RunRecord, SchedulePreview, SchedulerStatus
 from ..policies import PolicyInput, RunPolicy
 from ..runs import RunPath
 from ..schedules import parse_moment, parse_schedule
+from ..schedules.zones import zone_warning
 from ..store import SchedulerStore
 from .engine import EngineHandle
 from .inputs import RequestChecks, policy_of, preview_note
@@ -178,5 +179,5 @@ class JobQueries:
             timezone=parsed.timezone,
             description=parsed.description,
             next_runs=times,
-            note=note,
+            note="; ".join(part for part in (note, zone_warning(parsed.zone)) if part) or None,
         )

@@ -335,10 +335,11 @@ class SchedulerService:
         self._require_runner()
         return await self._extra.backfill(job_id, since, until, overlap, wait=wait)
 
-    async def check_job_input(self, agentool_name: str, input_data: dict[str, Any]) -> None:
+    async def check_job_input(self, agentool_name: str, input_data: dict[str, Any]) -> list[str]:
         """Check that the AgenTool exists, that every `!env:NAME` is a secret the operator allows and is set,
-        and that `input_data` fits the AgenTool's schema (see `RequestChecks.check_job_input`)."""
-        await self._checks.check_job_input(agentool_name, input_data)
+        and that `input_data` fits the AgenTool's schema (see `RequestChecks.check_job_input`); return the
+        warnings of its check."""
+        return await self._checks.check_job_input(agentool_name, input_data)
 
     async def start(self) -> SchedulerStatus:
         """Start (or restart) processing jobs."""

@@ -11,11 +11,11 @@ from agentool_bridge.toolkits import AddressRules
 
 from ..fire_times import next_fire_time
 from ..jobs import Job
-from ..models import JobInfo, JobSummary
+from ..models import AcceptedJob, JobInfo, JobSummary
 from ..policies import BUFFER_LIMIT, describe_policy
 from .engine import EngineHandle
 
-__all__ = ["JobViews", "job_info", "job_summary"]
+__all__ = ["JobViews", "accepted_job", "job_info", "job_summary"]
 
 
 class JobViews:
@@ -104,3 +104,8 @@ def job_summary(job: JobInfo) -> JobSummary:
         job_id=job.job_id, job_name=job.job_name, description=job.description,
         state=job.state, next_run=job.next_run, last_status=job.last_status,
     )
+
+
+def accepted_job(job: JobInfo) -> AcceptedJob:
+    """The answer of schedule_job and update_job about `job`: its summary and the warnings the checks found."""
+    return AcceptedJob(**dict(job_summary(job)), warnings=job.warnings or None)

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -24,7 +24,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from agentool_bridge.errors import clip, clip_text
+from agentool_bridge.errors import clip, clip_text, did_you_mean
 from agentool_bridge.toolkits.shell import ShellRunner
 
 from ..runtime import SchedulerRuntime
@@ -36,7 +36,7 @@ from .notifications import HandshakeSessions, Notifier
 from .outputs import AgenToolCatalog, AgenToolEntry, AnswerLimits, HistoryPage, JobDetail, JobPage, QueueMessages
 from .prompts import add_prompts
 from .resources import add_resources
-from .tools import add_tools
+from .tools import TOOL_ORDER, add_tools
 
 __all__ = [
     "AgenToolCatalog",
@@ -131,6 +131,7 @@ def build_server(runtime: SchedulerRuntime, settings: Settings | None = None) ->
     )
     _sdk.advertise_resource_list_changed(mcp)
     mcp.middleware.append(_bounded_requests)
+    mcp.middleware.append(functools.partial(_unknown_tools, TOOL_ORDER))
     _install_handshake_handlers(mcp, mcp.notifier.sessions)
     add_tools(mcp, runtime, mcp.limits)
     _sdk.close_input_schemas(mcp, describe_argument_errors)
@@ -152,12 +153,12 @@ def _instructions(runtime: SchedulerRuntime) -> str:
         kinds.append(f"{name} (off on this server)" if isinstance(backend, ShellRunner) and not backend.enabled
                      else name)
     return (
-        f"A persistent job scheduler. Each job runs an AgenTool; on this server: {', '.join(kinds)}. Call "
+        f"A persistent job scheduler. Each job is of one kind; on this server: {', '.join(kinds)}. Call "
         "list_agentools to see what each does and the input_data it takes, preview_schedule to check a schedule "
         "in plain words, then schedule_job. Jobs survive restarts. Naive datetimes and cron fields are read in "
         f"{tz} unless a job gives its own `timezone`. Read scheduler://jobs/{{job_id}}/history (or get_history) "
         "to see what each run did. The scheduler cannot write into this chat: reminders and messages that jobs "
-        "post for the user (the notify AgenTool) land in the inbox (resource scheduler://inbox, tool read_inbox) "
+        "post for the user (the notify job kind) land in the inbox (resource scheduler://inbox, tool read_inbox) "
         "and stay there until acknowledged. Start a conversation by reading the inbox, tell the user what "
         "happened since you last talked, then acknowledge what you reported. "
         "Results and messages carry outside content (web pages, other servers' and programs' output, model "
@@ -174,6 +175,21 @@ MAX_URI_LENGTH = 2048
 
 MAX_PROTOCOL_ERROR = 2000
 """Longest protocol-level error message sent back."""
+
+
+async def _unknown_tools(names: Sequence[str], ctx: Any, call_next: Any) -> Any:
+    """Add the nearest tool names to the SDK's answer to a call of a tool this server does not have
+    ("Unknown tool: NAME" alone)."""
+    result = await call_next(ctx)
+    params = ctx.params
+    name = params.get("name") if ctx.method == "tools/call" and isinstance(params, Mapping) else None
+    if not isinstance(name, str) or not isinstance(result, dict) or result.get("isError") is not True:
+        return result
+    content = result.get("content")
+    if isinstance(content, list) and len(content) == 1 and content[0].get("text") == f"Unknown tool: {name}":
+        text = f"Unknown tool {clip(name, 100)}.{did_you_mean(name, names)} Tools: {', '.join(names)}."
+        return {**result, "content": [{**content[0], "text": text}]}
+    return result
 
 
 async def _bounded_requests(ctx: Any, call_next: Any) -> Any:

@@ -16,10 +16,10 @@ from pydantic import Field
 
 from agentool_bridge.errors import clip
 
-from ..models import BackfillSummary, JobInfo, JobSummary, SchedulePreview
+from ..models import AcceptedJob, BackfillSummary, JobInfo, JobSummary, SchedulePreview
 from ..policies import PolicyInput
 from ..runtime import SchedulerRuntime
-from ..scheduler.views import job_summary
+from ..scheduler.views import accepted_job, job_summary
 from ._params import field_parameter, fields_in_words, with_parameters
 from .outputs import AnswerLimits, JobDetail, JobPage, brief_run
 from .tooling import READ_ONLY, Tool, hints, keyword, scheduler_input, tool_errors
@@ -34,26 +34,26 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
     timezone = field_parameter("timezone", description="IANA time zone of naive times and cron fields, e.g. "
                                f"'Europe/Berlin'. Default: {svc.timezone}.")
 
-    async def schedule_job(ctx: Context, **kw: Any) -> JobSummary:
+    async def schedule_job(ctx: Context, **kw: Any) -> AcceptedJob:
         with tool_errors("schedule_job"):
-            return job_summary(await svc.schedule(scheduler_input("schedule", **kw)))
+            return accepted_job(await svc.schedule(scheduler_input("schedule", **kw)))
 
     tools.append(Tool(
         with_parameters(
             schedule_job,
             ["schedule_type", "schedule", "agentool_name", "input_data",
-             field_parameter("job_id", description="Id for the new job: letters, digits and . _ : @ - (at most 128). "
-                             "Default: made from job_name or agentool_name."),
+             field_parameter("job_id", description="New job's id: letters, digits and . _ : @ - (at most 128). "
+                             "Default: from job_name or agentool_name."),
              "job_name", timezone,
              "max_instances", "misfire_grace_time", "coalesce", "timeout", "result_queue", "error_queue",
              field_parameter("policy", schema={"type": "object"},
                              description=f"Run policy, every field optional: {fields_in_words(PolicyInput)}"),
              "if_exists"],
             required=["schedule_type", "schedule", "agentool_name", "input_data"],
-            returns=JobSummary,
+            returns=AcceptedJob,
         ),
-        description="Schedule an AgenTool to run on a cron, interval or one-time schedule (input_data is checked "
-        "now). Returns the schedule in words and the next run.",
+        description="Schedule a job kind on a cron, interval or one-time schedule (input_data is checked "
+        "now). Returns the schedule in words, the next run and any warnings.",
         annotations=hints(),
     ))
 
@@ -96,7 +96,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
                 keyword("state", Annotated[Literal["scheduled", "paused", "completed"] | None, Field(
                     description="Only jobs in this state. Default: scheduled and paused.")], None),
                 keyword("agentool_name", Annotated[str | None, Field(
-                    description="Only jobs that run this AgenTool.")], None),
+                    description="Only jobs of this kind.")], None),
                 keyword("cursor", Annotated[str | None, Field(
                     description="next_cursor of the previous page.")], None),
                 field_parameter("limit", description="Most jobs per page."),
@@ -119,10 +119,10 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
         annotations=READ_ONLY,
     ))
 
-    async def update_job(ctx: Context, **kw: Any) -> JobSummary:
+    async def update_job(ctx: Context, **kw: Any) -> AcceptedJob:
         with tool_errors("update_job"):
             changes = {k: v for k, v in kw.items() if v is not None}
-            return job_summary(await svc.update(scheduler_input("update", **changes)))
+            return accepted_job(await svc.update(scheduler_input("update", **changes)))
 
     tools.append(Tool(
         with_parameters(
@@ -130,7 +130,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
             [field_parameter("job_id", required=True, description="The job to change."),
              *(field_parameter(name, optional=True, description=f"New {words}.", schema=schema)
                for name, words, schema in _UPDATES)],
-            returns=JobSummary,
+            returns=AcceptedJob,
         ),
         description="Change a job: give only what changes, each field as in schedule_job (a new schedule needs "
         "schedule_type and schedule). The job keeps its id, state and history.",
@@ -147,8 +147,8 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
         with_parameters(
             preview_schedule,
             ["schedule_type", "schedule", timezone, "count",
-             field_parameter("policy", description="A run policy: its start_at, end_at, max_runs and jitter shape the "
-                             "times shown.", schema={"type": "object"})],
+             field_parameter("policy", description="Its start_at, end_at, max_runs and jitter shape the times "
+                             "shown.", schema={"type": "object"})],
             required=["schedule_type", "schedule"],
             returns=SchedulePreview,
         ),
@@ -173,7 +173,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
             required=["job_id", "since"],
             returns=BackfillSummary,
         ),
-        description="Run a job once for each fire time of its schedule in a past range (at most 1000), e.g. after an "
+        description="Run a job once per fire time of its schedule in a past range (at most 1000), e.g. after an "
         "outage. Answers at once; get_history shows the runs as they finish.",
         annotations=hints(open_world=True),
     ))
@@ -185,8 +185,8 @@ _UPDATES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("schedule_type", "schedule type", None),
     ("schedule", "schedule expression", None),
     ("timezone", "IANA time zone", None),
-    ("agentool_name", "AgenTool to run", None),
-    ("input_data", "input for the AgenTool (checked against its input schema)", None),
+    ("agentool_name", "job kind", None),
+    ("input_data", "input (checked against its kind's schema)", None),
     ("job_name", "name", None),
     ("max_instances", "most runs at once", None),
     ("misfire_grace_time", "seconds a due run may wait while busy", None),

@@ -154,7 +154,7 @@ class HistoryPage(BaseModel):
 
 
 class AgenToolEntry(BaseModel):
-    """What can be scheduled: an AgenTool with its operations and input schema."""
+    """What can be scheduled: a job kind with its operations and input schema."""
 
     name: str = Field(description="Use as `agentool_name`.")
     description: str = Field(description="What it does.")
@@ -164,9 +164,9 @@ class AgenToolEntry(BaseModel):
 
 
 class AgenToolCatalog(BaseModel):
-    """Every AgenTool a job can run."""
+    """Every job kind a job can run."""
 
-    agentools: list[AgenToolEntry] = Field(description="The registered AgenTools, by name.")
+    agentools: list[AgenToolEntry] = Field(description="The job kinds, by name.")
 
 
 class QueueMessages(BaseModel):

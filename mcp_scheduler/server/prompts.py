@@ -33,10 +33,10 @@ def add_prompts(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
         return (
             f"The user asks: {request!r}\n\n"
             "Schedule it with the mcp-scheduler tools, in this order:\n"
-            "1. Call list_agentools and pick the AgenTool that does the work; build input_data from its input "
+            "1. Call list_agentools and pick the job kind that does the work; build input_data from its input "
             "schema (the `operation` field and the fields that operation needs). If none can do it, tell the user "
             "so instead of scheduling a job that cannot.\n"
-            "   For a reminder, or anything the user should be told, use the notify AgenTool: operation 'inbox' "
+            "   For a reminder, or anything the user should be told, use the notify job kind: operation 'inbox' "
             "leaves a message in the scheduler's inbox (read with read_inbox or scheduler://inbox at the start of "
             "a later conversation); 'desktop' and 'webhook' reach the user outside this chat, where the server "
             "allows them. The scheduler itself cannot send a message into this chat: say so, and say where the "
@@ -48,8 +48,8 @@ def add_prompts(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
             f"3. Call preview_schedule with that schedule and timezone {zone!r} (the user's zone if they named one, "
             "as an IANA name such as 'Europe/Berlin'). Check that the description and next run times match the "
             "request; fix the schedule if they do not.\n"
-            "4. Call schedule_job with the same schedule_type, schedule and timezone, the AgenTool, input_data and "
-            "a short job_name. Tell the user the job_id, the schedule in words and the next run time."
+            "4. Call schedule_job with the same schedule_type, schedule and timezone, the job kind (agentool_name), "
+            "input_data and a short job_name. Tell the user the job_id, the schedule in words and the next run time."
         )
 
     @mcp.prompt(name="troubleshoot_job", title="Troubleshoot a failing job")
@@ -69,11 +69,11 @@ def add_prompts(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
             for r in runs
         ]
         return (
-            f"Job {job.job_id!r} runs AgenTool {job.agentool_name!r} {job.description}; state {job.state}, "
+            f"Job {job.job_id!r} runs job kind {job.agentool_name!r} {job.description}; state {job.state}, "
             f"next run {_when(job.next_run)}.\nInput data: {json.dumps(job.input_data)}\n\nLatest runs, newest first:\n"
             + ("\n".join(lines) or "(no runs yet)")
-            + "\n\nFind the cause: errors usually mean input_data does not fit the AgenTool (compare with "
-            "list_agentools) or the AgenTool failed; 'missed' means nothing ran it for longer than the catch-up window "
+            + "\n\nFind the cause: errors usually mean input_data does not fit the job kind (compare with "
+            "list_agentools) or the job kind failed; 'missed' means nothing ran it for longer than the catch-up window "
             "(the note and the inbox say which) or the scheduler was busy beyond misfire_grace_time; 'skipped' means "
             "an earlier run was still going (max_instances); 'timeout' means the run took longer than the job's "
             "timeout. Propose a fix (for example pause_job, a new input_data via cancel_job + schedule_job, or a "

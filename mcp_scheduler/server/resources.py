@@ -92,7 +92,7 @@ def add_resources(mcp: MCPServer, runtime: SchedulerRuntime, limits: AnswerLimit
         about 30 KB); reading does not remove them (the read_inbox tool acknowledges)."""
         return inbox_listing()
 
-    @mcp.resource("scheduler://agentools", name="agentools", title="AgenTools", mime_type=JSON)
+    @mcp.resource("scheduler://agentools", name="agentools", title="Job kinds", mime_type=JSON)
     async def agentools_resource() -> str:
-        """Every AgenTool a job can run, with its operations and input JSON schema."""
+        """Every job kind a job can run, with its operations and input JSON schema."""
         return _json([e for e in runtime.registry.catalog() if e["name"] != "scheduler"])

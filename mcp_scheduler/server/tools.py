@@ -104,7 +104,7 @@ def read_queue(
 
 
 def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
-    """The tools about runs, the scheduler, the AgenTool catalog, queues and the inbox."""
+    """The tools about runs, the scheduler, the catalog of job kinds, queues and the inbox."""
     svc = runtime.service
     tools: list[Tool] = []
 
@@ -120,14 +120,14 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
         with_parameters(
             run_now,
             [field_parameter("job_id", description="A job to run once (its schedule stays); alone it is enough."),
-             field_parameter("agentool_name", description="Without job_id: the AgenTool to run."),
-             field_parameter("input_data", description="Without job_id: the AgenTool's input, e.g. "
+             field_parameter("agentool_name", description="Without job_id: the job kind to run."),
+             field_parameter("input_data", description="Without job_id: its input, e.g. "
                              "{\"operation\": \"log\", \"message\": \"hi\"}."),
              "timeout", "result_queue", "error_queue"],
             returns=RunRecord,
         ),
-        description="Run once, now: an existing job (job_id alone) or an AgenTool with input_data. Waits for the "
-        "result; a failed run is an error naming the run. The run is recorded in the history.",
+        description="Run once, now: an existing job (job_id alone) or a job kind with input_data. Waits for the "
+        "result; a failed run is an error naming the run. Recorded in the history.",
         annotations=hints(open_world=True),
     ))
 
@@ -160,12 +160,12 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
                 "status",
                 "since",
                 "until",
-                field_parameter("agentool_name", description="Only runs of this AgenTool."),
+                field_parameter("agentool_name", description="Only runs of this job kind."),
                 field_parameter("limit", description="Most runs returned."),
             ],
             returns=HistoryPage,
         ),
-        description="Runs of one job or of every job, newest first: times, status, result or error. 'What failed in "
+        description="Runs of one job or of all, newest first: times, status, result or error. 'What failed in "
         "the last hour?' is since='1h', status='error'.",
         annotations=READ_ONLY,
     ))
@@ -216,7 +216,7 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
 
     tools.append(Tool(
         with_parameters(list_agentools, [], returns=AgenToolCatalog),
-        description="What jobs can run: every AgenTool with its operations and the JSON schema of its input_data.",
+        description="Every job kind: its operations and the JSON schema of its input_data.",
         annotations=READ_ONLY,
     ))
 

@@ -369,7 +369,7 @@ def fuzz(harness: Harness, tally: Tally, calls: int) -> None:
                     if text.strip() == f"Error executing tool {name}":
                         tally.problem("internal_errors", f"{name}({describe(arguments)}): bare SDK error")
                     # A run that ran and failed is an answer (it is in the history), not a rejection.
-                    rejected = "Failed to execute AgenTool" not in text
+                    rejected = "Failed to run job kind" not in text
                     tally["rejected" if rejected else "failed_runs"] += 1
                 else:
                     rejected = False

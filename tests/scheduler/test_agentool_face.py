@@ -63,6 +63,18 @@ async def test_schedule_returns_job_id_and_next_run(scheduler_agent: EventRecord
     assert "echo-job" in output.message
 
 
+async def test_schedule_and_update_say_their_warnings_in_the_message_and_the_data(
+    scheduler_agent: EventRecorder, echo: Calls
+) -> None:
+    daily = {"job_id": "est", "schedule_type": "cron", "schedule": "0 9 * * *", "timezone": "EST"}
+    scheduled = await run({"operation": "schedule", "agentool_name": "echo", "input_data": ECHO, **daily})
+    updated = await run({"operation": "update", **daily, "timezone": "UTC"})
+
+    assert "Warning: Time zone 'EST' is a fixed UTC-05:00 all year" in scheduled.message
+    assert scheduled.data["warnings"] == [scheduled.message.split("Warning: ", 1)[1]]
+    assert "Warning" not in updated.message and updated.data["warnings"] == []
+
+
 async def test_cancel_pause_and_resume_return_the_job_id(scheduler_agent: EventRecorder, echo: Calls) -> None:
     await schedule_echo()
 

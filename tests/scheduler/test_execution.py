@@ -53,7 +53,7 @@ async def test_input_that_does_not_fit_the_agentools_schema_is_rejected_and_noth
     service = await make_service()
     await service.schedule(request("good"))
 
-    with pytest.raises(InvalidJobInputError, match="does not fit AgenTool 'echo'") as caught:
+    with pytest.raises(InvalidJobInputError, match="does not fit job kind 'echo'") as caught:
         await service.schedule(request("bad", input_data={"operation": "echo", "txet": "typo"}))
 
     assert "text" in str(caught.value)
@@ -74,7 +74,7 @@ async def test_an_unknown_operation_in_input_data_is_rejected_at_schedule_time(
 async def test_an_unknown_agentool_raises_a_lookup_error_listing_the_registered_names(
     service: SchedulerService, echo: Calls, fail: Calls
 ) -> None:
-    with pytest.raises(LookupError, match="'metrics' is not registered") as caught:
+    with pytest.raises(LookupError, match="Unknown job kind 'metrics'") as caught:
         await service.schedule(request("no-such", agentool_name="metrics"))
 
     assert "echo, fail" in str(caught.value)
@@ -166,7 +166,7 @@ async def test_a_run_longer_than_its_timeout_is_stopped_and_recorded_as_timeout(
 
 
 async def test_run_now_past_its_timeout_raises(service: SchedulerService, slow: Slow) -> None:
-    with pytest.raises(JobExecutionError, match="Failed to execute AgenTool 'slow'.*longer than 0.1 s"):
+    with pytest.raises(JobExecutionError, match="Failed to run job kind 'slow'.*longer than 0.1 s"):
         await asyncio.wait_for(
             service.run_now(
                 SchedulerInput(operation="run_now", job_id="quick", agentool_name="slow", input_data=WAIT, timeout=0.1)

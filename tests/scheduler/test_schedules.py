@@ -27,6 +27,7 @@ from mcp_scheduler.schedules import (
     resolve_timezone,
     zones,
 )
+from mcp_scheduler.schedules.zones import nearest_zones, zone_warning
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -108,6 +109,49 @@ def test_resolve_timezone_rejects_unknown_names(name: str) -> None:
         resolve_timezone(name)
     assert excinfo.value.name == name
     assert "IANA" in str(excinfo.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "meant"),
+    [
+        ("America/Nework", "America/New_York"),
+        ("Asia/Kolkatta", "Asia/Kolkata"),
+        ("Kolkatta", "Asia/Kolkata"),  # the part after the '/' alone
+        ("europe/berln", "Europe/Berlin"),
+        ("New York", "America/New_York"),
+        ("PST", "America/Los_Angeles"),  # an abbreviation of a zone with daylight saving time
+    ],
+)
+def test_an_unknown_zone_is_answered_with_the_nearest_real_name(name: str, meant: str) -> None:
+    with pytest.raises(InvalidTimezoneError) as excinfo:
+        resolve_timezone(name)
+
+    assert excinfo.value.suggestions == [meant]
+    assert str(excinfo.value) == f"Unknown time zone {name!r} (not an IANA name): did you mean {meant!r}?"
+
+
+def test_zone_suggestions_are_at_most_three_best_first_and_none_for_what_is_no_zone() -> None:
+    assert len(nearest_zones("Europe")) == 3
+    assert nearest_zones("Europe/Pariss")[0] == "Europe/Paris"
+    for name in ("Mars/Olympus_Mons", "localtime", "/etc/localtime", "../etc/passwd", ""):
+        assert nearest_zones(name) == [], name
+
+
+@pytest.mark.parametrize(
+    ("name", "offset", "meant"),
+    [("EST", "UTC-05:00", "'America/New_York'"), ("MST", "UTC-07:00", "'America/Denver'"),
+     ("Etc/GMT+5", "UTC-05:00", "the sign is reversed")],
+)
+def test_a_fixed_offset_zone_warns_that_it_has_no_daylight_saving_time(name: str, offset: str, meant: str) -> None:
+    warning = zone_warning(resolve_timezone(name))
+
+    assert warning is not None
+    assert f"{name!r} is a fixed {offset} all year, with no daylight saving time" in warning and meant in warning
+
+
+@pytest.mark.parametrize("name", ["UTC", "Etc/GMT", "America/New_York", "Asia/Kolkata", "America/Phoenix", "Japan"])
+def test_zones_that_are_what_they_say_give_no_warning(name: str) -> None:
+    assert zone_warning(ZoneInfo(name)) is None
 
 
 def test_resolve_timezone_rejects_an_unknown_default() -> None:

@@ -68,7 +68,7 @@ async def test_bad_updates_are_refused_and_change_nothing(make_runtime: RuntimeF
         await service.update(update("steady", schedule_type="cron"))
     with pytest.raises(InvalidScheduleError):
         await service.update(update("steady", schedule="every blue moon"))
-    with pytest.raises(InvalidJobInputError, match="does not fit AgenTool 'echo'"):
+    with pytest.raises(InvalidJobInputError, match="does not fit job kind 'echo'"):
         await service.update(update("steady", input_data={"operation": "echo", "count": "many"}))
     with pytest.raises(JobNotFoundError):
         await service.update(update("no-such-job", schedule="5 minutes"))

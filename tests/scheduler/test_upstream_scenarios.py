@@ -103,7 +103,7 @@ async def test_pause_stops_a_job_and_resume_gives_it_a_next_run(scheduler_agent:
 async def test_run_now_of_a_failing_agentool_raises_and_history_records_the_error(
     scheduler_agent: EventRecorder, fail: Calls
 ) -> None:
-    with pytest.raises(RuntimeError, match="Failed to execute AgenTool") as caught:
+    with pytest.raises(RuntimeError, match="Failed to run job kind") as caught:
         await run(
             {
                 "operation": "run_now",

@@ -17,8 +17,8 @@ BAD_CALLS: list[tuple[str, dict[str, Any], list[str]]] = [
     ("schedule_job", {**CRON, "schedule_type": "interval", "schedule": "every banana"}, ["Invalid interval"]),
     ("schedule_job", {**CRON, "schedule_type": "weekly"},
      ["schedule_type", '"weekly" is not one of', "'cron', 'interval' or 'once'", 'e.g. schedule_type="cron"']),
-    ("schedule_job", {**CRON, "agentool_name": "no_such_tool"}, ["'no_such_tool' is not registered", "logging"]),
-    ("schedule_job", {**CRON, "input_data": {"operation": "log"}}, ["does not fit AgenTool 'logging'", "message"]),
+    ("schedule_job", {**CRON, "agentool_name": "no_such_tool"}, ["Unknown job kind 'no_such_tool'", "logging"]),
+    ("schedule_job", {**CRON, "input_data": {"operation": "log"}}, ["does not fit job kind 'logging'", "message"]),
     ("schedule_job", {**CRON, "input_data": {"operation": "shout"}}, ["Unknown operation 'shout'", "log"]),
     ("schedule_job", {**CRON, "input_data": "log hello"},
      ["input_data must be a JSON object, not a string", 'e.g. input_data={"operation": "log"']),
@@ -44,7 +44,7 @@ BAD_CALLS: list[tuple[str, dict[str, Any], list[str]]] = [
     ("get_history", {"job_id": "existing", "limit": 0}, ["limit", "greater than or equal to 1"]),
     ("run_now", {}, ["job_id alone", "agentool_name and input_data"]),
     ("run_now", {"job_id": "ghost"}, ["'ghost' not found"]),
-    ("run_now", {"agentool_name": "no_such_tool", "input_data": {}}, ["'no_such_tool' is not registered"]),
+    ("run_now", {"agentool_name": "no_such_tool", "input_data": {}}, ["Unknown job kind 'no_such_tool'"]),
     ("run_now", {"agentool_name": "logging", "input_data": {"operation": "log"}}, ["message"]),
     ("run_now", {"job_id": "x/y", "agentool_name": "logging", "input_data": LOG_INPUT}, ["job_id must start"]),
     ("list_jobs", {"cursor": "page-two"}, ["Invalid cursor 'page-two'", "next_cursor"]),
@@ -66,7 +66,7 @@ BAD_CALLS: list[tuple[str, dict[str, Any], list[str]]] = [
     ("read_inbox", {"ack_ids": [""]}, ["ack_ids", "at least 1 character"]),
     ("read_inbox", {"ack_ids": ["bad\nid"]}, ["message_id", "control characters"]),
     ("run_now", {"agentool_name": "shell", "input_data": {"operation": "run", "argv": ["echo", "hi"]}},
-     ["shell AgenTool is disabled", "--allow-shell"]),
+     ["shell job kind is disabled", "--allow-shell"]),
 ]
 
 
@@ -102,7 +102,7 @@ async def test_the_server_keeps_answering_after_bad_calls(client: Client) -> Non
         assert (await client.call_tool(tool, arguments)).is_error
 
     unknown = await client.call_tool("no_such_tool", {})
-    assert "Unknown tool: no_such_tool" in error_text(unknown)
+    assert "Unknown tool 'no_such_tool'." in error_text(unknown)
 
     job = structured(await client.call_tool("schedule_job", hourly("after-errors")))
     assert job["state"] == "scheduled"

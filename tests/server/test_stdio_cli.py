@@ -157,7 +157,7 @@ def test_jobs_prints_a_table_of_the_jobs(used_database: str) -> None:
 
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].split()[:3] == ["JOB", "STATE", "AGENTOOL"]
+    assert lines[0].split()[:3] == ["JOB", "STATE", "KIND"]
     rows = {line.split()[0]: line.split() for line in lines[2:-1]}
     assert rows["hourly-kv"][1:3] == ["scheduled", "storage_kv"]
     assert rows["nightly-once"][1:3] == ["completed", "logging"]

@@ -281,11 +281,23 @@ def test_a_malformed_allow_pattern_is_refused_when_the_toolkit_is_built() -> Non
         HttpToolkit(ToolkitConfig(http_allow=("nas.local:99999",)))
 
 
-async def test_a_name_that_does_not_resolve_is_refused(injector: AgenToolInjector) -> None:
+async def test_a_name_that_does_not_resolve_is_a_warning_at_schedule_time_and_an_error_when_sent(
+    injector: AgenToolInjector,
+) -> None:
+    use_http(injector)
+    data = {"operation": "request", "url": "https://no-such-host.invalid/"}  # .invalid never resolves (RFC 6761)
+
+    (warning,) = await injector.check("http", data)
+
+    assert "'no-such-host.invalid' does not resolve" in warning and "Accepted anyway" in warning
+    with pytest.raises(HostNotFoundError, match="'no-such-host.invalid' does not resolve"):
+        await injector.run("http", data)
+
+
+async def test_a_name_that_resolves_gives_no_warning(injector: AgenToolInjector, server: LocalServer) -> None:
     use_http(injector)
 
-    with pytest.raises(HostNotFoundError, match="'no-such-host.invalid' does not resolve"):
-        await injector.check("http", {"operation": "request", "url": "https://no-such-host.invalid/"})
+    assert await injector.check("http", {"operation": "request", "url": f"{server.url}/json"}) == []
 
 
 # ---------------------------------------------------------------- input checks
@@ -344,7 +356,6 @@ def schedule_request(job_id: str, url: str, **fields: Any) -> SchedulerInput:
         ("ftp://example.com/", None, InvalidJobInputError),
         ("http://example.com/", {"X-Bad": "a\nb"}, InvalidJobInputError),
         ("http://169.254.169.254/", None, AddressNotAllowedError),
-        ("http://no-such-host.invalid/", None, HostNotFoundError),
     ],
 )
 async def test_schedule_time_refusals_leave_no_job(
@@ -355,6 +366,17 @@ async def test_schedule_time_refusals_leave_no_job(
 
     jobs, total = runtime.service.list_jobs()
     assert (jobs, total) == ([], 0)
+
+
+async def test_a_job_to_a_host_that_does_not_resolve_is_kept_with_a_warning_in_the_answer(
+    runtime: SchedulerRuntime,
+) -> None:
+    job = await runtime.service.schedule(schedule_request("offline", "http://no-such-host.invalid/ping"))
+
+    (warning,) = job.warnings
+    assert "'no-such-host.invalid' does not resolve" in warning and "its runs fail until the host resolves" in warning
+    assert [j.job_id for j in runtime.service.list_jobs()[0]] == ["offline"]
+    assert "warnings" not in (await runtime.service.get_job("offline"))[0].model_dump()
 
 
 async def test_an_unexpected_status_is_recorded_as_a_run_error(runtime: SchedulerRuntime, server: LocalServer) -> None:

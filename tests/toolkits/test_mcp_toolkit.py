@@ -319,6 +319,14 @@ def test_arguments_that_do_not_fit_name_each_argument_without_echoing_its_value(
     check_arguments("web", tool, {"query": "cats", "limit": 3})  # fits: no error
 
 
+def test_a_misspelt_argument_of_a_remote_tool_gets_the_nearest_one() -> None:
+    tool = Tool(name="search", input_schema={"type": "object", "properties": {"query": {"type": "string"}},
+                                             "additionalProperties": False})
+
+    with pytest.raises(MCPArgumentsError, match=r"unexpected argument\(s\): 'querry' \(did you mean 'query'\?\)"):
+        check_arguments("web", tool, {"querry": "cats"})
+
+
 def test_large_images_in_a_result_are_summarized_and_text_is_kept() -> None:
     image = ImageContent(type="image", data="A" * 10_000, mime_type="image/png")
 
@@ -413,6 +421,7 @@ async def test_schedule_refuses_unknown_servers_and_tools_bad_arguments_and_bad_
         ({"server": "nowhere", "tool": "add"}, UnknownServerError, "MCP server 'nowhere' is not declared"),
         ({"server": "web", "tool": "nope"}, LookupError,
          r"has no tool 'nope'. Its tools \(untrusted names\): \"add\", \"echo\", \"env\", \"fail\", \"pid\""),
+        ({"server": "web", "tool": "echoo"}, LookupError, r"has no tool 'echoo'. Did you mean \"echo\"\? Its tools"),
         ({"server": "web", "tool": "add", "arguments": {"a": 1}}, InvalidJobInputError, "arguments.b: is required"),
         ({"server": "web"}, InvalidJobInputError, "tool is required for operation 'call_tool'"),
         ({"server": "broken", "tool": "add"}, MCPServerConfigError, "header 'X-Key' is malformed"),

@@ -18,7 +18,7 @@ from ...registry import AgenTool
 from ...untrusted import quote
 from .._common import ToolkitOutput
 from ..config import ToolkitConfig
-from .addresses import AddressNotAllowedError, AddressPolicy, HttpRequestError, policy_backend
+from .addresses import AddressNotAllowedError, AddressPolicy, HostNotFoundError, HttpRequestError, policy_backend
 from .inputs import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_RESPONSE_HEADERS, DEFAULT_TIMEOUT, MAX_REDIRECTS, HttpInput
 from .response import HttpResponse, HttpStatusError, decode_text, is_expected, read_capped, reason_phrase, response_body
 from .urls import check_url, describe_url, host_and_port, origin_of
@@ -46,14 +46,24 @@ class HttpToolkit:
         self.policy = AddressPolicy(config.http_allow, exposed=config.exposed)
         self._ssl_context: ssl.SSLContext | None = None
 
-    async def check_url(self, url: str) -> None:
-        """Refuse, now, a URL the policy refuses: its host must resolve and its addresses be allowed."""
-        host, port = host_and_port(check_url(url))
-        await self.run_policy().resolve(host, port)
+    async def check_url(self, url: str) -> list[str]:
+        """Refuse, now, a URL the policy refuses (a malformed URL, a host whose addresses are not allowed).
 
-    async def check(self, model: HttpInput) -> None:
-        """The schedule-time check of an `http` job: the URL's host resolves to allowed addresses."""
-        await self.check_url(model.url)
+        A host that does not resolve now is a warning, returned, not a refusal: DNS may be down for a moment,
+        or the name may be set up later; the policy is checked again when a request connects.
+        """
+        host, port = host_and_port(check_url(url))
+        try:
+            await self.run_policy().resolve(host, port)
+        except HostNotFoundError as exc:
+            return [f"{str(exc).rstrip('.')}. Accepted anyway (DNS may be down now): its runs fail until the host "
+                    "resolves."]
+        return []
+
+    async def check(self, model: HttpInput) -> list[str]:
+        """The schedule-time check of an `http` job: the URL's host resolves to allowed addresses (a host that
+        does not resolve now is a warning)."""
+        return await self.check_url(model.url)
 
     def run_policy(self) -> AddressPolicy:
         """The policy a request sent now obeys: this toolkit's, and inside a run of a stored job also the

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, JsonValue, model_validator
 
-from ...errors import clip, clip_text
+from ...errors import clip, clip_text, nearest_names
 from ...models import BaseOperationInput, RoutingConfig
 from ...registry import AgenTool
 from ...untrusted import escape, quote, untrusted
@@ -90,8 +90,10 @@ def _find_tool(server: str, tools: list[Tool], name: str) -> Tool:
     listed = ", ".join(escape(clip_text(n, 100)) for n in names[:_MAX_LISTED_TOOLS]) or "none"
     if len(names) > _MAX_LISTED_TOOLS:
         listed += f" and {len(names) - _MAX_LISTED_TOOLS} more"
+    close = nearest_names(name, names)
+    meant = f" Did you mean {' or '.join(escape(clip_text(n, 100)) for n in close)}?" if close else ""
     raise MCPToolNotFoundError(
-        f"MCP server {server!r} has no tool {clip(name)}. Its tools (untrusted names): {listed}. "
+        f"MCP server {server!r} has no tool {clip(name)}.{meant} Its tools (untrusted names): {listed}. "
         "Use operation 'list_tools' to see them with their input schemas."
     )
 
@@ -123,7 +125,9 @@ def _problem(error: Any) -> tuple[str, str]:
     if validator == "additionalProperties" and isinstance(instance, dict):
         known = set(error.schema.get("properties", {}))
         extra = sorted(name for name in instance if name not in known)
-        return path, f"unexpected argument(s): {', '.join(clip(name, 60) for name in extra)}"
+        close = nearest_names(extra[0], known) if extra else []
+        meant = f" (did you mean {' or '.join(clip(name, 60) for name in close)}?)" if close else ""
+        return path, f"unexpected argument(s): {', '.join(clip(name, 60) for name in extra)}{meant}"
     phrases = {
         "type": lambda: f"must be of type {' or '.join(expected) if isinstance(expected, list) else expected} "
         f"(got {_type_name(instance)})",

@@ -29,14 +29,16 @@ What a program prints is labelled as outside content: `stdout` and `stderr` come
 untrusted text (see `agentool_bridge.untrusted`). The operator allowed the program, not what it relays: a
 `git log`, a `curl` or a mail filter prints text that someone outside wrote.
 
-Modules: `inputs` (`ShellInput` and its limits), `errors`, `runner` (`ShellRunner`, the AgenTool), `_env` (the
-program's environment), `_process` (one run) and `_supervisor` (the Linux supervisor, run as a file by `python -I -S`).
+Modules: `inputs` (`ShellInput` and its limits), `paths` (what `~` and relative paths mean), `errors`, `runner`
+(`ShellRunner`, the AgenTool), `_env` (the program's environment), `_process` (one run) and `_supervisor` (the
+Linux supervisor, run as a file by `python -I -S`).
 """
 
 from ._process import KILL_GRACE
 from .errors import (
     EnvironmentNotAllowedError,
     ExecutableNotAllowedError,
+    PathNotUsableError,
     ShellCommandError,
     ShellDisabledError,
     ShellTimeoutError,
@@ -51,6 +53,7 @@ __all__ = [
     "EnvironmentNotAllowedError",
     "ExecutableNotAllowedError",
     "KILL_GRACE",
+    "PathNotUsableError",
     "ShellCommandError",
     "ShellDisabledError",
     "ShellInput",

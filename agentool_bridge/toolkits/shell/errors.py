@@ -7,6 +7,7 @@ from ..errors import ToolkitError
 __all__ = [
     "EnvironmentNotAllowedError",
     "ExecutableNotAllowedError",
+    "PathNotUsableError",
     "ShellCommandError",
     "ShellDisabledError",
     "ShellTimeoutError",
@@ -23,11 +24,16 @@ class ShellDisabledError(ToolkitError, PermissionError):
     """`shell` is off: the server was started without any `--allow-shell` executable."""
 
     def __init__(self) -> None:
-        super().__init__(f"The shell AgenTool is disabled on this server. To enable it, {_HOW_TO_ENABLE}.")
+        super().__init__(f"The shell job kind is disabled on this server. To enable it, {_HOW_TO_ENABLE}.")
 
 
 class ExecutableNotAllowedError(ToolkitError, PermissionError):
     """`argv[0]` is not one of the executables the server allows."""
+
+
+class PathNotUsableError(ToolkitError, ValueError):
+    """A path in `argv` or `cwd` would not mean what it says when the job runs: a relative path without a
+    `cwd`, or `~name` of no user."""
 
 
 class WorkingDirectoryError(ToolkitError, FileNotFoundError):

@@ -28,11 +28,14 @@ class ShellInput(BaseOperationInput):
         min_length=1,
         max_length=1000,
         description="The program and its arguments, e.g. [\"git\", \"-C\", \"/srv/repo\", \"pull\"]. No shell is "
-        "involved: ';', '|', '>', '$VAR' and '*' are passed literally. argv[0] must be a program the server "
-        "allows (a name on the server's PATH, or an absolute path).",
+        "involved: ';', '|', '>', '$VAR' and '*' are passed literally; only a leading '~' is expanded, to the home "
+        "folder of the user the server runs as. argv[0] must be a program the server allows (a name on the "
+        "server's PATH, or an absolute path). A relative path ('./notes.txt') needs cwd.",
     )
     cwd: str | None = Field(
-        default=None, description="Directory to run in (must exist); default: the server's working directory."
+        default=None,
+        description="Absolute directory to run in (must exist; '~' as in argv); default: the server's working "
+        "directory.",
     )
     env: dict[str, str] | None = Field(
         default=None,

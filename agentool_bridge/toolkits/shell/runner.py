@@ -29,6 +29,7 @@ from .errors import (
     WorkingDirectoryError,
 )
 from .inputs import DEFAULT_MAX_OUTPUT, DEFAULT_TIMEOUT, ShellInput
+from .paths import check_paths, expand_home
 
 __all__ = ["AGENTOOL_NAME", "DEFAULT_MAX_PROCESSES", "ShellRunner", "create_shell_agent"]
 
@@ -176,11 +177,14 @@ class ShellRunner:
         self.check_env(env)
         return program_environment(os.environ if self._environ is None else self._environ, self.env, env)
 
-    async def check(self, model: ShellInput) -> None:
-        """At schedule time: `shell` is on, argv[0] is allowed, cwd exists and `env` names only allowed variables."""
-        self.resolve(model.argv[0])
-        self._check_cwd(model.cwd)
+    async def check(self, model: ShellInput) -> list[str]:
+        """At schedule time: `shell` is on, argv[0] is allowed, the paths mean what they say (`check_paths`), cwd
+        exists and `env` names only allowed variables. Returns what each `~` path is read as."""
+        self.resolve(expand_home(model.argv[0]))
+        notes = check_paths(model.argv, model.cwd)
+        self._check_cwd(None if model.cwd is None else expand_home(model.cwd))
         self.check_env(model.env)
+        return notes
 
     async def run(
         self,
@@ -195,7 +199,10 @@ class ShellRunner:
         """Run `argv` and return its exit code and output; raises if it fails, times out or is not allowed.
 
         The run waits for its turn if `max_processes` runs are in progress; `time_limit` counts from the call.
+        A leading `~` in an argument or in `cwd` is the home folder of the user the server runs as (`expand_home`).
         """
+        argv = [expand_home(argument) for argument in argv]
+        cwd = None if cwd is None else expand_home(cwd)
         program_path = self.resolve(argv[0])
         self._check_cwd(cwd)
         # The resolved path is what runs: a PATH in `env` (refused anyway) could not swap in another program.
@@ -276,8 +283,8 @@ class ShellRunner:
         ) -> ToolkitOutput:
             return await self.run(argv, cwd, env, stdin, time_limit, max_output_bytes, ok_exit_codes)
 
-        async def check(model: ShellInput) -> None:
-            await self.check(model)
+        async def check(model: ShellInput) -> list[str]:
+            return await self.check(model)
 
         routing = RoutingConfig(
             operation_map={
