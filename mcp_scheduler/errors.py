@@ -7,6 +7,10 @@ execution and state failures) as well as `SchedulerError` for all of them.
 
 from __future__ import annotations
 
+import errno
+import os
+import shutil
+
 from agentool_bridge.errors import clip
 
 __all__ = [
@@ -27,6 +31,8 @@ __all__ = [
     "TooManyJobsError",
     "SetupError",
     "PortInUseError",
+    "DiskFullError",
+    "is_disk_full",
 ]
 
 
@@ -141,3 +147,48 @@ class PortInUseError(SetupError):
     def __init__(self, message: str, *, port: int) -> None:
         super().__init__(message)
         self.port = port
+
+
+_SQLITE_FULL = 13  # sqlite3's primary result code "database or disk is full"
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True for SQLite's "database or disk is full" (SQLITE_FULL) and an `OSError` ENOSPC or EDQUOT."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    code = getattr(exc, "sqlite_errorcode", None)  # sqlite3.Error, without importing sqlite3 here
+    return isinstance(code, int) and code & 0xFF == _SQLITE_FULL
+
+
+def _free_space(path: str) -> str:
+    folder = os.path.dirname(os.path.abspath(path))
+    while not os.path.isdir(folder) and folder != os.path.dirname(folder):
+        folder = os.path.dirname(folder)
+    try:
+        free = float(shutil.disk_usage(folder).free)
+    except OSError:
+        return "free space unknown"
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if free < 1024 or unit == "GB":
+            return f"{free:,.0f} {unit} free" if unit == "bytes" else f"{free:,.1f} {unit} free"
+        free /= 1024
+    raise AssertionError("unreachable")
+
+
+class DiskFullError(SchedulerError, OSError):
+    """The disk that holds the scheduler's database (or a file beside it) is full: nothing was written.
+
+    The message names the file and the free space left; the scheduler writes again by itself once there is
+    room (nothing needs a restart).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        super().__init__(
+            f"The database's disk is full: {self.path} could not be written ({_free_space(self.path)} on its "
+            "file system); nothing was changed. Free space on that disk (or move the database elsewhere with "
+            "--db): the scheduler writes again by itself once there is room, without a restart."
+        )
+
+    def __str__(self) -> str:  # OSError would otherwise format its arguments
+        return str(self.args[0])

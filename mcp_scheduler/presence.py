@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+from .errors import DiskFullError, is_disk_full
+
 __all__ = ["Presence", "ServingProcess", "presence_dir", "serving_processes"]
 
 
@@ -64,7 +66,12 @@ class Presence:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Written and locked under a temporary name, then renamed: a reader never sees it unlocked or half written.
         draft = self.path.with_suffix(".tmp")
-        handle = open(draft, "w")  # noqa: SIM115 - held open (and locked) while this process serves
+        try:
+            handle = open(draft, "w")  # noqa: SIM115 - held open (and locked) while this process serves
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise DiskFullError(draft) from exc
+            raise
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
             since = datetime.now(UTC).isoformat(timespec="seconds")
@@ -74,8 +81,12 @@ class Presence:
             handle.write(json.dumps(info))
             handle.flush()
             os.replace(draft, self.path)
-        except BaseException:
+        except BaseException as exc:
             handle.close()
+            with contextlib.suppress(FileNotFoundError):
+                draft.unlink()  # a failed start leaves no file behind
+            if isinstance(exc, OSError) and is_disk_full(exc):
+                raise DiskFullError(self.path) from exc
             raise
         return handle
 
