@@ -82,7 +82,8 @@ class Presence:
             handle.flush()
             os.replace(draft, self.path)
         except BaseException as exc:
-            handle.close()
+            with contextlib.suppress(OSError):  # closing flushes what a full disk refused, and fails again
+                handle.close()
             with contextlib.suppress(FileNotFoundError):
                 draft.unlink()  # a failed start leaves no file behind
             if isinstance(exc, OSError) and is_disk_full(exc):
