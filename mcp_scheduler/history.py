@@ -128,7 +128,6 @@ class HistoryWriter:
             except Exception as exc:
                 # Still buffered (a full disk, a lock held too long): tried again after a backoff even if nothing
                 # new is recorded meanwhile, at once for a commit().
-                self._needed.set()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._urgent.wait(), self._backoff.failed(exc))
             else:
@@ -150,6 +149,7 @@ class HistoryWriter:
             except BaseException as exc:
                 self._runs = runs | self._runs
                 self._dirty |= dirty
+                self._needed.set()  # the background writer tries again, whoever's flush failed
                 error = exc if isinstance(exc, Exception) else RuntimeError("history write cancelled")
                 for waiter in waiters:
                     if not waiter.done():

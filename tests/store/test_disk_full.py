@@ -37,6 +37,10 @@ def batch(number: int, size: int = 20, jobs: int = 50) -> list[RunRecord]:
             for k in range(size)]
 
 
+def size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
 async def test_a_write_on_a_full_disk_raises_disk_full_naming_the_file_and_the_free_space_and_nothing_else(
     store: SQLiteStore, disk: Path
 ) -> None:
@@ -72,7 +76,7 @@ async def test_the_stores_own_wal_never_fills_a_small_disk_it_is_truncated_when_
     largest = 0
     for number in range(2000):
         await store.write_batch(batch(number), [], 10)
-        largest = max(largest, wal.stat().st_size if wal.exists() else 0)
+        largest = max(largest, size(wal))
     assert len(await store.history(None, limit=1000)) == 500
     assert 0 < largest < 2 << 20  # at most about half of the disk
     assert os.statvfs(disk).f_bfree > 0
