@@ -19,8 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from .errors import DiskFullError, is_disk_full
-
 __all__ = ["Presence", "ServingProcess", "presence_dir", "serving_processes"]
 
 
@@ -69,8 +67,7 @@ class Presence:
         try:
             handle = open(draft, "w")  # noqa: SIM115 - held open (and locked) while this process serves
         except OSError as exc:
-            if is_disk_full(exc):
-                raise DiskFullError(draft) from exc
+            _raise_if_disk_full(draft, exc)
             raise
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -86,8 +83,10 @@ class Presence:
                 handle.close()
             with contextlib.suppress(FileNotFoundError):
                 draft.unlink()  # a failed start leaves no file behind
-            if isinstance(exc, OSError) and is_disk_full(exc):
-                raise DiskFullError(self.path) from exc
+            with contextlib.suppress(OSError):  # nor the folder, unless others serve
+                self.path.parent.rmdir()
+            if isinstance(exc, OSError):
+                _raise_if_disk_full(self.path, exc)
             raise
         return handle
 
@@ -103,6 +102,16 @@ class Presence:
                 self.path.parent.rmdir()
         finally:
             handle.close()
+
+
+def _raise_if_disk_full(path: Path, exc: OSError) -> None:
+    """Raise `DiskFullError` naming `path` if `exc` says the disk is full."""
+    # Imported here: the thin stdio front-end reads registrations (this module) and must not load the errors'
+    # dependencies (agentool_bridge, pydantic).
+    from .errors import DiskFullError, is_disk_full
+
+    if is_disk_full(exc):
+        raise DiskFullError(path) from exc
 
 
 def serving_processes(database: str | os.PathLike[str]) -> list[ServingProcess]:

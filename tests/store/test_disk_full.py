@@ -87,5 +87,5 @@ def test_a_registration_that_finds_the_disk_full_says_so_and_leaves_no_file_behi
     presence = Presence(disk / "s.db", transport="stdio")
     with pytest.raises(DiskFullError, match="disk is full"):
         presence.register()
-    assert [p.name for p in presence.path.parent.iterdir()] == []
+    assert sorted(p.name for p in disk.iterdir()) == ["filler"]  # neither the draft nor its folder
     presence.unregister()
