@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import sqlite3
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -27,6 +28,11 @@ WAL_KEPT = 1 << 20
 """Bytes of the WAL file kept after a checkpoint (`journal_size_limit`): beyond that they go back to the disk."""
 WAL_MOST = 32 << 20
 """A WAL file larger than this, or than the disk's free space, is checkpointed and truncated after a commit."""
+BUSY_TIMEOUT_MS = 5000
+CHECKPOINT_WAIT_MS = 200
+"""How long a truncating checkpoint waits for other connections' readers and writers (they hold the store's thread
+meanwhile); one that could not finish is not tried again after a commit for `RETRY_AFTER` seconds."""
+RETRY_AFTER = 1.0
 
 
 def connect(database: str | os.PathLike[str] | None) -> sqlite3.Connection:
@@ -37,7 +43,7 @@ def connect(database: str | os.PathLike[str] | None) -> sqlite3.Connection:
     conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA busy_timeout=5000")
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     conn.execute(f"PRAGMA journal_size_limit={WAL_KEPT}")
     return conn
 
@@ -53,6 +59,7 @@ class DiskGuard:
         self._database = database
         self._wal = None if database is None else f"{database}-wal"
         self._connection = connection
+        self._quiet_until = 0.0  # after a checkpoint that other connections kept from finishing
 
     def run(self, func: Callable[..., T], *args: Any) -> T:
         """`func(*args)`; when the disk is full: the WAL truncated and `func` run once more (a failed write was
@@ -72,7 +79,7 @@ class DiskGuard:
 
     def committed(self) -> None:
         """After a commit: checkpoint and truncate the WAL once it is larger than `WAL_MOST` or the free space."""
-        if self._wal is None:
+        if self._wal is None or time.monotonic() < self._quiet_until:
             return
         try:
             size = os.stat(self._wal).st_size
@@ -89,8 +96,14 @@ class DiskGuard:
         try:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            conn.execute(f"PRAGMA busy_timeout={CHECKPOINT_WAIT_MS}")
+            try:
+                busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            finally:
+                conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             if busy:
-                logger.info("The WAL of %s was not truncated: another connection is using it", self._database)
+                self._quiet_until = time.monotonic() + RETRY_AFTER
+                logger.debug("The WAL of %s was not truncated: another connection is using it", self._database)
         except sqlite3.Error as exc:  # copying the WAL into the database may need room the disk does not have
-            logger.info("Checkpointing the WAL of %s failed: %s", self._database, exc)
+            self._quiet_until = time.monotonic() + RETRY_AFTER
+            logger.debug("Checkpointing the WAL of %s failed: %s", self._database, exc)
