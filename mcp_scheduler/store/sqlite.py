@@ -134,6 +134,7 @@ class SQLiteStore:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         conn = self._db()
+        self._disk.before_write()
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
@@ -143,7 +144,6 @@ class SQLiteStore:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        self._disk.committed()
 
     def _migrate(self) -> None:
         conn = self._db()

@@ -1,9 +1,10 @@
 """The SQLite file on its disk: the connection's settings (WAL), a WAL kept small, and a full disk told plainly.
 
 SQLite checkpoints its WAL every 1,000 pages but keeps the file at its largest size; on a small or nearly full
-disk the WAL alone can take the last free bytes. `DiskGuard` truncates it after a commit once it grows past the
-disk's free space (or `WAL_MOST`), and when a statement fails for lack of room, then tries that statement once
-more; a disk that is still full raises `DiskFullError` (the file, the free space, what to do).
+disk the WAL alone can take the last free bytes, and then it cannot be checkpointed either (the database file
+needs room for the pages it does not have yet). `DiskGuard` truncates it before a write once it grows past half
+the disk's free space (or `WAL_MOST`), and when a statement fails for lack of room, then tries that statement
+once more; a disk that is still full raises `DiskFullError` (the file, the free space, what to do).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any, TypeVar
 
 from ..errors import DiskFullError, is_disk_full
 
-__all__ = ["WAL_KEPT", "WAL_MOST", "DiskGuard", "connect"]
+__all__ = ["WAL_KEPT", "WAL_LEAST", "WAL_MOST", "DiskGuard", "connect"]
 
 T = TypeVar("T")
 
@@ -26,12 +27,14 @@ logger = logging.getLogger(__name__)
 
 WAL_KEPT = 1 << 20
 """Bytes of the WAL file kept after a checkpoint (`journal_size_limit`): beyond that they go back to the disk."""
+WAL_LEAST = 64 << 10
+"""A WAL file smaller than this is left as it is after a commit (a full disk still truncates it)."""
 WAL_MOST = 32 << 20
-"""A WAL file larger than this, or than the disk's free space, is checkpointed and truncated after a commit."""
+"""A WAL file larger than this, or than half the disk's free space, is checkpointed and truncated before a write."""
 BUSY_TIMEOUT_MS = 5000
 CHECKPOINT_WAIT_MS = 200
 """How long a truncating checkpoint waits for other connections' readers and writers (they hold the store's thread
-meanwhile); one that could not finish is not tried again after a commit for `RETRY_AFTER` seconds."""
+meanwhile); one that they kept from finishing is not tried again before a write for `RETRY_AFTER` seconds."""
 RETRY_AFTER = 1.0
 
 
@@ -77,13 +80,19 @@ class DiskGuard:
                 raise DiskFullError(self._database) from exc
             raise
 
-    def committed(self) -> None:
-        """After a commit: checkpoint and truncate the WAL once it is larger than `WAL_MOST` or the free space."""
+    def before_write(self) -> None:
+        """Checkpoint and truncate the WAL once it is larger than `WAL_MOST` or half the disk's free space.
+
+        Before a write rather than after it: copying the WAL into the database may need room (the pages the
+        database file does not have yet), which this leaves, and which a write could take first.
+        """
         if self._wal is None or time.monotonic() < self._quiet_until:
             return
         try:
             size = os.stat(self._wal).st_size
-            if size > WAL_KEPT and size > min(WAL_MOST, shutil.disk_usage(os.path.dirname(self._wal) or ".").free):
+            if size <= WAL_LEAST:
+                return
+            if size > min(WAL_MOST, shutil.disk_usage(os.path.dirname(self._wal) or ".").free // 2):
                 self.shrink_wal()
         except OSError:
             return
@@ -105,5 +114,4 @@ class DiskGuard:
                 self._quiet_until = time.monotonic() + RETRY_AFTER
                 logger.debug("The WAL of %s was not truncated: another connection is using it", self._database)
         except sqlite3.Error as exc:  # copying the WAL into the database may need room the disk does not have
-            self._quiet_until = time.monotonic() + RETRY_AFTER
             logger.debug("Checkpointing the WAL of %s failed: %s", self._database, exc)
