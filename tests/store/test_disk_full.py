@@ -67,7 +67,7 @@ async def test_a_write_on_a_full_disk_raises_disk_full_naming_the_file_and_the_f
     assert len(await store.history(None, limit=100)) == 20
 
 
-async def test_the_stores_own_wal_never_fills_a_small_disk_it_is_truncated_when_it_outgrows_the_free_space(
+async def test_the_stores_own_wal_never_fills_a_small_disk_it_is_truncated_when_it_outgrows_half_the_free_space(
     store: SQLiteStore, disk: Path
 ) -> None:
     # 40,000 records of which 500 are kept (10 per job): a few hundred kB of data, but SQLite's WAL grows to
@@ -78,7 +78,7 @@ async def test_the_stores_own_wal_never_fills_a_small_disk_it_is_truncated_when_
         await store.write_batch(batch(number), [], 10)
         largest = max(largest, size(wal))
     assert len(await store.history(None, limit=1000)) == 500
-    assert 0 < largest < 2 << 20  # at most about half of the disk
+    assert 0 < largest < 3 << 19  # at most about half of the disk
     assert os.statvfs(disk).f_bfree > 0
 
 
