@@ -168,11 +168,11 @@ def _free_space(path: str) -> str:
         free = float(shutil.disk_usage(folder).free)
     except OSError:
         return "free space unknown"
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if free < 1024 or unit == "GB":
-            return f"{free:,.0f} {unit} free" if unit == "bytes" else f"{free:,.1f} {unit} free"
-        free /= 1024
-    raise AssertionError("unreachable")
+    units = ("bytes", "KB", "MB", "GB")
+    power = 0
+    while free >= 1024 and power < len(units) - 1:
+        free, power = free / 1024, power + 1
+    return f"{free:,.0f} bytes free" if power == 0 else f"{free:,.1f} {units[power]} free"
 
 
 class DiskFullError(SchedulerError, OSError):

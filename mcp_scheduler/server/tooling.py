@@ -65,9 +65,8 @@ def tool_errors(tool: str, database: str | None = None) -> Iterator[None]:
     except (SchedulerError, AgenToolError, ValidationError) as exc:
         raise ToolError(_describe_error(exc)) from exc
     except Exception as exc:
-        path = database or getattr(exc, "filename", None)
-        if path and is_disk_full(exc):
-            raise ToolError(str(DiskFullError(path))) from exc
+        if database and is_disk_full(exc):
+            raise ToolError(str(DiskFullError(database))) from exc
         logger.exception("Internal error in tool %s", tool)
         raise ToolError(
             f"Internal error in {tool} ({type(exc).__name__}): not a problem with the arguments; the server "
