@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .agentool import close_scheduler_agent, create_scheduler_agent, get_scheduler_service
     from .errors import (
+        DiskFullError,
         InvalidArgumentError,
         InvalidJobInputError,
         InvalidScheduleError,
@@ -45,6 +46,7 @@ _WHERE = {
     "close_scheduler_agent": "agentool",
     "create_scheduler_agent": "agentool",
     "get_scheduler_service": "agentool",
+    "DiskFullError": "errors",
     "InvalidArgumentError": "errors",
     "InvalidJobInputError": "errors",
     "InvalidScheduleError": "errors",
@@ -77,6 +79,7 @@ _WHERE = {
 
 __all__ = [
     "EventBus",
+    "DiskFullError",
     "InvalidArgumentError",
     "InvalidJobInputError",
     "InvalidScheduleError",

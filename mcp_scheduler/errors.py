@@ -7,6 +7,9 @@ execution and state failures) as well as `SchedulerError` for all of them.
 
 from __future__ import annotations
 
+import errno
+import os
+import shutil
 from collections.abc import Sequence
 
 from agentool_bridge.errors import clip, did_you_mean
@@ -30,6 +33,8 @@ __all__ = [
     "TooManyJobsError",
     "SetupError",
     "PortInUseError",
+    "DiskFullError",
+    "is_disk_full",
 ]
 
 
@@ -160,3 +165,48 @@ class PortInUseError(SetupError):
     def __init__(self, message: str, *, port: int) -> None:
         super().__init__(message)
         self.port = port
+
+
+_SQLITE_FULL = 13  # sqlite3's primary result code "database or disk is full"
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True for SQLite's "database or disk is full" (SQLITE_FULL) and an `OSError` ENOSPC or EDQUOT."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    code = getattr(exc, "sqlite_errorcode", None)  # sqlite3.Error, without importing sqlite3 here
+    return isinstance(code, int) and code & 0xFF == _SQLITE_FULL
+
+
+def _free_space(path: str) -> str:
+    folder = os.path.dirname(os.path.abspath(path))
+    while not os.path.isdir(folder) and folder != os.path.dirname(folder):
+        folder = os.path.dirname(folder)
+    try:
+        free = float(shutil.disk_usage(folder).free)
+    except OSError:
+        return "free space unknown"
+    units = ("bytes", "KB", "MB", "GB")
+    power = 0
+    while free >= 1024 and power < len(units) - 1:
+        free, power = free / 1024, power + 1
+    return f"{free:,.0f} bytes free" if power == 0 else f"{free:,.1f} {units[power]} free"
+
+
+class DiskFullError(SchedulerError, OSError):
+    """The disk that holds the scheduler's database (or a file beside it) is full: nothing was written.
+
+    The message names the file and the free space left; the scheduler writes again by itself once there is
+    room (nothing needs a restart).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        super().__init__(
+            f"The database's disk is full: {self.path} could not be written ({_free_space(self.path)} on its "
+            "file system); nothing was changed. Free space on that disk (or move the database elsewhere with "
+            "--db): the scheduler writes again by itself once there is room, without a restart."
+        )
+
+    def __str__(self) -> str:  # OSError would otherwise format its arguments
+        return str(self.args[0])

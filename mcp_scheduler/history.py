@@ -16,6 +16,8 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import TypeAlias
 
+from .backoff import Backoff
+from .clocks import Clock
 from .models import RunRecord
 from .store import Bookkeeping, SchedulerStore
 
@@ -42,11 +44,13 @@ class HistoryWriter:
         *,
         history_limit: int,
         flush_delay: float,
+        clock: Clock,
     ) -> None:
         self._store = store
         self._bookkeeping = bookkeeping
         self._history_limit = history_limit
         self._flush_delay = flush_delay
+        self._backoff = Backoff("Writing run history", logger, clock, base=0.1, cap=5.0)
         self._runs: dict[str, PendingRecord] = {}  # by run_id: a later record of a run replaces the earlier one
         self._dirty: set[str] = set()
         self._needed = asyncio.Event()
@@ -121,8 +125,13 @@ class HistoryWriter:
                     await asyncio.wait_for(self._urgent.wait(), self._flush_delay)
             try:
                 await self.flush()
-            except Exception:
-                logger.exception("Writing run history failed; will retry with the next batch")
+            except Exception as exc:
+                # Still buffered (a full disk, a lock held too long): tried again after a backoff even if nothing
+                # new is recorded meanwhile, at once for a commit().
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._urgent.wait(), self._backoff.failed(exc))
+            else:
+                self._backoff.succeeded()
 
     async def flush(self) -> None:
         """Write the buffered records and bookkeeping now, in one transaction."""
@@ -140,6 +149,7 @@ class HistoryWriter:
             except BaseException as exc:
                 self._runs = runs | self._runs
                 self._dirty |= dirty
+                self._needed.set()  # the background writer tries again, whoever's flush failed
                 error = exc if isinstance(exc, Exception) else RuntimeError("history write cancelled")
                 for waiter in waiters:
                     if not waiter.done():

@@ -64,7 +64,11 @@ class Presence:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Written and locked under a temporary name, then renamed: a reader never sees it unlocked or half written.
         draft = self.path.with_suffix(".tmp")
-        handle = open(draft, "w")  # noqa: SIM115 - held open (and locked) while this process serves
+        try:
+            handle = open(draft, "w")  # noqa: SIM115 - held open (and locked) while this process serves
+        except OSError as exc:
+            _raise_if_disk_full(draft, exc)
+            raise
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
             since = datetime.now(UTC).isoformat(timespec="seconds")
@@ -74,8 +78,15 @@ class Presence:
             handle.write(json.dumps(info))
             handle.flush()
             os.replace(draft, self.path)
-        except BaseException:
-            handle.close()
+        except BaseException as exc:
+            with contextlib.suppress(OSError):  # closing flushes what a full disk refused, and fails again
+                handle.close()
+            with contextlib.suppress(FileNotFoundError):
+                draft.unlink()  # a failed start leaves no file behind
+            with contextlib.suppress(OSError):  # nor the folder, unless others serve
+                self.path.parent.rmdir()
+            if isinstance(exc, OSError):
+                _raise_if_disk_full(self.path, exc)
             raise
         return handle
 
@@ -91,6 +102,16 @@ class Presence:
                 self.path.parent.rmdir()
         finally:
             handle.close()
+
+
+def _raise_if_disk_full(path: Path, exc: OSError) -> None:
+    """Raise `DiskFullError` naming `path` if `exc` says the disk is full."""
+    # Imported here: the thin stdio front-end reads registrations (this module) and must not load the errors'
+    # dependencies (agentool_bridge, pydantic).
+    from .errors import DiskFullError, is_disk_full
+
+    if is_disk_full(exc):
+        raise DiskFullError(path) from exc
 
 
 def serving_processes(database: str | os.PathLike[str]) -> list[ServingProcess]:

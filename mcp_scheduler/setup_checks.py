@@ -11,7 +11,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from .errors import SetupError
+from .errors import DiskFullError, SetupError, is_disk_full
 
 __all__ = ["check_log_dir", "describe_database_error", "path_problem", "prepare_database_folder"]
 
@@ -85,6 +85,8 @@ def check_log_dir(log_dir: str) -> None:
 def describe_database_error(database: str | None, exc: sqlite3.Error) -> str:
     """A one-line account of a SQLite error met while opening `database`, naming what to do."""
     text = str(exc) or type(exc).__name__
+    if database and is_disk_full(exc):
+        return str(DiskFullError(database))
     if "file is not a database" in text:
         return (f"{database} is not a SQLite database ({text}): pass --db the scheduler's database file, or the "
                 "name of a new file.")

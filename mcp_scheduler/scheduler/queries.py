@@ -4,6 +4,7 @@ of schedules. They read the job table and the store; they change nothing but a s
 from __future__ import annotations
 
 import itertools
+import logging
 import operator
 from collections.abc import Iterable
 from datetime import datetime
@@ -28,6 +29,8 @@ from .table import JobTable
 from .views import JobViews
 
 __all__ = ["JobQueries"]
+
+logger = logging.getLogger(__name__)
 
 _STATE_NAMES = {0: "stopped", 1: "running", 2: "paused"}
 _STATE_OF = operator.attrgetter("state")
@@ -103,7 +106,7 @@ class JobQueries:
     async def get_job(self, job_id: str, history: int = 5) -> tuple[JobInfo, list[RunRecord]]:
         """A job with its next fire times and its latest runs."""
         job = await self._replication.find(job_id)
-        await self._history.flush()
+        await self._write_finished_runs()
         if not self._engine.runner and (stored := await self._store.load_job(job_id)) is not None:
             self._table.refreshed(job, stored)
         recent = await self._store.history(job_id, None, history)
@@ -125,7 +128,7 @@ class JobQueries:
         now = self._clock.now()
         start = parse_moment(since, "since", self._timezone, now) if isinstance(since, str) else since
         end = parse_moment(until, "until", self._timezone, now) if isinstance(until, str) else until
-        await self._history.flush()
+        await self._write_finished_runs()
         records = await self._store.history(
             job_id, status, limit, since=start, until=end, agentool_name=agentool_name
         )
@@ -133,6 +136,15 @@ class JobQueries:
             if not await self._store.has_history(job_id):
                 raise JobNotFoundError(job_id)
         return records
+
+    async def _write_finished_runs(self) -> None:
+        """Write the buffered records first, so that a read includes every finished run; a store that takes no
+        writes now (a full disk, a lock held too long) does not fail the read: it answers with what is stored,
+        and the rest is written with the next batch the store takes."""
+        try:
+            await self._history.flush()
+        except Exception as exc:
+            logger.warning("Reading history without the runs not yet written (%s)", exc)
 
     def status(self) -> SchedulerStatus:
         """The scheduler's state and counts."""

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from agentool_bridge import AgenToolError
 
-from ..errors import SchedulerError
+from ..errors import DiskFullError, SchedulerError, is_disk_full
 from ..models import SchedulerInput
 from .arguments import describe_argument_errors
 
@@ -54,9 +54,10 @@ def _describe_error(exc: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def tool_errors(tool: str) -> Iterator[None]:
-    """Answer the errors the project raises on purpose with their message (the caller can act on it);
-    anything else is a bug or a server fault: logged with its traceback and answered as an internal error."""
+def tool_errors(tool: str, database: str | None = None) -> Iterator[None]:
+    """Answer the errors the project raises on purpose with their message (the caller can act on it), and a full
+    disk under the toolkits' stores (on `database`) as `DiskFullError`; anything else is a bug or a server fault:
+    logged with its traceback and answered as an internal error."""
     try:
         yield
     except ToolError:
@@ -64,6 +65,8 @@ def tool_errors(tool: str) -> Iterator[None]:
     except (SchedulerError, AgenToolError, ValidationError) as exc:
         raise ToolError(_describe_error(exc)) from exc
     except Exception as exc:
+        if database and is_disk_full(exc):
+            raise ToolError(str(DiskFullError(database))) from exc
         logger.exception("Internal error in tool %s", tool)
         raise ToolError(
             f"Internal error in {tool} ({type(exc).__name__}): not a problem with the arguments; the server "

@@ -223,7 +223,7 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
     async def read_queue_tool(
         ctx: Context, queue_name: str, mode: Literal["peek", "take"] = "peek", count: int = 10
     ) -> QueueMessages:
-        with tool_errors("read_queue"):
+        with tool_errors("read_queue", runtime.config.database):
             return read_queue(runtime, queue_name, mode, count, limits)
 
     tools.append(Tool(
@@ -246,7 +246,7 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
     async def read_inbox_tool(
         ctx: Context, count: int = 20, acknowledge: bool = False, ack_ids: list[str] | None = None
     ) -> InboxPage:
-        with tool_errors("read_inbox"):
+        with tool_errors("read_inbox", runtime.config.database):
             return read_inbox(runtime, count, acknowledge=acknowledge, ack_ids=ack_ids, limits=limits)
 
     tools.append(Tool(

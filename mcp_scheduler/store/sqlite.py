@@ -24,8 +24,9 @@ from ..models import RunRecord
 from .base import Bookkeeping, RunQuery
 from .codec import JOB_COLUMNS, TextTimes, interrupted, read_run, run_row, run_text
 from .feeds import HistoryPruning, changes_after, changes_pruned_to, runs_after
+from .sqlite_disk import DiskGuard, connect
 
-__all__ = ["SQLiteStore", "connect"]
+__all__ = ["SQLiteStore"]
 
 T = TypeVar("T")
 
@@ -55,18 +56,6 @@ CREATE TABLE IF NOT EXISTS scheduler_changes (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS scheduler_jobs_by_seq ON scheduler_jobs (created_seq);
 """
-
-
-def connect(database: str | os.PathLike[str] | None) -> sqlite3.Connection:
-    """Open SQLite (WAL, synchronous=NORMAL) at `database`, or in memory when it is None."""
-    path = ":memory:" if database is None else os.fspath(database)
-    if path != ":memory:":
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA busy_timeout=5000")
-    return conn
 
 
 # Rows per multi-row statement: within the 999 parameters of older SQLite builds. Each statement is one
@@ -104,6 +93,7 @@ class SQLiteStore:
         self._pruning = HistoryPruning()
         self.writer = secrets.token_hex(8)  # marks this process's rows, which its followers skip
         self._data_version: int | None = None
+        self._disk = DiskGuard(self._database, lambda: self._conn)
 
     @property
     def location(self) -> str | None:
@@ -133,7 +123,8 @@ class SQLiteStore:
     async def _run(self, func: Callable[..., T], *args: Any) -> T:
         if self._thread is None:
             raise SchedulerStateError("The job store is closed: open it first.")
-        return await asyncio.get_running_loop().run_in_executor(self._thread, func, *args)
+        # A full disk: the WAL truncated and `func` tried once more, else DiskFullError naming the file.
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self._disk.run, func, *args)
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -143,13 +134,16 @@ class SQLiteStore:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         conn = self._db()
+        self._disk.before_write()
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            # SQLite rolls back by itself after some errors (a full disk): a ROLLBACK then would fail and hide them.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
 
     def _migrate(self) -> None:
         conn = self._db()

@@ -7,15 +7,18 @@ import logging
 import os
 import random
 import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mcp_scheduler import JobExecutionError, SchedulerInput, SchedulerService
+from mcp_scheduler import DiskFullError, JobExecutionError, SchedulerInput, SchedulerService
 from mcp_scheduler.backoff import Backoff
 from mcp_scheduler.lease import FileLease
 from mcp_scheduler.runs import START_NOT_WRITTEN
+from tests._disk import fill, small_disk
 from tests._net import eventually
 from tests.scheduler._support import Calls, VirtualClock, request
 
@@ -121,3 +124,42 @@ async def test_a_run_whose_start_cannot_be_committed_does_not_start_and_is_recor
     assert all(r.started_at is None for r in history)
     [job], _ = service.list_jobs()
     assert job.last_status == "skipped"
+
+
+@pytest.fixture
+def disk(tmp_path: Path) -> Iterator[Path]:
+    """A 3 MB tmpfs (requested before the runtimes, so that it is unmounted after they close)."""
+    with small_disk(tmp_path / "disk", "3m") as folder:
+        yield folder
+
+
+async def test_on_a_full_disk_no_run_starts_requests_say_so_reads_answer_and_the_records_follow_once_there_is_room(
+    disk: Path, make_service: Any, echo: Calls
+) -> None:
+    database = str(disk / "s.db")
+    service: SchedulerService = await make_service(database=database)
+    await service.schedule(request("hourly"))
+    await service.run_now(SchedulerInput(operation="run_now", job_id="hourly"))
+    assert len(echo.inputs) == 1
+    filler = fill(disk)
+
+    await service._runs.admission.on_due("hourly", [datetime.now(UTC)])
+    with pytest.raises(JobExecutionError, match=f"{NOT_WRITTEN} \\(DiskFullError: The database's disk is full: "):
+        await service.run_now(SchedulerInput(operation="run_now", job_id="hourly"))
+    with pytest.raises(DiskFullError, match=f"^The database's disk is full: {database} could not be written"):
+        await service.schedule(request("another"))
+    assert len(echo.inputs) == 1  # neither the fire nor run_now called the AgenTool
+    # Reads do not wait for the records that cannot be written: they answer with what is stored.
+    assert [r.status for r in await service.get_history("hourly")] == ["success"]
+    info, recent = await service.get_job("hourly")
+    assert info.job_id == "hourly" and len(recent) == 1
+
+    filler.unlink()  # nothing else is recorded: the history writer tries again by itself
+    await eventually(lambda: service._history._runs == {}, within=WITHIN, what="the records written")
+    history = await service.get_history("hourly")
+    assert [(r.trigger, r.status) for r in history] == [("run_now", "skipped"), ("schedule", "skipped"),
+                                                        ("run_now", "success")]
+    assert all("disk is full" in (r.note or "") for r in history[:2])
+    await service.schedule(request("another"))  # the same service, no restart
+    await service.run_now(SchedulerInput(operation="run_now", job_id="another"))
+    assert len(echo.inputs) == 2
