@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
 
+from .._argparse import Commands
 from ..settings import Settings, default_database_path
 from . import options
 from .console import configure_logging
@@ -19,7 +19,7 @@ __all__ = ["add_commands", "run_install"]
 CLIENTS = "claude-desktop, claude-code, vscode, cursor"
 
 
-def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
+def add_commands(commands: Commands) -> None:
     """`install` (the flags of a stdio server) and `service` (the flags of a background runner)."""
     install = add_command(
         commands, "install", run_install,

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
+from .._argparse import Commands
 from ..settings import Settings
 from . import options
 from .console import EXIT_USAGE, configure_logging, run_reported
@@ -27,7 +27,7 @@ ACTIONS = {
 }
 
 
-def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
+def add_commands(commands: Commands) -> None:
     """`jobs`, `history` and the actions on one job."""
     jobs = add_command(
         commands, "jobs", run_job_command, summary="print the jobs, with their schedules in words",

@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from .._argparse import Commands
 from ..settings import parse_allowed_host
 
 __all__ = [
@@ -29,7 +30,6 @@ __all__ = [
     "http",
     "log_level",
     "no_background_runner",
-    "option_actions",
     "positive",
     "runner_idle_exit",
     "scheduler",
@@ -278,7 +278,7 @@ FLAG_SETS: tuple[FlagSet, ...] = (db, timezone, log_level, scheduler, http, toke
 """Every set of flags (a setting comes from its command's flag, else from its variable, else its default)."""
 
 
-def add_command(commands: argparse._SubParsersAction[Any], name: str, handler: Callable[..., int], *, summary: str,
+def add_command(commands: Commands, name: str, handler: Callable[..., int], *, summary: str,
                 description: str, flags: Sequence[FlagSet]) -> argparse.ArgumentParser:
     """Add command `name` with these sets of flags, run by `handler(args, settings)`; `summary` is its line in
     `mcp-scheduler --help`."""
@@ -289,7 +289,4 @@ def add_command(commands: argparse._SubParsersAction[Any], name: str, handler: C
     return parser
 
 
-def option_actions(parsers: Mapping[str, argparse.ArgumentParser]) -> dict[str, argparse.Action]:
-    """Every option string of these parsers and its action (for reading a command line before parsing it)."""
-    return {option: action for parser in parsers.values() for action in parser._actions
-            for option in action.option_strings}
+

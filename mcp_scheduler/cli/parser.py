@@ -14,8 +14,9 @@ import sys
 from collections.abc import Sequence
 from importlib import import_module
 
+from .._argparse import option_actions, subcommands
 from ..settings import Settings, default_database_path
-from .options import ENV_PREFIX, FLAG_SETS, Parser, allowed_host, env_list, option_actions
+from .options import ENV_PREFIX, FLAG_SETS, Parser, allowed_host, env_list
 
 __all__ = ["build_parser", "command_parser", "parse_settings"]
 
@@ -75,27 +76,20 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return dict(action.choices)
-    raise LookupError("the parser has no commands")
-
-
 def command_parser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
     """The parser of one command of `build_parser()` (`install`'s knows the flags it passes on)."""
-    return _commands(parser)[command]
+    return subcommands(parser)[command]
 
 
 def command_first(argv: Sequence[str], parser: argparse.ArgumentParser) -> list[str]:
     """`argv` with its command first: `serve` added when there is none, one that follows flags moved to the front."""
     words = list(argv)
-    commands = _commands(parser)
+    commands = subcommands(parser)
     if not words or words[0] in ("-h", "--help"):
         return words or [DEFAULT_COMMAND]
     if not words[0].startswith("-"):
         return words  # a command, or a word argparse refuses as one
-    options = option_actions(commands)
+    options = option_actions(*commands.values())
     index = 0
     while index < len(words):
         word = words[index]
@@ -121,7 +115,7 @@ def _owners(words: Sequence[str], commands: dict[str, argparse.ArgumentParser]) 
     flag = next((word.partition("=")[0] for word in words if word.startswith("--")), None)
     if flag is None:
         return ""
-    options = {name: option_actions({name: command}) for name, command in commands.items()}
+    options = {name: option_actions(command) for name, command in commands.items()}
     owners = [name for name, own in options.items() if flag in own]
     owners = owners or [name for name, own in options.items() if _abbreviated(flag, own) is not None]
     return f" ({flag} is a flag of: {', '.join(owners)})" if owners else ""
@@ -139,7 +133,7 @@ def parse_settings(argv: Sequence[str] | None = None) -> tuple[argparse.Namespac
         words = command_first(words, parser)
     args, unknown = parser.parse_known_args(words)
     if unknown:
-        commands = _commands(build_parser())
+        commands = subcommands(build_parser())
         commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}{_owners(unknown, commands)}")
     args.argv = words
     others = Parser(prog=parser.prog, usage=argparse.SUPPRESS, add_help=False)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
 
+from .._argparse import Commands
 from ..settings import Settings
 from . import options
 from .console import configure_logging
@@ -15,7 +15,7 @@ from .options import add_command
 __all__ = ["add_commands", "run_runner_command"]
 
 
-def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
+def add_commands(commands: Commands) -> None:
     """`runner`, with the scheduler's flags (a front-end or the user service passes its own on)."""
     parser = add_command(
         commands, "runner", run_runner_command,

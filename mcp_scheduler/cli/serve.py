@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from .._argparse import Commands
 from ..settings import Settings
 from . import options
 from .access import check_exposure, log_access, url_path, with_http_auth
@@ -37,7 +38,7 @@ __all__ = ["add_commands", "run_serve", "serve"]
 logger = logging.getLogger("mcp_scheduler")
 
 
-def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
+def add_commands(commands: Commands) -> None:
     """`serve`, with the flags of the server (the scheduler's, the transports', the background runner's)."""
     add_command(
         commands, "serve", run_serve,

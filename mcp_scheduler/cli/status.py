@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
+from .._argparse import Commands
 from ..settings import Settings
 from . import options
 from .console import configure_logging, run_reported
@@ -13,7 +13,7 @@ from .options import add_command
 __all__ = ["add_commands", "run_status"]
 
 
-def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
+def add_commands(commands: Commands) -> None:
     """`status`: the store is its only flag."""
     add_command(
         commands, "status", run_status, summary="print which process runs the jobs and which stand by",

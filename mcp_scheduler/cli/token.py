@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
+from .._argparse import Commands
 from ..settings import Settings, default_token_path
 from . import options
 from .console import EXIT_FAILED, EXIT_OK, EXIT_USAGE, configure_logging
@@ -14,7 +14,7 @@ from .options import ENV_PREFIX, add_command
 __all__ = ["add_commands", "print_token"]
 
 
-def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
+def add_commands(commands: Commands) -> None:
     """`token`: the token file is its only flag."""
     add_command(
         commands, "token", print_token,

@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 from pathlib import PurePath, PurePosixPath, PureWindowsPath
 
+from .._argparse import option_actions
 from .machine import Machine
 
 __all__ = ["INSTALL_ONLY", "ephemeral_reason", "launch_command", "server_flags"]
@@ -57,7 +58,7 @@ def server_flags(argv: Sequence[str], parser: argparse.ArgumentParser, *, drop: 
     (argparse destinations) are left out; abbreviations are written in full, `--flag=value` as two words,
     and relative paths (`--db`, `--servers`, `--log-dir`, `--token-file`) absolute from `cwd`.
     """
-    options = {option: action for action in parser._actions for option in action.option_strings}
+    options = option_actions(parser)
     skip = INSTALL_ONLY | drop
     flags: list[str] = []
     words = list(argv)
