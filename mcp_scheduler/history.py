@@ -25,7 +25,8 @@ logger = logging.getLogger(__name__)
 
 PendingRecord: TypeAlias = RunRecord | Callable[[], RunRecord]
 """A run record, or what builds it when its batch is written: a run's start, whose record is built off the path
-that a thousand fires due at once take one after another (the builder must return the same record each time)."""
+that a thousand fires due at once take one after another, or the record shared by a job's fires that did not
+run, as it is when the batch is written (a builder called again returns the record of its run as it is then)."""
 
 
 class HistoryWriter:
@@ -61,6 +62,15 @@ class HistoryWriter:
         self._runs[run.run_id] = run
         if job_known:
             self._dirty.add(run.job_id)
+        self._needed.set()
+
+    def defer(self, run_id: str, build: Callable[[], RunRecord], *, job_id: str | None) -> None:
+        """Buffer the record of `run_id` that `build` makes when the next batch is written (and, given `job_id`,
+        that job's bookkeeping): a record that changes often costs a dict entry until then, and it is committed
+        with the bookkeeping of everything that changed it."""
+        self._runs[run_id] = build
+        if job_id is not None:
+            self._dirty.add(job_id)
         self._needed.set()
 
     def touch(self, job_id: str) -> None:

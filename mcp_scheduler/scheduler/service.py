@@ -217,7 +217,6 @@ class SchedulerService:
         self._runs.admission.cancel_waiting()  # fires that have not started yet: recorded as missed
         runs.discard(asyncio.current_task())  # a run_now that closes the scheduler itself
         await self._settle(runs)
-        self._runs.not_run.write_all()
         try:
             await self._history.stop()
         finally:

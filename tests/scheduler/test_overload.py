@@ -31,7 +31,7 @@ async def test_a_long_backlog_of_missed_fires_costs_a_few_records_not_one_per_fi
     await second.open()
     await recorder.wait_for(finished("minutely", "success"))
 
-    await second.close()  # writes the shared record, which otherwise waits up to NOT_RUN_WRITE_EVERY
+    await second.close()
     third: SchedulerService = await make_service()
     history = await third.get_history("minutely", limit=100)
     missed = [r for r in history if r.status == "missed"]
