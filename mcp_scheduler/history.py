@@ -5,7 +5,8 @@ writes the batch through the store, off the event loop. What must be durable bef
 goes on (the start of a run, the record that run_now answers with) goes through `commit()`, which
 writes at once and returns when the batch holding it is committed: the runs due at one instant
 still share one transaction. Readers call `flush()` first, so what they read includes every run
-that has finished.
+that has finished. A record attached to a job (`attach`: the count of its fires that did not run) waits
+for the next batch that writes that job's bookkeeping.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ logger = logging.getLogger(__name__)
 
 PendingRecord: TypeAlias = RunRecord | Callable[[], RunRecord]
 """A run record, or what builds it when its batch is written: a run's start, whose record is built off the path
-that a thousand fires due at once take one after another, or the record shared by a job's fires that did not
-run, as it is when the batch is written (a builder called again returns the record of its run as it is then)."""
+that a thousand fires due at once take one after another (the builder must return the same record each time), or
+an attached record (see `HistoryWriter.attach`), as it is when the batch is written."""
 
 
 class HistoryWriter:
@@ -50,6 +51,7 @@ class HistoryWriter:
         self._flush_delay = flush_delay
         self._runs: dict[str, PendingRecord] = {}  # by run_id: a later record of a run replaces the earlier one
         self._dirty: set[str] = set()
+        self._attached: dict[str, dict[str, Callable[[], RunRecord]]] = {}  # by job: written with its bookkeeping
         self._needed = asyncio.Event()
         self._urgent = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -64,14 +66,11 @@ class HistoryWriter:
             self._dirty.add(run.job_id)
         self._needed.set()
 
-    def defer(self, run_id: str, build: Callable[[], RunRecord], *, job_id: str | None) -> None:
-        """Buffer the record of `run_id` that `build` makes when the next batch is written (and, given `job_id`,
-        that job's bookkeeping): a record that changes often costs a dict entry until then, and it is committed
-        with the bookkeeping of everything that changed it."""
-        self._runs[run_id] = build
-        if job_id is not None:
-            self._dirty.add(job_id)
-        self._needed.set()
+    def attach(self, job_id: str, run_id: str, build: Callable[[], RunRecord]) -> None:
+        """Buffer the record of `run_id` that `build` makes, for the next batch that writes the bookkeeping of
+        `job_id` (or `stop()`): a record that changes with each fire of its job (the count of its fires that did
+        not run) costs a dict entry until then, and is committed exactly when their job's next run time is."""
+        self._attached.setdefault(job_id, {})[run_id] = build
 
     def touch(self, job_id: str) -> None:
         """Mark a job whose state changed, for the next batch."""
@@ -106,6 +105,10 @@ class HistoryWriter:
     def forget(self, job_id: str) -> None:
         """Drop pending bookkeeping of a job that is gone (its run records are still written)."""
         self._dirty.discard(job_id)
+        attached = self._attached.pop(job_id, None)
+        if attached:
+            self._runs.update(attached)
+            self._needed.set()
 
     def start(self) -> None:
         """Start the background writer (in the running event loop)."""
@@ -120,6 +123,9 @@ class HistoryWriter:
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for attached in self._attached.values():
+            self._runs.update(attached)
+        self._attached.clear()
         await self.flush()
 
     async def _write_forever(self) -> None:
@@ -142,6 +148,11 @@ class HistoryWriter:
             waiters, self._waiters = self._waiters, []
             runs, self._runs = self._runs, {}
             dirty, self._dirty = self._dirty, set()
+            if self._attached:
+                for job_id in dirty:
+                    attached = self._attached.pop(job_id, None)
+                    if attached:
+                        runs.update(attached)
             try:
                 books = self._bookkeeping(dirty)
                 if runs or books:

@@ -2,13 +2,16 @@
 
 Fires of one job that do not run are recorded per window of NOT_RUN_WINDOW seconds: the first of a window gets a
 record of its own, the others share one record with their count. A job that keeps missing then costs a counter,
-not a row per fire. Every fire's record goes to the history writer at once: the shared one as a builder, which the
-next batch calls, so the count is committed with the bookkeeping of the fires it counts (their job's next run
-time), and a kill -9 loses neither or both (a fire whose bookkeeping was lost is due again for the next runner).
+not a row per fire. The shared record is attached to the history writer's next write of its job's bookkeeping
+(built then, from the count at that moment): the count is committed exactly when the job's next run time moves
+past the fires it counts, so a kill -9 loses neither or both (a fire whose bookkeeping was lost is due again for
+the next runner, which records it). Otherwise it is written with its job at least every NOT_RUN_WRITE_EVERY
+seconds, and when the scheduler closes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections import Counter
@@ -27,11 +30,12 @@ from .gaps import Gaps
 if TYPE_CHECKING:
     from ..scheduler.table import JobTable
 
-__all__ = ["NOT_RUN_WINDOW", "NotRunRecords"]
+__all__ = ["NOT_RUN_WINDOW", "NOT_RUN_WRITE_EVERY", "NotRunRecords"]
 
 logger = logging.getLogger(__name__)
 
 NOT_RUN_WINDOW = 60.0
+NOT_RUN_WRITE_EVERY = 15.0
 
 
 @dataclass(slots=True, eq=False)
@@ -93,6 +97,8 @@ class NotRunRecords:
         self._clock = clock
         self._streaks: dict[tuple[str, RunStatus], _Streak] = {}
         self._swept = clock.monotonic()
+        self._changed: set[str] = set()  # jobs whose shared records changed since the timer last wrote them
+        self._timer: asyncio.TimerHandle | None = None
         self._log = _NotRunLog(clock)
 
     def record(self, job: Job, scheduled: datetime, status: RunStatus, note: str) -> None:
@@ -115,7 +121,28 @@ class NotRunRecords:
             streak.run_id, streak.first = secrets.token_hex(16), scheduled
             streak.build = lambda: self._shared(streak)
         streak.last, streak.reason, streak.record = scheduled, note, None
-        self._history.defer(streak.run_id, streak.build, job_id=job_id if job_id in self._table else None)
+        if job_id not in self._table:  # no bookkeeping to go with: written as it is
+            self._history.record(streak.build(), job_known=False)
+            return
+        self._history.attach(job_id, streak.run_id, streak.build)
+        self._changed.add(job_id)
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(NOT_RUN_WRITE_EVERY, self._write_due)
+
+    def _write_due(self) -> None:
+        """Have the shared records that changed written (with their jobs' bookkeeping), even if nothing else
+        writes those jobs."""
+        self._timer = None
+        changed, self._changed = self._changed, set()
+        for job_id in changed:
+            self._history.touch(job_id)
+
+    def close(self) -> None:
+        """Stop the timer (the history writer writes every record still attached when it stops)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._changed.clear()
 
     def replace(self, job: Job, run_id: str, scheduled: datetime, status: RunStatus, note: str) -> None:
         """Record a buffered fire that did not run, in place of its "waiting" record `run_id`."""
@@ -169,6 +196,7 @@ class NotRunRecords:
         self._events.publish(RunEvent("finished", record))
 
     def forget(self, job_id: str) -> None:
-        """Drop the windows of a job that is gone (their records are with the history writer already)."""
+        """Drop the windows of a job that is gone (the history writer writes their records: `forget` there)."""
+        self._changed.discard(job_id)
         for status in ("missed", "skipped"):
             self._streaks.pop((job_id, status), None)

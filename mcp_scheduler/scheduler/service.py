@@ -217,6 +217,7 @@ class SchedulerService:
         self._runs.admission.cancel_waiting()  # fires that have not started yet: recorded as missed
         runs.discard(asyncio.current_task())  # a run_now that closes the scheduler itself
         await self._settle(runs)
+        self._runs.not_run.close()
         try:
             await self._history.stop()
         finally:
