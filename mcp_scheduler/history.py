@@ -123,8 +123,9 @@ class HistoryWriter:
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for attached in self._attached.values():
+        for job_id, attached in self._attached.items():
             self._runs.update(attached)
+            self._dirty.add(job_id)
         self._attached.clear()
         await self.flush()
 

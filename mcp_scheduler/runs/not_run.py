@@ -138,11 +138,10 @@ class NotRunRecords:
             self._history.touch(job_id)
 
     def close(self) -> None:
-        """Stop the timer (the history writer writes every record still attached when it stops)."""
+        """Have the shared records that changed written now, with their jobs' bookkeeping, and stop the timer."""
         if self._timer is not None:
             self._timer.cancel()
-            self._timer = None
-        self._changed.clear()
+        self._write_due()
 
     def replace(self, job: Job, run_id: str, scheduled: datetime, status: RunStatus, note: str) -> None:
         """Record a buffered fire that did not run, in place of its "waiting" record `run_id`."""
