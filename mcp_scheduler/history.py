@@ -72,6 +72,12 @@ class HistoryWriter:
         not run) costs a dict entry until then, and is committed exactly when their job's next run time is."""
         self._attached.setdefault(job_id, {})[run_id] = build
 
+    def touch_attached(self) -> None:
+        """Mark for the next batch every job with an attached record that no batch has written yet."""
+        if self._attached:
+            self._dirty.update(self._attached)
+            self._needed.set()
+
     def touch(self, job_id: str) -> None:
         """Mark a job whose state changed, for the next batch."""
         self._dirty.add(job_id)

@@ -97,7 +97,6 @@ class NotRunRecords:
         self._clock = clock
         self._streaks: dict[tuple[str, RunStatus], _Streak] = {}
         self._swept = clock.monotonic()
-        self._changed: set[str] = set()  # jobs whose shared records changed since the timer last wrote them
         self._timer: asyncio.TimerHandle | None = None
         self._log = _NotRunLog(clock)
 
@@ -125,17 +124,14 @@ class NotRunRecords:
             self._history.record(streak.build(), job_known=False)
             return
         self._history.attach(job_id, streak.run_id, streak.build)
-        self._changed.add(job_id)
         if self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(NOT_RUN_WRITE_EVERY, self._write_due)
 
     def _write_due(self) -> None:
-        """Have the shared records that changed written (with their jobs' bookkeeping), even if nothing else
-        writes those jobs."""
+        """Have the shared records that no batch has written since they changed written now (with their jobs'
+        bookkeeping): those of jobs that nothing else wrote."""
         self._timer = None
-        changed, self._changed = self._changed, set()
-        for job_id in changed:
-            self._history.touch(job_id)
+        self._history.touch_attached()
 
     def close(self) -> None:
         """Have the shared records that changed written now, with their jobs' bookkeeping, and stop the timer."""
@@ -196,6 +192,5 @@ class NotRunRecords:
 
     def forget(self, job_id: str) -> None:
         """Drop the windows of a job that is gone (the history writer writes their records: `forget` there)."""
-        self._changed.discard(job_id)
         for status in ("missed", "skipped"):
             self._streaks.pop((job_id, status), None)
