@@ -17,6 +17,8 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import TypeAlias
 
+from .backoff import Backoff
+from .clocks import Clock
 from .models import RunRecord
 from .store import Bookkeeping, SchedulerStore
 
@@ -44,6 +46,7 @@ class HistoryWriter:
         *,
         history_limit: int,
         flush_delay: float,
+        clock: Clock,
     ) -> None:
         self._store = store
         self._bookkeeping = bookkeeping
@@ -58,6 +61,8 @@ class HistoryWriter:
         self._task: asyncio.Task[None] | None = None
         # One future per commit() waiting for the next batch (cheaper per fire than shielding a shared one).
         self._waiters: list[asyncio.Future[None]] = []
+        # While writes fail (the store is down): batches further apart, and a quiet log.
+        self._failures = Backoff("Writing run history", logger, clock, base=flush_delay, cap=max(flush_delay, 5.0))
 
     def record(self, run: RunRecord, *, job_known: bool = True) -> None:
         """Buffer a run record (and, for a known job, mark it for bookkeeping)."""
@@ -139,13 +144,17 @@ class HistoryWriter:
         while True:
             await self._needed.wait()
             if not self._urgent.is_set():
-                # gather a batch: one write for many runs (a commit() cuts the wait short)
+                # gather a batch: one write for many runs (a commit() cuts the wait short); after failed
+                # writes, wait longer each time (the store is down)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._urgent.wait(), self._flush_delay)
+                    await asyncio.wait_for(self._urgent.wait(), self._failures.delay())
             try:
                 await self.flush()
-            except Exception:
-                logger.exception("Writing run history failed; will retry with the next batch")
+            except Exception as exc:
+                self._failures.failed(exc)
+                self._needed.set()  # what failed is buffered again: try again, new records or not
+            else:
+                self._failures.succeeded()
 
     async def flush(self) -> None:
         """Write the buffered records and bookkeeping now, in one transaction."""

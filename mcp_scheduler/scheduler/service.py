@@ -94,7 +94,7 @@ class SchedulerService:
         self._engine = engine = EngineHandle()
         self._writes = writes = LocalWrites()
         self._history = history = HistoryWriter(
-            store, self._bookkeeping, history_limit=config.history_limit, flush_delay=config.flush_delay
+            store, self._bookkeeping, history_limit=config.history_limit, flush_delay=config.flush_delay, clock=clock
         )
         pauser = FailurePause(table=table, engine=engine, store=store, writes=writes, events=events, queues=queues)
         self._runs = runs = RunPath(
