@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import random
+from datetime import datetime
 
 from .clocks import Clock
+from .downtime import duration_words
 
 __all__ = ["Backoff"]
 
@@ -14,8 +16,10 @@ class Backoff:
     """The delay before a failing loop tries again: `base` seconds doubled per failure in a row, up to `cap`, with
     jitter (between half and all of it, so that processes failing together do not retry in step).
 
-    The first failure is logged as a warning with its traceback; the next ones as one short line at most every
-    `quiet` seconds (how many failed since); a success after failures says so, and starts over from `base`.
+    One line per change of state: the first failure is logged as a warning with its traceback; while it goes on
+    failing, one short line at most every `quiet` seconds (for how long, how many failed since); a success after
+    failures says so (after how long), and starts over from `base`. `failing_since`: when the failures in a row
+    began (None while it works).
     """
 
     def __init__(
@@ -39,6 +43,8 @@ class Backoff:
         self.failures = 0
         self._unlogged = 0  # failures since the last line about them
         self._logged_at = float("-inf")
+        self._began = 0.0  # monotonic() of the first failure in a row
+        self.failing_since: datetime | None = None
 
     def delay(self) -> float:
         """Seconds to wait before the next try: `base` while nothing fails."""
@@ -53,17 +59,20 @@ class Backoff:
         self._unlogged += 1
         now = self._clock.monotonic()
         if self.failures == 1:
+            self._began, self.failing_since = now, self._clock.now()
             self._logger.warning("%s failed; trying again with backoff (up to %g s apart)", self._what, self.cap,
                                  exc_info=exc)
             self._unlogged, self._logged_at = 0, now
         elif now - self._logged_at >= self._quiet:
-            self._logger.warning("%s still fails (%d failure(s) in a row, %d since the last line): %s: %s", self._what,
-                                 self.failures, self._unlogged, type(exc).__name__, exc)
+            self._logger.warning("%s still fails after %s (%d failure(s) in a row, %d since the last line): %s: %s",
+                                 self._what, duration_words(now - self._began), self.failures, self._unlogged,
+                                 type(exc).__name__, exc)
             self._unlogged, self._logged_at = 0, now
         return self.delay()
 
     def succeeded(self) -> None:
         """The loop worked: back to `base`."""
         if self.failures:
-            self._logger.warning("%s works again after %d failure(s) in a row", self._what, self.failures)
-            self.failures, self._unlogged = 0, 0
+            self._logger.warning("%s works again after %s (%d failure(s) in a row)", self._what,
+                                 duration_words(self._clock.monotonic() - self._began), self.failures)
+            self.failures, self._unlogged, self.failing_since = 0, 0, None

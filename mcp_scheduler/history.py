@@ -5,7 +5,8 @@ writes the batch through the store, off the event loop. What must be durable bef
 goes on (the start of a run, the record that run_now answers with) goes through `commit()`, which
 writes at once and returns when the batch holding it is committed: the runs due at one instant
 still share one transaction. Readers call `flush()` first, so what they read includes every run
-that has finished.
+that has finished. A record attached to a job (`attach`: the count of its fires that did not run) waits
+for the next batch that writes that job's bookkeeping.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ logger = logging.getLogger(__name__)
 
 PendingRecord: TypeAlias = RunRecord | Callable[[], RunRecord]
 """A run record, or what builds it when its batch is written: a run's start, whose record is built off the path
-that a thousand fires due at once take one after another (the builder must return the same record each time)."""
+that a thousand fires due at once take one after another (the builder must return the same record each time), or
+an attached record (see `HistoryWriter.attach`), as it is when the batch is written."""
 
 
 class HistoryWriter:
@@ -50,15 +52,19 @@ class HistoryWriter:
         self._bookkeeping = bookkeeping
         self._history_limit = history_limit
         self._flush_delay = flush_delay
-        self._backoff = Backoff("Writing run history", logger, clock, base=0.1, cap=5.0)
         self._runs: dict[str, PendingRecord] = {}  # by run_id: a later record of a run replaces the earlier one
         self._dirty: set[str] = set()
+        self._attached: dict[str, dict[str, Callable[[], RunRecord]]] = {}  # by job: written with its bookkeeping
         self._needed = asyncio.Event()
         self._urgent = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         # One future per commit() waiting for the next batch (cheaper per fire than shielding a shared one).
         self._waiters: list[asyncio.Future[None]] = []
+        # While writes fail (the store is down, its disk is full): batches further apart, and a quiet log; what
+        # failed stays buffered and is tried again after that wait even if nothing new is recorded, at once for
+        # a commit().
+        self._failures = Backoff("Writing run history", logger, clock, base=flush_delay, cap=max(flush_delay, 5.0))
 
     def record(self, run: RunRecord, *, job_known: bool = True) -> None:
         """Buffer a run record (and, for a known job, mark it for bookkeeping)."""
@@ -66,6 +72,18 @@ class HistoryWriter:
         if job_known:
             self._dirty.add(run.job_id)
         self._needed.set()
+
+    def attach(self, job_id: str, run_id: str, build: Callable[[], RunRecord]) -> None:
+        """Buffer the record of `run_id` that `build` makes, for the next batch that writes the bookkeeping of
+        `job_id` (or `stop()`): a record that changes with each fire of its job (the count of its fires that did
+        not run) costs a dict entry until then, and is committed exactly when their job's next run time is."""
+        self._attached.setdefault(job_id, {})[run_id] = build
+
+    def touch_attached(self) -> None:
+        """Mark for the next batch every job with an attached record that no batch has written yet."""
+        if self._attached:
+            self._dirty.update(self._attached)
+            self._needed.set()
 
     def touch(self, job_id: str) -> None:
         """Mark a job whose state changed, for the next batch."""
@@ -100,6 +118,10 @@ class HistoryWriter:
     def forget(self, job_id: str) -> None:
         """Drop pending bookkeeping of a job that is gone (its run records are still written)."""
         self._dirty.discard(job_id)
+        attached = self._attached.pop(job_id, None)
+        if attached:
+            self._runs.update(attached)
+            self._needed.set()
 
     def start(self) -> None:
         """Start the background writer (in the running event loop)."""
@@ -114,24 +136,27 @@ class HistoryWriter:
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for job_id, attached in self._attached.items():
+            self._runs.update(attached)
+            self._dirty.add(job_id)
+        self._attached.clear()
         await self.flush()
 
     async def _write_forever(self) -> None:
         while True:
             await self._needed.wait()
             if not self._urgent.is_set():
-                # gather a batch: one write for many runs (a commit() cuts the wait short)
+                # gather a batch: one write for many runs (a commit() cuts the wait short); after failed
+                # writes, wait longer each time (the store is down)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._urgent.wait(), self._flush_delay)
+                    await asyncio.wait_for(self._urgent.wait(), self._failures.delay())
             try:
                 await self.flush()
             except Exception as exc:
-                # Still buffered (a full disk, a lock held too long): tried again after a backoff even if nothing
-                # new is recorded meanwhile, at once for a commit().
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._urgent.wait(), self._backoff.failed(exc))
+                self._failures.failed(exc)
+                self._needed.set()  # what failed is buffered again: try again, new records or not
             else:
-                self._backoff.succeeded()
+                self._failures.succeeded()
 
     async def flush(self) -> None:
         """Write the buffered records and bookkeeping now, in one transaction."""
@@ -141,6 +166,11 @@ class HistoryWriter:
             waiters, self._waiters = self._waiters, []
             runs, self._runs = self._runs, {}
             dirty, self._dirty = self._dirty, set()
+            if self._attached:
+                for job_id in dirty:
+                    attached = self._attached.pop(job_id, None)
+                    if attached:
+                        runs.update(attached)
             try:
                 books = self._bookkeeping(dirty)
                 if runs or books:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import socket
 import subprocess
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -108,3 +109,81 @@ async def eventually(condition: Callable[[], bool], *, within: float = 20.0, wha
         await asyncio.sleep(0.02)
     if not condition():
         raise AssertionError(f"{what} did not happen within {within} s")
+
+
+class CuttableProxy:
+    """A TCP proxy on a thread of its own (the client under test may block its loop on a synchronous connect), to
+    cut a server off as an outage would: `cut()` closes every connection through it and refuses new ones
+    (accepted, then closed at once) until `mend()`."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self._target = (host, port)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="cuttable-proxy", daemon=True)
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.down = False
+        self.port = 0
+
+    def __enter__(self) -> CuttableProxy:
+        self._thread.start()
+        self._server = self._call(asyncio.start_server(self._serve, "127.0.0.1", 0))
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._call(self._close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+    def _call(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=10)
+
+    def cut(self) -> None:
+        self._call(self._cut())
+
+    def mend(self) -> None:
+        self.down = False
+
+    async def _cut(self) -> None:
+        self.down = True
+        for writer in list(self._writers):
+            writer.close()
+        self._writers.clear()
+
+    async def _close(self) -> None:
+        await self._cut()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.down:
+            writer.close()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self._target)
+        except OSError:
+            writer.close()
+            return
+        self._writers |= {writer, up_writer}
+        for source, sink in ((reader, up_writer), (up_reader, writer)):
+            task = asyncio.create_task(self._pump(source, sink))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _pump(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        try:
+            while data := await source.read(65536):
+                sink.write(data)
+                await sink.drain()
+        except (OSError, ConnectionError):
+            pass
+        finally:
+            sink.close()
+            self._writers.discard(sink)

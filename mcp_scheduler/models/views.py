@@ -199,7 +199,11 @@ class SchedulerStatus(BaseModel):
         description="'runner' if this server process fires the jobs; 'standby' if another process on the same "
         "database does (this one serves the same jobs and takes over when that one stops).",
     )
-    runner: str | None = Field(default=None, description="On a standby: the process that runs the jobs.")
+    runner: str | None = Field(
+        default=None,
+        description="On a standby: the process that runs the jobs, or 'no runner: the store is unreachable since "
+        "...' while this process cannot reach the store.",
+    )
     background_runner: BackgroundRunner | None = Field(
         default=None,
         description="The background runner of this database on this machine: the process that fires the jobs "

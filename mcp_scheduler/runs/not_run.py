@@ -1,8 +1,12 @@
 """Records of fires that did not run (missed, skipped): one per window and job, and a quiet log.
 
 Fires of one job that do not run are recorded per window of NOT_RUN_WINDOW seconds: the first of a window gets a
-record of its own, the others share one record, rewritten at most every NOT_RUN_WRITE_EVERY seconds. A job that
-keeps missing then costs a counter, not a row per fire.
+record of its own, the others share one record with their count. A job that keeps missing then costs a counter,
+not a row per fire. The shared record is attached to the history writer's next write of its job's bookkeeping
+(built then, from the count at that moment): the count is committed exactly when the job's next run time moves
+past the fires it counts, so a kill -9 loses neither or both (a fire whose bookkeeping was lost is due again for
+the next runner, which records it). Otherwise it is written with its job at least every NOT_RUN_WRITE_EVERY
+seconds, and when the scheduler closes.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import asyncio
 import logging
 import secrets
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -33,10 +38,12 @@ NOT_RUN_WINDOW = 60.0
 NOT_RUN_WRITE_EVERY = 15.0
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Streak:
     """Fires of one job in one window that did not run, for one status (missed, or skipped)."""
 
+    job_id: str
+    status: RunStatus
     agentool_name: str
     opened: float  # the clock's monotonic() at the window's first fire
     count: int = 1
@@ -44,8 +51,8 @@ class _Streak:
     first: datetime | None = None
     last: datetime | None = None
     reason: str = ""
-    pending: bool = False  # changed since its record was last written
-    written: float = float("-inf")  # monotonic() of that write
+    build: Callable[[], RunRecord] | None = None  # the shared record as it is now, for the history writer
+    record: RunRecord | None = None  # the shared record of `count` fires, once built
 
 
 class _NotRunLog:
@@ -89,6 +96,7 @@ class NotRunRecords:
         self._gaps = gaps
         self._clock = clock
         self._streaks: dict[tuple[str, RunStatus], _Streak] = {}
+        self._swept = clock.monotonic()
         self._timer: asyncio.TimerHandle | None = None
         self._log = _NotRunLog(clock)
 
@@ -96,24 +104,40 @@ class NotRunRecords:
         """Record a fire that did not run: see NOT_RUN_WINDOW."""
         self._table.ended(job, status)
         self._log.note(job.job_id, status, note)
-        key = (job.job_id, status)
+        job_id = job.job_id
+        key = (job_id, status)
         now = self._clock.monotonic()
+        if now - self._swept >= NOT_RUN_WINDOW:
+            self._sweep(now)
         streak = self._streaks.get(key)
         if streak is None or now - streak.opened >= NOT_RUN_WINDOW:
-            if streak is not None and streak.pending:
-                self._write(job.job_id, status, streak)
             name = job.definition.agentool_name
-            self._streaks[key] = _Streak(agentool_name=name, opened=now)
-            self.publish(job.job_id, name, secrets.token_hex(16), status, scheduled, note)
+            self._streaks[key] = _Streak(job_id, status, name, opened=now)
+            self.publish(job_id, name, secrets.token_hex(16), status, scheduled, note)
             return
         streak.count += 1
-        if not streak.run_id:
+        if streak.build is None:
             streak.run_id, streak.first = secrets.token_hex(16), scheduled
-        streak.last, streak.reason, streak.pending = scheduled, note, True
-        if now - streak.written >= NOT_RUN_WRITE_EVERY:
-            self._write(job.job_id, status, streak)
-        elif self._timer is None:
+            streak.build = lambda: self._shared(streak)
+        streak.last, streak.reason, streak.record = scheduled, note, None
+        if job_id not in self._table:  # no bookkeeping to go with: written as it is
+            self._history.record(streak.build(), job_known=False)
+            return
+        self._history.attach(job_id, streak.run_id, streak.build)
+        if self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(NOT_RUN_WRITE_EVERY, self._write_due)
+
+    def _write_due(self) -> None:
+        """Have the shared records that no batch has written since they changed written now (with their jobs'
+        bookkeeping): those of jobs that nothing else wrote."""
+        self._timer = None
+        self._history.touch_attached()
+
+    def close(self) -> None:
+        """Have the shared records that changed written now, with their jobs' bookkeeping, and stop the timer."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._write_due()
 
     def replace(self, job: Job, run_id: str, scheduled: datetime, status: RunStatus, note: str) -> None:
         """Record a buffered fire that did not run, in place of its "waiting" record `run_id`."""
@@ -121,24 +145,35 @@ class NotRunRecords:
         self._log.note(job.job_id, status, note)
         self.publish(job.job_id, job.definition.agentool_name, run_id, status, scheduled, note)
 
-    def _write_due(self) -> None:
-        """Write the shared records that changed, and drop the windows that have closed."""
-        self._timer = None
-        self.write_all()
-        now = self._clock.monotonic()
-        for key in [k for k, streak in self._streaks.items() if now - streak.opened >= NOT_RUN_WINDOW]:
-            del self._streaks[key]
-
-    def _write(self, job_id: str, status: RunStatus, streak: _Streak) -> None:
+    def _shared(self, streak: _Streak) -> RunRecord:
+        """The record shared by the window's fires after its first, as they are now (built and published once per
+        change, when the history writer's batch takes it)."""
+        if streak.record is not None:
+            return streak.record
         first, last = streak.first or streak.last, streak.last or streak.first
         assert first is not None and last is not None
-        fires = streak.count - 1
+        fires, status = streak.count - 1, streak.status
         note = streak.reason if fires == 1 else (
             f"{fires} fires {status} from {first.isoformat()} to {last.isoformat()} (one record for all"
             f"; the last said: {streak.reason})"
         )
-        streak.pending, streak.written = False, self._clock.monotonic()
-        self.publish(job_id, streak.agentool_name, streak.run_id, status, first, note)
+        streak.record = record = RunRecord(
+            run_id=streak.run_id,
+            job_id=streak.job_id,
+            agentool_name=streak.agentool_name,
+            trigger=self._gaps.trigger(first),
+            status=status,
+            scheduled_time=first,
+            note=note,
+        )
+        self._events.publish(RunEvent("finished", record))
+        return record
+
+    def _sweep(self, now: float) -> None:
+        """Drop the windows that have closed (their records are with the history writer already)."""
+        self._swept = now
+        for key in [k for k, streak in self._streaks.items() if now - streak.opened >= NOT_RUN_WINDOW]:
+            del self._streaks[key]
 
     def publish(
         self, job_id: str, agentool_name: str, run_id: str, status: RunStatus, scheduled: datetime, note: str
@@ -156,17 +191,6 @@ class NotRunRecords:
         self._events.publish(RunEvent("finished", record))
 
     def forget(self, job_id: str) -> None:
-        """Write and drop the records still gathering for a job that is gone."""
+        """Drop the windows of a job that is gone (the history writer writes their records: `forget` there)."""
         for status in ("missed", "skipped"):
-            streak = self._streaks.pop((job_id, status), None)
-            if streak is not None and streak.pending:
-                self._write(job_id, status, streak)
-
-    def write_all(self) -> None:
-        """Write the shared records that changed since they were last written (before closing too)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        for (job_id, status), streak in self._streaks.items():
-            if streak.pending:
-                self._write(job_id, status, streak)
+            self._streaks.pop((job_id, status), None)

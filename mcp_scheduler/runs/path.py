@@ -100,7 +100,7 @@ class RunPath:
         return self.execution.running
 
     def forget(self, job_id: str) -> None:
-        """A job is gone: write and drop its not-run records, drop its retry timer, wake its runs waiting for room."""
+        """A job is gone: drop its not-run windows and its retry timer, wake its runs waiting for room."""
         self.retries.disarm(job_id)
         self.lanes.wake(job_id)
         self.not_run.forget(job_id)

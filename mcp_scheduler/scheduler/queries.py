@@ -149,6 +149,12 @@ class JobQueries:
     def status(self) -> SchedulerStatus:
         """The scheduler's state and counts."""
         state = self._engine.engine.state if self._engine.engine is not None else 0
+        runner = None
+        if not self._engine.runner:
+            down = self._replication.unreachable_since
+            runner = self._lease.holder() if down is None else (
+                f"no runner: the store is unreachable since {down.isoformat(timespec='seconds')} (as this process "
+                "sees it; it takes the jobs over once the store answers and no other process holds the lease)")
         active = [j for j in self._table.jobs() if j.state != "completed"]
         return SchedulerStatus(
             running=state == STATE_RUNNING,
@@ -160,7 +166,7 @@ class JobQueries:
             timezone=self._timezone,
             database=self._store.location,
             role="runner" if self._engine.runner else "standby",
-            runner=None if self._engine.runner else self._lease.holder(),
+            runner=runner,
         )
 
     def preview(

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from agentool_bridge.toolkits import QueueStore, ToolkitError
@@ -81,6 +82,13 @@ class Replication:
         self.backoff = Backoff("Following the store", logger, clock, base=FOLLOW_EVERY, cap=BACKOFF_CAP)
         self.lease_backoff = Backoff("Keeping or taking the runner lease", logger, clock, base=LEASE_RETRY,
                                      cap=BACKOFF_CAP)
+
+    @property
+    def unreachable_since(self) -> datetime | None:
+        """Since when the store (or the runner lease on it) has failed every attempt to reach it; None while it
+        answers."""
+        times = [t for t in (self.backoff.failing_since, self.lease_backoff.failing_since) if t is not None]
+        return min(times) if times else None
 
     # ------------------------------------------------------------------ runner or standby
 

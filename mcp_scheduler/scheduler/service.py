@@ -98,8 +98,7 @@ class SchedulerService:
         self._engine = engine = EngineHandle()
         self._writes = writes = LocalWrites()
         self._history = history = HistoryWriter(
-            store, self._bookkeeping, history_limit=config.history_limit, flush_delay=config.flush_delay,
-            clock=clock,
+            store, self._bookkeeping, history_limit=config.history_limit, flush_delay=config.flush_delay, clock=clock
         )
         pauser = FailurePause(table=table, engine=engine, store=store, writes=writes, events=events, queues=queues)
         self._runs = runs = RunPath(
@@ -219,6 +218,7 @@ class SchedulerService:
             extra.manual_runs | self._replication.orphaned_runs | extra.backfills | self._runs.retries.stop()
         )
         if self._engine.engine is not None:
+            self._runs.not_run.close()  # the jobs of not-run counts not written yet: with their next run times
             await self._history.flush()  # next run times are read from the engine: write them while it is alive
             engine = self._replication.stop_firing()  # from here on, bookkeeping keeps the last next run times
             assert engine is not None
@@ -226,7 +226,7 @@ class SchedulerService:
         self._runs.admission.cancel_waiting()  # fires that have not started yet: recorded as missed
         runs.discard(asyncio.current_task())  # a run_now that closes the scheduler itself
         await self._settle(runs)
-        self._runs.not_run.write_all()
+        self._runs.not_run.close()
         try:
             await self._history.stop()
         finally:

@@ -129,7 +129,13 @@ class PostgresConnections:
             conn = self._write_conn if write else self._read_conn
             if conn is None or conn.closed or conn.broken:
                 if conn is not None:
+                    # Said once per loss: while the server is down the callers' attempts fail in _connect, and
+                    # their backoff logs them.
                     logger.warning("The connection to PostgreSQL at %s was lost: reconnecting", _where(self._url))
+                    if write:
+                        self._write_conn = None
+                    else:
+                        self._read_conn = None
                     with contextlib.suppress(psycopg.Error):
                         await conn.close()
                 conn = await self._connect()

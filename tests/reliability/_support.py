@@ -9,7 +9,10 @@ whatever the server's own records say.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -88,6 +91,49 @@ def jobs(database: Path) -> dict[str, dict[str, Any]]:
         job_id: {"state": state, "next_run_time": next_run, "last_status": last, "definition": json.loads(text)}
         for job_id, state, next_run, last, text in rows
     }
+
+
+NOT_RUN_RANGE = re.compile(r"^(\d+) fires (?:missed|skipped) from (\S+) to (\S+) \(one record for all")
+"""The note of a record shared by several fires of one job that did not run (runs/not_run.py)."""
+
+
+@dataclass(frozen=True)
+class FireAccount:
+    """A job's fires on its grid (every `period` from its first recorded fire to its last) against its records."""
+
+    due: int  # grid points from the first recorded fire to the last
+    accounted: int  # fires the records stand for: one per record, N for a record shared by N fires
+    lost: list[str]  # grid points no record covers (a shared record covers its whole range)
+
+
+def account_fires(records: list[dict[str, Any]], job_id: str, period_s: float) -> FireAccount:
+    """Every due fire of an interval job must have run or be recorded missed, skipped or interrupted, once."""
+    step = timedelta(seconds=period_s)
+    covered: set[datetime] = set()
+    accounted = 0
+    for r in records:
+        if r["job_id"] != job_id or not r["scheduled_time"]:
+            continue
+        first = datetime.fromisoformat(r["scheduled_time"])
+        match = NOT_RUN_RANGE.match(r.get("note") or "")
+        if match is None:
+            covered.add(first)
+            accounted += 1
+            continue
+        accounted += int(match.group(1))
+        last = datetime.fromisoformat(match.group(3))
+        while first <= last:
+            covered.add(first)
+            first += step
+    if not covered:
+        return FireAccount(0, 0, [])
+    lost, when, due = [], min(covered), 0
+    while when <= max(covered):
+        due += 1
+        if when not in covered:
+            lost.append(when.isoformat())
+        when += step
+    return FireAccount(due, accounted, lost)
 
 
 Status = Literal["running", "success", "error", "timeout", "missed", "skipped", "cancelled", "interrupted"]

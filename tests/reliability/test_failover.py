@@ -12,11 +12,9 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import re
 import signal
 import time
 from collections import Counter
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +23,7 @@ from mcp import Client
 
 from tests._net import authorized, eventually, free_port, stop
 from tests.reliability._figures import Figures
-from tests.reliability._support import marks, runs
+from tests.reliability._support import account_fires, marks, runs
 from tests.reliability.test_kill9 import sleeper, start_server
 
 CYCLES = int(os.environ.get("MCP_SCHEDULER_FAILOVER_CYCLES", "2"))
@@ -118,36 +116,6 @@ async def test_a_runner_cut_off_past_its_lease_is_replaced_and_fires_nothing_aft
     assert takeover <= LEASE_S + 2
 
 
-MISSED_RANGE = re.compile(r"^(\d+) fires missed from (\S+) to (\S+) \(one record for all")
-
-
-def _lost_fires(records: list[dict[str, Any]], job_id: str, period_s: float) -> list[str]:
-    """Fire times of `job_id` on its grid, from its first recorded fire to its last, that have no record:
-    every due fire must have run or be recorded missed, skipped or interrupted."""
-    times: set[datetime] = set()
-    for r in records:
-        if r["job_id"] != job_id or not r["scheduled_time"]:
-            continue
-        first = datetime.fromisoformat(r["scheduled_time"])
-        match = MISSED_RANGE.match(r.get("note") or "")
-        if match is None:
-            times.add(first)
-            continue
-        last = datetime.fromisoformat(match.group(3))
-        while first <= last:
-            times.add(first)
-            first += timedelta(seconds=period_s)
-    if not times:
-        return []
-    grid, lost, when = min(times), [], min(times)
-    while when <= max(times):
-        if when not in times:
-            lost.append(when.isoformat())
-        when += timedelta(seconds=period_s)
-    assert grid in times
-    return lost
-
-
 async def test_three_processes_kill_9_the_runner_again_and_again_no_fire_lost_or_doubled(
     shared: str, tmp_path: Path, figures: Figures
 ) -> None:
@@ -187,7 +155,7 @@ async def test_three_processes_kill_9_the_runner_again_and_again_no_fire_lost_or
 
     fires, interrupted = _check_no_double_runs(database, mark_file)
     records = runs(database)
-    lost = {job_id: _lost_fires(records, job_id, 1.0) for job_id in jobs}
+    lost = {job_id: account_fires(records, job_id, 1.0).lost for job_id in jobs}
     backend = "PostgreSQL" if database.startswith("postgresql://") else "SQLite"
     figures.add(f"three processes, kill -9 of the runner ({backend})", cycles=CYCLES, fires=fires,
                 takeover_max_s=round(max(takeovers), 3), double_runs=0, interrupted=interrupted,

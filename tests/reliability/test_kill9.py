@@ -9,8 +9,11 @@ starts it again. Then:
   `once` job's sleeper started at most once (the sleeper's own file says what really ran);
 - every run the kill cut short is recorded `interrupted`; no run stays `running`.
 
-`make test` runs 2 cycles; `MCP_SCHEDULER_KILL9_CYCLES=20` (`make soak`) runs more. The totals are the
-`kill9` figure (printed at the end, kept in bench/results/reliability.json).
+A second test kills a runner whose jobs keep skipping fires (1 s jobs whose runs take 3.5 s), on both stores:
+after the restart every due fire either ran or has a record (skipped, or missed while nothing ran), once.
+
+`make test` runs 2 cycles of each; `MCP_SCHEDULER_KILL9_CYCLES=20` (`make soak`) runs more. The totals are the
+`kill9` and `kill9 with skipped fires (...)` figures (printed at the end, kept in bench/results/reliability.json).
 """
 
 from __future__ import annotations
@@ -20,16 +23,19 @@ import os
 import random
 import signal
 import subprocess
+import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from mcp import Client
 
-from tests._net import TEST_TOKEN, authorized, free_port, stop, wait_until_listening
+from tests._net import TEST_TOKEN, authorized, eventually, free_port, stop, wait_until_listening
 from tests.reliability._figures import Figures
-from tests.reliability._support import jobs, marks, runs
+from tests.reliability._support import account_fires, jobs, marks, runs
 from tests.reliability.test_signals import ROOT, child_env, server_argv
 
 CYCLES = int(os.environ.get("MCP_SCHEDULER_KILL9_CYCLES", "2"))
@@ -176,3 +182,84 @@ async def test_kill_9_at_random_moments_loses_nothing_acknowledged_and_runs_no_f
     finally:  # the figures so far, also when a cycle fails
         figures.add("kill9", **{key: totals[key] for key in FIGURE_KEYS})
     assert totals["cycles"] == CYCLES and totals["acknowledged_jobs"] > 0
+
+
+SKIPPING_JOBS = 3
+RUN_S = 3.5  # each run spans three more fires of its 1 s job, which are skipped (max_instances 1)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return str(tmp_path / "skips.db")
+    return str(request.getfixturevalue("postgres_url"))
+
+
+async def skipping_cycle(cycle: int, database: str, tmp: Path, rng: random.Random, totals: Counter[str]) -> None:
+    """Schedule jobs that skip most of their fires, kill -9 the server, restart it; then account for every fire."""
+    mark_file, log = tmp / "marks", tmp / "server.log"
+    keep_all = ("--history-limit", "100000")  # every record stays for the count (the default keeps 100 a job)
+    job_ids = [f"c{cycle}-skips-{k}" for k in range(SKIPPING_JOBS)]
+    port = free_port()
+    process = start_server(database, port, log, *keep_all)
+    try:
+        async with Client(authorized(f"http://127.0.0.1:{port}/mcp")) as client:
+            for job_id in job_ids:
+                result = await client.call_tool("schedule_job", {
+                    "schedule_type": "interval", "schedule": "1 second", "agentool_name": "sleeper",
+                    "input_data": sleeper(job_id, RUN_S, mark_file), "job_id": job_id,
+                })
+                assert not result.is_error, result
+        await asyncio.sleep(rng.uniform(2.5, 6.5))  # the moment of the kill is the point
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    killed_at = datetime.now().astimezone()
+
+    port = free_port()
+    process = start_server(database, port, log, *keep_all)
+    try:
+        def caught_up() -> bool:  # the new runner has fired each job (its downtime's fires are then recorded)
+            started = {r["job_id"] for r in runs(database) if r["started_at"]
+                       and datetime.fromisoformat(r["started_at"]) > killed_at}
+            return started >= set(job_ids)
+
+        await eventually(caught_up, within=20, what="the restarted runner firing every job")
+        async with Client(authorized(f"http://127.0.0.1:{port}/mcp")) as client:
+            for job_id in job_ids:  # the next cycle's server does not fire these
+                assert not (await client.call_tool("cancel_job", {"job_id": job_id})).is_error
+    finally:
+        stop(process)
+
+    records = [r for r in runs(database) if r["job_id"] in job_ids]
+    accounts = {job_id: account_fires(records, job_id, 1.0) for job_id in job_ids}
+    started = Counter((r["job_id"], r["scheduled_time"]) for r in records if r["status"] in STARTED)
+    totals.update(
+        cycles=1,
+        due=sum(a.due for a in accounts.values()),
+        ran=sum(started.values()),
+        skipped_recorded=sum(1 for r in records if r["status"] == "skipped"),
+        missed_recorded=sum(1 for r in records if r["status"] == "missed"),
+        unrecorded=sum(len(a.lost) for a in accounts.values()),
+        recorded_twice=sum(max(0, a.accounted - a.due) for a in accounts.values()),
+        double_runs=sum(1 for n in started.values() if n > 1),
+    )
+    lost = {job_id: a.lost for job_id, a in accounts.items() if a.lost}
+    assert not lost, f"cycle {cycle}: due fires with no record: {lost}"
+    assert all(a.accounted == a.due for a in accounts.values()), f"cycle {cycle}: fires recorded twice: {accounts}"
+    assert max(started.values()) == 1, f"cycle {cycle}: fires that ran twice: {started.most_common(3)}"
+
+
+async def test_kill_9_with_skipped_fires_pending_leaves_a_record_of_every_due_fire(
+    database: str, tmp_path: Path, figures: Figures
+) -> None:
+    rng = random.Random(int(os.environ.get("MCP_SCHEDULER_KILL9_SEED", "9")))
+    totals: Counter[str] = Counter()
+    backend = "PostgreSQL" if database.startswith("postgresql://") else "SQLite"
+    began = time.monotonic()
+    try:
+        for cycle in range(CYCLES):
+            await skipping_cycle(cycle, database, tmp_path, rng, totals)
+    finally:
+        figures.add(f"kill9 with skipped fires ({backend})", seconds=round(time.monotonic() - began), **totals)
+    assert totals["cycles"] == CYCLES and totals["skipped_recorded"] > 0

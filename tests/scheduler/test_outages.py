@@ -6,11 +6,13 @@ from __future__ import annotations
 import logging
 import os
 import random
+import re
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -19,7 +21,7 @@ from mcp_scheduler.backoff import Backoff
 from mcp_scheduler.lease import FileLease
 from mcp_scheduler.runs import START_NOT_WRITTEN
 from tests._disk import fill, small_disk
-from tests._net import eventually
+from tests._net import CuttableProxy, eventually
 from tests.scheduler._support import Calls, VirtualClock, request
 
 WITHIN = 20.0
@@ -54,8 +56,9 @@ def test_backoff_doubles_with_jitter_up_to_its_cap_and_logs_one_traceback_then_a
     quiet = [r for r in later if "still fails" in r.getMessage()]
     assert all(r.exc_info is None for r in later)
     assert 3 <= len(quiet) <= 1 + sum(delays) / 30  # one short line per 30 s at most
-    assert later[-1].getMessage() == "Reading the store works again after 40 failure(s) in a row"
-    assert backoff.failures == 0 and backoff.delay() == 0.05
+    assert all(re.search(r" still fails after \d+ (s|min) \(", r.getMessage()) for r in quiet)  # for how long
+    assert later[-1].getMessage() == "Reading the store works again after 2 min (40 failure(s) in a row)"
+    assert backoff.failures == 0 and backoff.delay() == 0.05 and backoff.failing_since is None
 
 
 async def test_a_standby_backs_off_while_the_lease_file_is_out_of_reach_and_takes_over_once_it_is_back(
@@ -90,14 +93,24 @@ async def test_following_a_store_that_fails_backs_off_and_goes_on_once_it_is_bac
     runner: SchedulerService = await make_service()
     standby: SchedulerService = await make_service()
     backoff = standby._replication.backoff
+    assert (standby.status().runner or "").startswith("pid ")
     with caplog.at_level(logging.WARNING, logger="mcp_scheduler"):
+        before = datetime.now(UTC).replace(microsecond=0)
         await standby._store.close()  # every read of the follower fails until it is opened again
         await eventually(lambda: backoff.failures >= 4, within=WITHIN, what="four failed reads of the store")
         assert backoff.delay() > 0.2  # no longer every 50 ms
         tracebacks = [r for r in _lines(caplog, "Following the store") if r.exc_info]
         assert len(tracebacks) == 1
+        status = standby.status()
+        assert status.role == "standby" and status.runner is not None
+        assert status.runner.startswith("no runner: the store is unreachable since ")
+        since = datetime.fromisoformat(status.runner.split(" since ")[1].split(" ")[0])
+        assert before <= since <= datetime.now(UTC)
         await standby._store.open()
         await eventually(lambda: backoff.failures == 0, within=WITHIN, what="the follower reading the store again")
+    back = _lines(caplog, "Following the store works again after ")
+    assert len(back) == 1 and "failure(s) in a row" in back[0].getMessage()
+    assert (standby.status().runner or "").startswith("pid ")  # the runner it names again
     await runner.schedule(request("seen"))
     await eventually(lambda: "seen" in standby.job_ids(), within=WITHIN, what="the standby hearing of the new job")
 
@@ -163,3 +176,37 @@ async def test_on_a_full_disk_no_run_starts_requests_say_so_reads_answer_and_the
     await service.schedule(request("another"))  # the same service, no restart
     await service.run_now(SchedulerInput(operation="run_now", job_id="another"))
     assert len(echo.inputs) == 2
+
+
+async def test_a_postgresql_outage_logs_each_change_once_and_the_status_says_the_store_is_unreachable(
+    postgres_url: str, make_service: Any, echo: Calls, caplog: pytest.LogCaptureFixture
+) -> None:
+    address = urlsplit(postgres_url)
+    with CuttableProxy(address.hostname or "127.0.0.1", address.port or 5432) as proxy:
+        url = address._replace(netloc=f"{address.username}@127.0.0.1:{proxy.port}").geturl()
+        runner: SchedulerService = await make_service(database=url)
+        standby: SchedulerService = await make_service(database=url)
+        assert runner.is_runner and not standby.is_runner
+        await runner.schedule(request("ticking", "interval", "1 second"))  # the runner has history to write
+        backoffs = [s._replication.backoff for s in (runner, standby)]
+        with caplog.at_level(logging.INFO, logger="mcp_scheduler"):
+            proxy.cut()  # the server is gone for both processes
+            await eventually(lambda: all(b.failures >= 5 for b in backoffs), within=WITHIN,
+                             what="five failed reads of the store by each process")
+            outage = [r for r in caplog.records if r.name.startswith("mcp_scheduler")]
+            status = standby.status()
+            proxy.mend()
+            await eventually(lambda: all(b.failures == 0 for b in backoffs), within=WITHIN,
+                             what="both processes reading the store again")
+            await eventually(lambda: runner.is_runner or standby.is_runner, within=WITHIN, what="a runner again")
+        lines = [r.getMessage() for r in caplog.records if r.name.startswith("mcp_scheduler")]
+        await runner.close()  # while the proxy still leads to the server
+        await standby.close()
+
+    assert status.role == "standby" and (status.runner or "").startswith("no runner: the store is unreachable since")
+    # Before: about 17 lines a second per process, each with a traceback; now one per change of state and loop.
+    # One traceback per failing loop: each process's follower and lease, the runner's history writer.
+    assert len([r for r in outage if r.exc_info]) <= 5, [r.getMessage() for r in outage]
+    assert len(outage) <= 15, [r.getMessage() for r in outage]
+    assert sum("Following the store works again after" in line for line in lines) == 2, lines
+    assert sum("Writing run history failed" in line for line in lines) <= 1, lines  # one traceback, then quiet

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,7 +32,7 @@ async def test_a_long_backlog_of_missed_fires_costs_a_few_records_not_one_per_fi
     await second.open()
     await recorder.wait_for(finished("minutely", "success"))
 
-    await second.close()  # writes the shared record, which otherwise waits up to NOT_RUN_WRITE_EVERY
+    await second.close()
     third: SchedulerService = await make_service()
     history = await third.get_history("minutely", limit=100)
     missed = [r for r in history if r.status == "missed"]
@@ -100,3 +101,39 @@ async def test_fires_beyond_the_runs_at_a_time_wait_in_due_order_and_none_is_ski
     assert starts == ["holder", "queued-0", "queued-1", "queued-2"]
     statuses = [e.record.status for e in recorder.matching(lambda e: getattr(e, "kind", None) == "finished")]
     assert "skipped" not in statuses and "missed" not in statuses
+
+
+def _stored(db_path: str, job_id: str) -> tuple[str | None, list[str]]:
+    """The job's stored next run time and the notes of its stored skipped records (read from the file)."""
+    with sqlite3.connect(db_path) as conn:
+        [(next_run,)] = conn.execute("SELECT next_run_time FROM scheduler_jobs WHERE job_id = ?", (job_id,))
+        notes = [json.loads(text)["note"] for (text,) in conn.execute(
+            "SELECT record FROM scheduler_runs WHERE job_id = ? AND status = 'skipped' ORDER BY seq", (job_id,))]
+    conn.close()
+    return next_run, notes
+
+
+async def test_the_count_of_fires_not_run_is_committed_with_their_jobs_bookkeeping_not_before_or_after(
+    make_service: Any, db_path: str, echo: Calls
+) -> None:
+    service: SchedulerService = await make_service()
+    await service.schedule(request("ticker", "interval", "1 hour"))
+    await service._history.flush()
+    start = datetime.now(UTC).replace(microsecond=0)
+    fires = [start + timedelta(seconds=k) for k in range(4)]
+    service._runs.admission.on_skipped("ticker", fires[:3])  # the first on its own, two share a record
+    await service._history.flush()
+    _, notes = _stored(db_path, "ticker")
+    assert len(notes) == 2 and notes[1].startswith("2 fires skipped from ")
+
+    # Another fire: its count waits for the job's bookkeeping (nothing else wrote the job)...
+    service._runs.admission.on_skipped("ticker", fires[3:])
+    await service._history.flush()
+    assert _stored(db_path, "ticker")[1] == notes
+    # ...and goes with it: one transaction for the job's next run time and the count.
+    service._history.touch("ticker")
+    await service._history.flush()
+    _, after = _stored(db_path, "ticker")
+    assert len(after) == 2 and after[1].startswith(f"3 fires skipped from {fires[1].isoformat()} to "
+                                                   f"{fires[3].isoformat()}")
+    assert echo.inputs == []
