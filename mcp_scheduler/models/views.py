@@ -15,16 +15,22 @@ from ..timestamps import Timestamp
 from .request import BackfillOverlap
 
 __all__ = [
+    "ShownState",
     "ErrorInfo",
     "RunRecord",
     "JobInfo",
     "JobSummary",
+    "CancelledJob",
     "AcceptedJob",
     "SchedulePreview",
     "BackfillSummary",
     "BackgroundRunner",
     "SchedulerStatus",
 ]
+
+
+ShownState = Literal["scheduled", "paused", "completed", "cancelled"]
+"""A job's state in an answer: its stored state, or `cancelled` in the answer of the cancel that removed it."""
 
 
 class ErrorInfo(BaseModel):
@@ -132,6 +138,12 @@ class JobSummary(BaseModel):
         return {k: v for k, v in handler(self).items() if v is not None}
 
 
+class CancelledJob(JobSummary):
+    """What cancel_job answers: the job's summary as it is now, cancelled, with no next run."""
+
+    state: Literal["cancelled"] = "cancelled"  # type: ignore[assignment]
+
+
 class AcceptedJob(JobSummary):
     """What schedule_job and update_job answer: the job's summary, and what may not work as meant (left out
     when nothing)."""
@@ -185,7 +197,8 @@ class BackgroundRunner(BaseModel):
 class SchedulerStatus(BaseModel):
     """State of the scheduler."""
 
-    running: bool = Field(description="True while jobs are being processed (started, not stopped).")
+    running: bool = Field(description="True while jobs are being processed (started, not stopped), on a standby by "
+                          "its runner.")
     scheduler_state: int = Field(description="0 stopped, 1 running, 2 paused (APScheduler's numbering).")
     state: Literal["stopped", "running", "paused"] = Field(description="The state in words.")
     jobs_count: int = Field(description="Jobs that are scheduled or paused.")
@@ -196,10 +209,11 @@ class SchedulerStatus(BaseModel):
     database: str | None = Field(description="SQLite file, or null when state is kept in memory.")
     role: Literal["runner", "standby"] = Field(
         default="runner",
-        description="'runner' if this server process fires the jobs; 'standby' if another process on the same "
-        "database does (this one serves the same jobs and takes over when that one stops).",
+        description="runner: this process fires the jobs; standby: the process named in runner does (this one "
+        "serves the same jobs and takes over when that one stops).",
     )
-    runner: str | None = Field(default=None, description="On a standby: the process that runs the jobs.")
+    runner: str | None = Field(default=None, description="On a standby: the process that runs the jobs (its pid and "
+                               "host).")
     background_runner: BackgroundRunner | None = Field(
         default=None,
         description="The background runner of this database on this machine: the process that fires the jobs "
