@@ -105,10 +105,8 @@ class JobQueries:
 
     async def get_job(self, job_id: str, history: int = 5) -> tuple[JobInfo, list[RunRecord]]:
         """A job with its next fire times and its latest runs."""
-        job = await self._replication.find(job_id)
         await self._write_finished_runs()
-        if not self._engine.runner and (stored := await self._store.load_job(job_id)) is not None:
-            self._table.refreshed(job, stored)
+        job = await self._replication.read_through(job_id)
         recent = await self._store.history(job_id, None, history)
         return self._views.info(job, previews=3), recent
 
@@ -147,8 +145,14 @@ class JobQueries:
             logger.warning("Reading history without the runs not yet written (%s)", exc)
 
     def status(self) -> SchedulerStatus:
-        """The scheduler's state and counts."""
-        state = self._engine.engine.state if self._engine.engine is not None else 0
+        """The scheduler's state and counts. On a standby the state is the runner's: the jobs run there while a
+        runner holds the lease (a standby that finds it free takes it within a moment)."""
+        if self._engine.runner:
+            state = self._engine.engine.state if self._engine.engine is not None else 0
+            runner = None
+        else:
+            runner = self._lease.holder()
+            state = STATE_RUNNING
         active = [j for j in self._table.jobs() if j.state != "completed"]
         return SchedulerStatus(
             running=state == STATE_RUNNING,
@@ -160,7 +164,7 @@ class JobQueries:
             timezone=self._timezone,
             database=self._store.location,
             role="runner" if self._engine.runner else "standby",
-            runner=None if self._engine.runner else self._lease.holder(),
+            runner=runner,
         )
 
     def preview(
