@@ -127,7 +127,8 @@ class SchedulerService:
             runs=runs, checks=checks, replication=replication, views=views, clock=clock,
         )
         self._extra = ExtraRuns(table=table, engine=engine, runs=runs, checks=checks, replication=replication,
-                                history=history, per_job=config.max_runs_per_job, clock=clock)
+                                history=history, store=store, history_limit=config.history_limit,
+                                per_job=config.max_runs_per_job, clock=clock)
         replication.on_run_request = self._take_request
         self._open = False
         self._closing = False  # from the start of close() to the next open(): new work is refused as such
@@ -376,6 +377,10 @@ class SchedulerService:
         self._require_open()
         return self._queries.list_jobs(state=state, agentool_name=agentool_name, offset=offset, limit=limit,
                                        include_completed=include_completed)
+
+    async def catch_up(self) -> None:
+        """Apply what other processes on the store wrote until now: call it before `list_jobs` (see `Replication`)."""
+        await self._replication.catch_up()
 
     def job_ids(self) -> list[str]:
         """Every job id (for completions)."""
