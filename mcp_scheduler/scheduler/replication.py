@@ -281,8 +281,10 @@ class Replication:
                 if self._writes.untouched(job_id, before):
                     self.reconcile(job_id, stored.get(job_id))
         else:
-            for job_id in sorted(job_ids):
-                stored_job = await self._store.load_job(job_id)
+            loaded = [(job_id, await self._store.load_job(job_id)) for job_id in job_ids]
+            # In creation order: jobs that another process added are listed here in the order it created them.
+            loaded.sort(key=lambda pair: (0, pair[1].definition.created_at) if pair[1] else (1, pair[0]))
+            for job_id, stored_job in loaded:
                 if self._writes.untouched(job_id, before):
                     self.reconcile(job_id, stored_job)
         run_seq, records = await self._store.runs_since(self._positions[1])
