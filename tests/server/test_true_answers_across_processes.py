@@ -1,0 +1,164 @@
+"""Every answer is true after the call, with real processes (issue 22 "Answers an agent can trust", item 1): a
+runner (`--allow-shell echo`) and a standby (no shell) are two `mcp-scheduler --transport http` servers on one
+database, a SQLite file or PostgreSQL; each tool is called through a real MCP client, `run` is a real CLI process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from tests._net import authorized, eventually, free_port, stop, wait_until_listening
+from tests.server.conftest import error_text, hosted, run_cli, scheduler_command, structured
+
+pytestmark = pytest.mark.filterwarnings("ignore::mcp.MCPDeprecationWarning")
+
+TOKEN = "truth-T0ken_22"
+
+
+@dataclass
+class Server:
+    port: int
+    process: subprocess.Popen[bytes]
+
+
+@contextlib.contextmanager
+def serving(tmp: Path, name: str, database: str, *extra: str) -> Iterator[Server]:
+    port = free_port()
+    log_path = tmp / f"{name}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            scheduler_command("--transport", "http", "--port", str(port), "--db", database, "--timezone", "UTC",
+                              "--auth-token", TOKEN, *extra),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
+        )
+    try:
+        wait_until_listening(process, port, log=str(log_path))
+        yield Server(port, process)
+    finally:
+        stop(process)
+
+
+@contextlib.asynccontextmanager
+async def connect(server: Server) -> AsyncIterator[Client]:
+    async with hosted(Client(authorized(f"http://127.0.0.1:{server.port}/mcp", TOKEN))) as client:
+        yield client
+
+
+@dataclass
+class Pair:
+    database: str
+    runner: Server
+    standby: Server
+    at_runner: Client
+    at_standby: Client
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def pair(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Pair]:
+    database = str(tmp_path / "shared.db") if request.param == "sqlite" else str(request.getfixturevalue("postgres_url"))
+    with serving(tmp_path, "runner", database, "--allow-shell", "echo") as runner:
+        async with connect(runner) as at_runner:
+            # Asked first: it holds the runner lease before the standby opens the database.
+            assert structured(await at_runner.call_tool("scheduler_status", {}))["role"] == "runner"
+            with serving(tmp_path, "standby", database) as standby:
+                async with connect(standby) as at_standby:
+                    yield Pair(database, runner, standby, at_runner, at_standby)
+
+
+def kv_job(job_id: str, schedule: str = "1 hour") -> dict[str, Any]:
+    return {"job_id": job_id, "schedule_type": "interval", "schedule": schedule, "agentool_name": "storage_kv",
+            "input_data": {"operation": "set", "key": job_id, "value": 1}}
+
+
+async def listed_ids(client: Client) -> list[str]:
+    return [job["job_id"] for job in structured(await client.call_tool("list_jobs", {}))["jobs"]]
+
+
+async def last_run(client: Client, job_id: str) -> tuple[str | None, str | None]:
+    job = structured(await client.call_tool("get_job", {"job_id": job_id}))["job"]
+    return job.get("last_run_at"), job.get("last_status")
+
+
+async def test_a_standby_says_the_jobs_run_in_the_runner_beside_it(pair: Pair) -> None:
+    status = structured(await pair.at_standby.call_tool("scheduler_status", {}))
+
+    assert (status["role"], status["running"], status["state"]) == ("standby", True, "running")
+    assert f"pid {pair.runner.process.pid} on " in status["runner"]
+
+
+async def test_a_cancel_answers_cancelled_and_no_list_shows_the_job_right_after(pair: Pair) -> None:
+    for job_id in ("kept", "by-standby", "by-runner"):
+        structured(await pair.at_runner.call_tool("schedule_job", kv_job(job_id)))
+    assert await listed_ids(pair.at_standby) == ["kept", "by-standby", "by-runner"]
+
+    answer = structured(await pair.at_standby.call_tool("cancel_job", {"job_id": "by-standby"}))
+    assert answer["state"] == "cancelled" and "next_run" not in answer
+    assert await listed_ids(pair.at_runner) == ["kept", "by-runner"]
+
+    answer = structured(await pair.at_runner.call_tool("cancel_job", {"job_id": "by-runner"}))
+    assert answer["state"] == "cancelled" and "next_run" not in answer
+    assert await listed_ids(pair.at_standby) == ["kept"]
+    assert "not found" in error_text(await pair.at_standby.call_tool("get_job", {"job_id": "by-runner"}))
+
+
+async def test_run_now_on_a_standby_runs_in_the_runner_with_its_flags_and_is_the_last_run_everywhere(
+    pair: Pair,
+) -> None:
+    structured(await pair.at_runner.call_tool("schedule_job", {
+        "job_id": "greet", "schedule_type": "interval", "schedule": "1 hour", "agentool_name": "shell",
+        "input_data": {"operation": "run", "argv": ["echo", "hello"]},
+    }))
+
+    # The standby has no --allow-shell: run here, the job would fail with "disabled".
+    record = structured(await pair.at_standby.call_tool("run_now", {"job_id": "greet"}))
+
+    assert record["status"] == "success"
+    for client in (pair.at_standby, pair.at_runner):
+        assert await last_run(client, "greet") == (record["started_at"], "success")
+
+
+async def test_a_cli_run_is_the_last_run_on_the_runner_and_the_standby(pair: Pair) -> None:
+    structured(await pair.at_runner.call_tool("schedule_job", kv_job("by-hand")))
+
+    ran = await asyncio.to_thread(run_cli, "run", "by-hand", "--db", pair.database, "--json")
+
+    assert ran.returncode == 0, ran.stderr
+    [history] = structured(await pair.at_runner.call_tool("get_history", {"job_id": "by-hand"}))["runs"]
+    assert history["trigger"] == "run_now" and json.loads(ran.stdout)["run_id"] == history["run_id"]
+    for client in (pair.at_standby, pair.at_runner):
+        last_at, last_status = await last_run(client, "by-hand")
+        assert last_status == "success" and last_at is not None
+        assert datetime.fromisoformat(last_at) == datetime.fromisoformat(history["started_at"])
+        [summary] = structured(await client.call_tool("list_jobs", {}))["jobs"]
+        assert summary["last_status"] == "success"
+
+
+async def test_a_standby_lists_the_next_run_the_runner_moved_to(pair: Pair) -> None:
+    structured(await pair.at_runner.call_tool("schedule_job", kv_job("often", "1s")))
+    done: list[dict[str, Any]] = []
+
+    async def two_runs() -> bool:
+        runs = structured(await pair.at_runner.call_tool("get_history", {"job_id": "often", "status": "success"}))
+        done[:] = runs["runs"]
+        return len(done) >= 2
+
+    async def poll() -> None:
+        while not await two_runs():
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(poll(), 20)
+    [shown] = structured(await pair.at_standby.call_tool("list_jobs", {}))["jobs"]
+
+    # The first next run time is past by now: a stale view would still show it.
+    assert datetime.fromisoformat(shown["next_run"]) > datetime.fromisoformat(done[0]["scheduled_time"])
