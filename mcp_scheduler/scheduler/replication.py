@@ -8,6 +8,7 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from agentool_bridge.toolkits import QueueStore, ToolkitError
@@ -73,6 +74,7 @@ class Replication:
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
         self._applying = asyncio.Lock()  # the follower and a read catching up apply the feeds one at a time
+        self.synced_at: datetime | None = None  # when this process's view last matched the store
         self._watch: asyncio.Task[None] | None = None
         self._last_try = self._last_keep = 0.0  # monotonic(): the last lease attempt (standby), check (runner)
         self.orphaned_runs: set[asyncio.Task[Any]] = set()  # runs going on when the lease was lost
@@ -223,6 +225,7 @@ class Replication:
                 self.backoff.failed(exc)
             else:
                 self.backoff.succeeded()
+                self.synced_at = self._clock.now()
 
     async def _lease_turn(self) -> bool:
         """Confirm the lease (runner) or try to take it (standby) when that is due; True if the role changed."""
@@ -257,17 +260,21 @@ class Replication:
         lease.succeeded()
         return False
 
-    async def catch_up(self) -> None:
+    async def catch_up(self) -> datetime | None:
         """Apply what other processes wrote up to now, before a read: a list right after a change on another
         replica shows that change, not what the follower last applied (it checks every 50 ms, or on a
-        PostgreSQL notification that may not have arrived yet). A store out of reach leaves the view as it is."""
+        PostgreSQL notification that may not have arrived yet). Returns None once caught up; with the store out of
+        reach, the view stays as it is and this returns when it last matched the store."""
         if self._task is None:
-            return
+            return None
         try:
             async with self._applying:
                 await self._apply_changes()
         except Exception as exc:
             logger.warning("Reading the jobs as last followed: the store's changes could not be read (%s)", exc)
+            return self.synced_at
+        self.synced_at = self._clock.now()
+        return None
 
     async def _apply_changes(self) -> None:
         # A job written here while the feed is being read has a newer state than what was read: skip it.

@@ -378,9 +378,10 @@ class SchedulerService:
         return self._queries.list_jobs(state=state, agentool_name=agentool_name, offset=offset, limit=limit,
                                        include_completed=include_completed)
 
-    async def catch_up(self) -> None:
-        """Apply what other processes on the store wrote until now: call it before `list_jobs` (see `Replication`)."""
-        await self._replication.catch_up()
+    async def catch_up(self) -> datetime | None:
+        """Apply what other processes on the store wrote until now; call before `list_jobs`. None, or if the store
+        is out of reach when the jobs in memory last matched it (`Replication.catch_up`)."""
+        return await self._replication.catch_up()
 
     def job_ids(self) -> list[str]:
         """Every job id (for completions)."""

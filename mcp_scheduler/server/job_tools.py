@@ -85,11 +85,12 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
             if cursor and not (cursor.isascii() and cursor.isdigit()):
                 raise ToolError(f"Invalid cursor {clip(cursor)}: pass the next_cursor of a previous page.")
             offset = int(cursor) if cursor else 0
-            await svc.catch_up()
+            stale_since = await svc.catch_up()
             jobs, total = svc.list_jobs(state=state, agentool_name=agentool_name, offset=offset, limit=limit)
             end = offset + len(jobs)
             summaries = [job_summary(job) for job in jobs]
-            return JobPage(jobs=summaries, total=total, next_cursor=str(end) if end < total else None)
+            return JobPage(jobs=summaries, total=total, next_cursor=str(end) if end < total else None,
+                           refreshed_at=stale_since)
 
     tools.append(Tool(
         with_parameters(
@@ -105,8 +106,8 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
             ],
             returns=JobPage,
         ),
-        description="Jobs in creation order, a page at a time: id, name, schedule in words, state, next run and last "
-        "status (get_job has the rest).",
+        description="Jobs in creation order, a page at a time: id, name, schedule in words, state, next run, last "
+        "status (get_job has more).",
         annotations=READ_ONLY,
     ))
 

@@ -93,3 +93,23 @@ async def test_run_now_on_a_standby_is_the_last_run_everywhere(
         await service.catch_up()
         [listed], _ = service.list_jobs()
         assert listed.last_status == "success"
+
+
+async def test_a_list_that_cannot_read_the_store_says_when_its_jobs_were_last_read(
+    db_path: str, make_service: Any, echo: Calls
+) -> None:
+    runner, standby = await _pair(make_service, db_path)
+    await runner.schedule(request("kept"))
+    assert await standby.catch_up() is None  # read now: nothing stale to tell
+
+    await standby._store.close()  # every read of the store fails until it is opened again
+    read_at = standby._replication.synced_at  # the last read that worked (the follower's, or the catch-up's)
+    assert read_at is not None
+    try:
+        stale_since = await standby.catch_up()
+    finally:
+        await standby._store.open()
+
+    assert stale_since == read_at
+    assert [j.job_id for j in standby.list_jobs()[0]] == ["kept"]  # as last read
+    assert await standby.catch_up() is None

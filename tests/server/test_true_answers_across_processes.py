@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from tests._net import authorized, eventually, free_port, stop, wait_until_listening
-from tests.server.conftest import error_text, hosted, run_cli, scheduler_command, structured
+from tests._net import authorized, free_port, stop, wait_until_listening
+from tests.server.conftest import Inbox, error_text, hosted, run_cli, scheduler_command, structured, updated
 
 pytestmark = pytest.mark.filterwarnings("ignore::mcp.MCPDeprecationWarning")
 
@@ -50,8 +50,8 @@ def serving(tmp: Path, name: str, database: str, *extra: str) -> Iterator[Server
 
 
 @contextlib.asynccontextmanager
-async def connect(server: Server) -> AsyncIterator[Client]:
-    async with hosted(Client(authorized(f"http://127.0.0.1:{server.port}/mcp", TOKEN))) as client:
+async def connect(server: Server, **options: Any) -> AsyncIterator[Client]:
+    async with hosted(Client(authorized(f"http://127.0.0.1:{server.port}/mcp", TOKEN), **options)) as client:
         yield client
 
 
@@ -66,7 +66,9 @@ class Pair:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def pair(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Pair]:
-    database = str(tmp_path / "shared.db") if request.param == "sqlite" else str(request.getfixturevalue("postgres_url"))
+    database = str(tmp_path / "shared.db")
+    if request.param == "postgres":
+        database = str(request.getfixturevalue("postgres_url"))
     with serving(tmp_path, "runner", database, "--allow-shell", "echo") as runner:
         async with connect(runner) as at_runner:
             # Asked first: it holds the runner lease before the standby opens the database.
@@ -145,20 +147,17 @@ async def test_a_cli_run_is_the_last_run_on_the_runner_and_the_standby(pair: Pai
 
 
 async def test_a_standby_lists_the_next_run_the_runner_moved_to(pair: Pair) -> None:
-    structured(await pair.at_runner.call_tool("schedule_job", kv_job("often", "1s")))
-    done: list[dict[str, Any]] = []
+    uri, inbox = "scheduler://jobs/often/history", Inbox()
+    async with connect(pair.runner, mode="legacy", message_handler=inbox.message_handler) as watcher:
+        await watcher.subscribe_resource(uri)
+        structured(await pair.at_runner.call_tool("schedule_job", kv_job("often", "1s")))
+        while len(done := structured(await pair.at_runner.call_tool(
+                "get_history", {"job_id": "often", "status": "success"}))["runs"]) < 2:
+            inbox.items.clear()
+            await inbox.wait_for(updated(uri))  # a run started or ended (the next fire is a second away)
 
-    async def two_runs() -> bool:
-        runs = structured(await pair.at_runner.call_tool("get_history", {"job_id": "often", "status": "success"}))
-        done[:] = runs["runs"]
-        return len(done) >= 2
-
-    async def poll() -> None:
-        while not await two_runs():
-            await asyncio.sleep(0.05)
-
-    await asyncio.wait_for(poll(), 20)
     [shown] = structured(await pair.at_standby.call_tool("list_jobs", {}))["jobs"]
 
-    # The first next run time is past by now: a stale view would still show it.
-    assert datetime.fromisoformat(shown["next_run"]) > datetime.fromisoformat(done[0]["scheduled_time"])
+    # The first run's time is past by now: a stale view would still show it as the next run.
+    assert datetime.fromisoformat(shown["next_run"]) > datetime.fromisoformat(done[-1]["scheduled_time"])
+    assert "refreshed_at" not in structured(await pair.at_standby.call_tool("list_jobs", {}))
