@@ -203,7 +203,8 @@ class SchedulerStatus(BaseModel):
     state: Literal["stopped", "running", "paused"] = Field(description="The state in words.")
     jobs_count: int = Field(description="Jobs that are scheduled or paused.")
     paused_jobs: int = Field(description="Jobs that are paused.")
-    runs_in_progress: int = Field(description="Runs executing now.")
+    runs_in_progress: int = Field(description="Runs executing now in this process (on a standby, the jobs' runs are "
+                                  "its runner's).")
     apscheduler_available: bool = Field(default=True, description="Always true: APScheduler is a dependency.")
     timezone: str = Field(description="Default time zone of the scheduler.")
     database: str | None = Field(description="SQLite file, or null when state is kept in memory.")

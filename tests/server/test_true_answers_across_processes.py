@@ -1,6 +1,7 @@
 """Every answer is true after the call, with real processes (issue 22 "Answers an agent can trust", item 1): a
-runner (`--allow-shell echo`) and a standby (no shell) are two `mcp-scheduler --transport http` servers on one
-database, a SQLite file or PostgreSQL; each tool is called through a real MCP client, `run` is a real CLI process.
+runner (`--allow-shell echo`) and a standby (no shell) are two `mcp-scheduler --transport http` servers (started as
+the address policy's are) on one database, a SQLite file or PostgreSQL; each tool is called through a real MCP
+client, `run` is a real CLI process.
 """
 
 from __future__ import annotations
@@ -8,8 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,40 +18,16 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from tests._net import authorized, free_port, stop, wait_until_listening
-from tests.server.conftest import Inbox, error_text, hosted, run_cli, scheduler_command, structured, updated
+from tests._net import authorized
+from tests.server.conftest import Inbox, error_text, hosted, run_cli, structured, updated
+from tests.server.test_address_policy_across_processes import TOKEN, Server, serving
 
 pytestmark = pytest.mark.filterwarnings("ignore::mcp.MCPDeprecationWarning")
-
-TOKEN = "truth-T0ken_22"
-
-
-@dataclass
-class Server:
-    port: int
-    process: subprocess.Popen[bytes]
-
-
-@contextlib.contextmanager
-def serving(tmp: Path, name: str, database: str, *extra: str) -> Iterator[Server]:
-    port = free_port()
-    log_path = tmp / f"{name}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            scheduler_command("--transport", "http", "--port", str(port), "--db", database, "--timezone", "UTC",
-                              "--auth-token", TOKEN, *extra),
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
-        )
-    try:
-        wait_until_listening(process, port, log=str(log_path))
-        yield Server(port, process)
-    finally:
-        stop(process)
 
 
 @contextlib.asynccontextmanager
 async def connect(server: Server, **options: Any) -> AsyncIterator[Client]:
-    async with hosted(Client(authorized(f"http://127.0.0.1:{server.port}/mcp", TOKEN), **options)) as client:
+    async with hosted(Client(authorized(server.url, TOKEN), **options)) as client:
         yield client
 
 
@@ -69,11 +45,11 @@ async def pair(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
     database = str(tmp_path / "shared.db")
     if request.param == "postgres":
         database = str(request.getfixturevalue("postgres_url"))
-    with serving(tmp_path, "runner", database, "--allow-shell", "echo") as runner:
+    with serving(tmp_path, "runner", database, "127.0.0.1", "--allow-shell", "echo") as runner:
         async with connect(runner) as at_runner:
             # Asked first: it holds the runner lease before the standby opens the database.
             assert structured(await at_runner.call_tool("scheduler_status", {}))["role"] == "runner"
-            with serving(tmp_path, "standby", database) as standby:
+            with serving(tmp_path, "standby", database, "127.0.0.1") as standby:
                 async with connect(standby) as at_standby:
                     yield Pair(database, runner, standby, at_runner, at_standby)
 
