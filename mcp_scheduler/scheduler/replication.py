@@ -246,9 +246,10 @@ class Replication:
                 self._last_try = now
                 if await self._lease.try_acquire():
                     logger.warning("The runner of %s stopped: this process runs the jobs now", self._store.location)
-                    positions = await self._store.positions()
-                    await self.become_runner(paused=False)
-                    self._positions = positions
+                    async with self._applying:  # a read's catch-up must not move the feeds' positions meanwhile
+                        positions = await self._store.positions()
+                        await self.become_runner(paused=False)
+                        self._positions = positions
                     self._last_keep = self._clock.monotonic()
                     lease.succeeded()
                     return True
