@@ -210,11 +210,10 @@ class SchedulerStatus(BaseModel):
     database: str | None = Field(description="SQLite file, or null when state is kept in memory.")
     role: Literal["runner", "standby"] = Field(
         default="runner",
-        description="runner: this process fires the jobs; standby: the process named in runner does (this one "
-        "serves the same jobs and takes over when that one stops).",
+        description="'runner' if this server process fires the jobs; 'standby' if another process on the same "
+        "database does (this one serves the same jobs and takes over when that one stops).",
     )
-    runner: str | None = Field(default=None, description="On a standby: the process that runs the jobs (its pid and "
-                               "host).")
+    runner: str | None = Field(default=None, description="On a standby: the process that runs the jobs.")
     background_runner: BackgroundRunner | None = Field(
         default=None,
         description="The background runner of this database on this machine: the process that fires the jobs "
