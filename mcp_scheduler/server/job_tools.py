@@ -107,7 +107,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
             returns=JobPage,
         ),
         description="Jobs in creation order, a page at a time: id, name, schedule in words, state, next run, last "
-        "status (get_job has more).",
+        "status.",
         annotations=READ_ONLY,
     ))
 
