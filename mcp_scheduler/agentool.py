@@ -82,6 +82,7 @@ async def _run_now(s: SchedulerService, r: SchedulerInput) -> SchedulerOutput:
 
 
 async def _list(s: SchedulerService, r: SchedulerInput) -> SchedulerOutput:
+    await s.catch_up()
     jobs, total = s.list_jobs(limit=r.limit)
     return SchedulerOutput(
         operation="list",

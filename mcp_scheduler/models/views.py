@@ -15,16 +15,22 @@ from ..timestamps import Timestamp
 from .request import BackfillOverlap
 
 __all__ = [
+    "ShownState",
     "ErrorInfo",
     "RunRecord",
     "JobInfo",
     "JobSummary",
+    "CancelledJob",
     "AcceptedJob",
     "SchedulePreview",
     "BackfillSummary",
     "BackgroundRunner",
     "SchedulerStatus",
 ]
+
+
+ShownState = Literal["scheduled", "paused", "completed", "cancelled"]
+"""A job's state in an answer: its stored state, or `cancelled` in the answer of the cancel that removed it."""
 
 
 class ErrorInfo(BaseModel):
@@ -132,6 +138,12 @@ class JobSummary(BaseModel):
         return {k: v for k, v in handler(self).items() if v is not None}
 
 
+class CancelledJob(JobSummary):
+    """What cancel_job answers: the job's summary as it is now, cancelled, with no next run."""
+
+    state: Literal["cancelled"] = "cancelled"  # type: ignore[assignment]
+
+
 class AcceptedJob(JobSummary):
     """What schedule_job and update_job answer: the job's summary, and what may not work as meant (left out
     when nothing)."""
@@ -185,12 +197,14 @@ class BackgroundRunner(BaseModel):
 class SchedulerStatus(BaseModel):
     """State of the scheduler."""
 
-    running: bool = Field(description="True while jobs are being processed (started, not stopped).")
+    running: bool = Field(description="True while jobs are being processed (started, not stopped), on a standby by "
+                          "its runner.")
     scheduler_state: int = Field(description="0 stopped, 1 running, 2 paused (APScheduler's numbering).")
     state: Literal["stopped", "running", "paused"] = Field(description="The state in words.")
     jobs_count: int = Field(description="Jobs that are scheduled or paused.")
     paused_jobs: int = Field(description="Jobs that are paused.")
-    runs_in_progress: int = Field(description="Runs executing now.")
+    runs_in_progress: int = Field(description="Runs executing now in this process (on a standby, the jobs' runs are "
+                                  "its runner's).")
     apscheduler_available: bool = Field(default=True, description="Always true: APScheduler is a dependency.")
     timezone: str = Field(description="Default time zone of the scheduler.")
     database: str | None = Field(description="SQLite file, or null when state is kept in memory.")

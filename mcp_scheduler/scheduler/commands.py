@@ -222,7 +222,6 @@ class JobCommands:
     async def cancel(self, job_id: str) -> JobInfo:
         """Remove a job for good; its history stays readable until pruned."""
         job = await self._replication.find(job_id)
-        info = self._views.info(job)
         self._engine.remove_job(job_id)
         self._table.removed(job_id)
         self._history.forget(job_id)
@@ -231,7 +230,7 @@ class JobCommands:
             await self._store.delete_job(job_id)
         await self.stop_runs(job_id, CANCELLED_JOB)
         self._events.publish(JobEvent("removed", job_id))
-        return info.model_copy(update={"running": self._runs.running.get(job_id, 0)})
+        return self._views.cancelled(job)
 
     async def stop_runs(self, job_id: str | None, reason: str) -> None:
         """Stop the runs in flight in this process of a job (None: of every job) and return once their records

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import uuid
 from collections import Counter
 from datetime import datetime
@@ -13,20 +15,23 @@ from ..clocks import Clock
 from ..errors import InvalidJobInputError, JobExecutionError, JobNotFoundError, QuotaExceededError
 from ..fire_times import backfill_times
 from ..history import HistoryWriter
-from ..jobs import JobDefinition
+from ..jobs import Job, JobDefinition
 from ..models import BackfillOverlap, BackfillSummary, RunRecord, SchedulerInput
 from ..runs import AdHocRun, RunPath, RunTarget
 from ..schedules import parse_moment
+from ..store import SchedulerStore
 from .engine import EngineHandle
 from .inputs import RequestChecks
 from .replication import Replication
+from .run_requests import RUNNER_GONE, RunRequest
 from .table import JobTable
 
-__all__ = ["BACKFILL_LIMIT", "ExtraRuns"]
+__all__ = ["BACKFILL_LIMIT", "REQUEST_START_WITHIN", "ExtraRuns"]
 
 logger = logging.getLogger(__name__)
 
 BACKFILL_LIMIT = 1000  # most fire times one backfill runs
+REQUEST_START_WITHIN = 10.0  # seconds a standby's run_now waits for the runner to start the run it asked for
 
 
 class ExtraRuns:
@@ -43,11 +48,15 @@ class ExtraRuns:
         checks: RequestChecks,
         replication: Replication,
         history: HistoryWriter,
+        store: SchedulerStore,
+        history_limit: int,
         per_job: int,
         clock: Clock,
     ) -> None:
         self._table = table
         self._history = history
+        self._store = store
+        self._history_limit = history_limit
         self._engine = engine
         self._runs = runs
         self._checks = checks
@@ -69,7 +78,12 @@ class ExtraRuns:
         self._stops += 1
 
     async def run_now(self, request: SchedulerInput) -> RunRecord:
-        """Run a job's AgenTool now (schedule unchanged), or a given AgenTool once; raise if it fails."""
+        """Run a job's AgenTool now (schedule unchanged), or a given AgenTool once; raise if it fails.
+
+        On a standby a job's run is asked of the runner through the store (`run_requests.py`), as the CLI's
+        `run` does: it runs with the runner's flags and environment, and the job's last run and status that the
+        runner keeps are this run's everywhere. A given AgenTool (no job) runs here.
+        """
         job = await self._replication.lookup(request.job_id) if request.job_id else None
         target: RunTarget
         if job is not None:
@@ -90,7 +104,10 @@ class ExtraRuns:
         if task is not None:
             self.manual_runs.add(task)
         try:
-            record = await self._runs.admission.run_extra(target, "run_now", None, wait=False)
+            if job is not None and not self._engine.runner:
+                record: RunRecord | None = await self._ask_runner(job)
+            else:
+                record = await self._runs.admission.run_extra(target, "run_now", None, wait=False)
         finally:
             if task is not None:
                 self.manual_runs.discard(task)
@@ -99,13 +116,29 @@ class ExtraRuns:
         if record.status != "success":
             err = record.error.message if record.error else f"{record.status}: {record.note}" if record.note \
                 else record.status
-            if record.status == "cancelled":  # stopped midway: the caller must not take it as not run
+            if record.status == "cancelled" and record.started_at is not None:  # stopped midway
                 err += (". The run was stopped before it finished and is recorded 'cancelled'; it may have done part "
                         "of its work: check what it did before running it again")
             raise JobExecutionError(
                 f"Failed to run job kind {target.agentool_name!r} (job {target.job_id!r}, "
                 f"run {record.run_id}): {err}"
             )
+        return record
+
+    async def _ask_runner(self, job: Job) -> RunRecord:
+        """On a standby: have the runner run `job` now and wait for its record (see `run_now`)."""
+        asked = RunRequest(self._store, job, history_limit=self._history_limit,
+                           asked_by=f"run_now on a standby (pid {os.getpid()} on {socket.gethostname()})")
+        await asked.send()
+
+        async def runner_alive() -> bool:
+            # Once this process took the lease, the runner that had the run stopped (it is recorded interrupted).
+            return not self._engine.runner
+
+        record = await asked.wait(start_within=REQUEST_START_WITHIN, runner_alive=runner_alive)
+        if record.status == "running":  # the runner stopped during the run
+            raise JobExecutionError(f"Job {job.job_id!r}, run {record.run_id}: {RUNNER_GONE}; get_history "
+                                    "shows it once recorded.")
         return record
 
     def take_request(self, request: RunRecord) -> None:

@@ -105,10 +105,8 @@ class JobQueries:
 
     async def get_job(self, job_id: str, history: int = 5) -> tuple[JobInfo, list[RunRecord]]:
         """A job with its next fire times and its latest runs."""
-        job = await self._replication.find(job_id)
         await self._write_finished_runs()
-        if not self._engine.runner and (stored := await self._store.load_job(job_id)) is not None:
-            self._table.refreshed(job, stored)
+        job = await self._replication.read_through(job_id)
         recent = await self._store.history(job_id, None, history)
         return self._views.info(job, previews=3), recent
 
@@ -147,14 +145,20 @@ class JobQueries:
             logger.warning("Reading history without the runs not yet written (%s)", exc)
 
     def status(self) -> SchedulerStatus:
-        """The scheduler's state and counts."""
-        state = self._engine.engine.state if self._engine.engine is not None else 0
+        """The scheduler's state and counts. On a standby the state is the runner's: the jobs run there while a
+        runner holds the lease (a standby that finds it free takes it within a moment); none while the store is
+        out of reach."""
         runner = None
-        if not self._engine.runner:
-            down = self._replication.unreachable_since
-            runner = self._lease.holder() if down is None else (
-                f"no runner: the store is unreachable since {down.isoformat(timespec='seconds')} (as this process "
-                "sees it; it takes the jobs over once the store answers and no other process holds the lease)")
+        if self._engine.runner:
+            state = self._engine.engine.state if self._engine.engine is not None else 0
+        elif (down := self._replication.unreachable_since) is not None:
+            state = 0
+            runner = (f"no runner: the store is unreachable since {down.isoformat(timespec='seconds')} (as this "
+                      "process sees it; it takes the jobs over once the store answers and no other process holds "
+                      "the lease)")
+        else:
+            runner = self._lease.holder()
+            state = STATE_RUNNING
         active = [j for j in self._table.jobs() if j.state != "completed"]
         return SchedulerStatus(
             running=state == STATE_RUNNING,

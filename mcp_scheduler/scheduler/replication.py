@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -72,6 +73,8 @@ class Replication:
         self._timezone = timezone
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
+        self._applying = asyncio.Lock()  # the follower and a read catching up apply the feeds one at a time
+        self.synced_at: datetime | None = None  # when this process's view last matched the store
         self._watch: asyncio.Task[None] | None = None
         self._last_try = self._last_keep = 0.0  # monotonic(): the last lease attempt (standby), check (runner)
         self.orphaned_runs: set[asyncio.Task[Any]] = set()  # runs going on when the lease was lost
@@ -221,13 +224,15 @@ class Replication:
                 if await self._lease_turn():
                     continue
                 if await self._store.changed():
-                    await self._apply_changes()
+                    async with self._applying:
+                        await self._apply_changes()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 self.backoff.failed(exc)
             else:
                 self.backoff.succeeded()
+                self.synced_at = self._clock.now()
 
     async def _lease_turn(self) -> bool:
         """Confirm the lease (runner) or try to take it (standby) when that is due; True if the role changed."""
@@ -248,9 +253,10 @@ class Replication:
                 self._last_try = now
                 if await self._lease.try_acquire():
                     logger.warning("The runner of %s stopped: this process runs the jobs now", self._store.location)
-                    positions = await self._store.positions()
-                    await self.become_runner(paused=False)
-                    self._positions = positions
+                    async with self._applying:  # a read's catch-up must not move the feeds' positions meanwhile
+                        positions = await self._store.positions()
+                        await self.become_runner(paused=False)
+                        self._positions = positions
                     self._last_keep = self._clock.monotonic()
                     lease.succeeded()
                     return True
@@ -261,6 +267,22 @@ class Replication:
             return False
         lease.succeeded()
         return False
+
+    async def catch_up(self) -> datetime | None:
+        """Apply what other processes wrote up to now, before a read: a list right after a change on another
+        replica shows that change, not what the follower last applied (it checks every 50 ms, or on a
+        PostgreSQL notification that may not have arrived yet). Returns None once caught up; with the store out of
+        reach, the view stays as it is and this returns when it last matched the store."""
+        if self._task is None:
+            return None
+        try:
+            async with self._applying:
+                await self._apply_changes()
+        except Exception as exc:
+            logger.warning("Reading the jobs as last followed: the store's changes could not be read (%s)", exc)
+            return self.synced_at
+        self.synced_at = self._clock.now()
+        return None
 
     async def _apply_changes(self) -> None:
         # A job written here while the feed is being read has a newer state than what was read: skip it.
@@ -274,12 +296,16 @@ class Replication:
                 if self._writes.untouched(job_id, before):
                     self.reconcile(job_id, stored.get(job_id))
         else:
-            for job_id in sorted(job_ids):
-                stored_job = await self._store.load_job(job_id)
+            loaded = [(job_id, await self._store.load_job(job_id)) for job_id in job_ids]
+            # In creation order: jobs that another process added are listed here in the order it created them.
+            loaded.sort(key=lambda pair: (0, pair[1].definition.created_at) if pair[1] else (1, pair[0]))
+            for job_id, stored_job in loaded:
                 if self._writes.untouched(job_id, before):
                     self.reconcile(job_id, stored_job)
         run_seq, records = await self._store.runs_since(self._positions[1])
         self._positions = (change_seq, run_seq)
+        if not self._engine.runner:
+            await self._refresh_run_jobs(records, before)
         for record in records:
             if is_run_request(record) and self._engine.runner and self.on_run_request is not None:
                 self.on_run_request(record)
@@ -291,6 +317,16 @@ class Replication:
                 self._table.seen_run(job, record.started_at, record.status)
             self._events.publish(RunEvent("started" if record.status == "running" else "finished", record))
         self.follow_queues()
+
+    async def _refresh_run_jobs(self, records: list[RunRecord], before: Counter[str]) -> None:
+        """On a standby: read again the jobs that another process ran, whose next run time, count of runs and pending
+        retry the runner stored with the runs' records (its bookkeeping is in no change feed)."""
+        for job_id in dict.fromkeys(r.job_id for r in records if r.status != "running" or r.started_at is not None):
+            job = self._table.get(job_id)
+            if job is not None and self._writes.untouched(job_id, before):
+                stored = await self._store.load_job(job_id)
+                if stored is not None and stored.definition == job.definition:
+                    self._table.refreshed(job, stored)
 
     def follow_queues(self) -> None:
         """Announce the messages that other processes enqueued (a result queue of the runner, say)."""
@@ -359,6 +395,15 @@ class Replication:
                 self.reconcile(job_id, stored)
                 job = self._table.get(job_id)
         return job
+
+    async def read_through(self, job_id: str) -> Job:
+        """The job as stored now (one row), applied to this process's view first: a read right after a change on
+        another replica (a cancel, an update, the runner's last run) answers with that change."""
+        before = self._writes.snapshot()
+        stored = await self._store.load_job(job_id)
+        if self._task is not None and self._writes.untouched(job_id, before):
+            self.reconcile(job_id, stored)
+        return await self.find(job_id)
 
     async def find(self, job_id: str) -> Job:
         job = await self.lookup(job_id)

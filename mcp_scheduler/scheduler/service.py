@@ -126,7 +126,8 @@ class SchedulerService:
             runs=runs, checks=checks, replication=replication, views=views, clock=clock,
         )
         self._extra = ExtraRuns(table=table, engine=engine, runs=runs, checks=checks, replication=replication,
-                                history=history, per_job=config.max_runs_per_job, clock=clock)
+                                history=history, store=store, history_limit=config.history_limit,
+                                per_job=config.max_runs_per_job, clock=clock)
         replication.on_run_request = self._take_request
         self._open = False
         self._closing = False  # from the start of close() to the next open(): new work is refused as such
@@ -376,6 +377,11 @@ class SchedulerService:
         self._require_open()
         return self._queries.list_jobs(state=state, agentool_name=agentool_name, offset=offset, limit=limit,
                                        include_completed=include_completed)
+
+    async def catch_up(self) -> datetime | None:
+        """Apply what other processes on the store wrote until now; call before `list_jobs`. None, or if the store
+        is out of reach when the jobs in memory last matched it (`Replication.catch_up`)."""
+        return await self._replication.catch_up()
 
     def job_ids(self) -> list[str]:
         """Every job id (for completions)."""

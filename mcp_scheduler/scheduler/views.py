@@ -11,7 +11,7 @@ from agentool_bridge.toolkits import AddressRules
 
 from ..fire_times import next_fire_time
 from ..jobs import Job
-from ..models import AcceptedJob, JobInfo, JobSummary
+from ..models import AcceptedJob, CancelledJob, JobInfo, JobSummary
 from ..policies import BUFFER_LIMIT, describe_policy
 from .engine import EngineHandle
 
@@ -40,6 +40,13 @@ class JobViews:
                     break
                 following.append(nxt)
         return job_info(job, next_run, following, self._running.get(job.job_id, 0), runs_per_job=self._runs_per_job)
+
+    def cancelled(self, job: Job) -> JobInfo:
+        """What is true of `job` once cancel removed it: state `cancelled`, no next run, no pending retry; its
+        runs still in progress here (each stops and is recorded `cancelled`)."""
+        return job_info(job, None, (), self._running.get(job.job_id, 0), runs_per_job=self._runs_per_job).model_copy(
+            update={"state": "cancelled", "retry_at": None, "runs_remaining": None}
+        )
 
 
 def job_info(
@@ -99,11 +106,10 @@ def _describe_rules(rules: AddressRules | None) -> str | None:
 
 
 def job_summary(job: JobInfo) -> JobSummary:
-    """The summary of `job` (a job in a list)."""
-    return JobSummary(
-        job_id=job.job_id, job_name=job.job_name, description=job.description,
-        state=job.state, next_run=job.next_run, last_status=job.last_status,
-    )
+    """The summary of `job` (a job in a list; a `CancelledJob` once cancel removed it)."""
+    kind, state = (CancelledJob, "cancelled") if job.state == "cancelled" else (JobSummary, job.state)
+    return kind.model_validate({"job_id": job.job_id, "job_name": job.job_name, "description": job.description,
+                                "state": state, "next_run": job.next_run, "last_status": job.last_status})
 
 
 def accepted_job(job: JobInfo) -> AcceptedJob:

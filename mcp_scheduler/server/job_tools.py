@@ -16,7 +16,7 @@ from pydantic import Field
 
 from agentool_bridge.errors import clip
 
-from ..models import AcceptedJob, BackfillSummary, JobInfo, JobSummary, SchedulePreview
+from ..models import AcceptedJob, BackfillSummary, CancelledJob, JobInfo, JobSummary, SchedulePreview
 from ..policies import PolicyInput
 from ..runtime import SchedulerRuntime
 from ..scheduler.views import accepted_job, job_summary
@@ -66,7 +66,8 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
     job_id = field_parameter("job_id", required=True, description="The job's id.")
     for name, change, description, tool_hints in lifecycle:
         tools.append(Tool(
-            with_parameters(_job_tool(name, change), [job_id], returns=JobSummary),
+            with_parameters(_job_tool(name, change), [job_id],
+                            returns=CancelledJob if name == "cancel_job" else JobSummary),
             name=name,
             description=description,
             annotations=tool_hints,
@@ -84,10 +85,12 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
             if cursor and not (cursor.isascii() and cursor.isdigit()):
                 raise ToolError(f"Invalid cursor {clip(cursor)}: pass the next_cursor of a previous page.")
             offset = int(cursor) if cursor else 0
+            stale_since = await svc.catch_up()
             jobs, total = svc.list_jobs(state=state, agentool_name=agentool_name, offset=offset, limit=limit)
             end = offset + len(jobs)
             summaries = [job_summary(job) for job in jobs]
-            return JobPage(jobs=summaries, total=total, next_cursor=str(end) if end < total else None)
+            return JobPage(jobs=summaries, total=total, next_cursor=str(end) if end < total else None,
+                           refreshed_at=stale_since)
 
     tools.append(Tool(
         with_parameters(
@@ -103,8 +106,8 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
             ],
             returns=JobPage,
         ),
-        description="Jobs in creation order, a page at a time: id, name, schedule in words, state, next run and last "
-        "status (get_job has the rest).",
+        description="Jobs in creation order, a page at a time: id, name, schedule in words, state, next run, last "
+        "status.",
         annotations=READ_ONLY,
     ))
 

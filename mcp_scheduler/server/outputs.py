@@ -6,16 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import pydantic_core
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from agentool_bridge.errors import clip_text
 from agentool_bridge.toolkits.inbox import InboxFields
 from agentool_bridge.untrusted import CONTENT_LIMIT, clip_content
 
 from ..models import JobInfo, JobSummary, RunRecord, SchedulerStatus
+from ..timestamps import Timestamp
 
 __all__ = [
     "CONTENT_LIMIT",
@@ -124,6 +125,10 @@ class JobPage(BaseModel):
     jobs: list[JobSummary] = Field(description="Jobs on this page, in creation order.")
     total: int = Field(description="Jobs matching the filters, on all pages.")
     next_cursor: str | None = Field(default=None, description="Pass as `cursor` for the next page; null at the end.")
+    refreshed_at: Annotated[Timestamp | None, WithJsonSchema({"type": "string"})] = Field(
+        default=None, exclude_if=lambda at: at is None,
+        description="Only when the store could not be read now: when these jobs were last read from it.",
+    )
 
 
 class SchedulerState(BaseModel):

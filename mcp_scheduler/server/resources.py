@@ -43,6 +43,7 @@ def add_resources(mcp: MCPServer, runtime: SchedulerRuntime, limits: AnswerLimit
     @mcp.resource("scheduler://jobs", name="jobs", title="Jobs", mime_type=JSON)
     async def jobs_resource() -> str:
         """Scheduled and paused jobs (the first 1000; use the list_jobs tool to page through more)."""
+        await svc.catch_up()
         jobs, total = svc.list_jobs(limit=1000)
         return _json({"jobs": [j.model_dump(mode="json") for j in jobs], "total": total})
 

@@ -126,8 +126,8 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
              "timeout", "result_queue", "error_queue"],
             returns=RunRecord,
         ),
-        description="Run once, now: an existing job (job_id alone) or a job kind with input_data. Waits for the "
-        "result; a failed run is an error naming the run. Recorded in the history.",
+        description="Run once, now: an existing job (job_id alone; the runner runs it) or a job kind with input_data. "
+        "Waits for the result; a failed run is an error naming the run.",
         annotations=hints(open_world=True),
     ))
 

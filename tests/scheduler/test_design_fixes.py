@@ -234,7 +234,7 @@ async def test_a_second_service_on_the_same_database_is_a_standby_naming_the_run
 
     assert first.is_runner and not second.is_runner
     status = second.status()
-    assert status.role == "standby" and status.running is False
+    assert status.role == "standby" and status.running is True and status.state == "running"  # in the runner
     assert status.runner is not None and f"pid {os.getpid()}" in status.runner
     with pytest.raises(SchedulerStateError, match="standby"):
         await second.stop()

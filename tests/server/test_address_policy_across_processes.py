@@ -55,7 +55,7 @@ class Deployment:
 
 
 @contextlib.contextmanager
-def serving(tmp: Path, name: str, database: Path, host: str, *extra: str) -> Iterator[Server]:
+def serving(tmp: Path, name: str, database: Path | str, host: str, *extra: str) -> Iterator[Server]:
     port = free_port()
     log_path = tmp / f"{name}.log"
     with log_path.open("wb") as log:
