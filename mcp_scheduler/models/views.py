@@ -32,6 +32,7 @@ class ErrorInfo(BaseModel):
 
     type: str = Field(description="Exception type name.")
     message: str = Field(description="Exception message.")
+    where: str | None = Field(default=None, description="Where it failed, in the job's terms (its kind and operation).")
     traceback: str | None = Field(default=None, description="Truncated traceback.")
 
 

@@ -1,13 +1,18 @@
-"""get_history over MCP: every job's runs in one call, and failed runs with the last traceback frames only."""
+"""get_history over MCP: every job's runs in one call, and failed runs in brief: the error's type, message and where it
+failed in the job's terms, without the traceback and its server paths (the history resource keeps it)."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import pytest
 from mcp import Client
 from pydantic import Field
 
 from agentool_bridge import BaseOperationInput, RoutingConfig, register_agentool
-from mcp_scheduler.server.outputs import TRACEBACK_FRAMES
+import mcp_scheduler
+from mcp_scheduler.server.briefs import FAILED_RUN_BUDGET
 
 from .conftest import LOG_INPUT, ServerFactory, error_text, resource_json, structured
 
@@ -44,9 +49,16 @@ async def test_what_ran_in_the_last_hour_and_what_failed_takes_one_call_each(
 
     assert [r["job_id"] for r in recent["runs"]] == ["deep-job", "logger"] and recent["job_id"] is None
     (failure,) = failures["runs"]
-    brief = failure["error"]["traceback"]
-    assert brief.count('  File "') == TRACEBACK_FRAMES
-    assert "scheduler://jobs/deep-job/history has all of them" in brief
-    assert "RuntimeError: broken at the bottom" in brief
-    full = whole["runs"][0]["error"]["traceback"] if isinstance(whole, dict) else whole[0]["error"]["traceback"]
-    assert full.count('  File "') > TRACEBACK_FRAMES and "broken at the bottom" in full
+    error = failure["error"]
+    assert error["type"] == "RuntimeError" and error["message"] == "broken at the bottom"
+    assert error["where"] == "operation 'go' of job kind 'deep'; traceback: scheduler://jobs/deep-job/history"
+    assert "traceback" not in error or error["traceback"] is None
+    shown = json.dumps(failures)
+    assert SERVER_PATH not in shown and "File \"" not in shown
+    assert len(json.dumps(failure)) <= FAILED_RUN_BUDGET
+    full = whole["runs"][0]["error"]["traceback"]
+    assert full.count('  File "') > 3 and "broken at the bottom" in full
+
+
+SERVER_PATH = str(Path(mcp_scheduler.__file__).parent.parent)
+"""Where the server's code is: a tool answer names none of its files."""

@@ -42,7 +42,7 @@ TOOL_PARAMETERS: dict[str, tuple[list[str], list[str]]] = {
     "stop_scheduler": ([], []),
     "preview_schedule": (["schedule_type", "schedule", "timezone", "count", "policy"], ["schedule_type", "schedule"]),
     "backfill_job": (["job_id", "since", "until", "backfill_overlap"], ["job_id", "since"]),
-    "list_agentools": ([], []),
+    "list_agentools": (["name"], []),
     "read_queue": (["queue_name", "mode", "count"], ["queue_name"]),
     "read_inbox": (["count", "acknowledge", "ack_ids"], []),
 }
