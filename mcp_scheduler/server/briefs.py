@@ -4,6 +4,7 @@ line per job kind; one kind's whole input schema on request). The resources keep
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -18,9 +19,11 @@ from .outputs import AgenToolCatalog, AgenToolEntry, AnswerLimits, HistoryPage
 __all__ = [
     "AGENTOOLS_BUDGET",
     "ERROR_CHARS",
+    "FAILED_HISTORY_BUDGET",
     "FAILED_RUN_BUDGET",
     "GET_JOB_BUDGET",
     "INPUT_VALUE_CHARS",
+    "RECENT_RUNS",
     "JobBrief",
     "UnknownJobKindError",
     "brief_job",
@@ -42,13 +45,20 @@ GET_JOB_BUDGET = 2_000
 FAILED_RUN_BUDGET = 1_000
 """Most characters (as JSON) of one failed run in a tool answer."""
 
+FAILED_HISTORY_BUDGET = 2 * FAILED_RUN_BUDGET
+"""Most characters of a get_history answer (structured and text content) with one failed run."""
+
 ERROR_CHARS = 400
 """Most characters of a failed run's error message in a tool answer (the history resource has it whole)."""
 
-INPUT_VALUE_CHARS = 80
+INPUT_VALUE_CHARS = 60
 """Most characters of each string in a job's input_data as get_job shows it (the job resource has it whole)."""
 
+RECENT_RUNS = 3
+"""Runs in get_job's recent_history (get_history has more)."""
+
 _RECENT_ERROR_CHARS = 100
+_SCHEDULE_DEFAULTS: dict[str, Any] = {"max_instances": 1, "misfire_grace_time": 30, "coalesce": True, "running": 0}
 _DEFAULT_POLICY = RunPolicy().model_dump(mode="json")
 
 
@@ -69,13 +79,19 @@ def brief_run(record: RunRecord) -> RunRecord:
     return record.model_copy(update={"error": error.model_copy(update=update)})
 
 
+def _second(moment: datetime) -> str:
+    """`moment` in ISO 8601 to the second (what a model reads of a time; the resources keep the fraction)."""
+    return moment.replace(microsecond=0).isoformat()
+
+
 def run_line(record: RunRecord) -> dict[str, Any]:
-    """A run in a job's recent history: when, how it was started, its outcome and, if it failed, why in brief."""
-    line: dict[str, Any] = {"run_id": record.run_id, "trigger": record.trigger, "status": record.status}
+    """A run in a job's recent history: its outcome and start, how it was started unless by its schedule, and, if
+    it failed, why in brief (get_history has the rest, and the run's id)."""
+    line: dict[str, Any] = {"status": record.status}
+    if record.trigger != "schedule":
+        line["trigger"] = record.trigger
     if record.started_at is not None:
-        line["started_at"] = record.started_at.isoformat()
-    if record.duration_ms is not None:
-        line["duration_ms"] = round(record.duration_ms)
+        line["started_at"] = _second(record.started_at)
     if record.error is not None:
         line["error"] = clip_text(f"{record.error.type}: {record.error.message}", _RECENT_ERROR_CHARS)
     elif record.note:
@@ -83,17 +99,17 @@ def run_line(record: RunRecord) -> dict[str, Any]:
     return line
 
 
-def _clipped(value: Any, job_id: str) -> tuple[Any, bool]:
+def _clipped(value: Any) -> tuple[Any, bool]:
     """`value` with each long string cut to `INPUT_VALUE_CHARS`, and whether anything was cut."""
     if isinstance(value, str):
         if len(value) <= INPUT_VALUE_CHARS:
             return value, False
         return clip_text(value, INPUT_VALUE_CHARS), True
     if isinstance(value, dict):
-        pairs = [(key, _clipped(item, job_id)) for key, item in value.items()]
+        pairs = [(key, _clipped(item)) for key, item in value.items()]
         return {key: item for key, (item, _) in pairs}, any(cut for _, (_, cut) in pairs)
     if isinstance(value, list):
-        items = [_clipped(item, job_id) for item in value]
+        items = [_clipped(item) for item in value]
         return [item for item, _ in items], any(cut for _, cut in items)
     return value, False
 
@@ -101,24 +117,37 @@ def _clipped(value: Any, job_id: str) -> tuple[Any, bool]:
 class JobBrief(BaseModel):
     """A job with its latest runs, in brief (the resource scheduler://jobs/{job_id} has all of it)."""
 
-    job: dict[str, Any] = Field(description="The job; null fields and the default run policy left out.")
-    recent_history: list[dict[str, Any]] = Field(description="Its latest runs, newest first.")
+    job: dict[str, Any] = Field(description="The job; null fields and those at their default (the run policy "
+                                "too) left out; times to the second.")
+    recent_history: list[dict[str, Any]] = Field(description="Its latest runs, newest first, in brief (get_history "
+                                                 "has them whole).")
 
 
 def brief_job(job: JobInfo, recent: list[RunRecord]) -> JobBrief:
-    """`job` as get_job shows it: fields that are null left out, the run policy only where it is not the default
-    (policy_description says it in words), long strings of input_data cut (saying so); its runs one short
-    entry each."""
-    shown = job.model_dump(mode="json", exclude_none=True)
-    policy = {k: v for k, v in shown.pop("policy", {}).items() if _DEFAULT_POLICY.get(k) != v}
+    """`job` as get_job shows it: fields that are null or at their default left out (next_run too: it is the first
+    of next_runs; last_run_at and last_status when the first recent run says them), the run policy and its words
+    only when it is not the default, long
+    strings of input_data cut (saying so), times to the second; its `RECENT_RUNS` latest runs one short entry each."""
+    shown = job.model_dump(mode="json", exclude_none=True, exclude={"next_run", "policy"})
+    for name, default in _SCHEDULE_DEFAULTS.items():
+        if shown.get(name) == default:
+            del shown[name]
+    policy = {k: v for k, v in job.policy.model_dump(mode="json").items() if _DEFAULT_POLICY.get(k) != v}
     if policy:
         shown["policy"] = policy
-    if not shown.get("running"):
-        shown.pop("running", None)
-    shown["input_data"], cut = _clipped(shown["input_data"], job.job_id)
+    else:
+        shown.pop("policy_description", None)
+    for name in ("created_at", "last_run_at", "retry_at"):
+        moment = getattr(job, name)
+        if moment is not None:
+            shown[name] = _second(moment)
+    shown["next_runs"] = [_second(moment) for moment in job.next_runs]
+    if recent and (job.last_run_at, job.last_status) == (recent[0].started_at, recent[0].status):
+        del shown["last_run_at"], shown["last_status"]  # recent_history's first run says it
+    shown["input_data"], cut = _clipped(shown["input_data"])
     if cut:
-        shown["input_clipped"] = f"long values cut; scheduler://jobs/{job.job_id} has them whole"
-    return JobBrief(job=shown, recent_history=[run_line(r) for r in recent])
+        shown["input_clipped"] = f"whole in scheduler://jobs/{job.job_id}"
+    return JobBrief(job=shown, recent_history=[run_line(r) for r in recent[:RECENT_RUNS]])
 
 
 def input_fields(schema: dict[str, Any]) -> str:

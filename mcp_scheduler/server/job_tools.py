@@ -116,7 +116,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
 
     tools.append(Tool(
         with_parameters(get_job, [job_id], returns=JobBrief),
-        description="A job's definition, state, next 3 run times and its 5 latest runs.",
+        description="A job's definition, state, next 3 run times and its 3 latest runs.",
         annotations=READ_ONLY,
     ))
 

@@ -10,8 +10,8 @@ import pytest
 from mcp import Client
 from pydantic import Field
 
-from agentool_bridge import BaseOperationInput, RoutingConfig, register_agentool
 import mcp_scheduler
+from agentool_bridge import BaseOperationInput, RoutingConfig, register_agentool
 from mcp_scheduler.server.briefs import FAILED_RUN_BUDGET
 
 from .conftest import LOG_INPUT, ServerFactory, error_text, resource_json, structured
