@@ -276,6 +276,7 @@ class Execution:
             finished_at=self._clock.now(),
             duration_ms=round((time.perf_counter() - t0) * 1000, 3),
             result=outcome.result,
+            summary=outcome.summary,
             error=outcome.error,
             note="; ".join(outcome.notes) or None,
             **base,

@@ -51,10 +51,10 @@ FAILED_HISTORY_BUDGET = 2 * FAILED_RUN_BUDGET
 ERROR_CHARS = 400
 """Most characters of a failed run's error message in a tool answer (the history resource has it whole)."""
 
-INPUT_VALUE_CHARS = 60
+INPUT_VALUE_CHARS = 40
 """Most characters of each string in a job's input_data as get_job shows it (the job resource has it whole)."""
 
-RECENT_RUNS = 3
+RECENT_RUNS = 2
 """Runs in get_job's recent_history (get_history has more)."""
 
 _RECENT_ERROR_CHARS = 100
@@ -125,10 +125,10 @@ class JobBrief(BaseModel):
 
 def brief_job(job: JobInfo, recent: list[RunRecord]) -> JobBrief:
     """`job` as get_job shows it: fields that are null or at their default left out (next_run too: it is the first
-    of next_runs; last_run_at and last_status when the first recent run says them), the run policy and its words
-    only when it is not the default, long
-    strings of input_data cut (saying so), times to the second; its `RECENT_RUNS` latest runs one short entry each."""
-    shown = job.model_dump(mode="json", exclude_none=True, exclude={"next_run", "policy"})
+    of next_runs; created_at, which the resource has), the run policy and its words only when it is not the
+    default, long strings of input_data cut (saying so), times to the second; its `RECENT_RUNS` latest runs one short
+    entry each, the latest with its summary."""
+    shown = job.model_dump(mode="json", exclude_none=True, exclude={"next_run", "policy", "created_at"})
     for name, default in _SCHEDULE_DEFAULTS.items():
         if shown.get(name) == default:
             del shown[name]
@@ -137,17 +137,18 @@ def brief_job(job: JobInfo, recent: list[RunRecord]) -> JobBrief:
         shown["policy"] = policy
     else:
         shown.pop("policy_description", None)
-    for name in ("created_at", "last_run_at", "retry_at"):
+    for name in ("last_run_at", "retry_at"):
         moment = getattr(job, name)
         if moment is not None:
             shown[name] = _second(moment)
     shown["next_runs"] = [_second(moment) for moment in job.next_runs]
-    if recent and (job.last_run_at, job.last_status) == (recent[0].started_at, recent[0].status):
-        del shown["last_run_at"], shown["last_status"]  # recent_history's first run says it
     shown["input_data"], cut = _clipped(shown["input_data"])
     if cut:
         shown["input_clipped"] = f"whole in scheduler://jobs/{job.job_id}"
-    return JobBrief(job=shown, recent_history=[run_line(r) for r in recent[:RECENT_RUNS]])
+    lines = [run_line(r) for r in recent[:RECENT_RUNS]]
+    if lines and recent[0].summary is not None:
+        lines[0]["summary"] = recent[0].summary
+    return JobBrief(job=shown, recent_history=lines)
 
 
 def input_fields(schema: dict[str, Any]) -> str:

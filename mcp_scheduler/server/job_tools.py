@@ -59,7 +59,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
     ))
 
     lifecycle: list[tuple[str, Callable[[str], Awaitable[JobInfo]], str, ToolAnnotations]] = [
-        ("cancel_job", svc.cancel, "Cancel a job for good (its history stays readable).", hints(destructive=True)),
+        ("cancel_job", svc.cancel, "Cancel a job for good (its history stays).", hints(destructive=True)),
         ("pause_job", svc.pause, "Pause a job: it does not fire until resumed.",
          hints(idempotent=True)),
         ("resume_job", svc.resume, "Resume a paused job from its next scheduled time.", hints(idempotent=True)),
@@ -116,7 +116,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
 
     tools.append(Tool(
         with_parameters(get_job, [job_id], returns=JobBrief),
-        description="A job's definition, state, next 3 run times and its 3 latest runs.",
+        description="A job's definition, state, next 3 run times and its 2 latest runs.",
         annotations=READ_ONLY,
     ))
 
@@ -169,7 +169,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
             [field_parameter("job_id", required=True, description="The job to backfill."),
              field_parameter("since", required=True, description="Start of the past range: an ISO 8601 time (in the "
                              "job's time zone) or how long ago, e.g. '30 days'."),
-             field_parameter("until", description="End of the range (default: now); must not be in the future."),
+             field_parameter("until", description="End of the range (default: now), not in the future."),
              "backfill_overlap"],
             required=["job_id", "since"],
             returns=BackfillSummary,

@@ -118,7 +118,7 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
     tools.append(Tool(
         with_parameters(
             run_now,
-            [field_parameter("job_id", description="A job to run once (its schedule stays); alone it is enough."),
+            [field_parameter("job_id", description="A job to run once (its schedule stays); enough alone."),
              field_parameter("agentool_name", description="Without job_id: the job kind to run."),
              field_parameter("input_data", description="Without job_id: its input, e.g. "
                              "{\"operation\": \"log\", \"message\": \"hi\"}."),
@@ -184,7 +184,7 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
 
     tools.append(Tool(
         with_parameters(start_scheduler, [], returns=SchedulerState),
-        description="Start processing jobs again after stop_scheduler.",
+        description="Process jobs again after stop_scheduler.",
         annotations=hints(idempotent=True),
     ))
 
@@ -206,7 +206,7 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
         with_parameters(
             list_agentools,
             [keyword("name", Annotated[str | None, Field(
-                max_length=200, description="A job kind: its input schema and examples.")], None)],
+                max_length=200, description="One kind: input schema, examples.")], None)],
             returns=AgenToolCatalog,
         ),
         description="Job kinds, one line each: operations and input_data fields.",
@@ -224,9 +224,9 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
             read_queue_tool,
             [
                 keyword("queue_name", Annotated[str, Field(
-                    min_length=1, max_length=200, description="The result_queue or error_queue of a job.")]),
+                    min_length=1, max_length=200, description="A job's result_queue or error_queue.")]),
                 keyword("mode", Annotated[Literal["peek", "take"], Field(
-                    description="peek: look without removing; take: remove the messages returned.")], "peek"),
+                    description="peek: look; take: remove the messages returned.")], "peek"),
                 keyword("count", Annotated[int, Field(ge=1, le=100, description="Messages to return.")], 10),
             ],
             returns=QueueMessages,
@@ -257,7 +257,7 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
         ),
         name="read_inbox",
         description="Messages jobs posted for the user, oldest first. The scheduler cannot write into the chat: read "
-        "the inbox when a conversation starts, tell the user, then acknowledge.",
+        "it when a conversation starts, tell the user, then acknowledge.",
         annotations=hints(destructive=True),
     ))
 

@@ -16,7 +16,13 @@ from pydantic import Field
 import mcp_scheduler
 from agentool_bridge import BaseOperationInput, RoutingConfig, register_agentool
 from agentool_bridge.toolkits.inbox import post_to_inbox
-from mcp_scheduler.server.briefs import AGENTOOLS_BUDGET, FAILED_HISTORY_BUDGET, FAILED_RUN_BUDGET, GET_JOB_BUDGET
+from mcp_scheduler.server.briefs import (
+    AGENTOOLS_BUDGET,
+    FAILED_HISTORY_BUDGET,
+    FAILED_RUN_BUDGET,
+    GET_JOB_BUDGET,
+    RECENT_RUNS,
+)
 from mcp_scheduler.server.outputs import PAGE_BYTES
 from mcp_scheduler.server.tools import TOOL_ORDER
 
@@ -198,7 +204,8 @@ async def test_get_job_of_a_job_with_a_long_input_and_runs_fits_its_budget(clien
     detail = structured(result)
 
     assert answer_size(result) <= GET_JOB_BUDGET, (answer_size(result), result.content[0].text)
-    assert len(detail["recent_history"]) == 3 and len(detail["job"]["next_runs"]) == 3
+    assert len(detail["recent_history"]) == RECENT_RUNS and len(detail["job"]["next_runs"]) == 3
+    assert detail["recent_history"][0]["summary"] == "Logged INFO record to stderr."
     assert detail["job"]["input_clipped"] == "whole in scheduler://jobs/weekday-report"
     whole = resource_json(await client.read_resource("scheduler://jobs/weekday-report"))
     assert whole["job"]["input_data"] == long_input
