@@ -48,7 +48,7 @@ FAILED_RUN_BUDGET = 1_000
 FAILED_HISTORY_BUDGET = 2 * FAILED_RUN_BUDGET
 """Most characters of a get_history answer (structured and text content) with one failed run."""
 
-ERROR_CHARS = 400
+ERROR_CHARS = 300
 """Most characters of a failed run's error message in a tool answer (the history resource has it whole)."""
 
 INPUT_VALUE_CHARS = 40
