@@ -4,6 +4,7 @@ line per job kind; one kind's whole input schema on request). The resources keep
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +27,7 @@ __all__ = [
     "RECENT_RUNS",
     "JobBrief",
     "UnknownJobKindError",
+    "answer_size",
     "brief_job",
     "brief_run",
     "catalog_entry",
@@ -56,6 +58,13 @@ INPUT_VALUE_CHARS = 40
 
 RECENT_RUNS = 2
 """Runs in get_job's recent_history (get_history has more)."""
+
+def answer_size(result: Any) -> int:
+    """Characters of a tool result (`CallToolResult`) as a client gets it, what the budgets count: its structured
+    content and its text content, as JSON."""
+    content = [block.model_dump(mode="json", by_alias=True, exclude_none=True) for block in result.content]
+    return len(json.dumps({"structuredContent": result.structured_content, "content": content}))
+
 
 _RECENT_ERROR_CHARS = 100
 _SCHEDULE_DEFAULTS: dict[str, Any] = {"max_instances": 1, "misfire_grace_time": 30, "coalesce": True, "running": 0}
