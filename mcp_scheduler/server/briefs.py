@@ -15,6 +15,7 @@ from agentool_bridge.errors import clip, clip_text, did_you_mean
 from ..errors import SchedulerError
 from ..models import JobInfo, RunRecord
 from ..policies import RunPolicy
+from ._params import compact_schema
 from .outputs import AgenToolCatalog, AgenToolEntry, AnswerLimits, HistoryPage
 
 __all__ = [
@@ -173,9 +174,11 @@ def catalog_line(entry: dict[str, Any]) -> AgenToolEntry:
 
 
 def catalog_entry(entry: dict[str, Any]) -> AgenToolEntry:
-    """A registry catalog entry whole: with its input schema and examples."""
+    """A registry catalog entry whole: with its input schema (without titles and references, as tools/list
+    writes schemas) and examples."""
     return AgenToolEntry(name=entry["name"], description=entry["description"], operations=entry["operations"],
-                         input_schema=entry["input_schema"], examples=list(entry["examples"]))
+                         input_schema=compact_schema(entry["input_schema"], output=False),
+                         examples=list(entry["examples"]))
 
 
 def job_kinds(catalog: list[dict[str, Any]], name: str | None) -> AgenToolCatalog:

@@ -144,6 +144,10 @@ async def test_list_agentools_with_a_name_has_that_kinds_whole_input_schema_and_
     misspelt = error_text(await client.call_tool("list_agentools", {"name": "htp"}))
 
     assert "url" in http["input_schema"]["properties"] and http["examples"]
+    assert not [value for key, value in keywords(http["input_schema"]) if key in ("title", "$ref")]
+    for kind in BUILT_IN_KINDS:  # one kind whole fits the catalog's budget too
+        whole = await client.call_tool("list_agentools", {"name": kind})
+        assert answer_size(whole) <= AGENTOOLS_BUDGET, (kind, answer_size(whole))
     assert "There is no job kind 'htp'. Did you mean 'http'?" in misspelt and "storage_kv" in misspelt
 
 
