@@ -52,7 +52,7 @@ def tools_list_characters(tools: Any) -> int:
 
 async def answer_sizes(tmp: Path) -> dict[str, int]:
     """Characters of the answers a model reads most, with realistic data: list_agentools with every built-in job
-    kind, get_history of an http run that could not connect, get_job of a job with a 5,700-character input and
+    kind, get_history of an http run that could not connect, get_job of a job with a 5,700-character input value and
     runs."""
     from mcp import Client
 
@@ -63,8 +63,8 @@ async def answer_sizes(tmp: Path) -> dict[str, int]:
 
     settings = Settings(database=str(tmp / "sizes.sqlite"), timezone="UTC", discover_entry_points=False)
     runtime = SchedulerRuntime(settings.service_config(), toolkit_config=settings.toolkit_config())
-    long_input = {"operation": "log", "level": "INFO", "message": "a long note to log " * 300}
-    job = {"schedule_type": "cron", "schedule": "0 9 * * 1-5", "agentool_name": "logging", "input_data": long_input,
+    long_input = {"operation": "set", "key": "weekday-note", "value": "a long note to keep " * 285}
+    job = {"schedule_type": "cron", "schedule": "0 9 * * 1-5", "agentool_name": "storage_kv", "input_data": long_input,
            "job_id": "weekday-report", "job_name": "Weekday report", "timezone": "Europe/Berlin"}
     async with runtime, Client(build_server(runtime, settings)) as client:
         sizes = {"list_agentools": answer_size(_check(await client.call_tool("list_agentools", {})))}
