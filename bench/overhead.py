@@ -5,6 +5,8 @@ subprocess each: `python -m mcp_scheduler --db F` and `python -m bench.bare_serv
 stdio by a raw JSON-RPC pipe, which times the servers alone (no client library). Calls are timed
 one by one in interleaved blocks (ours and the baseline alternate) after a warm-up.
 Goal (project issue): ours / no-op <= 1.5 for the median and the p99.
+The size rows: characters of the answers a model reads (tools/list, list_agentools, a failed get_history, get_job)
+beside their budgets (project issues 13 and 22).
 
 `mcp.Client` validates every structured result against the tool's output schema with
 `jsonschema`; the no-op's schema is one string, ours describe jobs with some twenty fields each.
@@ -46,6 +48,36 @@ def tools_list_characters(tools: Any) -> int:
     import json
 
     return len(json.dumps([t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tools]))
+
+
+async def answer_sizes(tmp: Path) -> dict[str, int]:
+    """Characters of the answers a model reads most, with realistic data: list_agentools with every built-in job
+    kind, get_history of an http run that could not connect, get_job of a job with a 5,700-character input value and
+    runs."""
+    from mcp import Client
+
+    from mcp_scheduler import SchedulerRuntime
+    from mcp_scheduler.server import build_server
+    from mcp_scheduler.server.briefs import answer_size
+    from mcp_scheduler.settings import Settings
+
+    settings = Settings(database=str(tmp / "sizes.sqlite"), timezone="UTC", discover_entry_points=False)
+    runtime = SchedulerRuntime(settings.service_config(), toolkit_config=settings.toolkit_config())
+    long_input = {"operation": "set", "key": "weekday-note", "value": "a long note to keep " * 285}
+    job = {"schedule_type": "cron", "schedule": "0 9 * * 1-5", "agentool_name": "storage_kv", "input_data": long_input,
+           "job_id": "weekday-report", "job_name": "Weekday report", "timezone": "Europe/Berlin"}
+    async with runtime, Client(build_server(runtime, settings)) as client:
+        sizes = {"list_agentools": answer_size(_check(await client.call_tool("list_agentools", {})))}
+        # A closed port on this machine: the run fails deep in the HTTP client, with its traceback in the history.
+        await client.call_tool("run_now", {"job_id": "fetch", "agentool_name": "http",
+                                           "input_data": {"operation": "request", "url": "http://127.0.0.1:9/"}})
+        failed = _check(await client.call_tool("get_history", {"since": "1h", "status": "error"}))
+        sizes["get_history"] = answer_size(failed)
+        _check(await client.call_tool("schedule_job", job))
+        for _ in range(3):
+            _check(await client.call_tool("run_now", {"job_id": "weekday-report"}))
+        sizes["get_job"] = answer_size(_check(await client.call_tool("get_job", {"job_id": "weekday-report"})))
+    return sizes
 
 
 def _check(result: Any) -> Any:
@@ -226,6 +258,8 @@ def _rows(report: Report, transport: str, samples: dict[str, list[float]]) -> No
 
 
 async def run(scale: float = 1.0) -> Report:
+    from mcp_scheduler.server.briefs import AGENTOOLS_BUDGET, FAILED_HISTORY_BUDGET, GET_JOB_BUDGET
+
     from ._common import quiet_logging
 
     quiet_logging()
@@ -247,8 +281,15 @@ async def run(scale: float = 1.0) -> Report:
         async with raw_stdio(tmp) as ops:
             await ops.setup()
             raw = await measure(ops, *plan["stdio raw"])
+        sizes = await answer_sizes(tmp)
     report.add(Row(f"tools/list answer, {len(listed)} tools", tools_list_characters(listed), "chars", "limit",
                    goal=TOOLS_LIST_BUDGET))
+    report.add(Row("list_agentools answer, every built-in job kind", sizes["list_agentools"], "chars", "limit",
+                   goal=AGENTOOLS_BUDGET))
+    report.add(Row("get_history answer, one failed http run", sizes["get_history"], "chars", "limit",
+                   goal=FAILED_HISTORY_BUDGET))
+    report.add(Row("get_job answer, a 5,700-character input and runs", sizes["get_job"], "chars", "limit",
+                   goal=GET_JOB_BUDGET))
     _rows(report, "memory", mem)
     _rows(report, "stdio", sio)
     _rows(report, "stdio raw JSON-RPC (server only)", raw)

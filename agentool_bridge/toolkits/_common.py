@@ -11,14 +11,17 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ValidationError, ValidationInfo
+from pydantic import AfterValidator, BaseModel, Field, ValidationError, ValidationInfo
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from ..errors import clip_text
 from ..models import OperationOutput
+from ..untrusted import untrusted
 from .errors import InvalidNameError, InvalidTextError
 
 __all__ = [
     "MAX_NAME_LENGTH",
+    "SUMMARY_CHARS",
     "InvalidNameError",
     "Name",
     "ToolkitOutput",
@@ -29,6 +32,7 @@ __all__ = [
     "is_postgres_url",
     "isoformat",
     "open_sqlite",
+    "quoted_summary",
     "require_fields",
     "transaction",
 ]
@@ -39,6 +43,23 @@ MAX_NAME_LENGTH = 200
 
 class ToolkitOutput(OperationOutput):
     """What every built-in toolkit returns. Failures raise instead of returning `success=False`."""
+
+    summary: str | dict[str, Any] | None = Field(
+        default=None,
+        description="The result in a few words where `message` would say less (e.g. '200 OK in 182 ms'); labelled "
+        "untrusted (`untrusted()`) when it quotes outside content. Null: `message` is the summary.",
+    )
+
+
+SUMMARY_CHARS = 160
+"""Most characters of what a summary quotes of outside content."""
+
+
+def quoted_summary(who: str, said: Any, origin: str) -> dict[str, Any]:
+    """A summary that quotes outside content (`who` answered: the start of `said`), labelled untrusted as a whole:
+    the words are the toolkit's, what they quote is not."""
+    text = said if isinstance(said, str) else json.dumps(said, ensure_ascii=False, default=str)
+    return untrusted(f"{who} answered: {clip_text(' '.join(text.split()), SUMMARY_CHARS)}", origin)
 
 
 def check_name(kind: str, value: str, *, max_length: int = MAX_NAME_LENGTH) -> str:

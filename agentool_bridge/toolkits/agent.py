@@ -23,7 +23,7 @@ from ..errors import AgenToolInputError, clip, clip_text
 from ..models import BaseOperationInput, RoutingConfig
 from ..registry import AgenTool
 from ..untrusted import untrusted
-from ._common import Name, ToolkitOutput
+from ._common import Name, ToolkitOutput, quoted_summary
 from .config import ToolkitConfig
 from .errors import ToolkitError
 from .mcp import MCPConnections, UnknownServerError
@@ -236,6 +236,7 @@ class AgentToolkit:
                 "tool_calls": untrusted(result.tool_calls, f"model {name!r} and the MCP servers it called"),
                 "messages": result.messages,
             },
+            summary=quoted_summary("agent", result.output, f"model {name!r}"),
         )
 
     def agentool(self) -> AgenTool:

@@ -108,11 +108,15 @@ def result_summary(result: Any) -> str:
 
 
 def run_outcome(record: RunRecord, *, clip: int | None = OUTCOME_MAX) -> str:
-    """What a run gave, in one line: its error, else its note, else its result's summary; clipped to `clip`."""
+    """What a run gave, in one line: its error, else its summary (what a quoted one says), else its note, else its
+    result's message or JSON; with its note in brackets; clipped to `clip`."""
+    summary = record.summary.get("content") if isinstance(record.summary, dict) else record.summary
     if record.error is not None:
         text = f"{record.error.type}: {record.error.message}"
         if record.note:
             text += f" ({record.note})"
+    elif isinstance(summary, str) and summary:
+        text = summary + (f" ({record.note})" if record.note else "")
     elif record.note:
         text = record.note
     elif record.result is not None:

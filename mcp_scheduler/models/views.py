@@ -32,12 +32,15 @@ __all__ = [
 ShownState = Literal["scheduled", "paused", "completed", "cancelled"]
 """A job's state in an answer: its stored state, or `cancelled` in the answer of the cancel that removed it."""
 
+_STRING_OR_OBJECT: dict[str, Any] = {"anyOf": [{"type": "string"}, {"type": "object"}]}
+
 
 class ErrorInfo(BaseModel):
     """Why a run failed."""
 
     type: str = Field(description="Exception type name.")
     message: str = Field(description="Exception message.")
+    where: str | None = Field(default=None, description="Where it failed, in the job's terms (its kind and operation).")
     traceback: str | None = Field(default=None, description="Truncated traceback.")
 
 
@@ -60,6 +63,12 @@ class RunRecord(BaseModel):
     finished_at: Timestamp | None = Field(default=None, description="When it ended.")
     duration_ms: float | None = Field(default=None, description="Run time in milliseconds.")
     result: Any = Field(default=None, description="The job kind's output (JSON), on success.")
+    summary: Annotated[str | dict[str, Any] | None, WithJsonSchema(_STRING_OR_OBJECT)] = Field(
+        default=None,
+        exclude_if=lambda summary: summary is None,
+        description="The result in a few words, on success (e.g. '200 OK in 182 ms'); labelled {\"untrusted\": true, "
+        "...} when it quotes outside content; left out when none.",
+    )
     error: ErrorInfo | None = Field(default=None, description="The error, for error and timeout runs.")
     note: str | None = Field(
         default=None,

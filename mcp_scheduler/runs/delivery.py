@@ -10,21 +10,25 @@ from typing import Any
 import pydantic_core
 from pydantic import BaseModel, TypeAdapter
 
+from agentool_bridge.errors import clip_text
 from agentool_bridge.secrets import Secrets, redact
 from agentool_bridge.toolkits import QueueStore
 from agentool_bridge.toolkits.inbox import INBOX_QUEUE, InboxLevel, post_to_inbox
-from agentool_bridge.untrusted import clip_content, untrusted
+from agentool_bridge.untrusted import clip_content, is_untrusted, untrusted
 
 from ..clocks import Clock
 from ..jobs import RunStatus
 from ..models import ErrorInfo, RunRecord
 from .targets import RunTarget
 
-__all__ = ["INBOX_TEXT_LIMIT", "MAX_RESULT_BYTES", "Delivery", "Outcome", "settled"]
+__all__ = ["INBOX_TEXT_LIMIT", "MAX_RESULT_BYTES", "SUMMARY_CHARS", "Delivery", "Outcome", "settled", "summary_of"]
 
 logger = logging.getLogger(__name__)
 
 MAX_RESULT_BYTES = 64 * 1024
+SUMMARY_CHARS = 200
+"""Most characters of a run's summary."""
+
 INBOX_TEXT_LIMIT = 4000
 """Most characters of a run's result or error (as JSON text) that a message to the inbox carries."""
 _JSON = TypeAdapter(Any)
@@ -39,6 +43,7 @@ class Outcome:
     error: ErrorInfo | None = None
     notes: list[str] = field(default_factory=list)
     revealed: Secrets = field(default_factory=dict)  # `!env:` values the run saw: kept out of its record
+    summary: str | dict[str, Any] | None = None
 
 
 def _jsonable(value: Any, revealed: Secrets | None = None) -> Any:
@@ -58,10 +63,25 @@ def _jsonable(value: Any, revealed: Secrets | None = None) -> Any:
 
 
 def settled(outcome: Outcome) -> Outcome:
-    """The outcome with its result in JSON form (as history, queues and events carry it)."""
+    """The outcome with its result in JSON form (as history, queues and events carry it), and its summary."""
     if outcome.status == "success":
         outcome.result = _jsonable(outcome.result, outcome.revealed)
+        outcome.summary = summary_of(outcome.result)
     return outcome
+
+
+def summary_of(result: Any) -> str | dict[str, Any] | None:
+    """A result's summary in a few words: the `summary` its job kind gave (a string, or labelled untrusted
+    content), else the `message` of an operation's output, cut to `SUMMARY_CHARS`; None for anything else."""
+    if not isinstance(result, dict):
+        return None
+    summary = result.get("summary")
+    if is_untrusted(summary):
+        return clip_content(summary, SUMMARY_CHARS)
+    for said in (summary, result.get("message")):
+        if isinstance(said, str) and said:
+            return clip_text(" ".join(said.split()), SUMMARY_CHARS)
+    return None
 
 
 class Delivery:
@@ -101,23 +121,32 @@ class Delivery:
 
     def _post_to_inbox(self, target: RunTarget, record: RunRecord, message: dict[str, Any]) -> None:
         """A run's result or error as an inbox message of source `job`: the title and message are the server's
-        words; what the run returned (or the error it raised) is labelled untrusted, whoever produced it."""
+        words, with the run's summary where it is the server's too; a summary that quotes outside content, or else
+        what the run returned (or the error it raised), is labelled untrusted, whoever produced it. The history
+        keeps the whole result."""
         assert self._queues is not None
         job_name = getattr(target, "job_name", None)
         name = job_name or target.job_id
-        origin = f"job {name!r} ({target.agentool_name})"
+        ran = f"A run of job {name!r} ({target.agentool_name})"
+        labelled: dict[str, Any] | None = None
         level: InboxLevel
-        if record.status == "success":
-            title, level, content = f"{name}: done", "info", record.result
-            text = f"A run of job {name!r} ({target.agentool_name}) succeeded; its result is in `untrusted`."
-        else:
-            title, level, content = f"{name}: {record.status}", "error", str(message["error"])
+        if record.status != "success":
+            title, level = f"{name}: {record.status}", "error"
             kind = f" ({record.error.type})" if record.error else ""
-            text = (f"A run of job {name!r} ({target.agentool_name}) ended with status {record.status}{kind}; its "
-                    "error message is in `untrusted`.")
+            text = f"{ran} ended with status {record.status}{kind}; its error message is in `untrusted`."
+            labelled = untrusted(str(message["error"]), f"job {name!r} ({target.agentool_name})")
+        elif isinstance(record.summary, str):
+            title, level, text = f"{name}: done", "info", f"{ran} succeeded: {record.summary}"
+        elif record.summary is not None:
+            title, level, labelled = f"{name}: done", "info", record.summary
+            text = f"{ran} succeeded; what it answered is in `untrusted` (all of it: get_history)."
+        else:
+            title, level = f"{name}: done", "info"
+            text = f"{ran} succeeded; its result is in `untrusted`."
+            labelled = untrusted(record.result, f"job {name!r} ({target.agentool_name})")
         post_to_inbox(
             self._queues(), text, title=title, level=level, source="job", job_id=target.job_id, job_name=job_name,
-            run_id=record.run_id, untrusted=clip_content(untrusted(content, origin), INBOX_TEXT_LIMIT),
+            run_id=record.run_id, untrusted=None if labelled is None else clip_content(labelled, INBOX_TEXT_LIMIT),
         )
 
     def tell_inbox(self, text: str, **fields: Any) -> None:

@@ -22,6 +22,7 @@ import anyio
 
 from agentool_bridge import AgenToolInjector
 from agentool_bridge.context import RunInfo, running
+from agentool_bridge.errors import clip
 from agentool_bridge.redaction import revealing
 from agentool_bridge.secrets import Secrets, redact, resolve_env
 
@@ -257,13 +258,16 @@ class Execution:
                         result = await injector.run(target.agentool_name, input_data)
                     if scope.cancelled_caught:
                         message = f"the run took longer than {target.timeout} s"
-                        return Outcome("timeout", error=ErrorInfo(type="TimeoutError", message=message))
+                        return Outcome("timeout", error=ErrorInfo(type="TimeoutError", message=message,
+                                                                  where=_where(target)))
         except Exception as exc:
             tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
             message = str(exc)
             if revealed:  # before the traceback is cut to its end, so that the cut leaves no part of one
                 tb, message = redact(tb, revealed), redact(message, revealed)
-            return Outcome("error", error=ErrorInfo(type=type(exc).__name__, message=message, traceback=tb[-4000:]))
+            where = _where(target)
+            return Outcome("error", error=ErrorInfo(type=type(exc).__name__, message=message, where=where,
+                                                    traceback=tb[-4000:]))
         return Outcome("success", result=result, revealed=revealed)  # made JSON (and redacted) by settled()
 
     def _finish(self, base: dict[str, Any], outcome: Outcome, t0: float, *, publish: bool = True) -> RunRecord:
@@ -272,6 +276,7 @@ class Execution:
             finished_at=self._clock.now(),
             duration_ms=round((time.perf_counter() - t0) * 1000, 3),
             result=outcome.result,
+            summary=outcome.summary,
             error=outcome.error,
             note="; ".join(outcome.notes) or None,
             **base,
@@ -283,3 +288,11 @@ class Execution:
         if publish:
             self._events.publish(RunEvent("finished", record))
         return record
+
+
+def _where(target: RunTarget) -> str:
+    """Where a run failed, in the job's terms: its kind and the operation it was asked for."""
+    operation = target.input_data.get("operation") if isinstance(target.input_data, Mapping) else None
+    if isinstance(operation, str) and operation:
+        return f"operation {clip(operation, 60)} of job kind '{target.agentool_name}'"
+    return f"job kind '{target.agentool_name}'"

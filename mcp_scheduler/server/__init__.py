@@ -32,6 +32,7 @@ from ..settings import Settings, package_version
 from . import _sdk
 from ._params import compact_schema
 from .arguments import describe_argument_errors
+from .briefs import JobBrief
 from .notifications import HandshakeSessions, Notifier
 from .outputs import AgenToolCatalog, AgenToolEntry, AnswerLimits, HistoryPage, JobDetail, JobPage, QueueMessages
 from .prompts import add_prompts
@@ -43,6 +44,7 @@ __all__ = [
     "AgenToolEntry",
     "AnswerLimits",
     "HistoryPage",
+    "JobBrief",
     "JobDetail",
     "JobPage",
     "QueueMessages",

@@ -21,7 +21,8 @@ from ..policies import PolicyInput
 from ..runtime import SchedulerRuntime
 from ..scheduler.views import accepted_job, job_summary
 from ._params import field_parameter, fields_in_words, with_parameters
-from .outputs import AnswerLimits, JobDetail, JobPage, brief_run
+from .briefs import JobBrief, brief_job
+from .outputs import AnswerLimits, JobPage
 from .tooling import READ_ONLY, Tool, hints, keyword, scheduler_input, tool_errors
 
 __all__ = ["job_tools"]
@@ -52,14 +53,14 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
             required=["schedule_type", "schedule", "agentool_name", "input_data"],
             returns=AcceptedJob,
         ),
-        description="Schedule a job kind on a cron, interval or one-time schedule (input_data is checked "
-        "now). Returns the schedule in words, the next run and any warnings.",
+        description="Schedule a job kind on a cron, interval or one-time schedule; input_data is checked now. "
+        "Returns the schedule in words, next run and warnings.",
         annotations=hints(),
     ))
 
     lifecycle: list[tuple[str, Callable[[str], Awaitable[JobInfo]], str, ToolAnnotations]] = [
-        ("cancel_job", svc.cancel, "Cancel a job for good (its history stays readable).", hints(destructive=True)),
-        ("pause_job", svc.pause, "Pause a job: it keeps its definition but does not fire until resumed.",
+        ("cancel_job", svc.cancel, "Cancel a job for good (its history stays).", hints(destructive=True)),
+        ("pause_job", svc.pause, "Pause a job: it does not fire until resumed.",
          hints(idempotent=True)),
         ("resume_job", svc.resume, "Resume a paused job from its next scheduled time.", hints(idempotent=True)),
     ]
@@ -111,14 +112,14 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
         annotations=READ_ONLY,
     ))
 
-    async def get_job(ctx: Context, job_id: str) -> JobDetail:
+    async def get_job(ctx: Context, job_id: str) -> JobBrief:
         with tool_errors("get_job"):
             job, recent = await svc.get_job(scheduler_input("get_job", job_id=job_id).job_id or "")
-            return JobDetail(job=job, recent_history=[brief_run(limits.run(r)) for r in recent])
+            return brief_job(job, [limits.run(r) for r in recent])
 
     tools.append(Tool(
-        with_parameters(get_job, [job_id], returns=JobDetail),
-        description="A job's definition, state, next 3 run times and its 5 latest runs.",
+        with_parameters(get_job, [job_id], returns=JobBrief),
+        description="A job's definition, state, next 3 run times and its 2 latest runs.",
         annotations=READ_ONLY,
     ))
 
@@ -136,7 +137,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
             returns=AcceptedJob,
         ),
         description="Change a job: give only what changes, each field as in schedule_job (a new schedule needs "
-        "schedule_type and schedule). The job keeps its id, state and history.",
+        "schedule_type and schedule). It keeps its id, state and history.",
         annotations=hints(idempotent=True),
     ))
 
@@ -155,7 +156,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
             required=["schedule_type", "schedule"],
             returns=SchedulePreview,
         ),
-        description="Describe a schedule in plain words and list its next run times, without creating a job.",
+        description="A schedule in plain words and its next run times, without creating a job.",
         annotations=READ_ONLY,
     ))
 
@@ -171,13 +172,13 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
             [field_parameter("job_id", required=True, description="The job to backfill."),
              field_parameter("since", required=True, description="Start of the past range: an ISO 8601 time (in the "
                              "job's time zone) or how long ago, e.g. '30 days'."),
-             field_parameter("until", description="End of the range (default: now); must not be in the future."),
+             field_parameter("until", description="End of the range (default: now), not in the future."),
              "backfill_overlap"],
             required=["job_id", "since"],
             returns=BackfillSummary,
         ),
         description="Run a job once per fire time of its schedule in a past range (at most 1000), e.g. after an "
-        "outage. Answers at once; get_history shows the runs as they finish.",
+        "outage. Answers at once; get_history shows the runs.",
         annotations=hints(open_world=True),
     ))
     return tools

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar
 
 import pydantic_core
-from pydantic import BaseModel, Field, WithJsonSchema
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, WithJsonSchema, model_serializer
 
 from agentool_bridge.errors import clip_text
 from agentool_bridge.toolkits.inbox import InboxFields
@@ -21,11 +21,9 @@ from ..timestamps import Timestamp
 __all__ = [
     "CONTENT_LIMIT",
     "PAGE_BYTES",
-    "TRACEBACK_FRAMES",
     "AgenToolCatalog",
     "AnswerLimits",
     "AgenToolEntry",
-    "brief_run",
     "json_size",
     "within",
     "HistoryPage",
@@ -36,9 +34,6 @@ __all__ = [
     "QueueMessages",
     "SchedulerState",
 ]
-
-TRACEBACK_FRAMES = 3
-"""Frames of a failed run's traceback that tool answers carry (the history resource has the whole of it)."""
 
 PAGE_BYTES = 30_000
 """Default most bytes (as JSON) of the messages in one read_inbox or read_queue answer, or inbox or queue
@@ -102,23 +97,6 @@ class AnswerLimits:
         return record.model_copy(update=update) if update else record
 
 
-def brief_run(record: RunRecord) -> RunRecord:
-    """`record` with its traceback cut to the last frames and the exception: what a tool answer needs."""
-    error = record.error
-    if error is None or not error.traceback:
-        return record
-    lines = error.traceback.splitlines()
-    frames = [i for i, line in enumerate(lines) if line.startswith("  File ")]
-    if len(frames) <= TRACEBACK_FRAMES:
-        return record
-    kept = "\n".join(lines[frames[-TRACEBACK_FRAMES] :])
-    head = (
-        f"Traceback (the last {TRACEBACK_FRAMES} of {len(frames)} frames; the resource "
-        f"scheduler://jobs/{record.job_id}/history has all of them):\n"
-    )
-    return record.model_copy(update={"error": error.model_copy(update={"traceback": head + kept})})
-
-
 class JobPage(BaseModel):
     """One page of jobs, summarised (get_job has a job's details)."""
 
@@ -156,22 +134,35 @@ class HistoryPage(BaseModel):
     job_id: str | None = Field(description="The job; null for the runs of every job.")
     runs: list[RunRecord] = Field(description="The runs, newest first.")
     count: int = Field(description="Number of runs returned.")
+    next_until: Annotated[Timestamp | None, WithJsonSchema({"type": "string"})] = Field(
+        default=None,
+        exclude_if=lambda until: until is None,
+        description="Left out unless the answer reached its size limit before `limit` runs: pass it as `until` "
+        "for the next, older runs.",
+    )
 
 
 class AgenToolEntry(BaseModel):
-    """What can be scheduled: a job kind with its operations and input schema."""
+    """What can be scheduled: a job kind with its operations and input fields (and, asked for by name, its input
+    schema and examples). A field that is null is left out."""
 
     name: str = Field(description="Use as `agentool_name`.")
     description: str = Field(description="What it does.")
     operations: list[str] = Field(description="Values of the `operation` field in `input_data`.")
-    input_schema: dict[str, Any] = Field(description="JSON schema that `input_data` must satisfy.")
-    examples: list[dict[str, Any]] = Field(default_factory=list, description="Example inputs.")
+    fields: str | None = Field(default=None, description="The fields of input_data; * marks those always required.")
+    input_schema: dict[str, Any] | None = Field(default=None, description="JSON schema that `input_data` must satisfy.")
+    examples: list[dict[str, Any]] | None = Field(default=None, description="Example inputs.")
+
+    @model_serializer(mode="wrap")
+    def _leave_out_nulls(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return {k: v for k, v in handler(self).items() if v is not None}
 
 
 class AgenToolCatalog(BaseModel):
-    """Every job kind a job can run."""
+    """The job kinds a job can run: every one in a line, or one with its whole input schema."""
 
     agentools: list[AgenToolEntry] = Field(description="The job kinds, by name.")
+    more: str | None = Field(default=None, description="How to read one kind's whole input schema.")
 
 
 class QueueMessages(BaseModel):

@@ -4,7 +4,9 @@ and `Tool`, a tool ready to add (so that `add_tools` adds them in one explicit o
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
+import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -12,8 +14,8 @@ from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import ToolAnnotations
-from pydantic import ValidationError
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, ValidationError
 
 from agentool_bridge import AgenToolError
 
@@ -100,5 +102,21 @@ class Tool:
         return self.name or self.fn.__name__
 
     def add_to(self, mcp: MCPServer) -> None:
-        """Register this tool on `mcp`."""
-        mcp.add_tool(self.fn, name=self.name, description=self.description, annotations=self.annotations)
+        """Register this tool on `mcp`, answering its text content as compact JSON."""
+        mcp.add_tool(_compact(self.fn), name=self.name, description=self.description, annotations=self.annotations)
+
+
+def _compact(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` answering a model as a result whose text content is the structured content as compact JSON: the SDK
+    would indent it, which a model reads as a quarter more characters for nothing."""
+
+    @functools.wraps(fn)
+    async def answer(*args: Any, **kwargs: Any) -> Any:
+        result = await fn(*args, **kwargs)
+        if not isinstance(result, BaseModel):
+            return result
+        structured = result.model_dump(mode="json", by_alias=True)
+        text = json.dumps(structured, ensure_ascii=False, separators=(",", ":"))
+        return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
+
+    return answer

@@ -18,17 +18,16 @@ from ..errors import SchedulerError
 from ..models import RunRecord, SchedulerStatus
 from ..runtime import SchedulerRuntime
 from ._params import field_parameter, with_parameters
+from .briefs import brief_run, history_page, job_kinds
 from .inbox import read_inbox
 from .job_tools import job_tools
 from .outputs import (
     AgenToolCatalog,
-    AgenToolEntry,
     AnswerLimits,
     HistoryPage,
     InboxPage,
     QueueMessages,
     SchedulerState,
-    brief_run,
     json_size,
 )
 from .tooling import READ_ONLY, Tool, hints, keyword, scheduler_input, tool_errors
@@ -119,7 +118,7 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
     tools.append(Tool(
         with_parameters(
             run_now,
-            [field_parameter("job_id", description="A job to run once (its schedule stays); alone it is enough."),
+            [field_parameter("job_id", description="A job to run once (its schedule stays); enough alone."),
              field_parameter("agentool_name", description="Without job_id: the job kind to run."),
              field_parameter("input_data", description="Without job_id: its input, e.g. "
                              "{\"operation\": \"log\", \"message\": \"hi\"}."),
@@ -149,14 +148,13 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
                 request.job_id, request.status, request.limit, since=request.since, until=request.until,
                 agentool_name=request.agentool_name,
             )
-            return HistoryPage(job_id=job_id, runs=[brief_run(limits.run(r)) for r in runs], count=len(runs))
+            return history_page(job_id, [brief_run(limits.run(r)) for r in runs], limits)
 
     tools.append(Tool(
         with_parameters(
             get_history,
             [
-                field_parameter("job_id", description="Only this job's runs (a cancelled job's too). Default: every "
-                                "job's."),
+                field_parameter("job_id", description="Only this job's runs (a cancelled job's too)."),
                 "status",
                 "since",
                 "until",
@@ -165,8 +163,8 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
             ],
             returns=HistoryPage,
         ),
-        description="Runs of one job or of all, newest first: times, status, result or error. 'What failed in "
-        "the last hour?' is since='1h', status='error'.",
+        description="Runs, newest first: times, status, summary or error. 'What failed in the last hour?': "
+        "since='1h', status='error'.",
         annotations=READ_ONLY,
     ))
 
@@ -186,7 +184,7 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
 
     tools.append(Tool(
         with_parameters(start_scheduler, [], returns=SchedulerState),
-        description="Start processing jobs again after stop_scheduler.",
+        description="Process jobs again after stop_scheduler.",
         annotations=hints(idempotent=True),
     ))
 
@@ -200,23 +198,18 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
         annotations=hints(idempotent=True),
     ))
 
-    async def list_agentools(ctx: Context) -> AgenToolCatalog:
-        entries = [
-            AgenToolEntry(
-                name=e["name"],
-                description=e["description"],
-                operations=e["operations"],
-                input_schema=e["input_schema"],
-                examples=e["examples"],
-            )
-            for e in runtime.registry.catalog()
-            if e["name"] != "scheduler"
-        ]
-        return AgenToolCatalog(agentools=entries)
+    async def list_agentools(ctx: Context, name: str | None = None) -> AgenToolCatalog:
+        with tool_errors("list_agentools"):
+            return job_kinds(runtime.registry.catalog(), name)
 
     tools.append(Tool(
-        with_parameters(list_agentools, [], returns=AgenToolCatalog),
-        description="Every job kind: its operations and the JSON schema of its input_data.",
+        with_parameters(
+            list_agentools,
+            [keyword("name", Annotated[str | None, Field(
+                max_length=200, description="One kind: input schema, examples.")], None)],
+            returns=AgenToolCatalog,
+        ),
+        description="Job kinds, one line each: operations and input_data fields.",
         annotations=READ_ONLY,
     ))
 
@@ -231,15 +224,15 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
             read_queue_tool,
             [
                 keyword("queue_name", Annotated[str, Field(
-                    min_length=1, max_length=200, description="The result_queue or error_queue of a job.")]),
+                    min_length=1, max_length=200, description="A job's result_queue or error_queue.")]),
                 keyword("mode", Annotated[Literal["peek", "take"], Field(
-                    description="peek: look without removing; take: remove the messages returned.")], "peek"),
+                    description="peek: look; take: remove the messages returned.")], "peek"),
                 keyword("count", Annotated[int, Field(ge=1, le=100, description="Messages to return.")], 10),
             ],
             returns=QueueMessages,
         ),
         name="read_queue",
-        description="Read the messages that jobs sent to a result or error queue.",
+        description="Messages jobs sent to a result or error queue.",
         annotations=hints(destructive=True),
     ))
 
@@ -253,18 +246,18 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
         with_parameters(
             read_inbox_tool,
             [
-                keyword("count", Annotated[int, Field(ge=1, le=100, description="Messages to return, oldest first.")],
+                keyword("count", Annotated[int, Field(ge=1, le=100, description="Messages to return.")],
                        20),
                 keyword("acknowledge", Annotated[bool, Field(
-                    description="true: remove the messages returned (once the user has been told).")], False),
+                    description="true: remove the messages returned, once told to the user.")], False),
                 keyword("ack_ids", Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]] | None, Field(
                     max_length=1000, description="Remove these message ids without reading.")], None),
             ],
             returns=InboxPage,
         ),
         name="read_inbox",
-        description="Messages that jobs posted for the user, oldest first. The scheduler cannot write into the chat: "
-        "read the inbox when a conversation starts, tell the user, then acknowledge what you told.",
+        description="Messages jobs posted for the user, oldest first. The scheduler cannot write into the chat: read "
+        "it when a conversation starts, tell the user, then acknowledge.",
         annotations=hints(destructive=True),
     ))
 

@@ -5,6 +5,7 @@ queue answers are bounded in size. Real MCP clients in memory, a real HTTP serve
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -89,9 +90,11 @@ async def test_an_http_result_sent_to_the_inbox_is_posted_as_the_jobs_not_the_sc
     assert message["source"] == "job" and message["title"] == "News: done"
     assert message["job_id"] == "news" and message["job_name"] == "News"
     assert "IGNORE" not in message["message"] and "IGNORE" not in message["title"]
-    wrapper = message["untrusted"]
-    assert wrapper["untrusted"] is True and wrapper["from"] == "job 'News' (http)"
-    assert INJECTION in json.dumps(wrapper["content"], ensure_ascii=False).replace("\\n", "\n")
+    # The run's summary, in the server's words (the status code's standard phrase); the body stays in the history.
+    assert re.fullmatch(r"A run of job 'News' \(http\) succeeded: 200 OK in \d+ ms", message["message"])
+    assert "untrusted" not in message or message["untrusted"] is None
+    [run] = structured(await client.call_tool("get_history", {"job_id": "news"}))["runs"]
+    assert run["summary"] == message["message"].rsplit(": ", 1)[1] and run["result"]["data"]["body"]["untrusted"]
 
 
 async def test_a_failed_runs_error_sent_to_the_inbox_is_labelled(client: Client, web: LocalServer) -> None:

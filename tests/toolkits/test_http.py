@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,19 @@ async def test_a_json_response_is_parsed(injector: AgenToolInjector, server: Loc
     assert data["bytes"] == 26
     assert data["url"] == f"{server.url}/json"
     assert isinstance(data["elapsed_ms"], int)
+
+
+async def test_the_summary_is_the_status_with_its_standard_phrase_and_the_time(
+    injector: AgenToolInjector, server: LocalServer
+) -> None:
+    use_http(injector)
+
+    ok = await injector.run("http", {"operation": "request", "url": f"{server.url}/json"})
+    teapot = await injector.run("http", {"operation": "request", "url": f"{server.url}/status/418",
+                                         "expect_status": [418]})
+
+    assert re.fullmatch(r"200 OK in \d+ ms", ok.summary), ok.summary
+    assert re.fullmatch(r"418 I'm a Teapot in \d+ ms", teapot.summary), teapot.summary
 
 
 async def test_a_text_response_is_decoded_with_its_charset(injector: AgenToolInjector, server: LocalServer) -> None:

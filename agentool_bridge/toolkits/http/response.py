@@ -20,6 +20,7 @@ __all__ = [
     "HttpResponse",
     "HttpStatusError",
     "decode_text",
+    "status_summary",
     "is_expected",
     "read_capped",
     "reason_phrase",
@@ -128,3 +129,8 @@ async def read_capped(response: httpx2.Response, limit: int, method: str) -> tup
         chunks.append(chunk)
         size += len(chunk)
     return b"".join(chunks), False
+
+
+def status_summary(status: int, elapsed_ms: int) -> str:
+    """A request's result in a few words, e.g. '200 OK in 182 ms' (the standard phrase, never the server's)."""
+    return f"{status} {reason_phrase(status)}".rstrip() + f" in {elapsed_ms} ms"

@@ -20,7 +20,16 @@ from .._common import ToolkitOutput
 from ..config import ToolkitConfig
 from .addresses import AddressNotAllowedError, AddressPolicy, HostNotFoundError, HttpRequestError, policy_backend
 from .inputs import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_RESPONSE_HEADERS, DEFAULT_TIMEOUT, MAX_REDIRECTS, HttpInput
-from .response import HttpResponse, HttpStatusError, decode_text, is_expected, read_capped, reason_phrase, response_body
+from .response import (
+    HttpResponse,
+    HttpStatusError,
+    decode_text,
+    is_expected,
+    read_capped,
+    reason_phrase,
+    response_body,
+    status_summary,
+)
 from .urls import check_url, describe_url, host_and_port, origin_of
 
 if TYPE_CHECKING:
@@ -231,6 +240,7 @@ class HttpToolkit:
                 message=f"{method} {describe_url(result.url)} -> {result.status} {result.reason}".rstrip() + " in "
                 f"{result.elapsed_ms} ms ({result.bytes} bytes{cut}).",
                 data=result.as_dict(),
+                summary=status_summary(result.status, result.elapsed_ms),
             )
 
         def arguments(m: HttpInput) -> dict[str, Any]:

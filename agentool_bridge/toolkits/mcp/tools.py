@@ -23,7 +23,7 @@ from ...errors import clip, clip_text, nearest_names
 from ...models import BaseOperationInput, RoutingConfig
 from ...registry import AgenTool
 from ...untrusted import escape, quote, untrusted
-from .._common import Name, ToolkitOutput, require_fields
+from .._common import Name, ToolkitOutput, quoted_summary, require_fields
 from .errors import (
     MCPArgumentsError,
     MCPServerUnavailableError,
@@ -242,6 +242,7 @@ class MCPToolkit:
                 "text": untrusted(text, origin),
                 "content": untrusted([_content_json(block) for block in result.content], origin),
             },
+            summary=quoted_summary(f"tool {tool!r}", text if text else structured, origin),
         )
 
     async def check(self, model: MCPInput) -> None:
