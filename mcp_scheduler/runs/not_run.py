@@ -30,7 +30,7 @@ from .gaps import Gaps
 if TYPE_CHECKING:
     from ..scheduler.table import JobTable
 
-__all__ = ["NOT_RUN_WINDOW", "NOT_RUN_WRITE_EVERY", "NotRunRecords"]
+__all__ = ["NOT_RUN_WINDOW", "NOT_RUN_WRITE_EVERY", "NotRunLog", "NotRunRecords"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class _Streak:
     record: RunRecord | None = None  # the shared record of `count` fires, once built
 
 
-class _NotRunLog:
+class NotRunLog:
     """Log lines about fires that did not run: the first at once, then one summary per `every` seconds."""
 
     def __init__(self, clock: Clock, every: float = 60.0) -> None:
@@ -98,7 +98,7 @@ class NotRunRecords:
         self._streaks: dict[tuple[str, RunStatus], _Streak] = {}
         self._swept = clock.monotonic()
         self._timer: asyncio.TimerHandle | None = None
-        self._log = _NotRunLog(clock)
+        self._log = NotRunLog(clock)
 
     def record(self, job: Job, scheduled: datetime, status: RunStatus, note: str) -> None:
         """Record a fire that did not run: see NOT_RUN_WINDOW."""

@@ -34,6 +34,7 @@ from ..jobs import Job, PendingRetry, RunTrigger
 from ..models import ErrorInfo, RunRecord
 from .delivery import Delivery, Outcome, settled
 from .flights import Flight, Flights
+from .not_run import NotRunLog
 from .ports import EnginePort
 from .retry_policy import RetryPolicy
 from .targets import RunTarget
@@ -104,6 +105,7 @@ class Execution:
         self._engine = engine
         self._lease_held = lease_held
         self._clock = clock
+        self._not_started = NotRunLog(clock)  # one line per minute while the store refuses writes
         self.running: Counter[str] = Counter()
 
     def lease_held(self) -> bool:
@@ -180,8 +182,8 @@ class Execution:
             except Exception as exc:
                 # Not run: a run whose start is not stored could run again after a crash. Its record replaces the
                 # buffered start and is written with the first batch the store takes.
-                logger.warning("Job %s: could not commit the start of its run (%s): not run", job_id, exc)
                 why = START_NOT_WRITTEN.format(error=f"{type(exc).__name__}: {exc}")
+                self._not_started.note(job_id, "skipped", why)
                 base["started_at"] = None
                 return Ran(self._finish(base, Outcome("skipped", notes=[why]), t0))
             if trigger != "run_now" and not self.lease_held():

@@ -116,20 +116,24 @@ async def test_following_a_store_that_fails_backs_off_and_goes_on_once_it_is_bac
 
 
 async def test_a_run_whose_start_cannot_be_committed_does_not_start_and_is_recorded_once_the_store_is_back(
-    make_service: Any, db_path: str, echo: Calls
+    make_service: Any, db_path: str, echo: Calls, caplog: pytest.LogCaptureFixture
 ) -> None:
     service: SchedulerService = await make_service()
     await service.schedule(request("hourly"))
     blocker = sqlite3.connect(db_path, isolation_level=None)
     try:
         blocker.execute("BEGIN IMMEDIATE")  # another connection holds the write lock: commits fail (busy)
-        await service._runs.admission.on_due("hourly", [datetime.now(UTC)])
-        with pytest.raises(JobExecutionError, match=NOT_WRITTEN):
-            await service.run_now(SchedulerInput(operation="run_now", job_id="hourly"))
+        with caplog.at_level(logging.WARNING, logger="mcp_scheduler"):
+            await service._runs.admission.on_due("hourly", [datetime.now(UTC)])
+            with pytest.raises(JobExecutionError, match=NOT_WRITTEN):
+                await service.run_now(SchedulerInput(operation="run_now", job_id="hourly"))
         assert echo.inputs == []  # neither run called the AgenTool
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
+    # The first fire that could not start is logged at once; the next ones go into one line a minute, not one each.
+    logged = [r.getMessage() for r in caplog.records if NOT_WRITTEN in r.getMessage()]
+    assert len(logged) == 1 and logged[0].startswith("Job hourly: a fire was skipped: ")
 
     history = await service.get_history("hourly")
     assert [(r.trigger, r.status) for r in history] == [("run_now", "skipped"), ("schedule", "skipped")]
