@@ -14,7 +14,7 @@ from mcp import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from mcp_scheduler.metrics import not_run_reason
-from tests._net import TEST_TOKEN, authorized, bearer, eventually
+from tests._net import TEST_TOKEN, authorized, bearer
 from tests.server.conftest import WAIT, ServerFactory, hosted, hourly, http_server, structured
 from tests.toolkits._http_server import LocalServer, serve_http
 
