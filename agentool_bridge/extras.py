@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from .errors import MissingExtraError
 
-__all__ = ["DISTRIBUTION", "POSTGRES", "Extra", "install_hint", "require_extra"]
+__all__ = ["DISTRIBUTION", "METRICS", "POSTGRES", "Extra", "install_hint", "require_extra"]
 
 DISTRIBUTION = "mcp-scheduler"
 """The distribution that ships agentool_bridge, and whose extras these are."""
@@ -36,6 +36,8 @@ class Extra:
 
 
 POSTGRES = Extra("postgres", "PostgreSQL support", ("psycopg",), "psycopg[binary]>=3.2")
+METRICS = Extra("metrics", "Prometheus metrics (--metrics, --metrics-port)", ("prometheus_client",),
+                "prometheus-client>=0.20")
 
 
 def install_hint(extra: Extra) -> str:

@@ -1,4 +1,4 @@
-"""The only module that uses pydantic beyond its public API (pinned `>=2.7,<3`): a shared fields-set.
+"""The only module that uses pydantic beyond its public API (pinned `>=2.11,<3`): a shared fields-set.
 
 pydantic keeps the names of the fields an instance was given in its `__pydantic_fields_set__`, a set of its
 own, which `model_fields_set` and `model_dump(exclude_unset=True)` read and `model_copy` copies. For models
@@ -22,7 +22,7 @@ from agentool_bridge.versions import require_version
 
 __all__ = ["SUPPORTED", "check_pydantic", "share_fields_set"]
 
-SUPPORTED = ((2, 7), (3, 0))  # [lowest, first unsupported) versions of pydantic, as pinned in pyproject.toml
+SUPPORTED = ((2, 11), (3, 0))  # [lowest, first unsupported) versions of pydantic, as pinned in pyproject.toml
 
 
 @cache

@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from agentool_bridge.toolkits import QueueLevel
 
 from .models import RunRecord
 
-__all__ = ["SchedulerEvent", "JobEvent", "RunEvent", "QueueEvent", "EventBus"]
+__all__ = ["SchedulerEvent", "JobEvent", "RunEvent", "QueueEvent", "EventBus", "Meter"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,16 @@ SchedulerEvent = JobEvent | RunEvent | QueueEvent
 Listener = Callable[[SchedulerEvent], None]
 
 
+class Meter(Protocol):
+    """What the run path measures that no event carries (the metrics, when they are on: `EventBus.meter`)."""
+
+    def fire_not_run(self, job_id: str, status: str, note: str) -> None:
+        """One fire did not run (`status` missed, skipped or interrupted; `note` says why)."""
+
+    def store_write(self, seconds: float) -> None:
+        """One batch of run records and bookkeeping took `seconds` to commit."""
+
+
 class EventBus:
     """Synchronous fan-out of events to listeners; a failing listener is logged and skipped.
 
@@ -59,6 +69,8 @@ class EventBus:
 
     def __init__(self) -> None:
         self._listeners: list[Listener] = []
+        self.meter: Meter | None = None
+        """Set while metrics are on; None costs the run path one attribute read."""
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call `listener(event)` for every event; returns a function that unsubscribes."""

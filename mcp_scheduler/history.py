@@ -14,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterable
 from typing import TypeAlias
 
 from .backoff import Backoff
 from .clocks import Clock
+from .events import EventBus
 from .models import RunRecord
 from .store import Bookkeeping, SchedulerStore
 
@@ -47,8 +49,10 @@ class HistoryWriter:
         history_limit: int,
         flush_delay: float,
         clock: Clock,
+        events: EventBus | None = None,
     ) -> None:
         self._store = store
+        self._events = events  # its meter (when metrics are on) is told how long each batch took
         self._bookkeeping = bookkeeping
         self._history_limit = history_limit
         self._flush_delay = flush_delay
@@ -175,7 +179,10 @@ class HistoryWriter:
                 books = self._bookkeeping(dirty)
                 if runs or books:
                     records = [run if isinstance(run, RunRecord) else run() for run in runs.values()]
+                    began = time.perf_counter()
                     await self._store.write_batch(records, books, self._history_limit)
+                    if self._events is not None and (meter := self._events.meter) is not None:
+                        meter.store_write(time.perf_counter() - began)
             except BaseException as exc:
                 self._runs = runs | self._runs
                 self._dirty |= dirty

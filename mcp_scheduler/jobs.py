@@ -74,6 +74,11 @@ class JobDefinition(FrozenModel):
         "its runs obey it as well as their runner's. Set by that server from its settings, never from a "
         "request; None for jobs stored before jobs kept it (their runner's policy alone applies).",
     )
+    traceparent: str | None = Field(
+        default=None, exclude_if=lambda value: value is None,
+        description="The W3C traceparent of the call that created the job (its OpenTelemetry span), which the "
+        "spans of its runs link to; stored only when there was one, so other rows keep their format.",
+    )
 
 
 @dataclass(frozen=True, slots=True)

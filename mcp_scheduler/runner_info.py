@@ -48,7 +48,8 @@ __all__ = [
 
 FRONT_END_SETTINGS = frozenset({
     "transport", "host", "port", "path", "auth_tokens", "allowed_hosts", "allow_unauthenticated", "stateless_http",
-    "token_file", "log_level", "background_runner", "runner_idle_exit", "started_by",
+    "token_file", "log_level", "background_runner", "runner_idle_exit", "started_by", "metrics", "metrics_port",
+    "metrics_max_jobs",
 })
 """Settings that concern how a process serves its clients, not what jobs may do: left out of the fingerprint
 (every other setting is in it, so one added later counts unless it is listed here)."""

@@ -173,6 +173,17 @@ class Settings:
     """Most bytes of messages in one read_inbox / read_queue answer (or inbox or queue resource)."""
     content_chars: int = 4000
     """Most characters of each labelled outside content, and of a run's error message, in an answer."""
+    metrics: bool = False
+    """Serve Prometheus metrics at /metrics on the HTTP transports (the `metrics` extra)."""
+    metrics_port: int | None = None
+    """Also serve them on 127.0.0.1 at this port (any transport, the background runner; 0: any free port)."""
+    metrics_max_jobs: int = 500
+    """The most jobs that get per-job series; the others are counted as dropped."""
+
+    @property
+    def metrics_on(self) -> bool:
+        """True when this process serves metrics (/metrics on HTTP or SSE, or a metrics port)."""
+        return self.metrics_port is not None or (self.metrics and self.transport != "stdio")
 
     @property
     def url(self) -> str:

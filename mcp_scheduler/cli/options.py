@@ -273,8 +273,21 @@ def http(parser: argparse.ArgumentParser) -> None:
                       "sessions (handshake-era clients then get no server-initiated notifications)")
 
 
+def metrics(parser: argparse.ArgumentParser) -> None:
+    """Prometheus metrics (serve, runner); docs/observability.md."""
+    group = _group(parser, "metrics")
+    group.add_argument("--metrics", action="store_true", default=env_bool("METRICS"),
+                       help="serve Prometheus metrics at /metrics beside the HTTP/SSE endpoint, behind the same bearer "
+                       "token (needs the 'metrics' extra)")
+    group.add_argument("--metrics-port", type=_port, metavar="PORT", default=env_value("METRICS_PORT"),
+                       help="serve them on 127.0.0.1:PORT too, without a token (any transport, and the background "
+                       "runner; 0: any free port, named in the log)")
+    group.add_argument("--metrics-max-jobs", type=positive, metavar="N", default=env_value("METRICS_MAX_JOBS", "500"),
+                       help="the most jobs with series of their own; the others are counted as dropped (default 500)")
+
+
 FLAG_SETS: tuple[FlagSet, ...] = (db, timezone, log_level, scheduler, http, token_file, runner_idle_exit,
-                                  no_background_runner, started_by)
+                                  no_background_runner, started_by, metrics)
 """Every set of flags (a setting comes from its command's flag, else from its variable, else its default)."""
 
 

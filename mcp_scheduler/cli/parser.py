@@ -192,6 +192,9 @@ def _settings(values: dict[str, object], parser: argparse.ArgumentParser) -> Set
         started_by=v.started_by,
         answer_bytes=v.answer_bytes,
         content_chars=v.content_chars,
+        metrics=v.metrics,
+        metrics_port=None if v.metrics_port in (None, "") else int(v.metrics_port),
+        metrics_max_jobs=int(v.metrics_max_jobs),
     )
 
 

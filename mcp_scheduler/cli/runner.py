@@ -25,7 +25,7 @@ def add_commands(commands: Commands) -> None:
         "machine's clients on a Unix socket; exit 0 at once if another process runs them. stop: end the store's "
         "background runner and wait until it let go of the store.",
         flags=(options.db, options.timezone, options.log_level, options.scheduler, options.runner_idle_exit,
-               options.started_by),
+               options.started_by, options.metrics),
     )
     parser.add_argument("action", nargs="?", choices=("start", "stop"), default="start", metavar="start|stop",
                         help="start (default) or stop")

@@ -46,7 +46,7 @@ def add_commands(commands: Commands) -> None:
         description="Run the MCP server over stdio (for a client that starts it), or streamable HTTP or SSE "
         "(--transport). `mcp-scheduler` without a command does the same.",
         flags=(options.db, options.timezone, options.log_level, options.http, options.token_file, options.scheduler,
-               options.no_background_runner, options.runner_idle_exit),
+               options.no_background_runner, options.runner_idle_exit, options.metrics),
     )
 
 
@@ -244,6 +244,8 @@ async def _serve_transport(
         )
     else:
         asgi = mcp.sse_app(transport_security=security, host=settings.host)
+    if mcp.metrics is not None:
+        mcp.metrics.add_route(asgi)  # /metrics, behind the same bearer token
     auth = "bearer token required" if settings.auth_tokens else "no auth"
     _log_listening(settings, auth, local)
     log_access(settings)

@@ -103,6 +103,8 @@ class NotRunRecords:
     def record(self, job: Job, scheduled: datetime, status: RunStatus, note: str) -> None:
         """Record a fire that did not run: see NOT_RUN_WINDOW."""
         self._table.ended(job, status)
+        if (meter := self._events.meter) is not None:
+            meter.fire_not_run(job.job_id, status, note)
         self._log.note(job.job_id, status, note)
         job_id = job.job_id
         key = (job_id, status)
@@ -142,6 +144,8 @@ class NotRunRecords:
     def replace(self, job: Job, run_id: str, scheduled: datetime, status: RunStatus, note: str) -> None:
         """Record a buffered fire that did not run, in place of its "waiting" record `run_id`."""
         self._table.ended(job, status)
+        if (meter := self._events.meter) is not None:
+            meter.fire_not_run(job.job_id, status, note)
         self._log.note(job.job_id, status, note)
         self.publish(job.job_id, job.definition.agentool_name, run_id, status, scheduled, note)
 

@@ -32,6 +32,7 @@ from ..events import EventBus, JobEvent, RunEvent
 from ..history import HistoryWriter
 from ..jobs import Job, PendingRetry, RunTrigger
 from ..models import ErrorInfo, RunRecord
+from ..tracing import run_span
 from .delivery import Delivery, Outcome, settled
 from .flights import Flight, Flights
 from .not_run import NotRunLog
@@ -47,6 +48,7 @@ __all__ = ["Execution", "Ran", "START_NOT_WRITTEN"]
 logger = logging.getLogger(__name__)
 
 START_NOT_WRITTEN = "the store could not be written when the run was to start ({error}); not run"
+LEASE_LOST = "the runner lease was lost before the run started; not run"
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,12 +187,15 @@ class Execution:
                 why = START_NOT_WRITTEN.format(error=f"{type(exc).__name__}: {exc}")
                 self._not_started.note(job_id, "skipped", why)
                 base["started_at"] = None
+                if (meter := self._events.meter) is not None:
+                    meter.fire_not_run(job_id, "skipped", why)
                 return Ran(self._finish(base, Outcome("skipped", notes=[why]), t0))
             if trigger != "run_now" and not self.lease_held():
                 # Fencing: the lease went while the start was being written (the process was frozen or cut off);
                 # another runner may own this fire's job by now.
-                return Ran(self._finish(base, Outcome("interrupted", notes=["the runner lease was lost before the "
-                                                                            "run started; not run"]), t0))
+                if (meter := self._events.meter) is not None:
+                    meter.fire_not_run(job_id, "interrupted", LEASE_LOST)
+                return Ran(self._finish(base, Outcome("interrupted", notes=[LEASE_LOST]), t0))
             self._events.publish(RunEvent("started", started()))
             self.running[job_id] += 1
             outcome: Outcome
@@ -199,8 +204,11 @@ class Execution:
                 # process's.
                 info = RunInfo(job_id, base["run_id"], trigger, scheduled, getattr(target, "job_name", None),
                                target.address_policy)
-                with running(info):
+                with running(info), run_span(job_id=job_id, job_name=info.job_name, run_id=base["run_id"],
+                                             agentool_name=target.agentool_name, trigger=trigger,
+                                             traceparent=getattr(target, "traceparent", None)) as span:
                     outcome = await self._call(target)
+                    span.ended(outcome.status, outcome.error.type if outcome.error is not None else None)
                 if lead is not None:
                     outcome.notes.insert(0, lead)
             except asyncio.CancelledError:

@@ -26,6 +26,7 @@ from ..runs import RunPath
 from ..schedules import Schedule, parse_schedule
 from ..schedules.zones import zone_warning
 from ..store import SchedulerStore
+from ..tracing import current_traceparent
 from .config import CANCEL_GRACE_SECONDS, CANCELLED_JOB, UPDATED_JOB, ServiceConfig
 from .engine import EngineHandle, engine_job
 from .inputs import UPDATABLE, RequestChecks, first_fire, policy_of
@@ -110,6 +111,7 @@ class JobCommands:
             policy=policy,
             created_at=now,
             address_policy=self._checks.accepted_rules(),
+            traceparent=current_traceparent(),
         )
         job = Job(definition, next_run_time=first_fire(definition, now))
         if job.next_run_time is None and (policy.start_at is not None or policy.end_at is not None):

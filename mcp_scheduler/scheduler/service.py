@@ -98,7 +98,8 @@ class SchedulerService:
         self._engine = engine = EngineHandle()
         self._writes = writes = LocalWrites()
         self._history = history = HistoryWriter(
-            store, self._bookkeeping, history_limit=config.history_limit, flush_delay=config.flush_delay, clock=clock
+            store, self._bookkeeping, history_limit=config.history_limit, flush_delay=config.flush_delay, clock=clock,
+            events=events,
         )
         pauser = FailurePause(table=table, engine=engine, store=store, writes=writes, events=events, queues=queues)
         self._runs = runs = RunPath(

@@ -15,7 +15,7 @@ import functools
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcp import types
 from mcp.server.mcpserver import MCPServer
@@ -38,6 +38,9 @@ from .outputs import AgenToolCatalog, AgenToolEntry, AnswerLimits, HistoryPage, 
 from .prompts import add_prompts
 from .resources import add_resources
 from .tools import TOOL_ORDER, add_tools
+
+if TYPE_CHECKING:
+    from ..metrics import MetricsEndpoint
 
 __all__ = [
     "AgenToolCatalog",
@@ -67,6 +70,8 @@ class SchedulerServer(MCPServer):
         self.runtime = runtime
         self.limits = limits or AnswerLimits()
         self.notifier = Notifier(InMemorySubscriptionBus(), HandshakeSessions(), self.limits.content_chars)
+        self.metrics: MetricsEndpoint | None = None
+        """Prometheus metrics, when the settings turn them on (`build_server`); open while the scheduler is."""
         self._users = 0
         self._users_lock = asyncio.Lock()
 
@@ -84,6 +89,8 @@ class SchedulerServer(MCPServer):
             if self._users == 0:
                 await self.runtime.open()
                 self.notifier.start(self.runtime.events)
+                if self.metrics is not None:
+                    await self.metrics.open()
             self._users += 1
         try:
             yield self.runtime
@@ -91,6 +98,8 @@ class SchedulerServer(MCPServer):
             async with self._users_lock:
                 self._users -= 1
                 if self._users == 0:
+                    if self.metrics is not None:
+                        await self.metrics.close()
                     await self.notifier.stop()
                     await self.runtime.service.close()
 
@@ -141,6 +150,15 @@ def build_server(runtime: SchedulerRuntime, settings: Settings | None = None) ->
     _sdk.map_input_schemas(mcp, functools.partial(compact_schema, output=False))  # nested objects inline
     add_resources(mcp, runtime, mcp.limits)
     add_prompts(mcp, runtime)
+    if settings.metrics_on:
+        from agentool_bridge.extras import METRICS, require_extra
+
+        require_extra(METRICS)
+        from ..metrics import MetricsEndpoint
+
+        tokens = settings.auth_tokens if settings.transport != "stdio" else ()
+        mcp.metrics = MetricsEndpoint(runtime, max_jobs=settings.metrics_max_jobs, port=settings.metrics_port,
+                                      tokens=tokens)
     return mcp
 
 

@@ -15,6 +15,7 @@ from ...errors import clip_text
 from ...models import RoutingConfig
 from ...redaction import active
 from ...registry import AgenTool
+from ...tracing import inject_trace_headers
 from ...untrusted import quote
 from .._common import ToolkitOutput
 from ..config import ToolkitConfig
@@ -126,6 +127,7 @@ class HttpToolkit:
             if not any(name.lower() == "content-type" for name in send_headers):
                 send_headers["Content-Type"] = "text/plain; charset=utf-8"
         given = {name.lower() for name in send_headers}
+        inject_trace_headers(send_headers)  # after `given`: a redirect to another origin keeps the trace context
         hops = 0
         transport = self._transport(self.run_policy())
         # The body is read a margin past its cap, so that a secret across the cap is redacted whole before the cut.
