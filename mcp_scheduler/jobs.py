@@ -74,6 +74,12 @@ class JobDefinition(FrozenModel):
         "its runs obey it as well as their runner's. Set by that server from its settings, never from a "
         "request; None for jobs stored before jobs kept it (their runner's policy alone applies).",
     )
+    managed_by: str | None = Field(
+        default=None,
+        exclude_if=lambda managed_by: managed_by is None,
+        description="The jobs file that created or adopted the job (`mcp-scheduler apply`): its `name`, else its "
+        "absolute path. Set by apply, never from a request; left out of the stored JSON when None.",
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -173,6 +173,9 @@ class Settings:
     """Most bytes of messages in one read_inbox / read_queue answer (or inbox or queue resource)."""
     content_chars: int = 4000
     """Most characters of each labelled outside content, and of a run's error message, in an answer."""
+    protect_managed_jobs: bool = False
+    """Refuse, instead of only warn about, changes to jobs that a jobs file manages made by other means than
+    `mcp-scheduler apply` of that file."""
 
     @property
     def url(self) -> str:
@@ -219,4 +222,5 @@ class Settings:
             max_concurrent_runs=self.max_concurrent_runs,
             inbox_limit=self.inbox_limit,
             catchup_window=parse_catchup_window(self.catchup_window),
+            protect_managed_jobs=self.protect_managed_jobs,
         )
