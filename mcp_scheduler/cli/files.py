@@ -78,10 +78,12 @@ async def apply_file(settings: Settings, path: Path, *, dry_run: bool = False, p
     from ..schedules import local_timezone_name
     from ..store import require_database
 
+    import asyncio
+
     out, err = out or sys.stdout, err or sys.stderr
     database = settings.database or ""
     jobs_file = read_jobs_file(path, settings.timezone or local_timezone_name(), fmt)
-    new_store = not is_postgres_url(database) and not os.path.exists(database)
+    new_store = not is_postgres_url(database) and not await asyncio.to_thread(os.path.exists, database)
     if new_store:  # a first apply creates the store (as a first server would)
         setup_checks.prepare_database_folder(database)
     else:
@@ -114,13 +116,13 @@ async def export_jobs(settings: Settings, job_ids: tuple[str, ...] | list[str], 
     """Write the jobs file of the store's jobs to `output` (or stdout); the exit code."""
     from ..jobfiles import dump_document, export_document, file_format
 
+    import asyncio
+
     out, err = out or sys.stdout, err or sys.stderr
     kind = fmt or (file_format(Path(output)) if output else "toml")
     document = await export_document(settings.database or "", job_ids)
     text = dump_document(document, kind)
     if output:
-        import asyncio
-
         await asyncio.to_thread(Path(output).write_text, text, encoding="utf-8")
         err.write(f"Exported {len(document['jobs'])} job(s) to {output}\n")
     else:
