@@ -72,13 +72,13 @@ async def apply_file(settings: Settings, path: Path, *, dry_run: bool = False, p
     """Apply the jobs file at `path` to `settings.database` (or with `dry_run` only print the plan); the exit code.
 
     Raises `JobsFileError` naming the file, the entry and the field of a problem; nothing changes then."""
+    import asyncio
+
     from .. import setup_checks
     from ..jobfiles import apply_plan, read_jobs_file, stored_jobs
     from ..runtime import is_postgres_url
     from ..schedules import local_timezone_name
     from ..store import require_database
-
-    import asyncio
 
     out, err = out or sys.stdout, err or sys.stderr
     database = settings.database or ""
@@ -114,9 +114,9 @@ async def apply_file(settings: Settings, path: Path, *, dry_run: bool = False, p
 async def export_jobs(settings: Settings, job_ids: tuple[str, ...] | list[str], *, output: str | None = None,
                       fmt: str | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Write the jobs file of the store's jobs to `output` (or stdout); the exit code."""
-    from ..jobfiles import dump_document, export_document, file_format
-
     import asyncio
+
+    from ..jobfiles import dump_document, export_document, file_format
 
     out, err = out or sys.stdout, err or sys.stderr
     kind = fmt or (file_format(Path(output)) if output else "toml")
