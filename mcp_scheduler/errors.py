@@ -27,6 +27,8 @@ __all__ = [
     "JobExecutionError",
     "LeaseHeldError",
     "SchedulerStateError",
+    "ManagedJobError",
+    "JobsFileError",
     "TokenFileError",
     "RunnerSocketError",
     "QuotaExceededError",
@@ -124,6 +126,25 @@ class LeaseHeldError(SchedulerError, RuntimeError):
 
 class SchedulerStateError(SchedulerError, RuntimeError):
     """The operation is not possible in the scheduler's current state."""
+
+
+class ManagedJobError(SchedulerStateError):
+    """A job that a jobs file manages was to be changed by other means, and the server protects such jobs
+    (--protect-managed-jobs)."""
+
+    def __init__(self, job_id: str, managed_by: str, action: str) -> None:
+        self.job_id = job_id
+        self.managed_by = managed_by
+        super().__init__(
+            f"Job {job_id!r} is managed by the jobs file {managed_by!r} and this server protects such jobs "
+            f"(--protect-managed-jobs), so it was not {action}: ask the user to change the file and run "
+            "`mcp-scheduler apply` on it, or schedule a job of your own under another job_id."
+        )
+
+
+class JobsFileError(InvalidArgumentError):
+    """A jobs file (`mcp-scheduler apply`) cannot be read or one of its entries is invalid; the message names the
+    file, the entry and the field."""
 
 
 class TokenFileError(SchedulerError, OSError):

@@ -55,6 +55,8 @@ def runner_argv(settings: Settings) -> list[str]:
              str(s.max_runs_per_job), "--max-concurrent-runs", str(s.max_concurrent_runs), "--inbox-limit",
              str(s.inbox_limit), "--answer-bytes", str(s.answer_bytes), "--content-chars", str(s.content_chars),
              "--runner-idle-exit", repr(s.runner_idle_exit), "--catchup-window", s.catchup_window]
+    if s.protect_managed_jobs:
+        argv.append("--protect-managed-jobs")
     for flag, value in (("--timezone", s.timezone), ("--servers", s.servers_file), ("--model", s.model),
                         ("--log-dir", s.log_dir)):
         if value:

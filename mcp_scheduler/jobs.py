@@ -79,6 +79,12 @@ class JobDefinition(FrozenModel):
         description="The W3C traceparent of the call that created the job (its OpenTelemetry span), which the "
         "spans of its runs link to; stored only when there was one, so other rows keep their format.",
     )
+    managed_by: str | None = Field(
+        default=None,
+        exclude_if=lambda managed_by: managed_by is None,
+        description="The jobs file that created or adopted the job (`mcp-scheduler apply`): its `name`, else its "
+        "absolute path. Set by apply, never from a request; left out of the stored JSON when None.",
+    )
 
 
 @dataclass(frozen=True, slots=True)

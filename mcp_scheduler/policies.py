@@ -103,8 +103,7 @@ class PolicyInput(_PolicyFields):
 
     catchup_window: float | str | None = Field(
         default=None,
-        description="How late a fire missed while down or asleep may still run: seconds or e.g. '2h'. Default: "
-        "the server's.",
+        description="How late a fire missed while down may still run: seconds or e.g. '2h'. Default: the server's.",
     )
     start_at: str | None = Field(
         default=None, max_length=100,

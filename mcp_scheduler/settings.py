@@ -184,6 +184,9 @@ class Settings:
     def metrics_on(self) -> bool:
         """True when this process serves metrics (/metrics on HTTP or SSE, or a metrics port)."""
         return self.metrics_port is not None or (self.metrics and self.transport != "stdio")
+    protect_managed_jobs: bool = False
+    """Refuse, instead of only warn about, changes to jobs that a jobs file manages made by other means than
+    `mcp-scheduler apply` of that file."""
 
     @property
     def url(self) -> str:
@@ -230,4 +233,5 @@ class Settings:
             max_concurrent_runs=self.max_concurrent_runs,
             inbox_limit=self.inbox_limit,
             catchup_window=parse_catchup_window(self.catchup_window),
+            protect_managed_jobs=self.protect_managed_jobs,
         )

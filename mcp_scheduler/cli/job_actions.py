@@ -29,7 +29,7 @@ from .tables import (
     write_json,
 )
 
-__all__ = ["ACTIONS", "act"]
+__all__ = ["ACTIONS", "act", "action_runtime"]
 
 ACTIONS = ("pause", "resume", "cancel")
 
@@ -85,6 +85,22 @@ def _lease(settings: Settings) -> RunnerLease:
     return FirstTryLease(FileLease(database))
 
 
+def action_runtime(settings: Settings, *, create: bool = False) -> tuple[SchedulerRuntime, RunnerLease]:
+    """A runtime for a command's moment of action on the store (`settings.database`, which must exist unless
+    `create`): a standby when a server runs the jobs, else the runner opened paused (no job fires); and the lease
+    it tries once."""
+    database = settings.database or ""
+    if not create:
+        require_database(database)
+    lease = _lease(settings)
+    config = dataclasses.replace(settings.service_config(), start_paused=True)
+    runtime = SchedulerRuntime(
+        config, toolkits=settings.toolkits, discover_entry_points=settings.discover_entry_points,
+        toolkit_config=settings.toolkit_config(), lease=lease,
+    )
+    return runtime, lease
+
+
 async def act(settings: Settings, action: str, job_id: str, *, as_json: bool = False, out: TextIO | None = None,
               err: TextIO | None = None) -> int:
     """Do `action` (one of ACTIONS) on job `job_id` and print the job as it is then (its row, or with `as_json`
@@ -93,14 +109,7 @@ async def act(settings: Settings, action: str, job_id: str, *, as_json: bool = F
     Raises `JobNotFoundError` for an unknown job and `SchedulerError` for an action the job's state refuses.
     """
     out, err = out or sys.stdout, err or sys.stderr
-    database = settings.database or ""
-    require_database(database)
-    lease = _lease(settings)
-    config = dataclasses.replace(settings.service_config(), start_paused=True)
-    runtime = SchedulerRuntime(
-        config, toolkits=settings.toolkits, discover_entry_points=settings.discover_entry_points,
-        toolkit_config=settings.toolkit_config(), lease=lease,
-    )
+    runtime, lease = action_runtime(settings)
     async with runtime:
         service = runtime.service
         info: JobInfo
@@ -121,4 +130,6 @@ async def act(settings: Settings, action: str, job_id: str, *, as_json: bool = F
             out.write(format_table(JOB_HEADERS, rows, width=terminal_width(out), flex=JOB_FLEX))
         where = "" if service.is_runner else f" (the server running the jobs, {lease.holder()}, follows)"
         err.write(f"Job {job_id}: {state}{where}; times in the job's time zone\n")
+        for warning in info.warnings:
+            err.write(f"warning: {warning}\n")
     return 0

@@ -245,6 +245,10 @@ def scheduler(parser: argparse.ArgumentParser) -> None:
     limits.add_argument("--catchup-window", metavar="DURATION", default=env_value("CATCHUP_WINDOW", "1 day"),
                         help="how late a run missed while nothing ran (machine off, asleep, no server) may still "
                         "start at the next start; jobs may set their own (default '1 day')")
+    limits.add_argument("--protect-managed-jobs", action="store_true", default=env_bool("PROTECT_MANAGED_JOBS"),
+                        help="refuse to update, pause, resume or cancel a job that a jobs file manages (mcp-scheduler "
+                        "apply) by any other means than applying that file; without it, such a change is made and its "
+                        "answer warns")
 
 
 def http(parser: argparse.ArgumentParser) -> None:

@@ -32,6 +32,8 @@ examples:
   mcp-scheduler history --since 1h --status error       every job's failed runs of the last hour
   mcp-scheduler pause nightly-report                    stop a job firing (a running server follows)
   mcp-scheduler run nightly-report                      run it now; prints its result (JSON)
+  mcp-scheduler apply jobs.toml --dry-run               what applying a jobs file would change
+  mcp-scheduler runs show 3f2a9c1b                      a run's whole result, error and timings
 
 exit codes:
   0  done (status: a process runs the jobs)
@@ -51,6 +53,8 @@ MODULES = {
     "token": ("token",),
     "runner": ("runner",),
     "install": ("install", "service"),
+    "files": ("apply", "export"),
+    "runs": ("runs", "logs"),
 }
 """The modules of this package that add commands, and the commands each adds, in the order --help lists them."""
 COMMANDS = frozenset(name for names in MODULES.values() for name in names)
@@ -195,6 +199,7 @@ def _settings(values: dict[str, object], parser: argparse.ArgumentParser) -> Set
         metrics=v.metrics,
         metrics_port=None if v.metrics_port in (None, "") else int(v.metrics_port),
         metrics_max_jobs=int(v.metrics_max_jobs),
+        protect_managed_jobs=v.protect_managed_jobs,
     )
 
 

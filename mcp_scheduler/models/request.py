@@ -27,6 +27,7 @@ __all__ = [
     "Operation",
     "OPERATIONS",
     "REQUIRED_FIELDS",
+    "SCHEDULE_FIELDS",
     "BackfillOverlap",
     "SchedulerInput",
     "SchedulerOutput",
@@ -105,6 +106,13 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "preview": ("schedule_type", "schedule"),
     "backfill": ("job_id", "since"),
 }
+
+SCHEDULE_FIELDS: tuple[str, ...] = (
+    "schedule_type", "schedule", "agentool_name", "input_data", "job_id", "job_name", "timezone", "max_instances",
+    "misfire_grace_time", "coalesce", "timeout", "result_queue", "error_queue", "policy", "if_exists",
+)
+"""The fields of a `schedule` request, in the order schedule_job lists them (a jobs file's entries take the same,
+but if_exists)."""
 
 BackfillOverlap = Literal["buffer_all", "allow_all"]
 

@@ -147,17 +147,18 @@ class JobSummary(BaseModel):
         return {k: v for k, v in handler(self).items() if v is not None}
 
 
-class CancelledJob(JobSummary):
-    """What cancel_job answers: the job's summary as it is now, cancelled, with no next run."""
+class AcceptedJob(JobSummary):
+    """What schedule_job, update_job, pause_job and resume_job answer: the job's summary, and what may not work as
+    meant or what the change means for a job that a jobs file manages (left out when nothing)."""
+
+    # A list of strings; the schema says array alone (every answer of these five tools carries it in tools/list).
+    warnings: Annotated[list[str] | None, WithJsonSchema({"type": "array"})] = None
+
+
+class CancelledJob(AcceptedJob):
+    """What cancel_job answers: the job's summary as it is now, cancelled, with no next run (and its warnings)."""
 
     state: Literal["cancelled"] = "cancelled"  # type: ignore[assignment]
-
-
-class AcceptedJob(JobSummary):
-    """What schedule_job and update_job answer: the job's summary, and what may not work as meant (left out
-    when nothing)."""
-
-    warnings: list[str] | None = Field(default=None, json_schema_extra=_absent_when_null)
 
 
 class SchedulePreview(BaseModel):

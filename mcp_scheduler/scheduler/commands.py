@@ -31,6 +31,7 @@ from .config import CANCEL_GRACE_SECONDS, CANCELLED_JOB, UPDATED_JOB, ServiceCon
 from .engine import EngineHandle, engine_job
 from .inputs import UPDATABLE, RequestChecks, first_fire, policy_of
 from .local_writes import LocalWrites
+from .managed import managed_warnings
 from .replication import Replication
 from .table import JobTable
 from .views import JobViews
@@ -74,8 +75,9 @@ class JobCommands:
         self._views = views
         self._clock = clock
 
-    async def schedule(self, request: SchedulerInput) -> JobInfo:
-        """Create a job; validates the schedule, the AgenTool and its input first (nothing is kept on error)."""
+    async def schedule(self, request: SchedulerInput, *, managed_by: str | None = None) -> JobInfo:
+        """Create a job; validates the schedule, the AgenTool and its input first (nothing is kept on error).
+        `managed_by`: the jobs file that asks (`mcp-scheduler apply`), stored with the job."""
         assert request.schedule_type and request.schedule and request.agentool_name
         now = self._clock.now()
         schedule = parse_schedule(
@@ -95,7 +97,7 @@ class JobCommands:
         policy = policy_of(request.policy, RunPolicy(), schedule.timezone)
         job_id = request.job_id or self._new_job_id(request.job_name or request.agentool_name)
         if request.job_id and (existing := self._table.get(job_id)) is not None:
-            return await self._exists(request, existing)
+            return await self._exists(request, existing, managed_by)
         definition = JobDefinition(
             job_id=job_id,
             job_name=request.job_name,
@@ -112,6 +114,7 @@ class JobCommands:
             created_at=now,
             address_policy=self._checks.accepted_rules(),
             traceparent=current_traceparent(),
+            managed_by=managed_by,
         )
         job = Job(definition, next_run_time=first_fire(definition, now))
         if job.next_run_time is None and (policy.start_at is not None or policy.end_at is not None):
@@ -134,7 +137,7 @@ class JobCommands:
             existing = await self._replication.lookup(job_id) if request.job_id else None
             if existing is None:
                 raise
-            return await self._exists(request, existing)
+            return await self._exists(request, existing, managed_by)
         except BaseException:
             self._table.removed(job_id)
             self._engine.drop(job_id)
@@ -144,31 +147,36 @@ class JobCommands:
         self._events.publish(JobEvent("added", job_id))
         return self._views.info(job, previews=3).model_copy(update={"warnings": warnings})
 
-    async def _exists(self, request: SchedulerInput, existing: Job) -> JobInfo:
+    async def _exists(self, request: SchedulerInput, existing: Job, managed_by: str | None) -> JobInfo:
         """schedule_job of an id taken: keep the job, refuse, or replace it, as `if_exists` says."""
         if request.if_exists == "keep":
             return self._views.info(existing, previews=3)
         if request.if_exists == "error":
             raise JobExistsError(existing.job_id)
-        return await self.update(request.model_copy(update={"operation": "update"}), replace=True)
+        return await self.update(request.model_copy(update={"operation": "update"}), replace=True,
+                                 managed_by=managed_by)
 
-    async def update(self, request: SchedulerInput, *, replace: bool = False) -> JobInfo:
+    async def update(self, request: SchedulerInput, *, replace: bool = False, managed_by: str | None = None) -> JobInfo:
         """Change a job's schedule, AgenTool input, queues or limits; only the fields given change.
 
         The job keeps its id, state (a paused job stays paused) and history. A new schedule fires from
         its next time after now; a one-time job that has run becomes scheduled again with a new schedule.
-        Everything is checked first (as for schedule): on error nothing changes.
+        Everything is checked first (as for schedule): on error nothing changes. `managed_by`: the jobs file that
+        asks, which then manages the job (alone, it adopts the job); others changing a managed job are warned.
         """
         job = await self._replication.find(request.job_id or "")
         # replace (schedule_job with if_exists='replace'): every field is the request's, defaults included.
         given = set(UPDATABLE) if replace else request.model_fields_set & set(UPDATABLE)
-        if not given:
+        adopt = managed_by is not None and managed_by != job.definition.managed_by
+        if not given and not adopt:
             raise InvalidJobInputError(
                 f"Nothing to change in job {job.job_id!r}: give at least one of {', '.join(UPDATABLE)}."
             )
         current = job.definition
-        warnings: list[str] = []
+        warnings = managed_warnings(job, "updated", by=managed_by, protect=self._config.protect_managed_jobs)
         changes: dict[str, Any] = {name: getattr(request, name) for name in given & set(UPDATABLE[4:])}
+        if managed_by is not None:
+            changes["managed_by"] = managed_by
         if given & {"schedule_type", "schedule", "timezone"}:
             if "schedule_type" in given and "schedule" not in given:
                 raise InvalidJobInputError(
@@ -221,9 +229,10 @@ class JobCommands:
         self._events.publish(JobEvent("updated", job.job_id))
         return self._views.info(job, previews=3).model_copy(update={"warnings": warnings})
 
-    async def cancel(self, job_id: str) -> JobInfo:
-        """Remove a job for good; its history stays readable until pruned."""
+    async def cancel(self, job_id: str, *, managed_by: str | None = None) -> JobInfo:
+        """Remove a job for good; its history stays readable until pruned. `managed_by`: the jobs file that asks."""
         job = await self._replication.find(job_id)
+        warnings = managed_warnings(job, "cancelled", by=managed_by, protect=self._config.protect_managed_jobs)
         self._engine.remove_job(job_id)
         self._table.removed(job_id)
         self._history.forget(job_id)
@@ -232,7 +241,7 @@ class JobCommands:
             await self._store.delete_job(job_id)
         await self.stop_runs(job_id, CANCELLED_JOB)
         self._events.publish(JobEvent("removed", job_id))
-        return self._views.cancelled(job)
+        return self._views.cancelled(job).model_copy(update={"warnings": warnings})
 
     async def stop_runs(self, job_id: str | None, reason: str) -> None:
         """Stop the runs in flight in this process of a job (None: of every job) and return once their records
@@ -252,14 +261,16 @@ class JobCommands:
         job = await self._replication.find(job_id)
         if job.state == "completed":
             raise SchedulerStateError(f"Job {job_id!r} has completed (a one-time job that ran); nothing to pause.")
+        warnings: list[str] = []
         if job.state != "paused":
+            warnings = managed_warnings(job, "paused", by=None, protect=self._config.protect_managed_jobs)
             if self._engine.engine is not None:
                 self._engine.engine.pause_job(job_id)
             self._table.paused(job)
             async with self._writes.write(job_id):
                 await self._store.set_state(job_id, "paused", None)
             self._events.publish(JobEvent("paused", job_id))
-        return self._views.info(job)
+        return self._views.info(job).model_copy(update={"warnings": warnings})
 
     async def resume(self, job_id: str) -> JobInfo:
         """Let a paused job fire again from its next scheduled time (idempotent)."""
@@ -268,7 +279,9 @@ class JobCommands:
             raise SchedulerStateError(
                 f"Job {job_id!r} has completed (a one-time job that ran, or one past its end_at); nothing to resume."
             )
+        warnings: list[str] = []
         if job.state == "paused":
+            warnings = managed_warnings(job, "resumed", by=None, protect=self._config.protect_managed_jobs)
             if not self._engine.runner and (stored := await self._store.load_job(job_id)) is not None:
                 self._table.progress_copied(job, stored)  # the runner keeps them: its count of runs, its pending retry
             if self._engine.engine is not None:
@@ -281,7 +294,7 @@ class JobCommands:
             if self._engine.runner and job.state == "scheduled":
                 self._runs.retries.arm(job)  # a retry that waited for the resume
             self._events.publish(JobEvent("resumed" if job.state == "scheduled" else "completed", job_id))
-        return self._views.info(job, previews=3)
+        return self._views.info(job, previews=3).model_copy(update={"warnings": warnings})
 
     def _new_job_id(self, base: str) -> str:
         slug = re.sub(r"[^A-Za-z0-9._:@-]+", "_", base).strip("_.-")[:100] or "job"

@@ -51,6 +51,8 @@ class ServiceConfig:
     off or asleep, its clock jumped forward) may still start late; jobs may set their own (policy.catchup_window).
     Beyond it the fire is recorded missed and the inbox says so. Lateness while the scheduler runs (a fire waiting
     for a run slot) is judged by each job's misfire_grace_time instead.
+    `protect_managed_jobs`: refuse (`ManagedJobError`) instead of warn when a job that a jobs file manages is
+    changed by other means than that file's `mcp-scheduler apply`.
     `clocks`: the wall and monotonic clocks compared to notice sleep and clock jumps (None: the real ones);
     `clock_jump`: by how many seconds they may part between two looks before it counts as one.
     """
@@ -71,5 +73,6 @@ class ServiceConfig:
     max_runs_per_job: int = 10
     inbox_limit: int = 1000
     catchup_window: float = DEFAULT_CATCHUP_WINDOW
+    protect_managed_jobs: bool = False
     clocks: Clocks | None = None
     clock_jump: float = CLOCK_JUMP

@@ -289,25 +289,25 @@ class SchedulerService:
 
     # ------------------------------------------------------------------ commands
 
-    async def schedule(self, request: SchedulerInput) -> JobInfo:
+    async def schedule(self, request: SchedulerInput, *, managed_by: str | None = None) -> JobInfo:
         """Create a job; validates the schedule, the AgenTool and its input first (nothing is kept on error)."""
         self._require_open()
-        return await self._commands.schedule(request)
+        return await self._commands.schedule(request, managed_by=managed_by)
 
-    async def update(self, request: SchedulerInput, *, replace: bool = False) -> JobInfo:
+    async def update(self, request: SchedulerInput, *, replace: bool = False, managed_by: str | None = None) -> JobInfo:
         """Change a job's schedule, AgenTool input, queues or limits; only the fields given change.
 
         The job keeps its id, state (a paused job stays paused) and history. A new schedule fires from
         its next time after now; a one-time job that has run becomes scheduled again with a new schedule.
-        Everything is checked first (as for schedule): on error nothing changes.
+        Everything is checked first (as for schedule): on error nothing changes. `managed_by`: see `JobCommands`.
         """
         self._require_open()
-        return await self._commands.update(request, replace=replace)
+        return await self._commands.update(request, replace=replace, managed_by=managed_by)
 
-    async def cancel(self, job_id: str) -> JobInfo:
+    async def cancel(self, job_id: str, *, managed_by: str | None = None) -> JobInfo:
         """Remove a job for good; its history stays readable until pruned."""
         self._require_open()
-        return await self._commands.cancel(job_id)
+        return await self._commands.cancel(job_id, managed_by=managed_by)
 
     async def pause(self, job_id: str) -> JobInfo:
         """Stop a job from firing until it is resumed (idempotent)."""

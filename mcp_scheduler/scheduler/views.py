@@ -113,5 +113,7 @@ def job_summary(job: JobInfo) -> JobSummary:
 
 
 def accepted_job(job: JobInfo) -> AcceptedJob:
-    """The answer of schedule_job and update_job about `job`: its summary and the warnings the checks found."""
-    return AcceptedJob(**dict(job_summary(job)), warnings=job.warnings or None)
+    """The answer of schedule_job, update_job, pause_job, resume_job and cancel_job about `job`: its summary (a
+    `CancelledJob` once cancel removed it) and the warnings the change found."""
+    kind = CancelledJob if job.state == "cancelled" else AcceptedJob
+    return kind(**{**dict(job_summary(job)), "warnings": job.warnings or None})

@@ -16,7 +16,8 @@ from pydantic import Field
 
 from agentool_bridge.errors import clip
 
-from ..models import AcceptedJob, BackfillSummary, CancelledJob, JobInfo, JobSummary, SchedulePreview
+from ..models import AcceptedJob, BackfillSummary, CancelledJob, JobInfo, SchedulePreview
+from ..models.request import SCHEDULE_FIELDS
 from ..policies import PolicyInput
 from ..runtime import SchedulerRuntime
 from ..scheduler.views import accepted_job, job_summary
@@ -39,17 +40,17 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
         with tool_errors("schedule_job"):
             return accepted_job(await svc.schedule(scheduler_input("schedule", **kw)))
 
+    own = {
+        "job_id": field_parameter("job_id", description="New job's id: letters, digits and . _ : @ - (at most 128). "
+                                  "Default: from job_name or agentool_name."),
+        "timezone": timezone,
+        "policy": field_parameter("policy", schema={"type": "object"},
+                                  description=f"Run policy, every field optional: {fields_in_words(PolicyInput)}"),
+    }
     tools.append(Tool(
         with_parameters(
             schedule_job,
-            ["schedule_type", "schedule", "agentool_name", "input_data",
-             field_parameter("job_id", description="New job's id: letters, digits and . _ : @ - (at most 128). "
-                             "Default: from job_name or agentool_name."),
-             "job_name", timezone,
-             "max_instances", "misfire_grace_time", "coalesce", "timeout", "result_queue", "error_queue",
-             field_parameter("policy", schema={"type": "object"},
-                             description=f"Run policy, every field optional: {fields_in_words(PolicyInput)}"),
-             "if_exists"],
+            [own.get(name, name) for name in SCHEDULE_FIELDS],
             required=["schedule_type", "schedule", "agentool_name", "input_data"],
             returns=AcceptedJob,
         ),
@@ -68,7 +69,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
     for name, change, description, tool_hints in lifecycle:
         tools.append(Tool(
             with_parameters(_job_tool(name, change), [job_id],
-                            returns=CancelledJob if name == "cancel_job" else JobSummary),
+                            returns=CancelledJob if name == "cancel_job" else AcceptedJob),
             name=name,
             description=description,
             annotations=tool_hints,
@@ -136,8 +137,8 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
                for name, words, schema in _UPDATES)],
             returns=AcceptedJob,
         ),
-        description="Change a job: give only what changes, each field as in schedule_job (a new schedule needs "
-        "schedule_type and schedule). It keeps its id, state and history.",
+        description="Change a job: give only what changes, as in schedule_job (a new schedule needs schedule_type "
+        "and schedule); it keeps its id, state and history.",
         annotations=hints(idempotent=True),
     ))
 
@@ -194,7 +195,7 @@ _UPDATES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("job_name", "name", None),
     ("max_instances", "most runs at once", None),
     ("misfire_grace_time", "seconds a due run may wait while busy", None),
-    ("coalesce", "choice: run once when several runs were missed", None),
+    ("coalesce", "choice: run once for several missed", None),
     ("timeout", "seconds a run may take", None),
     ("result_queue", "queue for results ('inbox': the user's inbox)", {"type": "string"}),
     ("error_queue", "queue for errors ('inbox': the user's inbox)", {"type": "string"}),
@@ -202,13 +203,13 @@ _UPDATES: list[tuple[str, str, dict[str, Any] | None]] = [
 ]
 
 
-def _job_tool(name: str, change: Callable[[str], Awaitable[JobInfo]]) -> Callable[..., Awaitable[JobSummary]]:
+def _job_tool(name: str, change: Callable[[str], Awaitable[JobInfo]]) -> Callable[..., Awaitable[AcceptedJob]]:
     """A tool that takes a job_id and applies one lifecycle change (cancel, pause, resume) to the job."""
     operation = name.removesuffix("_job")
 
-    async def tool(ctx: Context, job_id: str) -> JobSummary:
+    async def tool(ctx: Context, job_id: str) -> AcceptedJob:
         with tool_errors(name):
-            return job_summary(await change(scheduler_input(operation, job_id=job_id).job_id or ""))
+            return accepted_job(await change(scheduler_input(operation, job_id=job_id).job_id or ""))
 
     tool.__name__ = tool.__qualname__ = name
     return tool

@@ -29,6 +29,7 @@ class RunQuery:
     since: datetime | None = None
     until: datetime | None = None
     agentool_name: str | None = None
+    run_id: str | None = None  # a run id, or its first characters (letters, digits and -)
 
     def statement(self, mark: str, *, nulls_last: str = "") -> tuple[str, list[object]]:
         """The SELECT of the runs' records (newest first, at most `limit`) and its parameters; `mark` is the
@@ -43,6 +44,7 @@ class RunQuery:
             ("agentool", "=", self.agentool_name),
             ("at", ">=", None if self.since is None else self.since.timestamp()),
             ("at", "<", None if self.until is None else self.until.timestamp()),
+            ("run_id", "LIKE", None if self.run_id is None else self.run_id.replace("%", "").replace("_", "") + "%"),
         ):
             if value is not None:
                 where.append(f"{column} {op} {mark}")
@@ -128,10 +130,12 @@ class SchedulerStore(Protocol):
         since: datetime | None = None,
         until: datetime | None = None,
         agentool_name: str | None = None,
+        run_id: str | None = None,
     ) -> list[RunRecord]:
         """Runs, newest first: a job's (those since it was created, when a job with that id exists now;
         otherwise every stored run of that id), or with `job_id` None every job's, newest by run time.
-        `since` and `until` bound the run time (start, else when due); `agentool_name` and `status` filter."""
+        `since` and `until` bound the run time (start, else when due); `agentool_name`, `status` and `run_id` (a run
+        id or its first characters) filter."""
         ...
 
     async def has_history(self, job_id: str) -> bool:

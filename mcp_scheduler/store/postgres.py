@@ -342,8 +342,9 @@ class PostgresStore:
         since: datetime | None = None,
         until: datetime | None = None,
         agentool_name: str | None = None,
+        run_id: str | None = None,
     ) -> list[RunRecord]:
-        query = RunQuery(job_id, status, limit, since, until, agentool_name)
+        query = RunQuery(job_id, status, limit, since, until, agentool_name, run_id)
         rows = await self._db.fetch(*query.statement("%s", nulls_last=" NULLS LAST"))
         return [read_run(r[0]) for r in rows]
 

@@ -370,8 +370,9 @@ class SQLiteStore:
         since: datetime | None = None,
         until: datetime | None = None,
         agentool_name: str | None = None,
+        run_id: str | None = None,
     ) -> list[RunRecord]:
-        statement = RunQuery(job_id, status, limit, since, until, agentool_name).statement("?")
+        statement = RunQuery(job_id, status, limit, since, until, agentool_name, run_id).statement("?")
         rows = await self._run(self._history, *statement)
         return [read_run(r[0]) for r in rows]
 
