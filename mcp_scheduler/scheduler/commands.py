@@ -73,8 +73,11 @@ class JobCommands:
         self._views = views
         self._clock = clock
 
-    async def schedule(self, request: SchedulerInput) -> JobInfo:
-        """Create a job; validates the schedule, the AgenTool and its input first (nothing is kept on error)."""
+    async def schedule(self, request: SchedulerInput, *, previews: int = 3) -> JobInfo:
+        """Create a job; validates the schedule, the AgenTool and its input first (nothing is kept on error).
+
+        `previews`: how many next run times the answer lists (`next_runs`; 0 for a caller that shows only the next).
+        """
         assert request.schedule_type and request.schedule and request.agentool_name
         now = self._clock.now()
         schedule = parse_schedule(
@@ -94,7 +97,7 @@ class JobCommands:
         policy = policy_of(request.policy, RunPolicy(), schedule.timezone)
         job_id = request.job_id or self._new_job_id(request.job_name or request.agentool_name)
         if request.job_id and (existing := self._table.get(job_id)) is not None:
-            return await self._exists(request, existing)
+            return await self._exists(request, existing, previews)
         definition = JobDefinition(
             job_id=job_id,
             job_name=request.job_name,
@@ -132,7 +135,7 @@ class JobCommands:
             existing = await self._replication.lookup(job_id) if request.job_id else None
             if existing is None:
                 raise
-            return await self._exists(request, existing)
+            return await self._exists(request, existing, previews)
         except BaseException:
             self._table.removed(job_id)
             self._engine.drop(job_id)
@@ -140,17 +143,17 @@ class JobCommands:
                 await self._store.delete_job(job_id)
             raise
         self._events.publish(JobEvent("added", job_id))
-        return self._views.info(job, previews=3).model_copy(update={"warnings": warnings})
+        return self._views.info(job, previews, warnings)
 
-    async def _exists(self, request: SchedulerInput, existing: Job) -> JobInfo:
+    async def _exists(self, request: SchedulerInput, existing: Job, previews: int) -> JobInfo:
         """schedule_job of an id taken: keep the job, refuse, or replace it, as `if_exists` says."""
         if request.if_exists == "keep":
-            return self._views.info(existing, previews=3)
+            return self._views.info(existing, previews)
         if request.if_exists == "error":
             raise JobExistsError(existing.job_id)
-        return await self.update(request.model_copy(update={"operation": "update"}), replace=True)
+        return await self.update(request.model_copy(update={"operation": "update"}), replace=True, previews=previews)
 
-    async def update(self, request: SchedulerInput, *, replace: bool = False) -> JobInfo:
+    async def update(self, request: SchedulerInput, *, replace: bool = False, previews: int = 3) -> JobInfo:
         """Change a job's schedule, AgenTool input, queues or limits; only the fields given change.
 
         The job keeps its id, state (a paused job stays paused) and history. A new schedule fires from
@@ -217,7 +220,7 @@ class JobCommands:
         self._engine.put(job)
         await self.stop_runs(job.job_id, UPDATED_JOB)  # what they run is not the job any more
         self._events.publish(JobEvent("updated", job.job_id))
-        return self._views.info(job, previews=3).model_copy(update={"warnings": warnings})
+        return self._views.info(job, previews, warnings)
 
     async def cancel(self, job_id: str) -> JobInfo:
         """Remove a job for good; its history stays readable until pruned."""

@@ -288,12 +288,12 @@ class SchedulerService:
 
     # ------------------------------------------------------------------ commands
 
-    async def schedule(self, request: SchedulerInput) -> JobInfo:
-        """Create a job; validates the schedule, the AgenTool and its input first (nothing is kept on error)."""
+    async def schedule(self, request: SchedulerInput, *, previews: int = 3) -> JobInfo:
+        """Create a job, checking schedule, AgenTool and input first (nothing kept on error); `previews`: next_runs."""
         self._require_open()
-        return await self._commands.schedule(request)
+        return await self._commands.schedule(request, previews=previews)
 
-    async def update(self, request: SchedulerInput, *, replace: bool = False) -> JobInfo:
+    async def update(self, request: SchedulerInput, *, replace: bool = False, previews: int = 3) -> JobInfo:
         """Change a job's schedule, AgenTool input, queues or limits; only the fields given change.
 
         The job keeps its id, state (a paused job stays paused) and history. A new schedule fires from
@@ -301,7 +301,7 @@ class SchedulerService:
         Everything is checked first (as for schedule): on error nothing changes.
         """
         self._require_open()
-        return await self._commands.update(request, replace=replace)
+        return await self._commands.update(request, replace=replace, previews=previews)
 
     async def cancel(self, job_id: str) -> JobInfo:
         """Remove a job for good; its history stays readable until pruned."""

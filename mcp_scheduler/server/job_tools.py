@@ -37,7 +37,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
 
     async def schedule_job(ctx: Context, **kw: Any) -> AcceptedJob:
         with tool_errors("schedule_job"):
-            return accepted_job(await svc.schedule(scheduler_input("schedule", **kw)))
+            return accepted_job(await svc.schedule(scheduler_input("schedule", **kw), previews=0))
 
     tools.append(Tool(
         with_parameters(
@@ -126,7 +126,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
     async def update_job(ctx: Context, **kw: Any) -> AcceptedJob:
         with tool_errors("update_job"):
             changes = {k: v for k, v in kw.items() if v is not None}
-            return accepted_job(await svc.update(scheduler_input("update", **changes)))
+            return accepted_job(await svc.update(scheduler_input("update", **changes), previews=0))
 
     tools.append(Tool(
         with_parameters(
