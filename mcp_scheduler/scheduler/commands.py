@@ -75,9 +75,12 @@ class JobCommands:
         self._views = views
         self._clock = clock
 
-    async def schedule(self, request: SchedulerInput, *, managed_by: str | None = None) -> JobInfo:
+    async def schedule(self, request: SchedulerInput, *, managed_by: str | None = None, previews: int = 3) -> JobInfo:
         """Create a job; validates the schedule, the AgenTool and its input first (nothing is kept on error).
-        `managed_by`: the jobs file that asks (`mcp-scheduler apply`), stored with the job."""
+
+        `managed_by`: the jobs file that asks (`mcp-scheduler apply`), stored with the job. `previews`: how many next
+        run times the answer lists (`next_runs`; 0 for a caller that shows only the next).
+        """
         assert request.schedule_type and request.schedule and request.agentool_name
         now = self._clock.now()
         schedule = parse_schedule(
@@ -97,7 +100,7 @@ class JobCommands:
         policy = policy_of(request.policy, RunPolicy(), schedule.timezone)
         job_id = request.job_id or self._new_job_id(request.job_name or request.agentool_name)
         if request.job_id and (existing := self._table.get(job_id)) is not None:
-            return await self._exists(request, existing, managed_by)
+            return await self._exists(request, existing, managed_by, previews)
         definition = JobDefinition(
             job_id=job_id,
             job_name=request.job_name,
@@ -137,7 +140,7 @@ class JobCommands:
             existing = await self._replication.lookup(job_id) if request.job_id else None
             if existing is None:
                 raise
-            return await self._exists(request, existing, managed_by)
+            return await self._exists(request, existing, managed_by, previews)
         except BaseException:
             self._table.removed(job_id)
             self._engine.drop(job_id)
@@ -145,18 +148,20 @@ class JobCommands:
                 await self._store.delete_job(job_id)
             raise
         self._events.publish(JobEvent("added", job_id))
-        return self._views.info(job, previews=3).model_copy(update={"warnings": warnings})
+        return self._views.info(job, previews, warnings)
 
-    async def _exists(self, request: SchedulerInput, existing: Job, managed_by: str | None) -> JobInfo:
+    async def _exists(self, request: SchedulerInput, existing: Job, managed_by: str | None, previews: int) -> JobInfo:
         """schedule_job of an id taken: keep the job, refuse, or replace it, as `if_exists` says."""
         if request.if_exists == "keep":
-            return self._views.info(existing, previews=3)
+            return self._views.info(existing, previews)
         if request.if_exists == "error":
             raise JobExistsError(existing.job_id)
         return await self.update(request.model_copy(update={"operation": "update"}), replace=True,
-                                 managed_by=managed_by)
+                                 managed_by=managed_by, previews=previews)
 
-    async def update(self, request: SchedulerInput, *, replace: bool = False, managed_by: str | None = None) -> JobInfo:
+    async def update(
+        self, request: SchedulerInput, *, replace: bool = False, managed_by: str | None = None, previews: int = 3
+    ) -> JobInfo:
         """Change a job's schedule, AgenTool input, queues or limits; only the fields given change.
 
         The job keeps its id, state (a paused job stays paused) and history. A new schedule fires from
@@ -227,7 +232,7 @@ class JobCommands:
         self._engine.put(job)
         await self.stop_runs(job.job_id, UPDATED_JOB)  # what they run is not the job any more
         self._events.publish(JobEvent("updated", job.job_id))
-        return self._views.info(job, previews=3).model_copy(update={"warnings": warnings})
+        return self._views.info(job, previews, warnings)
 
     async def cancel(self, job_id: str, *, managed_by: str | None = None) -> JobInfo:
         """Remove a job for good; its history stays readable until pruned. `managed_by`: the jobs file that asks."""
@@ -270,7 +275,7 @@ class JobCommands:
             async with self._writes.write(job_id):
                 await self._store.set_state(job_id, "paused", None)
             self._events.publish(JobEvent("paused", job_id))
-        return self._views.info(job).model_copy(update={"warnings": warnings})
+        return self._views.info(job, 0, warnings)
 
     async def resume(self, job_id: str) -> JobInfo:
         """Let a paused job fire again from its next scheduled time (idempotent)."""
@@ -294,7 +299,7 @@ class JobCommands:
             if self._engine.runner and job.state == "scheduled":
                 self._runs.retries.arm(job)  # a retry that waited for the resume
             self._events.publish(JobEvent("resumed" if job.state == "scheduled" else "completed", job_id))
-        return self._views.info(job, previews=3).model_copy(update={"warnings": warnings})
+        return self._views.info(job, 3, warnings)
 
     def _new_job_id(self, base: str) -> str:
         slug = re.sub(r"[^A-Za-z0-9._:@-]+", "_", base).strip("_.-")[:100] or "job"

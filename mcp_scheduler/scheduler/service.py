@@ -289,20 +289,18 @@ class SchedulerService:
 
     # ------------------------------------------------------------------ commands
 
-    async def schedule(self, request: SchedulerInput, *, managed_by: str | None = None) -> JobInfo:
-        """Create a job; validates the schedule, the AgenTool and its input first (nothing is kept on error)."""
+    async def schedule(self, request: SchedulerInput, *, managed_by: str | None = None, previews: int = 3) -> JobInfo:
+        """Create a job, checking schedule, AgenTool and input first (nothing kept on error); `previews`: next_runs."""
         self._require_open()
-        return await self._commands.schedule(request, managed_by=managed_by)
+        return await self._commands.schedule(request, managed_by=managed_by, previews=previews)
 
-    async def update(self, request: SchedulerInput, *, replace: bool = False, managed_by: str | None = None) -> JobInfo:
-        """Change a job's schedule, AgenTool input, queues or limits; only the fields given change.
-
-        The job keeps its id, state (a paused job stays paused) and history. A new schedule fires from
-        its next time after now; a one-time job that has run becomes scheduled again with a new schedule.
-        Everything is checked first (as for schedule): on error nothing changes. `managed_by`: see `JobCommands`.
-        """
+    async def update(
+        self, request: SchedulerInput, *, replace: bool = False, managed_by: str | None = None, previews: int = 3
+    ) -> JobInfo:
+        """Change a job's schedule, AgenTool input, queues or limits; only the fields given change. The job keeps
+        its id, state and history; everything is checked first (nothing changes on error). See `JobCommands.update`."""
         self._require_open()
-        return await self._commands.update(request, replace=replace, managed_by=managed_by)
+        return await self._commands.update(request, replace=replace, managed_by=managed_by, previews=previews)
 
     async def cancel(self, job_id: str, *, managed_by: str | None = None) -> JobInfo:
         """Remove a job for good; its history stays readable until pruned."""

@@ -27,7 +27,7 @@ class JobViews:
         self._running = running
         self._runs_per_job = runs_per_job
 
-    def info(self, job: Job, previews: int = 0) -> JobInfo:
+    def info(self, job: Job, previews: int = 0, warnings: Sequence[str] = ()) -> JobInfo:
         next_run = self._engine.next_run_time(job)
         following: list[datetime] = []
         if previews and next_run is not None:
@@ -39,7 +39,8 @@ class JobViews:
                 if nxt is None or nxt <= following[-1]:
                     break
                 following.append(nxt)
-        return job_info(job, next_run, following, self._running.get(job.job_id, 0), runs_per_job=self._runs_per_job)
+        return job_info(job, next_run, following, self._running.get(job.job_id, 0), runs_per_job=self._runs_per_job,
+                        warnings=warnings)
 
     def cancelled(self, job: Job) -> JobInfo:
         """What is true of `job` once cancel removed it: state `cancelled`, no next run, no pending retry; its
@@ -51,10 +52,11 @@ class JobViews:
 
 def job_info(
     job: Job, next_run: datetime | None, next_runs: Sequence[datetime] = (), running: int = 0,
-    *, runs_per_job: int = BUFFER_LIMIT,
+    *, runs_per_job: int = BUFFER_LIMIT, warnings: Sequence[str] = (),
 ) -> JobInfo:
     """What clients see of `job`, given its next fire time and a preview of the following ones;
-    `runs_per_job` is the server's limit of runs of one job at once (what allow_all runs at most)."""
+    `runs_per_job` is the server's limit of runs of one job at once (what allow_all runs at most); `warnings`:
+    what the checks of a schedule or an update found."""
     d = job.definition
     zone = d.schedule.zone
     return JobInfo(
@@ -86,6 +88,7 @@ def job_info(
         runs_remaining=None if d.policy.max_runs is None else max(0, d.policy.max_runs - job.runs),
         retry_at=None if job.retry is None else job.retry.at.astimezone(zone),
         address_policy=_describe_rules(d.address_policy),
+        warnings=list(warnings),
     )
 
 
@@ -116,4 +119,5 @@ def accepted_job(job: JobInfo) -> AcceptedJob:
     """The answer of schedule_job, update_job, pause_job, resume_job and cancel_job about `job`: its summary (a
     `CancelledJob` once cancel removed it) and the warnings the change found."""
     kind = CancelledJob if job.state == "cancelled" else AcceptedJob
-    return kind(**{**dict(job_summary(job)), "warnings": job.warnings or None})
+    return kind(job_id=job.job_id, job_name=job.job_name, description=job.description, state=job.state,
+                next_run=job.next_run, last_status=job.last_status, warnings=job.warnings or None)

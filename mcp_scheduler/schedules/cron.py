@@ -24,13 +24,14 @@ returned as an aware datetime in that zone and fire times are strictly increasin
 
 from __future__ import annotations
 
+import copy
 import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Final, Literal, Self, cast
+from typing import TYPE_CHECKING, Final, Literal, Self, cast
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationInfo, field_validator
@@ -41,6 +42,9 @@ from ..errors import InvalidScheduleError
 from .base import BaseSchedule
 from .bounds import LATEST
 from .zones import _require_aware
+
+if TYPE_CHECKING:
+    from croniter import croniter
 
 __all__ = ["CRON_FORMS", "CronSchedule"]
 
@@ -199,6 +203,21 @@ def _check_cron(cron: str, has_seconds: bool) -> None:
         croniter.expand(cron, second_at_beginning=has_seconds)
     except CroniterError as exc:
         raise ValueError(str(exc)) from None
+
+
+@lru_cache(maxsize=4096)
+def _matcher(cron: str, has_seconds: bool) -> croniter:
+    """A croniter of `cron`, never advanced itself: each search advances a shallow copy (`_first_wall_clock_match`).
+
+    Building a croniter parses and expands the expression, which costs ten times the search itself; every fire,
+    preview and new job computes next fire times, and many jobs share an expression.
+    """
+    from croniter import croniter
+
+    return croniter(cron, _MATCHER_START, second_at_beginning=has_seconds)
+
+
+_MATCHER_START: Final = datetime(2000, 1, 1)
 
 
 @lru_cache(maxsize=4096)
@@ -396,10 +415,11 @@ class CronSchedule(BaseSchedule):
 
     def _first_wall_clock_match(self, wall_clock: datetime) -> datetime | None:
         """The first naive wall-clock time at or after the whole-second ``wall_clock`` that matches."""
-        from croniter import CroniterBadDateError, croniter
+        from croniter import CroniterBadDateError
 
         # croniter returns the first match strictly after its start time.
-        iterator = croniter(self.cron, wall_clock - _ONE_SECOND, second_at_beginning=self.cron_has_seconds)
+        iterator = copy.copy(_matcher(self.cron, self.cron_has_seconds))
+        iterator.set_current(wall_clock - _ONE_SECOND, force=True)
         try:
             return cast(datetime, iterator.get_next(datetime))
         except CroniterBadDateError:  # no match within croniter's 50-year search horizon

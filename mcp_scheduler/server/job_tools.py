@@ -38,7 +38,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
 
     async def schedule_job(ctx: Context, **kw: Any) -> AcceptedJob:
         with tool_errors("schedule_job"):
-            return accepted_job(await svc.schedule(scheduler_input("schedule", **kw)))
+            return accepted_job(await svc.schedule(scheduler_input("schedule", **kw), previews=0))
 
     own = {
         "job_id": field_parameter("job_id", description="New job's id: letters, digits and . _ : @ - (at most 128). "
@@ -127,7 +127,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
     async def update_job(ctx: Context, **kw: Any) -> AcceptedJob:
         with tool_errors("update_job"):
             changes = {k: v for k, v in kw.items() if v is not None}
-            return accepted_job(await svc.update(scheduler_input("update", **changes)))
+            return accepted_job(await svc.update(scheduler_input("update", **changes), previews=0))
 
     tools.append(Tool(
         with_parameters(

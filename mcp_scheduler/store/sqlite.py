@@ -70,14 +70,19 @@ CREATE TEMP TABLE IF NOT EXISTS books (
 """
 
 
-def _execute_rows(conn: sqlite3.Connection, head: str, rows: Sequence[tuple[Any, ...]], tail: str = "") -> None:
-    """Run `head VALUES (...), (...) tail` over `rows`, ROWS_PER_STATEMENT rows per statement."""
+def _execute_rows(
+    conn: sqlite3.Connection, head: str, rows: Sequence[tuple[Any, ...]], tail: str = ""
+) -> int | None:
+    """Run `head VALUES (...), (...) tail` over `rows`, ROWS_PER_STATEMENT rows per statement; the rowid of the last
+    row an INSERT added (None when there are no rows)."""
     if not rows:
-        return
+        return None
     one = "(" + ", ".join("?" * len(rows[0])) + ")"
+    last = None
     for start in range(0, len(rows), ROWS_PER_STATEMENT):
         chunk = rows[start : start + ROWS_PER_STATEMENT]
-        conn.execute(f"{head} VALUES {', '.join([one] * len(chunk))} {tail}", [v for row in chunk for v in row])
+        last = conn.execute(f"{head} VALUES {', '.join([one] * len(chunk))} {tail}", [v for row in chunk for v in row])
+    return None if last is None else last.lastrowid
 
 
 _CODEC = TextTimes()  # SQLite has no time type: times are ISO 8601 text
@@ -212,8 +217,9 @@ class SQLiteStore:
         ).fetchall()
 
     def _note_changes(self, conn: sqlite3.Connection, job_ids: Sequence[str]) -> None:
-        _execute_rows(conn, "INSERT INTO scheduler_changes (job_id, writer)", [(j, self.writer) for j in job_ids])
-        pruned_to = changes_pruned_to(conn.execute("SELECT last_insert_rowid()").fetchone()[0], len(job_ids))
+        rows = [(job_id, self.writer) for job_id in job_ids]
+        last = _execute_rows(conn, "INSERT INTO scheduler_changes (job_id, writer)", rows)
+        pruned_to = None if last is None else changes_pruned_to(last, len(job_ids))
         if pruned_to is not None:
             conn.execute("DELETE FROM scheduler_changes WHERE seq <= ?", (pruned_to,))
 
@@ -251,9 +257,12 @@ class SQLiteStore:
 
     def _insert_jobs(self, jobs: list[Job], max_jobs: int | None) -> None:
         with self._write() as conn:
-            seq = conn.execute("SELECT COALESCE(MAX(created_seq), 0) FROM scheduler_jobs").fetchone()[0]
-            # A job's history is the runs after this point: an id used before (a cancelled job's) starts afresh.
-            runs_from = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM scheduler_runs").fetchone()[0]
+            # One statement (each is a hand-over of the GIL to this thread). runs_from: a job's history is the runs
+            # after this point, so an id used before (a cancelled job's) starts afresh. `before`: the jobs stored.
+            seq, runs_from, before = conn.execute(
+                "SELECT (SELECT COALESCE(MAX(created_seq), 0) FROM scheduler_jobs), "
+                "(SELECT COALESCE(MAX(seq), 0) FROM scheduler_runs), (SELECT COUNT(*) FROM scheduler_jobs)"
+            ).fetchone()
             try:
                 conn.executemany(
                     "INSERT INTO scheduler_jobs (job_id, definition, state, next_run_time, created_seq, runs_from) "
@@ -270,9 +279,9 @@ class SQLiteStore:
                     raise JobExistsError(min(taken)) from exc
                 raise
             if max_jobs is not None:
-                # Counted after the insert, in its transaction (BEGIN IMMEDIATE: one writer at a time on the
-                # file), so that the limit holds for every process on it; an id taken says so first.
-                total = conn.execute("SELECT COUNT(*) FROM scheduler_jobs").fetchone()[0]
+                # Counted in the insert's transaction (BEGIN IMMEDIATE: one writer at a time on the file), so that
+                # the limit holds for every process on it; checked after the insert, so an id taken says so first.
+                total = before + len(jobs)
                 if total > max_jobs:
                     raise TooManyJobsError(total - len(jobs), max_jobs, len(jobs))
             self._note_changes(conn, [j.job_id for j in jobs])
