@@ -29,12 +29,22 @@ async def test_a_standby_hears_of_every_run_of_a_batch_larger_than_one_read(data
     await writer.open()
     try:
         at = datetime(2026, 12, 1, 9, tzinfo=UTC)
-        records = [RunRecord(run_id=f"r{i}", job_id="elsewhere", agentool_name="echo", trigger="run_now",
-                             status="success", scheduled_time=at, started_at=at, finished_at=at) for i in range(RUNS)]
+        records = [
+            RunRecord(
+                run_id=f"r{i}",
+                job_id="elsewhere",
+                agentool_name="echo",
+                trigger="run_now",
+                status="success",
+                scheduled_time=at,
+                started_at=at,
+                finished_at=at,
+            )
+            for i in range(RUNS)
+        ]
         await writer.write_batch(records, [], RUNS)  # one commit, nothing written after it
 
         # Before, the follower read 1,000 and waited for the next commit (on PostgreSQL up to its 10 s recheck).
-        await heard.wait_for(lambda e: isinstance(e, RunEvent) and e.record.job_id == "elsewhere", count=RUNS,
-                             within=5)
+        await heard.wait_for(lambda e: isinstance(e, RunEvent) and e.record.job_id == "elsewhere", count=RUNS, within=5)
     finally:
         await writer.close()
