@@ -46,6 +46,15 @@ class RunnerLease(Protocol):
         """Who holds the lease, for messages (as last seen)."""
         ...
 
+    async def note_stopped(self, since: datetime | None) -> None:
+        """While held: tell the other processes that this holder stopped processing jobs at `since`
+        (stop_scheduler), or with None that it processes them again. Kept with the lease and gone with it."""
+
+    def holder_stopped(self) -> str | None:
+        """When the holder (as last seen) stopped processing jobs, ISO 8601 to the second; None while it processes
+        them (or none holds the lease)."""
+        ...
+
     def takeover_wait(self) -> float:
         """Seconds from when this process took the lease until the runs of the holder before it are known
         stopped: a holder that loses the lease cancels its runs within that time; 0 where only a stopped
@@ -84,6 +93,12 @@ class NullLease:
     def holder(self) -> str:
         return "this process"
 
+    async def note_stopped(self, since: datetime | None) -> None:
+        return None
+
+    def holder_stopped(self) -> str | None:
+        return None
+
     def takeover_wait(self) -> float:
         return 0.0
 
@@ -95,7 +110,8 @@ class NullLease:
 
 
 class FileLease:
-    """An exclusive `flock` on `<database>.lock`, which also names the holder (pid, host, since).
+    """An exclusive `flock` on `<database>.lock`, which also names the holder (pid, host, since) and, while it has
+    stopped processing jobs, since when (`stopped`).
 
     The lock sits beside the database's real file: paths that reach it through a symbolic link (or
     `..`) take the same lock.
@@ -104,14 +120,46 @@ class FileLease:
     def __init__(self, database: str | os.PathLike[str]) -> None:
         self.path = Path(f"{os.path.realpath(database)}.lock")
         self._file: IO[str] | None = None
+        self._since = ""
 
     def holder(self) -> str:
         """Who holds the lease, as written in the lock file."""
+        info = self._read()
+        if info is None:
+            return "an unknown process"
+        return f"pid {info.get('pid')} on {info.get('host')} since {info.get('since')}"
+
+    def holder_stopped(self) -> str | None:
+        info = self._read()
+        stopped = None if info is None else info.get("stopped")
+        return stopped if isinstance(stopped, str) else None
+
+    def _read(self) -> dict[str, object] | None:
         try:
             info = json.loads(self.path.read_text() or "{}")
         except (OSError, ValueError):
-            return "an unknown process"
-        return f"pid {info.get('pid')} on {info.get('host')} since {info.get('since')}"
+            return None
+        return info if isinstance(info, dict) else None
+
+    async def note_stopped(self, since: datetime | None) -> None:
+        if self._file is not None:
+            self._write(since)
+
+    def _write(self, stopped: datetime | None) -> None:
+        """The holder's line, in one write over the last one: its length never changes (padded with spaces), so
+        a reader finds the one or the other, never a mix."""
+        info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "since": self._since,
+            "stopped": None if stopped is None else _seconds(stopped),
+        }
+        longest = json.dumps({**info, "stopped": _seconds(datetime.now(UTC))})
+        fd = os.open(self.path, os.O_WRONLY)  # the held handle appends (a+): a rewrite in place needs another
+        try:
+            os.pwrite(fd, json.dumps(info).ljust(len(longest)).encode(), 0)
+        finally:
+            os.close(fd)
 
     async def try_acquire(self) -> bool:
         return self.take()
@@ -161,9 +209,8 @@ class FileLease:
             return False
         handle.seek(0)
         handle.truncate()
-        since = datetime.now(UTC).isoformat(timespec="seconds")
-        handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": since}))
-        handle.flush()
+        self._since = _seconds(datetime.now(UTC))
+        self._write(None)
         self._file = handle
         return True
 
@@ -178,3 +225,7 @@ class FileLease:
         finally:
             self._file.close()
             self._file = None
+
+
+def _seconds(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds")

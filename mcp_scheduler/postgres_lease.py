@@ -25,7 +25,7 @@ import hashlib
 import logging
 import os
 import socket
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -33,7 +33,7 @@ import psycopg
 from .clocks import Clock, SystemClock
 from .lease import KEEP_EVERY
 
-__all__ = ["PostgresLease", "lease_key", "HOLDER_QUERY", "STOP_MARGIN"]
+__all__ = ["PostgresLease", "lease_key", "HOLDER_QUERY", "STOPPED_QUERY", "STOP_MARGIN"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,13 +50,14 @@ CREATE TABLE IF NOT EXISTS scheduler_lease (
     id INT PRIMARY KEY,
     epoch BIGINT NOT NULL,
     lease_time DOUBLE PRECISION NOT NULL
-)
+);
+ALTER TABLE scheduler_lease ADD COLUMN IF NOT EXISTS stopped TIMESTAMPTZ
 """
 # The next fencing token, and the lease time of the holder before (None: there was none).
 ADVANCE = (
     "WITH previous AS (SELECT lease_time FROM scheduler_lease WHERE id = 1) "
     "INSERT INTO scheduler_lease (id, epoch, lease_time) VALUES (1, 1, %s) ON CONFLICT (id) DO UPDATE "
-    "SET epoch = scheduler_lease.epoch + 1, lease_time = EXCLUDED.lease_time "
+    "SET epoch = scheduler_lease.epoch + 1, lease_time = EXCLUDED.lease_time, stopped = NULL "
     "RETURNING epoch, (SELECT lease_time FROM previous)"
 )
 STOP_MARGIN = 1.0
@@ -71,6 +72,10 @@ HOLDER_QUERY = (
     "AND l.classid = 0 AND l.objid = %s AND l.objsubid = 1 "
     "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
 )
+
+
+# Since when the holder has stopped processing jobs (stop_scheduler); NULL while it processes them.
+STOPPED_QUERY = "SELECT stopped FROM scheduler_lease WHERE id = 1"
 
 
 def lease_key(where: str) -> int:
@@ -96,6 +101,7 @@ class PostgresLease:
         self.token: int | None = None  # the fencing token last drawn
         self._takeover_wait = 0.0
         self._holder = "another process"
+        self._holder_stopped: datetime | None = None
         self._lock = asyncio.Lock()  # one statement at a time on the lease's session
         self._pruned = float("-inf")
         self._claims: list[tuple[str, datetime, asyncio.Future[bool]]] = []
@@ -178,6 +184,8 @@ class PostgresLease:
     async def _find_holder(self, conn: psycopg.AsyncConnection[Any]) -> str:
         cursor = await conn.execute(HOLDER_QUERY, (self._key,))
         row = await cursor.fetchone()
+        stopped = await (await conn.execute(STOPPED_QUERY)).fetchone()
+        self._holder_stopped = None if row is None or stopped is None else stopped[0]
         if row is None:
             return "another process (it just let go)"
         _pid, name, address, since = row
@@ -274,6 +282,26 @@ class PostgresLease:
 
     def holder(self) -> str:
         return "this process" if self._conn is not None else self._holder
+
+    def holder_stopped(self) -> str | None:
+        stopped = None if self._conn is not None else self._holder_stopped
+        return None if stopped is None else stopped.astimezone(UTC).isoformat(timespec="seconds")
+
+    async def note_stopped(self, since: datetime | None) -> None:
+        conn = self._conn
+        if conn is None:
+            return
+        try:
+            async with self._lock:
+                await conn.execute(
+                    "UPDATE scheduler_lease SET stopped = %s WHERE id = 1 AND epoch = %s", (since, self.token)
+                )
+        except (psycopg.Error, OSError) as exc:
+            logger.warning(
+                "Could not tell the other processes that the runner %s: %s",
+                "stopped" if since else "started again",
+                exc,
+            )
 
     @property
     def session_pid(self) -> int | None:

@@ -89,6 +89,7 @@ def print_status(database: str, *, out: TextIO | None = None) -> int:
             transport, background = (f" ({named.transport})" if named else ""), None
         out.write(f"runner:   pid {runner.get('pid', '?')} on {runner.get('host', '?')} "
                   f"since {runner.get('since', '?')}{transport}\n")
+        _write_stopped(runner.get("stopped"), out)
         _write_background(background, out)
     standbys = [p for p in processes if runner is None or (p.pid, p.host) != (runner.get("pid"), runner.get("host"))]
     for process in standbys:
@@ -101,6 +102,7 @@ def print_status(database: str, *, out: TextIO | None = None) -> int:
 def _print_postgres_status(url: str, out: TextIO) -> int:
     with _postgres(url, "mcp-scheduler-status") as conn:
         holder = _postgres_holder(conn)
+        stopped = _postgres_stopped(conn)
         sessions = conn.execute(
             "SELECT pid, application_name, host(client_addr), backend_start FROM pg_stat_activity "
             "WHERE datname = current_database() AND application_name LIKE 'mcp-scheduler%' "
@@ -109,6 +111,8 @@ def _print_postgres_status(url: str, out: TextIO) -> int:
         where = f"{conn.info.dbname} on {conn.info.host}:{conn.info.port}"
     out.write(f"database: {where}\n")
     out.write(f"runner:   {NOBODY if holder is None else _session(holder)}\n")
+    if holder is not None:
+        _write_stopped(stopped, out)
     background = read_runner_info(url) if holder is not None else None
     if background is not None:
         out.write(f"          the background runner of this machine: pid {background.pid} since {background.since}, "
@@ -154,6 +158,26 @@ def _postgres_holder(conn: Any) -> tuple[Any, ...] | None:
     row = conn.execute(WHERE).fetchone()
     holder: tuple[Any, ...] | None = conn.execute(HOLDER_QUERY, (lease_key(str(row[0]) if row else ""),)).fetchone()
     return holder
+
+
+def _postgres_stopped(conn: Any) -> str | None:
+    """Since when the holder of the runner lease has stopped processing jobs, or None (also for a store whose
+    lease row an earlier version wrote)."""
+    import psycopg
+
+    from .postgres_lease import STOPPED_QUERY
+
+    try:
+        row = conn.execute(STOPPED_QUERY).fetchone()
+    except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn):
+        return None
+    return None if row is None or row[0] is None else f"{row[0]:%Y-%m-%dT%H:%M:%S%z}"
+
+
+def _write_stopped(stopped: object, out: TextIO) -> None:
+    """The line of a runner stopped with stop_scheduler (`stopped`: since when, or None)."""
+    if stopped:
+        out.write(f"state:    stopped with stop_scheduler since {stopped}: no job runs until start_scheduler\n")
 
 
 def _write_background(runner: RunnerInfo | None, out: TextIO) -> None:

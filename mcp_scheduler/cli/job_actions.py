@@ -66,6 +66,12 @@ class FirstTryLease:
     def holder(self) -> str:
         return self._lease.holder()
 
+    async def note_stopped(self, since: datetime | None) -> None:
+        await self._lease.note_stopped(since)
+
+    def holder_stopped(self) -> str | None:
+        return self._lease.holder_stopped()
+
     def takeover_wait(self) -> float:
         return self._lease.takeover_wait()
 

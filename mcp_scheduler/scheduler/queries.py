@@ -9,7 +9,7 @@ import operator
 from collections.abc import Iterable
 from datetime import datetime
 
-from .._engine import STATE_RUNNING
+from .._engine import STATE_PAUSED, STATE_RUNNING
 from ..clocks import Clock
 from ..errors import JobNotFoundError
 from ..fire_times import preview_fire_times
@@ -147,7 +147,7 @@ class JobQueries:
     def status(self) -> SchedulerStatus:
         """The scheduler's state and counts. On a standby the state is the runner's: the jobs run there while a
         runner holds the lease (a standby that finds it free takes it within a moment); none while the store is
-        out of reach."""
+        out of reach; paused while the runner was stopped with stop_scheduler (it says so in the lease)."""
         runner = None
         if self._engine.runner:
             state = self._engine.engine.state if self._engine.engine is not None else 0
@@ -156,6 +156,10 @@ class JobQueries:
             runner = (f"no runner: the store is unreachable since {down.isoformat(timespec='seconds')} (as this "
                       "process sees it; it takes the jobs over once the store answers and no other process holds "
                       "the lease)")
+        elif (stopped := self._lease.holder_stopped()) is not None:
+            state = STATE_PAUSED
+            runner = (f"{self._lease.holder()}, stopped with stop_scheduler since {stopped}: no job runs until "
+                      "start_scheduler there")
         else:
             runner = self._lease.holder()
             state = STATE_RUNNING

@@ -28,6 +28,7 @@ from ..store import SchedulerStore
 from .config import CANCELLED_JOB, INTERRUPTED_NOTE, INTERRUPTED_RETRIED_NOTE, LEASE_LOST, UPDATED_JOB
 from .engine import EngineHandle, engine_job
 from .local_writes import LocalWrites
+from .read_marks import ReadMarks
 from .run_requests import is_run_request
 from .table import JobTable
 
@@ -81,6 +82,8 @@ class Replication:
         # The runner's taker of runs that other processes ask for through the store (ExtraRuns.take_request).
         self.on_run_request: Callable[[RunRecord], None] | None = None
         self._positions = (0, 0)  # how far this process has followed the store: (change seq, run seq)
+        self._marks = ReadMarks()  # skips reads through the store while nothing was written to it
+        self._behind = False  # runs are left to read beyond the last read's limit
         self._queue_position: tuple[QueueStore | None, int] = (None, 0)  # the same for the queue store
         self.backoff = Backoff("Following the store", logger, clock, base=FOLLOW_EVERY, cap=BACKOFF_CAP)
         self.lease_backoff = Backoff("Keeping or taking the runner lease", logger, clock, base=LEASE_RETRY,
@@ -135,6 +138,8 @@ class Replication:
         failing = [self._retry_interrupted(record, wait) for record in interrupted]
         runs.retries.hold = paused
         runs.retries.arm_all()
+        if paused:
+            await self._lease.note_stopped(self._clock.now())
         for record in interrupted:
             self._events.publish(RunEvent("finished", record))
         for job, record in filter(None, failing):
@@ -223,7 +228,7 @@ class Replication:
             try:
                 if await self._lease_turn():
                     continue
-                if await self._store.changed():
+                if self._behind or await self._store.changed():
                     async with self._applying:
                         await self._apply_changes()
             except asyncio.CancelledError:
@@ -277,7 +282,8 @@ class Replication:
             return None
         try:
             async with self._applying:
-                await self._apply_changes()
+                if not self._marks.feeds_current(self._store.read_mark()):
+                    await self._apply_changes()
         except Exception as exc:
             logger.warning("Reading the jobs as last followed: the store's changes could not be read (%s)", exc)
             return self.synced_at
@@ -285,10 +291,16 @@ class Replication:
         return None
 
     async def _apply_changes(self) -> None:
+        mark = self._store.read_mark()  # before the reads: a write after it moves the mark
         # A job written here while the feed is being read has a newer state than what was read: skip it.
         before = self._writes.snapshot()
-        change_seq, job_ids = await self._store.changes_since(self._positions[0])
-        if job_ids is None:  # fell too far behind the change feed: compare every job
+        feeds = await self._store.feeds_since(*self._positions)
+        records = feeds.runs
+        # On a standby also the jobs that another process ran: the runner stored their next run time, count of runs
+        # and pending retry with the runs' records (its bookkeeping is in no change feed).
+        ran = set() if self._engine.runner else {
+            r.job_id for r in records if r.status != "running" or r.started_at is not None}
+        if feeds.changed is None:  # fell too far behind the change feed: compare every job
             stored: dict[str, Job] = {}
             async for page in self._store.load_jobs(LOAD_PAGE):
                 stored.update((job.job_id, job) for job in page)
@@ -296,16 +308,15 @@ class Replication:
                 if self._writes.untouched(job_id, before):
                     self.reconcile(job_id, stored.get(job_id))
         else:
-            loaded = [(job_id, await self._store.load_job(job_id)) for job_id in job_ids]
+            stored = await self._store.load_jobs_by_id(feeds.changed | ran)
             # In creation order: jobs that another process added are listed here in the order it created them.
-            loaded.sort(key=lambda pair: (0, pair[1].definition.created_at) if pair[1] else (1, pair[0]))
-            for job_id, stored_job in loaded:
+            changed = sorted(feeds.changed, key=lambda job_id: (0, stored[job_id].definition.created_at, "")
+                             if job_id in stored else (1, None, job_id))
+            for job_id in changed:
                 if self._writes.untouched(job_id, before):
-                    self.reconcile(job_id, stored_job)
-        run_seq, records = await self._store.runs_since(self._positions[1])
-        self._positions = (change_seq, run_seq)
-        if not self._engine.runner:
-            await self._refresh_run_jobs(records, before)
+                    self.reconcile(job_id, stored.get(job_id))
+        self._positions = (feeds.change_seq, feeds.run_seq)
+        self._refresh_run_jobs(ran, stored, before)
         for record in records:
             if is_run_request(record) and self._engine.runner and self.on_run_request is not None:
                 self.on_run_request(record)
@@ -317,16 +328,16 @@ class Replication:
                 self._table.seen_run(job, record.started_at, record.status)
             self._events.publish(RunEvent("started" if record.status == "running" else "finished", record))
         self.follow_queues()
+        self._behind = feeds.more_runs
+        self._marks.feeds_read(None if feeds.more_runs else mark)
 
-    async def _refresh_run_jobs(self, records: list[RunRecord], before: Counter[str]) -> None:
-        """On a standby: read again the jobs that another process ran, whose next run time, count of runs and pending
-        retry the runner stored with the runs' records (its bookkeeping is in no change feed)."""
-        for job_id in dict.fromkeys(r.job_id for r in records if r.status != "running" or r.started_at is not None):
-            job = self._table.get(job_id)
-            if job is not None and self._writes.untouched(job_id, before):
-                stored = await self._store.load_job(job_id)
-                if stored is not None and stored.definition == job.definition:
-                    self._table.refreshed(job, stored)
+    def _refresh_run_jobs(self, job_ids: set[str], stored: dict[str, Job], before: Counter[str]) -> None:
+        """On a standby: the jobs that another process ran as stored with their runs' records, read after them."""
+        for job_id in job_ids:
+            job, row = self._table.get(job_id), stored.get(job_id)
+            if job is not None and row is not None and self._writes.untouched(job_id, before):
+                if row.definition == job.definition:
+                    self._table.refreshed(job, row)
 
     def follow_queues(self) -> None:
         """Announce the messages that other processes enqueued (a result queue of the runner, say)."""
@@ -399,11 +410,16 @@ class Replication:
     async def read_through(self, job_id: str) -> Job:
         """The job as stored now (one row), applied to this process's view first: a read right after a change on
         another replica (a cancel, an update, the runner's last run) answers with that change."""
+        mark = self._store.read_mark()
+        if self._marks.row_current(mark, job_id):  # nothing was written since it was last read
+            return await self.find(job_id)
         before = self._writes.snapshot()
         stored = await self._store.load_job(job_id)
         if self._task is not None and self._writes.untouched(job_id, before):
             self.reconcile(job_id, stored)
-        return await self.find(job_id)
+        job = await self.find(job_id)
+        self._marks.row_read(mark, job_id)
+        return job
 
     async def find(self, job_id: str) -> Job:
         job = await self.lookup(job_id)

@@ -347,6 +347,7 @@ class SchedulerService:
         self._require_runner().start()
         self._runs.retries.hold = False
         self._runs.retries.arm_all()
+        await self._lease.note_stopped(None)
         return self.status()
 
     async def stop(self) -> SchedulerStatus:
@@ -354,6 +355,7 @@ class SchedulerService:
         waiting for a slot or behind a run are recorded `missed`, backfills end; fires due while stopped are
         handled on start (by each job's catch-up policy), and pending retries wait for it."""
         self._require_runner().pause()
+        await self._lease.note_stopped(self.clock.now())  # the standbys' scheduler_status and `status` tell it
         self._runs.retries.hold = True
         self._runs.retries.stop()  # pending retries wait for the start too
         self._extra.stopped()

@@ -8,7 +8,7 @@ changed jobs, and the run records in order); one of them, the lease holder, fire
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -16,7 +16,7 @@ from typing import Protocol, runtime_checkable
 from ..jobs import Job, JobState, RunStatus
 from ..models import RunRecord
 
-__all__ = ["Bookkeeping", "FencedStore", "RunQuery", "SchedulerStore"]
+__all__ = ["Bookkeeping", "FeedRead", "FencedStore", "RunQuery", "SchedulerStore"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +72,19 @@ class Bookkeeping:
     @classmethod
     def of(cls, job: Job) -> Bookkeeping:
         return cls(job.job_id, job.state, job.next_run_time, job.last_run_at, job.last_status, job.progress_json())
+
+
+@dataclass(frozen=True, slots=True)
+class FeedRead:
+    """What `SchedulerStore.feeds_since` read of both feeds: their new positions, the jobs other processes changed
+    (None: those changes are no longer kept, reload every job), the run records they wrote, and whether more runs
+    are left after `run_seq` (the read stopped at its limit)."""
+
+    change_seq: int
+    changed: set[str] | None
+    run_seq: int
+    runs: list[RunRecord]
+    more_runs: bool
 
 
 class SchedulerStore(Protocol):
@@ -159,6 +172,21 @@ class SchedulerStore(Protocol):
 
     async def load_job(self, job_id: str) -> Job | None:
         """One job as stored now, or None."""
+        ...
+
+    async def load_jobs_by_id(self, job_ids: Collection[str]) -> dict[str, Job]:
+        """The jobs of `job_ids` that are stored now, by id, read in one query."""
+        ...
+
+    async def feeds_since(self, change_seq: int, run_seq: int, limit: int = 1000) -> FeedRead:
+        """`changes_since(change_seq)` and `runs_since(run_seq, limit)` in one read (one round trip)."""
+        ...
+
+    def read_mark(self) -> int | None:
+        """A number that moves whenever another connection commits to the store; no I/O that can wait (the event
+        loop calls it before each read that goes through the store). Equal marks mean nothing was written in
+        between, so a read made at the first still holds. None where the store has no such cheap test
+        (PostgreSQL: only a round trip could tell): read again."""
         ...
 
     async def runs_since(self, seq: int, limit: int = 1000) -> tuple[int, list[RunRecord]]:

@@ -12,9 +12,10 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from ..models import RunRecord
+from .base import FeedRead
 from .codec import read_run
 
-__all__ = ["CHANGES_KEPT", "HistoryPruning", "changes_after", "changes_pruned_to", "runs_after"]
+__all__ = ["CHANGES_KEPT", "HistoryPruning", "changes_after", "changes_pruned_to", "feed_read", "runs_after"]
 
 CHANGES_KEPT = 10_000  # job changes kept for processes that follow them; one further behind reloads every job
 
@@ -37,6 +38,19 @@ def runs_after(rows: Sequence[tuple[int, str, str]], seq: int, writer: str) -> t
     if not rows:
         return seq, []
     return rows[-1][0], [read_run(text) for _, text, row_writer in rows if row_writer != writer]
+
+
+def feed_read(
+    changes: Sequence[tuple[int, str, str]],
+    runs: Sequence[tuple[int, str, str]],
+    positions: tuple[int, int],
+    limit: int,
+    writer: str,
+) -> FeedRead:
+    """`feeds_since`'s answer from the change rows and run rows after `positions` (change seq, run seq)."""
+    change_seq, changed = changes_after(changes, positions[0], writer)
+    run_seq, records = runs_after(runs, positions[1], writer)
+    return FeedRead(change_seq, changed, run_seq, records, more_runs=len(runs) >= limit)
 
 
 def changes_pruned_to(seq: int, added: int) -> int | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,9 +25,9 @@ from agentool_bridge.postgres import ADVISORY_XACT_LOCK, SCHEMA_LOCK, mask_passw
 from ..errors import JobExistsError, JobNotFoundError, TooManyJobsError
 from ..jobs import Job, JobState, RunStatus
 from ..models import RunRecord
-from .base import Bookkeeping, RunQuery
+from .base import Bookkeeping, FeedRead, RunQuery
 from .codec import JOB_COLUMNS, RowCodec, interrupted, read_run, run_row, run_text
-from .feeds import HistoryPruning, changes_after, changes_pruned_to, runs_after
+from .feeds import HistoryPruning, changes_after, changes_pruned_to, feed_read, runs_after
 from .postgres_connections import PostgresConnections
 
 __all__ = ["PostgresStore"]
@@ -149,6 +149,11 @@ class PostgresStore:
     async def changed(self) -> bool:
         return await self._db.changed()
 
+    def read_mark(self) -> int | None:
+        # A notification arrives some time after the commit it tells of: only a round trip could tell that nothing
+        # was written, and it would cost what the read it saves costs.
+        return None
+
     async def positions(self) -> tuple[int, int]:
         [row] = await self._db.fetch(
             "SELECT (SELECT COALESCE(MAX(seq), 0) FROM scheduler_changes), "
@@ -165,6 +170,25 @@ class PostgresStore:
     async def load_job(self, job_id: str) -> Job | None:
         rows = await self._db.fetch(f"SELECT {JOB_COLUMNS} FROM scheduler_jobs WHERE job_id = %s", (job_id,))
         return _CODEC.jobs(rows, self._masked)[0] if rows else None
+
+    async def load_jobs_by_id(self, job_ids: Collection[str]) -> dict[str, Job]:
+        if not job_ids:
+            return {}
+        rows = await self._db.fetch(
+            f"SELECT {JOB_COLUMNS} FROM scheduler_jobs WHERE job_id = ANY(%b::text[])", (list(job_ids),)
+        )
+        return {job.job_id: job for job in _CODEC.jobs(rows, self._masked)}
+
+    async def feeds_since(self, change_seq: int, run_seq: int, limit: int = 1000) -> FeedRead:
+        rows = await self._db.fetch(
+            "(SELECT 0 AS feed, seq, job_id, writer FROM scheduler_changes WHERE seq > %s) UNION ALL "
+            "(SELECT 1, seq, record, writer FROM scheduler_runs WHERE seq > %s ORDER BY seq LIMIT %s) "
+            "ORDER BY feed, seq",
+            (change_seq, run_seq, limit),
+        )
+        changes = [row[1:] for row in rows if row[0] == 0]
+        runs = [row[1:] for row in rows if row[0] == 1]
+        return feed_read(changes, runs, (change_seq, run_seq), limit, self.writer)
 
     async def runs_since(self, seq: int, limit: int = 1000) -> tuple[int, list[RunRecord]]:
         rows = await self._db.fetch(

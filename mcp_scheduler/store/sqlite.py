@@ -8,11 +8,12 @@ at once with "database is locked" when another connection writes the same file).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import sqlite3
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
@@ -21,10 +22,10 @@ from typing import Any, TypeVar
 from ..errors import JobExistsError, JobNotFoundError, SchedulerStateError, TooManyJobsError
 from ..jobs import Job, JobState, RunStatus
 from ..models import RunRecord
-from .base import Bookkeeping, RunQuery
+from .base import Bookkeeping, FeedRead, RunQuery
 from .codec import JOB_COLUMNS, TextTimes, interrupted, read_run, run_row, run_text
-from .feeds import HistoryPruning, changes_after, changes_pruned_to, runs_after
-from .sqlite_disk import DiskGuard, connect
+from .feeds import HistoryPruning, changes_after, changes_pruned_to, feed_read, runs_after
+from .sqlite_disk import DiskGuard, connect, connect_marks
 
 __all__ = ["SQLiteStore"]
 
@@ -98,6 +99,7 @@ class SQLiteStore:
         self._pruning = HistoryPruning()
         self.writer = secrets.token_hex(8)  # marks this process's rows, which its followers skip
         self._data_version: int | None = None
+        self._marks: sqlite3.Connection | None = None  # read_mark's own connection (see there)
         self._disk = DiskGuard(self._database, lambda: self._conn)
 
     @property
@@ -112,6 +114,8 @@ class SQLiteStore:
             self._conn = await self._run(connect, self._database)
             await self._run(self._conn.executescript, SCHEMA + ";" + _BOOKS_TABLE)
             await self._run(self._migrate)
+            if self._database is not None:
+                self._marks = await self._run(connect_marks, self._database)
         except BaseException:
             await self.close()
             raise
@@ -119,6 +123,9 @@ class SQLiteStore:
     async def close(self) -> None:
         thread, self._thread = self._thread, None
         conn, self._conn = self._conn, None
+        marks, self._marks = self._marks, None
+        if marks is not None:
+            marks.close()
         if thread is None:
             return
         if conn is not None:
@@ -183,6 +190,19 @@ class SQLiteStore:
         moved, self._data_version = version != self._data_version, version
         return moved
 
+    def read_mark(self) -> int | None:
+        if self._thread is None:
+            return None
+        if self._marks is None:
+            return 0  # in memory: no other connection can write it
+        # PRAGMA data_version on a connection of its own, which never writes: it moves when any other connection,
+        # this store's too, commits. Called on the event loop: a WAL reader only looks at the shared-memory index,
+        # and with no busy timeout (connect_marks) a lock it would wait for is an error, answered None.
+        try:
+            return int(self._marks.execute("PRAGMA data_version").fetchall()[0][0])
+        except sqlite3.Error:
+            return None
+
     async def positions(self) -> tuple[int, int]:
         return await self._run(self._positions)
 
@@ -196,10 +216,21 @@ class SQLiteStore:
         return await self._run(self._changes_since, seq)
 
     def _changes_since(self, seq: int) -> tuple[int, set[str] | None]:
-        rows = self._db().execute(
+        return changes_after(self._change_rows(seq), seq, self.writer)
+
+    def _change_rows(self, seq: int) -> list[tuple[int, str, str]]:
+        return self._db().execute(
             "SELECT seq, job_id, writer FROM scheduler_changes WHERE seq > ? ORDER BY seq", (seq,)
         ).fetchall()
-        return changes_after(rows, seq, self.writer)
+
+    async def feeds_since(self, change_seq: int, run_seq: int, limit: int = 1000) -> FeedRead:
+        changes, runs = await self._run(self._feed_rows, change_seq, run_seq, limit)
+        return feed_read(changes, runs, (change_seq, run_seq), limit, self.writer)
+
+    def _feed_rows(
+        self, change_seq: int, run_seq: int, limit: int
+    ) -> tuple[list[tuple[int, str, str]], list[tuple[int, str, str]]]:
+        return self._change_rows(change_seq), self._runs_since(run_seq, limit)
 
     async def load_job(self, job_id: str) -> Job | None:
         return await self._run(self._load_job, job_id)
@@ -207,6 +238,18 @@ class SQLiteStore:
     def _load_job(self, job_id: str) -> Job | None:
         rows = self._db().execute(f"SELECT {JOB_COLUMNS} FROM scheduler_jobs WHERE job_id = ?", (job_id,)).fetchall()
         return _CODEC.jobs(rows, self._source())[0] if rows else None
+
+    async def load_jobs_by_id(self, job_ids: Collection[str]) -> dict[str, Job]:
+        if not job_ids:
+            return {}
+        jobs = await self._run(self._load_jobs_by_id, json.dumps(list(job_ids)))
+        return {job.job_id: job for job in jobs}
+
+    def _load_jobs_by_id(self, ids: str) -> list[Job]:
+        rows = self._db().execute(
+            f"SELECT {JOB_COLUMNS} FROM scheduler_jobs WHERE job_id IN (SELECT value FROM json_each(?))", (ids,)
+        ).fetchall()
+        return _CODEC.jobs(rows, self._source())
 
     async def runs_since(self, seq: int, limit: int = 1000) -> tuple[int, list[RunRecord]]:
         return runs_after(await self._run(self._runs_since, seq, limit), seq, self.writer)

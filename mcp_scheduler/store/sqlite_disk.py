@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from ..errors import DiskFullError, is_disk_full
 
-__all__ = ["WAL_KEPT", "WAL_LEAST", "WAL_MOST", "DiskGuard", "connect"]
+__all__ = ["WAL_KEPT", "WAL_LEAST", "WAL_MOST", "DiskGuard", "connect", "connect_marks"]
 
 T = TypeVar("T")
 
@@ -48,6 +48,14 @@ def connect(database: str | os.PathLike[str] | None) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     conn.execute(f"PRAGMA journal_size_limit={WAL_KEPT}")
+    return conn
+
+
+def connect_marks(database: str) -> sqlite3.Connection:
+    """A read-only connection to the file `database` for `PRAGMA data_version` only, which never waits for a lock
+    (no busy timeout: a lock held elsewhere is an error at once)."""
+    conn = sqlite3.connect(database, timeout=0, check_same_thread=False, isolation_level=None)
+    conn.execute("PRAGMA query_only=1")
     return conn
 
 

@@ -81,6 +81,34 @@ async def test_a_standby_says_the_jobs_run_in_the_runner_beside_it(pair: Pair) -
     assert f"pid {pair.runner.process.pid} on " in status["runner"]
 
 
+async def standby_status(pair: Pair, running: bool) -> dict[str, Any]:
+    """The standby's scheduler_status once it says `running` (on PostgreSQL it reads the lease row with its attempts at
+    the lease, every 0.5 s; on SQLite it reads the lease file when asked): at most 5 s."""
+    deadline = asyncio.get_running_loop().time() + 5
+    while (status := structured(await pair.at_standby.call_tool("scheduler_status", {})))["running"] != running:
+        assert asyncio.get_running_loop().time() < deadline, status
+        await asyncio.sleep(0.05)
+    return status
+
+
+async def test_a_standby_and_the_status_command_say_the_runner_was_stopped_until_it_is_started(pair: Pair) -> None:
+    stopped = structured(await pair.at_runner.call_tool("stop_scheduler", {}))
+    status = await standby_status(pair, running=False)
+
+    assert (status["role"], status["state"]) == ("standby", stopped["state"]) == ("standby", "paused")
+    assert f"pid {pair.runner.process.pid} on " in status["runner"]
+    assert "stopped with stop_scheduler since" in status["runner"]
+    told = await asyncio.to_thread(run_cli, "status", "--db", pair.database)
+    assert told.returncode == 0 and "stopped with stop_scheduler since" in told.stdout, told.stdout + told.stderr
+
+    structured(await pair.at_runner.call_tool("start_scheduler", {}))
+    status = await standby_status(pair, running=True)
+
+    assert status["state"] == "running" and "stopped" not in status["runner"]
+    told = await asyncio.to_thread(run_cli, "status", "--db", pair.database)
+    assert told.returncode == 0 and "stopped" not in told.stdout, told.stdout
+
+
 async def test_a_cancel_answers_cancelled_and_no_list_shows_the_job_right_after(pair: Pair) -> None:
     for job_id in ("kept", "by-standby", "by-runner"):
         structured(await pair.at_runner.call_tool("schedule_job", kv_job(job_id)))
