@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ValidationError
@@ -21,7 +21,9 @@ from agentool_bridge import AgenToolError
 
 from ..errors import DiskFullError, SchedulerError, is_disk_full
 from ..models import SchedulerInput
+from ..principals import acting_as
 from .arguments import describe_argument_errors
+from .auth import principal_of
 
 __all__ = ["MAX_ERROR_MESSAGE", "READ_ONLY", "Tool", "hints", "keyword", "scheduler_input", "tool_errors"]
 
@@ -107,12 +109,14 @@ class Tool:
 
 
 def _compact(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """`fn` answering a model as a result whose text content is the structured content as compact JSON: the SDK
-    would indent it, which a model reads as a quarter more characters for nothing."""
+    """`fn` answering a model as a result whose text content is the structured content as compact JSON (the SDK
+    would indent it, which a model reads as a quarter more characters for nothing), run as the call's principal."""
 
     @functools.wraps(fn)
     async def answer(*args: Any, **kwargs: Any) -> Any:
-        result = await fn(*args, **kwargs)
+        ctx = next((value for value in kwargs.values() if isinstance(value, Context)), None)
+        with acting_as(principal_of(ctx)):
+            result = await fn(*args, **kwargs)
         if not isinstance(result, BaseModel):
             return result
         structured = result.model_dump(mode="json", by_alias=True)
