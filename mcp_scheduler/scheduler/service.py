@@ -2,9 +2,8 @@
 
 Both faces (the `scheduler` AgenTool and the MCP server) call this class; it raises typed errors
 (`mcp_scheduler.errors`) and returns the models of `mcp_scheduler.models`. It puts its collaborators together
-once, here: the job table (the one owner of the jobs in memory), the engine handle, the run path
-(`mcp_scheduler.runs`), the commands, the queries, the extra runs and the replication of the store.
-`SchedulerRuntime` builds it with everything it needs.
+once, here: the job table (the one owner of the jobs in memory), the engine handle, the run path (`runs`), the
+commands, the queries, the extra runs and the store's replication. `SchedulerRuntime` builds it with all it needs.
 """
 
 from __future__ import annotations
@@ -428,8 +427,8 @@ class SchedulerService:
         return self._queries.preview(schedule_type, schedule, timezone, count, policy)
 
     def _take_request(self, request: RunRecord) -> None:
-        """Run what another process asked for through the store, while this runner processes jobs: one opened
-        paused (a command's, for a moment) or stopped leaves the request to the runner that processes them."""
+        """Run what another process asked for through the store, while this runner processes jobs (one opened
+        paused, a command's for a moment, or stopped leaves it to the runner that processes them)."""
         if self.processing:
             self._extra.take_request(request)
         else:
