@@ -14,6 +14,7 @@ import os
 from ..injector import get_injector
 from ..registry import AgenToolRegistry
 from ._common import MAX_NAME_LENGTH, Name, ToolkitOutput, check_name, check_text, is_postgres_url
+from ._db import Database, open_database
 from .agent import AgentInput, AgentModelError, AgentRunError, AgentToolkit
 from .config import AddressRules, ToolkitConfig
 from .errors import (
@@ -54,6 +55,8 @@ from .shell import (
 from .storage_kv import KVStore, create_storage_kv_agent
 
 __all__ = [
+    "Database",
+    "open_database",
     "MAX_NAME_LENGTH",
     "AddressRules",
     "AgentInput",

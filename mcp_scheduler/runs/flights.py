@@ -23,6 +23,7 @@ class Flight:
     recorded: asyncio.Future[None] | None = None
     why: str | None = None  # set when stopped
     uncancelled: bool = False
+    run_id: str | None = None
 
 
 class Flights:
@@ -39,12 +40,12 @@ class Flights:
             self.cancel_notes[task] = note
         task.cancel()
 
-    def take_off(self, job_id: str, trigger: RunTrigger | None = None) -> Flight | None:
+    def take_off(self, job_id: str, trigger: RunTrigger | None = None, run_id: str | None = None) -> Flight | None:
         """Note the current task's run of `job_id` as in flight (until `land`)."""
         task = asyncio.current_task()
         if task is None:
             return None
-        flight = Flight(job_id, task, trigger)
+        flight = Flight(job_id, task, trigger, run_id=run_id)
         flights = self._flights.get(job_id)
         if flights is None:
             self._flights[job_id] = {flight}
@@ -101,6 +102,17 @@ class Flights:
             flights = list(self._flights.get(job_id, ()))
         if triggers is not None:
             flights = [f for f in flights if f.trigger in triggers]
+        return self._cancel(flights, reason)
+
+    def run_ids(self) -> set[str]:
+        """The run ids of the runs in flight."""
+        return {f.run_id for group in self._flights.values() for f in group if f.run_id is not None}
+
+    def stop_run(self, run_id: str, reason: str) -> list[asyncio.Future[None]]:
+        """Cancel the run `run_id` if it is in flight, as `stop` does (an empty list if it is not)."""
+        return self._cancel([f for group in self._flights.values() for f in group if f.run_id == run_id], reason)
+
+    def _cancel(self, flights: list[Flight], reason: str) -> list[asyncio.Future[None]]:
         current = asyncio.current_task()
         waits: list[asyncio.Future[None]] = []
         for flight in flights:

@@ -171,7 +171,7 @@ class Execution:
             lead = note if lead is None else f"{note}; {lead}"
         started = _Start({**base, "status": "running", "note": lead})
         t0 = time.perf_counter()
-        flight = self._flights.take_off(job_id, trigger)
+        flight = self._flights.take_off(job_id, trigger, base["run_id"])
         try:
             try:
                 await self._history.commit(run_id=base["run_id"], build=started,

@@ -77,8 +77,9 @@ class ExtraRuns:
     def stopped(self) -> None:
         self._stops += 1
 
-    async def run_now(self, request: SchedulerInput) -> RunRecord:
-        """Run a job's AgenTool now (schedule unchanged), or a given AgenTool once; raise if it fails.
+    async def run_now(self, request: SchedulerInput, *, run_id: str | None = None) -> RunRecord:
+        """Run a job's AgenTool now (schedule unchanged), or a given AgenTool once; raise if it fails. `run_id`: the
+        id its record gets (drawn when None), known to the caller before the run starts (a task follows it).
 
         On a standby a job's run is asked of the runner through the store (`run_requests.py`), as the CLI's
         `run` does: it runs with the runner's flags and environment, and the job's last run and status that the
@@ -105,9 +106,9 @@ class ExtraRuns:
             self.manual_runs.add(task)
         try:
             if job is not None and not self._engine.runner:
-                record: RunRecord | None = await self._ask_runner(job)
+                record: RunRecord | None = await self._ask_runner(job, run_id)
             else:
-                record = await self._runs.admission.run_extra(target, "run_now", None, wait=False)
+                record = await self._runs.admission.run_extra(target, "run_now", None, wait=False, run_id=run_id)
         finally:
             if task is not None:
                 self.manual_runs.discard(task)
@@ -125,9 +126,9 @@ class ExtraRuns:
             )
         return record
 
-    async def _ask_runner(self, job: Job) -> RunRecord:
+    async def _ask_runner(self, job: Job, run_id: str | None) -> RunRecord:
         """On a standby: have the runner run `job` now and wait for its record (see `run_now`)."""
-        asked = RunRequest(self._store, job, history_limit=self._history_limit,
+        asked = RunRequest(self._store, job, history_limit=self._history_limit, run_id=run_id,
                            asked_by=f"run_now on a standby (pid {os.getpid()} on {socket.gethostname()})")
         await asked.send()
 

@@ -40,11 +40,13 @@ def is_run_request(record: RunRecord) -> bool:
 class RunRequest:
     """One request for a run of `job`, written to `store` by a process that is not the runner, and its outcome."""
 
-    def __init__(self, store: SchedulerStore, job: Job, *, history_limit: int, asked_by: str) -> None:
+    def __init__(
+        self, store: SchedulerStore, job: Job, *, history_limit: int, asked_by: str, run_id: str | None = None
+    ) -> None:
         self._store = store
         self._history_limit = history_limit
         self.record = RunRecord(
-            run_id=secrets.token_hex(16), job_id=job.job_id, agentool_name=job.definition.agentool_name,
+            run_id=run_id or secrets.token_hex(16), job_id=job.job_id, agentool_name=job.definition.agentool_name,
             trigger="run_now", status="running", note=f"asked for by {asked_by}; waiting for the runner",
         )
         self._position = 0

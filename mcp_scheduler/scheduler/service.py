@@ -2,9 +2,8 @@
 
 Both faces (the `scheduler` AgenTool and the MCP server) call this class; it raises typed errors
 (`mcp_scheduler.errors`) and returns the models of `mcp_scheduler.models`. It puts its collaborators together
-once, here: the job table (the one owner of the jobs in memory), the engine handle, the run path
-(`mcp_scheduler.runs`), the commands, the queries, the extra runs and the replication of the store.
-`SchedulerRuntime` builds it with everything it needs.
+once, here: the job table (the one owner of the jobs in memory), the engine handle, the run path (`runs`), the
+commands, the queries, the extra runs and the store's replication. `SchedulerRuntime` builds it with all it needs.
 """
 
 from __future__ import annotations
@@ -183,13 +182,9 @@ class SchedulerService:
         self._history.start()
         if self._store.location is not None:
             replication.start()
-        logger.info(
-            "Scheduler open: %d jobs, database %s, time zone %s, %s",
-            len(self._table),
-            self._store.location or "(memory)",
-            self.timezone,
-            "running them" if self._engine.runner else f"standby (the jobs run in {self._lease.holder()})",
-        )
+        logger.info("Scheduler open: %d jobs, database %s, time zone %s, %s", len(self._table),
+                    self._store.location or "(memory)", self.timezone,
+                    "running them" if self._engine.runner else f"standby (the jobs run in {self._lease.holder()})")
         return self
 
     def _warn_about_secrets(self) -> None:
@@ -216,9 +211,8 @@ class SchedulerService:
         self._extra.closed()
         await self._replication.stop()
         extra = self._extra
-        runs: set[asyncio.Task[Any]] = (
-            extra.manual_runs | self._replication.orphaned_runs | extra.backfills | self._runs.retries.stop()
-        )
+        runs: set[asyncio.Task[Any]] = extra.manual_runs | self._replication.orphaned_runs | extra.backfills
+        runs |= self._runs.retries.stop()
         if self._engine.engine is not None:
             self._runs.not_run.close()  # the jobs of not-run counts not written yet: with their next run times
             await self._history.flush()  # next run times are read from the engine: write them while it is alive
@@ -317,10 +311,18 @@ class SchedulerService:
         self._require_open()
         return await self._commands.resume(job_id)
 
-    async def run_now(self, request: SchedulerInput) -> RunRecord:
-        """Run a job's AgenTool now (schedule unchanged), or a given AgenTool once; raise if it fails."""
+    async def run_now(self, request: SchedulerInput, *, run_id: str | None = None) -> RunRecord:
+        """Run a job's AgenTool now (schedule unchanged), or a given AgenTool once; raise if it fails. `run_id`:
+        the id of its record (drawn when None)."""
         self._require_open()
-        return await self._extra.run_now(request)
+        return await self._extra.run_now(request, run_id=run_id)
+
+    def stop_run(self, run_id: str, reason: str) -> bool:
+        """Stop the run `run_id` if in progress here (recorded `cancelled`: "<reason> while ..."); else False."""
+        return bool(self._runs.flights.stop_run(run_id, reason))
+
+    def runs_in_flight(self) -> set[str]:
+        return self._runs.flights.run_ids()  # the run ids of the runs in progress in this process
 
     async def backfill(
         self,
@@ -337,9 +339,8 @@ class SchedulerService:
         return await self._extra.backfill(job_id, since, until, overlap, wait=wait)
 
     async def check_job_input(self, agentool_name: str, input_data: dict[str, Any]) -> list[str]:
-        """Check that the AgenTool exists, that every `!env:NAME` is a secret the operator allows and is set,
-        and that `input_data` fits the AgenTool's schema (see `RequestChecks.check_job_input`); return the
-        warnings of its check."""
+        """Check that the AgenTool exists, every `!env:NAME` is an allowed secret that is set and `input_data` fits
+        the AgenTool's schema (see `RequestChecks.check_job_input`); return the warnings of its check."""
         return await self._checks.check_job_input(agentool_name, input_data)
 
     async def start(self) -> SchedulerStatus:
@@ -385,8 +386,7 @@ class SchedulerService:
         return await self._replication.catch_up()
 
     def job_ids(self) -> list[str]:
-        """Every job id (for completions)."""
-        return self._queries.job_ids()
+        return self._queries.job_ids()  # every job id (for completions)
 
     async def get_job(self, job_id: str, history: int = 5) -> tuple[JobInfo, list[RunRecord]]:
         """A job with its next fire times and its latest runs."""
@@ -402,13 +402,13 @@ class SchedulerService:
         since: str | datetime | None = None,
         until: str | datetime | None = None,
         agentool_name: str | None = None,
+        run_id: str | None = None,
     ) -> list[RunRecord]:
-        """Runs, newest first: one job's (also cancelled jobs and run_now ids, until pruned), or with no
-        `job_id` those of every job. `since` and `until` bound the run time: datetimes, or strings such as
-        '2026-12-01T09:00' or '1h' (that long ago)."""
+        """Runs, newest first: one job's (also cancelled jobs and run_now ids, until pruned), or with no `job_id`
+        those of every job. `since` and `until` bound the run time: datetimes, or strings such as '1h' (ago)."""
         self._require_open()
         return await self._queries.get_history(job_id, status, limit, since=since, until=until,
-                                               agentool_name=agentool_name)
+                                               agentool_name=agentool_name, run_id=run_id)
 
     def status(self) -> SchedulerStatus:
         """The scheduler's state and counts."""
@@ -427,8 +427,8 @@ class SchedulerService:
         return self._queries.preview(schedule_type, schedule, timezone, count, policy)
 
     def _take_request(self, request: RunRecord) -> None:
-        """Run what another process asked for through the store, while this runner processes jobs: one opened
-        paused (a command's, for a moment) or stopped leaves the request to the runner that processes them."""
+        """Run what another process asked for through the store, while this runner processes jobs (one opened
+        paused, a command's for a moment, or stopped leaves it to the runner that processes them)."""
         if self.processing:
             self._extra.take_request(request)
         else:

@@ -37,6 +37,7 @@ from .notifications import HandshakeSessions, Notifier
 from .outputs import AgenToolCatalog, AgenToolEntry, AnswerLimits, HistoryPage, JobDetail, JobPage, QueueMessages
 from .prompts import add_prompts
 from .resources import add_resources
+from .tasks import RunTasks
 from .tools import TOOL_ORDER, add_tools
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ __all__ = [
     "JobDetail",
     "JobPage",
     "QueueMessages",
+    "RunTasks",
     "SchedulerServer",
     "build_server",
 ]
@@ -70,6 +72,8 @@ class SchedulerServer(MCPServer):
         self.runtime = runtime
         self.limits = limits or AnswerLimits()
         self.notifier = Notifier(InMemorySubscriptionBus(), HandshakeSessions(), self.limits.content_chars)
+        self.tasks = RunTasks(runtime)
+        """Runs as tasks for the clients that declare the tasks extension."""
         self.metrics: MetricsEndpoint | None = None
         """Prometheus metrics, when the settings turn them on (`build_server`); open while the scheduler is."""
         self._users = 0
@@ -80,7 +84,7 @@ class SchedulerServer(MCPServer):
             async with self.use():
                 yield runtime
 
-        super().__init__(lifespan=lifespan, subscriptions=self.notifier.bus, **kwargs)
+        super().__init__(lifespan=lifespan, subscriptions=self.notifier.bus, extensions=[self.tasks], **kwargs)
 
     @asynccontextmanager
     async def use(self) -> AsyncIterator[SchedulerRuntime]:
@@ -89,6 +93,7 @@ class SchedulerServer(MCPServer):
             if self._users == 0:
                 await self.runtime.open()
                 self.notifier.start(self.runtime.events)
+                self.tasks.start()
                 if self.metrics is not None:
                     await self.metrics.open()
             self._users += 1
@@ -102,6 +107,7 @@ class SchedulerServer(MCPServer):
                         await self.metrics.close()
                     await self.notifier.stop()
                     await self.runtime.service.close()
+                    await self.tasks.close()
 
 
     async def shut_down(self) -> None:

@@ -24,6 +24,7 @@ from ..scheduler.views import accepted_job, job_summary
 from ._params import field_parameter, fields_in_words, with_parameters
 from .briefs import JobBrief, brief_job
 from .outputs import AnswerLimits, JobPage
+from .tasks import in_task
 from .tooling import READ_ONLY, Tool, hints, keyword, scheduler_input, tool_errors
 
 __all__ = ["job_tools"]
@@ -165,7 +166,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
         with tool_errors("backfill_job"):
             request = scheduler_input("backfill", **kw)
             return await svc.backfill(request.job_id or "", request.since or "", request.until,
-                                      request.backfill_overlap)
+                                      request.backfill_overlap, wait=in_task())  # a task waits for the runs
 
     tools.append(Tool(
         with_parameters(

@@ -30,6 +30,7 @@ from .outputs import (
     SchedulerState,
     json_size,
 )
+from .tasks import task_run_id
 from .tooling import READ_ONLY, Tool, hints, keyword, scheduler_input, tool_errors
 
 __all__ = ["TOOL_ORDER", "InboxIsNotAQueueError", "add_tools", "read_queue"]
@@ -110,9 +111,12 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
     async def run_now(ctx: Context, **kw: Any) -> RunRecord:
         with tool_errors("run_now"):
             request = scheduler_input("run_now", **kw)
-            await ctx.report_progress(0, 1, "running")
-            record = await svc.run_now(request)
-            await ctx.report_progress(1, 1, record.status)
+            run_id = task_run_id()  # answered as a task: the task follows this run
+            if run_id is None:
+                await ctx.report_progress(0, 1, "running")
+            record = await svc.run_now(request, run_id=run_id)
+            if run_id is None:
+                await ctx.report_progress(1, 1, record.status)
             return limits.run(record)
 
     tools.append(Tool(
