@@ -34,6 +34,7 @@ examples:
   mcp-scheduler run nightly-report                      run it now; prints its result (JSON)
   mcp-scheduler apply jobs.toml --dry-run               what applying a jobs file would change
   mcp-scheduler runs show 3f2a9c1b                      a run's whole result, error and timings
+  mcp-scheduler dashboard                               the dashboard in your browser (jobs, runs, failures)
 
 exit codes:
   0  done (status: a process runs the jobs)
@@ -48,6 +49,7 @@ Tables go to stdout, messages to stderr.
 
 MODULES = {
     "serve": ("serve",),
+    "dashboard": ("dashboard",),
     "jobs": ("jobs", "history", "run", "pause", "resume", "cancel"),
     "status": ("status",),
     "token": ("token",),
