@@ -4,8 +4,7 @@ with a bit of everything (jobs with next runs, a paused job, a success, a failur
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -14,8 +13,10 @@ from pydantic import Field
 from agentool_bridge import BaseOperationInput, RoutingConfig, register_agentool
 from mcp_scheduler import RunEvent, SchedulerInput, SchedulerRuntime
 from mcp_scheduler.events import SchedulerEvent
-from mcp_scheduler.server import SchedulerServer, build_server
-from mcp_scheduler.settings import Settings
+from mcp_scheduler.server import SchedulerServer
+from tests.server.conftest import ServerFactory, db_file, make_server  # noqa: F401 (fixtures used here)
+
+from ._browser import launched_browser
 
 WAIT = 10.0
 LOG_INPUT = {"operation": "log", "level": "INFO", "message": "hello from a job"}
@@ -104,32 +105,17 @@ async def fill(runtime: SchedulerRuntime) -> None:
     await failed
 
 
-ServerFactory = Callable[..., SchedulerServer]
-
-
 @pytest.fixture
-async def make_server(tmp_path: Path) -> AsyncIterator[ServerFactory]:
-    """Servers over runtimes of their own (the `boom` kind added); closed at teardown."""
-    runtimes: list[SchedulerRuntime] = []
-
-    def factory(database: str | None = None, **options: Any) -> SchedulerServer:
-        settings = Settings(
-            database=database or str(tmp_path / "s.db"), timezone="UTC", discover_entry_points=False, **options
-        )
-        runtime = SchedulerRuntime(settings.service_config(), toolkit_config=settings.toolkit_config())
-        add_failing_kind(runtime)
-        runtimes.append(runtime)
-        return build_server(runtime, settings)
-
-    yield factory
-    for runtime in reversed(runtimes):
-        await runtime.close()
-
-
-@pytest.fixture
-async def filled(make_server: ServerFactory) -> AsyncIterator[SchedulerServer]:
-    """An open server whose schedule `fill` made."""
-    server = make_server()
+async def filled(make_server: ServerFactory, db_file: str) -> AsyncIterator[SchedulerServer]:  # noqa: F811
+    """An open server (the `boom` kind added) whose schedule `fill` made."""
+    server = make_server(db_file)
+    add_failing_kind(server.runtime)
     async with server.use() as runtime:
         await fill(runtime)
         yield server
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """A headless Chromium for the module (scripts/browser.sh installs it when missing)."""
+    yield from launched_browser()

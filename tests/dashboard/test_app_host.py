@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from mcp_scheduler.server.schedule_app import DASHBOARD_URI
 from tests.server.conftest import HttpServer, http_server
 
-from ._browser import WAIT_MS, McpThread, launched_browser, screenshot
+from ._browser import WAIT_MS, McpThread, screenshot
 
 pytestmark = pytest.mark.filterwarnings("ignore::mcp.MCPDeprecationWarning")
 
@@ -51,11 +51,6 @@ window.addEventListener("message", async (event) => {
 });
 window.loadApp = (html) => { frame.srcdoc = html; };
 </script></body></html>"""
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from launched_browser()
 
 
 @pytest.fixture(scope="module")

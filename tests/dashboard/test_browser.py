@@ -15,17 +15,12 @@ from playwright.sync_api import expect
 from tests._net import free_port, stop, wait_until_listening
 from tests.server.conftest import HttpServer, http_server, scheduler_command
 
-from ._browser import WAIT, WAIT_MS, McpThread, launched_browser, screenshot
+from ._browser import WAIT, WAIT_MS, McpThread, screenshot
 
 pytestmark = pytest.mark.filterwarnings("ignore::mcp.MCPDeprecationWarning")
 
 TOKEN = "dashboard-test-token"
 LOG = {"operation": "log", "level": "INFO", "message": "report written"}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from launched_browser()
 
 
 @pytest.fixture(scope="module")
