@@ -14,11 +14,13 @@ from agentool_bridge import BaseOperationInput, RoutingConfig, register_agentool
 from mcp_scheduler import RunEvent, SchedulerInput, SchedulerRuntime
 from mcp_scheduler.events import SchedulerEvent
 from mcp_scheduler.server import SchedulerServer
-from tests.server.conftest import ServerFactory, db_file, make_server  # noqa: F401 (fixtures used here)
+from tests.server.conftest import HttpServer, ServerFactory, db_file, http_server, make_server  # noqa: F401
 
-from ._browser import launched_browser
+from ._browser import McpThread, launched_browser
 
 WAIT = 10.0
+TOKEN = "dashboard-test-token"
+"""The --auth-token of the HTTP servers the dashboard tests start."""
 LOG_INPUT = {"operation": "log", "level": "INFO", "message": "hello from a job"}
 
 
@@ -119,3 +121,18 @@ async def filled(make_server: ServerFactory, db_file: str) -> AsyncIterator[Sche
 def browser() -> Iterator[Any]:
     """A headless Chromium for the module (scripts/browser.sh installs it when missing)."""
     yield from launched_browser()
+
+
+@pytest.fixture(scope="module")
+def http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer]:
+    """`mcp-scheduler --transport http` for the module (bearer token `TOKEN`)."""
+    with http_server(tmp_path_factory.mktemp("http"), "--transport", "http", "--auth-token", TOKEN) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def mcp(http: HttpServer) -> Iterator[McpThread]:
+    """A real MCP client of that server (in a thread: the browser tests are synchronous)."""
+    client = McpThread(f"{http.base}/mcp", TOKEN)
+    yield client
+    client.close()

@@ -12,13 +12,13 @@ import pytest
 from playwright.sync_api import expect
 
 from mcp_scheduler.server.schedule_app import DASHBOARD_URI
-from tests.server.conftest import HttpServer, http_server
+from tests.server.conftest import HttpServer
 
 from ._browser import WAIT_MS, McpThread, screenshot
+from .conftest import TOKEN
 
 pytestmark = pytest.mark.filterwarnings("ignore::mcp.MCPDeprecationWarning")
 
-TOKEN = "app-host-token"
 LOG = {"operation": "log", "level": "INFO", "message": "hi"}
 
 HOST_PAGE = """<!doctype html>
@@ -51,12 +51,6 @@ window.addEventListener("message", async (event) => {
 });
 window.loadApp = (html) => { frame.srcdoc = html; };
 </script></body></html>"""
-
-
-@pytest.fixture(scope="module")
-def http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer]:
-    with http_server(tmp_path_factory.mktemp("app"), "--transport", "http", "--auth-token", TOKEN) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ the page, a run's whole record opens, the page fits a phone's width, and screens
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,27 +12,13 @@ import pytest
 from playwright.sync_api import expect
 
 from tests._net import free_port, stop, wait_until_listening
-from tests.server.conftest import HttpServer, http_server, scheduler_command
+from tests.server.conftest import HttpServer, scheduler_command
 
 from ._browser import WAIT, WAIT_MS, McpThread, screenshot
 
 pytestmark = pytest.mark.filterwarnings("ignore::mcp.MCPDeprecationWarning")
 
-TOKEN = "dashboard-test-token"
 LOG = {"operation": "log", "level": "INFO", "message": "report written"}
-
-
-@pytest.fixture(scope="module")
-def http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer]:
-    with http_server(tmp_path_factory.mktemp("dashboard"), "--transport", "http", "--auth-token", TOKEN) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def mcp(http: HttpServer) -> Iterator[McpThread]:
-    client = McpThread(f"{http.base}/mcp", http.token)
-    yield client
-    client.close()
 
 
 def job_row(page: Any, job_id: str) -> Any:

@@ -9,34 +9,21 @@ from collections.abc import Iterator
 import httpx2
 import pytest
 
-from tests.server.conftest import HttpServer, http_server
+from tests.server.conftest import HttpServer
 
 from ._browser import WAIT, McpThread
+from .conftest import TOKEN
 
 pytestmark = pytest.mark.filterwarnings("ignore::mcp.MCPDeprecationWarning")
 
-TOKEN = "web-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 LOG = {"operation": "log", "level": "INFO", "message": "hi"}
-
-
-@pytest.fixture(scope="module")
-def http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer]:
-    with http_server(tmp_path_factory.mktemp("web"), "--transport", "http", "--auth-token", TOKEN) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")
 def web(http: HttpServer) -> Iterator[httpx2.Client]:
     with httpx2.Client(base_url=http.base, timeout=WAIT) as client:
         yield client
-
-
-@pytest.fixture(scope="module")
-def mcp(http: HttpServer) -> Iterator[McpThread]:
-    client = McpThread(f"{http.base}/mcp", TOKEN)
-    yield client
-    client.close()
 
 
 def test_the_page_is_served_beside_mcp_under_a_policy_that_runs_only_its_own_inline_code(web: httpx2.Client) -> None:
