@@ -119,7 +119,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
 
     tools.append(Tool(
         with_parameters(get_job, [job_id], returns=JobBrief),
-        description="A job's definition, state, next 3 run times and its 2 latest runs.",
+        description="A job's definition, state, next 3 runs and 2 latest runs.",
         annotations=READ_ONLY,
     ))
 
@@ -156,7 +156,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
             required=["schedule_type", "schedule"],
             returns=SchedulePreview,
         ),
-        description="A schedule in plain words and its next run times, without creating a job.",
+        description="A schedule in words and its next run times, without creating a job.",
         annotations=READ_ONLY,
     ))
 

@@ -35,7 +35,7 @@ def add_schedule_app(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
     @apps.tool(
         resource_uri=DASHBOARD_URI,
         name=SHOW_SCHEDULE,
-        description="Show the user the schedule: jobs, next runs, 24 h of runs, failures.",
+        description="Show the user the schedule at a glance: jobs, runs, failures.",
         annotations=READ_ONLY,
     )
     async def show_schedule(ctx: Context) -> CallToolResult:

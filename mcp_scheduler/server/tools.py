@@ -194,7 +194,7 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
 
     tools.append(Tool(
         with_parameters(stop_scheduler, [], returns=SchedulerState),
-        description="Stop processing jobs; no job is lost. Undo with start_scheduler.",
+        description="Stop processing jobs (none is lost); undo with start_scheduler.",
         annotations=hints(idempotent=True),
     ))
 
