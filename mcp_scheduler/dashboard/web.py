@@ -51,9 +51,6 @@ ACTIONS = ("pause", "resume", "run", "cancel")
 HEARTBEAT = 15.0
 """Seconds between keep-alive comments on the event stream (proxies close streams that stay silent)."""
 
-RUN_SEARCH = 1000
-"""Most of a job's latest runs searched for the run view's run."""
-
 _EVENT_BUFFER = 100
 
 _PAGE_HEADERS = {
@@ -145,13 +142,13 @@ class _Api:
         job_id, run_id = request.path_params["job_id"], request.path_params["run_id"]
 
         async def whole() -> Any:
-            runs = await self._runtime.service.get_history(job_id, None, RUN_SEARCH)
-            found = [record for record in runs if record.run_id == run_id]
+            runs = await self._runtime.service.get_history(job_id, None, 10, run_id=run_id)
+            found = [record for record in runs if record.run_id == run_id]  # the id whole, not a prefix
             return found[0].model_dump(mode="json") if found else None
 
         answer = await self._answer(whole)
         if answer.body == b"null":
-            return _error(404, f"Job {clip(job_id)} has no run {clip(run_id)} among its latest {RUN_SEARCH} runs.")
+            return _error(404, f"Job {clip(job_id)} has no run {clip(run_id)}.")
         return answer
 
     async def act(self, request: Request) -> Response:

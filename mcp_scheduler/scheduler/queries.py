@@ -119,16 +119,18 @@ class JobQueries:
         since: str | datetime | None = None,
         until: str | datetime | None = None,
         agentool_name: str | None = None,
+        run_id: str | None = None,
     ) -> list[RunRecord]:
         """Runs, newest first: one job's (also cancelled jobs and run_now ids, until pruned), or with no
         `job_id` those of every job, cancelled and finished ones included. `since` and `until` bound the
-        run time: datetimes, or strings such as '2026-12-01T09:00' or '1h' (that long ago)."""
+        run time: datetimes, or strings such as '2026-12-01T09:00' or '1h' (that long ago); `run_id`: the run of
+        that id (or those whose id starts so)."""
         now = self._clock.now()
         start = parse_moment(since, "since", self._timezone, now) if isinstance(since, str) else since
         end = parse_moment(until, "until", self._timezone, now) if isinstance(until, str) else until
         await self._write_finished_runs()
         records = await self._store.history(
-            job_id, status, limit, since=start, until=end, agentool_name=agentool_name
+            job_id, status, limit, since=start, until=end, agentool_name=agentool_name, run_id=run_id
         )
         if job_id is not None and not records and await self._replication.lookup(job_id) is None:
             if not await self._store.has_history(job_id):

@@ -401,14 +401,14 @@ class SchedulerService:
         *,
         since: str | datetime | None = None,
         until: str | datetime | None = None,
-        agentool_name: str | None = None,
+        agentool_name: str | None = None, run_id: str | None = None,
     ) -> list[RunRecord]:
         """Runs, newest first: one job's (also cancelled jobs and run_now ids, until pruned), or with no
         `job_id` those of every job. `since` and `until` bound the run time: datetimes, or strings such as
-        '2026-12-01T09:00' or '1h' (that long ago)."""
+        '2026-12-01T09:00' or '1h' (that long ago). `run_id`: the run of that id (or those whose id starts so)."""
         self._require_open()
         return await self._queries.get_history(job_id, status, limit, since=since, until=until,
-                                               agentool_name=agentool_name)
+                                               agentool_name=agentool_name, run_id=run_id)
 
     def status(self) -> SchedulerStatus:
         """The scheduler's state and counts."""
