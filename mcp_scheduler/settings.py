@@ -187,6 +187,8 @@ class Settings:
     protect_managed_jobs: bool = False
     """Refuse, instead of only warn about, changes to jobs that a jobs file manages made by other means than
     `mcp-scheduler apply` of that file."""
+    open_dashboard: Literal["no", "print", "browser"] = "no"
+    """`mcp-scheduler dashboard`: once listening, print the dashboard's URL with the token (and open a browser)."""
 
     @property
     def url(self) -> str:

@@ -30,6 +30,7 @@ __all__ = [
     "http",
     "log_level",
     "no_background_runner",
+    "port_number",
     "positive",
     "runner_idle_exit",
     "scheduler",
@@ -96,7 +97,7 @@ def seconds(value: str) -> float:
     return number
 
 
-def _port(value: str) -> int:
+def port_number(value: str) -> int:
     number: int = _checked(value, int, lambda n: 0 <= n <= 65535, "a port number from 1 to 65535 (0: any free port)")
     return number
 
@@ -257,7 +258,7 @@ def http(parser: argparse.ArgumentParser) -> None:
     http.add_argument("--transport", choices=["stdio", "http", "sse"], default=env_value("TRANSPORT", "stdio"),
                       help="stdio (default, for Claude Desktop), http (streamable HTTP) or sse")
     http.add_argument("--host", default=env_value("HOST", "127.0.0.1"), help="address to listen on (default 127.0.0.1)")
-    http.add_argument("--port", type=_port, default=env_value("PORT", "8765"),
+    http.add_argument("--port", type=port_number, default=env_value("PORT", "8765"),
                       help="port (default 8765; 0: any free port, named in the log)")
     http.add_argument("--path", type=_http_path, default=env_value("PATH", "/mcp"),
                       help="streamable HTTP path (default /mcp)")
@@ -283,7 +284,7 @@ def metrics(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--metrics", action="store_true", default=env_bool("METRICS"),
                        help="serve Prometheus metrics at /metrics beside the HTTP/SSE endpoint, behind the same bearer "
                        "token (needs the 'metrics' extra)")
-    group.add_argument("--metrics-port", type=_port, metavar="PORT", default=env_value("METRICS_PORT"),
+    group.add_argument("--metrics-port", type=port_number, metavar="PORT", default=env_value("METRICS_PORT"),
                        help="serve them on 127.0.0.1:PORT too, without a token (any transport, and the background "
                        "runner; 0: any free port, named in the log)")
     group.add_argument("--metrics-max-jobs", type=positive, metavar="N", default=env_value("METRICS_MAX_JOBS", "500"),

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from importlib import import_module
 
-from .._argparse import option_actions, subcommands
+from .._argparse import CommandListFormatter, option_actions, subcommands
 from ..settings import Settings, default_database_path
 from .options import ENV_PREFIX, FLAG_SETS, Parser, allowed_host, env_list
 
@@ -34,6 +34,7 @@ examples:
   mcp-scheduler run nightly-report                      run it now; prints its result (JSON)
   mcp-scheduler apply jobs.toml --dry-run               what applying a jobs file would change
   mcp-scheduler runs show 3f2a9c1b                      a run's whole result, error and timings
+  mcp-scheduler dashboard                               the dashboard in your browser (jobs, runs, failures)
 
 exit codes:
   0  done (status: a process runs the jobs)
@@ -48,6 +49,7 @@ Tables go to stdout, messages to stderr.
 
 MODULES = {
     "serve": ("serve",),
+    "dashboard": ("dashboard",),
     "jobs": ("jobs", "history", "run", "pause", "resume", "cancel"),
     "status": ("status",),
     "token": ("token",),
@@ -70,7 +72,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         description="A persistent job scheduler for LLM agents, served over MCP. Every flag can also be set as an "
         f"environment variable {ENV_PREFIX}<FLAG> (e.g. {ENV_PREFIX}PORT); flags win.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=CommandListFormatter,
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands", parser_class=Parser,
                                      help=f"one of these ({DEFAULT_COMMAND} when none is given)")

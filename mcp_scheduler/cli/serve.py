@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .._argparse import Commands
 from ..settings import Settings
 from . import options
-from .access import check_exposure, log_access, url_path, with_http_auth
+from .access import check_exposure, local_url, log_access, url_path, with_http_auth
 from .console import EXIT_FAILED, EXIT_OK, configure_logging, describe_error
 from .options import add_command
 
@@ -246,9 +246,14 @@ async def _serve_transport(
         asgi = mcp.sse_app(transport_security=security, host=settings.host)
     if mcp.metrics is not None:
         mcp.metrics.add_route(asgi)  # /metrics, behind the same bearer token
+    from ..dashboard.web import add_dashboard
+
+    add_dashboard(asgi, mcp.runtime, settings, security)  # the page at / and its API, beside the MCP endpoint
     auth = "bearer token required" if settings.auth_tokens else "no auth"
     _log_listening(settings, auth, local)
     log_access(settings)
+    logger.info("Dashboard: %s in a browser (it asks for the token; `mcp-scheduler dashboard` opens it with the token)",
+                local_url(replace(settings, transport="http", path="/")))
     logger.info("Accepted Host headers: %s (add more with --allowed-host)", ", ".join(security.allowed_hosts))
     # Once the scheduler is closed the calls in flight are answered: what is left are streams kept open by clients.
     config = uvicorn.Config(
@@ -275,6 +280,10 @@ async def _serve_transport(
             server.should_exit = True
 
     watcher = asyncio.ensure_future(stop_when_asked())
+    if settings.open_dashboard != "no":
+        from .dashboard import announce
+
+        announce(settings)
     try:
         await _serve_on(server, settings, listeners)
     finally:

@@ -123,7 +123,8 @@ class JobQueries:
     ) -> list[RunRecord]:
         """Runs, newest first: one job's (also cancelled jobs and run_now ids, until pruned), or with no
         `job_id` those of every job, cancelled and finished ones included. `since` and `until` bound the
-        run time: datetimes, or strings such as '2026-12-01T09:00' or '1h' (that long ago); `run_id`: that run."""
+        run time: datetimes, or strings such as '2026-12-01T09:00' or '1h' (that long ago); `run_id`: the run of
+        that id (or those whose id starts so)."""
         now = self._clock.now()
         start = parse_moment(since, "since", self._timezone, now) if isinstance(since, str) else since
         end = parse_moment(until, "until", self._timezone, now) if isinstance(until, str) else until

@@ -3,6 +3,7 @@
 - `tools`: one tool per scheduler operation, the AgenTool catalog and queue reading;
 - `resources`: `scheduler://` status, jobs, history, queues and AgenTools;
 - `prompts`: prompts and argument completions;
+- `schedule_app`: `show_schedule`, the dashboard as an MCP App (compact text for hosts without Apps);
 - `notifications`: scheduler events as MCP notifications, in both protocol eras;
 - `_sdk`: the one place that uses the MCP SDK beyond its public API.
 """
@@ -37,6 +38,7 @@ from .notifications import HandshakeSessions, Notifier
 from .outputs import AgenToolCatalog, AgenToolEntry, AnswerLimits, HistoryPage, JobDetail, JobPage, QueueMessages
 from .prompts import add_prompts
 from .resources import add_resources
+from .schedule_app import SHOW_SCHEDULE, add_schedule_app
 from .tasks import RunTasks
 from .tools import TOOL_ORDER, add_tools
 
@@ -148,9 +150,10 @@ def build_server(runtime: SchedulerRuntime, settings: Settings | None = None) ->
     )
     _sdk.advertise_resource_list_changed(mcp)
     mcp.middleware.append(_bounded_requests)
-    mcp.middleware.append(functools.partial(_unknown_tools, TOOL_ORDER))
+    mcp.middleware.append(functools.partial(_unknown_tools, (*TOOL_ORDER, SHOW_SCHEDULE)))
     _install_handshake_handlers(mcp, mcp.notifier.sessions)
     add_tools(mcp, runtime, mcp.limits)
+    add_schedule_app(mcp, runtime)  # listed last: the model reads the scheduling tools first
     _sdk.close_input_schemas(mcp, describe_argument_errors)
     _sdk.map_output_schemas(mcp, compact_schema)
     _sdk.map_input_schemas(mcp, functools.partial(compact_schema, output=False))  # nested objects inline

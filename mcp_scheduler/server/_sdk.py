@@ -13,6 +13,8 @@
   dropped; each registered tool's `parameters` gets `additionalProperties: false` and its
   `fn_metadata.arg_model` (the pydantic model the SDK validates arguments with) a subclass that
   refuses unknown keys with a message naming them.
+- Extensions added after the server's own tools (so that tools/list keeps its order): `MCPServer(extensions=...)`
+  applies them first, through `MCPServer._apply_extension`, which this adapter calls later instead.
 - Answering what the stdio transport cannot parse: `mcp.server.stdio.stdio_server` hands a line it
   cannot parse (bad JSON, JSON nested deeper than pydantic's 200 levels, not a JSON-RPC message) to
   the server as an exception, which the SDK drops: the client waits forever. `run_stdio` serves the
@@ -41,6 +43,7 @@ from typing import Any
 import anyio
 import anyio.abc
 from mcp import types
+from mcp.server.extension import Extension
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import MCPServer
 from mcp.server.session import ServerSession
@@ -59,6 +62,7 @@ __all__ = [
     "SUPPORTED",
     "add_request_handler",
     "advertise_resource_list_changed",
+    "apply_extension",
     "check_mcp_sdk",
     "close_input_schemas",
     "connection_of",
@@ -91,6 +95,11 @@ def advertise_resource_list_changed(mcp: MCPServer) -> None:
     low.create_initialization_options = functools.partial(  # type: ignore[method-assign]
         low.create_initialization_options, NotificationOptions(resources_changed=True)
     )
+
+
+def apply_extension(mcp: MCPServer, extension: Extension) -> None:
+    """Add `extension`'s tools and resources to `mcp` and advertise it, after the tools `mcp` already has."""
+    mcp._apply_extension(extension)
 
 
 def map_output_schemas(mcp: MCPServer, transform: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
@@ -381,6 +390,8 @@ def check_mcp_sdk() -> None:
         problems.append("MCPServer._tool_manager.list_tools()[i].fn_metadata.arg_model")
     elif not isinstance(getattr(tools[0], "parameters", None), dict):
         problems.append("MCPServer._tool_manager.list_tools()[i].parameters")
+    if not callable(getattr(probe, "_apply_extension", None)) or not isinstance(getattr(low, "extensions", None), dict):
+        problems.append("MCPServer._apply_extension, Server.extensions")
     if not callable(getattr(low, "run", None)):
         problems.append("Server.run (the low-level server loop run_stdio drives)")
     if "_connection" not in ServerSession.__init__.__code__.co_names:  # set as self._connection in __init__

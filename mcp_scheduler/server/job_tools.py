@@ -55,8 +55,8 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
             required=["schedule_type", "schedule", "agentool_name", "input_data"],
             returns=AcceptedJob,
         ),
-        description="Schedule a job kind on a cron, interval or one-time schedule; input_data is checked now. "
-        "Returns the schedule in words, next run and warnings.",
+        description="Schedule a job kind (cron, interval or once); input_data is checked now. Answers the schedule "
+        "in words, next run and warnings.",
         annotations=hints(),
     ))
 
@@ -109,8 +109,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
             ],
             returns=JobPage,
         ),
-        description="Jobs in creation order, a page at a time: id, name, schedule in words, state, next run, last "
-        "status.",
+        description="Jobs in creation order, a page at a time, in brief.",
         annotations=READ_ONLY,
     ))
 
@@ -121,7 +120,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
 
     tools.append(Tool(
         with_parameters(get_job, [job_id], returns=JobBrief),
-        description="A job's definition, state, next 3 run times and its 2 latest runs.",
+        description="A job's definition, state, next 3 runs and 2 latest runs.",
         annotations=READ_ONLY,
     ))
 
@@ -138,8 +137,8 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
                for name, words, schema in _UPDATES)],
             returns=AcceptedJob,
         ),
-        description="Change a job: give only what changes, as in schedule_job (a new schedule needs schedule_type "
-        "and schedule); it keeps its id, state and history.",
+        description="Change a job: give only what changes, as in schedule_job (a new schedule: schedule_type and "
+        "schedule). It keeps its id, state and history.",
         annotations=hints(idempotent=True),
     ))
 
@@ -158,7 +157,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
             required=["schedule_type", "schedule"],
             returns=SchedulePreview,
         ),
-        description="A schedule in plain words and its next run times, without creating a job.",
+        description="A schedule in words and its next run times, without creating a job.",
         annotations=READ_ONLY,
     ))
 
@@ -179,8 +178,8 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
             required=["job_id", "since"],
             returns=BackfillSummary,
         ),
-        description="Run a job once per fire time of its schedule in a past range (at most 1000), e.g. after an "
-        "outage. Answers at once; get_history shows the runs.",
+        description="Run a job once per past fire time in a range (at most 1000), e.g. after an outage. Answers "
+        "at once; get_history shows the runs.",
         annotations=hints(open_world=True),
     ))
     return tools
@@ -192,15 +191,15 @@ _UPDATES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("schedule", "schedule expression", None),
     ("timezone", "IANA time zone", None),
     ("agentool_name", "job kind", None),
-    ("input_data", "input (checked against its kind's schema)", None),
+    ("input_data", "input (checked now)", None),
     ("job_name", "name", None),
     ("max_instances", "most runs at once", None),
     ("misfire_grace_time", "seconds a due run may wait while busy", None),
     ("coalesce", "choice: run once for several missed", None),
     ("timeout", "seconds a run may take", None),
-    ("result_queue", "queue for results ('inbox': the user's inbox)", {"type": "string"}),
-    ("error_queue", "queue for errors ('inbox': the user's inbox)", {"type": "string"}),
-    ("policy", "run policy, replacing the old one (its fields as in schedule_job)", {"type": "object"}),
+    ("result_queue", "result queue", {"type": "string"}),
+    ("error_queue", "error queue", {"type": "string"}),
+    ("policy", "run policy, replacing the old one", {"type": "object"}),
 ]
 
 

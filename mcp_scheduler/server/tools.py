@@ -129,8 +129,8 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
              "timeout", "result_queue", "error_queue"],
             returns=RunRecord,
         ),
-        description="Run once, now: an existing job (job_id alone; the runner runs it) or a job kind with input_data. "
-        "Waits for the result; a failed run is an error naming the run.",
+        description="Run once now: a job (job_id alone) or a job kind with input_data. Waits for the result; a "
+        "failed run is an error naming the run.",
         annotations=hints(open_world=True),
     ))
 
@@ -167,8 +167,8 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
             ],
             returns=HistoryPage,
         ),
-        description="Runs, newest first: times, status, summary or error. 'What failed in the last hour?': "
-        "since='1h', status='error'.",
+        description="Runs, newest first, with summary or error. 'What failed in the last hour?': since='1h', "
+        "status='error'.",
         annotations=READ_ONLY,
     ))
 
@@ -198,7 +198,7 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
 
     tools.append(Tool(
         with_parameters(stop_scheduler, [], returns=SchedulerState),
-        description="Stop processing jobs; no job is lost. Undo with start_scheduler.",
+        description="Stop processing jobs (none is lost); undo with start_scheduler.",
         annotations=hints(idempotent=True),
     ))
 
@@ -260,8 +260,8 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
             returns=InboxPage,
         ),
         name="read_inbox",
-        description="Messages jobs posted for the user, oldest first. The scheduler cannot write into the chat: read "
-        "it when a conversation starts, tell the user, then acknowledge.",
+        description="Messages jobs posted for the user, oldest first. Read it when a conversation starts, tell the "
+        "user, then acknowledge.",
         annotations=hints(destructive=True),
     ))
 

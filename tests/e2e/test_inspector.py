@@ -35,6 +35,7 @@ EXPECTED_TOOLS = {
     "update_job",
     "read_inbox",
     "backfill_job",
+    "show_schedule",
 }
 
 
@@ -187,6 +188,9 @@ def test_tools_list_has_every_tool_with_its_input_schema(inspector: Inspector, s
     assert schedule["properties"]["schedule_type"]["enum"] == ["cron", "interval", "once"]
     assert by_name["update_job"]["inputSchema"]["required"] == ["job_id"]
     assert "required" not in by_name["get_history"]["inputSchema"]  # every job's runs without a job_id
+    assert by_name["show_schedule"]["_meta"] == {"ui": {"resourceUri": "ui://mcp-scheduler/dashboard"}}
+    (page,) = server.read(inspector, "ui://mcp-scheduler/dashboard").ok().result["contents"]
+    assert page["mimeType"] == "text/html;profile=mcp-app" and page["text"].startswith("<!doctype html>")
 
 
 def test_the_inspector_finds_no_schema_portability_problem(inspector: Inspector, server: Server) -> None:

@@ -85,7 +85,9 @@ async def _lists_tools(command: Path, home: Path) -> None:
            "MCP_SCHEDULER_NO_BACKGROUND_RUNNER": "1"}
     async with Client(StdioServerParameters(command=str(command), args=["--timezone", "UTC"], env=env)) as client:
         tools = {tool.name for tool in (await client.list_tools()).tools}
-    assert {"schedule_job", "list_jobs", "read_inbox"} <= tools, command
+        (page,) = (await client.read_resource("ui://mcp-scheduler/dashboard")).contents
+    assert {"schedule_job", "list_jobs", "read_inbox", "show_schedule"} <= tools, command
+    assert getattr(page, "text", "").startswith("<!doctype html>"), command  # the dashboard's page is package data
 
 
 def _readme_line(prefix: str) -> list[str]:

@@ -74,7 +74,7 @@ async def test_a_misspelt_tool_is_answered_with_the_nearest_tool_and_the_list(cl
 
     message = error_text(result)
     assert message.startswith("Unknown tool 'list_job'. Did you mean 'list_jobs'? Tools: schedule_job, ")
-    assert "read_inbox." in message
+    assert "show_schedule." in message
 
 
 async def test_what_a_model_reads_before_its_first_call_says_job_kind(client: Client) -> None:

@@ -45,8 +45,10 @@ TOOL_PARAMETERS: dict[str, tuple[list[str], list[str]]] = {
     "list_agentools": (["name"], []),
     "read_queue": (["queue_name", "mode", "count"], ["queue_name"]),
     "read_inbox": (["count", "acknowledge", "ack_ids"], []),
+    "show_schedule": ([], []),
 }
-READ_ONLY_TOOLS = {"list_jobs", "get_job", "get_history", "scheduler_status", "preview_schedule", "list_agentools"}
+READ_ONLY_TOOLS = {"list_jobs", "get_job", "get_history", "scheduler_status", "preview_schedule", "list_agentools",
+                   "show_schedule"}
 # Tools whose parameters are all SchedulerInput fields (list_jobs, read_queue and read_inbox have their own).
 FIELD_TOOLS = ["schedule_job", "cancel_job", "pause_job", "resume_job", "run_now", "get_job", "get_history",
                "preview_schedule", "backfill_job"]
@@ -66,7 +68,7 @@ async def tools_by_name(client: Client) -> dict[str, Any]:
 # ---------------------------------------------------------------------- listing and schemas
 
 
-async def test_list_tools_has_all_17_tools_with_flat_parameters(client: Client) -> None:
+async def test_list_tools_has_all_18_tools_with_flat_parameters(client: Client) -> None:
     tools = await tools_by_name(client)
 
     assert sorted(tools) == sorted(TOOL_PARAMETERS)
@@ -129,6 +131,9 @@ async def test_tool_annotations_mark_read_only_and_destructive_tools(client: Cli
 async def test_every_tool_has_an_output_schema(client: Client) -> None:
     tools = await tools_by_name(client)
     for name, tool in tools.items():
+        if name == "show_schedule":  # text for the model; its structured content is the dashboard page's alone
+            assert tool.output_schema is None
+            continue
         assert tool.output_schema is not None and tool.output_schema["type"] == "object", name
     assert {"jobs", "total", "next_cursor"} <= set(tools["list_jobs"].output_schema["properties"])
     assert {"job_id", "state", "description", "next_run"} <= set(tools["schedule_job"].output_schema["properties"])
@@ -193,6 +198,10 @@ async def test_every_tool_can_be_called_successfully(client: Client) -> None:
 
     backfill = await call("backfill_job", {"job_id": "kv-job", "since": "7 days"})  # its weekdays at 09:00
     assert (backfill["count"], backfill["overlap"], backfill["statuses"]) == (5, "buffer_all", None)
+
+    shown = await client.call_tool("show_schedule", {})  # a client without MCP Apps: the schedule as text alone
+    called.add("show_schedule")
+    assert not shown.is_error and shown.structured_content is None and "- KV job, weekdays" in shown.content[0].text
 
     cancelled = await call("cancel_job", {"job_id": "kv-job"})
     assert cancelled["job_id"] == "kv-job"
@@ -301,7 +310,7 @@ async def test_resources_and_templates_are_listed(client: Client) -> None:
     templates = {t.uri_template for t in (await client.list_resource_templates()).resource_templates}
 
     assert resources == {"scheduler://status", "scheduler://jobs", "scheduler://queues", "scheduler://agentools",
-                         "scheduler://inbox"}
+                         "scheduler://inbox", "ui://mcp-scheduler/dashboard"}
     assert templates == {
         "scheduler://jobs/{job_id}",
         "scheduler://jobs/{job_id}/history",

@@ -48,6 +48,8 @@ async def test_every_published_output_schema_is_compact_and_portable(server: MCP
 
     assert len(tools) == len(TOOL_PARAMETERS)
     for tool in tools:
+        if tool.name == "show_schedule":  # text for the model; its structured content is the dashboard page's alone
+            continue
         assert tool.output_schema is not None, tool.name
         text = json.dumps(tool.output_schema)
         assert "$ref" not in text and "$defs" not in text, tool.name

@@ -13,13 +13,15 @@ from mcp_scheduler.cli.parser import command_parser
 
 from .conftest import run_cli
 
-COMMANDS = ("serve", "jobs", "history", "run", "pause", "resume", "cancel", "status", "token", "runner", "install",
-            "service", "apply", "export", "runs", "logs")
+COMMANDS = ("serve", "dashboard", "jobs", "history", "run", "pause", "resume", "cancel", "status", "token", "runner",
+            "install", "service", "apply", "export", "runs", "logs")
 
 # Flags each command must show in its help, and flags of other commands it must not.
 OWN_AND_FOREIGN = {
     "serve": ({"--transport", "--port", "--allow-shell", "--token-file", "--no-background-runner"},
               {"--limit", "--state", "--since", "--print", "--client-config"}),
+    "dashboard": ({"--db", "--port", "--no-browser", "--token-file", "--allow-shell", "--no-background-runner"},
+                  {"--transport", "--host", "--auth-token", "--limit", "--print"}),
     "jobs": ({"--db", "--limit", "--state", "--json"},
              {"--transport", "--allow-shell", "--status", "--since", "--token-file", "--print", "--timezone"}),
     "history": ({"--db", "--limit", "--status", "--since", "--until", "--json"},
@@ -74,7 +76,7 @@ def test_the_top_help_lists_every_command_on_a_line_of_its_own() -> None:
     (["history", "--state", "paused"], "--state", "jobs"),
     (["token", "--db", "x.db"], "--db", "serve"),
     (["install", "claude-code", "--port", "9000"], "--port", "serve"),
-    (["runner", "--no-background-runner"], "--no-background-runner", "serve, install"),
+    (["runner", "--no-background-runner"], "--no-background-runner", "serve, dashboard, install"),
     (["--limit", "5"], "--limit", "jobs, history"),  # no command: serve's flags
 ])
 def test_a_flag_of_another_command_is_a_usage_error(args: list[str], flag: str, owner: str, tmp_path: Path) -> None:

@@ -1,0 +1,106 @@
+"""The dashboard's page and JSON API on the HTTP transport, as a browser's requests reach them: the page under a
+strict Content-Security-Policy, the API behind the bearer token, Host and Origin checked as on /mcp (DNS rebinding,
+CSRF), actions answered with what happened, and each change of a job or run on the event stream."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx2
+import pytest
+
+from tests.server.conftest import HttpServer
+
+from ._browser import WAIT, McpThread
+from .conftest import TOKEN
+
+pytestmark = pytest.mark.filterwarnings("ignore::mcp.MCPDeprecationWarning")
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+LOG = {"operation": "log", "level": "INFO", "message": "hi"}
+
+
+@pytest.fixture(scope="module")
+def web(http: HttpServer) -> Iterator[httpx2.Client]:
+    with httpx2.Client(base_url=http.base, timeout=WAIT) as client:
+        yield client
+
+
+def test_the_page_is_served_beside_mcp_under_a_policy_that_runs_only_its_own_inline_code(web: httpx2.Client) -> None:
+    page = web.get("/")
+
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "script-src 'sha256-" in policy and "'unsafe-inline'" not in policy
+    assert "frame-ancestors 'none'" in policy and "connect-src 'self'" in policy
+    assert page.headers["x-content-type-options"] == "nosniff" and page.headers["referrer-policy"] == "no-referrer"
+
+
+def test_the_api_needs_the_token_and_the_right_host_and_origin(web: httpx2.Client, http: HttpServer) -> None:
+    assert web.get("/api/schedule").status_code == 401
+    assert web.get("/api/schedule", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert web.get("/api/schedule", headers=AUTH).status_code == 200
+    assert web.get("/", headers={"Host": "attacker.example"}).status_code == 421  # DNS rebinding
+    assert web.get("/api/schedule", headers={**AUTH, "Host": "attacker.example"}).status_code == 421
+    foreign = web.post(
+        "/api/jobs/x/pause",
+        headers={**AUTH, "Origin": "http://attacker.example", "Content-Type": "application/json"},
+        content="{}",
+    )
+    assert foreign.status_code == 403  # a page elsewhere cannot act, even with the token
+    same_site = web.get("/api/schedule", headers={**AUTH, "Origin": http.base})
+    assert same_site.status_code == 200 and "access-control-allow-origin" not in same_site.headers
+    form = web.post("/api/jobs/x/pause", headers={**AUTH, "Content-Type": "application/x-www-form-urlencoded"})
+    assert form.status_code == 400  # no form post can reach an action
+
+
+def test_actions_answer_what_happened_and_unknown_jobs_and_runs_are_404(web: httpx2.Client, mcp: McpThread) -> None:
+    mcp.call(
+        "schedule_job",
+        {
+            "job_id": "web-job",
+            "schedule_type": "interval",
+            "schedule": "1 hour",
+            "agentool_name": "logging",
+            "input_data": LOG,
+        },
+    )
+    post = {**AUTH, "Content-Type": "application/json"}
+
+    paused = web.post("/api/jobs/web-job/pause", headers=post, content="{}").json()
+    ran = web.post("/api/jobs/web-job/run", headers=post, content="{}").json()
+    run = web.get(f"/api/runs/web-job/{ran['run_id']}", headers=AUTH).json()
+    missing = web.post("/api/jobs/ghost/pause", headers=post, content="{}")
+    no_run = web.get("/api/runs/web-job/nope", headers=AUTH)
+
+    assert paused["state"] == "paused" and ran["status"] == "success"
+    assert run["run_id"] == ran["run_id"] and run["result"]["operation"] == "log" and run["finished_at"]
+    assert missing.status_code == 404 and "list_jobs" in missing.json()["error"]
+    assert no_run.status_code == 404 and "'nope'" in no_run.json()["error"]
+    assert web.post("/api/jobs/web-job/explode", headers=post, content="{}").status_code == 404
+
+
+def test_each_change_of_a_job_or_run_is_an_event_on_the_stream(web: httpx2.Client, mcp: McpThread) -> None:
+    with web.stream("GET", "/api/events", headers=AUTH) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        lines = stream.iter_lines()
+        assert next(lines).startswith(":")  # the stream is open before the change
+        mcp.call(
+            "schedule_job",
+            {
+                "job_id": "streamed",
+                "schedule_type": "interval",
+                "schedule": "1 hour",
+                "agentool_name": "logging",
+                "input_data": LOG,
+            },
+        )
+        mcp.call("run_now", {"job_id": "streamed"})
+        seen: list[str] = []
+        for line in lines:
+            seen.append(line)
+            if '"kind": "finished"' in line:
+                break
+
+    assert 'data: {"kind": "added", "job_id": "streamed"}' in seen
+    assert "event: run" in seen and any('"status": "success"' in line for line in seen)
