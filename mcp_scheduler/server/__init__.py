@@ -144,7 +144,7 @@ def build_server(runtime: SchedulerRuntime, settings: Settings | None = None) ->
     mcp.middleware.append(_bounded_requests)
     mcp.middleware.append(functools.partial(_unknown_tools, TOOL_ORDER))
     _install_handshake_handlers(mcp, mcp.notifier.sessions)
-    add_tools(mcp, runtime, mcp.limits)
+    add_tools(mcp, runtime, mcp.limits, confirm=settings.confirm)
     _sdk.close_input_schemas(mcp, describe_argument_errors)
     _sdk.map_output_schemas(mcp, compact_schema)
     _sdk.map_input_schemas(mcp, functools.partial(compact_schema, output=False))  # nested objects inline
