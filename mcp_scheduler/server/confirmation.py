@@ -115,7 +115,7 @@ class Confirmations:
         tool `arguments` and asks `question` of them."""
         resolver = self._resolver(tool, list(arguments), question)
         return [
-            keyword(CONFIRM, Annotated[bool, Field(description="true: the user agreed (if you cannot ask).")], False),
+            keyword(CONFIRM, Annotated[bool | None, Field(description="User agreed.")], None),
             keyword(CONFIRMED, Annotated[ElicitationResult[Confirmation], Resolve(resolver)]),
         ]
 

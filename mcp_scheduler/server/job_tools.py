@@ -44,11 +44,11 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations: Co
             return accepted_job(await svc.schedule(scheduler_input("schedule", **kw), previews=0))
 
     own = {
-        "job_id": field_parameter("job_id", description="New job's id: letters, digits and . _ : @ - (at most 128). "
+        "job_id": field_parameter("job_id", description="Letters, digits, . _ : @ - (at most 128). "
                                   "Default: from job_name or agentool_name."),
         "timezone": timezone,
         "policy": field_parameter("policy", schema={"type": "object"},
-                                  description=f"Run policy, every field optional: {fields_in_words(PolicyInput)}"),
+                                  description=f"Run policy, all optional: {fields_in_words(PolicyInput)}"),
     }
     tools.append(Tool(
         with_parameters(
@@ -58,8 +58,8 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations: Co
             required=["schedule_type", "schedule", "agentool_name", "input_data"],
             returns=AcceptedJob,
         ),
-        description="Schedule a job kind on a cron, interval or one-time schedule; input_data is checked now. "
-        "Returns the schedule in words, next run and warnings.",
+        description="Schedule a job kind (cron, interval or one-time); input_data is checked now. "
+        "Returns the schedule in words, next run, warnings.",
         annotations=hints(),
     ))
 
@@ -139,13 +139,13 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations: Co
         with_parameters(
             update_job,
             [field_parameter("job_id", required=True, description="The job to change."),
-             *(field_parameter(name, optional=True, description=f"New {words}.", schema=schema)
+             *(field_parameter(name, optional=True, description=f"{words}.", schema=schema)
                for name, words, schema in _UPDATES),
              *confirmations.parameters("update_job", _ASKED_ABOUT, confirmations.update)],
             returns=AcceptedJob,
         ),
-        description="Change a job: give only what changes, as in schedule_job (a new schedule needs schedule_type "
-        "and schedule); it keeps its id, state and history.",
+        description="Change a job: only what changes, as in schedule_job (a schedule with its schedule_type); it "
+        "keeps id, state, history.",
         annotations=hints(idempotent=True),
     ))
 
@@ -197,19 +197,19 @@ _ASKED_ABOUT = ["job_id", "agentool_name", "input_data", "job_name", "schedule_t
 
 _UPDATES: list[tuple[str, str, dict[str, Any] | None]] = [
     # update_job's parameters: (field, what a new value of it is, the published schema if shorter than the field's)
-    ("schedule_type", "schedule type", None),
-    ("schedule", "schedule expression", None),
-    ("timezone", "IANA time zone", None),
-    ("agentool_name", "job kind", None),
-    ("input_data", "input (checked against its kind's schema)", None),
-    ("job_name", "name", None),
-    ("max_instances", "most runs at once", None),
-    ("misfire_grace_time", "seconds a due run may wait while busy", None),
-    ("coalesce", "choice: run once for several missed", None),
-    ("timeout", "seconds a run may take", None),
-    ("result_queue", "queue for results ('inbox': the user's inbox)", {"type": "string"}),
-    ("error_queue", "queue for errors ('inbox': the user's inbox)", {"type": "string"}),
-    ("policy", "run policy, replacing the old one (its fields as in schedule_job)", {"type": "object"}),
+    ("schedule_type", "New schedule type", None),
+    ("schedule", "New schedule", None),
+    ("timezone", "New time zone", None),
+    ("agentool_name", "New job kind", None),
+    ("input_data", "New input", None),
+    ("job_name", "New name", None),
+    ("max_instances", "Most runs at once", None),
+    ("misfire_grace_time", "Misfire grace (seconds)", None),
+    ("coalesce", "Coalesce", None),
+    ("timeout", "Seconds a run may take", None),
+    ("result_queue", "Result queue (or 'inbox')", {"type": "string"}),
+    ("error_queue", "Error queue (or 'inbox')", {"type": "string"}),
+    ("policy", "Run policy (replaces the old)", {"type": "object"}),
 ]
 
 

@@ -202,7 +202,7 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations:
     tools.append(Tool(
         with_parameters(stop_scheduler, confirmations.parameters("stop_scheduler", [], confirmations.stop),
                         returns=SchedulerState),
-        description="Stop processing jobs; no job is lost. Undo with start_scheduler.",
+        description="Stop processing jobs; none is lost. Undo: start_scheduler.",
         annotations=hints(idempotent=True),
     ))
 
