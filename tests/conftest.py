@@ -39,8 +39,8 @@ class _Server:
         self.url, self.folder, self.reason = url, folder, reason
 
 
-ISOLATION = ("MCP_SCHEDULER_NO_BACKGROUND_RUNNER", "MCP_SCHEDULER_NO_CONFIRM", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME",
-             "XDG_RUNTIME_DIR")
+ISOLATION = ("MCP_SCHEDULER_NO_BACKGROUND_RUNNER", "MCP_SCHEDULER_NO_CONFIRM", "XDG_CONFIG_HOME", "XDG_DATA_HOME",
+             "XDG_STATE_HOME", "XDG_RUNTIME_DIR")
 """What the session sets for every process it starts; also passed to the stdio servers that MCP clients start
 (the SDK gives a child only HOME, PATH and a few more unless told otherwise)."""
 

@@ -40,8 +40,8 @@ async def resource_cache_hints(ctx: Any, call_next: Any) -> Any:
     result = await call_next(ctx)
     if ctx.method != "resources/read" or not isinstance(result, dict) or "ttlMs" not in result:
         return result
-    params = ctx.params
-    hint = RESOURCE_HINTS.get(params.get("uri")) if isinstance(params, Mapping) else None
+    uri = ctx.params.get("uri") if isinstance(ctx.params, Mapping) else None
+    hint = RESOURCE_HINTS.get(uri) if isinstance(uri, str) else None
     if hint is None:
         return result
     return {**result, "ttlMs": hint.ttl_ms, "cacheScope": hint.scope}

@@ -154,21 +154,27 @@ class Confirmations:
         if job is None:
             return None
         name = f" ({clip(job.job_name, 80)})" if job.job_name else ""
-        return (f"Cancel job {clip(job.job_id, 128)}{name}, {job.agentool_name}, {clip(job.description, 120)}, for "
-                "good? Its runs in progress stop. This cannot be undone.")
+        return (
+            f"Cancel job {clip(job.job_id, 128)}{name}, {job.agentool_name}, {clip(job.description, 120)}, for "
+            "good? Its runs in progress stop. This cannot be undone."
+        )
 
     async def stop(self, args: dict[str, Any]) -> str | None:
         """stop_scheduler: always."""
-        return ("Stop the scheduler? No job runs until start_scheduler, and the runs in progress of every job are "
-                "cancelled.")
+        return (
+            "Stop the scheduler? No job runs until start_scheduler, and the runs in progress of every job are "
+            "cancelled."
+        )
 
     async def schedule(self, args: dict[str, Any]) -> str | None:
         """schedule_job: a job that runs a program."""
         if args.get("agentool_name") != SHELL:
             return None
         job_id = args.get("job_id") or args.get("job_name") or "a new job"
-        return (f"Schedule {clip(str(job_id), 128)} to run the program {_argv(args.get('input_data'))} on this "
-                f"machine, unattended ({args.get('schedule_type')} {clip(str(args.get('schedule')), 100)})?")
+        return (
+            f"Schedule {clip(str(job_id), 128)} to run the program {_argv(args.get('input_data'))} on this "
+            f"machine, unattended ({args.get('schedule_type')} {clip(str(args.get('schedule')), 100)})?"
+        )
 
     async def update(self, args: dict[str, Any]) -> str | None:
         """update_job: a job that runs a program gets a new program, arguments or environment, or a job may reach
@@ -204,7 +210,9 @@ def _can_ask(ctx: Context) -> bool:
     if elicitation is None or (elicitation.form is None and elicitation.url is not None):
         return False
     version = ctx.request_context.protocol_version
-    return (version is not None and is_version_at_least(version, INPUT_REQUIRED_VERSION)) or ctx.session.can_send_request
+    if version is not None and is_version_at_least(version, INPUT_REQUIRED_VERSION):
+        return True
+    return bool(ctx.session.can_send_request)
 
 
 def check_confirmed(kw: dict[str, Any], what: str) -> None:

@@ -12,8 +12,10 @@ from mcp_scheduler.server.cache_hints import STATIC_TTL_MS
 async def test_resources_and_lists_carry_the_hints_that_fit_them(server: MCPServer) -> None:
     async with Client(server) as c:  # the 2026-07-28 era: answers carry hints
         kinds = await c.read_resource("scheduler://agentools")
-        changing = [await c.read_resource(uri) for uri in ("scheduler://jobs", "scheduler://status",
-                                                            "scheduler://inbox", "scheduler://queues")]
+        changing = [
+            await c.read_resource(uri)
+            for uri in ("scheduler://jobs", "scheduler://status", "scheduler://inbox", "scheduler://queues")
+        ]
         tools, prompts, templates = await c.list_tools(), await c.list_prompts(), await c.list_resource_templates()
         resources = await c.list_resources()
 

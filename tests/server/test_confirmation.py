@@ -22,8 +22,13 @@ from tests.server.conftest import ServerFactory, error_text, hourly, structured
 pytestmark = pytest.mark.filterwarnings("ignore::mcp.MCPDeprecationWarning")
 
 ECHO = shutil.which("echo") or "/bin/echo"
-SHELL_JOB = {"schedule_type": "interval", "schedule": "1 hour", "agentool_name": "shell",
-             "input_data": {"operation": "run", "argv": [ECHO, "hi"]}, "job_id": "sh"}
+SHELL_JOB = {
+    "schedule_type": "interval",
+    "schedule": "1 hour",
+    "agentool_name": "shell",
+    "input_data": {"operation": "run", "argv": [ECHO, "hi"]},
+    "job_id": "sh",
+}
 
 
 class User:
@@ -125,8 +130,13 @@ async def test_a_job_that_runs_a_program_is_scheduled_only_with_the_users_word(
 
 async def test_an_update_that_widens_what_a_job_reaches_asks(confirming: SchedulerServer, mode: str) -> None:
     user = User("decline")
-    fetch = {"schedule_type": "interval", "schedule": "1 hour", "agentool_name": "http", "job_id": "web",
-             "input_data": {"operation": "request", "url": "https://example.org/a"}}
+    fetch = {
+        "schedule_type": "interval",
+        "schedule": "1 hour",
+        "agentool_name": "http",
+        "job_id": "web",
+        "input_data": {"operation": "request", "url": "https://example.org/a"},
+    }
     async with Client(confirming, mode=mode, elicitation_callback=user) as c:
         structured(await c.call_tool("schedule_job", fetch))
         same_host = {"operation": "request", "url": "https://example.org/b"}
@@ -151,8 +161,7 @@ async def test_no_confirm_asks_nothing(make_server: ServerFactory, db_file: str,
 
 
 def test_reach_names_programs_hosts_secrets_variables_and_servers() -> None:
-    shell = reach("shell", {"argv": ["/bin/tool", "https://h.example/x"], "env": {"LANG": "C"},
-                            "stdin": "!env:TOKEN"})
+    shell = reach("shell", {"argv": ["/bin/tool", "https://h.example/x"], "env": {"LANG": "C"}, "stdin": "!env:TOKEN"})
     assert shell == {"program /bin/tool", "host h.example", "variable LANG", "secret TOKEN"}
     assert reach("agent", {"servers": ["a"], "prompt": "p"}) == {"MCP server a"}
     assert reach("mcp", {"server": "b"}) == {"MCP server b"}
@@ -173,8 +182,11 @@ def test_the_flag_and_its_variable_turn_confirmations_off_and_count_in_the_finge
 
 
 async def test_a_real_server_asks_by_default(tmp_path: Path) -> None:
-    params = StdioServerParameters(command=sys.executable, env={"MCP_SCHEDULER_NO_CONFIRM": ""},  # not the session's
-                                   args=["-m", "mcp_scheduler", "--db", str(tmp_path / "s.db"), "--timezone", "UTC"])
+    params = StdioServerParameters(
+        command=sys.executable,
+        env={"MCP_SCHEDULER_NO_CONFIRM": ""},  # not the session's
+        args=["-m", "mcp_scheduler", "--db", str(tmp_path / "s.db"), "--timezone", "UTC"],
+    )
     async with Client(params) as c:
         structured(await c.call_tool("schedule_job", hourly("j")))
         assert "confirm: true" in error_text(await c.call_tool("cancel_job", {"job_id": "j"}))
