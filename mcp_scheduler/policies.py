@@ -50,11 +50,11 @@ class _PolicyFields(FrozenModel):
     )
     catchup: Catchup | None = Field(
         default=None,
-        description="Fires missed while down: run the latest, all or none. Default: latest (all if coalesce is false).",
+        description="Fires missed while down: latest (all if coalesce is false), all or none.",
     )
     max_attempts: int = Field(default=1, ge=1, le=100, description="Runs per fire, retries included.")
     retry_delay: float = Field(default=30.0, gt=0, le=MAX_DELAY, description="Seconds before the first retry.")
-    retry_multiplier: float = Field(default=2.0, ge=1, le=10, description="Factor for each further wait.")
+    retry_multiplier: float = Field(default=2.0, ge=1, le=10, description="Factor per further wait.")
     retry_max_delay: float = Field(default=3600.0, gt=0, le=MAX_DELAY, description="Longest wait.")
     retry_on: tuple[RetryOn, ...] = Field(
         default=("error", "timeout"),
@@ -103,15 +103,15 @@ class PolicyInput(_PolicyFields):
 
     catchup_window: float | str | None = Field(
         default=None,
-        description="How late a fire missed while down may still run: seconds or e.g. '2h'. Default: the server's.",
+        description="How late a missed fire may still run: seconds or e.g. '2h' (default: the server's).",
     )
     start_at: str | None = Field(
         default=None, max_length=100,
-        description="No fire before this ISO 8601 time.",
+        description="Not before (ISO 8601).",
     )
     end_at: str | None = Field(
         default=None, max_length=100,
-        description="No fire after this ISO 8601 time.",
+        description="Not after (ISO 8601).",
     )
 
 

@@ -185,6 +185,9 @@ class Settings:
         """True when this process serves metrics (/metrics on HTTP or SSE, or a metrics port)."""
         return self.metrics_port is not None or (self.metrics and self.transport != "stdio")
     protect_managed_jobs: bool = False
+    confirm: bool = True
+    """Ask the user (by elicitation, else `confirm: true`) before cancel_job, stop_scheduler, a job that runs a
+    program and an update_job that widens what a job reaches; off (--no-confirm) for unattended use."""
     """Refuse, instead of only warn about, changes to jobs that a jobs file manages made by other means than
     `mcp-scheduler apply` of that file."""
     open_dashboard: Literal["no", "print", "browser"] = "no"

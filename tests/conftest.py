@@ -6,7 +6,9 @@ tests that need it are skipped, with the script's reason, only when neither work
 Every test runs with XDG_CONFIG_HOME, XDG_DATA_HOME, XDG_STATE_HOME and XDG_RUNTIME_DIR in temporary folders
 (an HTTP server started without --token-file keeps its token there, a background runner its log and socket,
 never in the user's real directories) and with MCP_SCHEDULER_NO_BACKGROUND_RUNNER=1: a server that a test
-starts never leaves a background runner behind by accident. The tests of the runner turn it back on for
+starts never leaves a background runner behind by accident, and with MCP_SCHEDULER_NO_CONFIRM=1: the servers that
+tests start do not ask the user before cancel_job, stop_scheduler or a shell job (tests/server/test_confirmation.py
+turns the questions back on for its servers, as they are by default). The tests of the runner turn it back on for
 their own processes (tests/runner), end every runner they start by its pid, and the session ends by checking
 that no runner started under its folders is left, and that no test registered an AgenTool into the process-default
 injector (a test that needs an injector names one: the `injector` fixture of its folder, or a runtime's).
@@ -37,8 +39,8 @@ class _Server:
         self.url, self.folder, self.reason = url, folder, reason
 
 
-ISOLATION = ("MCP_SCHEDULER_NO_BACKGROUND_RUNNER", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME",
-             "XDG_RUNTIME_DIR")
+ISOLATION = ("MCP_SCHEDULER_NO_BACKGROUND_RUNNER", "MCP_SCHEDULER_NO_CONFIRM", "XDG_CONFIG_HOME", "XDG_DATA_HOME",
+             "XDG_STATE_HOME", "XDG_RUNTIME_DIR")
 """What the session sets for every process it starts; also passed to the stdio servers that MCP clients start
 (the SDK gives a child only HOME, PATH and a few more unless told otherwise)."""
 
@@ -59,6 +61,7 @@ def runtime_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         patch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state-home")))
         patch.setenv("XDG_RUNTIME_DIR", str(session_runtime))
         patch.setenv("MCP_SCHEDULER_NO_BACKGROUND_RUNNER", "1")
+        patch.setenv("MCP_SCHEDULER_NO_CONFIRM", "1")
         inherited = list(mcp.client.stdio.DEFAULT_INHERITED_ENV_VARS)
         patch.setattr(mcp.client.stdio, "DEFAULT_INHERITED_ENV_VARS", [*inherited, *ISOLATION])
         yield runtime_root

@@ -250,6 +250,10 @@ def scheduler(parser: argparse.ArgumentParser) -> None:
                         help="refuse to update, pause, resume or cancel a job that a jobs file manages (mcp-scheduler "
                         "apply) by any other means than applying that file; without it, such a change is made and its "
                         "answer warns")
+    limits.add_argument("--no-confirm", action="store_true", default=env_bool("NO_CONFIRM"),
+                        help="ask nobody: cancel_job, stop_scheduler, a job that runs a program and an update_job "
+                        "that widens what a job reaches are done without the user's confirmation (for unattended "
+                        "use; by default the client asks the user, or the model passes confirm: true)")
 
 
 def http(parser: argparse.ArgumentParser) -> None:

@@ -202,6 +202,7 @@ def _settings(values: dict[str, object], parser: argparse.ArgumentParser) -> Set
         metrics_port=None if v.metrics_port in (None, "") else int(v.metrics_port),
         metrics_max_jobs=int(v.metrics_max_jobs),
         protect_managed_jobs=v.protect_managed_jobs,
+        confirm=not v.no_confirm,
     )
 
 

@@ -149,7 +149,7 @@ class SchedulerInput(BaseOperationInput):
         default=30,
         ge=0,
         le=MAX_MISFIRE_GRACE_TIME,
-        description="Seconds a due run may wait while the scheduler is busy, else missed; null: no limit.",
+        description="Seconds a due run may wait while busy, else missed; null: no limit.",
     )
     policy: PolicyInput | None = Field(
         default=None,
@@ -158,12 +158,12 @@ class SchedulerInput(BaseOperationInput):
     )
     if_exists: Literal["error", "replace", "keep"] = Field(
         default="error",
-        description="If job_id is taken: error, replace the job (its history stays) or keep it (safe to retry).",
+        description="If job_id is taken: error, replace (history stays) or keep (safe to retry).",
     )
     coalesce: bool = Field(default=True, description="Run once when several runs were missed.")
     result_queue: QueueName | None = Field(
         default=None,
-        description="Queue for each run's result (read_queue reads it); 'inbox': the user's inbox.",
+        description="Queue for each run's result (read_queue); 'inbox': the user's inbox.",
     )
     error_queue: QueueName | None = Field(
         default=None,
@@ -179,7 +179,7 @@ class SchedulerInput(BaseOperationInput):
         default=None,
         gt=0,
         le=MAX_TIMEOUT,
-        description="Seconds a run may take before it is stopped (status timeout).",
+        description="Seconds a run may take (then status timeout).",
     )
     status: RunStatus | None = Field(default=None, description="Only runs with this outcome.")
     since: str | None = Field(

@@ -34,6 +34,7 @@ from . import _sdk
 from ._params import compact_schema
 from .arguments import describe_argument_errors
 from .briefs import JobBrief
+from .cache_hints import LIST_HINTS, resource_cache_hints
 from .notifications import HandshakeSessions, Notifier
 from .outputs import AgenToolCatalog, AgenToolEntry, AnswerLimits, HistoryPage, JobDetail, JobPage, QueueMessages
 from .prompts import add_prompts
@@ -146,13 +147,15 @@ def build_server(runtime: SchedulerRuntime, settings: Settings | None = None) ->
         instructions=_instructions(runtime),
         log_level=settings.log_level.upper(),
         limits=AnswerLimits(settings.answer_bytes, settings.content_chars),
+        cache_hints=LIST_HINTS,
         **server_kwargs,
     )
     _sdk.advertise_resource_list_changed(mcp)
     mcp.middleware.append(_bounded_requests)
+    mcp.middleware.append(resource_cache_hints)
     mcp.middleware.append(functools.partial(_unknown_tools, (*TOOL_ORDER, SHOW_SCHEDULE)))
     _install_handshake_handlers(mcp, mcp.notifier.sessions)
-    add_tools(mcp, runtime, mcp.limits)
+    add_tools(mcp, runtime, mcp.limits, confirm=settings.confirm)
     add_schedule_app(mcp, runtime)  # listed last: the model reads the scheduling tools first
     _sdk.close_input_schemas(mcp, describe_argument_errors)
     _sdk.map_output_schemas(mcp, compact_schema)

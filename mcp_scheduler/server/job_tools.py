@@ -23,6 +23,7 @@ from ..runtime import SchedulerRuntime
 from ..scheduler.views import accepted_job, job_summary
 from ._params import field_parameter, fields_in_words, with_parameters
 from .briefs import JobBrief, brief_job
+from .confirmation import Confirmations, check_confirmed
 from .outputs import AnswerLimits, JobPage
 from .tasks import in_task
 from .tooling import READ_ONLY, Tool, hints, keyword, scheduler_input, tool_errors
@@ -30,33 +31,36 @@ from .tooling import READ_ONLY, Tool, hints, keyword, scheduler_input, tool_erro
 __all__ = ["job_tools"]
 
 
-def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
-    """The job tools on `runtime`'s scheduler; `limits` bound the runs that get_job shows."""
+def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations: Confirmations) -> list[Tool]:
+    """The job tools on `runtime`'s scheduler; `limits` bound the runs that get_job shows; `confirmations` ask the
+    user before cancel_job, a job that runs a program and an update_job that widens what a job reaches."""
     svc = runtime.service
     tools: list[Tool] = []
     timezone = field_parameter("timezone", description="IANA time zone of naive times and cron fields, e.g. "
                                f"'Europe/Berlin'. Default: {svc.timezone}.")
 
     async def schedule_job(ctx: Context, **kw: Any) -> AcceptedJob:
+        check_confirmed(kw, "scheduling a job that runs a program")
         with tool_errors("schedule_job"):
             return accepted_job(await svc.schedule(scheduler_input("schedule", **kw), previews=0))
 
     own = {
-        "job_id": field_parameter("job_id", description="New job's id: letters, digits and . _ : @ - (at most 128). "
+        "job_id": field_parameter("job_id", description="Letters, digits, . _ : @ - (at most 128). "
                                   "Default: from job_name or agentool_name."),
         "timezone": timezone,
         "policy": field_parameter("policy", schema={"type": "object"},
-                                  description=f"Run policy, every field optional: {fields_in_words(PolicyInput)}"),
+                                  description=f"Run policy, all optional: {fields_in_words(PolicyInput)}"),
     }
     tools.append(Tool(
         with_parameters(
             schedule_job,
-            [own.get(name, name) for name in SCHEDULE_FIELDS],
+            [*(own.get(name, name) for name in SCHEDULE_FIELDS),
+             *confirmations.parameters("schedule_job", _ASKED_ABOUT, confirmations.schedule)],
             required=["schedule_type", "schedule", "agentool_name", "input_data"],
             returns=AcceptedJob,
         ),
-        description="Schedule a job kind (cron, interval or once); input_data is checked now. Answers the schedule "
-        "in words, next run and warnings.",
+        description="Schedule a job kind (cron, interval or once); input_data is checked now. "
+        "Returns the schedule in words, next run, warnings.",
         annotations=hints(),
     ))
 
@@ -68,8 +72,9 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
     ]
     job_id = field_parameter("job_id", required=True, description="The job's id.")
     for name, change, description, tool_hints in lifecycle:
+        asked = confirmations.parameters(name, ["job_id"], confirmations.cancel) if name == "cancel_job" else []
         tools.append(Tool(
-            with_parameters(_job_tool(name, change), [job_id],
+            with_parameters(_job_tool(name, change), [job_id, *asked],
                             returns=CancelledJob if name == "cancel_job" else AcceptedJob),
             name=name,
             description=description,
@@ -125,6 +130,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
     ))
 
     async def update_job(ctx: Context, **kw: Any) -> AcceptedJob:
+        check_confirmed(kw, "a change to what the job runs or reaches")
         with tool_errors("update_job"):
             changes = {k: v for k, v in kw.items() if v is not None}
             return accepted_job(await svc.update(scheduler_input("update", **changes), previews=0))
@@ -133,12 +139,13 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
         with_parameters(
             update_job,
             [field_parameter("job_id", required=True, description="The job to change."),
-             *(field_parameter(name, optional=True, description=f"New {words}.", schema=schema)
-               for name, words, schema in _UPDATES)],
+             *(field_parameter(name, optional=True, description=f"{words}.", schema=schema)
+               for name, words, schema in _UPDATES),
+             *confirmations.parameters("update_job", _ASKED_ABOUT, confirmations.update)],
             returns=AcceptedJob,
         ),
-        description="Change a job: give only what changes, as in schedule_job (a new schedule: schedule_type and "
-        "schedule). It keeps its id, state and history.",
+        description="Change a job: only what changes, as in schedule_job (a schedule with its schedule_type); it "
+        "keeps id, state, history.",
         annotations=hints(idempotent=True),
     ))
 
@@ -185,21 +192,24 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
     return tools
 
 
+_ASKED_ABOUT = ["job_id", "agentool_name", "input_data", "job_name", "schedule_type", "schedule"]
+"""The arguments of schedule_job and update_job that their confirmations' questions read."""
+
 _UPDATES: list[tuple[str, str, dict[str, Any] | None]] = [
     # update_job's parameters: (field, what a new value of it is, the published schema if shorter than the field's)
-    ("schedule_type", "schedule type", None),
-    ("schedule", "schedule expression", None),
-    ("timezone", "IANA time zone", None),
-    ("agentool_name", "job kind", None),
-    ("input_data", "input (checked now)", None),
-    ("job_name", "name", None),
-    ("max_instances", "most runs at once", None),
-    ("misfire_grace_time", "seconds a due run may wait while busy", None),
-    ("coalesce", "choice: run once for several missed", None),
-    ("timeout", "seconds a run may take", None),
-    ("result_queue", "result queue", {"type": "string"}),
-    ("error_queue", "error queue", {"type": "string"}),
-    ("policy", "run policy, replacing the old one", {"type": "object"}),
+    ("schedule_type", "New schedule type", None),
+    ("schedule", "New schedule", None),
+    ("timezone", "New time zone", None),
+    ("agentool_name", "New job kind", None),
+    ("input_data", "New input", None),
+    ("job_name", "New name", None),
+    ("max_instances", "Most runs at once", None),
+    ("misfire_grace_time", "Misfire grace (seconds)", None),
+    ("coalesce", "Coalesce", None),
+    ("timeout", "Seconds a run may take", None),
+    ("result_queue", "Result queue (or 'inbox')", {"type": "string"}),
+    ("error_queue", "Error queue (or 'inbox')", {"type": "string"}),
+    ("policy", "Run policy (replaces the old)", {"type": "object"}),
 ]
 
 
@@ -207,7 +217,9 @@ def _job_tool(name: str, change: Callable[[str], Awaitable[JobInfo]]) -> Callabl
     """A tool that takes a job_id and applies one lifecycle change (cancel, pause, resume) to the job."""
     operation = name.removesuffix("_job")
 
-    async def tool(ctx: Context, job_id: str) -> AcceptedJob:
+    async def tool(ctx: Context, job_id: str, **asked: Any) -> AcceptedJob:
+        if asked:
+            check_confirmed(asked, f"{operation} job {clip(job_id, 128)}")
         with tool_errors(name):
             return accepted_job(await change(scheduler_input(operation, job_id=job_id).job_id or ""))
 

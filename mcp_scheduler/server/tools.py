@@ -19,6 +19,7 @@ from ..models import RunRecord, SchedulerStatus
 from ..runtime import SchedulerRuntime
 from ._params import field_parameter, with_parameters
 from .briefs import brief_run, history_page, job_kinds
+from .confirmation import Confirmations, check_confirmed
 from .inbox import read_inbox
 from .job_tools import job_tools
 from .outputs import (
@@ -43,10 +44,15 @@ TOOL_ORDER = (
 """The order of tools/list: what a model reads first (scheduling), then the rest roughly by how often it is used."""
 
 
-def add_tools(mcp: MCPServer, runtime: SchedulerRuntime, limits: AnswerLimits | None = None) -> None:
-    """Register every tool of the scheduler on `mcp`; `limits` bound what run results and pages show."""
+def add_tools(
+    mcp: MCPServer, runtime: SchedulerRuntime, limits: AnswerLimits | None = None, *, confirm: bool = True
+) -> None:
+    """Register every tool of the scheduler on `mcp`; `limits` bound what run results and pages show; `confirm`
+    False (`--no-confirm`) asks the user nothing before what cannot be undone or reaches the host."""
     limits = limits or AnswerLimits()
-    by_name = {tool.tool_name: tool for tool in [*job_tools(runtime, limits), *_other_tools(runtime, limits)]}
+    confirmations = Confirmations(runtime, enabled=confirm)
+    tools = [*job_tools(runtime, limits, confirmations), *_other_tools(runtime, limits, confirmations)]
+    by_name = {tool.tool_name: tool for tool in tools}
     if sorted(by_name) != sorted(TOOL_ORDER):
         raise AssertionError(f"TOOL_ORDER does not name the tools made: {sorted(by_name)}")
     for name in TOOL_ORDER:
@@ -103,7 +109,7 @@ def read_queue(
 
 
 
-def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
+def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations: Confirmations) -> list[Tool]:
     """The tools about runs, the scheduler, the catalog of job kinds, queues and the inbox."""
     svc = runtime.service
     tools: list[Tool] = []
@@ -192,13 +198,15 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
         annotations=hints(idempotent=True),
     ))
 
-    async def stop_scheduler(ctx: Context) -> SchedulerState:
+    async def stop_scheduler(ctx: Context, **asked: Any) -> SchedulerState:
+        check_confirmed(asked, "stopping the scheduler")
         with tool_errors("stop_scheduler"):
             return SchedulerState.of(await svc.stop())
 
     tools.append(Tool(
-        with_parameters(stop_scheduler, [], returns=SchedulerState),
-        description="Stop processing jobs (none is lost); undo with start_scheduler.",
+        with_parameters(stop_scheduler, confirmations.parameters("stop_scheduler", [], confirmations.stop),
+                        returns=SchedulerState),
+        description="Stop processing jobs; none is lost. Undo: start_scheduler.",
         annotations=hints(idempotent=True),
     ))
 

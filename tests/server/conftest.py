@@ -41,10 +41,12 @@ ServerFactory = Callable[..., SchedulerServer]
 
 @pytest.fixture
 async def make_server() -> AsyncIterator[ServerFactory]:
-    """Build servers, each over a runtime of its own on `database`; the runtimes are closed at teardown."""
+    """Build servers, each over a runtime of its own on `database`; the runtimes are closed at teardown. They ask
+    no confirmations unless given `confirm=True`."""
     runtimes: list[SchedulerRuntime] = []
 
     def factory(database: str, **options: Any) -> SchedulerServer:
+        options.setdefault("confirm", False)  # as the servers the session starts (tests/conftest.py)
         settings = Settings(database=database, timezone="UTC", discover_entry_points=False, **options)
         runtime = SchedulerRuntime(settings.service_config(), toolkit_config=settings.toolkit_config())
         runtimes.append(runtime)

@@ -22,10 +22,10 @@ TOOL_PARAMETERS: dict[str, tuple[list[str], list[str]]] = {
     "schedule_job": (
         ["schedule_type", "schedule", "agentool_name", "input_data", "job_id", "job_name", "timezone",
          "max_instances", "misfire_grace_time", "coalesce", "timeout", "result_queue", "error_queue", "policy",
-         "if_exists"],
+         "if_exists", "confirm"],
         ["schedule_type", "schedule", "agentool_name", "input_data"],
     ),
-    "cancel_job": (["job_id"], ["job_id"]),
+    "cancel_job": (["job_id", "confirm"], ["job_id"]),
     "pause_job": (["job_id"], ["job_id"]),
     "resume_job": (["job_id"], ["job_id"]),
     "run_now": (["job_id", "agentool_name", "input_data", "timeout", "result_queue", "error_queue"], []),
@@ -34,12 +34,13 @@ TOOL_PARAMETERS: dict[str, tuple[list[str], list[str]]] = {
     "get_history": (["job_id", "status", "since", "until", "agentool_name", "limit"], []),
     "update_job": (
         ["job_id", "schedule_type", "schedule", "timezone", "agentool_name", "input_data", "job_name",
-         "max_instances", "misfire_grace_time", "coalesce", "timeout", "result_queue", "error_queue", "policy"],
+         "max_instances", "misfire_grace_time", "coalesce", "timeout", "result_queue", "error_queue", "policy",
+         "confirm"],
         ["job_id"],
     ),
     "scheduler_status": ([], []),
     "start_scheduler": ([], []),
-    "stop_scheduler": ([], []),
+    "stop_scheduler": (["confirm"], []),
     "preview_schedule": (["schedule_type", "schedule", "timezone", "count", "policy"], ["schedule_type", "schedule"]),
     "backfill_job": (["job_id", "since", "until", "backfill_overlap"], ["job_id", "since"]),
     "list_agentools": (["name"], []),
@@ -93,6 +94,9 @@ async def test_tool_parameters_equal_the_scheduler_input_fields(client: Client, 
 
     for name, prop in schema.get("properties", {}).items():
         assert prop["description"], name
+        if name == "confirm":  # the user's word, not a request field (tests/server/test_confirmation.py)
+            assert prop["type"] == "boolean"
+            continue
         if (tool_name, name) in OWN_SCHEMAS:
             assert prop["type"] == "object", name
             continue
