@@ -4,7 +4,7 @@ time, no fire runs twice, none is lost (each due fire ran or is recorded missed 
 stays `running`. On PostgreSQL also a runner frozen (SIGSTOP, as if cut off by a partition) past its
 lease time: the standby takes over within the lease time, and the thawed runner fires nothing more.
 
-`make test` runs 2 kill cycles; `MCP_SCHEDULER_FAILOVER_CYCLES=20` (`make soak`) runs more.
+`make test` runs 1 kill cycle; `MCP_SCHEDULER_FAILOVER_CYCLES=20` (`make soak`) runs more.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from tests.reliability._figures import Figures
 from tests.reliability._support import account_fires, marks, runs
 from tests.reliability.test_kill9 import sleeper, start_server
 
-CYCLES = int(os.environ.get("MCP_SCHEDULER_FAILOVER_CYCLES", "2"))
+CYCLES = int(os.environ.get("MCP_SCHEDULER_FAILOVER_CYCLES", "1"))
 TAKEOVER_GOAL_S = 2.0
 
 

@@ -5,7 +5,7 @@ The side effects are counted outside the scheduler (the sleeper's marks): a job 
 interrupted runs does its work fully once, never in two runs at the same time; one with the default policy
 (retry_on without `interrupted`) is not run again.
 
-`make test` runs 2 losses of each kind; `MCP_SCHEDULER_LEASE_LOSSES=10` (`make soak`) runs 10 of each.
+`make test` runs 1 loss of each kind; `MCP_SCHEDULER_LEASE_LOSSES=10` (`make soak`) runs 10 of each.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from tests.reliability._support import marks, runs
 from tests.reliability.test_failover import _role
 from tests.reliability.test_kill9 import sleeper, start_server
 
-LOSSES = int(os.environ.get("MCP_SCHEDULER_LEASE_LOSSES", "2"))  # of each kind
+LOSSES = int(os.environ.get("MCP_SCHEDULER_LEASE_LOSSES", "1"))  # of each kind
 LEASE_S = 3.0
 RUN_S = 4.0
 OPTED_IN = {"max_attempts": 3, "retry_delay": 1, "retry_on": ["error", "timeout", "interrupted"]}
