@@ -53,14 +53,36 @@ class Acknowledged:
     calls: int = 0
 
 
-def start_server(database: Path | str, port: int, log: Path, *extra: str) -> subprocess.Popen[bytes]:
+def _spawn_server(database: Path | str, port: int, log: Path, *extra: str) -> subprocess.Popen[bytes]:
     with log.open("ab") as sink:
-        process = subprocess.Popen(
+        return subprocess.Popen(
             server_argv(database, "--transport", "http", "--port", str(port), "--auth-token", TEST_TOKEN, *extra),
             cwd=ROOT, env=child_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=sink,
         )
+
+
+def start_server(database: Path | str, port: int, log: Path, *extra: str) -> subprocess.Popen[bytes]:
+    """An HTTP server on `database` (the test's token), once it listens on `port`."""
+    process = _spawn_server(database, port, log, *extra)
     wait_until_listening(process, port, log=str(log))
     return process
+
+
+def start_servers(
+    database: Path | str, ports: list[int], logs: list[Path], *extra: str
+) -> list[subprocess.Popen[bytes]]:
+    """One HTTP server on `database` per port, started side by side (each start takes seconds of imports); which
+    of them becomes the runner is up to them."""
+    processes = [_spawn_server(database, port, log, *extra) for port, log in zip(ports, logs, strict=True)]
+    try:
+        for process, port, log in zip(processes, ports, logs, strict=True):
+            wait_until_listening(process, port, log=str(log))
+    except BaseException:
+        for process in processes:
+            process.kill()
+            process.wait(timeout=10)
+        raise
+    return processes
 
 
 def sleeper(token: str, seconds: float, path: Path) -> dict[str, Any]:
