@@ -30,6 +30,8 @@ from typing import Any
 
 import psycopg
 
+from agentool_bridge.postgres import ADVISORY_XACT_LOCK, SCHEMA_LOCK
+
 from .clocks import Clock, SystemClock
 from .lease import KEEP_EVERY
 
@@ -126,8 +128,10 @@ class PostgresLease:
             cursor = await conn.execute(WHERE)
             row = await cursor.fetchone()
             self._key = lease_key(str(row[0]) if row else "")
-            await conn.execute(CLAIMS)
-            await conn.execute(FENCE)
+            async with conn.transaction():  # several processes may create the tables at once (the store's lock)
+                await conn.execute(ADVISORY_XACT_LOCK, (SCHEMA_LOCK,))
+                await conn.execute(CLAIMS)
+                await conn.execute(FENCE)
         return conn
 
     async def try_acquire(self) -> bool:

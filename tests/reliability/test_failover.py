@@ -4,7 +4,7 @@ time, no fire runs twice, none is lost (each due fire ran or is recorded missed 
 stays `running`. On PostgreSQL also a runner frozen (SIGSTOP, as if cut off by a partition) past its
 lease time: the standby takes over within the lease time, and the thawed runner fires nothing more.
 
-`make test` runs 2 kill cycles; `MCP_SCHEDULER_FAILOVER_CYCLES=20` (`make soak`) runs more.
+`make test` runs 1 kill cycle; `MCP_SCHEDULER_FAILOVER_CYCLES=20` (`make soak`) runs more.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from mcp import Client
 from tests._net import authorized, eventually, free_port, stop
 from tests.reliability._figures import Figures
 from tests.reliability._support import account_fires, marks, runs
-from tests.reliability.test_kill9 import sleeper, start_server
+from tests.reliability.test_kill9 import sleeper, start_server, start_servers
 
-CYCLES = int(os.environ.get("MCP_SCHEDULER_FAILOVER_CYCLES", "2"))
+CYCLES = int(os.environ.get("MCP_SCHEDULER_FAILOVER_CYCLES", "1"))
 TAKEOVER_GOAL_S = 2.0
 
 
@@ -125,7 +125,7 @@ async def test_three_processes_kill_9_the_runner_again_and_again_no_fire_lost_or
     urls = [f"http://127.0.0.1:{p}/mcp" for p in ports]
     logs = [tmp_path / f"{i}.log" for i in range(3)]
     keep_all = ("--history-limit", "100000")  # every record stays for the count (the default keeps 100 a job)
-    processes = [start_server(database, ports[i], logs[i], *keep_all) for i in range(3)]
+    processes = start_servers(database, ports, logs, *keep_all)
     jobs = [f"every-{k}" for k in range(20)]
     takeovers: list[float] = []
     try:

@@ -12,7 +12,7 @@ starts it again. Then:
 A second test kills a runner whose jobs keep skipping fires (1 s jobs whose runs take 3.5 s), on both stores:
 after the restart every due fire either ran or has a record (skipped, or missed while nothing ran), once.
 
-`make test` runs 2 cycles of each; `MCP_SCHEDULER_KILL9_CYCLES=20` (`make soak`) runs more. The totals are the
+`make test` runs 1 cycle of each; `MCP_SCHEDULER_KILL9_CYCLES=20` (`make soak`) runs more. The totals are the
 `kill9` and `kill9 with skipped fires (...)` figures (printed at the end, kept in bench/results/reliability.json).
 """
 
@@ -38,7 +38,7 @@ from tests.reliability._figures import Figures
 from tests.reliability._support import account_fires, jobs, marks, runs
 from tests.reliability.test_signals import ROOT, child_env, server_argv
 
-CYCLES = int(os.environ.get("MCP_SCHEDULER_KILL9_CYCLES", "2"))
+CYCLES = int(os.environ.get("MCP_SCHEDULER_KILL9_CYCLES", "1"))
 FIGURE_KEYS = ("cycles", "acknowledged_jobs", "acknowledged_run_now", "lost_jobs", "lost_records", "double_runs",
                "interrupted_recorded", "interrupted_unrecorded", "left_running")
 STARTED = {"success", "error", "timeout", "cancelled", "interrupted", "running"}
@@ -53,14 +53,36 @@ class Acknowledged:
     calls: int = 0
 
 
-def start_server(database: Path | str, port: int, log: Path, *extra: str) -> subprocess.Popen[bytes]:
+def _spawn_server(database: Path | str, port: int, log: Path, *extra: str) -> subprocess.Popen[bytes]:
     with log.open("ab") as sink:
-        process = subprocess.Popen(
+        return subprocess.Popen(
             server_argv(database, "--transport", "http", "--port", str(port), "--auth-token", TEST_TOKEN, *extra),
             cwd=ROOT, env=child_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=sink,
         )
+
+
+def start_server(database: Path | str, port: int, log: Path, *extra: str) -> subprocess.Popen[bytes]:
+    """An HTTP server on `database` (the test's token), once it listens on `port`."""
+    process = _spawn_server(database, port, log, *extra)
     wait_until_listening(process, port, log=str(log))
     return process
+
+
+def start_servers(
+    database: Path | str, ports: list[int], logs: list[Path], *extra: str
+) -> list[subprocess.Popen[bytes]]:
+    """One HTTP server on `database` per port, started side by side (each start takes seconds of imports); which
+    of them becomes the runner is up to them."""
+    processes = [_spawn_server(database, port, log, *extra) for port, log in zip(ports, logs, strict=True)]
+    try:
+        for process, port, log in zip(processes, ports, logs, strict=True):
+            wait_until_listening(process, port, log=str(log))
+    except BaseException:
+        for process in processes:
+            process.kill()
+            process.wait(timeout=10)
+        raise
+    return processes
 
 
 def sleeper(token: str, seconds: float, path: Path) -> dict[str, Any]:

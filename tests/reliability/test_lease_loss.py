@@ -5,7 +5,7 @@ The side effects are counted outside the scheduler (the sleeper's marks): a job 
 interrupted runs does its work fully once, never in two runs at the same time; one with the default policy
 (retry_on without `interrupted`) is not run again.
 
-`make test` runs 2 losses of each kind; `MCP_SCHEDULER_LEASE_LOSSES=10` (`make soak`) runs 10 of each.
+`make test` runs 1 loss of each kind; `MCP_SCHEDULER_LEASE_LOSSES=10` (`make soak`) runs 10 of each.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from tests._net import authorized, eventually, free_port, stop
 from tests.reliability._figures import Figures
 from tests.reliability._support import marks, runs
 from tests.reliability.test_failover import _role
-from tests.reliability.test_kill9 import sleeper, start_server
+from tests.reliability.test_kill9 import sleeper, start_servers
 
-LOSSES = int(os.environ.get("MCP_SCHEDULER_LEASE_LOSSES", "2"))  # of each kind
+LOSSES = int(os.environ.get("MCP_SCHEDULER_LEASE_LOSSES", "1"))  # of each kind
 LEASE_S = 3.0
 RUN_S = 4.0
 OPTED_IN = {"max_attempts": 3, "retry_delay": 1, "retry_on": ["error", "timeout", "interrupted"]}
@@ -135,7 +135,7 @@ async def test_a_lease_lost_by_session_termination_or_sigstop_never_runs_a_fire_
     urls = [f"http://127.0.0.1:{p}/mcp" for p in ports]
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
     lease = ("--lease-time", str(LEASE_S))
-    processes = [start_server(database, ports[i], logs[i], *lease) for i in range(2)]
+    processes = start_servers(database, ports, logs, *lease)
     kinds = ["terminate", "sigstop"] * LOSSES
     takeovers: dict[str, list[float]] = {"terminate": [], "sigstop": []}
     cancelled_after: list[float] = []  # from the termination of the lease session to the old run cut short

@@ -12,7 +12,7 @@ import httpx2
 from mcp import Client
 
 from tests._net import authorized, bearer, free_port, stop
-from tests.reliability.test_kill9 import start_server
+from tests.reliability.test_kill9 import start_servers
 
 HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json", **bearer()}
 
@@ -29,9 +29,8 @@ def _answer(response: httpx2.Response) -> dict[str, Any]:
 async def test_three_stateless_replicas_answer_any_request_of_a_session(postgres_url: str, tmp_path: Path) -> None:
     ports = [free_port() for _ in range(3)]
     urls = [f"http://127.0.0.1:{p}/mcp" for p in ports]
-    processes: list[subprocess.Popen[bytes]] = [
-        start_server(postgres_url, port, tmp_path / f"{i}.log", "--stateless-http") for i, port in enumerate(ports)
-    ]
+    logs = [tmp_path / f"{i}.log" for i in range(3)]
+    processes: list[subprocess.Popen[bytes]] = start_servers(postgres_url, ports, logs, "--stateless-http")
     try:
         async with httpx2.AsyncClient(timeout=20, headers=HEADERS) as http:
             # A handshake-era session whose requests a round-robin balancer spreads over the replicas.

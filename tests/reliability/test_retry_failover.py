@@ -44,7 +44,7 @@ async def test_a_standby_taking_over_from_a_killed_runner_runs_its_pending_retry
                 assert not (await client.call_tool("schedule_job", args)).is_error
         await eventually(lambda: ("schedule", "timeout", 1) in _attempts(database, "t"), within=10,
                          what="the first attempt timing out")
-        assert ("i", "start") in marks(mark_file)
+        await eventually(lambda: ("i", "start") in marks(mark_file), within=10, what="the run to cut starting")
 
         processes[0].send_signal(signal.SIGKILL)
         processes[0].wait(timeout=10)

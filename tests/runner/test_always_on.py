@@ -12,7 +12,7 @@ from tests.server.conftest import structured
 
 from .conftest import WAIT, Machine, eventually, inbox_messages, runs_of
 
-REMINDER_DELAY = 6
+REMINDER_DELAY = 4
 """Seconds between scheduling the reminder and its fire time: longer than the runner's idle exit below."""
 
 
@@ -21,7 +21,7 @@ async def test_a_reminder_scheduled_from_a_stdio_client_that_exits_runs_on_time_
 ) -> None:
     # The default database and no flags, as Claude Desktop starts the server from its configuration; only the
     # quiet period of the runner is short (the default is 10 minutes).
-    env = {**machine.env, "MCP_SCHEDULER_RUNNER_IDLE_EXIT": "2"}
+    env = {**machine.env, "MCP_SCHEDULER_RUNNER_IDLE_EXIT": "1"}
     server = StdioServerParameters(command=sys.executable, args=["-m", "mcp_scheduler"], env=env)
     async with Client(server, mode="legacy") as client:
         reminder = structured(await client.call_tool("schedule_job", {
@@ -47,4 +47,4 @@ async def test_a_reminder_scheduled_from_a_stdio_client_that_exits_runs_on_time_
     await eventually(lambda: not machine.runners(), what="the idle runner's exit")
     assert machine.info(machine.default_database) is None
     assert not machine.socket(machine.default_database).exists()
-    assert "No active job and no client for 2 s: exiting" in machine.log(machine.default_database)
+    assert "No active job and no client for 1 s: exiting" in machine.log(machine.default_database)

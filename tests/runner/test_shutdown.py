@@ -70,7 +70,8 @@ async def test_a_front_end_stopped_with_calls_in_flight_answers_each_and_the_run
     client = await front_end(machine, database)
     try:
         await call_run_now(client, "short", 0.5, mark_file)
-        await call_run_now(client, "long", 11.0, mark_file)  # longer than the runner's grace after a client leaves
+        # Longer than the front-end waits after a signal (close_timeout + 1): it answers for the runner.
+        await call_run_now(client, "long", 5.0, mark_file)
         signalled = time.monotonic()
         client.process.send_signal(sig)
         answers = await answers_until_the_end(client, signalled)

@@ -36,6 +36,19 @@ async def test_one_process_holds_the_lease_and_the_others_are_told_who(
     assert await second.try_acquire() is True and second.holder() == "this process"
 
 
+async def test_processes_starting_together_on_a_fresh_schema_all_join_and_one_holds_the_lease(
+    postgres_url: str,
+) -> None:
+    """Replicas started at once (a service manager, an orchestrator) each create the lease's tables if missing."""
+    together = [PostgresLease(postgres_url, lease_time=4) for _ in range(6)]
+    try:
+        acquired = await asyncio.gather(*(lease.try_acquire() for lease in together))
+    finally:
+        for lease in together:
+            await lease.release()
+    assert sorted(acquired) == [False] * 5 + [True]
+
+
 async def test_a_fire_is_claimed_once_and_only_by_the_holder(leases: tuple[PostgresLease, PostgresLease]) -> None:
     first, second = leases
     await first.try_acquire()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -128,8 +129,10 @@ def mistakes(tmp_path: Path) -> list[tuple[list[str], dict[str, str], int, str]]
 
 def test_every_set_up_mistake_checked_ends_in_one_line_that_says_what_to_do(tmp_path: Path) -> None:
     failures: list[str] = []
-    for args, env, code, says in mistakes(tmp_path):
-        done = command(tmp_path, *args, env=env)
+    cases = mistakes(tmp_path)
+    with ThreadPoolExecutor(max_workers=4) as pool:  # each command is a second or two of imports
+        ended = list(pool.map(lambda case: command(tmp_path, *case[0], env=case[1]), cases))
+    for (args, env, code, says), done in zip(cases, ended, strict=True):
         lines = done.stderr.strip().splitlines()
         last = lines[-1] if lines else ""
         usage_only = code == 2 and all(line.startswith((" ", "usage:")) for line in lines[:-1])
