@@ -57,6 +57,8 @@ def runner_argv(settings: Settings) -> list[str]:
              "--runner-idle-exit", repr(s.runner_idle_exit), "--catchup-window", s.catchup_window]
     if s.protect_managed_jobs:
         argv.append("--protect-managed-jobs")
+    if not s.confirm:
+        argv.append("--no-confirm")
     for flag, value in (("--timezone", s.timezone), ("--servers", s.servers_file), ("--model", s.model),
                         ("--log-dir", s.log_dir)):
         if value:

@@ -256,7 +256,9 @@ def test_cancelled_job_leaves_list_jobs(inspector: Inspector, server: Server) ->
     listed = server.tool(inspector, "list_jobs", limit=100).ok().result["structuredContent"]
     assert job_id in [j["job_id"] for j in listed["jobs"]]
 
-    cancelled = server.tool(inspector, "cancel_job", job_id=job_id).ok().result["structuredContent"]
+    # The Inspector's CLI cannot ask its user (no elicitation): it confirms as the error tells a model to (the stdio
+    # server it starts asks; tests/server/test_confirmation.py checks the refusal without confirm).
+    cancelled = server.tool(inspector, "cancel_job", job_id=job_id, confirm=True).ok().result["structuredContent"]
     assert cancelled["job_id"] == job_id
 
     listed = server.tool(inspector, "list_jobs", limit=100).ok().result["structuredContent"]
