@@ -246,7 +246,10 @@ async def _serve_transport(
         asgi = mcp.sse_app(transport_security=security, host=settings.host)
     if mcp.metrics is not None:
         mcp.metrics.add_route(asgi)  # /metrics, behind the same bearer token
-    auth = "bearer token required" if settings.auth_tokens else "no auth"
+    if mcp.oauth is not None:
+        mcp.oauth.install(asgi)
+    auth = (f"OAuth access tokens of {settings.oauth_issuer}" + (" or a bearer token" if settings.auth_tokens else "")
+            if settings.oauth_on else "bearer token required" if settings.auth_tokens else "no auth")
     _log_listening(settings, auth, local)
     log_access(settings)
     logger.info("Accepted Host headers: %s (add more with --allowed-host)", ", ".join(security.allowed_hosts))

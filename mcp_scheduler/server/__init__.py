@@ -37,10 +37,12 @@ from .notifications import HandshakeSessions, Notifier
 from .outputs import AgenToolCatalog, AgenToolEntry, AnswerLimits, HistoryPage, JobDetail, JobPage, QueueMessages
 from .prompts import add_prompts
 from .resources import add_resources
+from .scope_checks import check_method_scopes
 from .tools import TOOL_ORDER, add_tools
 
 if TYPE_CHECKING:
     from ..metrics import MetricsEndpoint
+    from .oauth import OAuthFront
 
 __all__ = [
     "AgenToolCatalog",
@@ -72,6 +74,8 @@ class SchedulerServer(MCPServer):
         self.notifier = Notifier(InMemorySubscriptionBus(), HandshakeSessions(), self.limits.content_chars)
         self.metrics: MetricsEndpoint | None = None
         """Prometheus metrics, when the settings turn them on (`build_server`); open while the scheduler is."""
+        self.oauth: OAuthFront | None = None
+        """The OAuth resource server's metadata and challenges, with `--oauth-issuer` (`build_server`)."""
         self._users = 0
         self._users_lock = asyncio.Lock()
 
@@ -118,12 +122,22 @@ def build_server(runtime: SchedulerRuntime, settings: Settings | None = None) ->
     """An MCP server over `runtime` (the caller keeps owning the runtime and closes it)."""
     settings = settings or Settings()
     server_kwargs: dict[str, Any] = {}
+    oauth = None
+    static = None
     if settings.auth_tokens and settings.transport != "stdio":
-        from mcp.server.auth.settings import AuthSettings
-
         from .auth import StaticTokenVerifier
 
-        server_kwargs["token_verifier"] = StaticTokenVerifier(settings.auth_tokens)
+        static = StaticTokenVerifier(settings.auth_tokens)
+    if settings.oauth_on:
+        from .oauth import OAuthFront
+
+        oauth = OAuthFront(settings, runtime.registry.names())
+        server_kwargs["token_verifier"] = oauth.verifier(static)
+        server_kwargs["auth"] = oauth.auth_settings()
+    elif static is not None:
+        from mcp.server.auth.settings import AuthSettings
+
+        server_kwargs["token_verifier"] = static
         server_kwargs["auth"] = AuthSettings(
             issuer_url=settings.public_url(),  # type: ignore[arg-type]
             resource_server_url=settings.url,  # type: ignore[arg-type]
@@ -140,8 +154,10 @@ def build_server(runtime: SchedulerRuntime, settings: Settings | None = None) ->
         limits=AnswerLimits(settings.answer_bytes, settings.content_chars),
         **server_kwargs,
     )
+    mcp.oauth = oauth
     _sdk.advertise_resource_list_changed(mcp)
     mcp.middleware.append(_bounded_requests)
+    mcp.middleware.append(check_method_scopes)
     mcp.middleware.append(functools.partial(_unknown_tools, TOOL_ORDER))
     _install_handshake_handlers(mcp, mcp.notifier.sessions)
     add_tools(mcp, runtime, mcp.limits)

@@ -19,6 +19,7 @@ from agentool_bridge.errors import clip
 from ..models import AcceptedJob, BackfillSummary, CancelledJob, JobInfo, SchedulePreview
 from ..models.request import SCHEDULE_FIELDS
 from ..policies import PolicyInput
+from ..principals import READ, RUN, WRITE
 from ..runtime import SchedulerRuntime
 from ..scheduler.views import accepted_job, job_summary
 from ._params import field_parameter, fields_in_words, with_parameters
@@ -57,6 +58,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
         description="Schedule a job kind on a cron, interval or one-time schedule; input_data is checked now. "
         "Returns the schedule in words, next run and warnings.",
         annotations=hints(),
+        scope=WRITE,
     ))
 
     lifecycle: list[tuple[str, Callable[[str], Awaitable[JobInfo]], str, ToolAnnotations]] = [
@@ -73,6 +75,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
             name=name,
             description=description,
             annotations=tool_hints,
+            scope=WRITE,
         ))
 
     async def list_jobs(
@@ -111,6 +114,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
         description="Jobs in creation order, a page at a time: id, name, schedule in words, state, next run, last "
         "status.",
         annotations=READ_ONLY,
+        scope=READ,
     ))
 
     async def get_job(ctx: Context, job_id: str) -> JobBrief:
@@ -122,6 +126,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
         with_parameters(get_job, [job_id], returns=JobBrief),
         description="A job's definition, state, next 3 run times and its 2 latest runs.",
         annotations=READ_ONLY,
+        scope=READ,
     ))
 
     async def update_job(ctx: Context, **kw: Any) -> AcceptedJob:
@@ -140,6 +145,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
         description="Change a job: give only what changes, as in schedule_job (a new schedule needs schedule_type "
         "and schedule); it keeps its id, state and history.",
         annotations=hints(idempotent=True),
+        scope=WRITE,
     ))
 
     async def preview_schedule(ctx: Context, **kw: Any) -> SchedulePreview:
@@ -159,6 +165,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
         ),
         description="A schedule in plain words and its next run times, without creating a job.",
         annotations=READ_ONLY,
+        scope=READ,
     ))
 
     async def backfill_job(ctx: Context, **kw: Any) -> BackfillSummary:
@@ -181,6 +188,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
         description="Run a job once per fire time of its schedule in a past range (at most 1000), e.g. after an "
         "outage. Answers at once; get_history shows the runs.",
         annotations=hints(open_world=True),
+        scope=RUN,
     ))
     return tools
 

@@ -16,6 +16,7 @@ from agentool_bridge.toolkits.inbox import INBOX_QUEUE
 
 from ..errors import SchedulerError
 from ..models import RunRecord, SchedulerStatus
+from ..principals import ADMIN, READ, RUN, WRITE, require
 from ..runtime import SchedulerRuntime
 from ._params import field_parameter, with_parameters
 from .briefs import brief_run, history_page, job_kinds
@@ -128,6 +129,7 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
         description="Run once, now: an existing job (job_id alone; the runner runs it) or a job kind with input_data. "
         "Waits for the result; a failed run is an error naming the run.",
         annotations=hints(open_world=True),
+        scope=RUN,
     ))
 
     async def get_history(
@@ -166,6 +168,7 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
         description="Runs, newest first: times, status, summary or error. 'What failed in the last hour?': "
         "since='1h', status='error'.",
         annotations=READ_ONLY,
+        scope=READ,
     ))
 
     async def scheduler_status(ctx: Context) -> SchedulerStatus:
@@ -176,6 +179,7 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
         with_parameters(scheduler_status, [], returns=SchedulerStatus),
         description="Whether jobs run; job and run counts; time zone; which process runs them.",
         annotations=READ_ONLY,
+        scope=READ,
     ))
 
     async def start_scheduler(ctx: Context) -> SchedulerState:
@@ -186,6 +190,7 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
         with_parameters(start_scheduler, [], returns=SchedulerState),
         description="Process jobs again after stop_scheduler.",
         annotations=hints(idempotent=True),
+        scope=ADMIN,
     ))
 
     async def stop_scheduler(ctx: Context) -> SchedulerState:
@@ -196,6 +201,7 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
         with_parameters(stop_scheduler, [], returns=SchedulerState),
         description="Stop processing jobs; no job is lost. Undo with start_scheduler.",
         annotations=hints(idempotent=True),
+        scope=ADMIN,
     ))
 
     async def list_agentools(ctx: Context, name: str | None = None) -> AgenToolCatalog:
@@ -211,12 +217,15 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
         ),
         description="Job kinds, one line each: operations and input_data fields.",
         annotations=READ_ONLY,
+        scope=READ,
     ))
 
     async def read_queue_tool(
         ctx: Context, queue_name: str, mode: Literal["peek", "take"] = "peek", count: int = 10
     ) -> QueueMessages:
         with tool_errors("read_queue", runtime.config.database):
+            if mode == "take":
+                require(WRITE, "read_queue with mode 'take'")
             return read_queue(runtime, queue_name, mode, count, limits)
 
     tools.append(Tool(
@@ -234,12 +243,15 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
         name="read_queue",
         description="Messages jobs sent to a result or error queue.",
         annotations=hints(destructive=True),
+        scope=READ,
     ))
 
     async def read_inbox_tool(
         ctx: Context, count: int = 20, acknowledge: bool = False, ack_ids: list[str] | None = None
     ) -> InboxPage:
         with tool_errors("read_inbox", runtime.config.database):
+            if acknowledge or ack_ids:
+                require(WRITE, "read_inbox acknowledging messages")
             return read_inbox(runtime, count, acknowledge=acknowledge, ack_ids=ack_ids, limits=limits)
 
     tools.append(Tool(
@@ -259,6 +271,7 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits) -> list[Tool]:
         description="Messages jobs posted for the user, oldest first. The scheduler cannot write into the chat: read "
         "it when a conversation starts, tell the user, then acknowledge.",
         annotations=hints(destructive=True),
+        scope=READ,
     ))
 
     return tools
