@@ -80,7 +80,7 @@ async def get_json(url: str, *, data: Mapping[str, str] | None = None, auth: tup
 
 def _scopes(claims: Mapping[str, Any]) -> list[str]:
     """Scopes of a token: `scope` (space-separated, RFC 9068 / 7662) or `scp` (a list or a string)."""
-    granted = claims.get("scope", claims.get("scp", ""))
+    granted = claims.get("scope") or claims.get("scp") or ""
     if isinstance(granted, str):
         return granted.split()
     if isinstance(granted, list):

@@ -19,9 +19,10 @@ from hypothesis import strategies as st
 from mcp import Client
 
 from mcp_scheduler.principals import ADMIN, READ, RUN, SCOPES, WRITE, Principal
+from mcp_scheduler.server.oauth_tokens import IntrospectionVerifier, JwtVerifier, check_url
 from tests._net import MCP_HEADERS, authorized, bearer, free_port, stop, wait_until_listening
 
-from ._issuer import Issuer
+from ._issuer import CLIENT_ID, CLIENT_SECRET, Issuer
 from .conftest import LOG_INPUT, error_text, hosted, scheduler_command, structured
 
 STATIC = "static-token-of-the-oauth-tests"
@@ -227,3 +228,62 @@ def test_no_call_is_accepted_beyond_the_scopes_of_its_token(
 ) -> None:
     method, params, needed = call
     _check(server, issuer, method, params, needed, held)
+
+
+# ---------------------------------------------------------------------------------------------- the verifiers
+
+AUDIENCE = "https://scheduler.example/mcp"
+
+
+async def test_a_key_the_issuer_rotates_in_is_fetched_once_and_an_unknown_kid_does_not_refetch_at_will(
+    issuer: Issuer,
+) -> None:
+    verifier = JwtVerifier(issuer.url, AUDIENCE, refetch_after=3600)
+    accepted = await verifier.verify_token(issuer.mint([READ, NOTIFY], AUDIENCE, subject="carol"))
+    assert accepted is not None and accepted.subject == "carol" and accepted.scopes == [READ, NOTIFY]
+    assert accepted.resource == AUDIENCE and verifier.jwks_url == f"{issuer.url}/jwks"
+    fetched = issuer.fetches.get("/jwks", 0)
+    for attempt in range(3):  # random kids: one fetch at most per refetch_after
+        assert await verifier.verify_token(issuer.mint(READ, AUDIENCE, kid="rsa-1") + "x") is None
+        issuer.add_key(f"guess-{attempt}", publish=False)
+        assert await verifier.verify_token(issuer.mint(READ, AUDIENCE, kid=f"guess-{attempt}")) is None
+    assert issuer.fetches["/jwks"] == fetched
+    issuer.add_key("ec-rotated")
+    rotating = JwtVerifier(issuer.url, AUDIENCE, f"{issuer.url}/jwks", refetch_after=0)
+    assert await rotating.verify_token(issuer.mint([WRITE], AUDIENCE)) is not None
+    assert (await rotating.verify_token(issuer.mint(f"{WRITE} {RUN}", AUDIENCE, kid="ec-rotated"))).scopes == [
+        WRITE, RUN]
+
+
+async def test_scopes_may_come_as_scp_and_the_audience_may_be_one_of_several(issuer: Issuer) -> None:
+    verifier = JwtVerifier(issuer.url, AUDIENCE, f"{issuer.url}/jwks")
+    token = issuer.mint("", [AUDIENCE + "/", "https://other.example"], scp=[RUN, 7])  # type: ignore[arg-type]
+    accepted = await verifier.verify_token(token)
+    assert accepted is not None and accepted.scopes == [RUN]
+    assert await verifier.verify_token(issuer.mint(READ, AUDIENCE, subject="token:abc")) is None
+
+
+async def test_introspection_accepts_an_active_token_for_this_server_only(issuer: Issuer) -> None:
+    verifier = IntrospectionVerifier(f"{issuer.url}/introspect", CLIENT_ID, CLIENT_SECRET, audience=AUDIENCE,
+                                     issuer=issuer.url)
+    issuer.active["good"] = {"active": True, "sub": "dave", "aud": AUDIENCE, "scope": f"{READ} {RUN}",
+                             "iss": issuer.url, "client_id": "cli"}
+    issuer.active["elsewhere"] = {"active": True, "sub": "dave", "aud": "https://other.example", "scope": READ}
+    issuer.active["no audience"] = {"active": True, "sub": "dave", "scope": READ}
+    issuer.active["other issuer"] = {"active": True, "sub": "dave", "aud": AUDIENCE, "iss": "https://x.example"}
+    accepted = await verifier.verify_token("good")
+    assert accepted is not None and accepted.subject == "dave" and accepted.scopes == [READ, RUN]
+    for token in ("elsewhere", "no audience", "other issuer", "unknown"):
+        assert await verifier.verify_token(token) is None, token
+    del issuer.active["good"]  # revoked: the answer is kept for a while (cache_for), then asked again
+    assert await verifier.verify_token("good") is not None
+    wrong = IntrospectionVerifier(f"{issuer.url}/introspect", CLIENT_ID, "wrong", audience=AUDIENCE, cache_for=0)
+    issuer.active["good"] = {"active": True, "sub": "dave", "aud": AUDIENCE}
+    assert await wrong.verify_token("good") is None
+
+
+def test_oauth_urls_must_be_https_beyond_loopback() -> None:
+    assert check_url("http://127.0.0.1:9/x", "--oauth-issuer") and check_url("https://idp.example", "--oauth-issuer")
+    for url in ("http://idp.example", "ftp://127.0.0.1/", "https://", "idp.example"):
+        with pytest.raises(ValueError, match="--oauth-issuer"):
+            check_url(url, "--oauth-issuer")
