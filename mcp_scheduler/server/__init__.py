@@ -129,6 +129,9 @@ def build_server(runtime: SchedulerRuntime, settings: Settings | None = None) ->
 
         static = StaticTokenVerifier(settings.auth_tokens)
     if settings.oauth_on:
+        from agentool_bridge.extras import OAUTH, require_extra
+
+        require_extra(OAUTH)
         from .oauth import OAuthFront
 
         oauth = OAuthFront(settings, runtime.registry.names())
