@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from .errors import MissingExtraError
 
-__all__ = ["DISTRIBUTION", "METRICS", "POSTGRES", "Extra", "install_hint", "require_extra"]
+__all__ = ["DISTRIBUTION", "METRICS", "OAUTH", "POSTGRES", "Extra", "install_hint", "require_extra"]
 
 DISTRIBUTION = "mcp-scheduler"
 """The distribution that ships agentool_bridge, and whose extras these are."""
@@ -38,6 +38,7 @@ class Extra:
 POSTGRES = Extra("postgres", "PostgreSQL support", ("psycopg",), "psycopg[binary]>=3.2")
 METRICS = Extra("metrics", "Prometheus metrics (--metrics, --metrics-port)", ("prometheus_client",),
                 "prometheus-client>=0.20")
+OAUTH = Extra("oauth", "OAuth access tokens (--oauth-issuer)", ("jwt", "cryptography"), "pyjwt[crypto]>=2.10")
 
 
 def install_hint(extra: Extra) -> str:

@@ -32,6 +32,7 @@ __all__ = [
     "TokenFileError",
     "RunnerSocketError",
     "QuotaExceededError",
+    "MissingScopeError",
     "TooManyJobsError",
     "SetupError",
     "PortInUseError",
@@ -171,6 +172,17 @@ class TooManyJobsError(QuotaExceededError):
         )
         self.count = count
         self.limit = limit
+
+
+class MissingScopeError(SchedulerError, PermissionError):
+    """The access token of the call does not grant what it asks for (OAuth's `insufficient_scope`): nothing done."""
+
+    def __init__(self, scope: str, what: str) -> None:
+        super().__init__(
+            f"Forbidden: {what} needs the scope {scope!r}, which the access token of this call does not grant. "
+            f"Ask the authorization server for a token with {scope!r} (or have its administrator grant it)."
+        )
+        self.scope = scope
 
 
 class SetupError(SchedulerError, OSError):

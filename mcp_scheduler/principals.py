@@ -12,7 +12,22 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-__all__ = ["ADMIN", "LOCAL", "READ", "RUN", "SCOPES", "WRITE", "Principal", "acting", "acting_as"]
+__all__ = [
+    "ADMIN",
+    "IN_PROCESS_KINDS",
+    "KIND_SCOPE_PREFIX",
+    "LOCAL",
+    "READ",
+    "RUN",
+    "SCOPES",
+    "WRITE",
+    "Principal",
+    "acting",
+    "acting_as",
+    "kind_scope",
+    "require",
+    "require_kind",
+]
 
 READ = "scheduler:read"
 """List and read jobs, runs, the inbox and the status."""
@@ -23,6 +38,16 @@ RUN = "scheduler:run"
 ADMIN = "scheduler:admin"
 """Everything, every principal's jobs, and the scheduler itself (stop and start it)."""
 SCOPES = (READ, WRITE, RUN, ADMIN)
+KIND_SCOPE_PREFIX = "scheduler:kind:"
+"""`scheduler:kind:<name>`: also needed to create, change or run a job of a kind that reaches beyond the process."""
+IN_PROCESS_KINDS = frozenset({"logging", "queue", "storage_kv"})
+"""The job kinds that stay within the scheduler's process and stores (and --log-dir): every other kind, extra
+toolkits' included, reaches the host, the network or other programs, and needs its kind scope."""
+
+
+def kind_scope(kind: str) -> str | None:
+    """The scope a job of `kind` needs beyond write or run (None for the kinds that stay in the process)."""
+    return None if kind in IN_PROCESS_KINDS else KIND_SCOPE_PREFIX + kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +88,18 @@ def acting_as(principal: Principal) -> Iterator[Principal]:
         yield principal
     finally:
         _acting.reset(token)
+
+
+def require(scope: str, what: str) -> None:
+    """Raise `MissingScopeError` unless the acting principal holds `scope` (`what`: what asks for it, in words)."""
+    if not acting().has(scope):
+        from .errors import MissingScopeError
+
+        raise MissingScopeError(scope, what)
+
+
+def require_kind(kind: str, what: str) -> None:
+    """Raise `MissingScopeError` unless the acting principal may create, change or run jobs of `kind`."""
+    scope = kind_scope(kind)
+    if scope is not None:
+        require(scope, f"{what} of job kind {kind!r}")

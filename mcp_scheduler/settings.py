@@ -193,6 +193,27 @@ class Settings:
     open_dashboard: Literal["no", "print", "browser"] = "no"
     """`mcp-scheduler dashboard`: once listening, print the dashboard's URL with the token (and open a browser)."""
 
+    oauth_issuer: str | None = None
+    """The OAuth 2.1 authorization server whose access tokens the HTTP transports accept (beside static tokens)."""
+    oauth_audience: str | None = None
+    """The resource URL its tokens must be issued for (`aud`, RFC 8707); default: `url`."""
+    oauth_jwks_url: str | None = None
+    """Where the issuer's signing keys are (default: the `jwks_uri` of its metadata)."""
+    oauth_introspection_url: str | None = None
+    """Check tokens by introspection (RFC 7662) at this URL instead of as JWTs, as client `oauth_client_id`."""
+    oauth_client_id: str | None = None
+    oauth_client_secret: str | None = field(default=None, repr=False)
+
+    @property
+    def oauth_on(self) -> bool:
+        """True when this process accepts the access tokens of an OAuth authorization server (HTTP and SSE)."""
+        return self.oauth_issuer is not None and self.transport != "stdio"
+
+    @property
+    def resource_url(self) -> str:
+        """The URL that names this server as an OAuth resource (the audience of its tokens)."""
+        return self.oauth_audience or self.url
+
     @property
     def url(self) -> str:
         """The HTTP endpoint URL (for messages to the user)."""

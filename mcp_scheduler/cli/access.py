@@ -19,11 +19,12 @@ def check_exposure(settings: Settings) -> None:
     """Refuse to listen beyond loopback without a token the operator chose, unless explicitly allowed."""
     if settings.transport == "stdio" or is_loopback(settings.host):
         return
-    if not settings.auth_tokens and not settings.token_file and not settings.allow_unauthenticated:
+    if (not settings.auth_tokens and not settings.token_file and not settings.oauth_on
+            and not settings.allow_unauthenticated):
         raise ValueError(
             f"Refusing to listen on {settings.host} without authentication: pass --auth-token TOKEN "
-            f"(or {ENV_PREFIX}AUTH_TOKEN) or --token-file FILE, or --allow-unauthenticated if a proxy in front "
-            "does the auth."
+            f"(or {ENV_PREFIX}AUTH_TOKEN), --token-file FILE or --oauth-issuer URL, or --allow-unauthenticated if "
+            "a proxy in front does the auth."
         )
 
 
@@ -40,6 +41,8 @@ def with_http_auth(settings: Settings) -> Settings:
         return settings
     if settings.auth_tokens:
         return replace(settings, token_file=None)
+    if settings.oauth_on and settings.token_file is None:
+        return settings  # the issuer's tokens only (a static one too with --auth-token or --token-file)
     if settings.allow_unauthenticated:
         return replace(settings, token_file=None)
     from .token_file import load_token
@@ -81,6 +84,13 @@ def claude_add(settings: Settings) -> str:
 
 def log_access(settings: Settings) -> None:
     """How clients get in, at start: the token's file and the command that prints it, never the token."""
+    if settings.oauth_on:
+        logger.info("Clients may send an access token of %s issued for %s (RFC 9728 metadata at %s)",
+                    settings.oauth_issuer, settings.resource_url, _metadata_url(settings.resource_url))
+    if not settings.auth_tokens and settings.oauth_on:
+        logger.info("Connect: claude mcp add --transport %s scheduler %s (the client signs in with the issuer)",
+                    settings.transport, local_url(settings))
+        return
     if not settings.auth_tokens:
         if is_loopback(settings.host):
             logger.warning(
@@ -115,3 +125,10 @@ def local_url(settings: Settings) -> str:
 
     return reachable_urls(settings.host, settings.port, url_path(settings))[0]
 
+
+
+def _metadata_url(resource: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(resource)
+    return f"{parts.scheme}://{parts.netloc}/.well-known/oauth-protected-resource{parts.path.rstrip('/')}"

@@ -277,6 +277,18 @@ def http(parser: argparse.ArgumentParser) -> None:
     http.add_argument("--allow-unauthenticated", action="store_true", default=env_bool("ALLOW_UNAUTHENTICATED"),
                       help="serve without a bearer token. On loopback any local user can then run jobs as you; "
                       "beyond loopback, only behind a proxy that does the auth")
+    http.add_argument("--oauth-issuer", default=env_value("OAUTH_ISSUER"), metavar="URL",
+                      help="also accept the access tokens of this OAuth 2.1 authorization server (JWTs checked "
+                      "against its JWKS; scopes scheduler:read|write|run|admin and scheduler:kind:NAME); "
+                      "docs/security.md")
+    http.add_argument("--oauth-audience", default=env_value("OAUTH_AUDIENCE"), metavar="URL",
+                      help="the resource URL its tokens must be issued for (aud; default: this server's URL, such "
+                      "as http://127.0.0.1:8765/mcp); give the public URL behind a proxy")
+    http.add_argument("--oauth-jwks-url", default=env_value("OAUTH_JWKS_URL"), metavar="URL",
+                      help="the issuer's signing keys (default: the jwks_uri of its metadata)")
+    http.add_argument("--oauth-introspection-url", default=env_value("OAUTH_INTROSPECTION_URL"), metavar="URL",
+                      help="check tokens by introspection (RFC 7662) here instead, as the client "
+                      f"{ENV_PREFIX}OAUTH_CLIENT_ID with secret {ENV_PREFIX}OAUTH_CLIENT_SECRET")
     http.add_argument("--stateless-http", action="store_true", default=env_bool("STATELESS_HTTP"),
                       help="streamable HTTP without sessions, for replicas behind a load balancer without sticky "
                       "sessions (handshake-era clients then get no server-initiated notifications)")

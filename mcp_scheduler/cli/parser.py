@@ -16,7 +16,7 @@ from importlib import import_module
 
 from .._argparse import CommandListFormatter, option_actions, subcommands
 from ..settings import Settings, default_database_path
-from .options import ENV_PREFIX, FLAG_SETS, Parser, allowed_host, env_list
+from .options import ENV_PREFIX, FLAG_SETS, Parser, allowed_host, env_list, env_value
 
 __all__ = ["build_parser", "command_parser", "parse_settings"]
 
@@ -203,6 +203,12 @@ def _settings(values: dict[str, object], parser: argparse.ArgumentParser) -> Set
         metrics_max_jobs=int(v.metrics_max_jobs),
         protect_managed_jobs=v.protect_managed_jobs,
         confirm=not v.no_confirm,
+        oauth_issuer=v.oauth_issuer or None,
+        oauth_audience=v.oauth_audience or None,
+        oauth_jwks_url=v.oauth_jwks_url or None,
+        oauth_introspection_url=v.oauth_introspection_url or None,
+        oauth_client_id=env_value("OAUTH_CLIENT_ID") or None,
+        oauth_client_secret=env_value("OAUTH_CLIENT_SECRET") or None,
     )
 
 

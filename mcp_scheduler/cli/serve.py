@@ -249,7 +249,10 @@ async def _serve_transport(
     from ..dashboard.web import add_dashboard
 
     add_dashboard(asgi, mcp.runtime, settings, security)  # the page at / and its API, beside the MCP endpoint
-    auth = "bearer token required" if settings.auth_tokens else "no auth"
+    if mcp.oauth is not None:
+        mcp.oauth.install(asgi)
+    auth = (f"OAuth access tokens of {settings.oauth_issuer}" + (" or a bearer token" if settings.auth_tokens else "")
+            if settings.oauth_on else "bearer token required" if settings.auth_tokens else "no auth")
     _log_listening(settings, auth, local)
     log_access(settings)
     logger.info("Dashboard: %s in a browser (it asks for the token; `mcp-scheduler dashboard` opens it with the token)",

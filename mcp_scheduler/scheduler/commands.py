@@ -22,6 +22,7 @@ from ..history import HistoryWriter
 from ..jobs import Job, JobDefinition
 from ..models import JobInfo, SchedulerInput
 from ..policies import RunPolicy
+from ..principals import require_kind
 from ..runs import RunPath
 from ..schedules import Schedule, parse_schedule
 from ..schedules.zones import zone_warning
@@ -82,6 +83,7 @@ class JobCommands:
         run times the answer lists (`next_runs`; 0 for a caller that shows only the next).
         """
         assert request.schedule_type and request.schedule and request.agentool_name
+        require_kind(request.agentool_name, "a job")
         now = self._clock.now()
         schedule = parse_schedule(
             request.schedule_type,
@@ -204,6 +206,8 @@ class JobCommands:
             zone = changes["schedule"].timezone if "schedule" in changes else current.schedule.timezone
             changes["policy"] = policy_of(request.policy, base, zone)
         agentool_name = changes.get("agentool_name", current.agentool_name)
+        require_kind(current.agentool_name, "changing a job")
+        require_kind(agentool_name, "changing a job")
         if "agentool_name" in changes or "input_data" in changes:
             changes.setdefault("input_data", current.input_data)
             if changes["input_data"] is None:

@@ -17,6 +17,7 @@ from ..fire_times import backfill_times
 from ..history import HistoryWriter
 from ..jobs import Job, JobDefinition
 from ..models import BackfillOverlap, BackfillSummary, RunRecord, SchedulerInput
+from ..principals import require_kind
 from ..runs import AdHocRun, RunPath, RunTarget
 from ..schedules import parse_moment
 from ..store import SchedulerStore
@@ -89,6 +90,7 @@ class ExtraRuns:
         target: RunTarget
         if job is not None:
             target = job.definition
+            require_kind(target.agentool_name, "running a job")
         else:
             if request.agentool_name is None:
                 raise JobNotFoundError(request.job_id or "")
@@ -100,6 +102,7 @@ class ExtraRuns:
                 result_queue=request.result_queue,
                 error_queue=request.error_queue,
             )
+            require_kind(target.agentool_name, "running a job")
             await self._checks.check_job_input(target.agentool_name, target.input_data)
         task = asyncio.current_task()
         if task is not None:
@@ -190,6 +193,7 @@ class ExtraRuns:
         """
         job = await self._replication.find(job_id)
         definition = job.definition
+        require_kind(definition.agentool_name, "backfilling a job")
         zone = definition.schedule.timezone
         now = self._clock.now()
         start = parse_moment(since, "since", zone, now) if isinstance(since, str) else since

@@ -40,11 +40,13 @@ from .outputs import AgenToolCatalog, AgenToolEntry, AnswerLimits, HistoryPage, 
 from .prompts import add_prompts
 from .resources import add_resources
 from .schedule_app import SHOW_SCHEDULE, add_schedule_app
+from .scope_checks import check_method_scopes
 from .tasks import RunTasks
 from .tools import TOOL_ORDER, add_tools
 
 if TYPE_CHECKING:
     from ..metrics import MetricsEndpoint
+    from .oauth import OAuthFront
 
 __all__ = [
     "AgenToolCatalog",
@@ -79,6 +81,8 @@ class SchedulerServer(MCPServer):
         """Runs as tasks for the clients that declare the tasks extension."""
         self.metrics: MetricsEndpoint | None = None
         """Prometheus metrics, when the settings turn them on (`build_server`); open while the scheduler is."""
+        self.oauth: OAuthFront | None = None
+        """The OAuth resource server's metadata and challenges, with `--oauth-issuer` (`build_server`)."""
         self._users = 0
         self._users_lock = asyncio.Lock()
 
@@ -127,12 +131,25 @@ def build_server(runtime: SchedulerRuntime, settings: Settings | None = None) ->
     """An MCP server over `runtime` (the caller keeps owning the runtime and closes it)."""
     settings = settings or Settings()
     server_kwargs: dict[str, Any] = {}
+    oauth = None
+    static = None
     if settings.auth_tokens and settings.transport != "stdio":
-        from mcp.server.auth.settings import AuthSettings
-
         from .auth import StaticTokenVerifier
 
-        server_kwargs["token_verifier"] = StaticTokenVerifier(settings.auth_tokens)
+        static = StaticTokenVerifier(settings.auth_tokens)
+    if settings.oauth_on:
+        from agentool_bridge.extras import OAUTH, require_extra
+
+        require_extra(OAUTH)
+        from .oauth import OAuthFront
+
+        oauth = OAuthFront(settings, runtime.registry.names())
+        server_kwargs["token_verifier"] = oauth.verifier(static)
+        server_kwargs["auth"] = oauth.auth_settings()
+    elif static is not None:
+        from mcp.server.auth.settings import AuthSettings
+
+        server_kwargs["token_verifier"] = static
         server_kwargs["auth"] = AuthSettings(
             issuer_url=settings.public_url(),  # type: ignore[arg-type]
             resource_server_url=settings.url,  # type: ignore[arg-type]
@@ -150,9 +167,11 @@ def build_server(runtime: SchedulerRuntime, settings: Settings | None = None) ->
         cache_hints=LIST_HINTS,
         **server_kwargs,
     )
+    mcp.oauth = oauth
     _sdk.advertise_resource_list_changed(mcp)
     mcp.middleware.append(_bounded_requests)
     mcp.middleware.append(resource_cache_hints)
+    mcp.middleware.append(check_method_scopes)
     mcp.middleware.append(functools.partial(_unknown_tools, (*TOOL_ORDER, SHOW_SCHEDULE)))
     _install_handshake_handlers(mcp, mcp.notifier.sessions)
     add_tools(mcp, runtime, mcp.limits, confirm=settings.confirm)

@@ -19,6 +19,7 @@ from agentool_bridge.errors import clip
 from ..models import AcceptedJob, BackfillSummary, CancelledJob, JobInfo, SchedulePreview
 from ..models.request import SCHEDULE_FIELDS
 from ..policies import PolicyInput
+from ..principals import READ, RUN, WRITE
 from ..runtime import SchedulerRuntime
 from ..scheduler.views import accepted_job, job_summary
 from ._params import field_parameter, fields_in_words, with_parameters
@@ -62,6 +63,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations: Co
         description="Schedule a job kind (cron, interval or once); input_data is checked now. "
         "Returns the schedule in words, next run, warnings.",
         annotations=hints(),
+        scope=WRITE,
     ))
 
     lifecycle: list[tuple[str, Callable[[str], Awaitable[JobInfo]], str, ToolAnnotations]] = [
@@ -79,6 +81,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations: Co
             name=name,
             description=description,
             annotations=tool_hints,
+            scope=WRITE,
         ))
 
     async def list_jobs(
@@ -116,6 +119,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations: Co
         ),
         description="Jobs in creation order, a page at a time, in brief.",
         annotations=READ_ONLY,
+        scope=READ,
     ))
 
     async def get_job(ctx: Context, job_id: str) -> JobBrief:
@@ -127,6 +131,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations: Co
         with_parameters(get_job, [job_id], returns=JobBrief),
         description="A job's definition, state, next 3 runs and 2 latest runs.",
         annotations=READ_ONLY,
+        scope=READ,
     ))
 
     async def update_job(ctx: Context, **kw: Any) -> AcceptedJob:
@@ -147,6 +152,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations: Co
         description="Change a job: only what changes, as in schedule_job (a schedule with its schedule_type); it "
         "keeps id, state, history.",
         annotations=hints(idempotent=True),
+        scope=WRITE,
     ))
 
     async def preview_schedule(ctx: Context, **kw: Any) -> SchedulePreview:
@@ -166,6 +172,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations: Co
         ),
         description="A schedule in words and its next run times, without creating a job.",
         annotations=READ_ONLY,
+        scope=READ,
     ))
 
     async def backfill_job(ctx: Context, **kw: Any) -> BackfillSummary:
@@ -188,6 +195,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations: Co
         description="Run a job once per past fire time in a range (at most 1000), e.g. after an outage. Answers "
         "at once; get_history shows the runs.",
         annotations=hints(open_world=True),
+        scope=RUN,
     ))
     return tools
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from agentool_bridge import AgenToolError
 
-from ..errors import DiskFullError, SchedulerError, is_disk_full
+from ..errors import DiskFullError, MissingScopeError, SchedulerError, is_disk_full
 from ..models import SchedulerInput
 from ..principals import acting_as
 from .arguments import describe_argument_errors
@@ -95,6 +95,9 @@ class Tool:
     fn: Callable[..., Any]
     description: str
     annotations: ToolAnnotations
+    scope: str
+    """The scope a call needs (`principals`: read, write, run or admin); kind scopes are checked where the kind is
+    known (the scheduler)."""
     name: str | None = None
     """Default: the function's name."""
 
@@ -105,17 +108,21 @@ class Tool:
 
     def add_to(self, mcp: MCPServer) -> None:
         """Register this tool on `mcp`, answering its text content as compact JSON."""
-        mcp.add_tool(_compact(self.fn), name=self.name, description=self.description, annotations=self.annotations)
+        mcp.add_tool(_compact(self.fn, self.scope, self.tool_name), name=self.name, description=self.description,
+                     annotations=self.annotations)
 
 
-def _compact(fn: Callable[..., Any]) -> Callable[..., Any]:
+def _compact(fn: Callable[..., Any], scope: str, name: str) -> Callable[..., Any]:
     """`fn` answering a model as a result whose text content is the structured content as compact JSON (the SDK
-    would indent it, which a model reads as a quarter more characters for nothing), run as the call's principal."""
+    would indent it, which a model reads as a quarter more characters for nothing), run as the call's principal,
+    and refused unless it holds `scope` (`name`: the tool's)."""
 
     @functools.wraps(fn)
     async def answer(*args: Any, **kwargs: Any) -> Any:
         ctx = next((value for value in kwargs.values() if isinstance(value, Context)), None)
-        with acting_as(principal_of(ctx)):
+        with acting_as(principal_of(ctx)) as principal:
+            if not principal.has(scope):
+                raise ToolError(str(MissingScopeError(scope, name)))
             result = await fn(*args, **kwargs)
         if not isinstance(result, BaseModel):
             return result

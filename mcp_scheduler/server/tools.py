@@ -16,6 +16,7 @@ from agentool_bridge.toolkits.inbox import INBOX_QUEUE
 
 from ..errors import SchedulerError
 from ..models import RunRecord, SchedulerStatus
+from ..principals import ADMIN, READ, RUN, WRITE, require
 from ..runtime import SchedulerRuntime
 from ._params import field_parameter, with_parameters
 from .briefs import brief_run, history_page, job_kinds
@@ -138,6 +139,7 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations:
         description="Run once now: a job (job_id alone) or a job kind with input_data. Waits for the result; a "
         "failed run is an error naming the run.",
         annotations=hints(open_world=True),
+        scope=RUN,
     ))
 
     async def get_history(
@@ -176,6 +178,7 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations:
         description="Runs, newest first, with summary or error. 'What failed in the last hour?': since='1h', "
         "status='error'.",
         annotations=READ_ONLY,
+        scope=READ,
     ))
 
     async def scheduler_status(ctx: Context) -> SchedulerStatus:
@@ -186,6 +189,7 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations:
         with_parameters(scheduler_status, [], returns=SchedulerStatus),
         description="Whether jobs run; job and run counts; time zone; which process runs them.",
         annotations=READ_ONLY,
+        scope=READ,
     ))
 
     async def start_scheduler(ctx: Context) -> SchedulerState:
@@ -196,6 +200,7 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations:
         with_parameters(start_scheduler, [], returns=SchedulerState),
         description="Process jobs again after stop_scheduler.",
         annotations=hints(idempotent=True),
+        scope=ADMIN,
     ))
 
     async def stop_scheduler(ctx: Context, **asked: Any) -> SchedulerState:
@@ -208,6 +213,7 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations:
                         returns=SchedulerState),
         description="Stop processing jobs; none is lost. Undo: start_scheduler.",
         annotations=hints(idempotent=True),
+        scope=ADMIN,
     ))
 
     async def list_agentools(ctx: Context, name: str | None = None) -> AgenToolCatalog:
@@ -223,12 +229,15 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations:
         ),
         description="Job kinds, one line each: operations and input_data fields.",
         annotations=READ_ONLY,
+        scope=READ,
     ))
 
     async def read_queue_tool(
         ctx: Context, queue_name: str, mode: Literal["peek", "take"] = "peek", count: int = 10
     ) -> QueueMessages:
         with tool_errors("read_queue", runtime.config.database):
+            if mode == "take":
+                require(WRITE, "read_queue with mode 'take'")
             return read_queue(runtime, queue_name, mode, count, limits)
 
     tools.append(Tool(
@@ -246,12 +255,15 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations:
         name="read_queue",
         description="Messages jobs sent to a result or error queue.",
         annotations=hints(destructive=True),
+        scope=READ,
     ))
 
     async def read_inbox_tool(
         ctx: Context, count: int = 20, acknowledge: bool = False, ack_ids: list[str] | None = None
     ) -> InboxPage:
         with tool_errors("read_inbox", runtime.config.database):
+            if acknowledge or ack_ids:
+                require(WRITE, "read_inbox acknowledging messages")
             return read_inbox(runtime, count, acknowledge=acknowledge, ack_ids=ack_ids, limits=limits)
 
     tools.append(Tool(
@@ -271,6 +283,7 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations:
         description="Messages jobs posted for the user, oldest first. Read it when a conversation starts, tell the "
         "user, then acknowledge.",
         annotations=hints(destructive=True),
+        scope=READ,
     ))
 
     return tools

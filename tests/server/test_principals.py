@@ -39,7 +39,7 @@ async def test_a_tool_runs_as_the_client_that_called_it() -> None:
         principal = acting()
         return {"subject": principal.subject, "client": principal.client, "admin": principal.admin}
 
-    Tool(whoami, "Who acts.", READ_ONLY).add_to(mcp)
+    Tool(whoami, "Who acts.", READ_ONLY, READ).add_to(mcp)
     for mode in ("auto", "legacy"):
         client = Client(mcp, mode=mode, client_info=Implementation(name="probe-client", version="1.0"))
         async with hosted(client) as c:
