@@ -225,6 +225,9 @@ def scheduler(parser: argparse.ArgumentParser) -> None:
                         "was cut off (default 10, at least 2)")
     limits.add_argument("--max-jobs", type=positive, metavar="N", default=env_value("MAX_JOBS", "10000"),
                         help="most jobs the database may hold (default 10000)")
+    limits.add_argument("--max-jobs-per-principal", type=positive, metavar="N",
+                        default=env_value("MAX_JOBS_PER_PRINCIPAL", "1000"),
+                        help="most jobs one token's principal without scheduler:admin may hold (default 1000)")
     limits.add_argument("--min-interval", type=seconds, metavar="SECONDS", default=env_value("MIN_INTERVAL", "1"),
                         help="shortest time in seconds between two fires of a schedule (default 1)")
     limits.add_argument("--max-runs-per-job", type=positive, metavar="N", default=env_value("MAX_RUNS_PER_JOB", "10"),

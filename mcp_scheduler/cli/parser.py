@@ -186,6 +186,7 @@ def _settings(values: dict[str, object], parser: argparse.ArgumentParser) -> Set
         secrets=listed("secret", "SECRET"),
         token_file=_path(v.token_file),
         max_jobs=v.max_jobs,
+        max_jobs_per_principal=v.max_jobs_per_principal,
         min_interval=v.min_interval,
         max_runs_per_job=v.max_runs_per_job,
         max_concurrent_runs=v.max_concurrent_runs,
