@@ -281,7 +281,8 @@ class JobCommands:
         if job.state == "completed":
             raise SchedulerStateError(f"Job {job_id!r} has completed (a one-time job that ran); nothing to pause.")
         warnings: list[str] = []
-        if job.state != "paused":
+        changed = job.state != "paused"
+        if changed:
             warnings = managed_warnings(job, "paused", by=None, protect=self._config.protect_managed_jobs)
             if self._engine.engine is not None:
                 self._engine.engine.pause_job(job_id)
@@ -289,8 +290,10 @@ class JobCommands:
             async with self._writes.write(job_id):
                 await self._store.set_state(job_id, "paused", None)
             self._events.publish(JobEvent("paused", job_id))
+        info = self._views.info(job, 0, warnings)
+        if changed:
             await self._audit.record("pause", job_id)
-        return self._views.info(job, 0, warnings)
+        return info
 
     async def resume(self, job_id: str) -> JobInfo:
         """Let a paused job fire again from its next scheduled time (idempotent)."""
@@ -300,7 +303,8 @@ class JobCommands:
                 f"Job {job_id!r} has completed (a one-time job that ran, or one past its end_at); nothing to resume."
             )
         warnings: list[str] = []
-        if job.state == "paused":
+        changed = job.state == "paused"
+        if changed:
             warnings = managed_warnings(job, "resumed", by=None, protect=self._config.protect_managed_jobs)
             if not self._engine.runner and (stored := await self._store.load_job(job_id)) is not None:
                 self._table.progress_copied(job, stored)  # the runner keeps them: its count of runs, its pending retry
@@ -314,8 +318,10 @@ class JobCommands:
             if self._engine.runner and job.state == "scheduled":
                 self._runs.retries.arm(job)  # a retry that waited for the resume
             self._events.publish(JobEvent("resumed" if job.state == "scheduled" else "completed", job_id))
+        info = self._views.info(job, 3, warnings)  # the answer as of the resume (the audit write comes after)
+        if changed:
             await self._audit.record("resume", job_id)
-        return self._views.info(job, 3, warnings)
+        return info
 
     def _new_job_id(self, base: str) -> str:
         slug = re.sub(r"[^A-Za-z0-9._:@-]+", "_", base).strip("_.-")[:100] or "job"
