@@ -265,7 +265,9 @@ def http(parser: argparse.ArgumentParser) -> None:
     http.add_argument("--path", type=_http_path, default=env_value("PATH", "/mcp"),
                       help="streamable HTTP path (default /mcp)")
     http.add_argument("--auth-token", action="append", default=None, metavar="TOKEN",
-                      help="accept this bearer token instead of the token file's (repeatable; env: comma-separated)")
+                      help="accept this bearer token instead of the token file's (repeatable; env: comma-separated); "
+                      "NAME:SCOPES:TOKEN names its principal and limits it to SCOPES (read, write, run, admin "
+                      "joined by +): without admin it sees and changes only its own jobs")
     http.add_argument("--allowed-host", action="append", default=None, metavar="HOST[:PORT]", type=allowed_host,
                       help="also accept requests whose Host (and Origin) is this name, e.g. the name of a reverse "
                       "proxy or a DNS alias; without a port, any port (repeatable; env: comma-separated). The "
