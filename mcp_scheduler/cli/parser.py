@@ -48,7 +48,7 @@ Tables go to stdout, messages to stderr.
 
 MODULES = {
     "serve": ("serve",),
-    "jobs": ("jobs", "history", "run", "pause", "resume", "cancel"),
+    "jobs": ("jobs", "history", "audit", "run", "pause", "resume", "cancel"),
     "status": ("status",),
     "token": ("token",),
     "runner": ("runner",),
