@@ -9,10 +9,9 @@ import sqlite3
 import pytest
 
 from mcp_scheduler.errors import JobExistsError, JobNotFoundError, TooManyJobsError
+from mcp_scheduler.models import SchedulerInput
 from mcp_scheduler.principals import ADMIN, LOCAL, READ, RUN, WRITE, Principal, acting_as
 from mcp_scheduler.scheduler import SchedulerService
-
-from mcp_scheduler.models import SchedulerInput
 
 from ._support import Calls, request
 
