@@ -301,11 +301,12 @@ async def test_resources_and_templates_are_listed(client: Client) -> None:
     templates = {t.uri_template for t in (await client.list_resource_templates()).resource_templates}
 
     assert resources == {"scheduler://status", "scheduler://jobs", "scheduler://queues", "scheduler://agentools",
-                         "scheduler://inbox"}
+                         "scheduler://inbox", "scheduler://audit"}
     assert templates == {
         "scheduler://jobs/{job_id}",
         "scheduler://jobs/{job_id}/history",
         "scheduler://queues/{queue_name}",
+        "scheduler://audit/after/{seq}",
     }
 
 

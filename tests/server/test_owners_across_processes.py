@@ -73,3 +73,21 @@ async def test_two_principals_on_one_postgresql_store_do_not_see_each_others_job
     assert [(e["subject"], e["operation"]) for e in json.loads(printed.stdout)] == [(s, o) for s, o, _ in session]
     table = run_cli("audit", "--db", postgres_url, "--job", "alices")
     assert table.returncode == 0 and "token:alice" in table.stdout and "bobs" not in table.stdout
+
+
+@pytest.mark.parametrize(("value", "subject", "scopes", "token"), [
+    ("alice:read+write:s3cret", "token:alice", {"scheduler:read", "scheduler:write"}, "s3cret"),
+    ("ops:admin:a:b:c", "token:ops", {"scheduler:admin"}, "a:b:c"),
+    ("plain-token", None, {"scheduler:admin"}, "plain-token"),
+    ("x:nonsense:tok", None, {"scheduler:admin"}, "x:nonsense:tok"),  # not a named form: a plain token with colons
+])
+async def test_a_named_static_token_is_its_own_principal_with_its_scopes(
+    value: str, subject: str | None, scopes: set[str], token: str
+) -> None:
+    from mcp_scheduler.server.auth import StaticTokenVerifier
+
+    verifier = StaticTokenVerifier([value, "other"])
+    accepted = await verifier.verify_token(token)
+    assert accepted is not None and set(accepted.scopes) == scopes
+    assert accepted.subject == subject if subject else accepted.subject.startswith("token:")
+    assert await verifier.verify_token(value if value != token else "nope") is None
