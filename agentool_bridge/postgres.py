@@ -35,7 +35,7 @@ KEEPALIVES: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 30, "keepalive
 # Transaction-scoped advisory locks of this project take two int4 keys: (hashtext(current_schema()), which),
 # a key space apart from the one-bigint keys of the runner lease. `which` values in use:
 # 0 creating tables (any store), 1 scheduler_changes, 2 scheduler_runs, 3 agentool_queue_events,
-# 4 scheduler_jobs inserts under a --max-jobs limit.
+# 4 scheduler_jobs inserts under a --max-jobs limit, 5 scheduler_audit.
 SCHEMA_LOCK = 0
 ADVISORY_XACT_LOCK = "SELECT pg_advisory_xact_lock(hashtext(current_schema()), %s::int)"
 

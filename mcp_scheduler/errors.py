@@ -110,8 +110,9 @@ class JobNotFoundError(SchedulerError, LookupError):
 class JobExistsError(SchedulerError, ValueError):
     """A job with the requested id already exists."""
 
-    def __init__(self, job_id: str) -> None:
-        super().__init__(
+    def __init__(self, job_id: str, *, hidden: bool = False) -> None:
+        super().__init__(  # hidden: another principal's job, which this one must not learn more of
+            f"The job id {clip(job_id)} is taken: choose another job_id." if hidden else
             f"A job with id {clip(job_id)} already exists: cancel it first or choose another job_id."
         )
         self.job_id = job_id
@@ -161,14 +162,16 @@ class QuotaExceededError(SchedulerError, RuntimeError):
 
 
 class TooManyJobsError(QuotaExceededError):
-    """The database holds as many jobs as `--max-jobs` allows."""
+    """The database holds as many jobs as `--max-jobs` allows, or a principal as many as `--max-jobs-per-principal`."""
 
-    def __init__(self, count: int, limit: int, adding: int = 1) -> None:
+    def __init__(self, count: int, limit: int, adding: int = 1, *, per_principal: str | None = None) -> None:
         more = "" if adding == 1 else f"; these {adding:,} would make {count + adding:,}"
+        held, flag = ("The scheduler's database holds", "--max-jobs") if per_principal is None else (
+            f"{per_principal} holds", "--max-jobs-per-principal")
         super().__init__(
-            f"The scheduler's database holds {count:,} jobs, and its limit is {limit:,} (--max-jobs){more}. "
+            f"{held} {count:,} jobs, and its limit is {limit:,} ({flag}){more}. "
             "Cancel jobs that are no longer needed (cancel_job; completed jobs count until they are cancelled), "
-            "or ask the operator to raise --max-jobs."
+            f"or ask the operator to raise {flag}."
         )
         self.count = count
         self.limit = limit

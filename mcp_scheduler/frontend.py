@@ -51,7 +51,8 @@ def runner_argv(settings: Settings) -> list[str]:
     argv = [sys.executable, "-P", "-m", "mcp_scheduler", "runner", "--started-by", "frontend", "--db", s.database or ""]
     argv += ["--log-level", s.log_level, "--history-limit", str(s.history_limit), "--close-timeout",
              repr(s.close_timeout), "--lease-time", repr(s.lease_time), "--max-processes", str(s.shell_max_processes),
-             "--max-jobs", str(s.max_jobs), "--min-interval", repr(s.min_interval), "--max-runs-per-job",
+             "--max-jobs", str(s.max_jobs), "--max-jobs-per-principal",
+             str(s.max_jobs_per_principal), "--min-interval", repr(s.min_interval), "--max-runs-per-job",
              str(s.max_runs_per_job), "--max-concurrent-runs", str(s.max_concurrent_runs), "--inbox-limit",
              str(s.inbox_limit), "--answer-bytes", str(s.answer_bytes), "--content-chars", str(s.content_chars),
              "--runner-idle-exit", repr(s.runner_idle_exit), "--catchup-window", s.catchup_window]

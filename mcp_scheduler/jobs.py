@@ -85,6 +85,18 @@ class JobDefinition(FrozenModel):
         description="The jobs file that created or adopted the job (`mcp-scheduler apply`): its `name`, else its "
         "absolute path. Set by apply, never from a request; left out of the stored JSON when None.",
     )
+    owner: str | None = Field(
+        default=None,
+        exclude_if=lambda owner: owner is None,
+        description="Who created the job: the subject of the principal that scheduled it (`local` from stdio, the "
+        "CLI or the AgenTool face). Without scheduler:admin a principal sees and changes only its own jobs; None "
+        "for jobs stored before jobs kept their owner (admins' only). Never from a request.",
+    )
+    owner_client: str | None = Field(
+        default=None,
+        exclude_if=lambda client: client is None,
+        description="The name the creating MCP client gave (its clientInfo), when it gave one.",
+    )
 
 
 @dataclass(frozen=True, slots=True)

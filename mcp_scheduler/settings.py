@@ -156,6 +156,8 @@ class Settings:
 
     Used when no `auth_tokens` are given: the file is read, or created with a new token (mode 0600)."""
     max_jobs: int = 10_000
+    max_jobs_per_principal: int = 1000
+    """Jobs one principal without scheduler:admin may hold (a token's subject; admins have max_jobs only)."""
     min_interval: float = 1.0
     max_runs_per_job: int = 10
     max_concurrent_runs: int = 1000
@@ -254,6 +256,7 @@ class Settings:
             lease_time=self.lease_time,
             secrets=self.secrets,
             max_jobs=self.max_jobs,
+            max_jobs_per_principal=self.max_jobs_per_principal,
             min_interval=self.min_interval,
             max_runs_per_job=self.max_runs_per_job,
             max_concurrent_runs=self.max_concurrent_runs,

@@ -1,4 +1,4 @@
-"""`mcp-scheduler jobs`, `history [JOB_ID]`, and `run | pause | resume | cancel JOB_ID`: the jobs of a store.
+"""`mcp-scheduler jobs`, `history [JOB_ID]`, `audit`, and `run | pause | resume | cancel JOB_ID`: the jobs of a store.
 
 `jobs` and `history` read the store (no scheduler starts: they work while a server runs on it); `run` asks the
 process that runs the jobs to run one now (`run_job.py`); pause, resume and cancel open a scheduler of their
@@ -45,6 +45,16 @@ def add_commands(commands: Commands) -> None:
     history.add_argument("--since", metavar="WHEN", help="runs at or after WHEN, an ISO time ('2026-12-01T09:00', "
                          "read in --timezone) or a duration ago ('1h', '30 minutes', '2 days')")
     history.add_argument("--until", metavar="WHEN", help="runs before WHEN (same forms as --since)")
+    audit = add_command(
+        commands, "audit", run_job_command, summary="print who changed what and when (the audit log)",
+        description="Print the audit log of the store (--db), oldest first: every change of a job (create, update, "
+        "pause, resume, cancel, run_now, backfill, apply) and of the scheduler (stop, start), with who made it "
+        "(the token's principal, `local` for stdio and the CLI), from which client, and the fields it gave.",
+        flags=(options.db, options.timezone, options.log_level, _limit, _json),
+    )
+    audit.add_argument("--job", metavar="JOB_ID", help="only the changes of this job")
+    audit.add_argument("--since", metavar="WHEN", help="changes at or after WHEN, an ISO time ('2026-12-01T09:00', "
+                       "read in --timezone) or a duration ago ('1h', '2 days')")
     run = add_command(
         commands, "run", run_job_command, summary=f"{ACTIONS['run']}: run JOB_ID",
         description="Have the process that runs the jobs of the store (a server, or the background runner) run a "
@@ -106,6 +116,11 @@ def run_job_command(args: argparse.Namespace, settings: Settings) -> int:
                 database, args.job_id, limit=args.limit, status=args.status, since=args.since, until=args.until,
                 timezone=settings.timezone, as_json=args.json,
             ))
+        if args.command == "audit":
+            from .audit import print_audit
+
+            return asyncio.run(print_audit(database, job_id=args.job, since=args.since, limit=args.limit,
+                                           timezone=settings.timezone, as_json=args.json))
         if args.command == "run":
             from .run_job import run_job
 

@@ -226,6 +226,9 @@ def scheduler(parser: argparse.ArgumentParser) -> None:
                         "was cut off (default 10, at least 2)")
     limits.add_argument("--max-jobs", type=positive, metavar="N", default=env_value("MAX_JOBS", "10000"),
                         help="most jobs the database may hold (default 10000)")
+    limits.add_argument("--max-jobs-per-principal", type=positive, metavar="N",
+                        default=env_value("MAX_JOBS_PER_PRINCIPAL", "1000"),
+                        help="most jobs one token's principal without scheduler:admin may hold (default 1000)")
     limits.add_argument("--min-interval", type=seconds, metavar="SECONDS", default=env_value("MIN_INTERVAL", "1"),
                         help="shortest time in seconds between two fires of a schedule (default 1)")
     limits.add_argument("--max-runs-per-job", type=positive, metavar="N", default=env_value("MAX_RUNS_PER_JOB", "10"),
@@ -267,7 +270,9 @@ def http(parser: argparse.ArgumentParser) -> None:
     http.add_argument("--path", type=_http_path, default=env_value("PATH", "/mcp"),
                       help="streamable HTTP path (default /mcp)")
     http.add_argument("--auth-token", action="append", default=None, metavar="TOKEN",
-                      help="accept this bearer token instead of the token file's (repeatable; env: comma-separated)")
+                      help="accept this bearer token instead of the token file's (repeatable; env: comma-separated); "
+                      "NAME:SCOPES:TOKEN names its principal and limits it to SCOPES (read, write, run, admin "
+                      "joined by +): without admin it sees and changes only its own jobs")
     http.add_argument("--allowed-host", action="append", default=None, metavar="HOST[:PORT]", type=allowed_host,
                       help="also accept requests whose Host (and Origin) is this name, e.g. the name of a reverse "
                       "proxy or a DNS alias; without a port, any port (repeatable; env: comma-separated). The "

@@ -50,7 +50,7 @@ Tables go to stdout, messages to stderr.
 MODULES = {
     "serve": ("serve",),
     "dashboard": ("dashboard",),
-    "jobs": ("jobs", "history", "run", "pause", "resume", "cancel"),
+    "jobs": ("jobs", "history", "audit", "run", "pause", "resume", "cancel"),
     "status": ("status",),
     "token": ("token",),
     "runner": ("runner",),
@@ -188,6 +188,7 @@ def _settings(values: dict[str, object], parser: argparse.ArgumentParser) -> Set
         secrets=listed("secret", "SECRET"),
         token_file=_path(v.token_file),
         max_jobs=v.max_jobs,
+        max_jobs_per_principal=v.max_jobs_per_principal,
         min_interval=v.min_interval,
         max_runs_per_job=v.max_runs_per_job,
         max_concurrent_runs=v.max_concurrent_runs,

@@ -3,6 +3,7 @@ every job checked (schedule, kind, input) before the first one changes."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,8 @@ async def _check(service: SchedulerService, change: Change, source: str) -> None
 
 async def apply_plan(service: SchedulerService, plan: Plan, source: str) -> list[str]:
     """Make the changes of `plan` through `service` (creates, updates, adoptions, then prunes); the warnings its
-    commands gave, each with its job. Every create and update is checked before the first change."""
+    commands gave, each with its job. Every create and update is checked before the first change. The audit log
+    gets an `apply` entry (the file and its changes' counts) after the entries of the changes themselves."""
     for change in plan.changes:
         if change.action in ("create", "update"):
             await _check(service, change, source)
@@ -97,4 +99,7 @@ async def apply_plan(service: SchedulerService, plan: Plan, source: str) -> list
         else:
             continue
         warnings += [f"{change.job_id}: {warning}" for warning in info.warnings]
+    counts: Counter[str] = Counter(change.action for change in plan.changes if change.action != "unchanged")
+    if counts:
+        await service.audit.record("apply", None, file=plan.identity, **counts)
     return warnings

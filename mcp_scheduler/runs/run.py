@@ -32,6 +32,8 @@ from ..events import EventBus, JobEvent, RunEvent
 from ..history import HistoryWriter
 from ..jobs import Job, PendingRetry, RunTrigger
 from ..models import ErrorInfo, RunRecord
+from ..owners import run_principal
+from ..principals import acting_as
 from ..tracing import run_span
 from .delivery import Delivery, Outcome, settled
 from .flights import Flight, Flights
@@ -260,7 +262,8 @@ class Execution:
             # redacted there (they are revealed to this context).
             input_data, revealed = resolve_env(target.input_data, self._environ, self._secret_names)
             # AgenTools that call others through get_injector() reach this scheduler's injector.
-            with injector.activate(), revealing(revealed):
+            # A run acts as its job's owner: the `scheduler` AgenTool in it sees and changes that owner's jobs only.
+            with injector.activate(), revealing(revealed), acting_as(run_principal(target)):
                 if target.timeout is None:
                     result = await injector.run(target.agentool_name, input_data)
                 else:

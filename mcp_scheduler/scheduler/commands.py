@@ -21,6 +21,7 @@ from ..events import EventBus, JobEvent
 from ..history import HistoryWriter
 from ..jobs import Job, JobDefinition
 from ..models import JobInfo, SchedulerInput
+from ..owners import may_see, owner_fields, principal_quota
 from ..policies import RunPolicy
 from ..principals import require_kind
 from ..runs import RunPath
@@ -28,6 +29,7 @@ from ..schedules import Schedule, parse_schedule
 from ..schedules.zones import zone_warning
 from ..store import SchedulerStore
 from ..tracing import current_traceparent
+from .audit_log import AuditLog
 from .config import CANCEL_GRACE_SECONDS, CANCELLED_JOB, UPDATED_JOB, ServiceConfig
 from .engine import EngineHandle, engine_job
 from .inputs import UPDATABLE, RequestChecks, first_fire, policy_of
@@ -61,6 +63,7 @@ class JobCommands:
         replication: Replication,
         views: JobViews,
         clock: Clock,
+        audit: AuditLog,
     ) -> None:
         self._config = config
         self._timezone = timezone
@@ -75,6 +78,7 @@ class JobCommands:
         self._replication = replication
         self._views = views
         self._clock = clock
+        self._audit = audit
 
     async def schedule(self, request: SchedulerInput, *, managed_by: str | None = None, previews: int = 3) -> JobInfo:
         """Create a job; validates the schedule, the AgenTool and its input first (nothing is kept on error).
@@ -103,6 +107,7 @@ class JobCommands:
         job_id = request.job_id or self._new_job_id(request.job_name or request.agentool_name)
         if request.job_id and (existing := self._table.get(job_id)) is not None:
             return await self._exists(request, existing, managed_by, previews)
+        principal_quota(self._table.jobs(), self._config.max_jobs_per_principal)
         definition = JobDefinition(
             job_id=job_id,
             job_name=request.job_name,
@@ -120,6 +125,7 @@ class JobCommands:
             address_policy=self._checks.accepted_rules(),
             traceparent=current_traceparent(),
             managed_by=managed_by,
+            **owner_fields(),
         )
         job = Job(definition, next_run_time=first_fire(definition, now))
         if job.next_run_time is None and (policy.start_at is not None or policy.end_at is not None):
@@ -150,10 +156,15 @@ class JobCommands:
                 await self._store.delete_job(job_id)
             raise
         self._events.publish(JobEvent("added", job_id))
-        return self._views.info(job, previews, warnings)
+        info = self._views.info(job, previews, warnings)  # before a one-time job "now" has run
+        await self._audit.record("create", job_id, **_given(request, request.model_fields_set), managed_by=managed_by)
+        return info
 
     async def _exists(self, request: SchedulerInput, existing: Job, managed_by: str | None, previews: int) -> JobInfo:
-        """schedule_job of an id taken: keep the job, refuse, or replace it, as `if_exists` says."""
+        """schedule_job of an id taken: keep the job, refuse, or replace it, as `if_exists` says (another
+        principal's job is "taken", whatever it says)."""
+        if not may_see(existing):
+            raise JobExistsError(existing.job_id, hidden=True)
         if request.if_exists == "keep":
             return self._views.info(existing, previews)
         if request.if_exists == "error":
@@ -236,7 +247,9 @@ class JobCommands:
         self._engine.put(job)
         await self.stop_runs(job.job_id, UPDATED_JOB)  # what they run is not the job any more
         self._events.publish(JobEvent("updated", job.job_id))
-        return self._views.info(job, previews, warnings)
+        info = self._views.info(job, previews, warnings)
+        await self._audit.record("update", job.job_id, **_given(request, given), managed_by=managed_by)
+        return info
 
     async def cancel(self, job_id: str, *, managed_by: str | None = None) -> JobInfo:
         """Remove a job for good; its history stays readable until pruned. `managed_by`: the jobs file that asks."""
@@ -250,6 +263,7 @@ class JobCommands:
             await self._store.delete_job(job_id)
         await self.stop_runs(job_id, CANCELLED_JOB)
         self._events.publish(JobEvent("removed", job_id))
+        await self._audit.record("cancel", job_id, managed_by=managed_by)
         return self._views.cancelled(job).model_copy(update={"warnings": warnings})
 
     async def stop_runs(self, job_id: str | None, reason: str) -> None:
@@ -271,7 +285,8 @@ class JobCommands:
         if job.state == "completed":
             raise SchedulerStateError(f"Job {job_id!r} has completed (a one-time job that ran); nothing to pause.")
         warnings: list[str] = []
-        if job.state != "paused":
+        changed = job.state != "paused"
+        if changed:
             warnings = managed_warnings(job, "paused", by=None, protect=self._config.protect_managed_jobs)
             if self._engine.engine is not None:
                 self._engine.engine.pause_job(job_id)
@@ -279,7 +294,10 @@ class JobCommands:
             async with self._writes.write(job_id):
                 await self._store.set_state(job_id, "paused", None)
             self._events.publish(JobEvent("paused", job_id))
-        return self._views.info(job, 0, warnings)
+        info = self._views.info(job, 0, warnings)
+        if changed:
+            await self._audit.record("pause", job_id)
+        return info
 
     async def resume(self, job_id: str) -> JobInfo:
         """Let a paused job fire again from its next scheduled time (idempotent)."""
@@ -289,7 +307,8 @@ class JobCommands:
                 f"Job {job_id!r} has completed (a one-time job that ran, or one past its end_at); nothing to resume."
             )
         warnings: list[str] = []
-        if job.state == "paused":
+        changed = job.state == "paused"
+        if changed:
             warnings = managed_warnings(job, "resumed", by=None, protect=self._config.protect_managed_jobs)
             if not self._engine.runner and (stored := await self._store.load_job(job_id)) is not None:
                 self._table.progress_copied(job, stored)  # the runner keeps them: its count of runs, its pending retry
@@ -303,7 +322,10 @@ class JobCommands:
             if self._engine.runner and job.state == "scheduled":
                 self._runs.retries.arm(job)  # a retry that waited for the resume
             self._events.publish(JobEvent("resumed" if job.state == "scheduled" else "completed", job_id))
-        return self._views.info(job, 3, warnings)
+        info = self._views.info(job, 3, warnings)  # the answer as of the resume (the audit write comes after)
+        if changed:
+            await self._audit.record("resume", job_id)
+        return info
 
     def _new_job_id(self, base: str) -> str:
         slug = re.sub(r"[^A-Za-z0-9._:@-]+", "_", base).strip("_.-")[:100] or "job"
@@ -316,3 +338,8 @@ def _zone_warnings(schedule: Schedule) -> list[str]:
     """What to know about the zone a schedule is read in (a fixed offset without daylight saving time)."""
     warning = zone_warning(schedule.zone)
     return [] if warning is None else [warning]
+
+
+def _given(request: SchedulerInput, names: set[str]) -> dict[str, Any]:
+    """The fields of a job that `request` gave (those of `names`), as the audit log keeps them."""
+    return {name: getattr(request, name) for name in UPDATABLE if name in names}

@@ -43,9 +43,11 @@ class ServiceConfig:
     is refused, without saying whether it is set. Names starting with MCP_SCHEDULER_ (the server's own
     settings) are refused even when listed.
     `max_jobs`: jobs a store may hold (scheduled, paused or completed; counted in the store, so for every
-    process on it). `min_interval`: the shortest time (seconds) between two fires of a schedule, checked when
-    a job is scheduled, updated or previewed. `max_runs_per_job`: runs of one job in progress at once in this
-    process, whatever its max_instances or overlap policy asks (a larger max_instances is refused).
+    process on it). `max_jobs_per_principal`: jobs one principal without scheduler:admin may hold (counted among the
+    jobs this process knows of; admins, the operator included, have `max_jobs` only). `min_interval`: the shortest
+    time (seconds) between two fires of a schedule, checked when a job is scheduled, updated or previewed.
+    `max_runs_per_job`: runs of one job in progress at once in this process, whatever its max_instances or overlap
+    policy asks (a larger max_instances is refused).
     `inbox_limit`: unread inbox messages kept; further posts are refused until some are read.
     `catchup_window`: seconds a fire due while nothing ran (no process of the store was running, the machine was
     off or asleep, its clock jumped forward) may still start late; jobs may set their own (policy.catchup_window).
@@ -69,6 +71,7 @@ class ServiceConfig:
     environ: Mapping[str, str] | None = None
     secrets: tuple[str, ...] = ()
     max_jobs: int = 10_000
+    max_jobs_per_principal: int = 1000
     min_interval: float = 1.0
     max_runs_per_job: int = 10
     inbox_limit: int = 1000

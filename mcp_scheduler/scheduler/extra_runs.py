@@ -21,6 +21,7 @@ from ..principals import require_kind
 from ..runs import AdHocRun, RunPath, RunTarget
 from ..schedules import parse_moment
 from ..store import SchedulerStore
+from .audit_log import AuditLog
 from .engine import EngineHandle
 from .inputs import RequestChecks
 from .replication import Replication
@@ -53,7 +54,9 @@ class ExtraRuns:
         history_limit: int,
         per_job: int,
         clock: Clock,
+        audit: AuditLog,
     ) -> None:
+        self._audit = audit
         self._table = table
         self._history = history
         self._store = store
@@ -92,8 +95,8 @@ class ExtraRuns:
             target = job.definition
             require_kind(target.agentool_name, "running a job")
         else:
-            if request.agentool_name is None:
-                raise JobNotFoundError(request.job_id or "")
+            if request.agentool_name is None or (request.job_id and request.job_id in self._table):
+                raise JobNotFoundError(request.job_id or "")  # (a job id another principal's job has)
             target = AdHocRun(
                 job_id=request.job_id or f"run_now-{uuid.uuid4().hex[:12]}",
                 agentool_name=request.agentool_name,
@@ -104,6 +107,9 @@ class ExtraRuns:
             )
             require_kind(target.agentool_name, "running a job")
             await self._checks.check_job_input(target.agentool_name, target.input_data)
+        await self._audit.record(
+            "run_now", target.job_id, **({} if job is not None else {"agentool_name": target.agentool_name})
+        )
         task = asyncio.current_task()
         if task is not None:
             self.manual_runs.add(task)
@@ -216,6 +222,7 @@ class ExtraRuns:
             )
         summary = BackfillSummary(job_id=job_id, count=len(times), first=times[0] if times else None,
                                   last=times[-1] if times else None, overlap=overlap)
+        await self._audit.record("backfill", job_id, since=start, until=end, overlap=overlap, count=len(times))
         if not times:
             return summary.model_copy(update={"statuses": {}})
         task = asyncio.create_task(self._backfill(definition, times, overlap), name=f"mcp-scheduler-backfill-{job_id}")

@@ -17,7 +17,9 @@ from ..history import HistoryWriter
 from ..jobs import Job, RunStatus
 from ..lease import RunnerLease
 from ..models import JobInfo, RunRecord, SchedulePreview, SchedulerStatus
+from ..owners import visible
 from ..policies import PolicyInput, RunPolicy
+from ..principals import acting
 from ..runs import RunPath
 from ..schedules import parse_moment, parse_schedule
 from ..schedules.zones import zone_warning
@@ -80,7 +82,10 @@ class JobQueries:
         # With 100,000 jobs a Python call per job made the first page ~50 ms: the count runs in C
         # (map + list.count) and the page stops at its last job.
         jobs: Iterable[Job] = self._table.jobs()
-        if agentool_name is None and (state is not None or not include_completed):
+        admin = acting().admin
+        if not admin:
+            jobs = visible(jobs)  # the principal's own (counted below)
+        if admin and agentool_name is None and (state is not None or not include_completed):
             states = list(map(_STATE_OF, self._table.jobs()))
             total = states.count(state) if state is not None else len(states) - states.count("completed")
         else:
@@ -100,8 +105,8 @@ class JobQueries:
         return [self._views.info(j) for j in page], total
 
     def job_ids(self) -> list[str]:
-        """Every job id (for completions)."""
-        return self._table.ids()
+        """Every job id the acting principal may see (for completions)."""
+        return self._table.ids() if acting().admin else [job.job_id for job in visible(self._table.jobs())]
 
     async def get_job(self, job_id: str, history: int = 5) -> tuple[JobInfo, list[RunRecord]]:
         """A job with its next fire times and its latest runs."""
@@ -129,8 +134,12 @@ class JobQueries:
         start = parse_moment(since, "since", self._timezone, now) if isinstance(since, str) else since
         end = parse_moment(until, "until", self._timezone, now) if isinstance(until, str) else until
         await self._write_finished_runs()
+        principal = acting()
+        if job_id is not None and not principal.admin and await self._replication.lookup(job_id) is None:
+            raise JobNotFoundError(job_id)  # another's, or gone: the history of a cancelled job is the admins'
         records = await self._store.history(
-            job_id, status, limit, since=start, until=end, agentool_name=agentool_name, run_id=run_id
+            job_id, status, limit, since=start, until=end, agentool_name=agentool_name, run_id=run_id,
+            owner=None if principal.admin or job_id is not None else principal.subject,
         )
         if job_id is not None and not records and await self._replication.lookup(job_id) is None:
             if not await self._store.has_history(job_id):
@@ -165,7 +174,7 @@ class JobQueries:
         else:
             runner = self._lease.holder()
             state = STATE_RUNNING
-        active = [j for j in self._table.jobs() if j.state != "completed"]
+        active = [j for j in visible(self._table.jobs()) if j.state != "completed"]
         return SchedulerStatus(
             running=state == STATE_RUNNING,
             scheduler_state=state,

@@ -22,6 +22,7 @@ from ..history import HistoryWriter
 from ..jobs import Job, RunTrigger
 from ..lease import RunnerLease
 from ..models import RunRecord
+from ..owners import may_see
 from ..runs import RunPath
 from ..schedules import resolve_timezone
 from ..store import SchedulerStore
@@ -398,14 +399,16 @@ class Replication:
             self._table.refreshed(current, stored)
 
     async def lookup(self, job_id: str) -> Job | None:
-        """The job, also one another process stored a moment ago (before its change reached this one)."""
+        """The job, also one another process stored a moment ago (before its change reached this one); None also
+        when the acting principal may not see it (another's job: `owners.may_see`), the one check of every read
+        and change of a job by id."""
         job = self._table.get(job_id)
         if job is None and self._task is not None:
             stored = await self._store.load_job(job_id)
             if stored is not None:
                 self.reconcile(job_id, stored)
                 job = self._table.get(job_id)
-        return job
+        return job if job is None or may_see(job) else None
 
     async def read_through(self, job_id: str) -> Job:
         """The job as stored now (one row), applied to this process's view first: a read right after a change on

@@ -40,6 +40,7 @@ from ..runs import RunLimits, RunPath
 from ..schedules import local_timezone_name, resolve_timezone
 from ..secret_names import RESERVED_SECRET_PREFIX, allowed_secret_names
 from ..store import Bookkeeping, FencedStore, SchedulerStore
+from .audit_log import AuditLog
 from .commands import JobCommands
 from .config import CANCEL_GRACE_SECONDS, SHUT_DOWN, STOPPED_SCHEDULER, ServiceConfig
 from .engine import EngineHandle
@@ -116,10 +117,11 @@ class SchedulerService:
             store=store, lease=self._lease, table=table, engine=engine, runs=runs, history=history, events=events,
             writes=writes, queues=queues, timezone=self.timezone, clock=clock,
         )
-        views = JobViews(engine, runs.running, config.max_runs_per_job)
+        views, self.audit = JobViews(engine, runs.running, config.max_runs_per_job), AuditLog(store, clock)
         self._commands = JobCommands(
             config, timezone=self.timezone, table=table, engine=engine, store=store, writes=writes, history=history,
             runs=runs, events=events, checks=checks, replication=replication, views=views, clock=clock,
+            audit=self.audit,
         )
         self._queries = JobQueries(
             timezone=self.timezone, table=table, engine=engine, store=store, lease=self._lease, history=history,
@@ -127,7 +129,7 @@ class SchedulerService:
         )
         self._extra = ExtraRuns(table=table, engine=engine, runs=runs, checks=checks, replication=replication,
                                 history=history, store=store, history_limit=config.history_limit,
-                                per_job=config.max_runs_per_job, clock=clock)
+                                per_job=config.max_runs_per_job, clock=clock, audit=self.audit)
         replication.on_run_request = self._take_request
         self._open = False
         self._closing = False  # from the start of close() to the next open(): new work is refused as such
@@ -291,8 +293,7 @@ class SchedulerService:
     async def update(
         self, request: SchedulerInput, *, replace: bool = False, managed_by: str | None = None, previews: int = 3
     ) -> JobInfo:
-        """Change a job's schedule, AgenTool input, queues or limits; only the fields given change. The job keeps
-        its id, state and history; everything is checked first (nothing changes on error). See `JobCommands.update`."""
+        """Change a job's schedule, AgenTool input, queues or limits (only the fields given); `JobCommands.update`."""
         self._require_open()
         return await self._commands.update(request, replace=replace, managed_by=managed_by, previews=previews)
 
@@ -333,8 +334,7 @@ class SchedulerService:
         *,
         wait: bool = False,
     ) -> BackfillSummary:
-        """Run a job once for every fire time of its schedule in the past range [since, until]; see
-        `ExtraRuns.backfill`. Only the runner runs backfills; stop_scheduler and cancel_job end them."""
+        """Run a job once per fire time of its schedule in [since, until] (the runner only; `ExtraRuns.backfill`)."""
         self._require_runner()
         return await self._extra.backfill(job_id, since, until, overlap, wait=wait)
 
@@ -349,6 +349,7 @@ class SchedulerService:
         self._runs.retries.hold = False
         self._runs.retries.arm_all()
         await self._lease.note_stopped(None)
+        await self.audit.record("start_scheduler")
         return self.status()
 
     async def stop(self) -> SchedulerStatus:
@@ -362,6 +363,7 @@ class SchedulerService:
         self._extra.stopped()
         self._runs.admission.cancel_waiting(f"{STOPPED_SCHEDULER} before this fire could run")
         await self._commands.stop_runs(None, STOPPED_SCHEDULER)
+        await self.audit.record("stop_scheduler")
         return self.status()
 
     # ------------------------------------------------------------------ queries
@@ -404,8 +406,7 @@ class SchedulerService:
         agentool_name: str | None = None,
         run_id: str | None = None,
     ) -> list[RunRecord]:
-        """Runs, newest first: one job's (also cancelled jobs and run_now ids, until pruned), or with no `job_id`
-        those of every job. `since` and `until` bound the run time: datetimes, or strings such as '1h' (ago)."""
+        """Runs, newest first: one job's, or with no `job_id` those of every job (see `JobQueries.get_history`)."""
         self._require_open()
         return await self._queries.get_history(job_id, status, limit, since=since, until=until,
                                                agentool_name=agentool_name, run_id=run_id)
@@ -438,10 +439,8 @@ class SchedulerService:
     def has_active_work(self) -> bool:
         """True while a job is scheduled (not paused), a retry is pending or a run is in progress: what keeps a
         background runner running."""
-        return (
-            bool(self._runs.running or self._extra.manual_runs or self._extra.backfills)
-            or any(job.state == "scheduled" or job.retry is not None for job in self._table.jobs())
-        )
+        return bool(self._runs.running or self._extra.manual_runs or self._extra.backfills) or any(
+            job.state == "scheduled" or job.retry is not None for job in self._table.jobs())
 
     @property
     def processing(self) -> bool:

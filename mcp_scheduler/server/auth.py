@@ -1,41 +1,72 @@
 """Bearer-token auth for the HTTP transports (a fixed set of tokens, compared in constant time), and the principal
-of a tool call."""
+of a tool call.
+
+A static token is either plain (`TOKEN`: every scope, a principal named `token:<hash>`) or named with its scopes
+(`NAME:SCOPES:TOKEN`, SCOPES some of read, write, run, admin joined by `+` (commas separate tokens in
+MCP_SCHEDULER_AUTH_TOKEN): the principal `token:NAME` with
+those scopes; without admin it sees and changes only its own jobs)."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import hmac
+import re
 from collections.abc import Iterable
 from typing import Any
 
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken
 
-from ..principals import ADMIN, LOCAL, Principal
+from ..principals import ADMIN, LOCAL, READ, RUN, WRITE, Principal
 
-__all__ = ["StaticTokenVerifier", "principal_of"]
+__all__ = ["StaticTokenVerifier", "StaticToken", "parse_token", "principal_of"]
+
+SHORT_SCOPES = {"read": READ, "write": WRITE, "run": RUN, "admin": ADMIN}
+"""The scope names a named static token lists (`alice:read+write:TOKEN`)."""
+_NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
+
+
+class StaticToken:
+    """One configured token: the SHA-256 digest of its value, its principal's subject and its scopes."""
+
+    def __init__(self, value: str, subject: str | None, scopes: frozenset[str]) -> None:
+        self.digest = hashlib.sha256(value.encode()).digest()
+        self.subject = subject or f"token:{self.digest.hex()[:12]}"
+        self.scopes = scopes
+
+
+def parse_token(value: str) -> StaticToken:
+    """`NAME:SCOPES:TOKEN` (SCOPES: read, write, run, admin, joined by `+`) as a named token with those scopes;
+    any other value is a plain token with every scope (so plain tokens that hold colons keep working)."""
+    parts = value.split(":", 2)
+    if len(parts) == 3 and _NAME.fullmatch(parts[0]) and parts[2]:
+        names = parts[1].split("+")
+        if all(name in SHORT_SCOPES for name in names):
+            return StaticToken(parts[2], f"token:{parts[0]}", frozenset(SHORT_SCOPES[name] for name in names))
+    return StaticToken(value, None, frozenset({ADMIN}))
 
 
 class StaticTokenVerifier:
-    """Accepts any of the configured tokens (the SDK answers 401 for a missing or unknown one)."""
+    """Accepts any of the configured tokens (`parse_token`: plain or named with scopes; the SDK answers 401 for a
+    missing or unknown one)."""
 
     def __init__(self, tokens: Iterable[str]) -> None:
-        self._digests = [hashlib.sha256(t.encode()).digest() for t in tokens if t]
-        if not self._digests:
+        self._tokens = [parse_token(t) for t in tokens if t]
+        if not self._tokens:
             raise ValueError("StaticTokenVerifier needs at least one non-empty token.")
 
     async def verify_token(self, token: str) -> AccessToken | None:
         digest = hashlib.sha256(token.encode()).digest()
-        matched = False
-        for known in self._digests:
-            matched |= hmac.compare_digest(digest, known)
-        if not matched:
+        matched: StaticToken | None = None
+        for known in self._tokens:  # every one compared, in constant time: the time tells nothing of which
+            if hmac.compare_digest(digest, known.digest):
+                matched = known
+        if matched is None:
             return None
-        # A static token is the simple option: all or nothing. Its subject names it without revealing it, so that
-        # two configured tokens are two principals.
-        return AccessToken(token=token, client_id="mcp-scheduler-client", scopes=[ADMIN],
-                           subject=f"token:{digest.hex()[:12]}")
+        # The subject names the token without revealing it, so that two configured tokens are two principals.
+        return AccessToken(token=token, client_id="mcp-scheduler-client", scopes=sorted(matched.scopes),
+                           subject=matched.subject)
 
 
 def principal_of(ctx: Any | None) -> Principal:

@@ -11,7 +11,9 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS, Completion, PromptReference, ResourceTemplateReference
 
 from ..errors import JobNotFoundError
+from ..principals import acting_as
 from ..runtime import SchedulerRuntime
+from .auth import principal_of
 
 __all__ = ["add_prompts"]
 
@@ -56,8 +58,9 @@ def add_prompts(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
     async def troubleshoot_job(job_id: str) -> str:
         """Explain why a job fails or does not run, from its definition and recent run history."""
         try:
-            job, _ = await svc.get_job(job_id)
-            runs = await svc.get_history(job_id, None, 10)
+            with acting_as(principal_of(None)):  # another principal's job is not found
+                job, _ = await svc.get_job(job_id)
+                runs = await svc.get_history(job_id, None, 10)
         except JobNotFoundError as exc:
             # MCPError passes through unchanged; any other exception reaches the client as a bare
             # "Error rendering prompt" (handshake era) or "Internal server error" (2026-07-28).
@@ -87,7 +90,8 @@ def add_prompts(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
             isinstance(ref, ResourceTemplateReference) and ref.uri.startswith("scheduler://jobs/")
             or isinstance(ref, PromptReference) and ref.name == "troubleshoot_job"
         ):
-            candidates = [j for j in svc.job_ids() if j.startswith(value)]
+            with acting_as(principal_of(None)):  # the caller's own jobs only, unless an admin
+                candidates = [j for j in svc.job_ids() if j.startswith(value)]
         elif argument.name == "queue_name" and isinstance(ref, ResourceTemplateReference):
             candidates = [q.queue_name for q in runtime.queues.queues() if q.queue_name.startswith(value)]
         elif argument.name == "timezone" and isinstance(ref, PromptReference):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from ..audit import AuditEntry, AuditQuery
 from ..jobs import Job, JobState, RunStatus
 from ..models import RunRecord
 
@@ -30,12 +31,15 @@ class RunQuery:
     until: datetime | None = None
     agentool_name: str | None = None
     run_id: str | None = None  # a run id, or its first characters (letters, digits and -)
+    owner: str | None = None  # the runs of the jobs this subject created (and that are not cancelled)
 
-    def statement(self, mark: str, *, nulls_last: str = "") -> tuple[str, list[object]]:
+    def statement(
+        self, mark: str, *, nulls_last: str = "", owner_of: str = "json_extract(definition, '$.owner')"
+    ) -> tuple[str, list[object]]:
         """The SELECT of the runs' records (newest first, at most `limit`) and its parameters; `mark` is the
         driver's placeholder (`?` or `%s`). Runs without a time come last across jobs: `nulls_last` is what
         says so after DESC (PostgreSQL's " NULLS LAST"; SQLite puts NULLs last there already, and before 3.30
-        cannot parse it)."""
+        cannot parse it). `owner_of`: the SQL of a job row's owner (the definition's `owner`)."""
         where: list[str] = []
         params: list[object] = []
         for column, op, value in (
@@ -49,6 +53,9 @@ class RunQuery:
             if value is not None:
                 where.append(f"{column} {op} {mark}")
                 params.append(value)
+        if self.owner is not None:
+            where.append(f"job_id IN (SELECT job_id FROM scheduler_jobs WHERE {owner_of} = {mark})")
+            params.append(self.owner)
         if self.job_id is not None:
             # A job's own runs: those after it was created, not those of an earlier job with its id.
             where.append(f"seq > COALESCE((SELECT runs_from FROM scheduler_jobs WHERE job_id = {mark}), 0)")
@@ -144,11 +151,12 @@ class SchedulerStore(Protocol):
         until: datetime | None = None,
         agentool_name: str | None = None,
         run_id: str | None = None,
+        owner: str | None = None,
     ) -> list[RunRecord]:
         """Runs, newest first: a job's (those since it was created, when a job with that id exists now;
         otherwise every stored run of that id), or with `job_id` None every job's, newest by run time.
         `since` and `until` bound the run time (start, else when due); `agentool_name`, `status` and `run_id` (a run
-        id or its first characters) filter."""
+        id or its first characters) filter; `owner`: only the runs of the jobs that subject created."""
         ...
 
     async def has_history(self, job_id: str) -> bool:
@@ -192,6 +200,13 @@ class SchedulerStore(Protocol):
     async def runs_since(self, seq: int, limit: int = 1000) -> tuple[int, list[RunRecord]]:
         """Run records that other processes wrote after run `seq` (at most `limit` rows read), and the new
         position."""
+        ...
+
+    async def append_audit(self, entries: Sequence[AuditEntry]) -> None:
+        """Append entries to the audit log (one transaction), in order."""
+
+    async def read_audit(self, query: AuditQuery) -> list[AuditEntry]:
+        """The audit log's entries that `query` selects, oldest first."""
         ...
 
 

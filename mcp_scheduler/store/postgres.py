@@ -22,9 +22,11 @@ import psycopg
 
 from agentool_bridge.postgres import ADVISORY_XACT_LOCK, SCHEMA_LOCK, mask_password
 
+from ..audit import AuditEntry, AuditQuery, read_audit_row
 from ..errors import JobExistsError, JobNotFoundError, TooManyJobsError
 from ..jobs import Job, JobState, RunStatus
 from ..models import RunRecord
+from .audit_table import POSTGRES_AUDIT_SCHEMA, audit_insert, audit_rows
 from .base import Bookkeeping, FeedRead, RunQuery
 from .codec import JOB_COLUMNS, RowCodec, interrupted, read_run, run_row, run_text
 from .feeds import HistoryPruning, changes_after, changes_pruned_to, feed_read, runs_after
@@ -80,7 +82,7 @@ CREATE TABLE IF NOT EXISTS scheduler_changes (
 # numbers in the order transactions *start* writing, not the order they commit: without the lock a
 # follower could read seq 11 before seq 10 commits, move past 10 and never see it.
 # The keys in use are listed in agentool_bridge.postgres (the queue toolkit's feed takes one too).
-_SCHEMA_LOCK, _CHANGES_LOCK, _RUNS_LOCK, _JOBS_LOCK = SCHEMA_LOCK, 1, 2, 4
+_SCHEMA_LOCK, _CHANGES_LOCK, _RUNS_LOCK, _JOBS_LOCK, _AUDIT_LOCK = SCHEMA_LOCK, 1, 2, 4, 5
 _LOCK = ADVISORY_XACT_LOCK
 
 # Runs written by an earlier version have no time or AgenTool column yet: filled in once from the record.
@@ -139,6 +141,7 @@ class PostgresStore:
     async def _create_tables(conn: psycopg.AsyncConnection[Any]) -> None:
         await conn.execute(_LOCK, (_SCHEMA_LOCK,))  # several processes may create the tables at once
         await conn.execute(SCHEMA)
+        await conn.execute(POSTGRES_AUDIT_SCHEMA)
         await conn.execute(_BACKFILL)
 
     async def close(self) -> None:
@@ -367,10 +370,24 @@ class PostgresStore:
         until: datetime | None = None,
         agentool_name: str | None = None,
         run_id: str | None = None,
+        owner: str | None = None,
     ) -> list[RunRecord]:
-        query = RunQuery(job_id, status, limit, since, until, agentool_name, run_id)
-        rows = await self._db.fetch(*query.statement("%s", nulls_last=" NULLS LAST"))
+        query = RunQuery(job_id, status, limit, since, until, agentool_name, run_id, owner)
+        rows = await self._db.fetch(
+            *query.statement("%s", nulls_last=" NULLS LAST", owner_of="definition::jsonb->>'owner'")
+        )
         return [read_run(r[0]) for r in rows]
 
     async def has_history(self, job_id: str) -> bool:
         return bool(await self._db.fetch("SELECT 1 FROM scheduler_runs WHERE job_id = %s LIMIT 1", (job_id,)))
+
+    # ------------------------------------------------------------------ audit
+
+    async def append_audit(self, entries: Sequence[AuditEntry]) -> None:
+        async with self._db.transaction() as conn:
+            await conn.execute(_LOCK, (_AUDIT_LOCK,))  # seq in commit order: a reader paging by seq skips nothing
+            async with conn.cursor() as cur:
+                await cur.executemany(audit_insert("%s"), audit_rows(entries))
+
+    async def read_audit(self, query: AuditQuery) -> list[AuditEntry]:
+        return [read_audit_row(row) for row in await self._db.fetch(*query.statement("%s"))]

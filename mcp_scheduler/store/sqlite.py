@@ -19,9 +19,11 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
+from ..audit import AuditEntry, AuditQuery, read_audit_row
 from ..errors import JobExistsError, JobNotFoundError, SchedulerStateError, TooManyJobsError
 from ..jobs import Job, JobState, RunStatus
 from ..models import RunRecord
+from .audit_table import SQLITE_AUDIT_SCHEMA, audit_insert, audit_rows
 from .base import Bookkeeping, FeedRead, RunQuery
 from .codec import JOB_COLUMNS, TextTimes, interrupted, read_run, run_row, run_text
 from .feeds import HistoryPruning, changes_after, changes_pruned_to, feed_read, runs_after
@@ -112,7 +114,7 @@ class SQLiteStore:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mcp-scheduler-db")
         try:
             self._conn = await self._run(connect, self._database)
-            await self._run(self._conn.executescript, SCHEMA + ";" + _BOOKS_TABLE)
+            await self._run(self._conn.executescript, SCHEMA + SQLITE_AUDIT_SCHEMA + ";" + _BOOKS_TABLE)
             await self._run(self._migrate)
             if self._database is not None:
                 self._marks = await self._run(connect_marks, self._database)
@@ -364,8 +366,6 @@ class SQLiteStore:
             conn.execute("DELETE FROM scheduler_jobs WHERE job_id = ?", (job_id,))
             self._note_changes(conn, [job_id])
 
-    # ------------------------------------------------------------------ runs
-
     async def write_batch(
         self, runs: Iterable[RunRecord], bookkeeping: Iterable[Bookkeeping], history_limit: int
     ) -> None:
@@ -423,12 +423,12 @@ class SQLiteStore:
         until: datetime | None = None,
         agentool_name: str | None = None,
         run_id: str | None = None,
+        owner: str | None = None,
     ) -> list[RunRecord]:
-        statement = RunQuery(job_id, status, limit, since, until, agentool_name, run_id).statement("?")
-        rows = await self._run(self._history, *statement)
-        return [read_run(r[0]) for r in rows]
+        statement = RunQuery(job_id, status, limit, since, until, agentool_name, run_id, owner).statement("?")
+        return [read_run(r[0]) for r in await self._run(self._history, *statement)]
 
-    def _history(self, sql: str, params: list[object]) -> list[tuple[str]]:
+    def _history(self, sql: str, params: list[object]) -> list[tuple[Any, ...]]:
         return self._db().execute(sql, params).fetchall()
 
     async def has_history(self, job_id: str) -> bool:
@@ -437,3 +437,13 @@ class SQLiteStore:
     def _has_history(self, job_id: str) -> bool:
         row = self._db().execute("SELECT 1 FROM scheduler_runs WHERE job_id = ? LIMIT 1", (job_id,)).fetchone()
         return row is not None
+
+    async def append_audit(self, entries: Sequence[AuditEntry]) -> None:
+        await self._run(self._append_audit, audit_rows(entries))
+
+    def _append_audit(self, rows: list[tuple[Any, ...]]) -> None:
+        with self._write() as conn:
+            conn.executemany(audit_insert("?"), rows)
+
+    async def read_audit(self, query: AuditQuery) -> list[AuditEntry]:
+        return [read_audit_row(row) for row in await self._run(self._history, *query.statement("?"))]

@@ -314,11 +314,13 @@ async def test_resources_and_templates_are_listed(client: Client) -> None:
     templates = {t.uri_template for t in (await client.list_resource_templates()).resource_templates}
 
     assert resources == {"scheduler://status", "scheduler://jobs", "scheduler://queues", "scheduler://agentools",
-                         "scheduler://inbox", "ui://mcp-scheduler/dashboard"}
+                         "scheduler://inbox", "scheduler://audit",
+                         "ui://mcp-scheduler/dashboard"}
     assert templates == {
         "scheduler://jobs/{job_id}",
         "scheduler://jobs/{job_id}/history",
         "scheduler://queues/{queue_name}",
+        "scheduler://audit/after/{seq}",
     }
 
 

@@ -1,0 +1,46 @@
+"""The audit log's table (`scheduler_audit`) on both backends: its schema, the INSERT of entries and the read.
+
+One row per `AuditEntry`, appended in order (`seq`); times as POSIX seconds on both backends. The stores write
+entries in their own transaction right after the change they tell of has committed (`append_audit`), and read
+them with `AuditQuery.statement`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..audit import AuditEntry, audit_row
+
+__all__ = ["POSTGRES_AUDIT_SCHEMA", "SQLITE_AUDIT_SCHEMA", "audit_insert", "audit_rows"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS scheduler_audit (
+    seq {seq},
+    at {real} NOT NULL,
+    subject TEXT NOT NULL,
+    client TEXT,
+    operation TEXT NOT NULL,
+    job_id TEXT,
+    fields TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS scheduler_audit_by_subject ON scheduler_audit (subject, seq);
+CREATE INDEX IF NOT EXISTS scheduler_audit_by_job ON scheduler_audit (job_id, seq);
+"""
+
+SQLITE_AUDIT_SCHEMA = _SCHEMA.format(seq="INTEGER PRIMARY KEY AUTOINCREMENT", real="REAL")
+"""The table on SQLite (one writer at a time: `seq` is commit order)."""
+POSTGRES_AUDIT_SCHEMA = _SCHEMA.format(seq="BIGSERIAL PRIMARY KEY", real="DOUBLE PRECISION")
+"""The table on PostgreSQL (writers take advisory lock 5 first, so that `seq` is commit order there too and a
+reader paging by seq skips nothing)."""
+
+
+def audit_insert(mark: str) -> str:
+    """The INSERT of one entry's row (`audit_rows`), with the driver's placeholder `mark`."""
+    return (
+        f"INSERT INTO scheduler_audit (at, subject, client, operation, job_id, fields) VALUES ({', '.join([mark] * 6)})"
+    )
+
+
+def audit_rows(entries: Sequence[AuditEntry]) -> list[tuple[float, str, str | None, str, str | None, str]]:
+    """The rows of `entries`."""
+    return [audit_row(entry) for entry in entries]
