@@ -248,7 +248,7 @@ async def _serve_transport(
         mcp.metrics.add_route(asgi)  # /metrics, behind the same bearer token
     from ..dashboard.web import add_dashboard
 
-    add_dashboard(asgi, mcp.runtime, settings, security)  # the page at / and its API, beside the MCP endpoint
+    add_dashboard(asgi, mcp.runtime, mcp.access, security)  # the page at / and its API, beside the MCP endpoint
     if mcp.oauth is not None:
         mcp.oauth.install(asgi)
     auth = (f"OAuth access tokens of {settings.oauth_issuer}" + (" or a bearer token" if settings.auth_tokens else "")

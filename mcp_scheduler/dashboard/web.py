@@ -6,7 +6,9 @@
 - `POST /api/jobs/{job_id}/{pause|resume|run|cancel}`;
 - `GET /api/events` a stream of server-sent events, one per change of a job or run (the page re-reads the view).
 
-The API takes the server's credential, the bearer token, in the `Authorization` header only: the page gets it from
+The API takes the server's credential (a bearer token: a static one or, with OAuth, the issuer's; checked by the
+same verifier as `/mcp`) in the `Authorization` header only, and acts as its principal, with its scopes (read for
+the view and runs, write for pause, resume and cancel, run for run now) and only on its jobs: the page gets it from
 its URL's fragment (which no request carries), keeps it in memory and sends it with each request. No cookie means no
 cross-site request can carry it (CSRF), and a page elsewhere cannot read the answers (no CORS headers; a foreign
 `Origin` is refused). Every route checks `Host` and `Origin` as `/mcp` does (DNS rebinding, `server/hosts.py`).
@@ -33,15 +35,16 @@ from agentool_bridge.errors import clip
 from ..errors import JobNotFoundError, SchedulerError
 from ..events import JobEvent, RunEvent, SchedulerEvent
 from ..models import SchedulerInput
-from ..server.auth import StaticTokenVerifier
+from ..principals import LOCAL, READ, RUN, WRITE, Principal, acting, acting_as
+from ..server.auth import principal_of_token
 from .page import content_security_policy, page_html
 from .view import read_schedule
 
 if TYPE_CHECKING:
+    from mcp.server.auth.provider import TokenVerifier
     from starlette.applications import Starlette
 
     from ..runtime import SchedulerRuntime
-    from ..settings import Settings
 
 __all__ = ["ACTIONS", "HEARTBEAT", "add_dashboard"]
 
@@ -64,21 +67,25 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 def add_dashboard(
-    app: Starlette, runtime: SchedulerRuntime, settings: Settings, security: TransportSecuritySettings
+    app: Starlette, runtime: SchedulerRuntime, verifier: TokenVerifier | None, security: TransportSecuritySettings
 ) -> None:
-    """Add the page and its API to the HTTP server's `app`, under `settings`' bearer tokens and `security`'s Host
-    and Origin checks."""
-    guard = _Guard(TransportSecurityMiddleware(security), settings.auth_tokens)
+    """Add the page and its API to the HTTP server's `app`, under the tokens `verifier` accepts (the MCP endpoint's;
+    None: no auth, as on `/mcp`) and `security`'s Host and Origin checks."""
+    guard = _Guard(TransportSecurityMiddleware(security), verifier)
     api = _Api(runtime)
     app.router.routes.extend(
         [
             Route("/", guard.page(api.page), methods=["GET"]),
-            Route("/api/schedule", guard.api(api.schedule), methods=["GET"]),
-            Route("/api/runs/{job_id}/{run_id}", guard.api(api.run), methods=["GET"]),
-            Route("/api/jobs/{job_id}/{action}", guard.api(api.act, post=True), methods=["POST"]),
-            Route("/api/events", guard.api(api.events), methods=["GET"]),
+            Route("/api/schedule", guard.api(api.schedule, READ), methods=["GET"]),
+            Route("/api/runs/{job_id}/{run_id}", guard.api(api.run, READ), methods=["GET"]),
+            Route("/api/jobs/{job_id}/{action}", guard.api(api.act, _action_scope, post=True), methods=["POST"]),
+            Route("/api/events", guard.api(api.events, READ), methods=["GET"]),
         ]
     )
+
+
+def _action_scope(request: Request) -> str:
+    return RUN if request.path_params.get("action") == "run" else WRITE
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -88,9 +95,9 @@ def _error(status: int, message: str) -> JSONResponse:
 class _Guard:
     """Host and Origin first (every route), then the bearer token (the API)."""
 
-    def __init__(self, transport: TransportSecurityMiddleware, tokens: tuple[str, ...]) -> None:
+    def __init__(self, transport: TransportSecurityMiddleware, verifier: TokenVerifier | None) -> None:
         self._transport = transport
-        self._verifier = StaticTokenVerifier(tokens) if tokens else None
+        self._verifier = verifier
 
     def page(self, handler: Handler) -> Handler:
         async def guarded(request: Request) -> Response:
@@ -99,14 +106,16 @@ class _Guard:
 
         return guarded
 
-    def api(self, handler: Handler, *, post: bool = False) -> Handler:
+    def api(self, handler: Handler, scope: str | Callable[[Request], str], *, post: bool = False) -> Handler:
         async def guarded(request: Request) -> Response:
             refused = await self._transport.validate_request(request, is_post=post)
             if refused is not None:
                 return refused
+            principal: Principal = LOCAL
             if self._verifier is not None:
                 scheme, _, token = request.headers.get("authorization", "").partition(" ")
-                if scheme.lower() != "bearer" or await self._verifier.verify_token(token.strip()) is None:
+                access = await self._verifier.verify_token(token.strip()) if scheme.lower() == "bearer" else None
+                if access is None:
                     response = _error(
                         401,
                         "The dashboard's API needs the server's bearer token: open the URL that "
@@ -114,7 +123,12 @@ class _Guard:
                     )
                     response.headers["WWW-Authenticate"] = "Bearer"
                     return response
-            return await handler(request)
+                principal = principal_of_token(access, "dashboard")
+            needed = scope if isinstance(scope, str) else scope(request)
+            if not principal.has(needed):
+                return _error(403, f"Forbidden: this needs the scope {needed!r}, which the token does not hold.")
+            with acting_as(principal):
+                return await handler(request)
 
         return guarded
 
@@ -191,6 +205,7 @@ class _Api:
             return _error(500, "Internal error: the server log has the details.")
 
     async def events(self, request: Request) -> Response:
+        reveal = acting().admin  # another principal's job ids are not told: the page re-reads its own view anyway
         send, receive = anyio.create_memory_object_stream[SchedulerEvent](_EVENT_BUFFER)
 
         def listen(event: SchedulerEvent) -> None:
@@ -209,7 +224,7 @@ class _Api:
                     while True:
                         with anyio.move_on_after(HEARTBEAT) as idle:
                             event = await receive.receive()
-                        yield ": keep-alive\n\n" if idle.cancelled_caught else _sse(event)
+                        yield ": keep-alive\n\n" if idle.cancelled_caught else _sse(event, reveal)
             finally:
                 unsubscribe()
                 send.close()
@@ -219,7 +234,9 @@ class _Api:
         )
 
 
-def _sse(event: SchedulerEvent) -> str:
+def _sse(event: SchedulerEvent, reveal: bool) -> str:
+    if not reveal:
+        return f"event: {'run' if isinstance(event, RunEvent) else 'job'}\ndata: {{}}\n\n"
     if isinstance(event, RunEvent):
         data = {
             "kind": event.kind,

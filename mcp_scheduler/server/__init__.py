@@ -45,6 +45,8 @@ from .tasks import RunTasks
 from .tools import TOOL_ORDER, add_tools
 
 if TYPE_CHECKING:
+    from mcp.server.auth.provider import TokenVerifier
+
     from ..metrics import MetricsEndpoint
     from .oauth import OAuthFront
 
@@ -83,6 +85,8 @@ class SchedulerServer(MCPServer):
         """Prometheus metrics, when the settings turn them on (`build_server`); open while the scheduler is."""
         self.oauth: OAuthFront | None = None
         """The OAuth resource server's metadata and challenges, with `--oauth-issuer` (`build_server`)."""
+        self.access: TokenVerifier | None = kwargs.get("token_verifier")
+        """What checks the bearer tokens of the HTTP transports (None: no auth): also the dashboard's API's."""
         self._users = 0
         self._users_lock = asyncio.Lock()
 

@@ -20,7 +20,7 @@ from mcp.server.auth.provider import AccessToken
 
 from ..principals import ADMIN, LOCAL, READ, RUN, WRITE, Principal
 
-__all__ = ["StaticTokenVerifier", "StaticToken", "parse_token", "principal_of"]
+__all__ = ["StaticTokenVerifier", "StaticToken", "parse_token", "principal_of", "principal_of_token"]
 
 SHORT_SCOPES = {"read": READ, "write": WRITE, "run": RUN, "admin": ADMIN}
 """The scope names a named static token lists (`alice:read+write:TOKEN`)."""
@@ -77,7 +77,11 @@ def principal_of(ctx: Any | None) -> Principal:
         with contextlib.suppress(Exception):  # no session (a direct call) or no initialize (a modern-era request)
             params = ctx.session.client_params
             client = params.client_info.name if params is not None else None
-    token = get_access_token()
+    return principal_of_token(get_access_token(), client)
+
+
+def principal_of_token(token: AccessToken | None, client: str | None) -> Principal:
+    """The principal a verified access token stands for (`LOCAL` without one), calling through `client`."""
     if token is None:
         return LOCAL if client is None else Principal(LOCAL.subject, client, LOCAL.scopes)
     return Principal(token.subject or token.client_id, client, frozenset(token.scopes))

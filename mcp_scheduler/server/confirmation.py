@@ -27,7 +27,9 @@ from agentool_bridge.errors import clip
 from agentool_bridge.secrets import env_names
 
 from ..errors import JobNotFoundError, SchedulerError
+from ..principals import acting_as
 from ..runtime import SchedulerRuntime
+from .auth import principal_of
 from .tooling import keyword
 
 __all__ = ["CONFIRM", "CONFIRMED", "Confirmation", "Confirmations", "check_confirmed", "reach"]
@@ -126,7 +128,8 @@ class Confirmations:
             if not enabled:
                 return True
             confirm = bool(kw.pop(CONFIRM, False))
-            asked = await question(kw)
+            with acting_as(principal_of(ctx)):  # the question names only a job the caller may see
+                asked = await question(kw)
             if asked is None:
                 return True
             if _can_ask(ctx):

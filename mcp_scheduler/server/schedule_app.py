@@ -12,9 +12,10 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.resources import FunctionResource
 from mcp.types import CallToolResult, TextContent
 
+from ..principals import READ
 from ..runtime import SchedulerRuntime
 from . import _sdk
-from .tooling import READ_ONLY, tool_errors
+from .tooling import READ_ONLY, acting_for, tool_errors
 
 __all__ = ["DASHBOARD_URI", "SHOW_SCHEDULE", "add_schedule_app"]
 
@@ -39,7 +40,7 @@ def add_schedule_app(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
         annotations=READ_ONLY,
     )
     async def show_schedule(ctx: Context) -> CallToolResult:
-        with tool_errors(SHOW_SCHEDULE):
+        with acting_for(ctx, READ, SHOW_SCHEDULE), tool_errors(SHOW_SCHEDULE):  # the caller's jobs, by its scopes
             from ..dashboard import read_schedule, schedule_text
 
             view = await read_schedule(runtime)

@@ -21,11 +21,11 @@ from agentool_bridge import AgenToolError
 
 from ..errors import DiskFullError, MissingScopeError, SchedulerError, is_disk_full
 from ..models import SchedulerInput
-from ..principals import acting_as
+from ..principals import Principal, acting_as
 from .arguments import describe_argument_errors
 from .auth import principal_of
 
-__all__ = ["MAX_ERROR_MESSAGE", "READ_ONLY", "Tool", "hints", "keyword", "scheduler_input", "tool_errors"]
+__all__ = ["MAX_ERROR_MESSAGE", "READ_ONLY", "Tool", "acting_for", "hints", "keyword", "scheduler_input", "tool_errors"]
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +112,15 @@ class Tool:
                      annotations=self.annotations)
 
 
+@contextlib.contextmanager
+def acting_for(ctx: Context | None, scope: str, name: str) -> Iterator[Principal]:
+    """Run the block as the principal of the call of `ctx` (tool `name`), refused unless it holds `scope`."""
+    with acting_as(principal_of(ctx)) as principal:
+        if not principal.has(scope):
+            raise ToolError(str(MissingScopeError(scope, name)))
+        yield principal
+
+
 def _compact(fn: Callable[..., Any], scope: str, name: str) -> Callable[..., Any]:
     """`fn` answering a model as a result whose text content is the structured content as compact JSON (the SDK
     would indent it, which a model reads as a quarter more characters for nothing), run as the call's principal,
@@ -120,9 +129,7 @@ def _compact(fn: Callable[..., Any], scope: str, name: str) -> Callable[..., Any
     @functools.wraps(fn)
     async def answer(*args: Any, **kwargs: Any) -> Any:
         ctx = next((value for value in kwargs.values() if isinstance(value, Context)), None)
-        with acting_as(principal_of(ctx)) as principal:
-            if not principal.has(scope):
-                raise ToolError(str(MissingScopeError(scope, name)))
+        with acting_for(ctx, scope, name):
             result = await fn(*args, **kwargs)
         if not isinstance(result, BaseModel):
             return result

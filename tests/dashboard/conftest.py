@@ -20,7 +20,11 @@ from ._browser import McpThread, launched_browser
 
 WAIT = 10.0
 TOKEN = "dashboard-test-token"
-"""The --auth-token of the HTTP servers the dashboard tests start."""
+"""The --auth-token of the HTTP servers the dashboard tests start (a plain token: every scope, every job)."""
+READER = "dashboard-reader-token"
+"""A named token of the module's server that may only read (principal token:reader)."""
+WRITER = "dashboard-writer-token"
+"""A named token of the module's server that may read, write and run (principal token:writer), not admin."""
 LOG_INPUT = {"operation": "log", "level": "INFO", "message": "hello from a job"}
 
 
@@ -126,7 +130,9 @@ def browser() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer]:
     """`mcp-scheduler --transport http` for the module (bearer token `TOKEN`)."""
-    with http_server(tmp_path_factory.mktemp("http"), "--transport", "http", "--auth-token", TOKEN) as running:
+    with http_server(tmp_path_factory.mktemp("http"), "--transport", "http", "--auth-token", TOKEN,
+                     "--auth-token", f"reader:read:{READER}", "--auth-token", f"writer:read+write+run:{WRITER}",
+                     ) as running:
         yield running
 
 

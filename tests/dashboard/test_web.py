@@ -12,7 +12,7 @@ import pytest
 from tests.server.conftest import HttpServer
 
 from ._browser import WAIT, McpThread
-from .conftest import TOKEN
+from .conftest import READER, TOKEN, WRITER
 
 pytestmark = pytest.mark.filterwarnings("ignore::mcp.MCPDeprecationWarning")
 
@@ -104,3 +104,49 @@ def test_each_change_of_a_job_or_run_is_an_event_on_the_stream(web: httpx2.Clien
 
     assert 'data: {"kind": "added", "job_id": "streamed"}' in seen
     assert "event: run" in seen and any('"status": "success"' in line for line in seen)
+
+
+def test_the_api_acts_as_its_token_s_principal_with_its_scopes_and_only_on_its_jobs(
+    web: httpx2.Client, http: HttpServer, mcp: McpThread
+) -> None:
+    mcp.call("schedule_job", {"job_id": "admins-job", "schedule_type": "interval", "schedule": "1 hour",
+                              "agentool_name": "logging", "input_data": LOG})
+    writer = McpThread(f"{http.base}/mcp", WRITER)
+    try:
+        writer.call("schedule_job", {"job_id": "writers-job", "schedule_type": "interval", "schedule": "1 hour",
+                                     "agentool_name": "logging", "input_data": LOG})
+        shown = writer.call("show_schedule").content[0].text  # the MCP App's text: the writer's jobs alone
+    finally:
+        writer.close()
+    as_writer = {"Authorization": f"Bearer {WRITER}"}
+    as_reader = {"Authorization": f"Bearer {READER}"}
+    post = {"Content-Type": "application/json"}
+
+    def job_ids(headers: dict[str, str]) -> set[str]:
+        view = web.get("/api/schedule", headers=headers)
+        assert view.status_code == 200, view.text
+        return {job["job_id"] for job in view.json()["jobs"]}
+
+    assert {"admins-job", "writers-job"} <= job_ids(AUTH)  # a plain token is the operator's: every job
+    assert "writers-job" in job_ids(as_writer) and "admins-job" not in job_ids(as_writer)
+    assert "writers-job" in shown and "admins-job" not in shown
+    assert not {"admins-job", "writers-job"} & job_ids(as_reader)
+    # Another's job is not found, as one that does not exist; a scope the token lacks is refused.
+    assert web.post("/api/jobs/admins-job/pause", headers={**as_writer, **post}, content="{}").status_code == 404
+    assert web.post("/api/jobs/writers-job/pause", headers={**as_writer, **post}, content="{}").json()["state"] \
+        == "paused"
+    refused = web.post("/api/jobs/writers-job/resume", headers={**as_reader, **post}, content="{}")
+    assert refused.status_code == 403 and "scheduler:write" in refused.json()["error"]
+    assert web.post("/api/jobs/writers-job/run", headers={**as_reader, **post}, content="{}").status_code == 403
+
+    # A principal that is not admin is told that something changed, not which job of whom.
+    with web.stream("GET", "/api/events", headers=as_reader) as stream:
+        lines = stream.iter_lines()
+        assert next(lines).startswith(":")
+        mcp.call("run_now", {"job_id": "admins-job"})
+        seen = []
+        for line in lines:
+            seen.append(line)
+            if line.startswith("data:"):
+                break
+    assert seen[-2:] == ["event: run", "data: {}"] or seen[-2:] == ["event: job", "data: {}"]

@@ -64,9 +64,12 @@ def server(issuer: Issuer, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     try:
         wait_until_listening(process, port, log=str(log))
         running = Server(f"http://127.0.0.1:{port}/mcp", f"http://127.0.0.1:{port}", process, log)
+        # The jobs belong to the issuer's `alice` (the tokens' default subject): the tests' tokens reach them by
+        # their scopes, as their owner (another principal would not see them at all, see test_owners*).
+        owner = issuer.mint([READ, WRITE, NOTIFY], running.url)
         for job in (_hourly("plain", "logging", LOG_INPUT),
                     _hourly("note", "notify", {"operation": "inbox", "message": "hello"})):
-            answer = _post(running, STATIC, "tools/call", {"name": "schedule_job", "arguments": job})
+            answer = _post(running, owner, "tools/call", {"name": "schedule_job", "arguments": job})
             assert not answer.get("result", {"isError": answer}).get("isError"), answer
         yield running
     finally:
@@ -147,12 +150,15 @@ def test_a_token_that_is_not_the_issuers_for_this_server_gets_401_naming_the_met
 async def test_a_client_gets_what_its_token_grants_and_the_static_token_everything(
     server: Server, issuer: Issuer
 ) -> None:
-    reader = issuer.mint([READ], server.url, subject="reader")
+    reader = issuer.mint([READ], server.url)  # alice's, with less than she may
     async with hosted(Client(authorized(server.url, reader))) as client:
         assert "plain" in json.dumps(structured(await client.call_tool("get_job", {"job_id": "plain"})))
         refused = error_text(await client.call_tool("pause_job", {"job_id": "plain"}))
         assert "pause_job needs the scope 'scheduler:write'" in refused
-    writer = issuer.mint([READ, WRITE], server.url, subject="writer")
+    writer = issuer.mint([READ, WRITE], server.url)
+    stranger = issuer.mint([READ, WRITE], server.url, subject="mallory")
+    async with hosted(Client(authorized(server.url, stranger))) as client:  # another principal: not its jobs
+        assert "not found" in error_text(await client.call_tool("get_job", {"job_id": "plain"}))
     async with hosted(Client(authorized(server.url, writer))) as client:
         refused = error_text(await client.call_tool("schedule_job", _hourly(
             "webhook", "notify", {"operation": "inbox", "message": "x"})))
