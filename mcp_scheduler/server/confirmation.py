@@ -12,6 +12,7 @@ off for unattended use; the CLI, the AgenTool face and jobs files are the operat
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -27,6 +28,7 @@ from agentool_bridge.errors import clip
 from agentool_bridge.secrets import env_names
 
 from ..errors import JobNotFoundError, SchedulerError
+from ..models import JOB_ID_PATTERN
 from ..principals import acting_as
 from ..runtime import SchedulerRuntime
 from .auth import principal_of
@@ -197,8 +199,8 @@ class Confirmations:
         return f"Let job {job_id} reach what it could not: {clip(', '.join(wider), 300)}?"
 
     async def _job(self, job_id: Any) -> Any:
-        if not isinstance(job_id, str) or not job_id:
-            return None
+        if not isinstance(job_id, str) or not re.fullmatch(JOB_ID_PATTERN, job_id):
+            return None  # the tool's own validation answers a malformed id
         try:
             job, _ = await self._runtime.service.get_job(job_id, history=0)
         except (JobNotFoundError, SchedulerError):

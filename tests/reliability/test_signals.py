@@ -107,8 +107,10 @@ async def schedule_over_stdio(process: subprocess.Popen[bytes], job: dict[str, A
     process.stdin.flush()
     loop = asyncio.get_running_loop()
     for expected in (1, 2):
-        line = await asyncio.wait_for(loop.run_in_executor(None, process.stdout.readline), WAIT)
-        answer = json.loads(line)
+        answer: dict[str, Any] = {}
+        while "id" not in answer:  # notifications (resources/list_changed once the job is added) may come first
+            line = await asyncio.wait_for(loop.run_in_executor(None, process.stdout.readline), WAIT)
+            answer = json.loads(line)
         assert answer["id"] == expected and "error" not in answer, answer
         assert not answer["result"].get("isError"), answer
 

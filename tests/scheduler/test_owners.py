@@ -19,8 +19,9 @@ from ._support import Calls, request
 def run_now(job_id: str) -> SchedulerInput:
     return SchedulerInput(operation="run_now", job_id=job_id)
 
-ALICE = Principal("token:alice", "alice-client", frozenset({READ, WRITE, RUN}))
-BOB = Principal("token:bob", None, frozenset({READ, WRITE, RUN}))
+ECHO = "scheduler:kind:echo"  # the tests' kind reaches nothing, but only logging, queue and storage_kv need no scope
+ALICE = Principal("token:alice", "alice-client", frozenset({READ, WRITE, RUN, ECHO}))
+BOB = Principal("token:bob", None, frozenset({READ, WRITE, RUN, ECHO}))
 ROOT = Principal("token:root", None, frozenset({ADMIN}))
 
 
