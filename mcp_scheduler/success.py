@@ -17,7 +17,7 @@ from agentool_bridge.errors import clip
 from ._frozen import FrozenModel
 from .errors import InvalidJobInputError
 
-__all__ = ["JsonEquals", "SuccessCheck", "check_fits", "describe_success", "path_steps"]
+__all__ = ["JsonEquals", "SuccessCheck", "check_fits", "path_steps"]
 
 MAX_PATH = 200
 MAX_TEXT = 1000
@@ -134,22 +134,3 @@ def check_fits(success: SuccessCheck | None, agentool_name: str) -> SuccessCheck
         )
     return success
 
-
-def describe_success(success: SuccessCheck) -> str:
-    """The checks in words, for get_job."""
-    parts: list[str] = []
-    if success.status is not None:
-        parts.append(f"status in {', '.join(map(str, success.status))}")
-    if success.json_equals is not None:
-        parts.append(f"{success.json_equals.path} equals {success.json_equals.equals!r}")
-    if success.contains is not None:
-        parts.append(f"contains {success.contains!r}")
-    if success.not_contains is not None:
-        parts.append(f"does not contain {success.not_contains!r}")
-    if success.no_error:
-        parts.append("no isError")
-    if success.tools_used is True:
-        parts.append("a tool was called")
-    elif success.tools_used:
-        parts.append(f"called {', '.join(success.tools_used)}")
-    return "; ".join(parts)
