@@ -20,6 +20,7 @@ from agentool_bridge.toolkits.config import AddressRules
 from ._frozen import FrozenModel
 from .policies import RunPolicy
 from .schedules import Schedule
+from .success import SuccessCheck
 from .timestamps import Timestamp
 
 __all__ = ["FAILED", "Job", "JobDefinition", "JobState", "PendingRetry", "RunStatus", "RunTrigger"]
@@ -67,6 +68,11 @@ class JobDefinition(FrozenModel):
     result_queue: str | None = Field(default=None, description="Queue that receives results.")
     error_queue: str | None = Field(default=None, description="Queue that receives errors.")
     policy: RunPolicy = Field(default=RunPolicy(), description="Overlap, catch-up, retries, pause on failures, bounds.")
+    success: SuccessCheck | None = Field(
+        default=None, exclude_if=lambda success: success is None,
+        description="What success means beyond the call not raising (`SuccessCheck`); left out of the stored JSON "
+        "when None.",
+    )
     created_at: Timestamp = Field(description="When the job was created.")
     address_policy: Annotated[AddressRules | None, AfterValidator(_shared_rules)] = Field(
         default=None,

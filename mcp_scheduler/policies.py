@@ -45,7 +45,7 @@ MAX_WINDOW = 366 * 86400
 class _PolicyFields(FrozenModel):
     overlap: Overlap = Field(
         default="skip",
-        description="A fire during a run: skip it, buffer_one, buffer_all (up to 100), allow_all (up to max_instances) "
+        description="A fire during a run: skip, buffer_one, buffer_all (up to 100), allow_all (up to max_instances) "
         "or cancel_other (stops the run).",
     )
     catchup: Catchup | None = Field(
@@ -53,7 +53,7 @@ class _PolicyFields(FrozenModel):
         description="Fires missed while down: latest (all if coalesce is false), all or none.",
     )
     max_attempts: int = Field(default=1, ge=1, le=100, description="Runs per fire, retries included.")
-    retry_delay: float = Field(default=30.0, gt=0, le=MAX_DELAY, description="Seconds before the first retry.")
+    retry_delay: float = Field(default=30.0, gt=0, le=MAX_DELAY, description="First retry's wait (s).")
     retry_multiplier: float = Field(default=2.0, ge=1, le=10, description="Factor per further wait.")
     retry_max_delay: float = Field(default=3600.0, gt=0, le=MAX_DELAY, description="Longest wait.")
     retry_on: tuple[RetryOn, ...] = Field(
@@ -61,14 +61,14 @@ class _PolicyFields(FrozenModel):
         description="Outcomes retried; 'interrupted' only if idempotent.",
     )
     pause_after_failures: int | None = Field(
-        default=None, ge=1, le=1000, description="Failures in a row that pause the job."
+        default=None, ge=1, le=1000, description="Failures in a row to pause at."
     )
     jitter: float | None = Field(
         default=None, ge=0, le=86400,
-        description="Most seconds of random delay per fire.",
+        description="Random delay per fire, up to (s).",
     )
     max_runs: int | None = Field(
-        default=None, ge=1, le=10_000_000, description="Runs after which the job finishes."
+        default=None, ge=1, le=10_000_000, description="Then the job finishes."
     )
 
     @field_validator("retry_on")
@@ -103,7 +103,7 @@ class PolicyInput(_PolicyFields):
 
     catchup_window: float | str | None = Field(
         default=None,
-        description="How late a missed fire may still run: seconds or e.g. '2h' (default: the server's).",
+        description="How late a missed fire may still run: seconds or e.g. '2h'.",
     )
     start_at: str | None = Field(
         default=None, max_length=100,

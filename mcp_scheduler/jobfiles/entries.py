@@ -22,6 +22,7 @@ from ..models.request import SCHEDULE_FIELDS
 from ..policies import PolicyInput, RunPolicy
 from ..scheduler.inputs import policy_of
 from ..schedules import resolve_timezone
+from ..success import SuccessCheck, check_fits
 
 __all__ = ["ENTRY_FIELDS", "Entry", "entry_of", "read_entries", "spec_of"]
 
@@ -106,6 +107,7 @@ def _spec(request: SchedulerInput, default_zone: str) -> dict[str, Any]:
         "result_queue": request.result_queue,
         "error_queue": request.error_queue,
         "policy": policy_of(request.policy, RunPolicy(), zone).model_dump(mode="json"),
+        "success": _checks_json(check_fits(request.success, request.agentool_name or "")),
     }
 
 
@@ -126,7 +128,12 @@ def spec_of(definition: JobDefinition) -> dict[str, Any]:
         "result_queue": d.result_queue,
         "error_queue": d.error_queue,
         "policy": d.policy.model_dump(mode="json"),
+        "success": _checks_json(d.success),
     }
+
+
+def _checks_json(success: SuccessCheck | None) -> dict[str, Any] | None:
+    return None if success is None else success.model_dump(mode="json")
 
 
 def entry_of(definition: JobDefinition) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from agentool_bridge.errors import clip
 from ..jobs import RunStatus
 from ..policies import PolicyInput
 from ..schedules import ScheduleType
+from ..success import SuccessCheck
 
 __all__ = [
     "MAX_INPUT_BYTES",
@@ -109,7 +110,7 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
 
 SCHEDULE_FIELDS: tuple[str, ...] = (
     "schedule_type", "schedule", "agentool_name", "input_data", "job_id", "job_name", "timezone", "max_instances",
-    "misfire_grace_time", "coalesce", "timeout", "result_queue", "error_queue", "policy", "if_exists",
+    "misfire_grace_time", "coalesce", "timeout", "result_queue", "error_queue", "policy", "success", "if_exists",
 )
 """The fields of a `schedule` request, in the order schedule_job lists them (a jobs file's entries take the same,
 but if_exists)."""
@@ -128,46 +129,51 @@ class SchedulerInput(BaseOperationInput):
     job_name: str | None = Field(default=None, max_length=200, description="A name for people to read.")
     schedule_type: ScheduleType | None = Field(
         default=None,
-        description="cron (5 fields, or 6 with seconds first), interval ('30 seconds', '1h30m') or once ('now', ISO "
+        description="cron (5 fields, 6 with seconds first), interval ('30 seconds', '1h30m') or once ('now', ISO "
         "8601, 'in 10 minutes').",
     )
     schedule: str | None = Field(
         default=None,
         max_length=200,
-        description="The expression, e.g. '0 9 * * 1-5' (9:00 on weekdays), '5 minutes' or '2026-12-25T09:00:00'.",
+        description="E.g. '0 9 * * 1-5' (9:00 on weekdays), '5 minutes' or '2026-12-25T09:00:00'.",
     )
     agentool_name: str | None = Field(
         default=None, max_length=200, description="The job kind to run (list_agentools shows them)."
     )
     input_data: dict[str, Any] | None = Field(
         default=None,
-        description="The job kind's input, e.g. {\"operation\": \"log\", \"message\": \"hi\"}, checked against its "
-        "schema now; '!ref:<kind>:<key>' values are resolved when it runs.",
+        description="The kind's input, e.g. {\"operation\": \"log\", \"message\": \"hi\"}; '!ref:<kind>:<key>' "
+        "values resolve when it runs.",
     )
-    max_instances: int = Field(default=1, ge=1, le=100, description="Most runs of the job at once.")
+    max_instances: int = Field(default=1, ge=1, le=100, description="Most runs at once.")
     misfire_grace_time: int | None = Field(
         default=30,
         ge=0,
         le=MAX_MISFIRE_GRACE_TIME,
-        description="Seconds a due run may wait while busy, else missed; null: no limit.",
+        description="Seconds a due run may wait while busy (else missed); null: none.",
     )
     policy: PolicyInput | None = Field(
         default=None,
         description="Run policy: overlap, catch-up, retries, pause after failures, jitter, start and end, max_runs. "
         "Every field is optional.",
     )
+    success: SuccessCheck | None = Field(
+        default=None,
+        description="All must hold, else error: status [codes] (http), json {path, equals}, contains, "
+        "not_contains, no_error (mcp, agent), tools_used (agent: true or names).",
+    )
     if_exists: Literal["error", "replace", "keep"] = Field(
         default="error",
-        description="If job_id is taken: error, replace (history stays) or keep (safe to retry).",
+        description="If job_id is taken: error, replace (history stays) or keep (idempotent).",
     )
-    coalesce: bool = Field(default=True, description="Run once when several runs were missed.")
+    coalesce: bool = Field(default=True, description="Run once for several missed runs.")
     result_queue: QueueName | None = Field(
         default=None,
-        description="Queue for each run's result (read_queue); 'inbox': the user's inbox.",
+        description="Queue for each run's result (read_queue), or 'inbox' (the user's).",
     )
     error_queue: QueueName | None = Field(
         default=None,
-        description="Queue for each failed run's error; 'inbox': the user's inbox.",
+        description="Queue for failed runs' errors, or 'inbox' (the user's).",
     )
     timezone: str | None = Field(
         default=None,

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler
 from ..jobs import JobState, RunStatus, RunTrigger
 from ..policies import RunPolicy
 from ..schedules import ScheduleType
+from ..success import SuccessCheck
 from ..timestamps import Timestamp
 from .request import BackfillOverlap
 
@@ -114,6 +115,9 @@ class JobInfo(BaseModel):
         default=RunPolicy(), description="The job's run policy (its fields are those of the policy parameter)."
     )
     policy_description: str = Field(default="", description="The run policy in words.")
+    success: Annotated[SuccessCheck | None, WithJsonSchema({"type": "object"})] = Field(
+        default=None, description="What success means for its runs (success checks); null: the call not raising."
+    )
     pause_reason: str | None = Field(default=None, description="Why the job paused itself (failures in a row).")
     runs_remaining: int | None = Field(default=None, description="Scheduled runs left under policy.max_runs.")
     retry_at: Timestamp | None = Field(default=None, description="When a pending retry of a failed run is due.")

@@ -44,6 +44,7 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
     revealed: Secrets = field(default_factory=dict)  # `!env:` values the run saw: kept out of its record
     summary: str | dict[str, Any] | None = None
+    settled: bool = False
 
 
 def _jsonable(value: Any, revealed: Secrets | None = None) -> Any:
@@ -64,9 +65,10 @@ def _jsonable(value: Any, revealed: Secrets | None = None) -> Any:
 
 def settled(outcome: Outcome) -> Outcome:
     """The outcome with its result in JSON form (as history, queues and events carry it), and its summary."""
-    if outcome.status == "success":
+    if outcome.status == "success" and not outcome.settled:
         outcome.result = _jsonable(outcome.result, outcome.revealed)
         outcome.summary = summary_of(outcome.result)
+        outcome.settled = True
     return outcome
 
 

@@ -35,6 +35,7 @@ from ..models import ErrorInfo, RunRecord
 from ..owners import run_principal
 from ..principals import acting_as
 from ..tracing import run_span
+from .checks import judged
 from .delivery import Delivery, Outcome, settled
 from .flights import Flight, Flights
 from .not_run import NotRunLog
@@ -210,6 +211,8 @@ class Execution:
                                              agentool_name=target.agentool_name, trigger=trigger,
                                              traceparent=getattr(target, "traceparent", None)) as span:
                     outcome = await self._call(target)
+                    if target.success is not None:  # the result, once settled, must pass the job's checks
+                        outcome = judged(settled(outcome), target.success, target.agentool_name)
                     span.ended(outcome.status, outcome.error.type if outcome.error is not None else None)
                 if lead is not None:
                     outcome.notes.insert(0, lead)

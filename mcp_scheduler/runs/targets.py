@@ -9,6 +9,7 @@ from agentool_bridge.toolkits import AddressRules
 
 from ..jobs import JobDefinition
 from ..policies import BUFFER_LIMIT
+from ..success import SuccessCheck
 
 __all__ = ["AdHocRun", "RunTarget", "concurrency_limit", "engine_instances", "runs_words"]
 
@@ -53,6 +54,8 @@ class RunTarget(Protocol):
     def error_queue(self) -> str | None: ...
     @property
     def address_policy(self) -> AddressRules | None: ...
+    @property
+    def success(self) -> SuccessCheck | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,3 +69,4 @@ class AdHocRun:
     result_queue: str | None = None
     error_queue: str | None = None
     address_policy: AddressRules | None = None
+    success: SuccessCheck | None = None

@@ -28,6 +28,7 @@ from ..runs import RunPath
 from ..schedules import Schedule, parse_schedule
 from ..schedules.zones import zone_warning
 from ..store import SchedulerStore
+from ..success import check_fits
 from ..tracing import current_traceparent
 from .audit_log import AuditLog
 from .config import CANCEL_GRACE_SECONDS, CANCELLED_JOB, UPDATED_JOB, ServiceConfig
@@ -104,6 +105,7 @@ class JobCommands:
         input_data = scrub(request.input_data or {})
         warnings = _zone_warnings(schedule) + await self._checks.check_job_input(request.agentool_name, input_data)
         policy = policy_of(request.policy, RunPolicy(), schedule.timezone)
+        success = check_fits(request.success, request.agentool_name)
         job_id = request.job_id or self._new_job_id(request.job_name or request.agentool_name)
         if request.job_id and (existing := self._table.get(job_id)) is not None:
             return await self._exists(request, existing, managed_by, previews)
@@ -121,6 +123,7 @@ class JobCommands:
             result_queue=request.result_queue,
             error_queue=request.error_queue,
             policy=policy,
+            success=success,
             created_at=now,
             address_policy=self._checks.accepted_rules(),
             traceparent=current_traceparent(),
@@ -217,6 +220,7 @@ class JobCommands:
             zone = changes["schedule"].timezone if "schedule" in changes else current.schedule.timezone
             changes["policy"] = policy_of(request.policy, base, zone)
         agentool_name = changes.get("agentool_name", current.agentool_name)
+        changes["success"] = check_fits(changes.get("success", current.success), agentool_name)
         require_kind(current.agentool_name, "changing a job")
         require_kind(agentool_name, "changing a job")
         if "agentool_name" in changes or "input_data" in changes:

@@ -133,7 +133,7 @@ UPDATABLE = (
     "schedule_type", "schedule", "timezone",  # parsed together into the schedule
     "policy",  # merged into the job's policy
     "job_name", "agentool_name", "input_data", "max_instances", "misfire_grace_time", "coalesce", "timeout",
-    "result_queue", "error_queue",
+    "result_queue", "error_queue", "success",
 )
 
 

@@ -84,6 +84,7 @@ def job_info(
         policy=d.policy,
         policy_description=describe_policy(d.policy, coalesce=d.coalesce, max_instances=d.max_instances,
                                            runs_per_job=runs_per_job),
+        success=d.success,
         pause_reason=job.pause_reason,
         runs_remaining=None if d.policy.max_runs is None else max(0, d.policy.max_runs - job.runs),
         retry_at=None if job.retry is None else job.retry.at.astimezone(zone),

@@ -37,7 +37,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations: Co
     user before cancel_job, a job that runs a program and an update_job that widens what a job reaches."""
     svc = runtime.service
     tools: list[Tool] = []
-    timezone = field_parameter("timezone", description="IANA time zone of naive times and cron fields, e.g. "
+    timezone = field_parameter("timezone", description="IANA zone of naive times and cron fields, e.g. "
                                f"'Europe/Berlin'. Default: {svc.timezone}.")
 
     async def schedule_job(ctx: Context, **kw: Any) -> AcceptedJob:
@@ -47,10 +47,11 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations: Co
 
     own = {
         "job_id": field_parameter("job_id", description="Letters, digits, . _ : @ - (at most 128). "
-                                  "Default: from job_name or agentool_name."),
+                                  "Default: from job_name or kind."),
         "timezone": timezone,
         "policy": field_parameter("policy", schema={"type": "object"},
                                   description=f"Run policy, all optional: {fields_in_words(PolicyInput)}"),
+        "success": field_parameter("success", schema={"type": "object"}),
     }
     tools.append(Tool(
         with_parameters(
@@ -60,8 +61,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations: Co
             required=["schedule_type", "schedule", "agentool_name", "input_data"],
             returns=AcceptedJob,
         ),
-        description="Schedule a job kind (cron, interval or once); input_data is checked now. "
-        "Returns the schedule in words, next run, warnings.",
+        description="Schedule a job kind (cron, interval or once); input_data is checked now.",
         annotations=hints(),
         scope=WRITE,
     ))
@@ -149,8 +149,8 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations: Co
              *confirmations.parameters("update_job", _ASKED_ABOUT, confirmations.update)],
             returns=AcceptedJob,
         ),
-        description="Change a job: only what changes, as in schedule_job (a schedule with its schedule_type); it "
-        "keeps id, state, history.",
+        description="Change only what is given, as in schedule_job (schedule with schedule_type); keeps id, "
+        "state, history.",
         annotations=hints(idempotent=True),
         scope=WRITE,
     ))
@@ -218,6 +218,7 @@ _UPDATES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("result_queue", "Result queue (or 'inbox')", {"type": "string"}),
     ("error_queue", "Error queue (or 'inbox')", {"type": "string"}),
     ("policy", "Run policy (replaces the old)", {"type": "object"}),
+    ("success", "Success checks ({}: none)", {"type": "object"}),
 ]
 
 

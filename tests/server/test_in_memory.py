@@ -22,7 +22,7 @@ TOOL_PARAMETERS: dict[str, tuple[list[str], list[str]]] = {
     "schedule_job": (
         ["schedule_type", "schedule", "agentool_name", "input_data", "job_id", "job_name", "timezone",
          "max_instances", "misfire_grace_time", "coalesce", "timeout", "result_queue", "error_queue", "policy",
-         "if_exists", "confirm"],
+         "success", "if_exists", "confirm"],
         ["schedule_type", "schedule", "agentool_name", "input_data"],
     ),
     "cancel_job": (["job_id", "confirm"], ["job_id"]),
@@ -35,7 +35,7 @@ TOOL_PARAMETERS: dict[str, tuple[list[str], list[str]]] = {
     "update_job": (
         ["job_id", "schedule_type", "schedule", "timezone", "agentool_name", "input_data", "job_name",
          "max_instances", "misfire_grace_time", "coalesce", "timeout", "result_queue", "error_queue", "policy",
-         "confirm"],
+         "success", "confirm"],
         ["job_id"],
     ),
     "scheduler_status": ([], []),
@@ -83,7 +83,7 @@ async def test_list_tools_has_all_18_tools_with_flat_parameters(client: Client) 
 
 
 # Parameters whose published schema is shorter than the field's on purpose (still validated as the field says).
-OWN_SCHEMAS = {("schedule_job", "policy"), ("preview_schedule", "policy")}
+OWN_SCHEMAS = {("schedule_job", "policy"), ("schedule_job", "success"), ("preview_schedule", "policy")}
 
 
 @pytest.mark.parametrize("tool_name", FIELD_TOOLS)

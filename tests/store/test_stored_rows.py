@@ -6,6 +6,7 @@ A change of these literals is a change of the on-disk format: databases in use h
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
@@ -16,6 +17,7 @@ from mcp_scheduler.jobs import PendingRetry
 from mcp_scheduler.models import RunRecord
 from mcp_scheduler.schedules import parse_schedule
 from mcp_scheduler.store import Bookkeeping
+from mcp_scheduler.success import SuccessCheck
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -110,3 +112,18 @@ async def test_the_stores_write_a_job_and_a_run_as_the_same_rows_as_before(store
         times = (NEXT_RUN, LAST_RUN)
     assert row == (DEFINITION, "scheduled", *times, "error", PROGRESS)
     assert run == ("r1", "daily", "success", RECORD, RUN_AT, "echo")
+
+
+async def test_a_job_with_success_checks_round_trips_and_a_job_without_keeps_its_row(
+    store: Any, database: str
+) -> None:
+    checks = {"status": [200, 204], "json": {"path": "$.data.ok", "equals": True}, "not_contains": "error"}
+    definition = the_job().definition.model_copy(update={"success": SuccessCheck.model_validate(checks)})
+    await store.insert_jobs([Job(definition, "scheduled", T0)])
+
+    loaded = await store.load_job("daily")
+    [(text,)] = sql(database, "SELECT definition FROM scheduler_jobs")
+
+    assert loaded is not None and loaded.definition == definition
+    assert json.loads(text)["success"] == checks
+    assert the_job().definition.model_dump_json() == DEFINITION  # no "success" key when there is none
