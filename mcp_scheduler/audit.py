@@ -88,13 +88,14 @@ def read_audit_row(row: tuple[Any, ...]) -> AuditEntry:
 @dataclass(frozen=True, slots=True)
 class AuditQuery:
     """Which entries a read returns, oldest first: after `after` (a seq: the cursor of the next page), of one
-    `subject` (None: everyone's), one `job_id`, since a time; at most `limit`."""
+    `subject` (None: everyone's), one `job_id`, since a time; at most `limit`; with `newest`, the latest first."""
 
     after: int = 0
     subject: str | None = None
     job_id: str | None = None
     since: datetime | None = None
     limit: int = 100
+    newest: bool = False
 
     def statement(self, mark: str) -> tuple[str, list[object]]:
         """The SELECT and its parameters; `mark` is the driver's placeholder (`?` or `%s`)."""
@@ -109,6 +110,6 @@ class AuditQuery:
                 params.append(value)
         return (
             "SELECT seq, at, subject, client, operation, job_id, fields FROM scheduler_audit "
-            f"WHERE {' AND '.join(where)} ORDER BY seq LIMIT {mark}",
+            f"WHERE {' AND '.join(where)} ORDER BY seq{' DESC' if self.newest else ''} LIMIT {mark}",
             [*params, self.limit],
         )

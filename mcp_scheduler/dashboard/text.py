@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from agentool_bridge.untrusted import content_text, quote
 
-from .view import JobRow, RunRow, ScheduleView
+from .view import ChangeRow, JobRow, RunRow, ScheduleView
 
 __all__ = ["MOST_LISTED", "schedule_text"]
 
@@ -45,13 +45,19 @@ def _outcome(row: RunRow) -> str:
     return row.summary or row.note or ""
 
 
+def _change(row: ChangeRow, zone: tzinfo) -> str:
+    what = row.operation if row.job_id is None else f"{row.operation} of {row.job_name or row.job_id}"
+    return f"{what} by {row.subject} at {_at(row.at, zone)}"
+
+
 def _more(shown: int, total: int) -> list[str]:
     return [f"- ... and {total - shown} more"] if total > shown else []
 
 
 def schedule_text(view: ScheduleView) -> str:
     """`view` in a few lines: the runner, the jobs soonest first, the window's outcomes, its failures with why,
-    paused jobs with why, pending retries; times in the scheduler's time zone."""
+    paused jobs with why, pending retries, the latest change of the audit log; times in the scheduler's time
+    zone."""
     zone = ZoneInfo(view.timezone)
     runner = view.runner
     lines = [f"Schedule at {_at(view.generated_at, zone)} ({view.timezone}); jobs {runner.state}, run by {runner.who}."]
@@ -77,4 +83,6 @@ def schedule_text(view: ScheduleView) -> str:
         lines.append(f"Retries pending ({len(view.retries)}):")
         lines += [f"- {row.name} at {_at(row.retry_at, zone)}" for row in view.retries[:MOST_LISTED]]
         lines += _more(min(len(view.retries), MOST_LISTED), len(view.retries))
+    if view.changes:
+        lines.append(f"Latest change: {_change(view.changes[0], zone)} (scheduler://audit has them all).")
     return "\n".join(lines)

@@ -1,6 +1,7 @@
 """One view of the schedule, derived from what the scheduler already answers: its jobs with their next runs, the
 runs of the last hours with their outcome and summary, the failures among them, the paused jobs and why, the
-pending retries, and which process runs the jobs. The dashboard page, its JSON API and `show_schedule` show it."""
+pending retries, which process runs the jobs, and the latest changes of the audit log. The dashboard page, its JSON
+API and `show_schedule` show it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pydantic import BaseModel, Field, WithJsonSchema
 from agentool_bridge.errors import clip_text
 from agentool_bridge.untrusted import clip_content
 
+from ..audit import AuditEntry, AuditOperation
 from ..jobs import FAILED, JobState, RunStatus, RunTrigger
 from ..models import JobInfo, RunRecord, SchedulerStatus
 from ..timestamps import Timestamp
@@ -21,14 +23,17 @@ if TYPE_CHECKING:
     from ..runtime import SchedulerRuntime
 
 __all__ = [
+    "MAX_CHANGES",
     "MAX_JOBS",
     "MAX_RUNS",
     "WINDOW_HOURS",
+    "ChangeRow",
     "JobRow",
     "RunRow",
     "RunnerRow",
     "ScheduleView",
     "read_schedule",
+    "change_row",
     "run_row",
     "schedule_view",
 ]
@@ -41,6 +46,9 @@ MAX_RUNS = 500
 
 MAX_JOBS = 500
 """Most jobs the view holds (in creation order); `jobs_total` counts them all."""
+
+MAX_CHANGES = 20
+"""Most entries of the audit log the view holds (the latest)."""
 
 SUMMARY_CHARS = 200
 """Most characters of a run's summary or error in the view (the run view has them whole)."""
@@ -93,6 +101,33 @@ class RunRow(BaseModel):
         return self.started_at or self.scheduled_time
 
 
+class ChangeRow(BaseModel):
+    """An entry of the audit log in brief: who changed what, when, of which job."""
+
+    seq: int | None = None
+    at: Timestamp
+    subject: str = Field(description="Who: the token's subject (`local` for the operator).")
+    client: str | None = None
+    operation: AuditOperation
+    job_id: str | None = Field(default=None, description="The job changed (None for the scheduler itself).")
+    job_name: str | None = None
+    fields: list[str] = Field(default_factory=list, description="The names of the fields the change gave.")
+
+
+def change_row(entry: AuditEntry, names: dict[str, str | None] | None = None) -> ChangeRow:
+    """`entry` in brief (the names of its fields, not their values); `names` gives job names by id."""
+    return ChangeRow(
+        seq=entry.seq,
+        at=entry.at,
+        subject=entry.subject,
+        client=entry.client,
+        operation=entry.operation,
+        job_id=entry.job_id,
+        job_name=None if entry.job_id is None else (names or {}).get(entry.job_id),
+        fields=sorted(entry.fields),
+    )
+
+
 class RunnerRow(BaseModel):
     """Which process runs the jobs."""
 
@@ -120,6 +155,11 @@ class ScheduleView(BaseModel):
     failures: list[RunRow] = Field(description="The failed runs of the window (error, timeout, interrupted).")
     paused: list[JobRow] = Field(description="Paused jobs, with why when they paused themselves.")
     retries: list[JobRow] = Field(description="Jobs with a retry of a failed run pending.")
+    changes: list[ChangeRow] = Field(
+        default_factory=list,
+        description="The latest entries of the audit log, newest first: every principal's for an admin, else the "
+        "caller's own.",
+    )
 
 
 def _summary(record: RunRecord) -> str | dict[str, Any] | None:
@@ -196,8 +236,10 @@ def schedule_view(
     now: datetime,
     window_start: datetime,
     runs_left_out: bool = False,
+    changes: list[AuditEntry] | None = None,
 ) -> ScheduleView:
-    """The view of `jobs` (of `jobs_total`), the window's `runs` (newest first) and `status`, at `now`."""
+    """The view of `jobs` (of `jobs_total`), the window's `runs` (newest first), `status` and the latest `changes`
+    of the audit log (newest first), at `now`."""
     rows = sorted((_job_row(job) for job in jobs), key=_soonest_first)
     names = {job.job_id: job.job_name for job in jobs}
     run_rows = [run_row(record, names) for record in runs]
@@ -214,11 +256,13 @@ def schedule_view(
         failures=[row for row in run_rows if row.status in FAILED],
         paused=[row for row in rows if row.state == "paused"],
         retries=sorted((row for row in rows if row.retry_at is not None), key=lambda row: row.retry_at or now),
+        changes=[change_row(entry, names) for entry in changes or []],
     )
 
 
 async def read_schedule(runtime: SchedulerRuntime, *, hours: int = WINDOW_HOURS) -> ScheduleView:
-    """The view of `runtime`'s scheduler now, read through the store (what another process changed included)."""
+    """The view of `runtime`'s scheduler now, read through the store (what another process changed included), as
+    the acting principal may see it (its own jobs, runs and changes unless it is an admin)."""
     service = runtime.service
     await service.catch_up()
     now = service.clock.now()
@@ -229,6 +273,7 @@ async def read_schedule(runtime: SchedulerRuntime, *, hours: int = WINDOW_HOURS)
     jobs += retrying[: MAX_JOBS - len(jobs)]
     total += len(retrying)
     runs = await service.get_history(None, None, MAX_RUNS + 1, since=window_start)
+    changes = await service.audit.read(limit=MAX_CHANGES, newest=True)
     return schedule_view(
         jobs,
         total,
@@ -237,4 +282,5 @@ async def read_schedule(runtime: SchedulerRuntime, *, hours: int = WINDOW_HOURS)
         now=now,
         window_start=window_start,
         runs_left_out=len(runs) > MAX_RUNS,
+        changes=changes,
     )

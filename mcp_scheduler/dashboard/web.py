@@ -3,15 +3,17 @@
 - `GET /` the page (no data in it; a strict Content-Security-Policy);
 - `GET /api/schedule` the `ScheduleView`; `GET /api/runs/{job_id}/{run_id}` one run whole (result, error with its
   traceback, timings);
+- `GET /api/audit` the latest entries of the audit log whole, newest first (`?limit=N`, at most 100; `?job_id=`);
 - `POST /api/jobs/{job_id}/{pause|resume|run|cancel}`;
 - `GET /api/events` a stream of server-sent events, one per change of a job or run (the page re-reads the view).
 
 The API takes the server's credential (a bearer token: a static one or, with OAuth, the issuer's; checked by the
 same verifier as `/mcp`) in the `Authorization` header only, and acts as its principal, with its scopes (read for
-the view and runs, write for pause, resume and cancel, run for run now) and only on its jobs: the page gets it from
-its URL's fragment (which no request carries), keeps it in memory and sends it with each request. No cookie means no
-cross-site request can carry it (CSRF), and a page elsewhere cannot read the answers (no CORS headers; a foreign
-`Origin` is refused). Every route checks `Host` and `Origin` as `/mcp` does (DNS rebinding, `server/hosts.py`).
+the view, runs and audit log, write for pause, resume and cancel, run for run now) and only on its jobs and audit
+entries: the page gets it from its URL's fragment (which no request carries), keeps it in memory and sends it with
+each request. No cookie means no cross-site request can carry it (CSRF), and a page elsewhere cannot read the
+answers (no CORS headers; a foreign `Origin` is refused). Every route checks `Host` and `Origin` as `/mcp` does
+(DNS rebinding, `server/hosts.py`).
 """
 
 from __future__ import annotations
@@ -46,13 +48,16 @@ if TYPE_CHECKING:
 
     from ..runtime import SchedulerRuntime
 
-__all__ = ["ACTIONS", "HEARTBEAT", "add_dashboard"]
+__all__ = ["ACTIONS", "AUDIT_LIMIT", "HEARTBEAT", "add_dashboard"]
 
 logger = logging.getLogger(__name__)
 
 ACTIONS = ("pause", "resume", "run", "cancel")
 HEARTBEAT = 15.0
 """Seconds between keep-alive comments on the event stream (proxies close streams that stay silent)."""
+
+AUDIT_LIMIT = 100
+"""Most entries `GET /api/audit` answers (`scheduler://audit` pages through them all)."""
 
 _EVENT_BUFFER = 100
 
@@ -78,6 +83,7 @@ def add_dashboard(
             Route("/", guard.page(api.page), methods=["GET"]),
             Route("/api/schedule", guard.api(api.schedule, READ), methods=["GET"]),
             Route("/api/runs/{job_id}/{run_id}", guard.api(api.run, READ), methods=["GET"]),
+            Route("/api/audit", guard.api(api.audit, READ), methods=["GET"]),
             Route("/api/jobs/{job_id}/{action}", guard.api(api.act, _action_scope, post=True), methods=["POST"]),
             Route("/api/events", guard.api(api.events, READ), methods=["GET"]),
         ]
@@ -164,6 +170,18 @@ class _Api:
         if answer.body == b"null":
             return _error(404, f"Job {clip(job_id)} has no run {clip(run_id)}.")
         return answer
+
+    async def audit(self, request: Request) -> Response:
+        given = request.query_params.get("limit", "20")
+        if not given.isdigit() or not 1 <= int(given) <= AUDIT_LIMIT:
+            return _error(400, f"limit must be a whole number from 1 to {AUDIT_LIMIT}, not {clip(given)!r}.")
+        job_id = request.query_params.get("job_id") or None
+
+        async def latest() -> Any:
+            entries = await self._runtime.service.audit.read(job_id=job_id, limit=int(given), newest=True)
+            return {"entries": [entry.model_dump(mode="json") for entry in entries], "count": len(entries)}
+
+        return await self._answer(latest)
 
     async def act(self, request: Request) -> Response:
         job_id, action = request.path_params["job_id"], request.path_params["action"]

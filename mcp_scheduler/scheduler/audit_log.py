@@ -45,10 +45,16 @@ class AuditLog:
             )
 
     async def read(
-        self, *, after: int = 0, job_id: str | None = None, since: datetime | None = None, limit: int = 100
+        self,
+        *,
+        after: int = 0,
+        job_id: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+        newest: bool = False,
     ) -> list[AuditEntry]:
-        """Entries after `after` (a seq), oldest first, at most `limit`: every principal's for an admin, else the
-        acting principal's own."""
+        """Entries after `after` (a seq), oldest first (`newest`: the latest first), at most `limit`: every
+        principal's for an admin, else the acting principal's own."""
         principal = acting()
         subject = None if principal.admin else principal.subject
-        return await self._store.read_audit(AuditQuery(after, subject, job_id, since, limit))
+        return await self._store.read_audit(AuditQuery(after, subject, job_id, since, limit, newest))

@@ -96,10 +96,9 @@ def add_resources(mcp: MCPServer, runtime: SchedulerRuntime, limits: AnswerLimit
         return _json({"queues": queues, "count": len(queues)})
 
     def inbox_listing() -> str:
-        entries, not_shown = inbox_page(runtime, 100, limits)
+        entries, not_shown, unread = inbox_page(runtime, 100, limits)
         messages = [entry.model_dump(mode="json") for entry in entries]
-        return _json({"messages": messages, "count": len(messages), "unread": runtime.queues.counts(INBOX_QUEUE).size,
-                      "not_shown": not_shown})
+        return _json({"messages": messages, "count": len(messages), "unread": unread, "not_shown": not_shown})
 
     @mcp.resource("scheduler://queues/{queue_name}", name="queue", title="Queue messages", mime_type=JSON)
     @as_caller

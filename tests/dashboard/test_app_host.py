@@ -1,7 +1,8 @@
 """The MCP App inside a host: a test host page embeds the `ui://` page (read through a real MCP client, as a host
 does) in a sandboxed iframe and speaks the Apps postMessage JSON-RPC with it: it answers `ui/initialize`, sends the
 result of show_schedule as `ui/notifications/tool-result`, and forwards the app's `tools/call` to the real server
-through that client. From the app, a job is run, paused and cancelled (after the confirm step)."""
+through that client. From the app, a job is run, paused (the pause then tops its changes) and cancelled (after the
+confirm step)."""
 
 from __future__ import annotations
 
@@ -105,6 +106,9 @@ def test_the_app_runs_pauses_and_cancels_jobs_through_the_host(browser: Any, hos
     digest.locator('[data-action="pause"]').click()
     digest.locator(".chip.s-skipped", has_text="paused").wait_for(timeout=WAIT_MS)
     assert host_client.call("get_job", {"job_id": "digest"}).structured_content["job"]["state"] == "paused"
+    latest = app.locator("#changes .row").first  # the view carries the audit log's latest changes
+    latest.locator('[data-operation="pause"]').wait_for(timeout=WAIT_MS)
+    assert "Morning digest" in latest.inner_text()
 
     sweep = app.locator('#jobs [data-job="sweep"]')
     sweep.locator('[data-action="cancel"]').click()

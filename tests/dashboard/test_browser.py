@@ -1,6 +1,7 @@
 """The dashboard in a real browser (Debian's Chromium): over the HTTP transport at `/` beside `/mcp`, and from
 `mcp-scheduler dashboard`. Jobs and runs appear live (no reload), a job is paused, resumed, run and cancelled from
-the page, a run's whole record opens, the page fits a phone's width, and screenshots land in .artifacts/."""
+the page (the pause then tops the audit log's changes), a run's whole record opens, the page fits a phone's width,
+and screenshots land in .artifacts/."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from mcp_scheduler.server.auth import parse_token
 from tests._net import free_port, stop, wait_until_listening
 from tests.server.conftest import HttpServer, scheduler_command
 
@@ -58,6 +60,13 @@ def test_jobs_and_runs_appear_live_and_a_job_is_paused_resumed_run_and_cancelled
     row.locator('[data-action="pause"]').click()
     row.locator(".chip.s-skipped", has_text="paused").wait_for(timeout=WAIT_MS)
     assert job_state(mcp, "report") == "paused"
+    latest = page.locator("#changes .row").first  # the audit log: the pause on top, by the token's principal
+    latest.locator('[data-operation="pause"]').wait_for(timeout=WAIT_MS)
+    said = latest.inner_text()
+    assert "Daily report" in said and f"{parse_token(http.token).subject} via dashboard" in said
+    created = page.locator("#changes .row", has=page.locator('[data-operation="create"]'), has_text="Daily report")
+    assert "input_data" in created.first.inner_text()
+    screenshot(page, "dashboard-changes")
     row.locator('[data-action="resume"]').first.click()
     row.locator('[data-action="pause"]').wait_for(timeout=WAIT_MS)
     assert job_state(mcp, "report") == "scheduled"

@@ -1,10 +1,16 @@
 """One view of the schedule: jobs soonest first, the last 24 hours of runs with their outcome, failures with why,
-paused jobs, pending retries and the runner; and the same in a few lines of text."""
+paused jobs, pending retries, the runner and the latest changes of the audit log; and the same in a few lines of
+text."""
 
 from __future__ import annotations
 
+import re
+
 from mcp_scheduler.dashboard import read_schedule, schedule_text
+from mcp_scheduler.principals import READ, WRITE, Principal, acting_as
 from mcp_scheduler.server import SchedulerServer
+
+from .conftest import LOG_INPUT, request
 
 
 async def test_the_view_holds_jobs_runs_failures_paused_jobs_retries_and_the_runner(filled: SchedulerServer) -> None:
@@ -31,4 +37,42 @@ async def test_the_text_tells_the_same_in_a_few_lines(filled: SchedulerServer) -
     assert "flaky error: RuntimeError: the disk is on fire" in text
     assert "Paused (1):\n- hourly: paused by hand" in text
     assert "Retries pending (1):\n- flaky at " in text
+    last = text.splitlines()[-1]
+    assert re.fullmatch(r"Latest change: create of flaky by local at [-0-9]{10} [0-9:]{5} \(scheduler://.*\)\.", last)
     assert len(text) < 1000
+
+
+async def test_the_view_carries_the_latest_changes_the_caller_may_see(filled: SchedulerServer) -> None:
+    alice = Principal("token:alice", "alice-client", frozenset({READ, WRITE}))
+    with acting_as(alice):
+        await filled.runtime.service.schedule(
+            request(
+                "schedule",
+                job_id="alices",
+                job_name="Alice's job",
+                schedule_type="interval",
+                schedule="1 hour",
+                agentool_name="logging",
+                input_data=LOG_INPUT,
+            )
+        )
+        await filled.runtime.service.pause("alices")
+        own = await read_schedule(filled.runtime)
+    everyone = await read_schedule(filled.runtime)  # as local, an admin
+
+    assert [(c.operation, c.job_id, c.subject) for c in own.changes] == [
+        ("pause", "alices", "token:alice"),
+        ("create", "alices", "token:alice"),
+    ]  # newest first, its own only
+    assert own.changes[1].client == "alice-client" and own.changes[1].job_name == "Alice's job"
+    assert "schedule" in own.changes[1].fields and "input_data" in own.changes[1].fields
+    assert [(c.operation, c.job_id) for c in everyone.changes] == [
+        ("pause", "alices"),
+        ("create", "alices"),
+        ("create", "flaky"),
+        ("pause", "hourly"),
+        ("run_now", "hourly"),
+        ("create", "hourly"),
+        ("create", "nightly"),
+    ]
+    assert {c.subject for c in everyone.changes} == {"local", "token:alice"}

@@ -150,3 +150,54 @@ def test_the_api_acts_as_its_token_s_principal_with_its_scopes_and_only_on_its_j
             if line.startswith("data:"):
                 break
     assert seen[-2:] == ["event: run", "data: {}"] or seen[-2:] == ["event: job", "data: {}"]
+
+
+def test_the_audit_log_is_read_newest_first_as_the_token_s_principal_may(
+    web: httpx2.Client, http: HttpServer, mcp: McpThread
+) -> None:
+    writer = McpThread(f"{http.base}/mcp", WRITER)
+    try:
+        writer.call(
+            "schedule_job",
+            {
+                "job_id": "audited",
+                "schedule_type": "interval",
+                "schedule": "1 hour",
+                "agentool_name": "logging",
+                "input_data": LOG,
+            },
+        )
+    finally:
+        writer.close()
+    as_writer = {"Authorization": f"Bearer {WRITER}"}
+    post = {"Content-Type": "application/json"}
+    assert web.post("/api/jobs/audited/pause", headers={**as_writer, **post}, content="{}").status_code == 200
+    mcp.call(
+        "schedule_job",
+        {
+            "job_id": "operators",
+            "schedule_type": "interval",
+            "schedule": "1 hour",
+            "agentool_name": "logging",
+            "input_data": LOG,
+        },
+    )
+
+    own = web.get("/api/audit", headers=as_writer).json()["entries"]
+    every = web.get("/api/audit", params={"limit": 3}, headers=AUTH).json()["entries"]
+    of_job = web.get("/api/audit", params={"job_id": "audited"}, headers=AUTH).json()["entries"]
+
+    assert {entry["subject"] for entry in own} == {"token:writer"}  # its own changes only
+    assert [(e["operation"], e["job_id"]) for e in own[:2]] == [("pause", "audited"), ("create", "audited")]
+    assert own[0]["client"] == "dashboard" and own[1]["fields"]["input_data"] == LOG  # whole entries
+    assert [(e["operation"], e["job_id"]) for e in every[:3]] == [
+        ("create", "operators"),
+        ("pause", "audited"),
+        ("create", "audited"),
+    ]
+    assert len(every) == 3 and every[0]["seq"] > every[1]["seq"] > every[2]["seq"]
+    assert [e["operation"] for e in of_job] == ["pause", "create"]
+    assert web.get("/api/audit", headers={"Authorization": f"Bearer {READER}"}).json()["entries"] == []
+    assert web.get("/api/audit").status_code == 401
+    assert web.get("/api/audit", params={"limit": 0}, headers=AUTH).status_code == 400
+    assert web.get("/api/audit", params={"limit": "101"}, headers=AUTH).status_code == 400

@@ -1,11 +1,15 @@
 """Traces of runs, with the OpenTelemetry SDK's in-memory exporter: a run's span links to the `tools/call` that
 created its job (whose trace context the client sent in `params._meta`), a run_now is a child of its call, and the
-trace context reaches a real HTTP server that a job calls."""
+trace context reaches a real HTTP server that a job calls and a real MCP server that a job of the mcp kind calls (in
+the request's `params._meta`)."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +23,7 @@ from tests._net import eventually
 from tests.server.conftest import ServerFactory, hosted, hourly
 from tests.toolkits._http_server import LocalServer, serve_http
 
-
+MCP_TEST_SERVER = Path(__file__).parents[1] / "toolkits" / "mcp_test_server.py"
 @pytest.fixture(scope="module")
 def exporter() -> Iterator[InMemorySpanExporter]:
     """The process's tracer provider (set once per process, as OpenTelemetry allows), exporting to memory."""
@@ -113,3 +117,25 @@ async def test_a_run_now_is_a_child_of_its_call_and_a_failed_run_says_its_error_
     attributes = dict(run.attributes or {})
     assert attributes["mcp_scheduler.run.trigger"] == "run_now" and attributes["error.type"] == "HttpStatusError"
     assert run.status.status_code == trace.StatusCode.ERROR
+
+
+async def test_an_mcp_server_a_job_calls_gets_the_run_s_trace_context_in_the_request_meta(
+    make_server: ServerFactory, db_file: str, spans: InMemorySpanExporter, tmp_path: Path
+) -> None:
+    servers = tmp_path / "servers.json"
+    local = {"command": sys.executable, "args": [str(MCP_TEST_SERVER)]}
+    servers.write_text(json.dumps({"mcpServers": {"local": local}}))
+    server = make_server(db_file, servers_file=str(servers))
+    async with hosted(Client(server)) as client:
+        await client.call_tool("schedule_job", hourly("traced", agentool_name="mcp") | {
+            "input_data": {"operation": "call_tool", "server": "local", "tool": "trace_context"}})
+        result = await client.call_tool("run_now", {"job_id": "traced"})
+    assert not result.is_error, result
+
+    (run,) = named(spans, "scheduler.run traced")
+    (sent,) = named(spans, "MCP send tools/call trace_context")  # the SDK's client span, inside the run's
+    assert sent.parent is not None and sent.parent.span_id == run.context.span_id
+    assert result.structured_content is not None
+    seen = result.structured_content["result"]["data"]["structured_content"]["content"]  # what the server got
+    version, trace_id, parent_id, _flags = seen["traceparent"].split("-")
+    assert version == "00" and (trace_id, parent_id) == traceparent_of(sent) and trace_id == traceparent_of(run)[0]

@@ -2,14 +2,15 @@
 
 `python tests/toolkits/mcp_test_server.py` serves over stdio; `... --http PORT` serves streamable
 HTTP on 127.0.0.1:PORT at /mcp. Tools: `add`, `echo`, `fail` (always an error), `pid` (the
-server's process id, to tell whether a connection was reused) and `env` (a variable of its
-environment, to check what a servers file passes).
+server's process id, to tell whether a connection was reused), `env` (a variable of its
+environment, to check what a servers file passes) and `trace_context` (the W3C trace context the request carried
+in `params._meta`).
 """
 
 import argparse
 import os
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 server = MCPServer("mcp-test-server", instructions="Test tools for mcp-scheduler's toolkits.")
@@ -43,6 +44,13 @@ def pid() -> int:
 def env(name: str) -> str | None:
     """The value of an environment variable of the server process (None if unset)."""
     return os.environ.get(name)
+
+
+@server.tool()
+def trace_context(ctx: Context) -> dict[str, str]:
+    """The traceparent and tracestate the request carried in its `_meta` (none: empty)."""
+    meta = dict(ctx.request_context.meta or {})
+    return {name: str(meta[name]) for name in ("traceparent", "tracestate") if name in meta}
 
 
 def main() -> None:
