@@ -34,6 +34,8 @@ AuditOperation = Literal[
     "apply",
     "stop_scheduler",
     "start_scheduler",
+    "create_hook",
+    "remove_hook",
 ]
 VALUE_CHARS = 2000
 """Most characters of one field's value (its JSON) kept in an entry."""

@@ -32,6 +32,7 @@ __all__ = [
     "TokenFileError",
     "RunnerSocketError",
     "QuotaExceededError",
+    "WebhookReplayError",
     "MissingScopeError",
     "TooManyJobsError",
     "SetupError",
@@ -159,6 +160,10 @@ class RunnerSocketError(SchedulerError, OSError):
 
 class QuotaExceededError(SchedulerError, RuntimeError):
     """A limit the operator set (a `--max-...` flag) is reached: the request is refused, nothing changed."""
+
+
+class WebhookReplayError(SchedulerError, ValueError):
+    """A webhook delivery whose `webhook-id` was accepted already (within the tolerance window): not run again."""
 
 
 class TooManyJobsError(QuotaExceededError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from ..context import current_run
 from ..errors import clip_text
 from ..models import BaseOperationInput, RoutingConfig
 from ..registry import AgenTool
+from ..standard_webhooks import signed_headers
 from ._common import ToolkitOutput, check_text, field_error
 from .config import ToolkitConfig
 from .errors import ToolkitError
@@ -96,6 +98,12 @@ class NotifyInput(BaseOperationInput):
     timeout: float = Field(
         default=10.0, gt=0, le=60, description="webhook: seconds the request may take (default 10, at most 60)."
     )
+    signing_secret: str | None = Field(
+        default=None,
+        description="webhook: sign the request in the Standard Webhooks format (webhook-id, webhook-timestamp, "
+        "webhook-signature headers) with this 'whsec_...' secret, given as '!env:NAME' (a secret the operator "
+        "allows with --secret NAME), so the receiver can verify it.",
+    )
 
     @field_validator("message", "title")
     @classmethod
@@ -113,7 +121,7 @@ class NotifyInput(BaseOperationInput):
             if self.url is None:
                 raise field_error(self, "url", "url is required for operation 'webhook'")
             return self
-        for name in ("url", "headers"):
+        for name in ("url", "headers", "signing_secret"):
             if getattr(self, name) is not None:
                 raise field_error(self, name, f"{name} is only used by operation 'webhook'")
         if "format" in self.model_fields_set:
@@ -250,9 +258,16 @@ class NotifyToolkit:
         level: InboxLevel,
         headers: dict[str, str] | None,
         time_limit: float,
+        signing_secret: str | None = None,
     ) -> int:
-        """POST the notification to `url` in `format`; returns the status (non-2xx raises `HttpStatusError`)."""
+        """POST the notification to `url` in `format`, signed with `signing_secret` if given (Standard Webhooks);
+        returns the status (non-2xx raises `HttpStatusError`)."""
         json_body, text, shape_headers = webhook_request(format, message, title, level, datetime.now(UTC))
+        if signing_secret is not None:  # the signature covers the exact bytes sent: the JSON is made text here
+            if json_body is not None:
+                text, json_body = json.dumps(json_body, separators=(",", ":")), None
+                shape_headers = {**shape_headers, "Content-Type": "application/json"}
+            shape_headers = {**shape_headers, **signed_headers(signing_secret, (text or "").encode())}
         response = await self._http.send(
             method="POST",
             url=url,
@@ -297,10 +312,11 @@ class NotifyToolkit:
             level: InboxLevel,
             headers: dict[str, str] | None,
             time_limit: float,
+            signing_secret: str | None,
         ) -> ToolkitOutput:
             message_id, copied = self.copy(message, title, level)
             try:
-                status = await self.webhook(url, format, message, title, level, headers, time_limit)
+                status = await self.webhook(url, format, message, title, level, headers, time_limit, signing_secret)
             except ToolkitError as exc:
                 _note_inbox(exc, message_id)
                 raise
@@ -321,7 +337,7 @@ class NotifyToolkit:
                 "webhook": (
                     "webhook",
                     lambda m: {**texts(m), "url": m.url, "format": m.format, "headers": m.headers,
-                               "time_limit": m.timeout},
+                               "time_limit": m.timeout, "signing_secret": m.signing_secret},
                 ),
             }
         )

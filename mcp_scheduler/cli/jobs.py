@@ -1,4 +1,4 @@
-"""`mcp-scheduler jobs`, `history [JOB_ID]`, `audit`, and `run | pause | resume | cancel JOB_ID`: the jobs of a store.
+"""`mcp-scheduler jobs`, `history [JOB_ID]`, `audit`, `hook`, `run | pause | resume | cancel JOB_ID`: a store's jobs.
 
 `jobs` and `history` read the store (no scheduler starts: they work while a server runs on it); `run` asks the
 process that runs the jobs to run one now (`run_job.py`); pause, resume and cancel open a scheduler of their
@@ -66,6 +66,16 @@ def add_commands(commands: Commands) -> None:
     run.add_argument("job_id", metavar="JOB_ID", help="the job (mcp-scheduler jobs lists them)")
     run.add_argument("--start-within", type=options.seconds, default=10.0, metavar="SECONDS",
                      help="how long the runner has to start the run before the request is withdrawn (default 10)")
+    hook = add_command(
+        commands, "hook", run_job_command, summary="create, list or remove a job's inbound webhooks",
+        description="create JOB_ID: a hook that runs the job on a signed POST /hooks/NAME to the HTTP transport; "
+        "prints its URL and signing secret, once. list JOB_ID: the job's hooks. remove NAME: a hook. "
+        "See docs/webhooks.md.",
+        flags=(options.db, options.timezone, options.log_level, options.scheduler, _json),
+    )
+    hook.add_argument("action", choices=["create", "list", "remove"])
+    hook.add_argument("target", metavar="JOB_ID|NAME", help="the job (create, list) or the hook (remove)")
+    hook.add_argument("--name", help="create: the hook's name, the last part of its URL (default: JOB_ID-<random>)")
     for action, summary in ACTIONS.items():
         if action == "run":
             continue
@@ -121,6 +131,10 @@ def run_job_command(args: argparse.Namespace, settings: Settings) -> int:
 
             return asyncio.run(print_audit(database, job_id=args.job, since=args.since, limit=args.limit,
                                            timezone=settings.timezone, as_json=args.json))
+        if args.command == "hook":
+            from .hooks import hook_command
+
+            return asyncio.run(hook_command(settings, args.action, args.target, name=args.name, as_json=args.json))
         if args.command == "run":
             from .run_job import run_job
 

@@ -50,7 +50,7 @@ Tables go to stdout, messages to stderr.
 MODULES = {
     "serve": ("serve",),
     "dashboard": ("dashboard",),
-    "jobs": ("jobs", "history", "audit", "run", "pause", "resume", "cancel"),
+    "jobs": ("jobs", "history", "audit", "hook", "run", "pause", "resume", "cancel"),
     "status": ("status",),
     "token": ("token",),
     "runner": ("runner",),

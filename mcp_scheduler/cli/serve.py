@@ -249,6 +249,9 @@ async def _serve_transport(
     from ..dashboard.web import add_dashboard
 
     add_dashboard(asgi, mcp.runtime, mcp.access, security)  # the page at / and its API, beside the MCP endpoint
+    from ..server.webhooks import add_hooks
+
+    add_hooks(asgi, mcp.runtime, security)  # POST /hooks/<name>: signed deliveries that run jobs
     if mcp.oauth is not None:
         mcp.oauth.install(asgi)
     auth = (f"OAuth access tokens of {settings.oauth_issuer}" + (" or a bearer token" if settings.auth_tokens else "")

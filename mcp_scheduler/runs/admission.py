@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..clocks import Clock
 from ..errors import QuotaExceededError
@@ -277,11 +277,13 @@ class Admission:
         wait: bool,
         go: Callable[[], bool] | None = None,
         run_id: str | None = None,
+        trigger_data: Mapping[str, Any] | None = None,
     ) -> RunRecord | None:
         """Execute a run that is not a fire (run_now, backfill) in one of the scheduler's slots and within its
         job's room (`per_job`): `wait` for both, or refuse at once with `QuotaExceededError` naming the flag.
         Returns None, without running, if the job was cancelled (or `go()` turned false) while it waited.
-        `run_id`: of the record the run replaces (a run another process asked for through the store)."""
+        `run_id`: of the record the run replaces (a run another process asked for through the store);
+        `trigger_data`: what the input's `!trigger:` references resolve from (`Execution.execute`)."""
         job_id = target.job_id
         known = job_id in self._table
         if not wait:
@@ -305,7 +307,8 @@ class Admission:
             try:
                 if (known and job_id not in self._table) or (go is not None and not go()):
                     return None
-                return (await self._execution.execute(target, trigger, scheduled, run_id=run_id)).record
+                return (await self._execution.execute(target, trigger, scheduled, run_id=run_id,
+                                                      trigger_data=trigger_data)).record
             finally:
                 self._slots.give_back()
         finally:

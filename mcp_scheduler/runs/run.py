@@ -42,6 +42,7 @@ from .not_run import NotRunLog
 from .ports import EnginePort
 from .retry_policy import RetryPolicy
 from .targets import RunTarget
+from .trigger_refs import resolve_trigger
 
 if TYPE_CHECKING:
     from ..scheduler.table import JobTable
@@ -129,6 +130,7 @@ class Execution:
     async def execute(
         self, target: RunTarget, trigger: RunTrigger, scheduled: datetime | None, *, run_id: str | None = None,
         attempt: int | None = None, late: str | None = None, note: str | None = None,
+        trigger_data: Mapping[str, Any] | None = None,
     ) -> Ran:
         """Run `target` once and record it; returns the record (a failed run is a record, not an exception).
 
@@ -139,7 +141,8 @@ class Execution:
         queue; otherwise it is written with the next batch. Cancellation (the scheduler shutting down, or
         cancel_other) records the run as cancelled and propagates. `run_id`: of the record the run replaces (a
         buffered fire's "waiting" record). `late`: why a catch-up fire runs late: its record's note says how late.
-        `note`: what else the record's note says first (why a retry waited).
+        `note`: what else the record's note says first (why a retry waited). `trigger_data`: what `!trigger:`
+        references in the input resolve from (`trigger_refs.py`; None: the input as written).
 
         A scheduled run (not run_now) follows its job's run policy: it counts towards max_runs (retries do not),
         a failure with attempts left plans the next attempt (`attempt` is this one's number; the caller arms it,
@@ -193,7 +196,7 @@ class Execution:
                 if (meter := self._events.meter) is not None:
                     meter.fire_not_run(job_id, "skipped", why)
                 return Ran(self._finish(base, Outcome("skipped", notes=[why]), t0))
-            if trigger != "run_now" and not self.lease_held():
+            if trigger not in ("run_now", "webhook") and not self.lease_held():
                 # Fencing: the lease went while the start was being written (the process was frozen or cut off);
                 # another runner may own this fire's job by now.
                 if (meter := self._events.meter) is not None:
@@ -210,7 +213,7 @@ class Execution:
                 with running(info), run_span(job_id=job_id, job_name=info.job_name, run_id=base["run_id"],
                                              agentool_name=target.agentool_name, trigger=trigger,
                                              traceparent=getattr(target, "traceparent", None)) as span:
-                    outcome = await self._call(target)
+                    outcome = await self._call(target, trigger_data)
                     if target.success is not None:  # the result, once settled, must pass the job's checks
                         outcome = judged(settled(outcome), target.success, target.agentool_name)
                     span.ended(outcome.status, outcome.error.type if outcome.error is not None else None)
@@ -256,7 +259,7 @@ class Execution:
         shut down: `default`)."""
         return self._finish(base, Outcome("cancelled", notes=[self._flights.note(default, flight)]), t0)
 
-    async def _call(self, target: RunTarget) -> Outcome:
+    async def _call(self, target: RunTarget, trigger_data: Mapping[str, Any] | None) -> Outcome:
         injector = self._injector
         revealed: Secrets = {}
         try:
@@ -264,6 +267,8 @@ class Execution:
             # returns is redacted below, and what it hands to a store or quotes in an error while it runs is
             # redacted there (they are revealed to this context).
             input_data, revealed = resolve_env(target.input_data, self._environ, self._secret_names)
+            if trigger_data is not None:  # after the secrets: what a trigger inserts is never resolved as one
+                input_data = resolve_trigger(input_data, trigger_data)
             # AgenTools that call others through get_injector() reach this scheduler's injector.
             # A run acts as its job's owner: the `scheduler` AgenTool in it sees and changes that owner's jobs only.
             with injector.activate(), revealing(revealed), acting_as(run_principal(target)):

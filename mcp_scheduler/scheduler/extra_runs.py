@@ -168,14 +168,45 @@ class ExtraRuns:
             if record is None:
                 raise JobNotFoundError(request.job_id)
         except (JobNotFoundError, QuotaExceededError) as exc:
-            why = "the job was cancelled" if isinstance(exc, JobNotFoundError) else str(exc)
-            logger.warning("Job %s: the run asked for by another process was not run: %s", request.job_id, why)
-            now = self._clock.now()
-            await self._history.commit(request.model_copy(
-                update={"status": "skipped", "finished_at": now, "note": f"not run: {why}"}
-            ))
+            await self._not_run(request, "the run asked for by another process", exc)
         except Exception:  # the store out of reach, say: the asking process withdraws the request in time
             logger.exception("Job %s: the run asked for by another process could not be started", request.job_id)
+
+    async def _not_run(self, record: RunRecord, what: str, exc: JobNotFoundError | QuotaExceededError) -> None:
+        """Record `record` `skipped`, saying why (`exc`)."""
+        why = "the job was cancelled" if isinstance(exc, JobNotFoundError) else str(exc)
+        logger.warning("Job %s: %s was not run: %s", record.job_id, what, why)
+        await self._history.commit(record.model_copy(
+            update={"status": "skipped", "finished_at": self._clock.now(), "note": f"not run: {why}"}
+        ))
+
+    def start_webhook(self, job: Job, trigger_data: dict[str, Any]) -> str:
+        """Start a run of `job` for an accepted webhook delivery (trigger `webhook`, `trigger_data` for its input's
+        `!trigger:` references) in the background, in this process; its run id. Its overlap policy applies: `skip`
+        records the run `skipped` while another run of the job is in progress, `buffer_one` and `buffer_all` wait
+        for room, the others run at once within max_runs_per_job (else `skipped`, naming the flag)."""
+        definition = job.definition
+        record = RunRecord(run_id=uuid.uuid4().hex, job_id=job.job_id, agentool_name=definition.agentool_name,
+                           trigger="webhook", status="running")
+        task = asyncio.create_task(self._webhook(definition, record, trigger_data),
+                                   name=f"mcp-scheduler-webhook-{job.job_id}")
+        self.manual_runs.add(task)
+        task.add_done_callback(self.manual_runs.discard)
+        return record.run_id
+
+    async def _webhook(self, definition: JobDefinition, record: RunRecord, trigger_data: dict[str, Any]) -> None:
+        overlap = definition.policy.overlap
+        try:
+            if overlap == "skip" and self._runs.running[definition.job_id]:
+                raise QuotaExceededError("a run of the job was in progress (its overlap policy is skip)")
+            ran = await self._runs.admission.run_extra(definition, "webhook", None, wait=overlap.startswith("buffer"),
+                                                       run_id=record.run_id, trigger_data=trigger_data)
+            if ran is None:
+                raise JobNotFoundError(definition.job_id)
+        except (JobNotFoundError, QuotaExceededError) as exc:
+            await self._not_run(record, "a webhook delivery's run", exc)
+        except Exception:
+            logger.exception("Job %s: a webhook delivery's run could not be started", definition.job_id)
 
     async def backfill(
         self,

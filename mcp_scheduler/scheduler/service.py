@@ -1,9 +1,8 @@
 """The scheduler service: the job lifecycle (schedule, pause, resume, cancel, run now) over a store.
 
-Both faces (the `scheduler` AgenTool and the MCP server) call this class; it raises typed errors
-(`mcp_scheduler.errors`) and returns the models of `mcp_scheduler.models`. It puts its collaborators together
-once, here: the job table (the one owner of the jobs in memory), the engine handle, the run path (`runs`), the
-commands, the queries, the extra runs and the store's replication. `SchedulerRuntime` builds it with all it needs.
+Both faces (the `scheduler` AgenTool and the MCP server) call it; it raises typed errors (`errors.py`) and returns
+`models`. It puts its collaborators together once, here: the job table (the one owner of the jobs in memory), the
+engine handle, the run path, the commands, the queries, the extra runs, the hooks and the store's replication.
 """
 
 from __future__ import annotations
@@ -46,6 +45,7 @@ from .config import CANCEL_GRACE_SECONDS, SHUT_DOWN, STOPPED_SCHEDULER, ServiceC
 from .engine import EngineHandle
 from .extra_runs import ExtraRuns
 from .failures import FailurePause
+from .hooks import Hooks
 from .inputs import RequestChecks
 from .local_writes import LocalWrites
 from .queries import JobQueries
@@ -130,6 +130,7 @@ class SchedulerService:
         self._extra = ExtraRuns(table=table, engine=engine, runs=runs, checks=checks, replication=replication,
                                 history=history, store=store, history_limit=config.history_limit,
                                 per_job=config.max_runs_per_job, clock=clock, audit=self.audit)
+        self.hooks = Hooks(store=store, replication=replication, extra=self._extra, audit=self.audit, clock=clock)
         replication.on_run_request = self._take_request
         self._open = False
         self._closing = False  # from the start of close() to the next open(): new work is refused as such

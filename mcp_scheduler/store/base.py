@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 from ..audit import AuditEntry, AuditQuery
 from ..jobs import Job, JobState, RunStatus
 from ..models import RunRecord
+from .hooks_table import HookRow
 
 __all__ = ["Bookkeeping", "FeedRead", "FencedStore", "RunQuery", "SchedulerStore"]
 
@@ -208,6 +209,13 @@ class SchedulerStore(Protocol):
     async def read_audit(self, query: AuditQuery) -> list[AuditEntry]:
         """The audit log's entries that `query` selects, oldest first."""
         ...
+
+    # Inbound webhooks (`hooks_table.py`).
+    async def add_hook(self, name: str, job_id: str, secret: str, at: float) -> bool: ...
+    async def get_hook(self, name: str) -> HookRow | None: ...
+    async def hooks_of(self, job_id: str) -> list[str]: ...
+    async def remove_hook(self, name: str) -> bool: ...
+    async def note_delivery(self, hook: str, msg_id: str, at: float, forget_before: float) -> bool: ...
 
 
 @runtime_checkable

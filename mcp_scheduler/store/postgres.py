@@ -30,6 +30,7 @@ from .audit_table import POSTGRES_AUDIT_SCHEMA, audit_insert, audit_rows
 from .base import Bookkeeping, FeedRead, RunQuery
 from .codec import JOB_COLUMNS, RowCodec, interrupted, read_run, run_row, run_text
 from .feeds import HistoryPruning, changes_after, changes_pruned_to, feed_read, runs_after
+from .hooks_table import POSTGRES_HOOKS_SCHEMA, PostgresHooks
 from .postgres_connections import PostgresConnections
 
 __all__ = ["PostgresStore"]
@@ -104,7 +105,7 @@ def _columns(rows: Iterable[Sequence[Any]], width: int) -> list[list[Any]]:
     return columns
 
 
-class PostgresStore:
+class PostgresStore(PostgresHooks):
     """Jobs and run history in PostgreSQL; implements `SchedulerStore` like `SQLiteStore` does.
 
     `url`: a libpq connection string or URL (`postgresql://user@host:5432/db`); a schema can be chosen
@@ -142,6 +143,7 @@ class PostgresStore:
         await conn.execute(_LOCK, (_SCHEMA_LOCK,))  # several processes may create the tables at once
         await conn.execute(SCHEMA)
         await conn.execute(POSTGRES_AUDIT_SCHEMA)
+        await conn.execute(POSTGRES_HOOKS_SCHEMA)
         await conn.execute(_BACKFILL)
 
     async def close(self) -> None:

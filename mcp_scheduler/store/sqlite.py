@@ -27,6 +27,7 @@ from .audit_table import SQLITE_AUDIT_SCHEMA, audit_insert, audit_rows
 from .base import Bookkeeping, FeedRead, RunQuery
 from .codec import JOB_COLUMNS, TextTimes, interrupted, read_run, run_row, run_text
 from .feeds import HistoryPruning, changes_after, changes_pruned_to, feed_read, runs_after
+from .hooks_table import SQLITE_HOOKS_SCHEMA, SQLiteHooks
 from .sqlite_disk import DiskGuard, connect, connect_marks
 
 __all__ = ["SQLiteStore"]
@@ -91,7 +92,7 @@ def _execute_rows(
 _CODEC = TextTimes()  # SQLite has no time type: times are ISO 8601 text
 
 
-class SQLiteStore:
+class SQLiteStore(SQLiteHooks):
     """Jobs and run history in one SQLite file (or in memory); implements `SchedulerStore`."""
 
     def __init__(self, database: str | os.PathLike[str] | None) -> None:
@@ -114,7 +115,7 @@ class SQLiteStore:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mcp-scheduler-db")
         try:
             self._conn = await self._run(connect, self._database)
-            await self._run(self._conn.executescript, SCHEMA + SQLITE_AUDIT_SCHEMA + ";" + _BOOKS_TABLE)
+            await self._run(self._conn.executescript, SCHEMA + SQLITE_AUDIT_SCHEMA + SQLITE_HOOKS_SCHEMA + _BOOKS_TABLE)
             await self._run(self._migrate)
             if self._database is not None:
                 self._marks = await self._run(connect_marks, self._database)

@@ -307,3 +307,30 @@ def test_malformed_input_is_refused(
 
     with pytest.raises(AgenToolInputError, match=problem):
         injector.validate("notify", fields)
+
+
+async def test_a_signed_webhook_verifies_with_the_standardwebhooks_package(
+    injector: AgenToolInjector, queues: QueueStore, server: LocalServer
+) -> None:
+    from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+    from agentool_bridge.standard_webhooks import new_secret
+
+    use_notify(injector, queues)
+    secret = new_secret()
+    await webhook(injector, f"{server.url}/hook/signed", message="Deployed", signing_secret=secret)
+    await webhook(injector, f"{server.url}/hook/signed", message="Posted", format="slack", signing_secret=secret)
+
+    first, second = server.received_at("/hook/signed")
+    for received, text in ((first, "Deployed"), (second, "Posted")):
+        assert received["headers"]["content-type"].startswith("application/json")
+        verified = Webhook(secret).verify(received["body"], received["headers"])
+        assert text in json.dumps(verified)
+        with pytest.raises(WebhookVerificationError):
+            Webhook(new_secret()).verify(received["body"], received["headers"])
+
+
+async def test_a_signing_secret_is_only_for_webhooks(injector: AgenToolInjector, queues: QueueStore) -> None:
+    use_notify(injector, queues)
+    with pytest.raises(AgenToolInputError, match="signing_secret"):
+        await injector.run("notify", {"operation": "inbox", "message": "hi", "signing_secret": "whsec_AAAA"})
