@@ -129,7 +129,7 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations:
     tools.append(Tool(
         with_parameters(
             run_now,
-            [field_parameter("job_id", description="A job to run once (its schedule stays); enough alone."),
+            [field_parameter("job_id", description="A job to run once (its schedule stays)."),
              field_parameter("agentool_name", description="Without job_id: the job kind to run."),
              field_parameter("input_data", description="Without job_id: its input, e.g. "
                              "{\"operation\": \"log\", \"message\": \"hi\"}."),
@@ -137,7 +137,7 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations:
             returns=RunRecord,
         ),
         description="Run once now: a job (job_id alone) or a job kind with input_data. Waits for the result; a "
-        "failed run is an error naming the run.",
+        "failed run is an error.",
         annotations=hints(open_world=True),
         scope=RUN,
     ))
