@@ -14,7 +14,7 @@ from mcp_scheduler.cli.parser import command_parser
 from .conftest import run_cli
 
 COMMANDS = ("serve", "dashboard", "jobs", "history", "audit", "run", "pause", "resume", "cancel", "status", "token",
-            "runner", "install", "service", "apply", "export", "runs", "logs")
+            "runner", "install", "service", "apply", "export", "runs", "logs", "hook")
 
 # Flags each command must show in its help, and flags of other commands it must not.
 OWN_AND_FOREIGN = {
