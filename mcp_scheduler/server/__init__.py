@@ -33,8 +33,10 @@ from ..settings import Settings, package_version
 from . import _sdk
 from ._params import compact_schema
 from .arguments import describe_argument_errors
+from .auth import principal_of
 from .briefs import JobBrief
 from .cache_hints import LIST_HINTS, resource_cache_hints
+from .inbox import may_read
 from .notifications import HandshakeSessions, Notifier
 from .outputs import AgenToolCatalog, AgenToolEntry, AnswerLimits, HistoryPage, JobDetail, JobPage, QueueMessages
 from .prompts import add_prompts
@@ -78,7 +80,8 @@ class SchedulerServer(MCPServer):
     def __init__(self, runtime: SchedulerRuntime, *, limits: AnswerLimits | None = None, **kwargs: Any) -> None:
         self.runtime = runtime
         self.limits = limits or AnswerLimits()
-        self.notifier = Notifier(InMemorySubscriptionBus(), HandshakeSessions(), self.limits.content_chars)
+        self.notifier = Notifier(InMemorySubscriptionBus(), HandshakeSessions(), self.limits.content_chars,
+                                 functools.partial(may_read, runtime))
         self.tasks = RunTasks(runtime)
         """Runs as tasks for the clients that declare the tasks extension."""
         self.metrics: MetricsEndpoint | None = None
@@ -273,7 +276,7 @@ def _install_handshake_handlers(mcp: MCPServer, sessions: HandshakeSessions) -> 
     async def track(ctx: Any, call_next: Any) -> Any:
         if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
             with contextlib.suppress(AttributeError):
-                sessions.track(_sdk.connection_of(ctx))
+                sessions.track(_sdk.connection_of(ctx), principal_of(None))  # the token of its first request
         return await call_next(ctx)
 
     async def on_subscribe(ctx: Any, params: types.SubscribeRequestParams) -> types.EmptyResult:

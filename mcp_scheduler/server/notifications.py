@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ from agentool_bridge.toolkits.inbox import INBOX_QUEUE
 from agentool_bridge.untrusted import CONTENT_LIMIT, clip_content
 
 from ..events import EventBus, JobEvent, QueueEvent, RunEvent, SchedulerEvent
+from ..principals import LOCAL, Principal
 
 __all__ = ["HandshakeSessions", "Notifier", "job_uri", "history_uri", "queue_uri", "LOG_LEVELS"]
 
@@ -55,6 +57,7 @@ def queue_uri(queue_name: str) -> str:
 @dataclass(eq=False)
 class _Peer:
     connection: Any
+    principal: Principal = LOCAL  # whose session: its inbox messages are about that principal's jobs alone
     uris: set[str] = field(default_factory=set)
     level: str = "debug"
 
@@ -68,12 +71,12 @@ class HandshakeSessions:
     def __len__(self) -> int:
         return len(self._peers)
 
-    def track(self, connection: Any) -> _Peer:
-        """Remember `connection` until it closes (idempotent)."""
+    def track(self, connection: Any, principal: Principal | None = None) -> _Peer:
+        """Remember `connection` (of `principal`, as its first request said) until it closes (idempotent)."""
         key = id(connection)
         peer = self._peers.get(key)
         if peer is None:
-            peer = self._peers[key] = _Peer(connection)
+            peer = self._peers[key] = _Peer(connection, principal or LOCAL)
             connection.exit_stack.callback(self._peers.pop, key, None)
         return peer
 
@@ -95,10 +98,13 @@ class HandshakeSessions:
         for peer in list(self._peers.values()):
             await peer.connection.send_resource_list_changed()
 
-    async def log(self, level: str, data: Any, logger_name: str) -> None:
+    async def log(
+        self, level: str, data: Any, logger_name: str, told: Callable[[Principal], bool] | None = None
+    ) -> None:
+        """`notifications/message` to each connection at `level` or below, of a principal that `told` accepts."""
         rank = LOG_LEVELS.index(level)
         for peer in list(self._peers.values()):
-            if rank >= LOG_LEVELS.index(peer.level):
+            if rank >= LOG_LEVELS.index(peer.level) and (told is None or told(peer.principal)):
                 await peer.connection.log(level, data, logger_name)
 
 
@@ -111,6 +117,12 @@ def _inbox_log(event: QueueEvent, content_chars: int) -> tuple[str, Any, str]:
     return level, clip_content({"id": event.message_id, **message}, content_chars), INBOX_LOGGER
 
 
+def _about(may_read: Callable[[Principal, str | None], bool], job_id: Any) -> Callable[[Principal], bool]:
+    """Whom a message about `job_id` may be told."""
+    job = job_id if isinstance(job_id, str) else None
+    return lambda principal: may_read(principal, job)
+
+
 class Notifier:
     """Forwards scheduler events to both eras from one task; it never falls behind without bound.
 
@@ -121,13 +133,20 @@ class Notifier:
 
     MAX_PENDING_MESSAGES = 1000
 
-    def __init__(self, bus: SubscriptionBus, sessions: HandshakeSessions, content_chars: int = CONTENT_LIMIT) -> None:
+    def __init__(
+        self, bus: SubscriptionBus, sessions: HandshakeSessions, content_chars: int = CONTENT_LIMIT,
+        may_read: Callable[[Principal, str | None], bool] | None = None,
+    ) -> None:
+        """`may_read(principal, job_id)`: whether a principal's sessions are told an inbox message about `job_id`
+        (None: every session is told every message)."""
         self.bus = bus
+        self._may_read = may_read
         self.content_chars = content_chars  # labelled outside content in a queue message is cut to this
         self.sessions = sessions
         self._updated: dict[str, None] = {}  # an ordered set of URIs
         self._list_changed = False
-        self._messages: deque[tuple[str, Any, str]] = deque(maxlen=self.MAX_PENDING_MESSAGES)
+        self._messages: deque[tuple[str, Any, str, Callable[[Principal], bool] | None]] = deque(
+            maxlen=self.MAX_PENDING_MESSAGES)
         self._dropped = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -166,11 +185,13 @@ class Notifier:
                 self._dropped += 1
             if event.queue_name == INBOX_QUEUE:
                 self._updated[INBOX_URI] = None
-                self._messages.append(_inbox_log(event, self.content_chars))
+                job = event.message.get("job_id") if isinstance(event.message, dict) else None
+                told = None if self._may_read is None else _about(self._may_read, job)
+                self._messages.append((*_inbox_log(event, self.content_chars), told))
             else:
                 data = {"queue_name": event.queue_name, "message_id": event.message_id,
                         "message": clip_content(event.message, self.content_chars)}
-                self._messages.append((event.level, data, f"mcp_scheduler.queue.{event.queue_name}"))
+                self._messages.append((event.level, data, f"mcp_scheduler.queue.{event.queue_name}", None))
         self._wake.set()
 
     async def _run(self) -> None:
@@ -197,5 +218,5 @@ class Notifier:
             await self.sessions.resource_updated(uri)
         if dropped:
             logger.warning("%d queue notification(s) dropped: clients could not keep up", dropped)
-        for level, data, name in messages:
-            await self.sessions.log(level, data, name)
+        for level, data, name, told in messages:
+            await self.sessions.log(level, data, name, told)

@@ -18,7 +18,7 @@ from mcp_scheduler.principals import READ, RUN, WRITE, Principal, acting_as
 from mcp_scheduler.server import SchedulerServer
 from mcp_scheduler.server.inbox import read_inbox
 from tests._net import authorized
-from tests.server.conftest import LOG_INPUT, ServerFactory, hosted, http_server, resource_json, structured
+from tests.server.conftest import LOG_INPUT, Inbox, ServerFactory, hosted, http_server, resource_json, structured
 
 pytestmark = pytest.mark.filterwarnings("ignore::mcp.MCPDeprecationWarning")
 
@@ -101,3 +101,27 @@ async def test_two_named_tokens_read_only_their_jobs_messages_over_http(tmp_path
     assert [m["job_id"] for m in both["messages"]] == ["alices", "bobs"] and both["remaining"] == 2
     assert [m["job_id"] for m in taken["messages"]] == ["bobs"] and taken["acknowledged"] == 1
     assert [m["job_id"] for m in left["messages"]] == ["alices"]
+
+
+def about(job_id: str) -> Any:
+    return lambda p: p.logger == "mcp_scheduler.inbox" and isinstance(p.data, dict) and p.data.get("job_id") == job_id
+
+
+async def test_a_session_is_told_of_inbox_messages_about_its_principal_s_jobs_alone(tmp_path: Path) -> None:
+    tokens = ("--auth-token", f"alice:read+write+run:{ALICE_TOKEN}", "--auth-token", f"bob:read+write+run:{BOB_TOKEN}")
+    alice_logs, bob_logs = Inbox(), Inbox()
+    with http_server(tmp_path, "--transport", "http", *tokens) as running:
+        url = f"{running.base}/mcp"
+        async with hosted(Client(authorized(url, ALICE_TOKEN), mode="legacy",
+                                 logging_callback=alice_logs.logging_callback)) as alice, \
+                hosted(Client(authorized(url, BOB_TOKEN), mode="legacy",
+                              logging_callback=bob_logs.logging_callback)) as bob:
+            structured(await alice.call_tool("schedule_job", job("alices", result_queue="inbox")))
+            structured(await bob.call_tool("schedule_job", job("bobs", result_queue="inbox")))
+            structured(await alice.call_tool("run_now", {"job_id": "alices"}))
+            structured(await bob.call_tool("run_now", {"job_id": "bobs"}))
+            await bob_logs.wait_for(about("bobs"))  # told after alice's message, which one task delivers first
+            structured(await alice.call_tool("run_now", {"job_id": "alices"}))
+            await alice_logs.wait_for(lambda p: len(alice_logs.matching(about("alices"))) >= 2)
+
+    assert not bob_logs.matching(about("alices")) and not alice_logs.matching(about("bobs"))
