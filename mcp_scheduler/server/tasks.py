@@ -92,8 +92,11 @@ class RunTasks(Extension):
         self._watch: asyncio.Task[None] | None = None
 
     def methods(self) -> list[MethodBinding]:
-        return [MethodBinding("tasks/get", TaskParams, self._get), MethodBinding("tasks/update", UpdateParams,
-                self._update), MethodBinding("tasks/cancel", TaskParams, self._cancel)]
+        return [
+            MethodBinding("tasks/get", TaskParams, self._get),
+            MethodBinding("tasks/update", UpdateParams, self._update),
+            MethodBinding("tasks/cancel", TaskParams, self._cancel),
+        ]
 
     def start(self) -> None:
         if self._watch is None:
@@ -119,9 +122,16 @@ class RunTasks(Extension):
             return await call_next(ctx)
         now = self.store.clock()
         run_id = secrets.token_hex(16) if params.name == "run_now" else None
-        task = StoredTask(task_id=secrets.token_hex(16), owner=principal_of(ctx).subject, tool=params.name,
-                          run_id=run_id, status="working", created_at=now, updated_at=now,
-                          expires_at=now + self._ttl_ms / 1000)
+        task = StoredTask(
+            task_id=secrets.token_hex(16),
+            owner=principal_of(ctx).subject,
+            tool=params.name,
+            run_id=run_id,
+            status="working",
+            created_at=now,
+            updated_at=now,
+            expires_at=now + self._ttl_ms / 1000,
+        )
         await self.store.insert(task)  # answered only once stored
         carried = asyncio.create_task(self._carry(task, ctx, call_next), name=f"mcp-scheduler-task-{task.task_id}")
         self._carried[task.task_id] = carried
@@ -134,8 +144,10 @@ class RunTasks(Extension):
         try:
             outcome = _dump(await call_next(ctx))
         except asyncio.CancelledError:
-            outcome = {"content": [{"type": "text", "text": "Cancelled before its run started: nothing ran."}],
-                       "isError": True}
+            outcome = {
+                "content": [{"type": "text", "text": "Cancelled before its run started: nothing ran."}],
+                "isError": True,
+            }
         except MCPError as exc:
             outcome, failed = {"code": exc.code, "message": exc.message}, True
         except Exception as exc:
@@ -149,8 +161,11 @@ class RunTasks(Extension):
         task = await self.store.get(task_id)
         principal = principal_of(ctx)
         if task is None or (task.owner != principal.subject and ADMIN not in principal.scopes):
-            raise MCPError(INVALID_PARAMS, f"No task {task_id!r}: unknown, expired (tasks are kept "
-                           f"{self._ttl_ms // 3_600_000} h) or another caller's.")
+            raise MCPError(
+                INVALID_PARAMS,
+                f"No task {task_id!r}: unknown, expired (tasks are kept "
+                f"{self._ttl_ms // 3_600_000} h) or another caller's.",
+            )
         return task
 
     async def _get(self, ctx: ServerRequestContext[Any, Any], params: TaskParams) -> dict[str, Any]:
@@ -166,8 +181,11 @@ class RunTasks(Extension):
     async def _cancel(self, ctx: ServerRequestContext[Any, Any], params: TaskParams) -> dict[str, Any]:
         task = await self._find(ctx, params.task_id)
         if task.tool == "backfill_job":
-            raise MCPError(INVALID_PARAMS, "A backfill's task cannot be cancelled by itself: cancel_job or "
-                           "stop_scheduler ends the backfill (its task then completes).")
+            raise MCPError(
+                INVALID_PARAMS,
+                "A backfill's task cannot be cancelled by itself: cancel_job or "
+                "stop_scheduler ends the backfill (its task then completes).",
+            )
         if not await self.store.request_cancel(task.task_id):
             ended = await self._find(ctx, task.task_id)
             raise MCPError(INVALID_PARAMS, f"Task {task.task_id!r} has ended ({ended.status}): nothing to cancel.")
@@ -182,7 +200,7 @@ class RunTasks(Extension):
         service = self._runtime.service
         while True:
             await asyncio.sleep(WATCH_EVERY)
-            run_ids = service.runs_in_flight() if service.is_runner else set()
+            run_ids = service.runs_in_flight()  # a standby runs an AgenTool once (no job) itself
             if not run_ids:
                 continue
             try:
@@ -195,8 +213,12 @@ class RunTasks(Extension):
 
     def _shown(self, task: StoredTask) -> dict[str, Any]:
         shown: dict[str, Any] = {
-            "taskId": task.task_id, "status": task.status, "createdAt": _iso(task.created_at),
-            "lastUpdatedAt": _iso(task.updated_at), "ttlMs": self._ttl_ms, "pollIntervalMs": self._poll_ms,
+            "taskId": task.task_id,
+            "status": task.status,
+            "createdAt": _iso(task.created_at),
+            "lastUpdatedAt": _iso(task.updated_at),
+            "ttlMs": self._ttl_ms,
+            "pollIntervalMs": self._poll_ms,
         }
         if task.run_id is not None and task.status == "working":
             shown["statusMessage"] = f"run {task.run_id} in progress (get_run reads it)"
@@ -213,8 +235,11 @@ class RunTasks(Extension):
         if record is None or finished is None or self.store.clock() - finished.timestamp() < ORPHANED_AFTER:
             return self._shown(task)
         structured = record.model_dump(mode="json", by_alias=True, exclude_none=True)
-        outcome = {"content": [{"type": "text", "text": json.dumps(structured, separators=(",", ":"))}],
-                   "structuredContent": structured, "isError": record.status != "success"}
+        outcome = {
+            "content": [{"type": "text", "text": json.dumps(structured, separators=(",", ":"))}],
+            "structuredContent": structured,
+            "isError": record.status != "success",
+        }
         status = "cancelled" if record.status == "cancelled" else "completed"
         return {**self._shown(task), "status": status, "result": outcome}
 

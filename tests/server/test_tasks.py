@@ -69,8 +69,9 @@ async def task_call(client: Client, tool: str, arguments: dict[str, Any]) -> dic
 
 
 async def tasks_get(client: Client, task_id: str) -> dict[str, Any]:
-    return dict((await client.session.send_request(TasksGet(params=TaskParams(taskId=task_id)), Answer)).model_extra
-                or {})
+    return dict(
+        (await client.session.send_request(TasksGet(params=TaskParams(taskId=task_id)), Answer)).model_extra or {}
+    )
 
 
 async def followed(client: Client, task_id: str, seen: list[str]) -> dict[str, Any]:
@@ -93,8 +94,13 @@ async def replicas(tmp_path: Path) -> AsyncIterator[tuple[SchedulerServer, Sched
     runtimes = []
     for _ in range(2):
         settings = Settings(database=str(tmp_path / "s.db"), timezone="UTC", discover_entry_points=False)
-        runtimes.append(SchedulerRuntime(settings.service_config(), toolkit_config=settings.toolkit_config(),
-                                         toolkits=["tests.reliability._support:create_sleeper"]))
+        runtimes.append(
+            SchedulerRuntime(
+                settings.service_config(),
+                toolkit_config=settings.toolkit_config(),
+                toolkits=["tests.reliability._support:create_sleeper"],
+            )
+        )
     try:
         yield build_server(runtimes[0], settings), build_server(runtimes[1], settings)
     finally:
@@ -103,8 +109,10 @@ async def replicas(tmp_path: Path) -> AsyncIterator[tuple[SchedulerServer, Sched
 
 
 def sleep_for(seconds: float, token: str, path: Path) -> dict[str, Any]:
-    return {"agentool_name": "sleeper",
-            "input_data": {"operation": "sleep", "seconds": seconds, "token": token, "path": str(path)}}
+    return {
+        "agentool_name": "sleeper",
+        "input_data": {"operation": "sleep", "seconds": seconds, "token": token, "path": str(path)},
+    }
 
 
 async def test_a_run_now_answers_a_task_at_once_that_another_replica_follows_to_completed_and_cancels(
@@ -112,8 +120,10 @@ async def test_a_run_now_answers_a_task_at_once_that_another_replica_follows_to_
 ) -> None:
     runner, standby = replicas
     mark_file = tmp_path / "marks"
-    async with Client(runner, extensions=[TasksClient()]) as at_runner, \
-            Client(standby, extensions=[TasksClient()]) as at_standby:
+    async with (
+        Client(runner, extensions=[TasksClient()]) as at_runner,
+        Client(standby, extensions=[TasksClient()]) as at_standby,
+    ):
         slow = await task_call(at_runner, "run_now", sleep_for(3, "slow", mark_file))
         doomed = await task_call(at_runner, "run_now", sleep_for(60, "doomed", mark_file))
         assert slow["status"] == doomed["status"] == "working"
