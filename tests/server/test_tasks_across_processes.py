@@ -17,10 +17,12 @@ import pytest
 
 from tests._net import MCP_HEADERS, bearer, eventually
 from tests.reliability._support import marks, runs
+from tests.server.conftest import LOG_INPUT
 from tests.server.test_address_policy_across_processes import TOKEN, Server, serving
 
 TASKS = "io.modelcontextprotocol/tasks"
-SLEEPER = ("--toolkit", "tests.reliability._support:create_sleeper")
+ALICE = "alice-T0ken_5521"  # a principal without admin: sees only its own runs and tasks
+SLEEPER = ("--toolkit", "tests.reliability._support:create_sleeper", "--auth-token", f"alice:read+write+run:{ALICE}")
 WAIT = 30.0
 
 
@@ -48,7 +50,9 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
             yield Pair(runner, standby, database, tmp / "marks")
 
 
-def call(server: Server, method: str, params: dict[str, Any], *, tasks: bool = True) -> dict[str, Any]:
+def call(
+    server: Server, method: str, params: dict[str, Any], *, tasks: bool = True, token: str = TOKEN
+) -> dict[str, Any]:
     """One JSON-RPC request of the 2026-07-28 era, from a client that declares the tasks extension (or not)."""
     capabilities = {"extensions": {TASKS: {}}} if tasks else {}
     meta = {
@@ -61,7 +65,7 @@ def call(server: Server, method: str, params: dict[str, Any], *, tasks: bool = T
         MCP_HEADERS
         | {"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": method}
         | ({"Mcp-Name": name} if name else {})
-        | bearer(TOKEN)
+        | bearer(token)
     )
     body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": {**params, "_meta": meta}}
     answer = httpx2.post(server.url, json=body, headers=headers, timeout=WAIT)
@@ -158,3 +162,29 @@ def test_a_client_without_the_extension_waits_for_the_plain_result(pair: Pair) -
     answer = call(pair.standby, "tools/call", {"name": "run_now", "arguments": arguments}, tasks=False)
     assert "resultType" not in answer["result"] or answer["result"]["resultType"] != "task"
     assert answer["result"]["structuredContent"]["status"] == "success"
+
+
+def test_get_run_reads_a_run_by_id_on_any_server_and_only_its_owners(pair: Pair) -> None:
+    def get_run(server: Server, run_id: str, token: str = TOKEN) -> dict[str, Any]:
+        return call(server, "tools/call", {"name": "get_run", "arguments": {"run_id": run_id}}, token=token)["result"]
+
+    # Her own job's run (a non-admin sees the runs of its jobs; the sleeper would need a scope of its kind).
+    job = {
+        "job_id": "alices",
+        "schedule_type": "interval",
+        "schedule": "1 hour",
+        "agentool_name": "logging",
+        "input_data": LOG_INPUT,
+    }
+    assert "error" not in call(pair.standby, "tools/call", {"name": "schedule_job", "arguments": job}, token=ALICE)
+    asked = {"name": "run_now", "arguments": {"job_id": "alices"}}
+    alices = call(pair.standby, "tools/call", asked, tasks=False, token=ALICE)
+    run_id = alices["result"]["structuredContent"]["run_id"]
+    assert get_run(pair.runner, run_id, ALICE)["structuredContent"]["run"]["status"] == "success"
+    assert get_run(pair.runner, run_id)["structuredContent"]["run"]["status"] == "success"  # the admin reads all
+
+    admins = run_now(pair.runner, 0, "admins", pair.marks)
+    refused = get_run(pair.standby, run_id_of(admins), ALICE)
+    assert refused["isError"] and "not found" in refused["content"][0]["text"]
+    hidden = call(pair.standby, "tasks/get", {"taskId": admins["taskId"]}, token=ALICE)
+    assert "No task" in hidden["error"]["message"]
