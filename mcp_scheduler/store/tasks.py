@@ -149,13 +149,20 @@ class TaskStore:
 
     async def cancelled_runs(self, run_ids: Collection[str]) -> list[str]:
         """Those of `run_ids` whose task was cancelled and is still working (its run goes on somewhere)."""
-        ids = sorted(run_ids)
+        return await self._cancelled("run_id", run_ids)
+
+    async def cancelled_tasks(self, task_ids: Collection[str]) -> list[str]:
+        """Those of `task_ids` that were cancelled and are still working (their call goes on somewhere)."""
+        return await self._cancelled("task_id", task_ids)
+
+    async def _cancelled(self, column: str, values: Collection[str]) -> list[str]:
+        ids = sorted(values)
 
         def find(db: Database) -> list[str]:
             marks = ", ".join("?" for _ in ids)
             rows = db.execute(
-                f"SELECT run_id FROM {_TABLE} WHERE cancel_requested = 1 AND status = 'working' "
-                f"AND run_id IN ({marks})",
+                f"SELECT {column} FROM {_TABLE} WHERE cancel_requested = 1 AND status = 'working' "
+                f"AND {column} IN ({marks})",
                 ids,
             ).fetchall()
             return [row[0] for row in rows]

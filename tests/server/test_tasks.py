@@ -155,3 +155,27 @@ async def test_a_client_without_the_extension_gets_the_plain_result(
     async with Client(runner) as client:
         result = await client.call_tool("run_now", sleep_for(0, "plain", tmp_path / "marks"))
     assert structured(result)["status"] == "success"
+
+
+async def test_cancelling_a_backfills_task_from_another_replica_stops_the_backfill(
+    replicas: tuple[SchedulerServer, SchedulerServer], tmp_path: Path
+) -> None:
+    runner, standby = replicas
+    mark_file = tmp_path / "marks"
+    job = {"job_id": "slow-backfill", "schedule_type": "cron", "schedule": "*/10 * * * *", "agentool_name": "sleeper",
+           "input_data": {"operation": "sleep", "seconds": 60, "token": "fire", "path": str(mark_file),
+                          "mark_cut": True}}
+    async with Client(runner, extensions=[TasksClient()]) as at_runner, \
+            Client(standby, extensions=[TasksClient()]) as at_standby:
+        structured(await at_runner.call_tool("schedule_job", job))
+        backfill = await task_call(at_runner, "backfill_job", {"job_id": "slow-backfill", "since": "1 hour"})
+        await eventually(lambda: ("fire", "start") in marks(mark_file), within=WAIT, what="the first fire's start")
+        await at_standby.session.send_request(TasksCancel(params=TaskParams(taskId=backfill["taskId"])), Answer)
+
+        ended = await followed(at_standby, backfill["taskId"], [])
+        assert ended["status"] == "cancelled" and ended["result"]["isError"] is True
+        assert "fire times left were not run" in ended["result"]["content"][0]["text"]
+        history = structured(await at_standby.call_tool("get_history", {"job_id": "slow-backfill"}))
+    assert [(r["trigger"], r["status"]) for r in history["runs"]] == [("backfill", "cancelled")]
+    assert "its backfill was cancelled" in history["runs"][0]["note"]
+    assert marks(mark_file) == [("fire", "start"), ("fire", "cut")]  # the other fire times never started
