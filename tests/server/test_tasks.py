@@ -5,6 +5,7 @@ the plain result."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Literal
@@ -17,7 +18,9 @@ from pydantic import ConfigDict
 
 from mcp_scheduler import SchedulerRuntime
 from mcp_scheduler.server import SchedulerServer, build_server
+from mcp_scheduler.server.tasks import ORPHANED_AFTER
 from mcp_scheduler.settings import Settings
+from mcp_scheduler.store.tasks import StoredTask
 from tests.reliability._support import marks
 
 from .._net import eventually
@@ -179,3 +182,22 @@ async def test_cancelling_a_backfills_task_from_another_replica_stops_the_backfi
     assert [(r["trigger"], r["status"]) for r in history["runs"]] == [("backfill", "cancelled")]
     assert "its backfill was cancelled" in history["runs"][0]["note"]
     assert marks(mark_file) == [("fire", "start"), ("fire", "cut")]  # the other fire times never started
+
+
+async def test_a_task_whose_process_went_follows_its_runs_record_once_it_ended_5_s_ago(
+    replicas: tuple[SchedulerServer, SchedulerServer], tmp_path: Path
+) -> None:
+    runner, standby = replicas
+    async with Client(runner) as at_runner, Client(standby, extensions=[TasksClient()]) as at_standby:
+        run = structured(await at_runner.call_tool("run_now", sleep_for(0, "ended", tmp_path / "marks")))
+        now = time.time()
+        # The task of a process that is gone: stored, still working, carried nowhere.
+        await standby.tasks.store.insert(StoredTask(
+            task_id="orphan", owner="local", tool="run_now", run_id=run["run_id"], status="working",
+            created_at=now, updated_at=now, expires_at=now + 3600))
+        assert (await tasks_get(at_standby, "orphan"))["status"] == "working"  # its process may still record it
+        standby.tasks.store.clock = lambda: time.time() + ORPHANED_AFTER + 1
+        followed = await tasks_get(at_standby, "orphan")
+    assert followed["status"] == "completed"
+    assert followed["result"]["structuredContent"]["run_id"] == run["run_id"]
+    assert followed["result"]["isError"] is False
