@@ -243,6 +243,7 @@ class ExtraRuns:
                 self._halted.add(task)
                 task.add_done_callback(self._halted.discard)
                 self._runs.flights.stop(job_id, CANCELLED_BACKFILL, triggers=_BACKFILL)
+                await asyncio.wait([task])  # its stopped runs recorded: the caller's answer comes after them
             raise
         return summary.model_copy(update={"statuses": dict(statuses)})
 
