@@ -23,6 +23,7 @@ __all__ = [
     "UnknownJobKindError",
     "OutOfBoundsError",
     "JobNotFoundError",
+    "RunNotFoundError",
     "JobExistsError",
     "JobExecutionError",
     "LeaseHeldError",
@@ -105,6 +106,17 @@ class JobNotFoundError(SchedulerError, LookupError):
         self.job_id = job_id
 
     def __str__(self) -> str:  # LookupError would otherwise repr() the message
+        return str(self.args[0])
+
+
+class RunNotFoundError(SchedulerError, LookupError):
+    """No run the caller may see has the given id."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"Run {clip(run_id)} not found: get_history lists the runs with their ids.")
+        self.run_id = run_id
+
+    def __str__(self) -> str:
         return str(self.args[0])
 
 

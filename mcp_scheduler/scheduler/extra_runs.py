@@ -15,7 +15,7 @@ from ..clocks import Clock
 from ..errors import InvalidJobInputError, JobExecutionError, JobNotFoundError, QuotaExceededError
 from ..fire_times import backfill_times
 from ..history import HistoryWriter
-from ..jobs import Job, JobDefinition
+from ..jobs import Job, JobDefinition, RunTrigger
 from ..models import BackfillOverlap, BackfillSummary, RunRecord, SchedulerInput
 from ..principals import require_kind
 from ..runs import AdHocRun, RunPath, RunTarget
@@ -28,12 +28,14 @@ from .replication import Replication
 from .run_requests import RUNNER_GONE, RunRequest
 from .table import JobTable
 
-__all__ = ["BACKFILL_LIMIT", "REQUEST_START_WITHIN", "ExtraRuns"]
+__all__ = ["BACKFILL_LIMIT", "CANCELLED_BACKFILL", "REQUEST_START_WITHIN", "ExtraRuns"]
 
 logger = logging.getLogger(__name__)
 
 BACKFILL_LIMIT = 1000  # most fire times one backfill runs
 REQUEST_START_WITHIN = 10.0  # seconds a standby's run_now waits for the runner to start the run it asked for
+CANCELLED_BACKFILL = "its backfill was cancelled (tasks/cancel)"
+_BACKFILL: tuple[RunTrigger] = ("backfill",)
 
 
 class ExtraRuns:
@@ -69,6 +71,7 @@ class ExtraRuns:
         self._clock = clock
         self.manual_runs: set[asyncio.Task[Any]] = set()  # tasks inside run_now, and runs asked for (take_request)
         self.backfills: set[asyncio.Task[Counter[str]]] = set()  # backfills in progress
+        self._halted: set[asyncio.Task[Counter[str]]] = set()  # backfills whose waiting caller was cancelled
         self._open = False
         self._stops = 0  # stop() calls: a backfill started before one ends with it
 
@@ -226,7 +229,8 @@ class ExtraRuns:
         (max_concurrent_runs) and within the job's runs in flight (max_runs_per_job), waiting for room; with
         `wait` this returns once they have all finished, with their outcomes. The job's bounds and jitter do
         not apply: the range is what it runs. Only the runner runs backfills (it holds the runner lease);
-        stop_scheduler and cancel_job end them.
+        stop_scheduler and cancel_job end them, and so does cancelling a caller that waits (`wait`): its runs in
+        progress are stopped (recorded `cancelled`) and the fire times left are not run.
         """
         job = await self._replication.find(job_id)
         definition = job.definition
@@ -263,7 +267,15 @@ class ExtraRuns:
                     times[0].isoformat(), times[-1].isoformat(), overlap)
         if not wait:
             return summary
-        statuses = await asyncio.shield(task)
+        try:
+            statuses = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.done():
+                self._halted.add(task)
+                task.add_done_callback(self._halted.discard)
+                self._runs.flights.stop(job_id, CANCELLED_BACKFILL, triggers=_BACKFILL)
+                await asyncio.wait([task])  # its stopped runs recorded: the caller's answer comes after them
+            raise
         return summary.model_copy(update={"statuses": dict(statuses)})
 
     async def _backfill(
@@ -276,9 +288,11 @@ class ExtraRuns:
         slots = asyncio.Semaphore(wide if overlap == "allow_all" else 1)
         left = list(reversed(times))
         stops = self._stops
+        me = asyncio.current_task()
 
         def going() -> bool:
-            return self._open and job_id in self._table and self._engine.engine is not None and self._stops == stops
+            return (self._open and job_id in self._table and self._engine.engine is not None
+                    and self._stops == stops and me not in self._halted)
 
         async def one(moment: datetime) -> None:
             try:
@@ -295,9 +309,9 @@ class ExtraRuns:
                 await slots.acquire()
                 if not going():
                     slots.release()
-                    logger.warning("Job %s: backfill stopped (the job or this runner went, or the scheduler was "
-                                   "stopped); %d fire time(s) from %s were not run", job_id, len(left),
-                                   left[-1].isoformat())
+                    logger.warning("Job %s: backfill stopped (the job or this runner went, the scheduler was "
+                                   "stopped or the backfill cancelled); %d fire time(s) from %s were not run", job_id,
+                                   len(left), left[-1].isoformat())
                     break
                 run = asyncio.create_task(one(left.pop()))
                 runs.add(run)

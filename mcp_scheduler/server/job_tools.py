@@ -185,15 +185,16 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations: Co
         with_parameters(
             backfill_job,
             [field_parameter("job_id", required=True, description="The job to backfill."),
-             field_parameter("since", required=True, description="Start of the past range: an ISO 8601 time (in the "
-                             "job's time zone) or how long ago, e.g. '30 days'."),
-             field_parameter("until", description="End of the range (default: now), not in the future."),
-             "backfill_overlap"],
+             field_parameter("since", required=True, description="Range start: ISO 8601 (job's zone) or how "
+                             "long ago, e.g. '30 days'."),
+             field_parameter("until", description="End of the range (default: now)."),
+             field_parameter("backfill_overlap", description="buffer_all: one at a time, oldest first; allow_all: up "
+                             "to max_instances at once.")],
             required=["job_id", "since"],
             returns=BackfillSummary,
         ),
-        description="Run a job once per past fire time in a range (at most 1000), e.g. after an outage. Answers "
-        "at once; get_history shows the runs.",
+        description="Run a job once per past fire time in a range (at most 1000). Answers at once; get_history "
+        "shows the runs.",
         annotations=hints(open_world=True),
         scope=RUN,
     ))

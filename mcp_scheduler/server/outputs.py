@@ -27,6 +27,7 @@ __all__ = [
     "json_size",
     "within",
     "HistoryPage",
+    "FoundRun",
     "InboxEntry",
     "InboxPage",
     "JobDetail",
@@ -140,6 +141,12 @@ class HistoryPage(BaseModel):
         description="Left out unless the answer reached its size limit before `limit` runs: pass it as `until` "
         "for the next, older runs.",
     )
+
+
+class FoundRun(BaseModel):
+    """One run, as get_history shows its runs."""
+
+    run: dict[str, Any] = Field(description="The run: its status and, once ended, its result or error.")
 
 
 class AgenToolEntry(BaseModel):

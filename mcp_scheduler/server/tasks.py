@@ -30,6 +30,7 @@ from pydantic import BaseModel, Field
 
 from ..principals import ADMIN
 from ..runtime import SchedulerRuntime
+from ..scheduler.extra_runs import CANCELLED_BACKFILL
 from ..store.tasks import StoredTask, TaskStore
 from .auth import principal_of
 
@@ -89,11 +90,15 @@ class RunTasks(Extension):
         self._ttl_ms = ttl_ms
         self._poll_ms = poll_interval_ms
         self._carried: dict[str, asyncio.Task[None]] = {}  # tasks whose tool call goes on in this process
+        self._backfills: set[str] = set()  # those of them that are backfills (cancelled by cancelling the call)
         self._watch: asyncio.Task[None] | None = None
 
     def methods(self) -> list[MethodBinding]:
-        return [MethodBinding("tasks/get", TaskParams, self._get), MethodBinding("tasks/update", UpdateParams,
-                self._update), MethodBinding("tasks/cancel", TaskParams, self._cancel)]
+        return [
+            MethodBinding("tasks/get", TaskParams, self._get),
+            MethodBinding("tasks/update", UpdateParams, self._update),
+            MethodBinding("tasks/cancel", TaskParams, self._cancel),
+        ]
 
     def start(self) -> None:
         if self._watch is None:
@@ -119,14 +124,27 @@ class RunTasks(Extension):
             return await call_next(ctx)
         now = self.store.clock()
         run_id = secrets.token_hex(16) if params.name == "run_now" else None
-        task = StoredTask(task_id=secrets.token_hex(16), owner=principal_of(ctx).subject, tool=params.name,
-                          run_id=run_id, status="working", created_at=now, updated_at=now,
-                          expires_at=now + self._ttl_ms / 1000)
+        task = StoredTask(
+            task_id=secrets.token_hex(16),
+            owner=principal_of(ctx).subject,
+            tool=params.name,
+            run_id=run_id,
+            status="working",
+            created_at=now,
+            updated_at=now,
+            expires_at=now + self._ttl_ms / 1000,
+        )
         await self.store.insert(task)  # answered only once stored
         carried = asyncio.create_task(self._carry(task, ctx, call_next), name=f"mcp-scheduler-task-{task.task_id}")
         self._carried[task.task_id] = carried
-        carried.add_done_callback(lambda _: self._carried.pop(task.task_id, None))
+        if task.tool == "backfill_job":
+            self._backfills.add(task.task_id)
+        carried.add_done_callback(lambda _: self._forget(task.task_id))
         return {"resultType": "task", **self._shown(task)}
+
+    def _forget(self, task_id: str) -> None:
+        self._carried.pop(task_id, None)
+        self._backfills.discard(task_id)
 
     async def _carry(self, task: StoredTask, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> None:
         _task.set((task.run_id,))
@@ -134,8 +152,13 @@ class RunTasks(Extension):
         try:
             outcome = _dump(await call_next(ctx))
         except asyncio.CancelledError:
-            outcome = {"content": [{"type": "text", "text": "Cancelled before its run started: nothing ran."}],
-                       "isError": True}
+            text = (
+                f"Cancelled: the backfill's runs in progress were stopped ({CANCELLED_BACKFILL}) and the fire "
+                "times left were not run; get_history shows those that ran."
+                if task.tool == "backfill_job"
+                else "Cancelled before its run started: nothing ran."
+            )
+            outcome = {"content": [{"type": "text", "text": text}], "isError": True}
         except MCPError as exc:
             outcome, failed = {"code": exc.code, "message": exc.message}, True
         except Exception as exc:
@@ -149,8 +172,11 @@ class RunTasks(Extension):
         task = await self.store.get(task_id)
         principal = principal_of(ctx)
         if task is None or (task.owner != principal.subject and ADMIN not in principal.scopes):
-            raise MCPError(INVALID_PARAMS, f"No task {task_id!r}: unknown, expired (tasks are kept "
-                           f"{self._ttl_ms // 3_600_000} h) or another caller's.")
+            raise MCPError(
+                INVALID_PARAMS,
+                f"No task {task_id!r}: unknown, expired (tasks are kept "
+                f"{self._ttl_ms // 3_600_000} h) or another caller's.",
+            )
         return task
 
     async def _get(self, ctx: ServerRequestContext[Any, Any], params: TaskParams) -> dict[str, Any]:
@@ -165,29 +191,29 @@ class RunTasks(Extension):
 
     async def _cancel(self, ctx: ServerRequestContext[Any, Any], params: TaskParams) -> dict[str, Any]:
         task = await self._find(ctx, params.task_id)
-        if task.tool == "backfill_job":
-            raise MCPError(INVALID_PARAMS, "A backfill's task cannot be cancelled by itself: cancel_job or "
-                           "stop_scheduler ends the backfill (its task then completes).")
         if not await self.store.request_cancel(task.task_id):
             ended = await self._find(ctx, task.task_id)
             raise MCPError(INVALID_PARAMS, f"Task {task.task_id!r} has ended ({ended.status}): nothing to cancel.")
         service = self._runtime.service
         stopped = task.run_id is not None and service.stop_run(task.run_id, CANCELLED_TASK)
         carried = self._carried.get(task.task_id)
-        if not stopped and carried is not None and service.is_runner:
-            carried.cancel()  # the run has not started here yet
-        return {}  # on another process the runner finds the cancelled task of its run (`_watch_cancels`)
+        if not stopped and carried is not None and (service.is_runner or task.task_id in self._backfills):
+            carried.cancel()  # the run has not started here yet, or a backfill (which then stops)
+        return {}  # on another process the one running it finds the cancelled task (`_watch_cancels`)
 
     async def _watch_cancels(self) -> None:
         service = self._runtime.service
         while True:
             await asyncio.sleep(WATCH_EVERY)
-            run_ids = service.runs_in_flight() if service.is_runner else set()
-            if not run_ids:
-                continue
+            run_ids = service.runs_in_flight()  # a standby runs an AgenTool once (no job) itself
             try:
-                for run_id in await self.store.cancelled_runs(run_ids):
-                    service.stop_run(run_id, CANCELLED_TASK)
+                if run_ids:
+                    for run_id in await self.store.cancelled_runs(run_ids):
+                        service.stop_run(run_id, CANCELLED_TASK)
+                if self._backfills:
+                    for task_id in await self.store.cancelled_tasks(self._backfills):
+                        if (carried := self._carried.get(task_id)) is not None:
+                            carried.cancel()
             except Exception as exc:
                 logger.warning("Looking for cancelled tasks failed: %s", exc)
 
@@ -195,8 +221,12 @@ class RunTasks(Extension):
 
     def _shown(self, task: StoredTask) -> dict[str, Any]:
         shown: dict[str, Any] = {
-            "taskId": task.task_id, "status": task.status, "createdAt": _iso(task.created_at),
-            "lastUpdatedAt": _iso(task.updated_at), "ttlMs": self._ttl_ms, "pollIntervalMs": self._poll_ms,
+            "taskId": task.task_id,
+            "status": task.status,
+            "createdAt": _iso(task.created_at),
+            "lastUpdatedAt": _iso(task.updated_at),
+            "ttlMs": self._ttl_ms,
+            "pollIntervalMs": self._poll_ms,
         }
         if task.run_id is not None and task.status == "working":
             shown["statusMessage"] = f"run {task.run_id} in progress (get_run reads it)"
@@ -213,8 +243,11 @@ class RunTasks(Extension):
         if record is None or finished is None or self.store.clock() - finished.timestamp() < ORPHANED_AFTER:
             return self._shown(task)
         structured = record.model_dump(mode="json", by_alias=True, exclude_none=True)
-        outcome = {"content": [{"type": "text", "text": json.dumps(structured, separators=(",", ":"))}],
-                   "structuredContent": structured, "isError": record.status != "success"}
+        outcome = {
+            "content": [{"type": "text", "text": json.dumps(structured, separators=(",", ":"))}],
+            "structuredContent": structured,
+            "isError": record.status != "success",
+        }
         status = "cancelled" if record.status == "cancelled" else "completed"
         return {**self._shown(task), "status": status, "result": outcome}
 

@@ -14,7 +14,7 @@ from pydantic import Field
 from agentool_bridge.toolkits import QueueMessage, check_name
 from agentool_bridge.toolkits.inbox import INBOX_QUEUE
 
-from ..errors import SchedulerError
+from ..errors import RunNotFoundError, SchedulerError
 from ..models import RunRecord, SchedulerStatus
 from ..principals import ADMIN, READ, RUN, WRITE, require
 from ..runtime import SchedulerRuntime
@@ -26,6 +26,7 @@ from .job_tools import job_tools
 from .outputs import (
     AgenToolCatalog,
     AnswerLimits,
+    FoundRun,
     HistoryPage,
     InboxPage,
     QueueMessages,
@@ -37,10 +38,12 @@ from .tooling import READ_ONLY, Tool, hints, keyword, scheduler_input, tool_erro
 
 __all__ = ["TOOL_ORDER", "InboxIsNotAQueueError", "add_tools", "read_queue"]
 
+_NAME = {"type": "string"}  # a queue name as published (checked as the field says)
+
 TOOL_ORDER = (
     "schedule_job", "cancel_job", "pause_job", "resume_job", "run_now", "list_jobs", "get_job", "get_history",
-    "update_job", "scheduler_status", "start_scheduler", "stop_scheduler", "preview_schedule", "backfill_job",
-    "list_agentools", "read_queue", "read_inbox",
+    "get_run", "update_job", "scheduler_status", "start_scheduler", "stop_scheduler", "preview_schedule",
+    "backfill_job", "list_agentools", "read_queue", "read_inbox",
 )
 """The order of tools/list: what a model reads first (scheduling), then the rest roughly by how often it is used."""
 
@@ -129,15 +132,17 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations:
     tools.append(Tool(
         with_parameters(
             run_now,
-            [field_parameter("job_id", description="A job to run once (its schedule stays)."),
+            [field_parameter("job_id", description="A job to run (its schedule stays)."),
              field_parameter("agentool_name", description="Without job_id: the job kind to run."),
              field_parameter("input_data", description="Without job_id: its input, e.g. "
                              "{\"operation\": \"log\", \"message\": \"hi\"}."),
-             "timeout", "result_queue", "error_queue"],
+             field_parameter("timeout", description="Seconds it may take.", schema={"type": "number"}),
+             field_parameter("result_queue", description="Queue for its result, or 'inbox'.", schema=_NAME),
+             field_parameter("error_queue", description="Queue for its error, or 'inbox'.", schema=_NAME)],
             returns=RunRecord,
         ),
         description="Run once now: a job (job_id alone) or a job kind with input_data. Waits for the result; a "
-        "failed run is an error.",
+        "failure is an error.",
         annotations=hints(open_world=True),
         scope=RUN,
     ))
@@ -166,17 +171,32 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations:
         with_parameters(
             get_history,
             [
-                field_parameter("job_id", description="Only this job's runs (a cancelled job's too)."),
+                field_parameter("job_id", description="Only this job's (a cancelled one's too)."),
                 "status",
-                "since",
-                "until",
-                field_parameter("agentool_name", description="Only runs of this job kind."),
+                field_parameter("since", description="From then on: ISO 8601, or how long ago, e.g. '1h'."),
+                field_parameter("until", description="Before then (as since)."),
+                field_parameter("agentool_name", description="Only this job kind's."),
                 field_parameter("limit", description="Most runs returned."),
             ],
             returns=HistoryPage,
         ),
-        description="Runs, newest first, with summary or error. 'What failed in the last hour?': since='1h', "
+        description="Runs, newest first, with summary or error. Failed in the last hour: since='1h', "
         "status='error'.",
+        annotations=READ_ONLY,
+        scope=READ,
+    ))
+
+    async def get_run(ctx: Context, run_id: Annotated[str, Field(description="The run's id.")]) -> FoundRun:
+        with tool_errors("get_run"):
+            found = await svc.get_history(None, limit=1, run_id=run_id)
+            record = next((r for r in found if r.run_id == run_id), None)
+            if record is None:
+                raise RunNotFoundError(run_id)
+            return FoundRun(run=brief_run(limits.run(record)).model_dump(mode="json", exclude_none=True))
+
+    tools.append(Tool(
+        get_run,
+        description="A run by id: running, or how it ended.",
         annotations=READ_ONLY,
         scope=READ,
     ))

@@ -58,8 +58,9 @@ class StoredTask:
 
     @classmethod
     def of(cls, row: Any) -> StoredTask:
-        return cls(row[0], row[1], row[2], row[3], row[4], float(row[5]), float(row[6]), float(row[7]), bool(row[8]),
-                   row[9])
+        return cls(
+            row[0], row[1], row[2], row[3], row[4], float(row[5]), float(row[6]), float(row[7]), bool(row[8]), row[9]
+        )
 
 
 class TaskStore:
@@ -86,9 +87,21 @@ class TaskStore:
         def insert(db: Database) -> None:
             with db.transaction():
                 db.execute(f"DELETE FROM {_TABLE} WHERE expires_at < ?", (task.created_at,))
-                db.execute(f"INSERT INTO {_TABLE} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           (task.task_id, task.owner, task.tool, task.run_id, task.status, task.created_at,
-                            task.updated_at, task.expires_at, int(task.cancel_requested), task.outcome))
+                db.execute(
+                    f"INSERT INTO {_TABLE} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        task.task_id,
+                        task.owner,
+                        task.tool,
+                        task.run_id,
+                        task.status,
+                        task.created_at,
+                        task.updated_at,
+                        task.expires_at,
+                        int(task.cancel_requested),
+                        task.outcome,
+                    ),
+                )
 
         await self._call(insert)
 
@@ -96,8 +109,9 @@ class TaskStore:
         """The task, unless unknown or expired."""
 
         def get(db: Database) -> StoredTask | None:
-            row = db.execute(f"SELECT {_COLUMNS} FROM {_TABLE} WHERE task_id = ? AND expires_at >= ?",
-                             (task_id, self.clock())).fetchone()
+            row = db.execute(
+                f"SELECT {_COLUMNS} FROM {_TABLE} WHERE task_id = ? AND expires_at >= ?", (task_id, self.clock())
+            ).fetchone()
             return None if row is None else StoredTask.of(row)
 
         result: StoredTask | None = await self._call(get)
@@ -110,8 +124,11 @@ class TaskStore:
 
         def finish(db: Database) -> None:
             with db.transaction():
-                db.execute(f"UPDATE {_TABLE} SET status = {end}, outcome = ?, updated_at = ? "
-                           "WHERE task_id = ? AND status = 'working'", (outcome, self.clock(), task_id))
+                db.execute(
+                    f"UPDATE {_TABLE} SET status = {end}, outcome = ?, updated_at = ? "
+                    "WHERE task_id = ? AND status = 'working'",
+                    (outcome, self.clock(), task_id),
+                )
 
         await self._call(finish)
 
@@ -120,8 +137,11 @@ class TaskStore:
 
         def cancel(db: Database) -> bool:
             with db.transaction():
-                cursor = db.execute(f"UPDATE {_TABLE} SET cancel_requested = 1, updated_at = ? "
-                                    "WHERE task_id = ? AND status = 'working'", (self.clock(), task_id))
+                cursor = db.execute(
+                    f"UPDATE {_TABLE} SET cancel_requested = 1, updated_at = ? "
+                    "WHERE task_id = ? AND status = 'working'",
+                    (self.clock(), task_id),
+                )
                 return cursor.rowcount > 0
 
         done: bool = await self._call(cancel)
@@ -129,12 +149,22 @@ class TaskStore:
 
     async def cancelled_runs(self, run_ids: Collection[str]) -> list[str]:
         """Those of `run_ids` whose task was cancelled and is still working (its run goes on somewhere)."""
-        ids = sorted(run_ids)
+        return await self._cancelled("run_id", run_ids)
+
+    async def cancelled_tasks(self, task_ids: Collection[str]) -> list[str]:
+        """Those of `task_ids` that were cancelled and are still working (their call goes on somewhere)."""
+        return await self._cancelled("task_id", task_ids)
+
+    async def _cancelled(self, column: str, values: Collection[str]) -> list[str]:
+        ids = sorted(values)
 
         def find(db: Database) -> list[str]:
             marks = ", ".join("?" for _ in ids)
-            rows = db.execute(f"SELECT run_id FROM {_TABLE} WHERE cancel_requested = 1 AND status = 'working' "
-                              f"AND run_id IN ({marks})", ids).fetchall()
+            rows = db.execute(
+                f"SELECT {column} FROM {_TABLE} WHERE cancel_requested = 1 AND status = 'working' "
+                f"AND {column} IN ({marks})",
+                ids,
+            ).fetchall()
             return [row[0] for row in rows]
 
         found: list[str] = await self._call(find) if ids else []

@@ -35,6 +35,7 @@ EXPECTED_TOOLS = {
     "update_job",
     "read_inbox",
     "backfill_job",
+    "get_run",
     "show_schedule",
 }
 

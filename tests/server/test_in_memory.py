@@ -32,6 +32,7 @@ TOOL_PARAMETERS: dict[str, tuple[list[str], list[str]]] = {
     "list_jobs": (["state", "agentool_name", "cursor", "limit"], []),
     "get_job": (["job_id"], ["job_id"]),
     "get_history": (["job_id", "status", "since", "until", "agentool_name", "limit"], []),
+    "get_run": (["run_id"], ["run_id"]),
     "update_job": (
         ["job_id", "schedule_type", "schedule", "timezone", "agentool_name", "input_data", "job_name",
          "max_instances", "misfire_grace_time", "coalesce", "timeout", "result_queue", "error_queue", "policy",
@@ -48,8 +49,8 @@ TOOL_PARAMETERS: dict[str, tuple[list[str], list[str]]] = {
     "read_inbox": (["count", "acknowledge", "ack_ids"], []),
     "show_schedule": ([], []),
 }
-READ_ONLY_TOOLS = {"list_jobs", "get_job", "get_history", "scheduler_status", "preview_schedule", "list_agentools",
-                   "show_schedule"}
+READ_ONLY_TOOLS = {"list_jobs", "get_job", "get_history", "get_run", "scheduler_status", "preview_schedule",
+                   "list_agentools", "show_schedule"}
 # Tools whose parameters are all SchedulerInput fields (list_jobs, read_queue and read_inbox have their own).
 FIELD_TOOLS = ["schedule_job", "cancel_job", "pause_job", "resume_job", "run_now", "get_job", "get_history",
                "preview_schedule", "backfill_job"]
@@ -69,7 +70,7 @@ async def tools_by_name(client: Client) -> dict[str, Any]:
 # ---------------------------------------------------------------------- listing and schemas
 
 
-async def test_list_tools_has_all_18_tools_with_flat_parameters(client: Client) -> None:
+async def test_list_tools_has_all_19_tools_with_flat_parameters(client: Client) -> None:
     tools = await tools_by_name(client)
 
     assert sorted(tools) == sorted(TOOL_PARAMETERS)
@@ -83,7 +84,8 @@ async def test_list_tools_has_all_18_tools_with_flat_parameters(client: Client) 
 
 
 # Parameters whose published schema is shorter than the field's on purpose (still validated as the field says).
-OWN_SCHEMAS = {("schedule_job", "policy"), ("schedule_job", "success"), ("preview_schedule", "policy")}
+OWN_SCHEMAS = {("schedule_job", "policy"), ("schedule_job", "success"), ("preview_schedule", "policy"),
+               ("run_now", "timeout"), ("run_now", "result_queue"), ("run_now", "error_queue")}
 
 
 @pytest.mark.parametrize("tool_name", FIELD_TOOLS)
@@ -98,7 +100,7 @@ async def test_tool_parameters_equal_the_scheduler_input_fields(client: Client, 
             assert prop["type"] == "boolean"
             continue
         if (tool_name, name) in OWN_SCHEMAS:
-            assert prop["type"] == "object", name
+            assert prop["type"] == model[name].get("type", "object"), name
             continue
         expected = required_form(model[name]) if name in required and "anyOf" in model[name] else model[name]
         # The type, bounds and default are the model's; a tool may word the description for itself.
@@ -177,6 +179,10 @@ async def test_every_tool_can_be_called_successfully(client: Client) -> None:
 
     history = await call("get_history", {"job_id": "kv-job", "status": "success"})
     assert history["count"] == 1 and history["runs"][0]["run_id"] == run["run_id"]
+    found = await call("get_run", {"run_id": run["run_id"]})
+    assert found["run"]["status"] == "success" and found["run"]["job_id"] == "kv-job"
+    missing = await client.call_tool("get_run", {"run_id": "0" * 32})
+    assert missing.is_error and "get_history lists the runs" in missing.content[0].text
 
     page = await call("list_jobs")
     assert [j["job_id"] for j in page["jobs"]] == ["kv-job"]

@@ -189,6 +189,7 @@ CALLS: list[tuple[str, dict[str, Any], frozenset[str]]] = [
     ("tools/call", {"name": "list_jobs", "arguments": {}}, frozenset({READ})),
     ("tools/call", {"name": "get_job", "arguments": {"job_id": "plain"}}, frozenset({READ})),
     ("tools/call", {"name": "get_history", "arguments": {}}, frozenset({READ})),
+    ("tools/call", {"name": "get_run", "arguments": {"run_id": "0" * 32}}, frozenset({READ})),
     ("tools/call", {"name": "scheduler_status", "arguments": {}}, frozenset({READ})),
     ("tools/call", {"name": "preview_schedule", "arguments": {"schedule_type": "cron", "schedule": "0 9 * * *"}},
      frozenset({READ})),

@@ -48,7 +48,7 @@ def test_a_server_answers_tools_list_before_loading_cron_libraries_or_building_a
 
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["tools"] == 18
+    assert report["tools"] == 19
     assert report["loaded"] == [], "loaded before the first answers: " + ", ".join(report["loaded"])
     assert report["http_input_built"] is False  # an AgenTool's input model is built when first used
     assert "09:00" in report["preview"] and "Monday through Friday" in report["preview"]  # croniter, cron-descriptor

@@ -5,6 +5,7 @@ the plain result."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Literal
@@ -17,8 +18,10 @@ from pydantic import ConfigDict
 
 from mcp_scheduler import SchedulerRuntime
 from mcp_scheduler.server import SchedulerServer, build_server
+from mcp_scheduler.server.tasks import ORPHANED_AFTER
 from mcp_scheduler.settings import Settings
-from tests.reliability._support import marks
+from mcp_scheduler.store.tasks import StoredTask
+from tests.reliability._support import marks, runs
 
 from .._net import eventually
 from .conftest import WAIT, structured
@@ -69,8 +72,9 @@ async def task_call(client: Client, tool: str, arguments: dict[str, Any]) -> dic
 
 
 async def tasks_get(client: Client, task_id: str) -> dict[str, Any]:
-    return dict((await client.session.send_request(TasksGet(params=TaskParams(taskId=task_id)), Answer)).model_extra
-                or {})
+    return dict(
+        (await client.session.send_request(TasksGet(params=TaskParams(taskId=task_id)), Answer)).model_extra or {}
+    )
 
 
 async def followed(client: Client, task_id: str, seen: list[str]) -> dict[str, Any]:
@@ -93,8 +97,13 @@ async def replicas(tmp_path: Path) -> AsyncIterator[tuple[SchedulerServer, Sched
     runtimes = []
     for _ in range(2):
         settings = Settings(database=str(tmp_path / "s.db"), timezone="UTC", discover_entry_points=False)
-        runtimes.append(SchedulerRuntime(settings.service_config(), toolkit_config=settings.toolkit_config(),
-                                         toolkits=["tests.reliability._support:create_sleeper"]))
+        runtimes.append(
+            SchedulerRuntime(
+                settings.service_config(),
+                toolkit_config=settings.toolkit_config(),
+                toolkits=["tests.reliability._support:create_sleeper"],
+            )
+        )
     try:
         yield build_server(runtimes[0], settings), build_server(runtimes[1], settings)
     finally:
@@ -103,8 +112,10 @@ async def replicas(tmp_path: Path) -> AsyncIterator[tuple[SchedulerServer, Sched
 
 
 def sleep_for(seconds: float, token: str, path: Path) -> dict[str, Any]:
-    return {"agentool_name": "sleeper",
-            "input_data": {"operation": "sleep", "seconds": seconds, "token": token, "path": str(path)}}
+    return {
+        "agentool_name": "sleeper",
+        "input_data": {"operation": "sleep", "seconds": seconds, "token": token, "path": str(path)},
+    }
 
 
 async def test_a_run_now_answers_a_task_at_once_that_another_replica_follows_to_completed_and_cancels(
@@ -112,8 +123,10 @@ async def test_a_run_now_answers_a_task_at_once_that_another_replica_follows_to_
 ) -> None:
     runner, standby = replicas
     mark_file = tmp_path / "marks"
-    async with Client(runner, extensions=[TasksClient()]) as at_runner, \
-            Client(standby, extensions=[TasksClient()]) as at_standby:
+    async with (
+        Client(runner, extensions=[TasksClient()]) as at_runner,
+        Client(standby, extensions=[TasksClient()]) as at_standby,
+    ):
         slow = await task_call(at_runner, "run_now", sleep_for(3, "slow", mark_file))
         doomed = await task_call(at_runner, "run_now", sleep_for(60, "doomed", mark_file))
         assert slow["status"] == doomed["status"] == "working"
@@ -145,3 +158,50 @@ async def test_a_client_without_the_extension_gets_the_plain_result(
     async with Client(runner) as client:
         result = await client.call_tool("run_now", sleep_for(0, "plain", tmp_path / "marks"))
     assert structured(result)["status"] == "success"
+
+
+async def test_cancelling_a_backfills_task_from_another_replica_stops_the_backfill(
+    replicas: tuple[SchedulerServer, SchedulerServer], tmp_path: Path
+) -> None:
+    runner, standby = replicas
+    mark_file = tmp_path / "marks"
+    job = {"job_id": "slow-backfill", "schedule_type": "cron", "schedule": "*/10 * * * *", "agentool_name": "sleeper",
+           "input_data": {"operation": "sleep", "seconds": 60, "token": "fire", "path": str(mark_file),
+                          "mark_cut": True}}
+    async with Client(runner, extensions=[TasksClient()]) as at_runner, \
+            Client(standby, extensions=[TasksClient()]) as at_standby:
+        structured(await at_runner.call_tool("schedule_job", job))
+        backfill = await task_call(at_runner, "backfill_job", {"job_id": "slow-backfill", "since": "1 hour"})
+        await eventually(lambda: ("fire", "start") in marks(mark_file), within=WAIT, what="the first fire's start")
+        await at_standby.session.send_request(TasksCancel(params=TaskParams(taskId=backfill["taskId"])), Answer)
+
+        ended = await followed(at_standby, backfill["taskId"], [])
+        assert ended["status"] == "cancelled" and ended["result"]["isError"] is True
+        assert "fire times left were not run" in ended["result"]["content"][0]["text"]
+
+        def recorded() -> list[dict[str, Any]]:
+            return [r for r in runs(tmp_path / "s.db") if r["job_id"] == "slow-backfill"]
+
+        await eventually(lambda: recorded() and recorded()[-1]["status"] != "running", within=WAIT, what="the record")
+    assert [(r["trigger"], r["status"]) for r in recorded()] == [("backfill", "cancelled")]
+    assert "its backfill was cancelled" in recorded()[0]["note"]
+    assert marks(mark_file) == [("fire", "start"), ("fire", "cut")]  # the other fire times never started
+
+
+async def test_a_task_whose_process_went_follows_its_runs_record_once_it_ended_5_s_ago(
+    replicas: tuple[SchedulerServer, SchedulerServer], tmp_path: Path
+) -> None:
+    runner, standby = replicas
+    async with Client(runner) as at_runner, Client(standby, extensions=[TasksClient()]) as at_standby:
+        run = structured(await at_runner.call_tool("run_now", sleep_for(0, "ended", tmp_path / "marks")))
+        now = time.time()
+        # The task of a process that is gone: stored, still working, carried nowhere.
+        await standby.tasks.store.insert(StoredTask(
+            task_id="orphan", owner="local", tool="run_now", run_id=run["run_id"], status="working",
+            created_at=now, updated_at=now, expires_at=now + 3600))
+        assert (await tasks_get(at_standby, "orphan"))["status"] == "working"  # its process may still record it
+        standby.tasks.store.clock = lambda: time.time() + ORPHANED_AFTER + 1
+        followed = await tasks_get(at_standby, "orphan")
+    assert followed["status"] == "completed"
+    assert followed["result"]["structuredContent"]["run_id"] == run["run_id"]
+    assert followed["result"]["isError"] is False
