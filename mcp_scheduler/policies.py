@@ -45,7 +45,7 @@ MAX_WINDOW = 366 * 86400
 class _PolicyFields(FrozenModel):
     overlap: Overlap = Field(
         default="skip",
-        description="A fire during a run: skip, buffer_one, buffer_all (up to 100), allow_all (up to max_instances) "
+        description="A fire during a run: skip, buffer_one, buffer_all (100 at most), allow_all (max_instances) "
         "or cancel_other (stops the run).",
     )
     catchup: Catchup | None = Field(

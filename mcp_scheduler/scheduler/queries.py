@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import logging
 import operator
+import re
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -35,6 +36,8 @@ __all__ = ["JobQueries"]
 logger = logging.getLogger(__name__)
 
 _STATE_NAMES = {0: "stopped", 1: "running", 2: "paused"}
+_RUN_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
+"""A run id, or its first characters, as get_history and get_run take them (ids are 32 hex digits)."""
 _STATE_OF = operator.attrgetter("state")
 
 
@@ -130,6 +133,8 @@ class JobQueries:
         `job_id` those of every job, cancelled and finished ones included. `since` and `until` bound the
         run time: datetimes, or strings such as '2026-12-01T09:00' or '1h' (that long ago); `run_id`: the run of
         that id (or those whose id starts so)."""
+        if run_id is not None and not _RUN_ID.fullmatch(run_id):
+            return []  # no run has such an id (and a long or odd one is no pattern for the store to match)
         now = self._clock.now()
         start = parse_moment(since, "since", self._timezone, now) if isinstance(since, str) else since
         end = parse_moment(until, "until", self._timezone, now) if isinstance(until, str) else until

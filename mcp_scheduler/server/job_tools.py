@@ -37,8 +37,8 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations: Co
     user before cancel_job, a job that runs a program and an update_job that widens what a job reaches."""
     svc = runtime.service
     tools: list[Tool] = []
-    timezone = field_parameter("timezone", description="IANA zone of naive times and cron fields, e.g. "
-                               f"'Europe/Berlin'. Default: {svc.timezone}.")
+    timezone = field_parameter("timezone", description=f"IANA zone of naive times and cron fields (default "
+                               f"{svc.timezone}).")
 
     async def schedule_job(ctx: Context, **kw: Any) -> AcceptedJob:
         check_confirmed(kw, "scheduling a job that runs a program")

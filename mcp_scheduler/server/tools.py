@@ -134,11 +134,10 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations:
             run_now,
             [field_parameter("job_id", description="A job to run (its schedule stays)."),
              field_parameter("agentool_name", description="Without job_id: the job kind to run."),
-             field_parameter("input_data", description="Without job_id: its input, e.g. "
-                             "{\"operation\": \"log\", \"message\": \"hi\"}."),
+             field_parameter("input_data", description="Without job_id: its input (as in schedule_job)."),
              field_parameter("timeout", description="Seconds it may take.", schema={"type": "number"}),
-             field_parameter("result_queue", description="Queue for its result, or 'inbox'.", schema=_NAME),
-             field_parameter("error_queue", description="Queue for its error, or 'inbox'.", schema=_NAME)],
+             field_parameter("result_queue", description="Queue for its result, or 'inbox'."),
+             field_parameter("error_queue", description="Queue for its error, or 'inbox'.")],
             returns=RunRecord,
         ),
         description="Run once now: a job (job_id alone) or a job kind with input_data. Waits for the result; a "
@@ -207,7 +206,7 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations:
 
     tools.append(Tool(
         with_parameters(scheduler_status, [], returns=SchedulerStatus),
-        description="Whether jobs run; job and run counts; time zone; which process runs them.",
+        description="Whether jobs run, counts, time zone, which process runs them.",
         annotations=READ_ONLY,
         scope=READ,
     ))

@@ -284,3 +284,9 @@ async def test_an_over_long_resource_uri_is_refused_without_quoting_it_back(clie
         assert len(str(caught.value)) < 2000 and "refused: at most 2048" in str(caught.value)
     with pytest.raises(MCPError, match="Unknown resource"):
         await client.read_resource("scheduler://nothing-here")
+
+
+async def test_get_run_of_an_id_no_run_can_have_is_not_found(client: Client) -> None:
+    for run_id in ("é" * 60_000, "x%_" * 10, "../etc", "a" * 65):
+        result = await client.call_tool("get_run", {"run_id": run_id})
+        assert result.is_error and "not found" in result.content[0].text.lower(), result.content

@@ -85,7 +85,7 @@ async def test_list_tools_has_all_19_tools_with_flat_parameters(client: Client) 
 
 # Parameters whose published schema is shorter than the field's on purpose (still validated as the field says).
 OWN_SCHEMAS = {("schedule_job", "policy"), ("schedule_job", "success"), ("preview_schedule", "policy"),
-               ("run_now", "timeout"), ("run_now", "result_queue"), ("run_now", "error_queue")}
+               ("run_now", "timeout")}
 
 
 @pytest.mark.parametrize("tool_name", FIELD_TOOLS)
