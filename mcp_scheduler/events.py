@@ -26,10 +26,11 @@ class JobEvent:
 
 @dataclass(frozen=True, slots=True)
 class RunEvent:
-    """A run started or finished (`record.status` tells how)."""
+    """A run started or finished (`record.status` tells how); `traceparent`: the finished run's span, if traced."""
 
     kind: Literal["started", "finished"]
     record: RunRecord
+    traceparent: str | None = None
 
     @property
     def job_id(self) -> str:

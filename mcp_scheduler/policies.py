@@ -22,6 +22,8 @@ from .timestamps import Timestamp
 __all__ = [
     "BUFFER_LIMIT",
     "Catchup",
+    "ChainAfter",
+    "ChainOn",
     "Overlap",
     "PolicyInput",
     "RetryOn",
@@ -34,6 +36,7 @@ __all__ = [
 Overlap = Literal["skip", "buffer_one", "buffer_all", "allow_all", "cancel_other"]
 Catchup = Literal["latest", "all", "none"]
 RetryOn = Literal["error", "timeout", "interrupted"]
+ChainOn = Literal["success", "failure", "any"]
 
 BUFFER_LIMIT = 100
 """Most fires `buffer_all` keeps waiting behind a run in progress (and `all` catches up); later ones are skipped."""
@@ -42,33 +45,46 @@ MAX_WINDOW = 366 * 86400
 """Longest catch-up window (one year, in seconds)."""
 
 
+class ChainAfter(FrozenModel):
+    """`policy.after`: the job runs when a run of another job ends (docs/chains.md)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    job: str = Field(min_length=1, max_length=200, description="Job id whose runs start this one.")
+    on: ChainOn = Field(default="success", description="Its outcome that does: success, failure or any.")
+
+
 class _PolicyFields(FrozenModel):
     overlap: Overlap = Field(
         default="skip",
-        description="A fire during a run: skip, buffer_one, buffer_all (100 at most), allow_all (max_instances) "
+        description="A fire during a run: skip, buffer_one, buffer_all (100 max), allow_all (max_instances) "
         "or cancel_other (stops the run).",
     )
     catchup: Catchup | None = Field(
         default=None,
-        description="Fires missed while down: latest (all if coalesce is false), all or none.",
+        description="Fires missed while down: latest (all if not coalesce), all or none.",
     )
-    max_attempts: int = Field(default=1, ge=1, le=100, description="Runs per fire, retries included.")
-    retry_delay: float = Field(default=30.0, gt=0, le=MAX_DELAY, description="First retry's wait (s).")
-    retry_multiplier: float = Field(default=2.0, ge=1, le=10, description="Factor per further wait.")
+    max_attempts: int = Field(default=1, ge=1, le=100, description="Tries per fire.")
+    retry_delay: float = Field(default=30.0, gt=0, le=MAX_DELAY, description="1st retry's wait (s).")
+    retry_multiplier: float = Field(default=2.0, ge=1, le=10, description="Next wait's factor.")
     retry_max_delay: float = Field(default=3600.0, gt=0, le=MAX_DELAY, description="Longest wait.")
     retry_on: tuple[RetryOn, ...] = Field(
         default=("error", "timeout"),
-        description="Outcomes retried; 'interrupted' only if idempotent.",
+        description="Retried outcomes; interrupted only if idempotent.",
     )
     pause_after_failures: int | None = Field(
         default=None, ge=1, le=1000, description="Failures in a row to pause at."
     )
     jitter: float | None = Field(
         default=None, ge=0, le=86400,
-        description="Random delay per fire, up to (s).",
+        description="Random delay per fire (max s).",
     )
     max_runs: int | None = Field(
-        default=None, ge=1, le=10_000_000, description="Then the job finishes."
+        default=None, ge=1, le=10_000_000, description="Then it finishes."
+    )
+    after: ChainAfter | None = Field(
+        default=None, exclude_if=lambda after: after is None,  # rows of jobs without one stay as they were
+        description="{job, on: success|failure|any}: run when its run ends (input: !trigger:result)."
     )
 
     @field_validator("retry_on")
@@ -103,15 +119,15 @@ class PolicyInput(_PolicyFields):
 
     catchup_window: float | str | None = Field(
         default=None,
-        description="How late a missed fire may still run: seconds or e.g. '2h'.",
+        description="How late a missed fire may run: s or '2h'.",
     )
     start_at: str | None = Field(
         default=None, max_length=100,
-        description="Not before (ISO 8601).",
+        description="Not before (ISO).",
     )
     end_at: str | None = Field(
         default=None, max_length=100,
-        description="Not after (ISO 8601).",
+        description="Not after (ISO).",
     )
 
 
@@ -183,6 +199,9 @@ def describe_policy(
         parts.append(f"starts at {_when(policy.start_at)}")
     if policy.end_at is not None:
         parts.append(f"ends at {_when(policy.end_at)}")
+    if (after := policy.after) is not None:
+        parts.append(f"runs after each run of job {after.job!r} that ends " + {
+            "success": "in success", "failure": "in failure", "any": "(any outcome)"}[after.on])
     if policy.max_runs is not None:
         parts.append(f"stops after {policy.max_runs} run{'s' if policy.max_runs > 1 else ''}")
     return "; ".join(parts)

@@ -7,8 +7,9 @@ program). Without a provider the API's spans are no-ops.
 - `current_traceparent()`: the W3C `traceparent` of the span in progress (the `tools/call` that schedules a job,
   whose server span the SDK's middleware opened from the request's `params._meta`), stored with the job;
 - `run_span(...)`: the span of one run, `scheduler.run <job name>`, linked to that stored span. A scheduled run
-  starts a trace of its own; a run_now is a child of the call that started it. Inside it, the http and notify
-  job kinds send the trace context as a `traceparent` header, and MCP servers get it in `params._meta`.
+  starts a trace of its own; a run_now is a child of the call that started it, a chained run of the run it follows
+  (docs/chains.md). Inside it, the http and notify job kinds send the trace context as a `traceparent` header, and
+  MCP servers get it in `params._meta`.
 """
 
 from __future__ import annotations
@@ -73,12 +74,13 @@ class _Span:
 @contextmanager
 def run_span(
     *, job_id: str, job_name: str | None, agentool_name: str, run_id: str, trigger: str, traceparent: str | None,
-    attributes: Mapping[str, Any] | None = None,
+    attributes: Mapping[str, Any] | None = None, parent: str | None = None,
 ) -> Iterator[RunSpan]:
     """The span of one run, current while the run goes on (a no-op without OpenTelemetry).
 
     `traceparent`: of the call that created the job; the span links to it. A run_now is a child of the span in
-    progress (the call that started it); every other run starts a trace of its own.
+    progress (the call that started it); a chained run is a child of `parent` (the span of the run it follows, so a
+    chain is one trace); every other run starts a trace of its own.
     """
     trace = _api()
     if trace is None or isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider | trace.NoOpTracerProvider):
@@ -87,16 +89,19 @@ def run_span(
     from opentelemetry import context as otel_context
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+    propagator = TraceContextTextMapPropagator()
     links = []
     if traceparent:
-        linked = trace.get_current_span(TraceContextTextMapPropagator().extract({"traceparent": traceparent}))
+        linked = trace.get_current_span(propagator.extract({"traceparent": traceparent}))
         if linked.get_span_context().is_valid:
             links.append(trace.Link(linked.get_span_context(), {"mcp_scheduler.link": "created_by"}))
-    parent = None if trigger == "run_now" else otel_context.Context()
+    context = None if trigger == "run_now" else otel_context.Context()
+    if parent:
+        context = propagator.extract({"traceparent": parent}, context=otel_context.Context())
     tracer = trace.get_tracer(TRACER_NAME)
     with tracer.start_as_current_span(
         f"scheduler.run {job_name or job_id}",
-        context=parent,
+        context=context,
         kind=trace.SpanKind.INTERNAL,
         links=links,
         attributes={

@@ -278,12 +278,14 @@ class Admission:
         go: Callable[[], bool] | None = None,
         run_id: str | None = None,
         trigger_data: Mapping[str, Any] | None = None,
+        note: str | None = None,
     ) -> RunRecord | None:
         """Execute a run that is not a fire (run_now, backfill) in one of the scheduler's slots and within its
         job's room (`per_job`): `wait` for both, or refuse at once with `QuotaExceededError` naming the flag.
         Returns None, without running, if the job was cancelled (or `go()` turned false) while it waited.
         `run_id`: of the record the run replaces (a run another process asked for through the store);
-        `trigger_data`: what the input's `!trigger:` references resolve from (`Execution.execute`)."""
+        `trigger_data`: what the input's `!trigger:` references resolve from, `note` what the record's note says
+        first (`Execution.execute`)."""
         job_id = target.job_id
         known = job_id in self._table
         if not wait:
@@ -308,7 +310,7 @@ class Admission:
                 if (known and job_id not in self._table) or (go is not None and not go()):
                     return None
                 return (await self._execution.execute(target, trigger, scheduled, run_id=run_id,
-                                                      trigger_data=trigger_data)).record
+                                                      trigger_data=trigger_data, note=note)).record
             finally:
                 self._slots.give_back()
         finally:

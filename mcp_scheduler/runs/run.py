@@ -34,7 +34,7 @@ from ..jobs import Job, PendingRetry, RunTrigger
 from ..models import ErrorInfo, RunRecord
 from ..owners import run_principal
 from ..principals import acting_as
-from ..tracing import run_span
+from ..tracing import current_traceparent, run_span
 from .checks import judged
 from .delivery import Delivery, Outcome, settled
 from .flights import Flight, Flights
@@ -196,7 +196,7 @@ class Execution:
                 if (meter := self._events.meter) is not None:
                     meter.fire_not_run(job_id, "skipped", why)
                 return Ran(self._finish(base, Outcome("skipped", notes=[why]), t0))
-            if trigger not in ("run_now", "webhook") and not self.lease_held():
+            if trigger not in ("run_now", "webhook", "chain") and not self.lease_held():
                 # Fencing: the lease went while the start was being written (the process was frozen or cut off);
                 # another runner may own this fire's job by now.
                 if (meter := self._events.meter) is not None:
@@ -205,14 +205,18 @@ class Execution:
             self._events.publish(RunEvent("started", started()))
             self.running[job_id] += 1
             outcome: Outcome
+            traced: str | None = None
             try:
                 # The job's stored address policy goes with the run: http and webhooks obey it as well as this
                 # process's.
                 info = RunInfo(job_id, base["run_id"], trigger, scheduled, getattr(target, "job_name", None),
                                target.address_policy)
+                parent = trigger_data.get("traceparent") if trigger == "chain" and trigger_data else None
                 with running(info), run_span(job_id=job_id, job_name=info.job_name, run_id=base["run_id"],
                                              agentool_name=target.agentool_name, trigger=trigger,
-                                             traceparent=getattr(target, "traceparent", None)) as span:
+                                             traceparent=getattr(target, "traceparent", None),
+                                             parent=parent) as span:
+                    traced = current_traceparent()  # this run's span, the parent of the runs chained after it
                     outcome = await self._call(target, trigger_data)
                     if target.success is not None:  # the result, once settled, must pass the job's checks
                         outcome = judged(settled(outcome), target.success, target.agentool_name)
@@ -241,7 +245,7 @@ class Execution:
                 raise
         outcome = settled(outcome)
         retry = None if policed is None else self._policy.follow(policed, scheduled, attempt, outcome)
-        record = self._finish(base, outcome, t0)
+        record = self._finish(base, outcome, t0, traceparent=traced)
         # A failure that is retried goes to no queue: the error queue gets the final failure only.
         queue = target.result_queue if outcome.status == "success" else None if retry else target.error_queue
         if trigger == "run_now" or queue or retry:
@@ -291,7 +295,9 @@ class Execution:
                                                     traceback=tb[-4000:]))
         return Outcome("success", result=result, revealed=revealed)  # made JSON (and redacted) by settled()
 
-    def _finish(self, base: dict[str, Any], outcome: Outcome, t0: float, *, publish: bool = True) -> RunRecord:
+    def _finish(
+        self, base: dict[str, Any], outcome: Outcome, t0: float, *, publish: bool = True, traceparent: str | None = None
+    ) -> RunRecord:
         record = RunRecord(
             status=outcome.status,
             finished_at=self._clock.now(),
@@ -307,7 +313,7 @@ class Execution:
             self._table.ended(job, outcome.status)
         self._history.record(record, job_known=job is not None)
         if publish:
-            self._events.publish(RunEvent("finished", record))
+            self._events.publish(RunEvent("finished", record, traceparent))
         return record
 
 

@@ -31,6 +31,7 @@ from ..store import SchedulerStore
 from ..success import check_fits
 from ..tracing import current_traceparent
 from .audit_log import AuditLog
+from .chains import check_after
 from .config import CANCEL_GRACE_SECONDS, CANCELLED_JOB, UPDATED_JOB, ServiceConfig
 from .engine import EngineHandle, engine_job
 from .inputs import UPDATABLE, RequestChecks, first_fire, policy_of
@@ -110,6 +111,7 @@ class JobCommands:
         if request.job_id and (existing := self._table.get(job_id)) is not None:
             return await self._exists(request, existing, managed_by, previews)
         principal_quota(self._table.jobs(), self._config.max_jobs_per_principal)
+        await check_after(job_id, policy, self._replication.lookup)
         definition = JobDefinition(
             job_id=job_id,
             job_name=request.job_name,
@@ -219,6 +221,7 @@ class JobCommands:
             base = RunPolicy() if replace else current.policy
             zone = changes["schedule"].timezone if "schedule" in changes else current.schedule.timezone
             changes["policy"] = policy_of(request.policy, base, zone)
+            await check_after(job.job_id, changes["policy"], self._replication.lookup)
         agentool_name = changes.get("agentool_name", current.agentool_name)
         changes["success"] = check_fits(changes.get("success", current.success), agentool_name)
         require_kind(current.agentool_name, "changing a job")

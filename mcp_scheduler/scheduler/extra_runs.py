@@ -9,10 +9,11 @@ import socket
 import uuid
 from collections import Counter
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from ..clocks import Clock
 from ..errors import InvalidJobInputError, JobExecutionError, JobNotFoundError, QuotaExceededError
+from ..events import EventBus
 from ..fire_times import backfill_times
 from ..history import HistoryWriter
 from ..jobs import Job, JobDefinition, RunTrigger
@@ -22,6 +23,7 @@ from ..runs import AdHocRun, RunPath, RunTarget
 from ..schedules import parse_moment
 from ..store import SchedulerStore
 from .audit_log import AuditLog
+from .chains import ChainStarts
 from .engine import EngineHandle
 from .inputs import RequestChecks
 from .replication import Replication
@@ -57,6 +59,7 @@ class ExtraRuns:
         per_job: int,
         clock: Clock,
         audit: AuditLog,
+        events: EventBus,
     ) -> None:
         self._audit = audit
         self._table = table
@@ -74,6 +77,12 @@ class ExtraRuns:
         self._halted: set[asyncio.Task[Counter[str]]] = set()  # backfills whose waiting caller was cancelled
         self._open = False
         self._stops = 0  # stop() calls: a backfill started before one ends with it
+        ChainStarts(table=table, starter=self, events=events)
+
+    @property
+    def accepting(self) -> bool:
+        """True while the scheduler is open: runs started now are waited for when it closes."""
+        return self._open
 
     def opened(self) -> None:
         self._open = True
@@ -180,36 +189,43 @@ class ExtraRuns:
         why = "the job was cancelled" if isinstance(exc, JobNotFoundError) else str(exc)
         logger.warning("Job %s: %s was not run: %s", record.job_id, what, why)
         await self._history.commit(record.model_copy(
-            update={"status": "skipped", "finished_at": self._clock.now(), "note": f"not run: {why}"}
+            update={"status": "skipped", "finished_at": self._clock.now(),
+                    "note": "; ".join(filter(None, (record.note, f"not run: {why}")))}
         ))
 
-    def start_webhook(self, job: Job, trigger_data: dict[str, Any]) -> str:
-        """Start a run of `job` for an accepted webhook delivery (trigger `webhook`, `trigger_data` for its input's
-        `!trigger:` references) in the background, in this process; its run id. Its overlap policy applies: `skip`
-        records the run `skipped` while another run of the job is in progress, `buffer_one` and `buffer_all` wait
-        for room, the others run at once within max_runs_per_job (else `skipped`, naming the flag)."""
+    def start_triggered(
+        self, job: Job, trigger: Literal["webhook", "chain"], trigger_data: dict[str, Any], *, note: str | None = None
+    ) -> str:
+        """Start a run of `job` that an event asked for (trigger `webhook`: an accepted delivery; `chain`: a run of
+        the job its policy.after names ended), in the background, in this process; its run id. `trigger_data`: what
+        its input's `!trigger:` references resolve from; `note`: what its record's note says first. Its overlap
+        policy applies: `skip` records the run `skipped` while another run of the job is in progress, `buffer_one`
+        and `buffer_all` wait for room, the others run at once within max_runs_per_job (else `skipped`, naming the
+        flag)."""
         definition = job.definition
         record = RunRecord(run_id=uuid.uuid4().hex, job_id=job.job_id, agentool_name=definition.agentool_name,
-                           trigger="webhook", status="running")
-        task = asyncio.create_task(self._webhook(definition, record, trigger_data),
-                                   name=f"mcp-scheduler-webhook-{job.job_id}")
+                           trigger=trigger, status="running", note=note)
+        task = asyncio.create_task(self._triggered(definition, record, trigger_data),
+                                   name=f"mcp-scheduler-{trigger}-{job.job_id}")
         self.manual_runs.add(task)
         task.add_done_callback(self.manual_runs.discard)
         return record.run_id
 
-    async def _webhook(self, definition: JobDefinition, record: RunRecord, trigger_data: dict[str, Any]) -> None:
+    async def _triggered(self, definition: JobDefinition, record: RunRecord, trigger_data: dict[str, Any]) -> None:
         overlap = definition.policy.overlap
+        what = "a webhook delivery's run" if record.trigger == "webhook" else "a chained run"
         try:
             if overlap == "skip" and self._runs.running[definition.job_id]:
                 raise QuotaExceededError("a run of the job was in progress (its overlap policy is skip)")
-            ran = await self._runs.admission.run_extra(definition, "webhook", None, wait=overlap.startswith("buffer"),
-                                                       run_id=record.run_id, trigger_data=trigger_data)
+            ran = await self._runs.admission.run_extra(definition, record.trigger, None,
+                                                       wait=overlap.startswith("buffer"), run_id=record.run_id,
+                                                       trigger_data=trigger_data, note=record.note)
             if ran is None:
                 raise JobNotFoundError(definition.job_id)
         except (JobNotFoundError, QuotaExceededError) as exc:
-            await self._not_run(record, "a webhook delivery's run", exc)
+            await self._not_run(record, what, exc)
         except Exception:
-            logger.exception("Job %s: a webhook delivery's run could not be started", definition.job_id)
+            logger.exception("Job %s: %s could not be started", definition.job_id, what)
 
     async def backfill(
         self,

@@ -139,4 +139,4 @@ class Hooks:
         if not await self._store.note_delivery(name, msg_id, now, now - 2 * TOLERANCE):
             raise WebhookReplayError(f"Delivery {msg_id[:80]!r} to hook {name!r} was accepted already: not run again.")
         recent.append(moment)
-        return self._extra.start_webhook(job, {"body": data, "hook": name, "id": msg_id})
+        return self._extra.start_triggered(job, "webhook", {"body": data, "hook": name, "id": msg_id})

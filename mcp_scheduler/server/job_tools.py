@@ -117,7 +117,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations: Co
             ],
             returns=JobPage,
         ),
-        description="Jobs in creation order, a page at a time, in brief.",
+        description="Jobs in creation order, a page at a time.",
         annotations=READ_ONLY,
         scope=READ,
     ))

@@ -36,7 +36,7 @@ def add_schedule_app(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
     @apps.tool(
         resource_uri=DASHBOARD_URI,
         name=SHOW_SCHEDULE,
-        description="Show the user the schedule at a glance: jobs, runs, failures.",
+        description="Show the user the schedule at a glance.",
         annotations=READ_ONLY,
     )
     async def show_schedule(ctx: Context) -> CallToolResult:

@@ -292,7 +292,7 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations:
                 keyword("count", Annotated[int, Field(ge=1, le=100, description="Messages to return.")],
                        20),
                 keyword("acknowledge", Annotated[bool, Field(
-                    description="true: remove the messages returned, once told to the user.")], False),
+                    description="true: remove those returned, once told to the user.")], False),
                 keyword("ack_ids", Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]] | None, Field(
                     max_length=1000, description="Remove these message ids without reading.")], None),
             ],

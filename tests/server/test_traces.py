@@ -139,3 +139,23 @@ async def test_an_mcp_server_a_job_calls_gets_the_run_s_trace_context_in_the_req
     seen = result.structured_content["result"]["data"]["structured_content"]["content"]  # what the server got
     version, trace_id, parent_id, _flags = seen["traceparent"].split("-")
     assert version == "00" and (trace_id, parent_id) == traceparent_of(sent) and trace_id == traceparent_of(run)[0]
+
+
+async def test_a_chained_run_is_a_child_of_the_run_it_follows(
+    make_server: ServerFactory, db_file: str, spans: InMemorySpanExporter, local: LocalServer
+) -> None:
+    server = make_server(db_file, http_allow=("127.0.0.1",))
+    get = {"operation": "request", "method": "GET", "url": f"{local.url}/echo/chain"}
+    async with hosted(Client(server)) as client:
+        await client.call_tool("schedule_job", hourly("head", agentool_name="http") | {"input_data": get})
+        await client.call_tool("schedule_job", hourly("tail", agentool_name="http") | {
+            "input_data": get, "policy": {"after": {"job": "head"}}})
+        result = await client.call_tool("run_now", {"job_id": "head"})
+        assert not result.is_error, result
+        await eventually(lambda: bool(named(spans, "scheduler.run tail")), within=10, what="the chained run's span")
+
+    (head,) = named(spans, "scheduler.run head")
+    (tail,) = named(spans, "scheduler.run tail")
+    assert tail.parent is not None and tail.parent.span_id == head.context.span_id  # one trace: the chain
+    assert tail.context.trace_id == head.context.trace_id
+    assert dict(tail.attributes or {})["mcp_scheduler.run.trigger"] == "chain"
