@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -212,3 +214,16 @@ async def test_a_loopback_url_needs_http_allow_when_exposed(make_runtime: Factor
 
     runtime = await make_runtime((sink.url,), ToolkitConfig(exposed=True, http_allow=("127.0.0.1",)))
     assert runtime.outbound_events is not None and json.dumps(runtime.outbound_events.config.urls)
+
+
+def test_serve_refuses_to_start_without_the_secret(tmp_path: Path) -> None:
+    from tests._cli import environment
+
+    env = environment(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "mcp_scheduler", "serve", "--db", str(tmp_path / "s.db"), "--events-url",
+         "http://127.0.0.1:9/events", "--events-secret-env", "NOT_SET_HERE"],
+        env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 1
+    assert "--events-secret-env NOT_SET_HERE: the variable NOT_SET_HERE is not set" in done.stderr
