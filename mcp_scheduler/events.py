@@ -18,19 +18,27 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class JobEvent:
-    """A job was added, updated, removed, paused, resumed or completed."""
+    """A job was added, updated, removed, paused, resumed or completed.
+
+    `reason`: why a job was paused by the scheduler (after failures), None when a user paused it; `remote`: the
+    change was made by another process and read from the store.
+    """
 
     kind: Literal["added", "updated", "removed", "paused", "resumed", "completed"]
     job_id: str
+    reason: str | None = None
+    remote: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class RunEvent:
-    """A run started or finished (`record.status` tells how); `traceparent`: the finished run's span, if traced."""
+    """A run started or finished (`record.status` tells how); `traceparent`: the finished run's span, if traced;
+    `remote`: in another process, read from the store."""
 
     kind: Literal["started", "finished"]
     record: RunRecord
     traceparent: str | None = None
+    remote: bool = False
 
     @property
     def job_id(self) -> str:

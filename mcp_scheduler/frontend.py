@@ -61,11 +61,12 @@ def runner_argv(settings: Settings) -> list[str]:
     if not s.confirm:
         argv.append("--no-confirm")
     for flag, value in (("--timezone", s.timezone), ("--servers", s.servers_file), ("--model", s.model),
-                        ("--log-dir", s.log_dir)):
+                        ("--log-dir", s.log_dir), ("--events-secret-env", s.events_secret_env)):
         if value:
             argv += [flag, value]
     for flag, values in (("--toolkit", s.toolkits), ("--http-allow", s.http_allow), ("--allow-shell",
-                         s.shell_executables), ("--shell-env", s.shell_env), ("--secret", s.secrets)):
+                         s.shell_executables), ("--shell-env", s.shell_env), ("--secret", s.secrets),
+                         ("--events-url", s.events_urls)):
         for value in values:
             argv.append(f"{flag}={value}")  # one token: a value starting with '-' stays a value
     return argv

@@ -186,6 +186,7 @@ class _Runner:
             runtime = SchedulerRuntime(
                 s.service_config(), toolkits=s.toolkits, discover_entry_points=s.discover_entry_points,
                 transport="runner", toolkit_config=s.toolkit_config(), lease=lease,
+                outbound_events=s.outbound_events(os.environ),
             )
         except BaseException:
             await lease.release()

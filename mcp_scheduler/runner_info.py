@@ -107,7 +107,8 @@ def settings_fingerprint(settings: Settings, environ: Mapping[str, str]) -> str:
             values["servers_file_digest"] = f"unreadable: {type(exc).__name__}"
     # The values jobs would read (hashed here with the rest): a client that configures another secret gets a
     # server of its own rather than a runner that holds the first client's.
-    values["env_allowed"] = {name: environ.get(name) for name in (*settings.secrets, *settings.shell_env)}
+    read = (*settings.secrets, *settings.shell_env, *filter(None, [settings.events_secret_env]))
+    values["env_allowed"] = {name: environ.get(name) for name in read}
     if not settings.timezone:
         values["env_TZ"] = environ.get("TZ")
     if settings.shell_executables:

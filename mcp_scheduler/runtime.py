@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from agentool_bridge import AgenTool, AgenToolInjector, discover_toolkits, load_toolkit
 from agentool_bridge.extras import POSTGRES, require_extra
@@ -35,6 +35,9 @@ from .runner_info import read_runner_info
 from .scheduler import SchedulerService, ServiceConfig
 from .setup_checks import check_log_dir, prepare_database_folder
 from .store import SchedulerStore, store_for
+
+if TYPE_CHECKING:
+    from .outbound_events import OutboundEvents, OutboundEventsConfig
 
 __all__ = ["SchedulerRuntime", "is_postgres_url", "make_lease"]
 
@@ -93,6 +96,7 @@ class SchedulerRuntime:
         toolkit_config: ToolkitConfig | None = None,
         address: str | None = None,
         clock: Clock | None = None,
+        outbound_events: OutboundEventsConfig | None = None,
     ) -> None:
         self.config = config or ServiceConfig()
         self.toolkit_config = toolkit_config or ToolkitConfig()
@@ -143,6 +147,13 @@ class SchedulerRuntime:
         except BaseException:
             self._release_toolkits()
             raise
+        self.outbound_events: OutboundEvents | None = None
+        if outbound_events is not None:
+            from .outbound_events import OutboundEvents
+
+            self.outbound_events = OutboundEvents(outbound_events, HttpToolkit(self.toolkit_config),
+                                                  self.service.job_name)
+            self.events.subscribe(self.outbound_events.listener)
         self._closed = False
 
     def _job_kinds(self) -> list[AgenTool]:
@@ -211,13 +222,21 @@ class SchedulerRuntime:
         """Open the scheduler: load the jobs and start firing them."""
         if self._closed:
             raise SchedulerStateError("This scheduler runtime was closed; create a new one.")
-        await self.service.open()
-        if self._presence is not None:
-            try:
-                self._presence.register()
-            except BaseException:
-                await self.service.close()
-                raise
+        if self.outbound_events is not None:  # before the jobs load: runs found interrupted are events too
+            await self.outbound_events.check()
+            self.outbound_events.start()
+        try:
+            await self.service.open()
+            if self._presence is not None:
+                try:
+                    self._presence.register()
+                except BaseException:
+                    await self.service.close()
+                    raise
+        except BaseException:
+            if self.outbound_events is not None:
+                await self.outbound_events.aclose()
+            raise
         return self
 
     async def close(self) -> None:
@@ -229,6 +248,8 @@ class SchedulerRuntime:
                 self._presence.unregister()
             await self.service.close()
             await self.mcp_connections.aclose()  # awaited, so stdio servers stop before the event loop ends
+            if self.outbound_events is not None:  # after the runs ended: their events go out first
+                await self.outbound_events.aclose()
         finally:
             self._closed = True
             self._release_toolkits()

@@ -8,8 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from agentool_bridge.toolkits.config import ToolkitConfig
 
+    from .outbound_events import OutboundEventsConfig
     from .scheduler import ServiceConfig
 
 __all__ = [
@@ -151,6 +154,10 @@ class Settings:
     log_dir: str | None = None
     secrets: tuple[str, ...] = ()
     """Environment variable names that jobs' `!env:NAME` references may read (the operator's allow-list)."""
+    events_urls: tuple[str, ...] = ()
+    """Where run events (run.completed, run.failed, job.paused) are POSTed, signed (`--events-url`)."""
+    events_secret_env: str | None = None
+    """The environment variable holding the `whsec_...` secret that signs them (`--events-secret-env`)."""
     token_file: str | None = None
     """Where the HTTP transports keep their generated bearer token (None: `default_token_path()`).
 
@@ -242,6 +249,13 @@ class Settings:
             shell_max_processes=self.shell_max_processes,
             log_dir=self.log_dir,
         )
+
+    def outbound_events(self, environ: Mapping[str, str]) -> OutboundEventsConfig | None:
+        """Where run events go and the secret that signs them (None without --events-url); `SetupError` naming
+        the flag when the secret is missing or malformed."""
+        from .outbound_events import OutboundEventsConfig
+
+        return OutboundEventsConfig.from_settings(self.events_urls, self.events_secret_env, environ)
 
     def service_config(self) -> ServiceConfig:
         """The scheduler settings among these; `ValueError` naming the flag if the catch-up window is not a duration."""

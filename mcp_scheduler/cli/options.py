@@ -216,6 +216,14 @@ def scheduler(parser: argparse.ArgumentParser) -> None:
     jobs.add_argument("--secret", action="append", default=None, metavar="NAME",
                       help="let jobs read this environment variable of the server as '!env:NAME' (repeatable; "
                       "env: comma-separated). Other names are refused")
+    events = _group(parser, "run events")
+    events.add_argument("--events-url", action="append", default=None, metavar="URL",
+                        help="POST run events (run.completed, run.failed, job.paused) to this URL, signed in the "
+                        "Standard Webhooks format (repeatable; env: comma-separated); the address policy of http "
+                        "jobs applies (--http-allow)")
+    events.add_argument("--events-secret-env", default=env_value("EVENTS_SECRET_ENV"), metavar="NAME",
+                        help="the environment variable holding the 'whsec_...' secret that signs run events "
+                        "(required with --events-url)")
     limits = _group(parser, "limits")
     limits.add_argument("--history-limit", type=int, metavar="N", default=env_value("HISTORY_LIMIT", "100"),
                         help="runs kept per job (default 100)")

@@ -186,6 +186,8 @@ def _settings(values: dict[str, object], parser: argparse.ArgumentParser) -> Set
         shell_max_processes=v.max_processes,
         log_dir=_path(v.log_dir),
         secrets=listed("secret", "SECRET"),
+        events_urls=listed("events_url", "EVENTS_URL"),
+        events_secret_env=v.events_secret_env or None,
         token_file=_path(v.token_file),
         max_jobs=v.max_jobs,
         max_jobs_per_principal=v.max_jobs_per_principal,

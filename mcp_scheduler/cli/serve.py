@@ -53,6 +53,14 @@ def add_commands(commands: Commands) -> None:
 def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Serve until the client leaves or a signal arrives; 1 when the start fails (told in one line)."""
     frontend = None
+    if settings.events_urls or settings.events_secret_env:  # refused here, before a runner is started with them
+        from ..errors import SetupError
+
+        try:
+            settings.outbound_events(os.environ)
+        except SetupError as exc:
+            sys.stderr.write(f"mcp-scheduler: {exc}\n")
+            return EXIT_FAILED
     if settings.background_runner and settings.database:
         from ..frontend import Frontend, pipe
 
@@ -121,6 +129,7 @@ async def serve(settings: Settings) -> None:
             settings.service_config(), toolkits=settings.toolkits,
             discover_entry_points=settings.discover_entry_points, transport=settings.transport,
             toolkit_config=settings.toolkit_config(), address=_address(listeners),
+            outbound_events=settings.outbound_events(os.environ),
         )
     except BaseException:
         _close(listeners)

@@ -154,7 +154,8 @@ def service_command(request: InstallRequest, *, out: TextIO, err: TextIO) -> int
     flags = server_flags(request.argv, request.parser, drop=frozenset({"db"}), cwd=request.cwd)
     try:
         plan = service_plan(request.machine, database, flags, default_database=request.default_database,
-                            secrets=settings.secrets, close_timeout=settings.close_timeout)
+                            secrets=(*settings.secrets, *filter(None, [settings.events_secret_env])),
+                            close_timeout=settings.close_timeout)
     except InstallError as exc:
         err.write(f"{what}: {exc}\n")
         return EXIT_FAILED

@@ -94,8 +94,8 @@ class ChainStarts:
         events.subscribe(self._heard)
 
     def _heard(self, event: SchedulerEvent) -> None:
-        if not isinstance(event, RunEvent) or event.kind != "finished" or not self._starter.accepting:
-            return
+        if not isinstance(event, RunEvent) or event.kind != "finished" or event.remote or not self._starter.accepting:
+            return  # a run another process ran and this one read from the store: that process starts what follows
         record = event.record
         if record.status not in FAILED and record.status != "success":
             return  # skipped, missed, cancelled: the run did not end, nothing follows it

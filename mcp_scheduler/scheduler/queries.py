@@ -111,6 +111,11 @@ class JobQueries:
         """Every job id the acting principal may see (for completions)."""
         return self._table.ids() if acting().admin else [job.job_id for job in visible(self._table.jobs())]
 
+    def job_name(self, job_id: str) -> str | None:
+        """The name of the job `job_id` (any owner's: for the operator's run events), None if it has none."""
+        job = self._table.get(job_id)
+        return None if job is None else job.definition.job_name
+
     async def get_job(self, job_id: str, history: int = 5) -> tuple[JobInfo, list[RunRecord]]:
         """A job with its next fire times and its latest runs."""
         await self._write_finished_runs()

@@ -327,7 +327,7 @@ class Replication:
             job = self._table.get(record.job_id)
             if job is not None and not self._engine.runner:
                 self._table.seen_run(job, record.started_at, record.status)
-            self._events.publish(RunEvent("started" if record.status == "running" else "finished", record))
+            self._events.publish(RunEvent("started" if record.status == "running" else "finished", record, remote=True))
         self.follow_queues()
         self._behind = feeds.more_runs
         self._marks.feeds_read(None if feeds.more_runs else mark)
@@ -388,7 +388,7 @@ class Replication:
                 if engine is not None:
                     engine.pause_job(job_id)
                 self._table.paused(current)
-                self._events.publish(JobEvent("paused", job_id))
+                self._events.publish(JobEvent("paused", job_id, remote=True))
             else:
                 next_run = engine.resume_job(job_id) if engine is not None else stored.next_run_time
                 self._table.resumed(current, next_run, may_complete=False)  # as the resuming process stored it

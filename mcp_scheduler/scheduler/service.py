@@ -284,8 +284,6 @@ class SchedulerService:
             books.append(Bookkeeping.of(job))
         return books
 
-    # ------------------------------------------------------------------ commands
-
     async def schedule(self, request: SchedulerInput, *, managed_by: str | None = None, previews: int = 3) -> JobInfo:
         """Create a job, checking schedule, AgenTool and input first (nothing kept on error); `previews`: next_runs."""
         self._require_open()
@@ -367,8 +365,6 @@ class SchedulerService:
         await self.audit.record("stop_scheduler")
         return self.status()
 
-    # ------------------------------------------------------------------ queries
-
     def list_jobs(
         self,
         *,
@@ -390,6 +386,9 @@ class SchedulerService:
 
     def job_ids(self) -> list[str]:
         return self._queries.job_ids()  # every job id (for completions)
+
+    def job_name(self, job_id: str) -> str | None:
+        return self._queries.job_name(job_id)  # the job's name, whoever owns it (None: no name, or no such job)
 
     async def get_job(self, job_id: str, history: int = 5) -> tuple[JobInfo, list[RunRecord]]:
         """A job with its next fire times and its latest runs."""

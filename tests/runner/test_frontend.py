@@ -257,6 +257,7 @@ def test_the_runner_command_of_a_front_end_gives_the_runner_every_setting_that_d
         log_dir=str(tmp_path / "logs"), secrets=("API_KEY",), max_jobs=9, min_interval=2.5, max_runs_per_job=2,
         max_concurrent_runs=50, inbox_limit=11, catchup_window="2 hours", answer_bytes=1234, content_chars=99,
         runner_idle_exit=7.5, log_level="DEBUG", protect_managed_jobs=True, confirm=False,
+        events_urls=("https://hooks.example/a", "-odd"), events_secret_env="EVENTS_KEY",
     )
     from mcp_scheduler.frontend import runner_argv
 

@@ -85,3 +85,19 @@ async def test_cycles_and_unknown_jobs_are_refused(service: SchedulerService, ec
                                              policy=PolicyInput.model_validate({"after": {"job": "c"}})))
 
     assert (await service.get_job("a"))[0].policy.after is None  # nothing changed
+
+
+async def test_a_run_read_from_the_store_starts_nothing_here_the_process_that_ran_it_does(
+    service: SchedulerService, recorder: EventRecorder, echo: Calls
+) -> None:
+    from mcp_scheduler import RunEvent
+
+    await service.schedule(job("one", "from one"))
+    await service.schedule(job("two", "!trigger:result/text", after="one"))
+    ran = await service.run_now(SchedulerInput(operation="run_now", job_id="one"))
+    await recorder.wait_for(finished("two"))
+
+    service.events.publish(RunEvent("finished", ran, remote=True))  # as a follower publishes another's run
+    await service.run_now(SchedulerInput(operation="run_now", job_id="one"))
+    await recorder.wait_for(lambda e: len([r for r in recorder.runs("two") if r.kind == "finished"]) == 2)
+    assert len(echo.inputs) == 4  # one and two, twice: the remote copy of the first run chained nothing
