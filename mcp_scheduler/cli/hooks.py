@@ -21,16 +21,18 @@ HOOK_ACTIONS = ("create", "list", "remove")
 
 async def hook_command(
     settings: Settings, action: str, target: str, *, name: str | None = None, as_json: bool = False,
-    out: TextIO | None = None, err: TextIO | None = None,
+    base_url: str | None = None, out: TextIO | None = None, err: TextIO | None = None,
 ) -> int:
-    """Do `action` on the hooks of job `target` (`remove`: on the hook named `target`); the exit code."""
+    """Do `action` on the hooks of job `target` (`remove`: on the hook named `target`); the exit code. `base_url`:
+    the server as senders reach it (default: the settings' host and port)."""
     out, err = out or sys.stdout, err or sys.stderr
     runtime, _ = action_runtime(settings)
     async with runtime:
         hooks = runtime.service.hooks
         if action == "create":
             created = await hooks.create(target, name)
-            url = f"http://{settings.host}:{settings.port or 8765}/hooks/{created.name}"
+            base = (base_url or f"http://{settings.host}:{settings.port or 8765}").rstrip("/")
+            url = f"{base}/hooks/{created.name}"
             if as_json:
                 write_json({"name": created.name, "job_id": created.job_id, "url": url, "secret": created.secret}, out)
             else:

@@ -76,6 +76,8 @@ def add_commands(commands: Commands) -> None:
     hook.add_argument("action", choices=["create", "list", "remove"])
     hook.add_argument("target", metavar="JOB_ID|NAME", help="the job (create, list) or the hook (remove)")
     hook.add_argument("--name", help="create: the hook's name, the last part of its URL (default: JOB_ID-<random>)")
+    hook.add_argument("--base-url", metavar="URL", help="create: the server's address as senders reach it, e.g. "
+                      "https://sched.example.com (default: http://HOST:PORT of MCP_SCHEDULER_HOST / _PORT)")
     for action, summary in ACTIONS.items():
         if action == "run":
             continue
@@ -134,7 +136,8 @@ def run_job_command(args: argparse.Namespace, settings: Settings) -> int:
         if args.command == "hook":
             from .hooks import hook_command
 
-            return asyncio.run(hook_command(settings, args.action, args.target, name=args.name, as_json=args.json))
+            return asyncio.run(hook_command(settings, args.action, args.target, name=args.name, as_json=args.json,
+                                           base_url=args.base_url))
         if args.command == "run":
             from .run_job import run_job
 

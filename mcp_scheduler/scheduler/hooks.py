@@ -1,4 +1,4 @@
-"""Inbound webhooks: hooks that run a job when a signed delivery arrives (`POST /hooks/<name>`, `dashboard/hooks.py`).
+"""Inbound webhooks: hooks that run a job when a signed delivery arrives (`POST /hooks/<name>`, `server/webhooks.py`).
 
 A hook belongs to a job and has a signing secret of its own (Standard Webhooks, `agentool_bridge.standard_webhooks`),
 kept in the store so that every replica verifies with it; the secret is told once, when the hook is created.
