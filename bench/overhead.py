@@ -156,7 +156,7 @@ class Ops:
         t0 = time.perf_counter()
         _check(await self.ours.call_tool("schedule_job", self._job(job_id)))
         elapsed = time.perf_counter() - t0
-        _check(await self.ours.call_tool("cancel_job", {"job_id": job_id}))  # untimed: keep 10 jobs present
+        _check(await self.ours.call_tool("cancel_job", {"job_id": job_id, "confirm": True}))  # untimed: 10 jobs stay
         return elapsed
 
 
@@ -235,7 +235,7 @@ async def validation_cost(ops: Ops, calls: int = 300) -> dict[str, list[float]]:
         "get_job": await ops.ours.call_tool("get_job", {"job_id": "present-0"}),
         "schedule_job": await ops.ours.call_tool("schedule_job", ops._job("validated")),
     }
-    await ops.ours.call_tool("cancel_job", {"job_id": "validated"})
+    await ops.ours.call_tool("cancel_job", {"job_id": "validated", "confirm": True})
     results["noop"] = await ops.bare.call_tool("noop", {})
     samples: dict[str, list[float]] = {}
     for name, result in results.items():
