@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from ..errors import InvalidJobInputError
-from ..events import EventBus, RunEvent, SchedulerEvent
+from ..events import EventBus, JobEvent, RunEvent, SchedulerEvent
 from ..jobs import FAILED, Job
 from ..models import RunRecord
 from ..policies import RunPolicy
@@ -91,9 +91,24 @@ class ChainStarts:
     def __init__(self, *, table: JobTable, starter: _Starter, events: EventBus) -> None:
         self._table = table
         self._starter = starter
+        # The jobs chained after each job, built when first needed after a change of any job: a finished run then
+        # costs a lookup, not a pass over every job (thousands of fires a second on a store of thousands of jobs).
+        self._followers: dict[str, list[str]] | None = None
         events.subscribe(self._heard)
 
+    def _chained_after(self, job_id: str) -> list[Job]:
+        if self._followers is None:
+            followers: dict[str, list[str]] = {}
+            for job in self._table.jobs():
+                if (after := job.definition.policy.after) is not None:
+                    followers.setdefault(after.job, []).append(job.job_id)
+            self._followers = followers
+        return [found for name in self._followers.get(job_id, ()) if (found := self._table.get(name)) is not None]
+
     def _heard(self, event: SchedulerEvent) -> None:
+        if isinstance(event, JobEvent):
+            self._followers = None  # added, changed or removed: what follows what is read again when next needed
+            return
         if not isinstance(event, RunEvent) or event.kind != "finished" or event.remote or not self._starter.accepting:
             return  # a run another process ran and this one read from the store: that process starts what follows
         record = event.record
@@ -102,7 +117,7 @@ class ChainStarts:
         source = self._table.get(record.job_id)
         if source is not None and record.status != "success" and _retried(record, source.definition.policy):
             return
-        for job in [job for job in self._table.jobs() if follows(job, record)]:
+        for job in [job for job in self._chained_after(record.job_id) if follows(job, record)]:
             run_id = self._starter.start_triggered(
                 job, "chain", chain_data(record, event.traceparent),
                 note=f"chained after run {record.run_id} of job {record.job_id!r} ({record.status})",

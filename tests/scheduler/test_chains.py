@@ -101,3 +101,20 @@ async def test_a_run_read_from_the_store_starts_nothing_here_the_process_that_ra
     await service.run_now(SchedulerInput(operation="run_now", job_id="one"))
     await recorder.wait_for(lambda e: len([r for r in recorder.runs("two") if r.kind == "finished"]) == 2)
     assert len(echo.inputs) == 4  # one and two, twice: the remote copy of the first run chained nothing
+
+
+async def test_a_link_added_or_removed_after_runs_ended_is_followed_from_then_on(
+    service: SchedulerService, recorder: EventRecorder, echo: Calls
+) -> None:
+    await service.schedule(job("one", "from one"))
+    await service.run_now(SchedulerInput(operation="run_now", job_id="one"))  # nothing follows it yet
+    await service.schedule(job("two", "!trigger:result/text", after="one"))
+    await service.run_now(SchedulerInput(operation="run_now", job_id="one"))
+    await recorder.wait_for(finished("two"))
+    await service.cancel("two")
+    await service.schedule(job("three", "!trigger:result/text", after="one"))
+    await service.run_now(SchedulerInput(operation="run_now", job_id="one"))
+    await recorder.wait_for(finished("three"))
+
+    assert len(recorder.runs("two")) == 1 and len(recorder.runs("three")) == 1  # two not again, once cancelled
+    assert [data["text"] for data in echo.inputs].count("from one") == 5  # one three times, two and three once
