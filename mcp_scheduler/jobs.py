@@ -23,13 +23,15 @@ from .schedules import Schedule
 from .success import SuccessCheck
 from .timestamps import Timestamp
 
-__all__ = ["FAILED", "Job", "JobDefinition", "JobState", "PendingRetry", "RunStatus", "RunTrigger"]
+__all__ = ["ASKED", "FAILED", "Job", "JobDefinition", "JobState", "PendingRetry", "RunStatus", "RunTrigger"]
 
 JobState = Literal["scheduled", "paused", "completed"]
 RunStatus = Literal["running", "success", "error", "timeout", "missed", "skipped", "cancelled", "interrupted"]
 RunTrigger = Literal["schedule", "run_now", "catch_up", "retry", "backfill", "webhook", "chain"]
 FAILED: frozenset[RunStatus] = frozenset({"error", "timeout", "interrupted"})
 """The outcomes that count as a failed run (for retries and pause_after_failures)."""
+ASKED: frozenset[RunTrigger] = frozenset({"run_now", "webhook", "chain"})
+"""The triggers of runs that a process may ask the runner for through the store (scheduler/run_requests.py)."""
 
 
 _RULES: dict[AddressRules, AddressRules] = {}

@@ -1,7 +1,9 @@
 """Run events sent to the operator's URLs (`--events-url`), signed in the Standard Webhooks format.
 
-The process where an event happens sends it (the runner for scheduled runs; a server for the pause it was asked
-for): events this process only read from the store are left to the process that made them. Events wait in a
+The process where a run happens sends its event (the runner for the runs it starts): runs this process only read
+from the store are left to the process that ran them. `job.paused` is sent by the runner for every pause of a job of
+its store, made there or read from the store (a standby's pause_job, `mcp-scheduler pause`, a jobs file), so that
+every way of pausing sends one event. Events wait in a
 bounded queue (the oldest dropped when it is full, counted and logged once a minute) for one background task,
 which delivers them in order, each to every URL, through the `http` job kind's client and address policy; a 5xx
 answer or a connection error is tried again with backoff a few times. Nothing here ever blocks the fire path.
@@ -97,15 +99,17 @@ def _stamp(value: datetime | None) -> str | None:
 
 class OutboundEvents:
     """Sends the run events of an `EventBus` to `config.urls` (`listener` subscribed to it, `start` / `aclose`
-    on the event loop). `job_name(job_id)` names a job in the events; `dropped` counts events the full queue
-    dropped."""
+    on the event loop). `job_name(job_id)` names a job in the events; `runner()` is True while this process holds
+    the runner lease; `dropped` counts events the full queue dropped."""
 
     def __init__(
-        self, config: OutboundEventsConfig, http: HttpToolkit, job_name: Callable[[str], str | None]
+        self, config: OutboundEventsConfig, http: HttpToolkit, job_name: Callable[[str], str | None],
+        runner: Callable[[], bool],
     ) -> None:
         self.config = config
         self._http = http
         self._job_name = job_name
+        self._runner = runner
         self._queue: deque[tuple[str, bytes]] = deque(maxlen=config.queue_size)
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -179,7 +183,7 @@ class OutboundEvents:
             if record.error is not None:
                 data["error"] = {"type": record.error.type, "message": clip_text(record.error.message, _ERROR_CHARS)}
             return event_body(type_, data)
-        if isinstance(event, JobEvent) and not event.remote and event.kind == "paused":
+        if isinstance(event, JobEvent) and event.kind == "paused" and self._runner():
             data = {"job_id": event.job_id, "job_name": self._job_name(event.job_id),
                     "paused_by": "user" if event.reason is None else "scheduler", "reason": event.reason}
             return event_body("job.paused", data)

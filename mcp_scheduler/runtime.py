@@ -151,8 +151,9 @@ class SchedulerRuntime:
         if outbound_events is not None:
             from .outbound_events import OutboundEvents
 
+            service = self.service
             self.outbound_events = OutboundEvents(outbound_events, HttpToolkit(self.toolkit_config),
-                                                  self.service.job_name)
+                                                  service.job_name, lambda: service.is_runner)
             self.events.subscribe(self.outbound_events.listener)
         self._closed = False
 

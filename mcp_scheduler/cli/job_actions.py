@@ -10,6 +10,7 @@ while the command runs. (`run` asks the runner instead: `run_job.py`.)
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from datetime import datetime
 from typing import TextIO
@@ -94,7 +95,8 @@ def _lease(settings: Settings) -> RunnerLease:
 def action_runtime(settings: Settings, *, create: bool = False) -> tuple[SchedulerRuntime, RunnerLease]:
     """A runtime for a command's moment of action on the store (`settings.database`, which must exist unless
     `create`): a standby when a server runs the jobs, else the runner opened paused (no job fires); and the lease
-    it tries once."""
+    it tries once. As the runner it sends the `job.paused` events of MCP_SCHEDULER_EVENTS_URL, if set (a server
+    running the jobs sends them otherwise)."""
     database = settings.database or ""
     if not create:
         require_database(database)
@@ -102,7 +104,7 @@ def action_runtime(settings: Settings, *, create: bool = False) -> tuple[Schedul
     config = dataclasses.replace(settings.service_config(), start_paused=True)
     runtime = SchedulerRuntime(
         config, toolkits=settings.toolkits, discover_entry_points=settings.discover_entry_points,
-        toolkit_config=settings.toolkit_config(), lease=lease,
+        toolkit_config=settings.toolkit_config(), lease=lease, outbound_events=settings.outbound_events(os.environ),
     )
     return runtime, lease
 

@@ -21,7 +21,7 @@ def _at(moment: datetime | None, zone: tzinfo) -> str:
 
 
 def _job_line(row: JobRow, zone: tzinfo) -> str:
-    line = f"- {row.name} [{row.kind}] {row.schedule}: "
+    line = f"- {row.name} [{row.kind}] {row.schedule}" + (f", after {row.after}" if row.after else "") + ": "
     if row.state == "paused":
         line += "paused" + (f" ({row.pause_reason})" if row.pause_reason else "")
     elif row.next_run is not None:

@@ -71,6 +71,7 @@ class JobRow(BaseModel):
     running: int = 0
     pause_reason: str | None = None
     retry_at: Timestamp | None = Field(default=None, description="When a pending retry of a failed run is due.")
+    after: str | None = Field(default=None, description="The job it is chained after, with the outcome it waits for.")
 
     @property
     def name(self) -> str:
@@ -189,7 +190,13 @@ def run_row(record: RunRecord, names: dict[str, str | None] | None = None) -> Ru
     )
 
 
-def _job_row(job: JobInfo) -> JobRow:
+def _after(job: JobInfo, names: dict[str, str | None]) -> str | None:
+    """`policy.after` in words: "Fetch (success)" (the job's name, else its id)."""
+    after = job.policy.after
+    return None if after is None else f"{names.get(after.job) or after.job} ({after.on})"
+
+
+def _job_row(job: JobInfo, names: dict[str, str | None]) -> JobRow:
     return JobRow(
         job_id=job.job_id,
         job_name=job.job_name,
@@ -203,6 +210,7 @@ def _job_row(job: JobInfo) -> JobRow:
         running=job.running,
         pause_reason=job.pause_reason,
         retry_at=job.retry_at,
+        after=_after(job, names),
     )
 
 
@@ -240,8 +248,8 @@ def schedule_view(
 ) -> ScheduleView:
     """The view of `jobs` (of `jobs_total`), the window's `runs` (newest first), `status` and the latest `changes`
     of the audit log (newest first), at `now`."""
-    rows = sorted((_job_row(job) for job in jobs), key=_soonest_first)
     names = {job.job_id: job.job_name for job in jobs}
+    rows = sorted((_job_row(job, names) for job in jobs), key=_soonest_first)
     run_rows = [run_row(record, names) for record in runs]
     return ScheduleView(
         generated_at=now,

@@ -18,7 +18,7 @@ from ..clocks import Clock
 from ..errors import QuotaExceededError
 from ..fire_times import next_fire_time
 from ..history import HistoryWriter
-from ..jobs import Job, JobDefinition, RunStatus, RunTrigger
+from ..jobs import ASKED, Job, JobDefinition, RunStatus, RunTrigger
 from ..models import RunRecord
 from ..policies import BUFFER_LIMIT
 from .catchup import CatchUp
@@ -245,7 +245,7 @@ class Admission:
         waiting their turn) as missed; returns the records as they now are."""
         settled: list[RunRecord] = []
         for record in records:
-            if record.started_at is None and record.trigger != "run_now":
+            if record.started_at is None and record.trigger not in ASKED:  # requests of other processes: interrupted
                 record = record.model_copy(update={"status": "missed", "note": BUFFERED_LOST})
                 self._history.record(record, job_known=False)
             settled.append(record)

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from ..clocks import Clock
 from ..errors import InvalidJobInputError, JobExecutionError, JobNotFoundError, QuotaExceededError
-from ..events import EventBus
+from ..events import EventBus, RunEvent, SchedulerEvent
 from ..fire_times import backfill_times
 from ..history import HistoryWriter
 from ..jobs import Job, JobDefinition, RunTrigger
@@ -77,7 +77,10 @@ class ExtraRuns:
         self._halted: set[asyncio.Task[Counter[str]]] = set()  # backfills whose waiting caller was cancelled
         self._open = False
         self._stops = 0  # stop() calls: a backfill started before one ends with it
+        self._handed: dict[str, asyncio.Event] = {}  # runs handed to the runner -> set once it is seen to start
+        self._watching: set[asyncio.Task[None]] = set()  # their waits, withdrawing those not taken in time
         ChainStarts(table=table, starter=self, events=events)
+        events.subscribe(self._heard)
 
     @property
     def accepting(self) -> bool:
@@ -89,6 +92,8 @@ class ExtraRuns:
 
     def closed(self) -> None:
         self._open = False
+        for task in self._watching:  # the requests stay in the store: the runner may still take them
+            task.cancel()
 
     def stopped(self) -> None:
         self._stops += 1
@@ -165,8 +170,10 @@ class ExtraRuns:
 
     def take_request(self, request: RunRecord) -> None:
         """Run a run_now that another process asked for through the store (`run_requests.py`), under the
-        request's run id, with this runner's flags; a request that cannot run is recorded `skipped`, saying why."""
-        task = asyncio.create_task(self._requested(request), name=f"mcp-scheduler-requested-{request.job_id}")
+        request's run id, with this runner's flags; a request that cannot run is recorded `skipped`, saying why. A
+        webhook's or a chain's run handed over by a standby runs as it would have there (`start_triggered`)."""
+        work = self._requested(request) if request.trigger == "run_now" else self._take_handed(request)
+        task = asyncio.create_task(work, name=f"mcp-scheduler-requested-{request.job_id}")
         self.manual_runs.add(task)
         task.add_done_callback(self.manual_runs.discard)
 
@@ -197,19 +204,77 @@ class ExtraRuns:
         self, job: Job, trigger: Literal["webhook", "chain"], trigger_data: dict[str, Any], *, note: str | None = None
     ) -> str:
         """Start a run of `job` that an event asked for (trigger `webhook`: an accepted delivery; `chain`: a run of
-        the job its policy.after names ended), in the background, in this process; its run id. `trigger_data`: what
+        the job its policy.after names ended), in the background, in the runner; its run id. `trigger_data`: what
         its input's `!trigger:` references resolve from; `note`: what its record's note says first. Its overlap
         policy applies: `skip` records the run `skipped` while another run of the job is in progress, `buffer_one`
         and `buffer_all` wait for room, the others run at once within max_runs_per_job (else `skipped`, naming the
-        flag)."""
-        definition = job.definition
-        record = RunRecord(run_id=uuid.uuid4().hex, job_id=job.job_id, agentool_name=definition.agentool_name,
-                           trigger=trigger, status="running", note=note)
-        task = asyncio.create_task(self._triggered(definition, record, trigger_data),
-                                   name=f"mcp-scheduler-{trigger}-{job.job_id}")
+        flag). In a process that is not the runner, the run is handed to it through the store (`hand_over`)."""
+        run_id = uuid.uuid4().hex
+        task: asyncio.Task[Any]
+        if not self._engine.runner:
+            task = asyncio.create_task(self.hand_over(job, trigger, trigger_data, note=note, run_id=run_id),
+                                       name=f"mcp-scheduler-hand-over-{job.job_id}")
+        else:
+            definition = job.definition
+            record = RunRecord(run_id=run_id, job_id=job.job_id, agentool_name=definition.agentool_name,
+                               trigger=trigger, status="running", note=note)
+            task = asyncio.create_task(self._triggered(definition, record, trigger_data),
+                                       name=f"mcp-scheduler-{trigger}-{job.job_id}")
         self.manual_runs.add(task)
         task.add_done_callback(self.manual_runs.discard)
-        return record.run_id
+        return run_id
+
+    async def trigger(
+        self, job: Job, trigger: Literal["webhook", "chain"], trigger_data: dict[str, Any], *, note: str | None = None
+    ) -> str:
+        """`start_triggered`, returning once the run is started here or, on a standby, its request is committed."""
+        if self._engine.runner:
+            return self.start_triggered(job, trigger, trigger_data, note=note)
+        return await self.hand_over(job, trigger, trigger_data, note=note)
+
+    async def hand_over(
+        self, job: Job, trigger: Literal["webhook", "chain"], trigger_data: dict[str, Any], *,
+        note: str | None = None, run_id: str | None = None,
+    ) -> str:
+        """Ask the runner for the run through the store (`run_requests.py`); its run id once the request is
+        committed. The request is withdrawn (recorded `cancelled`) if no runner starts it within
+        REQUEST_START_WITHIN seconds."""
+        what = "a webhook delivery" if trigger == "webhook" else "a chain"
+        asked = RunRequest(self._store, job, history_limit=self._history_limit, run_id=run_id, trigger=trigger,
+                           trigger_data={"trigger_data": trigger_data, "note": note},
+                           asked_by=f"{what} in a standby (pid {os.getpid()} on {socket.gethostname()})")
+        seen = self._handed[asked.run_id] = asyncio.Event()
+        try:
+            await asked.send()
+        except BaseException:
+            self._handed.pop(asked.run_id, None)
+            raise
+        watch = asyncio.create_task(asked.taken(start_within=REQUEST_START_WITHIN, seen=seen),
+                                    name=f"mcp-scheduler-handed-{job.job_id}")
+        self._watching.add(watch)
+        watch.add_done_callback(self._watching.discard)
+        watch.add_done_callback(lambda _: self._handed.pop(asked.run_id, None))
+        logger.info("Job %s: run %s (%s) handed to the runner", job.job_id, asked.run_id, trigger)
+        return asked.run_id
+
+    def _heard(self, event: SchedulerEvent) -> None:
+        if isinstance(event, RunEvent) and event.remote and (seen := self._handed.get(event.record.run_id)):
+            seen.set()  # the runner wrote a record of a run handed to it: it took it
+
+    async def _take_handed(self, request: RunRecord) -> None:
+        """Run a webhook's or a chain's run that another process handed over (`hand_over`)."""
+        carried = request.result if isinstance(request.result, dict) else {}
+        record = request.model_copy(update={"result": None, "note": carried.get("note")})
+        try:
+            job = await self._replication.lookup(request.job_id)
+            if job is None:
+                raise JobNotFoundError(request.job_id)
+        except JobNotFoundError as exc:
+            await self._not_run(record, f"a {request.trigger} run asked for by another process", exc)
+            return
+        logger.info("Job %s: run %s (%s) asked for by another process runs here (pid %d)", request.job_id,
+                    request.run_id, request.trigger, os.getpid())
+        await self._triggered(job.definition, record, carried.get("trigger_data") or {})
 
     async def _triggered(self, definition: JobDefinition, record: RunRecord, trigger_data: dict[str, Any]) -> None:
         overlap = definition.policy.overlap

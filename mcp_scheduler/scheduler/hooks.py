@@ -6,7 +6,8 @@ Creating or removing one is a change of its job: it needs `scheduler:write` and 
 acting principal's jobs, and is audited. A delivery is accepted when it is signed by the secret, its timestamp is
 within the tolerance, its hook is not over its rate and its id is new (ids are kept in the store for twice the
 tolerance, so a replay sent to another replica is refused too); it then starts one run of the job, trigger
-`webhook`, with the JSON body as `!trigger:body` (`runs/trigger_refs.py`).
+`webhook`, with the JSON body as `!trigger:body` (`runs/trigger_refs.py`), in the runner: a standby hands it over
+through the store and answers once the request is committed (`ExtraRuns.hand_over`).
 """
 
 from __future__ import annotations
@@ -139,4 +140,4 @@ class Hooks:
         if not await self._store.note_delivery(name, msg_id, now, now - 2 * TOLERANCE):
             raise WebhookReplayError(f"Delivery {msg_id[:80]!r} to hook {name!r} was accepted already: not run again.")
         recent.append(moment)
-        return self._extra.start_triggered(job, "webhook", {"body": data, "hook": name, "id": msg_id})
+        return await self._extra.trigger(job, "webhook", {"body": data, "hook": name, "id": msg_id})

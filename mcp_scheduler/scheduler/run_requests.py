@@ -7,6 +7,11 @@ runner's own toolkit flags and environment; its start and finished records repla
 the asking process waits for (`RunRequest.wait`). A request nobody takes in time is withdrawn (recorded
 `cancelled`); one still waiting when a new runner takes the lease is recorded `interrupted` like any run its
 predecessor left.
+
+A webhook delivery received by a standby, and a chained run due in a process that is not the runner, are handed
+over the same way (trigger `webhook` or `chain`): the request's `result` holds the run's trigger data (what its
+`!trigger:` references read) until the runner's start record replaces it, and the process that wrote it does not
+wait for the run, only withdraws it if no runner starts it in time (`RunRequest.taken`).
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ import asyncio
 import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any, Literal
 
-from ..jobs import Job
+from ..jobs import ASKED, Job
 from ..models import RunRecord
 from ..store import SchedulerStore
 
@@ -31,23 +37,25 @@ RUNNER_GONE = "the runner stopped during the run; the next runner records it as 
 def is_run_request(record: RunRecord) -> bool:
     """True for a run another process asked the runner for and that has not started yet.
 
-    Buffered fires are never-started `running` records too, but of the schedule's triggers; a run_now of the
-    runner itself commits its start before its first record.
+    Buffered fires are never-started `running` records too, but of the schedule's triggers; a run_now, webhook
+    or chained run of the runner itself commits its start before its first record.
     """
-    return record.trigger == "run_now" and record.status == "running" and record.started_at is None
+    return record.trigger in ASKED and record.status == "running" and record.started_at is None
 
 
 class RunRequest:
     """One request for a run of `job`, written to `store` by a process that is not the runner, and its outcome."""
 
     def __init__(
-        self, store: SchedulerStore, job: Job, *, history_limit: int, asked_by: str, run_id: str | None = None
+        self, store: SchedulerStore, job: Job, *, history_limit: int, asked_by: str, run_id: str | None = None,
+        trigger: Literal["run_now", "webhook", "chain"] = "run_now", trigger_data: dict[str, Any] | None = None,
     ) -> None:
         self._store = store
         self._history_limit = history_limit
         self.record = RunRecord(
             run_id=run_id or secrets.token_hex(16), job_id=job.job_id, agentool_name=job.definition.agentool_name,
-            trigger="run_now", status="running", note=f"asked for by {asked_by}; waiting for the runner",
+            trigger=trigger, status="running", note=f"asked for by {asked_by}; waiting for the runner",
+            result=trigger_data,
         )
         self._position = 0
 
@@ -96,6 +104,15 @@ class RunRequest:
                 await asyncio.shield(self._withdraw("withdrawn: the command asking for it was interrupted"))
             raise
 
+    async def taken(self, *, start_within: float, seen: asyncio.Event) -> None:
+        """Withdraw the request unless the runner started it within `start_within` seconds. `seen` is set by the
+        caller once this process's follower read a record of the run (the runner's start), so that nothing is read
+        here meanwhile; cancelled (this process closing), the request is left to the runner."""
+        try:
+            await asyncio.wait_for(seen.wait(), start_within)
+        except TimeoutError:
+            await self._withdraw(NOT_TAKEN.format(within=start_within))
+
     async def _read(self) -> RunRecord | None:
         """The newest record of this run that another process (the runner) wrote since the last read."""
         found: RunRecord | None = None
@@ -112,6 +129,6 @@ class RunRequest:
         if taken is not None:
             return taken
         withdrawn = self.record.model_copy(update={"status": "cancelled", "finished_at": datetime.now(UTC),
-                                                   "note": note})
+                                                   "note": note, "result": None})
         await self._store.write_batch([withdrawn], [], self._history_limit)
         return withdrawn

@@ -50,8 +50,11 @@ def read_run(text: str) -> RunRecord:
 
 
 def interrupted(text: str, note: str) -> RunRecord:
-    """A stored `running` record, marked `interrupted` with `note` (its scheduler stopped without finishing it)."""
-    return read_run(text).model_copy(update={"status": "interrupted", "note": note})
+    """A stored `running` record, marked `interrupted` with `note` (its scheduler stopped without finishing it). A
+    request that never started loses the trigger data it carried (scheduler/run_requests.py)."""
+    record = read_run(text)
+    return record.model_copy(update={"status": "interrupted", "note": note,
+                                     **({"result": None} if record.started_at is None else {})})
 
 
 class RowCodec:

@@ -76,3 +76,17 @@ async def test_the_view_carries_the_latest_changes_the_caller_may_see(filled: Sc
         ("create", "nightly"),
     ]
     assert {c.subject for c in everyone.changes} == {"local", "token:alice"}
+
+
+async def test_a_chained_job_shows_the_job_it_runs_after_in_the_json_and_the_text(filled: SchedulerServer) -> None:
+    await filled.runtime.service.schedule(
+        request("schedule", job_id="digest", schedule_type="cron", schedule="0 3 1 1 *", agentool_name="logging",
+                input_data=LOG_INPUT, policy={"after": {"job": "nightly", "on": "any"}})
+    )
+    view = await read_schedule(filled.runtime)
+
+    rows = {row["job_id"]: row for row in view.model_dump(mode="json")["jobs"]}
+    assert rows["digest"]["after"] == "Nightly report (any)"  # the job's name, else its id
+    assert rows["nightly"]["after"] is None
+    [line] = [line for line in schedule_text(view).splitlines() if line.startswith("- digest ")]
+    assert re.fullmatch(r"- digest \[logging\] At 03:00.+ \(UTC\), after Nightly report \(any\): next .*", line), line
