@@ -150,3 +150,14 @@ def test_asking_for_task_statuses_without_declaring_the_extension_is_refused(pai
     answer = call(pair.runner, "subscriptions/listen", {"notifications": {"taskIds": [task["taskId"]]}}, tasks=False)
     assert answer["error"]["code"] == -32021, answer
     assert answer["error"]["data"] == {"requiredCapabilities": {"extensions": {TASKS: {}}}}
+
+
+async def test_a_task_cancelled_from_the_other_server_is_pushed_cancelled(pair: Pair) -> None:
+    task = run_now(pair.runner, 60, "pushed-cancel", pair.marks)
+    async with listening(pair.runner, {"taskIds": [task["taskId"]]}) as stream:
+        ack, working = await stream.next(), await stream.next()
+        assert statuses([ack, working]) == ["working"]
+        assert call(pair.standby, "tasks/cancel", {"taskId": task["taskId"]})["result"]["resultType"] == "complete"
+        cancelled = await stream.next()
+        assert statuses([cancelled]) == ["cancelled"]
+        assert cancelled["params"]["result"]["isError"] is True
