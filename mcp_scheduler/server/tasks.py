@@ -105,9 +105,11 @@ class TaskFeed:
         return set().union(*(ids for ids, _ in self._streams.values()))
 
     def follows(self, task_id: str) -> bool:
+        """Whether some stream of this process follows `task_id`."""
         return any(task_id in ids for ids, _ in self._streams.values())
 
     def publish(self, task: dict[str, Any]) -> None:
+        """Hand `task` (as `tasks/get` gives it) to the streams that follow it."""
         for ids, listener in list(self._streams.values()):
             if task["taskId"] in ids:
                 listener(task)
