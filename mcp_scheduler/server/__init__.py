@@ -5,6 +5,7 @@
 - `prompts`: prompts and argument completions;
 - `schedule_app`: `show_schedule`, the dashboard as an MCP App (compact text for hosts without Apps);
 - `notifications`: scheduler events as MCP notifications, in both protocol eras;
+- `tasks`, `listen`: runs as tasks (the tasks extension) and `subscriptions/listen`, which pushes their statuses;
 - `_sdk`: the one place that uses the MCP SDK beyond its public API.
 """
 
@@ -37,6 +38,7 @@ from .auth import principal_of
 from .briefs import JobBrief
 from .cache_hints import LIST_HINTS, resource_cache_hints
 from .inbox import may_read
+from .listen import Listen
 from .notifications import HandshakeSessions, Notifier
 from .outputs import AgenToolCatalog, AgenToolEntry, AnswerLimits, HistoryPage, JobDetail, JobPage, QueueMessages
 from .prompts import add_prompts
@@ -99,6 +101,7 @@ class SchedulerServer(MCPServer):
                 yield runtime
 
         super().__init__(lifespan=lifespan, subscriptions=self.notifier.bus, extensions=[self.tasks], **kwargs)
+        _sdk.serve_listen(self, Listen(self.notifier.bus, self.tasks))  # also pushes notifications/tasks
 
     @asynccontextmanager
     async def use(self) -> AsyncIterator[SchedulerRuntime]:

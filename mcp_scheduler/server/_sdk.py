@@ -5,6 +5,11 @@
   2026-07-28 revision removed is the low-level `Server.add_request_handler`, reached through
   `MCPServer._lowlevel_server`.
 - The connection (per client) behind a request context: `ServerSession._connection`.
+- `subscriptions/listen` served by our handler (`listen.Listen`), which also pushes the tasks extension's
+  `notifications/tasks`: registered in place of the SDK's `ListenHandler` through the low-level
+  `Server.add_request_handler` (the SDK's handler knows only its own event kinds). The SDK types
+  `ServerSession.send_notification` for its own notifications only; it dumps whatever notification model it is
+  given, so ours goes through it as a `Notification` of our method (`send_stream_notification`).
 - Advertising `resources.listChanged` to handshake-era clients: the low-level server's
   `create_initialization_options` is given `NotificationOptions(resources_changed=True)`.
 - Output schemas published in a compact form: the tool manager's registered tools
@@ -61,6 +66,8 @@ from .answering import Answering, Owed, StdoutFile, claimed_stdout
 __all__ = [
     "SUPPORTED",
     "add_request_handler",
+    "serve_listen",
+    "send_stream_notification",
     "advertise_resource_list_changed",
     "apply_extension",
     "check_mcp_sdk",
@@ -76,7 +83,11 @@ logger = logging.getLogger(__name__)
 
 SUPPORTED = ((2, 3), (3, 0))  # [lowest, first unsupported) versions of `mcp`, as pinned in pyproject.toml
 
-Handler = Callable[[Any, Any], Awaitable[types.EmptyResult]]
+Handler = Callable[[Any, Any], Awaitable[Any]]
+
+
+class _ExtensionNotification(types.Notification[dict[str, Any], str]):
+    """A notification of a method the SDK does not know (an extension's)."""
 
 
 def connection_of(ctx: Any) -> Any:
@@ -87,6 +98,17 @@ def connection_of(ctx: Any) -> Any:
 def add_request_handler(mcp: MCPServer, method: str, params_type: type[Any], handler: Handler) -> None:
     """Serve a request method that `MCPServer` leaves out (a handshake-era spec method)."""
     mcp._lowlevel_server.add_request_handler(method, params_type, handler)
+
+
+def serve_listen(mcp: MCPServer, handler: Handler) -> None:
+    """Serve `subscriptions/listen` with `handler` instead of the SDK's `ListenHandler`."""
+    mcp._lowlevel_server.add_request_handler("subscriptions/listen", types.SubscriptionsListenRequestParams, handler)
+
+
+async def send_stream_notification(ctx: Any, method: str, params: dict[str, Any], request_id: Any) -> None:
+    """Send notification `method` on the response stream of the request `request_id` (a listen stream)."""
+    notification = _ExtensionNotification(method=method, params=params)
+    await ctx.session.send_notification(notification, related_request_id=request_id)
 
 
 def advertise_resource_list_changed(mcp: MCPServer) -> None:
@@ -396,5 +418,13 @@ def check_mcp_sdk() -> None:
         problems.append("Server.run (the low-level server loop run_stdio drives)")
     if "_connection" not in ServerSession.__init__.__code__.co_names:  # set as self._connection in __init__
         problems.append("ServerSession._connection")
+    served = getattr(low, "get_request_handler", None)
+    if not callable(served) or served("subscriptions/listen") is None:
+        problems.append("Server.get_request_handler('subscriptions/listen') (the SDK's listen handler we replace)")
+    notify = getattr(ServerSession, "_notify", None)
+    if "_notify" not in ServerSession.send_notification.__code__.co_names or "model_dump" not in getattr(
+        getattr(notify, "__code__", None), "co_names", ()
+    ):
+        problems.append("ServerSession.send_notification dumping the notification it is given (notifications/tasks)")
     if problems:
         raise RuntimeError(f"mcp {installed} changed what the SDK adapter relies on: {', '.join(problems)}.")

@@ -6,8 +6,10 @@ declares the extension (2026-07-28 era) and calls `run_now` or `backfill_job` ge
 of the store. The tool itself goes on in this process; its result is stored with the task. A run_now's task names
 its run (the run id is drawn before the run starts): cancelling the task stops the run wherever it runs (the runner
 looks for cancelled tasks of its runs in flight), and a task whose process died follows its run's record.
-Clients without the extension get the plain result. Status notifications (`notifications/tasks`) are not pushed:
-the SDK's subscription bus carries only its own event kinds; clients poll `tasks/get` at `pollIntervalMs`.
+Clients without the extension get the plain result. A task's status changes are pushed as `notifications/tasks` to
+the `subscriptions/listen` streams that asked for it (`listen.py` serves them; `TaskFeed` fans the statuses out):
+those of this process's calls when they end, and those of other processes' tasks found in the store every
+`pollIntervalMs`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import contextvars
 import json
 import logging
 import secrets
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,7 +37,7 @@ from ..scheduler.extra_runs import CANCELLED_BACKFILL
 from ..store.tasks import StoredTask, TaskStore
 from .auth import principal_of
 
-__all__ = ["TASKS", "RunTasks", "in_task", "task_run_id"]
+__all__ = ["ENDED", "TASKS", "RunTasks", "TaskFeed", "declared", "in_task", "task_run_id"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +48,7 @@ POLL_INTERVAL_MS = 1000
 WATCH_EVERY = 0.5  # seconds between the runner's looks for cancelled tasks of its runs in flight
 ORPHANED_AFTER = 5.0  # seconds after its run ended that a task nobody finished follows the run's record
 CANCELLED_TASK = "its task was cancelled (tasks/cancel)"
+ENDED = frozenset({"completed", "failed", "cancelled"})
 
 _task: contextvars.ContextVar[tuple[str | None] | None] = contextvars.ContextVar("mcp_scheduler_task", default=None)
 
@@ -78,6 +82,39 @@ def _dump(result: HandlerResult) -> dict[str, Any]:
     return dict(result or {})
 
 
+class TaskFeed:
+    """Task states as `tasks/get` gives them, fanned out to this process's listen streams, each given only the tasks
+    in its set (which its stream may narrow: a task leaves it once ended)."""
+
+    def __init__(self) -> None:
+        self._streams: dict[object, tuple[set[str], Callable[[dict[str, Any]], None]]] = {}
+
+    def subscribe(self, task_ids: set[str], listener: Callable[[dict[str, Any]], None]) -> Callable[[], None]:
+        """Call `listener` (synchronous, must not raise) with each state published of a task in `task_ids` (the set
+        itself, read at each publish); returns the unsubscribe callable."""
+        token = object()
+        self._streams[token] = (task_ids, listener)
+
+        def unsubscribe() -> None:
+            self._streams.pop(token, None)
+
+        return unsubscribe
+
+    def watched(self) -> set[str]:
+        """The tasks some stream of this process follows."""
+        return set().union(*(ids for ids, _ in self._streams.values()))
+
+    def follows(self, task_id: str) -> bool:
+        """Whether some stream of this process follows `task_id`."""
+        return any(task_id in ids for ids, _ in self._streams.values())
+
+    def publish(self, task: dict[str, Any]) -> None:
+        """Hand `task` (as `tasks/get` gives it) to the streams that follow it."""
+        for ids, listener in list(self._streams.values()):
+            if task["taskId"] in ids:
+                listener(task)
+
+
 class RunTasks(Extension):
     """The tasks extension over a runtime: `MCPServer(extensions=[RunTasks(runtime)])`, `start()` and `close()`
     with the scheduler (`SchedulerServer.use`)."""
@@ -91,7 +128,9 @@ class RunTasks(Extension):
         self._poll_ms = poll_interval_ms
         self._carried: dict[str, asyncio.Task[None]] = {}  # tasks whose tool call goes on in this process
         self._backfills: set[str] = set()  # those of them that are backfills (cancelled by cancelling the call)
-        self._watch: asyncio.Task[None] | None = None
+        self._watches: list[asyncio.Task[None]] = []
+        self.feed = TaskFeed()
+        """The task states that listen streams follow (`listen.Listen`)."""
 
     def methods(self) -> list[MethodBinding]:
         return [
@@ -101,16 +140,19 @@ class RunTasks(Extension):
         ]
 
     def start(self) -> None:
-        if self._watch is None:
-            self._watch = asyncio.create_task(self._watch_cancels(), name="mcp-scheduler-task-cancels")
+        if not self._watches:
+            self._watches = [
+                asyncio.create_task(self._watch_cancels(), name="mcp-scheduler-task-cancels"),
+                asyncio.create_task(self._watch_listened(), name="mcp-scheduler-task-statuses"),
+            ]
 
     async def close(self) -> None:
         """After the scheduler closed (its runs ended, so the calls answered): wait for the tasks to be stored."""
-        if self._watch is not None:
-            self._watch.cancel()
+        for watch in self._watches:
+            watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._watch
-            self._watch = None
+                await watch
+        self._watches = []
         if self._carried:
             await asyncio.wait(list(self._carried.values()), timeout=5)
         await self.store.close()
@@ -120,7 +162,7 @@ class RunTasks(Extension):
     async def intercept_tool_call(
         self, params: CallToolRequestParams, ctx: ServerRequestContext[Any, Any], call_next: CallNext
     ) -> HandlerResult:
-        if params.name not in TASK_TOOLS or not _declared(ctx):
+        if params.name not in TASK_TOOLS or not declared(ctx):
             return await call_next(ctx)
         now = self.store.clock()
         run_id = secrets.token_hex(16) if params.name == "run_now" else None
@@ -164,14 +206,20 @@ class RunTasks(Extension):
         except Exception as exc:
             logger.exception("Task %s (%s) failed", task.task_id, task.tool)
             outcome, failed = {"code": INTERNAL_ERROR, "message": f"Internal error ({type(exc).__name__})"}, True
-        await asyncio.shield(self.store.finish(task.task_id, json.dumps(outcome), failed=failed))
+        await asyncio.shield(self._finish(task.task_id, json.dumps(outcome), failed))
+
+    async def _finish(self, task_id: str, outcome: str, failed: bool) -> None:
+        await self.store.finish(task_id, outcome, failed=failed)
+        if self.feed.follows(task_id):
+            ended = await self.store.get(task_id)  # completed or cancelled: the store decides
+            if ended is not None:
+                self.feed.publish(self._shown(ended))
 
     # ------------------------------------------------------------------ tasks/*
 
     async def _find(self, ctx: ServerRequestContext[Any, Any], task_id: str) -> StoredTask:
         task = await self.store.get(task_id)
-        principal = principal_of(ctx)
-        if task is None or (task.owner != principal.subject and ADMIN not in principal.scopes):
+        if task is None or not _may_read(ctx, task):
             raise MCPError(
                 INVALID_PARAMS,
                 f"No task {task_id!r}: unknown, expired (tasks are kept "
@@ -180,7 +228,14 @@ class RunTasks(Extension):
         return task
 
     async def _get(self, ctx: ServerRequestContext[Any, Any], params: TaskParams) -> dict[str, Any]:
-        task = await self._find(ctx, params.task_id)
+        return await self._current(await self._find(ctx, params.task_id))
+
+    async def visible(self, ctx: ServerRequestContext[Any, Any], task_ids: Collection[str]) -> list[dict[str, Any]]:
+        """Those of `task_ids` that the caller may read (as for `tasks/get`), as `tasks/get` gives them now."""
+        found = [task for task in await self.store.get_many(task_ids) if _may_read(ctx, task)]
+        return [await self._current(task) for task in found]
+
+    async def _current(self, task: StoredTask) -> dict[str, Any]:
         if task.status == "working" and task.run_id is not None and task.task_id not in self._carried:
             return await self._follow_run(task)
         return self._shown(task)
@@ -217,6 +272,18 @@ class RunTasks(Extension):
             except Exception as exc:
                 logger.warning("Looking for cancelled tasks failed: %s", exc)
 
+    async def _watch_listened(self) -> None:
+        """Publish the states of the followed tasks whose call is not carried here (another process's, or one whose
+        process went): those carried here are published when they end (`_finish`)."""
+        while True:
+            await asyncio.sleep(self._poll_ms / 1000)
+            task_ids = self.feed.watched() - self._carried.keys()
+            try:
+                for task in await self.store.get_many(task_ids) if task_ids else ():
+                    self.feed.publish(await self._current(task))
+            except Exception as exc:
+                logger.warning("Looking for the status of followed tasks failed: %s", exc)
+
     # ------------------------------------------------------------------ the wire
 
     def _shown(self, task: StoredTask) -> dict[str, Any]:
@@ -252,7 +319,12 @@ class RunTasks(Extension):
         return {**self._shown(task), "status": status, "result": outcome}
 
 
-def _declared(ctx: ServerRequestContext[Any, Any]) -> bool:
+def _may_read(ctx: ServerRequestContext[Any, Any], task: StoredTask) -> bool:
+    principal = principal_of(ctx)
+    return task.owner == principal.subject or ADMIN in principal.scopes
+
+
+def declared(ctx: ServerRequestContext[Any, Any]) -> bool:
     """Whether this request's client declared the tasks extension (only the 2026-07-28 era carries task results)."""
     if getattr(ctx, "protocol_version", None) not in MODERN_PROTOCOL_VERSIONS:
         return False

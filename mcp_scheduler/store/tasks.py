@@ -117,6 +117,20 @@ class TaskStore:
         result: StoredTask | None = await self._call(get)
         return result
 
+    async def get_many(self, task_ids: Collection[str]) -> list[StoredTask]:
+        """Those of the tasks that are known and not expired, in no particular order."""
+        ids = sorted(set(task_ids))
+
+        def get_many(db: Database) -> list[StoredTask]:
+            marks = ", ".join("?" for _ in ids)
+            rows = db.execute(
+                f"SELECT {_COLUMNS} FROM {_TABLE} WHERE task_id IN ({marks}) AND expires_at >= ?", (*ids, self.clock())
+            ).fetchall()
+            return [StoredTask.of(row) for row in rows]
+
+        found: list[StoredTask] = await self._call(get_many) if ids else []
+        return found
+
     async def finish(self, task_id: str, outcome: str, *, failed: bool = False) -> None:
         """Record the task's end: `failed` (a protocol error), else `cancelled` if a cancel was asked, else
         `completed`."""
