@@ -48,19 +48,19 @@ class Observation:
 
 async def probe(
     injector: AgenToolInjector, definition: JobDefinition, when: ConditionWhen, *, environ: Mapping[str, str],
-    secret_names: Collection[str], timeout: float,
+    secret_names: Collection[str], within: float,
 ) -> Observation:
-    """Make the check of `when` for the job `definition` (at most `timeout` seconds) and judge its result."""
+    """Make the check of `when` for the job `definition` (at most `within` seconds) and judge its result."""
     revealed: Secrets = {}
     try:
         input_data, revealed = resolve_env(when.input_data, environ, secret_names)
         info = RunInfo(definition.job_id, f"check-{secrets.token_hex(8)}", "condition", None, definition.job_name,
                        definition.address_policy)
         with running(info), injector.activate(), revealing(revealed), acting_as(run_principal(definition)):
-            with anyio.fail_after(timeout):
+            with anyio.fail_after(within):
                 result = await injector.run(when.agentool_name, input_data)
     except TimeoutError:
-        return Observation(None, error=f"the {when.agentool_name} check took longer than {timeout:g} s")
+        return Observation(None, error=f"the {when.agentool_name} check took longer than {within:g} s")
     except Exception as exc:
         said = f"{type(exc).__name__}: {exc}"
         return Observation(None, error=clip_text(str(redact(said, revealed)) if revealed else said, ERROR_CHARS))

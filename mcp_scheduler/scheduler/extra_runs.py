@@ -24,6 +24,7 @@ from ..schedules import parse_moment
 from ..store import SchedulerStore
 from .audit_log import AuditLog
 from .chains import ChainStarts
+from .conditions import ConditionWatch
 from .engine import EngineHandle
 from .inputs import RequestChecks
 from .replication import Replication
@@ -78,6 +79,8 @@ class ExtraRuns:
         self._open = False
         self._stops = 0  # stop() calls: a backfill started before one ends with it
         ChainStarts(table=table, starter=self, events=events)
+        self.conditions = ConditionWatch(table=table, engine=engine, store=store, checks=checks, starter=self,
+                                         clock=clock, events=events)
 
     @property
     def accepting(self) -> bool:
@@ -86,9 +89,13 @@ class ExtraRuns:
 
     def opened(self) -> None:
         self._open = True
+        self.conditions.start()
 
     def closed(self) -> None:
         self._open = False
+        for task in self.conditions.stop():  # cancelled: close() waits for them with the runs
+            self.manual_runs.add(task)
+            task.add_done_callback(self.manual_runs.discard)
 
     def stopped(self) -> None:
         self._stops += 1
@@ -194,14 +201,15 @@ class ExtraRuns:
         ))
 
     def start_triggered(
-        self, job: Job, trigger: Literal["webhook", "chain"], trigger_data: dict[str, Any], *, note: str | None = None
+        self, job: Job, trigger: Literal["webhook", "chain", "condition"], trigger_data: dict[str, Any], *,
+        note: str | None = None,
     ) -> str:
         """Start a run of `job` that an event asked for (trigger `webhook`: an accepted delivery; `chain`: a run of
-        the job its policy.after names ended), in the background, in this process; its run id. `trigger_data`: what
-        its input's `!trigger:` references resolve from; `note`: what its record's note says first. Its overlap
-        policy applies: `skip` records the run `skipped` while another run of the job is in progress, `buffer_one`
-        and `buffer_all` wait for room, the others run at once within max_runs_per_job (else `skipped`, naming the
-        flag)."""
+        the job its policy.after names ended; `condition`: its policy.when turned true), in the background, in this
+        process; its run id. `trigger_data`: what its input's `!trigger:` references resolve from; `note`: what its
+        record's note says first. Its overlap policy applies: `skip` records the run `skipped` while another run of
+        the job is in progress, `buffer_one` and `buffer_all` wait for room, the others run at once within
+        max_runs_per_job (else `skipped`, naming the flag)."""
         definition = job.definition
         record = RunRecord(run_id=uuid.uuid4().hex, job_id=job.job_id, agentool_name=definition.agentool_name,
                            trigger=trigger, status="running", note=note)
@@ -213,7 +221,8 @@ class ExtraRuns:
 
     async def _triggered(self, definition: JobDefinition, record: RunRecord, trigger_data: dict[str, Any]) -> None:
         overlap = definition.policy.overlap
-        what = "a webhook delivery's run" if record.trigger == "webhook" else "a chained run"
+        what = {"webhook": "a webhook delivery's run", "condition": "a condition's run"}.get(record.trigger,
+                                                                                           "a chained run")
         try:
             if overlap == "skip" and self._runs.running[definition.job_id]:
                 raise QuotaExceededError("a run of the job was in progress (its overlap policy is skip)")

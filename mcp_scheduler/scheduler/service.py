@@ -129,6 +129,7 @@ class SchedulerService:
         self._extra = ExtraRuns(table=table, engine=engine, runs=runs, checks=checks, replication=replication,
                                 history=history, store=store, history_limit=config.history_limit,
                                 per_job=config.max_runs_per_job, clock=clock, audit=self.audit, events=events)
+        views.condition_note = self._extra.conditions.note
         self.hooks = Hooks(store=store, replication=replication, extra=self._extra, audit=self.audit, clock=clock)
         replication.on_run_request = self._take_request
         self._open = False
