@@ -102,6 +102,8 @@ class ConditionWatch:
         self._watched: list[str] | None = None  # the ids of the jobs with a condition, found again after job changes
         self._seen: dict[str, ConditionRow] | None = None  # as stored; read when this process starts processing jobs
         self._failed: dict[str, tuple[float, str]] = {}  # job id -> when its last check failed, and why
+        self.checked = 0
+        """How many checks this watch made and judged (failed ones included)."""
         self._wake = asyncio.Event()
         events.subscribe(self._heard)
 
@@ -121,6 +123,11 @@ class ConditionWatch:
         self._checking.clear()
         self._due.clear()
         return tasks
+
+    @property
+    def busy(self) -> bool:
+        """True while a check is in progress (or what it saw is being stored, or its run started)."""
+        return bool(self._checking)
 
     def note(self, job_id: str) -> str | None:
         """What this process last saw of the job's condition, in words (None when it does not watch it)."""
@@ -199,6 +206,7 @@ class ConditionWatch:
         except Exception:
             logger.exception("Job %s: what its condition check saw could not be recorded", job.job_id)
         finally:
+            self.checked += 1
             if self._checking.get(job.job_id) is asyncio.current_task():
                 del self._checking[job.job_id]
 
