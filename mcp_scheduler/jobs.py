@@ -23,14 +23,18 @@ from .schedules import Schedule
 from .success import SuccessCheck
 from .timestamps import Timestamp
 
-__all__ = ["ASKED", "FAILED", "Job", "JobDefinition", "JobState", "PendingRetry", "RunStatus", "RunTrigger"]
+__all__ = [
+    "ASKED", "FAILED", "EventTrigger", "Job", "JobDefinition", "JobState", "PendingRetry", "RunStatus", "RunTrigger",
+]
 
 JobState = Literal["scheduled", "paused", "completed"]
 RunStatus = Literal["running", "success", "error", "timeout", "missed", "skipped", "cancelled", "interrupted"]
-RunTrigger = Literal["schedule", "run_now", "catch_up", "retry", "backfill", "webhook", "chain"]
+RunTrigger = Literal["schedule", "run_now", "catch_up", "retry", "backfill", "webhook", "chain", "condition"]
+EventTrigger = Literal["webhook", "chain", "condition"]
+"""The triggers of runs that an event starts (`ExtraRuns.start_triggered`)."""
 FAILED: frozenset[RunStatus] = frozenset({"error", "timeout", "interrupted"})
 """The outcomes that count as a failed run (for retries and pause_after_failures)."""
-ASKED: frozenset[RunTrigger] = frozenset({"run_now", "webhook", "chain"})
+ASKED: frozenset[RunTrigger] = frozenset({"run_now", "webhook", "chain", "condition"})
 """The triggers of runs that a process may ask the runner for through the store (scheduler/run_requests.py)."""
 
 

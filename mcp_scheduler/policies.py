@@ -8,7 +8,7 @@ schedule_job / update_job (`PolicyInput`, whose `catchup_window` may also be a d
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -17,6 +17,7 @@ from agentool_bridge.errors import clip
 from ._frozen import FrozenModel
 from .errors import InvalidJobInputError
 from .schedules.interval import parse_interval
+from .success import SuccessCheck
 from .timestamps import Timestamp
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "Catchup",
     "ChainAfter",
     "ChainOn",
+    "ConditionWhen",
     "Overlap",
     "PolicyInput",
     "RetryOn",
@@ -54,11 +56,25 @@ class ChainAfter(FrozenModel):
     on: ChainOn = Field(default="success", description="Its outcome that does: success, failure or any.")
 
 
+class ConditionWhen(FrozenModel):
+    """`policy.when`: the job runs when a condition becomes true, an http or mcp call checked every `every` seconds
+    whose result `holds` judges as a success check would (docs/triggers.md)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    agentool_name: Literal["http", "mcp"] = Field(description="The check's job kind: http or mcp.")
+    input_data: dict[str, Any] = Field(description="Its input, as a job of that kind takes.")
+    holds: SuccessCheck = Field(
+        default=SuccessCheck(), description="When its result counts as true (success checks); {}: the call succeeded."
+    )
+    every: float = Field(ge=5, le=86400, description="Seconds between two checks (5 to 86400).")
+
+
 class _PolicyFields(FrozenModel):
     overlap: Overlap = Field(
         default="skip",
         description="A fire during a run: skip, buffer_one, buffer_all (100 max), allow_all (max_instances) "
-        "or cancel_other (stops the run).",
+        "or cancel_other (stops it).",
     )
     catchup: Catchup | None = Field(
         default=None,
@@ -70,7 +86,7 @@ class _PolicyFields(FrozenModel):
     retry_max_delay: float = Field(default=3600.0, gt=0, le=MAX_DELAY, description="Longest wait.")
     retry_on: tuple[RetryOn, ...] = Field(
         default=("error", "timeout"),
-        description="Retried outcomes; interrupted only if idempotent.",
+        description="Retried outcomes (interrupted: if idempotent).",
     )
     pause_after_failures: int | None = Field(
         default=None, ge=1, le=1000, description="Failures in a row to pause at."
@@ -85,6 +101,10 @@ class _PolicyFields(FrozenModel):
     after: ChainAfter | None = Field(
         default=None, exclude_if=lambda after: after is None,  # rows of jobs without one stay as they were
         description="{job, on: success|failure|any}: run when its run ends (input: !trigger:result)."
+    )
+    when: ConditionWhen | None = Field(
+        default=None, exclude_if=lambda when: when is None,
+        description="{agentool_name: http|mcp, input_data, holds: as success, every: s}: run as it turns true."
     )
 
     @field_validator("retry_on")
@@ -202,6 +222,8 @@ def describe_policy(
     if (after := policy.after) is not None:
         parts.append(f"runs after each run of job {after.job!r} that ends " + {
             "success": "in success", "failure": "in failure", "any": "(any outcome)"}[after.on])
+    if (when := policy.when) is not None:
+        parts.append(f"runs when its {when.agentool_name} check turns true (checked every {_seconds(when.every)})")
     if policy.max_runs is not None:
         parts.append(f"stops after {policy.max_runs} run{'s' if policy.max_runs > 1 else ''}")
     return "; ".join(parts)

@@ -129,13 +129,13 @@ class SchedulerInput(BaseOperationInput):
     job_name: str | None = Field(default=None, max_length=200, description="A name for people to read.")
     schedule_type: ScheduleType | None = Field(
         default=None,
-        description="cron (5 fields, 6 with seconds first), interval ('30 seconds', '1h30m') or once ('now', ISO "
-        "8601, 'in 10 minutes').",
+        description="cron (5 fields; 6: seconds first), interval ('30 seconds', '1h30m') or once ('now', ISO 8601, "
+        "'in 10 minutes').",
     )
     schedule: str | None = Field(
         default=None,
         max_length=200,
-        description="E.g. '0 9 * * 1-5' (9:00 on weekdays), '5 minutes' or '2026-12-25T09:00:00'.",
+        description="E.g. '0 9 * * 1-5' (9:00 weekdays), '5 minutes', '2026-12-25T09:00'.",
     )
     agentool_name: str | None = Field(
         default=None, max_length=200, description="The job kind to run (list_agentools shows them)."
@@ -143,7 +143,7 @@ class SchedulerInput(BaseOperationInput):
     input_data: dict[str, Any] | None = Field(
         default=None,
         description="The kind's input, e.g. {\"operation\": \"log\", \"message\": \"hi\"}; '!ref:<kind>:<key>' "
-        "values resolve when it runs.",
+        "resolves at run time.",
     )
     max_instances: int = Field(default=1, ge=1, le=100, description="Most runs at once.")
     misfire_grace_time: int | None = Field(
@@ -164,7 +164,7 @@ class SchedulerInput(BaseOperationInput):
     )
     if_exists: Literal["error", "replace", "keep"] = Field(
         default="error",
-        description="If job_id is taken: error, replace (history stays) or keep (idempotent).",
+        description="job_id taken: error, replace (history stays) or keep (idempotent).",
     )
     coalesce: bool = Field(default=True, description="Run once for several missed runs.")
     result_queue: QueueName | None = Field(
@@ -197,7 +197,7 @@ class SchedulerInput(BaseOperationInput):
         default=None, max_length=100, description="Only runs before this time (the same forms as since)."
     )
     limit: int = Field(default=20, ge=1, le=1000, description="Most items returned.")
-    count: int = Field(default=3, ge=1, le=50, description="How many next run times to list.")
+    count: int = Field(default=3, ge=1, le=50, description="Next run times to list.")
     backfill_overlap: BackfillOverlap = Field(
         default="buffer_all",
         description="buffer_all: one after another, oldest first; allow_all: up to the job's max_instances at once.",

@@ -32,6 +32,7 @@ from ..success import check_fits
 from ..tracing import current_traceparent
 from .audit_log import AuditLog
 from .chains import check_after
+from .conditions import check_when
 from .config import CANCEL_GRACE_SECONDS, CANCELLED_JOB, UPDATED_JOB, ServiceConfig
 from .engine import EngineHandle, engine_job
 from .inputs import UPDATABLE, RequestChecks, first_fire, policy_of
@@ -112,6 +113,8 @@ class JobCommands:
             return await self._exists(request, existing, managed_by, previews)
         principal_quota(self._table.jobs(), self._config.max_jobs_per_principal)
         await check_after(job_id, policy, self._replication.lookup)
+        policy, said = await check_when(policy, self._checks)
+        warnings += said
         definition = JobDefinition(
             job_id=job_id,
             job_name=request.job_name,
@@ -222,6 +225,8 @@ class JobCommands:
             zone = changes["schedule"].timezone if "schedule" in changes else current.schedule.timezone
             changes["policy"] = policy_of(request.policy, base, zone)
             await check_after(job.job_id, changes["policy"], self._replication.lookup)
+            changes["policy"], said = await check_when(changes["policy"], self._checks)
+            warnings += said
         agentool_name = changes.get("agentool_name", current.agentool_name)
         changes["success"] = check_fits(changes.get("success", current.success), agentool_name)
         require_kind(current.agentool_name, "changing a job")

@@ -9,14 +9,14 @@ import socket
 import uuid
 from collections import Counter
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from ..clocks import Clock
 from ..errors import InvalidJobInputError, JobExecutionError, JobNotFoundError, QuotaExceededError
 from ..events import EventBus, RunEvent, SchedulerEvent
 from ..fire_times import backfill_times
 from ..history import HistoryWriter
-from ..jobs import Job, JobDefinition, RunTrigger
+from ..jobs import EventTrigger, Job, JobDefinition, RunTrigger
 from ..models import BackfillOverlap, BackfillSummary, RunRecord, SchedulerInput
 from ..principals import require_kind
 from ..runs import AdHocRun, RunPath, RunTarget
@@ -24,6 +24,7 @@ from ..schedules import parse_moment
 from ..store import SchedulerStore
 from .audit_log import AuditLog
 from .chains import ChainStarts
+from .conditions import ConditionWatch
 from .engine import EngineHandle
 from .inputs import RequestChecks
 from .replication import Replication
@@ -81,6 +82,8 @@ class ExtraRuns:
         self._watching: set[asyncio.Task[None]] = set()  # their waits, withdrawing those not taken in time
         ChainStarts(table=table, starter=self, events=events)
         events.subscribe(self._heard)
+        self.conditions = ConditionWatch(table=table, engine=engine, store=store, checks=checks, starter=self,
+                                         clock=clock, events=events)
 
     @property
     def accepting(self) -> bool:
@@ -89,11 +92,15 @@ class ExtraRuns:
 
     def opened(self) -> None:
         self._open = True
+        self.conditions.start()
 
     def closed(self) -> None:
         self._open = False
         for task in self._watching:  # the requests stay in the store: the runner may still take them
             task.cancel()
+        for task in self.conditions.stop():  # cancelled: close() waits for them with the runs
+            self.manual_runs.add(task)
+            task.add_done_callback(self.manual_runs.discard)
 
     def stopped(self) -> None:
         self._stops += 1
@@ -201,14 +208,16 @@ class ExtraRuns:
         ))
 
     def start_triggered(
-        self, job: Job, trigger: Literal["webhook", "chain"], trigger_data: dict[str, Any], *, note: str | None = None
+        self, job: Job, trigger: EventTrigger, trigger_data: dict[str, Any], *,
+        note: str | None = None,
     ) -> str:
         """Start a run of `job` that an event asked for (trigger `webhook`: an accepted delivery; `chain`: a run of
-        the job its policy.after names ended), in the background, in the runner; its run id. `trigger_data`: what
-        its input's `!trigger:` references resolve from; `note`: what its record's note says first. Its overlap
-        policy applies: `skip` records the run `skipped` while another run of the job is in progress, `buffer_one`
-        and `buffer_all` wait for room, the others run at once within max_runs_per_job (else `skipped`, naming the
-        flag). In a process that is not the runner, the run is handed to it through the store (`hand_over`)."""
+        the job its policy.after names ended; `condition`: its policy.when turned true), in the background, in the
+        runner; its run id. `trigger_data`: what its input's `!trigger:` references resolve from; `note`: what its
+        record's note says first. Its overlap policy applies: `skip` records the run `skipped` while another run of
+        the job is in progress, `buffer_one` and `buffer_all` wait for room, the others run at once within
+        max_runs_per_job (else `skipped`, naming the flag). In a process that is not the runner, the run is handed
+        to it through the store (`hand_over`)."""
         run_id = uuid.uuid4().hex
         task: asyncio.Task[Any]
         if not self._engine.runner:
@@ -225,7 +234,7 @@ class ExtraRuns:
         return run_id
 
     async def trigger(
-        self, job: Job, trigger: Literal["webhook", "chain"], trigger_data: dict[str, Any], *, note: str | None = None
+        self, job: Job, trigger: EventTrigger, trigger_data: dict[str, Any], *, note: str | None = None
     ) -> str:
         """`start_triggered`, returning once the run is started here or, on a standby, its request is committed."""
         if self._engine.runner:
@@ -233,7 +242,7 @@ class ExtraRuns:
         return await self.hand_over(job, trigger, trigger_data, note=note)
 
     async def hand_over(
-        self, job: Job, trigger: Literal["webhook", "chain"], trigger_data: dict[str, Any], *,
+        self, job: Job, trigger: EventTrigger, trigger_data: dict[str, Any], *,
         note: str | None = None, run_id: str | None = None,
     ) -> str:
         """Ask the runner for the run through the store (`run_requests.py`); its run id once the request is
@@ -278,7 +287,8 @@ class ExtraRuns:
 
     async def _triggered(self, definition: JobDefinition, record: RunRecord, trigger_data: dict[str, Any]) -> None:
         overlap = definition.policy.overlap
-        what = "a webhook delivery's run" if record.trigger == "webhook" else "a chained run"
+        what = {"webhook": "a webhook delivery's run", "condition": "a condition's run"}.get(record.trigger,
+                                                                                           "a chained run")
         try:
             if overlap == "skip" and self._runs.running[definition.job_id]:
                 raise QuotaExceededError("a run of the job was in progress (its overlap policy is skip)")

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from ..jobs import ASKED, Job
+from ..jobs import ASKED, EventTrigger, Job
 from ..models import RunRecord
 from ..store import SchedulerStore
 
@@ -48,7 +48,7 @@ class RunRequest:
 
     def __init__(
         self, store: SchedulerStore, job: Job, *, history_limit: int, asked_by: str, run_id: str | None = None,
-        trigger: Literal["run_now", "webhook", "chain"] = "run_now", trigger_data: dict[str, Any] | None = None,
+        trigger: Literal["run_now"] | EventTrigger = "run_now", trigger_data: dict[str, Any] | None = None,
     ) -> None:
         self._store = store
         self._history_limit = history_limit

@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Any, Self
 
 from agentool_bridge import AgenToolInjector
-from agentool_bridge.secrets import SHORT_SECRET_LENGTH
 from agentool_bridge.toolkits import AddressRules, QueueStore
 
 from .._engine import STATE_RUNNING, Engine
@@ -37,7 +36,7 @@ from ..models import (
 from ..policies import PolicyInput
 from ..runs import RunLimits, RunPath
 from ..schedules import local_timezone_name, resolve_timezone
-from ..secret_names import RESERVED_SECRET_PREFIX, allowed_secret_names
+from ..secret_names import allowed_secret_names, warn_about_secrets
 from ..store import Bookkeeping, FencedStore, SchedulerStore
 from .audit_log import AuditLog
 from .commands import JobCommands
@@ -130,6 +129,7 @@ class SchedulerService:
         self._extra = ExtraRuns(table=table, engine=engine, runs=runs, checks=checks, replication=replication,
                                 history=history, store=store, history_limit=config.history_limit,
                                 per_job=config.max_runs_per_job, clock=clock, audit=self.audit, events=events)
+        views.condition_note = self._extra.conditions.note
         self.hooks = Hooks(store=store, replication=replication, extra=self._extra, audit=self.audit, clock=clock)
         replication.on_run_request = self._take_request
         self._open = False
@@ -181,7 +181,7 @@ class SchedulerService:
             raise
         self._open = True
         self._extra.opened()
-        self._warn_about_secrets()
+        warn_about_secrets(self.config.secrets, self.environ)
         self._history.start()
         if self._store.location is not None:
             replication.start()
@@ -189,20 +189,6 @@ class SchedulerService:
                     self._store.location or "(memory)", self.timezone,
                     "running them" if self._engine.runner else f"standby (the jobs run in {self._lease.holder()})")
         return self
-
-    def _warn_about_secrets(self) -> None:
-        """Tell the operator about `--secret` names that cannot work as they expect."""
-        for name in dict.fromkeys(self.config.secrets):
-            if name.startswith(RESERVED_SECRET_PREFIX):
-                logger.warning("--secret %s is ignored: jobs never read the server's own settings (%s*)", name,
-                               RESERVED_SECRET_PREFIX)
-            elif name not in self.environ:
-                logger.warning("--secret %s: the variable is not set in the server's environment; jobs that use "
-                               "'!env:%s' will fail until it is", name, name)
-            elif len(self.environ[name]) < SHORT_SECRET_LENGTH:
-                logger.warning("--secret %s: its value is shorter than %d characters; it will be replaced by "
-                               "'!env:%s' wherever it appears in results, errors, stored values and logs", name,
-                               SHORT_SECRET_LENGTH, name)
 
     async def close(self) -> None:
         """Stop firing, let runs in progress finish for up to `close_timeout` seconds (then cancel them and

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from agentool_bridge.errors import clip
@@ -26,6 +26,8 @@ class JobViews:
         self._engine = engine
         self._running = running
         self._runs_per_job = runs_per_job
+        # What the runner last saw of a job's condition (policy.when), told with the policy in words.
+        self.condition_note: Callable[[str], str | None] | None = None
 
     def info(self, job: Job, previews: int = 0, warnings: Sequence[str] = ()) -> JobInfo:
         next_run = self._engine.next_run_time(job)
@@ -39,8 +41,11 @@ class JobViews:
                 if nxt is None or nxt <= following[-1]:
                     break
                 following.append(nxt)
-        return job_info(job, next_run, following, self._running.get(job.job_id, 0), runs_per_job=self._runs_per_job,
+        info = job_info(job, next_run, following, self._running.get(job.job_id, 0), runs_per_job=self._runs_per_job,
                         warnings=warnings)
+        if self.condition_note is not None and (note := self.condition_note(job.job_id)) is not None:
+            info.policy_description += f" ({note})"
+        return info
 
     def cancelled(self, job: Job) -> JobInfo:
         """What is true of `job` once cancel removed it: state `cancelled`, no next run, no pending retry; its

@@ -46,7 +46,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations: Co
             return accepted_job(await svc.schedule(scheduler_input("schedule", **kw), previews=0))
 
     own = {
-        "job_id": field_parameter("job_id", description="Letters, digits, . _ : @ - (at most 128). "
+        "job_id": field_parameter("job_id", description="Letters, digits, . _ : @ - (128 max). "
                                   "Default: from job_name or kind."),
         "timezone": timezone,
         "policy": field_parameter("policy", schema={"type": "object"},
@@ -108,7 +108,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations: Co
             list_jobs,
             [
                 keyword("state", Annotated[Literal["scheduled", "paused", "completed"] | None, Field(
-                    description="Only jobs in this state. Default: scheduled and paused.")], None),
+                    description="Only this state (default: scheduled and paused).")], None),
                 keyword("agentool_name", Annotated[str | None, Field(
                     description="Only jobs of this kind.")], None),
                 keyword("cursor", Annotated[str | None, Field(
@@ -188,12 +188,12 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations: Co
              field_parameter("since", required=True, description="Range start: ISO 8601 (job's zone) or how "
                              "long ago, e.g. '30 days'."),
              field_parameter("until", description="End of the range (default: now)."),
-             field_parameter("backfill_overlap", description="buffer_all: one at a time, oldest first; allow_all: up "
-                             "to max_instances at once.")],
+             field_parameter("backfill_overlap", description="buffer_all: one at a time, oldest first; allow_all: "
+                             "max_instances at once.")],
             required=["job_id", "since"],
             returns=BackfillSummary,
         ),
-        description="Run a job once per past fire time in a range (at most 1000). Answers at once; get_history "
+        description="Run a job once per past fire time in a range (1000 max). Answers at once; get_history "
         "shows the runs.",
         annotations=hints(open_world=True),
         scope=RUN,

@@ -266,7 +266,7 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations:
                 keyword("queue_name", Annotated[str, Field(
                     min_length=1, max_length=200, description="A job's result_queue or error_queue.")]),
                 keyword("mode", Annotated[Literal["peek", "take"], Field(
-                    description="peek: look; take: remove the messages returned.")], "peek"),
+                    description="peek: look; take: remove those returned.")], "peek"),
                 keyword("count", Annotated[int, Field(ge=1, le=100, description="Messages to return.")], 10),
             ],
             returns=QueueMessages,
@@ -299,8 +299,8 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations:
             returns=InboxPage,
         ),
         name="read_inbox",
-        description="Messages jobs posted for the user, oldest first. Read it when a conversation starts, tell the "
-        "user, then acknowledge.",
+        description="Messages jobs posted for the user, oldest first. At a conversation's start: read, tell the user, "
+        "acknowledge.",
         annotations=hints(destructive=True),
         scope=READ,
     ))

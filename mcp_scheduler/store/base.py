@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 from ..audit import AuditEntry, AuditQuery
 from ..jobs import Job, JobState, RunStatus
 from ..models import RunRecord
+from .conditions_table import ConditionRow
 from .hooks_table import HookRow
 
 __all__ = ["Bookkeeping", "FeedRead", "FencedStore", "RunQuery", "SchedulerStore"]
@@ -216,6 +217,10 @@ class SchedulerStore(Protocol):
     async def hooks_of(self, job_id: str) -> list[str]: ...
     async def remove_hook(self, name: str) -> bool: ...
     async def note_delivery(self, hook: str, msg_id: str, at: float, forget_before: float) -> bool: ...
+
+    # Condition triggers (`conditions_table.py`).
+    async def load_conditions(self) -> dict[str, ConditionRow]: ...
+    async def note_condition(self, row: ConditionRow) -> None: ...
 
 
 @runtime_checkable

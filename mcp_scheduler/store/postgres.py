@@ -29,6 +29,7 @@ from ..models import RunRecord
 from .audit_table import POSTGRES_AUDIT_SCHEMA, audit_insert, audit_rows
 from .base import Bookkeeping, FeedRead, RunQuery
 from .codec import JOB_COLUMNS, RowCodec, interrupted, read_run, run_row, run_text
+from .conditions_table import POSTGRES_CONDITIONS_SCHEMA, PostgresConditions
 from .feeds import HistoryPruning, changes_after, changes_pruned_to, feed_read, runs_after
 from .hooks_table import POSTGRES_HOOKS_SCHEMA, PostgresHooks
 from .postgres_connections import PostgresConnections
@@ -105,7 +106,7 @@ def _columns(rows: Iterable[Sequence[Any]], width: int) -> list[list[Any]]:
     return columns
 
 
-class PostgresStore(PostgresHooks):
+class PostgresStore(PostgresHooks, PostgresConditions):
     """Jobs and run history in PostgreSQL; implements `SchedulerStore` like `SQLiteStore` does.
 
     `url`: a libpq connection string or URL (`postgresql://user@host:5432/db`); a schema can be chosen
@@ -144,6 +145,7 @@ class PostgresStore(PostgresHooks):
         await conn.execute(SCHEMA)
         await conn.execute(POSTGRES_AUDIT_SCHEMA)
         await conn.execute(POSTGRES_HOOKS_SCHEMA)
+        await conn.execute(POSTGRES_CONDITIONS_SCHEMA)
         await conn.execute(_BACKFILL)
 
     async def close(self) -> None:

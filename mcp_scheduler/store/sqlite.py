@@ -23,55 +23,23 @@ from ..audit import AuditEntry, AuditQuery, read_audit_row
 from ..errors import JobExistsError, JobNotFoundError, SchedulerStateError, TooManyJobsError
 from ..jobs import Job, JobState, RunStatus
 from ..models import RunRecord
-from .audit_table import SQLITE_AUDIT_SCHEMA, audit_insert, audit_rows
+from .audit_table import audit_insert, audit_rows
 from .base import Bookkeeping, FeedRead, RunQuery
 from .codec import JOB_COLUMNS, TextTimes, interrupted, read_run, run_row, run_text
+from .conditions_table import SQLiteConditions
 from .feeds import HistoryPruning, changes_after, changes_pruned_to, feed_read, runs_after
-from .hooks_table import SQLITE_HOOKS_SCHEMA, SQLiteHooks
+from .hooks_table import SQLiteHooks
 from .sqlite_disk import DiskGuard, connect, connect_marks
+from .sqlite_schema import SQLITE_TABLES
 
 __all__ = ["SQLiteStore"]
 
 T = TypeVar("T")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS scheduler_jobs (
-    job_id TEXT PRIMARY KEY,
-    created_seq INTEGER NOT NULL,
-    definition TEXT NOT NULL,
-    state TEXT NOT NULL,
-    next_run_time TEXT,
-    last_run_at TEXT,
-    last_status TEXT
-);
-CREATE TABLE IF NOT EXISTS scheduler_runs (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_id TEXT NOT NULL UNIQUE,
-    job_id TEXT NOT NULL,
-    status TEXT NOT NULL,
-    record TEXT NOT NULL,
-    writer TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS scheduler_runs_by_job ON scheduler_runs (job_id, seq);
-CREATE TABLE IF NOT EXISTS scheduler_changes (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    job_id TEXT NOT NULL,
-    writer TEXT NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS scheduler_jobs_by_seq ON scheduler_jobs (created_seq);
-"""
-
-
 # Rows per multi-row statement: within the 999 parameters of older SQLite builds. Each statement is one
 # hand-over of the GIL from this thread; one statement per row would wait for the busy event loop's
 # switch interval once per row (a 20,000-row batch then took 13 s instead of a fraction of one).
 ROWS_PER_STATEMENT = 150
-
-_BOOKS_TABLE = """
-CREATE TEMP TABLE IF NOT EXISTS books (
-    job_id TEXT PRIMARY KEY, state TEXT, next_run_time TEXT, last_run_at TEXT, last_status TEXT, progress TEXT
-)
-"""
 
 
 def _execute_rows(
@@ -92,7 +60,7 @@ def _execute_rows(
 _CODEC = TextTimes()  # SQLite has no time type: times are ISO 8601 text
 
 
-class SQLiteStore(SQLiteHooks):
+class SQLiteStore(SQLiteHooks, SQLiteConditions):
     """Jobs and run history in one SQLite file (or in memory); implements `SchedulerStore`."""
 
     def __init__(self, database: str | os.PathLike[str] | None) -> None:
@@ -115,7 +83,7 @@ class SQLiteStore(SQLiteHooks):
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mcp-scheduler-db")
         try:
             self._conn = await self._run(connect, self._database)
-            await self._run(self._conn.executescript, SCHEMA + SQLITE_AUDIT_SCHEMA + SQLITE_HOOKS_SCHEMA + _BOOKS_TABLE)
+            await self._run(self._conn.executescript, SQLITE_TABLES)
             await self._run(self._migrate)
             if self._database is not None:
                 self._marks = await self._run(connect_marks, self._database)

@@ -3,8 +3,8 @@
 `python tests/toolkits/mcp_test_server.py` serves over stdio; `... --http PORT` serves streamable
 HTTP on 127.0.0.1:PORT at /mcp. Tools: `add`, `echo`, `fail` (always an error), `pid` (the
 server's process id, to tell whether a connection was reused), `env` (a variable of its
-environment, to check what a servers file passes) and `trace_context` (the W3C trace context the request carried
-in `params._meta`).
+environment, to check what a servers file passes), `trace_context` (the W3C trace context the request carried
+in `params._meta`) and `read_text` (a file's text: what a test changes between two calls).
 """
 
 import argparse
@@ -44,6 +44,16 @@ def pid() -> int:
 def env(name: str) -> str | None:
     """The value of an environment variable of the server process (None if unset)."""
     return os.environ.get(name)
+
+
+@server.tool()
+def read_text(path: str) -> str:
+    """The text of the file at `path` (empty if there is none)."""
+    try:
+        with open(path) as file:
+            return file.read()
+    except FileNotFoundError:
+        return ""
 
 
 @server.tool()

@@ -133,7 +133,8 @@ async def test_the_model_adds_with_a_tool_of_a_real_mcp_server_over_stdio(inject
     assert data["usage"]["requests"] == 2 and data["usage"]["tool_calls"] == 1
     assert connections.calls == [("calc", "add", {"a": 2, "b": 3})]
     offered = {tool.name: tool for tool in seen[0].function_tools}
-    assert set(offered) == {"calc__add", "calc__echo", "calc__fail", "calc__pid", "calc__env", "calc__trace_context"}
+    assert set(offered) == {"calc__add", "calc__echo", "calc__fail", "calc__pid", "calc__env", "calc__trace_context",
+                            "calc__read_text"}
     assert set(offered["calc__add"].parameters_json_schema["properties"]) == {"a", "b"}
     assert offered["calc__add"].description == "Add two integers."
     assert seen[0].instructions == "Use the tools."

@@ -43,7 +43,7 @@ SERVER = Path(__file__).with_name("mcp_test_server.py")
 SECRET = "server-secret-7731"
 TOKEN = "Bearer token-4242-abcd"
 ENVIRON = {"MCP_TEST_SECRET": SECRET, "MCP_TEST_TOKEN": TOKEN, "MCP_TEST_BROKEN": "one\r\nX-Injected: two"}
-TOOLS = {"add", "echo", "fail", "pid", "env", "trace_context"}
+TOOLS = {"add", "echo", "fail", "pid", "env", "trace_context", "read_text"}
 
 
 @pytest.fixture(scope="module")
