@@ -198,9 +198,8 @@ def build_server(runtime: SchedulerRuntime, settings: Settings | None = None) ->
         require_extra(METRICS)
         from ..metrics import MetricsEndpoint
 
-        tokens = settings.auth_tokens if settings.transport != "stdio" else ()
         mcp.metrics = MetricsEndpoint(runtime, max_jobs=settings.metrics_max_jobs, port=settings.metrics_port,
-                                      tokens=tokens)
+                                      verifier=mcp.access)  # the MCP endpoint's tokens (None on stdio)
     return mcp
 
 
