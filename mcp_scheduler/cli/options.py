@@ -91,6 +91,12 @@ def positive(value: str) -> int:
     return number
 
 
+def whole(value: str) -> int:
+    """A whole number of at least 0 (argparse type)."""
+    number: int = _checked(value, int, lambda n: n >= 0, "a whole number of at least 0")
+    return number
+
+
 def seconds(value: str) -> float:
     """A number of seconds above 0 (argparse type)."""
     number: float = _checked(value, float, lambda n: n > 0, "a number of seconds above 0")
@@ -311,13 +317,15 @@ def metrics(parser: argparse.ArgumentParser) -> None:
     """Prometheus metrics (serve, runner); docs/observability.md."""
     group = _group(parser, "metrics")
     group.add_argument("--metrics", action="store_true", default=env_bool("METRICS"),
-                       help="serve Prometheus metrics at /metrics beside the HTTP/SSE endpoint, behind the same bearer "
-                       "token (needs the 'metrics' extra)")
+                       help="serve Prometheus metrics at /metrics beside the HTTP/SSE endpoint, for a token of the "
+                       "endpoint with scheduler:admin (scheduler:read with --metrics-max-jobs 0; needs the 'metrics' "
+                       "extra)")
     group.add_argument("--metrics-port", type=port_number, metavar="PORT", default=env_value("METRICS_PORT"),
                        help="serve them on 127.0.0.1:PORT too, without a token (any transport, and the background "
                        "runner; 0: any free port, named in the log)")
-    group.add_argument("--metrics-max-jobs", type=positive, metavar="N", default=env_value("METRICS_MAX_JOBS", "500"),
-                       help="the most jobs with series of their own; the others are counted as dropped (default 500)")
+    group.add_argument("--metrics-max-jobs", type=whole, metavar="N", default=env_value("METRICS_MAX_JOBS", "500"),
+                       help="the most jobs with series of their own; the others are counted as dropped (default 500; "
+                       "0: none)")
 
 
 FLAG_SETS: tuple[FlagSet, ...] = (db, timezone, log_level, scheduler, http, token_file, runner_idle_exit,

@@ -263,6 +263,10 @@ async def _serve_transport(
     add_hooks(asgi, mcp.runtime, security)  # POST /hooks/<name>: signed deliveries that run jobs
     if mcp.oauth is not None:
         mcp.oauth.install(asgi)
+    if settings.transport == "http" and mcp.access is not None:
+        from ..server.step_up import install_step_up
+
+        install_step_up(asgi, settings.path, mcp.scopes)  # 403 with the scope challenge (step-up)
     auth = (f"OAuth access tokens of {settings.oauth_issuer}" + (" or a bearer token" if settings.auth_tokens else "")
             if settings.oauth_on else "bearer token required" if settings.auth_tokens else "no auth")
     _log_listening(settings, auth, local)

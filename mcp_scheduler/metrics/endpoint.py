@@ -1,21 +1,28 @@
-"""Where Prometheus reads the metrics: `/metrics` beside `/mcp` on the HTTP transports (the same bearer token),
-and `--metrics-port` on 127.0.0.1 for a process without HTTP (a stdio server, the background runner)."""
+"""Where Prometheus reads the metrics: `/metrics` beside `/mcp` on the HTTP transports (a token the MCP endpoint's
+verifier accepts: static or, with OAuth, the issuer's), and `--metrics-port` on 127.0.0.1 for a process without HTTP
+(a stdio server, the background runner).
+
+A scrape on HTTP needs `scheduler:admin` while there are per-job series (they name every principal's jobs), and
+`scheduler:read` with `--metrics-max-jobs 0` (counts only); a token without it gets 403 with the scope challenge."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..errors import SetupError
-from ..server.auth import StaticTokenVerifier
+from ..principals import ADMIN, READ
+from ..server.auth import principal_of_token
+from ..server.step_up import insufficient_scope
 from .collector import SchedulerMetrics
 
 if TYPE_CHECKING:
+    from mcp.server.auth.provider import TokenVerifier
     from starlette.requests import Request
     from starlette.responses import Response
 
@@ -33,10 +40,12 @@ class MetricsEndpoint:
     own (opened by `open()`, closed by `close()`, which also start and stop following the runtime)."""
 
     def __init__(self, runtime: SchedulerRuntime, *, max_jobs: int, port: int | None = None,
-                 tokens: Sequence[str] = ()) -> None:
+                 verifier: TokenVerifier | None = None) -> None:
         self.metrics = SchedulerMetrics(runtime, max_jobs=max_jobs)
         self.port = port
-        self._verifier = StaticTokenVerifier(tokens) if tokens else None
+        self.scope = ADMIN if max_jobs > 0 else READ
+        """What a token needs to scrape `/metrics`: per-job series name the jobs of every principal."""
+        self._verifier = verifier
         self._server: Any = None
         self._task: asyncio.Task[None] | None = None
 
@@ -44,17 +53,26 @@ class MetricsEndpoint:
         """The series in Prometheus' text format."""
         return generate_latest(self.metrics.registry)
 
-    async def _answer(self, request: Request, verifier: StaticTokenVerifier | None) -> Response:
+    async def _answer(self, request: Request, verifier: TokenVerifier | None) -> Response:
         from starlette.responses import Response
 
-        if verifier is not None and not await _authorized(request, verifier):
-            return Response("Send 'Authorization: Bearer <token>', the token of the MCP endpoint.\n", status_code=401,
-                            headers={"WWW-Authenticate": 'Bearer realm="mcp-scheduler metrics"'},
-                            media_type="text/plain")
+        if verifier is not None:
+            scheme, _, token = request.headers.get("authorization", "").partition(" ")
+            access = await verifier.verify_token(token.strip()) if scheme.lower() == "bearer" and token else None
+            if access is None:
+                return Response("Send 'Authorization: Bearer <token>', a token the MCP endpoint accepts.\n",
+                                status_code=401, headers={"WWW-Authenticate": 'Bearer realm="mcp-scheduler metrics"'},
+                                media_type="text/plain")
+            if not principal_of_token(access, "metrics").has(self.scope):
+                why = (f"/metrics needs the scope {self.scope}"
+                       + (" (its per-job series name every principal's jobs; --metrics-max-jobs 0 leaves them out)"
+                          if self.scope == ADMIN else ""))
+                return Response(f"Forbidden: {why}.\n", status_code=403, media_type="text/plain",
+                                headers={"WWW-Authenticate": insufficient_scope(self.scope, why, None)})
         return Response(self.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     def add_route(self, app: Any) -> None:
-        """Add `/metrics` to the Starlette `app` of an HTTP or SSE server, behind its bearer tokens if it has any."""
+        """Add `/metrics` to the Starlette `app` of an HTTP or SSE server, behind its verifier if it has one."""
         from starlette.routing import Route
 
         async def metrics(request: Request) -> Response:
@@ -116,9 +134,3 @@ def _quiet_server(config: Any) -> Any:
 
     return Server(config)
 
-
-async def _authorized(request: Request, verifier: StaticTokenVerifier) -> bool:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return False
-    return await verifier.verify_token(token.strip()) is not None

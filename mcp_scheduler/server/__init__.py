@@ -43,8 +43,8 @@ from .notifications import HandshakeSessions, Notifier
 from .outputs import AgenToolCatalog, AgenToolEntry, AnswerLimits, HistoryPage, JobDetail, JobPage, QueueMessages
 from .prompts import add_prompts
 from .resources import add_resources
-from .schedule_app import SHOW_SCHEDULE, add_schedule_app
-from .scope_checks import check_method_scopes
+from .schedule_app import SHOW_SCHEDULE, SHOW_SCHEDULE_SCOPE, add_schedule_app
+from .scope_checks import RequestScopes
 from .tasks import RunTasks
 from .tools import TOOL_ORDER, add_tools
 
@@ -92,6 +92,8 @@ class SchedulerServer(MCPServer):
         """The OAuth resource server's metadata and challenges, with `--oauth-issuer` (`build_server`)."""
         self.access: TokenVerifier | None = kwargs.get("token_verifier")
         """What checks the bearer tokens of the HTTP transports (None: no auth): also the dashboard's API's."""
+        self.scopes = RequestScopes({})
+        """The scopes each request needs (`build_server` adds the tools'); the HTTP transport's step-up reads them."""
         self._users = 0
         self._users_lock = asyncio.Lock()
 
@@ -181,10 +183,12 @@ def build_server(runtime: SchedulerRuntime, settings: Settings | None = None) ->
     _sdk.advertise_resource_list_changed(mcp)
     mcp.middleware.append(_bounded_requests)
     mcp.middleware.append(resource_cache_hints)
-    mcp.middleware.append(check_method_scopes)
+    mcp.middleware.append(mcp.scopes.check_methods)
     mcp.middleware.append(functools.partial(_unknown_tools, (*TOOL_ORDER, SHOW_SCHEDULE)))
     _install_handshake_handlers(mcp, mcp.notifier.sessions)
-    add_tools(mcp, runtime, mcp.limits, confirm=settings.confirm)
+    tools = add_tools(mcp, runtime, mcp.limits, confirm=settings.confirm)
+    mcp.scopes.tools.update({tool.tool_name: tool.needs for tool in tools})
+    mcp.scopes.tools[SHOW_SCHEDULE] = lambda arguments: [(SHOW_SCHEDULE_SCOPE, SHOW_SCHEDULE)]
     add_schedule_app(mcp, runtime)  # listed last: the model reads the scheduling tools first
     _sdk.close_input_schemas(mcp, describe_argument_errors)
     _sdk.map_output_schemas(mcp, compact_schema)
@@ -197,9 +201,8 @@ def build_server(runtime: SchedulerRuntime, settings: Settings | None = None) ->
         require_extra(METRICS)
         from ..metrics import MetricsEndpoint
 
-        tokens = settings.auth_tokens if settings.transport != "stdio" else ()
         mcp.metrics = MetricsEndpoint(runtime, max_jobs=settings.metrics_max_jobs, port=settings.metrics_port,
-                                      tokens=tokens)
+                                      verifier=mcp.access)  # the MCP endpoint's tokens (None on stdio)
     return mcp
 
 

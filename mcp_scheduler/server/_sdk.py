@@ -29,6 +29,9 @@
   that hand the session the same streams `stdio_server` would. Both tell `answering.Answering` what their
   session still owes its client; stdio writes through a stdout of its own (`answering.StdoutFile`), so that a
   stopping server knows when the last answer is flushed.
+- A layer in front of the streamable HTTP endpoint behind the bearer auth (`wrap_authenticated_endpoint`): the
+  endpoint's Starlette `Route.app` is the SDK's `RequireAuthMiddleware` (its `resource_metadata_url` named in
+  the 401s), wrapped in place; the app's `AuthenticationMiddleware` has set the request's `user` by then.
 
 `check_mcp_sdk()` checks all of these; a test runs it, so that an SDK upgrade that changes them
 fails with a message naming what changed. The supported range is pinned in pyproject.toml.
@@ -428,3 +431,19 @@ def check_mcp_sdk() -> None:
         problems.append("ServerSession.send_notification dumping the notification it is given (notifications/tasks)")
     if problems:
         raise RuntimeError(f"mcp {installed} changed what the SDK adapter relies on: {', '.join(problems)}.")
+
+
+def wrap_authenticated_endpoint(app: Any, path: str, wrap: Callable[[Any, str | None], Any]) -> None:
+    """Put `wrap(endpoint, resource_metadata_url)` in front of the endpoint at `path` of the streamable HTTP `app`
+    that the SDK built with a token verifier: after authentication (the ASGI scope's `user` is the SDK's
+    `AuthenticatedUser` for an accepted token), before `RequireAuthMiddleware` answers 401 to the others."""
+    from mcp.server.auth.middleware.bearer_auth import RequireAuthMiddleware
+    from starlette.routing import Route
+
+    for route in app.router.routes:
+        if isinstance(route, Route) and route.path == path and isinstance(route.app, RequireAuthMiddleware):
+            metadata = route.app.resource_metadata_url
+            route.app = wrap(route.app, None if metadata is None else str(metadata))
+            return
+    raise RuntimeError(f"The MCP SDK's app has no endpoint at {path} behind RequireAuthMiddleware: mcp changed "
+                       "how streamable_http_app() builds its routes.")

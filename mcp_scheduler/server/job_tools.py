@@ -27,7 +27,7 @@ from .briefs import JobBrief, brief_job
 from .confirmation import Confirmations, check_confirmed
 from .outputs import AnswerLimits, JobPage
 from .tasks import in_task
-from .tooling import READ_ONLY, Tool, hints, keyword, scheduler_input, tool_errors
+from .tooling import READ_ONLY, Tool, hints, keyword, kind_needs, scheduler_input, tool_errors
 
 __all__ = ["job_tools"]
 
@@ -64,6 +64,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations: Co
         description="Schedule a job kind (cron, interval or once); input_data is checked now.",
         annotations=hints(),
         scope=WRITE,
+        also=kind_needs(runtime.registry, "schedule_job"),
     ))
 
     lifecycle: list[tuple[str, Callable[[str], Awaitable[JobInfo]], str, ToolAnnotations]] = [
@@ -153,6 +154,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations: Co
         "state, history.",
         annotations=hints(idempotent=True),
         scope=WRITE,
+        also=kind_needs(runtime.registry, "update_job"),  # the job's own kind: the scheduler checks it
     ))
 
     async def preview_schedule(ctx: Context, **kw: Any) -> SchedulePreview:

@@ -17,10 +17,12 @@ from ..runtime import SchedulerRuntime
 from . import _sdk
 from .tooling import READ_ONLY, acting_for, tool_errors
 
-__all__ = ["DASHBOARD_URI", "SHOW_SCHEDULE", "add_schedule_app"]
+__all__ = ["DASHBOARD_URI", "SHOW_SCHEDULE", "SHOW_SCHEDULE_SCOPE", "add_schedule_app"]
 
 DASHBOARD_URI = "ui://mcp-scheduler/dashboard"
 SHOW_SCHEDULE = "show_schedule"
+SHOW_SCHEDULE_SCOPE = READ
+"""What a call of show_schedule needs (it shows the caller's jobs only)."""
 
 
 def _page() -> str:
@@ -40,7 +42,7 @@ def add_schedule_app(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
         annotations=READ_ONLY,
     )
     async def show_schedule(ctx: Context) -> CallToolResult:
-        with acting_for(ctx, READ, SHOW_SCHEDULE), tool_errors(SHOW_SCHEDULE):  # the caller's jobs, by its scopes
+        with acting_for(ctx, SHOW_SCHEDULE_SCOPE, SHOW_SCHEDULE), tool_errors(SHOW_SCHEDULE):  # the caller's jobs
             from ..dashboard import read_schedule, schedule_text
 
             view = await read_schedule(runtime)

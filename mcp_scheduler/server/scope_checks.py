@@ -1,8 +1,13 @@
-"""The scope each MCP request other than a tool call needs (tools carry theirs on `Tool`): reading resources,
-prompts and completions, and following changes, need `scheduler:read`."""
+"""The scopes each MCP request needs: a tool call its tool's (`Tool.needs`, by its arguments), reading resources,
+prompts and completions, and following changes, `scheduler:read`.
+
+One answer for the tool path (tooling.py), the middleware below (other requests) and the HTTP transport's step-up
+challenge (step_up.py), which refuses a request before it reaches the server when its token lacks a scope.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from mcp.shared.exceptions import MCPError
@@ -11,8 +16,9 @@ from mcp_types import INVALID_REQUEST
 from ..errors import MissingScopeError
 from ..principals import READ
 from .auth import principal_of
+from .tooling import Need, missing
 
-__all__ = ["METHOD_SCOPES", "check_method_scopes"]
+__all__ = ["METHOD_SCOPES", "RequestScopes"]
 
 METHOD_SCOPES = {
     "resources/read": READ,
@@ -25,11 +31,31 @@ METHOD_SCOPES = {
 before it knows which scopes to ask for."""
 
 
-async def check_method_scopes(ctx: Any, call_next: Any) -> Any:
-    """Server middleware: refuse a request of `METHOD_SCOPES` whose token does not grant its scope."""
-    scope = METHOD_SCOPES.get(ctx.method)
-    if scope is not None and not principal_of(None).has(scope):
-        # JSON-RPC has no "forbidden": the data names OAuth's error, as a 403 of the HTTP layer would.
-        raise MCPError(INVALID_REQUEST, str(MissingScopeError(scope, ctx.method)),
-                       {"error": "insufficient_scope", "scope": scope})
-    return await call_next(ctx)
+class RequestScopes:
+    """What each request needs, given each tool's needs by name (`Tool.needs`)."""
+
+    def __init__(self, tools: Mapping[str, Callable[[Mapping[str, Any]], list[Need]]]) -> None:
+        self.tools = dict(tools)
+
+    def needs(self, method: Any, params: Any) -> list[Need]:
+        """The scopes a request of `method` with `params` (as sent) needs; none for a tool this server does not
+        have or arguments that are not an object (the server refuses those as they are)."""
+        if method == "tools/call":
+            name = params.get("name") if isinstance(params, Mapping) else None
+            arguments = params.get("arguments", {}) if isinstance(params, Mapping) else None
+            tool = self.tools.get(name) if isinstance(name, str) else None
+            if tool is None or not isinstance(arguments, Mapping | None):
+                return []
+            return tool(arguments or {})
+        scope = METHOD_SCOPES.get(method) if isinstance(method, str) else None
+        return [] if scope is None else [(scope, method)]
+
+    async def check_methods(self, ctx: Any, call_next: Any) -> Any:
+        """Server middleware: refuse a request of `METHOD_SCOPES` whose token does not grant its scope (tool calls
+        are refused by their tools, as tool errors)."""
+        if ctx.method != "tools/call":
+            for scope, what in missing(principal_of(None), self.needs(ctx.method, ctx.params))[:1]:
+                # JSON-RPC has no "forbidden": the data names OAuth's error, as the HTTP transport's 403 does.
+                raise MCPError(INVALID_REQUEST, str(MissingScopeError(scope, what)),
+                               {"error": "insufficient_scope", "scope": scope})
+        return await call_next(ctx)

@@ -8,7 +8,7 @@ import functools
 import inspect
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,11 +21,23 @@ from agentool_bridge import AgenToolError
 
 from ..errors import DiskFullError, MissingScopeError, SchedulerError, is_disk_full
 from ..models import SchedulerInput
-from ..principals import Principal, acting_as
+from ..principals import Principal, acting_as, kind_scope
 from .arguments import describe_argument_errors
 from .auth import principal_of
 
-__all__ = ["MAX_ERROR_MESSAGE", "READ_ONLY", "Tool", "acting_for", "hints", "keyword", "scheduler_input", "tool_errors"]
+__all__ = [
+    "MAX_ERROR_MESSAGE",
+    "READ_ONLY",
+    "Need",
+    "Tool",
+    "acting_for",
+    "hints",
+    "keyword",
+    "kind_needs",
+    "missing",
+    "scheduler_input",
+    "tool_errors",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +100,35 @@ def keyword(name: str, annotation: Any, default: Any = inspect.Parameter.empty) 
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
 
 
+Need = tuple[str, str]
+"""A scope a call needs, and what asks for it in words (`schedule_job of job kind 'http'`)."""
+Needs = Callable[[Mapping[str, Any]], Iterable[Need]]
+"""The scopes a call needs beyond its tool's, from its arguments. The HTTP transport reads them as sent (not yet
+validated): a `Needs` counts only values of the type the tool takes (`True`, not `"true"`), and the tool path, which
+reads them validated, refuses the others."""
+
+
+def kind_needs(kinds: Container[str], tool: str, *, unless: str | None = None) -> Needs:
+    """The scope of the job kind a call of `tool` names in `agentool_name`, when it is one of `kinds` (the
+    registered ones: any other is refused as unknown) and reaches beyond the process; none when the argument
+    `unless` is given (run_now with a job_id runs the job's kind, which only the store knows: the scheduler checks
+    it)."""
+
+    def needs(arguments: Mapping[str, Any]) -> list[Need]:
+        kind = arguments.get("agentool_name")
+        if not isinstance(kind, str) or kind not in kinds or (unless is not None and arguments.get(unless)):
+            return []
+        scope = kind_scope(kind)
+        return [] if scope is None else [(scope, f"{tool} of job kind {kind!r}")]
+
+    return needs
+
+
+def missing(principal: Principal, needs: Iterable[Need]) -> list[Need]:
+    """The needs `principal` does not hold (`scheduler:admin` holds them all)."""
+    return [need for need in needs if not principal.has(need[0])]
+
+
 @dataclass(frozen=True)
 class Tool:
     """A tool ready for `MCPServer.add_tool`: its function (with its parameters set) and what a client reads."""
@@ -96,40 +137,55 @@ class Tool:
     description: str
     annotations: ToolAnnotations
     scope: str
-    """The scope a call needs (`principals`: read, write, run or admin); kind scopes are checked where the kind is
-    known (the scheduler)."""
+    """The scope a call needs (`principals`: read, write, run or admin)."""
     name: str | None = None
     """Default: the function's name."""
+    also: Needs | None = None
+    """The scopes a call needs beyond `scope`, by its arguments (the scheduler checks a stored job's kind too)."""
 
     @property
     def tool_name(self) -> str:
         """The name the client sees."""
         return self.name or self.fn.__name__
 
+    def needs(self, arguments: Mapping[str, Any]) -> list[Need]:
+        """Every scope a call with `arguments` needs: what the tool path refuses without, and what the HTTP
+        transport's step-up challenge names (`step_up.py`), from this one answer."""
+        needed = [(self.scope, self.tool_name)]
+        if self.also is not None:
+            needed += [need for need in self.also(arguments) if need[0] != self.scope]
+        return needed
+
     def add_to(self, mcp: MCPServer) -> None:
         """Register this tool on `mcp`, answering its text content as compact JSON."""
-        mcp.add_tool(_compact(self.fn, self.scope, self.tool_name), name=self.name, description=self.description,
+        mcp.add_tool(_compact(self.fn, self.needs), name=self.name, description=self.description,
                      annotations=self.annotations)
 
 
 @contextlib.contextmanager
 def acting_for(ctx: Context | None, scope: str, name: str) -> Iterator[Principal]:
     """Run the block as the principal of the call of `ctx` (tool `name`), refused unless it holds `scope`."""
-    with acting_as(principal_of(ctx)) as principal:
-        if not principal.has(scope):
-            raise ToolError(str(MissingScopeError(scope, name)))
+    with _acting_for(ctx, [(scope, name)]) as principal:
         yield principal
 
 
-def _compact(fn: Callable[..., Any], scope: str, name: str) -> Callable[..., Any]:
+@contextlib.contextmanager
+def _acting_for(ctx: Context | None, needs: Sequence[Need]) -> Iterator[Principal]:
+    with acting_as(principal_of(ctx)) as principal:
+        for scope, what in missing(principal, needs)[:1]:
+            raise ToolError(str(MissingScopeError(scope, what)))
+        yield principal
+
+
+def _compact(fn: Callable[..., Any], needs: Callable[[Mapping[str, Any]], list[Need]]) -> Callable[..., Any]:
     """`fn` answering a model as a result whose text content is the structured content as compact JSON (the SDK
     would indent it, which a model reads as a quarter more characters for nothing), run as the call's principal,
-    and refused unless it holds `scope` (`name`: the tool's)."""
+    and refused unless it holds what `needs` says the call's arguments need."""
 
     @functools.wraps(fn)
     async def answer(*args: Any, **kwargs: Any) -> Any:
         ctx = next((value for value in kwargs.values() if isinstance(value, Context)), None)
-        with acting_for(ctx, scope, name):
+        with _acting_for(ctx, needs(kwargs)):
             result = await fn(*args, **kwargs)
         if not isinstance(result, BaseModel):
             return result

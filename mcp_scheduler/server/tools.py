@@ -6,6 +6,7 @@ The job tools are in `job_tools`; here are those about runs (run_now, get_histor
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -16,7 +17,7 @@ from agentool_bridge.toolkits.inbox import INBOX_QUEUE
 
 from ..errors import RunNotFoundError, SchedulerError
 from ..models import RunRecord, SchedulerStatus
-from ..principals import ADMIN, READ, RUN, WRITE, require
+from ..principals import ADMIN, READ, RUN, WRITE
 from ..runtime import SchedulerRuntime
 from ._params import field_parameter, with_parameters
 from .briefs import brief_run, history_page, job_kinds
@@ -34,7 +35,7 @@ from .outputs import (
     json_size,
 )
 from .tasks import task_run_id
-from .tooling import READ_ONLY, Tool, hints, keyword, scheduler_input, tool_errors
+from .tooling import READ_ONLY, Need, Tool, hints, keyword, kind_needs, scheduler_input, tool_errors
 
 __all__ = ["TOOL_ORDER", "InboxIsNotAQueueError", "add_tools", "read_queue"]
 
@@ -50,9 +51,9 @@ TOOL_ORDER = (
 
 def add_tools(
     mcp: MCPServer, runtime: SchedulerRuntime, limits: AnswerLimits | None = None, *, confirm: bool = True
-) -> None:
-    """Register every tool of the scheduler on `mcp`; `limits` bound what run results and pages show; `confirm`
-    False (`--no-confirm`) asks the user nothing before what cannot be undone or reaches the host."""
+) -> list[Tool]:
+    """Register every tool of the scheduler on `mcp` and return them; `limits` bound what run results and pages
+    show; `confirm` False (`--no-confirm`) asks the user nothing before what cannot be undone or reaches the host."""
     limits = limits or AnswerLimits()
     confirmations = Confirmations(runtime, enabled=confirm)
     tools = [*job_tools(runtime, limits, confirmations), *_other_tools(runtime, limits, confirmations)]
@@ -61,6 +62,7 @@ def add_tools(
         raise AssertionError(f"TOOL_ORDER does not name the tools made: {sorted(by_name)}")
     for name in TOOL_ORDER:
         by_name[name].add_to(mcp)
+    return [by_name[name] for name in TOOL_ORDER]
 
 
 class InboxIsNotAQueueError(SchedulerError, ValueError):
@@ -144,6 +146,7 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations:
         "failure is an error.",
         annotations=hints(open_world=True),
         scope=RUN,
+        also=kind_needs(runtime.registry, "run_now", unless="job_id"),
     ))
 
     async def get_history(
@@ -255,8 +258,6 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations:
         ctx: Context, queue_name: str, mode: Literal["peek", "take"] = "peek", count: int = 10
     ) -> QueueMessages:
         with tool_errors("read_queue", runtime.config.database):
-            if mode == "take":
-                require(WRITE, "read_queue with mode 'take'")
             return read_queue(runtime, queue_name, mode, count, limits)
 
     tools.append(Tool(
@@ -275,14 +276,13 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations:
         description="Messages jobs sent to a result or error queue.",
         annotations=hints(destructive=True),
         scope=READ,
+        also=_taking,
     ))
 
     async def read_inbox_tool(
         ctx: Context, count: int = 20, acknowledge: bool = False, ack_ids: list[str] | None = None
     ) -> InboxPage:
         with tool_errors("read_inbox", runtime.config.database):
-            if acknowledge or ack_ids:
-                require(WRITE, "read_inbox acknowledging messages")
             return read_inbox(runtime, count, acknowledge=acknowledge, ack_ids=ack_ids, limits=limits)
 
     tools.append(Tool(
@@ -303,6 +303,17 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations:
         "acknowledge.",
         annotations=hints(destructive=True),
         scope=READ,
+        also=_acknowledging,
     ))
 
     return tools
+
+
+def _taking(arguments: Mapping[str, Any]) -> list[Need]:
+    return [(WRITE, "read_queue with mode 'take'")] if arguments.get("mode") == "take" else []
+
+
+def _acknowledging(arguments: Mapping[str, Any]) -> list[Need]:
+    ids = arguments.get("ack_ids")
+    acknowledging = arguments.get("acknowledge") is True or isinstance(ids, list) and len(ids) > 0
+    return [(WRITE, "read_inbox acknowledging messages")] if acknowledging else []

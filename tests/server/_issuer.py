@@ -12,9 +12,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
+import httpx2
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from tests._net import MCP_HEADERS, bearer
+
+MODERN = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {},
+          "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "0"}}
+"""The `_meta` of a raw request of the 2026-07-28 era (no session)."""
 CLIENT_ID = "scheduler-resource"
 CLIENT_SECRET = "introspection-secret-of-the-tests"
 
@@ -94,3 +100,21 @@ class Issuer:
                    "jti": uuid.uuid4().hex, "client_id": "test-client",
                    "scope": scopes if isinstance(scopes, str) else " ".join(scopes), **claims}
         return jwt.encode(payload, key, algorithm=algorithm, headers={"kid": kid})
+
+
+def modern_request(token: str | None, method: str, params: dict[str, Any], request_id: int = 1
+                   ) -> tuple[dict[str, str], dict[str, Any]]:
+    """The headers and body of one JSON-RPC request of the 2026-07-28 era (no session), sent with `token`."""
+    name = params.get("name", params.get("uri"))
+    headers = (MCP_HEADERS | {"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": method}
+               | ({"Mcp-Name": name} if name else {}) | (bearer(token) if token else {}))
+    return headers, {"jsonrpc": "2.0", "id": request_id, "method": method, "params": {**params, "_meta": MODERN}}
+
+
+def answer_of(response: httpx2.Response) -> dict[str, Any]:
+    """The JSON-RPC answer of `response` (a JSON body, or the answer among its server-sent events)."""
+    if response.headers.get("content-type", "").startswith("text/event-stream"):
+        data = [line[5:].strip() for line in response.text.splitlines() if line.startswith("data:")]
+        return next(m for m in map(json.loads, filter(None, data)) if "id" in m)
+    found: dict[str, Any] = response.json()
+    return found

@@ -22,6 +22,8 @@ from mcp_scheduler.server import SchedulerServer, build_server
 from mcp_scheduler.settings import Settings
 from tests._net import free_port, read_token, stop, wait_until_listening
 
+from ._issuer import Issuer
+
 MODES = ["auto", "legacy"]
 """`auto` ends up on the 2026-07-28 era against this server; `legacy` forces the initialize handshake."""
 
@@ -29,6 +31,16 @@ WAIT = 10.0
 """Upper bound for any awaited event (they normally arrive within milliseconds)."""
 
 LOG_INPUT = {"operation": "log", "level": "INFO", "message": "hello from a job"}
+
+
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[Issuer]:
+    """A real OAuth authorization server on 127.0.0.1 (`_issuer.py`) for the module's tests."""
+    found = Issuer()
+    try:
+        yield found
+    finally:
+        found.close()
 
 
 @pytest.fixture

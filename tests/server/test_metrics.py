@@ -14,8 +14,10 @@ from mcp import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from mcp_scheduler.metrics import not_run_reason
+from mcp_scheduler.principals import ADMIN, READ, RUN, WRITE
 from tests._net import TEST_TOKEN, authorized, bearer
-from tests.server.conftest import WAIT, ServerFactory, hosted, hourly, http_server, structured
+from tests.server._issuer import Issuer
+from tests.server.conftest import WAIT, HttpServer, ServerFactory, hosted, hourly, http_server, structured
 from tests.toolkits._http_server import LocalServer, serve_http
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -156,3 +158,51 @@ async def test_a_metrics_port_in_use_is_refused_in_one_line(make_server: ServerF
 ])
 def test_the_reason_of_a_fire_that_did_not_run_is_read_from_its_note(note: str, reason: str) -> None:
     assert not_run_reason(note) == reason
+
+
+# ---------------------------------------------------------------------------------------------- who may scrape
+
+_NAMED = ("reader:read:reader-token-of-the-metrics-tests", "bot:admin:admin-token-of-the-metrics-tests")
+
+
+def _scrape(server: HttpServer, token: str | None) -> httpx2.Response:
+    return httpx2.get(f"{server.base}/metrics", headers=bearer(token) if token else {}, timeout=WAIT)
+
+
+def test_metrics_take_the_endpoints_tokens_and_admin_while_per_job_series_name_every_principals_jobs(
+    tmp_path: Path, issuer: Issuer
+) -> None:
+    args = ("--transport", "http", "--metrics", "--oauth-issuer", issuer.url,
+            *(arg for token in _NAMED for arg in ("--auth-token", token)))
+    with http_server(tmp_path, *args) as server:
+        audience = f"{server.base}/mcp"
+        assert _scrape(server, None).status_code == 401
+        assert _scrape(server, issuer.mint([ADMIN], "http://127.0.0.1:1/mcp")).status_code == 401  # not for it
+        for reader in (issuer.mint([READ, WRITE, RUN], audience), _NAMED[0].rsplit(":", 1)[1]):
+            refused = _scrape(server, reader)
+            assert refused.status_code == 403, refused.text
+            challenge = refused.headers["www-authenticate"]
+            assert challenge.startswith(f'Bearer error="insufficient_scope", scope="{ADMIN}"'), challenge
+            assert "--metrics-max-jobs 0" in refused.text
+        for admin in (issuer.mint([ADMIN], audience, subject="prometheus"), _NAMED[1].rsplit(":", 1)[1]):
+            answer = _scrape(server, admin)
+            assert answer.status_code == 200 and value(samples(answer.text), "mcp_scheduler_is_runner") == 1
+
+
+async def test_without_per_job_series_a_read_token_may_scrape(tmp_path: Path, issuer: Issuer) -> None:
+    args = ("--transport", "http", "--metrics", "--metrics-max-jobs", "0", "--oauth-issuer", issuer.url,
+            *(arg for token in _NAMED for arg in ("--auth-token", token)))
+    with http_server(tmp_path, *args) as server:
+        audience = f"{server.base}/mcp"
+        async with Client(authorized(audience, _NAMED[1].rsplit(":", 1)[1])) as client:
+            structured(await client.call_tool("schedule_job", hourly("secret-name")))
+            assert structured(await client.call_tool("run_now", {"job_id": "secret-name"}))["status"] == "success"
+        refused = _scrape(server, issuer.mint([WRITE], audience))
+        assert refused.status_code == 403
+        assert refused.headers["www-authenticate"].startswith(f'Bearer error="insufficient_scope", scope="{READ}"')
+        for reader in (issuer.mint([READ], audience), _NAMED[0].rsplit(":", 1)[1]):
+            answer = _scrape(server, reader)
+            assert answer.status_code == 200, answer.text
+            found = samples(answer.text)
+            assert value(found, "mcp_scheduler_runs_total", job_id="_other", status="success") == 1
+            assert "secret-name" not in answer.text  # no series names a job

@@ -17,19 +17,18 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcp import Client
+from mcp.shared.exceptions import MCPError
 
 from mcp_scheduler.principals import ADMIN, READ, RUN, SCOPES, WRITE, Principal
 from mcp_scheduler.server.oauth_tokens import IntrospectionVerifier, JwtVerifier, check_url
 from tests._net import MCP_HEADERS, authorized, bearer, free_port, stop, wait_until_listening
 
-from ._issuer import CLIENT_ID, CLIENT_SECRET, Issuer
+from ._issuer import CLIENT_ID, CLIENT_SECRET, MODERN, Issuer, answer_of, modern_request
 from .conftest import LOG_INPUT, error_text, hosted, scheduler_command, structured
 
 STATIC = "static-token-of-the-oauth-tests"
 NOTIFY = "scheduler:kind:notify"
 HTTP = "scheduler:kind:http"
-MODERN = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {},
-          "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "0"}}
 
 
 @dataclass
@@ -38,15 +37,6 @@ class Server:
     base: str
     process: subprocess.Popen[bytes]
     log: Path
-
-
-@pytest.fixture(scope="module")
-def issuer() -> Iterator[Issuer]:
-    found = Issuer()
-    try:
-        yield found
-    finally:
-        found.close()
 
 
 @pytest.fixture(scope="module")
@@ -83,16 +73,12 @@ def _hourly(job_id: str, kind: str, data: dict[str, Any], **extra: Any) -> dict[
 
 def _post(server: Server, token: str | None, method: str, params: dict[str, Any]) -> dict[str, Any]:
     """One JSON-RPC request of the 2026-07-28 era (no session), answered as a dict (an error's too)."""
-    name = params.get("name", params.get("uri"))
-    headers = (MCP_HEADERS | {"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": method}
-               | ({"Mcp-Name": name} if name else {}) | (bearer(token) if token else {}))
-    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": {**params, "_meta": MODERN}}
+    headers, body = modern_request(token, method, params)
     answer = httpx2.post(server.url, json=body, headers=headers, timeout=30)
     assert answer.status_code != 401, answer.headers
-    if answer.headers.get("content-type", "").startswith("text/event-stream"):
-        data = [line[5:].strip() for line in answer.text.splitlines() if line.startswith("data:")]
-        return next(m for m in map(json.loads, filter(None, data)) if "id" in m)
-    return answer.json()
+    if answer.status_code == 403:  # the scope challenge (step_up.py); its body: the JSON-RPC error
+        assert answer.headers["www-authenticate"].startswith('Bearer error="insufficient_scope", scope="')
+    return answer_of(answer)
 
 
 def _refused(answer: dict[str, Any]) -> str | None:
@@ -153,16 +139,15 @@ async def test_a_client_gets_what_its_token_grants_and_the_static_token_everythi
     reader = issuer.mint([READ], server.url)  # alice's, with less than she may
     async with hosted(Client(authorized(server.url, reader))) as client:
         assert "plain" in json.dumps(structured(await client.call_tool("get_job", {"job_id": "plain"})))
-        refused = error_text(await client.call_tool("pause_job", {"job_id": "plain"}))
-        assert "pause_job needs the scope 'scheduler:write'" in refused
+        with pytest.raises(MCPError, match="pause_job needs the scope 'scheduler:write'"):  # HTTP 403
+            await client.call_tool("pause_job", {"job_id": "plain"})
     writer = issuer.mint([READ, WRITE], server.url)
     stranger = issuer.mint([READ, WRITE], server.url, subject="mallory")
     async with hosted(Client(authorized(server.url, stranger))) as client:  # another principal: not its jobs
         assert "not found" in error_text(await client.call_tool("get_job", {"job_id": "plain"}))
     async with hosted(Client(authorized(server.url, writer))) as client:
-        refused = error_text(await client.call_tool("schedule_job", _hourly(
-            "webhook", "notify", {"operation": "inbox", "message": "x"})))
-        assert "job kind 'notify' needs the scope 'scheduler:kind:notify'" in refused
+        with pytest.raises(MCPError, match="job kind 'notify' needs the scope 'scheduler:kind:notify'"):
+            await client.call_tool("schedule_job", _hourly("webhook", "notify", {"operation": "inbox", "message": "x"}))
         structured(await client.call_tool("schedule_job", _hourly("mine", "logging", LOG_INPUT)))
     async with hosted(Client(authorized(server.url, STATIC))) as client:
         structured(await client.call_tool("run_now", {"job_id": "note"}))
