@@ -146,6 +146,14 @@ class HistoryWriter:
         self._attached.clear()
         await self.flush()
 
+    async def flush_before_close(self) -> None:
+        """`flush`, for a close that must go on whatever happens: a failed write is logged, its records stay
+        buffered, and `stop` writes them again (raising if it still cannot, once the close let go of the rest)."""
+        try:
+            await self.flush()
+        except Exception as exc:
+            logger.warning("Could not write the run history while closing (trying once more at the end): %s", exc)
+
     async def _write_forever(self) -> None:
         while True:
             await self._needed.wait()

@@ -247,10 +247,12 @@ class SchedulerRuntime:
         try:
             if self._presence is not None:
                 self._presence.unregister()
-            await self.service.close()
-            await self.mcp_connections.aclose()  # awaited, so stdio servers stop before the event loop ends
-            if self.outbound_events is not None:  # after the runs ended: their events go out first
-                await self.outbound_events.aclose()
+            try:
+                await self.service.close()  # raises if the last run records could not be written: the rest still closes
+            finally:
+                await self.mcp_connections.aclose()  # awaited, so stdio servers stop before the event loop ends
+                if self.outbound_events is not None:  # after the runs ended: their events go out first
+                    await self.outbound_events.aclose()
         finally:
             self._closed = True
             self._release_toolkits()

@@ -49,8 +49,9 @@ ISOLATION = ("MCP_SCHEDULER_NO_BACKGROUND_RUNNER", "MCP_SCHEDULER_NO_CONFIRM", "
 def runtime_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The session's XDG_RUNTIME_DIR is `runtime_root/session`; the runner tests make theirs beside it.
 
-    The one autouse fixture of the suite: it sets what every process of the session needs, and checks what no
-    test may leave behind (background runners; AgenTools in the process-default injector)."""
+    The one autouse fixture of the session (the other, `postgres_schemas`, is per test): it sets what every
+    process of the session needs, and checks what no test may leave behind (background runners; AgenTools in the
+    process-default injector)."""
     # Short (a socket path has at most ~100 bytes) and private; the runner tests make theirs inside it.
     runtime_root = Path(tempfile.mkdtemp(prefix="mcps-"))
     session_runtime = runtime_root / "session"
@@ -93,9 +94,26 @@ def postgres_server() -> Iterator[_Server]:
         subprocess.run([str(SCRIPT), "stop", server.folder], capture_output=True, timeout=120, check=False)
 
 
+@pytest.fixture(autouse=True)
+def postgres_schemas() -> Iterator[list[tuple[str, str]]]:
+    """The schemas `postgres_url` made for this test, as (server URL, schema): dropped once the test's other
+    fixtures are torn down. Autouse fixtures are set up first, so this one is torn down last: a runtime, server
+    or store that a test opened on its schema is closed before the schema goes, whatever order the test asks for
+    its fixtures in (a schema dropped under a live runtime failed its last writes: relation does not exist)."""
+    made: list[tuple[str, str]] = []
+    yield made
+    if not made:
+        return
+    import psycopg
+
+    for url, schema in made:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
 @pytest.fixture
-def postgres_url(postgres_server: _Server) -> Iterator[str]:
-    """A URL whose search_path is a fresh schema of this test's own (dropped afterwards)."""
+def postgres_url(postgres_server: _Server, postgres_schemas: list[tuple[str, str]]) -> str:
+    """A URL whose search_path is a fresh schema of this test's own (dropped after the test: `postgres_schemas`)."""
     if postgres_server.url is None:
         pytest.skip(postgres_server.reason)
     import psycopg
@@ -103,9 +121,8 @@ def postgres_url(postgres_server: _Server) -> Iterator[str]:
     schema = f"test_{secrets.token_hex(6)}"
     with psycopg.connect(postgres_server.url, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
+    postgres_schemas.append((postgres_server.url, schema))
     separator = "&" if "?" in postgres_server.url else "?"
-    yield f"{postgres_server.url}{separator}options=-csearch_path%3D{schema}"
-    with psycopg.connect(postgres_server.url, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    return f"{postgres_server.url}{separator}options=-csearch_path%3D{schema}"
 
 

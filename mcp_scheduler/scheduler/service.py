@@ -204,7 +204,7 @@ class SchedulerService:
         runs |= self._runs.retries.stop()
         if self._engine.engine is not None:
             self._runs.not_run.close()  # the jobs of not-run counts not written yet: with their next run times
-            await self._history.flush()  # next run times are read from the engine: write them while it is alive
+            await self._history.flush_before_close()  # next run times come from the engine: written while it lives
             engine = self._replication.stop_firing()  # from here on, bookkeeping keeps the last next run times
             assert engine is not None
             runs |= engine.shutdown()

@@ -1,15 +1,19 @@
-"""Closing the service while run_now calls are in progress: their runs are waited for and recorded."""
+"""Closing the service while run_now calls are in progress: their runs are waited for and recorded; and closing
+while the store cannot be written."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
-from mcp_scheduler import SchedulerInput, SchedulerService
+from mcp_scheduler import SchedulerInput, SchedulerRuntime, SchedulerService
 from mcp_scheduler.errors import JobExecutionError
-from tests.scheduler._support import EventRecorder, Slow, started
+from mcp_scheduler.store.postgres_connections import PostgresUnavailableError
+from tests._net import CuttableProxy, eventually
+from tests.scheduler._support import Calls, EventRecorder, Slow, request, started
 
 WAIT = {"operation": "wait", "label": "late"}
 
@@ -53,3 +57,25 @@ async def test_a_run_now_past_the_close_timeout_is_cancelled_and_recorded_so(mak
     [stored] = await reopened.get_history("stuck")
     assert stored.status == "cancelled" and stored.trigger == "run_now"
     assert stored.note is not None and "shut down" in stored.note
+
+
+async def test_a_close_whose_history_cannot_be_written_still_stops_everything_then_says_so(
+    postgres_url: str, make_runtime: Any, echo: Calls
+) -> None:
+    address = urlsplit(postgres_url)
+    with CuttableProxy(address.hostname or "127.0.0.1", address.port or 5432) as proxy:
+        url = address._replace(netloc=f"{address.username}@127.0.0.1:{proxy.port}").geturl()
+        runtime: SchedulerRuntime = await make_runtime(database=url)
+        service = runtime.service
+        await service.schedule(request("ticking", "interval", "1 second"))
+        await eventually(lambda: len(echo.inputs) >= 1, within=5, what="a run")
+        proxy.cut()  # the database is gone: the run history is buffered, unwritten
+        await eventually(lambda: service._history._failures.failures >= 1, within=10, what="a failed history write")
+
+        with pytest.raises(PostgresUnavailableError):  # the records were not written: the caller is told
+            await asyncio.wait_for(runtime.close(), 30)
+
+    # A close that raised at its first write left the engine firing and the history writer running.
+    assert service._engine.engine is None and not service._engine.runner
+    assert [t.get_name() for t in asyncio.all_tasks() if t.get_name().startswith("mcp-scheduler")] == []
+    assert service._lease.session_pid is None  # the lease's session was let go

@@ -20,7 +20,7 @@ from tests.scheduler._support import Calls, EventRecorder, finished, request
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def database(request: pytest.FixtureRequest, db_path: str) -> str:
-    """The shared database; asked for before make_service, so that its schema outlives the runtimes."""
+    """The shared database (a PostgreSQL schema outlives the runtimes on it, whatever the fixture order)."""
     return db_path if request.param == "sqlite" else str(request.getfixturevalue("postgres_url"))
 
 

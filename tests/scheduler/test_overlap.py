@@ -109,7 +109,11 @@ async def test_buffer_all_runs_each_waiting_fire_in_order_after_the_run(
     fires = [_fire(service, "all", times[0])]
     await recorder.wait_for(started("all"))
     fires += [_fire(service, "all", when) for when in times[1:]]
-    await eventually(lambda: service._runs.lanes.lanes["all"].waiting.__len__() == 3, within=3, what="3 waiting")
+    lane = service._runs.lanes.lanes["all"]
+    # A buffered fire joins the lane when it comes, and is recorded waiting once claimed: on PostgreSQL the claim is
+    # a round trip on the lease's session, so the lane holds the fires before their records exist.
+    await eventually(lambda: [f.run_id is not None for f in lane.waiting] == [True] * 3, within=3,
+                     what="3 fires claimed and recorded waiting")
     waiting = await service.get_history("all", "running")
     assert sorted(r.scheduled_time for r in waiting if r.started_at is None) == times[1:]  # type: ignore[type-var]
     assert all("waiting behind the run in progress" in (r.note or "") for r in waiting if r.started_at is None)

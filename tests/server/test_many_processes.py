@@ -16,7 +16,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::mcp.MCPDeprecationWarning")
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def database(request: pytest.FixtureRequest, db_file: str) -> str:
-    """The shared database; asked for before make_server, so that its schema outlives the runtimes."""
+    """The shared database (a PostgreSQL schema outlives the runtimes on it, whatever the fixture order)."""
     return db_file if request.param == "sqlite" else str(request.getfixturevalue("postgres_url"))
 
 
