@@ -2,7 +2,8 @@
 (`AuditQuery`, one SELECT on both stores).
 
 Every change of a job or of the scheduler (create, update, pause, resume, cancel, run_now, backfill, apply,
-stop_scheduler, start_scheduler) is appended once it is committed (`scheduler.audit_log.AuditLog`). An entry names
+stop_scheduler, start_scheduler, create_hook, remove_hook) has an entry (`scheduler.audit_log.AuditLog`), written in
+the change's own transaction where the change is a store write (both commit or neither). An entry names
 the fields the change gave, with their values as the job stores them (secrets as their `!env:NAME` references;
 a long value clipped); input data is never resolved.
 """
@@ -45,7 +46,7 @@ class AuditEntry(BaseModel):
     """One change: who (subject and client), when, what (operation, job, the fields it gave)."""
 
     seq: int | None = Field(default=None, description="Position in the audit log (None until stored).")
-    at: Timestamp = Field(description="When the change was committed.")
+    at: Timestamp = Field(description="When the change was made (its entry is committed with it).")
     subject: str = Field(description="Who: the token's subject (`local` for stdio, the CLI, the AgenTool face).")
     client: str | None = Field(default=None, description="The MCP client's name, when it gave one.")
     operation: AuditOperation = Field(description="What was done.")
