@@ -6,8 +6,13 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 
-__all__ = ["audit_refused", "is_postgres"]
+import pytest
+
+__all__ = ["BACKENDS", "audit_refused", "database_of", "is_postgres"]
+
+BACKENDS = ["sqlite", "postgres"]
 
 _SQLITE_ON = (
     "CREATE TRIGGER refuse_audit BEFORE INSERT ON scheduler_audit BEGIN SELECT RAISE(ABORT, 'audit refused'); END"
@@ -18,6 +23,15 @@ _POSTGRES_ON = (
     "CREATE TRIGGER refuse_audit BEFORE INSERT ON scheduler_audit FOR EACH ROW EXECUTE FUNCTION refuse_audit()"
 )
 _POSTGRES_OFF = "DROP TRIGGER refuse_audit ON scheduler_audit; DROP FUNCTION refuse_audit()"
+
+
+def database_of(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The database of a test parametrized over BACKENDS: a SQLite file in `tmp_path`, or a PostgreSQL schema of
+    its own (the `postgres_url` fixture)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "store.sqlite")
+    url: str = request.getfixturevalue("postgres_url")
+    return url
 
 
 def is_postgres(database: str) -> bool:

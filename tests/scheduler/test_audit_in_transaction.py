@@ -13,7 +13,7 @@ from mcp_scheduler.errors import JobNotFoundError
 from mcp_scheduler.models import SchedulerInput
 from mcp_scheduler.scheduler import SchedulerService
 from mcp_scheduler.store import store_for
-from tests._audit import audit_refused
+from tests._audit import BACKENDS, audit_refused, database_of
 from tests.scheduler._support import Calls, request
 
 from .conftest import ServiceFactory
@@ -21,12 +21,9 @@ from .conftest import ServiceFactory
 REFUSED = "audit refused"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=BACKENDS)
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return str(tmp_path / "store.sqlite")
-    url: str = request.getfixturevalue("postgres_url")
-    return url
+    return database_of(request, tmp_path)
 
 
 async def stored(database: str, job_id: str) -> tuple[str, str] | None:

@@ -8,16 +8,13 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
-from tests._audit import audit_refused
+from tests._audit import BACKENDS, audit_refused, database_of
 from tests.server.conftest import ServerFactory, error_text, hosted, hourly, resource_json, structured
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=BACKENDS)
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return str(tmp_path / "s.db")
-    url: str = request.getfixturevalue("postgres_url")
-    return url
+    return database_of(request, tmp_path)
 
 
 async def test_a_change_whose_audit_entry_fails_is_answered_as_an_error_and_not_made(
