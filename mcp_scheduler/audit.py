@@ -2,7 +2,8 @@
 (`AuditQuery`, one SELECT on both stores).
 
 Every change of a job or of the scheduler (create, update, pause, resume, cancel, run_now, backfill, apply,
-stop_scheduler, start_scheduler) is appended once it is committed (`scheduler.audit_log.AuditLog`). An entry names
+stop_scheduler, start_scheduler, create_hook, remove_hook) has an entry (`scheduler.audit_log.AuditLog`), written in
+the change's own transaction where the change is a store write (both commit or neither). An entry names
 the fields the change gave, with their values as the job stores them (secrets as their `!env:NAME` references;
 a long value clipped); input data is never resolved.
 """
@@ -39,13 +40,14 @@ AuditOperation = Literal[
 ]
 VALUE_CHARS = 2000
 """Most characters of one field's value (its JSON) kept in an entry."""
+_JSON = json.JSONEncoder(default=str, ensure_ascii=False)  # json.dumps with options builds an encoder per call
 
 
 class AuditEntry(BaseModel):
     """One change: who (subject and client), when, what (operation, job, the fields it gave)."""
 
     seq: int | None = Field(default=None, description="Position in the audit log (None until stored).")
-    at: Timestamp = Field(description="When the change was committed.")
+    at: Timestamp = Field(description="When the change was made (its entry is committed with it).")
     subject: str = Field(description="Who: the token's subject (`local` for stdio, the CLI, the AgenTool face).")
     client: str | None = Field(default=None, description="The MCP client's name, when it gave one.")
     operation: AuditOperation = Field(description="What was done.")
@@ -59,16 +61,19 @@ class AuditEntry(BaseModel):
 def audit_fields(values: dict[str, Any]) -> dict[str, Any]:
     """`values` as an entry keeps them: scrubbed of the secrets revealed to the run in progress, each JSON value
     longer than VALUE_CHARS replaced by its start (a string ending with '...')."""
+    plain: dict[str, Any] = scrub(to_jsonable_python(values))
+    if len(_JSON.encode(plain)) <= VALUE_CHARS:  # the usual case: no value is longer than all of them together
+        return plain
     kept: dict[str, Any] = {}
-    for name, value in scrub(to_jsonable_python(values)).items():
-        text = json.dumps(value, default=str, ensure_ascii=False)
+    for name, value in plain.items():
+        text = _JSON.encode(value)
         kept[name] = value if len(text) <= VALUE_CHARS else text[: VALUE_CHARS - 3] + "..."
     return kept
 
 
 def audit_row(entry: AuditEntry) -> tuple[float, str, str | None, str, str | None, str]:
     """An entry's row: (at as POSIX seconds, subject, client, operation, job_id, fields as JSON)."""
-    fields = json.dumps(entry.fields, default=str, ensure_ascii=False)
+    fields = _JSON.encode(entry.fields)
     return entry.at.timestamp(), entry.subject, entry.client, entry.operation, entry.job_id, fields
 
 

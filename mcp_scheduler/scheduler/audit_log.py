@@ -1,5 +1,6 @@
-"""AuditLog: the changes of jobs and of the scheduler appended to the store's audit log, and read back as the acting
-principal may (admins every entry, others their own)."""
+"""AuditLog: the entries of the changes of jobs and of the scheduler, built as the acting principal makes them and
+written with the change (the store's write takes the entry, in the change's transaction) or alone, and read back as
+the acting principal may (admins every entry, others their own)."""
 
 from __future__ import annotations
 
@@ -18,18 +19,19 @@ logger = logging.getLogger(__name__)
 
 
 class AuditLog:
-    """Appends an entry per change, right after the change committed (the store's next transaction), as the
-    acting principal (`principals.acting()`), and reads them back."""
+    """Builds an entry per change as the acting principal (`principals.acting()`), which the change's store write
+    inserts in its transaction (`entry`), or appends one alone for a change without a store write (`record`); reads
+    them back."""
 
     def __init__(self, store: SchedulerStore, clock: Clock) -> None:
         self._store = store
         self._clock = clock
 
-    async def record(self, operation: AuditOperation, job_id: str | None = None, **fields: Any) -> None:
-        """Append what the acting principal did: `operation` of `job_id` with the `fields` it gave (None values
-        left out). The change has committed: a store that fails now is logged, not raised."""
+    def entry(self, operation: AuditOperation, job_id: str | None = None, **fields: Any) -> AuditEntry:
+        """The entry of what the acting principal does now: `operation` of `job_id` with the `fields` it gave (None
+        values left out), for the store write that makes the change (`audit=`)."""
         principal = acting()
-        entry = AuditEntry(
+        return AuditEntry(
             at=self._clock.now(),
             subject=principal.subject,
             client=principal.client,
@@ -37,6 +39,13 @@ class AuditLog:
             job_id=job_id,
             fields=audit_fields({k: v for k, v in fields.items() if v is not None}),
         )
+
+    async def record(self, operation: AuditOperation, job_id: str | None = None, **fields: Any) -> None:
+        """Append the entry of a change that has no store write of its own (run_now, backfill, apply, start and
+        stop), in a transaction of its own (see `entry`). A store that fails now is logged, not raised: the change
+        is under way."""
+        entry = self.entry(operation, job_id, **fields)
+        principal = acting()
         try:
             await self._store.append_audit([entry])
         except Exception:

@@ -1,16 +1,20 @@
 """The commands that change jobs: schedule, update, cancel, pause and resume.
 
-Each checks its request first (nothing changes on error), commits the change to the store, then changes the job
-in memory (through the job table) and in the engine, and publishes a `JobEvent`.
+Each checks its request first (nothing changes on error), commits the change to the store with its audit entry (one
+transaction: both or neither), changes the job in memory (through the job table) and in the engine, and publishes a
+`JobEvent`. Cancel, pause and resume change memory and engine first (no fire slips in while the store writes): if the
+write fails, that change is undone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import re
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 from agentool_bridge.redaction import scrub
@@ -136,6 +140,7 @@ class JobCommands:
             **owner_fields(),
         )
         job = Job(definition, next_run_time=first_fire(definition, now))
+        audit = self._audit.entry("create", job_id, **_given(request, request.model_fields_set), managed_by=managed_by)
         if job.next_run_time is None and (policy.start_at is not None or policy.end_at is not None):
             raise InvalidJobInputError(
                 f"Job {job_id!r} would never run: its schedule has no fire time between policy.start_at and "
@@ -144,7 +149,7 @@ class JobCommands:
         self._table.added(job)
         try:
             async with self._writes.write(job_id):
-                await self._store.insert_jobs([job], max_jobs=self._config.max_jobs)
+                await self._store.insert_jobs([job], max_jobs=self._config.max_jobs, audit=audit)
             self._table.added(job)  # again: a takeover during the insert reloads the jobs
             engine = self._engine.engine  # read after the insert, for the same reason
             if engine is not None and not engine.has_job(job_id):
@@ -164,9 +169,7 @@ class JobCommands:
                 await self._store.delete_job(job_id)
             raise
         self._events.publish(JobEvent("added", job_id))
-        info = self._views.info(job, previews, warnings)  # before a one-time job "now" has run
-        await self._audit.record("create", job_id, **_given(request, request.model_fields_set), managed_by=managed_by)
-        return info
+        return self._views.info(job, previews, warnings)
 
     async def _exists(self, request: SchedulerInput, existing: Job, managed_by: str | None, previews: int) -> JobInfo:
         """schedule_job of an id taken: keep the job, refuse, or replace it, as `if_exists` says (another
@@ -253,29 +256,28 @@ class JobCommands:
             if state == "scheduled" and next_run is None and definition.policy.end_at is not None:
                 state = "completed"  # its new end_at is past: the job finishes, as one that ran to its end
         updated = Job(definition, state, next_run, job.last_run_at, job.last_status)
+        audit = self._audit.entry("update", job.job_id, **_given(request, given), managed_by=managed_by)
         async with self._writes.write(job.job_id):
-            await self._store.update_job(updated)
+            await self._store.update_job(updated, audit=audit)
         self._table.replaced(job, updated)
         self._engine.put(job)
         await self.stop_runs(job.job_id, UPDATED_JOB)  # what they run is not the job any more
         self._events.publish(JobEvent("updated", job.job_id))
-        info = self._views.info(job, previews, warnings)
-        await self._audit.record("update", job.job_id, **_given(request, given), managed_by=managed_by)
-        return info
+        return self._views.info(job, previews, warnings)
 
     async def cancel(self, job_id: str, *, managed_by: str | None = None) -> JobInfo:
         """Remove a job for good; its history stays readable until pruned. `managed_by`: the jobs file that asks."""
         job = await self._replication.find(job_id)
         warnings = managed_warnings(job, "cancelled", by=managed_by, protect=self._config.protect_managed_jobs)
+        audit, before = self._audit.entry("cancel", job_id, managed_by=managed_by), dataclasses.replace(job)
         self._engine.remove_job(job_id)
         self._table.removed(job_id)
+        async with self._undone_on_error(job, before):
+            await self._store.delete_job(job_id, audit=audit)
         self._history.forget(job_id)
         self._runs.forget(job_id)  # a pending retry is dropped with the job
-        async with self._writes.write(job_id):
-            await self._store.delete_job(job_id)
         await self.stop_runs(job_id, CANCELLED_JOB)
         self._events.publish(JobEvent("removed", job_id))
-        await self._audit.record("cancel", job_id, managed_by=managed_by)
         return self._views.cancelled(job).model_copy(update={"warnings": warnings})
 
     async def stop_runs(self, job_id: str | None, reason: str) -> None:
@@ -300,16 +302,14 @@ class JobCommands:
         changed = job.state != "paused"
         if changed:
             warnings = managed_warnings(job, "paused", by=None, protect=self._config.protect_managed_jobs)
+            audit, before = self._audit.entry("pause", job_id), dataclasses.replace(job)
             if self._engine.engine is not None:
                 self._engine.engine.pause_job(job_id)
             self._table.paused(job)
-            async with self._writes.write(job_id):
-                await self._store.set_state(job_id, "paused", None)
+            async with self._undone_on_error(job, before):
+                await self._store.set_state(job_id, "paused", None, audit=audit)
             self._events.publish(JobEvent("paused", job_id))
-        info = self._views.info(job, 0, warnings)
-        if changed:
-            await self._audit.record("pause", job_id)
-        return info
+        return self._views.info(job, 0, warnings)
 
     async def resume(self, job_id: str) -> JobInfo:
         """Let a paused job fire again from its next scheduled time (idempotent)."""
@@ -324,20 +324,34 @@ class JobCommands:
             warnings = managed_warnings(job, "resumed", by=None, protect=self._config.protect_managed_jobs)
             if not self._engine.runner and (stored := await self._store.load_job(job_id)) is not None:
                 self._table.progress_copied(job, stored)  # the runner keeps them: its count of runs, its pending retry
+            audit, before = self._audit.entry("resume", job_id), dataclasses.replace(job)
             if self._engine.engine is not None:
                 next_run = self._engine.engine.resume_job(job_id)
             else:
                 next_run = first_fire(job.definition, self._clock.now())
             self._table.resumed(job, next_run)  # completed if resumed after its end_at: nothing left to run
-            async with self._writes.write(job_id):
-                await self._store.set_state(job_id, job.state, job.next_run_time, job.progress_json() or "{}")
+            async with self._undone_on_error(job, before):
+                await self._store.set_state(
+                    job_id, job.state, job.next_run_time, job.progress_json() or "{}", audit=audit
+                )
             if self._engine.runner and job.state == "scheduled":
                 self._runs.retries.arm(job)  # a retry that waited for the resume
             self._events.publish(JobEvent("resumed" if job.state == "scheduled" else "completed", job_id))
-        info = self._views.info(job, 3, warnings)  # the answer as of the resume (the audit write comes after)
-        if changed:
-            await self._audit.record("resume", job_id)
-        return info
+        return self._views.info(job, 3, warnings)
+
+    @contextlib.asynccontextmanager
+    async def _undone_on_error(self, job: Job, before: Job) -> AsyncIterator[None]:
+        """The store write of a change made to `job` in memory and in the engine already; if it fails (nothing was
+        stored, its audit entry neither), the job is `before` again there."""
+        try:
+            async with self._writes.write(job.job_id):
+                yield
+        except BaseException:
+            self._table.restored(job, before)
+            self._engine.put(job)
+            if self._engine.runner:
+                self._runs.retries.arm(job)
+            raise
 
     def _new_job_id(self, base: str) -> str:
         slug = re.sub(r"[^A-Za-z0-9._:@-]+", "_", base).strip("_.-")[:100] or "job"

@@ -80,9 +80,9 @@ class Hooks:
                 "digit (it is the last part of the hook's URL)."
             )
         secret = new_secret()
-        if not await self._store.add_hook(name, job.job_id, secret, self._clock.now().timestamp()):
+        audit = self._audit.entry("create_hook", job.job_id, hook=name)
+        if not await self._store.add_hook(name, job.job_id, secret, self._clock.now().timestamp(), audit=audit):
             raise InvalidArgumentError(f"A hook named {name!r} exists already: choose another name.")
-        await self._audit.record("create_hook", job.job_id, hook=name)
         return CreatedHook(name, job.job_id, secret)
 
     async def of_job(self, job_id: str) -> list[str]:
@@ -102,8 +102,7 @@ class Hooks:
         except JobNotFoundError:  # the job is gone (or another's): only the operator removes such a hook
             if not acting().admin:
                 raise
-        await self._store.remove_hook(name)
-        await self._audit.record("remove_hook", hook.job_id, hook=name)
+        await self._store.remove_hook(name, audit=self._audit.entry("remove_hook", hook.job_id, hook=name))
 
     async def _writable(self, job_id: str, what: str) -> Any:
         if not acting().has(WRITE):

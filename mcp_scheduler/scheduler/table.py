@@ -59,6 +59,13 @@ class JobTable:
         """A job cancelled (here or by another process), or whose scheduling failed."""
         return self._jobs.pop(job_id, None)
 
+    def restored(self, job: Job, before: Job) -> None:
+        """A change whose store write failed, undone: the job is `before` again (its copy from before the change), in
+        the table."""
+        job.definition, job.state, job.next_run_time = before.definition, before.state, before.next_run_time
+        job.copy_progress(before)
+        self._jobs[job.job_id] = job
+
     def replaced(self, job: Job, stored: Job) -> None:
         """The job's definition, state and next run time become `stored`'s (an update, here or elsewhere)."""
         job.definition, job.state, job.next_run_time = stored.definition, stored.state, stored.next_run_time

@@ -1,17 +1,19 @@
 """The audit log's table (`scheduler_audit`) on both backends: its schema, the INSERT of entries and the read.
 
-One row per `AuditEntry`, appended in order (`seq`); times as POSIX seconds on both backends. The stores write
-entries in their own transaction right after the change they tell of has committed (`append_audit`), and read
-them with `AuditQuery.statement`.
+One row per `AuditEntry`, appended in order (`seq`); times as POSIX seconds on both backends. A change's entry is
+inserted in the change's own transaction (the `audit` argument of the stores' job and hook writes: both commit or
+neither does); a change with no store write of its own (run_now, backfill, apply, start and stop) appends its entry
+alone (`append_audit`). The stores read entries with `AuditQuery.statement`.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 
 from ..audit import AuditEntry, audit_row
 
-__all__ = ["POSTGRES_AUDIT_SCHEMA", "SQLITE_AUDIT_SCHEMA", "audit_insert", "audit_rows"]
+__all__ = ["POSTGRES_AUDIT_SCHEMA", "SQLITE_AUDIT_SCHEMA", "audit_insert", "audit_rows", "insert_entries"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS scheduler_audit (
@@ -44,3 +46,8 @@ def audit_insert(mark: str) -> str:
 def audit_rows(entries: Sequence[AuditEntry]) -> list[tuple[float, str, str | None, str, str | None, str]]:
     """The rows of `entries`."""
     return [audit_row(entry) for entry in entries]
+
+
+def insert_entries(conn: sqlite3.Connection, entries: Sequence[AuditEntry]) -> None:
+    """Insert `entries` on SQLite, in the caller's transaction."""
+    conn.executemany(audit_insert("?"), audit_rows(entries))

@@ -114,22 +114,33 @@ class SchedulerStore(Protocol):
         """Every stored job in creation order, a page at a time."""
         ...
 
-    async def insert_jobs(self, jobs: Sequence[Job], *, max_jobs: int | None = None) -> None:
+    async def insert_jobs(
+        self, jobs: Sequence[Job], *, max_jobs: int | None = None, audit: AuditEntry | None = None
+    ) -> None:
         """Store new jobs in one transaction (a job id that exists already fails the whole batch); with
         `max_jobs`, `TooManyJobsError` if the store would then hold more jobs than that (counted inside
-        the transaction, so the limit holds for every process on the store)."""
+        the transaction, so the limit holds for every process on the store).
+
+        `audit` (here and in the other writes of jobs and hooks): the change's audit entry, inserted in the same
+        transaction, so that the change and its entry commit together or not at all."""
 
     async def set_state(
-        self, job_id: str, state: JobState, next_run_time: datetime | None, progress: str | None = None
+        self,
+        job_id: str,
+        state: JobState,
+        next_run_time: datetime | None,
+        progress: str | None = None,
+        *,
+        audit: AuditEntry | None = None,
     ) -> None:
         """Change a job's state (pause, resume) and the next run time that goes with it; with `progress`
         (`Job.progress_json()`, "{}" for none) also the job's progress (None: leave it)."""
 
-    async def update_job(self, job: Job) -> None:
+    async def update_job(self, job: Job, *, audit: AuditEntry | None = None) -> None:
         """Replace a stored job's definition, state and next run time (its history stays);
         `JobNotFoundError` if it is not stored."""
 
-    async def delete_job(self, job_id: str) -> None:
+    async def delete_job(self, job_id: str, *, audit: AuditEntry | None = None) -> None:
         """Remove a job; its runs stay until pruned."""
 
     async def write_batch(
@@ -205,17 +216,20 @@ class SchedulerStore(Protocol):
         ...
 
     async def append_audit(self, entries: Sequence[AuditEntry]) -> None:
-        """Append entries to the audit log (one transaction), in order."""
+        """Append entries to the audit log in a transaction of their own, in order (a change without a store
+        write of its own; the others pass theirs to that write)."""
 
     async def read_audit(self, query: AuditQuery) -> list[AuditEntry]:
         """The audit log's entries that `query` selects, oldest first."""
         ...
 
     # Inbound webhooks (`hooks_table.py`).
-    async def add_hook(self, name: str, job_id: str, secret: str, at: float) -> bool: ...
+    async def add_hook(
+        self, name: str, job_id: str, secret: str, at: float, *, audit: AuditEntry | None = None
+    ) -> bool: ...
     async def get_hook(self, name: str) -> HookRow | None: ...
     async def hooks_of(self, job_id: str) -> list[str]: ...
-    async def remove_hook(self, name: str) -> bool: ...
+    async def remove_hook(self, name: str, *, audit: AuditEntry | None = None) -> bool: ...
     async def note_delivery(self, hook: str, msg_id: str, at: float, forget_before: float) -> bool: ...
 
     # Condition triggers (`conditions_table.py`).

@@ -10,13 +10,11 @@ are read. Times are POSIX seconds. The stores take the two classes as mixins.
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
+    from .hooks_table import SQLiteLike
     from .postgres_connections import PostgresConnections
 
 __all__ = ["POSTGRES_CONDITIONS_SCHEMA", "SQLITE_CONDITIONS_SCHEMA", "ConditionRow", "PostgresConditions",
@@ -60,15 +58,10 @@ def _rows(rows: list[Any]) -> dict[str, ConditionRow]:
     return {row[0]: ConditionRow(row[0], row[1], bool(row[2]), float(row[3]), float(row[4])) for row in rows}
 
 
-class _SQLiteLike(Protocol):
-    async def _run(self, func: Callable[..., T], *args: Any) -> T: ...
-    def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
-
-
 class SQLiteConditions:
     """The condition methods of `SQLiteStore`."""
 
-    async def load_conditions(self: _SQLiteLike) -> dict[str, ConditionRow]:
+    async def load_conditions(self: SQLiteLike) -> dict[str, ConditionRow]:
         """Every watched job's condition as last seen, by job id (rows of jobs that are gone removed first)."""
 
         def load() -> dict[str, ConditionRow]:
@@ -78,7 +71,7 @@ class SQLiteConditions:
 
         return await self._run(load)
 
-    async def note_condition(self: _SQLiteLike, row: ConditionRow) -> None:
+    async def note_condition(self: SQLiteLike, row: ConditionRow) -> None:
         """Store a job's condition as now seen (replacing what was stored)."""
 
         def note() -> None:

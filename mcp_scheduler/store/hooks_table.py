@@ -4,21 +4,27 @@
 it, so the database file (0600) and the PostgreSQL role guard it as they guard the jobs' input. A hook of a job that
 is gone stays until removed and answers as unknown. `scheduler_hook_deliveries` keeps each accepted delivery's
 `webhook-id` for the tolerance window, so that a replay is refused by whichever replica receives it: the insert of
-an id already there inserts nothing. Times are POSIX seconds. The stores take the two as mixins.
+an id already there inserts nothing. Times are POSIX seconds. The stores take the two as mixins. Creating and
+removing a hook writes its audit entry (`audit`) in the same transaction, when the hook was added or removed.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from ..audit import AuditEntry
+from .audit_table import insert_entries
+
 if TYPE_CHECKING:
+    import psycopg
+
     from .postgres_connections import PostgresConnections
 
-__all__ = ["POSTGRES_HOOKS_SCHEMA", "SQLITE_HOOKS_SCHEMA", "HookRow", "PostgresHooks", "SQLiteHooks"]
+__all__ = ["POSTGRES_HOOKS_SCHEMA", "SQLITE_HOOKS_SCHEMA", "HookRow", "PostgresHooks", "SQLiteHooks", "SQLiteLike"]
 
 T = TypeVar("T")
 
@@ -58,7 +64,9 @@ class HookRow:
     secret: str
 
 
-class _SQLiteLike(Protocol):
+class SQLiteLike(Protocol):
+    """What the SQLite store's mixins use of it: its thread and its write transaction."""
+
     async def _run(self, func: Callable[..., T], *args: Any) -> T: ...
     def _db(self) -> sqlite3.Connection: ...
     def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
@@ -67,35 +75,37 @@ class _SQLiteLike(Protocol):
 class SQLiteHooks:
     """The hook methods of `SQLiteStore`."""
 
-    async def add_hook(self: _SQLiteLike, name: str, job_id: str, secret: str, at: float) -> bool:
+    async def add_hook(
+        self: SQLiteLike, name: str, job_id: str, secret: str, at: float, *, audit: AuditEntry | None = None
+    ) -> bool:
         """Store a new hook; False (nothing stored) if the name is taken."""
 
         def add() -> bool:
             with self._write() as conn:
-                return conn.execute(_ADD.format(m="?"), (name, job_id, secret, at)).rowcount == 1
+                return _audited(conn, conn.execute(_ADD.format(m="?"), (name, job_id, secret, at)).rowcount, audit)
 
         return await self._run(add)
 
-    async def get_hook(self: _SQLiteLike, name: str) -> HookRow | None:
+    async def get_hook(self: SQLiteLike, name: str) -> HookRow | None:
         """The hook named `name`, or None."""
         rows = await self._run(lambda: self._db().execute(_GET.format(m="?"), (name,)).fetchall())
         return HookRow(name, rows[0][0], rows[0][1]) if rows else None
 
-    async def hooks_of(self: _SQLiteLike, job_id: str) -> list[str]:
+    async def hooks_of(self: SQLiteLike, job_id: str) -> list[str]:
         """The names of the hooks that run `job_id`."""
         rows = await self._run(lambda: self._db().execute(_OF_JOB.format(m="?"), (job_id,)).fetchall())
         return [row[0] for row in rows]
 
-    async def remove_hook(self: _SQLiteLike, name: str) -> bool:
+    async def remove_hook(self: SQLiteLike, name: str, *, audit: AuditEntry | None = None) -> bool:
         """Remove a hook; False if there was none of that name."""
 
         def remove() -> bool:
             with self._write() as conn:
-                return conn.execute(_REMOVE.format(m="?"), (name,)).rowcount == 1
+                return _audited(conn, conn.execute(_REMOVE.format(m="?"), (name,)).rowcount, audit)
 
         return await self._run(remove)
 
-    async def note_delivery(self: _SQLiteLike, hook: str, msg_id: str, at: float, forget_before: float) -> bool:
+    async def note_delivery(self: SQLiteLike, hook: str, msg_id: str, at: float, forget_before: float) -> bool:
         """Record a delivery's id (forgetting those older than `forget_before`); False if it was recorded already
         (a replay)."""
 
@@ -107,16 +117,32 @@ class SQLiteHooks:
         return await self._run(note)
 
 
+def _audited(conn: sqlite3.Connection, rowcount: int, audit: AuditEntry | None) -> bool:
+    """Whether a hook was added or removed (its row count: 1); if so, its audit entry inserted."""
+    if rowcount != 1:
+        return False
+    if audit is not None:
+        insert_entries(conn, [audit])
+    return True
+
+
 class _PostgresLike(Protocol):
     _db: PostgresConnections
+
+    async def _append_audit(self, conn: psycopg.AsyncConnection[Any], entries: Sequence[AuditEntry]) -> None: ...
 
 
 class PostgresHooks:
     """The hook methods of `PostgresStore` (same meaning as `SQLiteHooks`')."""
 
-    async def add_hook(self: _PostgresLike, name: str, job_id: str, secret: str, at: float) -> bool:
+    async def add_hook(
+        self: _PostgresLike, name: str, job_id: str, secret: str, at: float, *, audit: AuditEntry | None = None
+    ) -> bool:
         async with self._db.transaction() as conn:
-            return (await conn.execute(_ADD.format(m="%s"), (name, job_id, secret, at))).rowcount == 1
+            added = (await conn.execute(_ADD.format(m="%s"), (name, job_id, secret, at))).rowcount == 1
+            if added and audit is not None:
+                await self._append_audit(conn, [audit])
+            return added
 
     async def get_hook(self: _PostgresLike, name: str) -> HookRow | None:
         rows = await self._db.fetch(_GET.format(m="%s"), (name,))
@@ -125,9 +151,12 @@ class PostgresHooks:
     async def hooks_of(self: _PostgresLike, job_id: str) -> list[str]:
         return [row[0] for row in await self._db.fetch(_OF_JOB.format(m="%s"), (job_id,))]
 
-    async def remove_hook(self: _PostgresLike, name: str) -> bool:
+    async def remove_hook(self: _PostgresLike, name: str, *, audit: AuditEntry | None = None) -> bool:
         async with self._db.transaction() as conn:
-            return (await conn.execute(_REMOVE.format(m="%s"), (name,))).rowcount == 1
+            removed = (await conn.execute(_REMOVE.format(m="%s"), (name,))).rowcount == 1
+            if removed and audit is not None:
+                await self._append_audit(conn, [audit])
+            return removed
 
     async def note_delivery(self: _PostgresLike, hook: str, msg_id: str, at: float, forget_before: float) -> bool:
         async with self._db.transaction() as conn:

@@ -203,8 +203,11 @@ class PostgresStore(PostgresHooks, PostgresConditions):
         )
         return runs_after(rows, seq, self.writer)
 
-    async def _note_changes(self, conn: psycopg.AsyncConnection[Any], job_ids: Sequence[str]) -> None:
-        """Append the changed jobs to the change feed and wake the followers (in the caller's transaction)."""
+    async def _note_changes(
+        self, conn: psycopg.AsyncConnection[Any], job_ids: Sequence[str], audit: AuditEntry | None
+    ) -> None:
+        """Append the changed jobs to the change feed and the change's audit entry, and wake the followers (in the
+        caller's transaction)."""
         await conn.execute(_LOCK, (_CHANGES_LOCK,))
         cur = await conn.execute(
             "INSERT INTO scheduler_changes (job_id, writer) SELECT j, %s FROM unnest(%b::text[]) AS j "
@@ -214,6 +217,8 @@ class PostgresStore(PostgresHooks, PostgresConditions):
         pruned_to = changes_pruned_to(max(row[0] for row in await cur.fetchall()), len(job_ids))
         if pruned_to is not None:
             await conn.execute("DELETE FROM scheduler_changes WHERE seq <= %s", (pruned_to,))
+        if audit is not None:
+            await self._append_audit(conn, [audit])
         await self._db.notify(conn)
 
     # ------------------------------------------------------------------ jobs
@@ -230,7 +235,9 @@ class PostgresStore(PostgresHooks, PostgresConditions):
             after = rows[-1][6]
             yield _CODEC.jobs(rows, self._masked)
 
-    async def insert_jobs(self, jobs: Sequence[Job], *, max_jobs: int | None = None) -> None:
+    async def insert_jobs(
+        self, jobs: Sequence[Job], *, max_jobs: int | None = None, audit: AuditEntry | None = None
+    ) -> None:
         jobs = list(jobs)
         if not jobs:
             return
@@ -257,10 +264,16 @@ class PostgresStore(PostgresHooks, PostgresConditions):
                 total = (await (await conn.execute("SELECT COUNT(*) FROM scheduler_jobs")).fetchone() or [0])[0]
                 if total > max_jobs:
                     raise TooManyJobsError(int(total) - len(jobs), max_jobs, len(jobs))
-            await self._note_changes(conn, ids)
+            await self._note_changes(conn, ids, audit)
 
     async def set_state(
-        self, job_id: str, state: JobState, next_run_time: datetime | None, progress: str | None = None
+        self,
+        job_id: str,
+        state: JobState,
+        next_run_time: datetime | None,
+        progress: str | None = None,
+        *,
+        audit: AuditEntry | None = None,
     ) -> None:
         async with self._db.transaction() as conn:
             await conn.execute(
@@ -268,9 +281,9 @@ class PostgresStore(PostgresHooks, PostgresConditions):
                 "WHERE job_id = %s",
                 (state, _CODEC.time(next_run_time), progress, job_id),
             )
-            await self._note_changes(conn, [job_id])
+            await self._note_changes(conn, [job_id], audit)
 
-    async def update_job(self, job: Job) -> None:
+    async def update_job(self, job: Job, *, audit: AuditEntry | None = None) -> None:
         async with self._db.transaction() as conn:
             cur = await conn.execute(
                 "UPDATE scheduler_jobs SET definition = %s, state = %s, next_run_time = %s WHERE job_id = %s",
@@ -278,12 +291,12 @@ class PostgresStore(PostgresHooks, PostgresConditions):
             )
             if not cur.rowcount:
                 raise JobNotFoundError(job.job_id)
-            await self._note_changes(conn, [job.job_id])
+            await self._note_changes(conn, [job.job_id], audit)
 
-    async def delete_job(self, job_id: str) -> None:
+    async def delete_job(self, job_id: str, *, audit: AuditEntry | None = None) -> None:
         async with self._db.transaction() as conn:
             await conn.execute("DELETE FROM scheduler_jobs WHERE job_id = %s", (job_id,))
-            await self._note_changes(conn, [job_id])
+            await self._note_changes(conn, [job_id], audit)
 
     # ------------------------------------------------------------------ runs
 
@@ -389,9 +402,14 @@ class PostgresStore(PostgresHooks, PostgresConditions):
 
     async def append_audit(self, entries: Sequence[AuditEntry]) -> None:
         async with self._db.transaction() as conn:
-            await conn.execute(_LOCK, (_AUDIT_LOCK,))  # seq in commit order: a reader paging by seq skips nothing
-            async with conn.cursor() as cur:
-                await cur.executemany(audit_insert("%s"), audit_rows(entries))
+            await self._append_audit(conn, entries)
+
+    @staticmethod
+    async def _append_audit(conn: psycopg.AsyncConnection[Any], entries: Sequence[AuditEntry]) -> None:
+        """Insert `entries` in the caller's transaction (a job's or hook's change, or their own)."""
+        await conn.execute(_LOCK, (_AUDIT_LOCK,))  # seq in commit order: a reader paging by seq skips nothing
+        async with conn.cursor() as cur:
+            await cur.executemany(audit_insert("%s"), audit_rows(entries))
 
     async def read_audit(self, query: AuditQuery) -> list[AuditEntry]:
         return [read_audit_row(row) for row in await self._db.fetch(*query.statement("%s"))]

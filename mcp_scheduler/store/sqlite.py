@@ -2,7 +2,8 @@
 
 Every query runs on one thread of the store's own, so the event loop never waits on disk; write
 transactions start with `BEGIN IMMEDIATE` (a deferred transaction that reads, then writes, fails
-at once with "database is locked" when another connection writes the same file).
+at once with "database is locked" when another connection writes the same file). The job writes
+are in `sqlite_jobs.py`, the hook methods in `hooks_table.py` (mixins of `SQLiteStore`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import json
 import os
 import secrets
 import sqlite3
-from collections import Counter
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -20,47 +20,24 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from ..audit import AuditEntry, AuditQuery, read_audit_row
-from ..errors import JobExistsError, JobNotFoundError, SchedulerStateError, TooManyJobsError
-from ..jobs import Job, JobState, RunStatus
+from ..errors import SchedulerStateError
+from ..jobs import Job, RunStatus
 from ..models import RunRecord
-from .audit_table import audit_insert, audit_rows
+from .audit_table import insert_entries
 from .base import Bookkeeping, FeedRead, RunQuery
-from .codec import JOB_COLUMNS, TextTimes, interrupted, read_run, run_row, run_text
+from .codec import JOB_COLUMNS, interrupted, read_run, run_row, run_text
 from .conditions_table import SQLiteConditions
-from .feeds import HistoryPruning, changes_after, changes_pruned_to, feed_read, runs_after
+from .feeds import HistoryPruning, changes_after, feed_read, runs_after
 from .hooks_table import SQLiteHooks
 from .sqlite_disk import DiskGuard, connect, connect_marks
+from .sqlite_jobs import CODEC, SQLiteJobs, execute_rows
 from .sqlite_schema import SQLITE_TABLES
 
 __all__ = ["SQLiteStore"]
 
 T = TypeVar("T")
 
-# Rows per multi-row statement: within the 999 parameters of older SQLite builds. Each statement is one
-# hand-over of the GIL from this thread; one statement per row would wait for the busy event loop's
-# switch interval once per row (a 20,000-row batch then took 13 s instead of a fraction of one).
-ROWS_PER_STATEMENT = 150
-
-
-def _execute_rows(
-    conn: sqlite3.Connection, head: str, rows: Sequence[tuple[Any, ...]], tail: str = ""
-) -> int | None:
-    """Run `head VALUES (...), (...) tail` over `rows`, ROWS_PER_STATEMENT rows per statement; the rowid of the last
-    row an INSERT added (None when there are no rows)."""
-    if not rows:
-        return None
-    one = "(" + ", ".join("?" * len(rows[0])) + ")"
-    last = None
-    for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        chunk = rows[start : start + ROWS_PER_STATEMENT]
-        last = conn.execute(f"{head} VALUES {', '.join([one] * len(chunk))} {tail}", [v for row in chunk for v in row])
-    return None if last is None else last.lastrowid
-
-
-_CODEC = TextTimes()  # SQLite has no time type: times are ISO 8601 text
-
-
-class SQLiteStore(SQLiteHooks, SQLiteConditions):
+class SQLiteStore(SQLiteJobs, SQLiteHooks, SQLiteConditions):
     """Jobs and run history in one SQLite file (or in memory); implements `SchedulerStore`."""
 
     def __init__(self, database: str | os.PathLike[str] | None) -> None:
@@ -208,7 +185,7 @@ class SQLiteStore(SQLiteHooks, SQLiteConditions):
 
     def _load_job(self, job_id: str) -> Job | None:
         rows = self._db().execute(f"SELECT {JOB_COLUMNS} FROM scheduler_jobs WHERE job_id = ?", (job_id,)).fetchall()
-        return _CODEC.jobs(rows, self._source())[0] if rows else None
+        return CODEC.jobs(rows, self._source())[0] if rows else None
 
     async def load_jobs_by_id(self, job_ids: Collection[str]) -> dict[str, Job]:
         if not job_ids:
@@ -220,7 +197,7 @@ class SQLiteStore(SQLiteHooks, SQLiteConditions):
         rows = self._db().execute(
             f"SELECT {JOB_COLUMNS} FROM scheduler_jobs WHERE job_id IN (SELECT value FROM json_each(?))", (ids,)
         ).fetchall()
-        return _CODEC.jobs(rows, self._source())
+        return CODEC.jobs(rows, self._source())
 
     async def runs_since(self, seq: int, limit: int = 1000) -> tuple[int, list[RunRecord]]:
         return runs_after(await self._run(self._runs_since, seq, limit), seq, self.writer)
@@ -229,13 +206,6 @@ class SQLiteStore(SQLiteHooks, SQLiteConditions):
         return self._db().execute(
             "SELECT seq, record, writer FROM scheduler_runs WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
         ).fetchall()
-
-    def _note_changes(self, conn: sqlite3.Connection, job_ids: Sequence[str]) -> None:
-        rows = [(job_id, self.writer) for job_id in job_ids]
-        last = _execute_rows(conn, "INSERT INTO scheduler_changes (job_id, writer)", rows)
-        pruned_to = None if last is None else changes_pruned_to(last, len(job_ids))
-        if pruned_to is not None:
-            conn.execute("DELETE FROM scheduler_changes WHERE seq <= ?", (pruned_to,))
 
     # ------------------------------------------------------------------ jobs
 
@@ -261,79 +231,10 @@ class SQLiteStore(SQLiteHooks, SQLiteConditions):
             f"SELECT {JOB_COLUMNS} FROM scheduler_jobs WHERE created_seq > ? ORDER BY created_seq LIMIT ?",
             (after_seq, limit),
         ).fetchall()
-        return (rows[-1][6] if rows else after_seq), _CODEC.jobs(rows, self._source())
+        return (rows[-1][6] if rows else after_seq), CODEC.jobs(rows, self._source())
 
     def _source(self) -> str:
         return self._database or "(memory)"
-
-    async def insert_jobs(self, jobs: Sequence[Job], *, max_jobs: int | None = None) -> None:
-        await self._run(self._insert_jobs, list(jobs), max_jobs)
-
-    def _insert_jobs(self, jobs: list[Job], max_jobs: int | None) -> None:
-        with self._write() as conn:
-            # One statement (each is a hand-over of the GIL to this thread). runs_from: a job's history is the runs
-            # after this point, so an id used before (a cancelled job's) starts afresh. `before`: the jobs stored.
-            seq, runs_from, before = conn.execute(
-                "SELECT (SELECT COALESCE(MAX(created_seq), 0) FROM scheduler_jobs), "
-                "(SELECT COALESCE(MAX(seq), 0) FROM scheduler_runs), (SELECT COUNT(*) FROM scheduler_jobs)"
-            ).fetchone()
-            try:
-                conn.executemany(
-                    "INSERT INTO scheduler_jobs (job_id, definition, state, next_run_time, created_seq, runs_from) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    [(*_CODEC.new_job(j), seq + i + 1, runs_from) for i, j in enumerate(jobs)],
-                )
-            except sqlite3.IntegrityError as exc:
-                # Stored before this batch (its own rows have later created_seq), or twice in the batch.
-                ids = [j.job_id for j in jobs]
-                taken = set(ids) & {
-                    r[0] for r in conn.execute("SELECT job_id FROM scheduler_jobs WHERE created_seq <= ?", (seq,))
-                } or {job_id for job_id, n in Counter(ids).items() if n > 1}
-                if taken:
-                    raise JobExistsError(min(taken)) from exc
-                raise
-            if max_jobs is not None:
-                # Counted in the insert's transaction (BEGIN IMMEDIATE: one writer at a time on the file), so that
-                # the limit holds for every process on it; checked after the insert, so an id taken says so first.
-                total = before + len(jobs)
-                if total > max_jobs:
-                    raise TooManyJobsError(total - len(jobs), max_jobs, len(jobs))
-            self._note_changes(conn, [j.job_id for j in jobs])
-
-    async def set_state(
-        self, job_id: str, state: JobState, next_run_time: datetime | None, progress: str | None = None
-    ) -> None:
-        await self._run(self._set_state, job_id, state, _CODEC.time(next_run_time), progress)
-
-    def _set_state(self, job_id: str, state: str, next_run_time: str | None, progress: str | None) -> None:
-        with self._write() as conn:
-            conn.execute(
-                "UPDATE scheduler_jobs SET state = ?, next_run_time = ?, progress = COALESCE(?, progress) "
-                "WHERE job_id = ?",
-                (state, next_run_time, progress, job_id),
-            )
-            self._note_changes(conn, [job_id])
-
-    async def update_job(self, job: Job) -> None:
-        await self._run(self._update_job, _CODEC.changed_job(job))
-
-    def _update_job(self, row: tuple[str, str, str | None, str]) -> None:
-        job_id = row[-1]
-        with self._write() as conn:
-            changed = conn.execute(
-                "UPDATE scheduler_jobs SET definition = ?, state = ?, next_run_time = ? WHERE job_id = ?", row
-            ).rowcount
-            if not changed:
-                raise JobNotFoundError(job_id)
-            self._note_changes(conn, [job_id])
-
-    async def delete_job(self, job_id: str) -> None:
-        await self._run(self._delete_job, job_id)
-
-    def _delete_job(self, job_id: str) -> None:
-        with self._write() as conn:
-            conn.execute("DELETE FROM scheduler_jobs WHERE job_id = ?", (job_id,))
-            self._note_changes(conn, [job_id])
 
     async def write_batch(
         self, runs: Iterable[RunRecord], bookkeeping: Iterable[Bookkeeping], history_limit: int
@@ -343,14 +244,14 @@ class SQLiteStore(SQLiteHooks, SQLiteConditions):
     def _write_batch(self, records: list[RunRecord], bookkeeping: list[Bookkeeping], history_limit: int) -> None:
         # Serialised here, on the store's thread: the event loop is busy starting runs.
         runs = [(*run_row(r), self.writer) for r in records]
-        books = [_CODEC.books(b) for b in bookkeeping]
+        books = [CODEC.books(b) for b in bookkeeping]
         with self._write() as conn:
             # REPLACE gives a run's later record a new seq, so that followers see it.
             columns = "run_id, job_id, status, record, at, agentool, writer"
-            _execute_rows(conn, f"INSERT OR REPLACE INTO scheduler_runs ({columns})", runs)
+            execute_rows(conn, f"INSERT OR REPLACE INTO scheduler_runs ({columns})", runs)
             if books:
                 conn.execute("DELETE FROM temp.books")
-                _execute_rows(conn, "INSERT OR REPLACE INTO temp.books", books)
+                execute_rows(conn, "INSERT OR REPLACE INTO temp.books", books)
                 # Firing never flips paused and scheduled: set_state does, from any process; a batch
                 # written after another process paused a job must not resume it.
                 conn.execute(
@@ -408,11 +309,11 @@ class SQLiteStore(SQLiteHooks, SQLiteConditions):
         return row is not None
 
     async def append_audit(self, entries: Sequence[AuditEntry]) -> None:
-        await self._run(self._append_audit, audit_rows(entries))
+        def append() -> None:
+            with self._write() as conn:
+                insert_entries(conn, entries)
 
-    def _append_audit(self, rows: list[tuple[Any, ...]]) -> None:
-        with self._write() as conn:
-            conn.executemany(audit_insert("?"), rows)
+        await self._run(append)
 
     async def read_audit(self, query: AuditQuery) -> list[AuditEntry]:
         return [read_audit_row(row) for row in await self._run(self._history, *query.statement("?"))]

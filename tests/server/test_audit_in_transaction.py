@@ -1,0 +1,34 @@
+"""Through MCP: a change whose audit entry cannot be written (a real trigger refuses every entry) is answered as an
+error and not made; the audit log lists only the changes that were. On SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mcp import Client
+
+from tests._audit import BACKENDS, audit_refused, database_of
+from tests.server.conftest import ServerFactory, error_text, hosted, hourly, resource_json, structured
+
+
+@pytest.fixture(params=BACKENDS)
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return database_of(request, tmp_path)
+
+
+async def test_a_change_whose_audit_entry_fails_is_answered_as_an_error_and_not_made(
+    make_server: ServerFactory, database: str
+) -> None:
+    async with hosted(Client(make_server(database))) as client:
+        structured(await client.call_tool("schedule_job", hourly("kept")))
+        with audit_refused(database):
+            for tool, args in (("schedule_job", hourly("new")), ("pause_job", {"job_id": "kept"}),
+                               ("cancel_job", {"job_id": "kept", "confirm": True})):
+                said = error_text(await client.call_tool(tool, args))
+                assert f"Internal error in {tool}" in said, said
+        listed = structured(await client.call_tool("list_jobs", {}))
+        assert [(j["job_id"], j["state"]) for j in listed["jobs"]] == [("kept", "scheduled")]
+        assert "new" in error_text(await client.call_tool("get_job", {"job_id": "new"}))
+        entries = resource_json(await client.read_resource("scheduler://audit"))
+        assert [(e["operation"], e["job_id"]) for e in entries["entries"]] == [("create", "kept")]
