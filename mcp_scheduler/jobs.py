@@ -27,7 +27,7 @@ __all__ = ["FAILED", "Job", "JobDefinition", "JobState", "PendingRetry", "RunSta
 
 JobState = Literal["scheduled", "paused", "completed"]
 RunStatus = Literal["running", "success", "error", "timeout", "missed", "skipped", "cancelled", "interrupted"]
-RunTrigger = Literal["schedule", "run_now", "catch_up", "retry", "backfill", "webhook", "chain"]
+RunTrigger = Literal["schedule", "run_now", "catch_up", "retry", "backfill", "webhook", "chain", "queue"]
 FAILED: frozenset[RunStatus] = frozenset({"error", "timeout", "interrupted"})
 """The outcomes that count as a failed run (for retries and pause_after_failures)."""
 

@@ -24,6 +24,7 @@ __all__ = [
     "Catchup",
     "ChainAfter",
     "ChainOn",
+    "OnMessage",
     "Overlap",
     "PolicyInput",
     "RetryOn",
@@ -52,6 +53,14 @@ class ChainAfter(FrozenModel):
 
     job: str = Field(min_length=1, max_length=200, description="Job id whose runs start this one.")
     on: ChainOn = Field(default="success", description="Its outcome that does: success, failure or any.")
+
+
+class OnMessage(FrozenModel):
+    """`policy.on_message`: the job runs once for each message arriving on a queue (docs/triggers.md)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    queue: str = Field(min_length=1, max_length=200, description="Queue whose messages each start a run.")
 
 
 class _PolicyFields(FrozenModel):
@@ -84,7 +93,11 @@ class _PolicyFields(FrozenModel):
     )
     after: ChainAfter | None = Field(
         default=None, exclude_if=lambda after: after is None,  # rows of jobs without one stay as they were
-        description="{job, on: success|failure|any}: run when its run ends (input: !trigger:result)."
+        description="{job, on: success|failure|any}: run when its run ends (!trigger:result)."
+    )
+    on_message: OnMessage | None = Field(
+        default=None, exclude_if=lambda on: on is None,
+        description="{queue}: run per message on it (!trigger:message).",
     )
 
     @field_validator("retry_on")
@@ -202,6 +215,8 @@ def describe_policy(
     if (after := policy.after) is not None:
         parts.append(f"runs after each run of job {after.job!r} that ends " + {
             "success": "in success", "failure": "in failure", "any": "(any outcome)"}[after.on])
+    if (on_message := policy.on_message) is not None:
+        parts.append(f"runs once for each message on queue {on_message.queue!r}")
     if policy.max_runs is not None:
         parts.append(f"stops after {policy.max_runs} run{'s' if policy.max_runs > 1 else ''}")
     return "; ".join(parts)

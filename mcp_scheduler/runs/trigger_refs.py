@@ -4,7 +4,8 @@ A string `"!trigger:NAME"` or `"!trigger:NAME/json/pointer"` anywhere in `input_
 is replaced by the value NAME has in the run's trigger data, or the part of it the JSON pointer (RFC 6901, without
 its leading `/`) names. A run started by an inbound webhook has `body` (the request's JSON), `hook` (the hook's
 name) and `id` (the delivery's `webhook-id`); a chained run (docs/chains.md) has `job`, `run_id`, `status`,
-`summary` and `result` of the run it follows; a run started otherwise has no trigger data and its input is used as
+`summary` and `result` of the run it follows; a run started by a queue message (docs/triggers.md) has `message`
+(its body), `message_id` and `queue`; a run started otherwise has no trigger data and its input is used as
 written.
 
 References are resolved after `!env:` secrets, and what they insert is not looked at again: a delivery's body that
@@ -42,7 +43,7 @@ def _look_up(reference: str, data: Mapping[str, Any]) -> Any:
     if name not in data:
         raise InvalidJobInputError(
             f"{clip(reference)} names nothing this run's trigger gives: it gives {', '.join(sorted(data)) or 'nothing'}"
-            " (a webhook gives '!trigger:body/a/b', a chain '!trigger:result/a/b')."
+            " (a webhook gives '!trigger:body/a/b', a chain '!trigger:result/a/b', a queue '!trigger:message/a/b')."
         )
     found = data[name]
     if not slash:

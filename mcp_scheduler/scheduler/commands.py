@@ -37,6 +37,7 @@ from .engine import EngineHandle, engine_job
 from .inputs import UPDATABLE, RequestChecks, first_fire, policy_of
 from .local_writes import LocalWrites
 from .managed import managed_warnings
+from .queue_trigger import check_on_message
 from .replication import Replication
 from .table import JobTable
 from .views import JobViews
@@ -112,6 +113,7 @@ class JobCommands:
             return await self._exists(request, existing, managed_by, previews)
         principal_quota(self._table.jobs(), self._config.max_jobs_per_principal)
         await check_after(job_id, policy, self._replication.lookup)
+        check_on_message(job_id, policy, self._table.jobs(), owner_fields()["owner"])
         definition = JobDefinition(
             job_id=job_id,
             job_name=request.job_name,
@@ -222,6 +224,7 @@ class JobCommands:
             zone = changes["schedule"].timezone if "schedule" in changes else current.schedule.timezone
             changes["policy"] = policy_of(request.policy, base, zone)
             await check_after(job.job_id, changes["policy"], self._replication.lookup)
+            check_on_message(job.job_id, changes["policy"], self._table.jobs(), current.owner)
         agentool_name = changes.get("agentool_name", current.agentool_name)
         changes["success"] = check_fits(changes.get("success", current.success), agentool_name)
         require_kind(current.agentool_name, "changing a job")

@@ -1,4 +1,5 @@
-"""Runs outside the schedule: run_now (a job's, or an AgenTool's once) and backfills of past fire times."""
+"""Runs outside the schedule: run_now (a job's, or an AgenTool's once), backfills of past fire times, and the runs
+events start (webhooks, chains, queue messages: queue_trigger.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ import os
 import socket
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
+
+from agentool_bridge.toolkits import QueueStore
 
 from ..clocks import Clock
 from ..errors import InvalidJobInputError, JobExecutionError, JobNotFoundError, QuotaExceededError
@@ -26,6 +30,7 @@ from .audit_log import AuditLog
 from .chains import ChainStarts
 from .engine import EngineHandle
 from .inputs import RequestChecks
+from .queue_trigger import QueueTriggers
 from .replication import Replication
 from .run_requests import RUNNER_GONE, RunRequest
 from .table import JobTable
@@ -60,6 +65,7 @@ class ExtraRuns:
         clock: Clock,
         audit: AuditLog,
         events: EventBus,
+        queues: Callable[[], QueueStore] | None = None,
     ) -> None:
         self._audit = audit
         self._table = table
@@ -78,6 +84,8 @@ class ExtraRuns:
         self._open = False
         self._stops = 0  # stop() calls: a backfill started before one ends with it
         ChainStarts(table=table, starter=self, events=events)
+        self._queue_triggers = QueueTriggers(table=table, engine=engine, runs=runs, store=store, queues=queues,
+                                             events=events, per_job=per_job, clock=clock, tasks=self.manual_runs)
 
     @property
     def accepting(self) -> bool:
@@ -86,12 +94,17 @@ class ExtraRuns:
 
     def opened(self) -> None:
         self._open = True
+        self._queue_triggers.start()
 
     def closed(self) -> None:
         self._open = False
+        if (consumer := self._queue_triggers.close()) is not None:
+            self.manual_runs.add(consumer)  # waited for by close (it ends at once)
+            consumer.add_done_callback(self.manual_runs.discard)
 
     def stopped(self) -> None:
         self._stops += 1
+        self._queue_triggers.stopped()
 
     async def run_now(self, request: SchedulerInput, *, run_id: str | None = None) -> RunRecord:
         """Run a job's AgenTool now (schedule unchanged), or a given AgenTool once; raise if it fails. `run_id`: the

@@ -46,7 +46,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations: Co
             return accepted_job(await svc.schedule(scheduler_input("schedule", **kw), previews=0))
 
     own = {
-        "job_id": field_parameter("job_id", description="Letters, digits, . _ : @ - (at most 128). "
+        "job_id": field_parameter("job_id", description="Letters, digits, . _ : @ - (128 max). "
                                   "Default: from job_name or kind."),
         "timezone": timezone,
         "policy": field_parameter("policy", schema={"type": "object"},
