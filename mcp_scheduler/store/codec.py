@@ -49,9 +49,16 @@ def read_run(text: str) -> RunRecord:
     return RunRecord.model_validate_json(text)
 
 
+_EVENT_TRIGGERS = frozenset({"webhook", "chain", "queue"})
+
+
 def interrupted(text: str, note: str) -> RunRecord:
-    """A stored `running` record, marked `interrupted` with `note` (its scheduler stopped without finishing it)."""
-    return read_run(text).model_copy(update={"status": "interrupted", "note": note})
+    """A stored `running` record, marked `interrupted` with `note` (its scheduler stopped without finishing it); a
+    run an event started keeps what its note said of that event first (the queue message, the run it followed)."""
+    record = read_run(text)
+    if record.trigger in _EVENT_TRIGGERS and record.note:
+        note = f"{record.note}; {note}"
+    return record.model_copy(update={"status": "interrupted", "note": note})
 
 
 class RowCodec:
