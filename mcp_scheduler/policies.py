@@ -97,7 +97,7 @@ class _PolicyFields(FrozenModel):
     )
     on_message: OnMessage | None = Field(
         default=None, exclude_if=lambda on: on is None,
-        description="{queue}: run per message on it (!trigger:message).",
+        description="{queue}: run per message (!trigger:message).",
     )
 
     @field_validator("retry_on")

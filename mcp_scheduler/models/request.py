@@ -135,7 +135,7 @@ class SchedulerInput(BaseOperationInput):
     job_name: str | None = Field(default=None, max_length=200, description="A name for people to read.")
     schedule_type: ScheduleType | None = Field(
         default=None,
-        description="cron (5 fields, 6 with seconds first), interval ('30 seconds', '1h30m') or once ('now', ISO "
+        description="cron (5 fields, 6 with seconds first), interval ('30s', '1h30m') or once ('now', ISO "
         "8601, 'in 10m').",
     )
     schedule: str | None = Field(
