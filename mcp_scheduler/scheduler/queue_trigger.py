@@ -224,8 +224,6 @@ class QueueTriggers:
             self._wake.clear()
             try:
                 await self._turn()
-            except asyncio.CancelledError:
-                raise
             except Exception as exc:
                 self._backoff.failed(exc)
             else:
@@ -235,11 +233,11 @@ class QueueTriggers:
         engine = self._engine.engine
         active = self._engine.runner and engine is not None and engine.state == STATE_RUNNING
         if active != self._active:
-            self._active = active
             self._epoch += 1
             self._consumers = None  # a takeover reloads the jobs without an event
             if active:
-                await self._recover()
+                await self._recover()  # if it fails, the next turn tries again before taking anything
+            self._active = active
         if not active or self._queues is None:
             return
         queues = self._queues()
