@@ -29,8 +29,10 @@ __all__ = [
 
 JobState = Literal["scheduled", "paused", "completed"]
 RunStatus = Literal["running", "success", "error", "timeout", "missed", "skipped", "cancelled", "interrupted"]
-RunTrigger = Literal["schedule", "run_now", "catch_up", "retry", "backfill", "webhook", "chain", "condition"]
-EventTrigger = Literal["webhook", "chain", "condition"]
+RunTrigger = Literal[
+    "schedule", "run_now", "catch_up", "retry", "backfill", "webhook", "chain", "condition", "queue",
+]
+EventTrigger = Literal["webhook", "chain", "condition", "queue"]
 """The triggers of runs that an event starts (`ExtraRuns.start_triggered`)."""
 FAILED: frozenset[RunStatus] = frozenset({"error", "timeout", "interrupted"})
 """The outcomes that count as a failed run (for retries and pause_after_failures)."""

@@ -26,6 +26,7 @@ __all__ = [
     "ChainAfter",
     "ChainOn",
     "ConditionWhen",
+    "OnMessage",
     "Overlap",
     "PolicyInput",
     "RetryOn",
@@ -70,6 +71,14 @@ class ConditionWhen(FrozenModel):
     every: float = Field(ge=5, le=86400, description="Seconds between two checks (5 to 86400).")
 
 
+class OnMessage(FrozenModel):
+    """`policy.on_message`: the job runs once for each message arriving on a queue (docs/triggers.md)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    queue: str = Field(min_length=1, max_length=200, description="Queue whose messages each start a run.")
+
+
 class _PolicyFields(FrozenModel):
     overlap: Overlap = Field(
         default="skip",
@@ -100,7 +109,11 @@ class _PolicyFields(FrozenModel):
     )
     after: ChainAfter | None = Field(
         default=None, exclude_if=lambda after: after is None,  # rows of jobs without one stay as they were
-        description="{job, on: success|failure|any}: run when its run ends (input: !trigger:result)."
+        description="{job, on: success|failure|any}: run when its run ends (!trigger:result)."
+    )
+    on_message: OnMessage | None = Field(
+        default=None, exclude_if=lambda on: on is None,
+        description="{queue}: run per message (!trigger:message).",
     )
     when: ConditionWhen | None = Field(
         default=None, exclude_if=lambda when: when is None,
@@ -224,6 +237,8 @@ def describe_policy(
             "success": "in success", "failure": "in failure", "any": "(any outcome)"}[after.on])
     if (when := policy.when) is not None:
         parts.append(f"runs when its {when.agentool_name} check turns true (checked every {_seconds(when.every)})")
+    if (on_message := policy.on_message) is not None:
+        parts.append(f"runs once for each message on queue {on_message.queue!r}")
     if policy.max_runs is not None:
         parts.append(f"stops after {policy.max_runs} run{'s' if policy.max_runs > 1 else ''}")
     return "; ".join(parts)

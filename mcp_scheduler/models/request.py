@@ -25,6 +25,7 @@ __all__ = [
     "MAX_TIMEOUT",
     "QUEUE_NAME_PATTERN",
     "QueueName",
+    "is_queue_name",
     "Operation",
     "OPERATIONS",
     "REQUIRED_FIELDS",
@@ -54,8 +55,13 @@ def _whole(pattern: str, value: str) -> bool:
     return re.fullmatch(pattern.removeprefix("^").removesuffix("$"), value) is not None
 
 
+def is_queue_name(value: str) -> bool:
+    """True if `value` is a queue name jobs may give (`QUEUE_NAME_PATTERN`)."""
+    return _whole(QUEUE_NAME_PATTERN, value)
+
+
 def _check_queue_name(value: str) -> str:
-    if not _whole(QUEUE_NAME_PATTERN, value):
+    if not is_queue_name(value):
         raise ValueError(
             f"{clip(value)} is not a usable queue name: use 1 to 200 letters, digits and . _ : @ / - "
             "(no spaces or control characters), starting with a letter or digit, e.g. 'results' or 'reports/errors'"
@@ -129,8 +135,8 @@ class SchedulerInput(BaseOperationInput):
     job_name: str | None = Field(default=None, max_length=200, description="A name for people to read.")
     schedule_type: ScheduleType | None = Field(
         default=None,
-        description="cron (5 fields; 6: seconds first), interval ('30 seconds', '1h30m') or once ('now', ISO 8601, "
-        "'in 10 minutes').",
+        description="cron (5 fields, 6 with seconds first), interval ('30s', '1h30m') or once ('now', ISO "
+        "8601, 'in 10m').",
     )
     schedule: str | None = Field(
         default=None,
@@ -173,7 +179,7 @@ class SchedulerInput(BaseOperationInput):
     )
     error_queue: QueueName | None = Field(
         default=None,
-        description="Queue for failed runs' errors, or 'inbox' (the user's).",
+        description="Queue for failed runs' errors, or 'inbox'.",
     )
     timezone: str | None = Field(
         default=None,

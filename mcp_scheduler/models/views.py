@@ -58,7 +58,7 @@ class RunRecord(BaseModel):
         "(no scheduler process, the machine off or asleep), run late or missed; retry: another attempt of a failed "
         "fire (policy.max_attempts); backfill: a past fire time run by backfill (scheduled_time is that time); "
         "webhook: a delivery to one of its hooks; chain: a run of its policy.after job ended; condition: its "
-        "policy.when turned true."
+        "policy.when turned true; queue: a message on its policy.on_message queue."
     )
     status: RunStatus = Field(description="Outcome of the run.")
     scheduled_time: Timestamp | None = Field(default=None, description="When the run was due.")

@@ -5,8 +5,9 @@ is replaced by the value NAME has in the run's trigger data, or the part of it t
 its leading `/`) names. A run started by an inbound webhook has `body` (the request's JSON), `hook` (the hook's
 name) and `id` (the delivery's `webhook-id`); a chained run (docs/chains.md) has `job`, `run_id`, `status`,
 `summary` and `result` of the run it follows; a run started by its condition (policy.when, docs/triggers.md) has
-`result` (what the check returned) and `checked_at`; a run started otherwise has no trigger data and its input is used
-as written.
+`result` (what the check returned) and `checked_at`; a run started by a queue message (docs/triggers.md) has
+`message` (its body), `message_id` and `queue`; a run started otherwise has no trigger data and its input is used as
+written.
 
 References are resolved after `!env:` secrets, and what they insert is not looked at again: a delivery's body that
 holds `"!env:NAME"` stays that text and never reads a secret.
@@ -43,7 +44,8 @@ def _look_up(reference: str, data: Mapping[str, Any]) -> Any:
     if name not in data:
         raise InvalidJobInputError(
             f"{clip(reference)} names nothing this run's trigger gives: it gives {', '.join(sorted(data)) or 'nothing'}"
-            " (a webhook gives '!trigger:body/a/b', a chain or a condition '!trigger:result/a/b')."
+            " (a webhook gives '!trigger:body/a/b', a chain or a condition '!trigger:result/a/b', a queue"
+            " '!trigger:message/a/b')."
         )
     found = data[name]
     if not slash:

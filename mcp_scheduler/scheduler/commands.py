@@ -42,6 +42,7 @@ from .engine import EngineHandle, engine_job
 from .inputs import UPDATABLE, RequestChecks, first_fire, policy_of
 from .local_writes import LocalWrites
 from .managed import managed_warnings
+from .queue_trigger import check_on_message
 from .replication import Replication
 from .table import JobTable
 from .views import JobViews
@@ -119,6 +120,7 @@ class JobCommands:
         await check_after(job_id, policy, self._replication.lookup)
         policy, said = await check_when(policy, self._checks)
         warnings += said
+        check_on_message(job_id, policy, self._table.jobs(), owner_fields()["owner"])
         definition = JobDefinition(
             job_id=job_id,
             job_name=request.job_name,
@@ -230,6 +232,7 @@ class JobCommands:
             await check_after(job.job_id, changes["policy"], self._replication.lookup)
             changes["policy"], said = await check_when(changes["policy"], self._checks)
             warnings += said
+            check_on_message(job.job_id, changes["policy"], self._table.jobs(), current.owner)
         agentool_name = changes.get("agentool_name", current.agentool_name)
         changes["success"] = check_fits(changes.get("success", current.success), agentool_name)
         require_kind(current.agentool_name, "changing a job")

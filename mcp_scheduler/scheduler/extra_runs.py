@@ -1,4 +1,5 @@
-"""Runs outside the schedule: run_now (a job's, or an AgenTool's once) and backfills of past fire times."""
+"""Runs outside the schedule: run_now (a job's, or an AgenTool's once), backfills of past fire times, and the runs
+events start (webhooks, chains, queue messages: queue_trigger.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ import os
 import socket
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+
+from agentool_bridge.toolkits import QueueStore
 
 from ..clocks import Clock
 from ..errors import InvalidJobInputError, JobExecutionError, JobNotFoundError, QuotaExceededError
@@ -27,6 +31,7 @@ from .chains import ChainStarts
 from .conditions import ConditionWatch
 from .engine import EngineHandle
 from .inputs import RequestChecks
+from .queue_trigger import QueueTriggers
 from .replication import Replication
 from .run_requests import RUNNER_GONE, RunRequest
 from .table import JobTable
@@ -61,6 +66,7 @@ class ExtraRuns:
         clock: Clock,
         audit: AuditLog,
         events: EventBus,
+        queues: Callable[[], QueueStore] | None = None,
     ) -> None:
         self._audit = audit
         self._table = table
@@ -84,6 +90,8 @@ class ExtraRuns:
         events.subscribe(self._heard)
         self.conditions = ConditionWatch(table=table, engine=engine, store=store, checks=checks, starter=self,
                                          clock=clock, events=events)
+        self._queue_triggers = QueueTriggers(table=table, engine=engine, runs=runs, store=store, queues=queues,
+                                             events=events, per_job=per_job, clock=clock, tasks=self.manual_runs)
 
     @property
     def accepting(self) -> bool:
@@ -93,6 +101,7 @@ class ExtraRuns:
     def opened(self) -> None:
         self._open = True
         self.conditions.start()
+        self._queue_triggers.start()
 
     def closed(self) -> None:
         self._open = False
@@ -101,9 +110,13 @@ class ExtraRuns:
         for task in self.conditions.stop():  # cancelled: close() waits for them with the runs
             self.manual_runs.add(task)
             task.add_done_callback(self.manual_runs.discard)
+        if (consumer := self._queue_triggers.close()) is not None:
+            self.manual_runs.add(consumer)  # waited for by close (it ends at once)
+            consumer.add_done_callback(self.manual_runs.discard)
 
     def stopped(self) -> None:
         self._stops += 1
+        self._queue_triggers.stopped()
 
     async def run_now(self, request: SchedulerInput, *, run_id: str | None = None) -> RunRecord:
         """Run a job's AgenTool now (schedule unchanged), or a given AgenTool once; raise if it fails. `run_id`: the

@@ -127,7 +127,7 @@ class SchedulerService:
             runs=runs, checks=checks, replication=replication, views=views, clock=clock,
         )
         self._extra = ExtraRuns(table=table, engine=engine, runs=runs, checks=checks, replication=replication,
-                                history=history, store=store, history_limit=config.history_limit,
+                                history=history, store=store, history_limit=config.history_limit, queues=queues,
                                 per_job=config.max_runs_per_job, clock=clock, audit=self.audit, events=events)
         views.condition_note = self._extra.conditions.note
         self.hooks = Hooks(store=store, replication=replication, extra=self._extra, audit=self.audit, clock=clock)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
-from ..jobs import Job, JobDefinition
+from ..jobs import EventTrigger, Job, JobDefinition
 from ..models import RunRecord
 from ..schedules import load_schedule
 from .base import Bookkeeping
@@ -49,10 +49,16 @@ def read_run(text: str) -> RunRecord:
     return RunRecord.model_validate_json(text)
 
 
+_EVENT_TRIGGERS = frozenset(get_args(EventTrigger))
+
+
 def interrupted(text: str, note: str) -> RunRecord:
-    """A stored `running` record, marked `interrupted` with `note` (its scheduler stopped without finishing it). A
+    """A stored `running` record, marked `interrupted` with `note` (its scheduler stopped without finishing it); a
+    run an event started keeps what its note said of that event first (the queue message, the run it followed). A
     request that never started loses the trigger data it carried (scheduler/run_requests.py)."""
     record = read_run(text)
+    if record.trigger in _EVENT_TRIGGERS and record.note:
+        note = f"{record.note}; {note}"
     return record.model_copy(update={"status": "interrupted", "note": note,
                                      **({"result": None} if record.started_at is None else {})})
 

@@ -38,9 +38,10 @@ __all__ = ["PostgresStore"]
 
 logger = logging.getLogger(__name__)
 
-# The records a runner writes as the runner (fires, retries, and fires not run), which a stale fencing token
-# keeps out; run_now and backfill runs are anyone's.
-_RUNNER_TRIGGERS = frozenset({"schedule", "catch_up", "retry"})
+# The records a runner writes as the runner (fires, retries, fires not run, and runs of queue messages: a start kept
+# out makes the next runner run the message), which a stale fencing token keeps out; run_now and backfill runs are
+# anyone's.
+_RUNNER_TRIGGERS = frozenset({"schedule", "catch_up", "retry", "queue"})
 # Holds the token's row until commit: the next runner cannot raise the token between the check and the commit.
 _FENCE = "SELECT 1 FROM scheduler_lease WHERE id = 1 AND epoch = %s FOR SHARE"
 

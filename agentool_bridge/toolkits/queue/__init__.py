@@ -2,8 +2,8 @@
 
 Messages live in SQLite (a file when a database path is given, otherwise a private in-memory
 database) or in PostgreSQL when the database is a `postgresql://` URL; tables
-`agentool_queue_messages` and `agentool_queue_events`, other tables are never touched. A queue
-exists while it holds messages; there is no "create". On PostgreSQL several processes (machines)
+`agentool_queue_messages`, `agentool_queue_events` and `agentool_queue_claims`, other tables are never
+touched. A queue exists while it holds messages; there is no "create". On PostgreSQL several processes (machines)
 share the queues: a message is taken by one of them only (`FOR UPDATE SKIP LOCKED`).
 
 The queue named `inbox` is the user's inbox (see `inbox.py`); it belongs to the scheduler, and the
@@ -11,13 +11,15 @@ The queue named `inbox` is the user's inbox (see `inbox.py`); it belongs to the 
 which says which job posted. (`QueueStore`, the Python API, serves every queue.)
 
 Modules: `values` (names and the values the store hands out), `inputs` (`QueueInput`), `schema` (the
-messages table and its rows), `feed` (the enqueues other processes follow), `waiter` (dequeues waiting
-for a message), `store` (`QueueStore`), `agentool` (the AgenTool's operations in words).
+messages table and its rows), `feed` (the enqueues other processes follow), `claims` (what a consumer noted
+beside a message it took, for after a crash), `waiter` (dequeues waiting for a message), `store` (`QueueStore`),
+`agentool` (the AgenTool's operations in words).
 """
 
 from __future__ import annotations
 
 from ..errors import MessageNotFoundError, QueueClosedError, QueueFullError
+from .claims import Claimed
 from .feed import EVENTS_CHANNEL
 from .inputs import QueueInput
 from .store import QueueStore, create_queue_agent
@@ -37,6 +39,7 @@ __all__ = [
     "AGENTOOL_NAME",
     "EVENTS_CHANNEL",
     "INBOX_QUEUE",
+    "Claimed",
     "DeadLetter",
     "Enqueued",
     "MessageNotFoundError",

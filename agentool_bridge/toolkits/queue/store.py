@@ -32,6 +32,7 @@ from .._common import check_name, check_text
 from .._db import open_database
 from ..errors import MessageNotFoundError, QueueClosedError, QueueFullError
 from .agentool import queue_agentool
+from .claims import CLAIMS_SCHEMA, Claimed, QueueClaims
 from .feed import FEED_SCHEMA, QueueFeed
 from .schema import COLUMNS, SCHEMA, TABLE, dead_letter_of, message_of, timestamp
 from .values import (
@@ -65,7 +66,7 @@ class QueueStore:
     """
 
     def __init__(self, database: str | os.PathLike[str] | None = None) -> None:
-        self._db = open_database(database, name=AGENTOOL_NAME, tables=(*SCHEMA, *FEED_SCHEMA))
+        self._db = open_database(database, name=AGENTOOL_NAME, tables=(*SCHEMA, *FEED_SCHEMA, *CLAIMS_SCHEMA))
         self._lock = threading.RLock()
         self._waiters = Waiters()
         self._hooks: list[tuple[object, EnqueueHook]] = []
@@ -73,6 +74,7 @@ class QueueStore:
         self._limits: dict[str, tuple[int, str, str]] = {}  # queue name -> (most messages, flag, what to do)
         self.writer = uuid.uuid4().hex[:16]  # marks this store's enqueues, which `events_since` leaves out
         self._feed = QueueFeed(self._db, self.writer)
+        self._claims = QueueClaims(self._db)
 
     @property
     def location(self) -> str:
@@ -210,12 +212,15 @@ class QueueStore:
             self._check_open()
             return self._feed.since(seq, limit)
 
-    def take(self, queue_name: str, *, auto_ack: bool = True) -> QueueMessage | None:
-        """The message at the head of a queue (None if it is empty), removed or left in flight.
+    def take(self, queue_name: str, *, auto_ack: bool = True, claim: str | None = None) -> QueueMessage | None:
+        """The message at the head of a queue (None if it is empty), removed or left in flight; a message left in
+        flight may carry a `claim` (`claims.py`), committed with the take.
 
         On PostgreSQL, rows that another process is taking are skipped: no message is taken twice.
         """
         check_name("queue_name", queue_name)
+        if claim is not None and auto_ack:
+            raise ValueError("a claim goes with a message left in flight: take it with auto_ack=False")
         with self._lock:
             self._check_open()
             with self._db.transaction():
@@ -233,6 +238,8 @@ class QueueStore:
                         f"UPDATE {TABLE} SET state = 'in_flight', updated_at = ? WHERE seq = ?",
                         (time.time(), row[0]),
                     )
+                    if claim is not None:
+                        self._claims.put(queue_name, row[1], claim)
         return message_of(row)
 
     async def dequeue(
@@ -267,6 +274,7 @@ class QueueStore:
             with self._db.transaction():
                 row = self._in_flight(queue_name, message_id)
                 self._db.execute(f"DELETE FROM {TABLE} WHERE seq = ?", (row[0],))
+                self._claims.drop(message_id)
 
     def nack(self, queue_name: str, message_id: str, error: str | None = None) -> Nacked:
         """Count a failed attempt: requeue the message at its place, or dead-letter it at `max_retries`.
@@ -288,9 +296,39 @@ class QueueStore:
                     f"UPDATE {TABLE} SET state = ?, attempts = ?, last_error = ?, updated_at = ? WHERE seq = ?",
                     ("dead" if dead else "ready", attempts, error, time.time(), row[0]),
                 )
+                self._claims.drop(message_id)
         if not dead:
             self._waiters.wake(queue_name)
         return Nacked(queue_name, message_id, attempts, max_retries, dead)
+
+    def claimed(self, prefix: str = "") -> list[Claimed]:
+        """The messages in flight that carry a claim starting with `prefix`, oldest first."""
+        with self._lock:
+            self._check_open()
+            return self._claims.in_flight(prefix)
+
+    def settle(self, queue_name: str, message_id: str, claim: str, *, done: bool) -> bool:
+        """End a claimed message's flight: `done` removes it (as `ack`), otherwise it is ready again at its place,
+        its attempts unchanged (released, not failed). False, changing nothing, unless it is in flight under `claim`
+        (acked, nacked, or released and taken again by someone else meanwhile)."""
+        with self._lock:
+            self._check_open()
+            with self._db.transaction():
+                row = self._db.execute(
+                    f"SELECT seq, state FROM {TABLE} WHERE message_id = ? AND queue_name = ?{self._db.for_update}",
+                    (message_id, queue_name),
+                ).fetchone()
+                if row is None or row[1] != "in_flight" or not self._claims.holds(message_id, claim):
+                    return False
+                if done:
+                    self._db.execute(f"DELETE FROM {TABLE} WHERE seq = ?", (row[0],))
+                else:
+                    self._db.execute(f"UPDATE {TABLE} SET state = 'ready', updated_at = ? WHERE seq = ?",
+                                     (time.time(), row[0]))
+                self._claims.drop(message_id)
+        if not done:
+            self._waiters.wake(queue_name)
+        return True
 
     def peek(self, queue_name: str, count: int = 1) -> list[QueueMessage]:
         """The first `count` ready messages, not removed."""
@@ -322,6 +360,7 @@ class QueueStore:
         with self._lock:
             self._check_open()
             with self._db.transaction():
+                self._claims.drop_queue(queue_name)
                 return int(self._db.execute(f"DELETE FROM {TABLE} WHERE queue_name = ?", (queue_name,)).rowcount)
 
     def remove(self, queue_name: str, message_ids: Sequence[str]) -> int:
