@@ -109,7 +109,7 @@ class _PolicyFields(FrozenModel):
     )
     after: ChainAfter | None = Field(
         default=None, exclude_if=lambda after: after is None,  # rows of jobs without one stay as they were
-        description="{job, on: success|failure|any}: run when its run ends (!trigger:result)."
+        description="{job, on: success|failure|any}: run as its run ends (!trigger:result)."
     )
     on_message: OnMessage | None = Field(
         default=None, exclude_if=lambda on: on is None,

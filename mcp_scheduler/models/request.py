@@ -175,7 +175,7 @@ class SchedulerInput(BaseOperationInput):
     coalesce: bool = Field(default=True, description="Run once for several missed runs.")
     result_queue: QueueName | None = Field(
         default=None,
-        description="Queue for each run's result (read_queue), or 'inbox' (the user's).",
+        description="Queue for each run's result (read_queue) or 'inbox' (the user's).",
     )
     error_queue: QueueName | None = Field(
         default=None,
@@ -191,7 +191,7 @@ class SchedulerInput(BaseOperationInput):
         default=None,
         gt=0,
         le=MAX_TIMEOUT,
-        description="Seconds a run may take (then status timeout).",
+        description="Seconds a run may take (else timeout).",
     )
     status: RunStatus | None = Field(default=None, description="Only runs with this outcome.")
     since: str | None = Field(

@@ -50,7 +50,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations: Co
                                   "Default: from job_name or kind."),
         "timezone": timezone,
         "policy": field_parameter("policy", schema={"type": "object"},
-                                  description=f"Run policy, all optional: {fields_in_words(PolicyInput)}"),
+                                  description=f"All optional: {fields_in_words(PolicyInput)}"),
         "success": field_parameter("success", schema={"type": "object"}),
     }
     tools.append(Tool(
