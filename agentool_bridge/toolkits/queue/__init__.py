@@ -12,7 +12,8 @@ which says which job posted. (`QueueStore`, the Python API, serves every queue.)
 
 Modules: `values` (names and the values the store hands out), `inputs` (`QueueInput`), `schema` (the
 messages table and its rows), `feed` (the enqueues other processes follow), `waiter` (dequeues waiting
-for a message), `store` (`QueueStore`), `agentool` (the AgenTool's operations in words).
+for a message), `store` (`QueueStore`), `agentool` (the AgenTool's operations in words), `namespaces` (a
+principal's queue names as stored: `~KEY/name`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 from ..errors import MessageNotFoundError, QueueClosedError, QueueFullError
 from .feed import EVENTS_CHANNEL
 from .inputs import QueueInput
+from .namespaces import NAMESPACE_MARK, namespace_for, stored_name, used_name
 from .store import QueueStore, create_queue_agent
 from .values import (
     AGENTOOL_NAME,
@@ -37,6 +39,7 @@ __all__ = [
     "AGENTOOL_NAME",
     "EVENTS_CHANNEL",
     "INBOX_QUEUE",
+    "NAMESPACE_MARK",
     "DeadLetter",
     "Enqueued",
     "MessageNotFoundError",
@@ -50,4 +53,7 @@ __all__ = [
     "QueueMessageEvent",
     "QueueStore",
     "create_queue_agent",
+    "namespace_for",
+    "stored_name",
+    "used_name",
 ]
