@@ -102,7 +102,7 @@ def add_resources(mcp: MCPServer, runtime: SchedulerRuntime, limits: AnswerLimit
         messages = [entry.model_dump(mode="json") for entry in entries]
         return _json({"messages": messages, "count": len(messages), "unread": unread, "not_shown": not_shown})
 
-    @mcp.resource("scheduler://queues/{queue_name}", name="queue", title="Queue messages", mime_type=JSON)
+    @mcp.resource("scheduler://queues/{+queue_name}", name="queue", title="Queue messages", mime_type=JSON)
     @as_caller
     async def queue_resource(queue_name: str) -> str:
         """The oldest messages waiting in one of the caller's queues (up to 100, and about 30 KB; not removed)."""
