@@ -111,6 +111,14 @@ class JobDefinition(FrozenModel):
         exclude_if=lambda client: client is None,
         description="The name the creating MCP client gave (its clientInfo), when it gave one.",
     )
+    owner_admin: bool = Field(
+        default=False,
+        exclude_if=lambda admin: not admin,
+        description="Whether the owner (a token, not `local`) held scheduler:admin when it created the job: the "
+        "job's result and error queues and its runs' `queue` kind then use the shared queue names, as the owner's "
+        "calls do; else the owner's own (queue_owners.py). Set with the owner, never from a request; left out of "
+        "the stored JSON when False.",
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,10 +17,12 @@ from .principals import LOCAL, Principal, acting
 __all__ = ["may_see", "owner_fields", "principal_quota", "run_principal", "visible"]
 
 
-def owner_fields() -> dict[str, str | None]:
-    """The owner of a job the acting principal creates now: its subject and its client's name."""
+def owner_fields() -> dict[str, Any]:
+    """The owner of a job the acting principal creates now: its subject, its client's name, and whether it is an
+    admin (a token's: `local` is the operator either way)."""
     principal = acting()
-    return {"owner": principal.subject, "owner_client": principal.client}
+    admin = {"owner_admin": True} if principal.admin and principal.subject != LOCAL.subject else {}
+    return {"owner": principal.subject, "owner_client": principal.client, **admin}
 
 
 def run_principal(target: Any) -> Principal:

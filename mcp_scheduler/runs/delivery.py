@@ -1,4 +1,5 @@
-"""Where a run's outcome goes besides its record: the job's result or error queue, or the human's inbox."""
+"""Where a run's outcome goes besides its record: the job's result or error queue (its owner's: `queue_owners`), or
+the human's inbox."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from agentool_bridge.untrusted import clip_content, is_untrusted, untrusted
 from ..clocks import Clock
 from ..jobs import RunStatus
 from ..models import ErrorInfo, RunRecord
+from ..queue_owners import job_queue
 from .targets import RunTarget
 
 __all__ = ["INBOX_TEXT_LIMIT", "MAX_RESULT_BYTES", "SUMMARY_CHARS", "Delivery", "Outcome", "settled", "summary_of"]
@@ -115,7 +117,8 @@ class Delivery:
             if queue == INBOX_QUEUE:  # the human's inbox: a message in its own shape, readable as is
                 self._post_to_inbox(target, record, message)
             else:
-                self._queues().enqueue(queue, message, level="info" if record.status == "success" else "error")
+                self._queues().enqueue(job_queue(target, queue), message,
+                                       level="info" if record.status == "success" else "error")
         except Exception as exc:
             logger.warning("Job %s: could not send to queue %r: %s", target.job_id, queue, exc)
             return f"could not send to queue {queue!r}: {exc}"

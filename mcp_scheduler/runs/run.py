@@ -34,6 +34,7 @@ from ..jobs import Job, PendingRetry, RunTrigger
 from ..models import ErrorInfo, RunRecord
 from ..owners import run_principal
 from ..principals import acting_as
+from ..queue_owners import target_namespace
 from ..tracing import current_traceparent, run_span
 from .checks import judged
 from .delivery import Delivery, Outcome, settled
@@ -208,9 +209,9 @@ class Execution:
             traced: str | None = None
             try:
                 # The job's stored address policy goes with the run: http and webhooks obey it as well as this
-                # process's.
+                # process's; and its owner's queue namespace, which the queue kind uses.
                 info = RunInfo(job_id, base["run_id"], trigger, scheduled, getattr(target, "job_name", None),
-                               target.address_policy)
+                               target.address_policy, target_namespace(target))
                 parent = trigger_data.get("traceparent") if trigger == "chain" and trigger_data else None
                 with running(info), run_span(job_id=job_id, job_name=info.job_name, run_id=base["run_id"],
                                              agentool_name=target.agentool_name, trigger=trigger,

@@ -28,6 +28,7 @@ from ..models import JobInfo, SchedulerInput
 from ..owners import may_see, owner_fields, principal_quota
 from ..policies import RunPolicy
 from ..principals import require_kind
+from ..queue_owners import check_queues
 from ..runs import RunPath
 from ..schedules import Schedule, parse_schedule
 from ..schedules.zones import zone_warning
@@ -141,6 +142,7 @@ class JobCommands:
             managed_by=managed_by,
             **owner_fields(),
         )
+        check_queues(definition)
         job = Job(definition, next_run_time=first_fire(definition, now))
         audit = self._audit.entry("create", job_id, **_given(request, request.model_fields_set), managed_by=managed_by)
         if job.next_run_time is None and (policy.start_at is not None or policy.end_at is not None):
@@ -248,6 +250,7 @@ class JobCommands:
             # The job now obeys this process's policy: what it reaches must pass it (nothing changes if not).
             warnings += await self._checks.check_job_input(agentool_name, current.input_data)
         definition = JobDefinition(**{**dict(current), **changes})
+        check_queues(definition)
         state, next_run = job.state, job.next_run_time
         if self._engine.engine is not None and state == "scheduled":
             next_run = self._engine.engine.next_run_time(job.job_id)

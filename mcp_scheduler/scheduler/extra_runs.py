@@ -23,6 +23,7 @@ from ..history import HistoryWriter
 from ..jobs import EventTrigger, Job, JobDefinition, RunTrigger
 from ..models import BackfillOverlap, BackfillSummary, RunRecord, SchedulerInput
 from ..principals import require_kind
+from ..queue_owners import check_queues
 from ..runs import AdHocRun, RunPath, RunTarget
 from ..schedules import parse_moment
 from ..store import SchedulerStore
@@ -143,6 +144,7 @@ class ExtraRuns:
                 error_queue=request.error_queue,
             )
             require_kind(target.agentool_name, "running a job")
+            check_queues(target)
             await self._checks.check_job_input(target.agentool_name, target.input_data)
         await self._audit.record(
             "run_now", target.job_id, **({} if job is not None else {"agentool_name": target.agentool_name})

@@ -34,6 +34,7 @@ from ..events import EventBus, JobEvent, QueueEvent, SchedulerEvent
 from ..jobs import Job, JobDefinition
 from ..models.request import is_queue_name
 from ..policies import RunPolicy
+from ..queue_owners import job_queue
 from ..runs import RunPath, concurrency_limit
 from ..store import SchedulerStore
 from .engine import EngineHandle
@@ -212,8 +213,8 @@ class QueueTriggers:
     def _consumers_now(self) -> dict[str, str]:
         consumers = self._consumers
         if consumers is None:
-            consumers = {job.job_id: job.definition.policy.on_message.queue for job in self._table.jobs()
-                         if job.definition.policy.on_message is not None}
+            consumers = {job.job_id: job_queue(job.definition, job.definition.policy.on_message.queue)
+                         for job in self._table.jobs() if job.definition.policy.on_message is not None}
             self._consumers, self._queue_names = consumers, frozenset(consumers.values())
         return consumers
 
@@ -287,6 +288,8 @@ class QueueTriggers:
 
     async def _run(self, definition: JobDefinition, taken: _Taken, message: QueueMessage, run_id: str) -> None:
         epoch, job_id = self._epoch, definition.job_id
+        on_message = definition.policy.on_message
+        queue = on_message.queue if on_message is not None else taken.queue  # as its owner calls it, not as stored
 
         def going() -> bool:
             job = self._table.get(job_id)
@@ -296,8 +299,8 @@ class QueueTriggers:
         try:
             record = await self._runs.admission.run_extra(
                 definition, "queue", None, wait=True, go=going, run_id=run_id,
-                trigger_data=message_data(taken.queue, message),
-                note=f"message {message.message_id} of queue {taken.queue!r}",
+                trigger_data=message_data(queue, message),
+                note=f"message {message.message_id} of queue {queue!r}",
             )
         except Exception:
             logger.exception("Job %s: the run of message %s of queue %r could not be started", job_id,

@@ -7,9 +7,10 @@ prompt and resource list changes, resource updates): its acknowledgement drops a
 request (`notifications.taskIds`); the server acknowledges the ids it honors and pushes each status change as
 `notifications/tasks`, the task as `tasks/get` gives it. `Listen` serves both on one stream, as the SDK's handler
 does the rest (acknowledgement first, every frame stamped with the subscription id, a bounded backlog that ends the
-stream when its client stops reading). A stream is given only the tasks its caller may read with `tasks/get` (its
-own; all with `scheduler:admin`), first as they are when it opens, then each change; a client that asks for tasks
-without declaring the extension gets -32021.
+stream when its client stops reading). A queue's updates go only to the streams of its owner and of admins, under
+the name each knows it by (`notifications.seen_events`). A stream is given only the tasks its caller may read with
+`tasks/get` (its own; all with `scheduler:admin`), first as they are when it opens, then each change; a client that
+asks for tasks without declaring the extension gets -32021.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from mcp_types import (
 )
 
 from . import _sdk
+from .auth import principal_of
+from .notifications import seen_events
 from .tasks import ENDED, TASKS, RunTasks, declared
 
 __all__ = ["MAX_TASK_IDS", "TASK_NOTIFICATION", "Listen"]
@@ -101,6 +104,7 @@ class Listen:
                 {"requiredCapabilities": {"extensions": {TASKS: {}}}},
             )
         kinds = _sdk_kinds(params.notifications)
+        principal = principal_of(None)
         uris = frozenset(kinds.resource_subscriptions or ())
         meta: dict[str, Any] = {SUBSCRIPTION_ID_META_KEY: subscription_id}
         # Buffered so that publishers never wait for a slow client; this task alone writes the stream.
@@ -117,8 +121,9 @@ class Listen:
                 send.close()
 
         def deliver(event: ServerEvent) -> None:
-            if event_matches(kinds, uris, event):
-                put(event)
+            for seen in seen_events(principal, event):  # a queue's updates go to its owner (and admins) alone
+                if event_matches(kinds, uris, seen):
+                    put(seen)
 
         # Subscribed before the current states are read and the acknowledgement sent: nothing published meanwhile
         # is lost (a state already sent is not sent twice).

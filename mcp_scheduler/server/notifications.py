@@ -7,9 +7,11 @@
   `notifications/resources/updated`, `.../list_changed` and `notifications/message` itself.
   A connection is dropped when it closes (through the connection's exit stack).
 
-A message in a queue updates `scheduler://queues/<name>` and is a log message of logger
-`mcp_scheduler.queue.<name>`; a message in the inbox (queue `inbox`) also updates `scheduler://inbox`
-and is logged instead as `mcp_scheduler.inbox`, at its own level (info, warning, error).
+A message in a queue updates `scheduler://queues/<name>` and `scheduler://queues` and is a log message of logger
+`mcp_scheduler.queue.<name>`, for the principals whose queue it is alone (`queue_owners`: its owner under the name
+it gave, admins under the stored name; `seen_uris`, which `listen.py` applies too); a message in the inbox (queue
+`inbox`) also updates `scheduler://inbox` and is logged instead as `mcp_scheduler.inbox`, at its own level (info,
+warning, error), to the principals that may read it.
 """
 
 from __future__ import annotations
@@ -22,15 +24,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mcp.server.subscriptions import ResourcesListChanged, ResourceUpdated, SubscriptionBus
+from mcp.server.subscriptions import ResourcesListChanged, ResourceUpdated, ServerEvent, SubscriptionBus
 
 from agentool_bridge.toolkits.inbox import INBOX_QUEUE
 from agentool_bridge.untrusted import CONTENT_LIMIT, clip_content
 
 from ..events import EventBus, JobEvent, QueueEvent, RunEvent, SchedulerEvent
 from ..principals import LOCAL, Principal
+from ..queue_owners import queue_seen
 
-__all__ = ["HandshakeSessions", "Notifier", "job_uri", "history_uri", "queue_uri", "LOG_LEVELS"]
+__all__ = ["LOG_LEVELS", "HandshakeSessions", "Notifier", "history_uri", "job_uri", "queue_uri", "seen_events",
+           "seen_uris"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +44,9 @@ QUEUES_URI = "scheduler://queues"
 STATUS_URI = "scheduler://status"
 INBOX_URI = "scheduler://inbox"
 INBOX_LOGGER = "mcp_scheduler.inbox"
+QUEUE_LOGGER = "mcp_scheduler.queue"
+Told = Callable[[Principal], tuple[Any, str] | None]
+"""What a principal is told of a message (its data and the logger's name), or None: nothing."""
 
 
 def job_uri(job_id: str) -> str:
@@ -52,6 +59,24 @@ def history_uri(job_id: str) -> str:
 
 def queue_uri(queue_name: str) -> str:
     return f"{QUEUES_URI}/{queue_name}"
+
+
+def seen_uris(principal: Principal, uri: str) -> list[str]:
+    """What `principal` is told is updated when `uri` is: a queue's resource (named by the stored name) under the
+    name it knows the queue by, with the list of its queues, or nothing when the queue is not its own; the inbox's
+    and any other URI as they are."""
+    stored = uri.removeprefix(QUEUES_URI + "/")
+    if stored == uri or stored == INBOX_QUEUE:
+        return [uri]
+    name = queue_seen(stored, principal)
+    return [] if name is None else [queue_uri(name), QUEUES_URI]
+
+
+def seen_events(principal: Principal, event: ServerEvent) -> list[ServerEvent]:
+    """`event` of the subscription bus as `principal`'s listen streams get it (`seen_uris`)."""
+    if isinstance(event, ResourceUpdated):
+        return [ResourceUpdated(uri=uri) for uri in seen_uris(principal, event.uri)]
+    return [event]
 
 
 @dataclass(eq=False)
@@ -90,22 +115,23 @@ class HandshakeSessions:
         self.track(connection).level = level
 
     async def resource_updated(self, uri: str) -> None:
+        """`notifications/resources/updated` to each connection subscribed to `uri` as its principal sees it."""
         for peer in list(self._peers.values()):
-            if uri in peer.uris:
-                await peer.connection.send_resource_updated(uri)
+            for seen in seen_uris(peer.principal, uri):
+                if seen in peer.uris:
+                    await peer.connection.send_resource_updated(seen)
 
     async def resources_list_changed(self) -> None:
         for peer in list(self._peers.values()):
             await peer.connection.send_resource_list_changed()
 
-    async def log(
-        self, level: str, data: Any, logger_name: str, told: Callable[[Principal], bool] | None = None
-    ) -> None:
-        """`notifications/message` to each connection at `level` or below, of a principal that `told` accepts."""
+    async def log(self, level: str, told: Told) -> None:
+        """`notifications/message` to each connection at `level` or below: what `told` gives its principal (the data
+        and the logger's name), if anything."""
         rank = LOG_LEVELS.index(level)
         for peer in list(self._peers.values()):
-            if rank >= LOG_LEVELS.index(peer.level) and (told is None or told(peer.principal)):
-                await peer.connection.log(level, data, logger_name)
+            if rank >= LOG_LEVELS.index(peer.level) and (said := told(peer.principal)) is not None:
+                await peer.connection.log(level, *said)
 
 
 def _inbox_log(event: QueueEvent, content_chars: int) -> tuple[str, Any, str]:
@@ -117,10 +143,28 @@ def _inbox_log(event: QueueEvent, content_chars: int) -> tuple[str, Any, str]:
     return level, clip_content({"id": event.message_id, **message}, content_chars), INBOX_LOGGER
 
 
-def _about(may_read: Callable[[Principal, str | None], bool], job_id: Any) -> Callable[[Principal], bool]:
-    """Whom a message about `job_id` may be told."""
-    job = job_id if isinstance(job_id, str) else None
-    return lambda principal: may_read(principal, job)
+def _inbox_told(event: QueueEvent, content_chars: int, may_read: Callable[[Principal, str | None], bool] | None
+                ) -> tuple[str, Told]:
+    """An inbox message's level, and what each principal is told of it: all of it if it may read the message (one
+    about its own job, or any for an admin), else nothing."""
+    level, data, name = _inbox_log(event, content_chars)
+    job = event.message.get("job_id") if isinstance(event.message, dict) else None
+    job = job if isinstance(job, str) else None
+    return level, lambda principal: (data, name) if may_read is None or may_read(principal, job) else None
+
+
+def _queue_told(event: QueueEvent, content_chars: int) -> Told:
+    """What each principal is told of a message in a queue: the message under the name it knows the queue by, if
+    the queue is its own (any for an admin), else nothing."""
+    message = clip_content(event.message, content_chars)
+
+    def told(principal: Principal) -> tuple[Any, str] | None:
+        name = queue_seen(event.queue_name, principal)
+        if name is None:
+            return None
+        return {"queue_name": name, "message_id": event.message_id, "message": message}, f"{QUEUE_LOGGER}.{name}"
+
+    return told
 
 
 class Notifier:
@@ -145,8 +189,7 @@ class Notifier:
         self.sessions = sessions
         self._updated: dict[str, None] = {}  # an ordered set of URIs
         self._list_changed = False
-        self._messages: deque[tuple[str, Any, str, Callable[[Principal], bool] | None]] = deque(
-            maxlen=self.MAX_PENDING_MESSAGES)
+        self._messages: deque[tuple[str, Told]] = deque(maxlen=self.MAX_PENDING_MESSAGES)
         self._dropped = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -179,19 +222,16 @@ class Notifier:
             self._updated[JOBS_URI] = None
             self._updated[job_uri(event.job_id)] = None
         elif isinstance(event, QueueEvent):
+            # A queue's URI names its stored name: `seen_uris` tells each principal of its own queues alone.
             self._updated[queue_uri(event.queue_name)] = None
-            self._updated[QUEUES_URI] = None
             if len(self._messages) == self._messages.maxlen:
                 self._dropped += 1
             if event.queue_name == INBOX_QUEUE:
+                self._updated[QUEUES_URI] = None
                 self._updated[INBOX_URI] = None
-                job = event.message.get("job_id") if isinstance(event.message, dict) else None
-                told = None if self._may_read is None else _about(self._may_read, job)
-                self._messages.append((*_inbox_log(event, self.content_chars), told))
+                self._messages.append(_inbox_told(event, self.content_chars, self._may_read))
             else:
-                data = {"queue_name": event.queue_name, "message_id": event.message_id,
-                        "message": clip_content(event.message, self.content_chars)}
-                self._messages.append((event.level, data, f"mcp_scheduler.queue.{event.queue_name}", None))
+                self._messages.append((event.level, _queue_told(event, self.content_chars)))
         self._wake.set()
 
     async def _run(self) -> None:
@@ -218,5 +258,5 @@ class Notifier:
             await self.sessions.resource_updated(uri)
         if dropped:
             logger.warning("%d queue notification(s) dropped: clients could not keep up", dropped)
-        for level, data, name, told in messages:
-            await self.sessions.log(level, data, name, told)
+        for level, told in messages:
+            await self.sessions.log(level, told)

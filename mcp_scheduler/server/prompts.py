@@ -12,6 +12,7 @@ from mcp.types import INVALID_PARAMS, Completion, PromptReference, ResourceTempl
 
 from ..errors import JobNotFoundError
 from ..principals import acting_as
+from ..queue_owners import queue_seen
 from ..runtime import SchedulerRuntime
 from .auth import principal_of
 
@@ -93,7 +94,9 @@ def add_prompts(mcp: MCPServer, runtime: SchedulerRuntime) -> None:
             with acting_as(principal_of(None)):  # the caller's own jobs only, unless an admin
                 candidates = [j for j in svc.job_ids() if j.startswith(value)]
         elif argument.name == "queue_name" and isinstance(ref, ResourceTemplateReference):
-            candidates = [q.queue_name for q in runtime.queues.queues() if q.queue_name.startswith(value)]
+            principal = principal_of(None)  # the caller's own queues only, unless an admin
+            seen = (queue_seen(q.queue_name, principal) for q in runtime.queues.queues())
+            candidates = [name for name in seen if name is not None and name.startswith(value)]
         elif argument.name == "timezone" and isinstance(ref, PromptReference):
             from zoneinfo import available_timezones
 

@@ -17,6 +17,7 @@ from agentool_bridge import AgenToolError
 
 from ..errors import JobNotFoundError
 from ..principals import acting_as
+from ..queue_owners import queue_seen
 from ..runtime import SchedulerRuntime
 from .auth import principal_of
 from .inbox import INBOX_QUEUE, INBOX_URI, inbox_page
@@ -91,8 +92,9 @@ def add_resources(mcp: MCPServer, runtime: SchedulerRuntime, limits: AnswerLimit
     @mcp.resource("scheduler://queues", name="queues", title="Queues", mime_type=JSON)
     @as_caller
     async def queues_resource() -> str:
-        """Every queue with its size, in-flight and dead-lettered counts."""
-        queues = [q.as_dict() for q in runtime.queues.queues()]
+        """The caller's queues (every queue for an admin) with their size, in-flight and dead-lettered counts."""
+        queues = [{**q.as_dict(), "queue_name": name} for q in runtime.queues.queues()
+                  if (name := queue_seen(q.queue_name)) is not None]
         return _json({"queues": queues, "count": len(queues)})
 
     def inbox_listing() -> str:
@@ -100,10 +102,10 @@ def add_resources(mcp: MCPServer, runtime: SchedulerRuntime, limits: AnswerLimit
         messages = [entry.model_dump(mode="json") for entry in entries]
         return _json({"messages": messages, "count": len(messages), "unread": unread, "not_shown": not_shown})
 
-    @mcp.resource("scheduler://queues/{queue_name}", name="queue", title="Queue messages", mime_type=JSON)
+    @mcp.resource("scheduler://queues/{+queue_name}", name="queue", title="Queue messages", mime_type=JSON)
     @as_caller
     async def queue_resource(queue_name: str) -> str:
-        """The oldest messages waiting in a queue (up to 100, and about 30 KB; not removed)."""
+        """The oldest messages waiting in one of the caller's queues (up to 100, and about 30 KB; not removed)."""
         if queue_name == INBOX_QUEUE:
             return inbox_listing()  # the inbox as scheduler://inbox shows it
         try:

@@ -18,6 +18,7 @@ from agentool_bridge.toolkits.inbox import INBOX_QUEUE
 from ..errors import RunNotFoundError, SchedulerError
 from ..models import RunRecord, SchedulerStatus
 from ..principals import ADMIN, READ, RUN, WRITE
+from ..queue_owners import queue_for
 from ..runtime import SchedulerRuntime
 from ._params import field_parameter, with_parameters
 from .briefs import brief_run, history_page, job_kinds
@@ -82,34 +83,35 @@ def read_queue(
     count: int,
     limits: AnswerLimits | None = None,
 ) -> QueueMessages:
-    """Messages of a queue, oldest first, at most `count` and a page of `limits`: looked at (`peek`) or removed
-    (`take`; only the messages shown are taken). Untrusted content in them is clipped to `limits`."""
+    """Messages of a queue of the acting principal (`queue_owners`: its own, or any for an admin), oldest first, at
+    most `count` and a page of `limits`: looked at (`peek`) or removed (`take`; only the messages shown are taken).
+    Untrusted content in them is clipped to `limits`."""
     limits = limits or AnswerLimits()
     check_name("queue_name", queue_name)
     if queue_name == INBOX_QUEUE:
         raise InboxIsNotAQueueError("The inbox is read with read_inbox (and the resource scheduler://inbox), not "
                                     "read_queue: it shows who posted each message and acknowledges them by id.")
-    queues = runtime.queues
+    queues, stored = runtime.queues, queue_for(queue_name)
     if mode == "peek":
-        peeked = [_shown(m, limits) for m in queues.peek(queue_name, count)]
+        peeked = [_shown(m, limits) for m in queues.peek(stored, count)]
         shown = limits.page(peeked)
         not_shown = len(peeked) - len(shown)
     else:
         shown, used, not_shown = [], 0, 0
         while len(shown) < count:
-            head = queues.peek(queue_name, 1)
+            head = queues.peek(stored, 1)
             if not head:
                 break
             size = json_size(_shown(head[0], limits))
             if shown and used + size > limits.page_bytes:  # leave it, and the rest of `count`, in the queue
-                not_shown = min(count - len(shown), queues.counts(queue_name).size)
+                not_shown = min(count - len(shown), queues.counts(stored).size)
                 break
-            taken = queues.take(queue_name)
+            taken = queues.take(stored)
             if taken is None:
                 break
             shown.append(_shown(taken, limits))
             used += json_size(shown[-1])
-    remaining = queues.counts(queue_name).size
+    remaining = queues.counts(stored).size
     return QueueMessages(queue_name=queue_name, mode=mode, messages=shown, remaining=remaining, not_shown=not_shown)
 
 

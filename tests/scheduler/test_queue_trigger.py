@@ -13,6 +13,7 @@ from agentool_bridge import BaseOperationInput
 from mcp_scheduler import InvalidJobInputError, RunEvent, SchedulerInput, SchedulerRuntime
 from mcp_scheduler.policies import PolicyInput
 from mcp_scheduler.principals import READ, RUN, WRITE, Principal, acting_as
+from mcp_scheduler.queue_owners import queue_for
 from mcp_scheduler.scheduler.queue_trigger import CLAIM_PREFIX
 from tests.scheduler._support import Calls, EventRecorder, Slow, finished, register_recording, started
 
@@ -218,3 +219,20 @@ async def test_a_standby_takes_no_message(make_runtime: RuntimeFactory, echo: Ca
 
     assert [data["text"] for data in echo.inputs] == ["x", "y"]
     assert all(e.remote for e in standby_runs.runs("one-runner"))  # read from the store, run by the runner
+
+
+async def test_a_consumer_of_an_owner_without_admin_takes_the_messages_of_its_owners_queue_only(
+    make_runtime: RuntimeFactory, echo: Calls
+) -> None:
+    runtime, recorder = await opened(make_runtime)
+    queues = runtime.queues
+    with acting_as(ALICE):
+        await runtime.service.schedule(consumer("alices-orders", "orders"))
+    shared = queues.enqueue("orders", {"text": "the operator's"}).message_id  # the shared queue of that name
+    own = queues.enqueue(queue_for("orders", ALICE), {"text": "alice's"}).message_id  # hers, as her runs write it
+    [record] = [event.record for event in await recorder.wait_for(finished("alices-orders", "success"))]
+
+    assert [data["text"] for data in echo.inputs] == ["alice's"]
+    assert own in (record.note or "") and "of queue 'orders'" in (record.note or "")  # the name its owner gave
+    assert [m.message_id for m in queues.peek("orders", 10)] == [shared]  # left for whoever reads the shared one
+

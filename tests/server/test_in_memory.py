@@ -325,7 +325,7 @@ async def test_resources_and_templates_are_listed(client: Client) -> None:
     assert templates == {
         "scheduler://jobs/{job_id}",
         "scheduler://jobs/{job_id}/history",
-        "scheduler://queues/{queue_name}",
+        "scheduler://queues/{+queue_name}",
         "scheduler://audit/after/{seq}",
     }
 
@@ -385,7 +385,7 @@ async def test_completions_offer_job_ids_and_queue_names(client: Client) -> None
         everything = await client.complete(ref, {"name": "job_id", "value": ""})
         assert sorted(everything.completion.values) == ["alpha", "alpine", "beta"]
 
-    queues = ResourceTemplateReference(type="ref/resource", uri="scheduler://queues/{queue_name}")
+    queues = ResourceTemplateReference(type="ref/resource", uri="scheduler://queues/{+queue_name}")
     done = await client.complete(queues, {"name": "queue_name", "value": "be"})
     assert done.completion.values == ["beta-out"]
 

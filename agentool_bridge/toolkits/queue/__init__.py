@@ -13,7 +13,7 @@ which says which job posted. (`QueueStore`, the Python API, serves every queue.)
 Modules: `values` (names and the values the store hands out), `inputs` (`QueueInput`), `schema` (the
 messages table and its rows), `feed` (the enqueues other processes follow), `claims` (what a consumer noted
 beside a message it took, for after a crash), `waiter` (dequeues waiting for a message), `store` (`QueueStore`),
-`agentool` (the AgenTool's operations in words).
+`agentool` (the AgenTool's operations in words), `namespaces` (a principal's queue names as stored: `~KEY/name`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from ..errors import MessageNotFoundError, QueueClosedError, QueueFullError
 from .claims import Claimed
 from .feed import EVENTS_CHANNEL
 from .inputs import QueueInput
+from .namespaces import NAMESPACE_MARK, namespace_for, stored_name, used_name
 from .store import QueueStore, create_queue_agent
 from .values import (
     AGENTOOL_NAME,
@@ -40,6 +41,7 @@ __all__ = [
     "EVENTS_CHANNEL",
     "INBOX_QUEUE",
     "Claimed",
+    "NAMESPACE_MARK",
     "DeadLetter",
     "Enqueued",
     "MessageNotFoundError",
@@ -53,4 +55,7 @@ __all__ = [
     "QueueMessageEvent",
     "QueueStore",
     "create_queue_agent",
+    "namespace_for",
+    "stored_name",
+    "used_name",
 ]

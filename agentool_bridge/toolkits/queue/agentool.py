@@ -1,14 +1,20 @@
-"""The `queue` AgenTool over a `QueueStore`: each operation in words, through the store's public methods only."""
+"""The `queue` AgenTool over a `QueueStore`: each operation in words, through the store's public methods only.
+
+Inside a scheduled run its queues are those of the run's namespace (`RunInfo.queue_namespace`: its job's owner's):
+the names it is given and shows are the owner's names, the store keeps them within the namespace
+(`namespaces.py`), and `list_queues` lists the namespace's queues alone."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ...context import current_run
 from ...models import RoutingConfig
 from ...redaction import scrub_text
 from ...registry import AgenTool
 from .._common import ToolkitOutput
 from .inputs import QueueInput
+from .namespaces import stored_name, used_name
 from .values import AGENTOOL_NAME
 
 if TYPE_CHECKING:
@@ -23,11 +29,21 @@ def _name(queue_name: str | None) -> str:
     return scrub_text(queue_name)
 
 
+def _namespace() -> str | None:
+    run = current_run()
+    return None if run is None else run.queue_namespace
+
+
+def _stored(queue_name: str) -> str:
+    """Where the store keeps the queue `queue_name` of the run in progress (refused if it is not the run's)."""
+    return stored_name(_namespace(), queue_name)
+
+
 def queue_agentool(store: QueueStore) -> AgenTool:
     """The `queue` AgenTool over `store` (not registered; closing it closes the store)."""
 
     def enqueue(queue_name: str, message: Any, max_retries: int) -> ToolkitOutput:
-        done = store.enqueue(queue_name, message, max_retries=max_retries)
+        done = store.enqueue(_stored(queue_name), message, max_retries=max_retries)
         return ToolkitOutput(
             operation="enqueue",
             message=f"Enqueued message {done.message_id} to {queue_name!r} at position {done.position}.",
@@ -36,7 +52,7 @@ def queue_agentool(store: QueueStore) -> AgenTool:
         )
 
     async def dequeue(queue_name: str, max_wait: float | None, auto_ack: bool) -> ToolkitOutput:
-        taken = await store.dequeue(queue_name, wait=max_wait, auto_ack=auto_ack)
+        taken = await store.dequeue(_stored(queue_name), wait=max_wait, auto_ack=auto_ack)
         if taken is None:
             return ToolkitOutput(
                 operation="dequeue",
@@ -51,7 +67,7 @@ def queue_agentool(store: QueueStore) -> AgenTool:
         )
 
     def ack(queue_name: str, message_id: str) -> ToolkitOutput:
-        store.ack(queue_name, message_id)
+        store.ack(_stored(queue_name), message_id)
         return ToolkitOutput(
             operation="ack",
             message=f"Acknowledged message {message_id} of {queue_name!r}.",
@@ -59,7 +75,7 @@ def queue_agentool(store: QueueStore) -> AgenTool:
         )
 
     def nack(queue_name: str, message_id: str, error: str | None) -> ToolkitOutput:
-        done = store.nack(queue_name, message_id, error)
+        done = store.nack(_stored(queue_name), message_id, error)
         if done.dead_lettered:
             text = f"Message {message_id} failed {done.attempts} times and moved to the dead-letter queue."
         else:
@@ -78,7 +94,7 @@ def queue_agentool(store: QueueStore) -> AgenTool:
         )
 
     def peek(queue_name: str, count: int) -> ToolkitOutput:
-        messages, size = store.head(queue_name, count)
+        messages, size = store.head(_stored(queue_name), count)
         return ToolkitOutput(
             operation="peek",
             message=f"{len(messages)} of {size} messages at the head of {queue_name!r}.",
@@ -87,15 +103,15 @@ def queue_agentool(store: QueueStore) -> AgenTool:
         )
 
     def size(queue_name: str) -> ToolkitOutput:
-        counts = store.counts(queue_name)
+        counts = store.counts(_stored(queue_name))
         return ToolkitOutput(
             operation="size",
             message=f"Queue {queue_name!r} has {counts.size} ready messages.",
-            data=counts.as_dict(),
+            data={**counts.as_dict(), "queue_name": queue_name},
         )
 
     def clear(queue_name: str) -> ToolkitOutput:
-        removed = store.clear(queue_name)
+        removed = store.clear(_stored(queue_name))
         return ToolkitOutput(
             operation="clear",
             message=f"Removed {removed} messages from {queue_name!r}.",
@@ -103,15 +119,17 @@ def queue_agentool(store: QueueStore) -> AgenTool:
         )
 
     def list_queues() -> ToolkitOutput:
-        queues = store.queues()
+        namespace = _namespace()
+        queues = [{**q.as_dict(), "queue_name": name} for q in store.queues()
+                  if (name := used_name(namespace, q.queue_name)) is not None]
         return ToolkitOutput(
             operation="list_queues",
             message=f"{len(queues)} queues.",
-            data={"queues": [q.as_dict() for q in queues], "count": len(queues)},
+            data={"queues": queues, "count": len(queues)},
         )
 
     def get_dlq(queue_name: str, limit: int) -> ToolkitOutput:
-        letters, total = store.dead_letters(queue_name, limit)
+        letters, total = store.dead_letters(_stored(queue_name), limit)
         return ToolkitOutput(
             operation="get_dlq",
             message=f"{total} dead-lettered messages in {queue_name!r}.",
