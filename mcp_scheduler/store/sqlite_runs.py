@@ -8,15 +8,15 @@ store's thread, so a batch of thousands of runs does not wait for the busy event
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from ..jobs import RunStatus
+from ..jobs import RunStatus, RunTrigger
 from ..models import RunRecord
 from .base import Bookkeeping, RunQuery
-from .codec import TextTimes, interrupted, read_run, run_row, run_text
+from .codec import TextTimes, read_run, run_row, run_text, unfinished
 from .feeds import HistoryPruning
 
 __all__ = ["BOOKS_TABLE", "ROWS_PER_STATEMENT", "SQLiteRuns", "execute_rows"]
@@ -62,7 +62,7 @@ class _SQLiteLike(Protocol):
     def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
     def _history(self, sql: str, params: list[object]) -> list[tuple[Any, ...]]: ...
     def _write_batch(self, records: list[RunRecord], bookkeeping: list[Bookkeeping], history_limit: int) -> None: ...
-    def _interrupt_unfinished(self, note: str) -> list[RunRecord]: ...
+    def _interrupt_unfinished(self, note: str, keep_unstarted: Collection[str]) -> list[RunRecord]: ...
     def _has_history(self, job_id: str) -> bool: ...
 
 
@@ -104,19 +104,21 @@ class SQLiteRuns:
                     (job_id, job_id, history_limit),
                 )
 
-    async def interrupt_unfinished(self: _SQLiteLike, note: str) -> list[RunRecord]:
-        return await self._run(self._interrupt_unfinished, note)
+    async def interrupt_unfinished(
+        self: _SQLiteLike, note: str, *, keep_unstarted: Collection[RunTrigger] = ()
+    ) -> list[RunRecord]:
+        return await self._run(self._interrupt_unfinished, note, keep_unstarted)
 
-    def _interrupt_unfinished(self: _SQLiteLike, note: str) -> list[RunRecord]:
+    def _interrupt_unfinished(self: _SQLiteLike, note: str, keep_unstarted: Collection[str]) -> list[RunRecord]:
         with self._write() as conn:
-            rows = conn.execute("SELECT seq, record FROM scheduler_runs WHERE status = 'running'").fetchall()
-            changed = [(seq, interrupted(text, note)) for seq, text in rows]
+            rows = conn.execute("SELECT seq, record FROM scheduler_runs WHERE status = 'running' ORDER BY seq")
+            changed, records = unfinished(rows.fetchall(), note, keep_unstarted)
             conn.executemany(
                 "UPDATE scheduler_runs SET status = 'interrupted', record = ? WHERE seq = ?",
                 [(run_text(record), seq) for seq, record in changed],
             )
             conn.execute("UPDATE scheduler_jobs SET last_status = 'interrupted' WHERE last_status = 'running'")
-        return [record for _, record in changed]
+        return records
 
     async def history(
         self: _SQLiteLike,
