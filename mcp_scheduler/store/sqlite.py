@@ -2,8 +2,7 @@
 
 Every query runs on one thread of the store's own, so the event loop never waits on disk; write
 transactions start with `BEGIN IMMEDIATE` (a deferred transaction that reads, then writes, fails
-at once with "database is locked" when another connection writes the same file). The run history's methods are
-in `sqlite_runs.py` (a mixin).
+at once with "database is locked" when another connection writes the same file).
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ import os
 import secrets
 import sqlite3
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
@@ -22,15 +21,14 @@ from typing import Any, TypeVar
 
 from ..audit import AuditEntry, AuditQuery, read_audit_row
 from ..errors import JobExistsError, JobNotFoundError, SchedulerStateError, TooManyJobsError
-from ..jobs import Job, JobState
+from ..jobs import Job, JobState, RunStatus, RunTrigger
 from ..models import RunRecord
 from .audit_table import SQLITE_AUDIT_SCHEMA, audit_insert, audit_rows
-from .base import FeedRead
-from .codec import JOB_COLUMNS, TextTimes
+from .base import Bookkeeping, FeedRead, RunQuery
+from .codec import JOB_COLUMNS, TextTimes, read_run, run_row, run_text, unfinished
 from .feeds import HistoryPruning, changes_after, changes_pruned_to, feed_read, runs_after
 from .hooks_table import SQLITE_HOOKS_SCHEMA, SQLiteHooks
 from .sqlite_disk import DiskGuard, connect, connect_marks
-from .sqlite_runs import BOOKS_TABLE, SQLiteRuns, execute_rows
 
 __all__ = ["SQLiteStore"]
 
@@ -64,10 +62,37 @@ CREATE UNIQUE INDEX IF NOT EXISTS scheduler_jobs_by_seq ON scheduler_jobs (creat
 """
 
 
+# Rows per multi-row statement: within the 999 parameters of older SQLite builds. Each statement is one
+# hand-over of the GIL from this thread; one statement per row would wait for the busy event loop's
+# switch interval once per row (a 20,000-row batch then took 13 s instead of a fraction of one).
+ROWS_PER_STATEMENT = 150
+
+_BOOKS_TABLE = """
+CREATE TEMP TABLE IF NOT EXISTS books (
+    job_id TEXT PRIMARY KEY, state TEXT, next_run_time TEXT, last_run_at TEXT, last_status TEXT, progress TEXT
+)
+"""
+
+
+def _execute_rows(
+    conn: sqlite3.Connection, head: str, rows: Sequence[tuple[Any, ...]], tail: str = ""
+) -> int | None:
+    """Run `head VALUES (...), (...) tail` over `rows`, ROWS_PER_STATEMENT rows per statement; the rowid of the last
+    row an INSERT added (None when there are no rows)."""
+    if not rows:
+        return None
+    one = "(" + ", ".join("?" * len(rows[0])) + ")"
+    last = None
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        chunk = rows[start : start + ROWS_PER_STATEMENT]
+        last = conn.execute(f"{head} VALUES {', '.join([one] * len(chunk))} {tail}", [v for row in chunk for v in row])
+    return None if last is None else last.lastrowid
+
+
 _CODEC = TextTimes()  # SQLite has no time type: times are ISO 8601 text
 
 
-class SQLiteStore(SQLiteRuns, SQLiteHooks):
+class SQLiteStore(SQLiteHooks):
     """Jobs and run history in one SQLite file (or in memory); implements `SchedulerStore`."""
 
     def __init__(self, database: str | os.PathLike[str] | None) -> None:
@@ -90,7 +115,7 @@ class SQLiteStore(SQLiteRuns, SQLiteHooks):
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mcp-scheduler-db")
         try:
             self._conn = await self._run(connect, self._database)
-            await self._run(self._conn.executescript, SCHEMA + SQLITE_AUDIT_SCHEMA + SQLITE_HOOKS_SCHEMA + BOOKS_TABLE)
+            await self._run(self._conn.executescript, SCHEMA + SQLITE_AUDIT_SCHEMA + SQLITE_HOOKS_SCHEMA + _BOOKS_TABLE)
             await self._run(self._migrate)
             if self._database is not None:
                 self._marks = await self._run(connect_marks, self._database)
@@ -239,7 +264,7 @@ class SQLiteStore(SQLiteRuns, SQLiteHooks):
 
     def _note_changes(self, conn: sqlite3.Connection, job_ids: Sequence[str]) -> None:
         rows = [(job_id, self.writer) for job_id in job_ids]
-        last = execute_rows(conn, "INSERT INTO scheduler_changes (job_id, writer)", rows)
+        last = _execute_rows(conn, "INSERT INTO scheduler_changes (job_id, writer)", rows)
         pruned_to = None if last is None else changes_pruned_to(last, len(job_ids))
         if pruned_to is not None:
             conn.execute("DELETE FROM scheduler_changes WHERE seq <= ?", (pruned_to,))
@@ -341,6 +366,78 @@ class SQLiteStore(SQLiteRuns, SQLiteHooks):
         with self._write() as conn:
             conn.execute("DELETE FROM scheduler_jobs WHERE job_id = ?", (job_id,))
             self._note_changes(conn, [job_id])
+
+    async def write_batch(
+        self, runs: Iterable[RunRecord], bookkeeping: Iterable[Bookkeeping], history_limit: int
+    ) -> None:
+        await self._run(self._write_batch, list(runs), list(bookkeeping), history_limit)
+
+    def _write_batch(self, records: list[RunRecord], bookkeeping: list[Bookkeeping], history_limit: int) -> None:
+        # Serialised here, on the store's thread: the event loop is busy starting runs.
+        runs = [(*run_row(r), self.writer) for r in records]
+        books = [_CODEC.books(b) for b in bookkeeping]
+        with self._write() as conn:
+            # REPLACE gives a run's later record a new seq, so that followers see it.
+            columns = "run_id, job_id, status, record, at, agentool, writer"
+            _execute_rows(conn, f"INSERT OR REPLACE INTO scheduler_runs ({columns})", runs)
+            if books:
+                conn.execute("DELETE FROM temp.books")
+                _execute_rows(conn, "INSERT OR REPLACE INTO temp.books", books)
+                # Firing never flips paused and scheduled: set_state does, from any process; a batch
+                # written after another process paused a job must not resume it.
+                conn.execute(
+                    "UPDATE scheduler_jobs SET (state, next_run_time, last_run_at, last_status, progress) = ("
+                    "SELECT CASE WHEN b.state = 'completed' THEN 'completed' ELSE scheduler_jobs.state END, "
+                    "CASE WHEN scheduler_jobs.state = 'paused' THEN NULL ELSE b.next_run_time END, "
+                    "b.last_run_at, b.last_status, b.progress FROM temp.books b "
+                    "WHERE b.job_id = scheduler_jobs.job_id) "
+                    "WHERE job_id IN (SELECT job_id FROM temp.books)"
+                )
+            for job_id in self._pruning.due((r.job_id for r in records), history_limit):
+                conn.execute(
+                    "DELETE FROM scheduler_runs WHERE job_id = ? AND seq <= ("
+                    "SELECT seq FROM scheduler_runs WHERE job_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)",
+                    (job_id, job_id, history_limit),
+                )
+
+    async def interrupt_unfinished(self, note: str, *, keep_unstarted: Collection[RunTrigger] = ()) -> list[RunRecord]:
+        return await self._run(self._interrupt_unfinished, note, keep_unstarted)
+
+    def _interrupt_unfinished(self, note: str, keep_unstarted: Collection[str]) -> list[RunRecord]:
+        with self._write() as conn:
+            rows = conn.execute("SELECT seq, record FROM scheduler_runs WHERE status = 'running' ORDER BY seq")
+            changed, records = unfinished(rows.fetchall(), note, keep_unstarted)
+            conn.executemany(
+                "UPDATE scheduler_runs SET status = 'interrupted', record = ? WHERE seq = ?",
+                [(run_text(record), seq) for seq, record in changed],
+            )
+            conn.execute("UPDATE scheduler_jobs SET last_status = 'interrupted' WHERE last_status = 'running'")
+        return records
+
+    async def history(
+        self,
+        job_id: str | None,
+        status: RunStatus | None = None,
+        limit: int = 20,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        agentool_name: str | None = None,
+        run_id: str | None = None,
+        owner: str | None = None,
+    ) -> list[RunRecord]:
+        statement = RunQuery(job_id, status, limit, since, until, agentool_name, run_id, owner).statement("?")
+        return [read_run(r[0]) for r in await self._run(self._history, *statement)]
+
+    def _history(self, sql: str, params: list[object]) -> list[tuple[Any, ...]]:
+        return self._db().execute(sql, params).fetchall()
+
+    async def has_history(self, job_id: str) -> bool:
+        return await self._run(self._has_history, job_id)
+
+    def _has_history(self, job_id: str) -> bool:
+        row = self._db().execute("SELECT 1 FROM scheduler_runs WHERE job_id = ? LIMIT 1", (job_id,)).fetchone()
+        return row is not None
 
     async def append_audit(self, entries: Sequence[AuditEntry]) -> None:
         await self._run(self._append_audit, audit_rows(entries))
