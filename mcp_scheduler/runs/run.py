@@ -197,9 +197,9 @@ class Execution:
                 if (meter := self._events.meter) is not None:
                     meter.fire_not_run(job_id, "skipped", why)
                 return Ran(self._finish(base, Outcome("skipped", notes=[why]), t0))
-            if trigger not in ("run_now", "webhook", "chain", "condition") and not self.lease_held():
+            if trigger not in ("run_now", "webhook", "condition") and not self.lease_held():
                 # Fencing: the lease went while the start was being written (the process was frozen or cut off);
-                # another runner may own this fire's job by now.
+                # another runner may own this fire's job by now, or have started this chained run.
                 if (meter := self._events.meter) is not None:
                     meter.fire_not_run(job_id, "interrupted", LEASE_LOST)
                 return Ran(self._finish(base, Outcome("interrupted", notes=[LEASE_LOST]), t0))

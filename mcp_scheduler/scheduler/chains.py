@@ -2,24 +2,34 @@
 
 `check_after` refuses, when a job is scheduled or updated, a job named that the caller cannot see and a cycle;
 `ChainStarts` listens for finished runs in this process and starts the runs of the jobs chained after them.
+
+A chained run is started exactly once, across a kill of the runner: its run id is drawn from what it is chained to
+(`chain_run_id`: the run it follows and its job), and in the runner its record (`running`, not started yet, carrying
+its trigger data) goes into the very batch of the history writer that holds the finished record of the run it
+follows. A runner that takes over finds the chained runs that were decided but never started still `running` in
+the store (`SchedulerStore.interrupt_unfinished` keeps them) and starts them; those that started are `interrupted`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from ..errors import InvalidJobInputError
 from ..events import EventBus, JobEvent, RunEvent, SchedulerEvent
-from ..jobs import FAILED, Job
+from ..history import HistoryWriter
+from ..jobs import FAILED, Job, RunTrigger
 from ..models import RunRecord
 from ..policies import RunPolicy
 from .table import JobTable
 
-__all__ = ["ChainStarts", "chain_data", "check_after", "follows"]
+__all__ = ["CHAINED", "ChainStarts", "chain_data", "chain_run_id", "check_after", "follows", "waiting_run"]
 
 logger = logging.getLogger(__name__)
+
+CHAINED: tuple[RunTrigger] = ("chain",)  # the runs a runner taking over starts if they were decided but not started
 
 
 async def check_after(job_id: str, policy: RunPolicy, lookup: Callable[[str], Awaitable[Job | None]]) -> None:
@@ -77,20 +87,38 @@ def chain_data(record: RunRecord, traceparent: str | None) -> dict[str, Any]:
     return data
 
 
+def chain_run_id(followed_run_id: str, job_id: str) -> str:
+    """The run id of the run of `job_id` chained after the run `followed_run_id`: the same in every process and
+    after a restart, so that one chained run has one record, whoever decides it (32 hex digits, as other runs)."""
+    return hashlib.sha256(f"chain\0{followed_run_id}\0{job_id}".encode()).hexdigest()[:32]
+
+
+def waiting_run(job: Job, run_id: str, trigger_data: dict[str, Any], note: str) -> RunRecord:
+    """The record of a chained run decided and not started yet: `running` with no start, carrying its trigger data
+    and note as a run handed to the runner does (run_requests.py), so that a runner taking over can start it."""
+    return RunRecord(run_id=run_id, job_id=job.job_id, agentool_name=job.definition.agentool_name, trigger="chain",
+                     status="running", note=f"{note}; not started yet",
+                     result={"trigger_data": trigger_data, "note": note})
+
+
 class _Starter(Protocol):
     @property
     def accepting(self) -> bool: ...
 
-    def start_triggered(self, job: Job, trigger: Any, trigger_data: dict[str, Any], *, note: str | None = None
-                        ) -> str: ...
+    @property
+    def runner(self) -> bool: ...
+
+    def start_triggered(self, job: Job, trigger: Any, trigger_data: dict[str, Any], *, note: str | None = None,
+                        run_id: str | None = None) -> str: ...
 
 
 class ChainStarts:
     """Starts, when a run ends in this process, a run (trigger `chain`) of each job chained after its job."""
 
-    def __init__(self, *, table: JobTable, starter: _Starter, events: EventBus) -> None:
+    def __init__(self, *, table: JobTable, starter: _Starter, history: HistoryWriter, events: EventBus) -> None:
         self._table = table
         self._starter = starter
+        self._history = history
         # The jobs chained after each job, built when first needed after a change of any job: a finished run then
         # costs a lookup, not a pass over every job (thousands of fires a second on a store of thousands of jobs).
         self._followers: dict[str, list[str]] | None = None
@@ -118,9 +146,12 @@ class ChainStarts:
         if source is not None and record.status != "success" and _retried(record, source.definition.policy):
             return
         for job in [job for job in self._chained_after(record.job_id) if follows(job, record)]:
-            run_id = self._starter.start_triggered(
-                job, "chain", chain_data(record, event.traceparent),
-                note=f"chained after run {record.run_id} of job {record.job_id!r} ({record.status})",
-            )
+            data, run_id = chain_data(record, event.traceparent), chain_run_id(record.run_id, job.job_id)
+            note = f"chained after run {record.run_id} of job {record.job_id!r} ({record.status})"
+            if self._starter.runner:
+                # Synchronously, as the finished record was buffered just before this event: both are committed in
+                # one batch, so no kill between them loses the chained run (its start replaces this record).
+                self._history.record(waiting_run(job, run_id, data, note), job_known=False)
+            self._starter.start_triggered(job, "chain", data, note=note, run_id=run_id)
             logger.info("Job %s: run %s chained after run %s of job %s", job.job_id, run_id, record.run_id,
                         record.job_id)

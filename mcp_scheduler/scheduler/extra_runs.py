@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 BACKFILL_LIMIT = 1000  # most fire times one backfill runs
 REQUEST_START_WITHIN = 10.0  # seconds a standby's run_now waits for the runner to start the run it asked for
+STARTED_KEPT = 10_000  # ids of the chained and handed-over runs started here, remembered so that none starts twice
 CANCELLED_BACKFILL = "its backfill was cancelled (tasks/cancel)"
 _BACKFILL: tuple[RunTrigger] = ("backfill",)
 
@@ -87,7 +88,8 @@ class ExtraRuns:
         self._stops = 0  # stop() calls: a backfill started before one ends with it
         self._handed: dict[str, asyncio.Event] = {}  # runs handed to the runner -> set once it is seen to start
         self._watching: set[asyncio.Task[None]] = set()  # their waits, withdrawing those not taken in time
-        ChainStarts(table=table, starter=self, events=events)
+        self._started: dict[str, None] = {}  # see `_first_start`, oldest first
+        ChainStarts(table=table, starter=self, history=history, events=events)
         events.subscribe(self._heard)
         self.conditions = ConditionWatch(table=table, engine=engine, store=store, checks=checks, starter=self,
                                          clock=clock, events=events)
@@ -98,6 +100,22 @@ class ExtraRuns:
     def accepting(self) -> bool:
         """True while the scheduler is open: runs started now are waited for when it closes."""
         return self._open
+
+    @property
+    def runner(self) -> bool:
+        """True while this process holds the runner lease (the runs of chains and webhooks start here)."""
+        return self._engine.runner
+
+    def _first_start(self, run_id: str) -> bool:
+        """False if a run of `run_id` was started here already: a chained run that a runner taking over found
+        waiting (`Replication.become_runner`) may be read again by its follower, once, when the last runner wrote
+        it after the point the follower reads from."""
+        if run_id in self._started:
+            return False
+        self._started[run_id] = None
+        if len(self._started) > STARTED_KEPT:
+            del self._started[next(iter(self._started))]
+        return True
 
     def opened(self) -> None:
         self._open = True
@@ -193,7 +211,12 @@ class ExtraRuns:
     def take_request(self, request: RunRecord) -> None:
         """Run a run_now that another process asked for through the store (`run_requests.py`), under the
         request's run id, with this runner's flags; a request that cannot run is recorded `skipped`, saying why. A
-        webhook's or a chain's run handed over by a standby runs as it would have there (`start_triggered`)."""
+        webhook's or a chain's run handed over by a standby runs as it would have there (`start_triggered`), as does a
+        chained run that the last runner decided and did not start."""
+        if not self._first_start(request.run_id):
+            return
+        if (seen := self._handed.get(request.run_id)) is not None:
+            seen.set()  # this process handed it over before it took the lease: it is taken, not to be withdrawn
         work = self._requested(request) if request.trigger == "run_now" else self._take_handed(request)
         task = asyncio.create_task(work, name=f"mcp-scheduler-requested-{request.job_id}")
         self.manual_runs.add(task)
@@ -223,8 +246,8 @@ class ExtraRuns:
         ))
 
     def start_triggered(
-        self, job: Job, trigger: EventTrigger, trigger_data: dict[str, Any], *,
-        note: str | None = None,
+        self, job: Job, trigger: EventTrigger, trigger_data: dict[str, Any], *, note: str | None = None,
+        run_id: str | None = None,
     ) -> str:
         """Start a run of `job` that an event asked for (trigger `webhook`: an accepted delivery; `chain`: a run of
         the job its policy.after names ended; `condition`: its policy.when turned true), in the background, in the
@@ -232,12 +255,15 @@ class ExtraRuns:
         record's note says first. Its overlap policy applies: `skip` records the run `skipped` while another run of
         the job is in progress, `buffer_one` and `buffer_all` wait for room, the others run at once within
         max_runs_per_job (else `skipped`, naming the flag). In a process that is not the runner, the run is handed
-        to it through the store (`hand_over`)."""
-        run_id = uuid.uuid4().hex
+        to it through the store (`hand_over`). `run_id`: the run's id (a chained run's is `chain_run_id`; drawn when
+        None); one started here already is not again."""
+        run_id = run_id or uuid.uuid4().hex
         task: asyncio.Task[Any]
         if not self._engine.runner:
             task = asyncio.create_task(self.hand_over(job, trigger, trigger_data, note=note, run_id=run_id),
                                        name=f"mcp-scheduler-hand-over-{job.job_id}")
+        elif not self._first_start(run_id):
+            return run_id
         else:
             definition = job.definition
             record = RunRecord(run_id=run_id, job_id=job.job_id, agentool_name=definition.agentool_name,
@@ -307,9 +333,16 @@ class ExtraRuns:
         try:
             if overlap == "skip" and self._runs.running[definition.job_id]:
                 raise QuotaExceededError("a run of the job was in progress (its overlap policy is skip)")
+            # A chained run waits for room in the runner only: one that lost the lease meanwhile leaves it to the
+            # next runner, which finds it waiting in the store (chains.py).
+            go = (lambda: self._engine.runner) if record.trigger == "chain" else None
             ran = await self._runs.admission.run_extra(definition, record.trigger, None,
                                                        wait=overlap.startswith("buffer"), run_id=record.run_id,
-                                                       trigger_data=trigger_data, note=record.note)
+                                                       trigger_data=trigger_data, note=record.note, go=go)
+            if ran is None and go is not None and not go() and definition.job_id in self._table:
+                logger.warning("Job %s: %s %s is left to the next runner: this process lost the runner lease "
+                               "before it started", definition.job_id, what, record.run_id)
+                return
             if ran is None:
                 raise JobNotFoundError(definition.job_id)
         except (JobNotFoundError, QuotaExceededError) as exc:

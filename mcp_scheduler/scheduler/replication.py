@@ -26,6 +26,7 @@ from ..owners import may_see
 from ..runs import RunPath
 from ..schedules import resolve_timezone
 from ..store import SchedulerStore
+from .chains import CHAINED
 from .config import CANCELLED_JOB, INTERRUPTED_NOTE, INTERRUPTED_RETRIED_NOTE, LEASE_LOST, UPDATED_JOB
 from .engine import EngineHandle, engine_job
 from .local_writes import LocalWrites
@@ -120,8 +121,11 @@ class Replication:
         self.follow_queues()  # from the current end of the queues
 
     async def become_runner(self, *, paused: bool) -> None:
-        """With the lease held: record the runs the last runner left unfinished, load the jobs, start firing."""
-        interrupted = await self._store.interrupt_unfinished(INTERRUPTED_NOTE)
+        """With the lease held: record the runs the last runner left unfinished, load the jobs, start firing, and
+        start the chained runs it decided and did not start (chains.py)."""
+        unfinished = await self._store.interrupt_unfinished(INTERRUPTED_NOTE, keep_unstarted=CHAINED)
+        interrupted = [record for record in unfinished if record.status != "running"]
+        waiting = [record for record in unfinished if record.status == "running"]
         if interrupted:
             logger.warning("%d run(s) were in progress when the last runner stopped: recorded as interrupted",
                            len(interrupted))
@@ -145,6 +149,10 @@ class Replication:
             self._events.publish(RunEvent("finished", record))
         for job, record in filter(None, failing):
             await runs.retries.pause_if_failing(job, record)
+        if waiting and self.on_run_request is not None:
+            logger.warning("%d chained run(s) had not started when the last runner stopped: started here", len(waiting))
+            for record in waiting:
+                self.on_run_request(record)  # as a run handed over by another process (run_requests.py)
 
     def _retry_interrupted(self, record: RunRecord, wait: float) -> tuple[Job, RunRecord] | None:
         """A run the last runner left unfinished is a failed run of its job: retried under the job's policy (if

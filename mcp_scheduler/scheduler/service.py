@@ -163,13 +163,14 @@ class SchedulerService:
         (otherwise it is a standby that follows the store and takes over when the runner stops)."""
         if self._open:
             return self
-        self._closing = False
-        replication = self._replication
+        self._closing, replication, extra = False, self._replication, self._extra
+        extra.opened()  # first: runs chained after those the last runner left interrupted start as it takes over
         try:
             await self._store.open()
             await replication.join(paused=self.config.start_paused)
         except BaseException:
             # A failed open must not keep the lease or the database (close() would not see them).
+            extra.closed()
             self._table.cleared()
             self._runs.retries.stop()
             engine = replication.stop_firing()
@@ -180,7 +181,6 @@ class SchedulerService:
             await self._lease.release()
             raise
         self._open = True
-        self._extra.opened()
         warn_about_secrets(self.config.secrets, self.environ)
         self._history.start()
         if self._store.location is not None:

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from ..audit import AuditEntry, AuditQuery
-from ..jobs import Job, JobState, RunStatus
+from ..jobs import Job, JobState, RunStatus, RunTrigger
 from ..models import RunRecord
 from .conditions_table import ConditionRow
 from .hooks_table import HookRow
@@ -149,9 +149,13 @@ class SchedulerStore(Protocol):
         """Write run records (a run_id seen before is replaced) and bookkeeping in one transaction,
         keeping the newest `history_limit` runs of each job."""
 
-    async def interrupt_unfinished(self, note: str) -> list[RunRecord]:
-        """Mark every run still stored as `running` (its scheduler stopped without finishing it) as
-        `interrupted` with `note`; return the changed records."""
+    async def interrupt_unfinished(
+        self, note: str, *, keep_unstarted: Collection[RunTrigger] = ()
+    ) -> list[RunRecord]:
+        """Mark every run still stored as `running` (its scheduler stopped without finishing it) as `interrupted`
+        with `note`, in one transaction; return those records, in the order they were written. A run of a trigger
+        in `keep_unstarted` that never started (no `started_at`: a chained run decided but not started yet) stays
+        `running` as it is, and is returned with them: the runner taking over starts it (docs/chains.md)."""
         ...
 
     async def history(

@@ -10,7 +10,7 @@ timestamptz (`RowCodec`, which hands datetimes over as they are).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, get_args
 
@@ -19,7 +19,9 @@ from ..models import RunRecord
 from ..schedules import load_schedule
 from .base import Bookkeeping
 
-__all__ = ["JOB_COLUMNS", "RowCodec", "TextTimes", "interrupted", "read_run", "run_row", "run_text", "run_time"]
+__all__ = [
+    "JOB_COLUMNS", "RowCodec", "TextTimes", "interrupted", "read_run", "run_row", "run_text", "run_time", "unfinished",
+]
 
 JOB_COLUMNS = "job_id, definition, state, next_run_time, last_run_at, last_status, created_seq, progress"
 """The columns of a job row, in the order `RowCodec.jobs` reads them."""
@@ -52,15 +54,33 @@ def read_run(text: str) -> RunRecord:
 _EVENT_TRIGGERS = frozenset(get_args(EventTrigger))
 
 
-def interrupted(text: str, note: str) -> RunRecord:
+def interrupted(record: RunRecord, note: str) -> RunRecord:
     """A stored `running` record, marked `interrupted` with `note` (its scheduler stopped without finishing it); a
     run an event started keeps what its note said of that event first (the queue message, the run it followed). A
     request that never started loses the trigger data it carried (scheduler/run_requests.py)."""
-    record = read_run(text)
     if record.trigger in _EVENT_TRIGGERS and record.note:
         note = f"{record.note}; {note}"
     return record.model_copy(update={"status": "interrupted", "note": note,
                                      **({"result": None} if record.started_at is None else {})})
+
+
+def unfinished(
+    rows: Sequence[tuple[int, str]], note: str, keep_unstarted: Collection[str]
+) -> tuple[list[tuple[int, RunRecord]], list[RunRecord]]:
+    """`interrupt_unfinished` on the rows (seq, record) of the `running` runs: the rows to mark `interrupted` (seq,
+    record as marked), and every record as it is then, in the rows' order. A run of a trigger in `keep_unstarted`
+    that never started stays as it is (still `running`)."""
+    changed: list[tuple[int, RunRecord]] = []
+    records: list[RunRecord] = []
+    for seq, text in rows:
+        record = read_run(text)
+        if record.started_at is None and record.trigger in keep_unstarted:
+            records.append(record)
+            continue
+        record = interrupted(record, note)
+        changed.append((seq, record))
+        records.append(record)
+    return changed, records
 
 
 class RowCodec:

@@ -24,11 +24,11 @@ from agentool_bridge.postgres import ADVISORY_XACT_LOCK, SCHEMA_LOCK, mask_passw
 
 from ..audit import AuditEntry, AuditQuery, read_audit_row
 from ..errors import JobExistsError, JobNotFoundError, TooManyJobsError
-from ..jobs import Job, JobState, RunStatus
+from ..jobs import Job, JobState, RunStatus, RunTrigger
 from ..models import RunRecord
 from .audit_table import POSTGRES_AUDIT_SCHEMA, audit_insert, audit_rows
 from .base import Bookkeeping, FeedRead, RunQuery
-from .codec import JOB_COLUMNS, RowCodec, interrupted, read_run, run_row, run_text
+from .codec import JOB_COLUMNS, RowCodec, read_run, run_row, run_text, unfinished
 from .conditions_table import POSTGRES_CONDITIONS_SCHEMA, PostgresConditions
 from .feeds import HistoryPruning, changes_after, changes_pruned_to, feed_read, runs_after
 from .hooks_table import POSTGRES_HOOKS_SCHEMA, PostgresHooks
@@ -365,10 +365,14 @@ class PostgresStore(PostgresHooks, PostgresConditions):
         )
         return kept, {}
 
-    async def interrupt_unfinished(self, note: str) -> list[RunRecord]:
+    async def interrupt_unfinished(
+        self, note: str, *, keep_unstarted: Collection[RunTrigger] = ()
+    ) -> list[RunRecord]:
         async with self._db.transaction() as conn:
-            cur = await conn.execute("SELECT seq, record FROM scheduler_runs WHERE status = 'running' FOR UPDATE")
-            changed = [(seq, interrupted(text, note)) for seq, text in await cur.fetchall()]
+            cur = await conn.execute(
+                "SELECT seq, record FROM scheduler_runs WHERE status = 'running' ORDER BY seq FOR UPDATE"
+            )
+            changed, records = unfinished(await cur.fetchall(), note, keep_unstarted)
             if changed:
                 await conn.execute(
                     "UPDATE scheduler_runs AS r SET status = 'interrupted', record = c.record "
@@ -376,7 +380,7 @@ class PostgresStore(PostgresHooks, PostgresConditions):
                     ([seq for seq, _ in changed], [run_text(record) for _, record in changed]),
                 )
             await conn.execute("UPDATE scheduler_jobs SET last_status = 'interrupted' WHERE last_status = 'running'")
-        return [record for _, record in changed]
+        return records
 
     async def history(
         self,

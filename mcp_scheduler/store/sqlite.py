@@ -21,11 +21,11 @@ from typing import Any, TypeVar
 
 from ..audit import AuditEntry, AuditQuery, read_audit_row
 from ..errors import SchedulerStateError
-from ..jobs import Job, RunStatus
+from ..jobs import Job, RunStatus, RunTrigger
 from ..models import RunRecord
 from .audit_table import insert_entries
 from .base import Bookkeeping, FeedRead, RunQuery
-from .codec import JOB_COLUMNS, interrupted, read_run, run_row, run_text
+from .codec import JOB_COLUMNS, read_run, run_row, run_text, unfinished
 from .conditions_table import SQLiteConditions
 from .feeds import HistoryPruning, changes_after, feed_read, runs_after
 from .hooks_table import SQLiteHooks
@@ -269,19 +269,19 @@ class SQLiteStore(SQLiteJobs, SQLiteHooks, SQLiteConditions):
                     (job_id, job_id, history_limit),
                 )
 
-    async def interrupt_unfinished(self, note: str) -> list[RunRecord]:
-        return await self._run(self._interrupt_unfinished, note)
+    async def interrupt_unfinished(self, note: str, *, keep_unstarted: Collection[RunTrigger] = ()) -> list[RunRecord]:
+        return await self._run(self._interrupt_unfinished, note, keep_unstarted)
 
-    def _interrupt_unfinished(self, note: str) -> list[RunRecord]:
+    def _interrupt_unfinished(self, note: str, keep_unstarted: Collection[str]) -> list[RunRecord]:
         with self._write() as conn:
-            rows = conn.execute("SELECT seq, record FROM scheduler_runs WHERE status = 'running'").fetchall()
-            changed = [(seq, interrupted(text, note)) for seq, text in rows]
+            rows = conn.execute("SELECT seq, record FROM scheduler_runs WHERE status = 'running' ORDER BY seq")
+            changed, records = unfinished(rows.fetchall(), note, keep_unstarted)
             conn.executemany(
                 "UPDATE scheduler_runs SET status = 'interrupted', record = ? WHERE seq = ?",
                 [(run_text(record), seq) for seq, record in changed],
             )
             conn.execute("UPDATE scheduler_jobs SET last_status = 'interrupted' WHERE last_status = 'running'")
-        return [record for _, record in changed]
+        return records
 
     async def history(
         self,

@@ -221,6 +221,32 @@ async def test_interrupt_unfinished_marks_running_runs_interrupted_and_returns_t
     assert await store.interrupt_unfinished("again") == []
 
 
+async def test_interrupt_unfinished_keeps_the_chained_runs_that_never_started_for_the_next_runner(store: Any) -> None:
+    """The recovery of chains after a kill: a chained run decided (its record committed with the run it follows) but
+    not started stays for the runner taking over; one that started, and requests of other triggers, are interrupted."""
+    await store.insert_jobs([job("j")])
+    carried = {"trigger_data": {"job": "a", "run_id": "r-a", "status": "success"}, "note": "chained after run r-a"}
+    waiting = RunRecord(run_id="chained-waiting", job_id="j", agentool_name="echo", trigger="chain", status="running",
+                        result=carried)
+    started = RunRecord(run_id="chained-started", job_id="j", agentool_name="echo", trigger="chain",
+                        status="running", started_at=T0)
+    asked = RunRecord(run_id="asked", job_id="j", agentool_name="echo", trigger="run_now", status="running",
+                      result={"trigger_data": {}})
+    await store.write_batch([run("fire", status="running"), waiting, started, asked], [], 100)
+
+    found = await store.interrupt_unfinished("the runner stopped", keep_unstarted=("chain",))
+
+    assert [(r.run_id, r.status) for r in found] == [("fire", "interrupted"), ("chained-waiting", "running"),
+                                                     ("chained-started", "interrupted"), ("asked", "interrupted")]
+    assert found[1] == waiting  # as stored: the trigger data the run's input reads goes with it
+    assert found[3].result is None  # a request that never started: what it carried is dropped
+    stored = {r.run_id: r for r in await store.history("j")}
+    assert stored["chained-waiting"] == waiting and stored["chained-started"].status == "interrupted"
+    assert await store.interrupt_unfinished("again", keep_unstarted=("chain",)) == [waiting]  # until it starts
+    assert [(r.run_id, r.status) for r in await store.interrupt_unfinished("without keeping")] == [
+        ("chained-waiting", "interrupted")]
+
+
 async def test_history_is_newest_first_filtered_by_status_and_limited(store: Any) -> None:
     statuses: list[RunStatus] = ["success", "error", "success", "missed", "success"]
     await store.write_batch([run(f"r{i}", status=s, minute=i) for i, s in enumerate(statuses)], [], 100)
