@@ -16,18 +16,17 @@ from typing import Any
 from agentool_bridge.toolkits import QueueStore
 
 from ..clocks import Clock
-from ..errors import InvalidJobInputError, JobExecutionError, JobNotFoundError, QuotaExceededError
+from ..errors import JobExecutionError, JobNotFoundError, QuotaExceededError
 from ..events import EventBus, RunEvent, SchedulerEvent
-from ..fire_times import backfill_times
 from ..history import HistoryWriter
-from ..jobs import EventTrigger, Job, JobDefinition, RunTrigger
+from ..jobs import EventTrigger, Job, JobDefinition
 from ..models import BackfillOverlap, BackfillSummary, RunRecord, SchedulerInput
 from ..principals import require_kind
 from ..queue_owners import check_queues
 from ..runs import AdHocRun, RunPath, RunTarget
-from ..schedules import parse_moment
 from ..store import SchedulerStore
 from .audit_log import AuditLog
+from .backfills import Backfills
 from .chains import ChainStarts
 from .conditions import ConditionWatch
 from .engine import EngineHandle
@@ -37,21 +36,18 @@ from .replication import Replication
 from .run_requests import RUNNER_GONE, RunRequest
 from .table import JobTable
 
-__all__ = ["BACKFILL_LIMIT", "CANCELLED_BACKFILL", "REQUEST_START_WITHIN", "ExtraRuns"]
+__all__ = ["REQUEST_START_WITHIN", "ExtraRuns"]
 
 logger = logging.getLogger(__name__)
 
-BACKFILL_LIMIT = 1000  # most fire times one backfill runs
 REQUEST_START_WITHIN = 10.0  # seconds a standby's run_now waits for the runner to start the run it asked for
 STARTED_KEPT = 10_000  # ids of the chained and handed-over runs started here, remembered so that none starts twice
-CANCELLED_BACKFILL = "its backfill was cancelled (tasks/cancel)"
-_BACKFILL: tuple[RunTrigger] = ("backfill",)
 
 
 class ExtraRuns:
-    """run_now and backfills, and the tasks of those in progress (which `close()` waits for). A backfill ends when
-    its job goes, when this process stops being the runner, or when the scheduler is stopped (`stopped()`) or
-    closed (`closed()`)."""
+    """run_now, backfills (backfills.py) and the runs events start, and the tasks of those in progress (which
+    `close()` waits for). A backfill ends when its job goes, when this process stops being the runner, or when the
+    scheduler is stopped (`stopped()`) or closed (`closed()`)."""
 
     def __init__(
         self,
@@ -82,10 +78,9 @@ class ExtraRuns:
         self._per_job = per_job
         self._clock = clock
         self.manual_runs: set[asyncio.Task[Any]] = set()  # tasks inside run_now, and runs asked for (take_request)
-        self.backfills: set[asyncio.Task[Counter[str]]] = set()  # backfills in progress
-        self._halted: set[asyncio.Task[Counter[str]]] = set()  # backfills whose waiting caller was cancelled
         self._open = False
-        self._stops = 0  # stop() calls: a backfill started before one ends with it
+        self._backfills = Backfills(table=table, engine=engine, runs=runs, replication=replication, clock=clock,
+                                    audit=audit, per_job=per_job, is_open=lambda: self._open)
         self._handed: dict[str, asyncio.Event] = {}  # runs handed to the runner -> set once it is seen to start
         self._watching: set[asyncio.Task[None]] = set()  # their waits, withdrawing those not taken in time
         self._started: dict[str, None] = {}  # see `_first_start`, oldest first
@@ -134,7 +129,7 @@ class ExtraRuns:
             consumer.add_done_callback(self.manual_runs.discard)
 
     def stopped(self) -> None:
-        self._stops += 1
+        self._backfills.stopped()
         self._queue_triggers.stopped()
 
     async def run_now(self, request: SchedulerInput, *, run_id: str | None = None) -> RunRecord:
@@ -359,107 +354,10 @@ class ExtraRuns:
         *,
         wait: bool = False,
     ) -> BackfillSummary:
-        """Run a job once for every fire time of its schedule in the past range [since, until] (until: now by
-        default), each recorded with trigger 'backfill' and that fire time as its scheduled_time.
+        """`Backfills.backfill` (backfills.py)."""
+        return await self._backfills.backfill(job_id, since, until, overlap, wait=wait)
 
-        Strings are ISO 8601 times (naive ones in the job's time zone) or how long ago ('30 days'). At most
-        BACKFILL_LIMIT fire times. The runs start at once and go on in the background (buffer_all: one after
-        another; allow_all: up to the job's max_instances at a time), each in one of the scheduler's run slots
-        (max_concurrent_runs) and within the job's runs in flight (max_runs_per_job), waiting for room; with
-        `wait` this returns once they have all finished, with their outcomes. The job's bounds and jitter do
-        not apply: the range is what it runs. Only the runner runs backfills (it holds the runner lease);
-        stop_scheduler and cancel_job end them, and so does cancelling a caller that waits (`wait`): its runs in
-        progress are stopped (recorded `cancelled`) and the fire times left are not run.
-        """
-        job = await self._replication.find(job_id)
-        definition = job.definition
-        require_kind(definition.agentool_name, "backfilling a job")
-        zone = definition.schedule.timezone
-        now = self._clock.now()
-        start = parse_moment(since, "since", zone, now) if isinstance(since, str) else since
-        end = now if until is None else parse_moment(until, "until", zone, now) if isinstance(until, str) else until
-        if end > now:
-            raise InvalidJobInputError(
-                f"A backfill runs past fire times only: until {end.isoformat()} is in the future. Give a past time "
-                "(or omit until: now); future fire times run on schedule."
-            )
-        if start >= end:
-            raise InvalidJobInputError(
-                f"since ({start.isoformat()}) must be before until ({end.isoformat()}): give the start of a past range."
-            )
-        times, total = backfill_times(definition.schedule, start, end, BACKFILL_LIMIT)
-        if total > BACKFILL_LIMIT:
-            many = f"more than {total - 1}" if total > BACKFILL_LIMIT * 10 else str(total)
-            raise InvalidJobInputError(
-                f"The range from {start.isoformat()} to {end.isoformat()} holds {many} fire times of job {job_id!r}; "
-                f"a backfill runs at most {BACKFILL_LIMIT}. Split it into smaller ranges."
-            )
-        summary = BackfillSummary(job_id=job_id, count=len(times), first=times[0] if times else None,
-                                  last=times[-1] if times else None, overlap=overlap)
-        await self._audit.record("backfill", job_id, since=start, until=end, overlap=overlap, count=len(times))
-        if not times:
-            return summary.model_copy(update={"statuses": {}})
-        task = asyncio.create_task(self._backfill(definition, times, overlap), name=f"mcp-scheduler-backfill-{job_id}")
-        self.backfills.add(task)
-        task.add_done_callback(self.backfills.discard)
-        logger.info("Job %s: backfill of %d fire time(s) from %s to %s (%s)", job_id, len(times),
-                    times[0].isoformat(), times[-1].isoformat(), overlap)
-        if not wait:
-            return summary
-        try:
-            statuses = await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if not task.done():
-                self._halted.add(task)
-                task.add_done_callback(self._halted.discard)
-                self._runs.flights.stop(job_id, CANCELLED_BACKFILL, triggers=_BACKFILL)
-                await asyncio.wait([task])  # its stopped runs recorded: the caller's answer comes after them
-            raise
-        return summary.model_copy(update={"statuses": dict(statuses)})
-
-    async def _backfill(
-        self, definition: JobDefinition, times: list[datetime], overlap: BackfillOverlap
-    ) -> Counter[str]:
-        """Run the backfill's fire times; stops (logging what was left) when the job goes or the scheduler closes."""
-        statuses: Counter[str] = Counter()
-        job_id = definition.job_id
-        wide = min(definition.max_instances, self._per_job)
-        slots = asyncio.Semaphore(wide if overlap == "allow_all" else 1)
-        left = list(reversed(times))
-        stops = self._stops
-        me = asyncio.current_task()
-
-        def going() -> bool:
-            return (self._open and job_id in self._table and self._engine.engine is not None
-                    and self._stops == stops and me not in self._halted)
-
-        async def one(moment: datetime) -> None:
-            try:
-                # In a run slot of the scheduler and within the job's runs in flight, as every run.
-                record = await self._runs.admission.run_extra(definition, "backfill", moment, wait=True, go=going)
-                if record is not None:
-                    statuses[record.status] += 1
-            finally:
-                slots.release()
-
-        runs: set[asyncio.Task[None]] = set()
-        try:
-            while left:
-                await slots.acquire()
-                if not going():
-                    slots.release()
-                    logger.warning("Job %s: backfill stopped (the job or this runner went, the scheduler was "
-                                   "stopped or the backfill cancelled); %d fire time(s) from %s were not run", job_id,
-                                   len(left), left[-1].isoformat())
-                    break
-                run = asyncio.create_task(one(left.pop()))
-                runs.add(run)
-                run.add_done_callback(runs.discard)
-            if runs:
-                await asyncio.gather(*runs)
-        except asyncio.CancelledError:
-            for run in runs:
-                run.cancel()
-            await asyncio.gather(*runs, return_exceptions=True)
-            raise
-        return statuses
+    @property
+    def backfills(self) -> set[asyncio.Task[Counter[str]]]:
+        """The backfills in progress."""
+        return self._backfills.tasks

@@ -33,7 +33,7 @@ from pydantic import BaseModel, Field
 
 from ..principals import ADMIN
 from ..runtime import SchedulerRuntime
-from ..scheduler.extra_runs import CANCELLED_BACKFILL
+from ..scheduler.backfills import CANCELLED_BACKFILL
 from ..store.tasks import StoredTask, TaskStore
 from .auth import principal_of
 
