@@ -113,7 +113,11 @@ class ExtraRuns:
         return True
 
     def opened(self) -> None:
+        """The scheduler opens: runs may start from now on (chained runs a last runner left, as it takes over)."""
         self._open = True
+
+    def serving(self) -> None:
+        """The scheduler has opened (its jobs loaded): conditions and queue triggers are watched from now on."""
         self.conditions.start()
         self._queue_triggers.start()
 

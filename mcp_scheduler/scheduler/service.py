@@ -181,6 +181,7 @@ class SchedulerService:
             await self._lease.release()
             raise
         self._open = True
+        extra.serving()
         warn_about_secrets(self.config.secrets, self.environ)
         self._history.start()
         if self._store.location is not None:
