@@ -98,7 +98,8 @@ class SchedulerServer(MCPServer):
             async with self.use():
                 yield runtime
 
-        super().__init__(lifespan=lifespan, subscriptions=self.notifier.bus, extensions=[self.tasks], **kwargs)
+        with _sdk.sdk_logging_unless_configured():
+            super().__init__(lifespan=lifespan, subscriptions=self.notifier.bus, extensions=[self.tasks], **kwargs)
 
     @asynccontextmanager
     async def use(self) -> AsyncIterator[SchedulerRuntime]:

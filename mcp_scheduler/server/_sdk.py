@@ -13,6 +13,9 @@
   dropped; each registered tool's `parameters` gets `additionalProperties: false` and its
   `fn_metadata.arg_model` (the pydantic model the SDK validates arguments with) a subclass that
   refuses unknown keys with a message naming them.
+- Logging left to the host: `MCPServer.__init__` calls the SDK's `configure_logging`, which builds a rich
+  handler (importing rich where it is installed) for `logging.basicConfig` to drop when the root logger already
+  has handlers, as in the `mcp-scheduler` command; `sdk_logging_unless_configured` skips that call then.
 - Extensions added after the server's own tools (so that tools/list keeps its order): `MCPServer(extensions=...)`
   applies them first, through `MCPServer._apply_extension`, which this adapter calls later instead.
 - Answering what the stdio transport cannot parse: `mcp.server.stdio.stdio_server` hands a line it
@@ -36,8 +39,9 @@ import functools
 import logging
 import math
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import anyio
@@ -69,6 +73,7 @@ __all__ = [
     "map_output_schemas",
     "run_connection",
     "run_stdio",
+    "sdk_logging_unless_configured",
     "unparsable_message_reply",
 ]
 
@@ -95,6 +100,25 @@ def advertise_resource_list_changed(mcp: MCPServer) -> None:
     low.create_initialization_options = functools.partial(  # type: ignore[method-assign]
         low.create_initialization_options, NotificationOptions(resources_changed=True)
     )
+
+
+@contextmanager
+def sdk_logging_unless_configured() -> Iterator[None]:
+    """While inside, `MCPServer(...)` configures logging only if the root logger has no handlers: otherwise
+    `logging.basicConfig` would drop the SDK's handler anyway, after importing rich to build it (measured: 8% of
+    what this server adds to a bare `MCPServer`'s cold start)."""
+    module: Any = sys.modules[MCPServer.__module__]
+    sdk_configure = module.configure_logging
+
+    def configure_logging(*args: Any, **kwargs: Any) -> None:
+        if not logging.getLogger().handlers:
+            sdk_configure(*args, **kwargs)
+
+    module.configure_logging = configure_logging
+    try:
+        yield
+    finally:
+        module.configure_logging = sdk_configure
 
 
 def apply_extension(mcp: MCPServer, extension: Extension) -> None:
@@ -394,6 +418,10 @@ def check_mcp_sdk() -> None:
         problems.append("MCPServer._apply_extension, Server.extensions")
     if not callable(getattr(low, "run", None)):
         problems.append("Server.run (the low-level server loop run_stdio drives)")
+    if "configure_logging" not in MCPServer.__init__.__code__.co_names or not callable(
+        getattr(sys.modules[MCPServer.__module__], "configure_logging", None)
+    ):
+        problems.append("MCPServer.__init__ calling its module's configure_logging")
     if "_connection" not in ServerSession.__init__.__code__.co_names:  # set as self._connection in __init__
         problems.append("ServerSession._connection")
     if problems:
