@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import to_jsonable_python
 
 from agentool_bridge.redaction import scrub
@@ -43,6 +43,8 @@ VALUE_CHARS = 2000
 
 class AuditEntry(BaseModel):
     """One change: who (subject and client), when, what (operation, job, the fields it gave)."""
+
+    model_config = ConfigDict(defer_build=True)  # built at the first change, not at start
 
     seq: int | None = Field(default=None, description="Position in the audit log (None until stored).")
     at: Timestamp = Field(description="When the change was committed.")
