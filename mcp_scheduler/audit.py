@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import to_jsonable_python
 
 from agentool_bridge.redaction import scrub
@@ -45,6 +45,8 @@ _JSON = json.JSONEncoder(default=str, ensure_ascii=False)  # json.dumps with opt
 
 class AuditEntry(BaseModel):
     """One change: who (subject and client), when, what (operation, job, the fields it gave)."""
+
+    model_config = ConfigDict(defer_build=True)  # built at the first change, not at start
 
     seq: int | None = Field(default=None, description="Position in the audit log (None until stored).")
     at: Timestamp = Field(description="When the change was made (its entry is committed with it).")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, ConfigDict, Field
 
 from agentool_bridge.toolkits.config import AddressRules
 
@@ -60,6 +60,8 @@ class JobDefinition(FrozenModel):
 
     Frozen: changing a job means replacing its definition. Stored as this model's JSON.
     """
+
+    model_config = ConfigDict(defer_build=True)  # built when the first job is made or loaded, not at start
 
     job_id: str = Field(description="Unique job id.")
     job_name: str | None = Field(default=None, description="Human-readable name.")

@@ -92,6 +92,8 @@ def _absent_when_null(schema: dict[str, Any]) -> None:
 class JobInfo(BaseModel):
     """A scheduled job as the scheduler knows it."""
 
+    model_config = ConfigDict(defer_build=True)  # no answer's schema holds it: built when first made
+
     job_id: str = Field(description="Unique job id.")
     job_name: str | None = Field(default=None, description="Human-readable name.")
     agentool_name: str = Field(description="The job's kind.")

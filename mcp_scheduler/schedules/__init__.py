@@ -45,7 +45,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Annotated, Any, Final, Literal, TypeAlias, TypedDict, Unpack, overload
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
 from agentool_bridge.errors import clip
@@ -84,7 +84,7 @@ __all__ = [
 Schedule: TypeAlias = Annotated[CronSchedule | IntervalSchedule | OnceSchedule, Field(discriminator="schedule_type")]
 """Any schedule; validating a dict picks the class by its ``schedule_type``."""
 
-_SCHEDULE: Final[TypeAdapter[Schedule]] = TypeAdapter(Schedule)
+_SCHEDULE: Final[TypeAdapter[Schedule]] = TypeAdapter(Schedule, config=ConfigDict(defer_build=True))
 
 
 class ParseOptions(TypedDict, total=False):

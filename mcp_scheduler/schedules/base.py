@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any, Final, Literal, TypeAlias, get_args
 from zoneinfo import ZoneInfo
 
-from pydantic import BeforeValidator, ValidationInfo, field_validator
+from pydantic import BeforeValidator, ConfigDict, ValidationInfo, field_validator
 
 from .._frozen import FrozenModel
 from ..timestamps import Timestamp, utcnow
@@ -36,6 +36,8 @@ class BaseSchedule(FrozenModel):
         timezone: the IANA name of the zone the schedule runs in.
         description: the schedule in plain words.
     """
+
+    model_config = ConfigDict(defer_build=True)  # each kind built when first parsed or loaded, not at start
 
     schedule_type: ScheduleType
     expression: str

@@ -102,7 +102,8 @@ class SchedulerServer(MCPServer):
             async with self.use():
                 yield runtime
 
-        super().__init__(lifespan=lifespan, subscriptions=self.notifier.bus, extensions=[self.tasks], **kwargs)
+        with _sdk.sdk_logging_unless_configured():
+            super().__init__(lifespan=lifespan, subscriptions=self.notifier.bus, extensions=[self.tasks], **kwargs)
         _sdk.serve_listen(self, Listen(self.notifier.bus, self.tasks))  # also pushes notifications/tasks
 
     @asynccontextmanager
