@@ -74,14 +74,14 @@ def _joined(told: Owners, more: Owners) -> Owners:
 class OwnedUpdate(ResourceUpdated):
     """`ResourceUpdated` for the subscription bus, with the owners of the jobs it is about (`seen_events`)."""
 
-    owners: Owners = None
+    owners: Owners
 
 
 @dataclass(frozen=True)
 class OwnedListChanged(ResourcesListChanged):
     """`ResourcesListChanged` for the subscription bus, with the owners of the jobs added, removed or completed."""
 
-    owners: Owners = frozenset()
+    owners: Owners
 
 
 def job_uri(job_id: str) -> str:
