@@ -20,12 +20,15 @@ logger = logging.getLogger(__name__)
 class JobEvent:
     """A job was added, updated, removed, paused, resumed or completed.
 
-    `reason`: why a job was paused by the scheduler (after failures), None when a user paused it; `remote`: the
-    change was made by another process and read from the store.
+    `owner`: who created the job (`JobDefinition.owner`; None: a job stored without one, whose events are told to
+    admins alone), carried because a removed job is gone by the time its event is told; `reason`: why a job was
+    paused by the scheduler (after failures), None when a user paused it; `remote`: the change was made by another
+    process and read from the store.
     """
 
     kind: Literal["added", "updated", "removed", "paused", "resumed", "completed"]
     job_id: str
+    owner: str | None
     reason: str | None = None
     remote: bool = False
 

@@ -7,14 +7,14 @@ that nothing tells it the job exists. Jobs stored before jobs kept an owner belo
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
 from .errors import TooManyJobsError
 from .jobs import Job, JobDefinition
 from .principals import LOCAL, Principal, acting
 
-__all__ = ["may_see", "owner_fields", "principal_quota", "run_principal", "visible"]
+__all__ = ["may_see", "owner_fields", "principal_quota", "run_principal", "sees_owners", "visible"]
 
 
 def owner_fields() -> dict[str, Any]:
@@ -35,10 +35,15 @@ def run_principal(target: Any) -> Principal:
     return Principal(target.owner, target.owner_client)
 
 
+def sees_owners(principal: Principal, owners: Collection[str | None]) -> bool:
+    """True if `principal` may see a job that one of `owners` created: an admin always, another principal when it is
+    one of them (None, the owner of a job stored without one, is nobody's: such jobs are the admins')."""
+    return principal.admin or principal.subject in owners
+
+
 def may_see(job: Job, principal: Principal | None = None) -> bool:
     """True if `principal` (default: the acting one) may see and change `job`: an admin, or the job's creator."""
-    principal = principal or acting()
-    return principal.admin or (job.definition.owner is not None and job.definition.owner == principal.subject)
+    return sees_owners(principal or acting(), (job.definition.owner,))
 
 
 def visible(jobs: Iterable[Job]) -> Iterator[Job]:

@@ -126,7 +126,7 @@ class Execution:
         self._history.touch(job.job_id)
         if not last_fire:
             self._engine.remove_job(job.job_id)
-        self._events.publish(JobEvent("completed", job.job_id))
+        self._events.publish(JobEvent("completed", job.job_id, job.definition.owner))
 
     async def execute(
         self, target: RunTarget, trigger: RunTrigger, scheduled: datetime | None, *, run_id: str | None = None,

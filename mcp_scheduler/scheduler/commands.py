@@ -172,7 +172,7 @@ class JobCommands:
             with contextlib.suppress(Exception):
                 await self._store.delete_job(job_id)
             raise
-        self._events.publish(JobEvent("added", job_id))
+        self._events.publish(JobEvent("added", job_id, job.definition.owner))
         return self._views.info(job, previews, warnings)
 
     async def _exists(self, request: SchedulerInput, existing: Job, managed_by: str | None, previews: int) -> JobInfo:
@@ -268,7 +268,7 @@ class JobCommands:
         self._table.replaced(job, updated)
         self._engine.put(job)
         await self.stop_runs(job.job_id, UPDATED_JOB)  # what they run is not the job any more
-        self._events.publish(JobEvent("updated", job.job_id))
+        self._events.publish(JobEvent("updated", job.job_id, job.definition.owner))
         return self._views.info(job, previews, warnings)
 
     async def cancel(self, job_id: str, *, managed_by: str | None = None) -> JobInfo:
@@ -283,7 +283,7 @@ class JobCommands:
         self._history.forget(job_id)
         self._runs.forget(job_id)  # a pending retry is dropped with the job
         await self.stop_runs(job_id, CANCELLED_JOB)
-        self._events.publish(JobEvent("removed", job_id))
+        self._events.publish(JobEvent("removed", job_id, job.definition.owner))
         return self._views.cancelled(job).model_copy(update={"warnings": warnings})
 
     async def stop_runs(self, job_id: str | None, reason: str) -> None:
@@ -314,7 +314,7 @@ class JobCommands:
             self._table.paused(job)
             async with self._undone_on_error(job, before):
                 await self._store.set_state(job_id, "paused", None, audit=audit)
-            self._events.publish(JobEvent("paused", job_id))
+            self._events.publish(JobEvent("paused", job_id, job.definition.owner))
         return self._views.info(job, 0, warnings)
 
     async def resume(self, job_id: str) -> JobInfo:
@@ -342,7 +342,8 @@ class JobCommands:
                 )
             if self._engine.runner and job.state == "scheduled":
                 self._runs.retries.arm(job)  # a retry that waited for the resume
-            self._events.publish(JobEvent("resumed" if job.state == "scheduled" else "completed", job_id))
+            self._events.publish(JobEvent("resumed" if job.state == "scheduled" else "completed", job_id,
+                                          job.definition.owner))
         return self._views.info(job, 3, warnings)
 
     @contextlib.asynccontextmanager

@@ -55,7 +55,7 @@ class FailurePause:
         async with self._writes.write(job_id):
             await self._store.set_state(job_id, "paused", None, job.progress_json())
         logger.warning("Job %s: %s", job_id, reason)
-        self._events.publish(JobEvent("paused", job_id, reason=reason))
+        self._events.publish(JobEvent("paused", job_id, job.definition.owner, reason=reason))
         if self._queues is not None:
             name = job.definition.job_name or job_id
             try:

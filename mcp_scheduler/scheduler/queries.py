@@ -116,6 +116,12 @@ class JobQueries:
         job = self._table.get(job_id)
         return None if job is None else job.definition.job_name
 
+    def job_owner(self, job_id: str) -> str | None:
+        """Who created the job `job_id` (for telling its events to its owner alone), None if it has no owner or there
+        is no such job (the admins')."""
+        job = self._table.get(job_id)
+        return None if job is None else job.definition.owner
+
     async def get_job(self, job_id: str, history: int = 5) -> tuple[JobInfo, list[RunRecord]]:
         """A job with its next fire times and its latest runs."""
         await self._write_finished_runs()

@@ -375,19 +375,19 @@ class Replication:
                 self._history.forget(job_id)
                 self._runs.forget(job_id)
                 self._runs.stop_runs(job_id, CANCELLED_JOB)  # recorded with the next batch
-                self._events.publish(JobEvent("removed", job_id))
+                self._events.publish(JobEvent("removed", job_id, current.definition.owner))
             return
         if current is None:
             self._table.added(stored)
             if engine is not None and stored.state != "completed":
                 engine.add_job(engine_job(stored, stored.next_run_time))
-            self._events.publish(JobEvent("added", job_id))
+            self._events.publish(JobEvent("added", job_id, stored.definition.owner))
             return
         if stored.definition != current.definition:  # updated by another process
             self._table.replaced(current, stored)
             self._engine.put(current)
             self._runs.stop_runs(job_id, UPDATED_JOB)
-            self._events.publish(JobEvent("updated", job_id))
+            self._events.publish(JobEvent("updated", job_id, stored.definition.owner))
             if not self._engine.runner:
                 self._table.refreshed(current, stored)
             return
@@ -396,13 +396,13 @@ class Replication:
                 if engine is not None:
                     engine.pause_job(job_id)
                 self._table.paused(current)
-                self._events.publish(JobEvent("paused", job_id, remote=True))
+                self._events.publish(JobEvent("paused", job_id, current.definition.owner, remote=True))
             else:
                 next_run = engine.resume_job(job_id) if engine is not None else stored.next_run_time
                 self._table.resumed(current, next_run, may_complete=False)  # as the resuming process stored it
                 if self._engine.runner:
                     self._runs.retries.arm(current)
-                self._events.publish(JobEvent("resumed", job_id))
+                self._events.publish(JobEvent("resumed", job_id, current.definition.owner))
         if not self._engine.runner:  # the runner owns the bookkeeping; a standby shows what it stored
             self._table.refreshed(current, stored)
 

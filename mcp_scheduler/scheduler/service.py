@@ -377,6 +377,9 @@ class SchedulerService:
     def job_name(self, job_id: str) -> str | None:
         return self._queries.job_name(job_id)  # the job's name, whoever owns it (None: no name, or no such job)
 
+    def job_owner(self, job_id: str) -> str | None:
+        return self._queries.job_owner(job_id)  # who created it (None: nobody, or no such job: the admins')
+
     async def get_job(self, job_id: str, history: int = 5) -> tuple[JobInfo, list[RunRecord]]:
         """A job with its next fire times and its latest runs."""
         self._require_open()

@@ -37,7 +37,6 @@ from .arguments import describe_argument_errors
 from .auth import principal_of
 from .briefs import JobBrief
 from .cache_hints import LIST_HINTS, resource_cache_hints
-from .inbox import may_read
 from .listen import Listen
 from .notifications import HandshakeSessions, Notifier
 from .outputs import AgenToolCatalog, AgenToolEntry, AnswerLimits, HistoryPage, JobDetail, JobPage, QueueMessages
@@ -82,8 +81,8 @@ class SchedulerServer(MCPServer):
     def __init__(self, runtime: SchedulerRuntime, *, limits: AnswerLimits | None = None, **kwargs: Any) -> None:
         self.runtime = runtime
         self.limits = limits or AnswerLimits()
-        self.notifier = Notifier(InMemorySubscriptionBus(), HandshakeSessions(), self.limits.content_chars,
-                                 functools.partial(may_read, runtime))
+        self.notifier = Notifier(InMemorySubscriptionBus(), HandshakeSessions(), runtime.service.job_owner,
+                                 self.limits.content_chars)
         self.tasks = RunTasks(runtime)
         """Runs as tasks for the clients that declare the tasks extension."""
         self.metrics: MetricsEndpoint | None = None

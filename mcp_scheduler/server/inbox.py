@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
 
 from pydantic import ValidationError
 
@@ -24,13 +23,12 @@ from agentool_bridge.toolkits import QueueMessage
 from agentool_bridge.toolkits.inbox import INBOX_QUEUE, InboxMessage
 from agentool_bridge.untrusted import untrusted
 
-from ..principals import Principal, acting, acting_as
+from ..principals import acting
 from ..runtime import SchedulerRuntime
 from .notifications import INBOX_URI
 from .outputs import AnswerLimits, InboxEntry, InboxPage
 
-__all__ = ["INBOX_QUEUE", "INBOX_URI", "MESSAGE_LIMIT", "inbox_entry", "inbox_page", "may_read", "read_inbox",
-           "readable"]
+__all__ = ["INBOX_QUEUE", "INBOX_URI", "MESSAGE_LIMIT", "inbox_entry", "inbox_page", "read_inbox", "readable"]
 
 MESSAGE_LIMIT = 10_000
 """Most characters of an inbox message's own text shown (the notify AgenTool takes no longer one)."""
@@ -58,17 +56,6 @@ def inbox_entry(item: QueueMessage, limits: AnswerLimits) -> InboxEntry:
 def _job_of(item: QueueMessage) -> str | None:
     job_id = item.message.get("job_id") if isinstance(item.message, dict) else None
     return job_id if isinstance(job_id, str) else None
-
-
-def may_read(runtime: SchedulerRuntime, principal: Principal, job_id: Any) -> bool:
-    """Whether `principal` may read an inbox message about `job_id`: an admin every message, another principal
-    those about its own jobs (a message about no job, or a job gone, is the admins')."""
-    if principal.admin:
-        return True
-    if not isinstance(job_id, str):
-        return False
-    with acting_as(principal):
-        return job_id in set(runtime.service.job_ids())
 
 
 def readable(runtime: SchedulerRuntime, count: int | None = None) -> tuple[list[QueueMessage], int]:

@@ -8,7 +8,8 @@ request (`notifications.taskIds`); the server acknowledges the ids it honors and
 `notifications/tasks`, the task as `tasks/get` gives it. `Listen` serves both on one stream, as the SDK's handler
 does the rest (acknowledgement first, every frame stamped with the subscription id, a bounded backlog that ends the
 stream when its client stops reading). A queue's updates go only to the streams of its owner and of admins, under
-the name each knows it by (`notifications.seen_events`). A stream is given only the tasks its caller may read with
+the name each knows it by, and what is about a job only to those of its owner and of admins
+(`notifications.seen_events`). A stream is given only the tasks its caller may read with
 `tasks/get` (its own; all with `scheduler:admin`), first as they are when it opens, then each change; a client that
 asks for tasks without declaring the extension gets -32021.
 """
@@ -121,7 +122,7 @@ class Listen:
                 send.close()
 
         def deliver(event: ServerEvent) -> None:
-            for seen in seen_events(principal, event):  # a queue's updates go to its owner (and admins) alone
+            for seen in seen_events(principal, event):  # a job's or queue's go to its owner (and admins) alone
                 if event_matches(kinds, uris, seen):
                     put(seen)
 
