@@ -37,6 +37,7 @@ from agentool_bridge.errors import clip
 from ..errors import JobNotFoundError, SchedulerError
 from ..events import JobEvent, RunEvent, SchedulerEvent
 from ..models import SchedulerInput
+from ..owners import sees_owners
 from ..principals import LOCAL, READ, RUN, WRITE, Principal, acting, acting_as
 from ..server.auth import principal_of_token
 from .page import content_security_policy, page_html
@@ -223,11 +224,14 @@ class _Api:
             return _error(500, "Internal error: the server log has the details.")
 
     async def events(self, request: Request) -> Response:
-        reveal = acting().admin  # another principal's job ids are not told: the page re-reads its own view anyway
+        principal, service = acting(), self._runtime.service
         send, receive = anyio.create_memory_object_stream[SchedulerEvent](_EVENT_BUFFER)
 
         def listen(event: SchedulerEvent) -> None:
-            if isinstance(event, JobEvent | RunEvent):
+            # Only the changes of jobs the caller may see (an admin: every job), as the MCP notifications.
+            if isinstance(event, JobEvent | RunEvent) and sees_owners(
+                principal, (event.owner if isinstance(event, JobEvent) else service.job_owner(event.job_id),)
+            ):
                 try:
                     send.send_nowait(event)
                 except anyio.WouldBlock:  # a reader that fell behind re-reads the whole view anyway
@@ -242,7 +246,7 @@ class _Api:
                     while True:
                         with anyio.move_on_after(HEARTBEAT) as idle:
                             event = await receive.receive()
-                        yield ": keep-alive\n\n" if idle.cancelled_caught else _sse(event, reveal)
+                        yield ": keep-alive\n\n" if idle.cancelled_caught else _sse(event)
             finally:
                 unsubscribe()
                 send.close()
@@ -252,9 +256,7 @@ class _Api:
         )
 
 
-def _sse(event: SchedulerEvent, reveal: bool) -> str:
-    if not reveal:
-        return f"event: {'run' if isinstance(event, RunEvent) else 'job'}\ndata: {{}}\n\n"
+def _sse(event: SchedulerEvent) -> str:
     if isinstance(event, RunEvent):
         data = {
             "kind": event.kind,
