@@ -21,6 +21,7 @@ psycopg is imported here only; this module is imported only for a `postgresql://
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -319,6 +320,10 @@ class PostgresLease:
         conn, self._conn = self._conn, None
         if conn is not None and not conn.closed:
             try:
+                # Unlocked before closing: the server ends a closed session's backend (and its locks) a moment
+                # later, when a standby trying at once would still find the lock taken.
+                with contextlib.suppress(psycopg.Error, OSError):
+                    await conn.execute("SELECT pg_advisory_unlock_all()")
                 await conn.close()  # ends the session: the lock goes with it
             except (psycopg.Error, OSError):
                 pass
