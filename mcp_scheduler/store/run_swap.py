@@ -2,10 +2,11 @@
 once, by its asker or by a runner, whichever comes first (scheduler/run_requests.py).
 
 `replace_run(expected, record)` writes `record` in place of the stored record of its run only if the stored one is
-still exactly `expected` (its JSON as written), in one transaction, and gives the row a new seq so that followers
-read it. A runner taking a request and the process that wrote it withdrawing it both swap from the request as they
-read it: the first swap commits, the other finds another record there and changes nothing. On PostgreSQL a runner's
-swap (`fenced`) is refused too when this process's fencing token is stale (`fence.py`).
+still `expected` (read back, it equals it: a version that stores more fields compares what both hold), in one
+transaction that holds the row, and gives the row a new seq so that followers read it. A runner taking a request
+and the process that wrote it withdrawing it both swap from the request as they read it: the first swap commits,
+the other finds another record there and changes nothing. On PostgreSQL a runner's swap (`fenced`) is refused too
+when this process's fencing token is stale (`fence.py`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from ..models import RunRecord
-from .codec import run_row, run_text
+from .codec import read_run, run_row
 from .fence import token_is_stale
 from .hooks_table import SQLiteLike
 
@@ -42,7 +43,7 @@ class SQLiteRunSwap:
         def swap() -> bool:
             with self._write() as conn:
                 row = conn.execute("SELECT record FROM scheduler_runs WHERE run_id = ?", (expected.run_id,)).fetchone()
-                if row is None or row[0] != run_text(expected):
+                if row is None or read_run(row[0]) != expected:
                     return False
                 # REPLACE: a new seq, which followers read.
                 conn.execute(
@@ -76,13 +77,15 @@ class PostgresRunSwap:
                 return False
             # The feed's lock before the row's: write_batch takes them in that order.
             await conn.execute(ADVISORY_XACT_LOCK, (RUNS_LOCK,))
-            cur = await conn.execute(
-                "UPDATE scheduler_runs SET seq = DEFAULT, job_id = %s, status = %s, record = %s, writer = %s, "
-                "at = %s, agentool = %s WHERE run_id = %s AND record = %s",
-                (job_id, status, text, self.writer, at, agentool, run_id, run_text(expected)),
-            )
-            if not cur.rowcount:
+            cur = await conn.execute("SELECT record FROM scheduler_runs WHERE run_id = %s FOR UPDATE", (run_id,))
+            row = await cur.fetchone()
+            if row is None or read_run(row[0]) != expected:
                 return False
+            await conn.execute(
+                "UPDATE scheduler_runs SET seq = DEFAULT, job_id = %s, status = %s, record = %s, writer = %s, "
+                "at = %s, agentool = %s WHERE run_id = %s",
+                (job_id, status, text, self.writer, at, agentool, run_id),
+            )
             await self._db.notify(conn)
         return True
 
