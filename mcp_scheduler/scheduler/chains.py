@@ -20,16 +20,14 @@ from typing import Any, Protocol
 from ..errors import InvalidJobInputError
 from ..events import EventBus, JobEvent, RunEvent, SchedulerEvent
 from ..history import HistoryWriter
-from ..jobs import FAILED, Job, RunTrigger
+from ..jobs import FAILED, Job
 from ..models import RunRecord
 from ..policies import RunPolicy
 from .table import JobTable
 
-__all__ = ["CHAINED", "ChainStarts", "chain_data", "chain_run_id", "check_after", "follows", "waiting_run"]
+__all__ = ["ChainStarts", "chain_data", "chain_run_id", "check_after", "follows", "waiting_run"]
 
 logger = logging.getLogger(__name__)
-
-CHAINED: tuple[RunTrigger] = ("chain",)  # the runs a runner taking over starts if they were decided but not started
 
 
 async def check_after(job_id: str, policy: RunPolicy, lookup: Callable[[str], Awaitable[Job | None]]) -> None:

@@ -231,7 +231,10 @@ class ConditionWatch:
         if last is not None and last.holds == seen.holds:
             return
         row = ConditionRow(job.job_id, key, seen.holds, now, now)
-        await self._store.note_condition(row)  # first: a restart or a takeover does not fire this change again
+        # First: a restart or a takeover does not fire this change again. Refused once this process lost the runner
+        # lease (PostgreSQL's fencing token): the change is the next runner's to see and fire.
+        if not await self._store.note_condition(row):
+            return
         rows[job.job_id] = row
         if not seen.holds or not self._starter.accepting:
             return

@@ -33,7 +33,7 @@ from .engine import EngineHandle
 from .inputs import RequestChecks
 from .queue_trigger import QueueTriggers
 from .replication import Replication
-from .run_requests import RUNNER_GONE, RunRequest
+from .run_requests import RUNNER_GONE, RunRequest, taken_by
 from .table import JobTable
 
 __all__ = ["REQUEST_START_WITHIN", "ExtraRuns"]
@@ -221,7 +221,25 @@ class ExtraRuns:
         self.manual_runs.add(task)
         task.add_done_callback(self.manual_runs.discard)
 
+    async def _took(self, request: RunRecord) -> bool:
+        """Take the request in the store before running it: False (not to be run) if its asker withdrew it first,
+        or another runner took it since it was read. Taken, it can no longer be withdrawn; it stays never started
+        until its start record replaces it, so that a runner taking over from this one starts it (KEPT_UNSTARTED)."""
+        taker = f"the runner (pid {os.getpid()} on {socket.gethostname()})"
+        try:
+            if await self._store.replace_run(request, taken_by(request, taker), fenced=True):
+                return True
+        except Exception:  # the store out of reach: the request stays for its asker to withdraw, or the next runner
+            logger.exception("Job %s: run %s (%s) asked for by another process could not be taken", request.job_id,
+                             request.run_id, request.trigger)
+            return False
+        logger.warning("Job %s: run %s (%s) asked for by another process is not run here: it was withdrawn or "
+                       "taken by another runner first", request.job_id, request.run_id, request.trigger)
+        return False
+
     async def _requested(self, request: RunRecord) -> None:
+        if not await self._took(request):
+            return
         try:
             job = await self._replication.lookup(request.job_id)
             if job is None:
@@ -288,7 +306,7 @@ class ExtraRuns:
         """Ask the runner for the run through the store (`run_requests.py`); its run id once the request is
         committed. The request is withdrawn (recorded `cancelled`) if no runner starts it within
         REQUEST_START_WITHIN seconds."""
-        what = "a webhook delivery" if trigger == "webhook" else "a chain"
+        what = {"webhook": "a webhook delivery", "condition": "a condition"}.get(trigger, "a chain")
         asked = RunRequest(self._store, job, history_limit=self._history_limit, run_id=run_id, trigger=trigger,
                            trigger_data={"trigger_data": trigger_data, "note": note},
                            asked_by=f"{what} in a standby (pid {os.getpid()} on {socket.gethostname()})")
@@ -311,7 +329,10 @@ class ExtraRuns:
             seen.set()  # the runner wrote a record of a run handed to it: it took it
 
     async def _take_handed(self, request: RunRecord) -> None:
-        """Run a webhook's or a chain's run that another process handed over (`hand_over`)."""
+        """Run a webhook's, a condition's or a chain's run that another process handed over (`hand_over`), or that
+        the last runner left never started."""
+        if not await self._took(request):
+            return
         carried = request.result if isinstance(request.result, dict) else {}
         record = request.model_copy(update={"result": None, "note": carried.get("note")})
         try:
@@ -323,18 +344,20 @@ class ExtraRuns:
             return
         logger.info("Job %s: run %s (%s) asked for by another process runs here (pid %d)", request.job_id,
                     request.run_id, request.trigger, os.getpid())
-        await self._triggered(job.definition, record, carried.get("trigger_data") or {})
+        await self._triggered(job.definition, record, carried.get("trigger_data") or {}, stored=True)
 
-    async def _triggered(self, definition: JobDefinition, record: RunRecord, trigger_data: dict[str, Any]) -> None:
+    async def _triggered(
+        self, definition: JobDefinition, record: RunRecord, trigger_data: dict[str, Any], *, stored: bool = False
+    ) -> None:
         overlap = definition.policy.overlap
         what = {"webhook": "a webhook delivery's run", "condition": "a condition's run"}.get(record.trigger,
                                                                                            "a chained run")
         try:
             if overlap == "skip" and self._runs.running[definition.job_id]:
                 raise QuotaExceededError("a run of the job was in progress (its overlap policy is skip)")
-            # A chained run waits for room in the runner only: one that lost the lease meanwhile leaves it to the
-            # next runner, which finds it waiting in the store (chains.py).
-            go = (lambda: self._engine.runner) if record.trigger == "chain" else None
+            # A chained run, and one taken from the store (`stored`), waits for room in the runner only: one that
+            # lost the lease meanwhile leaves it to the next runner, which finds it waiting in the store (chains.py).
+            go = (lambda: self._engine.runner) if record.trigger == "chain" or stored else None
             ran = await self._runs.admission.run_extra(definition, record.trigger, None,
                                                        wait=overlap.startswith("buffer"), run_id=record.run_id,
                                                        trigger_data=trigger_data, note=record.note, go=go)

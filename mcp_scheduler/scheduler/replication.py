@@ -26,12 +26,11 @@ from ..owners import may_see
 from ..runs import RunPath
 from ..schedules import resolve_timezone
 from ..store import SchedulerStore
-from .chains import CHAINED
 from .config import CANCELLED_JOB, INTERRUPTED_NOTE, INTERRUPTED_RETRIED_NOTE, LEASE_LOST, UPDATED_JOB
 from .engine import EngineHandle, engine_job
 from .local_writes import LocalWrites
 from .read_marks import ReadMarks
-from .run_requests import is_run_request
+from .run_requests import KEPT_UNSTARTED, is_run_request
 from .table import JobTable
 
 __all__ = ["Replication"]
@@ -122,8 +121,8 @@ class Replication:
 
     async def become_runner(self, *, paused: bool) -> None:
         """With the lease held: record the runs the last runner left unfinished, load the jobs, start firing, and
-        start the chained runs it decided and did not start (chains.py)."""
-        unfinished = await self._store.interrupt_unfinished(INTERRUPTED_NOTE, keep_unstarted=CHAINED)
+        start the chained runs it decided and the runs handed to it that it did not start (KEPT_UNSTARTED)."""
+        unfinished = await self._store.interrupt_unfinished(INTERRUPTED_NOTE, keep_unstarted=KEPT_UNSTARTED)
         interrupted = [record for record in unfinished if record.status != "running"]
         waiting = [record for record in unfinished if record.status == "running"]
         if interrupted:
@@ -150,7 +149,9 @@ class Replication:
         for job, record in filter(None, failing):
             await runs.retries.pause_if_failing(job, record)
         if waiting and self.on_run_request is not None:
-            logger.warning("%d chained run(s) had not started when the last runner stopped: started here", len(waiting))
+            for trigger, count in Counter(record.trigger for record in waiting).items():
+                logger.warning("%d %s run(s) had not started when the last runner stopped: started here", count,
+                               "chained" if trigger == "chain" else trigger)
             for record in waiting:
                 self.on_run_request(record)  # as a run handed over by another process (run_requests.py)
 

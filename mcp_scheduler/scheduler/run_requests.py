@@ -2,16 +2,20 @@
 
 A request is a run record of the job (trigger `run_now`, status `running`, never started) written by a process
 that does not run the jobs. The runner's follower reads it with the other processes' records
-(`Replication`) and runs it as a run_now under the request's run id (`ExtraRuns.take_request`), with the
+(`Replication`), takes it (`ExtraRuns.take_request`) and runs it as a run_now under the request's run id, with the
 runner's own toolkit flags and environment; its start and finished records replace the request, which is what
 the asking process waits for (`RunRequest.wait`). A request nobody takes in time is withdrawn (recorded
-`cancelled`); one still waiting when a new runner takes the lease is recorded `interrupted` like any run its
-predecessor left.
+`cancelled`). Taking and withdrawing are both a compare-and-swap of the request's stored record
+(`SchedulerStore.replace_run`): whichever commits first settles it, and the other changes nothing, so a request is
+never both withdrawn and run.
 
-A webhook delivery received by a standby, and a chained run due in a process that is not the runner, are handed
-over the same way (trigger `webhook` or `chain`): the request's `result` holds the run's trigger data (what its
-`!trigger:` references read) until the runner's start record replaces it, and the process that wrote it does not
-wait for the run, only withdraws it if no runner starts it in time (`RunRequest.taken`).
+A webhook delivery received by a standby, a condition that turned true in a runner that lost its lease meanwhile,
+and a chained run due in a process that is not the runner, are handed over the same way (trigger `webhook`,
+`condition` or `chain`): the request's `result` holds the run's trigger data (what its `!trigger:` references read)
+until the runner's start record replaces it, and the process that wrote it does not wait for the run, only
+withdraws it if no runner takes it in time (`RunRequest.taken`). Those requests outlive the runner: one still
+waiting when a new runner takes the lease (taken by the last runner or not) is started by the new runner, once
+(`KEPT_UNSTARTED`); a run_now request is recorded `interrupted` then, and its asker told.
 """
 
 from __future__ import annotations
@@ -22,16 +26,19 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from ..jobs import ASKED, EventTrigger, Job
+from ..jobs import ASKED, EventTrigger, Job, RunTrigger
 from ..models import RunRecord
 from ..store import SchedulerStore
 
-__all__ = ["NOT_TAKEN", "RUNNER_GONE", "RunRequest", "is_run_request"]
+__all__ = ["KEPT_UNSTARTED", "NOT_TAKEN", "RUNNER_GONE", "RunRequest", "is_run_request", "taken_by"]
 
 POLL = 0.05  # seconds between reads of the store while waiting (the runner's follower polls as often)
 RUNNER_CHECK = 1.0  # seconds between checks, while the run goes on, that the runner still runs
 NOT_TAKEN = "not taken: no runner started the run within {within:g} s (one that is stopped, paused or hung takes none)"
 RUNNER_GONE = "the runner stopped during the run; the next runner records it as interrupted"
+KEPT_UNSTARTED: tuple[RunTrigger, ...] = ("chain", "webhook", "condition")
+"""The triggers of the runs that a runner taking over starts if they never started (`interrupt_unfinished` keeps
+them): chained runs the last runner decided, and runs handed over (an accepted delivery: its sender got 202)."""
 
 
 def is_run_request(record: RunRecord) -> bool:
@@ -41,6 +48,12 @@ def is_run_request(record: RunRecord) -> bool:
     or chained run of the runner itself commits its start before its first record.
     """
     return record.trigger in ASKED and record.status == "running" and record.started_at is None
+
+
+def taken_by(request: RunRecord, taker: str) -> RunRecord:
+    """The record of `request` once the runner `taker` took it: still never started (a runner taking over starts it
+    if this one stops first), its note saying who took it."""
+    return request.model_copy(update={"note": "; ".join(filter(None, (request.note, f"taken by {taker}")))})
 
 
 class RunRequest:
@@ -74,40 +87,42 @@ class RunRequest:
     ) -> RunRecord:
         """The run's finished record, once the runner wrote it.
 
-        If no runner started the run within `start_within` seconds, the request is withdrawn and its record
-        (status `cancelled`, NOT_TAKEN) returned; if `runner_alive()` turns false while the run goes on, the
-        last record seen is returned with RUNNER_GONE as its note (still `running`). `started(record)` is
-        called once the runner has started it. Cancelled (Ctrl-C) before the start, the request is withdrawn.
+        If no runner took the request within `start_within` seconds, it is withdrawn and its record (status
+        `cancelled`, NOT_TAKEN) returned; if `runner_alive()` turns false while the run goes on (or while it waits
+        to start, taken, beyond `start_within`), the last record seen is returned with RUNNER_GONE as its note
+        (still `running`). `started(record)` is called once the runner has started it. Cancelled (Ctrl-C) before
+        a runner took it, the request is withdrawn.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + start_within
         next_check = loop.time() + RUNNER_CHECK
-        current: RunRecord | None = None  # the runner's latest record of the run
+        current: RunRecord | None = None  # the runner's latest record of the run (taken, started, finished)
         try:
             while True:
                 current = await self._read() or current
                 if current is not None and current.status != "running":
                     return current
-                if current is not None and current.started_at is not None:
-                    if started is not None:
-                        started(current)
-                        started = None
+                if current is not None and current.started_at is not None and started is not None:
+                    started(current)
+                    started = None
+                overdue = loop.time() >= deadline
+                if current is not None and (current.started_at is not None or overdue):
                     if loop.time() >= next_check:
                         next_check = loop.time() + RUNNER_CHECK
                         if not await runner_alive():
                             return current.model_copy(update={"note": RUNNER_GONE})
-                elif loop.time() >= deadline:
-                    return await self._withdraw(NOT_TAKEN.format(within=start_within))
+                elif overdue and (withdrawn := await self._withdraw(NOT_TAKEN.format(within=start_within))):
+                    return withdrawn
                 await asyncio.sleep(POLL)
         except asyncio.CancelledError:
-            if current is None or current.started_at is None:
+            if current is None:
                 await asyncio.shield(self._withdraw("withdrawn: the command asking for it was interrupted"))
             raise
 
     async def taken(self, *, start_within: float, seen: asyncio.Event) -> None:
-        """Withdraw the request unless the runner started it within `start_within` seconds. `seen` is set by the
-        caller once this process's follower read a record of the run (the runner's start), so that nothing is read
-        here meanwhile; cancelled (this process closing), the request is left to the runner."""
+        """Withdraw the request unless a runner took it within `start_within` seconds. `seen` is set by the caller
+        once this process's follower read a record of the run (the runner's start), so that nothing is read here
+        meanwhile; cancelled (this process closing), the request is left to the runner."""
         try:
             await asyncio.wait_for(seen.wait(), start_within)
         except TimeoutError:
@@ -123,12 +138,9 @@ class RunRequest:
             self._position = position
             found = next((r for r in reversed(records) if r.run_id == self.run_id), found)
 
-    async def _withdraw(self, note: str) -> RunRecord:
-        """Record the request as not run, unless the runner took it meanwhile (then its record is returned)."""
-        taken = await self._read()
-        if taken is not None:
-            return taken
+    async def _withdraw(self, note: str) -> RunRecord | None:
+        """Record the request as not run (its record, returned) unless a runner took it first (None): the swap
+        from the request as written fails once the runner's take (or start) replaced it."""
         withdrawn = self.record.model_copy(update={"status": "cancelled", "finished_at": datetime.now(UTC),
                                                    "note": note, "result": None})
-        await self._store.write_batch([withdrawn], [], self._history_limit)
-        return withdrawn
+        return withdrawn if await self._store.replace_run(self.record, withdrawn) else None

@@ -4,14 +4,20 @@
 creation time and its `when`, so that a changed condition or a new job of the same id starts afresh), `holds` (1 true,
 0 false), `since` (when it became that) and `checked_at` (when a check last changed the row). The runner writes a row
 when a check finds the condition changed, before it starts the run that the change fires, so that a runner that
-takes over (or a restart) does not fire the same change again. Rows of jobs that are gone are removed when the rows
-are read. Times are POSIX seconds. The stores take the two classes as mixins.
+takes over (or a restart) does not fire the same change again. On PostgreSQL that write is fenced as the runner's
+run records are (`fence.py`): a runner that lost its lease stores nothing that would make the next runner take a
+change as seen. Rows of jobs that are gone are removed when the rows are read. Times are POSIX seconds. The stores
+take the two classes as mixins.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from .fence import token_is_stale
 
 if TYPE_CHECKING:
     from .hooks_table import SQLiteLike
@@ -21,6 +27,8 @@ __all__ = ["POSTGRES_CONDITIONS_SCHEMA", "SQLITE_CONDITIONS_SCHEMA", "ConditionR
            "SQLiteConditions"]
 
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS scheduler_conditions (
@@ -71,18 +79,21 @@ class SQLiteConditions:
 
         return await self._run(load)
 
-    async def note_condition(self: SQLiteLike, row: ConditionRow) -> None:
-        """Store a job's condition as now seen (replacing what was stored)."""
+    async def note_condition(self: SQLiteLike, row: ConditionRow) -> bool:
+        """Store a job's condition as now seen (replacing what was stored); True once stored. (The file lock that is
+        the runner lease on SQLite is never lost by a live process: no other runner can have written meanwhile.)"""
 
         def note() -> None:
             with self._write() as conn:
                 conn.execute(_NOTE.format(m="?"), (row.job_id, row.key, int(row.holds), row.since, row.checked_at))
 
         await self._run(note)
+        return True
 
 
 class _PostgresLike(Protocol):
     _db: PostgresConnections
+    _fence: Callable[[], int | None]
 
 
 class PostgresConditions:
@@ -93,6 +104,14 @@ class PostgresConditions:
             await conn.execute(_PRUNE)
             return _rows(await (await conn.execute(_ALL)).fetchall())
 
-    async def note_condition(self: _PostgresLike, row: ConditionRow) -> None:
+    async def note_condition(self: _PostgresLike, row: ConditionRow) -> bool:
+        """As `SQLiteConditions.note_condition`, unless this process's fencing token is stale (it lost the runner
+        lease): then nothing is stored and False returned (the next runner checks the condition itself)."""
         async with self._db.transaction() as conn:
+            token = self._fence()
+            if token is not None and await token_is_stale(conn, token):
+                logger.warning("Job %s: the change of its condition is not stored: this process no longer holds the "
+                               "runner lease (fencing token %d); the next runner checks it", row.job_id, token)
+                return False
             await conn.execute(_NOTE.format(m="%s"), (row.job_id, row.key, int(row.holds), row.since, row.checked_at))
+        return True

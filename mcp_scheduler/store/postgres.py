@@ -31,8 +31,10 @@ from .base import Bookkeeping, FeedRead, RunQuery
 from .codec import JOB_COLUMNS, RowCodec, read_run, run_row, run_text, unfinished
 from .conditions_table import POSTGRES_CONDITIONS_SCHEMA, PostgresConditions
 from .feeds import HistoryPruning, changes_after, changes_pruned_to, feed_read, runs_after
+from .fence import token_is_stale
 from .hooks_table import POSTGRES_HOOKS_SCHEMA, PostgresHooks
 from .postgres_connections import PostgresConnections
+from .run_swap import RUNS_LOCK, PostgresRunSwap
 
 __all__ = ["PostgresStore"]
 
@@ -42,8 +44,6 @@ logger = logging.getLogger(__name__)
 # out makes the next runner run the message), which a stale fencing token keeps out; run_now and backfill runs are
 # anyone's.
 _RUNNER_TRIGGERS = frozenset({"schedule", "catch_up", "retry", "queue"})
-# Holds the token's row until commit: the next runner cannot raise the token between the check and the commit.
-_FENCE = "SELECT 1 FROM scheduler_lease WHERE id = 1 AND epoch = %s FOR SHARE"
 
 # Definitions and run records are stored as JSON *text*, not jsonb: they are written by pydantic's
 # model_dump_json and read back by model_validate_json, never queried inside; jsonb would parse them on
@@ -85,7 +85,7 @@ CREATE TABLE IF NOT EXISTS scheduler_changes (
 # numbers in the order transactions *start* writing, not the order they commit: without the lock a
 # follower could read seq 11 before seq 10 commits, move past 10 and never see it.
 # The keys in use are listed in agentool_bridge.postgres (the queue toolkit's feed takes one too).
-_SCHEMA_LOCK, _CHANGES_LOCK, _RUNS_LOCK, _JOBS_LOCK, _AUDIT_LOCK = SCHEMA_LOCK, 1, 2, 4, 5
+_SCHEMA_LOCK, _CHANGES_LOCK, _RUNS_LOCK, _JOBS_LOCK, _AUDIT_LOCK = SCHEMA_LOCK, 1, RUNS_LOCK, 4, 5
 _LOCK = ADVISORY_XACT_LOCK
 
 # Runs written by an earlier version have no time or AgenTool column yet: filled in once from the record.
@@ -107,7 +107,7 @@ def _columns(rows: Iterable[Sequence[Any]], width: int) -> list[list[Any]]:
     return columns
 
 
-class PostgresStore(PostgresHooks, PostgresConditions):
+class PostgresStore(PostgresHooks, PostgresConditions, PostgresRunSwap):
     """Jobs and run history in PostgreSQL; implements `SchedulerStore` like `SQLiteStore` does.
 
     `url`: a libpq connection string or URL (`postgresql://user@host:5432/db`); a schema can be chosen
@@ -311,7 +311,7 @@ class PostgresStore(PostgresHooks, PostgresConditions):
             return
         async with self._db.transaction() as conn:
             token = self._fence()
-            if token is not None and not await (await conn.execute(_FENCE, (token,))).fetchone():
+            if token is not None and await token_is_stale(conn, token):
                 records, books = self._fenced(records, books, token)
                 if not records and not books:
                     return

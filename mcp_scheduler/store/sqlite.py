@@ -29,6 +29,7 @@ from .codec import JOB_COLUMNS, read_run, run_row, run_text, unfinished
 from .conditions_table import SQLiteConditions
 from .feeds import HistoryPruning, changes_after, feed_read, runs_after
 from .hooks_table import SQLiteHooks
+from .run_swap import SQLiteRunSwap
 from .sqlite_disk import DiskGuard, connect, connect_marks
 from .sqlite_jobs import CODEC, SQLiteJobs, execute_rows
 from .sqlite_schema import SQLITE_TABLES
@@ -37,7 +38,7 @@ __all__ = ["SQLiteStore"]
 
 T = TypeVar("T")
 
-class SQLiteStore(SQLiteJobs, SQLiteHooks, SQLiteConditions):
+class SQLiteStore(SQLiteJobs, SQLiteHooks, SQLiteConditions, SQLiteRunSwap):
     """Jobs and run history in one SQLite file (or in memory); implements `SchedulerStore`."""
 
     def __init__(self, database: str | os.PathLike[str] | None) -> None:

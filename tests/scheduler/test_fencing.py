@@ -1,5 +1,6 @@
 """Fencing after a lease loss (issue 21): the fencing token each runner draws, the writes it keeps out, the runs a
-runner that loses its lease cancels, and the retries of interrupted runs (opt-in, held until the old runs stop)."""
+runner that loses its lease cancels, and the retries of interrupted runs (opt-in, held until the old runs stop); the
+condition states and the takes of handed-over runs it keeps out too."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ import pytest
 from mcp_scheduler import SchedulerService
 from mcp_scheduler.models import RunRecord
 from mcp_scheduler.postgres_lease import HOLDER_QUERY, STOP_MARGIN, WHERE, PostgresLease, lease_key
+from mcp_scheduler.scheduler.run_requests import taken_by
+from mcp_scheduler.store.conditions_table import ConditionRow
 from mcp_scheduler.store.postgres import PostgresStore
 from tests.scheduler._support import EventRecorder, Slow, VirtualClock, finished, request, started
+from tests.store.test_contract import job
 
 WAIT = {"operation": "wait", "label": "slow"}
 
@@ -141,3 +145,30 @@ async def test_a_run_left_interrupted_is_retried_only_by_a_job_that_opts_in_and_
     assert "retried, as its job's retry_on has interrupted" in (opted[1].note or "")
     assert "a retry of a run the last runner left interrupted" in (opted[0].note or "")
     assert slow.started == 3
+
+
+async def test_a_stale_token_keeps_out_the_condition_states_and_the_takes_of_the_runner(
+    postgres_url: str, pg_store: PostgresStore
+) -> None:
+    first, second = PostgresLease(postgres_url, lease_time=4), PostgresLease(postgres_url, lease_time=4)
+    pg_store.fence_with(first.fencing_token)
+    asked = RunRecord(run_id="asked", job_id="j", agentool_name="echo", trigger="webhook", status="running")
+    try:
+        await pg_store.insert_jobs([job("j")])
+        await pg_store.write_batch([asked], [], 100)  # a standby's request (anyone's record)
+        assert await first.try_acquire()
+        assert await pg_store.note_condition(ConditionRow("j", "k", False, 1.0, 1.0))
+        await first.release()
+        assert await second.try_acquire()  # another process is the runner now, with a newer token
+
+        # A change to true stored now would make the next runner take it as seen, and never fire it.
+        assert await pg_store.note_condition(ConditionRow("j", "k", True, 2.0, 2.0)) is False
+        assert await pg_store.replace_run(asked, taken_by(asked, "a runner that lost its lease"), fenced=True) is False
+        withdrawn = asked.model_copy(update={"status": "cancelled"})
+        assert await pg_store.replace_run(asked, withdrawn)  # its asker's withdrawal is not the runner's: not fenced
+    finally:
+        await first.release()
+        await second.release()
+
+    assert await pg_store.load_conditions() == {"j": ConditionRow("j", "k", False, 1.0, 1.0)}
+    assert [r.status for r in await pg_store.history("j")] == ["cancelled"]
