@@ -107,12 +107,13 @@ class SQLiteStore(SQLiteJobs, SQLiteHooks, SQLiteConditions, SQLiteRunSwap):
             raise
 
     def _migrate(self) -> None:
-        conn = self._db()
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(scheduler_runs)")}
-        if "writer" not in columns:  # a database of an earlier version
-            conn.execute("ALTER TABLE scheduler_runs ADD COLUMN writer TEXT NOT NULL DEFAULT ''")
-        if "at" not in columns:
-            with self._write():
+        # In one write transaction: processes opening a new file together each see the columns missing, and all but
+        # the first would fail adding them ("duplicate column name") if they looked before taking the write lock.
+        with self._write() as conn:
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(scheduler_runs)")}
+            if "writer" not in columns:  # a database of an earlier version
+                conn.execute("ALTER TABLE scheduler_runs ADD COLUMN writer TEXT NOT NULL DEFAULT ''")
+            if "at" not in columns:
                 conn.execute("ALTER TABLE scheduler_runs ADD COLUMN at REAL")
                 conn.execute("ALTER TABLE scheduler_runs ADD COLUMN agentool TEXT")
                 conn.execute(
@@ -121,12 +122,12 @@ class SQLiteStore(SQLiteJobs, SQLiteHooks, SQLiteConditions, SQLiteRunSwap):
                     "json_extract(record, '$.scheduled_time'), json_extract(record, '$.finished_at'))) "
                     "- 2440587.5) * 86400.0"
                 )
-        conn.execute("CREATE INDEX IF NOT EXISTS scheduler_runs_by_time ON scheduler_runs (at)")
-        job_columns = {row[1] for row in conn.execute("PRAGMA table_info(scheduler_jobs)")}
-        if "runs_from" not in job_columns:
-            conn.execute("ALTER TABLE scheduler_jobs ADD COLUMN runs_from INTEGER NOT NULL DEFAULT 0")
-        if "progress" not in job_columns:  # Job.progress_json(): failures, runs, pause reason, pending retry
-            conn.execute("ALTER TABLE scheduler_jobs ADD COLUMN progress TEXT")
+            conn.execute("CREATE INDEX IF NOT EXISTS scheduler_runs_by_time ON scheduler_runs (at)")
+            job_columns = {row[1] for row in conn.execute("PRAGMA table_info(scheduler_jobs)")}
+            if "runs_from" not in job_columns:
+                conn.execute("ALTER TABLE scheduler_jobs ADD COLUMN runs_from INTEGER NOT NULL DEFAULT 0")
+            if "progress" not in job_columns:  # Job.progress_json(): failures, runs, pause reason, pending retry
+                conn.execute("ALTER TABLE scheduler_jobs ADD COLUMN progress TEXT")
 
     # ------------------------------------------------------------------ what other processes changed
 
