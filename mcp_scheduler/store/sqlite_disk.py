@@ -44,11 +44,27 @@ def connect(database: str | os.PathLike[str] | None) -> sqlite3.Connection:
     if path != ":memory:":
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
+    _set_wal(conn)
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     conn.execute(f"PRAGMA journal_size_limit={WAL_KEPT}")
     return conn
+
+
+def _set_wal(conn: sqlite3.Connection) -> None:
+    # Switching a new file to WAL takes an exclusive lock without calling the busy handler: processes opening the
+    # file together get "database is locked" at once, so this waits for the others here, as busy_timeout would.
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
 
 
 def connect_marks(database: str) -> sqlite3.Connection:

@@ -1,4 +1,5 @@
-"""Processes that open a new SQLite file together all open it: the tables' upgrade is one write transaction, not a
+"""Processes that open a new SQLite file together all open it: the switch to WAL waits for the others (SQLite does
+not call the busy handler for it: "database is locked"), and the tables' upgrade is one write transaction, not a
 look at the columns followed by a change that another process made in between ("duplicate column name")."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from mcp_scheduler.store import SQLiteStore
 
 
 async def test_stores_opening_a_new_file_at_once_all_open_it(tmp_path: Path) -> None:
-    for attempt in range(10):
+    for attempt in range(40):
         path = tmp_path / f"fresh-{attempt}.db"
         stores = [SQLiteStore(path) for _ in range(6)]
         try:
