@@ -1,6 +1,6 @@
 """Three server processes on one database (a SQLite file, or PostgreSQL): all serve, one fires. kill -9
 the runner again and again (runs in progress most of the time): a standby takes over within 2 s each
-time, no fire runs twice, none is lost (each due fire ran or is recorded missed or interrupted), none
+time on SQLite and within the lease time on PostgreSQL, no fire runs twice, none is lost (each due fire ran or is recorded missed or interrupted), none
 stays `running`. On PostgreSQL also a runner frozen (SIGSTOP, as if cut off by a partition) past its
 lease time: the standby takes over within the lease time, and the thawed runner fires nothing more.
 
@@ -27,7 +27,9 @@ from tests.reliability._support import account_fires, marks, runs
 from tests.reliability.test_kill9 import sleeper, start_server, start_servers
 
 CYCLES = int(os.environ.get("MCP_SCHEDULER_FAILOVER_CYCLES", "1"))
-TAKEOVER_GOAL_S = 2.0
+TAKEOVER_GOAL_S = {"SQLite": 2.0, "PostgreSQL": 10.0}
+"""The README's goals: 2 s on a SQLite file; on PostgreSQL the lease time (10 s by default). PostgreSQL's takeover
+after a kill -9 usually takes under a second too, but it also waits for the server to notice the dead session."""
 
 
 async def _role(url: str) -> str | None:
@@ -162,4 +164,4 @@ async def test_three_processes_kill_9_the_runner_again_and_again_no_fire_lost_or
                 lost_fires=sum(map(len, lost.values())),
                 missed=sum(1 for r in records if r["status"] == "missed"))
     assert {job_id: times for job_id, times in lost.items() if times} == {}
-    assert max(takeovers) < TAKEOVER_GOAL_S, f"takeover times {takeovers}"
+    assert max(takeovers) < TAKEOVER_GOAL_S[backend], f"takeover times {takeovers}"

@@ -51,6 +51,11 @@ class Acknowledged:
     jobs: set[str] = field(default_factory=set)
     runs: dict[str, str] = field(default_factory=dict)  # run_id -> status answered
     calls: int = 0
+    first: asyncio.Event = field(default_factory=asyncio.Event)  # set by the first job answered
+
+    def job(self, job_id: str) -> None:
+        self.jobs.add(job_id)
+        self.first.set()
 
 
 def _spawn_server(database: Path | str, port: int, log: Path, *extra: str) -> subprocess.Popen[bytes]:
@@ -101,7 +106,7 @@ async def keep_busy(url: str, cycle: int, mark_file: Path, acknowledged: Acknowl
                 result = await client.call_tool("schedule_job", args)
                 acknowledged.calls += 1
                 if not result.is_error:
-                    acknowledged.jobs.add(job_id)
+                    acknowledged.job(job_id)
             for k in range(400):
                 job_id = f"c{cycle}-once-{k}"
                 args = {"schedule_type": "once", "schedule": f"in {0.3 + 0.05 * k:.2f} seconds",
@@ -109,7 +114,7 @@ async def keep_busy(url: str, cycle: int, mark_file: Path, acknowledged: Acknowl
                 result = await client.call_tool("schedule_job", args)
                 acknowledged.calls += 1
                 if not result.is_error:
-                    acknowledged.jobs.add(job_id)
+                    acknowledged.job(job_id)
                 if k % 5 == 0:
                     token = f"c{cycle}-now-{k}"
                     ran = await client.call_tool(
@@ -129,7 +134,13 @@ async def one_cycle(cycle: int, tmp: Path, rng: random.Random, totals: Counter[s
     process = start_server(database, port, log)
     acknowledged = Acknowledged()
     busy = asyncio.ensure_future(keep_busy(f"http://127.0.0.1:{port}/mcp", cycle, mark_file, acknowledged))
-    await asyncio.wait({busy}, timeout=rng.uniform(0.8, 2.5))
+    # The random moment counts from the first answered job: on a loaded machine the client's first call can take
+    # longer than the whole window, and a kill before any answer tests nothing.
+    first = asyncio.ensure_future(acknowledged.first.wait())
+    await asyncio.wait({busy, first}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+    first.cancel()
+    assert acknowledged.first.is_set(), f"cycle {cycle}: no schedule_job answered within 60 s (see {log})"
+    await asyncio.wait({busy}, timeout=rng.uniform(0.3, 2.0))
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=10)
     await asyncio.wait_for(busy, 30)
