@@ -27,8 +27,8 @@ class RunInfo:
     webhooks obey it on top of their own process's. None: the process's own policy alone (a run of
     an AgenTool that is no stored job, or a job stored before jobs kept their policy).
 
-    `queue_namespace`: the namespace of the queues the run uses (`toolkits/queue/namespaces.py`): its job's
-    owner's; None: the shared names (the operator's and admins' jobs).
+    `namespace`: the namespace of the queues and `storage_kv` keys the run uses (`toolkits/namespaces.py`): its
+    job's owner's; None: the shared names (the operator's and admins' jobs).
     """
 
     job_id: str
@@ -37,7 +37,7 @@ class RunInfo:
     scheduled_time: datetime | None = None
     job_name: str | None = None
     address_policy: AddressRules | None = None
-    queue_namespace: str | None = None
+    namespace: str | None = None
 
 
 _CURRENT: ContextVar[RunInfo | None] = ContextVar("agentool_bridge_current_run", default=None)

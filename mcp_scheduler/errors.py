@@ -39,6 +39,7 @@ __all__ = [
     "SetupError",
     "PortInUseError",
     "DiskFullError",
+    "AuditWriteError",
     "is_disk_full",
 ]
 
@@ -203,6 +204,23 @@ class MissingScopeError(SchedulerError, PermissionError):
             f"Ask the authorization server for a token with {scope!r} (or have its administrator grant it)."
         )
         self.scope = scope
+
+
+class AuditWriteError(SchedulerError, RuntimeError):
+    """A change was refused because the database would not take its audit entry (a change and its entry commit
+    together or not at all): nothing was changed. The database's own error goes to the server's log, not to the
+    caller."""
+
+    def __init__(self, operation: str, job_id: str | None) -> None:
+        what = f"the {operation} of job {clip(job_id)}" if job_id else f"the {operation}"
+        super().__init__(
+            f"Not done: {what} was refused because its audit entry could not be written, and every change is "
+            "recorded in the audit log or not made at all; nothing was changed. Try again once the operator has "
+            "fixed the audit log: the database's table scheduler_audit (a trigger, rule or permission that refuses "
+            "inserts) or the database's disk; the server's log has the database's error."
+        )
+        self.operation = operation
+        self.job_id = job_id
 
 
 class SetupError(SchedulerError, OSError):

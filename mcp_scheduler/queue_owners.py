@@ -6,6 +6,7 @@ reads, takes or lists them, and it sees its queues under the names it gave. Admi
 (as stored before queues had owners), see every stored name, others' namespaces included, and may address them by
 it. A job's queues are its owner's (`job_namespace`): its result and error queues, and the `queue` kind in its runs
 (the run context carries the namespace); the inbox is apart (per owner by the job each message is about).
+`storage_kv` keys live in the same namespace (the kind reads it from the run context, `RunInfo.namespace`).
 """
 
 from __future__ import annotations

@@ -5,6 +5,11 @@ database) or in PostgreSQL when the database is a `postgresql://` URL; table `ag
 other tables are never touched. A key
 whose time to live has passed is treated as absent everywhere and deleted when next seen.
 It is also what `!ref:storage_kv:<key>` references resolve against (see the injector).
+
+Keys belong to principals as queue names do (`namespaces.py`): inside a scheduled run the AgenTool uses the run's
+namespace (`RunInfo.namespace`, its job's owner's), so that `report` is stored as `~token:alice/report` and `keys`
+lists that namespace's keys alone, under the names its owner gave. Without a namespace (the operator's and admins'
+runs, and calls outside a run) keys are the shared ones, as stored before keys had owners, and every key is listed.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any, Literal
 
 from pydantic import Field, JsonValue, field_validator, model_validator
 
+from ..context import current_run
 from ..injector import get_injector
 from ..models import BaseOperationInput, RoutingConfig
 from ..redaction import scrub, scrub_text
@@ -26,6 +32,7 @@ from ..registry import AgenTool, AgenToolRegistry
 from ._common import Name, ToolkitOutput, check_json, check_name, isoformat, require_fields
 from ._db import open_database
 from .errors import KeyNotFoundError
+from .namespaces import stored_name, used_name
 
 __all__ = ["AGENTOOL_NAME", "KeyNotFoundError", "KVStore", "StorageKVInput", "create_storage_kv_agent"]
 
@@ -78,6 +85,12 @@ def _key(key: str | None) -> str:
     return scrub_text(key)
 
 
+def _namespace() -> str | None:
+    """The namespace of the keys of the run in progress (None: the shared keys)."""
+    run = current_run()
+    return None if run is None else run.namespace
+
+
 class KVStore:
     """JSON values by key in one database. Thread-safe; used by the `storage_kv` AgenTool.
 
@@ -86,6 +99,9 @@ class KVStore:
     (`InvalidNameError`: non-blank, at most 200 characters, no control characters such as NUL).
 
     `clock` returns the current POSIX time; tests pass a fake one to expire keys without sleeping.
+
+    Each operation takes `namespace` (`namespaces.py`): the key given is the one its principal knows, kept within
+    that namespace; None (the default) for the shared keys, where every stored key is addressed as it is.
     """
 
     def __init__(
@@ -123,10 +139,11 @@ class KVStore:
             return None
         return None if row is None else (row[0], row[1])
 
-    def get(self, key: str) -> ToolkitOutput:
+    def get(self, key: str, *, namespace: str | None = None) -> ToolkitOutput:
         """The value of a key; raises `KeyNotFoundError` if it is missing or expired."""
+        stored = stored_name(namespace, key, field="key")
         with self._lock, self._db.transaction():
-            row = self._live_row(key, self._clock())
+            row = self._live_row(stored, self._clock())
         if row is None:
             raise KeyNotFoundError(key)
         expires_at = None if row[1] is None else isoformat(row[1])
@@ -136,19 +153,20 @@ class KVStore:
             data={"key": key, "value": json.loads(row[0]), "expires_at": expires_at},
         )
 
-    def set(self, key: str, value: Any, ttl: float | None) -> ToolkitOutput:
+    def set(self, key: str, value: Any, ttl: float | None, *, namespace: str | None = None) -> ToolkitOutput:
         """Store a value under a key, replacing any previous value and expiry. Inside a run, the secrets revealed
         to it are stored as their `!env:NAME` reference, never their value."""
+        stored = stored_name(namespace, key, field="key")
         payload = json.dumps(scrub(value), ensure_ascii=False, allow_nan=False)
         now = self._clock()
         expires_at = None if ttl is None else now + ttl
         with self._lock, self._db.transaction():
-            created = self._live_row(key, now) is None
+            created = self._live_row(stored, now) is None
             self._db.execute(
                 f"INSERT INTO {_TABLE} (key, value, expires_at, updated_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at, "
                 "updated_at = excluded.updated_at",
-                (key, payload, expires_at, now),
+                (stored, payload, expires_at, now),
             )
         when = "" if expires_at is None else f", expiring in {ttl:g} s"
         return ToolkitOutput(
@@ -157,21 +175,23 @@ class KVStore:
             data={"key": key, "expires_at": None if expires_at is None else isoformat(expires_at), "created": created},
         )
 
-    def delete(self, key: str) -> ToolkitOutput:
+    def delete(self, key: str, *, namespace: str | None = None) -> ToolkitOutput:
         """Delete a key. Deleting a missing key is not an error: `deleted` is then false."""
+        stored = stored_name(namespace, key, field="key")
         with self._lock, self._db.transaction():
-            deleted = self._live_row(key, self._clock()) is not None
-            self._db.execute(f"DELETE FROM {_TABLE} WHERE key = ?", (key,))
+            deleted = self._live_row(stored, self._clock()) is not None
+            self._db.execute(f"DELETE FROM {_TABLE} WHERE key = ?", (stored,))
         return ToolkitOutput(
             operation="delete",
             message=f"Deleted key {key!r}." if deleted else f"Key {key!r} did not exist.",
             data={"key": key, "deleted": deleted},
         )
 
-    def exists(self, key: str) -> ToolkitOutput:
+    def exists(self, key: str, *, namespace: str | None = None) -> ToolkitOutput:
         """Whether a key holds an unexpired value."""
+        stored = stored_name(namespace, key, field="key")
         with self._lock, self._db.transaction():
-            found = self._live_row(key, self._clock()) is not None
+            found = self._live_row(stored, self._clock()) is not None
         return ToolkitOutput(
             operation="exists",
             message=f"Key {key!r} {'exists' if found else 'does not exist'}.",
@@ -191,19 +211,19 @@ class KVStore:
         )
 
         def get_value(key: str) -> ToolkitOutput:
-            return self.get(key)
+            return self.get(key, namespace=_namespace())
 
         def set_value(key: str, value: Any, ttl: float | None) -> ToolkitOutput:
-            return self.set(key, value, ttl)
+            return self.set(key, value, ttl, namespace=_namespace())
 
         def delete_key(key: str) -> ToolkitOutput:
-            return self.delete(key)
+            return self.delete(key, namespace=_namespace())
 
         def key_exists(key: str) -> ToolkitOutput:
-            return self.exists(key)
+            return self.exists(key, namespace=_namespace())
 
         def list_keys(pattern: str) -> ToolkitOutput:
-            return self.keys(pattern)
+            return self.keys(pattern, namespace=_namespace())
 
         return AgenTool(
             name=AGENTOOL_NAME,
@@ -221,11 +241,17 @@ class KVStore:
             backend=self,
         )
 
-    def keys(self, pattern: str) -> ToolkitOutput:
-        """The unexpired keys matching a glob pattern, sorted."""
+    def keys(self, pattern: str, *, namespace: str | None = None) -> ToolkitOutput:
+        """The unexpired keys matching a glob pattern, sorted; within a namespace its keys alone, by the names its
+        principal gave them."""
         with self._lock, self._db.transaction():
             self._db.execute(f"DELETE FROM {_TABLE} WHERE expires_at IS NOT NULL AND expires_at <= ?", (self._clock(),))
-            names = [row[0] for row in self._db.execute(f"SELECT key FROM {_TABLE}").fetchall()]
+            if namespace is None:
+                rows = self._db.execute(f"SELECT key FROM {_TABLE}").fetchall()
+            else:
+                rows = self._db.execute(f"SELECT key FROM {_TABLE} WHERE substr(key, 1, ?) = ?",
+                                        (len(namespace), namespace)).fetchall()
+        names = [name for (key,) in rows if (name := used_name(namespace, key)) is not None]
         names.sort()  # by code point, as Python compares: the same order on every database
         matched = [name for name in names if fnmatch.fnmatchcase(name, pattern)]
         return ToolkitOutput(

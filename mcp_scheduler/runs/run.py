@@ -209,7 +209,7 @@ class Execution:
             traced: str | None = None
             try:
                 # The job's stored address policy goes with the run: http and webhooks obey it as well as this
-                # process's; and its owner's queue namespace, which the queue kind uses.
+                # process's; and its owner's namespace, which the queue and storage_kv kinds use.
                 info = RunInfo(job_id, base["run_id"], trigger, scheduled, getattr(target, "job_name", None),
                                target.address_policy, target_namespace(target))
                 parent = trigger_data.get("traceparent") if trigger == "chain" and trigger_data else None

@@ -324,6 +324,7 @@ class JobCommands:
             raise SchedulerStateError(
                 f"Job {job_id!r} has completed (a one-time job that ran, or one past its end_at); nothing to resume."
             )
+        require_kind(job.definition.agentool_name, "resuming a job")  # it runs again: as run_now, the kind's scope
         warnings: list[str] = []
         changed = job.state == "paused"
         if changed:

@@ -380,6 +380,15 @@ class SchedulerService:
     def job_owner(self, job_id: str) -> str | None:
         return self._queries.job_owner(job_id)  # who created it (None: nobody, or no such job: the admins')
 
+    async def job_kind(self, job_id: str) -> str | None:
+        """The kind of the job `job_id` as the acting principal may see it; None when there is no such job, it is
+        another's (it answers "not found"), or the scheduler is not open. What a call about a stored job needs
+        beyond its tool's scope is read from it (`server/tooling.py`, `stored_kind_needs`)."""
+        if not self.is_open:
+            return None
+        job = await self._replication.lookup(job_id)
+        return None if job is None else job.definition.agentool_name
+
     async def get_job(self, job_id: str, history: int = 5) -> tuple[JobInfo, list[RunRecord]]:
         """A job with its next fire times and its latest runs."""
         self._require_open()

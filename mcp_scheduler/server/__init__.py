@@ -45,6 +45,7 @@ from .resources import add_resources
 from .schedule_app import SHOW_SCHEDULE, SHOW_SCHEDULE_SCOPE, add_schedule_app
 from .scope_checks import RequestScopes
 from .tasks import RunTasks
+from .tooling import Need
 from .tools import TOOL_ORDER, add_tools
 
 if TYPE_CHECKING:
@@ -188,7 +189,11 @@ def build_server(runtime: SchedulerRuntime, settings: Settings | None = None) ->
     _install_handshake_handlers(mcp, mcp.notifier.sessions)
     tools = add_tools(mcp, runtime, mcp.limits, confirm=settings.confirm)
     mcp.scopes.tools.update({tool.tool_name: tool.needs for tool in tools})
-    mcp.scopes.tools[SHOW_SCHEDULE] = lambda arguments: [(SHOW_SCHEDULE_SCOPE, SHOW_SCHEDULE)]
+
+    async def show_schedule_needs(arguments: Mapping[str, Any]) -> list[Need]:
+        return [(SHOW_SCHEDULE_SCOPE, SHOW_SCHEDULE)]
+
+    mcp.scopes.tools[SHOW_SCHEDULE] = show_schedule_needs
     add_schedule_app(mcp, runtime)  # listed last: the model reads the scheduling tools first
     _sdk.close_input_schemas(mcp, describe_argument_errors)
     _sdk.map_output_schemas(mcp, compact_schema)

@@ -27,7 +27,7 @@ from .briefs import JobBrief, brief_job
 from .confirmation import Confirmations, check_confirmed
 from .outputs import AnswerLimits, JobPage
 from .tasks import in_task
-from .tooling import READ_ONLY, Tool, hints, keyword, kind_needs, scheduler_input, tool_errors
+from .tooling import READ_ONLY, Tool, hints, keyword, kind_needs, scheduler_input, stored_kind_needs, tool_errors
 
 __all__ = ["job_tools"]
 
@@ -83,6 +83,8 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations: Co
             description=description,
             annotations=tool_hints,
             scope=WRITE,
+            # resuming lets the job run again: as run_now, the scope of its kind
+            also=stored_kind_needs(svc.job_kind, name) if name == "resume_job" else None,
         ))
 
     async def list_jobs(
@@ -154,7 +156,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations: Co
         "state, history.",
         annotations=hints(idempotent=True),
         scope=WRITE,
-        also=kind_needs(runtime.registry, "update_job"),  # the job's own kind: the scheduler checks it
+        also=stored_kind_needs(svc.job_kind, "update_job", also=kind_needs(runtime.registry, "update_job")),
     ))
 
     async def preview_schedule(ctx: Context, **kw: Any) -> SchedulePreview:
@@ -199,6 +201,7 @@ def job_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations: Co
         "shows the runs.",
         annotations=hints(open_world=True),
         scope=RUN,
+        also=stored_kind_needs(svc.job_kind, "backfill_job"),
     ))
     return tools
 

@@ -8,10 +8,14 @@ asks `RequestScopes` what the JSON-RPC request needs (the answer the tool path r
 the same bytes on to the server when the token holds it all. The 403's body is a JSON-RPC error with the words of
 the tool path's refusal, so that a client that does not step up still reads why.
 
+A call about a stored job (`run_now`, `update_job`, `resume_job`, `backfill_job` with a `job_id`) needs the scope
+of that job's kind: `RequestScopes` reads it as the token's principal sees the job (the service's job read), so a
+job of another principal adds nothing here (the server answers it "not found") and the 403 names the same scope the
+tool path refuses by.
+
 Left to the server as they are: a token with `scheduler:admin` (its body is not even read), a batch (a JSON
 array), a notification or response, a body that is not JSON or is larger than the transport takes. Clients without
-HTTP (stdio, in process) keep the tool error, and so do calls whose need only the store knows (the kind of a
-stored job, checked by the scheduler): the tool path refuses them all, whatever this layer did.
+HTTP (stdio, in process) keep the tool error: the tool path refuses by the same answer, whatever this layer did.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 from mcp_types import INVALID_REQUEST
 
 from ..errors import MissingScopeError
+from ..principals import acting_as
 from . import _sdk
 from .auth import principal_of_token
 from .tooling import Need, missing
@@ -84,13 +89,13 @@ class StepUp:
         async def replay() -> Message:
             return replayed.pop(0) if replayed else await receive()
 
-        refusal = self._refusal(body, principal) if complete else None
+        refusal = await self._refusal(body, principal) if complete else None
         if refusal is None:
             await self.app(scope, replay, send)
         else:
             await refusal(scope, replay, send)
 
-    def _refusal(self, body: bytes, principal: Principal) -> ASGIApp | None:
+    async def _refusal(self, body: bytes, principal: Principal) -> ASGIApp | None:
         """The 403 of a request `principal` may not make, None for any other body."""
         from starlette.responses import JSONResponse
 
@@ -103,7 +108,8 @@ class StepUp:
         request_id = request.get("id")
         if not isinstance(request_id, str | int) or isinstance(request_id, bool):
             return None  # a notification (no id), or an id the server refuses anyway
-        needs = self.scopes.needs(request["method"], request.get("params"))
+        with acting_as(principal):  # the stored job a call names: as this principal may see it
+            needs = await self.scopes.needs(request["method"], request.get("params"))
         lacking = missing(principal, needs)
         if not lacking:
             return None

@@ -8,7 +8,7 @@ import functools
 import inspect
 import json
 import logging
-from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +36,7 @@ __all__ = [
     "kind_needs",
     "missing",
     "scheduler_input",
+    "stored_kind_needs",
     "tool_errors",
 ]
 
@@ -102,26 +103,48 @@ def keyword(name: str, annotation: Any, default: Any = inspect.Parameter.empty) 
 
 Need = tuple[str, str]
 """A scope a call needs, and what asks for it in words (`schedule_job of job kind 'http'`)."""
-Needs = Callable[[Mapping[str, Any]], Iterable[Need]]
-"""The scopes a call needs beyond its tool's, from its arguments. The HTTP transport reads them as sent (not yet
-validated): a `Needs` counts only values of the type the tool takes (`True`, not `"true"`), and the tool path, which
-reads them validated, refuses the others."""
+Needs = Callable[[Mapping[str, Any]], Awaitable[list[Need]]]
+"""The scopes a call needs beyond its tool's, from its arguments (and the stored job they name), as the acting
+principal sees them. The HTTP transport reads them as sent (not yet validated): a `Needs` counts only values of the
+type the tool takes (`True`, not `"true"`), and the tool path, which reads them validated, refuses the others."""
+JobKinds = Callable[[str], Awaitable[str | None]]
+"""The kind of a stored job the acting principal may see, None for any other id (`SchedulerService.job_kind`)."""
 
 
-def kind_needs(kinds: Container[str], tool: str, *, unless: str | None = None) -> Needs:
+def _kind_need(kind: str, tool: str) -> list[Need]:
+    scope = kind_scope(kind)
+    return [] if scope is None else [(scope, f"{tool} of job kind {kind!r}")]
+
+
+def kind_needs(kinds: Container[str], tool: str, *, stored: JobKinds | None = None) -> Needs:
     """The scope of the job kind a call of `tool` names in `agentool_name`, when it is one of `kinds` (the
-    registered ones: any other is refused as unknown) and reaches beyond the process; none when the argument
-    `unless` is given (run_now with a job_id runs the job's kind, which only the store knows: the scheduler checks
-    it)."""
+    registered ones: any other is refused as unknown) and reaches beyond the process. With `stored` (run_now), a
+    `job_id` that names a job the caller may see runs that job's kind instead, whatever `agentool_name` says."""
 
-    def needs(arguments: Mapping[str, Any]) -> list[Need]:
+    async def needs(arguments: Mapping[str, Any]) -> list[Need]:
+        if stored is not None and (kind := await _stored_kind(stored, arguments)) is not None:
+            return _kind_need(kind, tool)
         kind = arguments.get("agentool_name")
-        if not isinstance(kind, str) or kind not in kinds or (unless is not None and arguments.get(unless)):
-            return []
-        scope = kind_scope(kind)
-        return [] if scope is None else [(scope, f"{tool} of job kind {kind!r}")]
+        return _kind_need(kind, tool) if isinstance(kind, str) and kind in kinds else []
 
     return needs
+
+
+def stored_kind_needs(stored: JobKinds, tool: str, *, also: Needs | None = None) -> Needs:
+    """The scope of the kind of the stored job a call of `tool` names in `job_id` (one the caller may see: another's
+    answers "not found" on both paths), and what `also` says (update_job: the kind it changes the job to)."""
+
+    async def needs(arguments: Mapping[str, Any]) -> list[Need]:
+        kind = await _stored_kind(stored, arguments)
+        found = [] if kind is None else _kind_need(kind, tool)
+        return found + ([] if also is None else await also(arguments))
+
+    return needs
+
+
+async def _stored_kind(stored: JobKinds, arguments: Mapping[str, Any]) -> str | None:
+    job_id = arguments.get("job_id")
+    return await stored(job_id) if isinstance(job_id, str) and job_id else None
 
 
 def missing(principal: Principal, needs: Iterable[Need]) -> list[Need]:
@@ -141,19 +164,21 @@ class Tool:
     name: str | None = None
     """Default: the function's name."""
     also: Needs | None = None
-    """The scopes a call needs beyond `scope`, by its arguments (the scheduler checks a stored job's kind too)."""
+    """The scopes a call needs beyond `scope`, by its arguments and the stored job they name (the scheduler checks
+    a stored job's kind too, for the faces without tools)."""
 
     @property
     def tool_name(self) -> str:
         """The name the client sees."""
         return self.name or self.fn.__name__
 
-    def needs(self, arguments: Mapping[str, Any]) -> list[Need]:
-        """Every scope a call with `arguments` needs: what the tool path refuses without, and what the HTTP
-        transport's step-up challenge names (`step_up.py`), from this one answer."""
+    async def needs(self, arguments: Mapping[str, Any]) -> list[Need]:
+        """Every scope a call with `arguments` needs, as the acting principal sees the stored job they name: what
+        the tool path refuses without, and what the HTTP transport's step-up challenge names (`step_up.py`), from
+        this one answer."""
         needed = [(self.scope, self.tool_name)]
         if self.also is not None:
-            needed += [need for need in self.also(arguments) if need[0] != self.scope]
+            needed += [need for need in await self.also(arguments) if need[0] != self.scope]
         return needed
 
     def add_to(self, mcp: MCPServer) -> None:
@@ -177,7 +202,7 @@ def _acting_for(ctx: Context | None, needs: Sequence[Need]) -> Iterator[Principa
         yield principal
 
 
-def _compact(fn: Callable[..., Any], needs: Callable[[Mapping[str, Any]], list[Need]]) -> Callable[..., Any]:
+def _compact(fn: Callable[..., Any], needs: Needs) -> Callable[..., Any]:
     """`fn` answering a model as a result whose text content is the structured content as compact JSON (the SDK
     would indent it, which a model reads as a quarter more characters for nothing), run as the call's principal,
     and refused unless it holds what `needs` says the call's arguments need."""
@@ -185,7 +210,9 @@ def _compact(fn: Callable[..., Any], needs: Callable[[Mapping[str, Any]], list[N
     @functools.wraps(fn)
     async def answer(*args: Any, **kwargs: Any) -> Any:
         ctx = next((value for value in kwargs.values() if isinstance(value, Context)), None)
-        with _acting_for(ctx, needs(kwargs)):
+        with acting_as(principal_of(ctx)) as principal:  # first: the stored job's kind is read as it may see it
+            for scope, what in missing(principal, await needs(kwargs))[:1]:
+                raise ToolError(str(MissingScopeError(scope, what)))
             result = await fn(*args, **kwargs)
         if not isinstance(result, BaseModel):
             return result

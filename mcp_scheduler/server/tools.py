@@ -148,7 +148,7 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations:
         "failure is an error.",
         annotations=hints(open_world=True),
         scope=RUN,
-        also=kind_needs(runtime.registry, "run_now", unless="job_id"),
+        also=kind_needs(runtime.registry, "run_now", stored=svc.job_kind),
     ))
 
     async def get_history(
@@ -311,11 +311,11 @@ def _other_tools(runtime: SchedulerRuntime, limits: AnswerLimits, confirmations:
     return tools
 
 
-def _taking(arguments: Mapping[str, Any]) -> list[Need]:
+async def _taking(arguments: Mapping[str, Any]) -> list[Need]:
     return [(WRITE, "read_queue with mode 'take'")] if arguments.get("mode") == "take" else []
 
 
-def _acknowledging(arguments: Mapping[str, Any]) -> list[Need]:
+async def _acknowledging(arguments: Mapping[str, Any]) -> list[Need]:
     ids = arguments.get("ack_ids")
     acknowledging = arguments.get("acknowledge") is True or isinstance(ids, list) and len(ids) > 0
     return [(WRITE, "read_inbox acknowledging messages")] if acknowledging else []

@@ -26,7 +26,7 @@ from ..audit import AuditEntry, AuditQuery, read_audit_row
 from ..errors import JobExistsError, JobNotFoundError, TooManyJobsError
 from ..jobs import Job, JobState, RunStatus, RunTrigger
 from ..models import RunRecord
-from .audit_table import POSTGRES_AUDIT_SCHEMA, audit_insert, audit_rows
+from .audit_table import POSTGRES_AUDIT_SCHEMA, audit_insert, audit_rows, refused
 from .base import Bookkeeping, FeedRead, RunQuery
 from .codec import JOB_COLUMNS, RowCodec, read_run, run_row, run_text, unfinished
 from .conditions_table import POSTGRES_CONDITIONS_SCHEMA, PostgresConditions
@@ -411,10 +411,16 @@ class PostgresStore(PostgresHooks, PostgresConditions, PostgresRunSwap):
 
     @staticmethod
     async def _append_audit(conn: psycopg.AsyncConnection[Any], entries: Sequence[AuditEntry]) -> None:
-        """Insert `entries` in the caller's transaction (a job's or hook's change, or their own)."""
+        """Insert `entries` in the caller's transaction (a job's or hook's change, or their own); `AuditWriteError`
+        if the database refuses them (a lost connection or an exhausted server stays an `OperationalError`)."""
         await conn.execute(_LOCK, (_AUDIT_LOCK,))  # seq in commit order: a reader paging by seq skips nothing
-        async with conn.cursor() as cur:
-            await cur.executemany(audit_insert("%s"), audit_rows(entries))
+        try:
+            async with conn.cursor() as cur:
+                await cur.executemany(audit_insert("%s"), audit_rows(entries))
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            raise
+        except psycopg.Error as exc:
+            raise refused(entries, exc) from exc
 
     async def read_audit(self, query: AuditQuery) -> list[AuditEntry]:
         return [read_audit_row(row) for row in await self._db.fetch(*query.statement("%s"))]

@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from mcp_scheduler.errors import JobExistsError, JobNotFoundError, TooManyJobsError
+from mcp_scheduler.errors import JobExistsError, JobNotFoundError, MissingScopeError, TooManyJobsError
 from mcp_scheduler.models import SchedulerInput
 from mcp_scheduler.principals import ADMIN, LOCAL, READ, RUN, WRITE, Principal, acting_as
 from mcp_scheduler.scheduler import SchedulerService
@@ -58,6 +58,21 @@ async def test_principals_do_not_see_or_change_each_others_jobs(service: Schedul
         await service.pause("a")
     with acting_as(ALICE):
         assert (await service.get_job("a"))[0].state == "paused"  # an admin's change of it, seen by its owner
+
+
+async def test_a_job_s_kind_scope_is_needed_to_resume_it_as_to_run_it(service: SchedulerService, echo: Calls) -> None:
+    with acting_as(ALICE):
+        await service.schedule(request("a"))
+        await service.pause("a")
+    without_kind = Principal("token:alice", None, frozenset({READ, WRITE, RUN}))  # her token, lacking the kind's
+    with acting_as(without_kind):
+        for call in (lambda: service.resume("a"), lambda: service.run_now(run_now("a"))):
+            with pytest.raises(MissingScopeError, match=f"job kind 'echo' needs the scope '{ECHO}'"):
+                await call()
+        await service.pause("a")  # what reaches less needs no more than write
+        assert (await service.get_job("a"))[0].state == "paused"
+    with acting_as(ALICE):
+        assert (await service.resume("a")).state == "scheduled"
 
 
 async def test_history_without_a_job_shows_only_the_principals_runs(service: SchedulerService, echo: Calls) -> None:

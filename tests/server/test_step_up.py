@@ -144,12 +144,30 @@ def test_named_static_tokens_get_the_challenge_and_the_plain_token_everything(st
     assert listed["result"].get("isError") is not True
 
 
-def test_a_need_only_the_store_knows_stays_a_tool_error(oauth_server: HttpServer, issuer: Issuer) -> None:
-    # run_now of a stored notify job: its kind is not in the arguments; the scheduler refuses it (defence in depth).
-    runner = issuer.mint([READ, RUN], _url(oauth_server))
-    answer = _answer(oauth_server, runner, "tools/call", {"name": "run_now", "arguments": {"job_id": "note"}})
-    assert answer["result"]["isError"] is True
-    assert "needs the scope 'scheduler:kind:notify'" in answer["result"]["content"][0]["text"]
+@pytest.mark.parametrize(("tool", "arguments", "held"), [
+    ("run_now", {"job_id": "note"}, [READ, RUN]),
+    ("update_job", {"job_id": "note", "job_name": "Renamed"}, [READ, WRITE]),
+    ("resume_job", {"job_id": "note"}, [READ, WRITE]),
+    ("backfill_job", {"job_id": "note", "since": "2 hours"}, [READ, RUN]),
+])
+def test_a_call_about_a_stored_job_gets_403_naming_the_scope_of_its_kind(
+    oauth_server: HttpServer, issuer: Issuer, tool: str, arguments: dict[str, Any], held: list[str]
+) -> None:
+    # The job's kind (notify) is not in the arguments: the layer reads it from the store, as the tool path does.
+    call = {"name": tool, "arguments": arguments}
+    refused = _post(oauth_server, issuer.mint(held, _url(oauth_server)), "tools/call", call)
+    challenge = _challenge(refused)
+    assert challenge["scope"].split()[-1] == NOTIFY and challenge["error_description"].endswith(f"lacks {NOTIFY}")
+    assert f"{tool} of job kind 'notify' needs the scope '{NOTIFY}'" in refused.json()["error"]["message"]
+    stepped_up = issuer.mint([*held, NOTIFY], _url(oauth_server))
+    assert _answer(oauth_server, stepped_up, "tools/call", call)["result"].get("isError") is not True
+
+
+def test_another_principal_s_stored_job_is_not_found_not_challenged(oauth_server: HttpServer, issuer: Issuer) -> None:
+    # bob may not see alice's notify job: its kind adds nothing, and the server says "not found" (as for no job).
+    bob = issuer.mint([READ, RUN], _url(oauth_server), subject="bob")
+    answer = _answer(oauth_server, bob, "tools/call", {"name": "run_now", "arguments": {"job_id": "note"}})
+    assert answer["result"]["isError"] is True and "not found" in answer["result"]["content"][0]["text"]
 
 
 # ---------------------------------------------------------------------------------------------- bodies as sent
@@ -205,6 +223,13 @@ CALLS: list[tuple[str, dict[str, Any]]] = [
     ("tools/call", {"name": "resume_job", "arguments": {"job_id": "plain"}}),
     ("tools/call", {"name": "run_now", "arguments": {"job_id": "plain"}}),
     ("tools/call", {"name": "run_now", "arguments": {"agentool_name": "notify", "input_data": NOTE}}),
+    # stored notify job: the kind is not in the arguments
+    ("tools/call", {"name": "run_now", "arguments": {"job_id": "note"}}),
+    ("tools/call", {"name": "run_now", "arguments": {"job_id": "absent", "agentool_name": "notify",
+                                                     "input_data": NOTE}}),
+    ("tools/call", {"name": "update_job", "arguments": {"job_id": "note", "job_name": "Note"}}),
+    ("tools/call", {"name": "resume_job", "arguments": {"job_id": "note"}}),
+    ("tools/call", {"name": "backfill_job", "arguments": {"job_id": "note", "since": "1 hour"}}),
     ("tools/call", {"name": "list_jobs", "arguments": {}}),
     ("tools/call", {"name": "read_queue", "arguments": {"queue_name": "results", "mode": "take"}}),
     ("tools/call", {"name": "read_inbox", "arguments": {"acknowledge": True}}),
@@ -263,6 +288,11 @@ def _call(name: str, *words: str) -> tuple[str, dict[str, Any]]:
 @example(call=_call("schedule_job", "http"), held=frozenset({READ, WRITE}))  # each need beyond the tool's scope,
 @example(call=_call("update_job", "notify"), held=frozenset({WRITE, HTTP}))  # lacked: found by the examples
 @example(call=_call("run_now", "notify"), held=frozenset({RUN}))  # whatever the draws
+@example(call=_call("run_now", "note"), held=frozenset({RUN}))  # a stored job's kind, lacked
+@example(call=_call("update_job", "note"), held=frozenset({WRITE}))
+@example(call=_call("resume_job", "note"), held=frozenset({WRITE, HTTP}))
+@example(call=_call("backfill_job", "note"), held=frozenset({READ, RUN}))
+@example(call=_call("run_now", "absent"), held=frozenset({RUN}))
 @example(call=_call("read_queue"), held=frozenset({READ}))
 @example(call=_call("read_inbox"), held=frozenset({READ, RUN}))
 @example(call=_call("show_schedule"), held=frozenset({WRITE}))

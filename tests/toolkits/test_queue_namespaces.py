@@ -55,7 +55,7 @@ async def test_the_queue_kind_in_a_run_uses_its_run_s_namespace(injector: AgenTo
     store.enqueue("shared", {"from": "the operator"})
     store.enqueue("~token:bob/notes", {"from": "bob"})
 
-    with running(RunInfo("alices", "run-1", "schedule", queue_namespace=ALICE)):
+    with running(RunInfo("alices", "run-1", "schedule", namespace=ALICE)):
         sent = await injector.run("queue", {"operation": "enqueue", "queue_name": "notes", "message": {"n": 1}})
         listed = await injector.run("queue", {"operation": "list_queues"})
         size = await injector.run("queue", {"operation": "size", "queue_name": "notes"})

@@ -13,16 +13,17 @@ which says which job posted. (`QueueStore`, the Python API, serves every queue.)
 Modules: `values` (names and the values the store hands out), `inputs` (`QueueInput`), `schema` (the
 messages table and its rows), `feed` (the enqueues other processes follow), `claims` (what a consumer noted
 beside a message it took, for after a crash), `waiter` (dequeues waiting for a message), `store` (`QueueStore`),
-`agentool` (the AgenTool's operations in words), `namespaces` (a principal's queue names as stored: `~KEY/name`).
+`agentool` (the AgenTool's operations in words); a principal's queue names as stored (`~KEY/name`) are spelled by
+`..namespaces`, shared with `storage_kv`.
 """
 
 from __future__ import annotations
 
 from ..errors import MessageNotFoundError, QueueClosedError, QueueFullError
+from ..namespaces import NAMESPACE_MARK, namespace_for, stored_name, used_name
 from .claims import Claimed
 from .feed import EVENTS_CHANNEL
 from .inputs import QueueInput
-from .namespaces import NAMESPACE_MARK, namespace_for, stored_name, used_name
 from .store import QueueStore, create_queue_agent
 from .values import (
     AGENTOOL_NAME,

@@ -1,8 +1,8 @@
 """The `queue` AgenTool over a `QueueStore`: each operation in words, through the store's public methods only.
 
-Inside a scheduled run its queues are those of the run's namespace (`RunInfo.queue_namespace`: its job's owner's):
+Inside a scheduled run its queues are those of the run's namespace (`RunInfo.namespace`: its job's owner's):
 the names it is given and shows are the owner's names, the store keeps them within the namespace
-(`namespaces.py`), and `list_queues` lists the namespace's queues alone."""
+(`toolkits/namespaces.py`), and `list_queues` lists the namespace's queues alone."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from ...models import RoutingConfig
 from ...redaction import scrub_text
 from ...registry import AgenTool
 from .._common import ToolkitOutput
+from ..namespaces import stored_name, used_name
 from .inputs import QueueInput
-from .namespaces import stored_name, used_name
 from .values import AGENTOOL_NAME
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ def _name(queue_name: str | None) -> str:
 
 def _namespace() -> str | None:
     run = current_run()
-    return None if run is None else run.queue_namespace
+    return None if run is None else run.namespace
 
 
 def _stored(queue_name: str) -> str:
