@@ -1,8 +1,9 @@
 """Three server processes on one database (a SQLite file, or PostgreSQL): all serve, one fires. kill -9
 the runner again and again (runs in progress most of the time): a standby takes over within 2 s each
-time on SQLite and within the lease time on PostgreSQL, no fire runs twice, none is lost (each due fire ran or is recorded missed or interrupted), none
-stays `running`. On PostgreSQL also a runner frozen (SIGSTOP, as if cut off by a partition) past its
-lease time: the standby takes over within the lease time, and the thawed runner fires nothing more.
+time on SQLite and within the lease time on PostgreSQL, no fire runs twice, none is lost (each due fire
+ran or is recorded missed or interrupted), none stays `running`. On PostgreSQL also a runner frozen
+(SIGSTOP, as if cut off by a partition) past its lease time: the standby takes over within the lease
+time, and the thawed runner fires nothing more.
 
 `make test` runs 1 kill cycle; `MCP_SCHEDULER_FAILOVER_CYCLES=20` (`make soak`) runs more.
 """
