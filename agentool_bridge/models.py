@@ -29,7 +29,10 @@ class OperationOutput(BaseModel):
     """What an operation-routed AgenTool returns: a success flag, a summary and the data.
 
     Failures raise; `success=False` only says that the operation found nothing to act on.
+    Built (with each subclass) when first used, as the input models are.
     """
+
+    model_config = ConfigDict(defer_build=True)
 
     success: bool = Field(default=True, description="True when the operation did what was asked.")
     operation: str = Field(description="The operation that ran.")

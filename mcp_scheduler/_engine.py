@@ -22,18 +22,21 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
-from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
-from apscheduler.executors.base import BaseExecutor
-from apscheduler.job import Job
-from apscheduler.jobstores.base import BaseJobStore, ConflictingIdError, JobLookupError
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING, STATE_STOPPED
-from apscheduler.triggers.base import BaseTrigger
-
 from agentool_bridge.versions import require_version
 
+from ._plugin_scan import own_entry_points
 from .fire_times import jitter_delay, next_fire_time
 from .schedules import Schedule
+
+# APScheduler scans every package's entry points for its aliases at import (1.5% of a start); we pass instances only.
+with own_entry_points("APScheduler", "apscheduler."):
+    from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
+    from apscheduler.executors.base import BaseExecutor
+    from apscheduler.job import Job
+    from apscheduler.jobstores.base import BaseJobStore, ConflictingIdError, JobLookupError
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+    from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING, STATE_STOPPED
+    from apscheduler.triggers.base import BaseTrigger
 
 __all__ = [
     "STATE_PAUSED",

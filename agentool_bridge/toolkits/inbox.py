@@ -62,7 +62,7 @@ class InboxFields(BaseModel):
     """What every inbox message holds: the stored `InboxMessage` and the entry the MCP server shows (which adds
     the message id) share these fields."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)  # built when the first message is posted or read
 
     title: str | None = Field(default=None, description="A short headline.")
     message: str = Field(description="What to tell the human.")

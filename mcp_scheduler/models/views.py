@@ -202,6 +202,8 @@ class BackfillSummary(BaseModel):
 class BackgroundRunner(BaseModel):
     """The background runner of a database: a headless process that holds the runner lease and fires the jobs."""
 
+    model_config = ConfigDict(defer_build=True)  # built at the first status answer
+
     pid: int = Field(description="Its process id.")
     since: str = Field(description="When it started (ISO 8601, UTC).")
     started_by: Literal["frontend", "service", "manual"] = Field(
@@ -214,6 +216,8 @@ class BackgroundRunner(BaseModel):
 
 class SchedulerStatus(BaseModel):
     """State of the scheduler."""
+
+    model_config = ConfigDict(defer_build=True)  # built at the first status answer
 
     running: bool = Field(description="True while jobs are being processed (started, not stopped), on a standby by "
                           "its runner.")

@@ -65,7 +65,7 @@ class LogSink:
         self._outputs: list[str] = []
         self.file_path: Path | None = None
         self.format = "text"
-        self.configure("stderr", None, "text", "INFO")
+        self._apply("stderr", None, "text", "INFO")
 
     def _close_handlers(self) -> None:
         for handler in list(self._logger.handlers):
@@ -106,6 +106,17 @@ class LogSink:
 
     def configure(self, output: str, file_path: str | None, format: str, level: str) -> ToolkitOutput:
         """Replace the handlers: stderr, a file of the log directory, or both, in text or JSON, from `level` up."""
+        path = self._apply(output, file_path, format, level)
+        where = f"{output} ({path.name} in the log directory)" if path is not None else output
+        return ToolkitOutput(
+            operation="configure",
+            message=f"Logging {level} and above to {where} as {format}.",
+            data={"output": output, "file_path": None if path is None else path.name, "format": format,
+                  "level": level},
+        )
+
+    def _apply(self, output: str, file_path: str | None, format: str, level: str) -> Path | None:
+        """`configure` without its answer (a sink starts configured, before any output model is needed)."""
         handlers: list[logging.Handler] = []
         path: Path | None = None
         if output in ("file", "both"):
@@ -124,13 +135,7 @@ class LogSink:
         self._level = LEVELS[level]
         self._outputs = ["file", "stderr"] if output == "both" else [output]
         self.file_path, self.format = path, format
-        where = f"{output} ({path.name} in the log directory)" if path is not None else output
-        return ToolkitOutput(
-            operation="configure",
-            message=f"Logging {level} and above to {where} as {format}.",
-            data={"output": output, "file_path": None if path is None else path.name, "format": format,
-                  "level": level},
-        )
+        return path
 
     def log(self, level: str, message: str, data: dict[str, Any] | None, logger_name: str) -> ToolkitOutput:
         """Write one record, unless its level is below the configured one. Inside a run, the secrets revealed to

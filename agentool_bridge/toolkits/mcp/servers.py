@@ -41,7 +41,7 @@ class UnknownServerError(ToolkitError, LookupError):
 class MCPServerSpec(BaseModel):
     """One MCP server of the servers file: a command to start, or a URL to call."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)  # built when a servers file is read
 
     type: Literal["stdio", "http", "streamable-http", "streamableHttp", "sse"] | None = Field(
         default=None, description="How to reach it; inferred from command or url when omitted."
@@ -76,7 +76,7 @@ class MCPServerSpec(BaseModel):
 class ServersFile(BaseModel):
     """The parsed servers file: server name -> how to reach it."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, defer_build=True)
 
     servers: dict[str, MCPServerSpec] = Field(default_factory=dict, alias="mcpServers")
     path: str | None = Field(default=None, exclude=True, description="Where it was read from.")
@@ -118,7 +118,7 @@ class MCPConnections(Protocol):
 def load_servers(path: str | Path | None) -> ServersFile:
     """Read a servers file; None gives an empty one. Raises `ServersFileError` saying what is wrong."""
     if path is None:
-        return ServersFile()
+        return ServersFile.model_construct()  # nothing to validate: the model is built when a file is read
     where = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
