@@ -119,6 +119,19 @@ class HistoryWriter:
             self._urgent.set()
         await waiter
 
+    async def swap(self, expected: RunRecord | None, run: RunRecord, *, job_id: str | None = None) -> bool:
+        """Write `run` in place of the stored `expected` (None: no record of its run stored), as the runner, in a
+        transaction of its own (`SchedulerStore.replace_run`, fenced), once what is buffered is committed (a
+        chained run's waiting record, buffered with the finished record it follows); True if written, False if the
+        store holds another record of the run or this process lost the runner lease. Then the bookkeeping of
+        `job_id` follows with the next batch. A failed write raises."""
+        await self.flush()  # also waits for a write in progress, which may hold `expected`
+        if not await self._store.replace_run(expected, run, fenced=True):
+            return False
+        if job_id is not None:
+            self.touch(job_id)
+        return True
+
     def forget(self, job_id: str) -> None:
         """Drop pending bookkeeping of a job that is gone (its run records are still written)."""
         self._dirty.discard(job_id)

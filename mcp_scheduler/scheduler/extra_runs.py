@@ -16,18 +16,18 @@ from typing import Any
 from agentool_bridge.toolkits import QueueStore
 
 from ..clocks import Clock
-from ..errors import JobExecutionError, JobNotFoundError, QuotaExceededError
+from ..errors import JobExecutionError, JobNotFoundError, QuotaExceededError, StartRefusedError
 from ..events import EventBus, RunEvent, SchedulerEvent
 from ..history import HistoryWriter
 from ..jobs import EventTrigger, Job, JobDefinition
 from ..models import BackfillOverlap, BackfillSummary, RunRecord, SchedulerInput
 from ..principals import require_kind
 from ..queue_owners import check_queues
-from ..runs import AdHocRun, RunPath, RunTarget
+from ..runs import AdHocRun, RunPath, RunTarget, Taken
 from ..store import SchedulerStore
 from .audit_log import AuditLog
 from .backfills import Backfills
-from .chains import ChainStarts
+from .chains import ChainStarts, waiting_run
 from .conditions import ConditionWatch
 from .engine import EngineHandle
 from .inputs import RequestChecks
@@ -84,7 +84,7 @@ class ExtraRuns:
         self._handed: dict[str, asyncio.Event] = {}  # runs handed to the runner -> set once it is seen to start
         self._watching: set[asyncio.Task[None]] = set()  # their waits, withdrawing those not taken in time
         self._started: dict[str, None] = {}  # see `_first_start`, oldest first
-        ChainStarts(table=table, starter=self, history=history, events=events)
+        ChainStarts(table=table, starter=self, events=events)
         events.subscribe(self._heard)
         self.conditions = ConditionWatch(table=table, engine=engine, store=store, checks=checks, starter=self,
                                          clock=clock, events=events)
@@ -221,46 +221,69 @@ class ExtraRuns:
         self.manual_runs.add(task)
         task.add_done_callback(self.manual_runs.discard)
 
-    async def _took(self, request: RunRecord) -> bool:
-        """Take the request in the store before running it: False (not to be run) if its asker withdrew it first,
-        or another runner took it since it was read. Taken, it can no longer be withdrawn; it stays never started
-        until its start record replaces it, so that a runner taking over from this one starts it (KEPT_UNSTARTED)."""
+    async def _took(self, request: RunRecord) -> RunRecord | None:
+        """Take the request in the store before running it; the record it is taken as, or None (not to be run) if
+        its asker withdrew it first, or another runner took it since it was read. Taken, it can no longer be
+        withdrawn; it stays never started until its start replaces it, so that a runner taking over from this one
+        starts it (KEPT_UNSTARTED); that start is a swap from the record returned (`Taken`), so that of this runner
+        and one that took the run over, exactly one starts it."""
         taker = f"the runner (pid {os.getpid()} on {socket.gethostname()})"
+        taken = taken_by(request, taker)
         try:
-            if await self._store.replace_run(request, taken_by(request, taker), fenced=True):
-                return True
+            if await self._store.replace_run(request, taken, fenced=True):
+                return taken
         except Exception:  # the store out of reach: the request stays for its asker to withdraw, or the next runner
             logger.exception("Job %s: run %s (%s) asked for by another process could not be taken", request.job_id,
                              request.run_id, request.trigger)
-            return False
+            return None
         logger.warning("Job %s: run %s (%s) asked for by another process is not run here: it was withdrawn or "
                        "taken by another runner first", request.job_id, request.run_id, request.trigger)
-        return False
+        return None
 
     async def _requested(self, request: RunRecord) -> None:
-        if not await self._took(request):
+        if (taken := await self._took(request)) is None:
             return
         try:
             job = await self._replication.lookup(request.job_id)
             if job is None:
                 raise JobNotFoundError(request.job_id)
             record = await self._runs.admission.run_extra(job.definition, "run_now", None, wait=False,
-                                                          run_id=request.run_id)
+                                                          run_id=request.run_id, taken=Taken(taken))
             if record is None:
                 raise JobNotFoundError(request.job_id)
+        except StartRefusedError as exc:
+            logger.warning("%s", exc)
         except (JobNotFoundError, QuotaExceededError) as exc:
-            await self._not_run(request, "the run asked for by another process", exc)
+            await self._not_run(request, "the run asked for by another process", exc, taken=taken)
         except Exception:  # the store out of reach, say: the asking process withdraws the request in time
             logger.exception("Job %s: the run asked for by another process could not be started", request.job_id)
 
-    async def _not_run(self, record: RunRecord, what: str, exc: JobNotFoundError | QuotaExceededError) -> None:
-        """Record `record` `skipped`, saying why (`exc`)."""
+    async def _not_run(
+        self, record: RunRecord, what: str, exc: JobNotFoundError | QuotaExceededError, *,
+        taken: RunRecord | None = None,
+    ) -> None:
+        """Record `record` `skipped`, saying why (`exc`). A run the store holds for this runner (`taken`, as it
+        took it) is recorded by a swap from that record: once another runner took it over, nothing is written here
+        (if the store is out of reach, the record is written with the next batch it takes)."""
         why = "the job was cancelled" if isinstance(exc, JobNotFoundError) else str(exc)
+        skipped = record.model_copy(update={"status": "skipped", "finished_at": self._clock.now(),
+                                            "note": "; ".join(filter(None, (record.note, f"not run: {why}")))})
+        if taken is not None:
+            try:
+                swapped = await self._history.swap(taken, skipped)
+            except Exception as error:
+                logger.warning("Job %s: %s was not run (%s); its record is written once the store takes writes: %s",
+                               record.job_id, what, why, error)
+                self._history.record(skipped, job_known=False)
+                return
+            if not swapped:
+                logger.warning("Job %s: %s is not run here (%s) and left to the runner that took it over",
+                               record.job_id, what, why)
+                return
+            logger.warning("Job %s: %s was not run: %s", record.job_id, what, why)
+            return
         logger.warning("Job %s: %s was not run: %s", record.job_id, what, why)
-        await self._history.commit(record.model_copy(
-            update={"status": "skipped", "finished_at": self._clock.now(),
-                    "note": "; ".join(filter(None, (record.note, f"not run: {why}")))}
-        ))
+        await self._history.commit(skipped)
 
     def start_triggered(
         self, job: Job, trigger: EventTrigger, trigger_data: dict[str, Any], *, note: str | None = None,
@@ -273,19 +296,30 @@ class ExtraRuns:
         the job is in progress, `buffer_one` and `buffer_all` wait for room, the others run at once within
         max_runs_per_job (else `skipped`, naming the flag). In a process that is not the runner, the run is handed
         to it through the store (`hand_over`). `run_id`: the run's id (a chained run's is `chain_run_id`; drawn when
-        None); one started here already is not again."""
+        None); one started here already is not again.
+
+        Called as a run finishes (a chained run), the record that hands the run over, or in the runner a chained
+        run's waiting record (`waiting_run`), is buffered at once: it is committed in the batch that holds the
+        finished record, so that no kill between the two loses the chained run. The runner's start replaces that
+        waiting record by a swap from it (`Taken`), as a taken request's does."""
         run_id = run_id or uuid.uuid4().hex
         task: asyncio.Task[Any]
         if not self._engine.runner:
-            task = asyncio.create_task(self.hand_over(job, trigger, trigger_data, note=note, run_id=run_id),
+            asked = self._asking(job, trigger, trigger_data, note, run_id)
+            self._history.record(asked.record, job_known=False)
+            task = asyncio.create_task(self._handed_over(asked, buffered=True),
                                        name=f"mcp-scheduler-hand-over-{job.job_id}")
         elif not self._first_start(run_id):
             return run_id
         else:
             definition = job.definition
+            waiting = None
+            if trigger == "chain":
+                waiting = waiting_run(job, run_id, trigger_data, note or "chained")
+                self._history.record(waiting, job_known=False)
             record = RunRecord(run_id=run_id, job_id=job.job_id, agentool_name=definition.agentool_name,
                                trigger=trigger, status="running", note=note)
-            task = asyncio.create_task(self._triggered(definition, record, trigger_data),
+            task = asyncio.create_task(self._triggered(definition, record, trigger_data, taken=waiting),
                                        name=f"mcp-scheduler-{trigger}-{job.job_id}")
         self.manual_runs.add(task)
         task.add_done_callback(self.manual_runs.discard)
@@ -306,22 +340,42 @@ class ExtraRuns:
         """Ask the runner for the run through the store (`run_requests.py`); its run id once the request is
         committed. The request is withdrawn (recorded `cancelled`) if no runner starts it within
         REQUEST_START_WITHIN seconds."""
+        return await self._handed_over(self._asking(job, trigger, trigger_data, note, run_id), buffered=False)
+
+    def _asking(
+        self, job: Job, trigger: EventTrigger, trigger_data: dict[str, Any], note: str | None, run_id: str | None
+    ) -> RunRequest:
         what = {"webhook": "a webhook delivery", "condition": "a condition"}.get(trigger, "a chain")
-        asked = RunRequest(self._store, job, history_limit=self._history_limit, run_id=run_id, trigger=trigger,
-                           trigger_data={"trigger_data": trigger_data, "note": note},
-                           asked_by=f"{what} in a standby (pid {os.getpid()} on {socket.gethostname()})")
+        return RunRequest(self._store, job, history_limit=self._history_limit, run_id=run_id, trigger=trigger,
+                          trigger_data={"trigger_data": trigger_data, "note": note},
+                          asked_by=f"{what} in a standby (pid {os.getpid()} on {socket.gethostname()})")
+
+    async def _handed_over(self, asked: RunRequest, *, buffered: bool) -> str:
+        """`hand_over` of the request `asked`, written now or, `buffered`, in the history writer's batch."""
+        job, trigger = asked.record.job_id, asked.record.trigger
         seen = self._handed[asked.run_id] = asyncio.Event()
         try:
-            await asked.send()
+            if buffered:
+                await self._history.flush()
+            else:
+                await asked.send()
+        except Exception as exc:
+            self._handed.pop(asked.run_id, None)
+            if not buffered:
+                raise
+            # Still buffered: written with the first batch the store takes, then taken by the runner.
+            logger.warning("Job %s: run %s (%s) is handed to the runner once the store takes writes: %s", job,
+                           asked.run_id, trigger, exc)
+            return asked.run_id
         except BaseException:
             self._handed.pop(asked.run_id, None)
             raise
         watch = asyncio.create_task(asked.taken(start_within=REQUEST_START_WITHIN, seen=seen),
-                                    name=f"mcp-scheduler-handed-{job.job_id}")
+                                    name=f"mcp-scheduler-handed-{job}")
         self._watching.add(watch)
         watch.add_done_callback(self._watching.discard)
         watch.add_done_callback(lambda _: self._handed.pop(asked.run_id, None))
-        logger.info("Job %s: run %s (%s) handed to the runner", job.job_id, asked.run_id, trigger)
+        logger.info("Job %s: run %s (%s) handed to the runner", job, asked.run_id, trigger)
         return asked.run_id
 
     def _heard(self, event: SchedulerEvent) -> None:
@@ -331,7 +385,7 @@ class ExtraRuns:
     async def _take_handed(self, request: RunRecord) -> None:
         """Run a webhook's, a condition's or a chain's run that another process handed over (`hand_over`), or that
         the last runner left never started."""
-        if not await self._took(request):
+        if (taken := await self._took(request)) is None:
             return
         carried = request.result if isinstance(request.result, dict) else {}
         record = request.model_copy(update={"result": None, "note": carried.get("note")})
@@ -340,35 +394,41 @@ class ExtraRuns:
             if job is None:
                 raise JobNotFoundError(request.job_id)
         except JobNotFoundError as exc:
-            await self._not_run(record, f"a {request.trigger} run asked for by another process", exc)
+            await self._not_run(record, f"a {request.trigger} run asked for by another process", exc, taken=taken)
             return
         logger.info("Job %s: run %s (%s) asked for by another process runs here (pid %d)", request.job_id,
                     request.run_id, request.trigger, os.getpid())
-        await self._triggered(job.definition, record, carried.get("trigger_data") or {}, stored=True)
+        await self._triggered(job.definition, record, carried.get("trigger_data") or {}, taken=taken)
 
     async def _triggered(
-        self, definition: JobDefinition, record: RunRecord, trigger_data: dict[str, Any], *, stored: bool = False
+        self, definition: JobDefinition, record: RunRecord, trigger_data: dict[str, Any], *,
+        taken: RunRecord | None = None,
     ) -> None:
+        """Run `record`'s run of `definition`; `taken`: the record the store holds for this runner, which its start
+        (or its skipped record) replaces by a swap (a request taken, a chained run's waiting record)."""
         overlap = definition.policy.overlap
         what = {"webhook": "a webhook delivery's run", "condition": "a condition's run"}.get(record.trigger,
                                                                                            "a chained run")
         try:
             if overlap == "skip" and self._runs.running[definition.job_id]:
                 raise QuotaExceededError("a run of the job was in progress (its overlap policy is skip)")
-            # A chained run, and one taken from the store (`stored`), waits for room in the runner only: one that
+            # A chained run, and one taken from the store (`taken`), waits for room in the runner only: one that
             # lost the lease meanwhile leaves it to the next runner, which finds it waiting in the store (chains.py).
-            go = (lambda: self._engine.runner) if record.trigger == "chain" or stored else None
+            go = (lambda: self._engine.runner) if record.trigger == "chain" or taken is not None else None
             ran = await self._runs.admission.run_extra(definition, record.trigger, None,
                                                        wait=overlap.startswith("buffer"), run_id=record.run_id,
-                                                       trigger_data=trigger_data, note=record.note, go=go)
+                                                       trigger_data=trigger_data, note=record.note, go=go,
+                                                       taken=None if taken is None else Taken(taken))
             if ran is None and go is not None and not go() and definition.job_id in self._table:
                 logger.warning("Job %s: %s %s is left to the next runner: this process lost the runner lease "
                                "before it started", definition.job_id, what, record.run_id)
                 return
             if ran is None:
                 raise JobNotFoundError(definition.job_id)
+        except StartRefusedError as exc:
+            logger.warning("%s", exc)
         except (JobNotFoundError, QuotaExceededError) as exc:
-            await self._not_run(record, what, exc)
+            await self._not_run(record, what, exc, taken=taken)
         except Exception:
             logger.exception("Job %s: %s could not be started", definition.job_id, what)
 
