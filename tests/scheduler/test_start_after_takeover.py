@@ -226,3 +226,40 @@ async def test_of_a_fenced_start_and_a_takeover_at_the_same_moment_exactly_one_c
         await b_store.close()
     assert len(outcomes) == 30
 
+
+
+async def test_a_run_that_ends_after_its_process_lost_the_lease_hands_its_chained_run_over_in_the_same_commit(
+    make_service: ServiceFactory, postgres_url: str, slow: Slow, echo: Calls
+) -> None:
+    """A run_now that goes on after its process lost the lease ends in a process that is not the runner: the request
+    handing its chained run to the runner is committed with the run's finished record (one transaction: the two
+    rows' xmin), so that no kill between two writes loses the chained run."""
+    clock = VirtualClock()
+    a = await make_service(database=postgres_url, lease_time=120, max_runs_per_job=1, clock=clock, open=False)
+    a_events = EventRecorder(a.events)
+    await a.open()
+    await a.schedule(job("first"))
+    await a.schedule(job("second", "echo", after={"job": "first", "on": "success"}))
+    running = asyncio.create_task(a.run_now(SchedulerInput(operation="run_now", job_id="first")))
+    await a_events.wait_for(started("first"), within=WITHIN)
+
+    await take_lease_away(postgres_url)
+    clock.advance(2)  # A's next check of its lease is due: it finds the lease gone and steps down
+
+    async def standby_now() -> bool:
+        return not a.is_runner
+
+    await eventually_async(standby_now, within=WITHIN, what="A stepping down")
+    slow.release.set()
+    ran = await running  # first ends in A, now a standby: its chained run is handed to the runner
+    chained = chain_run_id(ran.run_id, "second")
+
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as admin:
+        rows = await (await admin.execute(
+            "SELECT run_id, xmin::text, status FROM scheduler_runs WHERE run_id = ANY(%s)", ([ran.run_id, chained],)
+        )).fetchall()
+    found = {run_id: (xmin, status) for run_id, xmin, status in rows}
+    assert set(found) == {ran.run_id, chained}  # nobody runs the jobs now: the request waits, as handed over
+    assert found[ran.run_id][0] == found[chained][0]  # one transaction
+    assert (found[ran.run_id][1], found[chained][1]) == ("success", "running")
+    assert echo.inputs == []
