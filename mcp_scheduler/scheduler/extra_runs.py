@@ -17,7 +17,7 @@ from agentool_bridge.toolkits import QueueStore
 
 from ..clocks import Clock
 from ..errors import JobExecutionError, JobNotFoundError, QuotaExceededError, StartRefusedError
-from ..events import EventBus, RunEvent, SchedulerEvent
+from ..events import EventBus
 from ..history import HistoryWriter
 from ..jobs import EventTrigger, Job, JobDefinition
 from ..models import BackfillOverlap, BackfillSummary, RunRecord, SchedulerInput
@@ -30,6 +30,7 @@ from .backfills import Backfills
 from .chains import ChainStarts, waiting_run
 from .conditions import ConditionWatch
 from .engine import EngineHandle
+from .hand_overs import REQUEST_START_WITHIN, HandOvers
 from .inputs import RequestChecks
 from .queue_trigger import QueueTriggers
 from .replication import Replication
@@ -40,7 +41,6 @@ __all__ = ["REQUEST_START_WITHIN", "ExtraRuns"]
 
 logger = logging.getLogger(__name__)
 
-REQUEST_START_WITHIN = 10.0  # seconds a standby's run_now waits for the runner to start the run it asked for
 STARTED_KEPT = 10_000  # ids of the chained and handed-over runs started here, remembered so that none starts twice
 
 
@@ -81,11 +81,9 @@ class ExtraRuns:
         self._open = False
         self._backfills = Backfills(table=table, engine=engine, runs=runs, replication=replication, clock=clock,
                                     audit=audit, per_job=per_job, is_open=lambda: self._open)
-        self._handed: dict[str, asyncio.Event] = {}  # runs handed to the runner -> set once it is seen to start
-        self._watching: set[asyncio.Task[None]] = set()  # their waits, withdrawing those not taken in time
+        self._hand_overs = HandOvers(store=store, history=history, history_limit=history_limit, events=events)
         self._started: dict[str, None] = {}  # see `_first_start`, oldest first
         ChainStarts(table=table, starter=self, events=events)
-        events.subscribe(self._heard)
         self.conditions = ConditionWatch(table=table, engine=engine, store=store, checks=checks, starter=self,
                                          clock=clock, events=events)
         self._queue_triggers = QueueTriggers(table=table, engine=engine, runs=runs, store=store, queues=queues,
@@ -123,8 +121,7 @@ class ExtraRuns:
 
     def closed(self) -> None:
         self._open = False
-        for task in self._watching:  # the requests stay in the store: the runner may still take them
-            task.cancel()
+        self._hand_overs.closed()
         for task in self.conditions.stop():  # cancelled: close() waits for them with the runs
             self.manual_runs.add(task)
             task.add_done_callback(self.manual_runs.discard)
@@ -214,8 +211,7 @@ class ExtraRuns:
         chained run that the last runner decided and did not start."""
         if not self._first_start(request.run_id):
             return
-        if (seen := self._handed.get(request.run_id)) is not None:
-            seen.set()  # this process handed it over before it took the lease: it is taken, not to be withdrawn
+        self._hand_overs.taken_here(request.run_id)
         work = self._requested(request) if request.trigger == "run_now" else self._take_handed(request)
         task = asyncio.create_task(work, name=f"mcp-scheduler-requested-{request.job_id}")
         self.manual_runs.add(task)
@@ -295,7 +291,7 @@ class ExtraRuns:
         record's note says first. Its overlap policy applies: `skip` records the run `skipped` while another run of
         the job is in progress, `buffer_one` and `buffer_all` wait for room, the others run at once within
         max_runs_per_job (else `skipped`, naming the flag). In a process that is not the runner, the run is handed
-        to it through the store (`hand_over`). `run_id`: the run's id (a chained run's is `chain_run_id`; drawn when
+        to it through the store (`HandOvers`). `run_id`: the run's id (a chained run's is `chain_run_id`; drawn when
         None); one started here already is not again.
 
         Called as a run finishes (a chained run), the record that hands the run over, or in the runner a chained
@@ -305,10 +301,7 @@ class ExtraRuns:
         run_id = run_id or uuid.uuid4().hex
         task: asyncio.Task[Any]
         if not self._engine.runner:
-            asked = self._asking(job, trigger, trigger_data, note, run_id)
-            self._history.record(asked.record, job_known=False)
-            task = asyncio.create_task(self._handed_over(asked, buffered=True),
-                                       name=f"mcp-scheduler-hand-over-{job.job_id}")
+            task = self._hand_overs.buffered(job, trigger, trigger_data, note=note, run_id=run_id)
         elif not self._first_start(run_id):
             return run_id
         else:
@@ -331,59 +324,10 @@ class ExtraRuns:
         """`start_triggered`, returning once the run is started here or, on a standby, its request is committed."""
         if self._engine.runner:
             return self.start_triggered(job, trigger, trigger_data, note=note)
-        return await self.hand_over(job, trigger, trigger_data, note=note)
-
-    async def hand_over(
-        self, job: Job, trigger: EventTrigger, trigger_data: dict[str, Any], *,
-        note: str | None = None, run_id: str | None = None,
-    ) -> str:
-        """Ask the runner for the run through the store (`run_requests.py`); its run id once the request is
-        committed. The request is withdrawn (recorded `cancelled`) if no runner starts it within
-        REQUEST_START_WITHIN seconds."""
-        return await self._handed_over(self._asking(job, trigger, trigger_data, note, run_id), buffered=False)
-
-    def _asking(
-        self, job: Job, trigger: EventTrigger, trigger_data: dict[str, Any], note: str | None, run_id: str | None
-    ) -> RunRequest:
-        what = {"webhook": "a webhook delivery", "condition": "a condition"}.get(trigger, "a chain")
-        return RunRequest(self._store, job, history_limit=self._history_limit, run_id=run_id, trigger=trigger,
-                          trigger_data={"trigger_data": trigger_data, "note": note},
-                          asked_by=f"{what} in a standby (pid {os.getpid()} on {socket.gethostname()})")
-
-    async def _handed_over(self, asked: RunRequest, *, buffered: bool) -> str:
-        """`hand_over` of the request `asked`, written now or, `buffered`, in the history writer's batch."""
-        job, trigger = asked.record.job_id, asked.record.trigger
-        seen = self._handed[asked.run_id] = asyncio.Event()
-        try:
-            if buffered:
-                await self._history.flush()
-            else:
-                await asked.send()
-        except Exception as exc:
-            self._handed.pop(asked.run_id, None)
-            if not buffered:
-                raise
-            # Still buffered: written with the first batch the store takes, then taken by the runner.
-            logger.warning("Job %s: run %s (%s) is handed to the runner once the store takes writes: %s", job,
-                           asked.run_id, trigger, exc)
-            return asked.run_id
-        except BaseException:
-            self._handed.pop(asked.run_id, None)
-            raise
-        watch = asyncio.create_task(asked.taken(start_within=REQUEST_START_WITHIN, seen=seen),
-                                    name=f"mcp-scheduler-handed-{job}")
-        self._watching.add(watch)
-        watch.add_done_callback(self._watching.discard)
-        watch.add_done_callback(lambda _: self._handed.pop(asked.run_id, None))
-        logger.info("Job %s: run %s (%s) handed to the runner", job, asked.run_id, trigger)
-        return asked.run_id
-
-    def _heard(self, event: SchedulerEvent) -> None:
-        if isinstance(event, RunEvent) and event.remote and (seen := self._handed.get(event.record.run_id)):
-            seen.set()  # the runner wrote a record of a run handed to it: it took it
+        return await self._hand_overs.hand_over(job, trigger, trigger_data, note=note)
 
     async def _take_handed(self, request: RunRecord) -> None:
-        """Run a webhook's, a condition's or a chain's run that another process handed over (`hand_over`), or that
+        """Run a webhook's, a condition's or a chain's run that another process handed over (`HandOvers`), or that
         the last runner left never started."""
         if (taken := await self._took(request)) is None:
             return
