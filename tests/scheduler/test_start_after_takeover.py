@@ -27,11 +27,12 @@ from mcp_scheduler.models import RunRecord
 from mcp_scheduler.policies import PolicyInput
 from mcp_scheduler.postgres_lease import HOLDER_QUERY, WHERE, PostgresLease, lease_key
 from mcp_scheduler.scheduler.chains import chain_run_id
+from mcp_scheduler.scheduler.queue_trigger import CLAIM_PREFIX
 from mcp_scheduler.scheduler.run_requests import KEPT_UNSTARTED, RunRequest, taken_by
 from mcp_scheduler.store import SchedulerStore, store_for
 from mcp_scheduler.store.postgres import PostgresStore
 from tests.scheduler._support import Calls, EventRecorder, Slow, VirtualClock, finished, started
-from tests.scheduler.conftest import ServiceFactory
+from tests.scheduler.conftest import RuntimeFactory, ServiceFactory
 from tests.store.test_contract import eventually_async
 
 WITHIN = 20.0
@@ -263,3 +264,45 @@ async def test_a_run_that_ends_after_its_process_lost_the_lease_hands_its_chaine
     assert found[ran.run_id][0] == found[chained][0]  # one transaction
     assert (found[ran.run_id][1], found[chained][1]) == ("success", "running")
     assert echo.inputs == []
+
+
+async def test_a_queue_message_taken_by_a_runner_that_lost_its_lease_runs_once(
+    make_runtime: RuntimeFactory, postgres_url: str, slow: Slow, echo: Calls
+) -> None:
+    """Runner A took a message with a claim and waits for a run slot; its lease goes; B takes over, releases the
+    claim it finds without a start, and runs the message; then A's slot frees and A goes on to start its run: its
+    start (a swap from no record, fenced) does not commit, and A runs nothing (PostgreSQL: on SQLite two runners
+    cannot coexist while the lease file is kept)."""
+    options = {"database": postgres_url, "lease_time": 120, "max_concurrent_runs": 1}
+    a = await make_runtime(**options, clock=VirtualClock(), open=False)
+    a_events = EventRecorder(a.events)
+    await a.open()
+    await a.service.schedule(job("blocker"))
+    await a.service.schedule(SchedulerInput(
+        operation="schedule", job_id="consumer", schedule_type="cron", schedule="0 3 * * *", agentool_name="echo",
+        input_data={"operation": "echo", "text": "!trigger:message/text"},
+        policy=PolicyInput.model_validate({"on_message": {"queue": "orders"}}),
+    ))
+    blocker = asyncio.create_task(a.service.run_now(SchedulerInput(operation="run_now", job_id="blocker")))
+    await a_events.wait_for(started("blocker"), within=WITHIN)  # the one run slot is A's
+    a.queues.enqueue("orders", {"text": "one"})
+
+    async def a_took() -> bool:
+        return bool(a.queues.claimed(CLAIM_PREFIX))
+
+    await eventually_async(a_took, within=WITHIN, what="A's claim of the message")
+
+    await take_lease_away(postgres_url)
+    b = await make_runtime(**options, open=False)
+    b_events = EventRecorder(b.events)
+    await b.open()
+    assert b.service.is_runner
+    await b_events.wait_for(finished("consumer", "success"), within=WITHIN)
+    assert [data["text"] for data in echo.inputs] == ["one"]
+
+    slow.release.set()
+    await asyncio.gather(blocker, return_exceptions=True)  # A's slot frees: A goes on to start the message's run
+    await a.close()
+
+    assert [data["text"] for data in echo.inputs] == ["one"]  # run once, in B
+    assert len(ran_in(a_events)) == 1  # A started its blocker only

@@ -94,3 +94,26 @@ async def test_taken_or_not_a_handed_over_request_outlives_the_runner_and_a_run_
     assert kept == {"hook": taken_by(hook, "the runner that is killed next"), "condition": condition}
     # The next runner takes what it found, as found (the stored text is the record it read).
     assert await store.replace_run(kept["hook"], taken_by(kept["hook"], "the next runner"), fenced=True)
+
+
+async def test_a_swap_from_no_record_writes_only_where_none_is_stored_and_of_two_at_once_exactly_one(
+    store: Any, open_store: StoreFactory
+) -> None:
+    """A queue message's run starts by a swap from no record (its run id is the one its claim names): a second
+    start under that id, or a start after another record of it was written, changes nothing."""
+    runner = await open_store()
+    started = request("q0", "queue").model_copy(update={"started_at": AT, "result": None, "note": "message m-0"})
+    assert await runner.replace_run(None, started, fenced=True)
+    assert not await store.replace_run(None, started.model_copy(update={"note": "again"}), fenced=True)
+    assert await store.history("j") == [started]
+    assert not await store.replace_run(None, request("q0", "queue"))
+
+    starts = [request(f"q{i}", "queue").model_copy(update={"started_at": AT, "result": None}) for i in range(1, 21)]
+    results = await asyncio.gather(*(
+        call for record in starts
+        for call in (runner.replace_run(None, record, fenced=True),
+                     store.replace_run(None, record.model_copy(update={"note": "the other"}), fenced=True))
+    ))
+    for record, pair in zip(starts, zip(results[::2], results[1::2], strict=True), strict=True):
+        assert sorted(pair) == [False, True], record.run_id  # exactly one of the two
+    assert len(await store.history("j", limit=100)) == 21
