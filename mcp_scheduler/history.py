@@ -125,7 +125,8 @@ class HistoryWriter:
         chained run's waiting record, buffered with the finished record it follows); True if written, False if the
         store holds another record of the run or this process lost the runner lease. Then the bookkeeping of
         `job_id` follows with the next batch. A failed write raises."""
-        await self.flush()  # also waits for a write in progress, which may hold `expected`
+        if run.run_id in self._runs or self._lock.locked():  # `expected` buffered, or in the write in progress
+            await self.flush()
         if not await self._store.replace_run(expected, run, fenced=True):
             return False
         if job_id is not None:
