@@ -156,7 +156,7 @@ class Execution:
         buffered fire's "waiting" record). `late`: why a catch-up fire runs late: its record's note says how late.
         `note`: what else the record's note says first (why a retry waited). `trigger_data`: what `!trigger:`
         references in the input resolve from (`trigger_refs.py`; None: the input as written). `taken`: the start
-        is a swap from that record, in a transaction of its own; if it does not commit (another runner took the
+        is a swap from that record, in the history batch's transaction; if it is not made (another runner took the
         run, or the lease is lost), nothing runs or is recorded here and `StartRefusedError` is raised.
 
         A scheduled run (not run_now) follows its job's run policy: it counts towards max_runs (retries do not),

@@ -55,11 +55,11 @@ _SQLITE_UPSERT = (
 )
 
 
-def _holds(stored: str | None, expected: RunRecord | None) -> bool:
-    """True if a run's stored record text (None: none stored) is `expected` (None: no record)."""
+def _holds(stored: str | RunRecord | None, expected: RunRecord | None) -> bool:
+    """True if a run's stored record (its text; None: none stored) is `expected` (None: no record)."""
     if stored is None or expected is None:
         return stored is None and expected is None
-    return read_run(stored) == expected
+    return (read_run(stored) if isinstance(stored, str) else stored) == expected
 
 
 def sqlite_swaps(conn: sqlite3.Connection, swaps: Sequence[Swap], writer: str) -> set[str]:
@@ -80,15 +80,18 @@ async def postgres_swaps(conn: psycopg.AsyncConnection[Any], swaps: Sequence[Swa
         return set()
     cur = await conn.execute("SELECT run_id, record FROM scheduler_runs WHERE run_id = ANY(%b::text[]) FOR UPDATE",
                              ([record.run_id for _, record in swaps],))
-    stored: dict[str, str] = {run_id: text for run_id, text in await cur.fetchall()}
-    written = [record for expected, record in swaps if _holds(stored.get(record.run_id), expected)]
+    stored: dict[str, str | RunRecord] = {run_id: text for run_id, text in await cur.fetchall()}
+    written: dict[str, RunRecord] = {}
+    for expected, record in swaps:  # in order, as SQLite makes them: a later swap of a run sees an earlier one's
+        if _holds(stored.get(record.run_id), expected):
+            stored[record.run_id] = written[record.run_id] = record
     if written:
         columns: list[list[Any]] = [[] for _ in range(6)]
-        for row in map(run_row, written):
+        for row in map(run_row, written.values()):
             for column, value in zip(columns, row, strict=True):
                 column.append(value)
         await conn.execute(POSTGRES_UPSERT, (writer, *columns))
-    return {record.run_id for record in written}
+    return set(written)
 
 
 class _SQLiteSwapper(SQLiteLike, Protocol):

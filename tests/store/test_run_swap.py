@@ -117,3 +117,30 @@ async def test_a_swap_from_no_record_writes_only_where_none_is_stored_and_of_two
     for record, pair in zip(starts, zip(results[::2], results[1::2], strict=True), strict=True):
         assert sorted(pair) == [False, True], record.run_id  # exactly one of the two
     assert len(await store.history("j", limit=100)) == 21
+
+
+async def test_a_batch_makes_its_swaps_after_its_records_in_its_transaction_and_says_which_it_wrote(
+    store: Any, open_store: StoreFactory
+) -> None:
+    """How a runner starts what the store holds for it (`HistoryWriter.swap`): a chained run's waiting record
+    written by the same batch is there for the swap from it; a swap from what is no longer stored writes nothing."""
+    other = await open_store()
+    taken = taken_by(request("taken"), "the runner")
+    await other.write_batch([taken], [], 100)
+    waiting = request("waiting", "chain")
+    start = {r.run_id: r.model_copy(update={"started_at": AT, "result": None}) for r in (taken, waiting)}
+    queued = request("queued", "queue").model_copy(update={"started_at": AT, "result": None})
+    stale = request("stale")
+
+    written = await store.write_batch([waiting, stale], [], 100, swaps=[
+        (taken, start["taken"]), (waiting, start["waiting"]), (None, queued),
+        (request("stale"), request("stale").model_copy(update={"note": "not this one"})),  # stored: the same
+        (taken_by(stale, "a runner that lost it"), stale.model_copy(update={"started_at": AT})),
+        (request("stale").model_copy(update={"note": "not this one"}), stale.model_copy(update={"note": "but this"})),
+    ])
+
+    assert written == {"taken", "waiting", "queued", "stale"}
+    stored = {r.run_id: r for r in await other.history("j", limit=100)}
+    # The swaps of one run are made in order: each sees what the one before it wrote.
+    assert stored == {**start, "queued": queued, "stale": stale.model_copy(update={"note": "but this"})}
+    assert await store.write_batch([], [], 100, swaps=[(None, queued)]) == set()  # stored now
