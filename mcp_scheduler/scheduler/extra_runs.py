@@ -264,22 +264,22 @@ class ExtraRuns:
         why = "the job was cancelled" if isinstance(exc, JobNotFoundError) else str(exc)
         skipped = record.model_copy(update={"status": "skipped", "finished_at": self._clock.now(),
                                             "note": "; ".join(filter(None, (record.note, f"not run: {why}")))})
-        if taken is not None:
-            try:
-                swapped = await self._history.swap(taken, skipped)
-            except Exception as error:
-                logger.warning("Job %s: %s was not run (%s); its record is written once the store takes writes: %s",
-                               record.job_id, what, why, error)
-                self._history.record(skipped, job_known=False)
-                return
-            if not swapped:
-                logger.warning("Job %s: %s is not run here (%s) and left to the runner that took it over",
-                               record.job_id, what, why)
-                return
+        if taken is None:
             logger.warning("Job %s: %s was not run: %s", record.job_id, what, why)
+            await self._history.commit(skipped)
             return
-        logger.warning("Job %s: %s was not run: %s", record.job_id, what, why)
-        await self._history.commit(skipped)
+        try:
+            swapped = await self._history.swap(taken, skipped)
+        except Exception as error:
+            logger.warning("Job %s: %s was not run (%s); its record is written once the store takes writes: %s",
+                           record.job_id, what, why, error)
+            self._history.record(skipped, job_known=False)
+            return
+        if swapped:
+            logger.warning("Job %s: %s was not run: %s", record.job_id, what, why)
+        else:
+            logger.warning("Job %s: %s is not run here (%s); the runner that took it over runs it", record.job_id,
+                           what, why)
 
     def start_triggered(
         self, job: Job, trigger: EventTrigger, trigger_data: dict[str, Any], *, note: str | None = None,

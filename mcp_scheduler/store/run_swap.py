@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from ..models import RunRecord
-from .codec import read_run, run_row
+from .codec import read_run, run_row, run_text
 from .fence import token_is_stale
 from .hooks_table import SQLiteLike
 
@@ -56,10 +56,13 @@ _SQLITE_UPSERT = (
 
 
 def _holds(stored: str | RunRecord | None, expected: RunRecord | None) -> bool:
-    """True if a run's stored record (its text; None: none stored) is `expected` (None: no record)."""
+    """True if a run's stored record (its text; None: none stored) is `expected` (None: no record), both as the
+    store keeps them: a record built in memory (a chained run's waiting record, carrying the result of the run it
+    follows) may hold what its stored text does not give back as it was (a tuple, a NaN)."""
     if stored is None or expected is None:
         return stored is None and expected is None
-    return (read_run(stored) if isinstance(stored, str) else stored) == expected
+    kept = read_run(run_text(expected))
+    return (read_run(stored) if isinstance(stored, str) else read_run(run_text(stored))) == kept
 
 
 def sqlite_swaps(conn: sqlite3.Connection, swaps: Sequence[Swap], writer: str) -> set[str]:

@@ -127,7 +127,9 @@ async def test_a_batch_makes_its_swaps_after_its_records_in_its_transaction_and_
     other = await open_store()
     taken = taken_by(request("taken"), "the runner")
     await other.write_batch([taken], [], 100)
-    waiting = request("waiting", "chain")
+    # Written as JSON, a tuple reads back as a list and a NaN as null: the swap compares what the store keeps.
+    waiting = request("waiting", "chain").model_copy(update={"result": {"trigger_data": {"t": (1, 2),
+                                                                                       "x": float("nan")}}})
     start = {r.run_id: r.model_copy(update={"started_at": AT, "result": None}) for r in (taken, waiting)}
     queued = request("queued", "queue").model_copy(update={"started_at": AT, "result": None})
     stale = request("stale")
@@ -143,4 +145,5 @@ async def test_a_batch_makes_its_swaps_after_its_records_in_its_transaction_and_
     stored = {r.run_id: r for r in await other.history("j", limit=100)}
     # The swaps of one run are made in order: each sees what the one before it wrote.
     assert stored == {**start, "queued": queued, "stale": stale.model_copy(update={"note": "but this"})}
+    assert await store.history("j", run_id="waiting") == [start["waiting"]]
     assert await store.write_batch([], [], 100, swaps=[(None, queued)]) == set()  # stored now
