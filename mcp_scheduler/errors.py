@@ -28,6 +28,7 @@ __all__ = [
     "JobExecutionError",
     "LeaseHeldError",
     "SchedulerStateError",
+    "StartRefusedError",
     "ManagedJobError",
     "JobsFileError",
     "TokenFileError",
@@ -142,6 +143,19 @@ class LeaseHeldError(SchedulerError, RuntimeError):
 
 class SchedulerStateError(SchedulerError, RuntimeError):
     """The operation is not possible in the scheduler's current state."""
+
+
+class StartRefusedError(SchedulerStateError):
+    """A run this process was to start is not started here: its start, a swap from the record the store held for
+    it (the one this runner wrote when it took it), did not commit, because another runner took the run since or
+    this process no longer holds the runner lease. That runner starts it; nothing is recorded here."""
+
+    def __init__(self, job_id: str, run_id: str, trigger: str) -> None:
+        super().__init__(
+            f"Job {job_id!r}: run {run_id} ({trigger}) was not started in this process: another runner took it, or "
+            "this process lost the runner lease; the runner that holds the lease starts it (get_history shows it)."
+        )
+        self.job_id, self.run_id = job_id, run_id
 
 
 class ManagedJobError(SchedulerStateError):

@@ -6,7 +6,9 @@ goes on (the start of a run, the record that run_now answers with) goes through 
 writes at once and returns when the batch holding it is committed: the runs due at one instant
 still share one transaction. Readers call `flush()` first, so what they read includes every run
 that has finished. A record attached to a job (`attach`: the count of its fires that did not run) waits
-for the next batch that writes that job's bookkeeping.
+for the next batch that writes that job's bookkeeping. The start of a run that the store holds for this runner (a
+request it took, a chained run it decided, a queue message's run) is a compare-and-swap from that record (`swap`),
+made in the transaction of the next batch, after its records: it costs no transaction of its own.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from .backoff import Backoff
 from .clocks import Clock
@@ -65,6 +67,8 @@ class HistoryWriter:
         self._task: asyncio.Task[None] | None = None
         # One future per commit() waiting for the next batch (cheaper per fire than shielding a shared one).
         self._waiters: list[asyncio.Future[None]] = []
+        # Swaps for the next batch (`swap`), by run id, each with the future its caller waits for.
+        self._swaps: dict[str, tuple[RunRecord | None, RunRecord, asyncio.Future[bool]]] = {}
         # While writes fail (the store is down, its disk is full): batches further apart, and a quiet log; what
         # failed stays buffered and is tried again after that wait even if nothing new is recorded, at once for
         # a commit().
@@ -118,6 +122,28 @@ class HistoryWriter:
         else:
             self._urgent.set()
         await waiter
+
+    async def swap(self, expected: RunRecord | None, run: RunRecord, *, job_id: str | None = None) -> bool:
+        """Write `run` in place of the stored `expected` (None: no record of its run stored), as the runner, in the
+        transaction of the next batch, after its records (a chained run's waiting record buffered in it is stored
+        by then: `SchedulerStore.write_batch`'s `swaps`); return once committed: True if written, False if the store
+        holds another record of the run or this process lost the runner lease. The bookkeeping of `job_id` follows
+        with the next batch. A failed write raises."""
+        done = asyncio.get_running_loop().create_future()
+        if (earlier := self._swaps.pop(run.run_id, None)) is not None:
+            earlier[2].set_result(False)  # (one swap of a run per batch: the later one is what this process meant)
+        self._swaps[run.run_id] = (expected, run, done)
+        self._needed.set()
+        if self._task is None:
+            with contextlib.suppress(Exception):  # the write's error is the future's too
+                await self.flush()
+        else:
+            self._urgent.set()
+        if not await done:
+            return False
+        if job_id is not None:
+            self.touch(job_id)
+        return True
 
     def forget(self, job_id: str) -> None:
         """Drop pending bookkeeping of a job that is gone (its run records are still written)."""
@@ -177,6 +203,7 @@ class HistoryWriter:
             self._urgent.clear()
             waiters, self._waiters = self._waiters, []
             runs, self._runs = self._runs, {}
+            swaps, self._swaps = self._swaps, {}
             dirty, self._dirty = self._dirty, set()
             if self._attached:
                 for job_id in dirty:
@@ -185,10 +212,13 @@ class HistoryWriter:
                         runs.update(attached)
             try:
                 books = self._bookkeeping(dirty)
-                if runs or books:
+                swapped: set[str] = set()
+                if runs or books or swaps:
                     records = [run if isinstance(run, RunRecord) else run() for run in runs.values()]
                     began = time.perf_counter()
-                    await self._store.write_batch(records, books, self._history_limit)
+                    swapped = await self._store.write_batch(
+                        records, books, self._history_limit, swaps=[(old, new) for old, new, _ in swaps.values()]
+                    )
                     if self._events is not None and (meter := self._events.meter) is not None:
                         meter.store_write(time.perf_counter() - began)
             except BaseException as exc:
@@ -196,10 +226,14 @@ class HistoryWriter:
                 self._dirty |= dirty
                 self._needed.set()  # the background writer tries again, whoever's flush failed
                 error = exc if isinstance(exc, Exception) else RuntimeError("history write cancelled")
-                for waiter in waiters:
+                failed: list[asyncio.Future[Any]] = [*waiters, *(done for _, _, done in swaps.values())]
+                for waiter in failed:
                     if not waiter.done():
-                        waiter.set_exception(error)
+                        waiter.set_exception(error)  # a swap is not tried again: its caller decides
                 raise
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(None)
+            for run_id, (_, _, done) in swaps.items():
+                if not done.done():
+                    done.set_result(run_id in swapped)

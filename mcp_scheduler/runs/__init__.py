@@ -4,7 +4,7 @@ that did not run, and delivery of outcomes to queues and the inbox. `RunPath` pu
 from .admission import BUFFERED_LOST, CANCELLED_BY_NEXT, REPLACED_BY_NEXT
 from .path import RunLimits, RunPath
 from .ports import EnginePort, JobPauser
-from .run import START_NOT_WRITTEN
+from .run import START_NOT_WRITTEN, Taken
 from .targets import AdHocRun, RunTarget, concurrency_limit, engine_instances
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "RunLimits",
     "RunPath",
     "RunTarget",
+    "Taken",
     "concurrency_limit",
     "engine_instances",
 ]

@@ -27,7 +27,7 @@ from .gaps import Gaps
 from .lanes import Fire, JobLanes
 from .not_run import NotRunRecords
 from .retries import Retries
-from .run import Execution
+from .run import Execution, Taken
 from .slots import RunSlots
 from .targets import PER_JOB_FLAG, SLOTS_FLAG, RunTarget, concurrency_limit, runs_words
 
@@ -279,13 +279,15 @@ class Admission:
         run_id: str | None = None,
         trigger_data: Mapping[str, Any] | None = None,
         note: str | None = None,
+        taken: Taken | None = None,
     ) -> RunRecord | None:
         """Execute a run that is not a fire (run_now, backfill) in one of the scheduler's slots and within its
         job's room (`per_job`): `wait` for both, or refuse at once with `QuotaExceededError` naming the flag.
         Returns None, without running, if the job was cancelled (or `go()` turned false) while it waited.
         `run_id`: of the record the run replaces (a run another process asked for through the store);
         `trigger_data`: what the input's `!trigger:` references resolve from, `note` what the record's note says
-        first (`Execution.execute`)."""
+        first, `taken`: what its start replaces in the store, exactly (`Execution.execute`: `StartRefusedError`
+        if it is no longer there)."""
         job_id = target.job_id
         known = job_id in self._table
         if not wait:
@@ -310,7 +312,7 @@ class Admission:
                 if (known and job_id not in self._table) or (go is not None and not go()):
                     return None
                 return (await self._execution.execute(target, trigger, scheduled, run_id=run_id,
-                                                      trigger_data=trigger_data, note=note)).record
+                                                      trigger_data=trigger_data, note=note, taken=taken)).record
             finally:
                 self._slots.give_back()
         finally:

@@ -28,6 +28,7 @@ from agentool_bridge.secrets import Secrets, redact, resolve_env
 
 from ..clocks import Clock
 from ..downtime import duration_words
+from ..errors import StartRefusedError
 from ..events import EventBus, JobEvent, RunEvent
 from ..history import HistoryWriter
 from ..jobs import Job, PendingRetry, RunTrigger
@@ -48,7 +49,7 @@ from .trigger_refs import resolve_trigger
 if TYPE_CHECKING:
     from ..scheduler.table import JobTable
 
-__all__ = ["Execution", "Ran", "START_NOT_WRITTEN"]
+__all__ = ["Execution", "Ran", "START_NOT_WRITTEN", "Taken"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,17 @@ class Ran:
     record: RunRecord
     policed: Job | None = None
     retry: PendingRetry | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """What the start of a run that the store holds for one runner replaces: `record`, the record this runner
+    wrote when it took the run (a request another process handed over, a chained run it decided), or None, no
+    record at all (a queue message's run, under the id its claim names). The start is a swap from it, fenced on
+    PostgreSQL (`HistoryWriter.swap`): of this runner and one that took over and took the run again, exactly one
+    starts it."""
+
+    record: RunRecord | None
 
 
 class _Start:
@@ -131,7 +143,7 @@ class Execution:
     async def execute(
         self, target: RunTarget, trigger: RunTrigger, scheduled: datetime | None, *, run_id: str | None = None,
         attempt: int | None = None, late: str | None = None, note: str | None = None,
-        trigger_data: Mapping[str, Any] | None = None,
+        trigger_data: Mapping[str, Any] | None = None, taken: Taken | None = None,
     ) -> Ran:
         """Run `target` once and record it; returns the record (a failed run is a record, not an exception).
 
@@ -143,7 +155,9 @@ class Execution:
         cancel_other) records the run as cancelled and propagates. `run_id`: of the record the run replaces (a
         buffered fire's "waiting" record). `late`: why a catch-up fire runs late: its record's note says how late.
         `note`: what else the record's note says first (why a retry waited). `trigger_data`: what `!trigger:`
-        references in the input resolve from (`trigger_refs.py`; None: the input as written).
+        references in the input resolve from (`trigger_refs.py`; None: the input as written). `taken`: the start
+        is a swap from that record, in the history batch's transaction; if it is not made (another runner took the
+        run, or the lease is lost), nothing runs or is recorded here and `StartRefusedError` is raised.
 
         A scheduled run (not run_now) follows its job's run policy: it counts towards max_runs (retries do not),
         a failure with attempts left plans the next attempt (`attempt` is this one's number; the caller arms it,
@@ -162,7 +176,7 @@ class Execution:
         }
         job = self._table.get(job_id)
         policed = job if job is not None and trigger in ("schedule", "catch_up", "retry") else None
-        if job is not None:
+        if job is not None and taken is None:
             self._table.started(job, base["started_at"])
         if policed is not None:
             policy = policed.definition.policy
@@ -181,8 +195,16 @@ class Execution:
         flight = self._flights.take_off(job_id, trigger, base["run_id"])
         try:
             try:
-                await self._history.commit(run_id=base["run_id"], build=started,
-                                           job_id=job_id if job is not None else None)
+                if taken is None:
+                    await self._history.commit(run_id=base["run_id"], build=started,
+                                               job_id=job_id if job is not None else None)
+                elif await self._history.swap(taken.record, started(), job_id=job_id if job is not None else None):
+                    if job is not None:
+                        self._table.started(job, base["started_at"])
+                else:
+                    raise StartRefusedError(job_id, base["run_id"], trigger)
+            except StartRefusedError:
+                raise
             except asyncio.CancelledError:
                 record = self._cut_short(base, t0, flight, "the scheduler shut down before the run started")
                 if self._flights.absorbed(flight, trigger):

@@ -4,10 +4,13 @@
 `ChainStarts` listens for finished runs in this process and starts the runs of the jobs chained after them.
 
 A chained run is started exactly once, across a kill of the runner: its run id is drawn from what it is chained to
-(`chain_run_id`: the run it follows and its job), and in the runner its record (`running`, not started yet, carrying
-its trigger data) goes into the very batch of the history writer that holds the finished record of the run it
-follows. A runner that takes over finds the chained runs that were decided but never started still `running` in
-the store (`SchedulerStore.interrupt_unfinished` keeps them) and starts them; those that started are `interrupted`.
+(`chain_run_id`: the run it follows and its job), and its record (`running`, not started yet, carrying its trigger
+data: in the runner its waiting record, elsewhere the request that hands it to the runner) goes into the very batch
+of the history writer that holds the finished record of the run it follows (`ExtraRuns.start_triggered`). A runner
+that takes over finds the chained runs that were decided but never started still `running` in the store
+(`SchedulerStore.interrupt_unfinished` keeps them) and starts them; those that started are `interrupted`. A start is
+a swap from the waiting record (fenced on PostgreSQL), so that of a runner that lost its lease and the one that
+took the run over, exactly one starts it.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from typing import Any, Protocol
 
 from ..errors import InvalidJobInputError
 from ..events import EventBus, JobEvent, RunEvent, SchedulerEvent
-from ..history import HistoryWriter
 from ..jobs import FAILED, Job
 from ..models import RunRecord
 from ..policies import RunPolicy
@@ -107,16 +109,17 @@ class _Starter(Protocol):
     def runner(self) -> bool: ...
 
     def start_triggered(self, job: Job, trigger: Any, trigger_data: dict[str, Any], *, note: str | None = None,
-                        run_id: str | None = None) -> str: ...
+                        run_id: str | None = None) -> str:
+        """Called synchronously as the run it follows finishes: buffers the chained run's record at once."""
+        ...
 
 
 class ChainStarts:
     """Starts, when a run ends in this process, a run (trigger `chain`) of each job chained after its job."""
 
-    def __init__(self, *, table: JobTable, starter: _Starter, history: HistoryWriter, events: EventBus) -> None:
+    def __init__(self, *, table: JobTable, starter: _Starter, events: EventBus) -> None:
         self._table = table
         self._starter = starter
-        self._history = history
         # The jobs chained after each job, built when first needed after a change of any job: a finished run then
         # costs a lookup, not a pass over every job (thousands of fires a second on a store of thousands of jobs).
         self._followers: dict[str, list[str]] | None = None
@@ -146,10 +149,8 @@ class ChainStarts:
         for job in [job for job in self._chained_after(record.job_id) if follows(job, record)]:
             data, run_id = chain_data(record, event.traceparent), chain_run_id(record.run_id, job.job_id)
             note = f"chained after run {record.run_id} of job {record.job_id!r} ({record.status})"
-            if self._starter.runner:
-                # Synchronously, as the finished record was buffered just before this event: both are committed in
-                # one batch, so no kill between them loses the chained run (its start replaces this record).
-                self._history.record(waiting_run(job, run_id, data, note), job_known=False)
+            # Synchronously, as the finished record was buffered just before this event: the chained run's record
+            # (waiting, or handed to the runner) goes into the same batch, so no kill between them loses it.
             self._starter.start_triggered(job, "chain", data, note=note, run_id=run_id)
             logger.info("Job %s: run %s chained after run %s of job %s", job.job_id, run_id, record.run_id,
                         record.job_id)

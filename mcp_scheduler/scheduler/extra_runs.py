@@ -16,20 +16,21 @@ from typing import Any
 from agentool_bridge.toolkits import QueueStore
 
 from ..clocks import Clock
-from ..errors import JobExecutionError, JobNotFoundError, QuotaExceededError
-from ..events import EventBus, RunEvent, SchedulerEvent
+from ..errors import JobExecutionError, JobNotFoundError, QuotaExceededError, StartRefusedError
+from ..events import EventBus
 from ..history import HistoryWriter
 from ..jobs import EventTrigger, Job, JobDefinition
 from ..models import BackfillOverlap, BackfillSummary, RunRecord, SchedulerInput
 from ..principals import require_kind
 from ..queue_owners import check_queues
-from ..runs import AdHocRun, RunPath, RunTarget
+from ..runs import AdHocRun, RunPath, RunTarget, Taken
 from ..store import SchedulerStore
 from .audit_log import AuditLog
 from .backfills import Backfills
-from .chains import ChainStarts
+from .chains import ChainStarts, waiting_run
 from .conditions import ConditionWatch
 from .engine import EngineHandle
+from .hand_overs import REQUEST_START_WITHIN, HandOvers
 from .inputs import RequestChecks
 from .queue_trigger import QueueTriggers
 from .replication import Replication
@@ -40,7 +41,6 @@ __all__ = ["REQUEST_START_WITHIN", "ExtraRuns"]
 
 logger = logging.getLogger(__name__)
 
-REQUEST_START_WITHIN = 10.0  # seconds a standby's run_now waits for the runner to start the run it asked for
 STARTED_KEPT = 10_000  # ids of the chained and handed-over runs started here, remembered so that none starts twice
 
 
@@ -81,11 +81,9 @@ class ExtraRuns:
         self._open = False
         self._backfills = Backfills(table=table, engine=engine, runs=runs, replication=replication, clock=clock,
                                     audit=audit, per_job=per_job, is_open=lambda: self._open)
-        self._handed: dict[str, asyncio.Event] = {}  # runs handed to the runner -> set once it is seen to start
-        self._watching: set[asyncio.Task[None]] = set()  # their waits, withdrawing those not taken in time
+        self._hand_overs = HandOvers(store=store, history=history, history_limit=history_limit, events=events)
         self._started: dict[str, None] = {}  # see `_first_start`, oldest first
-        ChainStarts(table=table, starter=self, history=history, events=events)
-        events.subscribe(self._heard)
+        ChainStarts(table=table, starter=self, events=events)
         self.conditions = ConditionWatch(table=table, engine=engine, store=store, checks=checks, starter=self,
                                          clock=clock, events=events)
         self._queue_triggers = QueueTriggers(table=table, engine=engine, runs=runs, store=store, queues=queues,
@@ -123,8 +121,7 @@ class ExtraRuns:
 
     def closed(self) -> None:
         self._open = False
-        for task in self._watching:  # the requests stay in the store: the runner may still take them
-            task.cancel()
+        self._hand_overs.closed()
         for task in self.conditions.stop():  # cancelled: close() waits for them with the runs
             self.manual_runs.add(task)
             task.add_done_callback(self.manual_runs.discard)
@@ -214,53 +211,75 @@ class ExtraRuns:
         chained run that the last runner decided and did not start."""
         if not self._first_start(request.run_id):
             return
-        if (seen := self._handed.get(request.run_id)) is not None:
-            seen.set()  # this process handed it over before it took the lease: it is taken, not to be withdrawn
+        self._hand_overs.taken_here(request.run_id)
         work = self._requested(request) if request.trigger == "run_now" else self._take_handed(request)
         task = asyncio.create_task(work, name=f"mcp-scheduler-requested-{request.job_id}")
         self.manual_runs.add(task)
         task.add_done_callback(self.manual_runs.discard)
 
-    async def _took(self, request: RunRecord) -> bool:
-        """Take the request in the store before running it: False (not to be run) if its asker withdrew it first,
-        or another runner took it since it was read. Taken, it can no longer be withdrawn; it stays never started
-        until its start record replaces it, so that a runner taking over from this one starts it (KEPT_UNSTARTED)."""
+    async def _took(self, request: RunRecord) -> RunRecord | None:
+        """Take the request in the store before running it; the record it is taken as, or None (not to be run) if
+        its asker withdrew it first, or another runner took it since it was read. Taken, it can no longer be
+        withdrawn; it stays never started until its start replaces it, so that a runner taking over from this one
+        starts it (KEPT_UNSTARTED); that start is a swap from the record returned (`Taken`), so that of this runner
+        and one that took the run over, exactly one starts it."""
         taker = f"the runner (pid {os.getpid()} on {socket.gethostname()})"
+        taken = taken_by(request, taker)
         try:
-            if await self._store.replace_run(request, taken_by(request, taker), fenced=True):
-                return True
+            if await self._store.replace_run(request, taken, fenced=True):
+                return taken
         except Exception:  # the store out of reach: the request stays for its asker to withdraw, or the next runner
             logger.exception("Job %s: run %s (%s) asked for by another process could not be taken", request.job_id,
                              request.run_id, request.trigger)
-            return False
+            return None
         logger.warning("Job %s: run %s (%s) asked for by another process is not run here: it was withdrawn or "
                        "taken by another runner first", request.job_id, request.run_id, request.trigger)
-        return False
+        return None
 
     async def _requested(self, request: RunRecord) -> None:
-        if not await self._took(request):
+        if (taken := await self._took(request)) is None:
             return
         try:
             job = await self._replication.lookup(request.job_id)
             if job is None:
                 raise JobNotFoundError(request.job_id)
             record = await self._runs.admission.run_extra(job.definition, "run_now", None, wait=False,
-                                                          run_id=request.run_id)
+                                                          run_id=request.run_id, taken=Taken(taken))
             if record is None:
                 raise JobNotFoundError(request.job_id)
+        except StartRefusedError as exc:
+            logger.warning("%s", exc)
         except (JobNotFoundError, QuotaExceededError) as exc:
-            await self._not_run(request, "the run asked for by another process", exc)
+            await self._not_run(request, "the run asked for by another process", exc, taken=taken)
         except Exception:  # the store out of reach, say: the asking process withdraws the request in time
             logger.exception("Job %s: the run asked for by another process could not be started", request.job_id)
 
-    async def _not_run(self, record: RunRecord, what: str, exc: JobNotFoundError | QuotaExceededError) -> None:
-        """Record `record` `skipped`, saying why (`exc`)."""
+    async def _not_run(
+        self, record: RunRecord, what: str, exc: JobNotFoundError | QuotaExceededError, *,
+        taken: RunRecord | None = None,
+    ) -> None:
+        """Record `record` `skipped`, saying why (`exc`). A run the store holds for this runner (`taken`, as it
+        took it) is recorded by a swap from that record: once another runner took it over, nothing is written here
+        (if the store is out of reach, the record is written with the next batch it takes)."""
         why = "the job was cancelled" if isinstance(exc, JobNotFoundError) else str(exc)
-        logger.warning("Job %s: %s was not run: %s", record.job_id, what, why)
-        await self._history.commit(record.model_copy(
-            update={"status": "skipped", "finished_at": self._clock.now(),
-                    "note": "; ".join(filter(None, (record.note, f"not run: {why}")))}
-        ))
+        skipped = record.model_copy(update={"status": "skipped", "finished_at": self._clock.now(),
+                                            "note": "; ".join(filter(None, (record.note, f"not run: {why}")))})
+        if taken is None:
+            logger.warning("Job %s: %s was not run: %s", record.job_id, what, why)
+            await self._history.commit(skipped)
+            return
+        try:
+            swapped = await self._history.swap(taken, skipped)
+        except Exception as error:
+            logger.warning("Job %s: %s was not run (%s); its record is written once the store takes writes: %s",
+                           record.job_id, what, why, error)
+            self._history.record(skipped, job_known=False)
+            return
+        if swapped:
+            logger.warning("Job %s: %s was not run: %s", record.job_id, what, why)
+        else:
+            logger.warning("Job %s: %s is not run here (%s); the runner that took it over runs it", record.job_id,
+                           what, why)
 
     def start_triggered(
         self, job: Job, trigger: EventTrigger, trigger_data: dict[str, Any], *, note: str | None = None,
@@ -272,20 +291,28 @@ class ExtraRuns:
         record's note says first. Its overlap policy applies: `skip` records the run `skipped` while another run of
         the job is in progress, `buffer_one` and `buffer_all` wait for room, the others run at once within
         max_runs_per_job (else `skipped`, naming the flag). In a process that is not the runner, the run is handed
-        to it through the store (`hand_over`). `run_id`: the run's id (a chained run's is `chain_run_id`; drawn when
-        None); one started here already is not again."""
+        to it through the store (`HandOvers`). `run_id`: the run's id (a chained run's is `chain_run_id`; drawn when
+        None); one started here already is not again.
+
+        Called as a run finishes (a chained run), the record that hands the run over, or in the runner a chained
+        run's waiting record (`waiting_run`), is buffered at once: it is committed in the batch that holds the
+        finished record, so that no kill between the two loses the chained run. The runner's start replaces that
+        waiting record by a swap from it (`Taken`), as a taken request's does."""
         run_id = run_id or uuid.uuid4().hex
         task: asyncio.Task[Any]
         if not self._engine.runner:
-            task = asyncio.create_task(self.hand_over(job, trigger, trigger_data, note=note, run_id=run_id),
-                                       name=f"mcp-scheduler-hand-over-{job.job_id}")
+            task = self._hand_overs.buffered(job, trigger, trigger_data, note=note, run_id=run_id)
         elif not self._first_start(run_id):
             return run_id
         else:
             definition = job.definition
+            waiting = None
+            if trigger == "chain":
+                waiting = waiting_run(job, run_id, trigger_data, note or "chained")
+                self._history.record(waiting, job_known=False)
             record = RunRecord(run_id=run_id, job_id=job.job_id, agentool_name=definition.agentool_name,
                                trigger=trigger, status="running", note=note)
-            task = asyncio.create_task(self._triggered(definition, record, trigger_data),
+            task = asyncio.create_task(self._triggered(definition, record, trigger_data, taken=waiting),
                                        name=f"mcp-scheduler-{trigger}-{job.job_id}")
         self.manual_runs.add(task)
         task.add_done_callback(self.manual_runs.discard)
@@ -297,41 +324,12 @@ class ExtraRuns:
         """`start_triggered`, returning once the run is started here or, on a standby, its request is committed."""
         if self._engine.runner:
             return self.start_triggered(job, trigger, trigger_data, note=note)
-        return await self.hand_over(job, trigger, trigger_data, note=note)
-
-    async def hand_over(
-        self, job: Job, trigger: EventTrigger, trigger_data: dict[str, Any], *,
-        note: str | None = None, run_id: str | None = None,
-    ) -> str:
-        """Ask the runner for the run through the store (`run_requests.py`); its run id once the request is
-        committed. The request is withdrawn (recorded `cancelled`) if no runner starts it within
-        REQUEST_START_WITHIN seconds."""
-        what = {"webhook": "a webhook delivery", "condition": "a condition"}.get(trigger, "a chain")
-        asked = RunRequest(self._store, job, history_limit=self._history_limit, run_id=run_id, trigger=trigger,
-                           trigger_data={"trigger_data": trigger_data, "note": note},
-                           asked_by=f"{what} in a standby (pid {os.getpid()} on {socket.gethostname()})")
-        seen = self._handed[asked.run_id] = asyncio.Event()
-        try:
-            await asked.send()
-        except BaseException:
-            self._handed.pop(asked.run_id, None)
-            raise
-        watch = asyncio.create_task(asked.taken(start_within=REQUEST_START_WITHIN, seen=seen),
-                                    name=f"mcp-scheduler-handed-{job.job_id}")
-        self._watching.add(watch)
-        watch.add_done_callback(self._watching.discard)
-        watch.add_done_callback(lambda _: self._handed.pop(asked.run_id, None))
-        logger.info("Job %s: run %s (%s) handed to the runner", job.job_id, asked.run_id, trigger)
-        return asked.run_id
-
-    def _heard(self, event: SchedulerEvent) -> None:
-        if isinstance(event, RunEvent) and event.remote and (seen := self._handed.get(event.record.run_id)):
-            seen.set()  # the runner wrote a record of a run handed to it: it took it
+        return await self._hand_overs.hand_over(job, trigger, trigger_data, note=note)
 
     async def _take_handed(self, request: RunRecord) -> None:
-        """Run a webhook's, a condition's or a chain's run that another process handed over (`hand_over`), or that
+        """Run a webhook's, a condition's or a chain's run that another process handed over (`HandOvers`), or that
         the last runner left never started."""
-        if not await self._took(request):
+        if (taken := await self._took(request)) is None:
             return
         carried = request.result if isinstance(request.result, dict) else {}
         record = request.model_copy(update={"result": None, "note": carried.get("note")})
@@ -340,35 +338,41 @@ class ExtraRuns:
             if job is None:
                 raise JobNotFoundError(request.job_id)
         except JobNotFoundError as exc:
-            await self._not_run(record, f"a {request.trigger} run asked for by another process", exc)
+            await self._not_run(record, f"a {request.trigger} run asked for by another process", exc, taken=taken)
             return
         logger.info("Job %s: run %s (%s) asked for by another process runs here (pid %d)", request.job_id,
                     request.run_id, request.trigger, os.getpid())
-        await self._triggered(job.definition, record, carried.get("trigger_data") or {}, stored=True)
+        await self._triggered(job.definition, record, carried.get("trigger_data") or {}, taken=taken)
 
     async def _triggered(
-        self, definition: JobDefinition, record: RunRecord, trigger_data: dict[str, Any], *, stored: bool = False
+        self, definition: JobDefinition, record: RunRecord, trigger_data: dict[str, Any], *,
+        taken: RunRecord | None = None,
     ) -> None:
+        """Run `record`'s run of `definition`; `taken`: the record the store holds for this runner, which its start
+        (or its skipped record) replaces by a swap (a request taken, a chained run's waiting record)."""
         overlap = definition.policy.overlap
         what = {"webhook": "a webhook delivery's run", "condition": "a condition's run"}.get(record.trigger,
                                                                                            "a chained run")
         try:
             if overlap == "skip" and self._runs.running[definition.job_id]:
                 raise QuotaExceededError("a run of the job was in progress (its overlap policy is skip)")
-            # A chained run, and one taken from the store (`stored`), waits for room in the runner only: one that
+            # A chained run, and one taken from the store (`taken`), waits for room in the runner only: one that
             # lost the lease meanwhile leaves it to the next runner, which finds it waiting in the store (chains.py).
-            go = (lambda: self._engine.runner) if record.trigger == "chain" or stored else None
+            go = (lambda: self._engine.runner) if record.trigger == "chain" or taken is not None else None
             ran = await self._runs.admission.run_extra(definition, record.trigger, None,
                                                        wait=overlap.startswith("buffer"), run_id=record.run_id,
-                                                       trigger_data=trigger_data, note=record.note, go=go)
+                                                       trigger_data=trigger_data, note=record.note, go=go,
+                                                       taken=None if taken is None else Taken(taken))
             if ran is None and go is not None and not go() and definition.job_id in self._table:
                 logger.warning("Job %s: %s %s is left to the next runner: this process lost the runner lease "
                                "before it started", definition.job_id, what, record.run_id)
                 return
             if ran is None:
                 raise JobNotFoundError(definition.job_id)
+        except StartRefusedError as exc:
+            logger.warning("%s", exc)
         except (JobNotFoundError, QuotaExceededError) as exc:
-            await self._not_run(record, what, exc)
+            await self._not_run(record, what, exc, taken=taken)
         except Exception:
             logger.exception("Job %s: %s could not be started", definition.job_id, what)
 

@@ -7,7 +7,7 @@ acting principal's jobs, and is audited. A delivery is accepted when it is signe
 within the tolerance, its hook is not over its rate and its id is new (ids are kept in the store for twice the
 tolerance, so a replay sent to another replica is refused too); it then starts one run of the job, trigger
 `webhook`, with the JSON body as `!trigger:body` (`runs/trigger_refs.py`), in the runner: a standby hands it over
-through the store and answers once the request is committed (`ExtraRuns.hand_over`).
+through the store and answers once the request is committed (`HandOvers.hand_over`, hand_overs.py).
 """
 
 from __future__ import annotations

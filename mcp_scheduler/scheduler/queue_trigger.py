@@ -7,7 +7,9 @@ the consuming jobs and by the end of their runs, with a bounded poll behind them
 
 Exactly one run per message, across a kill -9 of the runner: the message is taken in flight with a claim naming a run
 id drawn first (`QueueStore.take(claim=...)`: one transaction); the run's start is committed under that id
-(`Execution.execute`), and only then is the message acked. A runner that opens or takes over reads the claims left
+(`Execution.execute`), only if no record of it is stored yet and, on PostgreSQL, only while this process holds the
+runner lease (`Taken`, fenced: a runner that lost its lease meanwhile starts nothing, and the next runner finds the
+claim without a start), and only then is the message acked. A runner that opens or takes over reads the claims left
 in flight: a claim whose run has a record that started is acked (the run happened, or was cut short and is recorded
 `interrupted`: it is not run again); any other is released to its place at the head of its queue and runs once.
 """
@@ -29,13 +31,13 @@ from agentool_bridge.toolkits.queue import INBOX_QUEUE
 from .._engine import STATE_RUNNING
 from ..backoff import Backoff
 from ..clocks import Clock
-from ..errors import InvalidJobInputError
+from ..errors import InvalidJobInputError, StartRefusedError
 from ..events import EventBus, JobEvent, QueueEvent, SchedulerEvent
 from ..jobs import Job, JobDefinition
 from ..models.request import is_queue_name
 from ..policies import RunPolicy
 from ..queue_owners import job_queue
-from ..runs import RunPath, concurrency_limit
+from ..runs import RunPath, Taken, concurrency_limit
 from ..store import SchedulerStore
 from .engine import EngineHandle
 from .table import JobTable
@@ -49,6 +51,7 @@ CLAIM_PREFIX = "mcp-scheduler run "
 POLL_EVERY = 1.0
 """Seconds between looks at the consumed queues when nothing woke the consumer (and at whether this process is the
 runner); enqueues and the end of runs wake it at once."""
+NO_RECORD = Taken(None)  # a message's run starts only if no record of its run id is stored (the claim's id)
 
 
 def check_on_message(job_id: str, policy: RunPolicy, jobs: Iterable[Job], owner: str | None) -> None:
@@ -300,8 +303,10 @@ class QueueTriggers:
             record = await self._runs.admission.run_extra(
                 definition, "queue", None, wait=True, go=going, run_id=run_id,
                 trigger_data=message_data(queue, message),
-                note=f"message {message.message_id} of queue {queue!r}",
+                note=f"message {message.message_id} of queue {queue!r}", taken=NO_RECORD,
             )
+        except StartRefusedError as exc:  # this process lost the lease: the next runner settles the claim
+            logger.warning("%s", exc)
         except Exception:
             logger.exception("Job %s: the run of message %s of queue %r could not be started", job_id,
                              message.message_id, taken.queue)

@@ -11,13 +11,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ..audit import AuditEntry, AuditQuery
 from ..jobs import Job, JobState, RunStatus, RunTrigger
 from ..models import RunRecord
 from .conditions_table import ConditionRow
 from .hooks_table import HookRow
+
+if TYPE_CHECKING:
+    from .run_swap import Swap
 
 __all__ = ["Bookkeeping", "FeedRead", "FencedStore", "RunQuery", "SchedulerStore"]
 
@@ -144,10 +147,14 @@ class SchedulerStore(Protocol):
         """Remove a job; its runs stay until pruned."""
 
     async def write_batch(
-        self, runs: Iterable[RunRecord], bookkeeping: Iterable[Bookkeeping], history_limit: int
-    ) -> None:
+        self, runs: Iterable[RunRecord], bookkeeping: Iterable[Bookkeeping], history_limit: int, *,
+        swaps: Sequence[Swap] = (),
+    ) -> set[str]:
         """Write run records (a run_id seen before is replaced) and bookkeeping in one transaction,
-        keeping the newest `history_limit` runs of each job."""
+        keeping the newest `history_limit` runs of each job; and, after the records, in the same transaction,
+        `swaps` (`run_swap.py`: each `(expected, record)` written only if the stored record of its run is
+        `expected`, None: none; a runner's writes, none made on PostgreSQL when the fencing token is stale).
+        Returns the run ids of the swaps written."""
 
     async def interrupt_unfinished(
         self, note: str, *, keep_unstarted: Collection[RunTrigger] = ()
@@ -237,7 +244,9 @@ class SchedulerStore(Protocol):
     async def note_delivery(self, hook: str, msg_id: str, at: float, forget_before: float) -> bool: ...
 
     # Runs asked of the runner (`run_swap.py`).
-    async def replace_run(self, expected: RunRecord, record: RunRecord, *, fenced: bool = False) -> bool: ...
+    async def replace_run(
+        self, expected: RunRecord | None, record: RunRecord, *, fenced: bool = False
+    ) -> bool: ...
 
     # Condition triggers (`conditions_table.py`).
     async def load_conditions(self) -> dict[str, ConditionRow]: ...

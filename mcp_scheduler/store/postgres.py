@@ -34,7 +34,7 @@ from .feeds import HistoryPruning, changes_after, changes_pruned_to, feed_read, 
 from .fence import token_is_stale
 from .hooks_table import POSTGRES_HOOKS_SCHEMA, PostgresHooks
 from .postgres_connections import PostgresConnections
-from .run_swap import RUNS_LOCK, PostgresRunSwap
+from .run_swap import POSTGRES_UPSERT, RUNS_LOCK, PostgresRunSwap, Swap, postgres_swaps
 
 __all__ = ["PostgresStore"]
 
@@ -302,33 +302,26 @@ class PostgresStore(PostgresHooks, PostgresConditions, PostgresRunSwap):
     # ------------------------------------------------------------------ runs
 
     async def write_batch(
-        self, runs: Iterable[RunRecord], bookkeeping: Iterable[Bookkeeping], history_limit: int
-    ) -> None:
+        self, runs: Iterable[RunRecord], bookkeeping: Iterable[Bookkeeping], history_limit: int, *,
+        swaps: Sequence[Swap] = (),
+    ) -> set[str]:
         # A run_id given twice keeps its last record (as INSERT OR REPLACE does in SQLite).
         records = {r.run_id: r for r in runs}
         books = {b.job_id: _CODEC.books(b) for b in bookkeeping}
-        if not records and not books:
-            return
+        if not records and not books and not swaps:
+            return set()
         async with self._db.transaction() as conn:
             token = self._fence()
             if token is not None and await token_is_stale(conn, token):
                 records, books = self._fenced(records, books, token)
+                swaps = ()  # a runner's: none is made
                 if not records and not books:
-                    return
-            if records:
+                    return set()
+            if records or swaps:
                 await conn.execute(_LOCK, (_RUNS_LOCK,))
-                # A run written again gets a new seq (DEFAULT draws from the sequence), so that followers,
-                # who read the runs by seq, see its later record.
-                await conn.execute(
-                    "INSERT INTO scheduler_runs (run_id, job_id, status, record, writer, at, agentool) "
-                    "SELECT r.run_id, r.job_id, r.status, r.record, %s, r.at, r.agentool FROM unnest("
-                    "%b::text[], %b::text[], %b::text[], %b::text[], %b::float8[], %b::text[]) WITH ORDINALITY "
-                    "AS r(run_id, job_id, status, record, at, agentool, n) ORDER BY r.n "
-                    "ON CONFLICT (run_id) DO UPDATE SET seq = DEFAULT, "
-                    "job_id = EXCLUDED.job_id, status = EXCLUDED.status, record = EXCLUDED.record, "
-                    "writer = EXCLUDED.writer, at = EXCLUDED.at, agentool = EXCLUDED.agentool",
-                    (self.writer, *_columns(map(run_row, records.values()), 6)),
-                )
+            if records:
+                await conn.execute(POSTGRES_UPSERT, (self.writer, *_columns(map(run_row, records.values()), 6)))
+            swapped = await postgres_swaps(conn, swaps, self.writer)
             if books:
                 # Firing never flips paused and scheduled: set_state does, from any process; a batch
                 # written after another process paused a job must not resume it.
@@ -342,7 +335,8 @@ class PostgresStore(PostgresHooks, PostgresConditions, PostgresRunSwap):
                     "WHERE j.job_id = b.job_id",
                     _columns(books.values(), 6),
                 )
-            due = self._pruning.due((r.job_id for r in records.values()), history_limit)
+            due = self._pruning.due([*(r.job_id for r in records.values()),
+                                     *(r.job_id for _, r in swaps if r.run_id in swapped)], history_limit)
             if due:  # all of them in one statement
                 await conn.execute(
                     "DELETE FROM scheduler_runs WHERE seq IN (SELECT seq FROM (SELECT seq, row_number() OVER "
@@ -351,12 +345,14 @@ class PostgresStore(PostgresHooks, PostgresConditions, PostgresRunSwap):
                     (due, history_limit),
                 )
             await self._db.notify(conn)
+        return swapped
 
     @staticmethod
     def _fenced(
         records: dict[str, RunRecord], books: dict[str, tuple[Any, ...]], token: int
     ) -> tuple[dict[str, RunRecord], dict[str, tuple[Any, ...]]]:
-        """What a process whose fencing token is stale may still write: records of runs outside the schedule."""
+        """What a process whose fencing token is stale may still write: records of runs outside the schedule (and
+        no swap: a swap of a batch is the start of a run that the store holds for this runner)."""
         kept = {run_id: r for run_id, r in records.items() if r.trigger not in _RUNNER_TRIGGERS}
         logger.warning(
             "Not written: %d run record(s) and the bookkeeping of %d job(s) of this process's time as the runner "

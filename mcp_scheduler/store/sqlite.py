@@ -29,7 +29,7 @@ from .codec import JOB_COLUMNS, read_run, run_row, run_text, unfinished
 from .conditions_table import SQLiteConditions
 from .feeds import HistoryPruning, changes_after, feed_read, runs_after
 from .hooks_table import SQLiteHooks
-from .run_swap import SQLiteRunSwap
+from .run_swap import SQLiteRunSwap, Swap, sqlite_swaps
 from .sqlite_disk import DiskGuard, connect, connect_marks
 from .sqlite_jobs import CODEC, SQLiteJobs, execute_rows
 from .sqlite_schema import SQLITE_TABLES
@@ -239,11 +239,14 @@ class SQLiteStore(SQLiteJobs, SQLiteHooks, SQLiteConditions, SQLiteRunSwap):
         return self._database or "(memory)"
 
     async def write_batch(
-        self, runs: Iterable[RunRecord], bookkeeping: Iterable[Bookkeeping], history_limit: int
-    ) -> None:
-        await self._run(self._write_batch, list(runs), list(bookkeeping), history_limit)
+        self, runs: Iterable[RunRecord], bookkeeping: Iterable[Bookkeeping], history_limit: int, *,
+        swaps: Sequence[Swap] = (),
+    ) -> set[str]:
+        return await self._run(self._write_batch, list(runs), list(bookkeeping), history_limit, swaps)
 
-    def _write_batch(self, records: list[RunRecord], bookkeeping: list[Bookkeeping], history_limit: int) -> None:
+    def _write_batch(
+        self, records: list[RunRecord], bookkeeping: list[Bookkeeping], history_limit: int, swaps: Sequence[Swap]
+    ) -> set[str]:
         # Serialised here, on the store's thread: the event loop is busy starting runs.
         runs = [(*run_row(r), self.writer) for r in records]
         books = [CODEC.books(b) for b in bookkeeping]
@@ -251,6 +254,7 @@ class SQLiteStore(SQLiteJobs, SQLiteHooks, SQLiteConditions, SQLiteRunSwap):
             # REPLACE gives a run's later record a new seq, so that followers see it.
             columns = "run_id, job_id, status, record, at, agentool, writer"
             execute_rows(conn, f"INSERT OR REPLACE INTO scheduler_runs ({columns})", runs)
+            swapped = sqlite_swaps(conn, swaps, self.writer) if swaps else set()
             if books:
                 conn.execute("DELETE FROM temp.books")
                 execute_rows(conn, "INSERT OR REPLACE INTO temp.books", books)
@@ -264,12 +268,14 @@ class SQLiteStore(SQLiteJobs, SQLiteHooks, SQLiteConditions, SQLiteRunSwap):
                     "WHERE b.job_id = scheduler_jobs.job_id) "
                     "WHERE job_id IN (SELECT job_id FROM temp.books)"
                 )
-            for job_id in self._pruning.due((r.job_id for r in records), history_limit):
+            written = [*(r.job_id for r in records), *(r.job_id for _, r in swaps if r.run_id in swapped)]
+            for job_id in self._pruning.due(written, history_limit):
                 conn.execute(
                     "DELETE FROM scheduler_runs WHERE job_id = ? AND seq <= ("
                     "SELECT seq FROM scheduler_runs WHERE job_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)",
                     (job_id, job_id, history_limit),
                 )
+        return swapped
 
     async def interrupt_unfinished(self, note: str, *, keep_unstarted: Collection[RunTrigger] = ()) -> list[RunRecord]:
         return await self._run(self._interrupt_unfinished, note, keep_unstarted)

@@ -1,6 +1,6 @@
 """Fencing after a lease loss (issue 21): the fencing token each runner draws, the writes it keeps out, the runs a
 runner that loses its lease cancels, and the retries of interrupted runs (opt-in, held until the old runs stop); the
-condition states and the takes of handed-over runs it keeps out too."""
+condition states, the takes of handed-over runs and the starts of runs taken (a batch's swaps) it keeps out too."""
 
 from __future__ import annotations
 
@@ -172,3 +172,28 @@ async def test_a_stale_token_keeps_out_the_condition_states_and_the_takes_of_the
 
     assert await pg_store.load_conditions() == {"j": ConditionRow("j", "k", False, 1.0, 1.0)}
     assert [r.status for r in await pg_store.history("j")] == ["cancelled"]
+
+
+async def test_a_stale_token_keeps_out_the_starts_a_batch_swaps_in_and_says_so(
+    postgres_url: str, pg_store: PostgresStore
+) -> None:
+    """The start of a run the store holds for the runner (a batch's swap) is a write of the runner: with a stale
+    token none is made, and the batch says so (the run is not run), while the anyone's records beside it are."""
+    first, second = PostgresLease(postgres_url, lease_time=4), PostgresLease(postgres_url, lease_time=4)
+    pg_store.fence_with(first.fencing_token)
+    asked = RunRecord(run_id="asked", job_id="j", agentool_name="echo", trigger="webhook", status="running")
+    taken = taken_by(asked, "a runner that loses its lease")
+    start = taken.model_copy(update={"started_at": datetime(2026, 12, 1, 9, 0, tzinfo=UTC)})
+    try:
+        assert await first.try_acquire()
+        await pg_store.write_batch([taken], [], 100)
+        await first.release()
+        assert await second.try_acquire()  # another process is the runner now, with a newer token
+
+        written = await pg_store.write_batch([_run("manual", "run_now")], [], 100, swaps=[(taken, start)])
+    finally:
+        await first.release()
+        await second.release()
+
+    assert written == set()
+    assert {r.run_id: r for r in await pg_store.history("j")} == {"asked": taken, "manual": _run("manual", "run_now")}

@@ -94,3 +94,56 @@ async def test_taken_or_not_a_handed_over_request_outlives_the_runner_and_a_run_
     assert kept == {"hook": taken_by(hook, "the runner that is killed next"), "condition": condition}
     # The next runner takes what it found, as found (the stored text is the record it read).
     assert await store.replace_run(kept["hook"], taken_by(kept["hook"], "the next runner"), fenced=True)
+
+
+async def test_a_swap_from_no_record_writes_only_where_none_is_stored_and_of_two_at_once_exactly_one(
+    store: Any, open_store: StoreFactory
+) -> None:
+    """A queue message's run starts by a swap from no record (its run id is the one its claim names): a second
+    start under that id, or a start after another record of it was written, changes nothing."""
+    runner = await open_store()
+    started = request("q0", "queue").model_copy(update={"started_at": AT, "result": None, "note": "message m-0"})
+    assert await runner.replace_run(None, started, fenced=True)
+    assert not await store.replace_run(None, started.model_copy(update={"note": "again"}), fenced=True)
+    assert await store.history("j") == [started]
+    assert not await store.replace_run(None, request("q0", "queue"))
+
+    starts = [request(f"q{i}", "queue").model_copy(update={"started_at": AT, "result": None}) for i in range(1, 21)]
+    results = await asyncio.gather(*(
+        call for record in starts
+        for call in (runner.replace_run(None, record, fenced=True),
+                     store.replace_run(None, record.model_copy(update={"note": "the other"}), fenced=True))
+    ))
+    for record, pair in zip(starts, zip(results[::2], results[1::2], strict=True), strict=True):
+        assert sorted(pair) == [False, True], record.run_id  # exactly one of the two
+    assert len(await store.history("j", limit=100)) == 21
+
+
+async def test_a_batch_makes_its_swaps_after_its_records_in_its_transaction_and_says_which_it_wrote(
+    store: Any, open_store: StoreFactory
+) -> None:
+    """How a runner starts what the store holds for it (`HistoryWriter.swap`): a chained run's waiting record
+    written by the same batch is there for the swap from it; a swap from what is no longer stored writes nothing."""
+    other = await open_store()
+    taken = taken_by(request("taken"), "the runner")
+    await other.write_batch([taken], [], 100)
+    # Written as JSON, a tuple reads back as a list and a NaN as null: the swap compares what the store keeps.
+    waiting = request("waiting", "chain").model_copy(update={"result": {"trigger_data": {"t": (1, 2),
+                                                                                       "x": float("nan")}}})
+    start = {r.run_id: r.model_copy(update={"started_at": AT, "result": None}) for r in (taken, waiting)}
+    queued = request("queued", "queue").model_copy(update={"started_at": AT, "result": None})
+    stale = request("stale")
+
+    written = await store.write_batch([waiting, stale], [], 100, swaps=[
+        (taken, start["taken"]), (waiting, start["waiting"]), (None, queued),
+        (request("stale"), request("stale").model_copy(update={"note": "not this one"})),  # stored: the same
+        (taken_by(stale, "a runner that lost it"), stale.model_copy(update={"started_at": AT})),
+        (request("stale").model_copy(update={"note": "not this one"}), stale.model_copy(update={"note": "but this"})),
+    ])
+
+    assert written == {"taken", "waiting", "queued", "stale"}
+    stored = {r.run_id: r for r in await other.history("j", limit=100)}
+    # The swaps of one run are made in order: each sees what the one before it wrote.
+    assert stored == {**start, "queued": queued, "stale": stale.model_copy(update={"note": "but this"})}
+    assert await store.history("j", run_id="waiting") == [start["waiting"]]
+    assert await store.write_batch([], [], 100, swaps=[(None, queued)]) == set()  # stored now
