@@ -18,7 +18,7 @@ import asyncio
 import bisect
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
@@ -32,6 +32,7 @@ from apscheduler.triggers.base import BaseTrigger
 
 from agentool_bridge.versions import require_version
 
+from .engine_job import EngineJob
 from .fire_times import jitter_delay, next_fire_time
 from .schedules import Schedule
 
@@ -70,30 +71,11 @@ async def dispatch(on_due: DueHandler, job_id: str, *, run_times: list[datetime]
 _DISPATCH_REF = f"{dispatch.__module__}:{dispatch.__qualname__}"
 
 
-@dataclass(frozen=True, slots=True)
-class EngineJob:
-    """A job as `Engine.load` and `Engine.add_job` take it.
-
-    `start_at` / `end_at`: no fire before / after (then the job leaves the engine, as a fired one-time job
-    does). `jitter`: each fire is due `jitter_delay(job_id, fire time, jitter)` seconds after its fire time;
-    the fire time itself (what the due handler gets, and `next_run_time`) stays the nominal one.
-    """
-
-    job_id: str
-    schedule: Schedule
-    max_instances: int
-    next_run_time: datetime | None = None
-    paused: bool = False
-    start_at: datetime | None = None
-    end_at: datetime | None = None
-    jitter: float | None = None
-
-
 class _ScheduleTrigger(BaseTrigger):
     """An APScheduler trigger backed by our schedule classes (the same code as previews), within the job's
     bounds; it also carries the job's jitter for the job table."""
 
-    __slots__ = ("end_at", "jitter", "schedule", "start_at")
+    __slots__ = ("_asked", "_answer", "end_at", "jitter", "schedule", "start_at")
 
     def __init__(
         self,
@@ -106,15 +88,25 @@ class _ScheduleTrigger(BaseTrigger):
         self.start_at = start_at
         self.end_at = end_at
         self.jitter = jitter
+        self._asked: tuple[datetime | None, datetime] | None = None
+        self._answer: datetime | None = None
 
     @classmethod
     def of(cls, spec: EngineJob) -> _ScheduleTrigger:
         return cls(spec.schedule, spec.start_at, spec.end_at, spec.jitter)
 
     def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
+        # APScheduler asks twice per fire with the same two objects (finding the due times, then the next one):
+        # a cron schedule's next fire time is worth remembering (datetimes are immutable: identity is enough).
+        asked = self._asked
+        if asked is not None and asked[0] is previous_fire_time and asked[1] is now:
+            return self._answer
         if self.start_at is None and self.end_at is None:
-            return self.schedule.next_fire_time(previous_fire_time, now)
-        return next_fire_time(self.schedule, previous_fire_time, now, start_at=self.start_at, end_at=self.end_at)
+            answer = self.schedule.next_fire_time(previous_fire_time, now)
+        else:
+            answer = next_fire_time(self.schedule, previous_fire_time, now, start_at=self.start_at, end_at=self.end_at)
+        self._asked, self._answer = (previous_fire_time, now), answer
+        return answer
 
     def __str__(self) -> str:
         return f"{self.schedule.schedule_type}[{self.schedule.expression}]"
@@ -364,30 +356,10 @@ class Engine:
         return spec
 
     def _restore(self, spec: EngineJob) -> Job:
-        """The APScheduler `Job` of a loaded entry, built as APScheduler's persistent stores restore jobs
-        (`Job.__setstate__`), which skips the signature check that `add_job` does for every job."""
+        """The APScheduler `Job` of a loaded entry (built when it is first due or looked up)."""
         next_run_time = None if spec.next_run_time is None else spec.next_run_time.astimezone(self._scheduler.timezone)
-        job = Job.__new__(Job)
-        job.__setstate__(
-            {
-                "version": 1,
-                "id": spec.job_id,
-                "func": _DISPATCH_REF,
-                "trigger": _ScheduleTrigger.of(spec),
-                "executor": "default",
-                "args": (self._on_due, spec.job_id),
-                "kwargs": {},
-                "name": "dispatch",
-                "misfire_grace_time": None,
-                "coalesce": False,
-                "max_instances": spec.max_instances,
-                "next_run_time": next_run_time,
-            }
-        )
-        # What APScheduler's persistent job stores set on a job they restore.
-        job._scheduler = self._scheduler
-        job._jobstore_alias = "default"
-        return job
+        return _build_job(spec.job_id, _ScheduleTrigger.of(spec), (self._on_due, spec.job_id), spec.max_instances,
+                          next_run_time, self._scheduler)
 
     def remove_job(self, job_id: str) -> None:
         """Remove a job; a job that already left the engine (a fired one-time job) is fine."""
@@ -416,12 +388,28 @@ class Engine:
         return job_id in self._table
 
 
+def _build_job(
+    job_id: str, trigger: BaseTrigger | None, args: tuple[Any, ...], max_instances: int,
+    next_run_time: datetime | None, scheduler: Any,
+) -> Job:
+    """A `Job` calling `dispatch`, with what `Job.__setstate__` sets when APScheduler's persistent stores restore
+    one (skipping `add_job`'s signature check) set directly: `__setstate__` resolving the function's reference
+    cost 7 us of every fire of a one-time job (built when it fires). Plus what those stores set after it."""
+    job = Job.__new__(Job)
+    job.id, job.func_ref, job.func, job.trigger, job.executor = job_id, _DISPATCH_REF, dispatch, trigger, "default"
+    job.args, job.kwargs, job.name, job.misfire_grace_time, job.coalesce = args, {}, "dispatch", None, False
+    job.max_instances, job.next_run_time = max_instances, next_run_time
+    job._scheduler, job._jobstore_alias = scheduler, "default"
+    return job
+
+
 def check_apscheduler() -> None:
     """Raise `RuntimeError` naming what changed if the installed APScheduler is not one this adapter knows.
 
-    Checks the version range and the parts of APScheduler used beyond its documented API: restoring
-    a job with `Job.__setstate__` plus the `_scheduler` / `_jobstore_alias` slots that persistent job
-    stores set, and the executor hooks `_do_submit_job`, `_run_job_success`, `_run_job_error`.
+    Checks the version range and the parts of APScheduler used beyond its documented API: a job built as
+    `Job.__setstate__` restores one (`_build_job`: the same attributes) plus the `_scheduler` / `_jobstore_alias`
+    slots that persistent job stores set, and the executor hooks `_do_submit_job`, `_run_job_success`,
+    `_run_job_error`.
     """
     installed = require_version("apscheduler", SUPPORTED, "mcp-scheduler's engine adapter")
     missing = [name for name in ("_scheduler", "_jobstore_alias") if name not in Job.__slots__]
@@ -445,3 +433,8 @@ def check_apscheduler() -> None:
         ) from exc
     if probe.func is not dispatch:
         raise RuntimeError(f"APScheduler {installed} restored the job function as {probe.func!r}, not dispatch.")
+    built = _build_job("probe", None, (), 1, None, None)
+    unset = [name for name in Job.__slots__ if hasattr(probe, name) and not hasattr(built, name)]
+    if unset or any(getattr(built, name) != getattr(probe, name) for name in Job.__slots__ if hasattr(probe, name)):
+        raise RuntimeError(f"APScheduler {installed} restores jobs with attributes the engine adapter does not set "
+                           f"as it does: {', '.join(unset) or 'different values'}.")
