@@ -36,15 +36,7 @@ from .engine_job import EngineJob
 from .fire_times import jitter_delay, next_fire_time
 from .schedules import Schedule
 
-__all__ = [
-    "STATE_PAUSED",
-    "STATE_RUNNING",
-    "STATE_STOPPED",
-    "Engine",
-    "EngineJob",
-    "check_apscheduler",
-    "dispatch",
-]
+__all__ = ["STATE_PAUSED", "STATE_RUNNING", "STATE_STOPPED", "Engine", "EngineJob", "check_apscheduler", "dispatch"]
 
 logger = logging.getLogger(__name__)
 
@@ -271,6 +263,23 @@ class _DispatchExecutor(BaseExecutor):
             self._run_job_success(job_id, [])
 
 
+class _Scheduler(AsyncIOScheduler):
+    """AsyncIOScheduler without what every fire paid for and nothing here uses: events no listener takes (one per
+    submitted job, one per removed job) and the lock and log line of removing a fired one-time job."""
+
+    def _dispatch_event(self, event: Any) -> None:
+        for _, mask in self._listeners:
+            if event.code & mask:
+                super()._dispatch_event(event)
+                return
+
+    def remove_job(self, job_id: str, jobstore: str | None = None) -> None:
+        if self.state == STATE_STOPPED:
+            super().remove_job(job_id, jobstore)
+        else:
+            self._jobstores["default"].remove_job(job_id)  # raises JobLookupError, as the scheduler does
+
+
 class Engine:
     """APScheduler 3 behind a small interface: add, remove, pause and resume jobs; start and stop."""
 
@@ -282,7 +291,7 @@ class Engine:
         self._on_skipped = on_skipped
         self._executor = _DispatchExecutor()
         self._table = _JobTable(self._restore, room)
-        self._scheduler = AsyncIOScheduler(
+        self._scheduler = _Scheduler(
             timezone=timezone,
             jobstores={"default": self._table},
             executors={"default": self._executor},
@@ -408,15 +417,16 @@ def check_apscheduler() -> None:
 
     Checks the version range and the parts of APScheduler used beyond its documented API: a job built as
     `Job.__setstate__` restores one (`_build_job`: the same attributes) plus the `_scheduler` / `_jobstore_alias`
-    slots that persistent job stores set, and the executor hooks `_do_submit_job`, `_run_job_success`,
-    `_run_job_error`.
+    slots that persistent job stores set, the executor hooks `_do_submit_job`, `_run_job_success`,
+    `_run_job_error`, and the scheduler's `_dispatch_event` (`_Scheduler`).
     """
     installed = require_version("apscheduler", SUPPORTED, "mcp-scheduler's engine adapter")
     missing = [name for name in ("_scheduler", "_jobstore_alias") if name not in Job.__slots__]
     missing += [
-        f"BaseExecutor.{name}"
-        for name in ("_do_submit_job", "_run_job_success", "_run_job_error")
-        if not callable(getattr(BaseExecutor, name, None))
+        f"{owner.__name__}.{name}"
+        for owner, name in ((BaseExecutor, "_do_submit_job"), (BaseExecutor, "_run_job_success"),
+                            (BaseExecutor, "_run_job_error"), (AsyncIOScheduler, "_dispatch_event"))
+        if not callable(getattr(owner, name, None))
     ]
     if missing:
         raise RuntimeError(f"APScheduler {installed} changed what the engine adapter relies on: {', '.join(missing)}.")
