@@ -1,15 +1,13 @@
 """The engine adapter: the only module that imports apscheduler (3.11, pinned `>=3.11,<3.12`).
 
-APScheduler decides *when* jobs are due; the scheduler's own store is the source of truth for what
-the jobs are. Every APScheduler job's function is one stable module-level function, `dispatch`, whose
-arguments are the engine's due handler and the job id (nothing is pickled: our job store keeps
-the jobs in memory). A custom executor passes all the due run times to the handler (calling it
-directly, as `dispatch` would: one coroutine less per fire), so that the service records missed,
-coalesced and late runs truthfully.
+APScheduler decides *when* jobs are due; the scheduler's own store is the source of truth for what the jobs are.
+Every APScheduler job's function is one stable module-level function, `dispatch`, whose arguments are the engine's
+due handler and the job id (nothing is pickled: our job store keeps the jobs in memory). A custom executor passes
+all the due run times to the handler (calling it directly, as `dispatch` would: one coroutine less per fire), so
+that the service records missed, coalesced and late runs truthfully.
 
-Everything here that relies on APScheduler beyond its documented API is listed in
-`check_apscheduler()`, which a test runs so that an upgrade that changes it fails with a clear
-message instead of misfiring.
+Everything here that relies on APScheduler beyond its documented API is listed in `check_apscheduler()`, which a
+test runs so that an upgrade that changes it fails with a clear message instead of misfiring.
 """
 
 from __future__ import annotations
@@ -18,13 +16,14 @@ import asyncio
 import bisect
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from agentool_bridge.versions import require_version
 
 from ._plugin_scan import own_entry_points
+from .engine_job import EngineJob
 from .fire_times import jitter_delay, next_fire_time
 from .schedules import Schedule
 
@@ -38,22 +37,13 @@ with own_entry_points("APScheduler", "apscheduler."):
     from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING, STATE_STOPPED
     from apscheduler.triggers.base import BaseTrigger
 
-__all__ = [
-    "STATE_PAUSED",
-    "STATE_RUNNING",
-    "STATE_STOPPED",
-    "Engine",
-    "EngineJob",
-    "check_apscheduler",
-    "dispatch",
-]
+__all__ = ["STATE_PAUSED", "STATE_RUNNING", "STATE_STOPPED", "Engine", "EngineJob", "check_apscheduler", "dispatch"]
 
 logger = logging.getLogger(__name__)
 
 
-# What APScheduler's scheduler logs, given as its `logger`. Its warnings are one line per skipped fire
-# (max_instances; the service records skips itself and sums them up in its own log) and per missed
-# fire (never: the service decides misfires), and building each line costs more than the skip itself.
+# APScheduler's scheduler's `logger`: its warnings (one line per skipped or missed fire, which the service records
+# and sums up itself) cost more to build than the skip itself.
 _APSCHEDULER_LOG = logging.getLogger(f"{__name__}.apscheduler")
 _APSCHEDULER_LOG.setLevel(logging.ERROR)
 
@@ -73,30 +63,11 @@ async def dispatch(on_due: DueHandler, job_id: str, *, run_times: list[datetime]
 _DISPATCH_REF = f"{dispatch.__module__}:{dispatch.__qualname__}"
 
 
-@dataclass(frozen=True, slots=True)
-class EngineJob:
-    """A job as `Engine.load` and `Engine.add_job` take it.
-
-    `start_at` / `end_at`: no fire before / after (then the job leaves the engine, as a fired one-time job
-    does). `jitter`: each fire is due `jitter_delay(job_id, fire time, jitter)` seconds after its fire time;
-    the fire time itself (what the due handler gets, and `next_run_time`) stays the nominal one.
-    """
-
-    job_id: str
-    schedule: Schedule
-    max_instances: int
-    next_run_time: datetime | None = None
-    paused: bool = False
-    start_at: datetime | None = None
-    end_at: datetime | None = None
-    jitter: float | None = None
-
-
 class _ScheduleTrigger(BaseTrigger):
     """An APScheduler trigger backed by our schedule classes (the same code as previews), within the job's
     bounds; it also carries the job's jitter for the job table."""
 
-    __slots__ = ("end_at", "jitter", "schedule", "start_at")
+    __slots__ = ("_asked", "_answer", "end_at", "jitter", "schedule", "start_at")
 
     def __init__(
         self,
@@ -109,15 +80,24 @@ class _ScheduleTrigger(BaseTrigger):
         self.start_at = start_at
         self.end_at = end_at
         self.jitter = jitter
+        self._asked: tuple[datetime | None, datetime] | None = None
+        self._answer: datetime | None = None
 
     @classmethod
     def of(cls, spec: EngineJob) -> _ScheduleTrigger:
         return cls(spec.schedule, spec.start_at, spec.end_at, spec.jitter)
 
     def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
+        # Asked twice per fire with the same two objects (due times, then the next): identity is enough to remember.
+        asked = self._asked
+        if asked is not None and asked[0] is previous_fire_time and asked[1] is now:
+            return self._answer
         if self.start_at is None and self.end_at is None:
-            return self.schedule.next_fire_time(previous_fire_time, now)
-        return next_fire_time(self.schedule, previous_fire_time, now, start_at=self.start_at, end_at=self.end_at)
+            answer = self.schedule.next_fire_time(previous_fire_time, now)
+        else:
+            answer = next_fire_time(self.schedule, previous_fire_time, now, start_at=self.start_at, end_at=self.end_at)
+        self._asked, self._answer = (previous_fire_time, now), answer
+        return answer
 
     def __str__(self) -> str:
         return f"{self.schedule.schedule_type}[{self.schedule.expression}]"
@@ -282,6 +262,23 @@ class _DispatchExecutor(BaseExecutor):
             self._run_job_success(job_id, [])
 
 
+class _Scheduler(AsyncIOScheduler):
+    """AsyncIOScheduler without what every fire paid for and nothing here uses: events no listener takes (one per
+    submitted job, one per removed job) and the lock and log line of removing a fired one-time job."""
+
+    def _dispatch_event(self, event: Any) -> None:
+        for _, mask in self._listeners:
+            if event.code & mask:
+                super()._dispatch_event(event)
+                return
+
+    def remove_job(self, job_id: str, jobstore: str | None = None) -> None:
+        if self.state == STATE_STOPPED:
+            super().remove_job(job_id, jobstore)
+        else:
+            self._jobstores["default"].remove_job(job_id)  # raises JobLookupError, as the scheduler does
+
+
 class Engine:
     """APScheduler 3 behind a small interface: add, remove, pause and resume jobs; start and stop."""
 
@@ -293,7 +290,7 @@ class Engine:
         self._on_skipped = on_skipped
         self._executor = _DispatchExecutor()
         self._table = _JobTable(self._restore, room)
-        self._scheduler = AsyncIOScheduler(
+        self._scheduler = _Scheduler(
             timezone=timezone,
             jobstores={"default": self._table},
             executors={"default": self._executor},
@@ -367,30 +364,10 @@ class Engine:
         return spec
 
     def _restore(self, spec: EngineJob) -> Job:
-        """The APScheduler `Job` of a loaded entry, built as APScheduler's persistent stores restore jobs
-        (`Job.__setstate__`), which skips the signature check that `add_job` does for every job."""
+        """The APScheduler `Job` of a loaded entry (built when it is first due or looked up)."""
         next_run_time = None if spec.next_run_time is None else spec.next_run_time.astimezone(self._scheduler.timezone)
-        job = Job.__new__(Job)
-        job.__setstate__(
-            {
-                "version": 1,
-                "id": spec.job_id,
-                "func": _DISPATCH_REF,
-                "trigger": _ScheduleTrigger.of(spec),
-                "executor": "default",
-                "args": (self._on_due, spec.job_id),
-                "kwargs": {},
-                "name": "dispatch",
-                "misfire_grace_time": None,
-                "coalesce": False,
-                "max_instances": spec.max_instances,
-                "next_run_time": next_run_time,
-            }
-        )
-        # What APScheduler's persistent job stores set on a job they restore.
-        job._scheduler = self._scheduler
-        job._jobstore_alias = "default"
-        return job
+        return _build_job(spec.job_id, _ScheduleTrigger.of(spec), (self._on_due, spec.job_id), spec.max_instances,
+                          next_run_time, self._scheduler)
 
     def remove_job(self, job_id: str) -> None:
         """Remove a job; a job that already left the engine (a fired one-time job) is fine."""
@@ -419,19 +396,36 @@ class Engine:
         return job_id in self._table
 
 
+def _build_job(
+    job_id: str, trigger: BaseTrigger | None, args: tuple[Any, ...], max_instances: int,
+    next_run_time: datetime | None, scheduler: Any,
+) -> Job:
+    """A `Job` calling `dispatch`, with what `Job.__setstate__` sets when APScheduler's persistent stores restore
+    one (skipping `add_job`'s signature check) set directly: `__setstate__` resolving the function's reference
+    cost 7 us of every fire of a one-time job (built when it fires). Plus what those stores set after it."""
+    job = Job.__new__(Job)
+    job.id, job.func_ref, job.func, job.trigger, job.executor = job_id, _DISPATCH_REF, dispatch, trigger, "default"
+    job.args, job.kwargs, job.name, job.misfire_grace_time, job.coalesce = args, {}, "dispatch", None, False
+    job.max_instances, job.next_run_time = max_instances, next_run_time
+    job._scheduler, job._jobstore_alias = scheduler, "default"
+    return job
+
+
 def check_apscheduler() -> None:
     """Raise `RuntimeError` naming what changed if the installed APScheduler is not one this adapter knows.
 
-    Checks the version range and the parts of APScheduler used beyond its documented API: restoring
-    a job with `Job.__setstate__` plus the `_scheduler` / `_jobstore_alias` slots that persistent job
-    stores set, and the executor hooks `_do_submit_job`, `_run_job_success`, `_run_job_error`.
+    Checks the version range and the parts of APScheduler used beyond its documented API: a job built as
+    `Job.__setstate__` restores one (`_build_job`: the same attributes) plus the `_scheduler` / `_jobstore_alias`
+    slots that persistent job stores set, the executor hooks `_do_submit_job`, `_run_job_success`,
+    `_run_job_error`, and the scheduler's `_dispatch_event` (`_Scheduler`).
     """
     installed = require_version("apscheduler", SUPPORTED, "mcp-scheduler's engine adapter")
     missing = [name for name in ("_scheduler", "_jobstore_alias") if name not in Job.__slots__]
     missing += [
-        f"BaseExecutor.{name}"
-        for name in ("_do_submit_job", "_run_job_success", "_run_job_error")
-        if not callable(getattr(BaseExecutor, name, None))
+        f"{owner.__name__}.{name}"
+        for owner, name in ((BaseExecutor, "_do_submit_job"), (BaseExecutor, "_run_job_success"),
+                            (BaseExecutor, "_run_job_error"), (AsyncIOScheduler, "_dispatch_event"))
+        if not callable(getattr(owner, name, None))
     ]
     if missing:
         raise RuntimeError(f"APScheduler {installed} changed what the engine adapter relies on: {', '.join(missing)}.")
@@ -448,3 +442,8 @@ def check_apscheduler() -> None:
         ) from exc
     if probe.func is not dispatch:
         raise RuntimeError(f"APScheduler {installed} restored the job function as {probe.func!r}, not dispatch.")
+    built = _build_job("probe", None, (), 1, None, None)
+    unset = [name for name in Job.__slots__ if hasattr(probe, name) and not hasattr(built, name)]
+    if unset or any(getattr(built, name) != getattr(probe, name) for name in Job.__slots__ if hasattr(probe, name)):
+        raise RuntimeError(f"APScheduler {installed} restores jobs with attributes the engine adapter does not set "
+                           f"as it does: {', '.join(unset) or 'different values'}.")

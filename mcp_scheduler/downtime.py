@@ -80,6 +80,8 @@ class Downtime:
         """The gap a fire due at `moment` fell in, or None if it came due while the scheduler ran."""
         if moment < self.opened.end:
             return self.opened
+        if not self._gaps:
+            return None
         for gap in reversed(self._gaps):
             if gap.holds(moment):
                 return gap

@@ -21,6 +21,12 @@ KEEP_EVERY = 1.0
 class RunnerLease(Protocol):
     """Held by the one process allowed to fire jobs: a file lock on SQLite, an advisory lock on PostgreSQL."""
 
+    @property
+    def claims_each_fire(self) -> bool:
+        """True if `claim` asks the store (PostgreSQL); False if a claim is `is_held()` (then the run path asks
+        that, without awaiting a coroutine per fire)."""
+        ...
+
     async def try_acquire(self) -> bool:
         """Take the lease if it is free (or held already); False if another process holds it."""
         ...
@@ -75,6 +81,8 @@ class RunnerLease(Protocol):
 class NullLease:
     """No lease: for in-memory schedulers, which no other process can see."""
 
+    claims_each_fire = False
+
     async def try_acquire(self) -> bool:
         return True
 
@@ -116,6 +124,8 @@ class FileLease:
     The lock sits beside the database's real file: paths that reach it through a symbolic link (or
     `..`) take the same lock.
     """
+
+    claims_each_fire = False
 
     def __init__(self, database: str | os.PathLike[str]) -> None:
         self.path = Path(f"{os.path.realpath(database)}.lock")

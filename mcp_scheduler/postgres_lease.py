@@ -90,6 +90,8 @@ def lease_key(where: str) -> int:
 class PostgresLease:
     """The runner lease of one schema of a PostgreSQL database (see the module docstring)."""
 
+    claims_each_fire = True
+
     def __init__(self, url: str, *, lease_time: float = 10.0, clock: Clock | None = None) -> None:
         if lease_time < 2:
             raise ValueError("lease_time must be at least 2 seconds")

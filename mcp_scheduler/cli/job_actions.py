@@ -58,6 +58,10 @@ class FirstTryLease:
     def keep_every(self) -> float:
         return self._lease.keep_every()
 
+    @property
+    def claims_each_fire(self) -> bool:
+        return self._lease.claims_each_fire
+
     async def claim(self, job_id: str, scheduled: datetime) -> bool:
         return await self._lease.claim(job_id, scheduled)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -79,7 +78,7 @@ class Admission:
 
     async def on_due(self, job_id: str, run_times: list[datetime]) -> None:
         """Run a job for its due times, by its catch-up and overlap policies; fires that do not run are recorded."""
-        self._gaps.look()  # first: fires the machine slept through are told from fires late for lack of room
+        self._gaps.look_once()  # first: fires the machine slept through are told from fires late for lack of room
         job = self._table.get(job_id)
         if job is None:
             return
@@ -186,7 +185,8 @@ class Admission:
             if fire.turn is None and job_id not in self._table:
                 self._fire_not_run(job, fire, "missed", "the job was cancelled before the run could start")
                 return
-            if fire.turn is None and self._claim is not None and not await self._claim(job_id, run_time):
+            if fire.turn is None and not (self._execution.lease_held() if self._claim is None
+                                          else await self._claim(job_id, run_time)):
                 self._unclaimed(job, fire)
                 return
             fire.executing = True
@@ -204,10 +204,10 @@ class Admission:
         Claimed when it comes, as any fire: no other runner runs it. Its "waiting" record (status running,
         never started) is what a runner that takes over after a crash finds and records as missed.
         """
-        if self._claim is not None and not await self._claim(job.job_id, fire.run_time):
+        if not (self._execution.lease_held() if self._claim is None else await self._claim(job.job_id, fire.run_time)):
             self._unclaimed(job, fire)
             return False
-        fire.run_id = secrets.token_hex(16)
+        fire.run_id = self._execution.run_ids()
         overlap = job.definition.policy.overlap
         self._history.record(RunRecord(
             run_id=fire.run_id,

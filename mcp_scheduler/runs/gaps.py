@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from ..clocks import CLOCK_CHECK_EVERY, Clock, ClockJump, ClockWatch, Timer
@@ -24,11 +26,11 @@ class Gaps:
         self._engine = engine
         self._clock = clock
         self.downtime = Downtime(clock.now())
+        # The current downtime's look-up itself: one call, not two, on the path of every fire.
+        self.gap_of: Callable[[datetime], Gap | None] = self.downtime.gap_of
         self._timer: Timer | None = None
+        self._looked = False  # looked in this turn of the event loop (look_once)
         self.told: set[tuple[str, Gap]] = set()  # (job, gap) whose missed fires the inbox was told about
-
-    def gap_of(self, moment: datetime) -> Gap | None:
-        return self.downtime.gap_of(moment)
 
     def trigger(self, scheduled: datetime) -> RunTrigger:
         return "catch_up" if self.downtime.gap_of(scheduled) is not None else "schedule"
@@ -37,6 +39,7 @@ class Gaps:
         """This process starts running the jobs (it opened, or took over): what came due before now fell in the
         downtime before it."""
         self.downtime = Downtime(self._clock.now())
+        self.gap_of = self.downtime.gap_of
         self.told.clear()
         self._watch.reset()
 
@@ -59,6 +62,18 @@ class Gaps:
         jump = self._watch.check()
         if jump is not None:
             self._moved(jump)
+
+    def look_once(self) -> None:
+        """`look`, once per turn of the event loop: the fires the engine hands over together (their tasks start in
+        one turn) share one look, which would otherwise be on the path of each."""
+        if self._looked:
+            return
+        self._looked = True
+        asyncio.get_running_loop().call_soon(self._look_again)
+        self.look()
+
+    def _look_again(self) -> None:
+        self._looked = False
 
     def _moved(self, jump: ClockJump) -> None:
         """A sleep or a clock set forward becomes a gap, whose fires are caught up; a clock set back is logged."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from ..history import HistoryWriter
 from ..jobs import Job, RunStatus
 from ..models import RunRecord
 from .gaps import Gaps
+from .run_ids import RunIds
 
 if TYPE_CHECKING:
     from ..scheduler.table import JobTable
@@ -99,6 +99,7 @@ class NotRunRecords:
         self._swept = clock.monotonic()
         self._timer: asyncio.TimerHandle | None = None
         self._log = NotRunLog(clock)
+        self._run_ids = RunIds()
 
     def record(self, job: Job, scheduled: datetime, status: RunStatus, note: str) -> None:
         """Record a fire that did not run: see NOT_RUN_WINDOW."""
@@ -115,11 +116,11 @@ class NotRunRecords:
         if streak is None or now - streak.opened >= NOT_RUN_WINDOW:
             name = job.definition.agentool_name
             self._streaks[key] = _Streak(job_id, status, name, opened=now)
-            self.publish(job_id, name, secrets.token_hex(16), status, scheduled, note)
+            self.publish(job_id, name, self._run_ids(), status, scheduled, note)
             return
         streak.count += 1
         if streak.build is None:
-            streak.run_id, streak.first = secrets.token_hex(16), scheduled
+            streak.run_id, streak.first = self._run_ids(), scheduled
             streak.build = lambda: self._shared(streak)
         streak.last, streak.reason, streak.record = scheduled, note, None
         if job_id not in self._table:  # no bookkeeping to go with: written as it is

@@ -49,7 +49,8 @@ class RunPath:
     """Every collaborator of the run path, each given what it needs here, once.
 
     The engine calls `admission.on_due`, `admission.on_skipped` and `slots.room`; the scheduler reads
-    `execution.running`, stops runs (`flights.stop`) and arms retries (`retries`).
+    `execution.running`, stops runs (`flights.stop`) and arms retries (`retries`). `claim` claims a fire through
+    the lease (PostgreSQL); None where holding the lease is the claim: a fire then goes on while `lease_held()`.
     """
 
     def __init__(

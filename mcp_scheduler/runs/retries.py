@@ -123,7 +123,7 @@ class Retries:
                 if self.hold:
                     return  # the scheduler was stopped while it waited: it waits for the start (still stored)
                 # Claimed by its own time: a fire's claim is by its scheduled time, this retry's by when it is due.
-                if self._claim is not None and not await self._claim(job_id, retry.at):
+                if not (self._execution.lease_held() if self._claim is None else await self._claim(job_id, retry.at)):
                     if self._execution.lease_held():
                         self._table.retry_taken(job)
                         self._history.touch(job_id)

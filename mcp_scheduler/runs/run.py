@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 import traceback
 from collections import Counter
@@ -43,6 +42,7 @@ from .flights import Flight, Flights
 from .not_run import NotRunLog
 from .ports import EnginePort
 from .retry_policy import RetryPolicy
+from .run_ids import RunIds
 from .targets import RunTarget
 from .trigger_refs import resolve_trigger
 
@@ -126,6 +126,8 @@ class Execution:
         self._clock = clock
         self._not_started = NotRunLog(clock)  # one line per minute while the store refuses writes
         self.running: Counter[str] = Counter()
+        self.run_ids = RunIds()
+        self._completed: list[tuple[str, str | None]] = []  # (job, owner): ran its last fire, told next turn
 
     def lease_held(self) -> bool:
         return self._lease_held is None or self._lease_held()
@@ -138,7 +140,16 @@ class Execution:
         self._history.touch(job.job_id)
         if not last_fire:
             self._engine.remove_job(job.job_id)
-        self._events.publish(JobEvent("completed", job.job_id, job.definition.owner))
+        # Told on the loop's next turn, all at once: this is on the path of every one-time fire, and telling the
+        # listeners (notifications, the dashboard, triggers) made each fire due at the same moment start later.
+        if not self._completed:
+            asyncio.get_running_loop().call_soon(self._tell_completed)
+        self._completed.append((job.job_id, job.definition.owner))
+
+    def _tell_completed(self) -> None:
+        completed, self._completed = self._completed, []
+        for job_id, owner in completed:
+            self._events.publish(JobEvent("completed", job_id, owner))
 
     async def execute(
         self, target: RunTarget, trigger: RunTrigger, scheduled: datetime | None, *, run_id: str | None = None,
@@ -167,7 +178,7 @@ class Execution:
         # makes the last of them start a millisecond later.
         job_id = target.job_id
         base: dict[str, Any] = {
-            "run_id": run_id or secrets.token_hex(16),
+            "run_id": run_id or self.run_ids(),
             "job_id": job_id,
             "agentool_name": target.agentool_name,
             "trigger": trigger,

@@ -105,7 +105,7 @@ class SchedulerService:
             table=table, history=history, events=events, engine=engine, pauser=pauser, injector=injector,
             queues=queues, environ=self.environ, secret_names=self.secret_names,
             limits=RunLimits(config.max_concurrent_runs, config.max_runs_per_job, config.catchup_window),
-            claim=self._lease.claim, lease_held=self._lease.is_held,
+            claim=self._lease.claim if self._lease.claims_each_fire else None, lease_held=self._lease.is_held,
             watch=ClockWatch(clocks, config.clock_jump), clock=clock,
         )
         self._checks = checks = RequestChecks(

@@ -22,3 +22,16 @@ def test_a_restored_job_that_no_longer_calls_dispatch_is_named(monkeypatch: pyte
     monkeypatch.setattr(_engine, "_DISPATCH_REF", "mcp_scheduler._engine:check_apscheduler")
     with pytest.raises(RuntimeError, match="restored the job function"):
         _engine.check_apscheduler()
+
+
+def test_a_job_built_without_an_attribute_apscheduler_restores_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    built = _engine._build_job
+
+    def without_name(*args: object) -> object:
+        job = built(*args)  # type: ignore[arg-type]
+        del job.name
+        return job
+
+    monkeypatch.setattr(_engine, "_build_job", without_name)
+    with pytest.raises(RuntimeError, match="attributes the engine adapter does not set as it does: name"):
+        _engine.check_apscheduler()

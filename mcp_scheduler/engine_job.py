@@ -1,0 +1,29 @@
+"""What the engine adapter takes for a job: its id, schedule, bounds and state, without APScheduler's types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from .schedules import Schedule
+
+__all__ = ["EngineJob"]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineJob:
+    """A job as `Engine.load` and `Engine.add_job` take it.
+
+    `start_at` / `end_at`: no fire before / after (then the job leaves the engine, as a fired one-time job
+    does). `jitter`: each fire is due `jitter_delay(job_id, fire time, jitter)` seconds after its fire time;
+    the fire time itself (what the due handler gets, and `next_run_time`) stays the nominal one.
+    """
+
+    job_id: str
+    schedule: Schedule
+    max_instances: int
+    next_run_time: datetime | None = None
+    paused: bool = False
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+    jitter: float | None = None
