@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeAlias
 
+from ._waits import wait_set
 from .backoff import Backoff
 from .clocks import Clock
 from .events import EventBus
@@ -186,8 +187,7 @@ class HistoryWriter:
             if not self._urgent.is_set():
                 # gather a batch: one write for many runs (a commit() cuts the wait short); after failed
                 # writes, wait longer each time (the store is down)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._urgent.wait(), self._failures.delay())
+                await wait_set(self._urgent, self._failures.delay())
             try:
                 await self.flush()
             except Exception as exc:

@@ -29,7 +29,7 @@ import pytest
 from agentool_bridge import get_injector
 from tests._processes import end_runners_under
 
-pytest_plugins = ["tests._figures_plugin"]
+pytest_plugins = ["tests._figures_plugin", "tests._hang_backstop"]
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "postgres.sh"
 

@@ -29,6 +29,7 @@ from agentool_bridge.toolkits import QueueMessage, QueueStore, ToolkitError
 from agentool_bridge.toolkits.queue import INBOX_QUEUE
 
 from .._engine import STATE_RUNNING
+from .._waits import wait_set
 from ..backoff import Backoff
 from ..clocks import Clock
 from ..errors import InvalidJobInputError, StartRefusedError
@@ -223,8 +224,7 @@ class QueueTriggers:
 
     async def _consume(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._backoff.delay())
+            await wait_set(self._wake, self._backoff.delay())
             self._wake.clear()
             try:
                 await self._turn()

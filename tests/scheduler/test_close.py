@@ -1,5 +1,5 @@
-"""Closing the service while run_now calls are in progress: their runs are waited for and recorded; and closing
-while the store cannot be written."""
+"""Closing the service while run_now calls are in progress: their runs are waited for and recorded; closing
+while the store cannot be written; and closing as a job change wakes the background loops."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import pytest
 
 from mcp_scheduler import SchedulerInput, SchedulerRuntime, SchedulerService
 from mcp_scheduler.errors import JobExecutionError
+from mcp_scheduler.events import JobEvent
+from mcp_scheduler.policies import PolicyInput
 from mcp_scheduler.store.postgres_connections import PostgresUnavailableError
 from tests._net import CuttableProxy, eventually
 from tests.scheduler._support import Calls, EventRecorder, Slow, request, started
@@ -79,3 +81,22 @@ async def test_a_close_whose_history_cannot_be_written_still_stops_everything_th
     assert service._engine.engine is None and not service._engine.runner
     assert [t.get_name() for t in asyncio.all_tasks() if t.get_name().startswith("mcp-scheduler")] == []
     assert service._lease.session_pid is None  # the lease's session was let go
+
+
+
+async def test_a_close_as_a_job_change_wakes_the_queue_consumer_ends_it_at_once(
+    make_runtime: Any, echo: Calls, caplog: pytest.LogCaptureFixture
+) -> None:
+    # asyncio.wait_for of Python 3.11 returns, swallowing the cancel, when the event it waits on was set in the step
+    # that cancels it: the consumer went on looping and close() waited out close_timeout and the cancel grace.
+    runtime: SchedulerRuntime = await make_runtime(close_timeout=0.1)
+    [consumer] = [t for t in asyncio.all_tasks() if t.get_name() == "mcp-scheduler-queue-triggers"]
+    await runtime.service.schedule(request("consumer", "cron", "0 3 1 1 *", policy=PolicyInput.model_validate(
+        {"on_message": {"queue": "work"}})))
+    triggers = runtime.service._extra._queue_triggers
+    await eventually(lambda: bool(triggers._wake._waiters), within=5, what="the consumer waiting to be woken")
+    runtime.service.events.publish(JobEvent("updated", "consumer", None))  # wakes it...
+    await runtime.close()  # ...and close cancels it in the same step
+
+    assert consumer.done()
+    assert "did not stop after being cancelled" not in caplog.text

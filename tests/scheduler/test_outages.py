@@ -20,6 +20,7 @@ from mcp_scheduler import DiskFullError, JobExecutionError, SchedulerInput, Sche
 from mcp_scheduler.backoff import Backoff
 from mcp_scheduler.lease import FileLease
 from mcp_scheduler.runs import START_NOT_WRITTEN
+from mcp_scheduler.store import sqlite_disk
 from tests._disk import fill, small_disk
 from tests._net import CuttableProxy, eventually
 from tests.scheduler._support import Calls, VirtualClock, request
@@ -116,8 +117,10 @@ async def test_following_a_store_that_fails_backs_off_and_goes_on_once_it_is_bac
 
 
 async def test_a_run_whose_start_cannot_be_committed_does_not_start_and_is_recorded_once_the_store_is_back(
-    make_service: Any, db_path: str, echo: Calls, caplog: pytest.LogCaptureFixture
+    make_service: Any, db_path: str, echo: Calls, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Each commit that finds the file locked waits out SQLite's busy timeout first (5 s; four of them here).
+    monkeypatch.setattr(sqlite_disk, "BUSY_TIMEOUT_MS", 250)
     service: SchedulerService = await make_service()
     await service.schedule(request("hourly"))
     blocker = sqlite3.connect(db_path, isolation_level=None)
