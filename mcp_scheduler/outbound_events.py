@@ -145,12 +145,13 @@ class OutboundEvents:
             return
         self._queue.append(("", b""))  # the end mark: deliveries before it go first
         self._ready.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(task), self.config.close_timeout)
-        except TimeoutError:
+        done, _ = await asyncio.wait({task}, timeout=self.config.close_timeout)
+        if not done:
             logger.warning("Stopped sending run events with %d not sent", len(self._queue))
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        elif not task.cancelled():
+            task.result()  # its error, as awaiting it told before
 
     def listener(self, event: SchedulerEvent) -> None:
         """The bus listener: queue the event if it is one that is sent and happened in this process."""

@@ -208,7 +208,8 @@ class PostgresLease:
         try:
             async with self._lock:
                 sent = self._clock.monotonic()
-                await asyncio.wait_for(conn.execute("SELECT 1"), timeout=self.lease_time / 4)
+                async with asyncio.timeout(self.lease_time / 4):  # not wait_for: on 3.11 it can swallow a cancel
+                    await conn.execute("SELECT 1")
             self._confirmed = sent
         except (psycopg.Error, TimeoutError, OSError) as exc:
             if self.is_held() and not conn.closed:

@@ -115,10 +115,11 @@ class MetricsEndpoint:
         if task is None:
             return
         self._server.should_exit = True
-        try:
-            await asyncio.wait_for(task, 5)
-        except (TimeoutError, asyncio.CancelledError):
+        done, _ = await asyncio.wait({task}, timeout=5)
+        if not done:
             task.cancel()
+        elif not task.cancelled():
+            task.result()  # its error, as awaiting it told before
 
 
 def _quiet_server(config: Any) -> Any:

@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from .._waits import wait_set
 from ..jobs import ASKED, EventTrigger, Job, RunTrigger
 from ..models import RunRecord
 from ..store import SchedulerStore
@@ -123,9 +124,7 @@ class RunRequest:
         """Withdraw the request unless a runner took it within `start_within` seconds. `seen` is set by the caller
         once this process's follower read a record of the run (the runner's start), so that nothing is read here
         meanwhile; cancelled (this process closing), the request is left to the runner."""
-        try:
-            await asyncio.wait_for(seen.wait(), start_within)
-        except TimeoutError:
+        if not await wait_set(seen, start_within):
             await self._withdraw(NOT_TAKEN.format(within=start_within))
 
     async def _read(self) -> RunRecord | None:

@@ -312,9 +312,8 @@ class AddressPolicy:
             return self.allowed(name, [literal], port)
         loop = asyncio.get_running_loop()
         try:
-            infos = await asyncio.wait_for(
-                loop.getaddrinfo(name, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP), within
-            )
+            async with asyncio.timeout(within):  # not wait_for: on 3.11 it can swallow the run's cancel
+                infos = await loop.getaddrinfo(name, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
         except TimeoutError:
             raise HostNotFoundError(
                 f"Looking up host {clip(host)} took longer than {within:g} s: check the URL's host name "
