@@ -16,7 +16,6 @@ import asyncio
 import bisect
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
@@ -340,7 +339,7 @@ class Engine:
         """Add or replace a job; `spec.next_run_time` resumes a stored schedule (catch-up if in the past).
         Entered as `load` enters jobs, not through APScheduler's `add_job` (it checks the function's signature
         on every call, most of the cost of scheduling a job)."""
-        self._table.put(self._resolved(spec, datetime.now(self._scheduler.timezone)))
+        self._table.put(spec.resolved(datetime.now(self._scheduler.timezone)))
         self.wake()
 
     def load(self, specs: Iterable[EngineJob]) -> None:
@@ -352,16 +351,7 @@ class Engine:
         if self._scheduler.state != STATE_STOPPED:
             raise RuntimeError("Engine.load() is for the jobs of a restart, before start(); use add_job() after it")
         now = datetime.now(self._scheduler.timezone)
-        self._table.load(self._resolved(spec, now) for spec in specs)
-
-    @staticmethod
-    def _resolved(spec: EngineJob, now: datetime) -> EngineJob:
-        """`spec` with its next run time: none when paused, else the stored one or the first from `now`."""
-        if spec.paused:
-            return spec if spec.next_run_time is None else replace(spec, next_run_time=None)
-        if spec.next_run_time is None:
-            return replace(spec, next_run_time=_ScheduleTrigger.of(spec).get_next_fire_time(None, now))
-        return spec
+        self._table.load(spec.resolved(now) for spec in specs)
 
     def _restore(self, spec: EngineJob) -> Job:
         """The APScheduler `Job` of a loaded entry (built when it is first due or looked up)."""
