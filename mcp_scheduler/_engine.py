@@ -263,7 +263,9 @@ class _DispatchExecutor(BaseExecutor):
 
 class _Scheduler(AsyncIOScheduler):
     """AsyncIOScheduler without what every fire paid for and nothing here uses: events no listener takes (one per
-    submitted job, one per removed job) and the lock and log line of removing a fired one-time job."""
+    submitted job, one per removed job) and the lock and log line of removing a fired one-time job. Jobs are
+    removed and looked up (to pause, resume or modify) in the job table in every state: stopped, APScheduler
+    looks only in its pending list, which the engine never fills (jobs go into the table directly)."""
 
     def _dispatch_event(self, event: Any) -> None:
         for _, mask in self._listeners:
@@ -272,10 +274,13 @@ class _Scheduler(AsyncIOScheduler):
                 return
 
     def remove_job(self, job_id: str, jobstore: str | None = None) -> None:
-        if self.state == STATE_STOPPED:
-            super().remove_job(job_id, jobstore)
-        else:
-            self._jobstores["default"].remove_job(job_id)  # raises JobLookupError, as the scheduler does
+        self._jobstores["default"].remove_job(job_id)  # raises JobLookupError, as the scheduler does
+
+    def _lookup_job(self, job_id: str, jobstore_alias: str | None) -> tuple[Job, str]:
+        job = self._jobstores["default"].lookup_job(job_id)
+        if job is None:
+            raise JobLookupError(job_id)
+        return job, "default"
 
 
 class Engine:
@@ -367,10 +372,11 @@ class Engine:
             pass
 
     def pause_job(self, job_id: str) -> None:
+        """Pause a job (in any state of the engine, as the other job methods); a `KeyError` if it holds none."""
         self._scheduler.pause_job(job_id)
 
     def resume_job(self, job_id: str) -> datetime | None:
-        """Resume a paused job; returns its next fire time (None if its schedule has ended)."""
+        """Resume a paused job; returns its next fire time (None if its schedule has ended: then it left)."""
         job = self._scheduler.resume_job(job_id)
         return None if job is None else job.next_run_time
 
@@ -407,14 +413,15 @@ def check_apscheduler() -> None:
     Checks the version range and the parts of APScheduler used beyond its documented API: a job built as
     `Job.__setstate__` restores one (`_build_job`: the same attributes) plus the `_scheduler` / `_jobstore_alias`
     slots that persistent job stores set, the executor hooks `_do_submit_job`, `_run_job_success`,
-    `_run_job_error`, and the scheduler's `_dispatch_event` (`_Scheduler`).
+    `_run_job_error`, and the scheduler's `_dispatch_event` and `_lookup_job` (`_Scheduler`).
     """
     installed = require_version("apscheduler", SUPPORTED, "mcp-scheduler's engine adapter")
     missing = [name for name in ("_scheduler", "_jobstore_alias") if name not in Job.__slots__]
     missing += [
         f"{owner.__name__}.{name}"
         for owner, name in ((BaseExecutor, "_do_submit_job"), (BaseExecutor, "_run_job_success"),
-                            (BaseExecutor, "_run_job_error"), (AsyncIOScheduler, "_dispatch_event"))
+                            (BaseExecutor, "_run_job_error"), (AsyncIOScheduler, "_dispatch_event"),
+                            (AsyncIOScheduler, "_lookup_job"))
         if not callable(getattr(owner, name, None))
     ]
     if missing:
