@@ -16,7 +16,6 @@ import asyncio
 import bisect
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
@@ -264,7 +263,9 @@ class _DispatchExecutor(BaseExecutor):
 
 class _Scheduler(AsyncIOScheduler):
     """AsyncIOScheduler without what every fire paid for and nothing here uses: events no listener takes (one per
-    submitted job, one per removed job) and the lock and log line of removing a fired one-time job."""
+    submitted job, one per removed job) and the lock and log line of removing a fired one-time job. Jobs are
+    removed and looked up (to pause, resume or modify) in the job table in every state: stopped, APScheduler
+    looks only in its pending list, which the engine never fills (jobs go into the table directly)."""
 
     def _dispatch_event(self, event: Any) -> None:
         for _, mask in self._listeners:
@@ -273,10 +274,13 @@ class _Scheduler(AsyncIOScheduler):
                 return
 
     def remove_job(self, job_id: str, jobstore: str | None = None) -> None:
-        if self.state == STATE_STOPPED:
-            super().remove_job(job_id, jobstore)
-        else:
-            self._jobstores["default"].remove_job(job_id)  # raises JobLookupError, as the scheduler does
+        self._jobstores["default"].remove_job(job_id)  # raises JobLookupError, as the scheduler does
+
+    def _lookup_job(self, job_id: str, jobstore_alias: str | None) -> tuple[Job, str]:
+        job = self._jobstores["default"].lookup_job(job_id)
+        if job is None:
+            raise JobLookupError(job_id)
+        return job, "default"
 
 
 class Engine:
@@ -340,7 +344,7 @@ class Engine:
         """Add or replace a job; `spec.next_run_time` resumes a stored schedule (catch-up if in the past).
         Entered as `load` enters jobs, not through APScheduler's `add_job` (it checks the function's signature
         on every call, most of the cost of scheduling a job)."""
-        self._table.put(self._resolved(spec, datetime.now(self._scheduler.timezone)))
+        self._table.put(spec.resolved(datetime.now(self._scheduler.timezone)))
         self.wake()
 
     def load(self, specs: Iterable[EngineJob]) -> None:
@@ -352,16 +356,7 @@ class Engine:
         if self._scheduler.state != STATE_STOPPED:
             raise RuntimeError("Engine.load() is for the jobs of a restart, before start(); use add_job() after it")
         now = datetime.now(self._scheduler.timezone)
-        self._table.load(self._resolved(spec, now) for spec in specs)
-
-    @staticmethod
-    def _resolved(spec: EngineJob, now: datetime) -> EngineJob:
-        """`spec` with its next run time: none when paused, else the stored one or the first from `now`."""
-        if spec.paused:
-            return spec if spec.next_run_time is None else replace(spec, next_run_time=None)
-        if spec.next_run_time is None:
-            return replace(spec, next_run_time=_ScheduleTrigger.of(spec).get_next_fire_time(None, now))
-        return spec
+        self._table.load(spec.resolved(now) for spec in specs)
 
     def _restore(self, spec: EngineJob) -> Job:
         """The APScheduler `Job` of a loaded entry (built when it is first due or looked up)."""
@@ -377,10 +372,11 @@ class Engine:
             pass
 
     def pause_job(self, job_id: str) -> None:
+        """Pause a job (in any state of the engine, as the other job methods); a `KeyError` if it holds none."""
         self._scheduler.pause_job(job_id)
 
     def resume_job(self, job_id: str) -> datetime | None:
-        """Resume a paused job; returns its next fire time (None if its schedule has ended)."""
+        """Resume a paused job; returns its next fire time (None if its schedule has ended: then it left)."""
         job = self._scheduler.resume_job(job_id)
         return None if job is None else job.next_run_time
 
@@ -417,14 +413,15 @@ def check_apscheduler() -> None:
     Checks the version range and the parts of APScheduler used beyond its documented API: a job built as
     `Job.__setstate__` restores one (`_build_job`: the same attributes) plus the `_scheduler` / `_jobstore_alias`
     slots that persistent job stores set, the executor hooks `_do_submit_job`, `_run_job_success`,
-    `_run_job_error`, and the scheduler's `_dispatch_event` (`_Scheduler`).
+    `_run_job_error`, and the scheduler's `_dispatch_event` and `_lookup_job` (`_Scheduler`).
     """
     installed = require_version("apscheduler", SUPPORTED, "mcp-scheduler's engine adapter")
     missing = [name for name in ("_scheduler", "_jobstore_alias") if name not in Job.__slots__]
     missing += [
         f"{owner.__name__}.{name}"
         for owner, name in ((BaseExecutor, "_do_submit_job"), (BaseExecutor, "_run_job_success"),
-                            (BaseExecutor, "_run_job_error"), (AsyncIOScheduler, "_dispatch_event"))
+                            (BaseExecutor, "_run_job_error"), (AsyncIOScheduler, "_dispatch_event"),
+                            (AsyncIOScheduler, "_lookup_job"))
         if not callable(getattr(owner, name, None))
     ]
     if missing:

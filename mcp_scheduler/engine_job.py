@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
+from .fire_times import next_fire_time
 from .schedules import Schedule
 
 __all__ = ["EngineJob"]
@@ -27,3 +28,12 @@ class EngineJob:
     start_at: datetime | None = None
     end_at: datetime | None = None
     jitter: float | None = None
+
+    def resolved(self, now: datetime) -> EngineJob:
+        """This job with its next run time: none when paused, else the stored one or the first from `now`."""
+        if self.paused:
+            return self if self.next_run_time is None else replace(self, next_run_time=None)
+        if self.next_run_time is None:
+            return replace(self, next_run_time=next_fire_time(self.schedule, None, now, start_at=self.start_at,
+                                                              end_at=self.end_at))
+        return self
