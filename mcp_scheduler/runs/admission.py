@@ -262,10 +262,9 @@ class Admission:
         job = self._table.get(job_id)
         if job is None:
             return
-        for run_time in run_times:
-            self._not_run.record(
-                job, run_time, "skipped", f"max_instances ({job.definition.max_instances}) runs were still in progress"
-            )
+        self._not_run.record_many(
+            job, run_times, "skipped", f"max_instances ({job.definition.max_instances}) runs were still in progress"
+        )
 
     async def run_extra(
         self,
