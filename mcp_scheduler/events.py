@@ -65,8 +65,8 @@ Listener = Callable[[SchedulerEvent], None]
 class Meter(Protocol):
     """What the run path measures that no event carries (the metrics, when they are on: `EventBus.meter`)."""
 
-    def fire_not_run(self, job_id: str, status: str, note: str) -> None:
-        """One fire did not run (`status` missed, skipped or interrupted; `note` says why)."""
+    def fire_not_run(self, job_id: str, status: str, note: str, count: int = 1) -> None:
+        """`count` fires did not run (`status` missed, skipped or interrupted; `note` says why)."""
 
     def store_write(self, seconds: float) -> None:
         """One batch of run records and bookkeeping took `seconds` to commit."""

@@ -132,8 +132,8 @@ class SchedulerMetrics(Collector):
             if ended is not None:
                 self._last_success[record.job_id] = ended.timestamp()
 
-    def fire_not_run(self, job_id: str, status: str, note: str) -> None:
-        self._not_run[(self._job_label(job_id), status, not_run_reason(note))] += 1
+    def fire_not_run(self, job_id: str, status: str, note: str, count: int = 1) -> None:
+        self._not_run[(self._job_label(job_id), status, not_run_reason(note))] += count
 
     def store_write(self, seconds: float) -> None:
         self.store_writes.observe(seconds)

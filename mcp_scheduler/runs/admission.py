@@ -111,15 +111,14 @@ class Admission:
                     task.uncancel()  # cancel_other displaced this fire: the task goes on, the later fire runs
                 if not fire.executing:
                     self._fire_not_run(job, fire, "skipped", REPLACED_BY_NEXT)
-                for older in run_times[index + 1:]:
-                    self._not_run.record(job, older, "skipped", REPLACED_BY_NEXT)
+                self._not_run.record_many(job, run_times[index + 1:], "skipped", REPLACED_BY_NEXT)
                 return
             else:
                 stopped = self._flights.stopped
                 if stopped and fire.task is not None and (why := stopped.pop(fire.task, "")):
-                    for later in run_times[index + 1:]:  # stop_runs stopped this fire's run: not the later ones
-                        self._not_run.record(job, later, "missed", why.replace("while this run was in progress",
-                                                                                "before this fire could run"))
+                    # stop_runs stopped this fire's run: not the later ones
+                    self._not_run.record_many(job, run_times[index + 1:], "missed", why.replace(
+                        "while this run was in progress", "before this fire could run"))
                     return
             finally:
                 if fire.displaced and fire.task is not None:
@@ -263,10 +262,9 @@ class Admission:
         job = self._table.get(job_id)
         if job is None:
             return
-        for run_time in run_times:
-            self._not_run.record(
-                job, run_time, "skipped", f"max_instances ({job.definition.max_instances}) runs were still in progress"
-            )
+        self._not_run.record_many(
+            job, run_times, "skipped", f"max_instances ({job.definition.max_instances}) runs were still in progress"
+        )
 
     async def run_extra(
         self,

@@ -68,26 +68,22 @@ class CatchUp:
             else:
                 late = grace is not None and lateness > max(float(grace), MIN_GRACE_SECONDS)
             (beyond if late else within).append(moment)
-        record = self._not_run.record
+        record_many = self._not_run.record_many
         if catchup == "latest":
             if not current and not within:
                 self._overdue(job, beyond, now)  # every missed fire is too old: none runs
                 return []
             keep = [] if current else within[-1:]  # as coalesce did: the later run replaces the older fires
-            note = "coalesced: a later run time replaced it (catchup: latest)"
-            for dropped in missed:
-                if dropped not in keep:
-                    record(job, dropped, "missed", note)
+            dropped = missed if not keep else [moment for moment in missed if moment not in keep]
+            record_many(job, dropped, "missed", "coalesced: a later run time replaced it (catchup: latest)")
             return keep + current
         if catchup == "all":
             self._overdue(job, beyond, now)
             keep = within[-BUFFER_LIMIT:]
             note = f"catchup: all runs the latest {BUFFER_LIMIT} missed fires; this one was older"
-            for dropped in within[: len(within) - len(keep)]:
-                record(job, dropped, "missed", note)
+            record_many(job, within[: len(within) - len(keep)], "missed", note)
             return keep + current
-        for dropped in missed:
-            record(job, dropped, "missed", "catchup: none")
+        record_many(job, missed, "missed", "catchup: none")
         return current
 
     def late(self, run_time: datetime, job: Job, *, waited: bool = False) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -46,7 +46,7 @@ class _Streak:
     status: RunStatus
     agentool_name: str
     opened: float  # the clock's monotonic() at the window's first fire
-    count: int = 1
+    count: int = 1  # the window's fires (the first has a record of its own)
     run_id: str = ""  # the shared record of the fires after the window's first
     first: datetime | None = None
     last: datetime | None = None
@@ -65,8 +65,8 @@ class NotRunLog:
         self._jobs: dict[RunStatus, set[str]] = {}
         self._last = -every
 
-    def note(self, job_id: str, status: RunStatus, why: str) -> None:
-        self._counts[status] += 1
+    def note(self, job_id: str, status: RunStatus, why: str, count: int = 1) -> None:
+        self._counts[status] += count
         jobs = self._jobs.setdefault(status, set())
         if len(jobs) < 10_000:
             jobs.add(job_id)
@@ -103,11 +103,18 @@ class NotRunRecords:
 
     def record(self, job: Job, scheduled: datetime, status: RunStatus, note: str) -> None:
         """Record a fire that did not run: see NOT_RUN_WINDOW."""
+        self.record_many(job, (scheduled,), status, note)
+
+    def record_many(self, job: Job, fires: Sequence[datetime], status: RunStatus, note: str) -> None:
+        """Record fires of one job that did not run, oldest first, all for the same reason: as many `record` calls
+        would, but the job's shared record changes (and is attached) once for all of them."""
+        if not fires:
+            return
         self._table.ended(job, status)
-        if (meter := self._events.meter) is not None:
-            meter.fire_not_run(job.job_id, status, note)
-        self._log.note(job.job_id, status, note)
         job_id = job.job_id
+        if (meter := self._events.meter) is not None:
+            meter.fire_not_run(job_id, status, note, len(fires))
+        self._log.note(job_id, status, note, len(fires))
         key = (job_id, status)
         now = self._clock.monotonic()
         if now - self._swept >= NOT_RUN_WINDOW:
@@ -115,14 +122,16 @@ class NotRunRecords:
         streak = self._streaks.get(key)
         if streak is None or now - streak.opened >= NOT_RUN_WINDOW:
             name = job.definition.agentool_name
-            self._streaks[key] = _Streak(job_id, status, name, opened=now)
-            self.publish(job_id, name, self._run_ids(), status, scheduled, note)
-            return
-        streak.count += 1
+            self._streaks[key] = streak = _Streak(job_id, status, name, opened=now)
+            self.publish(job_id, name, self._run_ids(), status, fires[0], note)
+            fires = fires[1:]
+            if not fires:
+                return
+        streak.count += len(fires)
         if streak.build is None:
-            streak.run_id, streak.first = self._run_ids(), scheduled
+            streak.run_id, streak.first = self._run_ids(), fires[0]
             streak.build = lambda: self._shared(streak)
-        streak.last, streak.reason, streak.record = scheduled, note, None
+        streak.last, streak.reason, streak.record = fires[-1], note, None
         if job_id not in self._table:  # no bookkeeping to go with: written as it is
             self._history.record(streak.build(), job_known=False)
             return

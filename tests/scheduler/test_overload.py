@@ -137,3 +137,27 @@ async def test_the_count_of_fires_not_run_is_committed_with_their_jobs_bookkeepi
     assert len(after) == 2 and after[1].startswith(f"3 fires skipped from {fires[1].isoformat()} to "
                                                    f"{fires[3].isoformat()}")
     assert echo.inputs == []
+
+
+async def test_fires_recorded_in_one_call_give_the_records_of_as_many_calls(
+    make_service: Any, db_path: str, echo: Calls
+) -> None:
+    service: SchedulerService = await make_service()
+    for job_id in ("together", "one-by-one"):
+        await service.schedule(request(job_id, "interval", "1 hour"))
+    start = datetime.now(UTC).replace(microsecond=0)
+    fires = [start + timedelta(seconds=k) for k in range(10)]
+    not_run = service._runs.not_run
+    jobs = {job_id: service._runs.admission._table.get(job_id) for job_id in ("together", "one-by-one")}
+    for part in (fires[:1], fires[1:4], fires[4:]):  # a window opened by one fire, then hand-overs of several
+        not_run.record_many(jobs["together"], part, "skipped", "why")
+        for fire in part:
+            not_run.record(jobs["one-by-one"], fire, "skipped", "why")
+        service._history.touch("together")
+        service._history.touch("one-by-one")
+        await service._history.flush()
+        together, one_by_one = _stored(db_path, "together")[1], _stored(db_path, "one-by-one")[1]
+        assert together == one_by_one
+    assert together == ["why", f"9 fires skipped from {fires[1].isoformat()} to {fires[9].isoformat()} (one record "
+                                "for all; the last said: why)"]
+    assert echo.inputs == []
